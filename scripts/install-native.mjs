@@ -1,0 +1,1 @@
+// PLACEHOLDER (native work): builds the addon from source when no prebuilt binary exists for this platform.

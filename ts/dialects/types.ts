@@ -1,0 +1,81 @@
+/** Contracts of database dialects (what the server is) and driver dialects (how pg / mysql2 are driven). */
+import type { Socket } from 'node:net';
+import type { HostInfo } from '../host-info.js';
+
+export type DialectCode =
+  | 'mysql'
+  | 'rds-mysql'
+  | 'aurora-mysql'
+  | 'global-aurora-mysql'
+  | 'multi-az-mysql'
+  | 'pg'
+  | 'rds-pg'
+  | 'aurora-pg'
+  | 'global-aurora-pg'
+  | 'multi-az-pg'
+  | 'custom'
+  | 'unknown';
+
+/** Runs one auxiliary query and returns its rows as arrays of column values. */
+export type QueryRows = (sql: string) => Promise<unknown[][]>;
+
+/** The SQL a topology-aware dialect uses to read and verify the cluster topology (inventory §3.3). */
+export interface TopologyQueries {
+  readonly kind: 'aurora' | 'global-aurora' | 'multi-az';
+  readonly topologyQuery: string;
+  /** A row (or, per dialect, a matching value) means the connection is on the writer. */
+  readonly writerIdQuery: string;
+}
+
+export interface DatabaseDialect {
+  readonly code: DialectCode;
+  readonly defaultPort: number;
+  /** Dialects this one may be refined to after the first connection, in order (inventory §3.1). */
+  readonly updateCandidates: readonly DialectCode[];
+  readonly hostIdQuery: string;
+  readonly isReaderQuery: string;
+  readonly aliasQuery: string | undefined;
+  readonly serverVersionQuery: string;
+  /** Present for topology-aware dialects only. */
+  readonly topology: TopologyQueries | undefined;
+  isDialect(query: QueryRows): Promise<boolean>;
+}
+
+/** Driver configuration exactly as the user would pass it to pg / mysql2, with wrapper options removed. */
+export type DriverConfig = Record<string, unknown>;
+
+export type ErrorKind = 'network' | 'login' | 'read-only';
+
+export type IsolationLevel = 'READ UNCOMMITTED' | 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE';
+
+/** Session settings the wrapper tracks so it can re-apply them on a new connection. */
+export interface SessionState {
+  autoCommit?: boolean;
+  readOnly?: boolean;
+  isolationLevel?: IsolationLevel;
+  /** MySQL database (catalog). */
+  catalog?: string;
+  /** PostgreSQL search_path. */
+  schema?: string;
+}
+
+/** How the wrapper drives one driver. C is the physical connection type (pg.Client, mysql2 promise Connection). */
+export interface DriverDialect<C> {
+  readonly code: 'pg' | 'mysql2';
+  /** Opens a physical connection to `host` (address mapping applied) with the user's driver config. */
+  connect(host: HostInfo, config: DriverConfig): Promise<C>;
+  /** Runs an auxiliary query bounded by timeoutMs (cancelled and QueryTimeoutError on timeout). */
+  queryRows(conn: C, sql: string, timeoutMs: number): Promise<unknown[][]>;
+  /** Closes gracefully but never waits on a dead socket longer than timeoutMs. */
+  end(conn: C, timeoutMs: number): Promise<void>;
+  /** Destroys the connection's socket now; every in-flight call on it rejects with `err`. Synchronous. */
+  abort(conn: C, err: Error): void;
+  /** Cancels the statement running on `conn` without closing it (PG CancelRequest, MySQL KILL QUERY). */
+  cancel(conn: C): Promise<void>;
+  isClosed(conn: C): boolean;
+  isInTransaction(conn: C): boolean;
+  socket(conn: C): Socket | undefined;
+  applySessionState(conn: C, state: SessionState): Promise<void>;
+  /** By SQLSTATE / errno, never by English text. */
+  classifyError(err: unknown): ErrorKind | undefined;
+}

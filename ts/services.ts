@@ -1,0 +1,65 @@
+/**
+ * Process-wide state of the wrapper — topology caches, dialect caches, native monitors — in one explicit,
+ * reference-counted object. Every client acquires it on connect and releases it on end; when the last client
+ * releases it, its teardown hooks run (monitors stop). Tests create their own with `new WrapperServices()`.
+ */
+import type { HostInfo } from './host-info.js';
+import type { DialectCode } from './dialects/types.js';
+
+export interface CachedTopology {
+  readonly hosts: readonly HostInfo[];
+  readonly updatedAt: number;
+}
+
+type Teardown = () => Promise<void> | void;
+
+export class WrapperServices {
+  /** Topology per clusterId. */
+  readonly topology = new Map<string, CachedTopology>();
+  /** Detected dialect per `host[:port]` with the time it was detected. */
+  readonly dialects = new Map<string, { code: DialectCode; at: number }>();
+  private refs = 0;
+  private readonly teardowns: Teardown[] = [];
+
+  get referenceCount(): number {
+    return this.refs;
+  }
+
+  acquire(): this {
+    this.refs++;
+    return this;
+  }
+
+  /** Drops one reference; the last one tears everything down. */
+  async release(): Promise<void> {
+    if (this.refs === 0) return;
+    if (--this.refs === 0) await this.close();
+  }
+
+  /** Registers work to run when the last reference is released (or on releaseResources). */
+  onClose(fn: Teardown): void {
+    this.teardowns.push(fn);
+  }
+
+  /** Runs every teardown once and clears caches; safe to call repeatedly. */
+  async close(): Promise<void> {
+    const fns = this.teardowns.splice(0);
+    this.topology.clear();
+    this.dialects.clear();
+    await Promise.allSettled(fns.map((fn) => fn()));
+  }
+}
+
+let shared: WrapperServices | undefined;
+
+/** The services object clients use unless given their own. */
+export function sharedServices(): WrapperServices {
+  return (shared ??= new WrapperServices());
+}
+
+/** Forgets the shared services object (after closing it) so the next client starts fresh. */
+export async function resetSharedServices(): Promise<void> {
+  const s = shared;
+  shared = undefined;
+  if (s) await s.close();
+}

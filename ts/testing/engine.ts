@@ -1,0 +1,61 @@
+/**
+ * Contract between the lookalike cluster's orchestration (LocalCluster, supervisor, proxies, CLI) and the
+ * database engines behind it (PostgreSQL, MariaDB). An engine creates real server processes listening on
+ * 127.0.0.1 internal ports; the orchestration puts a fault-injecting TCP proxy at each instance's public
+ * address and at the cluster endpoints, and owns roles, DNS lag and faults.
+ */
+
+export type Flavour = 'aurora-pg' | 'multi-az-pg' | 'pg' | 'aurora-mysql' | 'multi-az-mysql' | 'mysql';
+
+export interface InstanceSpec {
+  /** Instance identifier as the metadata reports it, e.g. `instance-1`. */
+  readonly name: string;
+  /** Numeric server id (MySQL server_id, also used for Multi-AZ `id` columns). */
+  readonly serverId: number;
+  /** Where the engine keeps this instance's data and its log file. */
+  readonly dataDir: string;
+  readonly logFile: string;
+  /** Internal port on 127.0.0.1 the real server (or the engine's front for it) listens on. */
+  readonly port: number;
+  /** The instance's RDS-shaped DNS name, e.g. `instance-1.abc123xyz.us-east-1.rds.amazonaws.com`. */
+  readonly dnsName: string;
+}
+
+export interface EngineContext {
+  readonly flavour: Flavour;
+  readonly clusterId: string;
+  /** The cluster's state directory. */
+  readonly dir: string;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  /** Public port every instance is reached at through its proxy (the flavour's real port when possible). */
+  readonly publicPort: number;
+  log(message: string): void;
+}
+
+/** Metadata the engine must publish in every instance so the wrapper's dialect SQL sees the real shape. */
+export interface TopologySnapshot {
+  readonly writer: InstanceSpec;
+  readonly readers: readonly InstanceSpec[];
+}
+
+export interface Engine {
+  /** Initialises and starts the writer (instances[0]) and its replicas, with replication and metadata. */
+  create(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void>;
+  start(ctx: EngineContext, instance: InstanceSpec): Promise<void>;
+  /** 'fast' = clean shutdown (clients see 57P01 / the MySQL equivalent); 'immediate' = crash. */
+  stop(ctx: EngineContext, instance: InstanceSpec, mode: 'fast' | 'immediate'): Promise<void>;
+  /** Promotes `newWriter`, repoints the other running replicas at it and publishes the new topology. */
+  promote(ctx: EngineContext, newWriter: InstanceSpec, topology: TopologySnapshot): Promise<void>;
+  /** Makes `instance` (stopped, former writer) a replica of `writer` again. */
+  rejoin(ctx: EngineContext, instance: InstanceSpec, topology: TopologySnapshot): Promise<void>;
+  addReader(ctx: EngineContext, instance: InstanceSpec, topology: TopologySnapshot): Promise<void>;
+  removeReader(ctx: EngineContext, instance: InstanceSpec, topology: TopologySnapshot): Promise<void>;
+  /** Writes the topology metadata (on the writer, replicated to readers). */
+  publishTopology(ctx: EngineContext, topology: TopologySnapshot): Promise<void>;
+  /** In-process services the supervisor must run for this engine (e.g. the aurora-mysql protocol front). */
+  serve?(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<{ close(): Promise<void> }>;
+  /** Stops every server process of the cluster. */
+  destroy(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void>;
+}
