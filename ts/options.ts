@@ -30,3 +30,37 @@ export interface WrapperOptions {
   /** Plugin-specific options by camelCase name (failoverTimeoutMs, …), added to the table by each plugin. */
   readonly [pluginOption: string]: unknown;
 }
+
+import type { ConnectProps } from './plugin.js';
+
+/**
+ * Splits a user's config (driver config + wrapper options, camelCase or seed snake_case, pg `connectionString` or
+ * mysql2 `uri` with wrapper options as query parameters) into the driver config and typed wrapper options.
+ * Throws ConfigurationError naming the key and what was expected. PLACEHOLDER implementation.
+ */
+export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Record<string, unknown>>): ConnectProps {
+  void driver;
+  const options: WrapperOptions = {
+    plugins: undefined,
+    autoSortWrapperPluginOrder: true,
+    profileName: undefined,
+    wrapperDialect: undefined,
+    wrapperDriverDialect: undefined,
+    auxiliaryQueryTimeoutSec: 5,
+    topologyRefreshMs: 30000,
+    clusterTopologyHighRefreshRateMs: 100,
+    clusterId: undefined,
+    clusterInstanceHostPattern: undefined,
+    transferSessionStateOnSwitch: true,
+    resetSessionStateOnClose: true,
+    rollbackOnSwitch: true,
+    connectTimeout: undefined,
+    socketTimeout: undefined,
+    tcpKeepalive: undefined,
+    tcpKeepaliveTime: undefined,
+    tcpKeepaliveInterval: undefined,
+    tcpKeepaliveProbes: undefined,
+    hostAddressMap: undefined,
+  };
+  return { driver: { ...config }, options };
+}
