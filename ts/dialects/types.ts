@@ -39,6 +39,8 @@ export interface DatabaseDialect {
   /** Present for topology-aware dialects only. */
   readonly topology: TopologyQueries | undefined;
   isDialect(query: QueryRows): Promise<boolean>;
+  /** Dialect-specific adjustment of the driver's error classification (e.g. multi-az-pg treats 28000 as network). */
+  classifyError?(err: unknown, driverKind: ErrorKind | undefined): ErrorKind | undefined;
 }
 
 /** Driver configuration exactly as the user would pass it to pg / mysql2, with wrapper options removed. */
