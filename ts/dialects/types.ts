@@ -19,16 +19,47 @@ export type DialectCode =
 /** Runs one auxiliary query and returns its rows as arrays of column values. */
 export type QueryRows = (sql: string) => Promise<unknown[][]>;
 
+/**
+ * Rows as returned by QueryRows / DriverDialect.queryRows. Driver dialects attach the result's column names as
+ * `columns` when the driver reports them (pg `result.fields[].name`, mysql2 `fields[].name`); dialects that must
+ * read a column by name (multi-az-mysql `SHOW REPLICA STATUS`) use them, with a positional fallback.
+ */
+export type RowsWithColumns = unknown[][] & { columns?: readonly string[] };
+
+/**
+ * How the writer-id query answers "is this connection on the writer" (true semantics, inventory §3.3 QUIRKS):
+ * - `row-means-writer`: a row is returned only on the writer (aurora, global-aurora); the row's column 0 is its id.
+ * - `no-row-means-writer`: a row is returned only on replicas (multi-az-mysql `SHOW REPLICA STATUS`); on a replica
+ *   the writer's id is read from `writerIdColumns` (by name, first present); the own id comes from `ownIdQuery`.
+ * - `returns-writer-id`: any node returns the writer's id in column 0 (multi-az-pg); the node is the writer when it
+ *   equals the node's own id from `ownIdQuery`.
+ */
+export type WriterIdMeaning = 'row-means-writer' | 'no-row-means-writer' | 'returns-writer-id';
+
 /** The SQL a topology-aware dialect uses to read and verify the cluster topology (inventory §3.3). */
 export interface TopologyQueries {
   readonly kind: 'aurora' | 'global-aurora' | 'multi-az';
   readonly topologyQuery: string;
-  /** A row (or, per dialect, a matching value) means the connection is on the writer. */
+  /** A row (or, per dialect, a matching value) means the connection is on the writer; see `writerIdMeaning`. */
   readonly writerIdQuery: string;
+  /** Default `row-means-writer`. */
+  readonly writerIdMeaning?: WriterIdMeaning;
+  /** Column 0 of its single row is the connected node's own topology id (multi-az dialects). */
+  readonly ownIdQuery?: string;
+  /** `no-row-means-writer`: names of the writer-id column (MySQL `Source_Server_Id`, MariaDB `Master_Server_Id`). */
+  readonly writerIdColumns?: readonly string[];
+  /** `no-row-means-writer`: the writer-id column's position when the driver reports no column names. */
+  readonly writerIdColumnIndex?: number;
+  /** Which column of the host-id query result matches `HostInfo.hostId` of topology hosts. Default 1 (as Python). */
+  readonly hostIdColumn?: number;
+  /** global-aurora: region of one instance; `%s` stands for the instance id as a quoted SQL string literal. */
+  readonly regionQuery?: string;
 }
 
 export interface DatabaseDialect {
   readonly code: DialectCode;
+  /** Server family: which driver can talk to it. Optional for user-supplied custom dialects. */
+  readonly engine?: 'pg' | 'mysql';
   readonly defaultPort: number;
   /** Dialects this one may be refined to after the first connection, in order (inventory §3.1). */
   readonly updateCandidates: readonly DialectCode[];
