@@ -1,6 +1,7 @@
 /** Contracts of database dialects (what the server is) and driver dialects (how pg / mysql2 are driven). */
 import type { Socket } from 'node:net';
 import type { HostInfo } from '../host-info.js';
+import type { WrapperOptions } from '../options.js';
 
 export type DialectCode =
   | 'mysql'
@@ -95,8 +96,11 @@ export interface SessionState {
 /** How the wrapper drives one driver. C is the physical connection type (pg.Client, mysql2 promise Connection). */
 export interface DriverDialect<C> {
   readonly code: 'pg' | 'mysql2';
-  /** Opens a physical connection to `host` (address mapping applied) with the user's driver config. */
-  connect(host: HostInfo, config: DriverConfig): Promise<C>;
+  /**
+   * Opens a physical connection to `host` (address mapping applied) with the user's driver config. `options` (the
+   * wrapper options; optional for backward compatibility) supplies hostAddressMap, connectTimeout, keepalive, ….
+   */
+  connect(host: HostInfo, config: DriverConfig, options?: Partial<WrapperOptions>): Promise<C>;
   /** Runs an auxiliary query bounded by timeoutMs (cancelled and QueryTimeoutError on timeout). */
   queryRows(conn: C, sql: string, timeoutMs: number): Promise<unknown[][]>;
   /** Closes gracefully but never waits on a dead socket longer than timeoutMs. */
