@@ -1,0 +1,20 @@
+//! Native monitoring core of aws-advanced-ts-wrapper, free of N-API types so it is tested with `cargo test`.
+//!
+//! - [`runtime::NativeRuntime`]: the addon's own tokio runtime (lazy start, bounded shutdown that joins threads).
+//! - [`probe`]: deadline-bounded TCP / PostgreSQL / MySQL probes with classified, password-free errors.
+//! - [`monitor`]: periodic probe monitors reporting through a [`monitor::MonitorSink`], with connection
+//!   parameters asked from a [`monitor::ParamsSource`].
+
+pub mod monitor;
+pub mod probe;
+pub mod runtime;
+pub mod target;
+pub mod tls;
+
+pub use monitor::{
+    probe_with_params, BoxFuture, GivenParams, MonitorEvent, MonitorRegistry, MonitorSink, MonitorSpec, ParamsPurpose,
+    ParamsSource,
+};
+pub use probe::{probe, ErrorClass, ProbeError, ProbeOutcome, ProbeSession};
+pub use runtime::{NativeRuntime, RuntimeContext};
+pub use target::{ConnectParams, ProbeKind, ProbeTarget, SslMode, TargetAddress};
