@@ -1,0 +1,91 @@
+/**
+ * Where the hosts of a topology live (the instance template) and which shared cache a client uses (the cluster id).
+ *
+ * Instance template: the `clusterInstanceHostPattern` option (`?.my-domain.example[:port]`), or `?.<domain>` taken
+ * from an RDS initial host name. Cluster id: the `clusterId` option, or derived so that two clusters never share
+ * a cache by accident (Python defaults every client to "1"): the writer cluster DNS for writer/reader cluster
+ * endpoints (so both share one cache), the endpoint itself for other cluster-like endpoints, and the initial
+ * `host[:port]` for instance, proxy, IP and custom names.
+ */
+import { HostInfo } from '../host-info.js';
+import { ConfigurationError } from '../errors.js';
+import { getRdsClusterHostUrl, getRdsInstanceHostPattern, identifyRdsType, isIp, RdsUrlType } from '../rds-utils.js';
+
+export interface InstanceTemplate {
+  /** Host with `?` standing for the instance id; port = explicit pattern port, else the initial host's port. */
+  readonly host: HostInfo;
+  /** The pattern gave a port (it then wins over ports reported by Multi-AZ topology rows). */
+  readonly explicitPort: boolean;
+}
+
+function splitHostPort(value: string, key: string): { host: string; port: number | undefined } {
+  const m = /^(.*?)(?::(\d*))?$/.exec(value.trim())!;
+  const host = m[1]!;
+  if (m[2] === undefined) return { host, port: undefined };
+  const port = Number(m[2]);
+  if (m[2] === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConfigurationError(`${key}: the port of '${value}' must be an integer in 1..65535`, key);
+  }
+  return { host, port };
+}
+
+/** Validates a `host[:port]` instance pattern (inventory §1.2): contains `?`, not a proxy or custom-cluster name. */
+export function validateClusterInstanceHostPattern(pattern: string, key = 'clusterInstanceHostPattern'): { host: string; port: number | undefined } {
+  if (typeof pattern !== 'string' || pattern.trim() === '') throw new ConfigurationError(`${key}: expected a host pattern like '?.my-domain.example[:port]'`, key);
+  const { host, port } = splitHostPort(pattern, key);
+  if (!host.includes('?')) {
+    throw new ConfigurationError(`${key}: '${pattern}' must contain '?' where the instance id goes, e.g. '?.${host || 'my-domain.example'}'`, key);
+  }
+  if (/[\s/,@:]/.test(host)) throw new ConfigurationError(`${key}: '${pattern}' is not a host name pattern`, key);
+  const type = identifyRdsType(host);
+  if (type === RdsUrlType.RDS_PROXY) {
+    throw new ConfigurationError(`${key}: '${pattern}' is an RDS Proxy name; instances are not reachable through a proxy pattern`, key);
+  }
+  if (type === RdsUrlType.RDS_CUSTOM_CLUSTER) {
+    throw new ConfigurationError(`${key}: '${pattern}' is a custom cluster endpoint name; give the instance domain instead`, key);
+  }
+  return { host, port };
+}
+
+/** The instance template for a client whose initial host is `initial`; ConfigurationError when none can be found. */
+export function instanceTemplateFor(initial: HostInfo, pattern: string | undefined): InstanceTemplate {
+  if (pattern !== undefined && pattern !== '') {
+    const { host, port } = validateClusterInstanceHostPattern(pattern);
+    return { host: new HostInfo({ host, port: port ?? initial.port }), explicitPort: port !== undefined };
+  }
+  const derived = getRdsInstanceHostPattern(initial.host);
+  if (derived === '?' || isIp(initial.host)) {
+    throw new ConfigurationError(
+      `clusterInstanceHostPattern: required when connecting to '${initial.host}' (an IP address or a non-RDS name): ` +
+        `give the pattern instance host names follow, e.g. '?.my-cluster.example.com[:port]'`,
+      'clusterInstanceHostPattern',
+    );
+  }
+  return { host: new HostInfo({ host: derived, port: initial.port }), explicitPort: false };
+}
+
+/** Parses `globalClusterInstanceHostPatterns` (`region:host[:port],...`) into validated per-region templates. */
+export function parseGlobalClusterInstanceHostPatterns(value: unknown, initial: HostInfo): Map<string, HostInfo> {
+  const key = 'globalClusterInstanceHostPatterns';
+  if (typeof value !== 'string' || value.trim() === '') throw new ConfigurationError(`${key}: expected 'region:?.domain[:port],...'`, key);
+  const out = new Map<string, HostInfo>();
+  for (const item of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const i = item.indexOf(':');
+    if (i <= 0) throw new ConfigurationError(`${key}: '${item}' must be 'region:host-pattern[:port]'`, key);
+    const region = item.slice(0, i).trim();
+    const { host, port } = validateClusterInstanceHostPattern(item.slice(i + 1), key);
+    if (out.has(region)) throw new ConfigurationError(`${key}: region '${region}' is listed twice`, key);
+    out.set(region, new HostInfo({ host, port: port ?? initial.port }));
+  }
+  return out;
+}
+
+/** The cache key of the cluster a client whose initial host is `initial` belongs to (see module comment). */
+export function deriveClusterId(initial: HostInfo, option: string | undefined): string {
+  if (option !== undefined && option.trim() !== '') return option.trim();
+  const clusterUrl = getRdsClusterHostUrl(initial.host);
+  if (clusterUrl) return clusterUrl.toLowerCase();
+  const type = identifyRdsType(initial.host);
+  if (type === RdsUrlType.RDS_CUSTOM_CLUSTER || type === RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER) return initial.host.toLowerCase();
+  return initial.hostAndPort.toLowerCase();
+}

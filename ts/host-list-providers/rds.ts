@@ -1,0 +1,221 @@
+/**
+ * Host list provider of topology-aware dialects (aurora-*, global-aurora-*, multi-az-*; inventory §5.2): reads the
+ * cluster topology through the dialect's SQL on a connection the caller passes, and shares it through
+ * WrapperServices.topology keyed by clusterId. Until the native topology monitor exists, refresh() re-reads on the
+ * given connection once the cached topology is older than topologyRefreshMs; a monitor attached with
+ * setTopologyMonitor() takes over forced refreshes (it publishes with storeTopology()).
+ *
+ * Nothing is read or validated until first use (lazy, as Python): the instance template and the per-region
+ * templates are checked on the first call, and configuration errors surface there.
+ */
+import { HostInfo, HostRole } from '../host-info.js';
+import { AwsWrapperError, UnsupportedOperationError } from '../errors.js';
+import type { HostListProvider } from '../plugin.js';
+import type { DatabaseDialect, DriverDialect, QueryRows, TopologyQueries } from '../dialects/types.js';
+import type { WrapperServices } from '../services.js';
+import { checkWriter, readOwnHostId, type WriterCheck } from '../dialects/database/writer.js';
+import { asBoolean } from '../dialects/database/values.js';
+import { getLogger } from '../logger.js';
+import { deriveClusterId, instanceTemplateFor, parseGlobalClusterInstanceHostPatterns, type InstanceTemplate } from './instance-template.js';
+import { topologyRowsToHosts, type TopologyParseContext } from './topology.js';
+
+const log = getLogger('host-list-provider');
+
+export interface RdsHostListProviderOptions {
+  readonly clusterId?: string | undefined;
+  readonly clusterInstanceHostPattern?: string | undefined;
+  /** Age after which refresh() re-reads the topology. Default 30000. */
+  readonly topologyRefreshMs?: number;
+  /** Poll period while forceRefresh(verifyWriter) waits for a confirmed writer. Default 100. */
+  readonly clusterTopologyHighRefreshRateMs?: number;
+  /** Bound of every auxiliary query. Default 5. */
+  readonly auxiliaryQueryTimeoutSec?: number;
+  /** global-aurora only: `region:?.domain[:port],...`. */
+  readonly globalClusterInstanceHostPatterns?: unknown;
+}
+
+export interface RdsHostListProviderInit<C> {
+  /** The host the user configured (port -1 = the dialect's default port). */
+  readonly initialHost: HostInfo;
+  /** A topology-aware dialect. */
+  readonly dialect: DatabaseDialect;
+  readonly driverDialect: Pick<DriverDialect<C>, 'queryRows'>;
+  readonly options: RdsHostListProviderOptions;
+  readonly services: WrapperServices;
+}
+
+/** What a topology monitor (the native one, in a later issue) offers the provider. */
+export interface TopologyMonitorLink {
+  /** Reads the topology now; with verifyWriter, only once the writer is confirmed on its own connection. */
+  forceRefresh(verifyWriter: boolean, timeoutMs: number): Promise<readonly HostInfo[]>;
+}
+
+export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
+  readonly isDynamic = true;
+  readonly clusterId: string;
+  readonly initialHostInfo: HostInfo;
+  readonly dialect: DatabaseDialect;
+  private readonly driverDialect: Pick<DriverDialect<C>, 'queryRows'>;
+  private readonly services: WrapperServices;
+  private readonly options: RdsHostListProviderOptions;
+  private template: InstanceTemplate | undefined;
+  private regionTemplates: Map<string, HostInfo> | undefined;
+  private monitor: TopologyMonitorLink | undefined;
+  private inflight: Promise<HostInfo[] | undefined> | undefined;
+
+  constructor(init: RdsHostListProviderInit<C>) {
+    if (!init.dialect.topology) {
+      throw new UnsupportedOperationError(`RdsHostListProvider needs a topology-aware dialect; '${init.dialect.code}' has no topology queries`);
+    }
+    this.dialect = init.dialect;
+    this.driverDialect = init.driverDialect;
+    this.services = init.services;
+    this.options = init.options;
+    const port = init.initialHost.hasPort ? init.initialHost.port : init.dialect.defaultPort;
+    this.initialHostInfo = init.initialHost.hasPort ? init.initialHost : init.initialHost.with({ port });
+    this.clusterId = deriveClusterId(this.initialHostInfo, init.options.clusterId);
+  }
+
+  get topologyQueries(): TopologyQueries {
+    return this.dialect.topology!;
+  }
+
+  /** The instance template (validated on first access). */
+  get instanceTemplate(): InstanceTemplate {
+    if (!this.template) {
+      this.template = instanceTemplateFor(this.initialHostInfo, this.options.clusterInstanceHostPattern);
+      if (this.topologyQueries.kind === 'global-aurora' && this.options.globalClusterInstanceHostPatterns !== undefined) {
+        this.regionTemplates = parseGlobalClusterInstanceHostPatterns(this.options.globalClusterInstanceHostPatterns, this.initialHostInfo);
+      }
+    }
+    return this.template;
+  }
+
+  private get auxTimeoutMs(): number {
+    return (this.options.auxiliaryQueryTimeoutSec ?? 5) * 1000;
+  }
+
+  private queryOn(conn: C): QueryRows {
+    return (sql) => this.driverDialect.queryRows(conn, sql, this.auxTimeoutMs);
+  }
+
+  /** Hands forced refreshes to a monitor (undefined detaches it). */
+  setTopologyMonitor(monitor: TopologyMonitorLink | undefined): void {
+    this.monitor = monitor;
+  }
+
+  /** The topology in the shared cache, however old. */
+  cachedTopology(): readonly HostInfo[] | undefined {
+    return this.services.topology.get(this.clusterId)?.hosts;
+  }
+
+  /** Publishes a topology for every client of this cluster. */
+  storeTopology(hosts: readonly HostInfo[]): void {
+    this.services.topology.set(this.clusterId, { hosts, updatedAt: Date.now() });
+  }
+
+  /** Parses topology rows with this cluster's templates; undefined = no writer (invalid). Throws TopologyRowError. */
+  parseTopology(rows: readonly unknown[], writerId?: string): HostInfo[] | undefined {
+    const template = this.instanceTemplate;
+    const ctx: TopologyParseContext = {
+      template: template.host,
+      templatePortExplicit: template.explicitPort,
+      regionTemplates: this.regionTemplates,
+      writerId,
+      source: `${this.dialect.code} topology query of cluster ${this.clusterId}`,
+    };
+    return topologyRowsToHosts(this.topologyQueries.kind, rows, ctx);
+  }
+
+  /**
+   * Reads the topology on `conn` now and stores it when valid. Multi-AZ rows carry no roles, so the writer check
+   * always runs for them; for the others it runs when `withWriterCheck`.
+   */
+  private async readTopology(conn: C, withWriterCheck: boolean): Promise<{ hosts: HostInfo[] | undefined; check: WriterCheck | undefined }> {
+    void this.instanceTemplate; // configuration errors before any query
+    const query = this.queryOn(conn);
+    const rows = await query(this.topologyQueries.topologyQuery);
+    const check = withWriterCheck || this.topologyQueries.kind === 'multi-az' ? await checkWriter(this.topologyQueries, query) : undefined;
+    const hosts = this.parseTopology(rows, check?.writerId);
+    if (hosts) this.storeTopology(hosts);
+    return { hosts, check };
+  }
+
+  /** Reads the topology on `conn` now (Python's get_current_topology); undefined when it has no writer. */
+  queryTopology(conn: C): Promise<HostInfo[] | undefined> {
+    if (!this.inflight) {
+      this.inflight = this.readTopology(conn, false)
+        .then((r) => r.hosts)
+        .finally(() => (this.inflight = undefined));
+    }
+    return this.inflight;
+  }
+
+  async refresh(conn?: C): Promise<readonly HostInfo[]> {
+    const cached = this.services.topology.get(this.clusterId);
+    if (cached && Date.now() - cached.updatedAt < (this.options.topologyRefreshMs ?? 30000)) return cached.hosts;
+    if (this.monitor) return cached?.hosts ?? (await this.monitor.forceRefresh(false, this.auxTimeoutMs));
+    if (conn !== undefined) {
+      const hosts = await this.queryTopology(conn);
+      if (hosts) return hosts;
+    }
+    return cached?.hosts ?? [this.initialHostInfo];
+  }
+
+  async forceRefresh(verifyWriter: boolean, timeoutMs: number, conn?: C): Promise<readonly HostInfo[]> {
+    if (this.monitor) return this.monitor.forceRefresh(verifyWriter, timeoutMs);
+    if (conn === undefined) {
+      if (verifyWriter) throw new AwsWrapperError(`Cannot confirm the writer of cluster ${this.clusterId}: no connection to read the topology on`);
+      return this.cachedTopology() ?? [this.initialHostInfo];
+    }
+    if (!verifyWriter) return (await this.queryTopology(conn)) ?? this.cachedTopology() ?? [this.initialHostInfo];
+
+    const deadline = Date.now() + Math.max(0, timeoutMs);
+    for (;;) {
+      const { hosts, check } = await this.readTopology(conn, true);
+      const writer = hosts?.[0];
+      // Confirmed: the connection is on the listed writer, or (on a reader) the reader names the listed writer.
+      if (hosts && writer && check) {
+        const confirmed = check.isWriter
+          ? check.ownId === undefined || check.ownId === writer.hostId
+          : check.writerId === undefined || check.writerId === writer.hostId;
+        if (confirmed) return hosts;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        if (timeoutMs <= 0) return hosts ?? this.cachedTopology() ?? [this.initialHostInfo];
+        throw new AwsWrapperError(`Topology of cluster ${this.clusterId} did not show a confirmed writer within ${timeoutMs} ms`);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(left, this.options.clusterTopologyHighRefreshRateMs ?? 100)));
+    }
+  }
+
+  async getHostRole(conn: C): Promise<HostRole> {
+    const rows = await this.queryOn(conn)(this.dialect.isReaderQuery);
+    return roleFromIsReaderRows(rows, this.dialect.code);
+  }
+
+  async identifyConnection(conn: C): Promise<HostInfo | undefined> {
+    const id = await readOwnHostId(this.dialect, this.queryOn(conn));
+    if (id === undefined) return undefined;
+    const find = (hosts: readonly HostInfo[]) => hosts.find((h) => h.hostId === id);
+    const found = find(await this.refresh(conn));
+    if (found) return found;
+    log.debug(`instance ${id} not in the cached topology of ${this.clusterId}; re-reading it`);
+    return find(await this.forceRefresh(false, this.auxTimeoutMs, conn));
+  }
+
+  release(): void {
+    this.monitor = undefined;
+  }
+}
+
+/** Role from the is-reader query's single value (pg boolean, MySQL 0/1); a clear error for anything else. */
+export function roleFromIsReaderRows(rows: readonly unknown[][], dialectCode: string): HostRole {
+  const v = rows[0]?.[0];
+  const isReader = asBoolean(v);
+  if (isReader === undefined) {
+    throw new AwsWrapperError(`The ${dialectCode} is-reader query returned ${rows.length === 0 ? 'no row' : `'${String(v)}'`}; expected one boolean`);
+  }
+  return isReader ? HostRole.READER : HostRole.WRITER;
+}
