@@ -1,0 +1,260 @@
+/**
+ * The single source of the wrapper's option names, aliases, types, defaults, units and docs. The WrapperOptions
+ * type (options.ts), the parser and docs/options.md are all derived from OPTION_TABLE.
+ *
+ * Adding an option = appending one row here (in its group); nothing else. Rules for rows:
+ * - `name` is camelCase. Durations without a unit in the name are milliseconds (Node convention); names with a
+ *   unit suffix (`…Ms`, `…Sec`) keep that unit.
+ * - `aliases` are the seed (Python wrapper) snake_case names. When the seed's unit differs from ours, set
+ *   `aliasUnit` (e.g. `'s'`): values given under an alias are converted to the row's unit.
+ * - `default: undefined` makes the option `T | undefined`; any other default makes it `T`.
+ * - `secret: true` keeps the value out of error messages.
+ */
+import { isCustomClusterDns, isProxyDns } from './rds-utils.js';
+
+export type OptionType = 'string' | 'int' | 'number' | 'boolean' | 'string-list' | 'map' | 'enum';
+export type OptionUnit = 'ms' | 's';
+
+export interface OptionRow {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly type: OptionType;
+  readonly default: unknown;
+  readonly unit?: OptionUnit;
+  /** Unit of values given under an alias, when it differs from `unit`. */
+  readonly aliasUnit?: OptionUnit;
+  /** For int/number: smallest accepted value (default 0). */
+  readonly min?: number;
+  /** For enum: accepted values (matched case-insensitively, stored as written here). */
+  readonly values?: readonly string[];
+  readonly doc: string;
+  /** Section in docs/options.md: 'core', 'network', or a plugin code. */
+  readonly group: string;
+  /** Driver config key that also receives the value (in the row's unit), per driver. */
+  readonly driverKey?: { readonly pg?: string; readonly mysql2?: string };
+  /** Extra validation after type conversion; returns what was expected when the value is wrong. */
+  readonly check?: (value: never) => string | undefined;
+  readonly secret?: boolean;
+}
+
+/** host, host:port, [ipv6] or [ipv6]:port; returns undefined when malformed. */
+export function parseHostPort(text: string): { host: string; port: number | undefined } | undefined {
+  const s = text.trim();
+  let host: string;
+  let portText: string | undefined;
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']');
+    if (end < 0) return undefined;
+    host = s.slice(1, end);
+    const rest = s.slice(end + 1);
+    if (rest !== '' && !rest.startsWith(':')) return undefined;
+    portText = rest === '' ? undefined : rest.slice(1);
+  } else if (s.indexOf(':') !== s.lastIndexOf(':')) {
+    host = s; // bare IPv6 literal, no port
+  } else {
+    const colon = s.indexOf(':');
+    host = colon < 0 ? s : s.slice(0, colon);
+    portText = colon < 0 ? undefined : s.slice(colon + 1);
+  }
+  if (host === '' || /[\s/,=@]/.test(host)) return undefined;
+  if (portText === undefined) return { host, port: undefined };
+  if (!/^\d{1,5}$/.test(portText)) return undefined;
+  const port = Number(portText);
+  return port >= 1 && port <= 65535 ? { host, port } : undefined;
+}
+
+function checkHostAddressMap(map: Readonly<Record<string, string>>): string | undefined {
+  for (const [from, to] of Object.entries(map)) {
+    if (!parseHostPort(from) || !parseHostPort(to)) return `entries 'name[:port]=address[:port]' (bad entry '${from}=${to}')`;
+  }
+  return undefined;
+}
+
+function checkHostPattern(pattern: string): string | undefined {
+  if (!pattern.includes('?')) return "a pattern containing '?' in place of the instance name, like '?.my-domain.com[:port]'";
+  const hostPart = pattern.replace(/:\d+$/, '');
+  if (isProxyDns(hostPart) || isCustomClusterDns(hostPart)) return 'a pattern that is not an RDS proxy or custom-cluster endpoint';
+  return undefined;
+}
+
+export const OPTION_TABLE = [
+  // ---- core ----
+  {
+    name: 'plugins', aliases: ['wrapper_plugins'], type: 'string-list', default: undefined, group: 'core',
+    doc: "Plugin codes, comma-separated string or array, in the order to apply them. Unset: the default list for the driver. '' (or []): no plugins.",
+  },
+  {
+    name: 'autoSortWrapperPluginOrder', aliases: ['auto_sort_wrapper_plugin_order'], type: 'boolean', default: true, group: 'core',
+    doc: 'Sort plugins by their built-in weights instead of keeping the given order.',
+  },
+  {
+    name: 'profileName', aliases: ['profile_name'], type: 'string', default: undefined, group: 'core',
+    doc: 'Name of a registered configuration profile (plugin list and options preset) to apply.',
+  },
+  {
+    name: 'wrapperDialect', aliases: ['wrapper_dialect'], type: 'string', default: undefined, group: 'core',
+    doc: 'Database dialect code. Unset: detected from the host name and the server.',
+  },
+  {
+    name: 'wrapperDriverDialect', aliases: ['wrapper_driver_dialect'], type: 'string', default: undefined, group: 'core',
+    doc: 'Driver dialect code. Unset: chosen from the driver in use (pg or mysql2).',
+  },
+  {
+    name: 'auxiliaryQueryTimeoutSec', aliases: ['auxiliary_query_timeout_sec'], type: 'number', default: 5, unit: 's', min: 0.001, group: 'core',
+    doc: "Timeout of the wrapper's own queries (dialect detection, host role and id, topology).",
+  },
+  {
+    name: 'topologyRefreshMs', aliases: ['topology_refresh_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, group: 'core',
+    doc: 'Regular polling period of the cluster topology monitor.',
+  },
+  {
+    name: 'clusterTopologyHighRefreshRateMs', aliases: ['cluster_topology_high_refresh_rate_ms'], type: 'int', default: 100, unit: 'ms', min: 1, group: 'core',
+    doc: 'Topology polling period while a writer change is suspected (failover, right after connecting).',
+  },
+  {
+    name: 'clusterId', aliases: ['cluster_id'], type: 'string', default: undefined, group: 'core',
+    doc: 'Key of the shared topology cache and monitors. Clients of different clusters in one process must not share an id. Unset: derived from the cluster endpoint.',
+  },
+  {
+    name: 'clusterInstanceHostPattern', aliases: ['cluster_instance_host_pattern'], type: 'string', default: undefined, group: 'core',
+    check: checkHostPattern as (value: never) => string | undefined,
+    doc: "Template of instance host names, '?' standing for the instance id, e.g. '?.xyz.us-east-1.rds.amazonaws.com[:port]'. Required when connecting through an IP address or custom DNS name; derived from RDS names otherwise.",
+  },
+  {
+    name: 'globalClusterInstanceHostPatterns', aliases: ['global_cluster_instance_host_patterns'], type: 'string-list', default: undefined, group: 'core',
+    doc: "Per-region instance host patterns of a global database: 'region:pattern[:port],...'.",
+  },
+  {
+    name: 'transferSessionStateOnSwitch', aliases: ['transfer_session_state_on_switch'], type: 'boolean', default: true, group: 'core',
+    doc: 'Apply the tracked session state (autocommit, read-only, isolation, catalog/schema) to the new connection when the wrapper switches connections.',
+  },
+  {
+    name: 'resetSessionStateOnClose', aliases: ['reset_session_state_on_close'], type: 'boolean', default: true, group: 'core',
+    doc: 'Reset the session state changed through the wrapper before a connection is closed or returned to a pool.',
+  },
+  {
+    name: 'rollbackOnSwitch', aliases: ['rollback_on_switch'], type: 'boolean', default: true, group: 'core',
+    doc: 'Roll back an open transaction on the old connection when the wrapper switches connections.',
+  },
+  {
+    name: 'awsProfile', aliases: ['aws_profile'], type: 'string', default: undefined, group: 'core',
+    doc: 'AWS shared-config profile used for every AWS API call (IAM, Secrets Manager, RDS API).',
+  },
+  // ---- network ----
+  {
+    name: 'connectTimeout', aliases: ['connect_timeout'], type: 'number', default: undefined, unit: 'ms', aliasUnit: 's', group: 'network',
+    driverKey: { mysql2: 'connectTimeout' },
+    doc: 'Time allowed to open a connection. For mysql2 also passed to the driver as its own connectTimeout.',
+  },
+  {
+    name: 'socketTimeout', aliases: ['socket_timeout'], type: 'number', default: undefined, unit: 'ms', aliasUnit: 's', group: 'network',
+    doc: 'Time allowed for one statement on the network; when it elapses the statement is cancelled and a QueryTimeoutError raised (a network error: it can trigger failover). 0 or unset: none.',
+  },
+  {
+    name: 'tcpKeepalive', aliases: ['tcp_keepalive'], type: 'boolean', default: undefined, group: 'network',
+    doc: 'Enable TCP keep-alive on the connection socket.',
+  },
+  {
+    name: 'tcpKeepaliveTime', aliases: ['tcp_keepalive_time'], type: 'number', default: undefined, unit: 'ms', aliasUnit: 's', group: 'network',
+    doc: 'Idle time before the first keep-alive probe.',
+  },
+  {
+    name: 'tcpKeepaliveInterval', aliases: ['tcp_keepalive_interval'], type: 'number', default: undefined, unit: 'ms', aliasUnit: 's', group: 'network',
+    doc: 'Time between keep-alive probes.',
+  },
+  {
+    name: 'tcpKeepaliveProbes', aliases: ['tcp_keepalive_probes'], type: 'int', default: undefined, min: 1, group: 'network',
+    doc: 'Unanswered keep-alive probes before the connection is considered dead.',
+  },
+  {
+    name: 'hostAddressMap', aliases: ['host_address_map'], type: 'map', default: undefined, group: 'network',
+    check: checkHostAddressMap as (value: never) => string | undefined,
+    doc: "Connect to another address than a host name resolves to: object or 'name[:port]=address[:port],...' string. Keys are host names or host:port (host:port wins); used for SSH tunnels, port forwards and the local lookalike cluster, by every connection the wrapper opens, monitoring probes included.",
+  },
+] as const satisfies readonly OptionRow[];
+
+/** Prefixes of options that override the config of the wrapper's monitoring connections (inventory §1.4). */
+export const MONITORING_PREFIXES = ['topology-monitoring-', 'monitoring-', 'frt-', 'blue-green-monitoring-', 'limitless-router-monitor-'] as const;
+export type MonitoringPrefix = (typeof MONITORING_PREFIXES)[number];
+
+type Row = (typeof OPTION_TABLE)[number];
+export type OptionName = Row['name'];
+
+type ValueOfRow<R> =
+  R extends { type: 'enum'; values: readonly (infer V)[] } ? V :
+  R extends { type: 'string' | 'enum' } ? string :
+  R extends { type: 'int' | 'number' } ? number :
+  R extends { type: 'boolean' } ? boolean :
+  R extends { type: 'string-list' } ? readonly string[] :
+  R extends { type: 'map' } ? Readonly<Record<string, string>> :
+  never;
+
+/** Option values as parsed: `T | undefined` for rows without a default. */
+export type TableOptions = {
+  [R in Row as R['name']]: R extends { default: undefined } ? ValueOfRow<R> | undefined : ValueOfRow<R>;
+};
+
+/** Expected-value phrase for error messages, e.g. "a non-negative number of milliseconds". */
+export function describeExpected(row: OptionRow, unit: OptionUnit | undefined = row.unit): string {
+  const units = unit === 'ms' ? ' of milliseconds' : unit === 's' ? ' of seconds' : '';
+  const min = row.min ?? 0;
+  const sign = min === 0 ? 'non-negative' : min === 1 && row.type === 'int' ? 'positive' : min > 0 && min < 1 ? 'positive' : `≥ ${min}`;
+  switch (row.type) {
+    case 'int': return `a ${sign} integer${units}`;
+    case 'number': return `a ${sign} number${units}`;
+    case 'boolean': return "true or false ('true'/'false'/'1'/'0')";
+    case 'string': return 'a string';
+    case 'string-list': return 'a comma-separated string or an array of strings';
+    case 'map': return "an object of strings or a 'key=value,...' string";
+    case 'enum': return `one of ${(row.values ?? []).map((v) => `'${v}'`).join(', ')}`;
+  }
+}
+
+function mdCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function formatDefault(value: unknown): string {
+  if (value === undefined) return '—';
+  if (typeof value === 'string') return value === '' ? "`''`" : `\`${value}\``;
+  return `\`${JSON.stringify(value)}\``;
+}
+
+const GROUP_TITLES: Readonly<Record<string, string>> = { core: 'Core', network: 'Network' };
+
+/** docs/options.md, rendered from OPTION_TABLE (scripts/gen-options-doc.mjs writes it; a test checks it is current). */
+export function renderOptionsMarkdown(rows: readonly OptionRow[] = OPTION_TABLE): string {
+  const out: string[] = [
+    '# Wrapper options',
+    '',
+    '<!-- Generated by scripts/gen-options-doc.mjs from ts/option-table.ts. Do not edit by hand. -->',
+    '',
+    'Wrapper options are given in the same object as the driver config (`new Client({ host, user, ..., plugins: "failover" })`),',
+    'or as query parameters of a pg `connectionString` / mysql2 `uri` (`postgres://u@host/db?plugins=failover&topologyRefreshMs=5000`).',
+    'Names are camelCase; the Python wrapper\'s snake_case names are accepted as aliases. Options given explicitly override',
+    'the same options in the URL. Wrapper options are removed from what the driver sees.',
+    '',
+    '**Units.** Durations without a unit in their name are milliseconds (`connectTimeout`, `socketTimeout`, `tcpKeepaliveTime`,',
+    '`tcpKeepaliveInterval`). Their snake_case aliases keep the Python wrapper\'s unit, seconds, and are converted',
+    '(`connect_timeout: 10` = `connectTimeout: 10000`). Names with a unit suffix keep it (`auxiliaryQueryTimeoutSec`, `topologyRefreshMs`).',
+    '',
+    '**Values.** Booleans accept `true`/`false` and the strings `"true"`/`"false"`/`"1"`/`"0"` (any case); numbers accept numeric strings.',
+    'A wrong value, or an unknown option close to a known name (`topologyRefreshMS`), raises a `ConfigurationError` naming the key.',
+    '',
+    '**Monitoring connections.** Options prefixed with ' + MONITORING_PREFIXES.map((p) => `\`${p}\``).join(', ') + ' apply only to',
+    'the connections of the matching monitor (e.g. `topology-monitoring-connectTimeout: 2000`); they never reach the driver.',
+    '',
+  ];
+  const groups = [...new Set(rows.map((r) => r.group))];
+  for (const group of groups) {
+    out.push(`## ${GROUP_TITLES[group] ?? `Plugin \`${group}\``}`, '');
+    out.push('| Name | Seed alias | Type | Default | Unit | Description |', '|---|---|---|---|---|---|');
+    for (const row of rows.filter((r) => r.group === group)) {
+      const aliases = row.aliases.map((a) => `\`${a}\`${row.aliasUnit ? ` (${row.aliasUnit})` : ''}`).join(', ') || '—';
+      const type = row.type === 'enum' ? (row.values ?? []).map((v) => `\`${v}\``).join(' \\| ') : row.type;
+      out.push(`| \`${row.name}\` | ${aliases} | ${type} | ${formatDefault(row.default)} | ${row.unit ?? ''} | ${mdCell(row.doc)} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
