@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { parseConnectProps, monitoringConnectProps, mapHostAddress, getOption, OPTION_TABLE, MONITORING_PREFIXES } from '../ts/options.js';
@@ -333,7 +334,7 @@ test('bad config shapes', () => {
 });
 
 test('docs/options.md is up to date (node --import tsx scripts/gen-options-doc.mjs)', () => {
-  const current = readFileSync(new URL('../docs/options.md', import.meta.url), 'utf8');
+  const current = readFileSync(path.join(__dirname, '..', 'docs', 'options.md'), 'utf8');
   assert.ok(current === renderOptionsMarkdown(), 'docs/options.md is out of date: run node --import tsx scripts/gen-options-doc.mjs');
   for (const row of OPTION_TABLE) assert.ok(current.includes(`\`${row.name}\``), row.name);
 });

@@ -191,7 +191,7 @@ export function getLogger(namespace: string): ModuleLogger {
 // Secrets.
 
 const SECRET_KEY = /passw(or)?d|passphrase|^pwd$|token|secret|saml|assertion|credential|api_?key|private_?key|^pfx$/i;
-const URL_PARAM_SECRET = /([?&;](?:[a-z_]*(?:password|passwd|pwd|token|secret|assertion)[a-z_]*)=)[^&;#\s]*/gi;
+const URL_PARAM_SECRET = /([?&;](?:[a-z_-]*(?:password|passwd|pwd|token|secret|assertion|saml|signature|credential)[a-z_-]*)=)[^&;#\s]*/gi;
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi;
 const MASK = '***';
 
