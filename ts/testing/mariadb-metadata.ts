@@ -1,0 +1,117 @@
+/**
+ * What each MySQL flavour's metadata looks like on the lookalike: the tables the wrapper's dialect SQL reads
+ * (created and written on the writer, replicated to the readers) and the rewrite rules of each instance's front.
+ *
+ *  - aurora-mysql: `information_schema.replica_host_status` is served from the view
+ *    `aurora_lookalike.replica_host_status` over a plain table, with LAST_UPDATE_TIMESTAMP = NOW(6) so rows never
+ *    go stale; `@@aurora_server_id` / `@@innodb_read_only` / `aurora_version` are rewritten by the front.
+ *    No `mysql.rds_topology` and an empty `report_host`, so it is never taken for Multi-AZ.
+ *  - multi-az-mysql: `mysql.rds_topology(id, endpoint, port, role, status, version)` — role/status/version stay
+ *    NULL for the Multi-AZ rows; they are there for Blue/Green metadata later. `report_host` = the DNS name.
+ *  - mysql: no metadata. `version_comment` reads "MySQL Community Server - GPL" (MariaDB cannot set it, the
+ *    front answers it); aurora/multi-az read "Source distribution" as RDS and Aurora do.
+ */
+import type mysql from 'mysql2/promise';
+import type { Flavour, TopologySnapshot } from './engine.js';
+import { sqlString, type SqlRewriteRules } from './mariadb-sql-rewrite.js';
+
+export const AURORA_MYSQL_VERSION = '3.08.0';
+export const AURORA_SCHEMA = 'aurora_lookalike';
+export type MysqlFlavour = Extract<Flavour, 'aurora-mysql' | 'multi-az-mysql' | 'mysql'>;
+
+export function isMysqlFlavour(flavour: Flavour): flavour is MysqlFlavour {
+  return flavour === 'aurora-mysql' || flavour === 'multi-az-mysql' || flavour === 'mysql';
+}
+
+export function versionComment(flavour: MysqlFlavour): string {
+  return flavour === 'mysql' ? 'MySQL Community Server - GPL' : 'Source distribution';
+}
+
+/** Semi-synchronous replication (acknowledged commits survive failover) for the HA flavours. */
+export function usesSemiSync(flavour: MysqlFlavour): boolean {
+  return flavour !== 'mysql';
+}
+
+/** `report_host` for an instance: the DNS name, except on aurora-mysql (keeps Multi-AZ detection false). */
+export function reportHost(flavour: MysqlFlavour, dnsName: string): string {
+  return flavour === 'aurora-mysql' ? '' : dnsName;
+}
+
+/** The front's rewrite rules for one instance. */
+export function frontRules(flavour: MysqlFlavour, instanceName: string): SqlRewriteRules {
+  const comment = sqlString(versionComment(flavour));
+  if (flavour !== 'aurora-mysql') {
+    return {
+      variables: new Map([['version_comment', comment]]),
+      showVariables: new Map([['version_comment', comment]]),
+      tables: new Map(),
+      functions: new Map(),
+    };
+  }
+  const serverId = sqlString(instanceName);
+  const version = sqlString(AURORA_MYSQL_VERSION);
+  return {
+    variables: new Map([
+      ['aurora_server_id', serverId],
+      ['aurora_version', version],
+      // Aurora readers run innodb_read_only=1; lookalike readers run read_only=1.
+      ['innodb_read_only', '@@global.read_only'],
+      ['version_comment', comment],
+    ]),
+    showVariables: new Map([
+      ['aurora_server_id', serverId],
+      ['aurora_version', version],
+      ['innodb_read_only', "IF(@@global.read_only, 'ON', 'OFF')"],
+      ['version_comment', comment],
+    ]),
+    tables: new Map([['information_schema.replica_host_status', `${AURORA_SCHEMA}.replica_host_status`]]),
+    functions: new Map([['aurora_version', version]]),
+  };
+}
+
+/** Creates the flavour's metadata objects (on the writer; DDL replicates). */
+export async function createMetadata(conn: mysql.Connection, flavour: MysqlFlavour): Promise<void> {
+  if (flavour === 'multi-az-mysql') {
+    await conn.query(`CREATE TABLE IF NOT EXISTS mysql.rds_topology (
+      id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+      endpoint VARCHAR(255) NOT NULL,
+      port INT NOT NULL,
+      role VARCHAR(64) NULL,
+      status VARCHAR(64) NULL,
+      version VARCHAR(16) NULL) ENGINE=InnoDB`);
+  } else if (flavour === 'aurora-mysql') {
+    await conn.query(`CREATE DATABASE IF NOT EXISTS ${AURORA_SCHEMA}`);
+    await conn.query(`CREATE TABLE IF NOT EXISTS ${AURORA_SCHEMA}.replica_host_status_data (
+      SERVER_ID VARCHAR(100) NOT NULL PRIMARY KEY,
+      SESSION_ID VARCHAR(100) NOT NULL,
+      CPU DOUBLE NOT NULL DEFAULT 0,
+      REPLICA_LAG_IN_MILLISECONDS DOUBLE NOT NULL DEFAULT 0) ENGINE=InnoDB`);
+    await conn.query(`CREATE OR REPLACE SQL SECURITY INVOKER VIEW ${AURORA_SCHEMA}.replica_host_status AS
+      SELECT SERVER_ID, SESSION_ID, CPU, REPLICA_LAG_IN_MILLISECONDS, NOW(6) AS LAST_UPDATE_TIMESTAMP
+      FROM ${AURORA_SCHEMA}.replica_host_status_data`);
+  }
+}
+
+/** Rewrites the topology rows (on the writer, in one transaction; replicates to the readers). */
+export async function writeTopology(conn: mysql.Connection, flavour: MysqlFlavour, topology: TopologySnapshot,
+  publicPort: number): Promise<void> {
+  if (flavour === 'mysql') return;
+  const instances = [topology.writer, ...topology.readers];
+  await conn.query('START TRANSACTION');
+  try {
+    if (flavour === 'multi-az-mysql') {
+      await conn.query('DELETE FROM mysql.rds_topology WHERE role IS NULL');
+      await conn.query('INSERT INTO mysql.rds_topology (id, endpoint, port) VALUES ?',
+        [instances.map((i) => [i.serverId, i.dnsName, publicPort])]);
+    } else {
+      await conn.query(`DELETE FROM ${AURORA_SCHEMA}.replica_host_status_data`);
+      const rows = instances.map((i, n) => `(${conn.escape(i.name)}, ${n === 0 ? "'MASTER_SESSION_ID'" : 'UUID()'}, 0, 0)`);
+      await conn.query(`INSERT INTO ${AURORA_SCHEMA}.replica_host_status_data
+        (SERVER_ID, SESSION_ID, CPU, REPLICA_LAG_IN_MILLISECONDS) VALUES ${rows.join(', ')}`);
+    }
+    await conn.query('COMMIT');
+  } catch (err) {
+    await conn.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
