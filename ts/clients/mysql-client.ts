@@ -1,0 +1,312 @@
+/**
+ * AwsMySQLClient: a drop-in for a mysql2/promise Connection that runs every call through the wrapper's plugin
+ * pipeline (ClientCore) and follows the physical connection when it changes (failover, read/write switch).
+ *
+ * Driver errors reach the caller unchanged (same object: class, code, errno, sqlState). escape / escapeId / format
+ * stay synchronous. socketTimeout bounds every statement; a statement past it is cancelled with KILL QUERY and
+ * rejects with QueryTimeoutError while the connection stays usable (see Mysql2DriverDialect.runBounded).
+ */
+import { EventEmitter } from 'node:events';
+import mysql from 'mysql2/promise';
+import type {
+  Connection,
+  ConnectionOptions,
+  ExecuteValues,
+  FieldPacket,
+  PreparedStatementInfo,
+  QueryOptions,
+  QueryResult,
+  QueryValues,
+} from 'mysql2/promise';
+import { ClientCore } from '../client-core.js';
+import { Mysql2DriverDialect, coreOf } from '../dialects/driver/mysql2.js';
+import type { IsolationLevel } from '../dialects/types.js';
+import type { HostInfo } from '../host-info.js';
+import type { WrapperOptions } from '../options.js';
+import type { ClientMethod } from '../plugin.js';
+import type { WrapperServices } from '../services.js';
+
+/** mysql2 connection options plus wrapper options (plugins, failoverTimeoutMs, socketTimeout, …). */
+export type AwsMySQLClientConfig = ConnectionOptions & Partial<WrapperOptions>;
+
+export interface AwsMySQLClientInit {
+  /** Process-wide wrapper state; defaults to the shared one. */
+  services?: WrapperServices;
+}
+
+type Result<T> = Promise<[T, FieldPacket[]]>;
+
+/** Events forwarded from the current physical connection. */
+const FORWARDED_EVENTS = ['error', 'end'] as const;
+
+export class AwsMySQLClient extends EventEmitter {
+  /** mysql2/promise users write `await mysql.createConnection(cfg)`; this is the same for the wrapper. */
+  static async createConnection(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): Promise<AwsMySQLClient> {
+    const client = new AwsMySQLClient(config, init);
+    await client.connect();
+    return client;
+  }
+
+  /** The wrapper engine (plugin pipeline, current connection); for plugins and tests. */
+  readonly core: ClientCore<Connection>;
+  private readonly dialect: Mysql2DriverDialect;
+  private readonly userConfig: Readonly<Record<string, unknown>>;
+  private readonly forwarders = new Map<string, (...args: unknown[]) => void>();
+  private attached: Connection | undefined;
+
+  constructor(config: AwsMySQLClientConfig | string, init: AwsMySQLClientInit = {}) {
+    super();
+    if (typeof config === 'string') config = { uri: config };
+    if (config === null || typeof config !== 'object') {
+      throw new TypeError(`AwsMySQLClient config must be an object or a connection URI string, got ${config === null ? 'null' : typeof config}`);
+    }
+    this.userConfig = config as Record<string, unknown>;
+    this.dialect = new Mysql2DriverDialect();
+    this.core = new ClientCore<Connection>({
+      driver: 'mysql2',
+      driverDialect: this.dialect,
+      config: this.userConfig,
+      ...(init.services !== undefined ? { services: init.services } : {}),
+    });
+    for (const event of FORWARDED_EVENTS) {
+      this.forwarders.set(event, (...args: unknown[]) => {
+        // mysql2 crashes the process on an unlistened 'error'; the wrapper only reports it to listeners that exist.
+        if (event === 'error' && this.listenerCount('error') === 0) return;
+        this.emit(event, ...args);
+      });
+    }
+    this.core.on('connectionChanged', (newConn: Connection) => this.attach(newConn));
+  }
+
+  /** Moves event forwarding to the current physical connection. */
+  private attach(conn: Connection | undefined): void {
+    if (this.attached === conn) return;
+    if (this.attached !== undefined) {
+      for (const [event, fn] of this.forwarders) this.attached.removeListener(event, fn);
+    }
+    this.attached = conn;
+    if (conn !== undefined) {
+      for (const [event, fn] of this.forwarders) conn.on(event, fn);
+    }
+  }
+
+  async connect(): Promise<void> {
+    await this.core.connect();
+    this.attach(this.core.connectionOrUndefined);
+  }
+
+  private get socketTimeout(): number | undefined {
+    const t = this.core.props.options.socketTimeout;
+    return typeof t === 'number' && t > 0 ? t : undefined;
+  }
+
+  /** Runs one driver call through the pipeline, bounded by socketTimeout. */
+  private async run<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: Connection) => Promise<T>): Promise<T> {
+    return this.core.execute(method, args, (conn) => this.dialect.runBounded(conn, () => fn(conn), this.socketTimeout));
+  }
+
+  private async statement<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: Connection) => Result<T>): Result<T> {
+    return this.run(method, args, async (conn) => {
+      const result = await fn(conn);
+      this.dialect.trackResult(conn, result[0]);
+      return result;
+    });
+  }
+
+  query<T extends QueryResult>(sql: string, values?: QueryValues): Result<T>;
+  query<T extends QueryResult>(options: QueryOptions, values?: QueryValues): Result<T>;
+  query<T extends QueryResult>(sql: string | QueryOptions, values?: QueryValues): Result<T> {
+    return this.statement('Client.query', [sql, values], (conn) => conn.query<T>(sql as string, values));
+  }
+
+  execute<T extends QueryResult>(sql: string, values?: ExecuteValues): Result<T>;
+  execute<T extends QueryResult>(options: QueryOptions, values?: ExecuteValues): Result<T>;
+  execute<T extends QueryResult>(sql: string | QueryOptions, values?: ExecuteValues): Result<T> {
+    return this.statement('Client.execute', [sql, values], (conn) => conn.execute<T>(sql as string, values));
+  }
+
+  /** Prepares on the current physical connection; the statement re-prepares itself if the connection changes. */
+  async prepare(options: string | QueryOptions): Promise<AwsPreparedStatementInfo> {
+    const [conn, statement] = await this.run('Client.prepare', [options], async (c) => [c, await c.prepare(options)] as const);
+    return new AwsPreparedStatementInfo(this, options, conn, statement);
+  }
+
+  /** Internal: runs a prepared statement's call through the pipeline (used by AwsPreparedStatementInfo). */
+  runPrepared<T>(args: readonly unknown[], fn: (conn: Connection) => Result<T>): Result<T> {
+    return this.statement('Client.execute', args, fn);
+  }
+
+  unprepare(sql: string | QueryOptions): void {
+    this.core.connectionOrUndefined?.unprepare(sql);
+  }
+
+  async beginTransaction(): Promise<void> {
+    await this.transactionCommand('Client.beginTransaction', true, (conn) => conn.beginTransaction());
+  }
+
+  async commit(): Promise<void> {
+    await this.transactionCommand('Client.commit', false, (conn) => conn.commit());
+  }
+
+  async rollback(): Promise<void> {
+    await this.transactionCommand('Client.rollback', false, (conn) => conn.rollback());
+  }
+
+  private async transactionCommand(method: ClientMethod, opens: boolean, fn: (conn: Connection) => Promise<unknown>): Promise<void> {
+    await this.run(method, [], async (conn) => {
+      // mysql2 resolves these with [ResultSetHeader, undefined] although its typings say void.
+      const result = await fn(conn);
+      this.dialect.trackTransaction(conn, opens);
+      if (Array.isArray(result)) this.dialect.trackResult(conn, result[0]);
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.run('Client.ping', [], (conn) => conn.ping());
+  }
+
+  async changeUser(options: ConnectionOptions): Promise<void> {
+    await this.run('Client.changeUser', [options], async (conn) => {
+      await conn.changeUser(options);
+      // COM_CHANGE_USER resets the session: no transaction, server defaults.
+      this.dialect.trackResult(conn, { serverStatus: 2 });
+    });
+  }
+
+  async end(): Promise<void> {
+    const conn = this.core.connectionOrUndefined;
+    await this.core.end();
+    if (conn !== undefined && this.attached === conn) {
+      // Let the socket's own 'end' reach listeners before detaching.
+      setImmediate(() => {
+        if (this.attached === conn) this.attach(undefined);
+      });
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.core.connectionOrUndefined !== undefined) await this.end();
+  }
+
+  /** As mysql2: closes the connection without waiting; the wrapper releases its resources in the background. */
+  destroy(): void {
+    this.core.connectionOrUndefined?.destroy();
+    this.core.end().catch(() => undefined);
+  }
+
+  pause(): void {
+    this.core.connection.pause();
+  }
+
+  resume(): void {
+    this.core.connection.resume();
+  }
+
+  /** Synchronous, as in mysql2; uses the connection's settings (timezone, queryFormat, …) when connected. */
+  escape(value: unknown): string {
+    const conn = this.core.connectionOrUndefined;
+    if (conn !== undefined) return conn.escape(value);
+    return mysql.escape(value as never, false, this.userConfig.timezone as never);
+  }
+
+  escapeId(value: string | string[]): string {
+    const conn = this.core.connectionOrUndefined;
+    if (conn !== undefined) return conn.escapeId(value as string);
+    return mysql.escapeId(value);
+  }
+
+  format(sql: string, values?: unknown): string {
+    const conn = this.core.connectionOrUndefined;
+    if (conn !== undefined) return conn.format(sql, values);
+    return mysql.format(sql, values as never, Boolean(this.userConfig.stringifyObjects), this.userConfig.timezone as never);
+  }
+
+  /** Server thread id of the current physical connection (null when not connected). */
+  get threadId(): number | null {
+    return this.core.connectionOrUndefined?.threadId ?? null;
+  }
+
+  /** The current connection's mysql2 config, or the given config before connecting. */
+  get config(): ConnectionOptions {
+    return this.core.connectionOrUndefined?.config ?? (this.userConfig as ConnectionOptions);
+  }
+
+  /** mysql2's connection state ('authenticated', 'disconnected', 'error', …) of the current connection. */
+  get state(): string {
+    const conn = this.core.connectionOrUndefined;
+    return conn === undefined ? 'disconnected' : (coreOf(conn).state ?? 'authenticated');
+  }
+
+  /** The current physical mysql2/promise connection (changes on failover); undefined when not connected. */
+  get targetConnection(): Connection | undefined {
+    return this.core.connectionOrUndefined;
+  }
+
+  setReadOnly(readOnly: boolean): Promise<void> {
+    if (typeof readOnly !== 'boolean') return Promise.reject(new TypeError(`setReadOnly expects a boolean, got ${typeof readOnly}`));
+    return this.core.setReadOnly(readOnly);
+  }
+
+  isReadOnly(): boolean {
+    return this.core.isReadOnly();
+  }
+
+  setAutoCommit(autoCommit: boolean): Promise<void> {
+    if (typeof autoCommit !== 'boolean') return Promise.reject(new TypeError(`setAutoCommit expects a boolean, got ${typeof autoCommit}`));
+    return this.core.setSessionState({ autoCommit });
+  }
+
+  setCatalog(catalog: string): Promise<void> {
+    return this.core.setSessionState({ catalog });
+  }
+
+  setTransactionIsolation(isolationLevel: IsolationLevel): Promise<void> {
+    return this.core.setSessionState({ isolationLevel });
+  }
+
+  /** The host the current physical connection is on. */
+  getCurrentHost(): HostInfo | undefined {
+    return this.core.currentHost;
+  }
+}
+
+/** A statement prepared through AwsMySQLClient: mysql2's PreparedStatementInfo shape, routed through the wrapper. */
+export class AwsPreparedStatementInfo {
+  private conn: Connection;
+  private prepared: PreparedStatementInfo;
+
+  constructor(
+    private readonly client: AwsMySQLClient,
+    private readonly options: string | QueryOptions,
+    conn: Connection,
+    prepared: PreparedStatementInfo,
+  ) {
+    this.conn = conn;
+    this.prepared = prepared;
+  }
+
+  /** The statement as mysql2 prepared it on the physical connection. */
+  get statement(): PreparedStatementInfo {
+    return this.prepared;
+  }
+
+  execute<T extends QueryResult = QueryResult>(parameters?: unknown): Result<T> {
+    return this.client.runPrepared([this.options, parameters], async (conn) => {
+      if (conn !== this.conn) {
+        // The physical connection changed (failover, read/write switch): prepare again on the new one.
+        this.prepared = await conn.prepare(this.options);
+        this.conn = conn;
+      }
+      return (await this.prepared.execute(parameters)) as [T, FieldPacket[]];
+    });
+  }
+
+  close(): Promise<void> {
+    return this.prepared.close();
+  }
+}
+
+/** Opens a connected AwsMySQLClient, as mysql2/promise's createConnection does for a Connection. */
+export function createConnection(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): Promise<AwsMySQLClient> {
+  return AwsMySQLClient.createConnection(config, init);
+}
