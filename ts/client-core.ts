@@ -2,15 +2,18 @@
  * The engine shared by AwsPGClient and AwsMySQLClient: parses the config, owns the plugin service and the plugin
  * manager, runs every client method through the execute pipeline and keeps track of the current physical
  * connection. The driver-specific clients only adapt the driver's API on top of it.
- *
- * PLACEHOLDER implementation (no plugins, direct driver calls) so the clients can be built and tested now; the
- * plugin-manager work replaces the internals and keeps this API.
  */
 import { EventEmitter } from 'node:events';
-import { HostInfo } from './host-info.js';
+import { AwsWrapperError, ConfigurationError } from './errors.js';
+import type { HostInfo } from './host-info.js';
 import type { DriverDialect, SessionState } from './dialects/types.js';
 import { parseConnectProps } from './options.js';
-import type { ClientMethod, ConnectProps } from './plugin.js';
+import type { ClientMethod, ConnectionPlugin, ConnectProps } from './plugin.js';
+import { LazyExecuteContext, PluginManager } from './plugin-manager.js';
+import { PluginServiceImpl } from './plugin-service.js';
+import type { ConfigurationProfile } from './plugins/registry.js';
+import { DeveloperPlugin, type DevTools } from './plugins/dev.js';
+import { validateSessionState } from './session-state.js';
 import { sharedServices, type WrapperServices } from './services.js';
 
 export interface ClientCoreInit<C> {
@@ -22,83 +25,204 @@ export interface ClientCoreInit<C> {
   readonly services?: WrapperServices;
 }
 
+/** The client method a session-state patch is routed through (plugins subscribe to these names). */
+function sessionMethod(patch: Partial<SessionState>): ClientMethod {
+  if (patch.readOnly !== undefined) return 'Client.setReadOnly';
+  if (patch.autoCommit !== undefined) return 'Client.setAutoCommit';
+  if (patch.isolationLevel !== undefined) return 'Client.setTransactionIsolation';
+  if (patch.catalog !== undefined) return 'Client.setCatalog';
+  return 'Client.setSchema';
+}
+
+function notConnected(ended: boolean): AwsWrapperError {
+  return new AwsWrapperError(ended ? 'Client was ended and is not connected' : 'Client is not connected');
+}
+
 /**
  * Events: `connectionChanged(newConn: C, oldConn: C | undefined)` after every switch of the physical connection
- * (initial connect, failover, read/write switch) so the client can move its event forwarding to the new one.
+ * (initial connect, failover, read/write switch) so the client can move its event forwarding to the new one. It is
+ * emitted before the old connection is closed.
  */
 export class ClientCore<C> extends EventEmitter {
   readonly props: ConnectProps;
   readonly driverDialect: DriverDialect<C>;
   readonly services: WrapperServices;
-  private conn: C | undefined;
-  private host: HostInfo | undefined;
-  private readOnly = false;
+  readonly pluginService: PluginServiceImpl<C>;
+  readonly pluginManager: PluginManager<C>;
+  private state: 'new' | 'connecting' | 'connected' | 'ended' = 'new';
+  private servicesHeld = false;
+  private released = false;
+  private ending: Promise<void> | undefined;
 
   constructor(init: ClientCoreInit<C>) {
     super();
-    this.props = parseConnectProps(init.driver, init.config);
-    this.driverDialect = init.driverDialect;
     this.services = init.services ?? sharedServices();
+    this.driverDialect = init.driverDialect;
+    let props = parseConnectProps(init.driver, init.config);
+    let profile: ConfigurationProfile | undefined;
+    if (props.options.profileName !== undefined) {
+      profile = this.services.plugins.getProfile(props.options.profileName);
+      if (profile.config !== undefined) props = parseConnectProps(init.driver, { ...profile.config, ...init.config });
+    }
+    this.props = props;
+    const factories = this.services.plugins.resolve({
+      plugins: props.options.plugins,
+      autoSortWrapperPluginOrder: props.options.autoSortWrapperPluginOrder,
+      profile,
+    });
+    this.pluginService = new PluginServiceImpl<C>({
+      driver: init.driver,
+      props,
+      services: this.services,
+      driverDialect: init.driverDialect,
+      onConnectionChanged: (newConn, oldConn) => this.emit('connectionChanged', newConn, oldConn),
+    });
+    const plugins = factories.map((f) => f.create<C>(this.pluginService, props));
+    this.pluginManager = new PluginManager<C>(plugins, this.pluginService.terminal);
+    this.pluginService.attachPluginManager(this.pluginManager);
   }
 
   /** The current physical connection; throws when not connected. */
   get connection(): C {
-    if (this.conn === undefined) throw new Error('Client is not connected');
-    return this.conn;
+    const c = this.pluginService.currentConnection;
+    if (c === undefined) throw notConnected(this.state === 'ended');
+    return c;
   }
 
   get connectionOrUndefined(): C | undefined {
-    return this.conn;
+    return this.pluginService.currentConnection;
   }
 
   get currentHost(): HostInfo | undefined {
-    return this.host;
+    return this.pluginService.currentHostInfo;
   }
 
+  /** Plugins in execution order. */
+  get plugins(): readonly ConnectionPlugin<C>[] {
+    return this.pluginManager.plugins;
+  }
+
+  getPlugin<P extends ConnectionPlugin<C> = ConnectionPlugin<C>>(code: string): P | undefined {
+    return this.pluginManager.getPlugin(code) as P | undefined;
+  }
+
+  /** Fault injection of the `dev` plugin; a ConfigurationError when the client was created without it. */
+  get devTools(): DevTools {
+    const p = this.pluginManager.plugins.find((x): x is DeveloperPlugin<C> => x instanceof DeveloperPlugin);
+    if (p === undefined) throw new ConfigurationError("devTools needs the 'dev' plugin: add 'dev' to the plugins option", 'plugins');
+    return p.devTools;
+  }
+
+  /** Opens the initial connection through the connect pipeline. A client connects once. */
   async connect(): Promise<void> {
-    const d = this.props.driver;
-    const host = new HostInfo({ host: String(d.host ?? 'localhost'), port: d.port === undefined ? -1 : Number(d.port) });
+    if (this.state !== 'new') {
+      throw new AwsWrapperError(this.state === 'ended' ? 'Client was ended; create a new client' : 'Client is already connected or connecting; a client can connect once');
+    }
+    this.state = 'connecting';
     this.services.acquire();
+    this.servicesHeld = true;
     try {
-      this.conn = await this.driverDialect.connect(host, this.props.driver);
+      const service = this.pluginService;
+      await this.pluginManager.initHostProvider(this.props, service);
+      await service.refreshHostList();
+      const host = service.initialConnectionHostInfo ?? service.hostListProvider.initialHostInfo;
+      const conn = await this.pluginManager.connect(host, this.props, true);
+      if (this.state !== 'connecting') {
+        // end() was called while connecting: the client is done, drop the connection.
+        await this.driverDialect.end(conn, service.auxiliaryQueryTimeoutMs).catch(() => undefined);
+        throw new AwsWrapperError('Client was ended while connecting');
+      }
+      await service.setCurrentConnection(conn, host);
+      this.state = 'connected';
     } catch (err) {
-      await this.services.release();
+      if (this.state === 'connecting') this.state = 'ended';
+      await this.releaseAll();
       throw err;
     }
-    this.host = host;
-    this.emit('connectionChanged', this.conn, undefined);
   }
 
   /** Runs a client method through the plugin pipeline; `fn` gets the connection current when the chain reaches the driver. */
   execute<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: C) => Promise<T>): Promise<T> {
-    void method;
-    void args;
-    return fn(this.connection);
+    const service = this.pluginService;
+    const chain = this.pluginManager.getExecuteChain(method);
+    if (chain === undefined) {
+      const conn = service.currentConnection;
+      return conn === undefined ? Promise.reject(notConnected(this.state === 'ended')) : fn(conn);
+    }
+    try {
+      return chain(new LazyExecuteContext(method, args), () => {
+        const conn = service.currentConnection;
+        return conn === undefined ? Promise.reject(notConnected(this.state === 'ended')) : fn(conn);
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   isReadOnly(): boolean {
-    return this.readOnly;
+    return this.pluginService.sessionState.readOnly ?? false;
   }
 
   async setReadOnly(readOnly: boolean): Promise<void> {
     await this.setSessionState({ readOnly });
-    this.readOnly = readOnly;
   }
 
   /** Applies and records session state (re-applied on a new connection after a switch). */
   async setSessionState(patch: Partial<SessionState>): Promise<void> {
-    await this.execute('Client.setReadOnly', [patch], (conn) => this.driverDialect.applySessionState(conn, patch));
+    validateSessionState(patch);
+    const method = sessionMethod(patch);
+    const args = method === 'Client.setReadOnly' && Object.keys(patch).length === 1 ? [patch.readOnly] : [patch];
+    await this.execute(method, args, (conn) => this.driverDialect.applySessionState(conn, patch));
+    this.pluginService.sessionStateTracker.record(patch);
   }
 
-  async end(): Promise<void> {
-    const conn = this.conn;
-    this.conn = undefined;
-    if (conn !== undefined) {
+  /**
+   * Records session state the connection already has (e.g. the client saw `SET search_path` or `BEGIN READ ONLY`
+   * go through) without applying it, so it is re-applied after a switch.
+   */
+  recordSessionState(patch: Partial<SessionState>): void {
+    validateSessionState(patch);
+    this.pluginService.sessionStateTracker.record(patch);
+  }
+
+  get isInTransaction(): boolean {
+    return this.pluginService.isInTransaction;
+  }
+
+  /**
+   * Closes the client: `Client.end` through the pipeline, then the plugins' release(), the current connection
+   * (bounded) and the services reference. Safe to call repeatedly and concurrently (same promise).
+   */
+  end(): Promise<void> {
+    return (this.ending ??= this.doEnd());
+  }
+
+  private async doEnd(): Promise<void> {
+    const wasConnected = this.state === 'connected';
+    this.state = 'ended';
+    const service = this.pluginService;
+    const conn = service.currentConnection;
+    let failure: unknown;
+    if (wasConnected && conn !== undefined && !this.driverDialect.isClosed(conn)) {
       try {
-        await this.driverDialect.end(conn, 5000);
-      } finally {
-        await this.services.release();
+        await this.execute('Client.end', [], (c) => this.driverDialect.end(c, service.auxiliaryQueryTimeoutMs));
+      } catch (err) {
+        failure = err;
       }
+    }
+    await this.releaseAll();
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Plugins, connections and the services reference, each released once. */
+  private async releaseAll(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.pluginManager.release();
+    await this.pluginService.release();
+    if (this.servicesHeld) {
+      this.servicesHeld = false;
+      await this.services.release();
     }
   }
 }

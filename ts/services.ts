@@ -5,6 +5,9 @@
  */
 import type { HostInfo } from './host-info.js';
 import type { DialectCode } from './dialects/types.js';
+import { HostAvailabilityTracker } from './host-availability.js';
+import { HostSelectors } from './host-selectors.js';
+import { PluginRegistry } from './plugins/registry.js';
 
 export interface CachedTopology {
   readonly hosts: readonly HostInfo[];
@@ -18,6 +21,12 @@ export class WrapperServices {
   readonly topology = new Map<string, CachedTopology>();
   /** Detected dialect per `host[:port]` with the time it was detected. */
   readonly dialects = new Map<string, { code: DialectCode; at: number }>();
+  /** Plugin codes, custom plugins and configuration profiles available to the clients of these services. */
+  readonly plugins = new PluginRegistry();
+  /** Host up/down reports shared by every client (failover, EFM, connect). */
+  readonly hostAvailability = new HostAvailabilityTracker();
+  /** Built-in host selection strategies and their shared state (round-robin positions). */
+  readonly hostSelectors = new HostSelectors();
   private refs = 0;
   private readonly teardowns: Teardown[] = [];
 
@@ -46,6 +55,8 @@ export class WrapperServices {
     const fns = this.teardowns.splice(0);
     this.topology.clear();
     this.dialects.clear();
+    this.hostAvailability.clear();
+    this.hostSelectors.clear();
     await Promise.allSettled(fns.map((fn) => fn()));
   }
 }

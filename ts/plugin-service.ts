@@ -1,0 +1,413 @@
+/**
+ * The plugin service of one client: what plugins may ask of the client they belong to (PluginService in
+ * plugin.ts). Holds the current physical connection and host, the host list (with the shared availability applied),
+ * the session state, and supplies the terminal step of every pipeline (the seed's DefaultPlugin).
+ */
+import { AwsWrapperError, QueryTimeoutError } from './errors.js';
+import { diffHostLists, HostAvailability, HostRole, type HostInfo } from './host-info.js';
+import { availabilityStrategyFromOptions, type AvailabilityStrategy } from './host-availability.js';
+import { validateHostSelectorOptions } from './host-selectors.js';
+import { getLogger, type Logger } from './logger.js';
+import type { WrapperOptions } from './options.js';
+import {
+  ConnectionChange,
+  OldConnectionSuggestedAction,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type HostListProvider,
+  type PluginService,
+} from './plugin.js';
+import type { PipelineTerminal, PluginManager } from './plugin-manager.js';
+import type { WrapperServices } from './services.js';
+import { SessionStateTracker } from './session-state.js';
+import type { DatabaseDialect, DriverDialect, ErrorKind, SessionState } from './dialects/types.js';
+import { DialectManager } from './dialects/dialect-manager.js';
+import { ConnectionStringHostListProvider, fillAliases, hostFromDriverConfig, RdsHostListProvider } from './host-list-providers/index.js';
+
+const log = getLogger('plugin-service');
+
+export interface PluginServiceInit<C> {
+  readonly driver: 'pg' | 'mysql2';
+  readonly props: ConnectProps;
+  readonly services: WrapperServices;
+  readonly driverDialect: DriverDialect<C>;
+  /** Called after every switch of the physical connection, before the old one is disposed. */
+  readonly onConnectionChanged?: (newConn: C, oldConn: C | undefined) => void;
+}
+
+export class PluginServiceImpl<C> implements PluginService<C> {
+  readonly props: ConnectProps;
+  readonly options: WrapperOptions;
+  readonly services: WrapperServices;
+  readonly logger: Logger = log;
+  readonly driverDialect: DriverDialect<C>;
+  readonly dialectManager: DialectManager;
+  readonly sessionStateTracker = new SessionStateTracker();
+  hostListProvider: HostListProvider<C>;
+  initialConnectionHostInfo: HostInfo | undefined;
+
+  private manager: PluginManager<C> | undefined;
+  private currentDialect: DatabaseDialect;
+  private conn: C | undefined;
+  private host: HostInfo | undefined;
+  private rawHosts: readonly HostInfo[] = [];
+  private derivedFor: { raw: readonly HostInfo[]; version: number } | undefined;
+  private derivedAll: readonly HostInfo[] = [];
+  private derivedAvailable: readonly HostInfo[] = [];
+  private readonly availabilityStrategy: AvailabilityStrategy;
+  private readonly onConnectionChanged: ((newConn: C, oldConn: C | undefined) => void) | undefined;
+  /** Old connections being rolled back / closed in the background after a switch. */
+  private readonly disposals = new Set<Promise<void>>();
+  private released = false;
+
+  /** The end of every pipeline (the seed's DefaultPlugin), handed to the PluginManager. */
+  readonly terminal: PipelineTerminal<C> = {
+    connect: (host, props) => this.connectTerminal(host, props),
+    forceConnect: (host, props) => this.connectTerminal(host, props),
+    acceptsStrategy: (_role, strategy) => this.services.hostSelectors.accepts(strategy),
+    getHostInfoByStrategy: (role, strategy, hosts) => this.services.hostSelectors.select(strategy, hosts ?? this.allHosts, role, this.options),
+  };
+
+  constructor(init: PluginServiceInit<C>) {
+    this.props = init.props;
+    this.options = init.props.options;
+    this.services = init.services;
+    this.driverDialect = init.driverDialect;
+    this.onConnectionChanged = init.onConnectionChanged;
+    this.availabilityStrategy = availabilityStrategyFromOptions(this.options);
+    validateHostSelectorOptions(this.options);
+    const initial = hostFromDriverConfig(init.props.driver);
+    this.dialectManager = new DialectManager(init.services, init.driver, {
+      wrapperDialect: this.options.wrapperDialect,
+      customDialect: this.options['customDialect'] as DatabaseDialect | undefined,
+    });
+    this.currentDialect = this.dialectManager.getDialect(initial);
+    this.hostListProvider = this.createHostListProvider(initial);
+    this.initialConnectionHostInfo = this.hostListProvider.initialHostInfo;
+  }
+
+  /** Wires the manager whose pipelines this service runs (the manager needs the service as its terminal first). */
+  attachPluginManager(manager: PluginManager<C>): void {
+    this.manager = manager;
+  }
+
+  get pluginManager(): PluginManager<C> {
+    if (this.manager === undefined) throw new AwsWrapperError('PluginService used before its plugin manager was attached');
+    return this.manager;
+  }
+
+  get dialect(): DatabaseDialect {
+    return this.currentDialect;
+  }
+
+  get auxiliaryQueryTimeoutMs(): number {
+    return Math.max(1, Math.round(this.options.auxiliaryQueryTimeoutSec * 1000));
+  }
+
+  get isStaticHostListProvider(): boolean {
+    return !this.hostListProvider.isDynamic;
+  }
+
+  get currentConnection(): C | undefined {
+    return this.conn;
+  }
+
+  get currentHostInfo(): HostInfo | undefined {
+    return this.host;
+  }
+
+  /** Every host of the topology, with the shared availability applied. */
+  get allHosts(): readonly HostInfo[] {
+    this.deriveHosts();
+    return this.derivedAll;
+  }
+
+  /** Hosts not marked unavailable. */
+  get hosts(): readonly HostInfo[] {
+    this.deriveHosts();
+    return this.derivedAvailable;
+  }
+
+  get isInTransaction(): boolean {
+    const c = this.conn;
+    return c !== undefined && !this.driverDialect.isClosed(c) && this.driverDialect.isInTransaction(c);
+  }
+
+  get sessionState(): SessionState {
+    return this.sessionStateTracker.current;
+  }
+
+  // ---- connection switching ---------------------------------------------------------------------------------
+
+  async setCurrentConnection(conn: C, host: HostInfo, skipPlugin?: ConnectionPlugin<C>): Promise<ReadonlySet<ConnectionChange>> {
+    const old = this.conn;
+    const oldHost = this.host;
+    if (old === undefined || oldHost === undefined) {
+      this.conn = conn;
+      this.host = host;
+      const changes: ReadonlySet<ConnectionChange> = new Set([ConnectionChange.INITIAL_CONNECTION]);
+      this.onConnectionChanged?.(conn, undefined);
+      this.pluginManager.notifyConnectionChanged(changes, skipPlugin);
+      return changes;
+    }
+    const changes = connectionChanges(oldHost, host, old !== conn);
+    if (changes.size === 0) return changes;
+    if (old === conn) {
+      this.host = host;
+      this.pluginManager.notifyConnectionChanged(changes, skipPlugin);
+      return changes;
+    }
+
+    const oldUsable = !this.driverDialect.isClosed(old);
+    const wasInTransaction = oldUsable && this.driverDialect.isInTransaction(old);
+    if (this.options.transferSessionStateOnSwitch && !this.sessionStateTracker.isEmpty) {
+      try {
+        await this.driverDialect.applySessionState(conn, this.sessionStateTracker.current);
+      } catch (err) {
+        this.dispose(conn, false, false);
+        throw err;
+      }
+    }
+    this.conn = conn;
+    this.host = host;
+    this.onConnectionChanged?.(conn, old);
+    // The rollback is issued before plugins hear about the switch, so a plugin preserving the old connection
+    // finds it queued behind the ROLLBACK.
+    const rollback = wasInTransaction && this.options.rollbackOnSwitch;
+    const disposal = this.startDisposal(old, rollback);
+    const action = this.pluginManager.notifyConnectionChanged(changes, skipPlugin);
+    disposal(action !== OldConnectionSuggestedAction.PRESERVE);
+    return changes;
+  }
+
+  /** Rolls back and/or closes a connection in the background, bounded; end() waits for these. */
+  private dispose(conn: C, rollback: boolean, close: boolean): void {
+    this.startDisposal(conn, rollback)(close);
+  }
+
+  private startDisposal(conn: C, rollback: boolean): (close: boolean) => void {
+    const dd = this.driverDialect;
+    const rolledBack = rollback && !dd.isClosed(conn) ? dd.queryRows(conn, 'ROLLBACK', this.auxiliaryQueryTimeoutMs).then(
+      () => undefined,
+      (err: unknown) => log.debug('Rollback of the previous connection failed: %s', errorText(err)),
+    ) : undefined;
+    return (close: boolean) => {
+      if (!close && rolledBack === undefined) return;
+      const task = (async () => {
+        await rolledBack;
+        if (close && !dd.isClosed(conn)) {
+          try {
+            await dd.end(conn, this.auxiliaryQueryTimeoutMs);
+          } catch (err) {
+            log.debug('Closing the previous connection failed: %s', errorText(err));
+          }
+        }
+      })();
+      this.disposals.add(task);
+      void task.finally(() => this.disposals.delete(task));
+    };
+  }
+
+  // ---- pipelines through the manager ------------------------------------------------------------------------
+
+  connect(host: HostInfo, props: ConnectProps, skipPlugin?: ConnectionPlugin<C>): Promise<C> {
+    return this.pluginManager.connect(host, props, false, skipPlugin);
+  }
+
+  forceConnect(host: HostInfo, props: ConnectProps, skipPlugin?: ConnectionPlugin<C>): Promise<C> {
+    return this.pluginManager.forceConnect(host, props, false, skipPlugin);
+  }
+
+  acceptsStrategy(role: HostRole, strategy: string): boolean {
+    return this.pluginManager.acceptsStrategy(role, strategy);
+  }
+
+  getHostInfoByStrategy(role: HostRole, strategy: string, hosts?: readonly HostInfo[]): HostInfo {
+    return this.pluginManager.getHostInfoByStrategy(role, strategy, hosts);
+  }
+
+  // ---- terminal steps (the seed's DefaultPlugin) ------------------------------------------------------------
+
+  /** Opens the physical connection, marks the host available and refines the dialect after the first connect. */
+  async connectTerminal(host: HostInfo, props: ConnectProps): Promise<C> {
+    const conn = await this.driverDialect.connect(host, props.driver, props.options);
+    this.setAvailability(host.allAliases, HostAvailability.AVAILABLE);
+    try {
+      await this.refineDialect(conn, host);
+    } catch (err) {
+      this.dispose(conn, false, true);
+      throw err;
+    }
+    return conn;
+  }
+
+  /**
+   * Dialect refinement after a connection (integration point with the dialect manager): probes once; when the
+   * dialect changes between topology-aware and not, the host list provider is recreated.
+   */
+  private async refineDialect(conn: C, host: HostInfo): Promise<void> {
+    if (!this.dialectManager.canUpdate) return;
+    const before = this.currentDialect;
+    const initial = this.hostListProvider.initialHostInfo;
+    this.currentDialect = await this.dialectManager.refine(initial, (sql) => this.driverDialect.queryRows(conn, sql, this.auxiliaryQueryTimeoutMs), {
+      connectedHost: host,
+      isNetworkError: (err) => this.isNetworkError(err),
+    });
+    if (this.currentDialect !== before) {
+      this.hostListProvider.release();
+      this.hostListProvider = this.createHostListProvider(initial);
+      await this.refreshHostList(conn);
+    }
+  }
+
+  /** The host list provider for the current dialect: topology-aware dialects read the cluster topology. */
+  private createHostListProvider(initial: HostInfo): HostListProvider<C> {
+    const dialect = this.currentDialect;
+    if (dialect.topology !== undefined) {
+      return new RdsHostListProvider<C>({ initialHost: initial, dialect, driverDialect: this.driverDialect, options: this.options, services: this.services });
+    }
+    return new ConnectionStringHostListProvider<C>({
+      initialHost: initial,
+      dialect,
+      driverDialect: this.driverDialect,
+      auxiliaryQueryTimeoutSec: this.options.auxiliaryQueryTimeoutSec,
+    });
+  }
+
+  // ---- host lists -------------------------------------------------------------------------------------------
+
+  async refreshHostList(conn?: C): Promise<void> {
+    const hosts = await this.hostListProvider.refresh(conn ?? this.conn);
+    this.updateHostList(hosts);
+  }
+
+  async forceRefreshHostList(verifyWriter: boolean, timeoutMs: number): Promise<boolean> {
+    try {
+      const hosts = await this.hostListProvider.forceRefresh(verifyWriter, timeoutMs, this.conn);
+      this.updateHostList(hosts);
+      return true;
+    } catch (err) {
+      log.debug('Forced host list refresh failed: %s', errorText(err));
+      return false;
+    }
+  }
+
+  /** Replaces the host list; plugins hear about the differences. */
+  updateHostList(hosts: readonly HostInfo[]): void {
+    if (hosts === this.rawHosts) return;
+    const before = this.allHosts;
+    this.rawHosts = hosts;
+    const changes = diffHostLists(before, this.allHosts);
+    if (changes.size > 0) this.manager?.notifyHostListChanged(changes);
+  }
+
+  /** Marks the host(s) known by `aliases` up or down for every client of these services; plugins hear about it. */
+  setAvailability(aliases: Iterable<string>, availability: HostAvailability): void {
+    const tracker = this.services.hostAvailability;
+    if (availability === HostAvailability.AVAILABLE && tracker.size === 0) return;
+    const before = this.allHosts;
+    tracker.set(aliases, availability);
+    const changes = diffHostLists(before, this.allHosts);
+    if (changes.size > 0) this.manager?.notifyHostListChanged(changes);
+  }
+
+  private deriveHosts(): void {
+    const tracker = this.services.hostAvailability;
+    const d = this.derivedFor;
+    if (d !== undefined && d.raw === this.rawHosts && d.version === tracker.changeCount && tracker.size === 0) return;
+    const all = this.rawHosts.map((h) => {
+      const a = tracker.get(h.allAliases, this.availabilityStrategy);
+      return a === h.availability ? h : h.with({ availability: a });
+    });
+    const changed = all.some((h, i) => h !== this.derivedAll[i]) || all.length !== this.derivedAll.length;
+    if (changed) {
+      this.derivedAll = all;
+      this.derivedAvailable = all.filter((h) => h.availability === HostAvailability.AVAILABLE);
+    }
+    this.derivedFor = { raw: this.rawHosts, version: tracker.changeCount };
+  }
+
+  // ---- host identity ----------------------------------------------------------------------------------------
+
+  getHostRole(conn: C): Promise<HostRole> {
+    return this.hostListProvider.getHostRole(conn);
+  }
+
+  identifyConnection(conn: C): Promise<HostInfo | undefined> {
+    return this.hostListProvider.identifyConnection(conn);
+  }
+
+  /** Adds the names the server knows itself by (alias query) and those of its topology entry (inventory §5.6). */
+  fillAliases(conn: C, host: HostInfo): Promise<void> {
+    return fillAliases(conn, host, {
+      dialect: this.currentDialect,
+      driverDialect: this.driverDialect,
+      hostListProvider: this.hostListProvider,
+      auxiliaryQueryTimeoutMs: this.auxiliaryQueryTimeoutMs,
+    });
+  }
+
+  // ---- error classification ---------------------------------------------------------------------------------
+
+  classifyError(err: unknown): ErrorKind | undefined {
+    if (err instanceof QueryTimeoutError) return 'network';
+    const kind = this.driverDialect.classifyError(err);
+    const hook = this.currentDialect.classifyError;
+    return hook ? hook.call(this.currentDialect, err, kind) : kind;
+  }
+
+  isNetworkError(err: unknown): boolean {
+    return this.classifyError(err) === 'network';
+  }
+
+  isLoginError(err: unknown): boolean {
+    return this.classifyError(err) === 'login';
+  }
+
+  isReadOnlyError(err: unknown): boolean {
+    return this.classifyError(err) === 'read-only';
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------------------------
+
+  /** Closes the current connection (bounded), waits for background disposals, releases the host list provider. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn !== undefined && !this.driverDialect.isClosed(conn)) this.dispose(conn, false, true);
+    await this.settleDisposals();
+    this.hostListProvider.release();
+  }
+
+  /** Resolves once the old connections being rolled back / closed in the background are done (each is bounded). */
+  async settleDisposals(): Promise<void> {
+    while (this.disposals.size > 0) await Promise.allSettled([...this.disposals]);
+  }
+
+  /** Old connections still being rolled back or closed. */
+  get pendingDisposals(): number {
+    return this.disposals.size;
+  }
+}
+
+/** What changed between two connections / hosts (inventory §0 notifyConnectionChanged). */
+export function connectionChanges(oldHost: HostInfo, newHost: HostInfo, connectionObjectChanged: boolean): Set<ConnectionChange> {
+  const changes = new Set<ConnectionChange>();
+  if (connectionObjectChanged) changes.add(ConnectionChange.CONNECTION_OBJECT_CHANGED);
+  if (oldHost.hostAndPort !== newHost.hostAndPort) changes.add(ConnectionChange.HOSTNAME);
+  if (oldHost.role !== newHost.role) {
+    if (newHost.role === HostRole.WRITER) changes.add(ConnectionChange.PROMOTED_TO_WRITER);
+    else if (newHost.role === HostRole.READER) changes.add(ConnectionChange.PROMOTED_TO_READER);
+  }
+  if (oldHost.availability !== newHost.availability) {
+    changes.add(newHost.availability === HostAvailability.AVAILABLE ? ConnectionChange.WENT_UP : ConnectionChange.WENT_DOWN);
+  }
+  return changes;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+

@@ -1,0 +1,298 @@
+/**
+ * Plugin codes → factories, weights and aliases; custom plugin registration; configuration profiles; resolution of
+ * the `plugins` option into an ordered list of factories (inventory §2.0).
+ *
+ * BUILTIN_PLUGINS lists every code of the seed wrapper. A code whose plugin is not implemented yet is a
+ * `plannedPlugin(...)` entry: known, but selecting it is a clear error. To add an implemented plugin, replace its
+ * planned entry with the plugin's factory (same code, weight and aliases); the default list then picks it up.
+ */
+import { ConfigurationError } from '../errors.js';
+import { RELATIVE_TO_PRIOR_PLUGIN, type PluginFactory } from '../plugin.js';
+import { connectTimePluginFactory } from './connect-time.js';
+import { devPluginFactory } from './dev.js';
+import { executeTimePluginFactory } from './execute-time.js';
+
+/** A seed plugin code that is recognised but not implemented yet. */
+export interface PlannedPlugin {
+  readonly code: string;
+  readonly weight: number;
+  readonly aliases: readonly string[];
+  readonly planned: true;
+}
+
+export type BuiltinPlugin = PluginFactory | PlannedPlugin;
+
+function plannedPlugin(code: string, weight: number, aliases: readonly string[] = []): PlannedPlugin {
+  return { code, weight, aliases, planned: true };
+}
+
+function isPlanned(p: BuiltinPlugin): p is PlannedPlugin {
+  return (p as PlannedPlugin).planned === true;
+}
+
+/** Every seed plugin code with its weight (lower = outer) and the Node peer's camelCase spelling as an alias. */
+export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
+  plannedPlugin('custom_endpoint', 40, ['customEndpoint']),
+  plannedPlugin('initial_connection', 50, ['initialConnection']),
+  plannedPlugin('aurora_connection_tracker', 100, ['auroraConnectionTracker']),
+  plannedPlugin('stale_dns', 200, ['staleDns']),
+  plannedPlugin('read_write_splitting', 300, ['readWriteSplitting']),
+  plannedPlugin('srw', 310),
+  plannedPlugin('gdb_rw', 320),
+  plannedPlugin('failover', 400),
+  plannedPlugin('failover_v2', 410, ['failover2']),
+  plannedPlugin('gdb_failover', 420),
+  plannedPlugin('host_monitoring', 500, ['efm']),
+  plannedPlugin('host_monitoring_v2', 510, ['efm2']),
+  plannedPlugin('bg', 550),
+  plannedPlugin('fastest_response_strategy', 600, ['fastestResponseStrategy']),
+  plannedPlugin('iam', 700),
+  plannedPlugin('aws_secrets_manager', 800, ['secretsManager']),
+  plannedPlugin('federated_auth', 900, ['federatedAuth']),
+  plannedPlugin('limitless', 950),
+  plannedPlugin('okta', 1000),
+  connectTimePluginFactory,
+  executeTimePluginFactory,
+  devPluginFactory,
+];
+
+/**
+ * The seed's effective default plugin list (same for pg and mysql2). Codes not implemented yet are dropped when
+ * the default is resolved, so this constant stays as is while plugins land.
+ */
+export const DEFAULT_PLUGIN_CODES: readonly string[] = ['initial_connection', 'aurora_connection_tracker', 'failover_v2', 'host_monitoring_v2'];
+
+/** Codes that must not be combined: each group holds alternatives of the same feature. */
+export const INCOMPATIBLE_PLUGIN_GROUPS: readonly (readonly string[])[] = [
+  ['failover', 'failover_v2', 'gdb_failover'],
+  ['read_write_splitting', 'srw', 'gdb_rw'],
+  ['host_monitoring', 'host_monitoring_v2'],
+];
+
+/** A named preset: plugins and config defaults, selected with the `profileName` option. */
+export interface ConfigurationProfile {
+  /** Plugins of the profile (codes or factories), in order; replaces the `plugins` option. Omit to keep it. */
+  readonly plugins?: readonly (string | PluginFactory)[];
+  /**
+   * Config entries (driver config and wrapper options, as a user would write them) applied under the user's own
+   * config: the user's keys win.
+   */
+  readonly config?: Readonly<Record<string, unknown>>;
+}
+
+export interface ResolveInput {
+  /** The `plugins` option: codes in the user's order; undefined = default list. */
+  readonly plugins: readonly string[] | undefined;
+  readonly autoSortWrapperPluginOrder: boolean;
+  /** The selected profile, if any (its plugins replace `plugins`). */
+  readonly profile?: ConfigurationProfile;
+}
+
+const CODE_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
+
+/** The plugin table of one WrapperServices: built-in codes plus custom registrations and profiles. */
+export class PluginRegistry {
+  private readonly byName = new Map<string, BuiltinPlugin>();
+  private readonly custom = new Set<string>();
+  private readonly profiles = new Map<string, ConfigurationProfile>();
+
+  constructor(builtins: readonly BuiltinPlugin[] = BUILTIN_PLUGINS) {
+    for (const p of builtins) this.add(p);
+  }
+
+  /** Every canonical code (built-in and custom), in table order. */
+  get codes(): string[] {
+    const out: string[] = [];
+    for (const [name, p] of this.byName) if (name === p.code) out.push(name);
+    return out;
+  }
+
+  /** True when `code` (or an alias) names a plugin that can be created now. */
+  isAvailable(code: string): boolean {
+    const p = this.byName.get(code);
+    return p !== undefined && !isPlanned(p);
+  }
+
+  /**
+   * Adds a custom plugin under `factory.code` (and its aliases). A code already taken is an error unless
+   * `replace` is set (e.g. to swap in a different implementation of a built-in or planned code).
+   */
+  registerPlugin(factory: PluginFactory, options?: { readonly replace?: boolean }): void {
+    validateFactory(factory);
+    const names = [factory.code, ...(factory.aliases ?? [])];
+    if (!options?.replace) {
+      for (const n of names) {
+        if (this.byName.has(n)) throw new ConfigurationError(`Plugin code '${n}' is already registered; pass { replace: true } to replace it`, 'plugins');
+      }
+    } else {
+      for (const n of names) {
+        const old = this.byName.get(n);
+        if (old !== undefined) this.remove(old.code);
+      }
+    }
+    this.add(factory);
+    this.custom.add(factory.code);
+  }
+
+  /** Removes a custom plugin registration; returns whether there was one. Built-in codes cannot be removed. */
+  unregisterPlugin(code: string): boolean {
+    const p = this.byName.get(code);
+    if (p === undefined || !this.custom.has(p.code)) return false;
+    this.remove(p.code);
+    this.custom.delete(p.code);
+    return true;
+  }
+
+  registerProfile(name: string, profile: ConfigurationProfile, options?: { readonly replace?: boolean }): void {
+    if (typeof name !== 'string' || name.trim() === '') throw new ConfigurationError('Profile name must be a non-empty string', 'profileName');
+    if (this.profiles.has(name) && !options?.replace) {
+      throw new ConfigurationError(`Configuration profile '${name}' is already registered; pass { replace: true } to replace it`, 'profileName');
+    }
+    if (profile.plugins !== undefined) {
+      if (!Array.isArray(profile.plugins)) throw new ConfigurationError(`Profile '${name}': plugins must be an array of codes or factories`, 'profileName');
+      for (const p of profile.plugins) if (typeof p !== 'string') validateFactory(p);
+    }
+    this.profiles.set(name, Object.freeze({ ...profile }));
+  }
+
+  unregisterProfile(name: string): boolean {
+    return this.profiles.delete(name);
+  }
+
+  /** The registered profile; an unknown name is a ConfigurationError listing the known ones. */
+  getProfile(name: string): ConfigurationProfile {
+    const p = this.profiles.get(name);
+    if (p === undefined) {
+      const known = [...this.profiles.keys()];
+      throw new ConfigurationError(
+        `Unknown configuration profile '${name}'; ${known.length ? `registered profiles: ${known.join(', ')}` : 'no profile is registered (use registerProfile)'}`,
+        'profileName',
+      );
+    }
+    return p;
+  }
+
+  /** The factory for a code or alias; unknown and not-yet-available codes are ConfigurationErrors. */
+  getFactory(code: string): PluginFactory {
+    const p = this.byName.get(code);
+    if (p === undefined) {
+      const suggestion = this.suggest(code);
+      throw new ConfigurationError(
+        `Unknown plugin code '${code}'${suggestion ? ` (did you mean '${suggestion}'?)` : ''}; known codes: ${this.codes.join(', ')}`,
+        'plugins',
+      );
+    }
+    if (isPlanned(p)) {
+      const alias = p.code === code ? '' : ` ('${code}' is an alias of '${p.code}')`;
+      throw new ConfigurationError(`Plugin '${p.code}'${alias} is not available yet in this version of the wrapper`, 'plugins');
+    }
+    return p;
+  }
+
+  /** The default list: DEFAULT_PLUGIN_CODES filtered to implemented plugins. */
+  defaultFactories(): PluginFactory[] {
+    return DEFAULT_PLUGIN_CODES.filter((c) => this.isAvailable(c)).map((c) => this.getFactory(c));
+  }
+
+  /**
+   * Turns the `plugins` option (or the profile's plugins, or the default) into factories in execution order:
+   * checks duplicates and incompatible combinations, then sorts by weight when autoSortWrapperPluginOrder.
+   */
+  resolve(input: ResolveInput): PluginFactory[] {
+    let factories: PluginFactory[];
+    if (input.profile?.plugins !== undefined) {
+      factories = input.profile.plugins.map((p) => (typeof p === 'string' ? this.getFactory(p.trim()) : p));
+    } else if (input.plugins === undefined) {
+      factories = this.defaultFactories();
+    } else {
+      factories = input.plugins.map((c) => c.trim()).filter((c) => c !== '').map((c) => this.getFactory(c));
+    }
+    checkCombination(factories);
+    return input.autoSortWrapperPluginOrder ? sortByWeight(factories) : factories;
+  }
+
+  private add(p: BuiltinPlugin): void {
+    this.byName.set(p.code, p);
+    for (const a of p.aliases ?? []) this.byName.set(a, p);
+  }
+
+  private remove(code: string): void {
+    for (const [name, p] of this.byName) if (p.code === code) this.byName.delete(name);
+  }
+
+  private suggest(code: string): string | undefined {
+    const norm = normalise(code);
+    let best: string | undefined;
+    let bestDistance = Infinity;
+    for (const name of this.byName.keys()) {
+      const n = normalise(name);
+      if (n === norm) return this.byName.get(name)!.code;
+      const d = editDistance(norm, n);
+      if (d < bestDistance) {
+        bestDistance = d;
+        best = this.byName.get(name)!.code;
+      }
+    }
+    return bestDistance <= Math.max(2, Math.floor(norm.length / 3)) ? best : undefined;
+  }
+}
+
+function validateFactory(f: PluginFactory): void {
+  if (f === null || typeof f !== 'object' && typeof f !== 'function') throw new ConfigurationError('A plugin factory must be an object with code, weight and create()', 'plugins');
+  if (typeof f.code !== 'string' || !CODE_PATTERN.test(f.code)) {
+    throw new ConfigurationError(`Plugin factory code must be a word (letters, digits, '_' or '-'); got '${String(f.code)}'`, 'plugins');
+  }
+  if (typeof f.weight !== 'number' || !(Number.isInteger(f.weight) && (f.weight >= 0 || f.weight === RELATIVE_TO_PRIOR_PLUGIN))) {
+    throw new ConfigurationError(`Plugin '${f.code}': weight must be an integer ≥ 0 or RELATIVE_TO_PRIOR_PLUGIN; got ${String(f.weight)}`, 'plugins');
+  }
+  if (typeof f.create !== 'function') throw new ConfigurationError(`Plugin '${f.code}': factory has no create() function`, 'plugins');
+  for (const a of f.aliases ?? []) {
+    if (typeof a !== 'string' || !CODE_PATTERN.test(a)) throw new ConfigurationError(`Plugin '${f.code}': invalid alias '${String(a)}'`, 'plugins');
+  }
+}
+
+function checkCombination(factories: readonly PluginFactory[]): void {
+  const seen = new Set<string>();
+  for (const f of factories) {
+    if (seen.has(f.code)) throw new ConfigurationError(`Plugin '${f.code}' is listed more than once`, 'plugins');
+    seen.add(f.code);
+  }
+  for (const group of INCOMPATIBLE_PLUGIN_GROUPS) {
+    const present = group.filter((c) => seen.has(c));
+    if (present.length > 1) {
+      throw new ConfigurationError(`Plugins ${present.map((c) => `'${c}'`).join(' and ')} cannot be used together; choose one`, 'plugins');
+    }
+  }
+}
+
+/**
+ * Stable ascending sort by weight; RELATIVE_TO_PRIOR_PLUGIN counts as the previous plugin's weight (in the user's
+ * order) plus one, so such a plugin stays right after the plugin the user listed before it.
+ */
+export function sortByWeight(factories: readonly PluginFactory[]): PluginFactory[] {
+  let last = 0;
+  const weighted = factories.map((f, index) => {
+    last = f.weight === RELATIVE_TO_PRIOR_PLUGIN ? last + 1 : f.weight;
+    return { f, weight: last, index };
+  });
+  weighted.sort((a, b) => a.weight - b.weight || a.index - b.index);
+  return weighted.map((w) => w.f);
+}
+
+function normalise(s: string): string {
+  return s.toLowerCase().replace(/[-_\s]/g, '');
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length]!;
+}
