@@ -20,7 +20,7 @@ import { HostInfo, HostRole } from '../ts/host-info.js';
 import { WrapperServices } from '../ts/services.js';
 import { AwsWrapperError } from '../ts/errors.js';
 import { roleFromIsReaderRows } from '../ts/host-list-providers/rds.js';
-import { createEmulatedDatabase, mysqlConnect, mysqlQuery, mysqlRows, pgConnect, pgQuery, pgRows } from './support/dialect-fixtures.js';
+import { createEmulatedDatabase, mysqlConnect, mysqlQuery, mysqlRows, pgConnect, pgQuery } from './support/dialect-fixtures.js';
 
 const pgHost = () => new HostInfo({ host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT) });
 const mysqlHost = () => new HostInfo({ host: process.env.TEST_MYSQL_HOST!, port: Number(process.env.TEST_MYSQL_PORT) });
