@@ -4,7 +4,8 @@ import mysql from 'mysql2/promise';
 import type { Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { AwsMySQLClient, createConnection } from '../ts/mysql.js';
 import { AwsMySQLClient as FromIndex } from '../ts/index.js';
-import { QueryTimeoutError } from '../ts/errors.js';
+import net from 'node:net';
+import { AwsWrapperError, QueryTimeoutError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';
 
 const cfg = {
@@ -241,9 +242,11 @@ test("a killed connection's 'error' reaches client listeners; without listeners 
   const unlistened = await client();
   try {
     const gotError = new Promise<Error & Record<string, unknown>>((resolve) => listened.once('error', resolve));
+    const gotEnd = new Promise<void>((resolve) => listened.once('end', resolve));
     await rawConn.query(`KILL ${listened.threadId}`);
     await rawConn.query(`KILL ${unlistened.threadId}`);
     const err = await gotError;
+    await gotEnd;
     assert.is(listened.core.driverDialect.classifyError(err), 'network');
     const next = await rejection(unlistened.query('SELECT 1'));
     assert.is(unlistened.core.driverDialect.classifyError(next), 'network');
@@ -263,6 +266,49 @@ test('abort from outside during SLEEP(30) rejects the pending query with the giv
   assert.is(await pending, given);
   assert.ok(Date.now() - started < 2000);
   await c.end();
+});
+
+test('hostAddressMap + socketTimeout through the client: a host that stops answering gives a network-class error', async () => {
+  // A proxy that can freeze: traffic stops both ways and new connections get no answer.
+  const sockets = new Set<net.Socket>();
+  let frozen = false;
+  const proxy = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    if (frozen) return;
+    const up = net.connect(cfg.port, cfg.host);
+    sockets.add(up);
+    up.on('error', () => s.destroy());
+    s.pipe(up);
+    up.pipe(s);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const proxyPort = (proxy.address() as net.AddressInfo).port;
+  const c = await client({
+    host: 'instance-1.cluster-xyz.us-east-1.rds.invalid',
+    port: 3306,
+    hostAddressMap: { 'instance-1.cluster-xyz.us-east-1.rds.invalid:3306': `127.0.0.1:${proxyPort}` },
+    socketTimeout: 300,
+    connectTimeout: 400,
+  });
+  try {
+    assert.equal((await c.query({ sql: 'SELECT 7', rowsAsArray: true }))[0], [[7]]);
+    assert.is(c.getCurrentHost()?.host, 'instance-1.cluster-xyz.us-east-1.rds.invalid');
+    frozen = true;
+    for (const s of sockets) {
+      s.unpipe();
+      s.pause();
+    }
+    const err = await rejection(c.query('SELECT 1'));
+    assert.instance(err, AwsWrapperError);
+    assert.is(err.code, '08S01');
+    assert.is(c.core.driverDialect.classifyError(err), 'network');
+    assert.is(c.state, 'error');
+  } finally {
+    await c.end();
+    for (const s of sockets) s.destroy();
+    proxy.close();
+  }
 });
 
 test('query before connect rejects (no throw), destroy() closes', async () => {

@@ -380,19 +380,17 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
         else resolve();
       });
     });
-    try {
-      const r = await settleWithin(killed, bound);
-      if (r === undefined) {
-        const e = new Error(`The server did not answer a KILL QUERY side connection within ${bound} ms`) as Error & { code: string };
-        e.code = 'ETIMEDOUT';
-        throw e;
-      }
-      if (!r.ok) throw r.error;
-    } finally {
-      // Quit politely but never wait on it; the socket goes away either way.
-      side.end(() => sideStream.destroy());
-      setTimeout(() => sideStream.destroy(), bound).unref();
+    const r = await settleWithin(killed, bound);
+    if (r === undefined || !r.ok) {
+      sideStream.destroy();
+      if (r !== undefined) throw r.error;
+      const e = new Error(`The server did not answer a KILL QUERY side connection within ${bound} ms`) as Error & { code: string };
+      e.code = 'ETIMEDOUT';
+      throw e;
     }
+    // Quit politely but never wait on it; the socket goes away either way.
+    side.end(() => sideStream.destroy());
+    setTimeout(() => sideStream.destroy(), bound).unref();
   }
 
   isClosed(conn: Connection): boolean {
