@@ -124,6 +124,7 @@ test('cached dialects expire after 30 minutes', () => {
   services.dialects.set('pg/db.example.com:5432', { code: 'aurora-pg', at: Date.now() - 1000 });
   assert.is(m.getDialect(host).code, 'aurora-pg');
   assert.not.ok(m.canUpdate);
+  assert.is(m.getDialect(new HostInfo({ host: 'db.example.com' })).code, 'aurora-pg', 'no port = the default port');
 });
 
 test('SQL is the inventory text, byte for byte where it matters (trailing spaces, OPERATOR forms)', () => {

@@ -170,8 +170,11 @@ export class DialectManager {
     return this.updatable;
   }
 
+  /** `<engine>/host:port`, the engine's default port filled in so `db` and `db:5432` share an entry. */
   private cacheKey(host: HostInfo): string {
-    return `${this.engine ?? this.driver}/${host.hostAndPort}`;
+    const defaultPort = this.engine === 'pg' ? 5432 : this.engine === 'mysql' ? 3306 : -1;
+    const h = host.hasPort || defaultPort < 0 ? host : host.with({ port: defaultPort });
+    return `${this.engine ?? this.driver}/${h.hostAndPort}`;
   }
 
   /** The dialect to use before connecting to `host` (the initial host of the client). */
