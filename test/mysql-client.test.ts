@@ -311,6 +311,28 @@ test('hostAddressMap + socketTimeout through the client: a host that stops answe
   }
 });
 
+test('after a connection switch: events follow the new connection and prepared statements re-prepare', async () => {
+  const c = await client();
+  try {
+    await c.setTransactionIsolation('SERIALIZABLE');
+    const stmt = await c.prepare('SELECT ? AS v, CONNECTION_ID() AS id');
+    const oldThread = c.threadId;
+    const oldConn = c.targetConnection!;
+    const newConn = await c.core.driverDialect.connect(c.getCurrentHost()!, cfg);
+    await c.core.pluginService.setCurrentConnection(newConn, c.getCurrentHost()!);
+    assert.is(c.targetConnection, newConn);
+    assert.is.not(c.threadId, oldThread);
+    assert.equal((await stmt.execute(['a']))[0], [{ v: 'a', id: c.threadId }]);
+    assert.equal((await c.query({ sql: 'SELECT @@tx_isolation', rowsAsArray: true }))[0], [['SERIALIZABLE']]);
+    assert.is(oldConn.listenerCount('error'), 0, 'forwarding removed from the old connection');
+    const gotError = new Promise<unknown>((resolve) => c.once('error', resolve));
+    await rawConn.query(`KILL ${c.threadId}`);
+    assert.is(c.core.driverDialect.classifyError(await gotError), 'network');
+  } finally {
+    await c.end();
+  }
+});
+
 test('query before connect rejects (no throw), destroy() closes', async () => {
   const c = new AwsMySQLClient({ ...cfg, plugins: [] }, { services });
   const p = c.query('SELECT 1');
