@@ -1,0 +1,3 @@
+/** `aws-advanced-ts-wrapper/pg`: the pg (node-postgres) client of the wrapper. */
+export { AwsPGClient, type AwsPGClientConfig, type AwsPGClientInit } from './clients/pg-client.js';
+export { PgDriverDialect, classifyPgError, classifySqlState, type PgWrapperOptions } from './dialects/driver/pg.js';
