@@ -19,6 +19,10 @@ export interface InstanceSpec {
   readonly port: number;
   /** The instance's RDS-shaped DNS name, e.g. `instance-1.abc123xyz.us-east-1.rds.amazonaws.com`. */
   readonly dnsName: string;
+  /** RDS-style resource id (`db-…`) reported by the Multi-AZ metadata (`id` columns). Set by LocalCluster. */
+  readonly resourceId?: string;
+  /** Port the instance's proxy listens on, as the metadata reports it (defaults to `EngineContext.publicPort`). */
+  readonly publicPort?: number;
 }
 
 export interface EngineContext {
@@ -56,6 +60,11 @@ export interface Engine {
   publishTopology(ctx: EngineContext, topology: TopologySnapshot): Promise<void>;
   /** In-process services the supervisor must run for this engine (e.g. the aurora-mysql protocol front). */
   serve?(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<{ close(): Promise<void> }>;
+  /**
+   * Optional: of the given running replicas, the one with the most replicated data (promoting it loses nothing
+   * the others have). Without it the orchestration promotes the first candidate.
+   */
+  pickPromotionTarget?(ctx: EngineContext, candidates: readonly InstanceSpec[]): Promise<InstanceSpec>;
   /** Stops every server process of the cluster. */
   destroy(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void>;
 }

@@ -31,6 +31,8 @@ export interface MariaDbStartOptions {
 export interface InstanceFiles {
   readonly dataDir: string;
   readonly datadir: string;
+  /** Private tmpdir: concurrent servers sharing /tmp collide on temporary table names. */
+  readonly tmpdir: string;
   readonly stateFile: string;
   readonly pidFile: string;
   readonly socket: string;
@@ -46,6 +48,7 @@ export function instanceFiles(spec: InstanceSpec): InstanceFiles {
   return {
     dataDir,
     datadir: path.join(dataDir, 'data'),
+    tmpdir: path.join(dataDir, 'tmp'),
     stateFile: path.join(dataDir, 'lookalike.json'),
     pidFile: path.join(dataDir, 'mariadbd.pid'),
     socket,
@@ -101,8 +104,9 @@ export async function initDataDir(spec: InstanceSpec): Promise<void> {
   const files = instanceFiles(spec);
   rmSync(files.datadir, { recursive: true, force: true });
   mkdirSync(files.datadir, { recursive: true });
+  mkdirSync(files.tmpdir, { recursive: true });
   mkdirSync(path.dirname(path.resolve(spec.logFile)), { recursive: true });
-  const args = ['--no-defaults', `--datadir=${files.datadir}`, '--auth-root-authentication-method=normal',
+  const args = ['--no-defaults', `--datadir=${files.datadir}`, `--tmpdir=${files.tmpdir}`, '--auth-root-authentication-method=normal',
     '--skip-test-db', ...STORAGE_OPTIONS, ...(runningAsRoot() ? ['--user=root'] : [])];
   const fd = openSync(spec.logFile, 'a');
   try {
@@ -125,8 +129,9 @@ export async function startServer(spec: InstanceSpec, options: MariaDbStartOptio
   if (isServerRunning(spec)) throw new Error(`mariadbd for ${spec.name} is already running`);
   const files = instanceFiles(spec);
   const port = await internalPort(spec);
+  mkdirSync(files.tmpdir, { recursive: true });
   const args = [
-    '--no-defaults', `--datadir=${files.datadir}`, `--port=${port}`, '--bind-address=127.0.0.1',
+    '--no-defaults', `--datadir=${files.datadir}`, `--tmpdir=${files.tmpdir}`, `--port=${port}`, '--bind-address=127.0.0.1',
     `--socket=${files.socket}`, `--pid-file=${files.pidFile}`, `--server-id=${spec.serverId}`,
     '--log-bin=mariadb-bin', '--relay-log=relay-bin', '--binlog-format=ROW', '--gtid-domain-id=0', '--gtid-strict-mode',
     '--log-slave-updates', '--skip-slave-start', '--skip-name-resolve', `--read-only=${options.readOnly ? 1 : 0}`,

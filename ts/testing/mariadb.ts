@@ -59,23 +59,29 @@ class MariaDbEngine implements Engine {
     };
     saveState(ctx, state);
     for (const spec of instances) await internalPort(spec);
-    ctx.log(`mariadb: initialising ${instances.length} instance(s)`);
-    await Promise.all(instances.map((spec) => initDataDir(spec)));
-    await Promise.all(instances.map((spec, i) => startServer(spec, startOptions(flavour, spec, i > 0))));
-    await withAdmin(writer, async (conn) => {
-      await createReplicationUser(conn, state.replicationPassword);
-      await conn.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [ctx.user, '%', ctx.password]);
-      await conn.query('GRANT ALL PRIVILEGES ON *.* TO ?@? WITH GRANT OPTION', [ctx.user, '%']);
-      // Without READ_ONLY ADMIN the user's writes on a read_only reader fail, as on RDS.
-      await conn.query('REVOKE READ_ONLY ADMIN ON *.* FROM ?@?', [ctx.user, '%']);
-      await conn.query(`CREATE DATABASE IF NOT EXISTS ${conn.escapeId(ctx.database)}`);
-      await createMetadata(conn, flavour);
-      await writeTopology(conn, flavour, { writer, readers }, ctx.publicPort);
-    });
-    await Promise.all(readers.map((spec) => this.attach(ctx, state, spec, writer, false)));
-    await this.waitCaughtUp(writer, readers);
-    if (usesSemiSync(flavour) && readers.length > 0 && !(await waitSemiSyncActive(writer))) {
-      ctx.log(`mariadb: semi-sync replication on ${writer.name} did not become active`);
+    try {
+      ctx.log(`mariadb: initialising ${instances.length} instance(s)`);
+      await settleAll(instances.map((spec) => initDataDir(spec)));
+      await settleAll(instances.map((spec, i) => startServer(spec, startOptions(flavour, spec, i > 0))));
+      await withAdmin(writer, async (conn) => {
+        await createReplicationUser(conn, state.replicationPassword);
+        await conn.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [ctx.user, '%', ctx.password]);
+        await conn.query('GRANT ALL PRIVILEGES ON *.* TO ?@? WITH GRANT OPTION', [ctx.user, '%']);
+        // Without READ_ONLY ADMIN the user's writes on a read_only reader fail, as on RDS.
+        await conn.query('REVOKE READ_ONLY ADMIN ON *.* FROM ?@?', [ctx.user, '%']);
+        await conn.query(`CREATE DATABASE IF NOT EXISTS ${conn.escapeId(ctx.database)}`);
+        await createMetadata(conn, flavour);
+        await writeTopology(conn, flavour, { writer, readers }, ctx.publicPort);
+      });
+      await Promise.all(readers.map((spec) => this.attach(ctx, state, spec, writer, false)));
+      await this.waitCaughtUp(writer, readers);
+      if (usesSemiSync(flavour) && readers.length > 0 && !(await waitSemiSyncActive(writer))) {
+        ctx.log(`mariadb: semi-sync replication on ${writer.name} did not become active`);
+      }
+    } catch (err) {
+      // Leave nothing running behind a failed create.
+      await Promise.allSettled(instances.map((spec) => stopServer(spec, 'immediate')));
+      throw err;
     }
     ctx.log(`mariadb: ${flavour} cluster up, writer ${writer.name}`);
   }
@@ -262,6 +268,14 @@ class MariaDbEngine implements Engine {
     const pos = await withAdmin(writer, currentPos);
     await Promise.all(readers.map((r) => withAdmin(r, (conn) => waitApplied(conn, pos, r.name))));
   }
+}
+
+/** Like Promise.all, but only settles once every promise has (so nothing is still running on failure). */
+async function settleAll<T>(promises: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 function startOptions(flavour: MysqlFlavour, spec: InstanceSpec, readOnly: boolean): MariaDbStartOptions {

