@@ -1,11 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import net from 'node:net';
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import Cursor from 'pg-cursor';
 import { AwsPGClient } from '../ts/pg.js';
 import { AwsPGClient as FromIndex } from '../ts/index.js';
-import { QueryTimeoutError } from '../ts/errors.js';
+import { AwsWrapperError, QueryTimeoutError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';
 
 const PG_HOST = process.env.TEST_PG_HOST!;
@@ -370,6 +371,77 @@ test('setReadOnly / isReadOnly / getCurrentHost; hostAddressMap keeps the logica
     await c.query('CREATE TEMP TABLE ro_t (x int)');
   } finally {
     await c.end();
+  }
+});
+
+test('after a connection switch: events follow the new connection, session state is re-applied', async () => {
+  const notifier = client();
+  await notifier.connect();
+  const c = client();
+  await c.connect();
+  try {
+    await c.setTransactionIsolation('SERIALIZABLE');
+    const oldConn = c.targetClient!;
+    const oldPid = c.processID;
+    const host = c.getCurrentHost()!;
+    const newConn = await c.core.driverDialect.connect(host, c.core.props.driver, c.core.props.options);
+    await c.core.pluginService.setCurrentConnection(newConn, host);
+    assert.is(c.targetClient, newConn);
+    assert.is.not(c.processID, oldPid);
+    assert.is(oldConn.listenerCount('notification'), 0, 'forwarding removed from the old connection');
+    assert.is((await c.query('SHOW default_transaction_isolation')).rows[0].default_transaction_isolation, 'serializable');
+    // LISTEN lives on the physical connection: re-issued after the switch, notifications arrive through the client.
+    await c.query('LISTEN after_switch');
+    const got = new Promise<pg.Notification>((resolve) => c.once('notification', resolve));
+    await notifier.query("NOTIFY after_switch, 'p'");
+    assert.is((await got).payload, 'p');
+  } finally {
+    await c.end();
+    await notifier.end();
+  }
+});
+
+test('hostAddressMap + socketTimeout: a host that stops answering gives a network-class error', async () => {
+  // A proxy that can freeze: traffic stops both ways and new connections (the cancel request) get no answer.
+  const sockets = new Set<net.Socket>();
+  let frozen = false;
+  const proxy = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    if (frozen) return;
+    const up = net.connect(PG_PORT, PG_HOST);
+    sockets.add(up);
+    up.on('error', () => s.destroy());
+    s.pipe(up);
+    up.pipe(s);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const proxyPort = (proxy.address() as net.AddressInfo).port;
+  const c = client({
+    host: 'instance-1.cluster-xyz.us-east-1.rds.invalid',
+    port: 5432,
+    hostAddressMap: { 'instance-1.cluster-xyz.us-east-1.rds.invalid:5432': `127.0.0.1:${proxyPort}` },
+    socketTimeout: 300,
+    connectTimeout: 400,
+  });
+  await c.connect();
+  try {
+    assert.is((await c.query('SELECT 7 AS v')).rows[0].v, 7);
+    frozen = true;
+    for (const s of sockets) {
+      s.unpipe();
+      s.pause();
+    }
+    const started = Date.now();
+    const err = await rejection(c.query('SELECT 1'));
+    assert.instance(err, AwsWrapperError);
+    assert.is((err as AwsWrapperError).code, '08S01');
+    assert.is(c.core.driverDialect.classifyError(err), 'network');
+    assert.ok(Date.now() - started < 4000);
+  } finally {
+    await c.end();
+    for (const s of sockets) s.destroy();
+    proxy.close();
   }
 });
 

@@ -71,7 +71,8 @@ class Gate {
 }
 
 export class AwsPGClient extends EventEmitter {
-  private readonly core: ClientCore<pg.Client>;
+  /** The wrapper engine (plugin service, plugins, driver dialect). Advanced use and tests. */
+  readonly core: ClientCore<pg.Client>;
   private readonly dialect: PgDriverDialect;
   private readonly typeOverrides: pg.TypeOverrides;
   /** The user's driver config with connectionString folded in: the source of the public fields before connect. */
@@ -292,6 +293,14 @@ export class AwsPGClient extends EventEmitter {
   /** Sets search_path to the one schema; re-applied after a connection switch. */
   setSchema(schema: string): Promise<void> {
     return this.inTurn('Client.setSchema', [schema], () => this.core.setSessionState({ schema }));
+  }
+
+  /**
+   * The current physical pg.Client (undefined before connect). It changes on failover and read/write switches, so
+   * do not keep it; use it for what the wrapper does not expose, and never end it yourself.
+   */
+  get targetClient(): pg.Client | undefined {
+    return this.core.connectionOrUndefined;
   }
 
   /** The host of the current physical connection (undefined before connect). */
