@@ -226,6 +226,8 @@ test('multi-az-mysql: SHOW REPLICA STATUS without a row means this node is the w
   // The replica-status columns are read by name: MariaDB calls the writer id Master_Server_Id.
   const status = (await q('SHOW REPLICA STATUS')) as unknown as { columns: string[] };
   assert.ok(status.columns.includes('Master_Server_Id'));
+  // Without column names (a driver that does not report them) the positional fallback is right on MariaDB too.
+  assert.is(status.columns.indexOf('Master_Server_Id'), multiAzMysqlDialect.topology!.writerIdColumnIndex);
 });
 
 test('multi-az-pg classifies 28000 as a network error, other codes as the driver did', () => {
