@@ -20,7 +20,8 @@ import {
 } from '../ts/plugin.js';
 import { boundedSqlPrefix, LazyExecuteContext, SQL_PREFIX_LENGTH, statementText } from '../ts/plugin-manager.js';
 import { BUILTIN_PLUGINS, DEFAULT_PLUGIN_CODES, PluginRegistry, sortByWeight } from '../ts/plugins/registry.js';
-import { WrapperServices } from '../ts/services.js';
+import { registerPlugin, registerProfile, unregisterPlugin, unregisterProfile } from '../ts/index.js';
+import { sharedServices, WrapperServices } from '../ts/services.js';
 
 const pgConfig = {
   host: process.env.TEST_PG_HOST,
@@ -229,6 +230,28 @@ test('profiles: plugins and config defaults; user config wins; unknown profile i
   assert.instance(err, ConfigurationError);
   assert.match(err.message, "Unknown configuration profile 'nope'; registered profiles: recorded");
   assert.match(catchError(() => services.plugins.registerProfile('recorded', {})).message, 'already registered');
+});
+
+test('package-level registerPlugin / registerProfile target the shared services', async () => {
+  const journal: string[] = [];
+  registerPlugin(recordingFactory('sharedRecorder', 10, journal, ['Client.query']));
+  registerProfile('sharedProfile', { plugins: ['sharedRecorder'] });
+  try {
+    assert.ok(sharedServices().plugins.isAvailable('sharedRecorder'));
+    const core = new ClientCore<pg.Client>({ driver: 'pg', driverDialect: new PgDriverDialect(), config: { ...pgConfig, profileName: 'sharedProfile' } });
+    await core.connect();
+    try {
+      await core.execute('Client.query', ['select 1'], (c) => c.query('select 1'));
+    } finally {
+      await core.end();
+    }
+    assert.equal(journal, ['sharedRecorder:Client.query']);
+    assert.is(sharedServices().referenceCount, 0);
+  } finally {
+    assert.ok(unregisterProfile('sharedProfile'));
+    assert.ok(unregisterPlugin('sharedRecorder'));
+  }
+  assert.not.ok(sharedServices().plugins.isAvailable('sharedRecorder'));
 });
 
 // ---- sqlPrefix --------------------------------------------------------------------------------------------------

@@ -3,3 +3,32 @@ export { HostInfo, HostRole, HostAvailability, HostChange } from './host-info.js
 export { WrapperServices } from './services.js';
 export { AwsMySQLClient } from './clients/mysql-client.js';
 export { AwsPGClient } from './clients/pg-client.js';
+export {
+  registerPlugin,
+  unregisterPlugin,
+  registerProfile,
+  unregisterProfile,
+  PluginRegistry,
+  DEFAULT_PLUGIN_CODES,
+  type ConfigurationProfile,
+} from './plugins/registry.js';
+export {
+  ALL_METHODS,
+  NETWORK_METHODS,
+  PIPELINE,
+  RELATIVE_TO_PRIOR_PLUGIN,
+  ConnectionChange,
+  OldConnectionSuggestedAction,
+  type ClientMethod,
+  type ConnectFn,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type ExecuteContext,
+  type HostListProvider,
+  type HostListProviderService,
+  type PluginFactory,
+  type PluginService,
+} from './plugin.js';
+export { DevTools, type FaultOptions, type InjectedError, type ConnectFaultCallback, type MethodFaultCallback } from './plugins/dev.js';
+export type { ConnectTimePlugin } from './plugins/connect-time.js';
+export type { ExecuteTimePlugin } from './plugins/execute-time.js';

@@ -8,6 +8,7 @@
  */
 import { ConfigurationError } from '../errors.js';
 import { RELATIVE_TO_PRIOR_PLUGIN, type PluginFactory } from '../plugin.js';
+import { sharedServices } from '../services.js';
 import { connectTimePluginFactory } from './connect-time.js';
 import { devPluginFactory } from './dev.js';
 import { executeTimePluginFactory } from './execute-time.js';
@@ -295,4 +296,27 @@ function editDistance(a: string, b: string): number {
     }
   }
   return prev[b.length]!;
+}
+
+// ---- package-level conveniences: the registry of the shared WrapperServices --------------------------------------
+
+/**
+ * Registers a custom plugin for every client using the shared services (clients given their own
+ * `services` use `services.plugins.registerPlugin`).
+ */
+export function registerPlugin(factory: PluginFactory, options?: { readonly replace?: boolean }): void {
+  sharedServices().plugins.registerPlugin(factory, options);
+}
+
+export function unregisterPlugin(code: string): boolean {
+  return sharedServices().plugins.unregisterPlugin(code);
+}
+
+/** Registers a configuration profile (selected with the `profileName` option) on the shared services. */
+export function registerProfile(name: string, profile: ConfigurationProfile, options?: { readonly replace?: boolean }): void {
+  sharedServices().plugins.registerProfile(name, profile, options);
+}
+
+export function unregisterProfile(name: string): boolean {
+  return sharedServices().plugins.unregisterProfile(name);
 }
