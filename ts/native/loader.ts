@@ -1,0 +1,109 @@
+/**
+ * Finds and loads the native addon: native/aws-advanced-ts-wrapper.<platform>.node in the package, else the
+ * optional package aws-advanced-ts-wrapper-<platform> (napi-rs naming). A missing binary gives an error that
+ * names the platform, every path tried and the fix.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AwsWrapperError } from '../errors.js';
+import { asBinding, type NativeBinding } from './binding.js';
+
+export const BINARY_NAME = 'aws-advanced-ts-wrapper';
+/** Overrides where the addon is loaded from (an absolute path to a .node file). */
+export const NATIVE_PATH_ENV = 'AWS_ADVANCED_TS_WRAPPER_NATIVE_PATH';
+
+/** The native addon is not available for this platform, or failed to load. */
+export class NativeAddonUnavailableError extends AwsWrapperError {
+  readonly platform: string;
+  readonly tried: readonly string[];
+  constructor(message: string, platform: string, tried: readonly string[], cause?: unknown) {
+    super(message, { code: 'WRAPPER_NATIVE_UNAVAILABLE', cause });
+    this.platform = platform;
+    this.tried = tried;
+  }
+}
+
+/** napi-rs platform name: linux-x64-gnu, linux-arm64-musl, darwin-arm64, win32-x64-msvc, ... */
+export function platformName(): string {
+  const { platform, arch } = process;
+  if (platform === 'linux') return `linux-${arch}-${isGlibc() ? 'gnu' : 'musl'}`;
+  if (platform === 'win32') return `win32-${arch}-msvc`;
+  return `${platform}-${arch}`;
+}
+
+function isGlibc(): boolean {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return typeof report?.header?.glibcVersionRuntime === 'string';
+}
+
+/** Directory of this module, in the CommonJS build, the ESM build and under tsx. */
+function moduleDir(): string {
+  if (typeof __dirname === 'string') return __dirname;
+  // ESM: no __dirname, and `import.meta` cannot appear in the CommonJS build; ask V8 for this file's name.
+  const original = Error.prepareStackTrace;
+  try {
+    Error.prepareStackTrace = (_err, frames) => frames;
+    const frames = new Error().stack as unknown as NodeJS.CallSite[];
+    const file = frames[0]?.getFileName();
+    if (!file) throw new Error('cannot locate the aws-advanced-ts-wrapper module directory');
+    return path.dirname(file.startsWith('file:') ? fileURLToPath(file) : file);
+  } finally {
+    Error.prepareStackTrace = original;
+  }
+}
+
+/** The package root: the nearest directory above this module whose package.json is this package's. */
+export function packageRoot(): string {
+  let dir = moduleDir();
+  for (;;) {
+    const manifest = path.join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === BINARY_NAME) return dir;
+      } catch {
+        // not a readable manifest: keep looking
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the ${BINARY_NAME} package root above ${moduleDir()}`);
+    dir = parent;
+  }
+}
+
+/** Loads the addon or throws NativeAddonUnavailableError. */
+export function loadBinding(): NativeBinding {
+  const platform = platformName();
+  const root = packageRoot();
+  const requireFromRoot = createRequire(path.join(root, 'package.json'));
+  const tried: string[] = [];
+  const failures: string[] = [];
+  const override = process.env[NATIVE_PATH_ENV];
+  const candidates = override
+    ? [override]
+    : [path.join(root, 'native', `${BINARY_NAME}.${platform}.node`), `${BINARY_NAME}-${platform}`];
+  let firstError: unknown;
+  for (const candidate of candidates) {
+    tried.push(candidate);
+    try {
+      return asBinding(requireFromRoot(candidate), candidate);
+    } catch (err) {
+      firstError ??= err;
+      const notFound = (err as { code?: unknown }).code === 'MODULE_NOT_FOUND';
+      failures.push(`  ${candidate}: ${notFound ? 'not found' : (err as Error).message}`);
+    }
+  }
+  throw new NativeAddonUnavailableError(
+    `The aws-advanced-ts-wrapper native addon is not available for ${platform} ` +
+      `(${process.platform}/${process.arch}${process.platform === 'linux' ? `, ${isGlibc() ? 'glibc' : 'musl'}` : ''}, ` +
+      `Node-API ${process.versions.napi ?? '?'}). Tried:\n${failures.join('\n')}\n` +
+      `Fix: install a Rust toolchain (https://rustup.rs) and run \`npm rebuild ${BINARY_NAME}\` to build it from ` +
+      `source, or install the prebuilt package ${BINARY_NAME}-${platform}` +
+      (override ? `, or correct ${NATIVE_PATH_ENV}` : '') +
+      '.',
+    platform,
+    tried,
+    firstError,
+  );
+}
