@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import net from 'node:net';
+import { inspect } from 'node:util';
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import Cursor from 'pg-cursor';
@@ -442,6 +443,17 @@ test('hostAddressMap + socketTimeout: a host that stops answering gives a networ
     await c.end();
     for (const s of sockets) s.destroy();
     proxy.close();
+  }
+});
+
+test('the password does not show in util.inspect of the client, before or after connect', async () => {
+  const c = client();
+  assert.not.ok(inspect(c, { depth: 8 }).includes(config.password!));
+  await c.connect();
+  try {
+    assert.not.ok(inspect(c, { depth: 8 }).includes(config.password!));
+  } finally {
+    await c.end();
   }
 });
 

@@ -75,8 +75,8 @@ export class AwsPGClient extends EventEmitter {
   readonly core: ClientCore<pg.Client>;
   private readonly dialect: PgDriverDialect;
   private readonly typeOverrides: pg.TypeOverrides;
-  /** The user's driver config with connectionString folded in: the source of the public fields before connect. */
-  private readonly initialConfig: Record<string, unknown>;
+  /** Public fields from the user's config (connectionString folded in), shown before connect. No secrets. */
+  private readonly initialConfig: Readonly<Pick<Record<string, unknown>, 'host' | 'port' | 'user' | 'database' | 'ssl'>>;
   /** Opens when connect() succeeds; queries issued earlier wait on it, as pg queues them. */
   private readonly connected = new Gate();
   private connectPromise: Promise<this> | undefined;
@@ -98,8 +98,11 @@ export class AwsPGClient extends EventEmitter {
     userConfig.types = this.typeOverrides;
     this.dialect = new PgDriverDialect();
     this.core = new ClientCore<pg.Client>({ driver: 'pg', driverDialect: this.dialect, config: userConfig, services: init.services });
-    this.initialConfig = effectivePgConfig(this.core.props.driver);
-    this.pipelined = this.initialConfig.pipeline === true;
+    const effective = effectivePgConfig(this.core.props.driver);
+    this.initialConfig = { host: effective.host, port: effective.port, user: effective.user, database: effective.database, ssl: effective.ssl };
+    this.pipelined = effective.pipeline === true;
+    // The engine holds the driver config (password included): keep it out of util.inspect / console.log output.
+    Object.defineProperty(this, 'core', { enumerable: false });
     this.core.on('connectionChanged', (newConn: pg.Client, oldConn: pg.Client | undefined) => this.moveForwarding(newConn, oldConn));
   }
 

@@ -286,24 +286,31 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
       let cancelled = false;
       let timer: NodeJS.Timeout | undefined;
       let graceTimer: NodeJS.Timeout | undefined;
+      let cancelling: Promise<void> | undefined;
       query.callback = (err, res) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         clearTimeout(graceTimer);
-        if (err) {
-          this.noteError(conn, err);
-          if (cancelled && isDatabaseError(err) && err.code === QUERY_CANCELED) {
+        if (err) this.noteError(conn, err);
+        const deliver = () => {
+          if (err && cancelled && isDatabaseError(err) && err.code === QUERY_CANCELED) {
             reject(new QueryTimeoutError(`The statement exceeded the timeout of ${timeoutMs} ms and was cancelled`, { cause: err }));
-          } else reject(err);
-        } else resolve(res as R);
+          } else if (err) reject(err);
+          else resolve(res as R);
+        };
+        // A statement that ended on its own while our cancel was in flight: settle only once the server has taken
+        // the cancel, so it cannot land on the caller's next statement (an idle backend ignores a cancel).
+        if (cancelling !== undefined && !(err && isDatabaseError(err) && err.code === QUERY_CANCELED)) cancelling.then(deliver, deliver);
+        else deliver();
       };
       if (timeoutMs !== undefined && timeoutMs > 0) {
         const bound = this.stateOf(conn).cancelTimeoutMs;
         const onTimeout = () => {
           if (settled) return;
           cancelled = true;
-          this.cancel(conn).then(
+          cancelling = this.cancel(conn);
+          cancelling.then(
             () => {
               if (settled) return;
               graceTimer = setTimeout(() => {
