@@ -309,6 +309,18 @@ test('backend killed during a statement: 57P01 reaches the caller; no crash with
   }
 });
 
+test('abort from outside during pg_sleep(30) rejects promptly with the given error, no crash', async () => {
+  const c = client();
+  await c.connect();
+  const given = Object.assign(new Error('aborted by the test'), { code: 'TEST_ABORT' });
+  const pending = rejection(c.query('SELECT pg_sleep(30)'));
+  setTimeout(() => c.core.driverDialect.abort(c.core.connection, given), 200);
+  const started = Date.now();
+  assert.is(await pending, given);
+  assert.ok(Date.now() - started < 5000);
+  await c.end();
+});
+
 test("'error' events are forwarded to a listener", async () => {
   const observer = new pg.Client(config);
   await observer.connect();
