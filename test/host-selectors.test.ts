@@ -4,6 +4,9 @@ import { ConfigurationError, UnsupportedOperationError } from '../ts/errors.js';
 import { HostAvailability, HostInfo, HostRole } from '../ts/host-info.js';
 import { HostSelectors, NoHostsMatchingRoleError, parseHostWeightPairs, validateHostSelectorOptions } from '../ts/host-selectors.js';
 import { WrapperServices } from '../ts/services.js';
+import { ClientCore } from '../ts/client-core.js';
+import { PgDriverDialect } from '../ts/dialects/driver/pg.js';
+import type pg from 'pg';
 
 const writer = new HostInfo({ host: 'w', port: 5432, role: HostRole.WRITER, weight: 500 });
 const r1 = new HostInfo({ host: 'r1', port: 5432, role: HostRole.READER, weight: 10 });
@@ -78,6 +81,20 @@ test('errors: no host of the role, unknown strategy, bad weights', () => {
   assert.throws(() => validateHostSelectorOptions({ weightedRandomDefaultWeight: 0 }), /weightedRandomDefaultWeight must be an integer ≥ 1; got '0'/);
   assert.throws(() => s.select('round_robin', hosts, HostRole.READER, { roundRobinDefaultWeight: 'x' }), /roundRobinDefaultWeight/);
   assert.equal([...parseHostWeightPairs('a:1, b.example.com:20', 'k')], [['a', 1], ['b.example.com', 20]]);
+});
+
+test('selector and availability options come from the client config (seed names too) and are validated at construction', () => {
+  const mk = (config: Record<string, unknown>) =>
+    new ClientCore<pg.Client>({ driver: 'pg', driverDialect: new PgDriverDialect(), config: { host: '127.0.0.1', plugins: [], ...config }, services: new WrapperServices() });
+  const core = mk({ round_robin_host_weight_pairs: 'r1:2', roundRobinDefaultWeight: 1 });
+  assert.is(core.props.options.roundRobinHostWeightPairs, 'r1:2');
+  const picks = Array.from({ length: 4 }, () => core.pluginService.getHostInfoByStrategy(HostRole.READER, 'round_robin', hosts).host);
+  assert.equal(picks, ['r1', 'r1', 'r2', 'r3']);
+  assert.throws(() => mk({ roundRobinHostWeightPairs: 'r1:0' }), (e: Error) => e instanceof ConfigurationError && /roundRobinHostWeightPairs/.test(e.message));
+  assert.throws(() => mk({ weightedRandomDefaultWeight: 0 }), (e: Error) => e instanceof ConfigurationError && /weightedRandomDefaultWeight/.test(e.message));
+  assert.throws(() => mk({ defaultHostAvailabilityStrategy: 'sometimes' }), (e: Error) => e instanceof ConfigurationError && /defaultHostAvailabilityStrategy/.test(e.message));
+  const backoff = mk({ default_host_availability_strategy: 'exponential_backoff', host_availability_strategy_initial_backoff_time: 2 });
+  assert.is(backoff.props.options.hostAvailabilityStrategyInitialBackoffTime, 2000, 'seed alias in seconds');
 });
 
 test.run();

@@ -286,7 +286,7 @@ test('availability is real: shared by clients, filters hosts, notifies plugins, 
 test('exponential backoff: a down host is offered again after 2^failures × initial backoff, up to maxRetries', () => {
   let now = 1_000_000;
   const t = new HostAvailabilityTracker(() => now);
-  const strategy = availabilityStrategyFromOptions({ defaultHostAvailabilityStrategy: 'exponential_backoff', hostAvailabilityStrategyMaxRetries: 3, hostAvailabilityStrategyInitialBackoffTime: 10 });
+  const strategy = availabilityStrategyFromOptions({ defaultHostAvailabilityStrategy: 'exponential_backoff', hostAvailabilityStrategyMaxRetries: 3, hostAvailabilityStrategyInitialBackoffTime: 10_000 });
   assert.equal(strategy, { kind: 'exponential_backoff', maxRetries: 3, initialBackoffMs: 10_000 });
   const h = ['h:1'];
   t.set(h, HostAvailability.UNAVAILABLE); // 1 failure: 20 s

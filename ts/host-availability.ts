@@ -27,7 +27,10 @@ export interface AvailabilityStrategy {
 
 export const PASS_THROUGH: AvailabilityStrategy = { kind: 'pass-through', maxRetries: 5, initialBackoffMs: 30_000 };
 
-/** Builds the strategy from the wrapper options (`defaultHostAvailabilityStrategy`, `hostAvailabilityStrategy*`). */
+/**
+ * Builds the strategy from the wrapper options (`defaultHostAvailabilityStrategy`, `hostAvailabilityStrategy*`;
+ * the initial backoff in milliseconds, as parsed by the options table).
+ */
 export function availabilityStrategyFromOptions(options: Readonly<Record<string, unknown>>): AvailabilityStrategy {
   const raw = options['defaultHostAvailabilityStrategy'];
   const name = raw === undefined || raw === null ? '' : String(raw).trim().toLowerCase();
@@ -39,8 +42,8 @@ export function availabilityStrategyFromOptions(options: Readonly<Record<string,
     );
   }
   const maxRetries = positiveInt(options, 'hostAvailabilityStrategyMaxRetries', 5);
-  const initialBackoffSec = positiveInt(options, 'hostAvailabilityStrategyInitialBackoffTime', 30);
-  return { kind: 'exponential_backoff', maxRetries, initialBackoffMs: initialBackoffSec * 1000 };
+  const initialBackoffMs = positiveInt(options, 'hostAvailabilityStrategyInitialBackoffTime', 30_000);
+  return { kind: 'exponential_backoff', maxRetries, initialBackoffMs };
 }
 
 function positiveInt(options: Readonly<Record<string, unknown>>, key: string, dflt: number): number {

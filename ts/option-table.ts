@@ -11,6 +11,7 @@
  * - `secret: true` keeps the value out of error messages.
  */
 import { isCustomClusterDns, isProxyDns } from './rds-utils.js';
+import { parseHostWeightPairs } from './host-selectors.js';
 
 export type OptionType = 'string' | 'int' | 'number' | 'boolean' | 'string-list' | 'map' | 'enum';
 export type OptionUnit = 'ms' | 's';
@@ -68,6 +69,15 @@ function checkHostAddressMap(map: Readonly<Record<string, string>>): string | un
     if (!parseHostPort(from) || !parseHostPort(to)) return `entries 'name[:port]=address[:port]' (bad entry '${from}=${to}')`;
   }
   return undefined;
+}
+
+function checkHostWeightPairs(pairs: string): string | undefined {
+  try {
+    parseHostWeightPairs(pairs, 'hostWeightPairs');
+    return undefined;
+  } catch {
+    return "'host:weight' pairs separated by commas, each weight an integer ≥ 1";
+  }
 }
 
 function checkHostPattern(pattern: string): string | undefined {
@@ -139,6 +149,36 @@ export const OPTION_TABLE = [
   {
     name: 'awsProfile', aliases: ['aws_profile'], type: 'string', default: undefined, group: 'core',
     doc: 'AWS shared-config profile used for every AWS API call (IAM, Secrets Manager, RDS API).',
+  },
+  {
+    name: 'defaultHostAvailabilityStrategy', aliases: ['default_host_availability_strategy'], type: 'enum', values: ['exponential_backoff'], default: undefined, group: 'core',
+    doc: "How long a host reported down stays down. Unset: until it is reported up or for 5 minutes. 'exponential_backoff': offered again after 2^failures × hostAvailabilityStrategyInitialBackoffTime, down for good after hostAvailabilityStrategyMaxRetries consecutive failures.",
+  },
+  {
+    name: 'hostAvailabilityStrategyMaxRetries', aliases: ['host_availability_strategy_max_retries'], type: 'int', default: 5, min: 1, group: 'core',
+    doc: 'exponential_backoff: consecutive failures after which a host stays down until reported up.',
+  },
+  {
+    name: 'hostAvailabilityStrategyInitialBackoffTime', aliases: ['host_availability_strategy_initial_backoff_time'], type: 'int', default: 30000, unit: 'ms', aliasUnit: 's', min: 1, group: 'core',
+    doc: 'exponential_backoff: base of the backoff.',
+  },
+  {
+    name: 'roundRobinDefaultWeight', aliases: ['round_robin_default_weight'], type: 'int', default: 1, min: 1, group: 'core',
+    doc: "round_robin host selection: consecutive picks of a host not listed in roundRobinHostWeightPairs.",
+  },
+  {
+    name: 'roundRobinHostWeightPairs', aliases: ['round_robin_host_weight_pairs'], type: 'string', default: undefined, group: 'core',
+    check: checkHostWeightPairs as (value: never) => string | undefined,
+    doc: "round_robin host selection: 'host:weight,...' (weights integers ≥ 1), consecutive picks per host name.",
+  },
+  {
+    name: 'weightedRandomDefaultWeight', aliases: ['weighted_random_default_weight'], type: 'int', default: 1, min: 1, group: 'core',
+    doc: 'weighted_random host selection: weight of a host not listed in weightedRandomHostWeightPairs.',
+  },
+  {
+    name: 'weightedRandomHostWeightPairs', aliases: ['weighted_random_host_weight_pairs'], type: 'string', default: undefined, group: 'core',
+    check: checkHostWeightPairs as (value: never) => string | undefined,
+    doc: "weighted_random host selection: 'host:weight,...' (weights integers ≥ 1).",
   },
   // ---- network ----
   {
