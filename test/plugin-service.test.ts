@@ -374,6 +374,20 @@ test('services reference released exactly once: normal end, double end, failed c
   assert.is(services.referenceCount, 0);
 });
 
+test('end() while connecting: connect rejects, the new connection is closed, services released once', async () => {
+  const services = new WrapperServices();
+  const core = newCore({}, services);
+  const opened: pg.Client[] = [];
+  core.on('connectionChanged', (c: pg.Client) => opened.push(c));
+  const connecting = core.connect().catch((e: Error) => e);
+  await core.end();
+  assert.is(services.referenceCount, 0);
+  const err = await connecting;
+  assert.match((err as Error).message, 'ended while connecting');
+  assert.is(opened.length, 0, 'the connection never became current');
+  assert.is(services.referenceCount, 0);
+});
+
 test('end() closes the connection and rejects later calls', async () => {
   const core = newCore();
   await core.connect();
