@@ -7,9 +7,10 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Flavour } from './engine.js';
 import { removeHostsBlock } from './etc-hosts.js';
-import { thisModuleFile } from './module-path.js';
+import { resolveFromWrapper, thisModuleFile } from './module-path.js';
 import { instanceHostPattern, newClusterId } from './names.js';
 import { readState, type ClusterCredentials, type ClusterState, type InstanceRole } from './state.js';
 import { FLAVOURS, loadEngine, type FailoverOptions, type FailoverResult, type SupervisorOptions } from './supervisor.js';
@@ -102,7 +103,8 @@ function supervisorCommand(): { file: string; execArgv: string[] } {
   const me = thisModuleFile();
   const ext = path.extname(me);
   const file = path.join(path.dirname(me), `supervisor-main${ext}`);
-  const execArgv = ext === '.ts' ? process.execArgv.filter((a) => !a.startsWith('--inspect')) : [];
+  // From source (tests, a checkout): run the supervisor through tsx as well.
+  const execArgv = ext === '.ts' ? ['--import', pathToFileURL(resolveFromWrapper('tsx')).href] : [];
   return { file, execArgv };
 }
 
