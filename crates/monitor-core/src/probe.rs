@@ -261,9 +261,24 @@ fn class_from_sources(e: &(dyn StdError + 'static)) -> Option<ErrorClass> {
     None
 }
 
+/// An error's message followed by its causes ("error performing TLS handshake: invalid peer certificate: ...").
+fn with_causes(e: &(dyn StdError + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut cur = e.source();
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cur = err.source();
+    }
+    message
+}
+
 fn classify_pg(e: &tokio_postgres::Error) -> ProbeError {
     use tokio_postgres::error::SqlState;
-    let message = e.to_string();
+    let message = with_causes(e);
     let class = if let Some(code) = e.code() {
         if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
             ErrorClass::Auth
@@ -290,7 +305,7 @@ fn classify_mysql(e: &mysql_async::Error) -> ProbeError {
         Error::Driver(DriverError::NoClientSslFlagFromServer) => ErrorClass::Tls,
         other => class_from_sources(other).unwrap_or(ErrorClass::Other),
     };
-    ProbeError::new(class, e.to_string())
+    ProbeError::new(class, with_causes(e))
 }
 
 async fn connect_pg(p: &ConnectParams) -> Result<ProbeSession, ProbeError> {
