@@ -71,9 +71,10 @@ export interface TestCluster {
 export async function makeCluster(flavour: Flavour, count: number): Promise<TestCluster> {
   const dir = mkdtempSync(path.join(tmpdir(), `lookalike-${flavour}-`));
   const logs: string[] = [];
+  const t0 = Date.now();
   const ctx: EngineContext = {
     flavour, clusterId: 'abc123xyz', dir, user: 'app', password: 'app-secret-pw', database: 'appdb', publicPort: 3306,
-    log: (m) => logs.push(m),
+    log: (m) => logs.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${m}`),
   };
   const spec = async (name: string, serverId: number): Promise<InstanceSpec> => ({
     name, serverId, dataDir: path.join(dir, name), logFile: path.join(dir, `${name}.log`), port: await freePort(),

@@ -9,7 +9,7 @@
  *   mariadbd.pid     pid file
  */
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -99,28 +99,66 @@ function runningAsRoot(): boolean {
 /** Options shared by mariadb-install-db and mariadbd so the initialised files match the server's settings. */
 const STORAGE_OPTIONS = ['--innodb-log-file-size=16M', '--innodb-buffer-pool-size=64M'];
 
-/** Creates a fresh, empty datadir for `spec` (removing any previous one); output goes to the instance log. */
-export async function initDataDir(spec: InstanceSpec): Promise<void> {
+/**
+ * Gives `spec` a fresh, empty datadir (removing any previous one): a copy of `templateDir`, which is created
+ * with mariadb-install-db on first use (every instance starts from identical files, and one install-db per
+ * cluster is much cheaper than one per instance). install-db output goes to the instance log.
+ */
+export async function initDataDir(spec: InstanceSpec, templateDir: string): Promise<void> {
   const files = instanceFiles(spec);
-  rmSync(files.datadir, { recursive: true, force: true });
-  mkdirSync(files.datadir, { recursive: true });
-  mkdirSync(files.tmpdir, { recursive: true });
   mkdirSync(path.dirname(path.resolve(spec.logFile)), { recursive: true });
-  const args = ['--no-defaults', `--datadir=${files.datadir}`, `--tmpdir=${files.tmpdir}`, '--auth-root-authentication-method=normal',
+  await ensureTemplate(templateDir, spec);
+  rmSync(files.datadir, { recursive: true, force: true });
+  mkdirSync(files.tmpdir, { recursive: true });
+  cpSync(templateDir, files.datadir, { recursive: true });
+}
+
+/**
+ * Where the pristine datadir template lives: shared by every lookalike cluster of this machine and MariaDB build
+ * (keyed by `mariadbd --version` and the storage options), so only the first cluster pays for install-db.
+ */
+export async function templateDirFor(): Promise<string> {
+  const version = await new Promise<string>((resolve, reject) => {
+    execFile('mariadbd', ['--version'], (err, stdout) => (err ? reject(new Error(`mariadbd --version failed: ${err.message}`)) : resolve(stdout)));
+  });
+  const key = createHash('sha1').update([version.trim(), ...STORAGE_OPTIONS, String(runningAsRoot())].join('\n')).digest('hex').slice(0, 16);
+  return path.join(tmpdir(), 'aws-ts-wrapper-lookalike', `mariadb-template-${key}`);
+}
+
+async function ensureTemplate(templateDir: string, spec: InstanceSpec): Promise<void> {
+  if (!existsSync(path.join(templateDir, 'mysql'))) await installTemplate(templateDir, spec);
+}
+
+async function installTemplate(templateDir: string, spec: InstanceSpec): Promise<void> {
+  // Built aside and renamed into place, so another process never copies a half-initialised template.
+  mkdirSync(path.dirname(templateDir), { recursive: true });
+  const building = `${templateDir}.${process.pid}.${Date.now()}.tmp`;
+  const tmp = path.join(`${building}-tmpdir`);
+  rmSync(building, { recursive: true, force: true });
+  mkdirSync(building, { recursive: true });
+  mkdirSync(tmp, { recursive: true });
+  const args = ['--no-defaults', `--datadir=${building}`, `--tmpdir=${tmp}`, '--auth-root-authentication-method=normal',
     '--skip-test-db', ...STORAGE_OPTIONS, ...(runningAsRoot() ? ['--user=root'] : [])];
   const fd = openSync(spec.logFile, 'a');
   try {
-    writeSync(fd, `${new Date().toISOString()} [lookalike] mariadb-install-db for ${spec.name}\n`);
+    writeSync(fd, `${new Date().toISOString()} [lookalike] mariadb-install-db into ${templateDir}\n`);
     await new Promise<void>((resolve, reject) => {
       execFile('mariadb-install-db', args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         writeSync(fd, stdout);
         writeSync(fd, stderr);
-        if (err) reject(new Error(`mariadb-install-db failed for ${spec.name} (see ${spec.logFile}): ${err.message}`));
+        if (err) reject(new Error(`mariadb-install-db failed (see ${spec.logFile}): ${err.message}`));
         else resolve();
       });
     });
   } finally {
     closeSync(fd);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  try {
+    renameSync(building, templateDir);
+  } catch (err) {
+    rmSync(building, { recursive: true, force: true });
+    if (!existsSync(path.join(templateDir, 'mysql'))) throw err;
   }
 }
 
@@ -142,7 +180,7 @@ export async function startServer(spec: InstanceSpec, options: MariaDbStartOptio
     ...(options.reportHost ? [`--report-host=${options.reportHost}`] : []),
     ...(options.semiSync
       ? ['--rpl-semi-sync-master-enabled=ON', '--rpl-semi-sync-slave-enabled=ON',
-        '--rpl-semi-sync-master-wait-point=AFTER_SYNC', '--rpl-semi-sync-master-timeout=5000',
+        '--rpl-semi-sync-master-wait-point=AFTER_SYNC', '--rpl-semi-sync-master-timeout=2000',
         // With no replica connected the writer commits at once instead of stalling for the timeout.
         '--rpl-semi-sync-master-wait-no-slave=OFF']
       : []),

@@ -18,7 +18,7 @@ import path from 'node:path';
 import type { Engine, EngineContext, InstanceSpec, TopologySnapshot } from './engine.js';
 import { MysqlFront } from './aurora-mysql-front.js';
 import { createMetadata, frontRules, isMysqlFlavour, reportHost, usesSemiSync, writeTopology, type MysqlFlavour } from './mariadb-metadata.js';
-import { delay, initDataDir, instanceFiles, internalPort, isServerRunning, startServer, stopServer, withAdmin, type MariaDbStartOptions } from './mariadb-process.js';
+import { delay, initDataDir, templateDirFor, instanceFiles, internalPort, isServerRunning, startServer, stopServer, withAdmin, type MariaDbStartOptions } from './mariadb-process.js';
 import { binlogState, createReplicationUser, currentPos, drainRelayLog, gtidSeq, hasDiverged, replicateFrom, waitApplied, waitSemiSyncActive } from './mariadb-replication.js';
 import { createSqlRewriter } from './mariadb-sql-rewrite.js';
 
@@ -61,7 +61,9 @@ class MariaDbEngine implements Engine {
     for (const spec of instances) await internalPort(spec);
     try {
       ctx.log(`mariadb: initialising ${instances.length} instance(s)`);
-      await settleAll(instances.map((spec) => initDataDir(spec)));
+      const template = await templateDirFor();
+      await initDataDir(writer, template); // creates the template the others copy, if it is missing
+      await settleAll(readers.map((spec) => initDataDir(spec, template)));
       await settleAll(instances.map((spec, i) => startServer(spec, startOptions(flavour, spec, i > 0))));
       await withAdmin(writer, async (conn) => {
         await createReplicationUser(conn, state.replicationPassword);
@@ -93,10 +95,11 @@ class MariaDbEngine implements Engine {
     const isWriter = state.writer === instance.name;
     if (!existsSync(path.join(instanceFiles(instance).datadir, 'mysql'))) {
       if (isWriter) throw new Error(`writer ${instance.name} has no data directory (${instanceFiles(instance).datadir})`);
-      await initDataDir(instance);
+      await initDataDir(instance, await templateDirFor());
     }
     await startServer(instance, startOptions(state.flavour, instance, !isWriter));
     if (!isWriter) await this.attach(ctx, state, instance, specOf(state, state.writer), true);
+    ctx.log(`mariadb: started ${instance.name} as ${isWriter ? 'writer' : 'reader'}`);
   }
 
   async stop(ctx: EngineContext, instance: InstanceSpec, mode: 'fast' | 'immediate'): Promise<void> {
@@ -152,6 +155,7 @@ class MariaDbEngine implements Engine {
     if (isServerRunning(instance)) await this.attach(ctx, state, instance, specOf(state, state.writer), true);
     else await this.start(ctx, instance);
     await this.publishTopology(ctx, topology);
+    ctx.log(`mariadb: ${instance.name} rejoined as a reader of ${state.writer}`);
   }
 
   async addReader(ctx: EngineContext, instance: InstanceSpec, topology: TopologySnapshot): Promise<void> {
@@ -162,12 +166,13 @@ class MariaDbEngine implements Engine {
     saveState(ctx, state);
     const writer = specOf(state, state.writer);
     await internalPort(instance);
-    await initDataDir(instance);
+    await initDataDir(instance, await templateDirFor());
     await startServer(instance, startOptions(state.flavour, instance, true));
     await this.attach(ctx, state, instance, writer, false);
     await this.waitCaughtUp(writer, [instance]);
     await this.publishTopology(ctx, topology);
     await waitForFront(ctx, instance);
+    ctx.log(`mariadb: added reader ${instance.name}`);
   }
 
   async removeReader(ctx: EngineContext, instance: InstanceSpec, topology: TopologySnapshot): Promise<void> {
@@ -177,6 +182,7 @@ class MariaDbEngine implements Engine {
     state.instances = state.instances.filter((i) => i.name !== instance.name);
     saveState(ctx, state);
     await this.publishTopology(ctx, topology);
+    ctx.log(`mariadb: removed reader ${instance.name}`);
   }
 
   async publishTopology(ctx: EngineContext, topology: TopologySnapshot): Promise<void> {
@@ -257,7 +263,7 @@ class MariaDbEngine implements Engine {
     if (diverged) {
       ctx.log(`mariadb: ${instance.name} diverged from ${writer.name}; re-cloning it from the writer's binlog`);
       await stopServer(instance, 'immediate');
-      await initDataDir(instance);
+      await initDataDir(instance, await templateDirFor());
       await startServer(instance, startOptions(state.flavour, instance, true));
     }
     const writerPort = await internalPort(writer);
