@@ -4,7 +4,7 @@ import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import type { Connection } from 'mysql2/promise';
-import { Mysql2DriverDialect, classifyMysqlError, coreOf, mapHostAddress } from '../ts/dialects/driver/mysql2.js';
+import { Mysql2DriverDialect, classifyMysqlError, coreOf } from '../ts/dialects/driver/mysql2.js';
 import { HostInfo } from '../ts/host-info.js';
 import { AwsWrapperError, FailoverSuccessError, QueryTimeoutError } from '../ts/errors.js';
 
@@ -59,14 +59,6 @@ async function startProxy(): Promise<{ port: number; freeze(): void; close(): Pr
     },
   };
 }
-
-test('mapHostAddress maps host and host:port, keeps the port when the target has none', () => {
-  const map = { 'db.example.com:3306': '127.0.0.1:4000', 'other.example.com': '10.0.0.2', 'v6.example.com': '[::1]:4001' };
-  assert.equal(mapHostAddress('db.example.com', 3306, map), { host: '127.0.0.1', port: 4000 });
-  assert.equal(mapHostAddress('other.example.com', 3307, map), { host: '10.0.0.2', port: 3307 });
-  assert.equal(mapHostAddress('v6.example.com', 3306, map), { host: '::1', port: 4001 });
-  assert.equal(mapHostAddress('unmapped', 3306, map), { host: 'unmapped', port: 3306 });
-});
 
 test('connect applies hostAddressMap and queryRows returns arrays', async () => {
   const conn = await dialect.connect(new HostInfo({ host: 'instance-1.example.com', port: 3306 }), cfg, {

@@ -382,4 +382,15 @@ test('real mysql2 accepts the driver config parsed from a uri (no invalid-option
   }
 });
 
+test('mapHostAddress (used by every driver dialect) maps host and host:port keys, keeps unmapped hosts, parses IPv6', () => {
+  const map = { 'db.example': '127.0.0.1:6000', 'other.example:5433': '127.0.0.2', 'v6.example': '[::1]:7000', bare6: '::1' };
+  assert.equal(mapHostAddress(map, 'db.example', 5432), { host: '127.0.0.1', port: 6000 });
+  assert.equal(mapHostAddress(map, 'other.example', 5433), { host: '127.0.0.2', port: 5433 });
+  assert.equal(mapHostAddress(map, 'other.example', 5432), { host: 'other.example', port: 5432 });
+  assert.equal(mapHostAddress(map, 'v6.example', 5432), { host: '::1', port: 7000 });
+  assert.equal(mapHostAddress(map, 'bare6', 5432), { host: '::1', port: 5432 });
+  assert.equal(mapHostAddress(undefined, 'db.example', 5432), { host: 'db.example', port: 5432 });
+  assert.throws(() => mapHostAddress({ x: 'h:99999' }, 'x', 1), /hostAddressMap/);
+});
+
 test.run();

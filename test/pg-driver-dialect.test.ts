@@ -5,7 +5,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { HostInfo } from '../ts/host-info.js';
 import { AwsWrapperError, QueryTimeoutError, UnsupportedOperationError } from '../ts/errors.js';
-import { PgDriverDialect, classifyPgError, mapHostAddress } from '../ts/dialects/driver/pg.js';
+import { PgDriverDialect, classifyPgError } from '../ts/dialects/driver/pg.js';
 
 const PG_HOST = process.env.TEST_PG_HOST!;
 const PG_PORT = Number(process.env.TEST_PG_PORT);
@@ -72,17 +72,6 @@ class HangableProxy {
 }
 
 // ---- pure configuration --------------------------------------------------------------------------------------
-
-test('mapHostAddress maps host and host:port keys, keeps unmapped hosts, parses IPv6', () => {
-  const map = { 'db.example': '127.0.0.1:6000', 'other.example:5433': '127.0.0.2', 'v6.example': '[::1]:7000', bare6: '::1' };
-  assert.equal(mapHostAddress('db.example', 5432, map), { host: '127.0.0.1', port: 6000 });
-  assert.equal(mapHostAddress('other.example', 5433, map), { host: '127.0.0.2', port: 5433 });
-  assert.equal(mapHostAddress('other.example', 5432, map), { host: 'other.example', port: 5432 });
-  assert.equal(mapHostAddress('v6.example', 5432, map), { host: '::1', port: 7000 });
-  assert.equal(mapHostAddress('bare6', 5432, map), { host: '::1', port: 5432 });
-  assert.equal(mapHostAddress('db.example', 5432, undefined), { host: 'db.example', port: 5432 });
-  assert.throws(() => mapHostAddress('x', 1, { x: 'h:99999' }), /hostAddressMap/);
-});
 
 test('clientConfig: host/port from HostInfo, connectionString folded in, timeouts and keepalive mapped', () => {
   const d = new PgDriverDialect();

@@ -454,6 +454,7 @@ export function mapHostAddress(map: Readonly<Record<string, string>> | undefined
   }
   const chosen = target ?? fallback;
   if (chosen === undefined) return { host, port };
-  const to = parseHostPort(chosen)!;
+  const to = parseHostPort(chosen);
+  if (to === undefined) throw new ConfigurationError(`hostAddressMap['${host}'] = '${chosen}': expected 'address' or 'address:port' with a port between 1 and 65535`, 'hostAddressMap');
   return { host: to.host, port: to.port ?? port };
 }

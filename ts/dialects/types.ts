@@ -102,7 +102,7 @@ export interface DriverDialect<C> {
    */
   connect(host: HostInfo, config: DriverConfig, options?: Partial<WrapperOptions>): Promise<C>;
   /** Runs an auxiliary query bounded by timeoutMs (cancelled and QueryTimeoutError on timeout). */
-  queryRows(conn: C, sql: string, timeoutMs: number): Promise<unknown[][]>;
+  queryRows(conn: C, sql: string, timeoutMs: number): Promise<RowsWithColumns>;
   /** Closes gracefully but never waits on a dead socket longer than timeoutMs. */
   end(conn: C, timeoutMs: number): Promise<void>;
   /** Destroys the connection's socket now; every in-flight call on it rejects with `err`. Synchronous. */

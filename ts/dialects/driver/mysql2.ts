@@ -18,8 +18,8 @@ import type { Connection, ConnectionOptions } from 'mysql2/promise';
 import type { HostInfo } from '../../host-info.js';
 import { AwsWrapperError, FailoverError, QueryTimeoutError, UnsupportedOperationError } from '../../errors.js';
 import { getLogger } from '../../logger.js';
-import type { WrapperOptions } from '../../options.js';
-import type { DriverConfig, DriverDialect, ErrorKind, IsolationLevel, SessionState } from '../types.js';
+import { mapHostAddress, type WrapperOptions } from '../../options.js';
+import type { DriverConfig, DriverDialect, ErrorKind, IsolationLevel, RowsWithColumns, SessionState } from '../types.js';
 
 const log = getLogger('mysql2');
 
@@ -65,21 +65,6 @@ interface ConnState {
   /** Bound for cancel/side-connection work (wrapper connectTimeout or the default). */
   cancelTimeoutMs: number;
   lastError: Error | undefined;
-}
-
-/** `host` or `host:port` → `addr[:port]` (IPv6 in brackets), as the hostAddressMap option describes. */
-export function mapHostAddress(
-  host: string,
-  port: number,
-  map: Readonly<Record<string, string>> | undefined,
-): { host: string; port: number } {
-  if (map === undefined) return { host, port };
-  const bracketed = host.includes(':') ? `[${host}]` : host;
-  const target = map[`${bracketed}:${port}`] ?? map[`${host}:${port}`] ?? map[bracketed] ?? map[host];
-  if (target === undefined) return { host, port };
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(target) ?? /^([^:]+)(?::(\d+))?$/.exec(target);
-  if (m === null) return { host: target, port }; // a bare IPv6 address without a port
-  return { host: m[1]!, port: m[2] === undefined ? port : Number(m[2]) };
 }
 
 const NETWORK_ERRNOS = new Set([
@@ -237,7 +222,7 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
   async connect(host: HostInfo, config: DriverConfig, options?: Mysql2WrapperOptions): Promise<Connection> {
     const configPort = config.port === undefined ? undefined : Number(config.port);
     const port = host.hasPort ? host.port : configPort !== undefined && configPort > 0 ? configPort : DEFAULT_PORT;
-    const target = mapHostAddress(host.host, port, options?.hostAddressMap);
+    const target = mapHostAddress(options?.hostAddressMap, host.host, port);
     const cfg: Record<string, unknown> = { ...config, host: target.host, port: target.port };
     if (cfg.connectTimeout === undefined && options?.connectTimeout !== undefined) cfg.connectTimeout = options.connectTimeout;
     if (cfg.enableKeepAlive === undefined && options?.tcpKeepalive !== undefined) cfg.enableKeepAlive = options.tcpKeepalive;
@@ -302,10 +287,14 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
     this.stateOf(conn).inTransaction = inTransaction;
   }
 
-  async queryRows(conn: Connection, sql: string, timeoutMs: number): Promise<unknown[][]> {
-    const [rows] = await this.runBounded(conn, () => conn.query({ sql, rowsAsArray: true }), timeoutMs);
+  async queryRows(conn: Connection, sql: string, timeoutMs: number): Promise<RowsWithColumns> {
+    const [rows, fields] = await this.runBounded(conn, () => conn.query({ sql, rowsAsArray: true }), timeoutMs);
     this.trackResult(conn, rows);
-    return Array.isArray(rows) ? (rows as unknown[][]) : [];
+    if (!Array.isArray(rows)) return [];
+    const out: RowsWithColumns = rows as unknown[][];
+    // Callers that read a column by name (SHOW REPLICA STATUS) need the names; positions differ across servers.
+    if (Array.isArray(fields)) out.columns = fields.map((f) => f.name);
+    return out;
   }
 
   /**

@@ -22,8 +22,8 @@ import { parse as parseConnectionString } from 'pg-connection-string';
 import type { HostInfo } from '../../host-info.js';
 import { AwsWrapperError, ConfigurationError, FailoverError, QueryTimeoutError, UnsupportedOperationError } from '../../errors.js';
 import { getLogger } from '../../logger.js';
-import type { WrapperOptions } from '../../options.js';
-import type { DriverConfig, DriverDialect, ErrorKind, IsolationLevel, SessionState } from '../types.js';
+import { mapHostAddress, type WrapperOptions } from '../../options.js';
+import type { DriverConfig, DriverDialect, ErrorKind, IsolationLevel, RowsWithColumns, SessionState } from '../types.js';
 
 const log = getLogger('pg');
 
@@ -77,24 +77,6 @@ interface ConnState {
   cancelTimeoutMs: number;
   /** socketTimeout, applied to session-state statements. */
   socketTimeoutMs: number | undefined;
-}
-
-/** `host` or `host:port` → `addr[:port]` (IPv6 in brackets), as the hostAddressMap option describes. */
-export function mapHostAddress(host: string, port: number, map: Readonly<Record<string, string>> | undefined): { host: string; port: number } {
-  if (map === undefined) return { host, port };
-  const bracketed = host.includes(':') ? `[${host}]` : host;
-  const target = map[`${bracketed}:${port}`] ?? map[`${host}:${port}`] ?? map[bracketed] ?? map[host];
-  if (target === undefined) return { host, port };
-  if (typeof target !== 'string' || target === '') {
-    throw new ConfigurationError(`hostAddressMap['${host}'] must be a non-empty string 'addr' or 'addr:port'`, 'hostAddressMap');
-  }
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(target) ?? /^([^:]+)(?::(\d+))?$/.exec(target);
-  if (m === null) return { host: target, port }; // a bare IPv6 address without a port
-  const mappedPort = m[2] === undefined ? port : Number(m[2]);
-  if (!(mappedPort > 0 && mappedPort < 65536)) {
-    throw new ConfigurationError(`hostAddressMap['${host}'] = '${target}': expected a port between 1 and 65535`, 'hostAddressMap');
-  }
-  return { host: m[1]!, port: mappedPort };
 }
 
 /**
@@ -210,7 +192,7 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
     const base = effectivePgConfig(config);
     const configuredPort = base.port === undefined || base.port === null || base.port === '' ? DEFAULT_PORT : Number(base.port);
     const port = host.port > 0 ? host.port : configuredPort;
-    const target = mapHostAddress(host.host, port, options.hostAddressMap);
+    const target = mapHostAddress(options.hostAddressMap, host.host, port);
     const out: Record<string, unknown> = { ...base, host: target.host, port: target.port };
 
     if (options.connectTimeout !== undefined && options.connectTimeout > 0 && base.connectionTimeoutMillis === undefined) {
@@ -375,11 +357,14 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
     });
   }
 
-  async queryRows(conn: pg.Client, sql: string, timeoutMs: number): Promise<unknown[][]> {
+  async queryRows(conn: pg.Client, sql: string, timeoutMs: number): Promise<RowsWithColumns> {
     const result = await this.query<QueryArrayResult | QueryArrayResult[]>(conn, { text: sql, rowMode: 'array' } as QueryConfig<unknown[]>, undefined, timeoutMs);
     // A multi-statement text yields one result per statement; auxiliary queries want the last one.
     const last = Array.isArray(result) ? result[result.length - 1] : result;
-    return last === undefined ? [] : (last.rows as unknown[][]);
+    if (last === undefined) return [];
+    const out: RowsWithColumns = last.rows as unknown[][];
+    out.columns = last.fields.map((f) => f.name);
+    return out;
   }
 
   async end(conn: pg.Client, timeoutMs: number): Promise<void> {
