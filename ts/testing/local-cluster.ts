@@ -108,6 +108,24 @@ function supervisorCommand(): { file: string; execArgv: string[] } {
   return { file, execArgv };
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Waits for a process that is not our child to exit (no event exists for that, so it polls). */
+async function waitForExit(pid: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (processAlive(pid)) {
+    if (Date.now() > deadline) throw new Error(`supervisor ${pid} did not exit within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 export class LocalCluster {
   private constructor(private state: ClusterState) {}
 
@@ -283,6 +301,7 @@ export class LocalCluster {
     const keepLogs = options.keepLogs ?? true;
     try {
       await this.call('down', { keepLogs });
+      await waitForExit(this.state.supervisorPid, 10_000);
     } catch (err) {
       // The supervisor is gone (crashed or killed): clean up from the state file.
       await LocalCluster.forceDown(this.state, keepLogs, err as Error);

@@ -59,6 +59,17 @@ export async function resolvePgBinDir(binDir?: string): Promise<string> {
 
 const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
 
+/** As root the servers run as 'postgres', which must be able to enter every directory above the state dir. */
+async function assertReachableByPostgres(dir: string): Promise<void> {
+  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+    const st = await fs.stat(d);
+    if ((st.mode & 0o001) === 0) {
+      throw new Error(`PostgreSQL runs as the 'postgres' user and cannot enter '${d}' (mode ${(st.mode & 0o777).toString(8)}): use a state directory under a searchable path, or chmod o+x '${d}'`);
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
 function confString(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
@@ -102,7 +113,7 @@ class PostgresEngine implements Engine {
       return stdout;
     } catch (err) {
       const e = err as Error & { stderr?: string; stdout?: string };
-      const detail = `${e.stderr ?? ''}${e.stdout ?? ''}`.trim().split('\n').slice(-5).join(' | ');
+      const detail = `${e.stdout ?? ''}\n${e.stderr ?? ''}`.trim().split('\n').filter(Boolean).slice(-4).join(' | ');
       if (isRoot() && /setpriv/.test(e.message) && /user|uid/i.test(detail)) {
         throw new Error(`${program} must run as the 'postgres' system user when root: create it (scripts/setup.sh does) — ${detail}`);
       }
@@ -358,6 +369,7 @@ class PostgresEngine implements Engine {
 
   async create(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void> {
     if (!PG_FLAVOURS.includes(ctx.flavour)) throw new Error(`the PostgreSQL engine does not serve flavour '${ctx.flavour}'`);
+    if (isRoot()) await assertReachableByPostgres(ctx.dir);
     const [writer, ...readers] = instances;
     if (!writer) throw new Error('a cluster needs at least one instance');
     let t = Date.now();

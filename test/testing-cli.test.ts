@@ -1,0 +1,94 @@
+// The `cluster` CLI and LocalCluster drive the same cluster through its state directory; `down --purge` leaves
+// no process and no directory behind.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { LocalCluster } from '../ts/testing/index.js';
+
+const run = promisify(execFile);
+const BIN = path.resolve('bin/aws-advanced-ts-wrapper.js');
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, 'cluster', ...args], { timeout: 180_000 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+test('bad input gets a clear error and exit code 2', async () => {
+  const r = await cli('up', '--flavour', 'oracle', '--dir', path.join(tmpdir(), 'never-created'));
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /unknown flavour 'oracle': expected one of aurora-pg/);
+  const u = await cli('frobnicate');
+  assert.is(u.code, 2);
+  assert.match(u.stderr, /unknown cluster command 'frobnicate'/);
+});
+
+test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees the same cluster; down --purge cleans up', async () => {
+  const parent = mkdtempSync(path.join(tmpdir(), 'lookalike-cli-'));
+  chmodSync(parent, 0o755); // as root the servers run as 'postgres', which must enter it
+  const dir = path.join(parent, 'state');
+  try {
+    const up = await cli('up', '--flavour', 'pg', '--readers', '1', '--dir', dir, '--dns-lag-ms', '0', '--json');
+    assert.is(up.code, 0, up.stderr);
+    const upOut = JSON.parse(up.stdout) as { result: { upMs: number }; state: { credentials: { password?: string } }; hostAddressMap: Record<string, string> };
+    assert.type(upOut.result.upMs, 'number');
+    assert.is(upOut.state.credentials.password, undefined, 'the password is not printed');
+    assert.is(Object.keys(upOut.hostAddressMap).length, 4);
+
+    const cluster = await LocalCluster.attach(dir);
+    assert.equal(cluster.instances.map((i) => [i.name, i.role, i.running]), [['instance-1', 'writer', true], ['instance-2', 'reader', true]]);
+
+    const kill = await cli('kill', 'instance-2', '--dir', dir);
+    assert.is(kill.code, 0, kill.stderr);
+    assert.match(kill.stdout, /instance-2 +reader +running .*fault=kill/);
+    const refused = await new pg.Client(cluster.directConfig('instance-2')).connect().then(() => 'connected', (e: NodeJS.ErrnoException) => e.code);
+    assert.is(refused, 'ECONNREFUSED');
+    assert.is((await cluster.status()).instances[1]!.fault, 'kill', 'the API sees the fault set from the shell');
+    assert.is((await cli('heal', '--dir', dir)).code, 0);
+
+    const fo = await cli('failover', '--dir', dir, '--json');
+    assert.is(fo.code, 0, fo.stderr);
+    const foOut = JSON.parse(fo.stdout) as { result: { newWriter: string; promoteMs: number } };
+    assert.is(foOut.result.newWriter, 'instance-2');
+    await cluster.status();
+    assert.is(cluster.writer.name, 'instance-2');
+    const c = new pg.Client(cluster.directConfig('writer'));
+    await c.connect();
+    assert.equal((await c.query('SELECT pg_catalog.pg_is_in_recovery() AS r')).rows, [{ r: false }]);
+    await c.end();
+
+    const state = JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8')) as { supervisorPid: number; instances: { dataDir: string; running: boolean }[] };
+    const postmasters = state.instances
+      .filter((i) => i.running)
+      .map((i) => Number(readFileSync(path.join(i.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]));
+    assert.is(postmasters.length, 1);
+    const down = await cli('down', '--purge', '--dir', dir);
+    assert.is(down.code, 0, down.stderr);
+    assert.not.ok(existsSync(dir), 'state directory removed');
+    assert.not.ok(alive(state.supervisorPid), 'supervisor gone');
+    for (const pid of postmasters) assert.not.ok(alive(pid), `postgres ${pid} gone`);
+  } finally {
+    if (existsSync(path.join(dir, 'cluster.json'))) await cli('down', '--purge', '--dir', dir);
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test.run();
