@@ -9,7 +9,7 @@
 // Options: --build (always build; fail when impossible), --debug (debug profile, faster to compile).
 // Environment: AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD=1 skips everything; CARGO names the cargo binary.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -135,6 +135,8 @@ mkdirSync(path.dirname(dest), { recursive: true });
 // Copy then rename: a process that has the old binary mapped keeps its (unlinked) copy intact.
 const tmp = `${dest}.${process.pid}.tmp`;
 copyFileSync(artifact, tmp);
+// Date the binary at the build's start: a source edited during the build makes it stale for the next install.
+utimesSync(tmp, new Date(started), new Date(started));
 renameSync(tmp, dest);
 if (asDependency && !process.env.CARGO_TARGET_DIR) rmSync(targetDir, { recursive: true, force: true });
 log(`built ${path.relative(root, dest)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -64,6 +64,7 @@ function assertNoNativeCrash(r: ChildResult): void {
 /** The monitors of native-running.ts were really busy: both databases answered, the others failed as expected. */
 function assertMonitorsRan(first: Record<string, unknown>): void {
   assert.ok((first.threads as number) >= 2, `native threads running: ${JSON.stringify(first)}`);
+  if (process.platform === 'linux') assert.is(first.osThreads, first.threads, 'the OS sees the threads the addon counts');
   const byKind = first.okByKind as Record<string, string>;
   assert.is(byKind[`postgres:${process.env.TEST_PG_PORT}`], 'ok', JSON.stringify(byKind));
   assert.is(byKind[`mysql:${process.env.TEST_MYSQL_PORT}`], 'ok', JSON.stringify(byKind));
@@ -88,6 +89,7 @@ test('releaseResources() stops running monitors and joins every native thread, t
   const released = r.lines[1];
   assert.is(released.released, true, describe(r));
   assert.is(released.threadsAfter, 0, describe(r));
+  if (process.platform === 'linux') assert.is(released.osThreadsAfter, 0, `threads still alive per /proc: ${describe(r)}`);
   assert.ok((released.ms as number) < 2000, `release took ${released.ms} ms`);
   assert.equal(r.lines[2], { eventsAfterRelease: 0 });
 });
@@ -113,6 +115,27 @@ test('an uncaught exception while native threads run exits with code 1 and the e
   assertNoNativeCrash(r);
   assertMonitorsRan(r.lines[0]);
   assert.ok(r.stderr.includes('boom: uncaught while native threads run'), describe(r));
+});
+
+test('workers whose monitors still run can exit (process.exit or naturally) without disturbing the main thread', async () => {
+  const r = await runFixture('native-worker.ts', [], 20_000);
+  assert.is(r.code, 0, describe(r));
+  assertNoNativeCrash(r);
+  const out = r.lines[0] as {
+    workers: { end: string; threads: number; code: number }[];
+    mainEventsDuringWorkers: number;
+    mainEventsAfter: number;
+    mainThreads: number;
+    osThreads: number | null;
+  };
+  assert.is(out.workers.length, 4, describe(r));
+  for (const w of out.workers) {
+    assert.is(w.code, 0, describe(r));
+    assert.ok(w.threads >= 1, `worker ran native threads: ${describe(r)}`);
+  }
+  assert.ok(out.mainEventsDuringWorkers > 0 && out.mainEventsAfter > 0, describe(r));
+  // Every worker's runtime was joined when its env ended: only the main thread's runtime threads remain.
+  if (process.platform === 'linux') assert.is(out.osThreads, out.mainThreads, describe(r));
 });
 
 /** A listener that accepts and never answers; closed by the returned function. */

@@ -102,6 +102,8 @@ const EXIT_RELEASE_TIMEOUT_MS = 1000;
 // The loaded addon is process-wide by nature (a dlopen'd module), so the handle to it is too.
 let binding: NativeBinding | undefined;
 let provider: ParamsProvider | null = null;
+/** Bumped by every release: events already queued by monitors of an earlier generation are not delivered. */
+let generation = 0;
 
 function addon(): NativeBinding {
   if (binding) return binding;
@@ -213,7 +215,11 @@ export function startProbeMonitor(
   const timeoutMs = checkMs(options?.timeoutMs, 'timeoutMs');
   if (typeof onEvent !== 'function') throw new ConfigurationError('onEvent: expected a function', 'onEvent');
   const b = addon();
+  const startedIn = generation;
+  let stopped = false;
   const id = b.startMonitor(native, intervalMs, timeoutMs, options.keepConnection ?? true, (e) => {
+    // An event may already be queued when the monitor is stopped or released; the caller is done with it.
+    if (stopped || startedIn !== generation) return;
     const event: ProbeMonitorEvent = {
       ...fromNativeResult(e),
       monitorId: e.monitorId,
@@ -232,7 +238,13 @@ export function startProbeMonitor(
       });
     }
   });
-  return { id, stop: () => (binding === b ? b.stopMonitor(id) : false) };
+  return {
+    id,
+    stop: () => {
+      stopped = true;
+      return b.stopMonitor(id);
+    },
+  };
 }
 
 function toNativeParams(p: ConnectParams): NativeParams {
@@ -295,6 +307,7 @@ export function nativeMonitorCount(): number {
 export function releaseResourcesSync(timeoutMs: number = DEFAULT_RELEASE_TIMEOUT_MS): boolean {
   checkMs(timeoutMs, 'timeoutMs');
   if (!binding) return true;
+  generation++;
   const joined = binding.shutdown(timeoutMs);
   if (!joined) log.warn('native threads did not all end within %d ms', timeoutMs);
   return joined;
