@@ -85,7 +85,6 @@ test('readers refuse writes the way RDS does', async () => {
 test('a crash failover keeps every acknowledged commit', async () => {
   const app = await cluster.connect(w);
   await app.query('CREATE TABLE acked (id INT PRIMARY KEY, v VARCHAR(40))');
-  const [[before]] = (await app.query({ sql: "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_yes_tx'", rowsAsArray: true })) as unknown as [[[string, string]]];
   const acked: number[] = [];
   let crashed = false;
   const writes = (async () => {
@@ -118,7 +117,6 @@ test('a crash failover keeps every acknowledged commit', async () => {
     const [[count]] = (await c.query({ sql: 'SELECT COUNT(*) FROM acked', rowsAsArray: true })) as unknown as [[[number]]];
     assert.ok(Number(count[0]) >= acked.length);
   });
-  assert.ok(Number(before[1]) >= 0);
 });
 
 test('semi-synchronous replication acknowledged those commits', async () => {

@@ -70,7 +70,23 @@ test('clean-stop failover to instance-3 keeps committed rows', async () => {
     await c.query('CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40))');
     for (let id = 1; id <= 20; id++) await c.query('INSERT INTO t VALUES (?, ?)', [id, 'before']);
   });
+  const busy = await cluster.connect(i1);
+  busy.on('error', () => undefined);
+  const sleeping = busy.query('SELECT SLEEP(60)').then(() => undefined, (e: Error & { errno?: number; code?: string }) => e);
+  await withConn(i1, async (c) => {
+    // Wait until the SLEEP is running (an observable state, not a timed pause).
+    for (;;) {
+      const n = await rows(c, "SELECT COUNT(*) FROM information_schema.processlist WHERE info = 'SELECT SLEEP(60)'");
+      if (Number(n[0]![0]) > 0) break;
+    }
+  });
   await cluster.engine.stop(cluster.ctx, i1, 'fast');
+  const shutdownError = await sleeping;
+  console.log(`client of a clean shutdown sees: ${shutdownError?.code} ${shutdownError?.errno} ${shutdownError?.message}`);
+  // MariaDB closes connections at shutdown without an error packet (MySQL may send 1053 first); either way a
+  // network-class failure, never a hang or a successful result.
+  assert.ok(shutdownError?.code === 'PROTOCOL_CONNECTION_LOST' || shutdownError?.errno === 1053, String(shutdownError));
+  busy.destroy();
   const started = Date.now();
   await cluster.engine.promote(cluster.ctx, i3, { writer: i3, readers: [i2] });
   console.log(`promotion (multi-az-mysql): ${Date.now() - started} ms`);

@@ -6,7 +6,8 @@
  *    `aurora_lookalike.replica_host_status` over a plain table, with LAST_UPDATE_TIMESTAMP = NOW(6) so rows never
  *    go stale; `@@aurora_server_id` / `@@innodb_read_only` / `aurora_version` are rewritten by the front.
  *    No `mysql.rds_topology` and an empty `report_host`, so it is never taken for Multi-AZ.
- *  - multi-az-mysql: `mysql.rds_topology(id, endpoint, port, role, status, version)` — role/status/version stay
+ *  - multi-az-mysql: `mysql.rds_topology(id, endpoint, port, role, status, version)` — id is the numeric server id
+ *    (the dialect matches it with `@@server_id`), port the instance's public port; role/status/version stay
  *    NULL for the Multi-AZ rows; they are there for Blue/Green metadata later. `report_host` = the DNS name.
  *  - mysql: no metadata. `version_comment` reads "MySQL Community Server - GPL" (MariaDB cannot set it, the
  *    front answers it); aurora/multi-az read "Source distribution" as RDS and Aurora do.
@@ -102,7 +103,7 @@ export async function writeTopology(conn: mysql.Connection, flavour: MysqlFlavou
     if (flavour === 'multi-az-mysql') {
       await conn.query('DELETE FROM mysql.rds_topology WHERE role IS NULL');
       await conn.query('INSERT INTO mysql.rds_topology (id, endpoint, port) VALUES ?',
-        [instances.map((i) => [i.serverId, i.dnsName, publicPort])]);
+        [instances.map((i) => [i.serverId, i.dnsName, i.publicPort ?? publicPort])]);
     } else {
       await conn.query(`DELETE FROM ${AURORA_SCHEMA}.replica_host_status_data`);
       const rows = instances.map((i, n) => `(${conn.escape(i.name)}, ${n === 0 ? "'MASTER_SESSION_ID'" : 'UUID()'}, 0, 0)`);

@@ -58,9 +58,19 @@ export async function replicaStatus(conn: mysql.Connection): Promise<RowDataPack
   return rows[0];
 }
 
+/** Runs a statement carrying a password; a failure is rethrown without mysql2's `sql` (which would show it). */
+export async function querySecret(conn: mysql.Connection, sql: string, values: unknown[]): Promise<void> {
+  try {
+    await conn.query(sql, values);
+  } catch (err) {
+    const e = err as Error & { code?: string; errno?: number };
+    throw Object.assign(new Error(`${sql.split(/\s+/).slice(0, 3).join(' ')} failed: ${e.message}`), { code: e.code, errno: e.errno });
+  }
+}
+
 /** Creates the replication account (on the writer; replicates). */
 export async function createReplicationUser(conn: mysql.Connection, password: string): Promise<void> {
-  await conn.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [REPLICATION_USER, '127.0.0.1', password]);
+  await querySecret(conn, 'CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [REPLICATION_USER, '127.0.0.1', password]);
   await conn.query('GRANT REPLICATION SLAVE, SLAVE MONITOR ON *.* TO ?@?', [REPLICATION_USER, '127.0.0.1']);
 }
 
@@ -69,7 +79,7 @@ export async function replicateFrom(conn: mysql.Connection, sourcePort: number, 
   await conn.query('STOP SLAVE');
   await conn.query('SET GLOBAL read_only = 1');
   await conn.query('SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_current_pos');
-  await conn.query(`CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?,
+  await querySecret(conn, `CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?,
     MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1`, [sourcePort, REPLICATION_USER, password]);
   await conn.query('START SLAVE');
 }

@@ -19,7 +19,7 @@ import type { Engine, EngineContext, InstanceSpec, TopologySnapshot } from './en
 import { MysqlFront } from './aurora-mysql-front.js';
 import { createMetadata, frontRules, isMysqlFlavour, reportHost, usesSemiSync, writeTopology, type MysqlFlavour } from './mariadb-metadata.js';
 import { delay, initDataDir, templateDirFor, instanceFiles, internalPort, isServerRunning, startServer, stopServer, withAdmin, type MariaDbStartOptions } from './mariadb-process.js';
-import { binlogState, createReplicationUser, currentPos, drainRelayLog, gtidSeq, hasDiverged, replicateFrom, waitApplied, waitSemiSyncActive } from './mariadb-replication.js';
+import { binlogState, createReplicationUser, querySecret, currentPos, replicaStatus, drainRelayLog, gtidSeq, hasDiverged, replicateFrom, waitApplied, waitSemiSyncActive } from './mariadb-replication.js';
 import { createSqlRewriter } from './mariadb-sql-rewrite.js';
 
 const STATE_FILE = 'mariadb-cluster.json';
@@ -67,7 +67,7 @@ class MariaDbEngine implements Engine {
       await settleAll(instances.map((spec, i) => startServer(spec, startOptions(flavour, spec, i > 0))));
       await withAdmin(writer, async (conn) => {
         await createReplicationUser(conn, state.replicationPassword);
-        await conn.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [ctx.user, '%', ctx.password]);
+        await querySecret(conn, 'CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [ctx.user, '%', ctx.password]);
         await conn.query('GRANT ALL PRIVILEGES ON *.* TO ?@? WITH GRANT OPTION', [ctx.user, '%']);
         // Without READ_ONLY ADMIN the user's writes on a read_only reader fail, as on RDS.
         await conn.query('REVOKE READ_ONLY ADMIN ON *.* FROM ?@?', [ctx.user, '%']);
@@ -146,6 +146,19 @@ class MariaDbEngine implements Engine {
     if (usesSemiSync(state.flavour) && others.length > 0) await waitSemiSyncActive(newWriter);
     await withAdmin(newWriter, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort));
     ctx.log(`mariadb: promoted ${newWriter.name}`);
+  }
+
+  /** The candidate that received the most of the writer's history (so promoting it loses nothing). */
+  async pickPromotionTarget(ctx: EngineContext, candidates: readonly InstanceSpec[]): Promise<InstanceSpec> {
+    if (candidates.length === 0) throw new Error('pickPromotionTarget: no candidates');
+    const received = await Promise.all(candidates.map((c) => withAdmin(c, async (conn) => {
+      const status = await replicaStatus(conn);
+      return Math.max(gtidSeq(String(status?.Gtid_IO_Pos ?? '')), gtidSeq(await currentPos(conn)));
+    }).catch(() => -1)));
+    let best = 0;
+    received.forEach((seq, i) => { if (seq > received[best]!) best = i; });
+    ctx.log(`mariadb: promotion target ${candidates[best]!.name} (received up to seq ${received[best]})`);
+    return candidates[best]!;
   }
 
   async rejoin(ctx: EngineContext, instance: InstanceSpec, topology: TopologySnapshot): Promise<void> {
