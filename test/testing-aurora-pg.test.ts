@@ -3,7 +3,7 @@
 // latency faults are what a plain pg driver sees. The Node peer aws-advanced-nodejs-wrapper detects it as Aurora.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -25,6 +25,7 @@ const SQL = {
 };
 
 let cluster: LocalCluster;
+const dir = mkdtempSync(path.join(tmpdir(), 'lookalike-aurora-'));
 const clients: pg.Client[] = [];
 
 async function connect(target: string, extra: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
@@ -53,7 +54,7 @@ test.before(async () => {
   cluster = await LocalCluster.start({
     flavour: 'aurora-pg',
     readers: 2,
-    dir: mkdtempSync(path.join(tmpdir(), 'lookalike-aurora-')),
+    dir,
     database: 'app',
   });
   console.log(`cluster up in ${cluster.upMs} ms`);
@@ -62,6 +63,7 @@ test.before(async () => {
 test.after(async () => {
   for (const c of clients) await c.end().catch(() => {});
   await cluster?.stop({ keepLogs: false });
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('names, addresses and the host address map are RDS-shaped and loopback only', () => {

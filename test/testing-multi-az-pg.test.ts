@@ -3,7 +3,7 @@
 // flavour has none of the RDS metadata, so the dialects see plain PostgreSQL.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -34,7 +34,11 @@ async function query(cluster: LocalCluster, target: string, sql: string, rowMode
 }
 
 test('multi-az-pg: detection, topology, writer and host-id SQL; roles follow a failover', async () => {
-  const cluster = await LocalCluster.start({ flavour: 'multi-az-pg', dir: mkdtempSync(path.join(tmpdir(), 'lookalike-maz-')) });
+  const dir = mkdtempSync(path.join(tmpdir(), 'lookalike-maz-'));
+  const cluster = await LocalCluster.start({ flavour: 'multi-az-pg', dir }).catch((e: Error) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
   try {
     assert.is(cluster.instances.length, 3);
     const ids = new Map(cluster.instances.map((i) => [i.name, i.resourceId]));
@@ -66,13 +70,24 @@ test('multi-az-pg: detection, topology, writer and host-id SQL; roles follow a f
 });
 
 test('pg: plain PostgreSQL without RDS metadata; a single instance serves both endpoints', async () => {
-  const cluster = await LocalCluster.start({ flavour: 'pg', dir: mkdtempSync(path.join(tmpdir(), 'lookalike-pg-')) });
+  const dir = mkdtempSync(path.join(tmpdir(), 'lookalike-pg-'));
+  const cluster = await LocalCluster.start({ flavour: 'pg', dir }).catch((e: Error) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
   try {
     assert.equal(cluster.instances.map((i) => [i.name, i.role]), [['instance-1', 'writer']]);
     assert.equal(await query(cluster, 'instance-1', SQL.rdsPg), [], 'no rds.extensions setting');
     await query(cluster, 'instance-1', SQL.writer).then(() => assert.unreachable('no rds_tools'), (e: Error) => assert.match(e.message, /rds_tools/));
     await query(cluster, 'instance-1', SQL.auroraStatus).then(() => assert.unreachable('no aurora functions'), (e: Error) => assert.match(e.message, /aurora_replica_status/));
     assert.equal(await query(cluster, 'reader', SQL.isReader, 'array'), [[false]], 'the reader endpoint falls back to the writer');
+    // restart: an open session sees the admin shutdown (57P01), then the instance serves again.
+    const open = new pg.Client(cluster.directConfig('instance-1'));
+    await open.connect();
+    const ended = new Promise<string>((resolve) => open.on('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message)));
+    await cluster.restart('instance-1');
+    assert.is(await ended, '57P01');
+    assert.equal(await query(cluster, 'instance-1', 'SELECT 1 AS one'), [{ one: 1 }]);
   } finally {
     await cluster.stop({ keepLogs: false });
   }

@@ -430,7 +430,9 @@ class PostgresEngine implements Engine {
   }
 
   async promote(ctx: EngineContext, newWriter: InstanceSpec, topology: TopologySnapshot): Promise<void> {
+    const t0 = Date.now();
     await this.run(ctx, 'pg_ctl', ['-D', newWriter.dataDir, '-w', '-t', '120', 'promote']);
+    ctx.log(`pg_ctl promote ${newWriter.name}: ${Date.now() - t0} ms`);
     await this.writeInstanceConf(ctx, newWriter, {});
     await this.reload(ctx, newWriter);
     const running: InstanceSpec[] = [];
