@@ -2,7 +2,7 @@
 // runner; each test file reads their coordinates from TEST_PG_* / TEST_MYSQL_* environment variables.
 // (Multi-instance tests use the lookalike cluster from aws-advanced-ts-wrapper/testing instead.)
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -71,10 +71,13 @@ export async function startMariaDB(root) {
   const dataDir = path.join(root, 'mysql');
   const logFile = path.join(root, 'mysql.log');
   const sock = path.join(root, 'mysql.sock');
+  // A private tmpdir: concurrent install-db runs sharing /tmp collide on temporary table names.
+  const tmp = path.join(root, 'mysql-tmp');
+  mkdirSync(tmp, { recursive: true });
   const userArgs = process.getuid && process.getuid() === 0 ? ['--user=root'] : [];
-  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...userArgs], { stdio: 'ignore' });
+  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${dataDir}`, `--tmpdir=${tmp}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...userArgs], { stdio: 'ignore' });
   const port = await freePort();
-  const child = spawn('mariadbd', ['--no-defaults', `--datadir=${dataDir}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${sock}`, `--log-error=${logFile}`, `--pid-file=${path.join(root, 'mysql.pid')}`, '--innodb-flush-log-at-trx-commit=0', '--skip-log-bin', ...userArgs], { stdio: 'ignore', detached: true });
+  const child = spawn('mariadbd', ['--no-defaults', `--datadir=${dataDir}`, `--tmpdir=${tmp}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${sock}`, `--log-error=${logFile}`, `--pid-file=${path.join(root, 'mysql.pid')}`, '--innodb-flush-log-at-trx-commit=0', '--skip-log-bin', ...userArgs], { stdio: 'ignore', detached: true });
   child.unref();
   await waitForPort(port, 30000, 'MariaDB', logFile);
   const sql = `CREATE USER '${USER}'@'%' IDENTIFIED BY '${PASSWORD}'; GRANT ALL ON *.* TO '${USER}'@'%' WITH GRANT OPTION; CREATE DATABASE ${DATABASE}; FLUSH PRIVILEGES;`;
