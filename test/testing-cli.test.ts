@@ -64,12 +64,16 @@ test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees 
     assert.is((await cluster.status()).instances[1]!.fault, 'kill', 'the API sees the fault set from the shell');
     assert.is((await cli('heal', '--dir', dir)).code, 0);
 
+    assert.is((await cli('dns-lag', '300', '--dir', dir)).code, 0);
     const fo = await cli('failover', '--dir', dir, '--json');
     assert.is(fo.code, 0, fo.stderr);
-    const foOut = JSON.parse(fo.stdout) as { result: { newWriter: string; promoteMs: number } };
+    const foOut = JSON.parse(fo.stdout) as { result: { newWriter: string; endpointsMoveAt: number }; state: { writerEndpoint: { targets: string[] } } };
     assert.is(foOut.result.newWriter, 'instance-2');
+    assert.equal(foOut.state.writerEndpoint.targets, ['instance-1'], 'inside the DNS lag the writer endpoint still leads to the old writer');
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, foOut.result.endpointsMoveAt - Date.now()) + 50));
     await cluster.status();
     assert.is(cluster.writer.name, 'instance-2');
+    assert.equal(cluster.writerEndpoint.targets, ['instance-2'], 'after the DNS lag it leads to the new writer');
     const c = new pg.Client(cluster.directConfig('writer'));
     await c.connect();
     assert.equal((await c.query('SELECT pg_catalog.pg_is_in_recovery() AS r')).rows, [{ r: false }]);

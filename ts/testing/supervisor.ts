@@ -401,10 +401,15 @@ export class Supervisor {
       const inst = this.instance(name);
       if (inst.role === 'writer') throw new OperationError(`cannot rejoin '${inst.name}': it is the writer`);
       const t0 = Date.now();
-      await this.proxies.get(inst.name)!.setServerUp(false);
+      const proxy = this.proxies.get(inst.name)!;
+      await proxy.setServerUp(false);
       await this.engine.rejoin(this.ctx, this.spec(inst), this.topology());
       inst.running = true;
-      await this.proxies.get(inst.name)!.setServerUp(true);
+      // A rejoined instance is a replaced host: the faults of the old one are gone.
+      await proxy.heal();
+      inst.fault = 'none';
+      inst.latencyMs = 0;
+      await proxy.setServerUp(true);
       this.retargetEndpoints(this.state.dnsLagMs);
       await this.save();
       this.log(`rejoin ${inst.name} as a reader of ${this.writer().name} in ${Date.now() - t0} ms`);
