@@ -246,7 +246,7 @@ export class PluginManager<C> {
     for (let i = plugins.length - 1; i >= 0; i--) {
       const p = plugins[i]!;
       const next: ConnectChain<C> = chain;
-      chain = (h, props, isInitial) => p[pipeline]!(h, props, isInitial, () => next(h, props, isInitial));
+      chain = (h, props, isInitial) => p[pipeline]!(h, props, isInitial, (override) => next(h, override ?? props, isInitial));
     }
     cache.set(skipPlugin, chain);
     return chain;

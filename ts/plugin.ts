@@ -97,7 +97,12 @@ export interface ExecuteContext {
   readonly sqlPrefix: string | undefined;
 }
 
-export type ConnectFn<C> = () => Promise<C>;
+/**
+ * Continues the connect pipeline. A plugin may pass different props (e.g. an auth plugin's token as the password)
+ * to the plugins after it and the driver without changing the client's own config; without an argument the props
+ * it received are passed on.
+ */
+export type ConnectFn<C> = (props?: ConnectProps) => Promise<C>;
 
 /**
  * A connection plugin. Every hook is optional; a plugin is only called for the hooks and methods it lists in

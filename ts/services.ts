@@ -5,6 +5,7 @@
  */
 import type { HostInfo } from './host-info.js';
 import type { DialectCode } from './dialects/types.js';
+import { AuthState } from './auth/auth-state.js';
 import { HostAvailabilityTracker } from './host-availability.js';
 import { HostSelectors } from './host-selectors.js';
 import { PluginRegistry } from './plugins/registry.js';
@@ -27,6 +28,8 @@ export class WrapperServices {
   readonly hostAvailability = new HostAvailabilityTracker();
   /** Built-in host selection strategies and their shared state (round-robin positions). */
   readonly hostSelectors = new HostSelectors();
+  /** Cached IAM tokens and secrets, fetches in flight and AWS credential providers of the auth plugins. */
+  readonly auth = new AuthState();
   private refs = 0;
   private readonly teardowns: Teardown[] = [];
 
@@ -57,6 +60,7 @@ export class WrapperServices {
     this.dialects.clear();
     this.hostAvailability.clear();
     this.hostSelectors.clear();
+    this.auth.clear();
     await Promise.allSettled(fns.map((fn) => fn()));
   }
 }
