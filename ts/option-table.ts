@@ -211,6 +211,101 @@ export const OPTION_TABLE = [
     check: checkHostAddressMap as (value: never) => string | undefined,
     doc: "Connect to another address than a host name resolves to: object or 'name[:port]=address[:port],...' string. Keys are host names or host:port (host:port wins); used for SSH tunnels, port forwards and the local lookalike cluster, by every connection the wrapper opens, monitoring probes included.",
   },
+  // ---- iam (iamHost, iamDefaultPort and iamRegion also apply to federated_auth and okta) ----
+  {
+    name: 'iamHost', aliases: ['iam_host'], type: 'string', default: undefined, group: 'iam',
+    doc: 'Host name the IAM token is generated for, instead of the host connected to. Needed when connecting through an IP address, a custom domain, a tunnel or a custom endpoint. Also used by federated_auth and okta.',
+  },
+  {
+    name: 'iamDefaultPort', aliases: ['iam_default_port'], type: 'int', default: undefined, min: 1, group: 'iam',
+    doc: "Port the IAM token is generated for. Unset: the host's port, else the database's default port. Also used by federated_auth and okta.",
+  },
+  {
+    name: 'iamRegion', aliases: ['iam_region'], type: 'string', default: undefined, group: 'iam',
+    doc: 'AWS region the IAM token is signed for. Unset: taken from the RDS host name; required for other host names (with iamHost). Also used by federated_auth and okta.',
+  },
+  {
+    name: 'iamExpirationSec', aliases: ['iam_expiration'], type: 'int', default: 900, unit: 's', min: 1, group: 'iam',
+    doc: 'How long a generated IAM token is reused, in seconds. Tokens are valid for 15 minutes, so values above 900 act as 900; a token is replaced shortly before it expires.',
+  },
+  // ---- aws_secrets_manager ----
+  {
+    name: 'secretsManagerSecretId', aliases: ['secrets_manager_secret_id'], type: 'string', default: undefined, group: 'aws_secrets_manager',
+    doc: 'Name or ARN of the secret holding the database user name and password (required by aws_secrets_manager).',
+  },
+  {
+    name: 'secretsManagerRegion', aliases: ['secrets_manager_region'], type: 'string', default: undefined, group: 'aws_secrets_manager',
+    doc: 'Region of the secret. Unset: taken from the secret ARN; required when the secret is given by name.',
+  },
+  {
+    name: 'secretsManagerEndpoint', aliases: ['secrets_manager_endpoint'], type: 'string', default: undefined, group: 'aws_secrets_manager',
+    doc: "Secrets Manager endpoint URL to use instead of the region's public one (VPC endpoint, local test server), e.g. 'https://vpce-….secretsmanager.us-east-1.vpce.amazonaws.com'.",
+  },
+  {
+    name: 'secretsManagerSecretUsernameKey', aliases: ['secrets_manager_secret_username_key', 'secrets_manager_secret_username'], type: 'string', default: 'username', group: 'aws_secrets_manager',
+    doc: "Key of the user name in the secret's JSON.",
+  },
+  {
+    name: 'secretsManagerSecretPasswordKey', aliases: ['secrets_manager_secret_password_key', 'secrets_manager_secret_password'], type: 'string', default: 'password', group: 'aws_secrets_manager',
+    doc: "Key of the password in the secret's JSON.",
+  },
+  {
+    name: 'secretsManagerExpirationSec', aliases: ['secrets_manager_expiration'], type: 'int', default: 31536000, unit: 's', min: 1, group: 'aws_secrets_manager',
+    doc: 'How long fetched credentials are reused, in seconds (default one year). A login failure with reused credentials fetches the secret again (rotation) whatever this is.',
+  },
+  // ---- federated_auth (ADFS) and okta ----
+  {
+    name: 'dbUser', aliases: ['db_user'], type: 'string', default: undefined, group: 'federated_auth',
+    doc: 'Database user to log in as with the IAM token (federated_auth, okta; required).',
+  },
+  {
+    name: 'idpUsername', aliases: ['idp_username'], type: 'string', default: undefined, group: 'federated_auth',
+    doc: 'User name at the identity provider (federated_auth, okta). Unset: the driver config `user`.',
+  },
+  {
+    name: 'idpPassword', aliases: ['idp_password'], type: 'string', default: undefined, group: 'federated_auth', secret: true,
+    doc: 'Password at the identity provider (federated_auth, okta). Unset: the driver config `password`.',
+  },
+  {
+    name: 'idpEndpoint', aliases: ['idp_endpoint'], type: 'string', default: undefined, group: 'federated_auth',
+    doc: "Host name of the identity provider, e.g. 'adfs.example.com' or 'example.okta.com' (federated_auth, okta; required).",
+  },
+  {
+    name: 'idpPort', aliases: ['idp_port'], type: 'int', default: 443, min: 1, group: 'federated_auth',
+    doc: 'HTTPS port of the ADFS server (federated_auth).',
+  },
+  {
+    name: 'idpName', aliases: ['idp_name'], type: 'enum', values: ['adfs'], default: 'adfs', group: 'federated_auth',
+    doc: 'Identity provider kind of federated_auth; only ADFS is supported (use the okta plugin for Okta).',
+  },
+  {
+    name: 'rpIdentifier', aliases: ['rp_identifier'], type: 'string', default: 'urn:amazon:webservices', group: 'federated_auth',
+    doc: 'Relying party identifier of AWS at the ADFS server (federated_auth).',
+  },
+  {
+    name: 'iamRoleArn', aliases: ['iam_role_arn'], type: 'string', default: undefined, group: 'federated_auth',
+    doc: 'ARN of the IAM role to assume with the SAML assertion (federated_auth, okta; required).',
+  },
+  {
+    name: 'iamIdpArn', aliases: ['iam_idp_arn'], type: 'string', default: undefined, group: 'federated_auth',
+    doc: 'ARN of the SAML identity provider registered in IAM (federated_auth, okta; required).',
+  },
+  {
+    name: 'iamTokenExpirationSec', aliases: ['iam_token_expiration'], type: 'int', default: 870, unit: 's', min: 1, group: 'federated_auth',
+    doc: 'How long an IAM token obtained through the identity provider is reused, in seconds (federated_auth, okta); at most 900.',
+  },
+  {
+    name: 'httpRequestConnectTimeout', aliases: ['http_request_connect_timeout'], type: 'int', default: 60000, unit: 'ms', aliasUnit: 's', min: 1, group: 'federated_auth',
+    doc: 'Timeout of each HTTP request to the identity provider (federated_auth, okta).',
+  },
+  {
+    name: 'sslSecure', aliases: ['ssl_secure'], type: 'boolean', default: true, group: 'federated_auth',
+    doc: "Verify the identity provider's TLS certificate (federated_auth, okta). Turn off only for test servers.",
+  },
+  {
+    name: 'appId', aliases: ['app_id'], type: 'string', default: undefined, group: 'okta',
+    doc: 'ID of the Amazon Web Services application configured in Okta (okta; required).',
+  },
 ] as const satisfies readonly OptionRow[];
 
 /** Prefixes of options that override the config of the wrapper's monitoring connections (inventory §1.4). */

@@ -1,0 +1,71 @@
+/**
+ * Lazy loading of the optional packages the authentication plugins need (the AWS SDK and an HTML parser). They are
+ * optional peer dependencies: importing the wrapper never loads them, and naming a plugin whose package is not
+ * installed fails with an error that says which package to install. Only the plugins call these loaders.
+ */
+import { AwsWrapperError } from '../errors.js';
+
+/** An optional package a feature needs is not installed. */
+export class MissingDependencyError extends AwsWrapperError {
+  /** The npm package to install. */
+  readonly packageName: string;
+  constructor(packageName: string, feature: string, options?: { cause?: unknown }) {
+    super(`The '${feature}' plugin needs the package '${packageName}', which is not installed: run 'npm install ${packageName}'`, {
+      ...options,
+      code: 'WRAPPER_MISSING_DEPENDENCY',
+    });
+    this.packageName = packageName;
+  }
+}
+
+function isModuleNotFound(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+/**
+ * The package a "cannot find" error is about: the requested one, or the dependency of it that is missing (an
+ * incomplete install), as named in Node's message ("Cannot find package 'x'" / "Cannot find module 'x'").
+ */
+function missingPackage(err: unknown, requested: string): string {
+  const m = /Cannot find (?:package|module) '((?:@[^/'\s]+\/)?[^/'\s]+)/.exec(String((err as Error)?.message ?? ''));
+  return m?.[1] ?? requested;
+}
+
+async function load<T>(packageName: string, feature: string, importer: () => Promise<T>): Promise<T> {
+  try {
+    return await importer();
+  } catch (err) {
+    if (isModuleNotFound(err)) throw new MissingDependencyError(missingPackage(err, packageName), feature, { cause: err });
+    throw err;
+  }
+}
+
+// One function per package with a literal specifier, so bundlers and `npm ls` tools can see what may be loaded.
+
+export type RdsSignerModule = typeof import('@aws-sdk/rds-signer');
+export type CredentialProvidersModule = typeof import('@aws-sdk/credential-providers');
+export type SecretsManagerModule = typeof import('@aws-sdk/client-secrets-manager');
+export type StsModule = typeof import('@aws-sdk/client-sts');
+
+export function loadRdsSigner(feature: string): Promise<RdsSignerModule> {
+  return load('@aws-sdk/rds-signer', feature, () => import('@aws-sdk/rds-signer'));
+}
+
+export function loadCredentialProviders(feature: string): Promise<CredentialProvidersModule> {
+  return load('@aws-sdk/credential-providers', feature, () => import('@aws-sdk/credential-providers'));
+}
+
+export function loadSecretsManager(feature: string): Promise<SecretsManagerModule> {
+  return load('@aws-sdk/client-secrets-manager', feature, () => import('@aws-sdk/client-secrets-manager'));
+}
+
+export function loadSts(feature: string): Promise<StsModule> {
+  return load('@aws-sdk/client-sts', feature, () => import('@aws-sdk/client-sts'));
+}
+
+export function loadHtmlParser(feature: string) {
+  return load('htmlparser2', feature, () => import('htmlparser2'));
+}
+
+export type HtmlParserModule = Awaited<ReturnType<typeof loadHtmlParser>>;
