@@ -306,6 +306,61 @@ export const OPTION_TABLE = [
     name: 'appId', aliases: ['app_id'], type: 'string', default: undefined, group: 'okta',
     doc: 'ID of the Amazon Web Services application configured in Okta (okta; required).',
   },
+  // ---- failover / failover_v2 ----
+  {
+    name: 'failoverMode', aliases: ['failover_mode'], type: 'enum', default: undefined, group: 'failover',
+    values: ['strict_writer', 'strict_reader', 'reader_or_writer', 'strict-writer', 'strict-reader', 'reader-or-writer'],
+    doc: "Where failover reconnects: 'strict_writer' (only the new writer), 'strict_reader' (a reader; the writer only when no reader is left), 'reader_or_writer' (a reader, else the writer). '-' and '_' spellings are equivalent. Unset: 'reader_or_writer' for a reader cluster endpoint (cluster-ro-), 'strict_writer' otherwise.",
+  },
+  {
+    name: 'failoverTimeoutMs', aliases: ['failover_timeout_sec'], type: 'int', default: 300000, unit: 'ms', aliasUnit: 's', min: 1, group: 'failover',
+    doc: 'Longest time a failover may take; past it the call fails with FailoverFailedError (code 08001).',
+  },
+  {
+    name: 'failoverReaderHostSelectorStrategy', aliases: ['failover_reader_host_selector_strategy'], type: 'string', default: 'random', group: 'failover',
+    doc: "Host selector strategy (random, round_robin, weighted_random, highest_weight, or a plugin's) picking readers during reader failover.",
+  },
+  {
+    name: 'enableConnectFailover', aliases: ['enable_connect_failover'], type: 'boolean', default: false, group: 'failover',
+    doc: 'failover_v2: when opening the initial connection fails with a network error (or, in strict_writer mode, lands on a read-only instance), fail over instead of failing the connect.',
+  },
+  {
+    name: 'enableFailover', aliases: ['enable_failover'], type: 'boolean', default: true, group: 'failover',
+    doc: 'failover (v1): set to false to keep the plugin loaded but never fail over. failover_v2 ignores it, as in the seed.',
+  },
+  {
+    name: 'failoverClusterTopologyRefreshRateMs', aliases: ['failover_cluster_topology_refresh_rate_sec'], type: 'int', default: 2000, unit: 'ms', aliasUnit: 's', min: 1, group: 'failover',
+    doc: 'failover (v1): how often the writer-failover task re-reads the topology while waiting for a new writer.',
+  },
+  {
+    name: 'failoverWriterReconnectIntervalMs', aliases: ['failover_writer_reconnect_interval_sec'], type: 'int', default: 2000, unit: 'ms', aliasUnit: 's', min: 1, group: 'failover',
+    doc: 'failover (v1): interval between attempts to reconnect to the old writer during writer failover.',
+  },
+  {
+    name: 'failoverReaderConnectTimeoutMs', aliases: ['failover_reader_connect_timeout_sec'], type: 'int', default: 30000, unit: 'ms', aliasUnit: 's', min: 1, group: 'failover',
+    doc: 'Bound of one connection attempt to a reader during reader failover (both versions; also bounded by the time left of failoverTimeoutMs).',
+  },
+  {
+    name: 'telemetryFailoverAdditionalTopTrace', aliases: ['telemetry_failover_additional_top_trace'], type: 'boolean', default: false, group: 'failover',
+    doc: 'Accepted for compatibility with the seed; telemetry traces are not emitted by this wrapper.',
+  },
+  {
+    name: 'readerHostSelectorStrategy', aliases: ['reader_host_selector_strategy'], type: 'string', default: 'random', group: 'core',
+    doc: 'Host selector strategy picking a reader (read/write splitting).',
+  },
+  // ---- initial_connection ----
+  {
+    name: 'readerInitialConnectionHostSelectorStrategy', aliases: ['reader_initial_connection_host_selector_strategy'], type: 'string', default: 'random', group: 'initial_connection',
+    doc: 'Host selector strategy picking the reader behind a reader cluster endpoint (cluster-ro-).',
+  },
+  {
+    name: 'openConnectionRetryTimeoutMs', aliases: ['open_connection_retry_timeout_ms'], type: 'int', default: 30000, unit: 'ms', min: 0, group: 'initial_connection',
+    doc: 'How long to keep trying to reach a verified writer (or reader) behind a cluster endpoint before falling back to a plain connection through the endpoint.',
+  },
+  {
+    name: 'openConnectionRetryIntervalMs', aliases: ['open_connection_retry_interval_ms'], type: 'int', default: 1000, unit: 'ms', min: 0, group: 'initial_connection',
+    doc: 'Pause between those attempts.',
+  },
 ] as const satisfies readonly OptionRow[];
 
 /** Prefixes of options that override the config of the wrapper's monitoring connections (inventory §1.4). */
@@ -355,7 +410,7 @@ function formatDefault(value: unknown): string {
   return `\`${JSON.stringify(value)}\``;
 }
 
-const GROUP_TITLES: Readonly<Record<string, string>> = { core: 'Core', network: 'Network' };
+const GROUP_TITLES: Readonly<Record<string, string>> = { core: 'Core', network: 'Network', failover: 'Plugins `failover_v2` and `failover`' };
 
 /** docs/options.md, rendered from OPTION_TABLE (scripts/gen-options-doc.mjs writes it; a test checks it is current). */
 export function renderOptionsMarkdown(rows: readonly OptionRow[] = OPTION_TABLE): string {
