@@ -80,6 +80,10 @@ function checkHostWeightPairs(pairs: string): string | undefined {
   }
 }
 
+function checkEndpoint(endpoint: string): string | undefined {
+  return parseHostPort(endpoint) === undefined ? "'host' or 'host:port'" : undefined;
+}
+
 function checkHostPattern(pattern: string): string | undefined {
   if (!pattern.includes('?')) return "a pattern containing '?' in place of the instance name, like '?.my-domain.com[:port]'";
   const hostPart = pattern.replace(/:\d+$/, '');
@@ -346,7 +350,7 @@ export const OPTION_TABLE = [
   },
   {
     name: 'readerHostSelectorStrategy', aliases: ['reader_host_selector_strategy'], type: 'string', default: 'random', group: 'core',
-    doc: 'Host selector strategy picking a reader (read/write splitting).',
+    doc: "Host selector strategy picking a reader (read/write splitting): random, round_robin, weighted_random, highest_weight, least_connections (with internal pools or AwsPGPool / AwsMySQLPool), fastest_response (with the fastest_response_strategy plugin).",
   },
   // ---- initial_connection ----
   {
@@ -360,6 +364,54 @@ export const OPTION_TABLE = [
   {
     name: 'openConnectionRetryIntervalMs', aliases: ['open_connection_retry_interval_ms'], type: 'int', default: 1000, unit: 'ms', min: 0, group: 'initial_connection',
     doc: 'Pause between those attempts.',
+  },
+  // ---- read_write_splitting / srw (internal pools) ----
+  {
+    name: 'internalConnectionPool', aliases: [], type: 'boolean', default: false, group: 'read_write_splitting',
+    doc: "read_write_splitting: take the instance connections it opens from internal per-instance pools shared by the clients of the same services (the seed's internal pooled connection provider), and return them when switching away. AwsPGPool / AwsMySQLPool always use their own pools.",
+  },
+  {
+    name: 'internalPoolMaxPerHost', aliases: [], type: 'int', default: 10, min: 1, group: 'read_write_splitting',
+    doc: 'Internal connection pool: connections per instance (in use plus idle).',
+  },
+  {
+    name: 'internalPoolIdleTimeoutMs', aliases: [], type: 'int', default: 600000, unit: 'ms', min: 1, group: 'read_write_splitting',
+    doc: 'Internal connection pool: an idle pooled connection is closed after this time.',
+  },
+  {
+    name: 'internalPoolAcquireTimeoutMs', aliases: [], type: 'int', default: 10000, unit: 'ms', min: 1, group: 'read_write_splitting',
+    doc: 'Internal connection pool: how long a switch waits for a connection of a full instance pool before it fails (read/write splitting then stays on the current connection).',
+  },
+  {
+    name: 'srwReadEndpoint', aliases: ['srw_read_endpoint'], type: 'string', default: undefined, group: 'srw',
+    check: checkEndpoint as (value: never) => string | undefined,
+    doc: "srw (required): 'host[:port]' of the endpoint read-only connections go to (e.g. the cluster reader endpoint). Port default: the connection's port.",
+  },
+  {
+    name: 'srwWriteEndpoint', aliases: ['srw_write_endpoint'], type: 'string', default: undefined, group: 'srw',
+    check: checkEndpoint as (value: never) => string | undefined,
+    doc: "srw (required): 'host[:port]' of the endpoint read-write connections go to (e.g. the cluster writer endpoint).",
+  },
+  {
+    name: 'srwVerifyNewConnections', aliases: ['srw_verify_new_connections'], type: 'boolean', default: true, group: 'srw',
+    doc: 'srw: check the role of every connection opened through an endpoint (is-reader query) and retry until it is the expected one.',
+  },
+  {
+    name: 'srwVerifyInitialConnectionType', aliases: ['srw_verify_initial_connection_type'], type: 'enum', values: ['reader', 'writer'], default: undefined, group: 'srw',
+    doc: 'srw: verify the initial connection has this role. Unset: verified only when the initial host is a writer or reader cluster endpoint (role from its name).',
+  },
+  {
+    name: 'srwConnectRetryTimeoutMs', aliases: ['srw_connect_retry_timeout_ms'], type: 'int', default: 60000, unit: 'ms', min: 1, group: 'srw',
+    doc: 'srw: how long to retry opening a connection of the expected role through an endpoint.',
+  },
+  {
+    name: 'srwConnectRetryIntervalMs', aliases: ['srw_connect_retry_interval_ms'], type: 'int', default: 1000, unit: 'ms', min: 1, group: 'srw',
+    doc: 'srw: pause between those attempts.',
+  },
+  // ---- fastest_response_strategy ----
+  {
+    name: 'responseMeasurementIntervalMs', aliases: ['response_measurement_interval_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, group: 'fastest_response_strategy',
+    doc: "fastest_response_strategy: period of the native response-time probe of each host (one monitor per host, shared by the clients of the same services). Select it with readerHostSelectorStrategy: 'fastest_response'.",
   },
 ] as const satisfies readonly OptionRow[];
 
