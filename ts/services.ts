@@ -9,6 +9,7 @@ import { AuthState } from './auth/auth-state.js';
 import { HostAvailabilityTracker } from './host-availability.js';
 import { HostSelectors } from './host-selectors.js';
 import { PluginRegistry } from './plugins/registry.js';
+import type { InternalConnectionPools } from './pools/internal-pools.js';
 
 export interface CachedTopology {
   readonly hosts: readonly HostInfo[];
@@ -28,6 +29,11 @@ export class WrapperServices {
   readonly hostAvailability = new HostAvailabilityTracker();
   /** Built-in host selection strategies and their shared state (round-robin positions). */
   readonly hostSelectors = new HostSelectors();
+  /**
+   * Internal connection pools shared by the read/write splitting clients of these services that set
+   * `internalConnectionPool` (created on first use; ended when the services close).
+   */
+  internalConnectionPools: InternalConnectionPools | undefined;
   /** Cached IAM tokens and secrets, fetches in flight and AWS credential providers of the auth plugins. */
   readonly auth = new AuthState();
   private refs = 0;
