@@ -12,6 +12,7 @@ import { sharedServices } from '../services.js';
 import { connectTimePluginFactory } from './connect-time.js';
 import { devPluginFactory } from './dev.js';
 import { executeTimePluginFactory } from './execute-time.js';
+import { iamPluginFactory } from './iam.js';
 
 /** A seed plugin code that is recognised but not implemented yet. */
 export interface PlannedPlugin {
@@ -47,7 +48,7 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   plannedPlugin('host_monitoring_v2', 510, ['efm2']),
   plannedPlugin('bg', 550),
   plannedPlugin('fastest_response_strategy', 600, ['fastestResponseStrategy']),
-  plannedPlugin('iam', 700),
+  iamPluginFactory,
   plannedPlugin('aws_secrets_manager', 800, ['secretsManager']),
   plannedPlugin('federated_auth', 900, ['federatedAuth']),
   plannedPlugin('limitless', 950),

@@ -1,0 +1,66 @@
+/**
+ * Stands in for RDS's side of IAM authentication in tests. Real servers here cannot check IAM tokens, so this test
+ * plugin sits right after the auth plugin (weight 750), checks the token it is about to send exactly as RDS would
+ * (SigV4 signature with the known test secret key, Action=connect, host:port, region, user, expiry), and only then
+ * lets the real login go ahead with the database's real password. A token it refuses is sent as is, so the server
+ * answers with its real login error (28P01 / 1045) — the path the plugin's refresh-and-retry handles.
+ */
+import type { ConnectFn, ConnectionPlugin, ConnectProps, PluginFactory } from '../../ts/plugin.js';
+import type { HostInfo } from '../../ts/host-info.js';
+import { parseIamToken, verifyIamToken, type ParsedIamToken } from './aws-sigv4.js';
+
+export interface IamGateExpectation {
+  /** Secret key of each access key id the "server" trusts. */
+  readonly secrets: Readonly<Record<string, string>>;
+  /** The database's real password, sent once a token is accepted. */
+  readonly realPassword: string;
+  readonly expectHost?: string;
+  readonly expectPort?: number;
+  readonly expectRegion?: string;
+}
+
+export class IamGate {
+  /** Tokens refused from now on (as a revoked or expired token would be). */
+  readonly revoked = new Set<string>();
+  /** Every token seen, in order, with the verdict. */
+  readonly seen: { token: ParsedIamToken; raw: string; accepted: boolean; reason?: string; driver: Record<string, unknown> }[] = [];
+
+  constructor(private readonly expect: IamGateExpectation) {}
+
+  check(raw: string): string | undefined {
+    if (this.revoked.has(raw)) return 'revoked';
+    const t = parseIamToken(raw);
+    const secret = this.expect.secrets[t.accessKeyId];
+    if (secret === undefined) return `unknown access key ${t.accessKeyId}`;
+    if (this.expect.expectHost !== undefined && t.host !== this.expect.expectHost) return `token for host ${t.host}`;
+    if (this.expect.expectPort !== undefined && t.port !== this.expect.expectPort) return `token for port ${t.port}`;
+    if (this.expect.expectRegion !== undefined && t.region !== this.expect.expectRegion) return `token for region ${t.region}`;
+    return verifyIamToken(raw, secret);
+  }
+
+  factory(): PluginFactory {
+    const gate = this;
+    return {
+      code: 'test_iam_gate',
+      weight: 750,
+      create: <C>(): ConnectionPlugin<C> => {
+        const pass = (props: ConnectProps, next: ConnectFn<C>): Promise<C> => {
+          const raw = String(props.driver.password ?? '');
+          const reason = gate.check(raw);
+          const user = String(props.driver.user ?? '');
+          const tokenUser = parseIamToken(raw).user;
+          const verdict = reason ?? (tokenUser !== user ? `token for user ${tokenUser}` : undefined);
+          gate.seen.push({ token: parseIamToken(raw), raw, accepted: verdict === undefined, reason: verdict, driver: { ...props.driver } });
+          if (verdict !== undefined) return next(); // the real server refuses the token itself
+          return next({ driver: { ...props.driver, password: gate.expect.realPassword }, options: props.options });
+        };
+        return {
+          code: 'test_iam_gate',
+          subscribedMethods: new Set(['connect', 'forceConnect']),
+          connect: (_h: HostInfo, props: ConnectProps, _i: boolean, next: ConnectFn<C>) => pass(props, next),
+          forceConnect: (_h: HostInfo, props: ConnectProps, _i: boolean, next: ConnectFn<C>) => pass(props, next),
+        };
+      },
+    };
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * AWS credentials for the auth plugins: the SDK's default Node provider chain (environment, shared config and
+ * credentials files, SSO, web identity, container and instance metadata), or the chain of one named profile when
+ * `awsProfile` is set. One provider per profile lives in WrapperServices; it memoizes the credentials and renews
+ * them before they expire, so clients and monitors share it.
+ */
+import { getLogger } from '../logger.js';
+import type { WrapperServices } from '../services.js';
+import { loadCredentialProviders } from './sdk-loader.js';
+
+/** AWS credentials, shaped like the SDK's AwsCredentialIdentity (declared here so the SDK stays optional). */
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+  readonly expiration?: Date;
+}
+
+export type AwsCredentialsProvider = () => Promise<AwsCredentials>;
+
+const sdkLog = getLogger('aws-sdk');
+
+/** The SDK's logger interface, routed to the wrapper's `aws-sdk` namespace (instead of the SDK's console.warn). */
+export const AWS_SDK_LOGGER = {
+  trace: (...args: unknown[]) => sdkLog.debug('%s', args.map(String).join(' ')),
+  debug: (...args: unknown[]) => sdkLog.debug('%s', args.map(String).join(' ')),
+  info: (...args: unknown[]) => sdkLog.info('%s', args.map(String).join(' ')),
+  warn: (...args: unknown[]) => sdkLog.warn('%s', args.map(String).join(' ')),
+  error: (...args: unknown[]) => sdkLog.error('%s', args.map(String).join(' ')),
+};
+
+/** The credentials provider for `profile` (undefined = the default chain), created once per WrapperServices. */
+export async function awsCredentialsProvider(services: WrapperServices, profile: string | undefined, feature: string): Promise<AwsCredentialsProvider> {
+  const key = profile ?? '';
+  const known = services.auth.credentialProviders.get(key);
+  if (known !== undefined) return known as AwsCredentialsProvider;
+  const { fromNodeProviderChain } = await loadCredentialProviders(feature);
+  const existing = services.auth.credentialProviders.get(key); // another caller may have finished first
+  if (existing !== undefined) return existing as AwsCredentialsProvider;
+  const provider: AwsCredentialsProvider = fromNodeProviderChain(profile === undefined ? { logger: AWS_SDK_LOGGER } : { profile, logger: AWS_SDK_LOGGER });
+  services.auth.credentialProviders.set(key, provider);
+  return provider;
+}

@@ -1,0 +1,73 @@
+/**
+ * IAM database authentication tokens: which host, port and region a token is signed for, and the token itself (a
+ * SigV4-presigned `rds-db:connect` URL without its scheme, made by @aws-sdk/rds-signer, valid for 15 minutes).
+ */
+import { ConfigurationError } from '../errors.js';
+import type { HostInfo } from '../host-info.js';
+import type { ConnectProps } from '../plugin.js';
+import { getRdsRegion, identifyRdsType, RdsUrlType } from '../rds-utils.js';
+import type { AwsCredentials, AwsCredentialsProvider } from './aws-credentials.js';
+import { loadRdsSigner } from './sdk-loader.js';
+
+/** How long RDS accepts a token after it was signed (X-Amz-Expires=900, fixed by RDS). */
+export const IAM_TOKEN_LIFETIME_MS = 900_000;
+
+/** The endpoint a token is signed for. */
+export interface IamTarget {
+  readonly hostname: string;
+  readonly port: number;
+  readonly region: string;
+}
+
+/**
+ * Host: `iamHost`, else the host connected to. Port: `iamDefaultPort`, else the host's port, else the driver
+ * config's port, else the database's default port. Region: `iamRegion`, else the region in the RDS host name.
+ * A host name without a region (IP address, custom domain, global endpoint) needs `iamRegion` — and, unless it is
+ * the name RDS knows the instance by, `iamHost`.
+ */
+export function resolveIamTarget(host: HostInfo, props: ConnectProps, defaultPort: number, pluginCode: string): IamTarget {
+  const o = props.options;
+  const iamHost = o.iamHost as string | undefined;
+  const hostname = iamHost ?? host.host;
+  const configPort = Number(props.driver.port);
+  const port = (o.iamDefaultPort as number | undefined)
+    ?? (host.hasPort ? host.port : Number.isInteger(configPort) && configPort > 0 ? configPort : defaultPort);
+  const region = (o.iamRegion as string | undefined) ?? getRdsRegion(hostname);
+  if (region === undefined) {
+    const type = identifyRdsType(hostname);
+    const what = type === RdsUrlType.IP_ADDRESS ? 'an IP address'
+      : type === RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER ? 'a global database endpoint, which names no region'
+      : 'not an RDS endpoint name';
+    const hint = iamHost === undefined && type !== RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER
+      ? "set 'iamHost' to the RDS instance or cluster endpoint name the token is for (its region is then taken from it), or set 'iamRegion'"
+      : "set 'iamRegion'";
+    throw new ConfigurationError(`${pluginCode}: cannot tell the AWS region of '${hostname}' (${what}); ${hint}`, iamHost === undefined ? 'iamHost' : 'iamRegion');
+  }
+  return { hostname, port, region };
+}
+
+/** Signs a token for `user` at `target` with the given credentials. */
+export async function generateIamToken(
+  target: IamTarget,
+  user: string,
+  credentials: AwsCredentials | AwsCredentialsProvider,
+  feature: string,
+): Promise<string> {
+  const { Signer } = await loadRdsSigner(feature);
+  const signer = new Signer({ hostname: target.hostname, port: target.port, region: target.region, username: user, credentials });
+  return signer.getAuthToken();
+}
+
+/** Cache key of a token: one token per plugin, region, host, port and user. */
+export function tokenCacheKey(pluginCode: string, target: IamTarget, user: string): string {
+  return `${pluginCode}:${target.region}:${target.hostname}:${target.port}:${user}`;
+}
+
+/**
+ * When a cached token stops being used: `lifetimeMs` (the configured expiration, at most the token's 15 minutes)
+ * after signing, less a margin (10 %, at most 30 s) so a token is never presented right at its end.
+ */
+export function tokenExpiresAt(signedAt: number, configuredMs: number): number {
+  const lifetime = Math.min(configuredMs, IAM_TOKEN_LIFETIME_MS);
+  return signedAt + lifetime - Math.min(30_000, lifetime / 10);
+}
