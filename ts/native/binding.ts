@@ -53,6 +53,7 @@ export interface NativeMonitorEvent {
   message?: string;
   elapsedMs: number;
   at: number;
+  abortedSockets: number;
 }
 
 export interface NativeBinding {
@@ -65,6 +66,8 @@ export interface NativeBinding {
     onEvent: (event: NativeMonitorEvent) => void,
   ): number;
   stopMonitor(id: number): boolean;
+  setMonitorAbortSockets(id: number, fds: number[], afterFailures: number): boolean;
+  shutdownSocket(fd: number): void;
   monitorCount(): number;
   setParamsProvider(provider: ((request: NativeParamsRequest) => Promise<NativeParams>) | null): void;
   nativeThreadCount(): number;
@@ -76,6 +79,8 @@ const FUNCTIONS: readonly (keyof NativeBinding)[] = [
   'probe',
   'startMonitor',
   'stopMonitor',
+  'setMonitorAbortSockets',
+  'shutdownSocket',
   'monitorCount',
   'setParamsProvider',
   'nativeThreadCount',

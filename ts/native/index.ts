@@ -6,6 +6,7 @@
  * stops them all (joined within a bound). A process 'exit' hook does the same on `process.exit()` and after an
  * uncaught exception, where Node runs no addon cleanup hooks.
  */
+import type { Socket } from 'node:net';
 import { ConfigurationError, AwsWrapperError } from '../errors.js';
 import { getLogger } from '../logger.js';
 import type { NativeBinding, NativeMonitorEvent, NativeParams, NativeParamsRequest, NativeProbeResult, NativeTarget } from './binding.js';
@@ -55,6 +56,8 @@ export type ProbeMonitorEvent = ProbeResult & {
   port: number;
   /** End of the tick, ms since the Unix epoch. */
   at: number;
+  /** Sockets this tick shut down (see ProbeMonitor.abortSocketsOnFailure). */
+  abortedSockets: number;
 };
 
 export interface ProbeMonitorOptions {
@@ -70,6 +73,14 @@ export interface ProbeMonitor {
   readonly id: number;
   /** Stops the monitor; false when it had already stopped. */
   stop(): boolean;
+  /**
+   * Has the monitor's own thread shut down these sockets (both directions; they are not closed) once
+   * `afterFailures` probes in a row have failed, so a pending query on them fails even while the JS event loop
+   * is blocked. Replaces the previous list; the sockets are aborted once, then forgotten; `[]` clears it. Call
+   * again when one of them closes (its fd number is reused by the next open). Unix only: elsewhere (or for a
+   * socket without an fd) it returns false and registers nothing. False too when the monitor has stopped.
+   */
+  abortSocketsOnFailure(sockets: readonly (Socket | number)[], afterFailures: number): boolean;
 }
 
 export interface ParamsRequest {
@@ -228,6 +239,7 @@ export function startProbeMonitor(
       host: e.host,
       port: e.port,
       at: e.at,
+      abortedSockets: e.abortedSockets,
     };
     try {
       onEvent(event);
@@ -244,7 +256,46 @@ export function startProbeMonitor(
       stopped = true;
       return b.stopMonitor(id);
     },
+    abortSocketsOnFailure: (sockets, afterFailures) => {
+      if (!Number.isInteger(afterFailures) || afterFailures < 1) {
+        throw new ConfigurationError(`afterFailures: expected an integer >= 1, got ${String(afterFailures)}`, 'afterFailures');
+      }
+      const fds = sockets.map(socketFd);
+      if (fds.some((fd) => fd === undefined)) return false;
+      return b.setMonitorAbortSockets(id, fds as number[], afterFailures);
+    },
   };
+}
+
+/**
+ * The OS file descriptor of a connected socket (the TCP socket under a TLS socket), or undefined where Node does
+ * not expose one (Windows, pipes not yet open). Reads Node's internal `_handle`, which has no public equivalent.
+ */
+export function socketFd(socket: Socket | number): number | undefined {
+  if (typeof socket === 'number') return Number.isInteger(socket) && socket >= 0 ? socket : undefined;
+  if (process.platform === 'win32') return undefined;
+  type WithHandle = { _handle?: { fd?: unknown } | null; _parent?: WithHandle | null };
+  for (let s: WithHandle | null | undefined = socket as unknown as WithHandle; s; s = s._parent) {
+    const fd = s._handle?.fd;
+    if (typeof fd === 'number' && fd >= 0) return fd;
+  }
+  return undefined;
+}
+
+/**
+ * Shuts down a socket from native code right now (both directions; the socket is not closed, so its owner sees
+ * an orderly end). False when the socket has no fd here (see socketFd) or is no longer an open socket.
+ */
+export function shutdownSocket(socket: Socket | number): boolean {
+  const fd = socketFd(socket);
+  if (fd === undefined) return false;
+  try {
+    addon().shutdownSocket(fd);
+    return true;
+  } catch (err) {
+    if (err instanceof AwsWrapperError) throw err; // the addon is missing
+    return false;
+  }
 }
 
 function toNativeParams(p: ConnectParams): NativeParams {

@@ -3,11 +3,13 @@
 //! - [`runtime::NativeRuntime`]: the addon's own tokio runtime (lazy start, bounded shutdown that joins threads).
 //! - [`probe`]: deadline-bounded TCP / PostgreSQL / MySQL probes with classified, password-free errors.
 //! - [`monitor`]: periodic probe monitors reporting through a [`monitor::MonitorSink`], with connection
-//!   parameters asked from a [`monitor::ParamsSource`].
+//!   parameters asked from a [`monitor::ParamsSource`], which can abort registered sockets when their host fails.
+//! - [`sockets::shutdown_socket`]: abort a connection by fd from native code.
 
 pub mod monitor;
 pub mod probe;
 pub mod runtime;
+pub mod sockets;
 pub mod target;
 pub mod tls;
 

@@ -49,6 +49,8 @@ pub struct MonitorEvent {
     pub outcome: ProbeOutcome,
     /// Wall-clock time of the end of the tick, in ms since the Unix epoch.
     pub at_ms: f64,
+    /// Registered sockets this tick shut down (see [`MonitorRegistry::set_abort_sockets`]).
+    pub aborted_sockets: u32,
 }
 
 /// Receives monitor events. Runs on a runtime thread: must not block.
@@ -69,11 +71,23 @@ pub struct MonitorSpec {
     pub keep_connection: bool,
 }
 
+/// Sockets to shut down natively once a monitor has seen `after_failures` failures in a row.
+#[derive(Default)]
+struct AbortPlan {
+    fds: Vec<i64>,
+    after_failures: u32,
+}
+
+struct Running {
+    stop: CancellationToken,
+    abort: Arc<Mutex<AbortPlan>>,
+}
+
 /// Running monitors of one runtime, by id.
 #[derive(Default)]
 pub struct MonitorRegistry {
     next_id: AtomicU64,
-    running: Mutex<HashMap<u64, CancellationToken>>,
+    running: Mutex<HashMap<u64, Running>>,
 }
 
 impl MonitorRegistry {
@@ -92,12 +106,13 @@ impl MonitorRegistry {
         let ctx = runtime.context()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let token = ctx.cancel.child_token();
-        self.lock().insert(id, token.clone());
+        let abort = Arc::new(Mutex::new(AbortPlan::default()));
+        self.lock().insert(id, Running { stop: token.clone(), abort: Arc::clone(&abort) });
         let registry = Arc::clone(self);
         ctx.handle.spawn(async move {
             // Also runs when the runtime drops the task on shutdown.
             let _unregister = Unregister { registry, id };
-            run_monitor(id, spec, params, sink, token).await;
+            run_monitor(id, spec, params, sink, token, abort).await;
         });
         Ok(id)
     }
@@ -105,8 +120,8 @@ impl MonitorRegistry {
     /// Stops a monitor; false when no such monitor runs.
     pub fn stop(&self, id: u64) -> bool {
         match self.lock().remove(&id) {
-            Some(token) => {
-                token.cancel();
+            Some(running) => {
+                running.stop.cancel();
                 true
             }
             None => false,
@@ -115,8 +130,25 @@ impl MonitorRegistry {
 
     /// Stops every monitor (the runtime's shutdown does this too).
     pub fn stop_all(&self) {
-        for (_, token) in self.lock().drain() {
-            token.cancel();
+        for (_, running) in self.lock().drain() {
+            running.stop.cancel();
+        }
+    }
+
+    /// Registers the sockets (fds) that monitor `id` shuts down from its own thread once it has seen
+    /// `after_failures` (at least 1) failed probes in a row: the abort lands even while the JS event loop is
+    /// blocked. Replaces any earlier list; the sockets are shut down once, then forgotten. An empty list clears
+    /// it. The caller must re-register when one of the sockets closes (its fd number gets reused). False when
+    /// the monitor is not running.
+    pub fn set_abort_sockets(&self, id: u64, fds: Vec<i64>, after_failures: u32) -> bool {
+        match self.lock().get(&id) {
+            Some(running) => {
+                let mut plan = running.abort.lock().unwrap_or_else(|e| e.into_inner());
+                plan.fds = fds;
+                plan.after_failures = after_failures.max(1);
+                true
+            }
+            None => false,
         }
     }
 
@@ -129,7 +161,7 @@ impl MonitorRegistry {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, CancellationToken>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Running>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -187,10 +219,12 @@ async fn run_monitor(
     params: Arc<dyn ParamsSource>,
     sink: Arc<dyn MonitorSink>,
     stop: CancellationToken,
+    abort: Arc<Mutex<AbortPlan>>,
 ) {
     let mut session: Option<(ProbeSession, ProbeTarget)> = None;
     let address = spec.target.address();
     let mut seq = 0u64;
+    let mut failures_in_row = 0u32;
     loop {
         let started = Instant::now();
         let res = tokio::select! {
@@ -199,12 +233,15 @@ async fn run_monitor(
             r = tick(id, &spec, params.as_ref(), &mut session) => r,
         };
         seq += 1;
+        failures_in_row = if res.is_err() { failures_in_row.saturating_add(1) } else { 0 };
+        let aborted_sockets = if failures_in_row > 0 { abort_sockets(&abort, failures_in_row) } else { 0 };
         let event = MonitorEvent {
             monitor_id: id,
             seq,
             target: address.clone(),
             outcome: ProbeOutcome { error: res.err(), elapsed: started.elapsed() },
             at_ms: now_ms(),
+            aborted_sockets,
         };
         if !sink.report(event) {
             break;
@@ -218,6 +255,19 @@ async fn run_monitor(
     if let Some((s, _)) = session.take() {
         s.close();
     }
+}
+
+/// Shuts down the registered sockets once the failure threshold is reached; returns how many were shut down.
+fn abort_sockets(abort: &Mutex<AbortPlan>, failures_in_row: u32) -> u32 {
+    let fds = {
+        let mut plan = abort.lock().unwrap_or_else(|e| e.into_inner());
+        if plan.fds.is_empty() || failures_in_row < plan.after_failures {
+            return 0;
+        }
+        std::mem::take(&mut plan.fds)
+    };
+    // A socket that closed meanwhile (not a socket any more, or gone) is simply skipped.
+    fds.into_iter().filter(|fd| crate::sockets::shutdown_socket(*fd).is_ok()).count() as u32
 }
 
 /// One probe with parameters resolved through `params`, all within `deadline`.

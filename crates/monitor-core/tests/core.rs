@@ -270,3 +270,51 @@ fn verify_full_rejects_an_invalid_ca_without_echoing_it() {
     assert!(!err.message.contains("not a certificate"));
     assert!(rt.shutdown(Duration::from_secs(2)));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_failing_monitor_shuts_down_registered_sockets_after_the_threshold() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+
+    // A "user connection" to a server that never answers: its read would block forever.
+    let server = black_hole();
+    let mut user_conn = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    let (_server_side, _) = server.accept().unwrap();
+
+    let rt = NativeRuntime::new("core-abort");
+    let registry = Arc::new(MonitorRegistry::new());
+    let (tx, rx) = mpsc::channel();
+    let sink = Arc::new(ChannelSink(std::sync::Mutex::new(tx)));
+    let id = registry.start(&rt, spec(ProbeKind::Tcp, closed_port(), 10, 200), Arc::new(GivenParams), sink).unwrap();
+    assert!(registry.set_abort_sockets(id, vec![user_conn.as_raw_fd() as i64, 1_000_000], 3));
+    assert!(!registry.set_abort_sockets(id + 100, vec![], 1), "no such monitor");
+
+    let mut aborted_at = None;
+    for _ in 0..10 {
+        let ev = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+        if ev.aborted_sockets > 0 {
+            aborted_at = Some((ev.seq, ev.aborted_sockets));
+            break;
+        }
+    }
+    // The third failure in a row shut down the one real socket (the bogus fd is skipped).
+    assert_eq!(aborted_at, Some((3, 1)));
+    user_conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(user_conn.read(&mut buf).unwrap(), 0, "the blocked read ends with EOF at once");
+    // One-shot: later failures abort nothing more.
+    for _ in 0..3 {
+        assert_eq!(rx.recv_timeout(Duration::from_secs(2)).unwrap().aborted_sockets, 0);
+    }
+    assert!(rt.shutdown(Duration::from_secs(2)));
+}
+
+#[cfg(unix)]
+#[test]
+fn shutdown_socket_refuses_what_is_not_a_socket() {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open("Cargo.toml").unwrap();
+    assert!(monitor_core::sockets::shutdown_socket(file.as_raw_fd() as i64).is_err());
+    assert!(monitor_core::sockets::shutdown_socket(-1).is_err());
+}

@@ -85,6 +85,8 @@ pub struct NativeMonitorEvent {
     pub elapsed_ms: f64,
     /// End of the tick, ms since the Unix epoch.
     pub at: f64,
+    /// Registered sockets this tick shut down.
+    pub aborted_sockets: u32,
 }
 
 type ProbeCallback = ThreadsafeFunction<NativeProbeResult, (), NativeProbeResult, Status, false>;
@@ -321,6 +323,7 @@ impl MonitorSink for JsSink {
             message,
             elapsed_ms,
             at: ev.at_ms,
+            aborted_sockets: ev.aborted_sockets,
         };
         // QueueFull (JS is behind) drops this tick; Closing means the env is going away: stop the monitor.
         self.callback.call(event, ThreadsafeFunctionCallMode::NonBlocking) != Status::Closing
@@ -355,6 +358,19 @@ pub fn start_monitor(
 #[napi(catch_unwind)]
 pub fn stop_monitor(env: Env, id: u32) -> Result<bool> {
     Ok(existing_state(&env)?.is_some_and(|s| s.monitors.stop(u64::from(id))))
+}
+
+/// Registers sockets (fds) that monitor `id` shuts down from its own thread after `afterFailures` failed probes
+/// in a row (see MonitorRegistry::set_abort_sockets). False when the monitor is not running.
+#[napi(catch_unwind)]
+pub fn set_monitor_abort_sockets(env: Env, id: u32, fds: Vec<i64>, after_failures: u32) -> Result<bool> {
+    Ok(existing_state(&env)?.is_some_and(|s| s.monitors.set_abort_sockets(u64::from(id), fds, after_failures)))
+}
+
+/// Shuts down the socket `fd` now (both directions, not closed). Throws when `fd` is not an open socket.
+#[napi(catch_unwind)]
+pub fn shutdown_socket(fd: i64) -> Result<()> {
+    monitor_core::sockets::shutdown_socket(fd).map_err(|e| Error::from_reason(format!("shutdownSocket({fd}): {e}")))
 }
 
 /// Number of monitors running in this env.
