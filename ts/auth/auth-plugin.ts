@@ -22,6 +22,11 @@ export interface AuthContext {
   defaultPort(): number;
 }
 
+/** The AuthContext of a client's plugin service. */
+export function authContextOf<C>(service: PluginService<C>): AuthContext {
+  return { services: service.services, driver: service.driverDialect.code, defaultPort: () => service.dialect.defaultPort };
+}
+
 export interface ResolvedCredentials {
   readonly user: string;
   readonly password: string;

@@ -8,7 +8,7 @@ import { ConfigurationError } from '../errors.js';
 import type { HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import type { ConnectProps, PluginFactory, PluginService } from '../plugin.js';
-import { AuthPlugin, authFetchError, type AuthContext, type CredentialSource, type ResolvedCredentials } from '../auth/auth-plugin.js';
+import { AuthPlugin, authContextOf, authFetchError, type AuthContext, type CredentialSource, type ResolvedCredentials } from '../auth/auth-plugin.js';
 import { awsCredentialsProvider } from '../auth/aws-credentials.js';
 import { generateIamToken, resolveIamTarget, tokenCacheKey, tokenExpiresAt } from '../auth/iam-token.js';
 
@@ -59,12 +59,8 @@ export class IamCredentialSource implements CredentialSource {
   }
 }
 
-export function authContext<C>(service: PluginService<C>): AuthContext {
-  return { services: service.services, driver: service.driverDialect.code, defaultPort: () => service.dialect.defaultPort };
-}
-
 export const iamPluginFactory: PluginFactory = {
   code: CODE,
   weight: 700,
-  create: <C>(service: PluginService<C>) => new AuthPlugin<C>(service, new IamCredentialSource(authContext(service))),
+  create: <C>(service: PluginService<C>) => new AuthPlugin<C>(service, new IamCredentialSource(authContextOf(service))),
 };

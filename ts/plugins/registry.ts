@@ -9,10 +9,17 @@
 import { ConfigurationError } from '../errors.js';
 import { RELATIVE_TO_PRIOR_PLUGIN, type PluginFactory } from '../plugin.js';
 import { sharedServices } from '../services.js';
+import { awsSecretsManagerPluginFactory } from './aws-secrets-manager.js';
 import { connectTimePluginFactory } from './connect-time.js';
 import { devPluginFactory } from './dev.js';
 import { executeTimePluginFactory } from './execute-time.js';
+import { auroraConnectionTrackerPluginFactory } from './aurora-connection-tracker.js';
+import { failoverV1PluginFactory } from './failover.js';
+import { failoverV2PluginFactory } from './failover-v2.js';
+import { initialConnectionPluginFactory } from './initial-connection.js';
+import { staleDnsPluginFactory } from './stale-dns.js';
 import { iamPluginFactory } from './iam.js';
+import { readWriteSplittingPluginFactory } from './read-write-splitting.js';
 
 /** A seed plugin code that is recognised but not implemented yet. */
 export interface PlannedPlugin {
@@ -35,21 +42,21 @@ function isPlanned(p: BuiltinPlugin): p is PlannedPlugin {
 /** Every seed plugin code with its weight (lower = outer) and the Node peer's camelCase spelling as an alias. */
 export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   plannedPlugin('custom_endpoint', 40, ['customEndpoint']),
-  plannedPlugin('initial_connection', 50, ['initialConnection']),
-  plannedPlugin('aurora_connection_tracker', 100, ['auroraConnectionTracker']),
-  plannedPlugin('stale_dns', 200, ['staleDns']),
-  plannedPlugin('read_write_splitting', 300, ['readWriteSplitting']),
+  initialConnectionPluginFactory,
+  auroraConnectionTrackerPluginFactory,
+  staleDnsPluginFactory,
+  readWriteSplittingPluginFactory,
   plannedPlugin('srw', 310),
   plannedPlugin('gdb_rw', 320),
-  plannedPlugin('failover', 400),
-  plannedPlugin('failover_v2', 410, ['failover2']),
+  failoverV1PluginFactory,
+  failoverV2PluginFactory,
   plannedPlugin('gdb_failover', 420),
   plannedPlugin('host_monitoring', 500, ['efm']),
   plannedPlugin('host_monitoring_v2', 510, ['efm2']),
   plannedPlugin('bg', 550),
   plannedPlugin('fastest_response_strategy', 600, ['fastestResponseStrategy']),
   iamPluginFactory,
-  plannedPlugin('aws_secrets_manager', 800, ['secretsManager']),
+  awsSecretsManagerPluginFactory,
   plannedPlugin('federated_auth', 900, ['federatedAuth']),
   plannedPlugin('limitless', 950),
   plannedPlugin('okta', 1000),
