@@ -41,7 +41,8 @@ function notConnected(ended: boolean): AwsWrapperError {
 /**
  * Events: `connectionChanged(newConn: C, oldConn: C | undefined)` after every switch of the physical connection
  * (initial connect, failover, read/write switch) so the client can move its event forwarding to the new one. It is
- * emitted before the old connection is closed.
+ * emitted before the old connection is closed. Events plugins emit through PluginService.emitClientEvent (e.g.
+ * `failover` with a FailoverEvent) are emitted here too; the clients forward them.
  */
 export class ClientCore<C> extends EventEmitter {
   readonly props: ConnectProps;
@@ -76,6 +77,7 @@ export class ClientCore<C> extends EventEmitter {
       services: this.services,
       driverDialect: init.driverDialect,
       onConnectionChanged: (newConn, oldConn) => this.emit('connectionChanged', newConn, oldConn),
+      onClientEvent: (event, payload) => this.emit(event, payload),
     });
     const plugins = factories.map((f) => f.create<C>(this.pluginService, props));
     this.pluginManager = new PluginManager<C>(plugins, this.pluginService.terminal);
@@ -127,12 +129,14 @@ export class ClientCore<C> extends EventEmitter {
       await service.refreshHostList();
       const host = service.initialConnectionHostInfo ?? service.hostListProvider.initialHostInfo;
       const conn = await this.pluginManager.connect(host, this.props, true);
+      // A plugin may have connected elsewhere than the endpoint (initial_connection: the verified writer instance).
+      const connectedHost = service.initialConnectionHostInfo ?? host;
       if (this.state !== 'connecting') {
         // end() was called while connecting: the client is done, drop the connection.
         await this.driverDialect.end(conn, service.auxiliaryQueryTimeoutMs).catch(() => undefined);
         throw new AwsWrapperError('Client was ended while connecting');
       }
-      await service.setCurrentConnection(conn, host);
+      await service.setCurrentConnection(conn, connectedHost);
       this.state = 'connected';
     } catch (err) {
       if (this.state === 'connecting') this.state = 'ended';

@@ -8,7 +8,8 @@ import { diffHostLists, HostAvailability, HostRole, type HostInfo } from './host
 import { availabilityStrategyFromOptions, type AvailabilityStrategy } from './host-availability.js';
 import { validateHostSelectorOptions } from './host-selectors.js';
 import { getLogger, type Logger } from './logger.js';
-import type { WrapperOptions } from './options.js';
+import { monitoringConnectProps, type WrapperOptions } from './options.js';
+import type { ProbeConnector } from './host-list-providers/panic-probe.js';
 import {
   ConnectionChange,
   OldConnectionSuggestedAction,
@@ -33,6 +34,8 @@ export interface PluginServiceInit<C> {
   readonly driverDialect: DriverDialect<C>;
   /** Called after every switch of the physical connection, before the old one is disposed. */
   readonly onConnectionChanged?: (newConn: C, oldConn: C | undefined) => void;
+  /** Receives the events plugins emit on the client (emitClientEvent). */
+  readonly onClientEvent?: (event: string, payload: unknown) => void;
 }
 
 export class PluginServiceImpl<C> implements PluginService<C> {
@@ -56,9 +59,12 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   private derivedAvailable: readonly HostInfo[] = [];
   private readonly availabilityStrategy: AvailabilityStrategy;
   private readonly onConnectionChanged: ((newConn: C, oldConn: C | undefined) => void) | undefined;
+  private readonly onClientEvent: ((event: string, payload: unknown) => void) | undefined;
   /** Old connections being rolled back / closed in the background after a switch. */
   private readonly disposals = new Set<Promise<void>>();
   private released = false;
+  private readonly driverName: 'pg' | 'mysql2';
+  private probeProps: ConnectProps | undefined;
 
   /** The end of every pipeline (the seed's DefaultPlugin), handed to the PluginManager. */
   readonly terminal: PipelineTerminal<C> = {
@@ -74,6 +80,8 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     this.services = init.services;
     this.driverDialect = init.driverDialect;
     this.onConnectionChanged = init.onConnectionChanged;
+    this.driverName = init.driver;
+    this.onClientEvent = init.onClientEvent;
     this.availabilityStrategy = availabilityStrategyFromOptions(this.options);
     validateHostSelectorOptions(this.options);
     const initial = hostFromDriverConfig(init.props.driver);
@@ -264,7 +272,15 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   private createHostListProvider(initial: HostInfo): HostListProvider<C> {
     const dialect = this.currentDialect;
     if (dialect.topology !== undefined) {
-      return new RdsHostListProvider<C>({ initialHost: initial, dialect, driverDialect: this.driverDialect, options: this.options, services: this.services });
+      return new RdsHostListProvider<C>({
+        initialHost: initial,
+        dialect,
+        driverDialect: this.driverDialect,
+        options: this.options,
+        services: this.services,
+        probeConnector: this.probeConnector(),
+        probeQueryTimeoutMs: this.topologyProbeProps.options.socketTimeout,
+      });
     }
     return new ConnectionStringHostListProvider<C>({
       initialHost: initial,
@@ -272,6 +288,20 @@ export class PluginServiceImpl<C> implements PluginService<C> {
       driverDialect: this.driverDialect,
       auxiliaryQueryTimeoutSec: this.options.auxiliaryQueryTimeoutSec,
     });
+  }
+
+  /** Connect props of topology probes: `topology-monitoring-` overrides over 5 s connect / query bounds (inventory §1.4). */
+  private get topologyProbeProps(): ConnectProps {
+    return (this.probeProps ??= monitoringConnectProps(this.driverName, this.props, 'topology-monitoring-', { connectTimeout: 5000, socketTimeout: 5000 }));
+  }
+
+  /** Panic-mode topology probes open their connections through the forceConnect pipeline (auth plugins apply). */
+  private probeConnector(): ProbeConnector<C> {
+    return {
+      open: (host) => this.forceConnect(host, this.topologyProbeProps),
+      close: (conn) => this.driverDialect.abort(conn, new AwsWrapperError('Topology probe connection closed')),
+      isLoginError: (err) => this.isLoginError(err),
+    };
   }
 
   // ---- host lists -------------------------------------------------------------------------------------------
@@ -345,6 +375,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
       hostListProvider: this.hostListProvider,
       auxiliaryQueryTimeoutMs: this.auxiliaryQueryTimeoutMs,
     });
+  }
+
+  emitClientEvent(event: string, payload: unknown): void {
+    this.onClientEvent?.(event, payload);
   }
 
   // ---- error classification ---------------------------------------------------------------------------------

@@ -194,4 +194,9 @@ export interface PluginService<C = unknown> extends HostListProviderService<C> {
   isNetworkError(err: unknown): boolean;
   isLoginError(err: unknown): boolean;
   isReadOnlyError(err: unknown): boolean;
+  /**
+   * Emits an event on the client this service belongs to (e.g. `failover` with a FailoverEvent). Optional so that
+   * services written before it need not implement it.
+   */
+  emitClientEvent?(event: string, payload: unknown): void;
 }

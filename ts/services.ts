@@ -8,6 +8,7 @@ import type { DialectCode } from './dialects/types.js';
 import { AuthState } from './auth/auth-state.js';
 import { HostAvailabilityTracker } from './host-availability.js';
 import { HostSelectors } from './host-selectors.js';
+import { OpenedConnectionTracker } from './opened-connections.js';
 import { PluginRegistry } from './plugins/registry.js';
 import type { InternalConnectionPools } from './pools/internal-pools.js';
 
@@ -29,6 +30,8 @@ export class WrapperServices {
   readonly hostAvailability = new HostAvailabilityTracker();
   /** Built-in host selection strategies and their shared state (round-robin positions). */
   readonly hostSelectors = new HostSelectors();
+  /** Open physical connections per instance (aurora_connection_tracker), closed when their instance stops being the writer. */
+  readonly openedConnections = new OpenedConnectionTracker();
   /**
    * Internal connection pools shared by the read/write splitting clients of these services that set
    * `internalConnectionPool` (created on first use; ended when the services close).
@@ -66,6 +69,7 @@ export class WrapperServices {
     this.dialects.clear();
     this.hostAvailability.clear();
     this.hostSelectors.clear();
+    this.openedConnections.clear();
     this.auth.clear();
     await Promise.allSettled(fns.map((fn) => fn()));
   }

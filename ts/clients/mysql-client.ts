@@ -76,6 +76,8 @@ export class AwsMySQLClient extends EventEmitter {
       });
     }
     this.core.on('connectionChanged', (newConn: Connection) => this.attach(newConn));
+    // `failover` ({ from, to, durationMs, error, outcome, mode }) after every failover, successful or not.
+    this.core.on('failover', (event: unknown) => this.emit('failover', event));
   }
 
   /** Moves event forwarding to the current physical connection. */

@@ -104,6 +104,8 @@ export class AwsPGClient extends EventEmitter {
     // The engine holds the driver config (password included): keep it out of util.inspect / console.log output.
     Object.defineProperty(this, 'core', { enumerable: false });
     this.core.on('connectionChanged', (newConn: pg.Client, oldConn: pg.Client | undefined) => this.moveForwarding(newConn, oldConn));
+    // `failover` ({ from, to, durationMs, error, outcome, mode }) after every failover, successful or not.
+    this.core.on('failover', (event: unknown) => this.emit('failover', event));
   }
 
   // ---- public fields of pg.Client, where meaningful -------------------------------------------------------------

@@ -18,6 +18,7 @@ import { asBoolean } from '../dialects/database/values.js';
 import { getLogger } from '../logger.js';
 import { deriveClusterId, instanceTemplateFor, parseGlobalClusterInstanceHostPatterns, type InstanceTemplate } from './instance-template.js';
 import { topologyRowsToHosts, type TopologyParseContext } from './topology.js';
+import { probeForWriter, type ProbeConnector } from './panic-probe.js';
 
 const log = getLogger('host-list-provider');
 
@@ -42,6 +43,14 @@ export interface RdsHostListProviderInit<C> {
   readonly driverDialect: Pick<DriverDialect<C>, 'queryRows'>;
   readonly options: RdsHostListProviderOptions;
   readonly services: WrapperServices;
+  /**
+   * Opens probe connections to single hosts. With it, forceRefresh(verifyWriter) runs in panic mode: every known
+   * host is probed in parallel (the caller's connection, possibly dead, is not used). Without it, the caller's
+   * connection is polled.
+   */
+  readonly probeConnector?: ProbeConnector<C>;
+  /** Bound of each panic-probe query (default: auxiliaryQueryTimeoutSec). */
+  readonly probeQueryTimeoutMs?: number;
 }
 
 /** What a topology monitor (the native one, in a later issue) offers the provider. */
@@ -62,6 +71,9 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   private regionTemplates: Map<string, HostInfo> | undefined;
   private monitor: TopologyMonitorLink | undefined;
   private inflight: Promise<HostInfo[] | undefined> | undefined;
+  private readonly probeConnector: ProbeConnector<C> | undefined;
+  private readonly probeQueryTimeoutMs: number | undefined;
+  private panic: Promise<HostInfo[]> | undefined;
 
   constructor(init: RdsHostListProviderInit<C>) {
     if (!init.dialect.topology) {
@@ -74,6 +86,8 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     const port = init.initialHost.hasPort ? init.initialHost.port : init.dialect.defaultPort;
     this.initialHostInfo = init.initialHost.hasPort ? init.initialHost : init.initialHost.with({ port });
     this.clusterId = deriveClusterId(this.initialHostInfo, init.options.clusterId);
+    this.probeConnector = init.probeConnector;
+    this.probeQueryTimeoutMs = init.probeQueryTimeoutMs;
   }
 
   get topologyQueries(): TopologyQueries {
@@ -109,9 +123,17 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     return this.services.topology.get(this.clusterId)?.hosts;
   }
 
-  /** Publishes a topology for every client of this cluster. */
+  /**
+   * Publishes a topology for every client of this cluster. When it names another writer than the previous one, the
+   * tracked connections to the old writer are closed (aurora_connection_tracker; nothing is tracked without it).
+   */
   storeTopology(hosts: readonly HostInfo[]): void {
+    const before = this.services.topology.get(this.clusterId)?.hosts[0];
     this.services.topology.set(this.clusterId, { hosts, updatedAt: Date.now() });
+    const after = hosts[0];
+    if (before?.role === HostRole.WRITER && after?.role === HostRole.WRITER && before.hostAndPort !== after.hostAndPort) {
+      this.services.openedConnections.writerChanged(before, after);
+    }
   }
 
   /** Parses topology rows with this cluster's templates; undefined = no writer (invalid). Throws TopologyRowError. */
@@ -164,6 +186,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
 
   async forceRefresh(verifyWriter: boolean, timeoutMs: number, conn?: C): Promise<readonly HostInfo[]> {
     if (this.monitor) return this.monitor.forceRefresh(verifyWriter, timeoutMs);
+    if (verifyWriter && this.probeConnector && timeoutMs > 0) return this.panicRefresh(this.probeConnector, timeoutMs);
     if (conn === undefined) {
       if (verifyWriter) throw new AwsWrapperError(`Cannot confirm the writer of cluster ${this.clusterId}: no connection to read the topology on`);
       return this.cachedTopology() ?? [this.initialHostInfo];
@@ -188,6 +211,54 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
       }
       await new Promise((r) => setTimeout(r, Math.min(left, this.options.clusterTopologyHighRefreshRateMs ?? 100)));
     }
+  }
+
+  /**
+   * Panic mode (see panic-probe.ts): probes every known host, the initial host (endpoint) included, in parallel and
+   * publishes the first verified topology. Concurrent callers of this provider share one probe; each waits at most
+   * its own timeout.
+   */
+  private panicRefresh(connector: ProbeConnector<C>, timeoutMs: number): Promise<readonly HostInfo[]> {
+    void this.instanceTemplate; // configuration errors before any probe
+    if (!this.panic) {
+      const cached = this.cachedTopology();
+      const hosts = [...(cached ?? [])];
+      if (!hosts.some((h) => h.hostAndPort === this.initialHostInfo.hostAndPort)) hosts.push(this.initialHostInfo);
+      this.panic = probeForWriter<C>({
+        hosts,
+        previousWriterId: cached?.[0]?.hostId,
+        queries: this.topologyQueries,
+        driverDialect: this.driverDialect,
+        connector,
+        parse: (rows, writerId) => this.parseTopology(rows, writerId),
+        timeoutMs,
+        queryTimeoutMs: this.probeQueryTimeoutMs ?? this.auxTimeoutMs,
+        pollMs: this.options.clusterTopologyHighRefreshRateMs ?? 100,
+        clusterId: this.clusterId,
+      })
+        .then((found) => {
+          this.storeTopology(found);
+          return found;
+        })
+        .finally(() => (this.panic = undefined));
+    }
+    const shared = this.panic;
+    return new Promise<readonly HostInfo[]>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new AwsWrapperError(`No writer of cluster ${this.clusterId} could be confirmed within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      shared.then(
+        (hosts) => {
+          clearTimeout(timer);
+          resolve(hosts);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 
   async getHostRole(conn: C): Promise<HostRole> {
