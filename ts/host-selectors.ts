@@ -119,6 +119,47 @@ export class HostSelectors {
     }
   }
 
+  /**
+   * least_connections (inventory §5.3): among the AVAILABLE hosts of `role`, one with the fewest connections in use
+   * according to `inUse` (the internal pools' checked-out count); ties go to the first in host-name order. Only
+   * offered by plugins that own such counts (read/write splitting with internal pools), not by `select`.
+   */
+  selectLeastConnections(hosts: readonly HostInfo[], role: HostRole, inUse: (host: HostInfo) => number): HostInfo {
+    const eligible = hosts.filter((h) => h.role === role && h.availability === HostAvailability.AVAILABLE);
+    if (eligible.length === 0) throw new NoHostsMatchingRoleError(role, 'least_connections');
+    let best = eligible[0]!;
+    let bestCount = inUse(best);
+    for (let i = 1; i < eligible.length; i++) {
+      const h = eligible[i]!;
+      const n = inUse(h);
+      if (n < bestCount || (n === bestCount && (h.host < best.host || (h.host === best.host && h.port < best.port)))) {
+        best = h;
+        bestCount = n;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * fastest_response (inventory §2.13): among the AVAILABLE hosts of `role`, the one with the lowest measured
+   * response time (`responseMs` undefined = not measured yet); a random host when none has a measurement. Offered
+   * by the fastest_response_strategy plugin, which owns the measurements.
+   */
+  selectFastestResponse(hosts: readonly HostInfo[], role: HostRole, responseMs: (host: HostInfo) => number | undefined): HostInfo {
+    const eligible = hosts.filter((h) => h.role === role && h.availability === HostAvailability.AVAILABLE);
+    if (eligible.length === 0) throw new NoHostsMatchingRoleError(role, 'fastest_response');
+    let best: HostInfo | undefined;
+    let bestMs = Infinity;
+    for (const h of eligible) {
+      const ms = responseMs(h);
+      if (ms !== undefined && ms < bestMs) {
+        best = h;
+        bestMs = ms;
+      }
+    }
+    return best ?? eligible[Math.floor(this.random() * eligible.length)]!;
+  }
+
   /** Forgets round-robin positions (services closed). */
   clear(): void {
     this.roundRobin.clear();

@@ -59,6 +59,8 @@ class HostPool {
   /** Connections that count against the limit: idle, in use and being opened. */
   total = 0;
   inUse = 0;
+  /** Released connections whose session reset is still running (they come back to the pool shortly). */
+  resetting = 0;
   constructor(readonly key: string, readonly hostAndPort: string) {}
 }
 
@@ -132,7 +134,8 @@ export class InternalConnectionPools {
       pool.inUse++;
       return Promise.resolve(e.conn as C);
     }
-    if (pool.total < this.maxPerHost) return this.openNew(pool, d, open) as Promise<C>;
+    // A connection being reset is back in a moment: wait for it rather than open another one.
+    if (pool.total < this.maxPerHost && pool.resetting === 0) return this.openNew(pool, d, open) as Promise<C>;
     return new Promise<C>((resolve, reject) => {
       const waiter: Waiter = { open, dialect: d, resolve: resolve as (c: unknown) => void, reject, timer: undefined };
       waiter.timer = setTimeout(() => {
@@ -179,30 +182,39 @@ export class InternalConnectionPools {
       this.discard(conn);
       return;
     }
+    pool.inUse--;
     if (reset === undefined || Object.keys(reset).length === 0) {
       this.checkIn(pool, conn);
       return;
     }
+    pool.resetting++;
     const task = withTimeout(dialect.applySessionState(conn, reset), this.closeTimeoutMs).then(
       () => {
+        pool.resetting--;
         if (this.owned.has(conn)) this.checkIn(pool, conn);
       },
       (err: unknown) => {
+        pool.resetting--;
         log.debug('Resetting a pooled connection failed; closing it: %s', err instanceof Error ? err.message : String(err));
-        this.discard(conn);
+        this.discardIdle(conn);
       },
     );
     this.track(task);
   }
 
+  /** A connection no one uses (released, reset done): to the oldest waiter, else idle. */
   private checkIn(pool: HostPool, conn: unknown): void {
+    if (this.ended) {
+      this.discardIdle(conn);
+      return;
+    }
     const waiter = pool.waiters.shift();
     if (waiter !== undefined) {
       clearTimeout(waiter.timer);
+      pool.inUse++;
       waiter.resolve(conn);
       return;
     }
-    pool.inUse--;
     const entry: IdleEntry = { conn, timer: undefined };
     entry.timer = setTimeout(() => {
       const i = pool.idle.indexOf(entry);
@@ -258,10 +270,10 @@ export class InternalConnectionPools {
     this.openNew(pool, waiter.dialect, waiter.open).then(waiter.resolve, waiter.reject);
   }
 
-  /** Closes the idle connections to an instance that left the cluster, changed role or went down. */
-  evictHost(host: HostInfo): void {
+  /** Closes the idle connections to an instance (`host:port`) that left the cluster, changed role or went down. */
+  evictHost(hostAndPort: string): void {
     for (const p of this.pools.values()) {
-      if (p.hostAndPort !== host.hostAndPort) continue;
+      if (p.hostAndPort !== hostAndPort) continue;
       for (const e of p.idle.splice(0)) {
         clearTimeout(e.timer);
         this.discardIdle(e.conn);
