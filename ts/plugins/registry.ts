@@ -20,6 +20,7 @@ import { initialConnectionPluginFactory } from './initial-connection.js';
 import { staleDnsPluginFactory } from './stale-dns.js';
 import { iamPluginFactory } from './iam.js';
 import { readWriteSplittingPluginFactory } from './read-write-splitting.js';
+import { srwPluginFactory } from './srw.js';
 
 /** A seed plugin code that is recognised but not implemented yet. */
 export interface PlannedPlugin {
@@ -46,7 +47,7 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   auroraConnectionTrackerPluginFactory,
   staleDnsPluginFactory,
   readWriteSplittingPluginFactory,
-  plannedPlugin('srw', 310),
+  srwPluginFactory,
   plannedPlugin('gdb_rw', 320),
   failoverV1PluginFactory,
   failoverV2PluginFactory,
