@@ -40,6 +40,8 @@ export class AwsApiServer {
   readonly issued: IssuedCredentials[] = [];
   /** Lifetime of issued temporary credentials. */
   credentialsLifetimeMs = 3_600_000;
+  /** Refuse every SAML assertion (as STS does for an expired or unknown one). */
+  refuseAssertions = false;
   /** Answer the next requests with HTTP 500 (SDK retries) while > 0. */
   failNext = 0;
   private server: Server | undefined;
@@ -131,7 +133,7 @@ export class AwsApiServer {
       xml(400, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`);
     if (action !== 'AssumeRoleWithSAML') return error('InvalidAction', `unsupported action ${action}`);
     if (!params.RoleArn || !params.PrincipalArn) return error('ValidationError', 'RoleArn and PrincipalArn are required');
-    if (!this.validAssertions.has(params.SAMLAssertion ?? '')) return error('InvalidIdentityToken', 'Invalid SAML assertion.');
+    if (this.refuseAssertions || !this.validAssertions.has(params.SAMLAssertion ?? '')) return error('InvalidIdentityToken', 'Invalid SAML assertion.');
     const creds: IssuedCredentials = {
       accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`,
       secretAccessKey: randomBytes(20).toString('base64'),

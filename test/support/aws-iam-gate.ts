@@ -1,6 +1,6 @@
 /**
  * Stands in for RDS's side of IAM authentication in tests. Real servers here cannot check IAM tokens, so this test
- * plugin sits right after the auth plugin (weight 750), checks the token it is about to send exactly as RDS would
+ * plugin sits right after the auth plugins (weight 1050), checks the token it is about to send exactly as RDS would
  * (SigV4 signature with the known test secret key, Action=connect, host:port, region, user, expiry), and only then
  * lets the real login go ahead with the database's real password. A token it refuses is sent as is, so the server
  * answers with its real login error (28P01 / 1045) — the path the plugin's refresh-and-retry handles.
@@ -12,6 +12,8 @@ import { parseIamToken, verifyIamToken, type ParsedIamToken } from './aws-sigv4.
 export interface IamGateExpectation {
   /** Secret key of each access key id the "server" trusts. */
   readonly secrets: Readonly<Record<string, string>>;
+  /** Session tokens of temporary access keys: a token signed with one must carry it (X-Amz-Security-Token). */
+  readonly sessionTokens?: Readonly<Record<string, string>>;
   /** The database's real password, sent once a token is accepted. */
   readonly realPassword: string;
   readonly expectHost?: string;
@@ -32,6 +34,8 @@ export class IamGate {
     const t = parseIamToken(raw);
     const secret = this.expect.secrets[t.accessKeyId];
     if (secret === undefined) return `unknown access key ${t.accessKeyId}`;
+    const session = this.expect.sessionTokens?.[t.accessKeyId];
+    if (session !== undefined && t.sessionToken !== session) return 'missing or wrong session token';
     if (this.expect.expectHost !== undefined && t.host !== this.expect.expectHost) return `token for host ${t.host}`;
     if (this.expect.expectPort !== undefined && t.port !== this.expect.expectPort) return `token for port ${t.port}`;
     if (this.expect.expectRegion !== undefined && t.region !== this.expect.expectRegion) return `token for region ${t.region}`;
@@ -42,7 +46,7 @@ export class IamGate {
     const gate = this;
     return {
       code: 'test_iam_gate',
-      weight: 750,
+      weight: 1050,
       create: <C>(): ConnectionPlugin<C> => {
         const pass = (props: ConnectProps, next: ConnectFn<C>): Promise<C> => {
           const raw = String(props.driver.password ?? '');

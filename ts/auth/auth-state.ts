@@ -51,11 +51,21 @@ export interface DbCredentials {
   readonly password: string;
 }
 
+/** Temporary AWS credentials (the shape of the SDK's AwsCredentialIdentity). */
+export interface RoleCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+  readonly expiration?: Date;
+}
+
 export class AuthState {
   /** IAM auth tokens (iam, federated_auth, okta) by `<plugin>:<region>:<host>:<port>:<user>`. */
   readonly tokens = new ExpiringCache<string>();
   /** Secrets Manager credentials by `<secretId>|<region>|<endpoint>|<userKey>|<passwordKey>`. */
   readonly secrets = new ExpiringCache<DbCredentials>();
+  /** Temporary role credentials from STS AssumeRoleWithSAML (federated_auth, okta) by identity and role. */
+  readonly roleCredentials = new ExpiringCache<RoleCredentials>();
   /** Fetches in flight by cache key: concurrent connects wait for the same fetch instead of starting their own. */
   readonly inFlight = new Map<string, Promise<unknown>>();
   /** AWS credential providers by profile name ('' = default chain); typed where used (the SDK is optional). */
@@ -75,6 +85,7 @@ export class AuthState {
   clear(): void {
     this.tokens.clear();
     this.secrets.clear();
+    this.roleCredentials.clear();
     this.inFlight.clear();
     this.credentialProviders.clear();
   }

@@ -13,12 +13,14 @@ import { awsSecretsManagerPluginFactory } from './aws-secrets-manager.js';
 import { connectTimePluginFactory } from './connect-time.js';
 import { devPluginFactory } from './dev.js';
 import { executeTimePluginFactory } from './execute-time.js';
+import { federatedAuthPluginFactory } from './federated-auth.js';
 import { auroraConnectionTrackerPluginFactory } from './aurora-connection-tracker.js';
 import { failoverV1PluginFactory } from './failover.js';
 import { failoverV2PluginFactory } from './failover-v2.js';
 import { initialConnectionPluginFactory } from './initial-connection.js';
 import { staleDnsPluginFactory } from './stale-dns.js';
 import { iamPluginFactory } from './iam.js';
+import { oktaPluginFactory } from './okta.js';
 import { readWriteSplittingPluginFactory } from './read-write-splitting.js';
 import { srwPluginFactory } from './srw.js';
 
@@ -58,9 +60,9 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   plannedPlugin('fastest_response_strategy', 600, ['fastestResponseStrategy']),
   iamPluginFactory,
   awsSecretsManagerPluginFactory,
-  plannedPlugin('federated_auth', 900, ['federatedAuth']),
+  federatedAuthPluginFactory,
   plannedPlugin('limitless', 950),
-  plannedPlugin('okta', 1000),
+  oktaPluginFactory,
   connectTimePluginFactory,
   executeTimePluginFactory,
   devPluginFactory,
