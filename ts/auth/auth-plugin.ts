@@ -9,6 +9,7 @@ import type { HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import { PIPELINE, type ConnectFn, type ConnectionPlugin, type ConnectProps, type PluginService } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
+import { ensurePluginPackages } from './sdk-loader.js';
 
 const log = getLogger('auth');
 
@@ -117,6 +118,7 @@ export class AuthPlugin<C> implements ConnectionPlugin<C> {
 
   private async connectWithCredentials(host: HostInfo, props: ConnectProps, next: ConnectFn<C>): Promise<C> {
     const driver = this.service.driverDialect.code;
+    await ensurePluginPackages(this.source.code);
     const first = await this.source.resolve(host, props, false);
     try {
       return await next(withCredentials(props, driver, this.source.kind, first.user, first.password));

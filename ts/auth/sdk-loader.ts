@@ -5,16 +5,28 @@
  */
 import { AwsWrapperError } from '../errors.js';
 
+/** The optional packages each auth plugin needs (@aws-sdk/rds-signer itself requires credential-providers). */
+export const PLUGIN_PACKAGES: Readonly<Record<string, readonly string[]>> = {
+  iam: ['@aws-sdk/rds-signer', '@aws-sdk/credential-providers'],
+  aws_secrets_manager: ['@aws-sdk/client-secrets-manager', '@aws-sdk/credential-providers'],
+  federated_auth: ['@aws-sdk/rds-signer', '@aws-sdk/credential-providers', '@aws-sdk/client-sts', 'htmlparser2'],
+  okta: ['@aws-sdk/rds-signer', '@aws-sdk/credential-providers', '@aws-sdk/client-sts', 'htmlparser2'],
+};
+
 /** An optional package a feature needs is not installed. */
 export class MissingDependencyError extends AwsWrapperError {
-  /** The npm package to install. */
+  /** The npm package that could not be loaded. */
   readonly packageName: string;
+  /** Every package the feature needs (the install command names them all). */
+  readonly packages: readonly string[];
   constructor(packageName: string, feature: string, options?: { cause?: unknown }) {
-    super(`The '${feature}' plugin needs the package '${packageName}', which is not installed: run 'npm install ${packageName}'`, {
+    const all = [...new Set([packageName, ...(PLUGIN_PACKAGES[feature] ?? [])])];
+    super(`The '${feature}' plugin needs the package '${packageName}', which is not installed: run 'npm install ${all.join(' ')}'`, {
       ...options,
       code: 'WRAPPER_MISSING_DEPENDENCY',
     });
     this.packageName = packageName;
+    this.packages = all;
   }
 }
 
@@ -69,3 +81,19 @@ export function loadHtmlParser(feature: string) {
 }
 
 export type HtmlParserModule = Awaited<ReturnType<typeof loadHtmlParser>>;
+
+const LOADERS: Readonly<Record<string, (feature: string) => Promise<unknown>>> = {
+  '@aws-sdk/rds-signer': loadRdsSigner,
+  '@aws-sdk/credential-providers': loadCredentialProviders,
+  '@aws-sdk/client-secrets-manager': loadSecretsManager,
+  '@aws-sdk/client-sts': loadSts,
+  htmlparser2: loadHtmlParser,
+};
+
+/**
+ * Loads every package `feature` needs (cached by Node after the first time), so a missing one is reported before
+ * any network call, naming the first missing package in the plugin's own order.
+ */
+export async function ensurePluginPackages(feature: string): Promise<void> {
+  for (const pkg of PLUGIN_PACKAGES[feature] ?? []) await LOADERS[pkg]!(feature);
+}
