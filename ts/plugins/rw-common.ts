@@ -23,6 +23,7 @@ import {
 } from '../plugin.js';
 import type { SessionState } from '../dialects/types.js';
 import { InternalConnectionPools, poolKey } from '../pools/internal-pools.js';
+import { resetSession } from '../pools/session-reset.js';
 
 const log = getLogger('read-write-splitting');
 
@@ -368,7 +369,7 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
     if (entry.conn === this.service.currentConnection) return;
     if (entry.pooled && this.pools !== undefined) {
       if (broken) this.pools.discard(entry.conn);
-      else this.pools.release(entry.conn, this.resetPatch());
+      else this.pools.release(entry.conn, this.resetFor());
       return;
     }
     const dd = this.service.driverDialect;
@@ -382,15 +383,19 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
   private giveBack(entry: CachedConnection<C>): void {
     if (entry.conn === this.service.currentConnection) return;
     this.forgetEntry(entry);
-    this.pools?.release(entry.conn, this.resetPatch());
+    this.pools?.release(entry.conn, this.resetFor());
   }
 
-  /** The session state a pooled connection is given back with: what a fresh connection has. */
-  private resetPatch(): SessionState {
-    const s = this.service.sessionState;
-    const patch: SessionState = { readOnly: false };
-    if (s.autoCommit === false) patch.autoCommit = true;
-    return patch;
+  /**
+   * Resets a pooled connection given back to what a fresh connection has: the fields the client changed through
+   * the wrapper (they were transferred to it) plus read-only (set on readers).
+   */
+  private resetFor(): (conn: C) => Promise<void> {
+    const changed: SessionState = { ...this.service.sessionState, readOnly: true };
+    const dd = this.service.driverDialect;
+    const database = this.props.driver.database;
+    const timeout = this.auxTimeoutMs;
+    return (conn) => resetSession(dd, conn, changed, database, timeout);
   }
 
   /** Client.end: a pooled current connection is closed by the plugin service; the pool frees its slot. */

@@ -11,7 +11,7 @@
 import { AwsWrapperError } from '../errors.js';
 import type { HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
-import type { DriverDialect, SessionState } from '../dialects/types.js';
+import type { DriverDialect } from '../dialects/types.js';
 
 const log = getLogger('internal-pools');
 
@@ -171,10 +171,10 @@ export class InternalConnectionPools {
   }
 
   /**
-   * Gives a checked-out connection back. `reset` (session state back to what a fresh connection has) is applied
-   * first, in the background; a connection that is closed, fails the reset, or outlived the pools is closed.
+   * Gives a checked-out connection back. `reset` (session state back to what a fresh connection has) runs first,
+   * in the background; a connection that is closed, fails the reset, or outlived the pools is closed.
    */
-  release(conn: unknown, reset?: Readonly<SessionState>): void {
+  release<C>(conn: C, reset?: (conn: C) => Promise<void>): void {
     const c = this.owned.get(conn);
     if (c === undefined) return;
     const { pool, dialect } = c;
@@ -183,12 +183,12 @@ export class InternalConnectionPools {
       return;
     }
     pool.inUse--;
-    if (reset === undefined || Object.keys(reset).length === 0) {
+    if (reset === undefined) {
       this.checkIn(pool, conn);
       return;
     }
     pool.resetting++;
-    const task = withTimeout(dialect.applySessionState(conn, reset), this.closeTimeoutMs).then(
+    const task = withTimeout(reset(conn), this.closeTimeoutMs).then(
       () => {
         pool.resetting--;
         if (this.owned.has(conn)) this.checkIn(pool, conn);
