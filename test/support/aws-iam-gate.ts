@@ -19,6 +19,21 @@ export interface IamGateExpectation {
   readonly expectHost?: string;
   readonly expectPort?: number;
   readonly expectRegion?: string;
+  /** Tokens older than this are refused (a short stand-in for the 15-minute token lifetime). */
+  readonly maxTokenAgeMs?: number;
+}
+
+function signedAt(amzDate: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
+  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : 0;
+}
+
+function safeParse(raw: string): ParsedIamToken {
+  try {
+    return parseIamToken(raw);
+  } catch {
+    return parseIamToken('invalid:1/?');
+  }
 }
 
 export class IamGate {
@@ -39,7 +54,20 @@ export class IamGate {
     if (this.expect.expectHost !== undefined && t.host !== this.expect.expectHost) return `token for host ${t.host}`;
     if (this.expect.expectPort !== undefined && t.port !== this.expect.expectPort) return `token for port ${t.port}`;
     if (this.expect.expectRegion !== undefined && t.region !== this.expect.expectRegion) return `token for region ${t.region}`;
+    if (this.expect.maxTokenAgeMs !== undefined && Date.now() - signedAt(t.amzDate) > this.expect.maxTokenAgeMs) return 'token too old';
     return verifyIamToken(raw, secret);
+  }
+
+  /** The front's check: a valid token for exactly this user. */
+  verdict(raw: string, user: string): string | undefined {
+    let reason: string | undefined;
+    try {
+      reason = this.check(raw) ?? (parseIamToken(raw).user !== user ? `token for user ${parseIamToken(raw).user}` : undefined);
+    } catch {
+      reason = 'not a token';
+    }
+    this.seen.push({ token: safeParse(raw), raw, accepted: reason === undefined, reason, driver: { user } });
+    return reason;
   }
 
   factory(): PluginFactory {
