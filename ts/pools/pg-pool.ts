@@ -11,6 +11,8 @@
  * - `pool.query` keeps a client whose statement failed with a database error (pg.Pool ends it); it ends it on a
  *   connection loss or a failed failover. After a failover, idle clients still connected to the failed instance are
  *   ended rather than handed out.
+ * - An idle client's error is emitted only when the pool has an 'error' listener (pg.Pool crashes the process
+ *   without one: a failover ends every idle connection at once); the client is removed either way.
  * - A client released with session state changed through the wrapper (setReadOnly, setSchema, …) is reset first
  *   (resetSessionStateOnClose): back to the writer, `RESET ALL`.
  */
@@ -19,6 +21,7 @@ import type { QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { AwsPGClient, type AwsPGClientConfig } from '../clients/pg-client.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
+import { getLogger } from '../logger.js';
 import { parseConnectProps } from '../options.js';
 import type { WrapperServices } from '../services.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
@@ -49,6 +52,8 @@ export interface AwsPGPoolInit {
   /** Process-wide wrapper state shared with other clients (topology, monitors); defaults to the shared one. */
   readonly services?: WrapperServices;
 }
+
+const log = getLogger('pg-pool');
 
 const POOL_KEYS = ['max', 'min', 'idleTimeoutMillis', 'maxUses', 'maxLifetimeSeconds', 'allowExitOnIdle', 'log', 'Client', 'verify', 'Promise'] as const;
 
@@ -163,7 +168,9 @@ export class AwsPGPool extends EventEmitter {
     const listener = (err: Error) => {
       (err as Error & { client?: unknown }).client = client;
       this.pool.remove(client);
-      this.emit('error', err, client);
+      // Unlike pg.Pool, no listener means no crash: a failover kills every idle connection at once (peer #620).
+      if (this.listenerCount('error') > 0) this.emit('error', err, client);
+      else log.debug('An idle pooled client lost its connection and was removed: %s', err.message);
     };
     client.on('error', listener);
     if (this.pool.options.allowExitOnIdle) client.unref();
