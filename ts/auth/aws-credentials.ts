@@ -20,13 +20,31 @@ export type AwsCredentialsProvider = () => Promise<AwsCredentials>;
 
 const sdkLog = getLogger('aws-sdk');
 
+/**
+ * An SDK log argument as text. Strings and errors pass; objects (the SDK logs each command's input and output,
+ * with its own masking of sensitive fields) are reduced to the client and command names, so no request or response
+ * content (secret values, assertions, credentials) can reach a log line.
+ */
+function sdkArg(a: unknown): string {
+  if (typeof a === 'string') return a;
+  if (a instanceof Error) return `${a.name}: ${a.message}`;
+  if (a !== null && typeof a === 'object') {
+    const o = a as { clientName?: unknown; commandName?: unknown };
+    if (typeof o.commandName === 'string') return `${typeof o.clientName === 'string' ? `${o.clientName}.` : ''}${o.commandName}`;
+    return '[object]';
+  }
+  return String(a);
+}
+
+const sdkLine = (args: unknown[]) => args.map(sdkArg).join(' ');
+
 /** The SDK's logger interface, routed to the wrapper's `aws-sdk` namespace (instead of the SDK's console.warn). */
 export const AWS_SDK_LOGGER = {
-  trace: (...args: unknown[]) => sdkLog.debug('%s', args.map(String).join(' ')),
-  debug: (...args: unknown[]) => sdkLog.debug('%s', args.map(String).join(' ')),
-  info: (...args: unknown[]) => sdkLog.info('%s', args.map(String).join(' ')),
-  warn: (...args: unknown[]) => sdkLog.warn('%s', args.map(String).join(' ')),
-  error: (...args: unknown[]) => sdkLog.error('%s', args.map(String).join(' ')),
+  trace: (...args: unknown[]) => sdkLog.debug('%s', sdkLine(args)),
+  debug: (...args: unknown[]) => sdkLog.debug('%s', sdkLine(args)),
+  info: (...args: unknown[]) => sdkLog.debug('%s', sdkLine(args)),
+  warn: (...args: unknown[]) => sdkLog.warn('%s', sdkLine(args)),
+  error: (...args: unknown[]) => sdkLog.error('%s', sdkLine(args)),
 };
 
 /** The credentials provider for `profile` (undefined = the default chain), created once per WrapperServices. */
