@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { parseConnectProps, monitoringConnectProps, mapHostAddress, getOption, OPTION_TABLE, MONITORING_PREFIXES } from '../ts/options.js';
-import { renderOptionsMarkdown } from '../ts/option-table.js';
+import { renderOptionsMarkdown, renderReadmeOptions } from '../ts/option-table.js';
 import { ConfigurationError } from '../ts/errors.js';
 
 const ALL_WRAPPER_KEYS = new Set<string>(OPTION_TABLE.flatMap((r) => [r.name, ...r.aliases]));
@@ -337,6 +337,11 @@ test('docs/options.md is up to date (node --import tsx scripts/gen-options-doc.m
   const current = readFileSync(path.join(__dirname, '..', 'docs', 'options.md'), 'utf8');
   assert.ok(current === renderOptionsMarkdown(), 'docs/options.md is out of date: run node --import tsx scripts/gen-options-doc.mjs');
   for (const row of OPTION_TABLE) assert.ok(current.includes(`\`${row.name}\``), row.name);
+});
+
+test('README.md options section is up to date (node --import tsx scripts/gen-options-doc.mjs)', () => {
+  const current = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  assert.ok(current === renderReadmeOptions(current), 'README.md options section is out of date: run node --import tsx scripts/gen-options-doc.mjs');
 });
 
 test('real pg accepts the driver config parsed from a connectionString with wrapper options', async () => {
