@@ -258,6 +258,20 @@ export class AwsPGClient extends EventEmitter {
    * (deprecated in pg 8). With pg's `pipeline` option a call only waits until the earlier ones were sent.
    */
   private inTurn<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: pg.Client) => Promise<T>): Promise<T> {
+    return this.serialized((release) =>
+      this.core.execute(method, args, (conn) => {
+        // pg's pipeline mode sends the next statement before this one finishes; otherwise pg would only queue it.
+        if (this.pipelined) release();
+        return fn(conn);
+      }),
+    );
+  }
+
+  /**
+   * The ordering of inTurn without the pipeline, for calls that run the pipeline themselves (ClientCore's session
+   * setters): wrapping them in inTurn would run every plugin twice.
+   */
+  private serialized<T>(body: (release: () => void) => Promise<T>): Promise<T> {
     const previous = this.turn;
     let release!: () => void;
     this.turn = new Promise<void>((resolve) => (release = resolve));
@@ -266,11 +280,7 @@ export class AwsPGClient extends EventEmitter {
         await previous;
         if (this.endPromise !== undefined) throw new Error(CLOSED_ERROR_MESSAGE);
         await this.connected.promise;
-        return await this.core.execute(method, args, (conn) => {
-          // pg's pipeline mode sends the next statement before this one finishes; otherwise pg would only queue it.
-          if (this.pipelined) release();
-          return fn(conn);
-        });
+        return await body(release);
       } finally {
         release();
       }
@@ -283,7 +293,7 @@ export class AwsPGClient extends EventEmitter {
   /** Switches between writer and reader where a plugin supports it (read/write splitting), else sets the session read-only. */
   setReadOnly(readOnly: boolean): Promise<void> {
     if (typeof readOnly !== 'boolean') return Promise.reject(new TypeError(`setReadOnly expects a boolean, got ${typeof readOnly}`));
-    return this.inTurn('Client.setReadOnly', [readOnly], () => this.core.setReadOnly(readOnly));
+    return this.serialized(() => this.core.setReadOnly(readOnly));
   }
 
   isReadOnly(): boolean {
@@ -292,12 +302,12 @@ export class AwsPGClient extends EventEmitter {
 
   /** Isolation level of the session's later transactions; re-applied after a connection switch. */
   setTransactionIsolation(level: IsolationLevel): Promise<void> {
-    return this.inTurn('Client.setTransactionIsolation', [level], () => this.core.setSessionState({ isolationLevel: level }));
+    return this.serialized(() => this.core.setSessionState({ isolationLevel: level }));
   }
 
   /** Sets search_path to the one schema; re-applied after a connection switch. */
   setSchema(schema: string): Promise<void> {
-    return this.inTurn('Client.setSchema', [schema], () => this.core.setSessionState({ schema }));
+    return this.serialized(() => this.core.setSessionState({ schema }));
   }
 
   /**
