@@ -30,6 +30,7 @@ export {
   type HostListProviderService,
   type PluginFactory,
   type PluginService,
+  type SwitchOptions,
 } from './plugin.js';
 export { DevTools, type FaultOptions, type InjectedError, type ConnectFaultCallback, type MethodFaultCallback } from './plugins/dev.js';
 export type { ConnectTimePlugin } from './plugins/connect-time.js';

@@ -17,6 +17,7 @@ import {
   type ConnectProps,
   type HostListProvider,
   type PluginService,
+  type SwitchOptions,
 } from './plugin.js';
 import type { PipelineTerminal, PluginManager } from './plugin-manager.js';
 import type { WrapperServices } from './services.js';
@@ -147,7 +148,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
 
   // ---- connection switching ---------------------------------------------------------------------------------
 
-  async setCurrentConnection(conn: C, host: HostInfo, skipPlugin?: ConnectionPlugin<C>): Promise<ReadonlySet<ConnectionChange>> {
+  async setCurrentConnection(conn: C, host: HostInfo, skipPlugin?: ConnectionPlugin<C>, options?: SwitchOptions): Promise<ReadonlySet<ConnectionChange>> {
     const old = this.conn;
     const oldHost = this.host;
     if (old === undefined || oldHost === undefined) {
@@ -168,9 +169,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
 
     const oldUsable = !this.driverDialect.isClosed(old);
     const wasInTransaction = oldUsable && this.driverDialect.isInTransaction(old);
-    if (this.options.transferSessionStateOnSwitch && !this.sessionStateTracker.isEmpty) {
+    const transfer = options?.sessionState ?? this.sessionStateTracker.current;
+    if (this.options.transferSessionStateOnSwitch && Object.keys(transfer).length > 0) {
       try {
-        await this.driverDialect.applySessionState(conn, this.sessionStateTracker.current);
+        await this.driverDialect.applySessionState(conn, transfer);
       } catch (err) {
         this.dispose(conn, false, false);
         throw err;

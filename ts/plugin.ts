@@ -160,6 +160,16 @@ export interface HostListProviderService<C = unknown> {
   initialConnectionHostInfo: HostInfo | undefined;
 }
 
+/** Options of PluginService.setCurrentConnection. */
+export interface SwitchOptions {
+  /**
+   * The session state to apply to the new connection instead of all the tracked state (transferSessionStateOnSwitch
+   * still decides whether anything is applied): e.g. only what a cached connection does not have yet. `{}` applies
+   * nothing.
+   */
+  readonly sessionState?: Readonly<SessionState>;
+}
+
 /** What plugins may ask of the client they belong to. */
 export interface PluginService<C = unknown> extends HostListProviderService<C> {
   readonly props: ConnectProps;
@@ -179,7 +189,7 @@ export interface PluginService<C = unknown> extends HostListProviderService<C> {
   readonly sessionState: SessionState;
 
   /** Switches the client to a new physical connection (session transfer, rollback, notifications, old conn closed). */
-  setCurrentConnection(conn: C, host: HostInfo, skipPlugin?: ConnectionPlugin<C>): Promise<ReadonlySet<ConnectionChange>>;
+  setCurrentConnection(conn: C, host: HostInfo, skipPlugin?: ConnectionPlugin<C>, options?: SwitchOptions): Promise<ReadonlySet<ConnectionChange>>;
   /** Opens a connection through the connect pipeline, skipping `skipPlugin` (so a plugin can call it without recursion). */
   connect(host: HostInfo, props: ConnectProps, skipPlugin?: ConnectionPlugin<C>): Promise<C>;
   forceConnect(host: HostInfo, props: ConnectProps, skipPlugin?: ConnectionPlugin<C>): Promise<C>;

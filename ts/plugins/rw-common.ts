@@ -48,6 +48,23 @@ export interface CachedConnection<C> {
   host: HostInfo;
   /** Taken from the internal pools: given back (not closed) when the client switches away. */
   readonly pooled: boolean;
+  /** The tracked session state the connection had when the client last switched away from it. */
+  applied?: SessionState;
+}
+
+const SESSION_FIELDS = ['autoCommit', 'isolationLevel', 'catalog', 'schema'] as const;
+
+/**
+ * What must be applied to a connection that has `applied` so it has `tracked`, read-only excluded: the driver call
+ * of setReadOnly sets that one right after the switch.
+ */
+export function sessionStateToApply(tracked: Readonly<SessionState>, applied: Readonly<SessionState> | undefined): SessionState {
+  const patch: Record<string, unknown> = {};
+  for (const f of SESSION_FIELDS) {
+    const v = tracked[f];
+    if (v !== undefined && applied?.[f] !== v) patch[f] = v;
+  }
+  return patch as SessionState;
 }
 
 /** The readOnly value of a `Client.setReadOnly` call: `[bool]`, or `[patch]` when set with other session fields. */
@@ -316,15 +333,24 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
     if (reader !== undefined && reader.pooled) this.giveBack(reader);
   }
 
-  /** Makes `entry` the client's connection; the previous one stays cached (PRESERVE from notifyConnectionChanged). */
+  /**
+   * Makes `entry` the client's connection; the previous one stays cached (PRESERVE from notifyConnectionChanged).
+   * Only the session state the entry lacks is applied (a cached connection kept what it had).
+   */
   protected async switchTo(entry: CachedConnection<C>): Promise<void> {
-    if (this.service.currentConnection === entry.conn && this.service.currentHostInfo === entry.host) return;
+    const service = this.service;
+    const current = service.currentConnection;
+    if (current === entry.conn && service.currentHostInfo === entry.host) return;
+    const tracked = service.sessionState;
+    const leaving = current === undefined ? undefined : this.entryOf(current);
+    const sessionState = sessionStateToApply(tracked, entry.applied);
     this.switching = true;
     try {
-      await this.service.setCurrentConnection(entry.conn, entry.host);
+      await service.setCurrentConnection(entry.conn, entry.host, undefined, { sessionState });
     } finally {
       this.switching = false;
     }
+    if (leaving !== undefined) leaving.applied = { ...tracked };
   }
 
   // ---- opening connections ----------------------------------------------------------------------------------
