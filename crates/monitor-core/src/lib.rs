@@ -4,14 +4,18 @@
 //! - [`probe`]: deadline-bounded TCP / PostgreSQL / MySQL probes with classified, password-free errors.
 //! - [`monitor`]: periodic probe monitors reporting through a [`monitor::MonitorSink`], with connection
 //!   parameters asked from a [`monitor::ParamsSource`], which can abort registered sockets when their host fails.
+//! - [`efm`]: enhanced failure monitoring — per-host monitors that abort the calls of registered connections when
+//!   their host stops answering.
 //! - [`sockets::shutdown_socket`]: abort a connection by fd from native code.
 
+pub mod efm;
 pub mod monitor;
 pub mod probe;
 pub mod runtime;
 pub mod sockets;
 pub mod target;
 pub mod tls;
+pub mod topology;
 
 pub use monitor::{
     probe_with_params, BoxFuture, GivenParams, MonitorEvent, MonitorRegistry, MonitorSink, MonitorSpec, ParamsPurpose,
