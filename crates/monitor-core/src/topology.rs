@@ -643,7 +643,7 @@ async fn pause(d: Duration, token: &CancellationToken) {
 
 enum Found {
     /// A node confirmed as writer; its connection becomes the monitoring connection.
-    Writer(Conn, Observation),
+    Writer(Box<Conn>, Observation),
     /// A reader's view.
     Seen(Observation),
 }
@@ -703,7 +703,7 @@ async fn probe_loop(
         match observe(&mut conn.session, &conn.target.params, config).await {
             Ok(obs) if obs.confirmed() => {
                 let conn = slot.take().expect("opened above");
-                if let Err(mpsc::error::SendError(Found::Writer(c, _))) = tx.send(Found::Writer(conn, obs)) {
+                if let Err(mpsc::error::SendError(Found::Writer(c, _))) = tx.send(Found::Writer(Box::new(conn), obs)) {
                     c.close();
                 }
                 return;
@@ -930,7 +930,7 @@ impl Runner {
                 biased;
                 _ = s.stop.cancelled() => break None,
                 msg = rx.recv() => match msg {
-                    Some(Found::Writer(conn, obs)) => break Some((conn, obs)),
+                    Some(Found::Writer(conn, obs)) => break Some((*conn, obs)),
                     Some(Found::Seen(obs)) => {
                         spawn_new(hosts_from_rows(&config, &obs.rows), &mut probing);
                         let names_new_writer = obs.rows_writer.is_some()

@@ -16,6 +16,9 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
+mod efm;
+mod topology;
+
 /// Bound of the shutdown run by the env cleanup hook (natural exit, worker exit).
 const CLEANUP_SHUTDOWN: Duration = Duration::from_secs(2);
 
@@ -101,6 +104,9 @@ struct EnvState {
     runtime: NativeRuntime,
     monitors: Arc<MonitorRegistry>,
     provider: Mutex<Option<Arc<JsParams>>>,
+    topology: Arc<monitor_core::topology::TopologyRegistry>,
+    /// Enhanced failure monitoring monitors (efm.rs).
+    efm: Arc<monitor_core::efm::EfmRegistry>,
 }
 
 impl EnvState {
@@ -108,6 +114,8 @@ impl EnvState {
     /// reference, and a later probe restarts the runtime and still needs it.
     fn shutdown(&self, timeout: Duration) -> bool {
         self.monitors.stop_all();
+        self.topology.stop_all();
+        self.efm.stop_all();
         self.runtime.shutdown(timeout)
     }
 
@@ -128,6 +136,8 @@ fn state(env: &Env) -> Result<Arc<EnvState>> {
         runtime: NativeRuntime::new("awsw-native"),
         monitors: Arc::new(MonitorRegistry::new()),
         provider: Mutex::new(None),
+        topology: Default::default(),
+        efm: Default::default(),
     });
     env.set_instance_data(s.clone(), (), |_| {})?;
     // Runs on natural exit and worker exit (not on process.exit(): the TS layer handles that with an 'exit' hook).

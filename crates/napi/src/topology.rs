@@ -1,0 +1,345 @@
+//! N-API binding of the cluster topology monitor (monitor_core::topology). The TypeScript adapter
+//! (ts/native/topology-monitor.ts) owns the public API.
+//!
+//! Each monitor has its own connection-parameters callback (per cluster: credentials, hostAddressMap, TLS, IAM)
+//! and its own event callback; both are weak, so a monitor never keeps the process alive. A forced refresh holds
+//! a one-shot callback until it settles, which its timeout bounds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use monitor_core::topology::{
+    HostTemplate, Publication, TopologyConfig, TopologyError, TopologyEvent, TopologyHost, TopologyParams, TopologyShape,
+    TopologySink, TopologySql, WriterIdMeaning,
+};
+use monitor_core::{BoxFuture, ErrorClass, ProbeError, ProbeKind, ProbeTarget};
+use napi::bindgen_prelude::Promise;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Error, Result, Status};
+use napi_derive::napi;
+
+use crate::{existing_state, invalid, merge_params, port, state, NativeParams};
+
+#[napi(object)]
+pub struct NativeTopologyHost {
+    pub host: String,
+    pub port: u32,
+    /// Instance id in the topology, when known.
+    pub id: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeTopologyConfig {
+    /// "postgres" | "mysql"
+    pub kind: String,
+    /// "aurora" | "global-aurora" | "multi-az"
+    pub shape: String,
+    pub topology_query: String,
+    pub writer_id_query: String,
+    /// "row-means-writer" | "no-row-means-writer" | "returns-writer-id"
+    pub writer_id_meaning: String,
+    pub writer_id_columns: Option<Vec<String>>,
+    pub writer_id_column_index: Option<u32>,
+    pub own_id_query: Option<String>,
+    pub is_reader_query: String,
+    /// Instance host template (`?` = instance name) to probe hosts listed by readers without asking JS.
+    pub template_host: Option<String>,
+    pub template_port: Option<u32>,
+    pub template_port_explicit: Option<bool>,
+    pub hosts: Vec<NativeTopologyHost>,
+    pub refresh_ms: f64,
+    pub high_rate_ms: f64,
+    pub high_rate_window_ms: f64,
+    pub verify_grace_ms: f64,
+    pub connect_timeout_ms: f64,
+    pub query_timeout_ms: f64,
+}
+
+/// What the monitor's parameters callback is asked before each connection.
+#[napi(object)]
+pub struct NativeTopologyParamsRequest {
+    pub kind: String,
+    pub host: String,
+    pub port: u32,
+    /// The last login to this host was refused: fetch new credentials rather than cached ones.
+    pub refresh: bool,
+}
+
+#[napi(object)]
+pub struct NativeTopologyEvent {
+    pub monitor_id: u32,
+    /// "topology" | "panic"
+    pub kind: String,
+    pub seq: f64,
+    /// Topology rows as text (NULL = null); topology events only.
+    pub rows: Option<Vec<Vec<Option<String>>>>,
+    pub writer_id: Option<String>,
+    pub writer_host: Option<String>,
+    pub writer_port: Option<u32>,
+    pub confirmed: bool,
+    /// Publication reason ("initial" | "writer-confirmed" | "poll" | "refresh" | "reader-view") or why panic
+    /// mode started.
+    pub reason: String,
+    /// ms since the Unix epoch.
+    pub at: f64,
+}
+
+#[napi(object)]
+pub struct NativeTopologyRefresh {
+    pub ok: bool,
+    pub event: Option<NativeTopologyEvent>,
+    /// "timeout" | "stopped" | "none" | "cancelled"
+    pub error_kind: Option<String>,
+    pub message: Option<String>,
+}
+
+type TopologyParamsCallback =
+    ThreadsafeFunction<NativeTopologyParamsRequest, Promise<NativeParams>, NativeTopologyParamsRequest, Status, false, true>;
+/// Weak, bounded queue: a stalled loop drops events (the next publication or a forced refresh catches up).
+type TopologyEventCallback = ThreadsafeFunction<NativeTopologyEvent, (), NativeTopologyEvent, Status, false, true, 1024>;
+type RefreshCallback = ThreadsafeFunction<NativeTopologyRefresh, (), NativeTopologyRefresh, Status, false>;
+
+fn duration(ms: f64, what: &str, allow_zero: bool) -> Result<Duration> {
+    if ms.is_finite() && (ms > 0.0 || (allow_zero && ms == 0.0)) && ms <= 86_400_000.0 {
+        Ok(Duration::from_secs_f64(ms / 1000.0))
+    } else {
+        let range = if allow_zero { "[0, 86400000]" } else { "(0, 86400000]" };
+        Err(invalid(format!("{what}: expected a number of milliseconds in {range}, got {ms}")))
+    }
+}
+
+fn to_host(h: NativeTopologyHost) -> Result<TopologyHost> {
+    if h.host.is_empty() {
+        return Err(invalid("topology host: host must be a non-empty string".into()));
+    }
+    Ok(TopologyHost { port: port(h.port, "topology host")?, host: h.host, id: h.id })
+}
+
+fn to_config(c: NativeTopologyConfig) -> Result<TopologyConfig> {
+    let kind: ProbeKind = c.kind.parse().map_err(invalid)?;
+    let shape = match c.shape.as_str() {
+        "aurora" => TopologyShape::Aurora,
+        "global-aurora" => TopologyShape::GlobalAurora,
+        "multi-az" => TopologyShape::MultiAz,
+        other => return Err(invalid(format!("shape: expected \"aurora\", \"global-aurora\" or \"multi-az\", got {other:?}"))),
+    };
+    let writer_id_meaning = match c.writer_id_meaning.as_str() {
+        "row-means-writer" => WriterIdMeaning::RowMeansWriter,
+        "no-row-means-writer" => WriterIdMeaning::NoRowMeansWriter {
+            columns: c.writer_id_columns.unwrap_or_default(),
+            index: c.writer_id_column_index.map(|i| i as usize),
+        },
+        "returns-writer-id" => WriterIdMeaning::ReturnsWriterId,
+        other => {
+            return Err(invalid(format!(
+                "writerIdMeaning: expected \"row-means-writer\", \"no-row-means-writer\" or \"returns-writer-id\", got {other:?}"
+            )))
+        }
+    };
+    let template = match c.template_host {
+        Some(host) => Some(HostTemplate {
+            host,
+            port: port(c.template_port.unwrap_or(0), "templatePort")?,
+            port_explicit: c.template_port_explicit.unwrap_or(false),
+        }),
+        None => None,
+    };
+    Ok(TopologyConfig {
+        kind,
+        shape,
+        sql: TopologySql {
+            topology: c.topology_query,
+            writer_id: c.writer_id_query,
+            writer_id_meaning,
+            own_id: c.own_id_query,
+            is_reader: c.is_reader_query,
+        },
+        template,
+        hosts: c.hosts.into_iter().map(to_host).collect::<Result<_>>()?,
+        refresh: duration(c.refresh_ms, "refreshMs", false)?,
+        high_rate: duration(c.high_rate_ms, "highRateMs", false)?,
+        high_rate_window: duration(c.high_rate_window_ms, "highRateWindowMs", true)?,
+        verify_grace: duration(c.verify_grace_ms, "verifyGraceMs", true)?,
+        connect_timeout: duration(c.connect_timeout_ms, "connectTimeoutMs", false)?,
+        query_timeout: duration(c.query_timeout_ms, "queryTimeoutMs", false)?,
+    })
+}
+
+struct JsTopologyParams {
+    callback: Arc<TopologyParamsCallback>,
+}
+
+impl TopologyParams for JsTopologyParams {
+    fn resolve(&self, base: &ProbeTarget, refresh: bool) -> BoxFuture<std::result::Result<ProbeTarget, ProbeError>> {
+        let request = NativeTopologyParamsRequest {
+            kind: base.kind.as_str().to_string(),
+            host: base.params.host.clone(),
+            port: u32::from(base.params.port),
+            refresh,
+        };
+        let callback = Arc::clone(&self.callback);
+        let base = base.clone();
+        Box::pin(async move {
+            let failed = |e: Error| ProbeError::new(ErrorClass::Other, format!("connection parameters provider failed: {}", e.reason));
+            let promise = callback.call_async_catch(request).await.map_err(failed)?;
+            let answer = promise.await.map_err(failed)?;
+            merge_params(base, answer)
+        })
+    }
+}
+
+fn publication_event(monitor_id: u64, p: &Publication) -> NativeTopologyEvent {
+    NativeTopologyEvent {
+        monitor_id: u32::try_from(monitor_id).unwrap_or(u32::MAX),
+        kind: "topology".into(),
+        seq: p.seq as f64,
+        rows: Some(p.rows.clone()),
+        writer_id: p.writer_id.clone(),
+        writer_host: p.writer.as_ref().map(|w| w.host.clone()),
+        writer_port: p.writer.as_ref().map(|w| u32::from(w.port)),
+        confirmed: p.confirmed,
+        reason: p.reason.to_string(),
+        at: p.at_ms,
+    }
+}
+
+struct JsTopologySink {
+    callback: TopologyEventCallback,
+}
+
+impl TopologySink for JsTopologySink {
+    fn report(&self, monitor_id: u64, event: TopologyEvent) -> bool {
+        let ev = match event {
+            TopologyEvent::Published(p) => publication_event(monitor_id, &p),
+            TopologyEvent::Panic { reason, at_ms } => NativeTopologyEvent {
+                monitor_id: u32::try_from(monitor_id).unwrap_or(u32::MAX),
+                kind: "panic".into(),
+                seq: 0.0,
+                rows: None,
+                writer_id: None,
+                writer_host: None,
+                writer_port: None,
+                confirmed: false,
+                reason,
+                at: at_ms,
+            },
+        };
+        // QueueFull drops this event; Closing means the env is going away: stop the monitor.
+        self.callback.call(ev, ThreadsafeFunctionCallMode::NonBlocking) != Status::Closing
+    }
+}
+
+/// Starts a topology monitor of `cluster`; `params` is asked for connection parameters before each connection,
+/// `onEvent` receives publications and panic-mode starts. Returns the monitor's id.
+#[napi(catch_unwind)]
+pub fn start_topology_monitor(
+    env: Env,
+    cluster: String,
+    config: NativeTopologyConfig,
+    params: TopologyParamsCallback,
+    on_event: TopologyEventCallback,
+) -> Result<u32> {
+    let config = to_config(config)?;
+    let state = state(&env)?;
+    let monitor = state
+        .topology
+        .start(
+            &state.runtime,
+            cluster,
+            config,
+            Arc::new(JsTopologyParams { callback: Arc::new(params) }),
+            Arc::new(JsTopologySink { callback: on_event }),
+        )
+        .map_err(invalid)?;
+    u32::try_from(monitor.id()).map_err(|_| Error::from_reason("topology monitor ids exhausted"))
+}
+
+/// Replaces the hosts monitor `id` probes in panic mode. False when it is not running.
+#[napi(catch_unwind)]
+pub fn set_topology_hosts(env: Env, id: u32, hosts: Vec<NativeTopologyHost>) -> Result<bool> {
+    let hosts = hosts.into_iter().map(to_host).collect::<Result<Vec<_>>>()?;
+    Ok(match existing_state(&env)?.and_then(|s| s.topology.get(u64::from(id))) {
+        Some(m) => {
+            m.set_hosts(hosts);
+            true
+        }
+        None => false,
+    })
+}
+
+/// Delivers a forced refresh's result exactly once, also when a shutdown drops the task.
+struct RefreshReply(Option<RefreshCallback>);
+
+impl RefreshReply {
+    fn send(mut self, r: NativeTopologyRefresh) {
+        if let Some(cb) = self.0.take() {
+            cb.call(r, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+}
+
+impl Drop for RefreshReply {
+    fn drop(&mut self) {
+        if let Some(cb) = self.0.take() {
+            let r = NativeTopologyRefresh {
+                ok: false,
+                event: None,
+                error_kind: Some("cancelled".into()),
+                message: Some("topology refresh cancelled: the addon's native resources were released".into()),
+            };
+            cb.call(r, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+}
+
+fn refresh_failure(kind: &str, message: String) -> NativeTopologyRefresh {
+    NativeTopologyRefresh { ok: false, event: None, error_kind: Some(kind.into()), message: Some(message) }
+}
+
+/// Waits (at most `timeoutMs`; 0 = the last publication at once) for a topology of monitor `id` published after
+/// this call, confirmed on the writer when `verifyWriter`; calls `done` once with it or the reason it failed.
+#[napi(catch_unwind)]
+pub fn topology_force_refresh(env: Env, id: u32, verify_writer: bool, timeout_ms: f64, done: RefreshCallback) -> Result<()> {
+    let timeout = duration(timeout_ms, "timeoutMs", true)?;
+    let reply = RefreshReply(Some(done));
+    let Some((state, monitor)) = existing_state(&env)?.and_then(|s| s.topology.get(u64::from(id)).map(|m| (s, m))) else {
+        reply.send(refresh_failure("stopped", format!("topology monitor {id} is not running")));
+        return Ok(());
+    };
+    state
+        .runtime
+        .spawn(async move {
+            let r = match monitor.force_refresh(verify_writer, timeout).await {
+                Ok(p) => NativeTopologyRefresh { ok: true, event: Some(publication_event(monitor.id(), &p)), error_kind: None, message: None },
+                Err(e) => {
+                    let kind = match e {
+                        TopologyError::Timeout(_) => "timeout",
+                        TopologyError::Stopped => "stopped",
+                        TopologyError::NoTopology => "none",
+                    };
+                    refresh_failure(kind, format!("cluster {}: {e}", monitor.cluster()))
+                }
+            };
+            reply.send(r);
+        })
+        .map_err(|e| Error::from_reason(format!("cannot start the native runtime: {e}")))?;
+    Ok(())
+}
+
+/// Stops topology monitor `id`; false when it is not running.
+#[napi(catch_unwind)]
+pub fn stop_topology_monitor(env: Env, id: u32) -> Result<bool> {
+    Ok(existing_state(&env)?.is_some_and(|s| s.topology.stop(u64::from(id))))
+}
+
+/// Topology monitors running in this env.
+#[napi]
+pub fn topology_monitor_count(env: Env) -> Result<u32> {
+    Ok(existing_state(&env)?.map_or(0, |s| s.topology.len() as u32))
+}
+
+/// Whether monitor `id` is in panic mode (null when it is not running).
+#[napi]
+pub fn topology_monitor_panicking(env: Env, id: u32) -> Result<Option<bool>> {
+    Ok(existing_state(&env)?.and_then(|s| s.topology.get(u64::from(id))).map(|m| m.is_panicking()))
+}
