@@ -111,7 +111,9 @@ pub fn socket_identity(_fd: i64) -> Option<SocketIdentity> {
 /// Index of the cells shared with JavaScript (f64 values stored as their bits).
 pub const CELL_ARMED_AT: usize = 0;
 pub const CELL_ABORTED: usize = 1;
-pub const WATCH_CELLS: usize = 2;
+/// The watch's id (written once at registration).
+pub const CELL_ID: usize = 2;
+pub const WATCH_CELLS: usize = 3;
 
 /// One monitored connection. The cells are shared with JavaScript (see the module documentation).
 pub struct Watch {
@@ -134,7 +136,7 @@ impl Watch {
             id,
             fd: if identity.is_some() { fd } else { None },
             identity,
-            cells: [AtomicU64::new(0), AtomicU64::new(0)],
+            cells: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new((id as f64).to_bits())],
             base: Instant::now(),
             base_js_ms: now_js_ms,
             aborted: AtomicBool::new(false),
@@ -397,7 +399,6 @@ impl Drop for Unregister {
 
 /// The result of one probe, with the connection to keep (None after a failure).
 struct ProbeDone {
-    started: Instant,
     session: Option<(ProbeSession, ProbeTarget)>,
     /// The probe reused an open connection (so a quick failure may just mean that connection went stale).
     reused: bool,
@@ -415,7 +416,6 @@ fn probe(
     let base = spec.target.clone();
     let (connect_timeout, query_timeout) = (spec.connect_timeout, spec.query_timeout);
     Box::pin(async move {
-        let started = Instant::now();
         let reused = session.is_some();
         let mut session = session;
         if session.is_none() {
@@ -427,13 +427,13 @@ fn probe(
             };
             match tokio::time::timeout(connect_timeout, open).await {
                 Ok(Ok(s)) => session = Some(s),
-                Ok(Err(e)) => return ProbeDone { started, session: None, reused, result: Err(e) },
+                Ok(Err(e)) => return ProbeDone { session: None, reused, result: Err(e) },
                 Err(_) => {
                     let e = ProbeError::new(
                         ErrorClass::Timeout,
                         format!("no connection within {} ms (connect, TLS, authentication)", connect_timeout.as_millis()),
                     );
-                    return ProbeDone { started, session: None, reused, result: Err(e) };
+                    return ProbeDone { session: None, reused, result: Err(e) };
                 }
             }
         }
@@ -444,13 +444,13 @@ fn probe(
             Err(_) => Err(ProbeError::new(ErrorClass::Timeout, format!("no answer to SELECT 1 within {} ms", query_timeout.as_millis()))),
         };
         if result.is_ok() && !matches!(s, ProbeSession::Tcp) {
-            ProbeDone { started, session: Some((s, target)), reused, result }
+            ProbeDone { session: Some((s, target)), reused, result }
         } else if result.is_ok() {
             // A TCP probe holds no connection: the next one connects again.
-            ProbeDone { started, session: None, reused, result }
+            ProbeDone { session: None, reused, result }
         } else {
             s.close();
-            ProbeDone { started, session: None, reused, result }
+            ProbeDone { session: None, reused, result }
         }
     })
 }
