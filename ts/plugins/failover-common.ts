@@ -168,8 +168,9 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     const s = this.service;
     const conn = s.currentConnection;
     if (conn === undefined || !this.applicable) return next();
-    // Captured before the call: a COMMIT that fails on a dead host leaves the outcome unknown.
-    const inTransaction = s.isInTransaction;
+    // Captured before the call: a COMMIT that fails on a dead host leaves the outcome unknown. Read from the
+    // connection's last known status, which stays valid when the connection already died while idle.
+    const inTransaction = s.driverDialect.isInTransaction(conn);
     try {
       return await next();
     } catch (err) {
