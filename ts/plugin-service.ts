@@ -282,6 +282,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
         services: this.services,
         probeConnector: this.probeConnector(),
         probeQueryTimeoutMs: this.topologyProbeProps.options.socketTimeout,
+        topologyMonitoring: { driver: this.driverName, props: this.topologyProbeProps },
       });
     }
     return new ConnectionStringHostListProvider<C>({

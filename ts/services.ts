@@ -11,6 +11,7 @@ import { HostSelectors } from './host-selectors.js';
 import { OpenedConnectionTracker } from './opened-connections.js';
 import { PluginRegistry } from './plugins/registry.js';
 import type { InternalConnectionPools } from './pools/internal-pools.js';
+import { TopologyMonitors } from './native/topology-monitor.js';
 
 export interface CachedTopology {
   readonly hosts: readonly HostInfo[];
@@ -39,6 +40,8 @@ export class WrapperServices {
   internalConnectionPools: InternalConnectionPools | undefined;
   /** Cached IAM tokens and secrets, fetches in flight and AWS credential providers of the auth plugins. */
   readonly auth = new AuthState();
+  /** Native cluster topology monitors by clusterId, shared by the clients' host list providers. */
+  readonly topologyMonitors: TopologyMonitors = new TopologyMonitors(this);
   private refs = 0;
   private readonly teardowns: Teardown[] = [];
 
@@ -65,6 +68,7 @@ export class WrapperServices {
   /** Runs every teardown once and clears caches; safe to call repeatedly. */
   async close(): Promise<void> {
     const fns = this.teardowns.splice(0);
+    this.topologyMonitors.close();
     this.topology.clear();
     this.dialects.clear();
     this.hostAvailability.clear();

@@ -1,9 +1,10 @@
 /**
  * Host list provider of topology-aware dialects (aurora-*, global-aurora-*, multi-az-*; inventory §5.2): reads the
  * cluster topology through the dialect's SQL on a connection the caller passes, and shares it through
- * WrapperServices.topology keyed by clusterId. Until the native topology monitor exists, refresh() re-reads on the
- * given connection once the cached topology is older than topologyRefreshMs; a monitor attached with
- * setTopologyMonitor() takes over forced refreshes (it publishes with storeTopology()).
+ * WrapperServices.topology keyed by clusterId. With `topologyMonitoring` and the native addon, the provider attaches
+ * to its cluster's native topology monitor (ts/native/topology-monitor.ts), which keeps the cache current and takes
+ * over forced refreshes (it publishes with storeTopology()). Without it, refresh() re-reads on the given connection
+ * once the cached topology is older than topologyRefreshMs, and forceRefresh(verifyWriter) probes in TypeScript.
  *
  * Nothing is read or validated until first use (lazy, as Python): the instance template and the per-region
  * templates are checked on the first call, and configuration errors surface there.
@@ -19,6 +20,7 @@ import { getLogger } from '../logger.js';
 import { deriveClusterId, instanceTemplateFor, parseGlobalClusterInstanceHostPatterns, type InstanceTemplate } from './instance-template.js';
 import { topologyRowsToHosts, type TopologyParseContext } from './topology.js';
 import { probeForWriter, type ProbeConnector } from './panic-probe.js';
+import type { TopologyMonitorHandle, TopologyMonitoring } from '../native/topology-monitor.js';
 
 const log = getLogger('host-list-provider');
 
@@ -51,6 +53,11 @@ export interface RdsHostListProviderInit<C> {
   readonly probeConnector?: ProbeConnector<C>;
   /** Bound of each panic-probe query (default: auxiliaryQueryTimeoutSec). */
   readonly probeQueryTimeoutMs?: number;
+  /**
+   * How the native topology monitor connects (driver and `topology-monitoring-` props). With it, the provider
+   * attaches to its cluster's native monitor (services.topologyMonitors) on first use when the addon is available.
+   */
+  readonly topologyMonitoring?: TopologyMonitoring;
 }
 
 /** What a topology monitor (the native one, in a later issue) offers the provider. */
@@ -74,6 +81,9 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   private readonly probeConnector: ProbeConnector<C> | undefined;
   private readonly probeQueryTimeoutMs: number | undefined;
   private panic: Promise<HostInfo[]> | undefined;
+  private readonly topologyMonitoring: TopologyMonitoring | undefined;
+  private monitorHandle: TopologyMonitorHandle | undefined;
+  private monitorTried = false;
 
   constructor(init: RdsHostListProviderInit<C>) {
     if (!init.dialect.topology) {
@@ -88,6 +98,18 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     this.clusterId = deriveClusterId(this.initialHostInfo, init.options.clusterId);
     this.probeConnector = init.probeConnector;
     this.probeQueryTimeoutMs = init.probeQueryTimeoutMs;
+    this.topologyMonitoring = init.topologyMonitoring;
+  }
+
+  /** Attaches to the cluster's native topology monitor once (falls back to reading on connections without it). */
+  private ensureMonitor(): void {
+    if (this.monitorTried || this.monitor || !this.topologyMonitoring) return;
+    this.monitorTried = true;
+    const handle = this.services.topologyMonitors.attach(this, this.topologyMonitoring);
+    if (handle) {
+      this.monitorHandle = handle;
+      this.monitor = handle;
+    }
   }
 
   get topologyQueries(): TopologyQueries {
@@ -130,6 +152,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   storeTopology(hosts: readonly HostInfo[]): void {
     const before = this.services.topology.get(this.clusterId)?.hosts[0];
     this.services.topology.set(this.clusterId, { hosts, updatedAt: Date.now() });
+    this.monitorHandle?.hostsChanged(hosts);
     const after = hosts[0];
     if (before?.role === HostRole.WRITER && after?.role === HostRole.WRITER && before.hostAndPort !== after.hostAndPort) {
       this.services.openedConnections.writerChanged(before, after);
@@ -174,9 +197,12 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   }
 
   async refresh(conn?: C): Promise<readonly HostInfo[]> {
+    this.ensureMonitor();
     const cached = this.services.topology.get(this.clusterId);
     if (cached && Date.now() - cached.updatedAt < (this.options.topologyRefreshMs ?? 30000)) return cached.hosts;
-    if (this.monitor) return cached?.hosts ?? (await this.monitor.forceRefresh(false, this.auxTimeoutMs));
+    // A monitor keeps the cache current. Before its first topology nobody waits for it: a connection at hand is
+    // read, else the initial host stands in (the monitor publishes into the cache moments later).
+    if (this.monitor && cached) return cached.hosts;
     if (conn !== undefined) {
       const hosts = await this.queryTopology(conn);
       if (hosts) return hosts;
@@ -185,6 +211,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   }
 
   async forceRefresh(verifyWriter: boolean, timeoutMs: number, conn?: C): Promise<readonly HostInfo[]> {
+    this.ensureMonitor();
     if (this.monitor) return this.monitor.forceRefresh(verifyWriter, timeoutMs);
     if (verifyWriter && this.probeConnector && timeoutMs > 0) return this.panicRefresh(this.probeConnector, timeoutMs);
     if (conn === undefined) {
@@ -277,6 +304,8 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   }
 
   release(): void {
+    this.monitorHandle?.release();
+    this.monitorHandle = undefined;
     this.monitor = undefined;
   }
 }

@@ -133,6 +133,11 @@ function addon(): NativeBinding {
   return b;
 }
 
+/** Bumped by every release: native monitors started in an earlier generation are gone. */
+export function nativeGeneration(): number {
+  return generation;
+}
+
 /** Whether the addon has been loaded in this process. */
 export function isNativeLoaded(): boolean {
   return binding !== undefined;
