@@ -119,3 +119,66 @@ export async function rejectionOf(p: Promise<unknown>): Promise<Error & { code?:
   }
   throw new Error('expected a rejection');
 }
+
+/**
+ * The per-flavour checks (one uvu suite per cluster): shared monitor and true writer in the first topology,
+ * forceRefresh(verify), failover found by the monitor alone (timed), last client ends the monitor.
+ */
+export function registerFlavourSuite(
+  suite: import('uvu').Test,
+  flavour: Flavour,
+  assert: typeof import('uvu/assert'),
+): void {
+  let lab: TopologyLab | undefined;
+  let services: WrapperServices;
+  const clients: AnyClient[] = [];
+  const writerOf = (p: TopologyPublication): string | undefined => instanceName(p.hosts[0]?.host);
+
+  suite.before(async () => {
+    lab = await TopologyLab.start(flavour, 2);
+    services = new WrapperServices();
+  });
+  suite.after(async () => {
+    for (const c of clients) await c.end().catch(() => {});
+    await services?.close();
+    await lab?.stop();
+  });
+
+  suite(`${flavour}: clients share one monitor; the first topology names the true writer`, async () => {
+    const a = await lab!.client(services, 'writer');
+    clients.push(a);
+    const b = await lab!.client(services, 'reader');
+    clients.push(b);
+    const monitor = monitorOf(services, a);
+    assert.is(monitorOf(services, b), monitor);
+    assert.is(monitor.referenceCount, 2);
+    const hosts = await providerOf(a).forceRefresh(true, 10_000);
+    assert.is(instanceName(hosts[0]!.host), lab!.cluster.writer.name);
+    assert.equal(hosts.slice(1).map((h) => instanceName(h.host)).sort(), lab!.cluster.readers.map((r) => r.name).sort());
+  });
+
+  suite(`${flavour}: failover is found and published by the monitor alone`, async () => {
+    const monitor = monitorOf(services, clients[0]!);
+    const oldWriter = lab!.cluster.writer.name;
+    const started = Date.now();
+    const published = nextPublication(monitor, (p) => p.confirmed && writerOf(p) !== oldWriter, 30_000, 'naming a new writer');
+    const result = await lab!.cluster.failover();
+    const p = await published;
+    assert.is(writerOf(p), result.newWriter);
+    console.log(
+      `${flavour} failover ${result.oldWriter} -> ${result.newWriter}: fence ${result.fenceMs} ms, promote ${result.promoteMs} ms; ` +
+        `new writer published ${Math.round(p.at - (started + result.totalMs))} ms after the promotion ended (reason ${p.reason})`,
+    );
+    // Readers were repointed: a verified refresh agrees.
+    const hosts = await providerOf(clients[1]!).forceRefresh(true, 10_000);
+    assert.is(instanceName(hosts[0]!.host), result.newWriter);
+    await lab!.cluster.rejoin(result.oldWriter);
+  });
+
+  suite(`${flavour}: the last client ending stops the monitor`, async () => {
+    const monitor = monitorOf(services, clients[0]!);
+    for (const c of clients.splice(0)) await c.end();
+    assert.ok(monitor.isClosed);
+    assert.is(services.topologyMonitors.size, 0);
+  });
+}
