@@ -352,6 +352,27 @@ export const OPTION_TABLE = [
     name: 'readerHostSelectorStrategy', aliases: ['reader_host_selector_strategy'], type: 'string', default: 'random', group: 'core',
     doc: "Host selector strategy picking a reader (read/write splitting): random, round_robin, weighted_random, highest_weight, least_connections (with internal pools or AwsPGPool / AwsMySQLPool), fastest_response (with the fastest_response_strategy plugin).",
   },
+  // ---- host_monitoring / host_monitoring_v2 (enhanced failure monitoring) ----
+  {
+    name: 'failureDetectionEnabled', aliases: ['failure_detection_enabled'], type: 'boolean', default: true, group: 'host_monitoring',
+    doc: 'host_monitoring / host_monitoring_v2: set to false to keep the plugin loaded but monitor nothing.',
+  },
+  {
+    name: 'failureDetectionTimeMs', aliases: ['failure_detection_time_ms'], type: 'int', default: 30000, unit: 'ms', min: 0, group: 'host_monitoring',
+    doc: 'Grace time: a call is monitored only once it has run this long (shorter calls cost no probe at all).',
+  },
+  {
+    name: 'failureDetectionIntervalMs', aliases: ['failure_detection_interval_ms'], type: 'int', default: 5000, unit: 'ms', min: 1, group: 'host_monitoring',
+    doc: 'Time between two probes of a monitored host (half of it when failureDetectionCount is 1).',
+  },
+  {
+    name: 'failureDetectionCount', aliases: ['failure_detection_count'], type: 'int', default: 3, min: 1, group: 'host_monitoring',
+    doc: 'The host is declared dead once it has not answered for failureDetectionIntervalMs × failureDetectionCount; its monitored calls are then aborted.',
+  },
+  {
+    name: 'monitorDisposalTimeMs', aliases: ['monitor_disposal_time_ms'], type: 'int', default: 600000, unit: 'ms', min: 0, group: 'host_monitoring',
+    doc: 'A host monitor no connection uses any more is stopped (probe connection closed) after this long.',
+  },
   // ---- initial_connection ----
   {
     name: 'readerInitialConnectionHostSelectorStrategy', aliases: ['reader_initial_connection_host_selector_strategy'], type: 'string', default: 'random', group: 'initial_connection',

@@ -11,6 +11,7 @@ import { HostSelectors } from './host-selectors.js';
 import { OpenedConnectionTracker } from './opened-connections.js';
 import { PluginRegistry } from './plugins/registry.js';
 import type { InternalConnectionPools } from './pools/internal-pools.js';
+import type { HostMonitorRegistry } from './plugins/host-monitoring-common.js';
 import { TopologyMonitors } from './native/topology-monitor.js';
 
 export interface CachedTopology {
@@ -38,6 +39,8 @@ export class WrapperServices {
    * `internalConnectionPool` (created on first use; ended when the services close).
    */
   internalConnectionPools: InternalConnectionPools | undefined;
+  /** Enhanced failure monitoring: the shared host monitors (created on first use; stopped when the services close). */
+  hostMonitors: HostMonitorRegistry | undefined;
   /** Cached IAM tokens and secrets, fetches in flight and AWS credential providers of the auth plugins. */
   readonly auth = new AuthState();
   /** Native cluster topology monitors by clusterId, shared by the clients' host list providers. */

@@ -133,6 +133,14 @@ function addon(): NativeBinding {
   return b;
 }
 
+/**
+ * The loaded addon (loaded on first use; throws NativeAddonUnavailableError when missing), for the other typed APIs
+ * of ts/native (efm.ts, ...). Not part of the package's public API.
+ */
+export function nativeBinding(): NativeBinding {
+  return addon();
+}
+
 /** Bumped by every release: native monitors started in an earlier generation are gone. */
 export function nativeGeneration(): number {
   return generation;
@@ -318,7 +326,8 @@ function toNativeParams(p: ConnectParams): NativeParams {
   return n;
 }
 
-function wrapProvider(fn: ParamsProvider): (request: NativeParamsRequest) => Promise<NativeParams> {
+/** Adapts a ParamsProvider to what the binding calls (checked answers). For the other typed APIs of ts/native. */
+export function wrapProvider(fn: ParamsProvider): (request: NativeParamsRequest) => Promise<NativeParams> {
   return (request) =>
     Promise.resolve()
       .then(() => {

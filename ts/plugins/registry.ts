@@ -17,6 +17,8 @@ import { federatedAuthPluginFactory } from './federated-auth.js';
 import { auroraConnectionTrackerPluginFactory } from './aurora-connection-tracker.js';
 import { failoverV1PluginFactory } from './failover.js';
 import { failoverV2PluginFactory } from './failover-v2.js';
+import { hostMonitoringPluginFactory } from './host-monitoring.js';
+import { hostMonitoringV2PluginFactory } from './host-monitoring-v2.js';
 import { initialConnectionPluginFactory } from './initial-connection.js';
 import { staleDnsPluginFactory } from './stale-dns.js';
 import { iamPluginFactory } from './iam.js';
@@ -54,8 +56,8 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   failoverV1PluginFactory,
   failoverV2PluginFactory,
   plannedPlugin('gdb_failover', 420),
-  plannedPlugin('host_monitoring', 500, ['efm']),
-  plannedPlugin('host_monitoring_v2', 510, ['efm2']),
+  hostMonitoringPluginFactory,
+  hostMonitoringV2PluginFactory,
   plannedPlugin('bg', 550),
   plannedPlugin('fastest_response_strategy', 600, ['fastestResponseStrategy']),
   iamPluginFactory,
