@@ -5,6 +5,10 @@ export { releaseResources } from './release.js';
 export { NativeAddonUnavailableError } from './native/index.js';
 export { AwsMySQLClient } from './clients/mysql-client.js';
 export { AwsPGClient } from './clients/pg-client.js';
+export { AwsPGPool, AwsPGPoolClient } from './pools/pg-pool.js';
+export { AwsMySQLPool, AwsMySQLPoolConnection } from './pools/mysql-pool.js';
+export { InternalConnectionPools, type InternalPoolOptions } from './pools/internal-pools.js';
+export { ReadWriteSplittingError } from './plugins/rw-common.js';
 export {
   registerPlugin,
   unregisterPlugin,

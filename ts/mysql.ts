@@ -4,3 +4,4 @@ export type { AwsMySQLClientConfig, AwsMySQLClientInit } from './clients/mysql-c
 export { Mysql2DriverDialect, classifyMysqlError } from './dialects/driver/mysql2.js';
 export * from './errors.js';
 export { HostInfo, HostRole, HostAvailability } from './host-info.js';
+export { AwsMySQLPool, AwsMySQLPoolConnection, createPool, type AwsMySQLPoolConfig, type AwsMySQLPoolOptions, type AwsMySQLPoolInit } from './pools/mysql-pool.js';
