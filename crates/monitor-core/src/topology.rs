@@ -740,6 +740,9 @@ struct Runner {
     high_rate_until: Option<Instant>,
 }
 
+/// Shortest bound of the re-check of a just-confirmed writer on a verify request.
+const GRACE_CHECK_MIN: Duration = Duration::from_millis(500);
+
 enum PollOutcome {
     Stop,
     Abandon,
@@ -836,7 +839,10 @@ impl Runner {
         let s = Arc::clone(&self.shared);
         let config = Arc::clone(&self.config);
         loop {
-            if s.verify_requested.swap(false, Ordering::SeqCst) && !self.in_verify_grace() {
+            // Within the grace after a confirmation, a verify request re-checks this connection, briefly: a writer
+            // confirmed moments ago answers at once, and one that does not is not waited for.
+            let grace_check = s.verify_requested.swap(false, Ordering::SeqCst);
+            if grace_check && !self.in_verify_grace() {
                 conn.close();
                 return Err("writer verification requested".into());
             }
@@ -844,11 +850,14 @@ impl Runner {
             let outcome = {
                 let poll = observe(&mut conn.session, &conn.target.params, &config);
                 tokio::pin!(poll);
+                let grace_bound = tokio::time::sleep((config.high_rate * 5).max(GRACE_CHECK_MIN).min(config.query_timeout));
+                tokio::pin!(grace_bound);
                 loop {
                     tokio::select! {
                         biased;
                         _ = s.stop.cancelled() => break PollOutcome::Stop,
                         r = &mut poll => break PollOutcome::Done(r),
+                        _ = &mut grace_bound, if grace_check => break PollOutcome::Abandon,
                         _ = s.wake.notified() => {
                             // A verify request does not wait for a poll that may hang on a dead writer.
                             if s.verify_requested.load(Ordering::SeqCst) && !self.in_verify_grace() {
