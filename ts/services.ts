@@ -12,6 +12,7 @@ import { OpenedConnectionTracker } from './opened-connections.js';
 import { PluginRegistry } from './plugins/registry.js';
 import type { InternalConnectionPools } from './pools/internal-pools.js';
 import type { HostMonitorRegistry } from './plugins/host-monitoring-common.js';
+import type { ResponseTimeMonitors } from './plugins/fastest-response-strategy.js';
 import { TopologyMonitors } from './native/topology-monitor.js';
 
 export interface CachedTopology {
@@ -34,6 +35,8 @@ export class WrapperServices {
   readonly hostSelectors = new HostSelectors();
   /** Open physical connections per instance (aurora_connection_tracker), closed when their instance stops being the writer. */
   readonly openedConnections = new OpenedConnectionTracker();
+  /** Panic-mode topology probes in flight by clusterId, shared by the clients of a cluster (failover). */
+  readonly topologyProbes = new Map<string, Promise<readonly HostInfo[]>>();
   /**
    * Internal connection pools shared by the read/write splitting clients of these services that set
    * `internalConnectionPool` (created on first use; ended when the services close).
@@ -41,6 +44,8 @@ export class WrapperServices {
   internalConnectionPools: InternalConnectionPools | undefined;
   /** Enhanced failure monitoring: the shared host monitors (created on first use; stopped when the services close). */
   hostMonitors: HostMonitorRegistry | undefined;
+  /** fastest_response_strategy: native response-time monitors per host (created on first use; stopped when the services close). */
+  responseTimeMonitors: ResponseTimeMonitors | undefined;
   /** Cached IAM tokens and secrets, fetches in flight and AWS credential providers of the auth plugins. */
   readonly auth = new AuthState();
   /** Native cluster topology monitors by clusterId, shared by the clients' host list providers. */

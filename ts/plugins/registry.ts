@@ -25,6 +25,7 @@ import { iamPluginFactory } from './iam.js';
 import { oktaPluginFactory } from './okta.js';
 import { readWriteSplittingPluginFactory } from './read-write-splitting.js';
 import { srwPluginFactory } from './srw.js';
+import { fastestResponseStrategyPluginFactory } from './fastest-response-strategy.js';
 
 /** A seed plugin code that is recognised but not implemented yet. */
 export interface PlannedPlugin {
@@ -59,7 +60,7 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   hostMonitoringPluginFactory,
   hostMonitoringV2PluginFactory,
   plannedPlugin('bg', 550),
-  plannedPlugin('fastest_response_strategy', 600, ['fastestResponseStrategy']),
+  fastestResponseStrategyPluginFactory,
   iamPluginFactory,
   awsSecretsManagerPluginFactory,
   federatedAuthPluginFactory,
