@@ -3,6 +3,7 @@ export { HostInfo, HostRole, HostAvailability, HostChange } from './host-info.js
 export { WrapperServices } from './services.js';
 export { releaseResources } from './release.js';
 export { NativeAddonUnavailableError } from './native/index.js';
+export { MissingDependencyError } from './auth/sdk-loader.js';
 export { AwsMySQLClient } from './clients/mysql-client.js';
 export { AwsPGClient } from './clients/pg-client.js';
 export { AwsPGPool, AwsPGPoolClient } from './pools/pg-pool.js';
