@@ -55,6 +55,30 @@ function runFile(file, env) {
   });
 }
 
+/** The Rust core's own tests (`cargo test`), counted like a test file. Release profile: reuses the addon's build. */
+function runCargoTests() {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn('cargo', ['test', '--release', '-p', 'monitor-core'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', (err) => resolve({ file: 'cargo test -p monitor-core', out: String(err), passed: 0, failed: 1, skipped: 0, ms: 0 }));
+    child.on('close', (code) => {
+      let passed = 0;
+      let failed = 0;
+      let ignored = 0;
+      for (const m of out.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored/g)) {
+        passed += Number(m[1]);
+        failed += Number(m[2]);
+        ignored += Number(m[3]);
+      }
+      if (code !== 0 && failed === 0) failed = 1;
+      resolve({ file: 'cargo test -p monitor-core', out, passed, failed, skipped: ignored, ms: Date.now() - started });
+    });
+  });
+}
+
 const filters = process.argv.slice(2);
 const files = findTests(here).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 const servers = await startServers();
@@ -66,12 +90,14 @@ process.on('SIGTERM', () => process.exit(143));
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const file of files) {
-  const r = await runFile(file, servers.env);
+const runs = files.map((file) => () => runFile(file, servers.env));
+if (filters.length === 0 || filters.some((f) => 'cargo'.includes(f))) runs.unshift(runCargoTests);
+for (const run of runs) {
+  const r = await run();
   passed += r.passed;
   failed += r.failed;
   skipped += r.skipped;
-  const rel = path.relative(root, r.file);
+  const rel = path.isAbsolute(r.file) ? path.relative(root, r.file) : r.file;
   const status = r.failed ? 'FAIL' : 'ok  ';
   console.log(`${status} ${rel}  (${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped, ${(r.ms / 1000).toFixed(1)} s)`);
   if (r.failed || process.env.TEST_VERBOSE) console.log(r.out.replace(/^/gm, '    '));
