@@ -23,6 +23,8 @@ import { probeForWriter, type ProbeConnector } from './panic-probe.js';
 import type { TopologyMonitorHandle, TopologyMonitoring } from '../native/topology-monitor.js';
 
 const log = getLogger('host-list-provider');
+/** Longest re-check period of a reader in panic mode: a promotion in place is seen within it (two cheap queries). */
+const PANIC_POLL_MS = 25;
 
 export interface RdsHostListProviderOptions {
   readonly clusterId?: string | undefined;
@@ -80,7 +82,6 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   private inflight: Promise<HostInfo[] | undefined> | undefined;
   private readonly probeConnector: ProbeConnector<C> | undefined;
   private readonly probeQueryTimeoutMs: number | undefined;
-  private panic: Promise<HostInfo[]> | undefined;
   private readonly topologyMonitoring: TopologyMonitoring | undefined;
   private monitorHandle: TopologyMonitorHandle | undefined;
   private monitorTried = false;
@@ -212,8 +213,12 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
 
   async forceRefresh(verifyWriter: boolean, timeoutMs: number, conn?: C): Promise<readonly HostInfo[]> {
     this.ensureMonitor();
+    if (verifyWriter && this.probeConnector && timeoutMs > 0) {
+      // Failover waits on this: the monitor and the panic probe race, the first verified writer wins.
+      const probe = this.panicRefresh(this.probeConnector, timeoutMs);
+      return this.monitor ? firstFulfilled([this.monitor.forceRefresh(verifyWriter, timeoutMs), probe]) : probe;
+    }
     if (this.monitor) return this.monitor.forceRefresh(verifyWriter, timeoutMs);
-    if (verifyWriter && this.probeConnector && timeoutMs > 0) return this.panicRefresh(this.probeConnector, timeoutMs);
     if (conn === undefined) {
       if (verifyWriter) throw new AwsWrapperError(`Cannot confirm the writer of cluster ${this.clusterId}: no connection to read the topology on`);
       return this.cachedTopology() ?? [this.initialHostInfo];
@@ -242,16 +247,18 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
 
   /**
    * Panic mode (see panic-probe.ts): probes every known host, the initial host (endpoint) included, in parallel and
-   * publishes the first verified topology. Concurrent callers of this provider share one probe; each waits at most
-   * its own timeout.
+   * publishes the first verified topology. Concurrent callers of every client of the cluster share one probe
+   * (services.topologyProbes); each waits at most its own timeout.
    */
   private panicRefresh(connector: ProbeConnector<C>, timeoutMs: number): Promise<readonly HostInfo[]> {
     void this.instanceTemplate; // configuration errors before any probe
-    if (!this.panic) {
+    const probes = this.services.topologyProbes;
+    let shared = probes.get(this.clusterId);
+    if (!shared) {
       const cached = this.cachedTopology();
       const hosts = [...(cached ?? [])];
       if (!hosts.some((h) => h.hostAndPort === this.initialHostInfo.hostAndPort)) hosts.push(this.initialHostInfo);
-      this.panic = probeForWriter<C>({
+      shared = probeForWriter<C>({
         hosts,
         previousWriterId: cached?.[0]?.hostId,
         queries: this.topologyQueries,
@@ -260,22 +267,23 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
         parse: (rows, writerId) => this.parseTopology(rows, writerId),
         timeoutMs,
         queryTimeoutMs: this.probeQueryTimeoutMs ?? this.auxTimeoutMs,
-        pollMs: this.options.clusterTopologyHighRefreshRateMs ?? 100,
+        pollMs: Math.min(this.options.clusterTopologyHighRefreshRateMs ?? 100, PANIC_POLL_MS),
         clusterId: this.clusterId,
       })
         .then((found) => {
           this.storeTopology(found);
           return found;
         })
-        .finally(() => (this.panic = undefined));
+        .finally(() => probes.delete(this.clusterId));
+      probes.set(this.clusterId, shared);
     }
-    const shared = this.panic;
+    const probe = shared;
     return new Promise<readonly HostInfo[]>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new AwsWrapperError(`No writer of cluster ${this.clusterId} could be confirmed within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      shared.then(
+      probe.then(
         (hosts) => {
           clearTimeout(timer);
           resolve(hosts);
@@ -308,6 +316,20 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     this.monitorHandle = undefined;
     this.monitor = undefined;
   }
+}
+
+/** The first promise to fulfil; rejects with the first rejection only when all reject. */
+function firstFulfilled<T>(promises: readonly Promise<T>[]): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let left = promises.length;
+    let firstError: unknown;
+    for (const p of promises) {
+      p.then(resolve, (err: unknown) => {
+        firstError ??= err;
+        if (--left === 0) reject(firstError);
+      });
+    }
+  });
 }
 
 /** Role from the is-reader query's single value (pg boolean, MySQL 0/1); a clear error for anything else. */
