@@ -19,6 +19,7 @@
 import { EventEmitter } from 'node:events';
 import type { QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { AwsPGClient, type AwsPGClientConfig } from '../clients/pg-client.js';
+import type { PgDriverDialect } from '../dialects/driver/pg.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
 import { getLogger } from '../logger.js';
@@ -227,16 +228,22 @@ export class AwsPGPool extends EventEmitter {
     );
   }
 
+  /**
+   * Runs one statement on a client this call has to itself: straight through the client's plugin pipeline to the
+   * driver dialect (AwsPGClient.query would also queue it behind the client's earlier calls; there are none).
+   */
   private queryOn(client: AwsPGPoolClient, config: string | QueryConfig<unknown[]>, values: unknown): Promise<QueryResult> {
-    const core = coreOf(client);
-    const hostBefore = core.currentHost?.hostAndPort;
-    return client.query(config, values as unknown[] | undefined).then(
+    const core = client.core;
+    const host = core.currentHost;
+    const dialect = core.driverDialect as PgDriverDialect;
+    const timeout = core.props.options.socketTimeout;
+    return core.execute('Client.query', [config, values], (conn) => dialect.query<QueryResult>(conn, config, values, timeout)).then(
       (result) => {
         this.pool.release(client);
         return result;
       },
       (err: unknown) => {
-        const destroy = afterQueryError(this.pool, core, hostBefore, err, coreOf) || client.getTransactionStatus() === 'E';
+        const destroy = afterQueryError(this.pool, coreOf(client), host?.hostAndPort, err, coreOf) || client.getTransactionStatus() === 'E';
         this.pool.release(client, destroy ? err : undefined);
         throw err;
       },
