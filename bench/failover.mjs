@@ -5,7 +5,8 @@
 //   - peer:  aws-advanced-nodejs-wrapper's AwsPGClient with plugins 'failover2' (its defaults otherwise);
 //   - plain: pg.Client reconnecting through the writer endpoint after every error;
 // for a clean stop ('fast': 57P01), a crash ('immediate'), and a black-holed writer whose replacement is promoted
-// 10 s later. Variants are interleaved run by run, so they see the same machine and cluster.
+// 10 s later. Variants are interleaved run by run, so they see the same machine and cluster; each variant runs in
+// its own worker process (its background work and retry loops never share an event loop with another variant).
 //
 // Each variant commits in a loop (`INSERT … RETURNING` the instance id), retrying at once after any error. The
 // result of a run is (first commit acknowledged by the new writer) − (failure start + the supervisor's fence and
@@ -14,8 +15,10 @@
 // The peer resolves host names itself (it has no host address map), so the cluster writes an /etc/hosts block
 // (etcHosts: true, root only); without root the peer is skipped.
 // Usage: node --import tsx bench/failover.mjs [--runs 20] [--blackhole-runs 20] [--scenarios stop,crash,blackhole]
-//        [--variants ours,peer,plain] [--cap-ms 60000]
+//        [--variants ours,peer,plain] [--cap-ms 60000] [--native off (ours without the native topology monitor)]
+import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -41,6 +44,15 @@ const oursServices = new WrapperServices();
 if (arg('native', 'on') === 'off') oursServices.topologyMonitors.enabled = false;
 const VARIANTS = arg('variants', 'ours,peer,plain').split(',').filter((v) => v !== 'peer' || isRoot);
 if (!isRoot) console.log('not root: no /etc/hosts block, the peer (aws-advanced-nodejs-wrapper) is skipped');
+
+// An 'error' event emitted on a pg.Client without a listener would end the process. Ours and the plain variant
+// listen on every client they own; the peer's internal connections (its monitors) do not always, so such events are
+// counted and reported instead of ending the benchmark.
+let unhandledErrors = 0;
+process.on('uncaughtException', (err) => {
+  unhandledErrors++;
+  console.error(`unhandled error event (${unhandledErrors}): ${err?.code ?? ''} ${err?.message ?? err}`);
+});
 
 const INSERT = 'INSERT INTO bench (v) VALUES (1) RETURNING pg_catalog.aurora_db_instance_identifier() AS id';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -137,6 +149,86 @@ function commitLoop(variant) {
   return state;
 }
 
+// ---- worker: one process per variant, so a variant's background work and retry loops share the machine with the
+// others but never their event loop. Messages: start → ready (after warm commits); await → result.
+let reportedErrors = 0;
+async function worker(name, dir) {
+  const cluster = await LocalCluster.attach(dir);
+  const variant = makeVariant(name, cluster);
+  await variant.connect();
+  let loop;
+  process.on('message', async (msg) => {
+    if (msg.type === 'start') {
+      loop = commitLoop(variant);
+      const until = Date.now() + 10_000;
+      while (loop.commits.length < 3 && Date.now() < until) await sleep(5);
+      process.send({ type: 'ready', commits: loop.commits.length });
+    } else if (msg.type === 'await') {
+      let first;
+      while (Date.now() < msg.capAt) {
+        first = loop.commits.find((c) => c.at >= msg.since && c.id === msg.newWriter);
+        if (first) break;
+        await sleep(5);
+      }
+      loop.stopped = true;
+      // A loop stuck on a black-holed connection never returns: the parent then replaces this worker.
+      const settled = await Promise.race([loop.done.then(() => true), sleep(first ? 5000 : 100).then(() => false)]);
+      process.send({ type: 'result', at: first?.at, stuck: !settled, unhandled: unhandledErrors - reportedErrors });
+      reportedErrors = unhandledErrors;
+    } else if (msg.type === 'exit') {
+      await Promise.race([variant.close(), sleep(2000)]);
+      process.exit(0);
+    }
+  });
+  process.send({ type: 'connected' });
+}
+
+/** A worker process for a variant, attached to the cluster in `dir`. */
+function spawnWorker(name, dir) {
+  const forwarded = arg('native', undefined) ? ['--native', arg('native')] : [];
+  const child = fork(fileURLToPath(import.meta.url), ['--worker', name, '--dir', dir, ...forwarded], {
+    execArgv: process.execArgv,
+    // The peer logs every failed attempt to stdout; keep errors only.
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env: process.env,
+  });
+  child.stderr.on('data', () => {});
+  const next = (type, timeoutMs) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`worker ${name}: no '${type}' within ${timeoutMs} ms`)), timeoutMs);
+      const onMessage = (msg) => {
+        if (msg.type !== type) return;
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve(msg);
+      };
+      child.on('message', onMessage);
+      child.once('exit', (code) => reject(new Error(`worker ${name} exited (${code})`)));
+    });
+  return {
+    name,
+    ready: next('connected', 60_000),
+    async start() {
+      const r = next('ready', 20_000);
+      child.send({ type: 'start' });
+      return r;
+    },
+    async awaitCommit(newWriter, since, capAt) {
+      const r = next('result', capAt - Date.now() + 15_000);
+      child.send({ type: 'await', newWriter, since, capAt });
+      return r;
+    },
+    async stop() {
+      child.send({ type: 'exit' });
+      await Promise.race([new Promise((r) => child.once('exit', r)), sleep(3000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+    kill() {
+      child.kill('SIGKILL');
+    },
+  };
+}
+
 async function restore(cluster) {
   await cluster.heal();
   const st = await cluster.status();
@@ -153,40 +245,21 @@ function lastPgCtlPromoteMs(cluster) {
   return all.length ? Number(all[all.length - 1][1]) : undefined;
 }
 
-/** One run: returns the added time in ms, or undefined when the variant did not recover within the cap. */
-async function runOnce(cluster, variant, scenario) {
-  const loop = commitLoop(variant);
-  // Warm: a few commits on the current writer first.
-  const warmUntil = Date.now() + 10_000;
-  while (loop.commits.length < 3 && Date.now() < warmUntil) await sleep(5);
-  const oldWriter = cluster.writer.name;
-  let promotedAt;
-  let result;
-  let promoteMs;
+/** One run: the added time in ms (undefined when the variant did not recover within the cap). */
+async function runOnce(cluster, w, scenario) {
+  await w.start();
   const t0 = Date.now();
+  let failoverAt = t0;
   if (scenario === 'blackhole') {
-    await cluster.hang(oldWriter);
+    await cluster.hang(cluster.writer.name);
     await sleep(BLACKHOLE_DELAY_MS);
-    const t1 = Date.now();
-    result = await cluster.failover({ mode: 'immediate' });
-    promoteMs = lastPgCtlPromoteMs(cluster) ?? result.promoteMs;
-    promotedAt = t1 + result.fenceMs + promoteMs;
-  } else {
-    result = await cluster.failover({ mode: scenario === 'stop' ? 'fast' : 'immediate' });
-    promoteMs = lastPgCtlPromoteMs(cluster) ?? result.promoteMs;
-    promotedAt = t0 + result.fenceMs + promoteMs;
+    failoverAt = Date.now();
   }
-  const capAt = promotedAt + CAP_MS;
-  let first;
-  while (Date.now() < capAt) {
-    first = loop.commits.find((c) => c.at >= t0 && c.id === result.newWriter);
-    if (first) break;
-    await sleep(5);
-  }
-  loop.stopped = true;
-  // A loop stuck on a black-holed connection never returns: leave it, the variant gets a new client.
-  const settled = await Promise.race([loop.done.then(() => true), sleep(first ? 5000 : 100).then(() => false)]);
-  return { added: first ? first.at - promotedAt : undefined, stuck: !settled, result, promoteMs };
+  const result = await cluster.failover({ mode: scenario === 'stop' ? 'fast' : 'immediate' });
+  const promoteMs = lastPgCtlPromoteMs(cluster) ?? result.promoteMs;
+  const promotedAt = failoverAt + result.fenceMs + promoteMs;
+  const r = await w.awaitCommit(result.newWriter, t0, promotedAt + CAP_MS);
+  return { added: r.at === undefined ? undefined : r.at - promotedAt, stuck: r.stuck, result, promoteMs, unhandled: r.unhandled ?? 0 };
 }
 
 function pct(sorted, p) {
@@ -194,6 +267,13 @@ function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
+if (arg('worker', undefined)) {
+  await worker(arg('worker'), arg('dir'));
+} else {
+  await main();
+}
+
+async function main() {
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-failover-'));
 const cluster = await LocalCluster.start({ flavour: 'aurora-pg', readers: 2, dir, database: 'app', etcHosts: isRoot });
 const report = {};
@@ -206,10 +286,10 @@ try {
   }
   for (const scenario of SCENARIOS) {
     const runs = scenario === 'blackhole' ? BLACKHOLE_RUNS : RUNS;
-    const samples = Object.fromEntries(VARIANTS.map((v) => [v, { added: [], missed: 0, skipped: 0 }]));
+    const samples = Object.fromEntries(VARIANTS.map((v) => [v, { added: [], missed: 0, skipped: 0, unhandled: 0 }]));
     const failingStreak = Object.fromEntries(VARIANTS.map((v) => [v, 0]));
-    const variants = Object.fromEntries(VARIANTS.map((v) => [v, makeVariant(v, cluster)]));
-    for (const v of Object.values(variants)) await v.connect();
+    const workers = Object.fromEntries(VARIANTS.map((v) => [v, spawnWorker(v, cluster.dir)]));
+    for (const w of Object.values(workers)) await w.ready;
     for (let run = 0; run < runs; run++) {
       for (const name of VARIANTS) {
         const s = samples[name];
@@ -217,8 +297,14 @@ try {
           s.skipped++;
           continue;
         }
-        const variant = variants[name];
-        const r = await runOnce(cluster, variant, scenario);
+        let r;
+        try {
+          r = await runOnce(cluster, workers[name], scenario);
+        } catch (err) {
+          console.log(`${scenario} run ${run + 1} ${name}: worker failed (${err.message})`);
+          r = { added: undefined, stuck: true, result: { fenceMs: 0 }, promoteMs: 0 };
+        }
+        s.unhandled += r.unhandled ?? 0;
         if (r.added === undefined) {
           s.missed++;
           failingStreak[name]++;
@@ -226,21 +312,21 @@ try {
           s.added.push(r.added);
           failingStreak[name] = 0;
         }
-        process.stdout.write(`${scenario} run ${run + 1} ${name}: ${r.added === undefined ? `> ${CAP_MS} ms` : `${r.added} ms`} (fence ${r.result.fenceMs} ms + promotion ${r.promoteMs} ms)\n`);
+        console.log(`${scenario} run ${run + 1} ${name}: ${r.added === undefined ? `> ${CAP_MS} ms` : `${r.added} ms`} (fence ${r.result.fenceMs} ms + promotion ${r.promoteMs} ms)`);
         await restore(cluster);
         if (r.stuck || r.added === undefined) {
-          // Replace a client whose loop is stuck on a dead connection.
-          await Promise.race([variant.close(), sleep(2000)]);
-          variants[name] = makeVariant(name, cluster);
-          await variants[name].connect();
+          // Replace a worker whose loop is stuck on a dead connection.
+          workers[name].kill();
+          workers[name] = spawnWorker(name, cluster.dir);
+          await workers[name].ready;
         }
       }
     }
-    for (const v of Object.values(variants)) await Promise.race([v.close(), sleep(2000)]);
+    for (const w of Object.values(workers)) await w.stop();
     report[scenario] = Object.fromEntries(
       Object.entries(samples).map(([name, s]) => {
         const sorted = [...s.added].sort((a, b) => a - b);
-        return [name, { runs: sorted.length, p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted.at(-1), notRecovered: s.missed, notRun: s.skipped }];
+        return [name, { runs: sorted.length, p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted.at(-1), notRecovered: s.missed, notRun: s.skipped, unhandledErrorEvents: s.unhandled }];
       }),
     );
   }
@@ -253,14 +339,10 @@ for (const [scenario, byVariant] of Object.entries(report)) {
   for (const [name, r] of Object.entries(byVariant)) {
     const cap = r.notRecovered ? `, ${r.notRecovered} not recovered within ${CAP_MS} ms` : '';
     const skipped = r.notRun ? `, ${r.notRun} runs skipped after ${GIVE_UP_AFTER} failures in a row` : '';
-    console.log(`${scenario.padEnd(9)} ${name.padEnd(5)} runs ${String(r.runs).padStart(3)}  p50 ${String(r.p50 ?? '-').padStart(6)}  p99 ${String(r.p99 ?? '-').padStart(6)}  max ${String(r.max ?? '-').padStart(6)}${cap}${skipped}`);
+    const crashes = r.unhandledErrorEvents ? `, ${r.unhandledErrorEvents} 'error' events without a listener (an application would have crashed)` : '';
+    console.log(`${scenario.padEnd(9)} ${name.padEnd(5)} runs ${String(r.runs).padStart(3)}  p50 ${String(r.p50 ?? '-').padStart(6)}  p99 ${String(r.p99 ?? '-').padStart(6)}  max ${String(r.max ?? '-').padStart(6)}${cap}${skipped}${crashes}`);
   }
 }
 console.log(JSON.stringify(report));
-try {
-  const { PluginManager } = await import('aws-advanced-nodejs-wrapper');
-  await Promise.race([PluginManager.releaseResources(), sleep(3000)]);
-} catch {
-  // the peer was not loaded
-}
 process.exit(0);
+}

@@ -326,7 +326,7 @@ export const OPTION_TABLE = [
   },
   {
     name: 'enableConnectFailover', aliases: ['enable_connect_failover'], type: 'boolean', default: false, group: 'failover',
-    doc: 'failover_v2: when opening the initial connection fails with a network error (or, in strict_writer mode, lands on a read-only instance), fail over instead of failing the connect.',
+    doc: 'failover_v2: when opening the initial connection fails with a network error, fail over (to the instance the failover mode asks for) instead of failing the connect.',
   },
   {
     name: 'enableFailover', aliases: ['enable_failover'], type: 'boolean', default: true, group: 'failover',

@@ -272,6 +272,31 @@ export function failoverSuite(flavour: Flavour, scope: 'full' | 'smoke'): Return
     }
   });
 
+  t('initial_connection retries within its timeout: a new client while the writer is down lands on the new writer', async () => {
+    const services = lab.newServices();
+    await lab.client('writer', {}, services); // these services know the topology
+    const old = lab.cluster.writer.name;
+    await lab.cluster.kill(old);
+    const connecting = lab.client('writer', {}, services);
+    const r = await lab.cluster.failover({ mode: 'immediate' });
+    await assertOnWriter(await connecting, r.newWriter);
+  });
+
+  t('enableConnectFailover: an initial connection refused by the dead writer fails over instead of failing', async () => {
+    const services = lab.newServices();
+    await lab.client('writer', { plugins: 'failover_v2' }, services);
+    const old = lab.cluster.writer.name;
+    await lab.cluster.kill(old);
+    const refused = await rejection(lab.client('writer', { plugins: 'failover_v2' }, services));
+    assert.ok((lab.clients.at(-1)!.raw.core.pluginService as { isNetworkError(e: unknown): boolean }).isNetworkError(refused), 'without it: the network error');
+    const connecting = lab.client('writer', { plugins: 'failover_v2', enableConnectFailover: true }, services);
+    const event = lab.clients.at(-1)!.nextFailover();
+    const r = await lab.cluster.failover({ mode: 'immediate' });
+    const db = await connecting;
+    await assertOnWriter(db, r.newWriter);
+    assert.is((await event).outcome, 'success');
+  });
+
   t("failover (v1) plugin: writer failover with the seed's v1 semantics", async () => {
     const db = await lab.client('writer', { plugins: 'initial_connection,failover' });
     const r = await lab.cluster.failover({ mode: 'immediate' });

@@ -92,6 +92,9 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
+/** A topology younger than this naming another writer than the failed one is tried before probing. */
+const RECENT_TOPOLOGY_MS = 5000;
+
 /** Pause between failed attempts inside a failover (not a synchronisation sleep: nothing to wait on). */
 export const RETRY_PAUSE_MS = 100;
 
@@ -299,9 +302,19 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
    * Writer failover through the topology: waits for a topology whose writer was verified (panic probe or monitor),
    * connects to that writer and verifies its role; retries until `deadline`.
    */
-  protected async writerThroughTopology(deadline: number, stop?: { readonly stopped: boolean }): Promise<FailoverTarget<C>> {
+  protected async writerThroughTopology(deadline: number, stop?: { readonly stopped: boolean }, failed?: HostInfo): Promise<FailoverTarget<C>> {
     const s = this.service;
     let lastProblem = 'no writer in the topology';
+    // A new writer published moments ago (another client's failover, the monitor): verify it directly, no probe.
+    const cached = s.services.topology.get(s.hostListProvider.clusterId);
+    if (failed !== undefined && cached !== undefined && Date.now() - cached.updatedAt < RECENT_TOPOLOGY_MS) {
+      await s.refreshHostList().catch(() => undefined);
+      const writer = s.allHosts.find((h) => h.role === HostRole.WRITER);
+      if (writer !== undefined && writer.hostAndPort !== failed.hostAndPort) {
+        const target = await this.tryHost(writer, deadline - Date.now(), (role) => role === HostRole.WRITER);
+        if (target !== undefined) return target;
+      }
+    }
     while (Date.now() < deadline && stop?.stopped !== true) {
       const refreshed = await s.forceRefreshHostList(true, deadline - Date.now());
       if (!refreshed) {

@@ -27,8 +27,8 @@ export class FailoverV2Plugin<C> extends FailoverPluginBase<C> {
     this.staleDns = new StaleDnsHelper(service, this);
   }
 
-  protected writerFailover(_failed: HostInfo | undefined, deadline: number): Promise<FailoverTarget<C>> {
-    return this.writerThroughTopology(deadline);
+  protected writerFailover(failed: HostInfo | undefined, deadline: number): Promise<FailoverTarget<C>> {
+    return this.writerThroughTopology(deadline, undefined, failed);
   }
 
   protected override async connectInternal(host: HostInfo, props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C> {

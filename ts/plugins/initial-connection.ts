@@ -82,7 +82,11 @@ export class InitialConnectionPlugin<C> implements ConnectionPlugin<C> {
         if (!s.isNetworkError(err)) throw err;
         lastError = err;
         log.debug(`connecting to ${host.hostAndPort} failed: ${describe(err)}`);
-        if (target !== undefined) s.setAvailability(target.allAliases, HostAvailability.UNAVAILABLE);
+        if (target !== undefined) {
+          s.setAvailability(target.allAliases, HostAvailability.UNAVAILABLE);
+          // The instance the topology named is gone: find out from the servers which one replaced it.
+          if (wanted === HostRole.WRITER) await s.forceRefreshHostList(true, Math.max(1, Math.min(deadline - Date.now(), 5000)));
+        }
       }
     }
     log.info(`no verified ${wanted} behind ${endpoint.host} within ${o.openConnectionRetryTimeoutMs} ms${lastError ? ` (last error: ${describe(lastError)})` : ''}; connecting through the endpoint`);
