@@ -30,6 +30,7 @@ interface NativeEfmEvent {
   errorClass?: string;
   message?: string;
   silentForMs: number;
+  at: number;
 }
 
 export interface EfmMonitorStats {
@@ -97,6 +98,8 @@ export interface EfmEvent {
   readonly message?: string;
   /** How long the host had not answered (dead / aborted), or had been dead (alive). */
   readonly silentForMs: number;
+  /** Time of the verdict (ms since the Unix epoch; taken on the monitor's thread, not when JS got the event). */
+  readonly at: number;
 }
 
 /** One registered connection. */
@@ -210,6 +213,7 @@ export function startEfmMonitor(spec: EfmMonitorSpec, onEvent: (event: EfmEvent)
         port: e.port,
         aborted: e.aborted,
         silentForMs: e.silentForMs,
+        at: e.at,
         ...(e.errorClass !== undefined ? { errorClass: e.errorClass as ProbeErrorClass } : {}),
         ...(e.message !== undefined ? { message: e.message } : {}),
       };

@@ -214,13 +214,14 @@ export class SharedHostMonitor {
       availability.set(this.aliases, HostAvailability.UNAVAILABLE);
     }
     for (const id of e.aborted) this.records.get(id)?.onAbort(e);
-    if (e.kind === 'dead') this.registry.emit('dead', this, e);
+    this.registry.emit(e.kind, this, e);
   }
 }
 
 /**
- * The host monitors of one WrapperServices. Events: `dead` (monitor, event) when a host is declared dead, `alive`
- * (monitor, event) when it answers again, `disposed` (monitor) when an unused monitor is stopped.
+ * The host monitors of one WrapperServices. Events: `dead` (monitor, event) when a host is declared dead,
+ * `aborted` (monitor, event) when more calls are aborted on it, `alive` (monitor, event) when it answers again,
+ * `disposed` (monitor) when an unused monitor is stopped.
  */
 export class HostMonitorRegistry extends EventEmitter {
   private readonly monitors = new Map<string, SharedHostMonitor>();

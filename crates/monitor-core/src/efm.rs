@@ -220,6 +220,12 @@ pub struct EfmEvent {
     pub error: Option<ProbeError>,
     /// How long the host had not answered (Dead / Aborted), or had been dead (Alive).
     pub silent_for: Duration,
+    /// Wall-clock time of the verdict, in ms since the Unix epoch.
+    pub at_ms: f64,
+}
+
+fn now_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }
 
 /// Receives EFM events on a runtime thread: must not block.
@@ -561,6 +567,7 @@ async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: 
                 aborted,
                 error: d.last_error.clone(),
                 silent_for,
+                at_ms: now_ms(),
             };
             if !sink.report(event) {
                 break;
@@ -638,6 +645,7 @@ async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: 
                                 aborted: Vec::new(),
                                 error: None,
                                 silent_for: ended.saturating_duration_since(since),
+                                at_ms: now_ms(),
                             };
                             if !sink.report(event) {
                                 break;

@@ -42,6 +42,8 @@ pub struct NativeEfmEvent {
     pub message: Option<String>,
     /// How long the host had not answered (dead / aborted) or had been dead (alive).
     pub silent_for_ms: f64,
+    /// Time of the verdict, ms since the Unix epoch.
+    pub at: f64,
 }
 
 #[napi(object)]
@@ -78,6 +80,7 @@ impl EfmSink for JsEfmSink {
             error_class: ev.error.as_ref().map(|e| e.class.as_str().to_string()),
             message: ev.error.map(|e| e.message),
             silent_for_ms: ev.silent_for.as_secs_f64() * 1000.0,
+            at: ev.at_ms,
         };
         self.callback.call(event, ThreadsafeFunctionCallMode::NonBlocking) != Status::Closing
     }
