@@ -152,7 +152,7 @@ test('an idle client whose connection dies is removed and its error emitted on t
 });
 
 test('connectionTimeoutMillis bounds the wait for a client; maxUses ends a client after N checkouts', async () => {
-  const p = pool({ max: 1, connectionTimeoutMillis: 200, maxUses: 3 });
+  const p = pool({ max: 1, connectionTimeoutMillis: 1500, maxUses: 3 });
   const held = await p.connect();
   const err = await p.connect().then(() => undefined, (e: Error) => e.message);
   assert.match(String(err), /timeout exceeded when trying to connect/);
