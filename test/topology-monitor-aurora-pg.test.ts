@@ -67,7 +67,10 @@ test('forceRefresh waits for a topology published after the call (confirmed when
     const before = monitor.publications;
     monitor.on('topology', onTopology);
     const started = Date.now();
-    const hosts = await provider.forceRefresh(verify, 5000);
+    const pending = provider.forceRefresh(verify, 5000);
+    // A working native monitor alone answers: no TypeScript panic probe was started.
+    assert.not.ok(services.topologyProbes.has(provider.clusterId));
+    const hosts = await pending;
     monitor.off('topology', onTopology);
     assert.ok(monitor.publications > before, `verify=${verify}: no publication after the call`);
     assert.is(instanceName(hosts[0]!.host), lab.cluster.writer.name);
@@ -137,8 +140,8 @@ test('monitoring credentials come from the cluster clients\' monitoring props (p
     const c = await lab.client(other, 'writer', { 'topology-monitoring-password': 'wrong-password' });
     const monitor = monitorOf(other, c);
     // The client itself logs in; its monitor, with the wrong password, never confirms a writer.
-    const none = await rejectionOf(providerOf(c).forceRefresh(true, 1500));
-    assert.is(none.code, 'WRAPPER_TOPOLOGY_TIMEOUT');
+    const none = await rejectionOf(monitor.forceRefresh(true, 1500));
+    assert.is(none.code, 'WRAPPER_TOPOLOGY_TIMEOUT', `${none.name}: ${none.message}`);
     assert.ok(monitor.panicking);
     assert.is(monitor.publications, 0);
     assert.not.ok(String(none.message).includes('wrong-password'));

@@ -66,6 +66,11 @@ export interface RdsHostListProviderInit<C> {
 export interface TopologyMonitorLink {
   /** Reads the topology now; with verifyWriter, only once the writer is confirmed on its own connection. */
   forceRefresh(verifyWriter: boolean, timeoutMs: number): Promise<readonly HostInfo[]>;
+  /**
+   * The monitor has shown it can reach the cluster (it published a topology confirmed on the writer). Until then
+   * (e.g. its credentials do not work), forced writer checks also run the TypeScript panic probe. Default true.
+   */
+  readonly ready?: boolean;
 }
 
 export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
@@ -213,8 +218,11 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
 
   async forceRefresh(verifyWriter: boolean, timeoutMs: number, conn?: C): Promise<readonly HostInfo[]> {
     this.ensureMonitor();
+    // A working monitor alone finds the writer (off the event loop, one set of probe connections per cluster).
+    if (this.monitor && this.monitor.ready !== false) return this.monitor.forceRefresh(verifyWriter, timeoutMs);
     if (verifyWriter && this.probeConnector && timeoutMs > 0) {
-      // Failover waits on this: the monitor and the panic probe race, the first verified writer wins.
+      // A monitor that never reached the writer races the TypeScript panic probe, whose connections go through
+      // the connect pipeline (custom auth plugins apply); the first verified writer wins.
       const probe = this.panicRefresh(this.probeConnector, timeoutMs);
       return this.monitor ? firstFulfilled([this.monitor.forceRefresh(verifyWriter, timeoutMs), probe]) : probe;
     }

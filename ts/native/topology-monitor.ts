@@ -31,6 +31,8 @@ export const HIGH_RATE_WINDOW_MS = 30_000;
  * connection (one round trip) instead of probing every host again (the seed ignores such requests for 10 s).
  */
 export const VERIFY_GRACE_MS = 10_000;
+/** Longest re-check period of a reader's connection in panic mode: a reader promoted in place is seen within it. */
+export const PANIC_POLL_MS = 25;
 /** Defaults of topology monitoring connections (inventory §1.4: connect_timeout=5, socket_timeout=5). */
 export const TOPOLOGY_MONITORING_DEFAULTS = { connectTimeout: 5000, socketTimeout: 5000 } as const;
 
@@ -58,6 +60,7 @@ interface NativeTopologyConfig {
   hosts: NativeTopologyHost[];
   refreshMs: number;
   highRateMs: number;
+  panicPollMs?: number;
   highRateWindowMs: number;
   verifyGraceMs: number;
   connectTimeoutMs: number;
@@ -232,6 +235,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
   readonly clusterId: string;
   /** Publications stored so far (all native monitors of this object). */
   publications = 0;
+  private confirmedPublications = 0;
   private readonly services: WrapperServices;
   private readonly binding: TopologyBinding;
   private readonly users: Attached[] = [];
@@ -251,6 +255,11 @@ export class ClusterTopologyMonitor extends EventEmitter {
     this.clusterId = first.user.clusterId;
     this.users.push(first);
     this.start();
+  }
+
+  /** The monitor has published a topology confirmed on the writer: its connections work. */
+  get ready(): boolean {
+    return this.confirmedPublications > 0;
   }
 
   /** Number of users (host list providers) holding this monitor. */
@@ -296,6 +305,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
       hosts: this.knownHosts(),
       refreshMs: positiveMs(options.topologyRefreshMs, 30_000),
       highRateMs: positiveMs(options.clusterTopologyHighRefreshRateMs, 100),
+      panicPollMs: Math.min(positiveMs(options.clusterTopologyHighRefreshRateMs, 100), PANIC_POLL_MS),
       highRateWindowMs: HIGH_RATE_WINDOW_MS,
       verifyGraceMs: VERIFY_GRACE_MS,
       connectTimeoutMs: positiveMs(options.connectTimeout, TOPOLOGY_MONITORING_DEFAULTS.connectTimeout),
@@ -379,6 +389,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
     this.lastHosts = hosts;
     user.storeTopology(hosts);
     this.publications++;
+    if (ev.confirmed) this.confirmedPublications++;
     this.sendHosts();
     const publication: TopologyPublication = {
       hosts,
@@ -467,8 +478,12 @@ export class ClusterTopologyMonitor extends EventEmitter {
 
   private handleFor(entry: Attached): TopologyMonitorHandle {
     let released = false;
+    const monitor = this;
     return {
       monitor: this,
+      get ready() {
+        return monitor.ready;
+      },
       forceRefresh: (verifyWriter, timeoutMs) => this.forceRefresh(verifyWriter, timeoutMs),
       hostsChanged: (hosts) => this.hostsChanged(hosts),
       release: () => {

@@ -6,7 +6,7 @@
 //! - **Panic mode** (no verified connection: at start, after a failed poll, when the polled node stopped being the
 //!   writer, or on a verify request): every known host is probed in parallel on its own connection; the first host
 //!   confirmed as writer becomes the monitoring connection and its topology is published at once. Readers keep
-//!   re-reading their topology every `high_rate`; a reader that names a writer other than the last confirmed one is
+//!   re-reading their topology every `panic_poll`; a reader that names a writer other than the last confirmed one is
 //!   published as an unconfirmed "reader view"; hosts a reader lists get their own probe.
 //! - [`TopologyMonitor::force_refresh`] waits for a topology published after the call (confirmed when
 //!   `verify_writer`), bounded by its timeout.
@@ -98,6 +98,8 @@ pub struct TopologyConfig {
     pub hosts: Vec<TopologyHost>,
     pub refresh: Duration,
     pub high_rate: Duration,
+    /// Re-check period of a reader's connection in panic mode (a reader promoted in place is seen within it).
+    pub panic_poll: Duration,
     /// High-rate polling lasts this long after a writer is confirmed in panic mode.
     pub high_rate_window: Duration,
     /// After a writer is confirmed in panic mode, a verify request within this window re-checks the monitoring
@@ -388,6 +390,7 @@ fn validate(c: &TopologyConfig) -> Result<(), String> {
     for (name, d) in [
         ("refresh", c.refresh),
         ("high rate", c.high_rate),
+        ("panic poll", c.panic_poll),
         ("connect timeout", c.connect_timeout),
         ("query timeout", c.query_timeout),
     ] {
@@ -712,7 +715,7 @@ async fn probe_loop(
                 if tx.send(Found::Seen(obs)).is_err() {
                     return;
                 }
-                pause(config.high_rate, token).await;
+                pause(config.panic_poll, token).await;
             }
             Err(_) => {
                 if let Some(c) = slot.take() {
@@ -1019,6 +1022,7 @@ mod tests {
             hosts,
             refresh: Duration::from_millis(1000),
             high_rate: Duration::from_millis(50),
+            panic_poll: Duration::from_millis(25),
             high_rate_window: Duration::from_secs(30),
             verify_grace: Duration::from_secs(10),
             connect_timeout: Duration::from_millis(300),

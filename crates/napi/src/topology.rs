@@ -49,6 +49,8 @@ pub struct NativeTopologyConfig {
     pub hosts: Vec<NativeTopologyHost>,
     pub refresh_ms: f64,
     pub high_rate_ms: f64,
+    /// Re-check period of readers in panic mode; default highRateMs.
+    pub panic_poll_ms: Option<f64>,
     pub high_rate_window_ms: f64,
     pub verify_grace_ms: f64,
     pub connect_timeout_ms: f64,
@@ -158,6 +160,7 @@ fn to_config(c: NativeTopologyConfig) -> Result<TopologyConfig> {
         hosts: c.hosts.into_iter().map(to_host).collect::<Result<_>>()?,
         refresh: duration(c.refresh_ms, "refreshMs", false)?,
         high_rate: duration(c.high_rate_ms, "highRateMs", false)?,
+        panic_poll: duration(c.panic_poll_ms.unwrap_or(c.high_rate_ms), "panicPollMs", false)?,
         high_rate_window: duration(c.high_rate_window_ms, "highRateWindowMs", true)?,
         verify_grace: duration(c.verify_grace_ms, "verifyGraceMs", true)?,
         connect_timeout: duration(c.connect_timeout_ms, "connectTimeoutMs", false)?,
