@@ -20,7 +20,9 @@ import { readdirSync, readFileSync, readlinkSync, mkdtempSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { AwsPGClient, AwsMySQLClient, WrapperServices, releaseResources } from 'aws-advanced-ts-wrapper';
+import { WrapperServices, releaseResources } from 'aws-advanced-ts-wrapper';
+import { AwsPGClient } from 'aws-advanced-ts-wrapper/pg';
+import { AwsMySQLClient } from 'aws-advanced-ts-wrapper/mysql';
 import { LocalCluster } from 'aws-advanced-ts-wrapper/testing';
 
 // ---- arguments -------------------------------------------------------------------------------------------------

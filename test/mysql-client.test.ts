@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import mysql from 'mysql2/promise';
 import type { Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { AwsMySQLClient, createConnection } from '../ts/mysql.js';
-import { AwsMySQLClient as FromIndex } from '../ts/index.js';
+import { AwsMySQLClient as FromEntry } from '../ts/mysql.js';
 import net from 'node:net';
 import { AwsWrapperError, QueryTimeoutError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';
@@ -44,7 +44,7 @@ test.after(async () => {
 });
 
 test('exports: subpath, createConnection, index', async () => {
-  assert.is(FromIndex, AwsMySQLClient);
+  assert.is(FromEntry, AwsMySQLClient);
   const c = await createConnection({ ...cfg, plugins: [] }, { services });
   assert.instance(c, AwsMySQLClient);
   assert.type(c.threadId, 'number');

@@ -6,7 +6,7 @@ import pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import Cursor from 'pg-cursor';
 import { AwsPGClient } from '../ts/pg.js';
-import { AwsPGClient as FromIndex } from '../ts/index.js';
+import { AwsPGClient as FromEntry } from '../ts/pg.js';
 import { AwsWrapperError, QueryTimeoutError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';
 
@@ -39,7 +39,7 @@ async function untilActive(observer: pg.Client, pid: number): Promise<void> {
 }
 
 test('exported from the pg subpath and the package index', () => {
-  assert.is(FromIndex, AwsPGClient);
+  assert.is(FromEntry, AwsPGClient);
 });
 
 test('CRUD with text, text+values, QueryConfig, rowMode array; public fields', async () => {

@@ -1,13 +1,15 @@
+/**
+ * `aws-advanced-ts-wrapper`: what every user needs whatever the driver — errors, releaseResources, the plugin API,
+ * the host model. It loads neither pg nor mysql2: the clients and pools live in `aws-advanced-ts-wrapper/pg` and
+ * `aws-advanced-ts-wrapper/mysql` (which also re-export the errors and releaseResources), so an application installs
+ * and loads only its own driver.
+ */
 export * from './errors.js';
 export { HostInfo, HostRole, HostAvailability, HostChange } from './host-info.js';
 export { WrapperServices } from './services.js';
 export { releaseResources } from './release.js';
 export { NativeAddonUnavailableError } from './native/index.js';
 export { MissingDependencyError } from './auth/sdk-loader.js';
-export { AwsMySQLClient } from './clients/mysql-client.js';
-export { AwsPGClient } from './clients/pg-client.js';
-export { AwsPGPool, AwsPGPoolClient } from './pools/pg-pool.js';
-export { AwsMySQLPool, AwsMySQLPoolConnection } from './pools/mysql-pool.js';
 export { InternalConnectionPools, type InternalPoolOptions } from './pools/internal-pools.js';
 export { ReadWriteSplittingError } from './plugins/rw-common.js';
 export {

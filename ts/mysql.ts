@@ -5,3 +5,4 @@ export { Mysql2DriverDialect, classifyMysqlError } from './dialects/driver/mysql
 export * from './errors.js';
 export { HostInfo, HostRole, HostAvailability } from './host-info.js';
 export { AwsMySQLPool, AwsMySQLPoolConnection, createPool, type AwsMySQLPoolConfig, type AwsMySQLPoolOptions, type AwsMySQLPoolInit } from './pools/mysql-pool.js';
+export { releaseResources } from './release.js';
