@@ -3,7 +3,6 @@
  * identity provider sets (ADFS ties its form post to them) and follows redirects, with a deadline per request and
  * the option to skip certificate checks (`sslSecure: false`, test servers only). Bodies are capped.
  */
-import https from 'node:https';
 import { AwsWrapperError } from '../errors.js';
 
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
@@ -57,11 +56,13 @@ export class IdpSession {
     }
   }
 
-  private request(method: 'GET' | 'POST', url: URL, headers: Record<string, string>, body: string | undefined, redirects: number): Promise<IdpResponse> {
+  private async request(method: 'GET' | 'POST', url: URL, headers: Record<string, string>, body: string | undefined, redirects: number): Promise<IdpResponse> {
     const { timeoutMs, verifyTls, pluginCode } = this.options;
     // Only the origin goes into messages: query strings may carry one-time tokens.
     const where = `${method} ${url.origin}${url.pathname}`;
-    if (url.protocol !== 'https:') return Promise.reject(new AwsWrapperError(`${pluginCode}: identity provider URLs must be https, got ${url.origin}`));
+    if (url.protocol !== 'https:') throw new AwsWrapperError(`${pluginCode}: identity provider URLs must be https, got ${url.origin}`);
+    // Loaded on first use: most applications never talk to an identity provider, and node:https costs import time.
+    const https = await import('node:https');
     return new Promise<IdpResponse>((resolve, reject) => {
       const cookie = this.cookieHeader(url);
       const req = https.request(url, {
