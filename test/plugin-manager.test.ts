@@ -20,7 +20,7 @@ import {
 } from '../ts/plugin.js';
 import { boundedSqlPrefix, LazyExecuteContext, SQL_PREFIX_LENGTH, statementText } from '../ts/plugin-manager.js';
 import { BUILTIN_PLUGINS, DEFAULT_PLUGIN_CODES, PluginRegistry, sortByWeight } from '../ts/plugins/registry.js';
-import { registerPlugin, registerProfile, unregisterPlugin, unregisterProfile } from '../ts/index.js';
+import { registerPlugin, registerProfile, releaseResources, unregisterPlugin, unregisterProfile } from '../ts/index.js';
 import { sharedServices, WrapperServices } from '../ts/services.js';
 
 const pgConfig = {
@@ -257,6 +257,23 @@ test('package-level registerPlugin / registerProfile target the shared services'
     assert.ok(unregisterPlugin('sharedRecorder'));
   }
   assert.not.ok(sharedServices().plugins.isAvailable('sharedRecorder'));
+});
+
+test('registered plugins and profiles survive releaseResources (they are configuration); caches do not', async () => {
+  registerPlugin(recordingFactory('keptRecorder', 10, [], ['Client.query']));
+  registerProfile('keptProfile', { plugins: ['keptRecorder'] });
+  const before = sharedServices();
+  before.topology.set('some-cluster', { hosts: [], updatedAt: Date.now() });
+  try {
+    await releaseResources();
+    const after = sharedServices();
+    assert.is.not(after, before, 'a fresh services object');
+    assert.is(after.topology.size, 0, 'caches start empty');
+    assert.ok(after.plugins.isAvailable('keptRecorder'));
+  } finally {
+    assert.ok(unregisterProfile('keptProfile'));
+    assert.ok(unregisterPlugin('keptRecorder'));
+  }
 });
 
 // ---- sqlPrefix --------------------------------------------------------------------------------------------------

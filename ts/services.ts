@@ -28,7 +28,12 @@ export class WrapperServices {
   /** Detected dialect per `host[:port]` with the time it was detected. */
   readonly dialects = new Map<string, { code: DialectCode; at: number }>();
   /** Plugin codes, custom plugins and configuration profiles available to the clients of these services. */
-  readonly plugins = new PluginRegistry();
+  readonly plugins: PluginRegistry;
+
+  /** `plugins`: share a registry (custom plugins and profiles are configuration, not state to release). */
+  constructor(init: { readonly plugins?: PluginRegistry } = {}) {
+    this.plugins = init.plugins ?? new PluginRegistry();
+  }
   /** Host up/down reports shared by every client (failover, EFM, connect). */
   readonly hostAvailability = new HostAvailabilityTracker();
   /** Built-in host selection strategies and their shared state (round-robin positions). */
@@ -94,9 +99,13 @@ export function sharedServices(): WrapperServices {
   return (shared ??= new WrapperServices());
 }
 
-/** Forgets the shared services object (after closing it) so the next client starts fresh. */
+/**
+ * Closes the shared services object and replaces it, so the next client starts with fresh caches and monitors.
+ * Registered custom plugins and profiles are kept: they are the application's configuration.
+ */
 export async function resetSharedServices(): Promise<void> {
   const s = shared;
-  shared = undefined;
-  if (s) await s.close();
+  if (s === undefined) return;
+  shared = new WrapperServices({ plugins: s.plugins });
+  await s.close();
 }
