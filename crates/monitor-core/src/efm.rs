@@ -19,7 +19,8 @@
 //!   `interval × count` counted from the later of its last answer and the moment that call became active.
 //! Aborting shuts the call's socket down (both directions) from the monitor's thread: the driver sees the
 //! connection end as soon as its event loop runs. The monitor keeps running: it probes a dead host until it answers
-//! again (reported as [`EfmEventKind::Alive`]) and detects the next outage the same way.
+//! again (reported as [`EfmEventKind::Alive`]) and detects the next outage the same way. A probe the host answers
+//! with an authentication or TLS refusal counts as an answer.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -255,8 +256,19 @@ pub struct EfmStats {
     pub dead: bool,
 }
 
+/// The last connection parameters the provider gave, and when the first ones arrived.
+struct ParamsCache {
+    target: ProbeTarget,
+    first_at: Instant,
+}
+
+/// How long a reconnect waits for fresh parameters before using the cached ones: the provider may run on a
+/// JavaScript event loop that is blocked right now, which must not delay a verdict.
+const FRESH_PARAMS_WAIT: Duration = Duration::from_millis(50);
+
 struct Shared {
     spec: EfmSpec,
+    params: Mutex<Option<ParamsCache>>,
     watches: Mutex<Vec<Arc<Watch>>>,
     wake: Notify,
     stop: CancellationToken,
@@ -268,6 +280,37 @@ impl Shared {
     fn watches(&self) -> MutexGuard<'_, Vec<Arc<Watch>>> {
         self.watches.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn params(&self) -> MutexGuard<'_, Option<ParamsCache>> {
+        self.params.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn store_params(&self, target: &ProbeTarget) {
+        let mut cache = self.params();
+        let first_at = cache.as_ref().map_or_else(Instant::now, |c| c.first_at);
+        *cache = Some(ParamsCache { target: target.clone(), first_at });
+    }
+
+    /// When the first parameters arrived (None: not yet).
+    fn params_ready_at(&self) -> Option<Instant> {
+        self.params().as_ref().map(|c| c.first_at)
+    }
+}
+
+/// The parameters for a new probe connection: fresh from the provider when it answers at once, else the cached ones;
+/// the provider's answer (within `deadline`) when nothing is cached yet.
+async fn connect_params(id: u64, base: &ProbeTarget, params: &dyn ParamsSource, shared: &Shared) -> Result<ProbeTarget, ProbeError> {
+    let cached = shared.params().as_ref().map(|c| c.target.clone());
+    let fresh = params.resolve(base, ParamsPurpose::Monitor(id));
+    let target = match cached {
+        None => fresh.await?,
+        Some(cached) => match tokio::time::timeout(FRESH_PARAMS_WAIT, fresh).await {
+            Ok(Ok(t)) => t,
+            _ => return Ok(cached),
+        },
+    };
+    shared.store_params(&target);
+    Ok(target)
 }
 
 /// Running EFM monitors of one runtime, by id.
@@ -303,6 +346,7 @@ impl EfmRegistry {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let shared = Arc::new(Shared {
             spec,
+            params: Mutex::new(None),
             watches: Mutex::new(Vec::new()),
             wake: Notify::new(),
             stop: ctx.cancel.child_token(),
@@ -427,7 +471,7 @@ fn probe(
         if session.is_none() {
             shared.counters.connects.fetch_add(1, Ordering::Relaxed);
             let open = async {
-                let target = params.resolve(&base, ParamsPurpose::Monitor(id)).await?;
+                let target = connect_params(id, &base, params.as_ref(), &shared).await?;
                 let s = ProbeSession::connect(&target).await?;
                 Ok::<_, ProbeError>((s, target))
             };
@@ -476,13 +520,16 @@ struct Detector {
     /// When the host was declared dead (None: not dead).
     dead_since: Option<Instant>,
     last_error: Option<ProbeError>,
+    /// When connection parameters were first available: before that the monitor cannot probe, and the wait for
+    /// them (an event loop that does not answer) is not the host's silence.
+    params_ready: Option<Instant>,
 }
 
 impl Detector {
     /// The instant from which the host's silence is counted, for a call active since `active_from` (None: the host).
     fn silence_start(&self, active_from: Option<Instant>) -> Option<Instant> {
         let since = self.probing_since?;
-        let mut start = since;
+        let mut start = since.max(self.params_ready?);
         if let Some(ok) = self.last_ok {
             start = start.max(ok);
         }
@@ -497,13 +544,29 @@ async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: 
     let spec = shared.spec.clone();
     let window = spec.window();
     let address = spec.target.address();
-    let mut d = Detector { last_ok: None, probing_since: None, dead_since: None, last_error: None };
+    let mut d = Detector { last_ok: None, probing_since: None, dead_since: None, last_error: None, params_ready: None };
+    // Ask for the connection parameters now, while the JS event loop is free, so the first probe does not wait.
+    {
+        let (params, shared, base) = (Arc::clone(&params), Arc::clone(&shared), spec.target.clone());
+        let deadline = spec.connect_timeout.max(Duration::from_secs(10));
+        tokio::spawn(async move {
+            if let Ok(Ok(t)) = tokio::time::timeout(deadline, params.resolve(&base, ParamsPurpose::Monitor(id))).await {
+                if shared.params_ready_at().is_none() {
+                    shared.store_params(&t);
+                    shared.wake.notify_one();
+                }
+            }
+        });
+    }
     let mut session: Option<(ProbeSession, ProbeTarget)> = None;
     let mut inflight: Option<BoxFuture<ProbeDone>> = None;
     let mut next_probe_at = Instant::now();
 
     loop {
         let now = Instant::now();
+        if d.params_ready.is_none() {
+            d.params_ready = shared.params_ready_at();
+        }
         // Active calls and the next activation.
         let mut active: Vec<(Arc<Watch>, Instant)> = Vec::new();
         let mut next_activation: Option<Instant> = None;
@@ -631,34 +694,43 @@ async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: 
             Wake::Probe(done) => {
                 inflight = None;
                 let ended = Instant::now();
+                // The host answered unless the probe failed for want of an answer: an authentication or TLS
+                // refusal is an answer (the host is up; only the monitor's own settings are wrong, which must not
+                // abort the application's calls).
+                let answered = match &done.result {
+                    Ok(()) => true,
+                    Err(e) => matches!(e.class, ErrorClass::Auth | ErrorClass::Tls),
+                };
                 match done.result {
                     Ok(()) => {
-                        d.last_ok = Some(ended);
                         d.last_error = None;
                         session = done.session;
-                        if let Some(since) = d.dead_since.take() {
-                            shared.dead.store(false, Ordering::Relaxed);
-                            let event = EfmEvent {
-                                monitor_id: id,
-                                kind: EfmEventKind::Alive,
-                                target: address.clone(),
-                                aborted: Vec::new(),
-                                error: None,
-                                silent_for: ended.saturating_duration_since(since),
-                                at_ms: now_ms(),
-                            };
-                            if !sink.report(event) {
-                                break;
-                            }
-                        }
                     }
                     Err(e) => {
                         // A quick failure on a connection that sat idle is most likely that connection gone stale
                         // (server idle timeout): try a fresh one at once.
-                        if done.reused && e.class != ErrorClass::Timeout {
+                        if !answered && done.reused && e.class != ErrorClass::Timeout {
                             next_probe_at = ended;
                         }
                         d.last_error = Some(e);
+                    }
+                }
+                if answered {
+                    d.last_ok = Some(ended);
+                    if let Some(since) = d.dead_since.take() {
+                        shared.dead.store(false, Ordering::Relaxed);
+                        let event = EfmEvent {
+                            monitor_id: id,
+                            kind: EfmEventKind::Alive,
+                            target: address.clone(),
+                            aborted: Vec::new(),
+                            error: None,
+                            silent_for: ended.saturating_duration_since(since),
+                            at_ms: now_ms(),
+                        };
+                        if !sink.report(event) {
+                            break;
+                        }
                     }
                 }
             }
