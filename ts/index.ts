@@ -12,6 +12,8 @@ export { NativeAddonUnavailableError } from './native/index.js';
 export { MissingDependencyError } from './auth/sdk-loader.js';
 export { InternalConnectionPools, type InternalPoolOptions } from './pools/internal-pools.js';
 export { ReadWriteSplittingError } from './plugins/rw-common.js';
+export { HostUnavailableError, HostMonitorRegistry, SharedHostMonitor } from './plugins/host-monitoring-common.js';
+export type { EfmEvent, EfmMonitorStats } from './native/efm.js';
 export {
   registerPlugin,
   unregisterPlugin,
