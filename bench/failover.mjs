@@ -189,10 +189,10 @@ function spawnWorker(name, dir) {
   const child = fork(fileURLToPath(import.meta.url), ['--worker', name, '--dir', dir, ...forwarded], {
     execArgv: process.execArgv,
     // The peer logs every failed attempt to stdout; keep errors only.
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    stdio: process.env.BENCH_WORKER_OUTPUT ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'ignore', 'pipe', 'ipc'],
     env: process.env,
   });
-  child.stderr.on('data', () => {});
+  child.stderr?.on('data', () => {});
   const next = (type, timeoutMs) =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`worker ${name}: no '${type}' within ${timeoutMs} ms`)), timeoutMs);
