@@ -17,6 +17,7 @@
 //!   aborted, and a call that becomes active while the host is still dead is aborted at once.
 //! - v1 (`host_monitoring`): the verdict is per call: a call is aborted once the host has not answered for
 //!   `interval × count` counted from the later of its last answer and the moment that call became active.
+//!
 //! Aborting shuts the call's socket down (both directions) from the monitor's thread: the driver sees the
 //! connection end as soon as its event loop runs. The monitor keeps running: it probes a dead host until it answers
 //! again (reported as [`EfmEventKind::Alive`]) and detects the next outage the same way. A probe the host answers
@@ -507,7 +508,7 @@ fn probe(
 
 enum Wake {
     Stop,
-    Probe(ProbeDone),
+    Probe(Box<ProbeDone>),
     Timer,
 }
 
@@ -683,7 +684,7 @@ async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: 
             tokio::select! {
                 biased;
                 _ = shared.stop.cancelled() => Wake::Stop,
-                done = probe_done => Wake::Probe(done),
+                done = probe_done => Wake::Probe(Box::new(done)),
                 _ = shared.wake.notified() => Wake::Timer,
                 _ = timer => Wake::Timer,
             }
@@ -692,6 +693,7 @@ async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: 
             Wake::Stop => break,
             Wake::Timer => {}
             Wake::Probe(done) => {
+                let done = *done;
                 inflight = None;
                 let ended = Instant::now();
                 // The host answered unless the probe failed for want of an answer: an authentication or TLS
