@@ -83,6 +83,7 @@ interface NativeTopologyEvent {
   writerHost?: string | null;
   writerPort?: number | null;
   confirmed: boolean;
+  newWriter: boolean;
   reason: string;
   at: number;
 }
@@ -171,6 +172,8 @@ export interface TopologyPublication {
   readonly reason: string;
   /** Read on a connection verified to be on the writer (false for a reader's view naming a new writer). */
   readonly confirmed: boolean;
+  /** A reader's view naming a writer other than the last confirmed one (a failover goes there and verifies it). */
+  readonly newWriter: boolean;
   /** The writer as native code reached it (host:port before hostAddressMap), when confirmed. */
   readonly writerHost: string | undefined;
   /** ms since the Unix epoch. */
@@ -396,6 +399,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
       seq: ev.seq,
       reason: ev.reason,
       confirmed: ev.confirmed,
+      newWriter: ev.newWriter,
       writerHost: ev.writerHost ? `${ev.writerHost}:${ev.writerPort ?? ''}` : undefined,
       at: ev.at,
     };
@@ -438,7 +442,8 @@ export class ClusterTopologyMonitor extends EventEmitter {
 
   /**
    * Waits (at most timeoutMs) for a topology published after this call; with verifyWriter, one read on a
-   * connection confirmed to be on the writer. timeoutMs 0 returns the latest topology at once.
+   * connection confirmed to be on the writer, or a reader's view naming a new writer (the caller verifies the role
+   * of the writer it connects to, as after the TypeScript panic probe). timeoutMs 0 returns the latest at once.
    */
   forceRefresh(verifyWriter: boolean, timeoutMs: number): Promise<readonly HostInfo[]> {
     const id = this.ensureRunning();

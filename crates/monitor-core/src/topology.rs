@@ -133,6 +133,8 @@ pub struct Publication {
     pub writer: Option<TopologyHost>,
     /// Read on a connection verified to be on the writer.
     pub confirmed: bool,
+    /// A reader's view naming a writer other than the last confirmed one (failover can go there and verify it).
+    pub new_writer: bool,
     /// "initial" | "writer-confirmed" | "poll" | "refresh" | "reader-view"
     pub reason: &'static str,
     /// ms since the Unix epoch.
@@ -235,7 +237,8 @@ impl TopologyMonitor {
 
     /// Waits for a topology published after this call; with `verify_writer`, one read on a connection confirmed
     /// to be on the writer (the monitoring connection is re-verified: dropped and every host probed, or within
-    /// `verify_grace` after a confirmation, re-checked). A zero timeout returns the last publication at once.
+    /// `verify_grace` after a confirmation, re-checked), or a reader's view naming a new writer (as the seed: the
+    /// caller verifies the role of the writer it connects to). A zero timeout returns the last publication at once.
     /// Must run on the monitor's runtime.
     pub async fn force_refresh(&self, verify_writer: bool, timeout: Duration) -> Result<Arc<Publication>, TopologyError> {
         let s = &self.shared;
@@ -263,7 +266,7 @@ impl TopologyMonitor {
                 }
                 let p = rx.borrow_and_update().clone();
                 if let Some(p) = p {
-                    if p.seq > start_seq && (!verify_writer || p.confirmed) {
+                    if p.seq > start_seq && (!verify_writer || p.confirmed || p.new_writer) {
                         return Ok(p);
                     }
                 }
@@ -636,10 +639,11 @@ async fn open(config: &TopologyConfig, params: &dyn TopologyParams, host: &Topol
     }
 }
 
-/// Sleeps `d`, or less when `token` is cancelled.
-async fn pause(d: Duration, token: &CancellationToken) {
+/// Sleeps `d`, or less when `token` is cancelled or `recheck` is notified.
+async fn pause(d: Duration, token: &CancellationToken, recheck: &Notify) {
     tokio::select! {
         _ = token.cancelled() => {}
+        _ = recheck.notified() => {}
         _ = tokio::time::sleep(d) => {}
     }
 }
@@ -659,11 +663,12 @@ async fn probe_host(
     host: TopologyHost,
     tx: mpsc::UnboundedSender<Found>,
     token: CancellationToken,
+    recheck: Arc<Notify>,
 ) {
     let mut slot: Option<Conn> = None;
     tokio::select! {
         _ = token.cancelled() => {}
-        _ = probe_loop(&config, params.as_ref(), &host, &tx, &token, &mut slot) => {}
+        _ = probe_loop(&config, params.as_ref(), &host, &tx, &token, &recheck, &mut slot) => {}
     }
     if let Some(c) = slot.take() {
         c.close();
@@ -676,6 +681,7 @@ async fn probe_loop(
     host: &TopologyHost,
     tx: &mpsc::UnboundedSender<Found>,
     token: &CancellationToken,
+    recheck: &Notify,
     slot: &mut Option<Conn>,
 ) {
     let mut failures: u32 = 0;
@@ -697,7 +703,7 @@ async fn probe_loop(
                         ErrorClass::Timeout => Duration::ZERO,
                         _ => Duration::from_millis(100u64 << failures.min(7)).min(Duration::from_secs(10)),
                     };
-                    pause(wait, token).await;
+                    pause(wait, token, recheck).await;
                     continue;
                 }
             }
@@ -715,13 +721,13 @@ async fn probe_loop(
                 if tx.send(Found::Seen(obs)).is_err() {
                     return;
                 }
-                pause(config.panic_poll, token).await;
+                pause(config.panic_poll, token, recheck).await;
             }
             Err(_) => {
                 if let Some(c) = slot.take() {
                     c.close();
                 }
-                pause(config.high_rate, token).await;
+                pause(config.high_rate, token, recheck).await;
             }
         }
     }
@@ -781,6 +787,10 @@ impl Runner {
 
     fn publish(&mut self, obs: &Observation, writer: Option<&TopologyHost>, confirmed: bool, reason: &'static str) {
         self.seq += 1;
+        let new_writer = !confirmed
+            && obs.rows_writer.is_some()
+            && obs.rows_writer != self.last_writer
+            && (obs.check.writer_id.is_none() || obs.check.writer_id == obs.rows_writer);
         let writer_id = if self.config.shape == TopologyShape::MultiAz { obs.check.writer_id.clone() } else { obs.rows_writer.clone() };
         let p = Arc::new(Publication {
             seq: self.seq,
@@ -788,6 +798,7 @@ impl Runner {
             writer_id: writer_id.or_else(|| obs.rows_writer.clone()),
             writer: writer.cloned(),
             confirmed,
+            new_writer,
             reason,
             at_ms: now_ms(),
         });
@@ -929,10 +940,12 @@ impl Runner {
         let mut probing: HashSet<(String, u16)> = HashSet::new();
         let mut latest_view: Option<Observation> = None;
         let (config, params) = (Arc::clone(&self.config), Arc::clone(&self.params));
+        // Wakes the probes of readers at once when one of them names a new writer (it may be promoted in place).
+        let recheck = Arc::new(Notify::new());
         let spawn_new = |hosts: Vec<TopologyHost>, probing: &mut HashSet<(String, u16)>| {
             for h in hosts {
                 if probing.insert(h.key()) {
-                    tokio::spawn(probe_host(Arc::clone(&config), Arc::clone(&params), h, tx.clone(), token.clone()));
+                    tokio::spawn(probe_host(Arc::clone(&config), Arc::clone(&params), h, tx.clone(), token.clone(), Arc::clone(&recheck)));
                 }
             }
         };
@@ -949,7 +962,10 @@ impl Runner {
                             && obs.rows_writer != self.last_writer
                             && (obs.check.writer_id.is_none() || obs.check.writer_id == obs.rows_writer);
                         let already = self.last_rows.as_ref() == Some(&obs.rows);
-                        if (names_new_writer && !already) || s.refresh_requested.swap(false, Ordering::SeqCst) {
+                        if names_new_writer && !already {
+                            self.publish(&obs, None, false, "reader-view");
+                            recheck.notify_waiters();
+                        } else if s.refresh_requested.swap(false, Ordering::SeqCst) {
                             self.publish(&obs, None, false, "reader-view");
                         }
                         latest_view = Some(obs);

@@ -79,6 +79,8 @@ pub struct NativeTopologyEvent {
     pub writer_host: Option<String>,
     pub writer_port: Option<u32>,
     pub confirmed: bool,
+    /// A reader's view naming a new writer (unconfirmed).
+    pub new_writer: bool,
     /// Publication reason ("initial" | "writer-confirmed" | "poll" | "refresh" | "reader-view") or why panic
     /// mode started.
     pub reason: String,
@@ -201,6 +203,7 @@ fn publication_event(monitor_id: u64, p: &Publication) -> NativeTopologyEvent {
         writer_host: p.writer.as_ref().map(|w| w.host.clone()),
         writer_port: p.writer.as_ref().map(|w| u32::from(w.port)),
         confirmed: p.confirmed,
+        new_writer: p.new_writer,
         reason: p.reason.to_string(),
         at: p.at_ms,
     }
@@ -223,6 +226,7 @@ impl TopologySink for JsTopologySink {
                 writer_host: None,
                 writer_port: None,
                 confirmed: false,
+                new_writer: false,
                 reason,
                 at: at_ms,
             },
