@@ -22,7 +22,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function describeError(err) {
   const e = /** @type {{name?: string, code?: string, message?: string}} */ (err);
-  return `${e.name ?? 'Error'}${e.code ? ` [${e.code}]` : ''}: ${String(e.message).split('\n')[0].slice(0, 100)}`;
+  return `${e.name ?? 'Error'}${e.code ? ` [${e.code}]` : ''}: ${String(e.message).split('\n')[0].slice(0, 70)}`;
 }
 
 /** One application writer: inserts rows with increasing ids through its own client; reconnects when its client is gone. */
@@ -44,7 +44,7 @@ class Writer {
     for (;;) {
       const client = new AwsPGClient(this.config);
       client.on('error', () => {}); // a lost idle connection is reported through the next query
-      client.on('failover', (e) => log(`writer ${this.id}: client failed over ${e.from ?? '?'} → ${e.to ?? '?'} in ${Math.round(e.durationMs ?? 0)} ms`));
+      client.on('failover', (e) => log(`writer ${this.id}: failover event ${e.from?.hostId ?? e.from?.host ?? '?'} → ${e.to?.hostId ?? e.to?.host ?? '?'} in ${Math.round(e.durationMs ?? 0)} ms`));
       try {
         await client.connect();
         return client;
@@ -92,11 +92,17 @@ async function act(cluster, title, fault) {
   log(`${WRITERS} writers running through ${cluster.writerEndpoint.dnsName}: ${before} acknowledged writes so far`);
   const lossAt = now();
   const failover = await fault();
-  // Writes have resumed once every writer has an acknowledgement after the new writer was promoted.
+  // Writes have resumed once every writer has an acknowledgement after the promotion returned.
   const promotedAt = now();
   while (writers.some((w) => w.firstAckAfter(promotedAt) === undefined)) await sleep(20);
-  const resumes = writers.map((w) => w.firstAckAfter(promotedAt));
-  log(`every writer is writing again: first commit ${Math.round(Math.min(...resumes) - promotedAt)} ms, last ${Math.round(Math.max(...resumes) - promotedAt)} ms after the promotion (${Math.round(Math.max(...resumes) - lossAt)} ms after the writer was lost)`);
+  // The pause each writer saw: the longest gap between two of its acknowledged writes since the fault began.
+  const pauses = writers.map((w) => {
+    let gap = 0;
+    let prev = w.acked.filter((a) => a.at <= lossAt).at(-1)?.at ?? lossAt;
+    for (const a of w.acked) if (a.at > lossAt) [gap, prev] = [Math.max(gap, a.at - prev), a.at];
+    return gap;
+  });
+  log(`every writer is writing again; writes paused ${Math.round(Math.min(...pauses))}–${Math.round(Math.max(...pauses))} ms per writer (the lookalike's own fence + promotion: ${failover.totalMs} ms)`);
   await sleep(1000);
   for (const w of writers) w.running = false;
   await Promise.all(done);
