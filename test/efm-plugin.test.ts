@@ -17,8 +17,8 @@ const MY = {
   host: process.env.TEST_MYSQL_HOST!, port: Number(process.env.TEST_MYSQL_PORT), user: process.env.TEST_MYSQL_USER!,
   password: process.env.TEST_MYSQL_PASSWORD!, database: process.env.TEST_MYSQL_DATABASE!,
 };
-/** Monitored almost at once, probed every 300 ms, dead after 900 ms of silence (room for a debug build's slow SCRAM login). */
-const FAST = { failureDetectionTimeMs: 100, failureDetectionIntervalMs: 300, failureDetectionCount: 3 };
+/** Monitored almost at once, probed every 500 ms, dead after 2 s of silence (room for a debug build's slow SCRAM login on a loaded machine). */
+const FAST = { failureDetectionTimeMs: 100, failureDetectionIntervalMs: 500, failureDetectionCount: 4 };
 
 type Client = AwsPGClient | AwsMySQLClient;
 
@@ -56,7 +56,7 @@ for (const engine of ['pg', 'mysql'] as const) {
       const services = new WrapperServices();
       const c = await open(engine, { plugins: code, ...FAST }, services);
       try {
-        const r = await c.query(sleepSql(engine, 2));
+        const r = await c.query(sleepSql(engine, 3));
         assert.ok(r, 'the call completed');
         const plugin = c.core.getPlugin(code) as unknown as HostMonitoringPlugin<unknown>;
         const stats = plugin.monitor!.stats()!;
@@ -79,7 +79,7 @@ for (const engine of ['pg', 'mysql'] as const) {
     const services = new WrapperServices();
     const c = await open(engine, { plugins: 'host_monitoring_v2', ...FAST, 'monitoring-password': 'not-the-password' }, services);
     try {
-      assert.ok(await c.query(sleepSql(engine, 1)), 'the call completed');
+      assert.ok(await c.query(sleepSql(engine, 3)), 'the call completed');
       const stats = (c.core.getPlugin('host_monitoring_v2') as unknown as HostMonitoringPlugin<unknown>).monitor!.stats()!;
       assert.ok(stats.connects >= 2, `the monitor kept trying: ${JSON.stringify(stats)}`);
       assert.is(stats.probes, 0, 'never logged in');
