@@ -39,6 +39,10 @@ test('two clients of the cluster (writer and reader endpoints) share one native 
   assert.is(monitorOf(services, b), monitor);
   assert.is(monitor.referenceCount, 2);
   assert.is(nativeTopologyMonitorCount(), 1);
+  // The clients' topology-monitoring- overrides bound the monitor's connects and queries.
+  assert.is(monitor.settings.connectTimeoutMs, 1000);
+  assert.is(monitor.settings.queryTimeoutMs, 1000);
+  assert.is(monitor.settings.refreshMs, 500);
 
   const p = monitor.publications > 0 ? undefined : await first;
   const hosts = services.topology.get(monitor.clusterId)!.hosts;
@@ -137,8 +141,15 @@ test('failover: the monitor alone finds and publishes the new writer', async () 
 test('monitoring credentials come from the cluster clients\' monitoring props (per cluster, not process-wide)', async () => {
   const other = new WrapperServices();
   try {
-    const c = await lab.client(other, 'writer', { 'topology-monitoring-password': 'wrong-password' });
+    const c = await lab.client(other, 'writer', {
+      'topology-monitoring-password': 'wrong-password',
+      'topology-monitoring-connectTimeout': undefined,
+      'topology-monitoring-socketTimeout': undefined,
+    });
     const monitor = monitorOf(other, c);
+    // Without overrides: the documented 5 s connect / query bounds of topology monitoring connections (§1.4).
+    assert.is(monitor.settings.connectTimeoutMs, 5000);
+    assert.is(monitor.settings.queryTimeoutMs, 5000);
     // The client itself logs in; its monitor, with the wrong password, never confirms a writer.
     const none = await rejectionOf(monitor.forceRefresh(true, 1500));
     assert.is(none.code, 'WRAPPER_TOPOLOGY_TIMEOUT', `${none.name}: ${none.message}`);

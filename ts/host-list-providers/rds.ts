@@ -204,6 +204,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
 
   async refresh(conn?: C): Promise<readonly HostInfo[]> {
     this.ensureMonitor();
+    this.monitorHandle?.ensureRunning();
     const cached = this.services.topology.get(this.clusterId);
     if (cached && Date.now() - cached.updatedAt < (this.options.topologyRefreshMs ?? 30000)) return cached.hosts;
     // A monitor keeps the cache current. Before its first topology nobody waits for it: a connection at hand is

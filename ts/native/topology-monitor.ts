@@ -158,10 +158,25 @@ export interface TopologyMonitoring {
 /** A user's hold on the monitor of its cluster. */
 export interface TopologyMonitorHandle extends TopologyMonitorLink {
   readonly monitor: ClusterTopologyMonitor;
+  /** Restarts the native monitor if releaseResources() ended it while users remain. */
+  ensureRunning(): void;
   /** Hosts the user learnt itself (they are probed in panic mode). */
   hostsChanged(hosts: readonly HostInfo[]): void;
   /** Drops this user's reference; the last one stops the monitor. Idempotent. */
   release(): void;
+}
+
+/** Intervals and bounds the native monitor runs with (ms). */
+export interface TopologyMonitorSettings {
+  readonly refreshMs: number;
+  readonly highRateMs: number;
+  readonly panicPollMs: number;
+  readonly highRateWindowMs: number;
+  readonly verifyGraceMs: number;
+  /** Bound of each connect (parameters, TCP, TLS, authentication): `topology-monitoring-connectTimeout`, 5 s. */
+  readonly connectTimeoutMs: number;
+  /** Bound of each query: `topology-monitoring-socketTimeout`, 5 s. */
+  readonly queryTimeoutMs: number;
 }
 
 /** A published topology as delivered to listeners of ClusterTopologyMonitor's 'topology' event. */
@@ -250,6 +265,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
   private lastHosts: readonly HostInfo[] | undefined;
   private sentHosts = '';
   private closed = false;
+  private current: TopologyMonitorSettings | undefined;
 
   constructor(services: WrapperServices, binding: TopologyBinding, first: Attached) {
     super();
@@ -263,6 +279,11 @@ export class ClusterTopologyMonitor extends EventEmitter {
   /** The monitor has published a topology confirmed on the writer: its connections work. */
   get ready(): boolean {
     return this.confirmedPublications > 0;
+  }
+
+  /** What the native monitor runs with. */
+  get settings(): TopologyMonitorSettings {
+    return this.current!;
   }
 
   /** Number of users (host list providers) holding this monitor. */
@@ -322,6 +343,15 @@ export class ClusterTopologyMonitor extends EventEmitter {
       config.templatePort = templatePort;
       config.templatePortExplicit = template.explicitPort;
     }
+    this.current = {
+      refreshMs: config.refreshMs,
+      highRateMs: config.highRateMs,
+      panicPollMs: config.panicPollMs ?? config.highRateMs,
+      highRateWindowMs: config.highRateWindowMs,
+      verifyGraceMs: config.verifyGraceMs,
+      connectTimeoutMs: config.connectTimeoutMs,
+      queryTimeoutMs: config.queryTimeoutMs,
+    };
     const epoch = ++this.epoch;
     this.lastSeq = 0;
     this.sentHosts = hostsKey(config.hosts);
@@ -343,7 +373,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
   }
 
   /** Restarts the native monitor when releaseResources() ended it while users remain. */
-  private ensureRunning(): number {
+  ensureRunning(): number {
     if (this.closed) throw new AwsWrapperError(`Topology monitor of cluster ${this.clusterId} is closed`);
     if (this.nativeId === undefined || this.generation !== nativeGeneration()) this.start();
     return this.nativeId!;
@@ -491,6 +521,9 @@ export class ClusterTopologyMonitor extends EventEmitter {
       },
       forceRefresh: (verifyWriter, timeoutMs) => this.forceRefresh(verifyWriter, timeoutMs),
       hostsChanged: (hosts) => this.hostsChanged(hosts),
+      ensureRunning: () => {
+        if (!released && !this.closed) this.ensureRunning();
+      },
       release: () => {
         if (released) return;
         released = true;
