@@ -15,7 +15,7 @@
 // detected; detection unaffected by a blocked event loop.
 //
 // Usage: npm run build && node bench/efm.mjs [--engine pg|mysql] [--profiles fast,python] [--reps 5]
-//          [--instances 6] [--wrappers ours,peer] [--skip blocked,resources] [--connections 1000]
+//          [--instances 6] [--wrappers ours,peer] [--skip table,blocked,resources] [--connections 1000]
 import { readdirSync, readFileSync, readlinkSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -129,12 +129,13 @@ async function outage(wrapper, cluster, instance, row, services, { blockMs = 0 }
   ).finally(() => (settledAt = now()));
   // Ours: the monitor's own verdict time (taken on its thread) for the call's watch.
   let verdictAt;
-  const watchId = client.watch()?.id;
+  let watchId;
   const onVerdict = (_m, e) => {
     if (watchId !== undefined && e.aborted.includes(watchId)) verdictAt = e.at;
   };
-  services.hostMonitors?.on('dead', onVerdict).on('aborted', onVerdict);
   await sleep(delay);
+  watchId = client.watch()?.id; // registered by the call by now
+  services.hostMonitors?.on('dead', onVerdict).on('aborted', onVerdict);
   const outageAt = now();
   const outageWall = Date.now();
   await cluster.hang(instance);
@@ -153,6 +154,8 @@ async function outage(wrapper, cluster, instance, row, services, { blockMs = 0 }
   await client.end();
   services.hostMonitors?.off('dead', onVerdict).off('aborted', onVerdict);
   if (result === undefined || result.ok) return { detected: false };
+  // Rejected before the outage: the wrapper aborted a call on a healthy host.
+  if (settledAt < outageAt) return { detected: false, falseAbort: true };
   const verdictMs = verdictAt === undefined ? undefined : verdictAt - outageWall;
   return { detected: true, ms: settledAt - outageAt, expected, nativeAbortMs, verdictMs };
 }
@@ -207,8 +210,8 @@ function printTable(results) {
     if (wrapper === 'peer' && !peer) continue;
     const name = wrapper === 'ours' ? 'aws-advanced-ts-wrapper host_monitoring_v2' : 'aws-advanced-nodejs-wrapper efm2';
     console.log(`\n${name} (${ENGINE}) — detection time from the outage, ms`);
-    console.log('| Grace | Interval | Count | Outage delay | Detected | Min | Max | Avg | Bound* | Within bound | Monitor verdict avg / max** | Python avg (published) |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| Grace | Interval | Count | Outage delay | Detected | Min | Max | Avg | Bound* | Within bound | Monitor verdict avg / max** | Aborted before the outage | Python avg (published) |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     let total = 0;
     let detected = 0;
     let within = 0;
@@ -226,10 +229,11 @@ function printTable(results) {
       const verdicts = ok.map((r) => r.verdictMs).filter((v) => v !== undefined);
       const verdict = verdicts.length ? `${fmt(verdicts.reduce((a, b) => a + b, 0) / verdicts.length)} / ${fmt(Math.max(...verdicts))}` : '—';
       console.log(
-        `| ${grace} | ${interval} | ${count} | ${delay} | ${ok.length}/${rs.length} | ${fmt(ms.length ? Math.min(...ms) : undefined)} | ${fmt(ms.length ? Math.max(...ms) : undefined)} | ${fmt(avg)} | ${bound} | ${inBound}/${rs.length} | ${verdict} | ${row[6]} |`,
+        `| ${grace} | ${interval} | ${count} | ${delay} | ${ok.length}/${rs.length} | ${fmt(ms.length ? Math.min(...ms) : undefined)} | ${fmt(ms.length ? Math.max(...ms) : undefined)} | ${fmt(avg)} | ${bound} | ${inBound}/${rs.length} | ${verdict} | ${rs.filter((r) => r.falseAbort).length} | ${row[6]} |`,
       );
     }
-    console.log(`\n${name}: ${detected} of ${total} outages detected, ${within} of ${total} within the bound.`);
+    const falseAborts = [...results.entries()].filter(([k]) => k.startsWith(`${wrapper}|`)).flatMap(([, rs]) => rs).filter((r) => r.falseAbort).length;
+    console.log(`\n${name}: ${detected} of ${total} outages detected, ${within} of ${total} within the bound, ${falseAborts} calls aborted on a healthy host.`);
   }
   console.log('\n* Bound: max(0, grace − outage delay) + interval × count + 100 ms (the goal: within interval × count + 100 ms after the grace period).');
   console.log("** When the native monitor declared the host dead and shut the call's socket down (its own clock, ms after the outage); Min/Max/Avg are when the user's promise rejected (the JS event loop's view).");
@@ -298,8 +302,6 @@ async function resources() {
   const dir = mkdtempSync(path.join(tmpdir(), 'efm-bench-mysql-'));
   log('starting a 3-instance aurora-mysql lookalike for the resource figures');
   const cluster = await LocalCluster.start({ flavour: 'aurora-mysql', readers: 2, dir });
-  const services = new WrapperServices().acquire();
-  const clients = [];
   try {
     const mysql = (await import('mysql2/promise')).default;
     for (const i of cluster.instances) {
@@ -307,50 +309,59 @@ async function resources() {
       await c.query(`SET GLOBAL max_connections = ${CONNECTIONS + 100}`);
       await c.end();
     }
-    const socketsBefore = socketCount();
-    const cpuBefore = process.cpuUsage();
     const names = cluster.instances.map((i) => i.name);
-    log(`opening ${CONNECTIONS} monitored connections on ${names.length} hosts`);
-    for (let i = 0; i < CONNECTIONS; i += 50) {
-      await Promise.all(
-        Array.from({ length: Math.min(50, CONNECTIONS - i) }, async (_, k) => {
-          const c = new AwsMySQLClient({ ...cluster.clientConfig(names[(i + k) % names.length]), plugins: 'host_monitoring_v2', failureDetectionTimeMs: 1000 }, { services });
-          c.on('error', () => {});
-          await c.connect();
-          await c.query('SELECT 1'); // registers the connection with its host's monitor
-          clients.push(c);
-        }),
-      );
+    console.log(`\n${CONNECTIONS} connections (mysql2, AwsMySQLClient) on ${names.length} hosts in one process; each state measured over 20 s`);
+    console.log('| EFM | State | Monitors | Native threads | Probe connections | Probes | Native threads CPU | Process CPU (all threads) |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    // First without EFM (the same clients with failureDetectionEnabled: false): what the rest of the wrapper costs
+    // (e.g. the native topology monitor of the cluster), then with it.
+    let baselineSockets = 0;
+    for (const enabled of [false, true]) {
+      const services = new WrapperServices().acquire();
+      const clients = [];
+      const socketsBefore = socketCount();
+      log(`opening ${CONNECTIONS} connections, EFM ${enabled ? 'enabled' : 'disabled'}`);
+      for (let i = 0; i < CONNECTIONS; i += 50) {
+        await Promise.all(
+          Array.from({ length: Math.min(50, CONNECTIONS - i) }, async (_, k) => {
+            const c = new AwsMySQLClient(
+              { ...cluster.clientConfig(names[(i + k) % names.length]), plugins: 'host_monitoring_v2', failureDetectionEnabled: enabled, failureDetectionTimeMs: 1000 },
+              { services },
+            );
+            c.on('error', () => {});
+            await c.connect();
+            await c.query('SELECT 1'); // registers the connection with its host's monitor
+            clients.push(c);
+          }),
+        );
+      }
+      const measure = async (state, ms) => {
+        const native0 = threads('awsw-native');
+        const cpu0 = process.cpuUsage();
+        const probes0 = (services.hostMonitors?.list() ?? []).reduce((a, m) => a + (m.stats()?.probes ?? 0), 0);
+        await sleep(ms);
+        const cpu = process.cpuUsage(cpu0);
+        const native1 = threads('awsw-native');
+        const nativeCpu = native1.reduce((a, t) => a + t.cpuMs, 0) - native0.reduce((a, t) => a + t.cpuMs, 0);
+        const monitors = services.hostMonitors?.list() ?? [];
+        const probes = monitors.reduce((a, m) => a + (m.stats()?.probes ?? 0), 0) - probes0;
+        const sockets = socketCount() - socketsBefore;
+        if (!enabled && state.startsWith('idle')) baselineSockets = sockets;
+        const probeConnections = enabled ? String(sockets - baselineSockets) : '—';
+        console.log(
+          `| ${enabled ? 'on' : 'off'} | ${state} | ${monitors.length} | ${native1.length} | ${probeConnections} | ${probes} | ${((nativeCpu / ms) * 100).toFixed(2)} % | ${(((cpu.user + cpu.system) / 1000 / ms) * 100).toFixed(2)} % |`,
+        );
+      };
+      await measure('idle (no call in progress)', 20000);
+      const sleeps = clients.map((c) => c.query('SELECT SLEEP(30)').catch(() => {}));
+      await sleep(1500); // past the 1 s grace time: every call is monitored
+      await measure('every connection in a call (monitored after 1 s)', 20000);
+      await Promise.all(sleeps);
+      for (let i = 0; i < clients.length; i += 100) await Promise.all(clients.slice(i, i + 100).map((c) => c.end().catch(() => {})));
+      await services.release();
     }
-    const userSockets = socketCount() - socketsBefore;
-    const measure = async (label, ms) => {
-      const native0 = threads('awsw-native');
-      const cpu0 = process.cpuUsage();
-      const probes0 = (services.hostMonitors?.list() ?? []).reduce((a, m) => a + (m.stats()?.probes ?? 0), 0);
-      await sleep(ms);
-      const cpu = process.cpuUsage(cpu0);
-      const native1 = threads('awsw-native');
-      const nativeCpu = native1.reduce((a, t) => a + t.cpuMs, 0) - native0.reduce((a, t) => a + t.cpuMs, 0);
-      const monitors = services.hostMonitors?.list() ?? [];
-      const probes = monitors.reduce((a, m) => a + (m.stats()?.probes ?? 0), 0) - probes0;
-      const allSockets = socketCount() - socketsBefore;
-      console.log(
-        `| ${label} | ${monitors.length} | ${native1.length} | ${allSockets - CONNECTIONS} | ${probes} | ${((nativeCpu / ms) * 100).toFixed(2)} % | ${(((cpu.user + cpu.system) / 1000 / ms) * 100).toFixed(2)} % |`,
-      );
-    };
-    console.log(`\n${CONNECTIONS} monitored connections (mysql2) on ${names.length} hosts, one process: ${userSockets} user sockets`);
-    console.log('| State | Monitors | Native threads | Other sockets (probe connections) | Probes in 20 s | Native threads CPU | Process CPU (all threads) |');
-    console.log('|---|---|---|---|---|---|---|');
-    await measure('idle connections (no call in progress)', 20000);
-    const sleeps = clients.map((c) => c.query('SELECT SLEEP(40)').catch(() => {}));
-    await sleep(1500); // past the 1 s grace time: every call is monitored
-    await measure('every connection in a monitored call', 20000);
-    await Promise.all(sleeps);
-    const cpu = process.cpuUsage(cpuBefore);
-    log(`process CPU for the whole resource run: ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms`);
+    console.log('Native threads CPU: CPU time of the addon\'s threads / wall time (100 % = one core); /proc, 10 ms resolution.');
   } finally {
-    for (let i = 0; i < clients.length; i += 100) await Promise.all(clients.slice(i, i + 100).map((c) => c.end().catch(() => {})));
-    await services.release();
     await cluster.stop({ keepLogs: false });
     rmSync(dir, { recursive: true, force: true });
   }
@@ -361,6 +372,7 @@ async function resources() {
 async function main() {
   console.log(`bench/efm — ${new Date().toISOString()}, node ${process.version}, engine ${ENGINE}, ${REPS} outages per row, up to ${INSTANCES} in parallel`);
   if (WRAPPERS.includes('peer')) await loadPeer();
+  if (SKIP.has('table')) ROWS.length = 0;
   if (ROWS.length > 0 || !SKIP.has('blocked')) {
     const dir = mkdtempSync(path.join(tmpdir(), 'efm-bench-'));
     const flavour = ENGINE === 'pg' ? 'aurora-pg' : 'aurora-mysql';
