@@ -5,8 +5,8 @@
 const attempts = (): string[] => [...((globalThis as { __hiddenSdkAttempts?: string[] }).__hiddenSdkAttempts ?? [])];
 
 async function main(): Promise<void> {
-  const index = await import('../../ts/index.js');
-  await import('../../ts/pg.js');
+  await import('../../ts/index.js');
+  const pgEntry = await import('../../ts/pg.js');
   await import('../../ts/mysql.js');
   const afterImport = attempts();
 
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   };
   const errors: Record<string, { name: string; message: string; code?: string; packageName?: string }> = {};
   for (const [plugins, extra] of Object.entries(pluginConfig)) {
-    const client = new index.AwsPGClient({
+    const client = new pgEntry.AwsPGClient({
       host: 'db-1.abcdefghijkl.us-east-1.rds.amazonaws.com', port: 1, user: 'u', database: 'd', plugins, connectTimeout: 1000, ...extra,
     });
     try {
