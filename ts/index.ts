@@ -44,3 +44,4 @@ export {
 export { DevTools, type FaultOptions, type InjectedError, type ConnectFaultCallback, type MethodFaultCallback } from './plugins/dev.js';
 export type { ConnectTimePlugin } from './plugins/connect-time.js';
 export type { ExecuteTimePlugin } from './plugins/execute-time.js';
+export { FailoverMode, type FailoverEvent } from './plugins/failover-common.js';
