@@ -19,6 +19,7 @@ import type { HostInfo } from '../../host-info.js';
 import { AwsWrapperError, FailoverError, QueryTimeoutError, UnsupportedOperationError } from '../../errors.js';
 import { getLogger } from '../../logger.js';
 import { mapHostAddress, type WrapperOptions } from '../../options.js';
+import { SOCKET_ERROR_CODES } from './socket-errors.js';
 import type { DriverConfig, DriverDialect, ErrorKind, IsolationLevel, RowsWithColumns, SessionState } from '../types.js';
 
 const log = getLogger('mysql2');
@@ -77,19 +78,8 @@ const NETWORK_ERRNOS = new Set([
   4031, // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8.0.24+: disconnected for inactivity)
 ]);
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ERR_SOCKET_CLOSED',
+const NETWORK_CODES: ReadonlySet<string> = new Set([
+  ...SOCKET_ERROR_CODES,
   'PROTOCOL_CONNECTION_LOST',
   'ER_CON_COUNT_ERROR',
   'ER_SERVER_SHUTDOWN',

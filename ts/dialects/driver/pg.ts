@@ -23,6 +23,7 @@ import type { HostInfo } from '../../host-info.js';
 import { AwsWrapperError, ConfigurationError, FailoverError, QueryTimeoutError, UnsupportedOperationError } from '../../errors.js';
 import { getLogger } from '../../logger.js';
 import { mapHostAddress, type WrapperOptions } from '../../options.js';
+import { SOCKET_ERROR_CODES } from './socket-errors.js';
 import type { DriverConfig, DriverDialect, ErrorKind, IsolationLevel, RowsWithColumns, SessionState } from '../types.js';
 
 const log = getLogger('pg');
@@ -114,22 +115,7 @@ const NETWORK_SQLSTATES: ReadonlySet<string> = new Set([
 const LOGIN_SQLSTATES: ReadonlySet<string> = new Set(['28000', '28P01']);
 const READ_ONLY_SQLSTATE = '25006';
 
-/** Node socket error codes that mean the server is unreachable or the connection was lost. */
-const NETWORK_ERRNO_CODES: ReadonlySet<string> = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ERR_SOCKET_CLOSED',
-  'ERR_STREAM_DESTROYED',
-]);
+const NETWORK_ERRNO_CODES: ReadonlySet<string> = new Set(SOCKET_ERROR_CODES);
 
 /** Classifies a SQLSTATE: network by class or exact code, login, read-only. */
 export function classifySqlState(sqlState: string): ErrorKind | undefined {
