@@ -15,11 +15,10 @@ import type { ExecuteValues, FieldPacket, QueryOptions, QueryResult, QueryValues
 import { AwsMySQLClient, type AwsMySQLClientConfig } from '../clients/mysql-client.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
-import { parseConnectProps } from '../options.js';
 import type { WrapperServices } from '../services.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
 import { InternalConnectionPools } from './internal-pools.js';
-import { afterQueryError, attachInternalPools, isClientBroken, resetPooledClient } from './pool-support.js';
+import { afterQueryError, attachInternalPools, isClientBroken, resetPooledClient, splitPoolConfig } from './pool-support.js';
 
 /** mysql2's pool settings. */
 export interface AwsMySQLPoolOptions {
@@ -72,17 +71,9 @@ export class AwsMySQLPool extends EventEmitter {
 
   constructor(config: AwsMySQLPoolConfig | string, init: AwsMySQLPoolInit = {}) {
     super();
-    if (config === null || (typeof config !== 'object' && typeof config !== 'string')) {
-      throw new TypeError(`AwsMySQLPool config must be a config object or a connection URI, got ${config === null ? 'null' : typeof config}`);
-    }
-    const all: Record<string, unknown> = typeof config === 'string' ? { uri: config } : { ...config };
-    const clientConfig: Record<string, unknown> = { ...all };
-    for (const k of POOL_KEYS) delete clientConfig[k];
-    parseConnectProps('mysql2', clientConfig);
+    const { all, clientConfig, shown } = splitPoolConfig('mysql2', 'AwsMySQLPool', config, 'uri', POOL_KEYS);
     this.clientConfig = clientConfig;
     this.services = init.services;
-    const shown: Record<string, unknown> = { ...all };
-    Object.defineProperty(shown, 'password', { enumerable: false, value: all.password, writable: true, configurable: true });
     this.config = shown;
 
     const max = readNumber(all, 'connectionLimit', 10, 1);

@@ -23,11 +23,10 @@ import type { PgDriverDialect } from '../dialects/driver/pg.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
 import { getLogger } from '../logger.js';
-import { parseConnectProps } from '../options.js';
 import type { WrapperServices } from '../services.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
 import { InternalConnectionPools } from './internal-pools.js';
-import { afterQueryError, attachInternalPools, isClientBroken, resetPooledClient } from './pool-support.js';
+import { afterQueryError, attachInternalPools, isClientBroken, resetPooledClient, splitPoolConfig } from './pool-support.js';
 
 /** pg.Pool's own settings, kept out of the clients' config. */
 export interface AwsPGPoolOptions {
@@ -88,19 +87,10 @@ export class AwsPGPool extends EventEmitter {
 
   constructor(config: AwsPGPoolConfig | string = {}, init: AwsPGPoolInit = {}) {
     super();
-    if (config === null || (typeof config !== 'object' && typeof config !== 'string')) {
-      throw new TypeError(`AwsPGPool config must be a config object or a connection string, got ${config === null ? 'null' : typeof config}`);
-    }
-    const all: Record<string, unknown> = typeof config === 'string' ? { connectionString: config } : { ...config };
-    const clientConfig: Record<string, unknown> = { ...all };
-    for (const k of POOL_KEYS) delete clientConfig[k];
-    // Fail at construction on a bad wrapper option, as a client would.
-    parseConnectProps('pg', clientConfig);
+    const { all, clientConfig, shown } = splitPoolConfig('pg', 'AwsPGPool', config, 'connectionString', POOL_KEYS);
     this.clientConfig = clientConfig;
     this.services = init.services;
-    const options: Record<string, unknown> = { ...all };
-    Object.defineProperty(options, 'password', { enumerable: false, value: all.password, writable: true, configurable: true });
-    this.options = options;
+    this.options = shown;
 
     const max = readNumber(all, 'max', 10, 1);
     const poolOptions: ClientPoolOptions = {

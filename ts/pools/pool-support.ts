@@ -3,6 +3,7 @@
  * its internal per-instance pools, and what a pool does after a failed query (failover included).
  */
 import { FailoverError, FailoverFailedError } from '../errors.js';
+import { parseConnectProps } from '../options.js';
 import type { ClientCore } from '../client-core.js';
 import { ReadWriteSplittingBase } from '../plugins/rw-common.js';
 import type { ClientPool } from './client-pool.js';
@@ -53,4 +54,28 @@ export function afterQueryError<T extends object>(pool: ClientPool<T>, core: Cli
     });
   }
   return err instanceof FailoverFailedError || network || isClientBroken(core);
+}
+
+/**
+ * Splits a pool's constructor config (object, or the URL string under `urlKey`) into the config of each pooled
+ * client (pool keys removed; wrapper options validated now, as a client would) and the config the pool shows the
+ * user (the password not enumerable, so logging the pool does not print it).
+ */
+export function splitPoolConfig(
+  driver: 'pg' | 'mysql2',
+  what: string,
+  config: unknown,
+  urlKey: 'connectionString' | 'uri',
+  poolKeys: Iterable<string>,
+): { all: Record<string, unknown>; clientConfig: Record<string, unknown>; shown: Record<string, unknown> } {
+  if (config === null || (typeof config !== 'object' && typeof config !== 'string')) {
+    throw new TypeError(`${what} config must be a config object or a connection URL, got ${config === null ? 'null' : typeof config}`);
+  }
+  const all: Record<string, unknown> = typeof config === 'string' ? { [urlKey]: config } : { ...(config as Record<string, unknown>) };
+  const clientConfig: Record<string, unknown> = { ...all };
+  for (const k of poolKeys) delete clientConfig[k];
+  parseConnectProps(driver, clientConfig);
+  const shown: Record<string, unknown> = { ...all };
+  Object.defineProperty(shown, 'password', { enumerable: false, value: all.password, writable: true, configurable: true });
+  return { all, clientConfig, shown };
 }
