@@ -83,8 +83,7 @@ class Writer {
 
 async function act(cluster, title, fault) {
   console.log(`\n=== ${title} ===`);
-  // Timeouts bound every wait on a dead host (the black hole of act 2) until enhanced failure monitoring lands.
-  const config = { ...cluster.clientConfig('writer'), application_name: 'demo', connectTimeout: 2000, socketTimeout: 2000 };
+  const config = { ...cluster.clientConfig('writer'), application_name: 'demo' };
   const writers = Array.from({ length: WRITERS }, (_, i) => new Writer(i + 1 + (title.startsWith('Act 2') ? WRITERS : 0), config));
   const done = writers.map((w) => w.run());
   await sleep(SETTLE_MS);
