@@ -153,7 +153,10 @@ async function main() {
     console.log(lost === 0 ? 'No acknowledged write was lost.' : `${lost} acknowledged writes were LOST.`);
     process.exitCode = lost === 0 ? 0 : 1;
   } finally {
-    await cluster.stop();
+    // Logs stay in the cluster's directory for a post-mortem only when something went wrong.
+    const keepLogs = process.exitCode !== 0;
+    await cluster.stop({ keepLogs });
+    if (keepLogs) console.log(`instance logs kept in ${cluster.dir}/logs`);
     await releaseResources();
   }
 }
