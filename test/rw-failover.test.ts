@@ -9,9 +9,8 @@ import path from 'node:path';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { FailoverSuccessError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';
-import type { ReadWriteSplittingPlugin } from '../ts/plugins/read-write-splitting.js';
 import { LocalCluster } from '../ts/testing/index.js';
-import type pg from 'pg';
+import { where, rwPlugin as plugin } from './support/rw-lab.js';
 
 let cluster: LocalCluster;
 const dir = mkdtempSync(path.join(tmpdir(), 'rw-failover-'));
@@ -26,21 +25,6 @@ async function client(extra: Record<string, unknown> = {}): Promise<AwsPGClient>
   open.push(c);
   await c.connect();
   return c;
-}
-
-interface Where {
-  id: string;
-  ro: boolean;
-  pid: number;
-}
-
-async function where(c: AwsPGClient): Promise<Where> {
-  const r = await c.query('SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro, pg_catalog.pg_backend_pid() AS pid');
-  return r.rows[0] as Where;
-}
-
-function plugin(c: AwsPGClient): ReadWriteSplittingPlugin<pg.Client> {
-  return c.core.getPlugin<ReadWriteSplittingPlugin<pg.Client>>('read_write_splitting')!;
 }
 
 test.before(async () => {

@@ -11,6 +11,7 @@ import { ConfigurationError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';
 import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
 import { LocalCluster } from '../ts/testing/index.js';
+import { where } from './support/rw-lab.js';
 
 let cluster: LocalCluster;
 const dir = mkdtempSync(path.join(tmpdir(), 'rw-srw-'));
@@ -28,17 +29,6 @@ async function client(extra: Record<string, unknown> = {}, endpoint = 'writer'):
   open.push(c);
   await c.connect();
   return c;
-}
-
-interface Where {
-  id: string;
-  ro: boolean;
-  pid: number;
-}
-
-async function where(c: AwsPGClient): Promise<Where> {
-  const r = await c.query('SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro, pg_catalog.pg_backend_pid() AS pid');
-  return r.rows[0] as Where;
 }
 
 test.before(async () => {
