@@ -32,7 +32,7 @@ export type RowsWithColumns = unknown[][] & { columns?: readonly string[] };
  * - `row-means-writer`: a row is returned only on the writer (aurora, global-aurora); the row's column 0 is its id.
  * - `no-row-means-writer`: a row is returned only on replicas (multi-az-mysql `SHOW REPLICA STATUS`); on a replica
  *   the writer's id is read from `writerIdColumns` (by name, first present); the own id comes from `ownIdQuery`.
- * - `returns-writer-id`: any node returns the writer's id in column 0 (multi-az-pg); the node is the writer when it
+ * - `returns-writer-id`: every node returns the writer's id in column 0 (multi-az-pg); the node is the writer when it
  *   equals the node's own id from `ownIdQuery`.
  */
 export type WriterIdMeaning = 'row-means-writer' | 'no-row-means-writer' | 'returns-writer-id';

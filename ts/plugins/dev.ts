@@ -65,7 +65,7 @@ export class DevTools {
     return this;
   }
 
-  /** The next call of `method` (default: any method) rejects with `error` without reaching the driver. */
+  /** The next call of `method` (default: every method) rejects with `error` without reaching the driver. */
   raiseOnNextCall(error: InjectedError, method: ClientMethod | typeof ALL_METHODS = ALL_METHODS, options?: FaultOptions): this {
     this.methodFaults.push({ error, method, remaining: remainingFrom(options) });
     return this;
