@@ -14,6 +14,10 @@ if [ "$(id -u)" = 0 ]; then
   fi
   # PostgreSQL refuses to run as root: the lookalike and the tests run it as this unprivileged user.
   id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+  # That user runs the binaries under node_modules and keeps clusters under ./.cluster: every directory above the
+  # checkout must be searchable by it (a clone in a 0700 mktemp directory is not). Adds only the search bit.
+  d=$(pwd)
+  while [ "$d" != "/" ]; do chmod o+x "$d"; d=$(dirname "$d"); done
 elif ! command -v mariadbd >/dev/null 2>&1; then
   echo "setup: MariaDB is not installed and this is not root; install mariadb-server (apt-get install mariadb-server)" >&2
   exit 1
