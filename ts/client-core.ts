@@ -195,7 +195,8 @@ export class ClientCore<C> extends EventEmitter {
 
   /**
    * Closes the client: `Client.end` through the pipeline, then the plugins' release(), the current connection
-   * (bounded) and the services reference. Safe to call repeatedly and concurrently (same promise).
+   * (bounded) and the services reference. A failover or read/write switch in progress is stopped (end() waits for
+   * it); a connection it opens after end() is closed at once. Safe to call repeatedly and concurrently (same promise).
    */
   end(): Promise<void> {
     return (this.ending ??= this.doEnd());
@@ -205,6 +206,8 @@ export class ClientCore<C> extends EventEmitter {
     const wasConnected = this.state === 'connected';
     this.state = 'ended';
     const service = this.pluginService;
+    // First: a failover or read/write switch in progress stops, and no connection it opens from now on survives.
+    service.beginEnd();
     const conn = service.currentConnection;
     let failure: unknown;
     if (wasConnected && conn !== undefined && !this.driverDialect.isClosed(conn)) {

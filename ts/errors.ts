@@ -54,3 +54,14 @@ export class FailoverFailedError extends FailoverError {
     super(message, { ...options, code: '08001' });
   }
 }
+
+/**
+ * The wrapper closed a connection because its host failed (a failover starts): calls still queued on it reject with
+ * this (08S01, a network error, so they join the failover). It is never emitted as the client's 'error' event: the
+ * driver's own error for the lost connection is.
+ */
+export class ConnectionAbortedError extends AwsWrapperError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, code: '08S01' });
+  }
+}

@@ -64,6 +64,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   /** Old connections being rolled back / closed in the background after a switch. */
   private readonly disposals = new Set<Promise<void>>();
   private released = false;
+  /** Aborted by beginEnd(): see PluginService.endSignal. */
+  private readonly ending = new AbortController();
+  /** Terminal connects in flight (end() waits for them, bounded: each one closes its connection when the client ended). */
+  private readonly opening = new Set<Promise<unknown>>();
   private readonly driverName: 'pg' | 'mysql2';
   private probeProps: ConnectProps | undefined;
 
@@ -146,9 +150,26 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     return this.sessionStateTracker.current;
   }
 
+  get endSignal(): AbortSignal {
+    return this.ending.signal;
+  }
+
+  /**
+   * The client starts ending: failovers and switches in progress stop, and no connection opened from now on becomes
+   * current (each is closed at once). Called by ClientCore.end before anything else.
+   */
+  beginEnd(): void {
+    if (!this.ending.signal.aborted) this.ending.abort(new AwsWrapperError('Client was ended'));
+  }
+
   // ---- connection switching ---------------------------------------------------------------------------------
 
   async setCurrentConnection(conn: C, host: HostInfo, skipPlugin?: ConnectionPlugin<C>, options?: SwitchOptions): Promise<ReadonlySet<ConnectionChange>> {
+    if (this.ending.signal.aborted && conn !== this.conn) {
+      // A failover or switch finishing after end(): the connection it opened never becomes current.
+      await this.closeUnused(conn);
+      throw new AwsWrapperError(`Client was ended; the connection to ${host.hostAndPort} opened for it was closed`);
+    }
     const old = this.conn;
     const oldHost = this.host;
     if (old === undefined || oldHost === undefined) {
@@ -188,6 +209,16 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     const action = this.pluginManager.notifyConnectionChanged(changes, skipPlugin);
     disposal(action !== OldConnectionSuggestedAction.PRESERVE);
     return changes;
+  }
+
+  /** Closes a connection that was opened for a client that is ending (bounded; never throws). */
+  private async closeUnused(conn: C): Promise<void> {
+    if (this.driverDialect.isClosed(conn)) return;
+    try {
+      await this.driverDialect.end(conn, this.auxiliaryQueryTimeoutMs);
+    } catch (err) {
+      log.debug('Closing a connection opened after end() failed: %s', errorText(err));
+    }
   }
 
   /** Rolls back and/or closes a connection in the background, bounded; end() waits for these. */
@@ -239,8 +270,24 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   // ---- terminal steps (the seed's DefaultPlugin) ------------------------------------------------------------
 
   /** Opens the physical connection, marks the host available and refines the dialect after the first connect. */
-  async connectTerminal(host: HostInfo, props: ConnectProps): Promise<C> {
+  connectTerminal(host: HostInfo, props: ConnectProps): Promise<C> {
+    const task = this.openConnection(host, props);
+    const settled = task.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.opening.add(settled);
+    void settled.finally(() => this.opening.delete(settled));
+    return task;
+  }
+
+  private async openConnection(host: HostInfo, props: ConnectProps): Promise<C> {
+    if (this.ending.signal.aborted) throw new AwsWrapperError('Client was ended while connecting');
     const conn = await this.driverDialect.connect(host, props.driver, props.options);
+    if (this.ending.signal.aborted) {
+      await this.closeUnused(conn);
+      throw new AwsWrapperError('Client was ended while connecting');
+    }
     this.setAvailability(host.allAliases, HostAvailability.AVAILABLE);
     try {
       await this.refineDialect(conn, host);
@@ -407,13 +454,26 @@ export class PluginServiceImpl<C> implements PluginService<C> {
 
   // ---- lifecycle --------------------------------------------------------------------------------------------
 
-  /** Closes the current connection (bounded), waits for background disposals, releases the host list provider. */
+  /**
+   * Closes the current connection (bounded), waits for background disposals and for connects in flight (at most
+   * auxiliaryQueryTimeoutSec: one that completes later is closed then), releases the host list provider.
+   */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
+    this.beginEnd();
     const conn = this.conn;
     this.conn = undefined;
     if (conn !== undefined && !this.driverDialect.isClosed(conn)) this.dispose(conn, false, true);
+    if (this.opening.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.auxiliaryQueryTimeoutMs);
+        timer.unref();
+      });
+      await Promise.race([Promise.allSettled([...this.opening]), bound]);
+      clearTimeout(timer);
+    }
     await this.settleDisposals();
     this.hostListProvider.release();
   }

@@ -187,6 +187,11 @@ export interface PluginService<C = unknown> extends HostListProviderService<C> {
   readonly isInTransaction: boolean;
   /** Session state the user set through the client API, re-applied on switch when transferSessionStateOnSwitch. */
   readonly sessionState: SessionState;
+  /**
+   * Aborted when the client starts ending: work in progress (failover, a read/write switch) stops, and a connection
+   * that opens afterwards is closed at once. Optional so that services written before it need not implement it.
+   */
+  readonly endSignal?: AbortSignal;
 
   /** Switches the client to a new physical connection (session transfer, rollback, notifications, old conn closed). */
   setCurrentConnection(conn: C, host: HostInfo, skipPlugin?: ConnectionPlugin<C>, options?: SwitchOptions): Promise<ReadonlySet<ConnectionChange>>;

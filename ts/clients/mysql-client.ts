@@ -19,6 +19,7 @@ import type {
   QueryValues,
 } from 'mysql2/promise';
 import { ClientCore } from '../client-core.js';
+import { ConnectionAbortedError } from '../errors.js';
 import { Mysql2DriverDialect, coreOf } from '../dialects/driver/mysql2.js';
 import type { IsolationLevel } from '../dialects/types.js';
 import type { HostInfo } from '../host-info.js';
@@ -71,7 +72,7 @@ export class AwsMySQLClient extends EventEmitter {
     for (const event of FORWARDED_EVENTS) {
       this.forwarders.set(event, (...args: unknown[]) => {
         // mysql2 crashes the process on an unlistened 'error'; the wrapper only reports it to listeners that exist.
-        if (event === 'error' && this.listenerCount('error') === 0) return;
+        if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError)) return;
         this.emit(event, ...args);
       });
     }

@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { ClientConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryResult, QueryResultRow, Submittable } from 'pg';
 import { ClientCore } from '../client-core.js';
+import { ConnectionAbortedError } from '../errors.js';
 import type { IsolationLevel } from '../dialects/types.js';
 import { effectivePgConfig, PgDriverDialect } from '../dialects/driver/pg.js';
 import type { HostInfo } from '../host-info.js';
@@ -372,7 +373,7 @@ export class AwsPGClient extends EventEmitter {
       event,
       (...args: unknown[]) => {
         // Without a listener an 'error' event would crash the process; the next query reports the failure instead.
-        if (event === 'error' && this.listenerCount('error') === 0) return;
+        if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError)) return;
         this.emit(event, ...args);
       },
     ]);

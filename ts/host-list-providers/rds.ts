@@ -90,6 +90,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   private readonly topologyMonitoring: TopologyMonitoring | undefined;
   private monitorHandle: TopologyMonitorHandle | undefined;
   private monitorTried = false;
+  private released = false;
 
   constructor(init: RdsHostListProviderInit<C>) {
     if (!init.dialect.topology) {
@@ -109,6 +110,15 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
 
   /** Attaches to the cluster's native topology monitor once (falls back to reading on connections without it). */
   private ensureMonitor(): void {
+    if (this.released) return;
+    const stale = this.monitorHandle;
+    if (stale !== undefined && stale.monitor.isClosed) {
+      // releaseResources() stopped the cluster's monitor while this client stayed open: attach to a new one.
+      stale.release();
+      this.monitorHandle = undefined;
+      this.monitor = undefined;
+      this.monitorTried = false;
+    }
     if (this.monitorTried || this.monitor || !this.topologyMonitoring) return;
     this.monitorTried = true;
     const handle = this.services.topologyMonitors.attach(this, this.topologyMonitoring);
@@ -321,6 +331,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   }
 
   release(): void {
+    this.released = true;
     this.monitorHandle?.release();
     this.monitorHandle = undefined;
     this.monitor = undefined;

@@ -15,6 +15,7 @@
  */
 import {
   AwsWrapperError,
+  ConnectionAbortedError,
   FailoverError,
   FailoverFailedError,
   FailoverSuccessError,
@@ -106,6 +107,8 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
   private modeValue: FailoverMode | undefined;
   /** The failover in progress, and the connection whose loss started it. */
   private inflight: { readonly conn: C; readonly done: Promise<Outcome> } | undefined;
+  /** The search for a new connection of the last failover, settled (it keeps going briefly after end() stops a failover). */
+  private searching: Promise<void> | undefined;
 
   constructor(service: PluginService<C>, props: ConnectProps) {
     this.service = service;
@@ -121,6 +124,11 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
   /** The mode, computed on first use from the initial host (endpoint type) unless configured. */
   get mode(): FailoverMode {
     return (this.modeValue ??= failoverModeFrom(this.props.options.failoverMode, this.service.initialConnectionHostInfo ?? this.service.hostListProvider.initialHostInfo));
+  }
+
+  /** The client is ending: no failover starts, one in progress stops. */
+  protected get ended(): boolean {
+    return this.service.endSignal?.aborted === true;
   }
 
   /** v1's enable_failover; v2 is always enabled. */
@@ -177,13 +185,14 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     try {
       return await next();
     } catch (err) {
-      if (!this.isTrigger(err, conn)) throw err;
+      // A client being ended does not fail over: the call gets the driver's error, as with pg / mysql2.
+      if (!this.isTrigger(err, conn) || this.ended) throw err;
       throw await this.failoverFor(conn, err, inTransaction);
     }
   }
 
   /** Runs (or joins) the failover for the loss of `conn`; resolves to the error the failed call rejects with. */
-  private async failoverFor(conn: C, cause: unknown, inTransaction: boolean): Promise<FailoverError> {
+  private async failoverFor(conn: C, cause: unknown, inTransaction: boolean): Promise<unknown> {
     const s = this.service;
     let outcome: Outcome;
     const running = this.inflight;
@@ -202,6 +211,8 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
         if (this.inflight?.done === done) this.inflight = undefined;
       }
     }
+    // end() stopped the failover: the call fails with the error that triggered it.
+    if (this.ended) return cause;
     if (!outcome.ok) {
       const reason = outcome.error instanceof Error ? ` (${outcome.error.message})` : '';
       return new FailoverFailedError(`Unable to establish a connection to a suitable instance within ${this.failoverTimeoutMs} ms${reason}.`, { cause });
@@ -219,14 +230,15 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     if (network) {
       // Never wait on the dead socket again: calls still queued on it fail now (and join this failover).
       if (!s.driverDialect.isClosed(conn)) {
-        s.driverDialect.abort(conn, new AwsWrapperError('The connection was closed because its host failed; failover in progress', { code: '08S01', cause }));
+        s.driverDialect.abort(conn, new ConnectionAbortedError('The connection was closed because its host failed; failover in progress', { cause }));
       }
       if (failed !== undefined) s.setAvailability(failed.allAliases, HostAvailability.UNAVAILABLE);
     }
     log.info(`${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} (${this.mode}) after ${describe(cause)}`);
     try {
-      const target =
-        this.mode === FailoverMode.STRICT_WRITER ? await this.writerFailover(failed, deadline) : await this.readerFailover(failed, deadline);
+      const target = await this.untilEnded(
+        this.mode === FailoverMode.STRICT_WRITER ? this.writerFailover(failed, deadline) : this.readerFailover(failed, deadline),
+      );
       await s.setCurrentConnection(target.conn, target.host, this);
       const durationMs = Date.now() - started;
       log.info(`${this.code}: failover to ${target.host.hostAndPort} (${target.host.role}) took ${durationMs} ms`);
@@ -234,10 +246,47 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
       return { ok: true };
     } catch (err) {
       const durationMs = Date.now() - started;
+      if (this.ended) {
+        log.debug(`${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} stopped after ${durationMs} ms: the client was ended`);
+        return { ok: false, error: err };
+      }
       log.warn(`${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} failed after ${durationMs} ms: ${describe(err)}`);
       this.emitFailover({ from, to: undefined, durationMs, error: cause, outcome: 'failed', mode: this.mode });
       return { ok: false, error: err };
     }
+  }
+
+  /**
+   * The target `search` finds, unless the client is ended first: then it rejects at once, and a target found later
+   * is closed (release() waits for that, bounded).
+   */
+  private untilEnded(search: Promise<FailoverTarget<C>>): Promise<FailoverTarget<C>> {
+    const signal = this.service.endSignal;
+    const guarded = search.then(async (target) => {
+      if (!this.ended) return target;
+      await this.close(target.conn);
+      throw endedError();
+    });
+    this.searching = guarded.then(
+      () => undefined,
+      () => undefined,
+    );
+    if (signal === undefined) return guarded;
+    return new Promise<FailoverTarget<C>>((resolve, reject) => {
+      const onEnd = (): void => reject(endedError());
+      if (signal.aborted) onEnd();
+      else signal.addEventListener('abort', onEnd, { once: true });
+      guarded.then(
+        (t) => {
+          signal.removeEventListener('abort', onEnd);
+          resolve(t);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onEnd);
+          reject(err);
+        },
+      );
+    });
   }
 
   protected emitFailover(event: FailoverEvent): void {
@@ -273,12 +322,16 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
 
   /** Closes a connection failover opened and does not use (bounded; in the background). */
   protected discard(conn: C): void {
-    const s = this.service;
-    s.driverDialect.end(conn, 1000).catch(() => undefined);
+    void this.close(conn);
+  }
+
+  private close(conn: C): Promise<void> {
+    return this.service.driverDialect.end(conn, 1000).catch(() => undefined);
   }
 
   /** Connects to `host` and checks its role; resolves with the verified target or undefined (connection closed). */
   protected async tryHost(host: HostInfo, boundMs: number, accept: (role: HostRole) => boolean): Promise<FailoverTarget<C> | undefined> {
+    if (this.ended) return undefined;
     let conn: C;
     try {
       conn = await this.connectBounded(host, boundMs);
@@ -315,7 +368,7 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
         if (target !== undefined) return target;
       }
     }
-    while (Date.now() < deadline && stop?.stopped !== true) {
+    while (Date.now() < deadline && stop?.stopped !== true && !this.ended) {
       const refreshed = await s.forceRefreshHostList(true, deadline - Date.now());
       if (!refreshed) {
         lastProblem = 'the topology did not confirm a writer';
@@ -344,7 +397,7 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     const s = this.service;
     const strategy = this.props.options.failoverReaderHostSelectorStrategy;
     const strict = this.mode === FailoverMode.STRICT_READER;
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !this.ended) {
       await s.refreshHostList().catch(() => undefined);
       const all = s.allHosts;
       const readers = all.filter((h) => h.role === HostRole.READER);
@@ -364,9 +417,23 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     throw new AwsWrapperError('Reader failover timed out: no reader (or writer, where allowed) could be reached');
   }
 
-  release(): void {
+  /** Waits for a failover stopped by end() to close what it opened (bounded by auxiliaryQueryTimeoutSec). */
+  async release(): Promise<void> {
+    const searching = this.searching;
     this.inflight = undefined;
+    if (searching === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(1, this.props.options.auxiliaryQueryTimeoutSec * 1000));
+      timer.unref();
+    });
+    await Promise.race([searching, bound]);
+    clearTimeout(timer);
   }
+}
+
+function endedError(): AwsWrapperError {
+  return new AwsWrapperError('Failover stopped: the client was ended');
 }
 
 /** Readers in selection order: available ones as the strategy picks them, then the unavailable ones. */

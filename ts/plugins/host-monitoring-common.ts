@@ -23,7 +23,7 @@ import { isCustomClusterDns, isGlobalDbWriterClusterDns, isRdsClusterDns } from 
 import type { WrapperServices } from '../services.js';
 import { resolveMonitorCredentials } from '../auth/monitor-credentials.js';
 import { parse as parseConnectionString } from 'pg-connection-string';
-import { isNativeAvailable, type ConnectParams, type ParamsRequest, type ProbeKind, type SslMode } from '../native/index.js';
+import { isNativeAvailable, nativeGeneration, type ConnectParams, type ParamsRequest, type ProbeKind, type SslMode } from '../native/index.js';
 import { startEfmMonitor, type EfmEvent, type EfmMonitor, type EfmMonitorSpec, type EfmWatch } from '../native/efm.js';
 
 const log = getLogger('host-monitoring');
@@ -126,6 +126,9 @@ interface WatchRecord {
 /** A native monitor shared by every connection to one host with the same detection parameters. */
 export class SharedHostMonitor {
   private native: EfmMonitor | undefined;
+  /** The addon generation `native` was started in (releaseResources ends a generation). */
+  private generation = -1;
+  private stopped = false;
   private refs = 0;
   private disposeTimer: NodeJS.Timeout | undefined;
   private readonly records = new Map<number, WatchRecord>();
@@ -156,7 +159,17 @@ export class SharedHostMonitor {
     const native = startEfmMonitor(this.spec, (e) => this.onEvent(e), this.provider);
     log.debug('monitor %d started for %s (v%d, grace %d ms, interval %d ms, count %d)', native.id, this.host.hostAndPort, this.spec.version, this.spec.graceMs, this.spec.intervalMs, this.spec.count);
     this.native = native;
+    this.generation = nativeGeneration();
+    this.stopped = false;
     return native;
+  }
+
+  /**
+   * False once stopped for good (its services closed, releaseResources) or when releaseResources ended its native
+   * monitor: a connection registered with it is not watched any more and must register again.
+   */
+  get running(): boolean {
+    return !this.stopped && this.native !== undefined && this.generation === nativeGeneration();
   }
 
   /** Registers a connection's socket; the record hears about its call being aborted. */
@@ -192,6 +205,7 @@ export class SharedHostMonitor {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.disposeTimer !== undefined) clearTimeout(this.disposeTimer);
     this.disposeTimer = undefined;
     if (this.native !== undefined) {
@@ -328,7 +342,8 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
     if (!this.settings.enabled) return next();
     const conn = this.service.currentConnection;
     let reg = this.current;
-    if (reg === undefined || reg.conn !== conn) {
+    // A monitor stopped under an open client (releaseResources) is replaced at its next call.
+    if (reg === undefined || reg.conn !== conn || !reg.monitor.running) {
       const r = this.register(conn);
       if (r === IDENTIFY) return this.identify(conn as C & object).then(() => this.execute(ctx, next));
       reg = r;

@@ -38,6 +38,7 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
     if (isInitial) {
       if (this.pools === undefined && this.service.options.internalConnectionPool) {
         this.pools = sharedInternalPools(this.service as PluginService<unknown>);
+        this.poolsShared = true;
       }
       if (!this.service.acceptsStrategy(HostRole.READER, this.strategy)) {
         return Promise.reject(
@@ -122,6 +123,7 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
       try {
         return await this.openTo(host, true);
       } catch (err) {
+        if (service.endSignal?.aborted === true) throw err;
         lastError = err;
         failed.add(host.url);
         log.debug(`Could not connect to reader ${host.hostAndPort}: ${errorText(err)}`);
@@ -138,6 +140,7 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
     try {
       return await this.openTo(writer, true);
     } catch (err) {
+      if (this.service.endSignal?.aborted === true) throw err;
       // The writer may have changed (failover) since the topology was read: read it again, writer confirmed.
       log.debug(`Could not connect to writer ${writer.hostAndPort} (${errorText(err)}); re-reading the topology`);
       if (!(await this.service.forceRefreshHostList(true, this.auxTimeoutMs))) throw err;

@@ -105,6 +105,8 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
   protected reader: CachedConnection<C> | undefined;
   /** Pools connections are taken from (undefined: connections are opened and cached). */
   protected pools: InternalConnectionPools | undefined;
+  /** `pools` are the services' shared ones (releaseResources ends them; the next switch takes the new ones). */
+  protected poolsShared = false;
   /** The current connection as of the last notification (the "old" one of the next switch). */
   private lastCurrent: C | undefined;
   /** Set while this plugin switches connections itself. */
@@ -248,6 +250,7 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
   private async switchIfRequired(readOnly: boolean): Promise<void> {
     const service = this.service;
     const conn = service.currentConnection;
+    if (service.endSignal?.aborted === true) throw new ReadWriteSplittingError(`setReadOnly(${readOnly}) on a client that was ended`);
     if (conn === undefined) throw new ReadWriteSplittingError(`setReadOnly(${readOnly}) on a client that is not connected`);
     // A current connection that died (its instance left the cluster, …) is switched away from whatever the mode.
     const currentClosed = service.driverDialect.isClosed(conn);
@@ -359,6 +362,7 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
   protected async openTo(host: HostInfo, poolable: boolean): Promise<CachedConnection<C>> {
     const service = this.service;
     const open = () => service.connect(host, this.props, this);
+    if (this.poolsShared && this.pools?.isEnded === true) this.pools = sharedInternalPools(service as PluginService<unknown>);
     const pools = poolable ? this.pools : undefined;
     if (pools === undefined) return { conn: await open(), host, pooled: false };
     const key = poolKey({ driver: service.driverDialect.code, host, user: this.props.driver.user, database: this.props.driver.database });
