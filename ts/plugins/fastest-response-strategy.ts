@@ -160,6 +160,8 @@ export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
   private readonly props: ConnectProps;
   /** Monitors this client counts on, by host:port. */
   private readonly held = new Map<string, ResponseTimeMonitor>();
+  /** The registry `held` was acquired from (releaseResources replaces it: the monitors are then acquired again). */
+  private heldFrom: ResponseTimeMonitors | undefined;
   private readonly native: boolean;
   private released = false;
 
@@ -199,6 +201,11 @@ export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
       if (h.hostId !== undefined && (h.role === HostRole.READER || h.role === HostRole.WRITER)) wanted.set(h.hostAndPort, h);
     }
     const monitors = this.monitors;
+    if (this.heldFrom !== monitors) {
+      // The services closed (releaseResources) and stopped what this client held: start its monitors again.
+      if (this.heldFrom !== undefined) this.held.clear();
+      this.heldFrom = monitors;
+    }
     for (const [hp, m] of this.held) {
       if (!wanted.has(hp)) {
         this.held.delete(hp);
