@@ -11,7 +11,9 @@
  *    is unknown; the client is on a new connection; restart the transaction.
  *  - FailoverFailedError (08001): no suitable instance within failoverTimeoutMs; the client's connection is unusable
  *    (the next call fails over again).
- * Each carries the error that triggered failover as `cause`. Other errors pass through untouched.
+ * Each carries the error that triggered failover as `cause`. Other errors pass through untouched. A client being
+ * ended (end()) does not fail over and stops a failover in progress: the call rejects with the triggering error, and
+ * a connection the search opens afterwards is closed.
  */
 import {
   AwsWrapperError,
