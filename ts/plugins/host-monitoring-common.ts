@@ -166,7 +166,7 @@ export class SharedHostMonitor {
 
   /**
    * False once stopped for good (its services closed, releaseResources) or when releaseResources ended its native
-   * monitor: a connection registered with it is not watched any more and must register again.
+   * monitor: a connection registered with it is no longer watched and must register again.
    */
   get running(): boolean {
     return !this.stopped && this.native !== undefined && this.generation === nativeGeneration();
