@@ -227,14 +227,16 @@ function spawnWorker(name, dir) {
   const next = (type, timeoutMs) =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`worker ${name}: no '${type}' within ${timeoutMs} ms`)), timeoutMs);
+      const onExit = (code) => reject(new Error(`worker ${name} exited (${code})`));
       const onMessage = (msg) => {
         if (msg.type !== type) return;
         clearTimeout(timer);
         child.off('message', onMessage);
+        child.off('exit', onExit);
         resolve(msg);
       };
       child.on('message', onMessage);
-      child.once('exit', (code) => reject(new Error(`worker ${name} exited (${code})`)));
+      child.once('exit', onExit);
     });
   return {
     name,
