@@ -16,9 +16,11 @@
 // (etcHosts: true, root only); without root the peer is skipped.
 // Usage: node --import tsx bench/failover.mjs [--runs 20] [--blackhole-runs 20] [--scenarios stop,crash,blackhole]
 //        [--variants ours,peer,plain] [--cap-ms 60000] [--native off (ours without the native topology monitor)]
+//        [--baseline DIR: adds the variant 'baseline', AwsPGClient from another build's DIR/dist (e.g. main's
+//        checkout with its native addon), for before/after numbers measured in the same run]
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -42,7 +44,11 @@ const isRoot = process.getuid?.() === 0;
 /** Our clients' services; --native off: without the native topology monitor (TypeScript panic probe only). */
 const oursServices = new WrapperServices();
 if (arg('native', 'on') === 'off') oursServices.topologyMonitors.enabled = false;
-const VARIANTS = arg('variants', 'ours,peer,plain').split(',').filter((v) => v !== 'peer' || isRoot);
+const BASELINE = arg('baseline', undefined);
+const VARIANTS = arg('variants', BASELINE ? 'ours,baseline' : 'ours,peer,plain')
+  .split(',')
+  .filter((v) => v !== 'peer' || isRoot)
+  .filter((v) => v !== 'baseline' || BASELINE);
 if (!isRoot) console.log('not root: no /etc/hosts block, the peer (aws-advanced-nodejs-wrapper) is skipped');
 
 // An 'error' event emitted on a pg.Client without a listener would end the process. Ours and the plain variant
@@ -75,6 +81,28 @@ function makeVariant(name, cluster) {
       },
       async recover(err) {
         if (!(err instanceof FailoverError)) await sleep(1);
+      },
+      async close() {
+        await client?.end().catch(() => {});
+      },
+    };
+  }
+  if (name === 'baseline') {
+    let client;
+    let lib;
+    return {
+      name,
+      async connect() {
+        lib ??= await import(pathToFileURL(path.resolve(BASELINE, 'dist/esm/pg.js')).href);
+        client = new lib.AwsPGClient(cluster.clientConfig('writer'));
+        client.on('error', () => {});
+        await client.connect();
+      },
+      async commit() {
+        return (await client.query(INSERT)).rows[0].id;
+      },
+      async recover(err) {
+        if (!(err instanceof lib.FailoverError)) await sleep(1);
       },
       async close() {
         await client?.end().catch(() => {});
@@ -185,7 +213,10 @@ async function worker(name, dir) {
 
 /** A worker process for a variant, attached to the cluster in `dir`. */
 function spawnWorker(name, dir) {
-  const forwarded = arg('native', undefined) ? ['--native', arg('native')] : [];
+  const forwarded = [
+    ...(arg('native', undefined) ? ['--native', arg('native')] : []),
+    ...(BASELINE ? ['--baseline', BASELINE] : []),
+  ];
   const child = fork(fileURLToPath(import.meta.url), ['--worker', name, '--dir', dir, ...forwarded], {
     execArgv: process.execArgv,
     // The peer logs every failed attempt to stdout; keep errors only.
@@ -196,14 +227,16 @@ function spawnWorker(name, dir) {
   const next = (type, timeoutMs) =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`worker ${name}: no '${type}' within ${timeoutMs} ms`)), timeoutMs);
+      const onExit = (code) => reject(new Error(`worker ${name} exited (${code})`));
       const onMessage = (msg) => {
         if (msg.type !== type) return;
         clearTimeout(timer);
         child.off('message', onMessage);
+        child.off('exit', onExit);
         resolve(msg);
       };
       child.on('message', onMessage);
-      child.once('exit', (code) => reject(new Error(`worker ${name} exited (${code})`)));
+      child.once('exit', onExit);
     });
   return {
     name,

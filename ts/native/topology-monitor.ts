@@ -31,6 +31,11 @@ export const HIGH_RATE_WINDOW_MS = 30_000;
  * connection (one round trip) instead of probing every host again (the seed ignores such requests for 10 s).
  */
 export const VERIFY_GRACE_MS = 10_000;
+/**
+ * Ping period of the monitoring connection between topology polls (`SELECT 1`, bounded by the query timeout): a
+ * writer that stops answering is noticed within this plus the query timeout, without re-reading the topology.
+ */
+export const LIVENESS_MS = 1000;
 /** Longest re-check period of a reader's connection in panic mode: a reader promoted in place is seen within it. */
 export const PANIC_POLL_MS = 25;
 /** Defaults of topology monitoring connections (inventory §1.4: connect_timeout=5, socket_timeout=5). */
@@ -62,6 +67,7 @@ interface NativeTopologyConfig {
   highRateMs: number;
   panicPollMs?: number;
   highRateWindowMs: number;
+  livenessMs?: number;
   verifyGraceMs: number;
   connectTimeoutMs: number;
   queryTimeoutMs: number;
@@ -331,6 +337,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
       highRateMs: positiveMs(options.clusterTopologyHighRefreshRateMs, 100),
       panicPollMs: Math.min(positiveMs(options.clusterTopologyHighRefreshRateMs, 100), PANIC_POLL_MS),
       highRateWindowMs: HIGH_RATE_WINDOW_MS,
+      livenessMs: LIVENESS_MS,
       verifyGraceMs: VERIFY_GRACE_MS,
       connectTimeoutMs: positiveMs(options.connectTimeout, TOPOLOGY_MONITORING_DEFAULTS.connectTimeout),
       queryTimeoutMs: positiveMs(options.socketTimeout, TOPOLOGY_MONITORING_DEFAULTS.socketTimeout),

@@ -2,7 +2,11 @@
 //!
 //! - **Regular mode**: a connection verified to be on the writer (writer-id query with the dialect's meaning, own-id
 //!   query, is-reader query, and the topology naming that node as writer) is polled every `refresh` (every
-//!   `high_rate` inside the window after a change or while someone waits for a refresh).
+//!   `high_rate` inside the window after a change or while someone waits for a refresh). A change is a change of
+//!   membership or roles (see [`same_membership`]): metrics in the rows (CPU, replica lag, update time) move on
+//!   every poll and must not keep the monitor polling at the high rate. Between polls, the connection is pinged
+//!   (`SELECT 1`) once per `liveness`, bounded by `query_timeout`, so a writer that stops answering sends the
+//!   monitor into panic mode within `liveness + query_timeout` without re-reading the topology.
 //! - **Panic mode** (no verified connection: at start, after a failed poll, when the polled node stopped being the
 //!   writer, or on a verify request): every known host is probed in parallel on its own connection; the first host
 //!   confirmed as writer becomes the monitoring connection and its topology is published at once. Readers keep
@@ -15,6 +19,7 @@
 //! and stop (or the runtime's shutdown) ends every task of the monitor.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -100,8 +105,11 @@ pub struct TopologyConfig {
     pub high_rate: Duration,
     /// Re-check period of a reader's connection in panic mode (a reader promoted in place is seen within it).
     pub panic_poll: Duration,
-    /// High-rate polling lasts this long after a writer is confirmed in panic mode.
+    /// High-rate polling lasts this long after a writer is confirmed in panic mode (not after the first
+    /// confirmation: nothing changed then) or after a membership or role change.
     pub high_rate_window: Duration,
+    /// Between polls further apart than this, the monitoring connection is pinged at this period.
+    pub liveness: Duration,
     /// After a writer is confirmed in panic mode, a verify request within this window re-checks the monitoring
     /// connection (one round trip) instead of dropping it and probing every host again.
     pub verify_grace: Duration,
@@ -394,6 +402,7 @@ fn validate(c: &TopologyConfig) -> Result<(), String> {
         ("refresh", c.refresh),
         ("high rate", c.high_rate),
         ("panic poll", c.panic_poll),
+        ("liveness", c.liveness),
         ("connect timeout", c.connect_timeout),
         ("query timeout", c.query_timeout),
     ] {
@@ -540,6 +549,34 @@ fn rows_writer(shape: TopologyShape, rows: &TextRows, check: &WriterCheck) -> Op
             best.map(|(_, id)| id)
         }
     }
+}
+
+/// What identifies a topology row apart from its metrics: Aurora (id, is_writer); Global Aurora (id, is_writer,
+/// region); Multi-AZ rows (id, endpoint, port) carry no metrics.
+fn membership_cells(shape: TopologyShape) -> &'static [usize] {
+    match shape {
+        TopologyShape::Aurora => &[0, 1],
+        TopologyShape::GlobalAurora => &[0, 1, 3],
+        TopologyShape::MultiAz => &[0, 1, 2],
+    }
+}
+
+/// True when `a` and `b` list the same instances in the same roles, whatever their metrics (CPU, replica lag, last
+/// update time) say and in whatever order the rows come. Booleans compare by meaning (`t` = `true` = `1`).
+pub fn same_membership(shape: TopologyShape, a: &TextRows, b: &TextRows) -> bool {
+    let role_cell = shape != TopologyShape::MultiAz;
+    let key = |rows: &TextRows| {
+        let mut out: Vec<Vec<Option<String>>> = rows
+            .iter()
+            .map(|r| {
+                let cells = membership_cells(shape).iter().map(|&i| (i, r.get(i).cloned().flatten().map(|v| v.trim().to_string())));
+                cells.map(|(i, c)| if role_cell && i == 1 { truthy(c.as_deref()).map(|w| w.to_string()).or(c) } else { c }).collect()
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    key(a) == key(b)
 }
 
 async fn observe(session: &mut ProbeSession, params: &ConnectParams, config: &TopologyConfig) -> Result<Observation, ProbeError> {
@@ -752,10 +789,10 @@ struct Runner {
 /// Shortest bound of the re-check of a just-confirmed writer on a verify request.
 const GRACE_CHECK_MIN: Duration = Duration::from_millis(500);
 
-enum PollOutcome {
+enum PollOutcome<T> {
     Stop,
     Abandon,
-    Done(Result<Observation, ProbeError>),
+    Done(Result<T, ProbeError>),
 }
 
 impl Runner {
@@ -847,8 +884,32 @@ impl Runner {
         self.shared.panicking.store(false, Ordering::SeqCst);
     }
 
-    /// Polls on the writer connection until it fails, stops being the writer or a verify request drops it; Err
-    /// (with the reason for panic mode) then. Ok only when the monitor stops (connection still open).
+    /// Runs `work` (a poll or a ping on the monitoring connection) unless the monitor stops, or a verify request
+    /// outside the grace (or, with `grace_check`, the grace re-check's short bound) abandons it: a verify request
+    /// does not wait for work that may hang on a dead writer.
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T, ProbeError>>, grace_check: bool) -> PollOutcome<T> {
+        let s = &self.shared;
+        tokio::pin!(work);
+        let grace_bound = tokio::time::sleep((self.config.high_rate * 5).max(GRACE_CHECK_MIN).min(self.config.query_timeout));
+        tokio::pin!(grace_bound);
+        loop {
+            tokio::select! {
+                biased;
+                _ = s.stop.cancelled() => break PollOutcome::Stop,
+                r = &mut work => break PollOutcome::Done(r),
+                _ = &mut grace_bound, if grace_check => break PollOutcome::Abandon,
+                _ = s.wake.notified() => {
+                    if s.verify_requested.load(Ordering::SeqCst) && !self.in_verify_grace() {
+                        break PollOutcome::Abandon;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Polls on the writer connection until it fails, stops being the writer, stops answering pings or a verify
+    /// request drops it; Err (with the reason for panic mode) then. Ok only when the monitor stops (connection
+    /// still open).
     async fn regular(&mut self, mut conn: Conn) -> Result<Conn, String> {
         let s = Arc::clone(&self.shared);
         let config = Arc::clone(&self.config);
@@ -861,33 +922,9 @@ impl Runner {
                 return Err("writer verification requested".into());
             }
             let requested = s.refresh_requested.swap(false, Ordering::SeqCst);
-            let outcome = {
-                let poll = observe(&mut conn.session, &conn.target.params, &config);
-                tokio::pin!(poll);
-                let grace_bound = tokio::time::sleep((config.high_rate * 5).max(GRACE_CHECK_MIN).min(config.query_timeout));
-                tokio::pin!(grace_bound);
-                loop {
-                    tokio::select! {
-                        biased;
-                        _ = s.stop.cancelled() => break PollOutcome::Stop,
-                        r = &mut poll => break PollOutcome::Done(r),
-                        _ = &mut grace_bound, if grace_check => break PollOutcome::Abandon,
-                        _ = s.wake.notified() => {
-                            // A verify request does not wait for a poll that may hang on a dead writer.
-                            if s.verify_requested.load(Ordering::SeqCst) && !self.in_verify_grace() {
-                                break PollOutcome::Abandon;
-                            }
-                        }
-                    }
-                }
-            };
-            let obs = match outcome {
+            let obs = match self.bounded(observe(&mut conn.session, &conn.target.params, &config), grace_check).await {
                 PollOutcome::Stop => return Ok(conn),
-                PollOutcome::Abandon => {
-                    s.verify_requested.store(false, Ordering::SeqCst);
-                    conn.close();
-                    return Err("writer verification requested".into());
-                }
+                PollOutcome::Abandon => return Err(self.abandon(conn)),
                 PollOutcome::Done(Err(e)) => {
                     let why = format!("topology poll on {}:{} failed: {e}", conn.host.host, conn.host.port);
                     conn.close();
@@ -895,6 +932,7 @@ impl Runner {
                 }
                 PollOutcome::Done(Ok(obs)) => obs,
             };
+            let mut answered = Instant::now();
             if !obs.confirmed() {
                 // The node was demoted (or its view disagrees): publish what it says and find the writer.
                 if obs.rows_writer.is_some() && obs.rows_writer != self.last_writer {
@@ -904,7 +942,9 @@ impl Runner {
                 conn.close();
                 return Err(why);
             }
-            let changed = self.last_rows.as_ref() != Some(&obs.rows) || self.last_writer != obs.rows_writer;
+            // Metrics (CPU, lag, update time) differ on every poll: only membership, roles or the writer count.
+            let changed = self.last_rows.as_ref().is_none_or(|r| !same_membership(config.shape, r, &obs.rows))
+                || self.last_writer != obs.rows_writer;
             let waiting = s.waiters.load(Ordering::SeqCst) > 0;
             if requested || waiting || changed || !self.in_high_rate() {
                 if changed {
@@ -919,14 +959,45 @@ impl Runner {
                 if s.verify_requested.load(Ordering::SeqCst) || s.refresh_requested.load(Ordering::SeqCst) {
                     break;
                 }
+                // Between polls further apart than the liveness period, a ping tells a writer that stopped
+                // answering (black-holed, frozen) without re-reading the topology.
+                let ping_at = answered + config.liveness;
+                let ping_due = ping_at < until;
                 tokio::select! {
                     biased;
                     _ = s.stop.cancelled() => return Ok(conn),
-                    _ = s.wake.notified() => {}
-                    _ = tokio::time::sleep_until(until.into()) => break,
+                    _ = s.wake.notified() => continue,
+                    _ = tokio::time::sleep_until(until.into()), if !ping_due => break,
+                    _ = tokio::time::sleep_until(ping_at.into()), if ping_due => {}
+                }
+                let ping = async {
+                    match tokio::time::timeout(config.query_timeout, conn.session.ping(&conn.target.params)).await {
+                        Ok(r) => r,
+                        Err(_) => Err(ProbeError::new(
+                            ErrorClass::Timeout,
+                            format!("no answer to a ping within {} ms", config.query_timeout.as_millis()),
+                        )),
+                    }
+                };
+                match self.bounded(ping, false).await {
+                    PollOutcome::Stop => return Ok(conn),
+                    PollOutcome::Abandon => return Err(self.abandon(conn)),
+                    PollOutcome::Done(Err(e)) => {
+                        let why = format!("the monitoring connection to {}:{} stopped answering: {e}", conn.host.host, conn.host.port);
+                        conn.close();
+                        return Err(why);
+                    }
+                    PollOutcome::Done(Ok(())) => answered = Instant::now(),
                 }
             }
         }
+    }
+
+    /// Drops the monitoring connection for a verify request; the reason for panic mode.
+    fn abandon(&self, conn: Conn) -> String {
+        self.shared.verify_requested.store(false, Ordering::SeqCst);
+        conn.close();
+        "writer verification requested".into()
     }
 
     /// Probes every known host in parallel until one is confirmed as writer (returned as the new monitoring
@@ -990,7 +1061,10 @@ impl Runner {
         let first = self.seq == 0 || self.confirmed_at.is_none();
         let now = Instant::now();
         self.confirmed_at = Some(now);
-        self.high_rate_until = Some(now + self.config.high_rate_window);
+        if !first {
+            // After a failover the new writer's topology is still settling.
+            self.high_rate_until = Some(now + self.config.high_rate_window);
+        }
         s.panicking.store(false, Ordering::SeqCst);
         let host = conn.host.clone();
         self.publish(&obs, Some(&host), true, if first { "initial" } else { "writer-confirmed" });
@@ -1040,6 +1114,7 @@ mod tests {
             high_rate: Duration::from_millis(50),
             panic_poll: Duration::from_millis(25),
             high_rate_window: Duration::from_secs(30),
+            liveness: Duration::from_secs(1),
             verify_grace: Duration::from_secs(10),
             connect_timeout: Duration::from_millis(300),
             query_timeout: Duration::from_millis(300),

@@ -52,6 +52,8 @@ pub struct NativeTopologyConfig {
     /// Re-check period of readers in panic mode; default highRateMs.
     pub panic_poll_ms: Option<f64>,
     pub high_rate_window_ms: f64,
+    /// Ping period of the monitoring connection between polls further apart; default 1000.
+    pub liveness_ms: Option<f64>,
     pub verify_grace_ms: f64,
     pub connect_timeout_ms: f64,
     pub query_timeout_ms: f64,
@@ -164,6 +166,7 @@ fn to_config(c: NativeTopologyConfig) -> Result<TopologyConfig> {
         high_rate: duration(c.high_rate_ms, "highRateMs", false)?,
         panic_poll: duration(c.panic_poll_ms.unwrap_or(c.high_rate_ms), "panicPollMs", false)?,
         high_rate_window: duration(c.high_rate_window_ms, "highRateWindowMs", true)?,
+        liveness: duration(c.liveness_ms.unwrap_or(1000.0), "livenessMs", false)?,
         verify_grace: duration(c.verify_grace_ms, "verifyGraceMs", true)?,
         connect_timeout: duration(c.connect_timeout_ms, "connectTimeoutMs", false)?,
         query_timeout: duration(c.query_timeout_ms, "queryTimeoutMs", false)?,
