@@ -9,7 +9,11 @@
  *   `aliasUnit` (e.g. `'s'`): values given under an alias are converted to the row's unit.
  * - `default: undefined` makes the option `T | undefined`; any other default makes it `T`.
  * - `secret: true` keeps the value out of error messages.
+ * - Durations (rows with a `unit`) are capped at what a Node timer can wait (MAX_TIMER_MS; larger values fire at
+ *   once) unless `max` says otherwise; `maxWhy` says why a row's own `max` exists. The cap of each row is
+ *   maxOf(row), and docs/options.md's "What is rejected and why" table is rendered from these limits.
  */
+import { ConfigurationError } from './errors.js';
 import { isCustomClusterDns, isProxyDns } from './rds-utils.js';
 import { parseHostWeightPairs } from './host-selectors.js';
 
@@ -26,6 +30,10 @@ export interface OptionRow {
   readonly aliasUnit?: OptionUnit;
   /** For int/number: smallest accepted value (default 0). */
   readonly min?: number;
+  /** For int/number: largest accepted value (in the row's unit). Durations default to the timer limit (maxOf). */
+  readonly max?: number;
+  /** Why `max` is what it is (shown in docs/options.md). */
+  readonly maxWhy?: string;
   /** For enum: accepted values (matched case-insensitively, stored as written here). */
   readonly values?: readonly string[];
   readonly doc: string;
@@ -36,6 +44,40 @@ export interface OptionRow {
   /** Extra validation after type conversion; returns what was expected when the value is wrong. */
   readonly check?: (value: never) => string | undefined;
   readonly secret?: boolean;
+}
+
+/** Longest delay a Node timer honours (2^31−1 ms, about 24.8 days): larger ones fire after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Longest duration the native monitors accept (one day; crates/napi checks the same bound). */
+export const NATIVE_MAX_MS = 86_400_000;
+
+const TIMER_WHY = 'Node timers fire at once when asked to wait longer';
+const NATIVE_WHY = "the native monitors' limit, one day";
+
+/** The largest value a row accepts, in its own unit (undefined: no limit). */
+export function maxOf(row: OptionRow): number | undefined {
+  if (row.max !== undefined) return row.max;
+  if (row.unit === 'ms') return MAX_TIMER_MS;
+  if (row.unit === 's') return MAX_TIMER_MS / 1000;
+  return undefined;
+}
+
+/** Why a row has its maximum (undefined for rows without one). */
+export function maxWhyOf(row: OptionRow): string | undefined {
+  if (row.maxWhy !== undefined) return row.maxWhy;
+  return row.unit !== undefined && row.max === undefined ? TIMER_WHY : undefined;
+}
+
+/**
+ * A duration setting outside the table (pool `connectionTimeoutMillis`, `idleTimeoutMillis`, mysql2 `idleTimeout`,
+ * …) checked against the same timer limit; returns `value`. `owner` names the class in the message.
+ */
+export function checkDuration(owner: string, key: string, value: number, unit: OptionUnit = 'ms'): number {
+  const max = unit === 's' ? MAX_TIMER_MS / 1000 : MAX_TIMER_MS;
+  if (Number.isFinite(value) && value > max) {
+    throw new ConfigurationError(`${owner} option '${key}' expects at most ${max} ${unit === 's' ? 'seconds' : 'ms'} (${TIMER_WHY}), got ${value}`, key);
+  }
+  return value;
 }
 
 /** host, host:port, [ipv6] or [ipv6]:port; returns undefined when malformed. */
@@ -84,10 +126,40 @@ function checkEndpoint(endpoint: string): string | undefined {
   return parseHostPort(endpoint) === undefined ? "'host' or 'host:port'" : undefined;
 }
 
+/**
+ * The one check of an instance host pattern (`?.my-domain.example[:port]`), used by the option parser and the
+ * topology code: what was expected when it is wrong, else undefined.
+ */
+export function hostPatternProblem(pattern: string): string | undefined {
+  const example = "a host pattern with '?' in place of the instance name, like '?.my-domain.example[:port]'";
+  const m = /^(.*?)(?::([^:]*))?$/.exec(pattern.trim())!;
+  const host = m[1]!;
+  const portText = m[2];
+  if (host === '') return example;
+  if (!host.includes('?')) return `${example} ('?' is missing)`;
+  if (/[^A-Za-z0-9.?_-]/.test(host)) return `${example} (only letters, digits, '.', '-', '_' and '?' in the host part)`;
+  if (portText !== undefined && !(/^\d{1,5}$/.test(portText) && Number(portText) >= 1 && Number(portText) <= 65535)) {
+    return `${example} (the port must be an integer in 1..65535)`;
+  }
+  if (isProxyDns(host)) return `${example}, not an RDS Proxy name (instances are not reachable through a proxy)`;
+  if (isCustomClusterDns(host)) return `${example}, not a custom cluster endpoint name (give the instance domain)`;
+  return undefined;
+}
+
 function checkHostPattern(pattern: string): string | undefined {
-  if (!pattern.includes('?')) return "a pattern containing '?' in place of the instance name, like '?.my-domain.com[:port]'";
-  const hostPart = pattern.replace(/:\d+$/, '');
-  if (isProxyDns(hostPart) || isCustomClusterDns(hostPart)) return 'a pattern that is not an RDS proxy or custom-cluster endpoint';
+  return hostPatternProblem(pattern);
+}
+
+function checkGlobalHostPatterns(items: readonly string[]): string | undefined {
+  const regions = new Set<string>();
+  for (const item of items) {
+    const i = item.indexOf(':');
+    const problem = i <= 0 ? 'missing region' : hostPatternProblem(item.slice(i + 1));
+    if (problem !== undefined) return `'region:host-pattern[:port]' entries, each pattern ${problem} (bad entry '${item}')`;
+    const region = item.slice(0, i).trim();
+    if (regions.has(region)) return `'region:host-pattern[:port]' entries, each region once (region '${region}' is listed twice)`;
+    regions.add(region);
+  }
   return undefined;
 }
 
@@ -111,18 +183,18 @@ export const OPTION_TABLE = [
   },
   {
     name: 'wrapperDriverDialect', aliases: ['wrapper_driver_dialect'], type: 'string', default: undefined, group: 'core',
-    doc: 'Driver dialect code. Unset: chosen from the driver in use (pg or mysql2).',
+    doc: "Driver dialect code: 'pg' for the pg classes, 'mysql2' for the mysql2 ones (any other value is rejected: the driver dialect is always the driver in use). Unset: the driver in use.",
   },
   {
     name: 'auxiliaryQueryTimeoutSec', aliases: ['auxiliary_query_timeout_sec'], type: 'number', default: 5, unit: 's', min: 0.001, group: 'core',
     doc: "Timeout of the wrapper's own queries (dialect detection, host role and id, topology).",
   },
   {
-    name: 'topologyRefreshMs', aliases: ['topology_refresh_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, group: 'core',
+    name: 'topologyRefreshMs', aliases: ['topology_refresh_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'core',
     doc: 'Regular polling period of the cluster topology monitor.',
   },
   {
-    name: 'clusterTopologyHighRefreshRateMs', aliases: ['cluster_topology_high_refresh_rate_ms'], type: 'int', default: 100, unit: 'ms', min: 1, group: 'core',
+    name: 'clusterTopologyHighRefreshRateMs', aliases: ['cluster_topology_high_refresh_rate_ms'], type: 'int', default: 100, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'core',
     doc: 'Topology polling period while a writer change is suspected (failover, right after connecting).',
   },
   {
@@ -136,6 +208,7 @@ export const OPTION_TABLE = [
   },
   {
     name: 'globalClusterInstanceHostPatterns', aliases: ['global_cluster_instance_host_patterns'], type: 'string-list', default: undefined, group: 'core',
+    check: checkGlobalHostPatterns as (value: never) => string | undefined,
     doc: "Per-region instance host patterns of a global database: 'region:pattern[:port],...'.",
   },
   {
@@ -254,7 +327,7 @@ export const OPTION_TABLE = [
     doc: "Key of the password in the secret's JSON.",
   },
   {
-    name: 'secretsManagerExpirationSec', aliases: ['secrets_manager_expiration'], type: 'int', default: 31536000, unit: 's', min: 1, group: 'aws_secrets_manager',
+    name: 'secretsManagerExpirationSec', aliases: ['secrets_manager_expiration'], type: 'int', default: 31536000, unit: 's', min: 1, max: 3_153_600_000, maxWhy: 'a hundred years', group: 'aws_secrets_manager',
     doc: 'How long fetched credentials are reused, in seconds (default one year). A login failure with reused credentials fetches the secret again (rotation) whatever this is.',
   },
   // ---- federated_auth (ADFS) and okta ----
@@ -358,11 +431,11 @@ export const OPTION_TABLE = [
     doc: 'host_monitoring / host_monitoring_v2: set to false to keep the plugin loaded but monitor nothing.',
   },
   {
-    name: 'failureDetectionTimeMs', aliases: ['failure_detection_time_ms'], type: 'int', default: 30000, unit: 'ms', min: 0, group: 'host_monitoring',
+    name: 'failureDetectionTimeMs', aliases: ['failure_detection_time_ms'], type: 'int', default: 30000, unit: 'ms', min: 0, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'host_monitoring',
     doc: 'Grace time: a call is monitored only once it has run this long (shorter calls cost no probe at all).',
   },
   {
-    name: 'failureDetectionIntervalMs', aliases: ['failure_detection_interval_ms'], type: 'int', default: 5000, unit: 'ms', min: 1, group: 'host_monitoring',
+    name: 'failureDetectionIntervalMs', aliases: ['failure_detection_interval_ms'], type: 'int', default: 5000, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'host_monitoring',
     doc: 'Time between two probes of a monitored host (half of it when failureDetectionCount is 1).',
   },
   {
@@ -431,7 +504,7 @@ export const OPTION_TABLE = [
   },
   // ---- fastest_response_strategy ----
   {
-    name: 'responseMeasurementIntervalMs', aliases: ['response_measurement_interval_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, group: 'fastest_response_strategy',
+    name: 'responseMeasurementIntervalMs', aliases: ['response_measurement_interval_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'fastest_response_strategy',
     doc: "fastest_response_strategy: period of the native response-time probe of each host (one monitor per host, shared by the clients of the same services). Select it with readerHostSelectorStrategy: 'fastest_response'.",
   },
 ] as const satisfies readonly OptionRow[];
@@ -457,14 +530,23 @@ export type TableOptions = {
   [R in Row as R['name']]: R extends { default: undefined } ? ValueOfRow<R> | undefined : ValueOfRow<R>;
 };
 
+/** The row's maximum expressed in `unit` (the unit of the key the value was given under). */
+export function maxIn(row: OptionRow, unit: OptionUnit | undefined = row.unit): number | undefined {
+  const max = maxOf(row);
+  if (max === undefined) return undefined;
+  return unit === 's' && row.unit === 'ms' ? max / 1000 : max;
+}
+
 /** Expected-value phrase for error messages, e.g. "a non-negative number of milliseconds". */
 export function describeExpected(row: OptionRow, unit: OptionUnit | undefined = row.unit): string {
   const units = unit === 'ms' ? ' of milliseconds' : unit === 's' ? ' of seconds' : '';
   const min = row.min ?? 0;
   const sign = min === 0 ? 'non-negative' : min === 1 && row.type === 'int' ? 'positive' : min > 0 && min < 1 ? 'positive' : `≥ ${min}`;
+  const max = maxIn(row, unit);
+  const upTo = max === undefined ? '' : ` up to ${max}`;
   switch (row.type) {
-    case 'int': return `a ${sign} integer${units}`;
-    case 'number': return `a ${sign} number${units}`;
+    case 'int': return `a ${sign} integer${units}${upTo}`;
+    case 'number': return `a ${sign} number${units}${upTo}`;
     case 'boolean': return "true or false ('true'/'false'/'1'/'0')";
     case 'string': return 'a string';
     case 'string-list': return 'a comma-separated string or an array of strings';
