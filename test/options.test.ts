@@ -303,9 +303,9 @@ test('hostAddressMap: object or string, host or host:port keys, validated', () =
 test('clusterInstanceHostPattern must contain ? and not be a proxy or custom endpoint', () => {
   assert.is(parseConnectProps('pg', { clusterInstanceHostPattern: '?.example.com:5433' }).options.clusterInstanceHostPattern, '?.example.com:5433');
   let e = configError(() => parseConnectProps('pg', { cluster_instance_host_pattern: 'db.example.com' }));
-  assert.match(e.message, /^Option 'cluster_instance_host_pattern' expects a pattern containing '\?'/);
+  assert.match(e.message, /^Option 'cluster_instance_host_pattern' expects a host pattern with '\?' in place of the instance name.*'\?' is missing/);
   e = configError(() => parseConnectProps('pg', { clusterInstanceHostPattern: '?.proxy-xyz.us-east-1.rds.amazonaws.com' }));
-  assert.match(e.message, /not an RDS proxy or custom-cluster endpoint/);
+  assert.match(e.message, /not an RDS Proxy name/);
 });
 
 test('getOption is a typed read; the result object exposes every table row', () => {

@@ -15,7 +15,7 @@
  */
 import { ConfigurationError } from './errors.js';
 import { isCustomClusterDns, isProxyDns } from './rds-utils.js';
-import { parseHostWeightPairs } from './host-selectors.js';
+import { HOST_SELECTOR_STRATEGIES, parseHostWeightPairs } from './host-selectors.js';
 
 export type OptionType = 'string' | 'int' | 'number' | 'boolean' | 'string-list' | 'map' | 'enum';
 export type OptionUnit = 'ms' | 's';
@@ -43,6 +43,8 @@ export interface OptionRow {
   readonly driverKey?: { readonly pg?: string; readonly mysql2?: string };
   /** Extra validation after type conversion; returns what was expected when the value is wrong. */
   readonly check?: (value: never) => string | undefined;
+  /** What `check` rejects and why, in words (docs/options.md's "What is rejected and why"). */
+  readonly rejects?: string;
   readonly secret?: boolean;
 }
 
@@ -51,6 +53,9 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Longest duration the native monitors accept (one day; crates/napi checks the same bound). */
 export const NATIVE_MAX_MS = 86_400_000;
 
+/** Upper bound of cache lifetimes in seconds (compared with the clock, not timers): a hundred years. */
+const CACHE_MAX_SEC = 3_153_600_000;
+const CACHE_WHY = 'a cache lifetime beyond a hundred years is a typo';
 const TIMER_WHY = 'Node timers fire at once when asked to wait longer';
 const NATIVE_WHY = "the native monitors' limit, one day";
 
@@ -204,11 +209,13 @@ export const OPTION_TABLE = [
   {
     name: 'clusterInstanceHostPattern', aliases: ['cluster_instance_host_pattern'], type: 'string', default: undefined, group: 'core',
     check: checkHostPattern as (value: never) => string | undefined,
+    rejects: 'no `?`; characters other than letters, digits, `.`, `-`, `_`, `?` in the host part (spaces, `/`, `@`, `:`…); a port outside 1..65535 or not a number; an RDS Proxy or custom-cluster endpoint name — instance host names are built from it, and a pattern that cannot name an instance would leave failover with one host',
     doc: "Template of instance host names, '?' standing for the instance id, e.g. '?.xyz.us-east-1.rds.amazonaws.com[:port]'. Required when connecting through an IP address or custom DNS name; derived from RDS names otherwise.",
   },
   {
     name: 'globalClusterInstanceHostPatterns', aliases: ['global_cluster_instance_host_patterns'], type: 'string-list', default: undefined, group: 'core',
     check: checkGlobalHostPatterns as (value: never) => string | undefined,
+    rejects: 'an entry without `region:`, a region listed twice, or a pattern `clusterInstanceHostPattern` rejects',
     doc: "Per-region instance host patterns of a global database: 'region:pattern[:port],...'.",
   },
   {
@@ -246,6 +253,7 @@ export const OPTION_TABLE = [
   {
     name: 'roundRobinHostWeightPairs', aliases: ['round_robin_host_weight_pairs'], type: 'string', default: undefined, group: 'core',
     check: checkHostWeightPairs as (value: never) => string | undefined,
+    rejects: 'an entry that is not `host:weight` or a weight that is not an integer ≥ 1 — a host would never (or always) be picked',
     doc: "round_robin host selection: 'host:weight,...' (weights integers ≥ 1), consecutive picks per host name.",
   },
   {
@@ -255,6 +263,7 @@ export const OPTION_TABLE = [
   {
     name: 'weightedRandomHostWeightPairs', aliases: ['weighted_random_host_weight_pairs'], type: 'string', default: undefined, group: 'core',
     check: checkHostWeightPairs as (value: never) => string | undefined,
+    rejects: 'an entry that is not `host:weight` or a weight that is not an integer ≥ 1 — a host would never (or always) be picked',
     doc: "weighted_random host selection: 'host:weight,...' (weights integers ≥ 1).",
   },
   // ---- network ----
@@ -286,6 +295,7 @@ export const OPTION_TABLE = [
   {
     name: 'hostAddressMap', aliases: ['host_address_map'], type: 'map', default: undefined, group: 'network',
     check: checkHostAddressMap as (value: never) => string | undefined,
+    rejects: 'an entry that is not `name[:port]=address[:port]` (a port outside 1..65535, spaces, `/`, `@`, `,` or `=` in a name) — connections would go to a wrong address',
     doc: "Connect to another address than a host name resolves to: object or 'name[:port]=address[:port],...' string. Keys are host names or host:port (host:port wins); used for SSH tunnels, port forwards and the local lookalike cluster, by every connection the wrapper opens, monitoring probes included.",
   },
   // ---- iam (iamHost, iamDefaultPort and iamRegion also apply to federated_auth and okta) ----
@@ -302,7 +312,7 @@ export const OPTION_TABLE = [
     doc: 'AWS region the IAM token is signed for. Unset: taken from the RDS host name; required for other host names (with iamHost). Also used by federated_auth and okta.',
   },
   {
-    name: 'iamExpirationSec', aliases: ['iam_expiration'], type: 'int', default: 900, unit: 's', min: 1, group: 'iam',
+    name: 'iamExpirationSec', aliases: ['iam_expiration'], type: 'int', default: 900, unit: 's', min: 1, max: CACHE_MAX_SEC, maxWhy: CACHE_WHY, group: 'iam',
     doc: 'How long a generated IAM token is reused, in seconds. Tokens are valid for 15 minutes, so values above 900 act as 900; a token is replaced shortly before it expires.',
   },
   // ---- aws_secrets_manager ----
@@ -327,7 +337,7 @@ export const OPTION_TABLE = [
     doc: "Key of the password in the secret's JSON.",
   },
   {
-    name: 'secretsManagerExpirationSec', aliases: ['secrets_manager_expiration'], type: 'int', default: 31536000, unit: 's', min: 1, max: 3_153_600_000, maxWhy: 'a hundred years', group: 'aws_secrets_manager',
+    name: 'secretsManagerExpirationSec', aliases: ['secrets_manager_expiration'], type: 'int', default: 31536000, unit: 's', min: 1, max: CACHE_MAX_SEC, maxWhy: CACHE_WHY, group: 'aws_secrets_manager',
     doc: 'How long fetched credentials are reused, in seconds (default one year). A login failure with reused credentials fetches the secret again (rotation) whatever this is.',
   },
   // ---- federated_auth (ADFS) and okta ----
@@ -368,7 +378,7 @@ export const OPTION_TABLE = [
     doc: 'ARN of the SAML identity provider registered in IAM (federated_auth, okta; required).',
   },
   {
-    name: 'iamTokenExpirationSec', aliases: ['iam_token_expiration'], type: 'int', default: 870, unit: 's', min: 1, group: 'federated_auth',
+    name: 'iamTokenExpirationSec', aliases: ['iam_token_expiration'], type: 'int', default: 870, unit: 's', min: 1, max: CACHE_MAX_SEC, maxWhy: CACHE_WHY, group: 'federated_auth',
     doc: 'How long an IAM token obtained through the identity provider is reused, in seconds (federated_auth, okta); at most 900.',
   },
   {
@@ -479,11 +489,13 @@ export const OPTION_TABLE = [
   {
     name: 'srwReadEndpoint', aliases: ['srw_read_endpoint'], type: 'string', default: undefined, group: 'srw',
     check: checkEndpoint as (value: never) => string | undefined,
+    rejects: 'anything but `host` or `host:port` with a port in 1..65535',
     doc: "srw (required): 'host[:port]' of the endpoint read-only connections go to (e.g. the cluster reader endpoint). Port default: the connection's port.",
   },
   {
     name: 'srwWriteEndpoint', aliases: ['srw_write_endpoint'], type: 'string', default: undefined, group: 'srw',
     check: checkEndpoint as (value: never) => string | undefined,
+    rejects: 'anything but `host` or `host:port` with a port in 1..65535',
     doc: "srw (required): 'host[:port]' of the endpoint read-write connections go to (e.g. the cluster writer endpoint).",
   },
   {
@@ -538,11 +550,11 @@ export function maxIn(row: OptionRow, unit: OptionUnit | undefined = row.unit): 
 }
 
 /** Expected-value phrase for error messages, e.g. "a non-negative number of milliseconds". */
-export function describeExpected(row: OptionRow, unit: OptionUnit | undefined = row.unit): string {
+export function describeExpected(row: OptionRow, unit: OptionUnit | undefined = row.unit, withMax = false): string {
   const units = unit === 'ms' ? ' of milliseconds' : unit === 's' ? ' of seconds' : '';
   const min = row.min ?? 0;
   const sign = min === 0 ? 'non-negative' : min === 1 && row.type === 'int' ? 'positive' : min > 0 && min < 1 ? 'positive' : `≥ ${min}`;
-  const max = maxIn(row, unit);
+  const max = withMax ? maxIn(row, unit) : undefined;
   const upTo = max === undefined ? '' : ` up to ${max}`;
   switch (row.type) {
     case 'int': return `a ${sign} integer${units}${upTo}`;
@@ -591,6 +603,91 @@ export function renderOptionsMarkdown(rows: readonly OptionRow[] = OPTION_TABLE)
     '',
   ];
   out.push(renderOptionTables(rows, undefined, '##'));
+  out.push(renderRejectedTable(rows));
+  return out.join('\n');
+}
+
+/** Rules that involve more than one row, the driver in use or settings outside the table (checked where noted). */
+export const OTHER_REJECTIONS: readonly { readonly what: string; readonly rejected: string; readonly why: string }[] = [
+  {
+    what: '`connectionString` (pg), `uri` (mysql2)',
+    rejected: "an unparsable URL, a port outside 1..65535, several hosts, or an `@` after a `/` in the path (a user name or password with an unencoded `/`, `#`, `?` or `@`); the message masks everything between the user name and the last `@`",
+    why: 'the URL would name a wrong host or database, or the password would end up in a host or database name; percent-encode those characters (encodeURIComponent)',
+  },
+  {
+    what: '`wrapperDriverDialect`',
+    rejected: 'any value other than the driver of the class in use (`pg` for AwsPGClient / AwsPGPool, `mysql2` for AwsMySQLClient / AwsMySQLPool)',
+    why: 'the driver dialect is the driver: a client cannot speak another driver\'s protocol',
+  },
+  {
+    what: '`connectTimeout`, `socketTimeout` (or `monitoring-connectTimeout`, `monitoring-socketTimeout`) with `host_monitoring` / `host_monitoring_v2`',
+    rejected: `above ${NATIVE_MAX_MS} ms (checked when the client is created)`,
+    why: "they bound the host monitors' probes unless the `monitoring-` ones are set, and the native monitors' limit is one day",
+  },
+  {
+    what: '`failoverReaderHostSelectorStrategy`, `readerHostSelectorStrategy`, `readerInitialConnectionHostSelectorStrategy` (when a plugin using them is loaded)',
+    rejected: `a name that is none of ${HOST_SELECTOR_STRATEGIES.map((x) => `\`${x}\``).join(', ')}, \`least_connections\`, \`fastest_response\` and that no loaded plugin accepts (checked when the client is created)`,
+    why: 'the strategy would fail at failover or switch time, when the error can only be swallowed',
+  },
+  {
+    what: 'AwsPGPool `connectionTimeoutMillis`, `idleTimeoutMillis`, `maxLifetimeSeconds`; AwsMySQLPool `idleTimeout`',
+    rejected: `above ${MAX_TIMER_MS} ms (${MAX_TIMER_MS / 1000} s)`,
+    why: TIMER_WHY,
+  },
+  {
+    what: 'any number',
+    rejected: '`NaN`, `Infinity`, text that is not a number, a fraction for an integer option',
+    why: 'a timer or count cannot use it',
+  },
+  {
+    what: 'any option',
+    rejected: "the same option twice (camelCase and alias), or an unknown key within two edits of a known name (`topologyRefreshMS`)",
+    why: 'one of the two values would be silently ignored',
+  },
+];
+
+function numberLimits(row: OptionRow): { rejected: string; why: string } | undefined {
+  if (row.type !== 'int' && row.type !== 'number') return undefined;
+  const unit = row.unit === 'ms' ? ' ms' : row.unit === 's' ? ' s' : '';
+  const min = row.min ?? 0;
+  const parts = [min === 0 ? 'negative' : `below ${min}${unit}`];
+  const why: string[] = [
+    row.unit === undefined ? (min === 0 ? 'a negative count means nothing' : `a count, weight or port is at least ${min}`)
+      : min === 0 ? 'a negative time means nothing' : 'a zero delay would spin or give up at once (see the description for how to turn it off)',
+  ];
+  const max = maxOf(row);
+  if (max !== undefined) {
+    const aliasMax = row.aliasUnit === 's' && row.unit === 'ms' ? ` (${max / 1000} s under ${row.aliases.map((a) => `\`${a}\``).join(', ')})` : '';
+    parts.push(`above ${max}${unit}${aliasMax}`);
+    why.push(maxWhyOf(row)!);
+  }
+  if (row.type === 'int') parts.push('not an integer');
+  return { rejected: parts.join('; '), why: why.join('; ') };
+}
+
+/** docs/options.md's "What is rejected and why": every limit of the table, then the rules checked elsewhere. */
+export function renderRejectedTable(rows: readonly OptionRow[] = OPTION_TABLE): string {
+  const out: string[] = [
+    '## What is rejected and why',
+    '',
+    'Each of these raises a `ConfigurationError` (code `WRAPPER_CONFIG`, `key` = the option as given) when the client or',
+    'pool is created, with the key, what was expected and the value given (secrets masked). Generated from the limits of',
+    'the option table, so the table and the checks cannot disagree.',
+    '',
+    '| Option | Rejected | Why |',
+    '|---|---|---|',
+  ];
+  for (const row of rows) {
+    const limits = numberLimits(row);
+    if (limits) out.push(`| \`${row.name}\` | ${mdCell(limits.rejected)} | ${mdCell(limits.why)} |`);
+    else if (row.type === 'enum') out.push(`| \`${row.name}\` | anything but ${(row.values ?? []).map((v) => `\`${v}\``).join(', ')} (any case) | other values mean nothing to the wrapper |`);
+    else if (row.rejects !== undefined) {
+      const [rejected, why] = row.rejects.split(' — ');
+      out.push(`| \`${row.name}\` | ${mdCell(rejected!)} | ${mdCell(why ?? '—')} |`);
+    }
+  }
+  for (const r of OTHER_REJECTIONS) out.push(`| ${mdCell(r.what)} | ${mdCell(r.rejected)} | ${mdCell(r.why)} |`);
+  out.push('');
   return out.join('\n');
 }
 

@@ -132,7 +132,7 @@ function toNumber(key: string, row: OptionRow, unit: OptionUnit | undefined, val
   const max = maxOf(row);
   if (max !== undefined && n > max) {
     const why = maxWhyOf(row);
-    fail(key, row, unit, value, `${describeExpected(row, unit)}${why ? ` (${why})` : ''}`);
+    fail(key, row, unit, value, `${describeExpected(row, unit, true)}${why ? ` (${why})` : ''}`);
   }
   return n;
 }
