@@ -611,7 +611,7 @@ export function renderOptionsMarkdown(rows: readonly OptionRow[] = OPTION_TABLE)
 export const OTHER_REJECTIONS: readonly { readonly what: string; readonly rejected: string; readonly why: string }[] = [
   {
     what: '`connectionString` (pg), `uri` (mysql2)',
-    rejected: "an unparsable URL, a port outside 1..65535, several hosts, or an `@` after a `/` in the path (a user name or password with an unencoded `/`, `#`, `?` or `@`); the message masks everything between the user name and the last `@`",
+    rejected: "an unparsable URL, a port outside 1..65535, several hosts, or an `@` after the first `/`, `?` or `#` (a user name or password with an unencoded `/`, `#`, `?` or `@`; an `@` of the path or query must be written `%40`); the message masks everything between the user name and the last `@`",
     why: 'the URL would name a wrong host or database, or the password would end up in a host or database name; percent-encode those characters (encodeURIComponent)',
   },
   {

@@ -259,18 +259,12 @@ function looksLikeUnencodedUserinfo(url: string): boolean {
 }
 
 /**
- * A `@` in the path (before any `?` or `#`) means the URL's userinfo has an unencoded `/`: the URL parses, but into
- * a wrong host and a database name holding the rest of the password. A database name with `@` must be encoded too.
+ * An `@` after the first `/`, `?` or `#` of the authority: a user name or password with one of those unencoded. The
+ * URL may still parse — into a wrong host, with the rest of the password as database name or fragment — so it is
+ * rejected whatever the driver would make of it (an `@` meant for the path or query must be written `%40`).
  */
 function checkUserinfoEncoding(key: string, url: string): void {
-  const start = url.indexOf('://');
-  if (start < 0) return;
-  const rest = url.slice(start + 3);
-  const slash = rest.indexOf('/');
-  const end = rest.search(/[?#]/);
-  if (slash < 0 || (end >= 0 && end < slash)) return;
-  const path = end < 0 ? rest.slice(slash) : rest.slice(slash, end);
-  if (path.includes('@')) throw urlError(key, url, "has an '@' after a '/'", true);
+  if (looksLikeUnencodedUserinfo(url)) throw urlError(key, url, "has an '@' after the host part (write an '@' of the path or query as %40)", true);
 }
 
 function urlError(key: string, url: string, what: string, hint = looksLikeUnencodedUserinfo(url)): ConfigurationError {

@@ -130,8 +130,6 @@ export class SharedHostMonitor {
   private refs = 0;
   private disposeTimer: NodeJS.Timeout | undefined;
   private readonly records = new Map<number, WatchRecord>();
-  /** A refused login was reported. */
-  private loginRefused = false;
   /** Every name the host is known by (availability is recorded under each). */
   readonly aliases = new Set<string>();
 
@@ -212,15 +210,6 @@ export class SharedHostMonitor {
       this.registry.emit('alive', this, e);
       return;
     }
-    if (e.errorClass === 'auth' && !this.loginRefused) {
-      // A refused login is a configuration problem, not an outage: say so once per monitor.
-      this.loginRefused = true;
-      const message = `the host monitor of ${this.host.hostAndPort} cannot log in: the server refused its credentials (monitoring-user / monitoring-password, else the client's own)`;
-      log.warn('%s', message);
-      const event: MonitorErrorEvent = { monitor: 'host-monitoring', reason: 'auth', host: this.host.host, port: this.host.port, message, at: Date.now() };
-      this.registry.emit('monitorError', this, event);
-      this.registry.services.emit('monitorError', event);
-    }
     if (e.kind === 'dead') {
       log.warn('%s declared dead: no answer for %d ms (%s); %d call(s) aborted', this.host.hostAndPort, Math.round(e.silentForMs), e.message ?? 'no reply', e.aborted.length);
       availability.set(this.aliases, HostAvailability.UNAVAILABLE);
@@ -231,8 +220,7 @@ export class SharedHostMonitor {
 }
 
 /**
- * The host monitors of one WrapperServices. Events: `monitorError` (monitor, MonitorErrorEvent) when a monitor's login
- * is refused (also emitted on the services), `dead` (monitor, event) when a host is declared dead,
+ * The host monitors of one WrapperServices. Events: `dead` (monitor, event) when a host is declared dead,
  * `aborted` (monitor, event) when more calls are aborted on it, `alive` (monitor, event) when it answers again,
  * `disposed` (monitor) when an unused monitor is stopped.
  */
