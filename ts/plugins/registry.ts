@@ -6,7 +6,7 @@
  * `plannedPlugin(...)` entry: known, but selecting it is a clear error. To add an implemented plugin, replace its
  * planned entry with the plugin's factory (same code, weight and aliases); the default list then picks it up.
  */
-import { ConfigurationError } from '../errors.js';
+import { AwsWrapperError, ConfigurationError } from '../errors.js';
 import { RELATIVE_TO_PRIOR_PLUGIN, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
 import { HOST_SELECTOR_STRATEGIES, isHostSelectorStrategy } from '../host-selectors.js';
 import { HostRole } from '../host-info.js';
@@ -256,14 +256,14 @@ export class PluginRegistry {
 
 /**
  * Creates the plugins of one client. A factory whose create() throws fails the client's construction with the
- * plugin's code in the message (a ConfigurationError of a built-in plugin, which names its option, passes as is).
+ * plugin's code in the message (the wrapper errors of built-in plugins, which name their option, pass as they are).
  */
 export function createPlugins<C>(factories: readonly PluginFactory[], service: PluginService<C>, props: ConnectProps): ConnectionPlugin<C>[] {
   return factories.map((f) => {
     try {
       return f.create<C>(service, props);
     } catch (err) {
-      if (err instanceof ConfigurationError && BUILTIN_PLUGINS.includes(f)) throw err;
+      if (err instanceof AwsWrapperError && BUILTIN_PLUGINS.includes(f)) throw err;
       const message = err instanceof Error ? err.message : String(err);
       throw new ConfigurationError(`Plugin '${f.code}' could not be created: ${message}`, 'plugins', { cause: err });
     }
