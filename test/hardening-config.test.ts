@@ -84,6 +84,19 @@ test('1. log lines: the whole userinfo of a URL is masked whatever it contains',
   }
 });
 
+test('1. a URL given as the value of another option is masked in its error, even when the value is cut short', () => {
+  const pw = 'Zq/8#kV?w@X3';
+  const longUser = 'u'.repeat(70);
+  for (const [key, value] of [
+    ['clusterInstanceHostPattern', `postgres://${longUser}:${pw}@db.example.com/app`],
+    ['srwReadEndpoint', `mysql://me:${pw}@h:3306/db`],
+    ['hostAddressMap', { [`postgres://me:${pw}@h`]: 'x y' }],
+  ] as const) {
+    const e = configError(() => parseConnectProps('pg', { [key]: value }), key);
+    assertNoPart(e.message, pw, key);
+  }
+});
+
 // ---- 3 / 4: durations --------------------------------------------------------------------------------------------
 
 test('3. durations above what a timer can wait are rejected with the key and the maximum', () => {

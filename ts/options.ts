@@ -13,7 +13,7 @@ import {
   type MonitoringPrefix, type OptionName, type OptionRow, type OptionUnit, type TableOptions,
 } from './option-table.js';
 import type { ConnectProps } from './plugin.js';
-import { redactUrl } from './logger.js';
+import { redact, redactUrl } from './logger.js';
 
 export { OPTION_TABLE, MONITORING_PREFIXES, type MonitoringPrefix, type OptionName, type OptionRow } from './option-table.js';
 
@@ -107,16 +107,22 @@ function shown(row: OptionRow, value: unknown): string {
   if (row.secret) return '***';
   if (typeof value === 'number') return String(value); // NaN and Infinity, which JSON shows as null
   if (typeof value === 'bigint' || typeof value === 'symbol' || typeof value === 'function') return typeof value;
-  if (typeof value === 'string') return `'${value.length > 80 ? `${value.slice(0, 80)}…` : value}'`;
+  // Masked before it is cut short: a cut URL could end inside its password, past the reach of the mask.
+  if (typeof value === 'string') {
+    const text = redactUrl(value);
+    return `'${text.length > 80 ? `${text.slice(0, 80)}…` : text}'`;
+  }
   try {
-    const json = JSON.stringify(value);
+    const raw = JSON.stringify(redact(value));
+    const json = raw === undefined ? undefined : redactUrl(raw);
     if (json !== undefined) return json.length > 80 ? `${json.slice(0, 80)}…` : json;
   } catch { /* fall through: cyclic */ }
   return typeof value;
 }
 
 function fail(key: string, row: OptionRow, unit: OptionUnit | undefined, value: unknown, expected = describeExpected(row, unit)): never {
-  throw new ConfigurationError(`Option '${key}' expects ${expected}, got ${shown(row, value)}`, key);
+  // The expectation may quote the value (a bad map entry): masked as a whole.
+  throw new ConfigurationError(`Option '${key}' expects ${redactUrl(expected)}, got ${shown(row, value)}`, key);
 }
 
 const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
