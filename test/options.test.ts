@@ -342,9 +342,10 @@ test('durations: the option table caps every duration (timer limit, native monit
   assert.match(e.message, /up to 86400000 \(the native monitors' limit, one day\)/);
   assert.is(parseConnectProps('pg', { failureDetectionTimeMs: 86_400_000, socketTimeout: 2 ** 31 - 1 }).options.failureDetectionTimeMs, 86_400_000);
   // Monitoring overrides go through the same rows.
-  const props = parseConnectProps('pg', { 'topology-monitoring-socketTimeout': 1e12 });
-  e = configError(() => monitoringConnectProps('pg', props, 'topology-monitoring-'));
+  e = configError(() => parseConnectProps('pg', { 'topology-monitoring-socketTimeout': 1e12 }));
   assert.is(e.key, 'topology-monitoring-socketTimeout');
+  e = configError(() => parseConnectProps('pg', { 'monitoring-failureDetectionTimeMs': 'abc' }));
+  assert.is(e.key, 'monitoring-failureDetectionTimeMs');
 });
 
 test("NaN / Infinity / -Infinity are named in the message (JSON would say 'null')", () => {

@@ -428,6 +428,13 @@ export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Reco
     );
   }
   if (driverDialect !== undefined) options.wrapperDriverDialect = driver;
+  // Monitoring overrides of wrapper options are converted where they are used; check them now, at construction.
+  for (const [prefix, entries] of Object.entries(overrides)) {
+    for (const [k, v] of Object.entries(entries)) {
+      const info = KEY_INFO.get(k);
+      if (info && v !== undefined && v !== null) convert(`${prefix}${k}`, info, v);
+    }
+  }
   options.monitoringOverrides = Object.freeze(
     Object.fromEntries(Object.entries(overrides).map(([p, o]) => [p, Object.freeze(o)])) as Record<MonitoringPrefix, Readonly<Record<string, unknown>>>,
   );
