@@ -25,7 +25,7 @@ type Teardown = () => Promise<void> | void;
 
 /**
  * A background monitor cannot do its job (WrapperServices 'monitorError' event): its login is refused (wrong
- * `topology-monitoring-` / `monitoring-` credentials) or it could not start. The wrapper keeps working without it
+ * `topology-monitoring-` credentials, or the client's own without them) or it could not start. The wrapper keeps working without it
  * (topology read on the client's connections, calls unmonitored), so this event and an error/warn log are the signs.
  */
 export interface MonitorErrorEvent {

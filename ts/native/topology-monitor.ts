@@ -429,8 +429,15 @@ export class ClusterTopologyMonitor extends EventEmitter {
       log.debug('%s', message);
     }
     const event: MonitorErrorEvent = { monitor: 'topology', reason: 'auth', host, port, clusterId: this.clusterId, message, at: Date.now() };
-    this.emit('monitorError', event);
-    this.services.emit('monitorError', event);
+    try {
+      this.emit('monitorError', event);
+      this.services.emit('monitorError', event);
+    } catch (err) {
+      // A throwing listener is the application's bug: surface it as efm.ts does, without failing this login.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
   }
 
   private onEvent(ev: NativeTopologyEvent): void {

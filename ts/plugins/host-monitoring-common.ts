@@ -300,7 +300,7 @@ function monitorTimeouts(driver: DriverName, props: ConnectProps, version: EfmVe
         key,
       );
     }
-    return v === 0 ? fallback : v;
+    return v >= 1 ? v : fallback; // 0 means "none" for a client; a probe is always bounded
   };
   return { mon, connectTimeoutMs: bound('connectTimeout'), queryTimeoutMs: bound('socketTimeout') };
 }
