@@ -151,10 +151,6 @@ export function hostPatternProblem(pattern: string): string | undefined {
   return undefined;
 }
 
-function checkHostPattern(pattern: string): string | undefined {
-  return hostPatternProblem(pattern);
-}
-
 function checkGlobalHostPatterns(items: readonly string[]): string | undefined {
   const regions = new Set<string>();
   for (const item of items) {
@@ -208,7 +204,7 @@ export const OPTION_TABLE = [
   },
   {
     name: 'clusterInstanceHostPattern', aliases: ['cluster_instance_host_pattern'], type: 'string', default: undefined, group: 'core',
-    check: checkHostPattern as (value: never) => string | undefined,
+    check: hostPatternProblem as (value: never) => string | undefined,
     rejects: 'no `?`; characters other than letters, digits, `.`, `-`, `_`, `?` in the host part (spaces, `/`, `@`, `:`…); a port outside 1..65535 or not a number; an RDS Proxy or custom-cluster endpoint name — instance host names are built from it, and a pattern that cannot name an instance would leave failover with one host',
     doc: "Template of instance host names, '?' standing for the instance id, e.g. '?.xyz.us-east-1.rds.amazonaws.com[:port]'. Required when connecting through an IP address or custom DNS name; derived from RDS names otherwise.",
   },
