@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { parseConnectProps, monitoringConnectProps, mapHostAddress, getOption, OPTION_TABLE, MONITORING_PREFIXES } from '../ts/options.js';
-import { renderOptionsMarkdown, renderReadmeOptions } from '../ts/option-table.js';
+import { maxOf, renderOptionsMarkdown, renderReadmeOptions } from '../ts/option-table.js';
 import { ConfigurationError } from '../ts/errors.js';
 
 const ALL_WRAPPER_KEYS = new Set<string>(OPTION_TABLE.flatMap((r) => [r.name, ...r.aliases]));
@@ -303,9 +303,9 @@ test('hostAddressMap: object or string, host or host:port keys, validated', () =
 test('clusterInstanceHostPattern must contain ? and not be a proxy or custom endpoint', () => {
   assert.is(parseConnectProps('pg', { clusterInstanceHostPattern: '?.example.com:5433' }).options.clusterInstanceHostPattern, '?.example.com:5433');
   let e = configError(() => parseConnectProps('pg', { cluster_instance_host_pattern: 'db.example.com' }));
-  assert.match(e.message, /^Option 'cluster_instance_host_pattern' expects a pattern containing '\?'/);
+  assert.match(e.message, /^Option 'cluster_instance_host_pattern' expects a host pattern with '\?' in place of the instance name.*'\?' is missing/);
   e = configError(() => parseConnectProps('pg', { clusterInstanceHostPattern: '?.proxy-xyz.us-east-1.rds.amazonaws.com' }));
-  assert.match(e.message, /not an RDS proxy or custom-cluster endpoint/);
+  assert.match(e.message, /not an RDS Proxy name/);
 });
 
 test('getOption is a typed read; the result object exposes every table row', () => {
@@ -331,6 +331,52 @@ test('table: unique names and aliases, camelCase names, snake_case aliases, docs
 test('bad config shapes', () => {
   configError(() => parseConnectProps('pg', null as unknown as Record<string, unknown>));
   configError(() => parseConnectProps('pg', [] as unknown as Record<string, unknown>));
+});
+
+test('durations: the option table caps every duration (timer limit, native monitors at one day); the message names key and maximum', () => {
+  let e = configError(() => parseConnectProps('pg', { socketTimeout: 1e12 }));
+  assert.is(e.message, "Option 'socketTimeout' expects a non-negative number of milliseconds up to 2147483647 (Node timers fire at once when asked to wait longer), got 1000000000000");
+  e = configError(() => parseConnectProps('mysql2', { socket_timeout: 3e6 }));
+  assert.match(e.message, /^Option 'socket_timeout' expects a non-negative number of seconds up to 2147483\.647 /);
+  e = configError(() => parseConnectProps('pg', { failure_detection_time_ms: 86_400_001 }));
+  assert.match(e.message, /up to 86400000 \(the native monitors' limit, one day\)/);
+  assert.is(parseConnectProps('pg', { failureDetectionTimeMs: 86_400_000, socketTimeout: 2 ** 31 - 1 }).options.failureDetectionTimeMs, 86_400_000);
+  // Monitoring overrides go through the same rows.
+  e = configError(() => parseConnectProps('pg', { 'topology-monitoring-socketTimeout': 1e12 }));
+  assert.is(e.key, 'topology-monitoring-socketTimeout');
+  e = configError(() => parseConnectProps('pg', { 'monitoring-failureDetectionTimeMs': 'abc' }));
+  assert.is(e.key, 'monitoring-failureDetectionTimeMs');
+});
+
+test("NaN / Infinity / -Infinity are named in the message (JSON would say 'null')", () => {
+  assert.match(configError(() => parseConnectProps('pg', { connectTimeout: NaN })).message, /got NaN$/);
+  assert.match(configError(() => parseConnectProps('pg', { failoverTimeoutMs: Infinity })).message, /got Infinity$/);
+  assert.match(configError(() => parseConnectProps('pg', { tcpKeepaliveProbes: -Infinity })).message, /got -Infinity$/);
+});
+
+test('wrapperDriverDialect names the driver in use; connection URLs with an unencoded password are rejected, masked', () => {
+  assert.is(parseConnectProps('pg', { wrapperDriverDialect: 'pg' }).options.wrapperDriverDialect, 'pg');
+  assert.is(configError(() => parseConnectProps('pg', { wrapperDriverDialect: 'mysql2' })).key, 'wrapperDriverDialect');
+  assert.is(configError(() => parseConnectProps('mysql2', { connectionString: 'x', wrapperDriverDialect: 'pg' })).key, 'wrapperDriverDialect');
+  const e = configError(() => parseConnectProps('pg', { connectionString: 'postgres://u:ab/cd@h/db' }));
+  assert.match(e.message, /percent-encoded/);
+  assert.not.match(e.message, /ab\/cd|cd@/);
+  assert.ok(e.message.includes("'postgres://u:***@h/db'"), e.message);
+});
+
+test("docs: 'What is rejected and why' lists every duration with its maximum and the row checks", () => {
+  const doc = renderOptionsMarkdown();
+  const section = doc.slice(doc.indexOf('## What is rejected and why'));
+  assert.ok(section.length > 100, 'section missing');
+  for (const row of OPTION_TABLE) {
+    if (!('unit' in row)) continue;
+    const line = section.split('\n').find((l) => l.startsWith(`| \`${row.name}\` |`));
+    assert.ok(line, `${row.name} missing`);
+    assert.ok(line!.includes(`above ${maxOf(row)}`), line);
+  }
+  for (const name of ['clusterInstanceHostPattern', 'hostAddressMap', 'failoverMode', 'wrapperDriverDialect', 'failoverReaderHostSelectorStrategy']) {
+    assert.ok(section.includes(`\`${name}\``), name);
+  }
 });
 
 test('docs/options.md is up to date (node --import tsx scripts/gen-options-doc.mjs)', () => {

@@ -150,12 +150,17 @@ test('round_robin with host weight pairs spreads the clients of one services obj
   for (const c of open.splice(0)) await c.end();
 });
 
-test('unsupported strategies are refused at connect with the reason', async () => {
-  for (const [strategy, reason] of [['least_connections', /internalConnectionPool/], ['fastest_response', /fastest_response_strategy/], ['nope', /unsupported/]] as const) {
+test('unsupported strategies are refused with the reason (at connect, or at construction for unknown names)', async () => {
+  for (const [strategy, reason] of [['least_connections', /internalConnectionPool/], ['fastest_response', /fastest_response_strategy/]] as const) {
     const c = new AwsPGClient({ ...cluster.clientConfig('writer'), plugins: 'read_write_splitting', readerHostSelectorStrategy: strategy }, { services: new WrapperServices() });
     const err = await c.connect().then(() => undefined, (e: Error) => e);
     assert.ok(err instanceof Error && reason.test(err.message), `${strategy}: ${String(err)}`);
   }
+  // A name nothing provides is refused when the client is created.
+  assert.throws(
+    () => new AwsPGClient({ ...cluster.clientConfig('writer'), plugins: 'read_write_splitting', readerHostSelectorStrategy: 'nope' }, { services: new WrapperServices() }),
+    /readerHostSelectorStrategy' expects one of .*got 'nope'/,
+  );
 });
 
 test('internal pool: reader connections go back to the pool on the switch back and are shared by clients', async () => {

@@ -11,7 +11,7 @@ import { parseConnectProps } from './options.js';
 import type { ClientMethod, ConnectionPlugin, ConnectProps } from './plugin.js';
 import { LazyExecuteContext, PluginManager } from './plugin-manager.js';
 import { PluginServiceImpl } from './plugin-service.js';
-import type { ConfigurationProfile } from './plugins/registry.js';
+import { checkSelectorStrategies, createPlugins, type ConfigurationProfile } from './plugins/registry.js';
 import { DeveloperPlugin, type DevTools } from './plugins/dev.js';
 import { validateSessionState } from './session-state.js';
 import { sharedServices, type WrapperServices } from './services.js';
@@ -79,9 +79,10 @@ export class ClientCore<C> extends EventEmitter {
       onConnectionChanged: (newConn, oldConn) => this.emit('connectionChanged', newConn, oldConn),
       onClientEvent: (event, payload) => this.emit(event, payload),
     });
-    const plugins = factories.map((f) => f.create<C>(this.pluginService, props));
+    const plugins = createPlugins(factories, this.pluginService, props);
     this.pluginManager = new PluginManager<C>(plugins, this.pluginService.terminal);
     this.pluginService.attachPluginManager(this.pluginManager);
+    checkSelectorStrategies(this.pluginService, props, plugins);
   }
 
   /** The current physical connection; throws when not connected. */

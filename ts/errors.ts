@@ -25,8 +25,8 @@ export class QueryTimeoutError extends AwsWrapperError {
 /** A configuration value is wrong; the message names the key and what was expected. */
 export class ConfigurationError extends AwsWrapperError {
   readonly key: string | undefined;
-  constructor(message: string, key?: string) {
-    super(message, { code: 'WRAPPER_CONFIG' });
+  constructor(message: string, key?: string, options?: { cause?: unknown }) {
+    super(message, { ...options, code: 'WRAPPER_CONFIG' });
     this.key = key;
   }
 }

@@ -6,7 +6,7 @@
  */
 export * from './errors.js';
 export { HostInfo, HostRole, HostAvailability, HostChange } from './host-info.js';
-export { WrapperServices } from './services.js';
+export { WrapperServices, sharedServices, type MonitorErrorEvent } from './services.js';
 export { releaseResources } from './release.js';
 export { NativeAddonUnavailableError } from './native/index.js';
 export { MissingDependencyError } from './auth/sdk-loader.js';

@@ -192,13 +192,27 @@ export function getLogger(namespace: string): ModuleLogger {
 
 const SECRET_KEY = /passw(or)?d|passphrase|^pwd$|token|secret|saml|assertion|credential|api_?key|private_?key|^pfx$/i;
 const URL_PARAM_SECRET = /([?&;](?:[a-z_-]*(?:password|passwd|pwd|token|secret|assertion|saml|signature|credential)[a-z_-]*)=)[^&;#\s]*/gi;
-const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi;
+/** A URL up to the end of its non-blank run; its userinfo is masked by maskUserinfo. */
+const URL_TOKEN = /\b([a-z][a-z0-9+.-]*:\/\/)(\S*)/gi;
 const MASK = '***';
+
+/**
+ * Masks everything after the user name up to the LAST `@` of the URL's text, so a password with unencoded `/`,
+ * `#`, `?` or `@` is hidden whole (the price: a URL without userinfo but with `@` in its path or query has that
+ * part masked too — never the other way round).
+ */
+function maskUserinfo(scheme: string, rest: string): string {
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return scheme + rest;
+  const colon = rest.indexOf(':');
+  if (colon < 0 || colon > at) return scheme + rest; // no password part: user@host
+  return `${scheme}${rest.slice(0, colon)}:${MASK}${rest.slice(at)}`;
+}
 
 /** `postgres://user:pw@host/db?password=x` → `postgres://user:***@host/db?password=***`; other text unchanged. */
 export function redactUrl(text: string): string {
   if (!text.includes('://') && !text.includes('=')) return text;
-  return text.replace(URL_USERINFO, `$1:${MASK}@`).replace(URL_PARAM_SECRET, `$1${MASK}`);
+  return text.replace(URL_TOKEN, (_m, scheme: string, rest: string) => maskUserinfo(scheme, rest)).replace(URL_PARAM_SECRET, `$1${MASK}`);
 }
 
 function redactValue(value: unknown, depth: number, seen: WeakSet<object>): unknown {

@@ -9,9 +9,13 @@
  *   `aliasUnit` (e.g. `'s'`): values given under an alias are converted to the row's unit.
  * - `default: undefined` makes the option `T | undefined`; any other default makes it `T`.
  * - `secret: true` keeps the value out of error messages.
+ * - Durations (rows with a `unit`) are capped at what a Node timer can wait (MAX_TIMER_MS; larger values fire at
+ *   once) unless `max` says otherwise; `maxWhy` says why a row's own `max` exists. The cap of each row is
+ *   maxOf(row), and docs/options.md's "What is rejected and why" table is rendered from these limits.
  */
+import { ConfigurationError } from './errors.js';
 import { isCustomClusterDns, isProxyDns } from './rds-utils.js';
-import { parseHostWeightPairs } from './host-selectors.js';
+import { HOST_SELECTOR_STRATEGIES, parseHostWeightPairs } from './host-selectors.js';
 
 export type OptionType = 'string' | 'int' | 'number' | 'boolean' | 'string-list' | 'map' | 'enum';
 export type OptionUnit = 'ms' | 's';
@@ -26,6 +30,10 @@ export interface OptionRow {
   readonly aliasUnit?: OptionUnit;
   /** For int/number: smallest accepted value (default 0). */
   readonly min?: number;
+  /** For int/number: largest accepted value (in the row's unit). Durations default to the timer limit (maxOf). */
+  readonly max?: number;
+  /** Why `max` is what it is (shown in docs/options.md). */
+  readonly maxWhy?: string;
   /** For enum: accepted values (matched case-insensitively, stored as written here). */
   readonly values?: readonly string[];
   readonly doc: string;
@@ -35,7 +43,46 @@ export interface OptionRow {
   readonly driverKey?: { readonly pg?: string; readonly mysql2?: string };
   /** Extra validation after type conversion; returns what was expected when the value is wrong. */
   readonly check?: (value: never) => string | undefined;
+  /** What `check` rejects and why, in words (docs/options.md's "What is rejected and why"). */
+  readonly rejects?: string;
   readonly secret?: boolean;
+}
+
+/** Longest delay a Node timer honours (2^31−1 ms, about 24.8 days): larger ones fire after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Longest duration the native monitors accept (one day; crates/napi checks the same bound). */
+export const NATIVE_MAX_MS = 86_400_000;
+
+/** Upper bound of cache lifetimes in seconds (compared with the clock, not timers): a hundred years. */
+const CACHE_MAX_SEC = 3_153_600_000;
+const CACHE_WHY = 'a cache lifetime beyond a hundred years is a typo';
+const TIMER_WHY = 'Node timers fire at once when asked to wait longer';
+const NATIVE_WHY = "the native monitors' limit, one day";
+
+/** The largest value a row accepts, in its own unit (undefined: no limit). */
+export function maxOf(row: OptionRow): number | undefined {
+  if (row.max !== undefined) return row.max;
+  if (row.unit === 'ms') return MAX_TIMER_MS;
+  if (row.unit === 's') return MAX_TIMER_MS / 1000;
+  return undefined;
+}
+
+/** Why a row has its maximum (undefined for rows without one). */
+export function maxWhyOf(row: OptionRow): string | undefined {
+  if (row.maxWhy !== undefined) return row.maxWhy;
+  return row.unit !== undefined && row.max === undefined ? TIMER_WHY : undefined;
+}
+
+/**
+ * A duration setting outside the table (pool `connectionTimeoutMillis`, `idleTimeoutMillis`, mysql2 `idleTimeout`,
+ * …) checked against the same timer limit; returns `value`. `owner` names the class in the message.
+ */
+export function checkDuration(owner: string, key: string, value: number, unit: OptionUnit = 'ms'): number {
+  const max = unit === 's' ? MAX_TIMER_MS / 1000 : MAX_TIMER_MS;
+  if (Number.isFinite(value) && value > max) {
+    throw new ConfigurationError(`${owner} option '${key}' expects at most ${max} ${unit === 's' ? 'seconds' : 'ms'} (${TIMER_WHY}), got ${value}`, key);
+  }
+  return value;
 }
 
 /** host, host:port, [ipv6] or [ipv6]:port; returns undefined when malformed. */
@@ -84,10 +131,36 @@ function checkEndpoint(endpoint: string): string | undefined {
   return parseHostPort(endpoint) === undefined ? "'host' or 'host:port'" : undefined;
 }
 
-function checkHostPattern(pattern: string): string | undefined {
-  if (!pattern.includes('?')) return "a pattern containing '?' in place of the instance name, like '?.my-domain.com[:port]'";
-  const hostPart = pattern.replace(/:\d+$/, '');
-  if (isProxyDns(hostPart) || isCustomClusterDns(hostPart)) return 'a pattern that is not an RDS proxy or custom-cluster endpoint';
+/**
+ * The one check of an instance host pattern (`?.my-domain.example[:port]`), used by the option parser and the
+ * topology code: what was expected when it is wrong, else undefined.
+ */
+export function hostPatternProblem(pattern: string): string | undefined {
+  const example = "a host pattern with '?' in place of the instance name, like '?.my-domain.example[:port]'";
+  const m = /^(.*?)(?::([^:]*))?$/.exec(pattern.trim())!;
+  const host = m[1]!;
+  const portText = m[2];
+  if (host === '') return example;
+  if (!host.includes('?')) return `${example} ('?' is missing)`;
+  if (/[^A-Za-z0-9.?_-]/.test(host)) return `${example} (only letters, digits, '.', '-', '_' and '?' in the host part)`;
+  if (portText !== undefined && !(/^\d{1,5}$/.test(portText) && Number(portText) >= 1 && Number(portText) <= 65535)) {
+    return `${example} (the port must be an integer in 1..65535)`;
+  }
+  if (isProxyDns(host)) return `${example}, not an RDS Proxy name (instances are not reachable through a proxy)`;
+  if (isCustomClusterDns(host)) return `${example}, not a custom cluster endpoint name (give the instance domain)`;
+  return undefined;
+}
+
+function checkGlobalHostPatterns(items: readonly string[]): string | undefined {
+  const regions = new Set<string>();
+  for (const item of items) {
+    const i = item.indexOf(':');
+    const problem = i <= 0 ? 'missing region' : hostPatternProblem(item.slice(i + 1));
+    if (problem !== undefined) return `'region:host-pattern[:port]' entries, each pattern ${problem} (bad entry '${item}')`;
+    const region = item.slice(0, i).trim();
+    if (regions.has(region)) return `'region:host-pattern[:port]' entries, each region once (region '${region}' is listed twice)`;
+    regions.add(region);
+  }
   return undefined;
 }
 
@@ -111,18 +184,18 @@ export const OPTION_TABLE = [
   },
   {
     name: 'wrapperDriverDialect', aliases: ['wrapper_driver_dialect'], type: 'string', default: undefined, group: 'core',
-    doc: 'Driver dialect code. Unset: chosen from the driver in use (pg or mysql2).',
+    doc: "Driver dialect code: 'pg' for the pg classes, 'mysql2' for the mysql2 ones (any other value is rejected: the driver dialect is always the driver in use). Unset: the driver in use.",
   },
   {
     name: 'auxiliaryQueryTimeoutSec', aliases: ['auxiliary_query_timeout_sec'], type: 'number', default: 5, unit: 's', min: 0.001, group: 'core',
     doc: "Timeout of the wrapper's own queries (dialect detection, host role and id, topology).",
   },
   {
-    name: 'topologyRefreshMs', aliases: ['topology_refresh_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, group: 'core',
+    name: 'topologyRefreshMs', aliases: ['topology_refresh_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'core',
     doc: 'Regular polling period of the cluster topology monitor.',
   },
   {
-    name: 'clusterTopologyHighRefreshRateMs', aliases: ['cluster_topology_high_refresh_rate_ms'], type: 'int', default: 100, unit: 'ms', min: 1, group: 'core',
+    name: 'clusterTopologyHighRefreshRateMs', aliases: ['cluster_topology_high_refresh_rate_ms'], type: 'int', default: 100, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'core',
     doc: 'Topology polling period while a writer change is suspected (failover, right after connecting).',
   },
   {
@@ -131,11 +204,14 @@ export const OPTION_TABLE = [
   },
   {
     name: 'clusterInstanceHostPattern', aliases: ['cluster_instance_host_pattern'], type: 'string', default: undefined, group: 'core',
-    check: checkHostPattern as (value: never) => string | undefined,
+    check: hostPatternProblem as (value: never) => string | undefined,
+    rejects: 'no `?`; characters other than letters, digits, `.`, `-`, `_`, `?` in the host part (spaces, `/`, `@`, `:`…); a port outside 1..65535 or not a number; an RDS Proxy or custom-cluster endpoint name — instance host names are built from it, and a pattern that cannot name an instance would leave failover with one host',
     doc: "Template of instance host names, '?' standing for the instance id, e.g. '?.xyz.us-east-1.rds.amazonaws.com[:port]'. Required when connecting through an IP address or custom DNS name; derived from RDS names otherwise.",
   },
   {
     name: 'globalClusterInstanceHostPatterns', aliases: ['global_cluster_instance_host_patterns'], type: 'string-list', default: undefined, group: 'core',
+    check: checkGlobalHostPatterns as (value: never) => string | undefined,
+    rejects: 'an entry without `region:`, a region listed twice, or a pattern `clusterInstanceHostPattern` rejects',
     doc: "Per-region instance host patterns of a global database: 'region:pattern[:port],...'.",
   },
   {
@@ -173,6 +249,7 @@ export const OPTION_TABLE = [
   {
     name: 'roundRobinHostWeightPairs', aliases: ['round_robin_host_weight_pairs'], type: 'string', default: undefined, group: 'core',
     check: checkHostWeightPairs as (value: never) => string | undefined,
+    rejects: 'an entry that is not `host:weight` or a weight that is not an integer ≥ 1 — a host would never (or always) be picked',
     doc: "round_robin host selection: 'host:weight,...' (weights integers ≥ 1), consecutive picks per host name.",
   },
   {
@@ -182,6 +259,7 @@ export const OPTION_TABLE = [
   {
     name: 'weightedRandomHostWeightPairs', aliases: ['weighted_random_host_weight_pairs'], type: 'string', default: undefined, group: 'core',
     check: checkHostWeightPairs as (value: never) => string | undefined,
+    rejects: 'an entry that is not `host:weight` or a weight that is not an integer ≥ 1 — a host would never (or always) be picked',
     doc: "weighted_random host selection: 'host:weight,...' (weights integers ≥ 1).",
   },
   // ---- network ----
@@ -213,6 +291,7 @@ export const OPTION_TABLE = [
   {
     name: 'hostAddressMap', aliases: ['host_address_map'], type: 'map', default: undefined, group: 'network',
     check: checkHostAddressMap as (value: never) => string | undefined,
+    rejects: 'an entry that is not `name[:port]=address[:port]` (a port outside 1..65535, spaces, `/`, `@`, `,` or `=` in a name) — connections would go to a wrong address',
     doc: "Connect to another address than a host name resolves to: object or 'name[:port]=address[:port],...' string. Keys are host names or host:port (host:port wins); used for SSH tunnels, port forwards and the local lookalike cluster, by every connection the wrapper opens, monitoring probes included.",
   },
   // ---- iam (iamHost, iamDefaultPort and iamRegion also apply to federated_auth and okta) ----
@@ -229,7 +308,7 @@ export const OPTION_TABLE = [
     doc: 'AWS region the IAM token is signed for. Unset: taken from the RDS host name; required for other host names (with iamHost). Also used by federated_auth and okta.',
   },
   {
-    name: 'iamExpirationSec', aliases: ['iam_expiration'], type: 'int', default: 900, unit: 's', min: 1, group: 'iam',
+    name: 'iamExpirationSec', aliases: ['iam_expiration'], type: 'int', default: 900, unit: 's', min: 1, max: CACHE_MAX_SEC, maxWhy: CACHE_WHY, group: 'iam',
     doc: 'How long a generated IAM token is reused, in seconds. Tokens are valid for 15 minutes, so values above 900 act as 900; a token is replaced shortly before it expires.',
   },
   // ---- aws_secrets_manager ----
@@ -254,7 +333,7 @@ export const OPTION_TABLE = [
     doc: "Key of the password in the secret's JSON.",
   },
   {
-    name: 'secretsManagerExpirationSec', aliases: ['secrets_manager_expiration'], type: 'int', default: 31536000, unit: 's', min: 1, group: 'aws_secrets_manager',
+    name: 'secretsManagerExpirationSec', aliases: ['secrets_manager_expiration'], type: 'int', default: 31536000, unit: 's', min: 1, max: CACHE_MAX_SEC, maxWhy: CACHE_WHY, group: 'aws_secrets_manager',
     doc: 'How long fetched credentials are reused, in seconds (default one year). A login failure with reused credentials fetches the secret again (rotation) whatever this is.',
   },
   // ---- federated_auth (ADFS) and okta ----
@@ -295,7 +374,7 @@ export const OPTION_TABLE = [
     doc: 'ARN of the SAML identity provider registered in IAM (federated_auth, okta; required).',
   },
   {
-    name: 'iamTokenExpirationSec', aliases: ['iam_token_expiration'], type: 'int', default: 870, unit: 's', min: 1, group: 'federated_auth',
+    name: 'iamTokenExpirationSec', aliases: ['iam_token_expiration'], type: 'int', default: 870, unit: 's', min: 1, max: CACHE_MAX_SEC, maxWhy: CACHE_WHY, group: 'federated_auth',
     doc: 'How long an IAM token obtained through the identity provider is reused, in seconds (federated_auth, okta); at most 900.',
   },
   {
@@ -358,11 +437,11 @@ export const OPTION_TABLE = [
     doc: 'host_monitoring / host_monitoring_v2: set to false to keep the plugin loaded but monitor nothing.',
   },
   {
-    name: 'failureDetectionTimeMs', aliases: ['failure_detection_time_ms'], type: 'int', default: 30000, unit: 'ms', min: 0, group: 'host_monitoring',
+    name: 'failureDetectionTimeMs', aliases: ['failure_detection_time_ms'], type: 'int', default: 30000, unit: 'ms', min: 0, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'host_monitoring',
     doc: 'Grace time: a call is monitored only once it has run this long (shorter calls cost no probe at all).',
   },
   {
-    name: 'failureDetectionIntervalMs', aliases: ['failure_detection_interval_ms'], type: 'int', default: 5000, unit: 'ms', min: 1, group: 'host_monitoring',
+    name: 'failureDetectionIntervalMs', aliases: ['failure_detection_interval_ms'], type: 'int', default: 5000, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'host_monitoring',
     doc: 'Time between two probes of a monitored host (half of it when failureDetectionCount is 1).',
   },
   {
@@ -406,11 +485,13 @@ export const OPTION_TABLE = [
   {
     name: 'srwReadEndpoint', aliases: ['srw_read_endpoint'], type: 'string', default: undefined, group: 'srw',
     check: checkEndpoint as (value: never) => string | undefined,
+    rejects: 'anything but `host` or `host:port` with a port in 1..65535',
     doc: "srw (required): 'host[:port]' of the endpoint read-only connections go to (e.g. the cluster reader endpoint). Port default: the connection's port.",
   },
   {
     name: 'srwWriteEndpoint', aliases: ['srw_write_endpoint'], type: 'string', default: undefined, group: 'srw',
     check: checkEndpoint as (value: never) => string | undefined,
+    rejects: 'anything but `host` or `host:port` with a port in 1..65535',
     doc: "srw (required): 'host[:port]' of the endpoint read-write connections go to (e.g. the cluster writer endpoint).",
   },
   {
@@ -431,7 +512,7 @@ export const OPTION_TABLE = [
   },
   // ---- fastest_response_strategy ----
   {
-    name: 'responseMeasurementIntervalMs', aliases: ['response_measurement_interval_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, group: 'fastest_response_strategy',
+    name: 'responseMeasurementIntervalMs', aliases: ['response_measurement_interval_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'fastest_response_strategy',
     doc: "fastest_response_strategy: period of the native response-time probe of each host (one monitor per host, shared by the clients of the same services). Select it with readerHostSelectorStrategy: 'fastest_response'.",
   },
 ] as const satisfies readonly OptionRow[];
@@ -457,14 +538,23 @@ export type TableOptions = {
   [R in Row as R['name']]: R extends { default: undefined } ? ValueOfRow<R> | undefined : ValueOfRow<R>;
 };
 
+/** The row's maximum expressed in `unit` (the unit of the key the value was given under). */
+export function maxIn(row: OptionRow, unit: OptionUnit | undefined = row.unit): number | undefined {
+  const max = maxOf(row);
+  if (max === undefined) return undefined;
+  return unit === 's' && row.unit === 'ms' ? max / 1000 : max;
+}
+
 /** Expected-value phrase for error messages, e.g. "a non-negative number of milliseconds". */
-export function describeExpected(row: OptionRow, unit: OptionUnit | undefined = row.unit): string {
+export function describeExpected(row: OptionRow, unit: OptionUnit | undefined = row.unit, withMax = false): string {
   const units = unit === 'ms' ? ' of milliseconds' : unit === 's' ? ' of seconds' : '';
   const min = row.min ?? 0;
   const sign = min === 0 ? 'non-negative' : min === 1 && row.type === 'int' ? 'positive' : min > 0 && min < 1 ? 'positive' : `≥ ${min}`;
+  const max = withMax ? maxIn(row, unit) : undefined;
+  const upTo = max === undefined ? '' : ` up to ${max}`;
   switch (row.type) {
-    case 'int': return `a ${sign} integer${units}`;
-    case 'number': return `a ${sign} number${units}`;
+    case 'int': return `a ${sign} integer${units}${upTo}`;
+    case 'number': return `a ${sign} number${units}${upTo}`;
     case 'boolean': return "true or false ('true'/'false'/'1'/'0')";
     case 'string': return 'a string';
     case 'string-list': return 'a comma-separated string or an array of strings';
@@ -509,6 +599,91 @@ export function renderOptionsMarkdown(rows: readonly OptionRow[] = OPTION_TABLE)
     '',
   ];
   out.push(renderOptionTables(rows, undefined, '##'));
+  out.push(renderRejectedTable(rows));
+  return out.join('\n');
+}
+
+/** Rules that involve more than one row, the driver in use or settings outside the table (checked where noted). */
+export const OTHER_REJECTIONS: readonly { readonly what: string; readonly rejected: string; readonly why: string }[] = [
+  {
+    what: '`connectionString` (pg), `uri` (mysql2)',
+    rejected: "an unparsable URL, a port outside 1..65535, several hosts, or an `@` after the first `/`, `?` or `#` (a user name or password with an unencoded `/`, `#`, `?` or `@`; an `@` of the path or query must be written `%40`); the message masks everything between the user name and the last `@`",
+    why: 'the URL would name a wrong host or database, or the password would end up in a host or database name; percent-encode those characters (encodeURIComponent)',
+  },
+  {
+    what: '`wrapperDriverDialect`',
+    rejected: 'any value other than the driver of the class in use (`pg` for AwsPGClient / AwsPGPool, `mysql2` for AwsMySQLClient / AwsMySQLPool)',
+    why: 'the driver dialect is the driver: a client cannot speak another driver\'s protocol',
+  },
+  {
+    what: '`connectTimeout`, `socketTimeout` (or `monitoring-connectTimeout`, `monitoring-socketTimeout`) with `host_monitoring` / `host_monitoring_v2`',
+    rejected: `above ${NATIVE_MAX_MS} ms (checked when the client is created)`,
+    why: "they bound the host monitors' probes unless the `monitoring-` ones are set, and the native monitors' limit is one day",
+  },
+  {
+    what: '`failoverReaderHostSelectorStrategy`, `readerHostSelectorStrategy`, `readerInitialConnectionHostSelectorStrategy` (when a plugin using them is loaded)',
+    rejected: `a name that is none of ${HOST_SELECTOR_STRATEGIES.map((x) => `\`${x}\``).join(', ')}, \`least_connections\`, \`fastest_response\` and that no loaded plugin accepts (checked when the client is created)`,
+    why: 'the strategy would fail at failover or switch time, when the error can only be swallowed',
+  },
+  {
+    what: 'AwsPGPool `connectionTimeoutMillis`, `idleTimeoutMillis`, `maxLifetimeSeconds`; AwsMySQLPool `idleTimeout`',
+    rejected: `above ${MAX_TIMER_MS} ms (${MAX_TIMER_MS / 1000} s)`,
+    why: TIMER_WHY,
+  },
+  {
+    what: 'any number',
+    rejected: '`NaN`, `Infinity`, text that is not a number, a fraction for an integer option',
+    why: 'a timer or count cannot use it',
+  },
+  {
+    what: 'any option',
+    rejected: "the same option twice (camelCase and alias), or an unknown key within two edits of a known name (`topologyRefreshMS`)",
+    why: 'one of the two values would be silently ignored',
+  },
+];
+
+function numberLimits(row: OptionRow): { rejected: string; why: string } | undefined {
+  if (row.type !== 'int' && row.type !== 'number') return undefined;
+  const unit = row.unit === 'ms' ? ' ms' : row.unit === 's' ? ' s' : '';
+  const min = row.min ?? 0;
+  const parts = [min === 0 ? 'negative' : `below ${min}${unit}`];
+  const why: string[] = [
+    row.unit === undefined ? (min === 0 ? 'a negative count means nothing' : `a count, weight or port is at least ${min}`)
+      : min === 0 ? 'a negative time means nothing' : 'a zero delay would spin or give up at once (see the description for how to turn it off)',
+  ];
+  const max = maxOf(row);
+  if (max !== undefined) {
+    const aliasMax = row.aliasUnit === 's' && row.unit === 'ms' ? ` (${max / 1000} s under ${row.aliases.map((a) => `\`${a}\``).join(', ')})` : '';
+    parts.push(`above ${max}${unit}${aliasMax}`);
+    why.push(maxWhyOf(row)!);
+  }
+  if (row.type === 'int') parts.push('not an integer');
+  return { rejected: parts.join('; '), why: why.join('; ') };
+}
+
+/** docs/options.md's "What is rejected and why": every limit of the table, then the rules checked elsewhere. */
+export function renderRejectedTable(rows: readonly OptionRow[] = OPTION_TABLE): string {
+  const out: string[] = [
+    '## What is rejected and why',
+    '',
+    'Each of these raises a `ConfigurationError` (code `WRAPPER_CONFIG`, `key` = the option as given) when the client or',
+    'pool is created, with the key, what was expected and the value given (secrets masked). Generated from the limits of',
+    'the option table, so the table and the checks cannot disagree.',
+    '',
+    '| Option | Rejected | Why |',
+    '|---|---|---|',
+  ];
+  for (const row of rows) {
+    const limits = numberLimits(row);
+    if (limits) out.push(`| \`${row.name}\` | ${mdCell(limits.rejected)} | ${mdCell(limits.why)} |`);
+    else if (row.type === 'enum') out.push(`| \`${row.name}\` | anything but ${(row.values ?? []).map((v) => `\`${v}\``).join(', ')} (any case) | other values mean nothing to the wrapper |`);
+    else if (row.rejects !== undefined) {
+      const [rejected, why] = row.rejects.split(' — ');
+      out.push(`| \`${row.name}\` | ${mdCell(rejected!)} | ${mdCell(why ?? '—')} |`);
+    }
+  }
+  for (const r of OTHER_REJECTIONS) out.push(`| ${mdCell(r.what)} | ${mdCell(r.rejected)} | ${mdCell(r.why)} |`);
+  out.push('');
   return out.join('\n');
 }
 

@@ -9,11 +9,11 @@
 import { parse as parsePgConnectionString } from 'pg-connection-string';
 import { ConfigurationError } from './errors.js';
 import {
-  OPTION_TABLE, MONITORING_PREFIXES, describeExpected, parseHostPort,
+  OPTION_TABLE, MONITORING_PREFIXES, describeExpected, maxOf, maxWhyOf, parseHostPort,
   type MonitoringPrefix, type OptionName, type OptionRow, type OptionUnit, type TableOptions,
 } from './option-table.js';
 import type { ConnectProps } from './plugin.js';
-import { redactUrl } from './logger.js';
+import { redact, redactUrl } from './logger.js';
 
 export { OPTION_TABLE, MONITORING_PREFIXES, type MonitoringPrefix, type OptionName, type OptionRow } from './option-table.js';
 
@@ -105,16 +105,24 @@ const DRIVER_KEYS: Readonly<Record<'pg' | 'mysql2', ReadonlySet<string>>> = {
 
 function shown(row: OptionRow, value: unknown): string {
   if (row.secret) return '***';
-  if (typeof value === 'string') return `'${value.length > 80 ? `${value.slice(0, 80)}…` : value}'`;
+  if (typeof value === 'number') return String(value); // NaN and Infinity, which JSON shows as null
+  if (typeof value === 'bigint' || typeof value === 'symbol' || typeof value === 'function') return typeof value;
+  // Masked before it is cut short: a cut URL could end inside its password, past the reach of the mask.
+  if (typeof value === 'string') {
+    const text = redactUrl(value);
+    return `'${text.length > 80 ? `${text.slice(0, 80)}…` : text}'`;
+  }
   try {
-    const json = JSON.stringify(value);
+    const raw = JSON.stringify(redact(value));
+    const json = raw === undefined ? undefined : redactUrl(raw);
     if (json !== undefined) return json.length > 80 ? `${json.slice(0, 80)}…` : json;
   } catch { /* fall through: cyclic */ }
   return typeof value;
 }
 
 function fail(key: string, row: OptionRow, unit: OptionUnit | undefined, value: unknown, expected = describeExpected(row, unit)): never {
-  throw new ConfigurationError(`Option '${key}' expects ${expected}, got ${shown(row, value)}`, key);
+  // The expectation may quote the value (a bad map entry): masked as a whole.
+  throw new ConfigurationError(`Option '${key}' expects ${redactUrl(expected)}, got ${shown(row, value)}`, key);
 }
 
 const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
@@ -127,6 +135,11 @@ function toNumber(key: string, row: OptionRow, unit: OptionUnit | undefined, val
   if (!Number.isFinite(n) || n < (row.min ?? 0) || (row.type === 'int' && !Number.isInteger(n))) fail(key, row, unit, value);
   // Seed aliases in seconds → the row's milliseconds.
   if (unit === 's' && row.unit === 'ms') n = Math.round(n * 1000);
+  const max = maxOf(row);
+  if (max !== undefined && n > max) {
+    const why = maxWhyOf(row);
+    fail(key, row, unit, value, `${describeExpected(row, unit, true)}${why ? ` (${why})` : ''}`);
+  }
   return n;
 }
 
@@ -239,8 +252,29 @@ function monitoringPrefixOf(key: string): MonitoringPrefix | undefined {
 // ---------------------------------------------------------------------------------------------------------------
 // URLs.
 
-function urlError(key: string, url: string, what: string): ConfigurationError {
-  return new ConfigurationError(`Option '${key}' ${what}, got '${redactUrl(url)}'`, key);
+const ENCODING_HINT = "; characters like '/', '#', '?', '@' and ':' in the user name or password must be percent-encoded (encodeURIComponent)";
+
+/** An `@` after the first `/`, `?` or `#` of the authority: probably a password with one of those unencoded. */
+function looksLikeUnencodedUserinfo(url: string): boolean {
+  const start = url.indexOf('://');
+  if (start < 0) return false;
+  const rest = url.slice(start + 3);
+  const at = rest.lastIndexOf('@');
+  const cut = rest.search(/[/?#]/);
+  return at >= 0 && cut >= 0 && cut < at;
+}
+
+/**
+ * An `@` after the first `/`, `?` or `#` of the authority: a user name or password with one of those unencoded. The
+ * URL may still parse — into a wrong host, with the rest of the password as database name or fragment — so it is
+ * rejected whatever the driver would make of it (an `@` meant for the path or query must be written `%40`).
+ */
+function checkUserinfoEncoding(key: string, url: string): void {
+  if (looksLikeUnencodedUserinfo(url)) throw urlError(key, url, "has an '@' after the host part (write an '@' of the path or query as %40)", true);
+}
+
+function urlError(key: string, url: string, what: string, hint = looksLikeUnencodedUserinfo(url)): ConfigurationError {
+  return new ConfigurationError(`Option '${key}' ${what}${hint ? ENCODING_HINT : ''}, got '${redactUrl(url)}'`, key);
 }
 
 function checkSingleHost(key: string, url: string, host: unknown): void {
@@ -255,11 +289,12 @@ function parsePgUrl(url: string): Record<string, unknown> {
   if (!/^(postgres|postgresql|socket):\/\//i.test(url) && !url.startsWith('/')) {
     throw urlError(key, url, "expects a 'postgres://' or 'postgresql://' URL");
   }
+  checkUserinfoEncoding(key, url);
   let parsed: Record<string, unknown>;
   try {
     parsed = parsePgConnectionString(url) as Record<string, unknown>;
   } catch {
-    throw urlError(key, url, 'expects a valid postgres:// URL');
+    throw urlError(key, url, 'expects a valid postgres:// URL', true);
   }
   checkSingleHost(key, url, parsed.host);
   const out: Record<string, unknown> = {};
@@ -267,7 +302,7 @@ function parsePgUrl(url: string): Record<string, unknown> {
     if (v === undefined || v === null || (v === '' && (k === 'user' || k === 'password' || k === 'port' || k === 'host'))) continue;
     if (k === 'port') {
       const port = Number(v);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw urlError(key, url, 'expects a port between 1 and 65535');
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw urlError(key, url, 'expects a port between 1 and 65535', true);
       out.port = port;
     } else {
       out[k] = v;
@@ -279,11 +314,12 @@ function parsePgUrl(url: string): Record<string, unknown> {
 /** Query parameters of a mysql URI, separate so wrapper options keep their raw text. */
 function parseMysqlUrl(url: string): { fields: Record<string, unknown>; query: [string, string][] } {
   const key = 'uri';
+  checkUserinfoEncoding(key, url);
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw urlError(key, url, "expects a 'mysql://user:password@host:port/database' URL");
+    throw urlError(key, url, "expects a 'mysql://user:password@host:port/database' URL", true);
   }
   if (!/^(mysql|mariadb):$/i.test(u.protocol)) throw urlError(key, url, "expects a 'mysql://' URL");
   const host = decodeURIComponent(u.hostname.replace(/^\[(.*)\]$/, '$1'));
@@ -381,6 +417,23 @@ export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Reco
   for (const row of ROWS) {
     const given = explicitGiven.get(row) ?? urlGiven.get(row);
     options[row.name] = given ? convert(given.key, KEY_INFO.get(given.key)!, given.value) : row.default;
+  }
+  // The driver dialect is the driver of the class in use; naming another one is a mistake, not a choice.
+  const driverDialect = options.wrapperDriverDialect as string | undefined;
+  if (driverDialect !== undefined && driverDialect.trim().toLowerCase() !== driver) {
+    const given = (explicitGiven.get(KEY_INFO.get('wrapperDriverDialect')!.row) ?? urlGiven.get(KEY_INFO.get('wrapperDriverDialect')!.row))!;
+    throw new ConfigurationError(
+      `Option '${given.key}' expects '${driver}' (the driver of this ${driver === 'pg' ? 'AwsPGClient / AwsPGPool' : 'AwsMySQLClient / AwsMySQLPool'}; use the other package entry point for the other driver), got '${driverDialect}'`,
+      given.key,
+    );
+  }
+  if (driverDialect !== undefined) options.wrapperDriverDialect = driver;
+  // Monitoring overrides of wrapper options are converted where they are used; check them now, at construction.
+  for (const [prefix, entries] of Object.entries(overrides)) {
+    for (const [k, v] of Object.entries(entries)) {
+      const info = KEY_INFO.get(k);
+      if (info && v !== undefined && v !== null) convert(`${prefix}${k}`, info, v);
+    }
   }
   options.monitoringOverrides = Object.freeze(
     Object.fromEntries(Object.entries(overrides).map(([p, o]) => [p, Object.freeze(o)])) as Record<MonitoringPrefix, Readonly<Record<string, unknown>>>,

@@ -3,6 +3,7 @@
  * reference-counted object. Every client acquires it on connect and releases it on end; when the last client
  * releases it, its teardown hooks run (monitors stop). Tests create their own with `new WrapperServices()`.
  */
+import { EventEmitter } from 'node:events';
 import type { HostInfo } from './host-info.js';
 import type { DialectCode } from './dialects/types.js';
 import { AuthState } from './auth/auth-state.js';
@@ -22,7 +23,30 @@ export interface CachedTopology {
 
 type Teardown = () => Promise<void> | void;
 
-export class WrapperServices {
+/**
+ * A background monitor cannot do its job (WrapperServices 'monitorError' event): its login is refused (wrong
+ * `topology-monitoring-` credentials, or the client's own without them) or it could not start. The wrapper keeps working without it
+ * (topology read on the client's connections, calls unmonitored), so this event and an error/warn log are the signs.
+ */
+export interface MonitorErrorEvent {
+  /** 'topology': the cluster topology monitor; 'host-monitoring': an enhanced failure monitoring host monitor. */
+  readonly monitor: 'topology' | 'host-monitoring';
+  /** 'auth': the server refused the monitor's login; 'start': the monitor could not be started. */
+  readonly reason: 'auth' | 'start';
+  readonly host: string;
+  readonly port: number;
+  /** Topology monitors: the cluster's id. */
+  readonly clusterId?: string;
+  /** What went wrong (no secrets). */
+  readonly message: string;
+  /** ms since the Unix epoch. */
+  readonly at: number;
+}
+
+/**
+ * Events: `monitorError` (MonitorErrorEvent) when a background monitor of these services cannot log in or start.
+ */
+export class WrapperServices extends EventEmitter {
   /** Topology per clusterId. */
   readonly topology = new Map<string, CachedTopology>();
   /** Detected dialect per `host[:port]` with the time it was detected. */
@@ -32,6 +56,7 @@ export class WrapperServices {
 
   /** `plugins`: share a registry (custom plugins and profiles are configuration, not state to release). */
   constructor(init: { readonly plugins?: PluginRegistry } = {}) {
+    super();
     this.plugins = init.plugins ?? new PluginRegistry();
   }
   /** Host up/down reports shared by every client (failover, EFM, connect). */

@@ -10,6 +10,7 @@
 import { HostInfo } from '../host-info.js';
 import { ConfigurationError } from '../errors.js';
 import { getRdsClusterHostUrl, getRdsInstanceHostPattern, identifyRdsType, isIp, RdsUrlType } from '../rds-utils.js';
+import { hostPatternProblem } from '../option-table.js';
 
 export interface InstanceTemplate {
   /** Host with `?` standing for the instance id; port = explicit pattern port, else the initial host's port. */
@@ -18,33 +19,15 @@ export interface InstanceTemplate {
   readonly explicitPort: boolean;
 }
 
-function splitHostPort(value: string, key: string): { host: string; port: number | undefined } {
-  const m = /^(.*?)(?::(\d*))?$/.exec(value.trim())!;
-  const host = m[1]!;
-  if (m[2] === undefined) return { host, port: undefined };
-  const port = Number(m[2]);
-  if (m[2] === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ConfigurationError(`${key}: the port of '${value}' must be an integer in 1..65535`, key);
-  }
-  return { host, port };
-}
-
-/** Validates a `host[:port]` instance pattern (inventory §1.2): contains `?`, not a proxy or custom-cluster name. */
+/**
+ * Validates a `host[:port]` instance pattern with the option parser's rule (hostPatternProblem): contains `?`, a
+ * host name pattern, an optional port in 1..65535, not a proxy or custom-cluster name.
+ */
 export function validateClusterInstanceHostPattern(pattern: string, key = 'clusterInstanceHostPattern'): { host: string; port: number | undefined } {
-  if (typeof pattern !== 'string' || pattern.trim() === '') throw new ConfigurationError(`${key}: expected a host pattern like '?.my-domain.example[:port]'`, key);
-  const { host, port } = splitHostPort(pattern, key);
-  if (!host.includes('?')) {
-    throw new ConfigurationError(`${key}: '${pattern}' must contain '?' where the instance id goes, e.g. '?.${host || 'my-domain.example'}'`, key);
-  }
-  if (/[\s/,@:]/.test(host)) throw new ConfigurationError(`${key}: '${pattern}' is not a host name pattern`, key);
-  const type = identifyRdsType(host);
-  if (type === RdsUrlType.RDS_PROXY) {
-    throw new ConfigurationError(`${key}: '${pattern}' is an RDS Proxy name; instances are not reachable through a proxy pattern`, key);
-  }
-  if (type === RdsUrlType.RDS_CUSTOM_CLUSTER) {
-    throw new ConfigurationError(`${key}: '${pattern}' is a custom cluster endpoint name; give the instance domain instead`, key);
-  }
-  return { host, port };
+  const problem = typeof pattern === 'string' ? hostPatternProblem(pattern) : 'a host pattern string';
+  if (problem !== undefined) throw new ConfigurationError(`Option '${key}' expects ${problem}, got '${String(pattern)}'`, key);
+  const m = /^(.*?)(?::(\d+))?$/.exec(pattern.trim())!;
+  return { host: m[1]!, port: m[2] === undefined ? undefined : Number(m[2]) };
 }
 
 /** The instance template for a client whose initial host is `initial`; ConfigurationError when none can be found. */

@@ -18,7 +18,7 @@ import type { ConnectProps } from '../plugin.js';
 import type { DatabaseDialect, DriverConfig, TopologyQueries } from '../dialects/types.js';
 import type { InstanceTemplate } from '../host-list-providers/instance-template.js';
 import type { TopologyMonitorLink } from '../host-list-providers/rds.js';
-import type { WrapperServices } from '../services.js';
+import type { MonitorErrorEvent, WrapperServices } from '../services.js';
 import type { NativeBinding, NativeParams } from './binding.js';
 import { isNativeAvailable, nativeBinding, nativeGeneration, type SslMode } from './index.js';
 
@@ -253,7 +253,8 @@ interface Attached {
 
 /**
  * The native monitor of one cluster. Events: 'topology' (TopologyPublication) after each publication is stored,
- * 'panic' (reason: string) when native code starts probing every host.
+ * 'panic' (reason: string) when native code starts probing every host, 'monitorError' (MonitorErrorEvent) when a
+ * login is refused (also emitted on the services).
  */
 export class ClusterTopologyMonitor extends EventEmitter {
   readonly clusterId: string;
@@ -272,6 +273,10 @@ export class ClusterTopologyMonitor extends EventEmitter {
   private sentHosts = '';
   private closed = false;
   private current: TopologyMonitorSettings | undefined;
+  /** A refused login was logged (once per monitor). */
+  private warnedLogin = false;
+  /** Hosts whose refused login was reported since the last confirmed publication. */
+  private readonly refusedHosts = new Set<string>();
 
   constructor(services: WrapperServices, binding: TopologyBinding, first: Attached) {
     super();
@@ -389,6 +394,8 @@ export class ClusterTopologyMonitor extends EventEmitter {
   /** Connection parameters for one native connection, from the owner's monitoring props. */
   private async params(req: NativeTopologyParamsRequest): Promise<NativeParams> {
     const { user, monitoring } = this.owner;
+    // Native code asks again with `refresh` only after the server refused the last login to this host.
+    if (req.refresh) this.loginRefused(req.host, req.port);
     // The driver config has connectionString / uri already expanded (parseConnectProps).
     const config = monitoring.props.driver;
     const to = mapHostAddress(monitoring.props.options.hostAddressMap, req.host, req.port);
@@ -410,6 +417,36 @@ export class ClusterTopologyMonitor extends EventEmitter {
     return out;
   }
 
+  /**
+   * The monitor's login to a host was refused: without a working login it never publishes, so say so — a warning
+   * once per monitor, and a 'monitorError' event (here and on the services) once per host until a topology is
+   * confirmed again. Credentials that rotate (IAM, Secrets Manager) are fetched again by params() meanwhile.
+   */
+  private loginRefused(host: string, port: number): void {
+    const key = `${host}:${port}`;
+    if (this.refusedHosts.has(key)) return;
+    this.refusedHosts.add(key);
+    const message =
+      `the topology monitor of cluster ${this.clusterId} cannot log in to ${key}: the server refused its credentials ` +
+      "(topology-monitoring-user / topology-monitoring-password, else the client's own); cluster changes are not detected in the background";
+    if (!this.warnedLogin) {
+      this.warnedLogin = true;
+      log.warn('%s', message);
+    } else {
+      log.debug('%s', message);
+    }
+    const event: MonitorErrorEvent = { monitor: 'topology', reason: 'auth', host, port, clusterId: this.clusterId, message, at: Date.now() };
+    try {
+      this.emit('monitorError', event);
+      this.services.emit('monitorError', event);
+    } catch (err) {
+      // A throwing listener is the application's bug: surface it as efm.ts does, without failing this login.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+
   private onEvent(ev: NativeTopologyEvent): void {
     if (ev.kind === 'panic') {
       log.debug('cluster %s: panic mode: %s', this.clusterId, ev.reason);
@@ -429,7 +466,10 @@ export class ClusterTopologyMonitor extends EventEmitter {
     this.lastHosts = hosts;
     user.storeTopology(hosts);
     this.publications++;
-    if (ev.confirmed) this.confirmedPublications++;
+    if (ev.confirmed) {
+      this.confirmedPublications++;
+      this.refusedHosts.clear();
+    }
     this.sendHosts();
     const publication: TopologyPublication = {
       hosts,
@@ -594,7 +634,11 @@ export class TopologyMonitors {
     try {
       monitor = new ClusterTopologyMonitor(this.services, binding, { user, monitoring });
     } catch (err) {
-      log.warn('cluster %s: native topology monitor not started (%s); using the TypeScript fallback', user.clusterId, (err as Error).message);
+      const message = `native topology monitor of cluster ${user.clusterId} not started (${(err as Error).message}); the topology is read on the clients' connections instead`;
+      log.error('%s', message);
+      const h = user.initialHostInfo;
+      const event: MonitorErrorEvent = { monitor: 'topology', reason: 'start', host: h.host, port: h.port, clusterId: user.clusterId, message, at: Date.now() };
+      this.services.emit('monitorError', event);
       return undefined;
     }
     this.monitors.set(user.clusterId, monitor);

@@ -13,14 +13,15 @@
  *   call arms the registration for its duration (two memory writes, no native call).
  */
 import type { Socket } from 'node:net';
-import { AwsWrapperError } from '../errors.js';
+import { AwsWrapperError, ConfigurationError } from '../errors.js';
+import { NATIVE_MAX_MS } from '../option-table.js';
 import { HostAvailability, type HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import { getOption, mapHostAddress, monitoringConnectProps } from '../options.js';
 import { EventEmitter } from 'node:events';
 import { NETWORK_METHODS, type ConnectionPlugin, type ConnectProps, type ExecuteContext, type PluginService } from '../plugin.js';
 import { isCustomClusterDns, isGlobalDbWriterClusterDns, isRdsClusterDns } from '../rds-utils.js';
-import type { WrapperServices } from '../services.js';
+import type { MonitorErrorEvent, WrapperServices } from '../services.js';
 import { resolveMonitorCredentials } from '../auth/monitor-credentials.js';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { isNativeAvailable, nativeGeneration, type ConnectParams, type ParamsRequest, type ProbeKind, type SslMode } from '../native/index.js';
@@ -292,6 +293,32 @@ export function hostMonitorRegistry(services: WrapperServices): HostMonitorRegis
 
 // ---- the plugin ------------------------------------------------------------------------------------------------
 
+/**
+ * The monitoring connect props and the probe's connect / query bounds: `monitoring-connectTimeout` /
+ * `monitoring-socketTimeout`, else the client's connectTimeout / socketTimeout, else the detection window
+ * (interval × count, at least 1 s, at most the native limit). A bound the native monitor cannot honour (over one
+ * day) is a ConfigurationError naming the key, at construction — never a monitor that silently does not start.
+ */
+function monitorTimeouts(driver: DriverName, props: ConnectProps, version: EfmVersion, st: EfmSettings): { mon: ConnectProps; connectTimeoutMs: number; queryTimeoutMs: number } {
+  const mon = monitoringConnectProps(driver, props, 'monitoring-', MONITORING_DEFAULTS[version]);
+  const fallback = Math.min(Math.max(st.intervalMs * st.count, 1000), NATIVE_MAX_MS);
+  const bound = (name: 'connectTimeout' | 'socketTimeout'): number => {
+    const v = getOption(mon.options, name);
+    if (v === undefined) return fallback;
+    if (v > NATIVE_MAX_MS) {
+      const key = name in props.options.monitoringOverrides['monitoring-'] ? `monitoring-${name}` : name;
+      throw new ConfigurationError(
+        `Option '${key}' is also the host monitors' probe ${name === 'connectTimeout' ? 'connect' : 'query'} bound and expects at most ${NATIVE_MAX_MS} ms ` +
+          `(the native monitors' limit, one day) with host_monitoring / host_monitoring_v2; got ${v}` +
+          (key === name ? `. Set 'monitoring-${name}' to give the monitors their own bound` : ''),
+        key,
+      );
+    }
+    return v >= 1 ? v : fallback; // 0 means "none" for a client; a probe is always bounded
+  };
+  return { mon, connectTimeoutMs: bound('connectTimeout'), queryTimeoutMs: bound('socketTimeout') };
+}
+
 /** The registration of the client's current connection. */
 interface Registration<C> {
   readonly conn: C;
@@ -326,6 +353,7 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
   ) {
     this.settings = efmSettings(props);
     this.driver = service.driverDialect.code as DriverName;
+    if (this.settings.enabled) monitorTimeouts(this.driver, props, version, this.settings);
   }
 
   /** The registration of the current connection (for diagnostics and tests). */
@@ -431,7 +459,10 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
       return registration;
     } catch (err) {
       this.unmonitored.add(conn);
-      log.warn('%s: cannot monitor the connection to %s: %s', this.code, host.hostAndPort, String(err));
+      const message = `${this.code}: cannot monitor the connection to ${host.hostAndPort}: ${err instanceof Error ? err.message : String(err)}`;
+      log.error('%s', message);
+      const event: MonitorErrorEvent = { monitor: 'host-monitoring', reason: 'start', host: host.host, port: host.port, message, at: Date.now() };
+      s.services.emit('monitorError', event);
       return undefined;
     }
   }
@@ -458,11 +489,8 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
     const props = s.props;
     const driver = this.driver;
     const port = portOf(host, driver, props.driver);
-    const mon = monitoringConnectProps(driver, props, 'monitoring-', MONITORING_DEFAULTS[this.version]);
     const st = this.settings;
-    const window = st.intervalMs * st.count;
-    const connectTimeoutMs = getOption(mon.options, 'connectTimeout') ?? Math.max(window, 1000);
-    const queryTimeoutMs = getOption(mon.options, 'socketTimeout') ?? Math.max(window, 1000);
+    const { mon, connectTimeoutMs, queryTimeoutMs } = monitorTimeouts(driver, props, this.version, st);
     const key = [this.version, driver, host.host.toLowerCase(), port, st.graceMs, st.intervalMs, st.count, connectTimeoutMs, queryTimeoutMs].join('|');
     return hostMonitorRegistry(s.services).get(key, () => {
       const spec: EfmMonitorSpec = {

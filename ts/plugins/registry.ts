@@ -6,8 +6,10 @@
  * `plannedPlugin(...)` entry: known, but selecting it is a clear error. To add an implemented plugin, replace its
  * planned entry with the plugin's factory (same code, weight and aliases); the default list then picks it up.
  */
-import { ConfigurationError } from '../errors.js';
-import { RELATIVE_TO_PRIOR_PLUGIN, type PluginFactory } from '../plugin.js';
+import { AwsWrapperError, ConfigurationError } from '../errors.js';
+import { RELATIVE_TO_PRIOR_PLUGIN, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
+import { HOST_SELECTOR_STRATEGIES, isHostSelectorStrategy } from '../host-selectors.js';
+import { HostRole } from '../host-info.js';
 import { sharedServices } from '../services.js';
 import { awsSecretsManagerPluginFactory } from './aws-secrets-manager.js';
 import { connectTimePluginFactory } from './connect-time.js';
@@ -249,6 +251,56 @@ export class PluginRegistry {
       }
     }
     return bestDistance <= Math.max(2, Math.floor(norm.length / 3)) ? best : undefined;
+  }
+}
+
+/**
+ * Creates the plugins of one client. A factory whose create() throws fails the client's construction with the
+ * plugin's code in the message (the wrapper errors of built-in plugins, which name their option, pass as they are).
+ */
+export function createPlugins<C>(factories: readonly PluginFactory[], service: PluginService<C>, props: ConnectProps): ConnectionPlugin<C>[] {
+  return factories.map((f) => {
+    try {
+      return f.create<C>(service, props);
+    } catch (err) {
+      if (err instanceof AwsWrapperError && BUILTIN_PLUGINS.includes(f)) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new ConfigurationError(`Plugin '${f.code}' could not be created: ${message}`, 'plugins', { cause: err });
+    }
+  });
+}
+
+/** Strategies plugins provide (not known to the built-in selectors), with what they need. */
+const PLUGIN_STRATEGIES: Readonly<Record<string, string>> = {
+  least_connections: 'internalConnectionPool or AwsPGPool / AwsMySQLPool',
+  fastest_response: "the 'fastest_response_strategy' plugin",
+};
+
+/** Strategy options and the plugin codes that use them. */
+const STRATEGY_OPTIONS: readonly { readonly option: 'failoverReaderHostSelectorStrategy' | 'readerHostSelectorStrategy' | 'readerInitialConnectionHostSelectorStrategy'; readonly codes: readonly string[] }[] = [
+  { option: 'failoverReaderHostSelectorStrategy', codes: ['failover', 'failover_v2'] },
+  { option: 'readerHostSelectorStrategy', codes: ['read_write_splitting'] },
+  { option: 'readerInitialConnectionHostSelectorStrategy', codes: ['initial_connection'] },
+];
+
+/**
+ * Checks at construction that each host selector strategy a loaded plugin will use is one something can honour:
+ * a built-in one, a plugin-provided one (least_connections, fastest_response) or one a loaded plugin accepts.
+ * Whether a plugin-provided strategy is usable with this configuration is checked where it is used.
+ */
+export function checkSelectorStrategies<C>(service: PluginService<C>, props: ConnectProps, plugins: readonly ConnectionPlugin<C>[]): void {
+  const loaded = new Set(plugins.map((p) => p.code));
+  for (const { option, codes } of STRATEGY_OPTIONS) {
+    if (!codes.some((c) => loaded.has(c))) continue;
+    const strategy = props.options[option];
+    if (typeof strategy !== 'string') continue;
+    if (isHostSelectorStrategy(strategy) || strategy in PLUGIN_STRATEGIES) continue;
+    if (service.acceptsStrategy(HostRole.READER, strategy)) continue;
+    const valid = [...HOST_SELECTOR_STRATEGIES, ...Object.entries(PLUGIN_STRATEGIES).map(([s, needs]) => `${s} (with ${needs})`)];
+    throw new ConfigurationError(
+      `Option '${option}' expects one of ${valid.join(', ')}, or a strategy of a loaded plugin; got '${strategy}'`,
+      option,
+    );
   }
 }
 

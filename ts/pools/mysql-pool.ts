@@ -15,6 +15,7 @@ import type { ExecuteValues, FieldPacket, QueryOptions, QueryResult, QueryValues
 import { AwsMySQLClient, type AwsMySQLClientConfig } from '../clients/mysql-client.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
+import { checkDuration } from '../option-table.js';
 import type { WrapperServices } from '../services.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
 import { InternalConnectionPools } from './internal-pools.js';
@@ -80,7 +81,7 @@ export class AwsMySQLPool extends EventEmitter {
     const poolOptions: ClientPoolOptions = {
       max,
       min: Math.min(max, readNumber(all, 'maxIdle', max, 0)),
-      idleTimeoutMs: readNumber(all, 'idleTimeout', 60_000, 0),
+      idleTimeoutMs: checkDuration('AwsMySQLPool', 'idleTimeout', readNumber(all, 'idleTimeout', 60_000, 0)),
       acquireTimeoutMs: 0,
       queueLimit: readNumber(all, 'queueLimit', 0, 0),
       maxUses: Infinity,

@@ -22,6 +22,7 @@ import { AwsPGClient, type AwsPGClientConfig } from '../clients/pg-client.js';
 import type { PgDriverDialect } from '../dialects/driver/pg.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
+import { checkDuration } from '../option-table.js';
 import { getLogger } from '../logger.js';
 import type { WrapperServices } from '../services.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
@@ -96,11 +97,11 @@ export class AwsPGPool extends EventEmitter {
     const poolOptions: ClientPoolOptions = {
       max,
       min: readNumber(all, 'min', 0, 0),
-      idleTimeoutMs: readNumber(all, 'idleTimeoutMillis', 10_000, 0),
-      acquireTimeoutMs: readNumber(all, 'connectionTimeoutMillis', 0, 0),
+      idleTimeoutMs: checkDuration('AwsPGPool', 'idleTimeoutMillis', readNumber(all, 'idleTimeoutMillis', 10_000, 0)),
+      acquireTimeoutMs: checkDuration('AwsPGPool', 'connectionTimeoutMillis', readNumber(all, 'connectionTimeoutMillis', 0, 0)),
       queueLimit: 0,
       maxUses: readNumber(all, 'maxUses', Infinity, 1, true),
-      maxLifetimeMs: readNumber(all, 'maxLifetimeSeconds', 0, 0) * 1000,
+      maxLifetimeMs: checkDuration('AwsPGPool', 'maxLifetimeSeconds', readNumber(all, 'maxLifetimeSeconds', 0, 0), 's') * 1000,
       allowExitOnIdle: all.allowExitOnIdle === true,
       waitForClients: true,
     };
