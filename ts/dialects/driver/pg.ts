@@ -74,6 +74,8 @@ interface ObservedSubmittable extends Submittable {
 interface ConnState {
   /** The socket closed, the connection reported a fatal error, or it was ended/aborted: it is unusable. */
   closed: boolean;
+  /** end() was called: the errors pg raises on it now ('Connection terminated') are not connection losses. */
+  ended?: boolean;
   /** Bound for a CancelRequest and for a cancelled statement to stop (connectTimeout or the default). */
   cancelTimeoutMs: number;
   /** socketTimeout, applied to session-state statements. */
@@ -234,6 +236,7 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
   noteError(conn: pg.Client, err: unknown): void {
     if (err === null || typeof err !== 'object' || Object.getPrototypeOf(err) !== Error.prototype) return;
     if ((err as { code?: unknown }).code !== undefined) return;
+    if (this.states.get(conn)?.ended === true) return;
     if (this.isClosed(conn)) this.connectionLosses.add(err);
   }
 
@@ -355,7 +358,10 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
 
   async end(conn: pg.Client, timeoutMs: number): Promise<void> {
     const state = this.states.get(conn);
-    if (state) state.closed = true;
+    if (state) {
+      state.closed = true;
+      state.ended = true;
+    }
     const stream = conn.connection.stream;
     if (stream.destroyed) return;
     await new Promise<void>((resolve) => {
