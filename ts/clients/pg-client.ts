@@ -25,7 +25,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import ConnectionParameters from 'pg/lib/connection-parameters.js';
 import type { Readable, Writable } from 'node:stream';
-import type { ClientConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryResult, QueryResultRow, Submittable } from 'pg';
+import type { ClientConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryConfigValues, QueryResult, QueryResultRow, Submittable } from 'pg';
 import { ClientCore } from '../client-core.js';
 import type { IsolationLevel } from '../dialects/types.js';
 import { PgDriverDialect } from '../dialects/driver/pg.js';
@@ -41,8 +41,6 @@ export interface AwsPGClientInit {
   /** Process-wide state; defaults to the shared one. Tests pass a fresh `new WrapperServices()`. */
   readonly services?: WrapperServices;
 }
-
-type QueryCallback<R> = (err: Error | null, result?: R) => void;
 
 /**
  * pg.Client events forwarded from the current physical connection. 'drain' is the client's own: the physical
@@ -61,10 +59,11 @@ const POOL_KEYS = ['max', 'min', 'poolSize', 'idleTimeoutMillis', 'maxUses', 'ma
  * The user's config as an own, enumerable copy: pg.Pool and Knex pass `password` as a non-enumerable property
  * (so logging the config does not show it), which a spread would drop.
  */
-function copyConfig(config: string | AwsPGClientConfig | undefined | null): Record<string, unknown> {
+export function copyConfig(config: string | AwsPGClientConfig | undefined | null): Record<string, unknown> {
   if (typeof config === 'string') return { connectionString: config };
   const out: Record<string, unknown> = { ...(config ?? {}) };
-  if (config && 'password' in config) out.password = (config as { password?: unknown }).password;
+  // Both may be hidden (non-enumerable) by pg.Pool, Knex or AwsPGPool.
+  for (const key of ['password', 'connectionString']) if (config && key in config) out[key] = (config as Record<string, unknown>)[key];
   for (const key of POOL_KEYS) delete out[key];
   return out;
 }
@@ -303,12 +302,14 @@ export class AwsPGClient extends EventEmitter {
 
   // ---- query ----------------------------------------------------------------------------------------------------
 
-  query<T extends Submittable>(queryStream: T, callback?: QueryCallback<unknown>): T;
-  query<R extends unknown[] = unknown[]>(queryConfig: QueryArrayConfig<unknown[]>, values?: readonly unknown[]): Promise<QueryArrayResult<R>>;
-  query<R extends QueryResultRow = QueryResultRow>(queryTextOrConfig: string | QueryConfig<unknown[]>, values?: readonly unknown[]): Promise<QueryResult<R>>;
-  query<R extends unknown[] = unknown[]>(queryConfig: QueryArrayConfig<unknown[]>, callback: QueryCallback<QueryArrayResult<R>>): void;
-  query<R extends QueryResultRow = QueryResultRow>(queryTextOrConfig: string | QueryConfig<unknown[]>, callback: QueryCallback<QueryResult<R>>): void;
-  query<R extends QueryResultRow = QueryResultRow>(queryText: string | QueryConfig<unknown[]>, values: readonly unknown[], callback: QueryCallback<QueryResult<R>>): void;
+  // pg's own overloads (@types/pg), so an AwsPGClient is accepted wherever a pg.Client is expected.
+  query<T extends Submittable>(queryStream: T): T;
+  query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: QueryArrayConfig<I>, values?: QueryConfigValues<I>): Promise<QueryArrayResult<R>>;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown>(queryConfig: QueryConfig<I>): Promise<QueryResult<R>>;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryTextOrConfig: string | QueryConfig<I>, values?: QueryConfigValues<I>): Promise<QueryResult<R>>;
+  query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: QueryArrayConfig<I>, callback: (err: Error, result: QueryArrayResult<R>) => void): void;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryTextOrConfig: string | QueryConfig<I>, callback: (err: Error, result: QueryResult<R>) => void): void;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryText: string, values: QueryConfigValues<I>, callback: (err: Error, result: QueryResult<R>) => void): void;
   query(config: unknown, values?: unknown, callback?: unknown): unknown {
     if (config === null || config === undefined) throw new TypeError('Client was passed a null or undefined query');
 
@@ -429,7 +430,7 @@ export class AwsPGClient extends EventEmitter {
    * The ordering of inTurn without the pipeline, for calls that run the pipeline themselves (ClientCore's session
    * setters): wrapping them in inTurn would run every plugin twice.
    */
-  private serialized<T>(body: (release: () => void) => Promise<T>): Promise<T> {
+  protected serialized<T>(body: (release: () => void) => Promise<T>): Promise<T> {
     const previous = this.turn;
     const issuedAfterEnd = this.endPromise !== undefined;
     let release!: () => void;
@@ -496,6 +497,7 @@ export class AwsPGClient extends EventEmitter {
   setTypeParser(oid: number, parseFn: (value: string) => unknown): void;
   setTypeParser(oid: number, format: 'text', parseFn: (value: string) => unknown): void;
   setTypeParser(oid: number, format: 'binary', parseFn: (value: Buffer) => unknown): void;
+  setTypeParser(oid: number, format: 'text' | 'binary', parseFn: (value: string) => unknown): void;
   setTypeParser(oid: number, format: unknown, parseFn?: unknown): void {
     (this.typeOverrides as unknown as { setTypeParser(o: number, f: unknown, p?: unknown): void }).setTypeParser(oid, format, parseFn);
   }
@@ -505,7 +507,7 @@ export class AwsPGClient extends EventEmitter {
   }
 
   /** Transaction status of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' failed transaction; null before connect. */
-  getTransactionStatus(): string | null {
+  getTransactionStatus(): pg.TransactionStatus {
     return this.core.connectionOrUndefined?.getTransactionStatus() ?? null;
   }
 
