@@ -417,13 +417,25 @@ export class AwsPGClient extends EventEmitter {
    * (deprecated in pg 8). With pg's `pipeline` option a call only waits until the earlier ones were sent.
    */
   private inTurn<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: pg.Client) => Promise<T>): Promise<T> {
-    return this.serialized((release) =>
-      this.core.execute(method, args, (conn) => {
-        // pg's pipeline mode sends the next statement before this one finishes; otherwise pg would only queue it.
-        if (this.pipelined) release();
-        return fn(conn);
-      }),
-    );
+    return this.serialized((release) => {
+      const hostBefore = this.core.currentHost;
+      return this.core
+        .execute(method, args, (conn) => {
+          // pg's pipeline mode sends the next statement before this one finishes; otherwise pg would only queue it.
+          if (this.pipelined) release();
+          return fn(conn);
+        })
+        .catch((err: unknown) => {
+          this.callFailed(err, hostBefore);
+          throw err;
+        });
+    });
+  }
+
+  /** A query on `hostBefore` failed with `err` (before the caller sees it). AwsPGPool's clients act on it. */
+  protected callFailed(err: unknown, hostBefore: HostInfo | undefined): void {
+    void err;
+    void hostBefore;
   }
 
   /**

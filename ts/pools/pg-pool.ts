@@ -23,7 +23,7 @@ import pg from 'pg';
 import type { QueryConfig, QueryResult, QueryResultRow, Submittable } from 'pg';
 import { AwsPGClient, copyConfig, type AwsPGClientConfig, type AwsPGClientInit } from '../clients/pg-client.js';
 import type { ClientCore } from '../client-core.js';
-import { ConfigurationError } from '../errors.js';
+import { ConfigurationError, FailoverError } from '../errors.js';
 import type { HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import { parseConnectProps } from '../options.js';
@@ -169,11 +169,15 @@ export class AwsPGPool extends pg.Pool {
     const internals = this as unknown as PgPoolInternals;
     if (options.Client === undefined) {
       const services = init.services;
-      const onFailover = (client: AwsPGPoolClient, event: { from?: HostInfo }) => this.evictAfterFailover(client, event.from);
+      const onFailure = (client: AwsPGPoolClient, host: HostInfo | undefined) => this.evictAfterFailure(client, host);
       internals.Client = class PooledAwsPGClient extends AwsPGPoolClient {
         constructor(clientConfig: AwsPGClientConfig) {
           super(clientConfig, { services, instancePools: internal });
-          this.on('failover', (event: { from?: HostInfo }) => onFailover(this, event));
+        }
+
+        protected override callFailed(err: unknown, hostBefore: HostInfo | undefined): void {
+          // A failover or a lost connection means that instance is gone (or no longer the writer) for every client.
+          if (err instanceof FailoverError || coreOf(this).pluginService.isNetworkError(err)) onFailure(this, hostBefore);
         }
       };
     }
@@ -194,8 +198,11 @@ export class AwsPGPool extends pg.Pool {
     return super.emit(event, ...args);
   }
 
-  /** After a failover, idle clients on the failed instance (or already broken) are ended rather than handed out. */
-  private evictAfterFailover(from: AwsPGPoolClient, failed: HostInfo | undefined): void {
+  /**
+   * After a failover or a connection loss seen by one client, idle clients on that instance (or already broken) are
+   * ended rather than handed out: they have not noticed yet.
+   */
+  private evictAfterFailure(from: AwsPGPoolClient, failed: HostInfo | undefined): void {
     const internals = this as unknown as PgPoolInternals;
     for (const item of internals._idle.slice()) {
       const client = item.client;
