@@ -290,7 +290,11 @@ export class AwsPGClient extends EventEmitter {
       this.endPromise = (async () => {
         if (connecting !== undefined) await connecting.catch(() => undefined);
         if (issued !== undefined) await issued;
+        const conn = this.core.connectionOrUndefined;
         await this.core.end();
+        // A connection that already failed is not ended through the pipeline; pg still needs end() so that its
+        // socket's close is the expected one ('end', no second 'error'), as on a raw pg.Client.
+        if (conn !== undefined) await this.dialect.end(conn, this.core.pluginService.auxiliaryQueryTimeoutMs);
       })();
     }
     if (callback === undefined) return this.endPromise;

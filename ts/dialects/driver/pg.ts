@@ -363,7 +363,7 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
       state.ended = true;
     }
     const stream = conn.connection.stream;
-    if (stream.destroyed) return;
+    if (stream.destroyed && (conn as unknown as { _ended?: boolean })._ended !== false) return;
     await new Promise<void>((resolve) => {
       // pg's graceful end waits for the server to close the socket; a dead host never does.
       const timer = setTimeout(() => {
