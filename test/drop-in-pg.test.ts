@@ -153,7 +153,7 @@ for (const [variant, extra] of VARIANTS) {
       await c.query('SELECT 4');
       events.push('after 4');
       await c.end();
-      return events;
+      return [...events];
     });
   });
 
@@ -168,7 +168,7 @@ for (const [variant, extra] of VARIANTS) {
         const q2 = settle(c.query('SELECT 2'));
         await c.end();
         const late = await settle(c.query('SELECT 3'));
-        return { pipeline, events, q1: await q1, q2: await q2, late };
+        return { pipeline, events: [...events], q1: await q1, q2: await q2, late };
       });
     }
   });
@@ -184,7 +184,7 @@ for (const [variant, extra] of VARIANTS) {
       const result = await q;
       await ended;
       while (events.length === 0) await new Promise((r) => setImmediate(r));
-      return { result, events };
+      return { result, events: [...events] };
     });
   });
 
@@ -205,7 +205,7 @@ for (const [variant, extra] of VARIANTS) {
       await errored;
       const next = await settle(c.query('SELECT 1'));
       await c.end();
-      return { events, next };
+      return { events: [...events], next };
     });
   });
 
@@ -232,7 +232,7 @@ for (const [variant, extra] of VARIANTS) {
       const again = await settle(c.connect());
       await c.end();
       const afterEnd = await settle(c.end());
-      return { events, again, afterEnd };
+      return { events: [...events], again, afterEnd };
     });
   });
 
