@@ -21,6 +21,7 @@
  * - end() called while connect() is running makes connect() fail with 'Connection terminated' (pg leaves it pending).
  * - copyFrom / copyTo (declared by @types/pg, implemented only by pg-native) throw; use pg-copy-streams.
  */
+/// <reference path="../dialects/driver/pg-internals.d.ts" />
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import ConnectionParameters from 'pg/lib/connection-parameters.js';
