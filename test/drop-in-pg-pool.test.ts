@@ -229,7 +229,7 @@ for (const [variant, extra] of VARIANTS) {
     const url = `postgres://${config.user}:${config.password}@${config.host}:${config.port}/${config.database}`;
     for (const options of [config, { connectionString: url }]) {
       const p = new AwsPGPool({ ...options, ...extra }, { services: new WrapperServices() });
-      const shown = () => [inspect(p, { depth: 8 }), JSON.stringify(p.options), JSON.stringify({ ...p })].join('\n');
+      const shown = () => [inspect(p, { depth: 8 }), JSON.stringify(p), JSON.stringify(p.options), JSON.stringify({ ...p })].join('\n');
       assert.not.match(shown(), config.password);
       const c = await p.connect();
       await c.query('SELECT 1');
