@@ -3,6 +3,7 @@
 // (events, errors, counters, what reached the server), once with the default plugins and once with `plugins: ''`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import net from 'node:net';
 import { inspect } from 'node:util';
 import pg from 'pg';
 import { AwsPGClient, AwsPGPool, AwsPGPoolClient } from '../ts/pg.js';
@@ -208,6 +209,24 @@ for (const [variant, extra] of VARIANTS) {
       return /applicationPoolCallerFn/.test(err?.stack ?? '');
     });
     assert.is(r, true);
+  });
+
+  test(`[${variant}] connectionTimeoutMillis against a server that never answers: pg-pool's error, nothing left`, async () => {
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      await same(extra, async (make) => {
+        const p = make({ host: '127.0.0.1', port, connectionTimeoutMillis: 200 });
+        const err = await p.connect().then(() => undefined, (e: Error) => e);
+        const counts = [p.totalCount, p.idleCount, p.waitingCount];
+        await p.end();
+        // (The cause is pg's socket error: which of pg-pool's and pg's equal timers fires first varies.)
+        return { message: message(err), causeIsError: (err as Error & { cause?: unknown })?.cause instanceof Error, counts };
+      });
+    } finally {
+      silent.close();
+    }
   });
 
   test(`[${variant}] pg.Pool with Client: AwsPGClient reuses its clients and uses the password pg.Pool hides`, async () => {

@@ -18,7 +18,8 @@
  * - socketTimeout (wrapper option) bounds promise and callback queries; Submittables are not bounded.
  * - Queries reach pg one at a time (the next after the previous finished), so plugins can act between them; with
  *   pg's `pipeline` option the next is sent as soon as the previous was.
- * - end() called while connect() is running makes connect() fail with 'Connection terminated' (pg leaves it pending).
+ * - end() called while connect() is running: connect(callback) gets pg's connection error (pg never calls it back;
+ *   pg-pool's connection timeout needs it); the promise stays pending, as in pg.
  * - copyFrom / copyTo (declared by @types/pg, implemented only by pg-native) throw; use pg-copy-streams.
  */
 /// <reference path="../dialects/driver/pg-internals.d.ts" />
@@ -119,6 +120,8 @@ export class AwsPGClient extends EventEmitter {
   /** Opens when connect() succeeds; queries issued earlier wait on it, as pg queues them. */
   private readonly connected = new Gate();
   private connectPromise: Promise<this> | undefined;
+  /** The engine's connect, settled either way (what end() waits for before closing). */
+  private connectAttempt: Promise<void> | undefined;
   private endPromise: Promise<void> | undefined;
   /** Queries reach the driver in call order even when the pipeline takes different times for each. */
   private turn: Promise<void> = Promise.resolve();
@@ -241,14 +244,17 @@ export class AwsPGClient extends EventEmitter {
     }));
     // The callback form never rejects the promise (nobody holds it).
     if (callback !== undefined) promise.catch(() => undefined);
-    this.core.connect().then(
+    const attempt = this.core.connect();
+    this.connectAttempt = attempt.catch(() => undefined);
+    attempt.then(
       () => {
         if (this.endPromise !== undefined) {
-          // end() was called while connecting: the connection is closed right after.
+          // end() was called while connecting: the connection is closed right after. pg never settles connect()
+          // then (`client.connect(); client.end()` must not become an unhandled rejection); the callback form is
+          // told, so that pg-pool's connection timeout (which ends a client still connecting) completes.
           const err = new Error(TERMINATED_ERROR_MESSAGE);
           this.connected.fail(err);
           if (callback !== undefined) process.nextTick(callback, err);
-          rejectConnect(err);
           return;
         }
         this.connected.open();
@@ -269,7 +275,8 @@ export class AwsPGClient extends EventEmitter {
       (err: unknown) => {
         this.connected.fail(err);
         if (callback !== undefined) process.nextTick(callback, err);
-        rejectConnect(err);
+        // Ended while connecting: the promise stays pending, as in pg (see above).
+        else if (this.endPromise === undefined) rejectConnect(err);
       },
     );
     if (callback === undefined) return promise;
@@ -287,9 +294,11 @@ export class AwsPGClient extends EventEmitter {
       const issued = this.pipelined ? this.turn : undefined;
       if (!this.pipelined) this.terminating = true;
       this.connected.fail(new Error(TERMINATED_ERROR_MESSAGE));
-      const connecting = this.connectPromise;
+      const connecting = this.connectAttempt;
+      // A connection still being opened is abandoned at once (pg destroys its socket).
+      if (connecting !== undefined && !this.connected.settled) this.dialect.abortConnecting();
       this.endPromise = (async () => {
-        if (connecting !== undefined) await connecting.catch(() => undefined);
+        if (connecting !== undefined) await connecting;
         if (issued !== undefined) await issued;
         const conn = this.core.connectionOrUndefined;
         await this.core.end();

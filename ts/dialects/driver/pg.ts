@@ -174,6 +174,8 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
   private readonly states = new WeakMap<pg.Client, ConnState>();
   /** pg's code-less connection-loss errors seen on connections of this dialect (classified as network). */
   private readonly connectionLosses = new WeakSet<object>();
+  /** Connections being opened (connect() not settled yet). */
+  private readonly connecting = new Set<pg.Client>();
 
   /** The pg.Client config for a connection to `host`: address mapping, connect timeout and keepalive applied. */
   clientConfig(host: HostInfo, config: DriverConfig, options: PgWrapperOptions = {}): pg.ClientConfig {
@@ -217,6 +219,7 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
     client.connection.on('end', () => {
       state.closed = true;
     });
+    this.connecting.add(client);
     try {
       await client.connect();
     } catch (err) {
@@ -225,8 +228,18 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
       const stream = client.connection.stream;
       if (!stream.destroyed) stream.destroy();
       throw err;
+    } finally {
+      this.connecting.delete(client);
     }
     return client;
+  }
+
+  /**
+   * Closes the sockets of the connections still being opened (their connect fails with pg's 'Connection terminated
+   * unexpectedly', as when pg-pool's connection timeout destroys a raw client's socket).
+   */
+  abortConnecting(): void {
+    for (const client of this.connecting) client.connection.stream.destroy();
   }
 
   /**
