@@ -104,15 +104,16 @@ for (const [variant, extra] of VARIANTS) {
     await withEnv({ PGHOST: config.host, PGPORT: undefined, PGUSER: undefined, PGPASSWORD: undefined, PGDATABASE: undefined }, { port: config.port, user: config.user, password: config.password, database: config.database }, () =>
       same(extra, async (make) => {
         const c = make({});
-        const before = [c.host, c.port, c.user, c.database];
+        const before = [c.host, c.port, c.user, c.database, c.password === config.password];
         await c.connect();
         const r = await c.query('SELECT current_user AS u, current_database() AS d');
         await c.end();
         return { before, server: r.rows[0] };
       }),
     );
-    // No database anywhere: pg uses the user name.
+    // No database anywhere: pg uses the user name; pg.defaults.database wins over that.
     await withEnv({ PGDATABASE: undefined }, {}, () => same(extra, async (make) => make({ user: 'someone' }).database));
+    await withEnv({ PGDATABASE: undefined }, { database: 'bar' }, () => same(extra, async (make) => make({ user: 'someone' }).database));
   });
 
   test(`[${variant}] a connection string wins over explicit keys, as in pg`, async () => {

@@ -185,6 +185,14 @@ export class AwsPGClient extends EventEmitter {
     return this.params.database;
   }
 
+  /**
+   * As pg.Client#password: the configured password (config, PGPASSWORD or pg.defaults; null when none). A prototype
+   * getter, so util.inspect / JSON.stringify never show it (pg hides it the same way).
+   */
+  get password(): string | undefined {
+    return (this.params as unknown as { password?: string }).password;
+  }
+
   /** As pg.Client#ssl: the resolved ssl setting (`false`, `true` or the TLS options). */
   get ssl(): boolean {
     return (this.params.ssl || false) as boolean;
