@@ -3,6 +3,7 @@
 // once with the default plugins and once with `plugins: ''`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import net from 'node:net';
 import { inspect } from 'node:util';
 import pg from 'pg';
 import { AwsPGClient } from '../ts/pg.js';
@@ -187,6 +188,28 @@ for (const [variant, extra] of VARIANTS) {
       while (events.length === 0) await new Promise((r) => setImmediate(r));
       return { result, events: [...events] };
     });
+  });
+
+  test(`[${variant}] a failed connect: pg's error, 'end', and queued queries terminated`, async () => {
+    const refused = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(port));
+      });
+    });
+    for (const cfg of [{ ...config, password: 'wrong password' }, { ...config, port: refused }]) {
+      await same(extra, async (make) => {
+        const c = make(cfg);
+        const events: string[] = [];
+        c.on('end', () => events.push('end'));
+        c.on('error', (e: Error) => events.push(`error ${e.message}`));
+        const queued = c.query('SELECT 1').then(() => 'ok', (e: Error) => events.push(`queued: ${e.message}`));
+        await c.connect().catch((e: Error & { code?: string }) => events.push(`connect: ${e.code}`));
+        await queued;
+        await c.end();
+        return [...events];
+      });
+    }
   });
 
   test(`[${variant}] a backend killed while idle: the same 'error' event and the same errors afterwards`, async () => {

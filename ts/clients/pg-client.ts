@@ -281,7 +281,13 @@ export class AwsPGClient extends EventEmitter {
         }
       },
       (err: unknown) => {
-        this.connected.fail(err);
+        // As pg: queued queries fail with 'Connection terminated unexpectedly' (or 'Connection terminated' after
+        // end()), and the client emits 'end' once the connection attempt is over.
+        const terminated = new Error(this.endPromise === undefined ? 'Connection terminated unexpectedly' : TERMINATED_ERROR_MESSAGE);
+        process.nextTick(() => {
+          this.emit('end');
+          this.connected.fail(terminated);
+        });
         if (callback !== undefined) process.nextTick(callback, err);
         // Ended while connecting: the promise stays pending, as in pg (see above).
         else if (this.endPromise === undefined) rejectConnect(err);
