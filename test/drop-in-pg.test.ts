@@ -242,9 +242,12 @@ for (const [variant, extra] of VARIANTS) {
       async function applicationCallerFn(): Promise<void> {
         await c.query('SELECT * FROM no_such_table_here');
       }
-      const err = await applicationCallerFn().then(() => undefined, (e: Error) => e);
+      async function applicationOuterFn(): Promise<void> {
+        await applicationCallerFn();
+      }
+      const err = await applicationOuterFn().then(() => undefined, (e: Error) => e);
       await c.end();
-      return { code: (err as { code?: string } | undefined)?.code, callerInStack: /applicationCallerFn/.test(err?.stack ?? '') };
+      return { code: (err as { code?: string } | undefined)?.code, callerInStack: /applicationCallerFn[^]*applicationOuterFn/.test(err?.stack ?? '') };
     }).then((r) => assert.equal(r, { code: '42P01', callerInStack: true }));
   });
 
