@@ -27,7 +27,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import ConnectionParameters from 'pg/lib/connection-parameters.js';
 import type { Readable, Writable } from 'node:stream';
-import type { ClientConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryConfigValues, QueryResult, QueryResultRow, Submittable } from 'pg';
+import type { ClientConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryConfigValues, QueryResult, QueryResultRow, Submittable, TransactionStatus } from 'pg';
 import { ClientCore } from '../client-core.js';
 import type { IsolationLevel } from '../dialects/types.js';
 import { PgDriverDialect } from '../dialects/driver/pg.js';
@@ -547,7 +547,7 @@ export class AwsPGClient extends EventEmitter {
   }
 
   /** Transaction status of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' failed transaction; null before connect. */
-  getTransactionStatus(): pg.TransactionStatus {
+  getTransactionStatus(): TransactionStatus {
     return this.core.connectionOrUndefined?.getTransactionStatus() ?? null;
   }
 
