@@ -120,7 +120,7 @@ for (const [variant, extra] of VARIANTS) {
   test(`[${variant}] a connection string wins over explicit keys, as in pg`, async () => {
     const url = `postgres://${config.user}:${config.password}@${config.host}:${config.port}/${config.database}`;
     await same(extra, async (make) => {
-      const c = make({ connectionString: url, host: 'ignored.invalid', port: 1 });
+      const c = make({ connectionString: url, host: 'ignored.invalid', port: 1, password: 'ignored too' });
       const before = [c.host, c.port, c.user, c.database];
       await c.connect();
       const r = await c.query('SELECT 1 AS one');

@@ -146,8 +146,9 @@ export class AwsPGClient extends EventEmitter {
     // pg's own resolution; the wrapper then works with the host, port, user and database pg would use.
     this.params = new ConnectionParameters(userConfig);
     Object.defineProperty(this, 'params', { enumerable: false });
-    for (const key of ['host', 'port', 'user', 'database'] as const) {
-      const value = this.params[key];
+    // (A password from the connection string wins over an explicit one, as in pg; none leaves pg's pgpass lookup.)
+    for (const key of ['host', 'port', 'user', 'database', 'password'] as const) {
+      const value = (this.params as unknown as Record<string, unknown>)[key];
       if (value !== undefined && value !== null && !Number.isNaN(value)) userConfig[key] = value;
     }
     // One TypeOverrides shared by every physical connection, so setTypeParser survives connection switches.
