@@ -16,8 +16,9 @@
  * - LISTEN registrations and other server-side session state the wrapper does not track live on the physical
  *   connection: after a connection switch (failover) the application re-issues them (FailoverSuccessError says so).
  * - socketTimeout (wrapper option) bounds promise and callback queries; Submittables are not bounded.
- * - Queries reach pg one at a time (the next after the previous finished), so plugins can act between them; with
- *   pg's `pipeline` option the next is sent as soon as the previous was.
+ * - Queued queries are held here, not in pg's queue (each is handed to pg when the previous finished, or with pg's
+ *   `pipeline` option when it was sent), so plugins can act between them; pg's deprecation warning for a query
+ *   issued while another runs is not printed.
  * - end() called while connect() is running: connect(callback) gets pg's connection error (pg never calls it back;
  *   pg-pool's connection timeout needs it); the promise stays pending, as in pg.
  * - copyFrom / copyTo (declared by @types/pg, implemented only by pg-native) throw; use pg-copy-streams.
@@ -450,6 +451,8 @@ export class AwsPGClient extends EventEmitter {
       const hostBefore = this.core.currentHost;
       return this.core
         .execute(method, args, (conn) => {
+          // end() came while the plugins ran: pg would have this statement queued, and fail it so.
+          if (this.terminating) throw new Error(TERMINATED_ERROR_MESSAGE);
           // pg's pipeline mode sends the next statement before this one finishes; otherwise pg would only queue it.
           if (this.pipelined) release();
           return fn(conn);
