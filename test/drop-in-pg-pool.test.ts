@@ -3,6 +3,7 @@
 // (events, errors, counters, what reached the server), once with the default plugins and once with `plugins: ''`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { inspect } from 'node:util';
 import pg from 'pg';
@@ -229,6 +230,23 @@ for (const [variant, extra] of VARIANTS) {
     }
   });
 
+  test(`[${variant}] allowExitOnIdle lets the process exit with an idle client, as pg.Pool does`, async () => {
+    const run = (which: string) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/pool-exit-on-idle.ts', which, extra.plugins === '' ? '' : 'default'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000); // a process kept alive would hang here
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out });
+        });
+      });
+    const [raw, ours] = [await run('pg'), await run('aws')];
+    assert.equal(ours, raw);
+    assert.equal(raw, { code: 0, out: 'completed 1\n' });
+  });
+
   test(`[${variant}] pg.Pool with Client: AwsPGClient reuses its clients and uses the password pg.Pool hides`, async () => {
     const app = appName();
     const p = new pg.Pool({ ...config, ...extra, application_name: app, max: 2, Client: AwsPGClient as unknown as typeof pg.Client });
@@ -240,8 +258,14 @@ for (const [variant, extra] of VARIANTS) {
     const c = await p.connect();
     assert.instance(c, AwsPGClient);
     c.release();
+    let removed = 0;
+    const bothRemoved = new Promise<void>((resolve) => p.on('remove', () => ++removed === 2 && resolve()));
     await p.end();
-    assert.is(await backends(observer, app), 0);
+    await bothRemoved; // pg-pool's end() resolves before its clients have finished ending
+    // The server notices the closed sockets a moment later.
+    const deadline = Date.now() + 5000;
+    while ((await backends(observer, app)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.is(await backends(observer, app), 0, 'no connection left on the server');
   });
 
   test(`[${variant}] util.inspect / console.log / JSON.stringify of a pool never show the password`, async () => {
