@@ -187,6 +187,11 @@ export class AwsPGClient extends EventEmitter {
     return this.params.database;
   }
 
+  /** As pg.Client#connectionParameters: the resolved config (its password is non-enumerable, as in pg). */
+  get connectionParameters(): Readonly<Record<string, unknown>> {
+    return this.params as unknown as Readonly<Record<string, unknown>>;
+  }
+
   /**
    * As pg.Client#password: the configured password (config, PGPASSWORD or pg.defaults; null when none). A prototype
    * getter, so util.inspect / JSON.stringify never show it (pg hides it the same way).
