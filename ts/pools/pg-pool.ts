@@ -136,7 +136,9 @@ function checkNumbers(config: Readonly<Record<string, unknown>>): void {
   for (const key of ['max', 'poolSize', 'min', 'idleTimeoutMillis', 'connectionTimeoutMillis', 'maxUses', 'maxLifetimeSeconds']) {
     const v = config[key];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || Number.isNaN(v) || v < 0) {
+    // Numeric strings (from the environment) work with pg-pool, so they are accepted.
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (typeof n !== 'number' || Number.isNaN(n) || n < 0) {
       throw new ConfigurationError(`AwsPGPool option '${key}' expects a number ≥ 0, got ${JSON.stringify(v)}`, key);
     }
   }
