@@ -8,6 +8,7 @@ import { inspect } from 'node:util';
 import pg from 'pg';
 import { AwsPGClient } from '../ts/pg.js';
 import { WrapperServices } from '../ts/services.js';
+import { isRdsClusterDns } from '../ts/rds-utils.js';
 
 const config = {
   host: process.env.TEST_PG_HOST!,
@@ -115,6 +116,17 @@ for (const [variant, extra] of VARIANTS) {
     // No database anywhere: pg uses the user name; pg.defaults.database wins over that.
     await withEnv({ PGDATABASE: undefined }, {}, () => same(extra, async (make) => make({ user: 'someone' }).database));
     await withEnv({ PGDATABASE: undefined }, { database: 'bar' }, () => same(extra, async (make) => make({ user: 'someone' }).database));
+  });
+
+  test(`[${variant}] the wrapper's host logic sees the host pg resolves from PGHOST / PGPORT`, async () => {
+    const endpoint = 'mydb.cluster-abcdefghijkl.us-east-1.rds.amazonaws.com';
+    await withEnv({ PGHOST: endpoint, PGPORT: '6543' }, {}, async () => {
+      const c = new AwsPGClient({ ...extra }, { services: new WrapperServices() });
+      const raw = new pg.Client();
+      assert.equal([c.host, c.port], [raw.host, raw.port]);
+      assert.equal([c.core.props.driver.host, c.core.props.driver.port], [endpoint, 6543], 'what the plugins and dialects see');
+      assert.ok(isRdsClusterDns(String(c.core.props.driver.host)));
+    });
   });
 
   test(`[${variant}] a connection string wins over explicit keys, as in pg`, async () => {
