@@ -4,20 +4,36 @@
  * (pg-query-stream, pg-cursor) are returned synchronously; pg's events are forwarded from whichever physical
  * connection is current; driver errors reach the caller unchanged.
  *
- * Differences from pg.Client, by design:
+ * The config is resolved the way pg resolves it (connection string, PG* environment variables, `pg.defaults`), and
+ * the wrapper's host logic (RDS URL detection, topology) uses that effective host. pg's queue semantics are kept:
+ * queries issued before connect() wait for it, 'drain' is emitted once when the queue empties, end() lets pipelined
+ * queries finish and fails the others with pg's 'Connection terminated', and promise rejections carry the caller's
+ * async stack frames as in pg.
+ *
+ * Differences from pg.Client, by design (docs/drop-in.md):
  * - 'error' events are forwarded only while the client has an 'error' listener; without one, a lost idle connection
  *   does not crash the process (the next query reports it, and failover can act on it).
  * - LISTEN registrations and other server-side session state the wrapper does not track live on the physical
  *   connection: after a connection switch (failover) the application re-issues them (FailoverSuccessError says so).
  * - socketTimeout (wrapper option) bounds promise and callback queries; Submittables are not bounded.
+ * - Queued queries are held here, not in pg's queue (each is handed to pg when the previous finished, or with pg's
+ *   `pipeline` option when it was sent), so plugins can act between them; pg's deprecation warning for a query
+ *   issued while another runs is not printed.
+ * - end() called while connect() is running: connect(callback) gets pg's connection error (pg never calls it back;
+ *   pg-pool's connection timeout needs it); the promise stays pending, as in pg.
+ * - copyFrom / copyTo (declared by @types/pg, implemented only by pg-native) throw; use pg-copy-streams.
  */
+/// <reference path="../dialects/driver/pg-internals.d.ts" />
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import type { ClientConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryResult, QueryResultRow, Submittable } from 'pg';
+import ConnectionParameters from 'pg/lib/connection-parameters.js';
+import type { Readable, Writable } from 'node:stream';
+import type { ClientConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryConfigValues, QueryResult, QueryResultRow, Submittable, TransactionStatus } from 'pg';
 import { ClientCore } from '../client-core.js';
 import { ConnectionAbortedError } from '../errors.js';
 import type { IsolationLevel } from '../dialects/types.js';
-import { effectivePgConfig, PgDriverDialect } from '../dialects/driver/pg.js';
+import { PgDriverDialect } from '../dialects/driver/pg.js';
+import { UnsupportedOperationError } from '../errors.js';
 import type { HostInfo } from '../host-info.js';
 import type { ClientMethod } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
@@ -30,12 +46,37 @@ export interface AwsPGClientInit {
   readonly services?: WrapperServices;
 }
 
-type QueryCallback<R> = (err: Error | null, result?: R) => void;
+/**
+ * pg.Client events forwarded from the current physical connection. 'drain' is the client's own: the physical
+ * connection drains after every statement, since statements reach it one at a time.
+ */
+const FORWARDED_EVENTS = ['notice', 'notification', 'error', 'end'] as const;
 
-/** pg.Client events forwarded from the current physical connection. */
-const FORWARDED_EVENTS = ['notice', 'notification', 'error', 'end', 'drain'] as const;
-
+/** pg's errors, word for word: a query issued after end(), and one issued before end() that never ran. */
 const CLOSED_ERROR_MESSAGE = 'Client was closed and is not queryable';
+const TERMINATED_ERROR_MESSAGE = 'Connection terminated';
+
+/** pg.Pool's own keys: pg.Pool hands its whole config to each client, and pg.Client ignores them. */
+const POOL_KEYS = ['max', 'min', 'poolSize', 'idleTimeoutMillis', 'maxUses', 'maxLifetimeSeconds', 'allowExitOnIdle', 'log', 'Client', 'verify', 'Promise', 'onConnect'];
+
+/**
+ * The user's config as an own, enumerable copy: pg.Pool and Knex pass `password` as a non-enumerable property
+ * (so logging the config does not show it), which a spread would drop.
+ */
+export function copyConfig(config: string | AwsPGClientConfig | undefined | null): Record<string, unknown> {
+  if (typeof config === 'string') return { connectionString: config };
+  const out: Record<string, unknown> = { ...(config ?? {}) };
+  // Both may be hidden (non-enumerable) by pg.Pool, Knex or AwsPGPool.
+  for (const key of ['password', 'connectionString']) if (config && key in config) out[key] = (config as Record<string, unknown>)[key];
+  for (const key of POOL_KEYS) delete out[key];
+  return out;
+}
+
+/** Replaces the stack of an error raised on the socket with one that leads back to the caller, as pg does. */
+function withCallerStack(err: unknown): never {
+  if (err instanceof Error) Error.captureStackTrace(err);
+  throw err;
+}
 
 function isSubmittable(value: unknown): value is Submittable {
   return typeof value === 'object' && value !== null && typeof (value as { submit?: unknown }).submit === 'function';
@@ -76,32 +117,49 @@ export class AwsPGClient extends EventEmitter {
   readonly core: ClientCore<pg.Client>;
   private readonly dialect: PgDriverDialect;
   private readonly typeOverrides: pg.TypeOverrides;
-  /** Public fields from the user's config (connectionString folded in), shown before connect. No secrets. */
-  private readonly initialConfig: Readonly<Pick<Record<string, unknown>, 'host' | 'port' | 'user' | 'database' | 'ssl'>>;
+  /** host, port, user, database, ssl as pg resolves them from the config, PG* variables and pg.defaults. */
+  private readonly params: ConnectionParameters;
   /** Opens when connect() succeeds; queries issued earlier wait on it, as pg queues them. */
   private readonly connected = new Gate();
   private connectPromise: Promise<this> | undefined;
+  /** The engine's connect, settled either way (what end() waits for before closing). */
+  private connectAttempt: Promise<void> | undefined;
   private endPromise: Promise<void> | undefined;
   /** Queries reach the driver in call order even when the pipeline takes different times for each. */
   private turn: Promise<void> = Promise.resolve();
   private readonly forwarders = new Map<pg.Client, Array<[string, (...args: unknown[]) => void]>>();
   private unrefd = false;
   private readonly pipelined: boolean;
+  /** end() without pipeline: calls issued before it that have not started fail with 'Connection terminated'. */
+  private terminating = false;
+  /** query() / Submittable calls not finished yet: 'drain' is emitted when this drops to 0, as pg does. */
+  private pendingQueries = 0;
+  /** pauseDrain(): 0 = not paused, 1 = paused, >1 = paused and a 'drain' was held back. */
+  private drainPaused = 0;
+  /** pg.Client's `binary` option (or pg.defaults.binary). */
+  readonly binary: boolean;
 
   constructor(config?: string | AwsPGClientConfig, init: AwsPGClientInit = {}) {
     super();
     if (config !== undefined && config !== null && typeof config !== 'string' && typeof config !== 'object') {
       throw new TypeError(`AwsPGClient config must be a connection string or a config object, got ${typeof config}`);
     }
-    const userConfig: Record<string, unknown> = typeof config === 'string' ? { connectionString: config } : { ...(config ?? {}) };
+    const userConfig = copyConfig(config);
+    // pg's own resolution; the wrapper then works with the host, port, user and database pg would use.
+    this.params = new ConnectionParameters(userConfig);
+    Object.defineProperty(this, 'params', { enumerable: false });
+    // (A password from the connection string wins over an explicit one, as in pg; none leaves pg's pgpass lookup.)
+    for (const key of ['host', 'port', 'user', 'database', 'password'] as const) {
+      const value = (this.params as unknown as Record<string, unknown>)[key];
+      if (value !== undefined && value !== null && !Number.isNaN(value)) userConfig[key] = value;
+    }
     // One TypeOverrides shared by every physical connection, so setTypeParser survives connection switches.
     this.typeOverrides = new pg.TypeOverrides(userConfig.types as ConstructorParameters<typeof pg.TypeOverrides>[0]);
     userConfig.types = this.typeOverrides;
     this.dialect = new PgDriverDialect();
     this.core = new ClientCore<pg.Client>({ driver: 'pg', driverDialect: this.dialect, config: userConfig, services: init.services });
-    const effective = effectivePgConfig(this.core.props.driver);
-    this.initialConfig = { host: effective.host, port: effective.port, user: effective.user, database: effective.database, ssl: effective.ssl };
-    this.pipelined = effective.pipeline === true;
+    this.pipelined = Boolean(this.core.props.driver.pipeline);
+    this.binary = Boolean(this.core.props.driver.binary || pg.defaults.binary);
     // The engine holds the driver config (password included): keep it out of util.inspect / console.log output.
     Object.defineProperty(this, 'core', { enumerable: false });
     this.core.on('connectionChanged', (newConn: pg.Client, oldConn: pg.Client | undefined) => this.moveForwarding(newConn, oldConn));
@@ -111,33 +169,70 @@ export class AwsPGClient extends EventEmitter {
 
   // ---- public fields of pg.Client, where meaningful -------------------------------------------------------------
 
-  /** The host name the client is connected to (the logical name, before hostAddressMap). */
+  /** The host of the current connection (it changes on failover); before connect, the host pg resolves. */
   get host(): string {
-    return this.core.currentHost?.host ?? String(this.initialConfig.host ?? process.env.PGHOST ?? 'localhost');
+    return this.core.currentHost?.host ?? this.params.host;
   }
 
   get port(): number {
     const current = this.core.currentHost;
     if (current !== undefined && current.port > 0) return current.port;
-    return Number(this.initialConfig.port ?? process.env.PGPORT ?? 5432);
+    return this.params.port;
   }
 
   get user(): string | undefined {
-    const conn = this.core.connectionOrUndefined;
-    if (conn !== undefined) return conn.user;
-    const user = this.initialConfig.user ?? process.env.PGUSER ?? pg.defaults.user;
-    return user === undefined ? undefined : String(user);
+    return this.params.user;
   }
 
   get database(): string | undefined {
-    const conn = this.core.connectionOrUndefined;
-    if (conn !== undefined) return conn.database;
-    const db = this.initialConfig.database ?? process.env.PGDATABASE;
-    return db === undefined ? this.user : String(db);
+    return this.params.database;
   }
 
-  get ssl(): unknown {
-    return this.core.connectionOrUndefined?.ssl ?? this.initialConfig.ssl ?? false;
+  /** As pg.Client#connectionParameters: the resolved config (its password is non-enumerable, as in pg). */
+  get connectionParameters(): Readonly<Record<string, unknown>> {
+    return this.params as unknown as Readonly<Record<string, unknown>>;
+  }
+
+  /**
+   * As pg.Client#password: the configured password (config, PGPASSWORD or pg.defaults; null when none). A prototype
+   * getter, so util.inspect / JSON.stringify never show it (pg hides it the same way).
+   */
+  get password(): string | undefined {
+    return (this.params as unknown as { password?: string }).password;
+  }
+
+  /** As pg.Client#ssl: the resolved ssl setting (`false`, `true` or the TLS options). */
+  get ssl(): boolean {
+    return (this.params.ssl || false) as boolean;
+  }
+
+  /** pg's `pipeline` option. */
+  get pipeline(): boolean {
+    return this.pipelined;
+  }
+
+  /**
+   * pg's protocol connection of the current physical client (undefined before connect). @types/pg declares it on
+   * Client; it changes on failover, so do not keep it.
+   */
+  get connection(): pg.Connection {
+    return this.core.connectionOrUndefined?.connection as pg.Connection;
+  }
+
+  /** pg-pool's contract with its clients: a client being ended is not put back. */
+  get _ending(): boolean {
+    return this.endPromise !== undefined;
+  }
+
+  /** pg-pool's contract with its clients: a client whose connection failed is not put back. */
+  get _queryable(): boolean {
+    const conn = this.core.connectionOrUndefined;
+    return conn === undefined || this.endPromise !== undefined || !this.dialect.isClosed(conn);
+  }
+
+  /** Connected and not ended (pg-pool asks this of clients that have no `connection` yet). */
+  isConnected(): boolean {
+    return this.connected.settled && this.core.connectionOrUndefined !== undefined && this.endPromise === undefined;
   }
 
   /** Backend process id of the current physical connection (null before connect), as in pg.Client. */
@@ -151,38 +246,87 @@ export class AwsPGClient extends EventEmitter {
   connect(): Promise<this>;
   connect(callback: (err: Error | null, client?: AwsPGClient) => void): void;
   connect(callback?: (err: Error | null, client?: AwsPGClient) => void): Promise<this> | void {
-    let promise: Promise<this>;
     if (this.connectPromise !== undefined || this.endPromise !== undefined) {
-      promise = Promise.reject(new Error('Client has already been connected. You cannot reuse a client.'));
-    } else {
-      promise = this.connectPromise = this.core.connect().then(
-        () => {
-          this.connected.open();
-          this.emit('connect');
-          return this;
-        },
-        (err: unknown) => {
-          this.connected.fail(err);
-          throw err;
-        },
-      );
+      const err = new Error('Client has already been connected. You cannot reuse a client.');
+      if (callback === undefined) return Promise.reject(err);
+      process.nextTick(callback, err);
+      return;
     }
-    if (callback === undefined) return promise;
-    promise.then(
-      (client) => process.nextTick(callback, null, client),
-      (err: Error) => process.nextTick(callback, err),
+    let resolveConnect!: (client: this) => void;
+    let rejectConnect!: (err: unknown) => void;
+    const promise = (this.connectPromise = new Promise<this>((resolve, reject) => {
+      resolveConnect = resolve;
+      rejectConnect = reject;
+    }));
+    // The callback form never rejects the promise (nobody holds it).
+    if (callback !== undefined) promise.catch(() => undefined);
+    const attempt = this.core.connect();
+    this.connectAttempt = attempt.catch(() => undefined);
+    attempt.then(
+      () => {
+        if (this.endPromise !== undefined) {
+          // end() was called while connecting: the connection is closed right after. pg never settles connect()
+          // then (`client.connect(); client.end()` must not become an unhandled rejection); the callback form is
+          // told, so that pg-pool's connection timeout (which ends a client still connecting) completes.
+          const err = new Error(TERMINATED_ERROR_MESSAGE);
+          this.connected.fail(err);
+          if (callback !== undefined) process.nextTick(callback, err);
+          return;
+        }
+        this.connected.open();
+        // pg calls back (or resolves) before it emits 'connect'.
+        resolveConnect(this);
+        if (callback !== undefined) {
+          process.nextTick(() => {
+            try {
+              callback(null, this);
+            } finally {
+              this.emit('connect');
+            }
+          });
+        } else {
+          this.emit('connect');
+        }
+      },
+      (err: unknown) => {
+        // As pg: queued queries fail with 'Connection terminated unexpectedly' (or 'Connection terminated' after
+        // end()), and the client emits 'end' once the connection attempt is over.
+        const terminated = new Error(this.endPromise === undefined ? 'Connection terminated unexpectedly' : TERMINATED_ERROR_MESSAGE);
+        process.nextTick(() => {
+          this.emit('end');
+          this.connected.fail(terminated);
+        });
+        if (callback !== undefined) process.nextTick(callback, err);
+        // Ended while connecting: the promise stays pending, as in pg (see above).
+        else if (this.endPromise === undefined) rejectConnect(err);
+      },
     );
+    if (callback === undefined) return promise;
   }
 
+  /**
+   * As pg.Client#end: with pg's `pipeline` option the queries already issued finish first; without it the one
+   * running and those still queued fail with 'Connection terminated'. Calls issued afterwards fail with 'Client was
+   * closed and is not queryable'.
+   */
   end(): Promise<void>;
   end(callback: (err?: Error) => void): void;
   end(callback?: (err?: Error) => void): Promise<void> | void {
     if (this.endPromise === undefined) {
-      this.connected.fail(new Error(CLOSED_ERROR_MESSAGE));
-      const connecting = this.connectPromise;
+      const issued = this.pipelined ? this.turn : undefined;
+      if (!this.pipelined) this.terminating = true;
+      this.connected.fail(new Error(TERMINATED_ERROR_MESSAGE));
+      const connecting = this.connectAttempt;
+      // A connection still being opened is abandoned at once (pg destroys its socket).
+      if (connecting !== undefined && !this.connected.settled) this.dialect.abortConnecting();
       this.endPromise = (async () => {
-        if (connecting !== undefined) await connecting.catch(() => undefined);
+        if (connecting !== undefined) await connecting;
+        if (issued !== undefined) await issued;
+        const conn = this.core.connectionOrUndefined;
         await this.core.end();
+        // A connection that already failed is not ended through the pipeline; pg still needs end() so that its
+        // socket's close is the expected one ('end', no second 'error'), as on a raw pg.Client.
+        if (conn !== undefined) await this.dialect.end(conn, this.core.pluginService.auxiliaryQueryTimeoutMs);
       })();
     }
     if (callback === undefined) return this.endPromise;
@@ -194,12 +338,14 @@ export class AwsPGClient extends EventEmitter {
 
   // ---- query ----------------------------------------------------------------------------------------------------
 
-  query<T extends Submittable>(queryStream: T, callback?: QueryCallback<unknown>): T;
-  query<R extends unknown[] = unknown[]>(queryConfig: QueryArrayConfig<unknown[]>, values?: readonly unknown[]): Promise<QueryArrayResult<R>>;
-  query<R extends QueryResultRow = QueryResultRow>(queryTextOrConfig: string | QueryConfig<unknown[]>, values?: readonly unknown[]): Promise<QueryResult<R>>;
-  query<R extends unknown[] = unknown[]>(queryConfig: QueryArrayConfig<unknown[]>, callback: QueryCallback<QueryArrayResult<R>>): void;
-  query<R extends QueryResultRow = QueryResultRow>(queryTextOrConfig: string | QueryConfig<unknown[]>, callback: QueryCallback<QueryResult<R>>): void;
-  query<R extends QueryResultRow = QueryResultRow>(queryText: string | QueryConfig<unknown[]>, values: readonly unknown[], callback: QueryCallback<QueryResult<R>>): void;
+  // pg's own overloads (@types/pg), so an AwsPGClient is accepted wherever a pg.Client is expected.
+  query<T extends Submittable>(queryStream: T): T;
+  query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: QueryArrayConfig<I>, values?: QueryConfigValues<I>): Promise<QueryArrayResult<R>>;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown>(queryConfig: QueryConfig<I>): Promise<QueryResult<R>>;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryTextOrConfig: string | QueryConfig<I>, values?: QueryConfigValues<I>): Promise<QueryResult<R>>;
+  query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: QueryArrayConfig<I>, callback: (err: Error, result: QueryArrayResult<R>) => void): void;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryTextOrConfig: string | QueryConfig<I>, callback: (err: Error, result: QueryResult<R>) => void): void;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryText: string, values: QueryConfigValues<I>, callback: (err: Error, result: QueryResult<R>) => void): void;
   query(config: unknown, values?: unknown, callback?: unknown): unknown {
     if (config === null || config === undefined) throw new TypeError('Client was passed a null or undefined query');
 
@@ -224,32 +370,80 @@ export class AwsPGClient extends EventEmitter {
     }
     if (cb !== undefined && typeof cb !== 'function') throw new TypeError('callback is not a function');
 
-    const socketTimeout = this.core.props.options.socketTimeout;
-    const promise = this.inTurn('Client.query', [config, vals], (conn) =>
-      this.dialect.query(conn, config as string | QueryConfig<unknown[]>, vals, socketTimeout),
-    );
-    if (cb === undefined) return promise;
+    let run: Promise<unknown>;
+    if (this.endPromise !== undefined) {
+      run = Promise.reject(new Error(CLOSED_ERROR_MESSAGE));
+    } else {
+      this.pendingQueries++;
+      const socketTimeout = this.core.props.options.socketTimeout;
+      run = this.inTurn('Client.query', [config, vals], (conn) => this.dialect.query(conn, config as string | QueryConfig<unknown[]>, vals, socketTimeout));
+    }
+    if (cb === undefined) {
+      // Settled, then 'drain' in the same tick, so a 'drain' listener runs before the caller's continuation (pg).
+      return new Promise((resolve, reject) => {
+        run.then(
+          (result) => {
+            resolve(result);
+            this.queryDone();
+          },
+          (err: unknown) => {
+            reject(err);
+            this.queryDone();
+          },
+        );
+      }).catch(withCallerStack);
+    }
     const userCallback = cb as (err: Error | null, result?: unknown) => void;
-    promise.then(
-      (result) => process.nextTick(userCallback, null, result),
-      (err: Error) => process.nextTick(userCallback, err),
+    const deliver = (err: Error | null, result?: unknown): void => {
+      try {
+        if (err) userCallback(err);
+        else userCallback(null, result);
+      } finally {
+        this.queryDone();
+      }
+    };
+    run.then(
+      (result) => process.nextTick(deliver, null, result),
+      (err: Error) => process.nextTick(deliver, err),
     );
     return undefined;
   }
 
+  /** A query()/Submittable call finished: the last one of a burst emits 'drain' (not after end() or a lost connection). */
+  private queryDone(): void {
+    if (this.pendingQueries === 0) return; // a call refused at once (after end()) never counted
+    if (--this.pendingQueries > 0 || this.terminating) return;
+    const conn = this.core.connectionOrUndefined;
+    if (conn === undefined || this.dialect.isClosed(conn)) return;
+    if (this.drainPaused > 0) this.drainPaused++;
+    else this.emit('drain');
+  }
+
   private runSubmittable(sub: Submittable): void {
     let submitted = false;
-    this.inTurn('Stream.query', [sub], (conn) => {
-      if (submitted) throw new Error('A Submittable (stream or cursor) can be submitted only once; it cannot be retried on another connection');
-      submitted = true;
-      return this.dialect.submit(conn, sub);
-    }).catch((err: unknown) => {
-      // Errors after submission already reached the submittable through pg; earlier ones (not connected, closed,
-      // the pipeline failed before the driver) are delivered the way pg delivers them to a queued query.
-      if (submitted) return;
-      const handleError = (sub as { handleError?: (err: unknown, connection?: unknown) => void }).handleError;
-      if (typeof handleError === 'function') process.nextTick(() => handleError.call(sub, err, undefined));
-    });
+    const refused = this.endPromise !== undefined;
+    const run: Promise<void> = refused
+      ? Promise.reject(new Error(CLOSED_ERROR_MESSAGE))
+      : this.inTurn('Stream.query', [sub], (conn) => {
+          if (submitted) throw new Error('A Submittable (stream or cursor) can be submitted only once; it cannot be retried on another connection');
+          submitted = true;
+          return this.dialect.submit(conn, sub);
+        });
+    if (!refused) this.pendingQueries++;
+    run.then(
+      () => {
+        if (!refused) this.queryDone();
+      },
+      (err: unknown) => {
+        // Errors after submission already reached the submittable through pg; earlier ones (not connected, closed,
+        // the pipeline failed before the driver) are delivered the way pg delivers them to a queued query.
+        if (!submitted) {
+          const handleError = (sub as { handleError?: (err: unknown, connection?: unknown) => void }).handleError;
+          if (typeof handleError === 'function') process.nextTick(() => handleError.call(sub, err, undefined));
+        }
+        if (!refused) process.nextTick(() => this.queryDone());
+      },
+    );
   }
 
   /**
@@ -259,27 +453,43 @@ export class AwsPGClient extends EventEmitter {
    * (deprecated in pg 8). With pg's `pipeline` option a call only waits until the earlier ones were sent.
    */
   private inTurn<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: pg.Client) => Promise<T>): Promise<T> {
-    return this.serialized((release) =>
-      this.core.execute(method, args, (conn) => {
-        // pg's pipeline mode sends the next statement before this one finishes; otherwise pg would only queue it.
-        if (this.pipelined) release();
-        return fn(conn);
-      }),
-    );
+    return this.serialized((release) => {
+      const hostBefore = this.core.currentHost;
+      return this.core
+        .execute(method, args, (conn) => {
+          // end() came while the plugins ran: pg would have this statement queued, and fail it so.
+          if (this.terminating) throw new Error(TERMINATED_ERROR_MESSAGE);
+          // pg's pipeline mode sends the next statement before this one finishes; otherwise pg would only queue it.
+          if (this.pipelined) release();
+          return fn(conn);
+        })
+        .catch((err: unknown) => {
+          this.callFailed(err, hostBefore);
+          throw err;
+        });
+    });
+  }
+
+  /** A query on `hostBefore` failed with `err` (before the caller sees it). AwsPGPool's clients act on it. */
+  protected callFailed(err: unknown, hostBefore: HostInfo | undefined): void {
+    void err;
+    void hostBefore;
   }
 
   /**
    * The ordering of inTurn without the pipeline, for calls that run the pipeline themselves (ClientCore's session
    * setters): wrapping them in inTurn would run every plugin twice.
    */
-  private serialized<T>(body: (release: () => void) => Promise<T>): Promise<T> {
+  protected serialized<T>(body: (release: () => void) => Promise<T>): Promise<T> {
     const previous = this.turn;
+    const issuedAfterEnd = this.endPromise !== undefined;
     let release!: () => void;
     this.turn = new Promise<void>((resolve) => (release = resolve));
     const run = async (): Promise<T> => {
       try {
         await previous;
-        if (this.endPromise !== undefined) throw new Error(CLOSED_ERROR_MESSAGE);
+        if (issuedAfterEnd) throw new Error(CLOSED_ERROR_MESSAGE);
+        if (this.terminating) throw new Error(TERMINATED_ERROR_MESSAGE);
         await this.connected.promise;
         return await body(release);
       } finally {
@@ -337,6 +547,7 @@ export class AwsPGClient extends EventEmitter {
   setTypeParser(oid: number, parseFn: (value: string) => unknown): void;
   setTypeParser(oid: number, format: 'text', parseFn: (value: string) => unknown): void;
   setTypeParser(oid: number, format: 'binary', parseFn: (value: Buffer) => unknown): void;
+  setTypeParser(oid: number, format: 'text' | 'binary', parseFn: (value: string) => unknown): void;
   setTypeParser(oid: number, format: unknown, parseFn?: unknown): void {
     (this.typeOverrides as unknown as { setTypeParser(o: number, f: unknown, p?: unknown): void }).setTypeParser(oid, format, parseFn);
   }
@@ -346,8 +557,29 @@ export class AwsPGClient extends EventEmitter {
   }
 
   /** Transaction status of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' failed transaction; null before connect. */
-  getTransactionStatus(): string | null {
+  getTransactionStatus(): TransactionStatus {
     return this.core.connectionOrUndefined?.getTransactionStatus() ?? null;
+  }
+
+  /** As pg-native's: holds 'drain' back until resumeDrain(), which emits it if one was held back. */
+  pauseDrain(): void {
+    this.drainPaused = 1;
+  }
+
+  resumeDrain(): void {
+    const held = this.drainPaused > 1;
+    this.drainPaused = 0;
+    if (held) this.emit('drain');
+  }
+
+  /** Declared by @types/pg for pg-native only; pg.Client has no such method. COPY works through pg-copy-streams. */
+  copyFrom(queryText: string): Writable {
+    throw new UnsupportedOperationError(`copyFrom is not a pg.Client method (pg-native only); run COPY through pg-copy-streams: client.query(copyFrom(${JSON.stringify(queryText)}))`);
+  }
+
+  /** Declared by @types/pg for pg-native only; pg.Client has no such method. COPY works through pg-copy-streams. */
+  copyTo(queryText: string): Readable {
+    throw new UnsupportedOperationError(`copyTo is not a pg.Client method (pg-native only); run COPY through pg-copy-streams: client.query(copyTo(${JSON.stringify(queryText)}))`);
   }
 
   ref(): void {

@@ -1,8 +1,8 @@
 /**
- * The pool mechanics AwsPGPool and AwsMySQLPool share: a bounded set of connected wrapper clients (each one logical
- * client with its own plugin chain, reused for many checkouts, never one per query), idle LIFO list, FIFO waiters
- * with a timeout, idle timeout above a minimum, max uses and max lifetime, end(). The driver-specific pools adapt
- * the events and the API shape (pg.Pool / mysql2 Pool) on top of it.
+ * The pool mechanics of AwsMySQLPool (AwsPGPool is pg-pool itself, subclassed): a bounded set of connected wrapper
+ * clients (each one logical client with its own plugin chain, reused for many checkouts, never one per query), idle
+ * LIFO list, FIFO waiters with a timeout, idle timeout above a minimum, max uses and max lifetime, end(). The mysql2
+ * pool adapts the events and the API shape on top of it.
  *
  * Everything here belongs to one pool object: two pools never share clients or limits, and ending one ends only it.
  */

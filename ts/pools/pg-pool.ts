@@ -1,50 +1,60 @@
 /**
- * AwsPGPool: a drop-in for `pg.Pool` whose clients are AwsPGClients (plugins apply: failover, monitoring, auth,
- * read/write splitting). Same config (pg.Pool's keys plus wrapper options), same API: `connect()` (promise or
- * callback `(err, client, done)`), `client.release(err?)` (a truthy argument ends the client), `query()` in every
- * pg form, `end()`, `totalCount` / `idleCount` / `waitingCount`, events `connect`, `acquire`, `release`, `remove`,
- * `error` (an idle client's error, after it was removed).
+ * AwsPGPool: a `pg.Pool` whose clients are AwsPGClients (plugins apply: failover, monitoring, auth, read/write
+ * splitting).
  *
- * Each pool is self-contained: its own clients, limits and internal per-instance pools (for the reader connections
- * of read/write splitting); ending it ends only them. Clients are reused across checkouts, never created per
- * query. Differences from pg.Pool, by design:
- * - `pool.query` keeps a client whose statement failed with a database error (pg.Pool ends it); it ends it on a
- *   connection loss or a failed failover. After a failover, idle clients still connected to the failed instance are
- *   ended rather than handed out.
+ * It is a subclass of pg.Pool (pg-pool), not a look-alike: `instanceof pg.Pool` holds (Prisma's PrismaPg checks it),
+ * it is assignable to pg's `Pool` type without casts (Drizzle, Kysely), and every pool behaviour — queueing, end()
+ * semantics and errors, idle / lifetime / maxUses eviction, `expiredCount`, `onConnect`, `verify`, `log`,
+ * `poolSize`, callbacks and events — is pg-pool's own code. The wrapper adds through the client class it hands
+ * pg-pool and three narrow hooks:
+ * - each client takes read/write splitting's instance connections from this pool's own internal pools, ended with
+ *   the pool;
+ * - a client released with session state changed through the wrapper (setReadOnly, setSchema, …) goes back to the
+ *   writer and has its session reset (resetSessionStateOnClose) before pg-pool sees the release;
+ * - after a failover, idle clients still connected to the failed instance are ended instead of being handed out.
+ *
+ * Differences from pg.Pool, by design (docs/drop-in.md):
  * - An idle client's error is emitted only when the pool has an 'error' listener (pg.Pool crashes the process
  *   without one: a failover ends every idle connection at once); the client is removed either way.
- * - A client released with session state changed through the wrapper (setReadOnly, setSchema, …) is reset first
- *   (resetSessionStateOnClose): back to the writer, `RESET ALL`.
+ * - A string config is accepted as `{ connectionString }`; the connection string is hidden from util.inspect like
+ *   the password.
  */
-import { EventEmitter } from 'node:events';
-import type { QueryConfig, QueryResult, QueryResultRow } from 'pg';
-import { AwsPGClient, type AwsPGClientConfig } from '../clients/pg-client.js';
-import type { PgDriverDialect } from '../dialects/driver/pg.js';
+import pg from 'pg';
+import type { QueryConfig, QueryResult, QueryResultRow, Submittable } from 'pg';
+import { AwsPGClient, copyConfig, type AwsPGClientConfig, type AwsPGClientInit } from '../clients/pg-client.js';
 import type { ClientCore } from '../client-core.js';
-import { ConfigurationError } from '../errors.js';
+import { ConfigurationError, FailoverError } from '../errors.js';
 import { checkDuration } from '../option-table.js';
+import type { HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
+import { parseConnectProps } from '../options.js';
 import type { WrapperServices } from '../services.js';
-import { ClientPool, type ClientPoolOptions } from './client-pool.js';
 import { InternalConnectionPools } from './internal-pools.js';
-import { afterQueryError, attachInternalPools, isClientBroken, resetPooledClient, splitPoolConfig } from './pool-support.js';
+import { attachInternalPools, isClientBroken, resetPooledClient } from './pool-support.js';
 
-/** pg.Pool's own settings, kept out of the clients' config. */
+/** pg.Pool's own settings (pg-pool reads them; the clients ignore them). */
 export interface AwsPGPoolOptions {
-  /** Most clients (default 10). */
+  /** Most clients (default 10; `poolSize` is pg-pool's older name). */
   max?: number;
+  poolSize?: number;
   /** Idle clients kept from the idle timeout (default 0). */
   min?: number;
   /** Idle client timeout in ms (default 10000; 0 = never). */
-  idleTimeoutMillis?: number;
+  idleTimeoutMillis?: number | null;
   /** How long `connect()` waits for a client (default 0 = forever); also the clients' connect timeout, as in pg. */
   connectionTimeoutMillis?: number;
   /** Checkouts after which a client is ended (default Infinity). */
   maxUses?: number;
-  /** A client older than this is ended when released (default 0 = no limit). */
+  /** A client older than this is ended when idle or released (default 0 = no limit). */
   maxLifetimeSeconds?: number;
   /** Idle clients do not keep the process alive (default false). */
   allowExitOnIdle?: boolean;
+  /** Runs on every new client before it is handed out; a rejection ends it and fails the checkout. */
+  onConnect?: (client: AwsPGPoolClient) => unknown;
+  /** Called with each new client; an error passed to the callback fails the checkout. */
+  verify?: (client: AwsPGPoolClient, callback: (err?: Error) => void) => void;
+  /** pg-pool's debug logger. */
+  log?: (...messages: unknown[]) => void;
 }
 
 export type AwsPGPoolConfig = AwsPGClientConfig & AwsPGPoolOptions;
@@ -54,93 +64,128 @@ export interface AwsPGPoolInit {
   readonly services?: WrapperServices;
 }
 
+interface AwsPGPoolClientInit extends AwsPGClientInit {
+  /** The pool's internal per-instance pools (read/write splitting's reader connections). */
+  readonly instancePools?: InternalConnectionPools;
+}
+
+/** The pg-pool internals the wrapper hooks use (pg-pool 3.x; stable for years). */
+interface PgPoolInternals {
+  Client: unknown;
+  _idle: Array<{ client: unknown }>;
+  _remove(client: unknown, callback?: () => void): void;
+  _pulseQueue(): void;
+}
+
 const log = getLogger('pg-pool');
 
-const POOL_KEYS = ['max', 'min', 'idleTimeoutMillis', 'maxUses', 'maxLifetimeSeconds', 'allowExitOnIdle', 'log', 'Client', 'verify', 'Promise'] as const;
-
-type QueryCallback<R> = (err: Error | null, result?: R) => void;
+const DOUBLE_RELEASE_MESSAGE = 'Release called on client which has already been released to the pool.';
 
 /** A client checked out of an AwsPGPool: an AwsPGClient with pg's PoolClient `release(err?)`. */
 export class AwsPGPoolClient extends AwsPGClient {
-  /** Gives the client back to its pool; a truthy `err` ends it instead. Calling it twice throws, as in pg. */
-  release: (err?: Error | boolean) => void = () => {
-    throw new Error('Release called on a client that is not checked out of a pool');
-  };
-}
+  /** The release function pg-pool assigns on every checkout. */
+  private poolRelease: ((err?: Error | boolean) => void) | undefined;
+  private checkedOut = false;
+  private readonly releaseFn: (err?: Error | boolean) => void;
 
-function readNumber(options: Record<string, unknown>, key: string, dflt: number, min: number, allowInfinity = false): number {
-  const v = options[key];
-  if (v === undefined || v === null) return dflt;
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n !== 'number' || Number.isNaN(n) || n < min || (!allowInfinity && !Number.isFinite(n))) {
-    throw new ConfigurationError(`AwsPGPool option '${key}' expects a number ≥ ${min}, got ${JSON.stringify(v)}`, key);
+  constructor(config?: string | AwsPGClientConfig, init: AwsPGPoolClientInit = {}) {
+    super(config, init);
+    if (init.instancePools !== undefined) attachInternalPools(coreOf(this), init.instancePools);
+    this.releaseFn = (err?: Error | boolean) => this.releaseToPool(err);
+    for (const key of ['poolRelease', 'checkedOut', 'releaseFn'] as const) Object.defineProperty(this, key, { enumerable: false });
   }
-  return n;
+
+  /**
+   * Gives the client back to its pool; a truthy `err` ends it instead. Calling it twice throws, as in pg. Session
+   * state changed through the wrapper is reset first (the pool sees the release when that is done).
+   */
+  get release(): (err?: Error | boolean) => void {
+    return this.releaseFn;
+  }
+
+  set release(fn: (err?: Error | boolean) => void) {
+    this.poolRelease = fn;
+    this.checkedOut = true;
+  }
+
+  private releaseToPool(err?: Error | boolean): void {
+    const poolRelease = this.poolRelease;
+    if (poolRelease === undefined) throw new Error('Release called on a client that is not checked out of a pool');
+    if (!this.checkedOut) throw new Error(DOUBLE_RELEASE_MESSAGE);
+    this.checkedOut = false;
+    const core = coreOf(this);
+    const service = core.pluginService;
+    // Nothing changed through the wrapper (always, for pg code): released at once, as pg.Pool does.
+    const needsReset = !err && !this._ending && !service.sessionStateTracker.isEmpty && service.options.resetSessionStateOnClose;
+    const reset = needsReset ? this.serialized(() => resetPooledClient(core, (ro) => core.setReadOnly(ro)) ?? Promise.resolve()) : undefined;
+    if (reset === undefined) {
+      poolRelease(err);
+      return;
+    }
+    reset.then(
+      () => poolRelease(),
+      (resetErr: unknown) => {
+        log.debug('Session reset of a released client failed; the client is ended: %s', resetErr instanceof Error ? resetErr.message : String(resetErr));
+        poolRelease(resetErr instanceof Error ? resetErr : true);
+      },
+    );
+  }
 }
 
-export class AwsPGPool extends EventEmitter {
-  /** The pool's own settings and the clients' config, as pg.Pool exposes `options` (password hidden). */
-  readonly options: Readonly<Record<string, unknown>>;
-  private readonly clientConfig: Record<string, unknown>;
-  private readonly services: WrapperServices | undefined;
-  private readonly pool: ClientPool<AwsPGPoolClient>;
-  private readonly internal: InternalConnectionPools;
+/** pg-pool takes any value; the wrapper refuses what cannot be a count or a duration, naming the key. */
+function checkNumbers(config: Readonly<Record<string, unknown>>): void {
+  for (const key of ['max', 'poolSize', 'min', 'idleTimeoutMillis', 'connectionTimeoutMillis', 'maxUses', 'maxLifetimeSeconds']) {
+    const v = config[key];
+    if (v === undefined || v === null) continue;
+    // Numeric strings (from the environment) work with pg-pool, so they are accepted.
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (typeof n !== 'number' || Number.isNaN(n) || n < 0) {
+      throw new ConfigurationError(`AwsPGPool option '${key}' expects a number ≥ 0, got ${JSON.stringify(v)}`, key);
+    }
+    if (key === 'idleTimeoutMillis' || key === 'connectionTimeoutMillis') checkDuration('AwsPGPool', key, n);
+    else if (key === 'maxLifetimeSeconds') checkDuration('AwsPGPool', key, n, 's');
+  }
+}
+
+export class AwsPGPool extends pg.Pool {
+  private readonly internal!: InternalConnectionPools;
 
   constructor(config: AwsPGPoolConfig | string = {}, init: AwsPGPoolInit = {}) {
-    super();
-    const { all, clientConfig, shown } = splitPoolConfig('pg', 'AwsPGPool', config, 'connectionString', POOL_KEYS);
-    this.clientConfig = clientConfig;
-    this.services = init.services;
-    this.options = shown;
-
-    const max = readNumber(all, 'max', 10, 1);
-    const poolOptions: ClientPoolOptions = {
-      max,
-      min: readNumber(all, 'min', 0, 0),
-      idleTimeoutMs: checkDuration('AwsPGPool', 'idleTimeoutMillis', readNumber(all, 'idleTimeoutMillis', 10_000, 0)),
-      acquireTimeoutMs: checkDuration('AwsPGPool', 'connectionTimeoutMillis', readNumber(all, 'connectionTimeoutMillis', 0, 0)),
-      queueLimit: 0,
-      maxUses: readNumber(all, 'maxUses', Infinity, 1, true),
-      maxLifetimeMs: checkDuration('AwsPGPool', 'maxLifetimeSeconds', readNumber(all, 'maxLifetimeSeconds', 0, 0), 's') * 1000,
-      allowExitOnIdle: all.allowExitOnIdle === true,
-      waitForClients: true,
-    };
-    this.internal = new InternalConnectionPools({
+    if (config === null || (typeof config !== 'object' && typeof config !== 'string')) {
+      throw new TypeError(`AwsPGPool config must be a config object or a connection string, got ${config === null ? 'null' : typeof config}`);
+    }
+    const options = (typeof config === 'string' ? { connectionString: config } : config) as Record<string, unknown>;
+    checkNumbers(options);
+    // Wrapper options are checked now, as a client would check them, so a typo fails here and not on first use.
+    parseConnectProps('pg', copyConfig(options as AwsPGClientConfig));
+    super(options as pg.PoolConfig);
+    if (typeof this.options.connectionString === 'string') {
+      // Like the password, so logging the pool does not show the credentials in the URL.
+      Object.defineProperty(this.options, 'connectionString', { enumerable: false, writable: true, configurable: true, value: this.options.connectionString });
+    }
+    const max = this.options.max;
+    const idle = this.options.idleTimeoutMillis;
+    const internal = new InternalConnectionPools({
       maxPerHost: max,
-      idleTimeoutMs: poolOptions.idleTimeoutMs > 0 ? poolOptions.idleTimeoutMs : undefined,
-      acquireTimeoutMs: poolOptions.acquireTimeoutMs > 0 ? poolOptions.acquireTimeoutMs : undefined,
+      idleTimeoutMs: typeof idle === 'number' && idle > 0 ? idle : undefined,
+      acquireTimeoutMs: this.options.connectionTimeoutMillis ? this.options.connectionTimeoutMillis : undefined,
     });
-    this.pool = new ClientPool<AwsPGPoolClient>(poolOptions, {
-      create: () => this.newClient(),
-      destroy: (c) => c.end().catch(() => undefined),
-      isBroken: (c) => isClientBroken(coreOf(c)),
-      reset: (c) => resetPooledClient(coreOf(c), (ro) => c.setReadOnly(ro)),
-      onIdle: (c) => this.watchIdle(c),
-      created: (c) => this.emit('connect', c),
-      acquired: (c) => this.emit('acquire', c),
-      released: (c, err) => this.emit('release', err instanceof Error ? err : undefined, c),
-      removed: (c) => this.emit('remove', c),
-    });
-  }
+    Object.defineProperty(this, 'internal', { enumerable: false, value: internal });
+    const internals = this as unknown as PgPoolInternals;
+    if (options.Client === undefined) {
+      const services = init.services;
+      const onFailure = (client: AwsPGPoolClient, host: HostInfo | undefined) => this.evictAfterFailure(client, host);
+      internals.Client = class PooledAwsPGClient extends AwsPGPoolClient {
+        constructor(clientConfig: AwsPGClientConfig) {
+          super(clientConfig, { services, instancePools: internal });
+        }
 
-  get totalCount(): number {
-    return this.pool.totalCount;
-  }
-
-  get idleCount(): number {
-    return this.pool.idleCount;
-  }
-
-  get waitingCount(): number {
-    return this.pool.waitingCount;
-  }
-
-  get ending(): boolean {
-    return this.pool.ending;
-  }
-
-  get ended(): boolean {
-    return this.pool.ended;
+        protected override callFailed(err: unknown, hostBefore: HostInfo | undefined): void {
+          // A failover or a lost connection means that instance is gone (or no longer the writer) for every client.
+          if (err instanceof FailoverError || coreOf(this).pluginService.isNetworkError(err)) onFailure(this, hostBefore);
+        }
+      };
+    }
   }
 
   /** The internal per-instance pools of this pool (read/write splitting's reader connections). */
@@ -148,106 +193,54 @@ export class AwsPGPool extends EventEmitter {
     return this.internal;
   }
 
-  private async newClient(): Promise<AwsPGPoolClient> {
-    const client = new AwsPGPoolClient(this.clientConfig as AwsPGClientConfig, this.services === undefined ? {} : { services: this.services });
-    attachInternalPools(coreOf(client), this.internal);
-    await client.connect();
-    return client;
-  }
-
-  /** pg.Pool: an idle client's error removes it and is emitted on the pool. */
-  private watchIdle(client: AwsPGPoolClient): () => void {
-    const listener = (err: Error) => {
-      (err as Error & { client?: unknown }).client = client;
-      this.pool.remove(client);
-      // Unlike pg.Pool, no listener means no crash: a failover kills every idle connection at once (peer #620).
-      if (this.listenerCount('error') > 0) this.emit('error', err, client);
-      else log.debug('An idle pooled client lost its connection and was removed: %s', err.message);
-    };
-    client.on('error', listener);
-    if (this.pool.options.allowExitOnIdle) client.unref();
-    return () => {
-      client.removeListener('error', listener);
-      if (this.pool.options.allowExitOnIdle) client.ref();
-    };
-  }
-
-  private checkout(client: AwsPGPoolClient): AwsPGPoolClient {
-    let released = false;
-    client.release = (err?: Error | boolean) => {
-      if (released) throw new Error('Release called on client which has already been released to the pool.');
-      released = true;
-      this.pool.release(client, err);
-    };
-    return client;
-  }
-
-  connect(): Promise<AwsPGPoolClient>;
-  connect(callback: (err: Error | undefined, client: AwsPGPoolClient | undefined, done: (err?: Error | boolean) => void) => void): void;
-  connect(callback?: (err: Error | undefined, client: AwsPGPoolClient | undefined, done: (err?: Error | boolean) => void) => void): Promise<AwsPGPoolClient> | void {
-    const promise = this.pool.acquire().then((c) => this.checkout(c));
-    if (callback === undefined) return promise;
-    promise.then(
-      (c) => callback(undefined, c, c.release),
-      (err: Error) =>
-        callback(err, undefined, () => {
-          /* nothing to release */
-        }),
-    );
-  }
-
-  query<R extends QueryResultRow = QueryResultRow>(queryTextOrConfig: string | QueryConfig<unknown[]>, values?: readonly unknown[]): Promise<QueryResult<R>>;
-  query<R extends QueryResultRow = QueryResultRow>(queryTextOrConfig: string | QueryConfig<unknown[]>, callback: QueryCallback<QueryResult<R>>): void;
-  query<R extends QueryResultRow = QueryResultRow>(queryText: string | QueryConfig<unknown[]>, values: readonly unknown[], callback: QueryCallback<QueryResult<R>>): void;
-  query(config: string | QueryConfig<unknown[]>, values?: unknown, callback?: unknown): Promise<QueryResult> | void {
-    let vals = values;
-    let cb = callback;
-    if (typeof values === 'function') {
-      cb = values;
-      vals = undefined;
+  /** An idle client's error reaches 'error' listeners; without one it is logged, not a crash (see the header). */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'error' && this.listenerCount('error') === 0) {
+      const err = args[0];
+      log.debug('An idle pooled client lost its connection and was removed: %s', err instanceof Error ? err.message : String(err));
+      return false;
     }
-    if (cb === undefined && typeof config === 'object' && config !== null && typeof (config as { callback?: unknown }).callback === 'function') {
-      cb = (config as { callback?: unknown }).callback;
-    }
-    const idle = this.pool.takeIdle();
-    const promise = idle !== undefined ? this.queryOn(idle, config, vals) : this.pool.acquire().then((c) => this.queryOn(c, config, vals));
-    if (typeof cb !== 'function') return promise;
-    const userCallback = cb as QueryCallback<QueryResult>;
-    promise.then(
-      (r) => userCallback(null, r),
-      (err: Error) => userCallback(err),
-    );
+    return super.emit(event, ...args);
   }
 
   /**
-   * Runs one statement on a client this call has to itself: straight through the client's plugin pipeline to the
-   * driver dialect (AwsPGClient.query would also queue it behind the client's earlier calls; there are none).
+   * After a failover or a connection loss seen by one client, idle clients on that instance (or already broken) are
+   * ended rather than handed out: they have not noticed yet.
    */
-  private queryOn(client: AwsPGPoolClient, config: string | QueryConfig<unknown[]>, values: unknown): Promise<QueryResult> {
-    const core = client.core;
-    const host = core.currentHost;
-    const dialect = core.driverDialect as PgDriverDialect;
-    const timeout = core.props.options.socketTimeout;
-    return core.execute('Client.query', [config, values], (conn) => dialect.query<QueryResult>(conn, config, values, timeout)).then(
-      (result) => {
-        this.pool.release(client);
-        return result;
-      },
-      (err: unknown) => {
-        const destroy = afterQueryError(this.pool, coreOf(client), host?.hostAndPort, err, coreOf) || client.getTransactionStatus() === 'E';
-        this.pool.release(client, destroy ? err : undefined);
-        throw err;
-      },
-    );
+  private evictAfterFailure(from: AwsPGPoolClient, failed: HostInfo | undefined): void {
+    const internals = this as unknown as PgPoolInternals;
+    for (const item of internals._idle.slice()) {
+      const client = item.client;
+      if (client === from || !(client instanceof AwsPGClient)) continue;
+      const core = coreOf(client);
+      if (isClientBroken(core) || (failed !== undefined && core.currentHost?.hostAndPort === failed.hostAndPort)) {
+        internals._remove(client, () => internals._pulseQueue());
+      }
+    }
   }
 
-  /** Ends the pool: idle clients now, checked-out ones when released; then its internal pools. */
-  end(): Promise<void>;
-  end(callback: (err?: Error) => void): void;
-  end(callback?: (err?: Error) => void): Promise<void> | void {
-    const promise = this.pool.end().then(() => this.internal.end());
-    if (callback === undefined) return promise;
-    promise.then(
+  override connect(): Promise<AwsPGPoolClient>;
+  override connect(callback: (err: Error | undefined, client: AwsPGPoolClient | undefined, done: (release?: Error | boolean) => void) => void): void;
+  override connect(callback?: (err: Error | undefined, client: AwsPGPoolClient | undefined, done: (release?: Error | boolean) => void) => void): Promise<AwsPGPoolClient> | void {
+    return (super.connect as (cb?: unknown) => Promise<AwsPGPoolClient> | void)(callback);
+  }
+
+  override query<T extends Submittable>(queryStream: T): T;
+  override query<R extends QueryResultRow = QueryResultRow>(queryTextOrConfig: string | QueryConfig<unknown[]>, values?: readonly unknown[]): Promise<QueryResult<R>>;
+  override query<R extends QueryResultRow = QueryResultRow>(queryTextOrConfig: string | QueryConfig<unknown[]>, callback: (err: Error | undefined, result: QueryResult<R>) => void): void;
+  override query<R extends QueryResultRow = QueryResultRow>(queryText: string, values: readonly unknown[], callback: (err: Error | undefined, result: QueryResult<R>) => void): void;
+  override query(text: unknown, values?: unknown, callback?: unknown): unknown {
+    return (super.query as (t: unknown, v?: unknown, c?: unknown) => unknown)(text, values, callback);
+  }
+
+  /** pg.Pool#end (a second call fails with pg-pool's error), then this pool's internal pools. */
+  override end(): Promise<void>;
+  override end(callback: (err?: Error) => void): void;
+  override end(callback?: (err?: Error) => void): Promise<void> | void {
+    if (this.ending) return (super.end as (cb?: unknown) => Promise<void> | void)(callback);
+    const ended = (super.end as () => Promise<void>)().then(() => this.internal.end());
+    if (callback === undefined) return ended;
+    ended.then(
       () => callback(),
       (err: Error) => callback(err),
     );

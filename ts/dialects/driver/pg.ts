@@ -74,6 +74,8 @@ interface ObservedSubmittable extends Submittable {
 interface ConnState {
   /** The socket closed, the connection reported a fatal error, or it was ended/aborted: it is unusable. */
   closed: boolean;
+  /** end() was called: the errors pg raises on it now ('Connection terminated') are not connection losses. */
+  ended?: boolean;
   /** Bound for a CancelRequest and for a cancelled statement to stop (connectTimeout or the default). */
   cancelTimeoutMs: number;
   /** socketTimeout, applied to session-state statements. */
@@ -172,6 +174,8 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
   private readonly states = new WeakMap<pg.Client, ConnState>();
   /** pg's code-less connection-loss errors seen on connections of this dialect (classified as network). */
   private readonly connectionLosses = new WeakSet<object>();
+  /** Connections being opened (connect() not settled yet). */
+  private readonly connecting = new Set<pg.Client>();
 
   /** The pg.Client config for a connection to `host`: address mapping, connect timeout and keepalive applied. */
   clientConfig(host: HostInfo, config: DriverConfig, options: PgWrapperOptions = {}): pg.ClientConfig {
@@ -215,6 +219,7 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
     client.connection.on('end', () => {
       state.closed = true;
     });
+    this.connecting.add(client);
     try {
       await client.connect();
     } catch (err) {
@@ -223,8 +228,18 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
       const stream = client.connection.stream;
       if (!stream.destroyed) stream.destroy();
       throw err;
+    } finally {
+      this.connecting.delete(client);
     }
     return client;
+  }
+
+  /**
+   * Closes the sockets of the connections still being opened (their connect fails with pg's 'Connection terminated
+   * unexpectedly', as when pg-pool's connection timeout destroys a raw client's socket).
+   */
+  abortConnecting(): void {
+    for (const client of this.connecting) client.connection.stream.destroy();
   }
 
   /**
@@ -234,6 +249,7 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
   noteError(conn: pg.Client, err: unknown): void {
     if (err === null || typeof err !== 'object' || Object.getPrototypeOf(err) !== Error.prototype) return;
     if ((err as { code?: unknown }).code !== undefined) return;
+    if (this.states.get(conn)?.ended === true) return;
     if (this.isClosed(conn)) this.connectionLosses.add(err);
   }
 
@@ -355,9 +371,12 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
 
   async end(conn: pg.Client, timeoutMs: number): Promise<void> {
     const state = this.states.get(conn);
-    if (state) state.closed = true;
+    if (state) {
+      state.closed = true;
+      state.ended = true;
+    }
     const stream = conn.connection.stream;
-    if (stream.destroyed) return;
+    if (stream.destroyed && (conn as unknown as { _ended?: boolean })._ended !== false) return;
     await new Promise<void>((resolve) => {
       // pg's graceful end waits for the server to close the socket; a dead host never does.
       const timer = setTimeout(() => {
