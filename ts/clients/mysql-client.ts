@@ -7,6 +7,7 @@
  * rejects with QueryTimeoutError while the connection stays usable (see Mysql2DriverDialect.runBounded).
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import type {
   Connection,
@@ -25,6 +26,7 @@ import type { HostInfo } from '../host-info.js';
 import type { WrapperOptions } from '../options.js';
 import type { ClientMethod } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
+import { captureCallerStack, safeConfigView, withCallerStack, type CallerStack } from './caller-stack.js';
 
 /** mysql2 connection options plus wrapper options (plugins, failoverTimeoutMs, socketTimeout, …). */
 export type AwsMySQLClientConfig = ConnectionOptions & Partial<WrapperOptions>;
@@ -50,7 +52,9 @@ export class AwsMySQLClient extends EventEmitter {
   /** The wrapper engine (plugin pipeline, current connection); for plugins and tests. */
   readonly core: ClientCore<Connection>;
   private readonly dialect: Mysql2DriverDialect;
-  private readonly userConfig: Readonly<Record<string, unknown>>;
+  private declare readonly userConfig: Readonly<Record<string, unknown>>;
+  /** mysql2's `trace` (default true): failed promise calls carry the caller's frames. */
+  private readonly trace: boolean;
   private readonly forwarders = new Map<string, (...args: unknown[]) => void>();
   private attached: Connection | undefined;
 
@@ -60,7 +64,9 @@ export class AwsMySQLClient extends EventEmitter {
     if (config === null || typeof config !== 'object') {
       throw new TypeError(`AwsMySQLClient config must be an object or a connection URI string, got ${config === null ? 'null' : typeof config}`);
     }
-    this.userConfig = config as Record<string, unknown>;
+    // Not enumerable: it holds the password.
+    Object.defineProperty(this, 'userConfig', { value: config, enumerable: false });
+    this.trace = (config as Record<string, unknown>).trace !== false;
     this.dialect = new Mysql2DriverDialect();
     this.core = new ClientCore<Connection>({
       driver: 'mysql2',
@@ -93,8 +99,13 @@ export class AwsMySQLClient extends EventEmitter {
   }
 
   async connect(): Promise<void> {
-    await this.core.connect();
+    const stack = this.callerStack(AwsMySQLClient.prototype.connect);
+    await withCallerStack(this.core.connect(), stack);
     this.attach(this.core.connectionOrUndefined);
+  }
+
+  private callerStack(entry: (...args: never[]) => unknown): CallerStack | undefined {
+    return this.trace ? captureCallerStack(entry) : undefined;
   }
 
   private get socketTimeout(): number | undefined {
@@ -107,7 +118,11 @@ export class AwsMySQLClient extends EventEmitter {
     return this.core.execute(method, args, (conn) => this.dialect.runBounded(conn, () => fn(conn), this.socketTimeout));
   }
 
-  private async statement<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: Connection) => Result<T>): Result<T> {
+  /**
+   * Internal (the callback API and prepared statements): runs one statement call through the pipeline, bounded by
+   * socketTimeout, and records the transaction state its result shows.
+   */
+  async statement<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: Connection) => Result<T>): Result<T> {
     return this.run(method, args, async (conn) => {
       const result = await fn(conn);
       this.dialect.trackResult(conn, result[0]);
@@ -118,18 +133,21 @@ export class AwsMySQLClient extends EventEmitter {
   query<T extends QueryResult>(sql: string, values?: QueryValues): Result<T>;
   query<T extends QueryResult>(options: QueryOptions, values?: QueryValues): Result<T>;
   query<T extends QueryResult>(sql: string | QueryOptions, values?: QueryValues): Result<T> {
-    return this.statement('Client.query', [sql, values], (conn) => conn.query<T>(sql as string, values));
+    const stack = this.callerStack(AwsMySQLClient.prototype.query);
+    return withCallerStack(this.statement('Client.query', [sql, values], (conn) => conn.query<T>(sql as string, values)), stack);
   }
 
   execute<T extends QueryResult>(sql: string, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(options: QueryOptions, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(sql: string | QueryOptions, values?: ExecuteValues): Result<T> {
-    return this.statement('Client.execute', [sql, values], (conn) => conn.execute<T>(sql as string, values));
+    const stack = this.callerStack(AwsMySQLClient.prototype.execute);
+    return withCallerStack(this.statement('Client.execute', [sql, values], (conn) => conn.execute<T>(sql as string, values)), stack);
   }
 
   /** Prepares on the current physical connection; the statement re-prepares itself if the connection changes. */
   async prepare(options: string | QueryOptions): Promise<AwsPreparedStatementInfo> {
-    const [conn, statement] = await this.run('Client.prepare', [options], async (c) => [c, await c.prepare(options)] as const);
+    const stack = this.callerStack(AwsMySQLClient.prototype.prepare);
+    const [conn, statement] = await withCallerStack(this.run('Client.prepare', [options], async (c) => [c, await c.prepare(options)] as const), stack);
     return new AwsPreparedStatementInfo(this, options, conn, statement);
   }
 
@@ -143,36 +161,58 @@ export class AwsMySQLClient extends EventEmitter {
   }
 
   async beginTransaction(): Promise<void> {
-    await this.transactionCommand('Client.beginTransaction', true, (conn) => conn.beginTransaction());
+    const stack = this.callerStack(AwsMySQLClient.prototype.beginTransaction);
+    await withCallerStack(this.transactionCommand('Client.beginTransaction', true, (conn) => conn.beginTransaction()), stack);
   }
 
   async commit(): Promise<void> {
-    await this.transactionCommand('Client.commit', false, (conn) => conn.commit());
+    const stack = this.callerStack(AwsMySQLClient.prototype.commit);
+    await withCallerStack(this.transactionCommand('Client.commit', false, (conn) => conn.commit()), stack);
   }
 
   async rollback(): Promise<void> {
-    await this.transactionCommand('Client.rollback', false, (conn) => conn.rollback());
+    const stack = this.callerStack(AwsMySQLClient.prototype.rollback);
+    await withCallerStack(this.transactionCommand('Client.rollback', false, (conn) => conn.rollback()), stack);
   }
 
-  private async transactionCommand(method: ClientMethod, opens: boolean, fn: (conn: Connection) => Promise<unknown>): Promise<void> {
-    await this.run(method, [], async (conn) => {
+  /** Internal (the callback API): BEGIN / COMMIT / ROLLBACK through the pipeline; resolves with mysql2's result. */
+  transactionCommand(method: ClientMethod, opens: boolean, fn: (conn: Connection) => Promise<unknown>): Promise<unknown> {
+    return this.run(method, [], async (conn) => {
       // mysql2 resolves these with [ResultSetHeader, undefined] although its typings say void.
       const result = await fn(conn);
       this.dialect.trackTransaction(conn, opens);
       if (Array.isArray(result)) this.dialect.trackResult(conn, result[0]);
+      return result;
     });
   }
 
   async ping(): Promise<void> {
-    await this.run('Client.ping', [], (conn) => conn.ping());
+    const stack = this.callerStack(AwsMySQLClient.prototype.ping);
+    await withCallerStack(this.run('Client.ping', [], (conn) => conn.ping()), stack);
   }
 
   async changeUser(options: ConnectionOptions): Promise<void> {
-    await this.run('Client.changeUser', [options], async (conn) => {
-      await conn.changeUser(options);
-      // COM_CHANGE_USER resets the session: no transaction, server defaults.
-      this.dialect.trackResult(conn, { serverStatus: 2 });
-    });
+    const stack = this.callerStack(AwsMySQLClient.prototype.changeUser);
+    await withCallerStack(
+      this.run('Client.changeUser', [options], async (conn) => {
+        await conn.changeUser(options);
+        // COM_CHANGE_USER resets the session: no transaction, server defaults.
+        this.dialect.trackResult(conn, { serverStatus: 2 });
+      }),
+      stack,
+    );
+  }
+
+  /** COM_RESET_CONNECTION, as mysql2's `reset()`: the server session back to its defaults, same connection. */
+  async reset(): Promise<void> {
+    const stack = this.callerStack(AwsMySQLClient.prototype.reset);
+    await withCallerStack(
+      this.run('Client.reset', [], async (conn) => {
+        await conn.reset();
+        this.dialect.trackResult(conn, { serverStatus: 2 });
+      }),
+      stack,
+    );
   }
 
   async end(): Promise<void> {
@@ -269,6 +309,15 @@ export class AwsMySQLClient extends EventEmitter {
   /** The host the current physical connection is on. */
   getCurrentHost(): HostInfo | undefined {
     return this.core.currentHost;
+  }
+
+  /** What console.log shows: where it connects and its state, never the password (the config holds it). */
+  [inspect.custom](): string {
+    return `${this.constructor.name} ${inspect({ threadId: this.threadId, state: this.state, config: safeConfigView(this.userConfig) })}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { threadId: this.threadId, state: this.state, config: safeConfigView(this.userConfig) };
   }
 }
 

@@ -10,9 +10,11 @@
  * After a failover or a lost connection, idle connections to the failed instance are ended rather than handed out.
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import type { ExecuteValues, FieldPacket, QueryOptions, QueryResult, QueryValues } from 'mysql2/promise';
 import { AwsMySQLClient, type AwsMySQLClientConfig } from '../clients/mysql-client.js';
+import { captureCallerStack, safeConfigView, withCallerStack, type CallerStack } from '../clients/caller-stack.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
 import type { WrapperServices } from '../services.js';
@@ -32,6 +34,8 @@ export interface AwsMySQLPoolOptions {
   maxIdle?: number;
   /** Idle connections above maxIdle are closed after this many ms (default 60000). */
   idleTimeout?: number;
+  /** Reset each released connection with COM_RESET_CONNECTION before it is reused (default false). */
+  resetOnRelease?: boolean;
 }
 
 export type AwsMySQLPoolConfig = AwsMySQLClientConfig & AwsMySQLPoolOptions;
@@ -40,7 +44,18 @@ export interface AwsMySQLPoolInit {
   readonly services?: WrapperServices;
 }
 
-const POOL_KEYS = ['connectionLimit', 'waitForConnections', 'queueLimit', 'maxIdle', 'idleTimeout'] as const;
+const POOL_KEYS = ['connectionLimit', 'waitForConnections', 'queueLimit', 'maxIdle', 'idleTimeout', 'resetOnRelease'] as const;
+
+/** mysql2's own errors for a refused checkout (plain Errors with these messages). */
+function refusal(reason: 'ended' | 'full' | 'queueLimit'): Error {
+  return new Error(reason === 'ended' ? 'Pool is closed.' : reason === 'full' ? 'No connections available.' : 'Queue limit reached.');
+}
+
+/** Errors after which mysql2's pool destroys the connection instead of reusing it (read-only server or session). */
+function isReadOnlyError(err: unknown): boolean {
+  const errno = (err as { errno?: unknown } | null)?.errno;
+  return errno === 1290 || errno === 1792 || errno === 1836;
+}
 
 type Result<T> = Promise<[T, FieldPacket[]]>;
 
@@ -50,6 +65,11 @@ export class AwsMySQLPoolConnection extends AwsMySQLClient {
   release: () => void = () => undefined;
   /** Pool-managed: closes the connection and frees its slot. */
   override destroy: () => void = () => super.destroy();
+
+  /** As mysql2: `await using conn = await pool.getConnection()` releases it. */
+  override async [Symbol.asyncDispose](): Promise<void> {
+    this.release();
+  }
 }
 
 function readNumber(options: Record<string, unknown>, key: string, dflt: number, min: number): number {
@@ -64,7 +84,8 @@ function readNumber(options: Record<string, unknown>, key: string, dflt: number,
 
 export class AwsMySQLPool extends EventEmitter {
   readonly config: Readonly<Record<string, unknown>>;
-  private readonly clientConfig: Record<string, unknown>;
+  private declare readonly clientConfig: Record<string, unknown>;
+  private readonly trace: boolean;
   private readonly services: WrapperServices | undefined;
   private readonly pool: ClientPool<AwsMySQLPoolConnection>;
   private readonly internal: InternalConnectionPools;
@@ -72,7 +93,10 @@ export class AwsMySQLPool extends EventEmitter {
   constructor(config: AwsMySQLPoolConfig | string, init: AwsMySQLPoolInit = {}) {
     super();
     const { all, clientConfig, shown } = splitPoolConfig('mysql2', 'AwsMySQLPool', config, 'uri', POOL_KEYS);
-    this.clientConfig = clientConfig;
+    // Not enumerable: it holds the password.
+    Object.defineProperty(this, 'clientConfig', { value: clientConfig, enumerable: false });
+    this.trace = clientConfig.trace !== false;
+    const resetOnRelease = all.resetOnRelease !== undefined && all.resetOnRelease !== false;
     this.services = init.services;
     this.config = shown;
 
@@ -93,11 +117,16 @@ export class AwsMySQLPool extends EventEmitter {
       create: () => this.newConnection(),
       destroy: (c) => c.end().catch(() => undefined),
       isBroken: (c) => isClientBroken(coreOf(c)),
-      reset: (c) => resetPooledClient(coreOf(c), (ro) => c.setReadOnly(ro)),
+      reset: (c) => {
+        const session = resetPooledClient(coreOf(c), (ro) => c.setReadOnly(ro));
+        if (!resetOnRelease) return session;
+        return (session ?? Promise.resolve()).then(() => c.reset());
+      },
       created: (c) => this.emit('connection', c),
       acquired: (c) => this.emit('acquire', c),
       released: (c) => this.emit('release', c),
       enqueued: () => this.emit('enqueue'),
+      refusal,
     });
   }
 
@@ -147,24 +176,37 @@ export class AwsMySQLPool extends EventEmitter {
     return conn;
   }
 
+  private callerStack(entry: (...args: never[]) => unknown): CallerStack | undefined {
+    return this.trace ? captureCallerStack(entry) : undefined;
+  }
+
   /** A connection of the pool; give it back with `release()`. */
-  async getConnection(): Promise<AwsMySQLPoolConnection> {
-    return this.checkout(await this.pool.acquire());
+  getConnection(): Promise<AwsMySQLPoolConnection> {
+    const stack = this.callerStack(AwsMySQLPool.prototype.getConnection);
+    return withCallerStack(this.pool.acquire(), stack).then((c) => this.checkout(c));
+  }
+
+  /** mysql2's `pool.releaseConnection(conn)`: the same as `conn.release()`. */
+  releaseConnection(connection: AwsMySQLPoolConnection): void {
+    if (connection instanceof AwsMySQLPoolConnection) connection.release();
   }
 
   query<T extends QueryResult>(sql: string, values?: QueryValues): Result<T>;
   query<T extends QueryResult>(options: QueryOptions, values?: QueryValues): Result<T>;
   query<T extends QueryResult>(sql: string | QueryOptions, values?: QueryValues): Result<T> {
-    return this.run((c) => c.query<T>(sql as string, values));
+    const stack = this.callerStack(AwsMySQLPool.prototype.query);
+    return withCallerStack(this.run((c) => c.query<T>(sql as string, values)), stack);
   }
 
   execute<T extends QueryResult>(sql: string, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(options: QueryOptions, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(sql: string | QueryOptions, values?: ExecuteValues): Result<T> {
-    return this.run((c) => c.execute<T>(sql as string, values));
+    const stack = this.callerStack(AwsMySQLPool.prototype.execute);
+    return withCallerStack(this.run((c) => c.execute<T>(sql as string, values)), stack);
   }
 
-  private run<R>(fn: (c: AwsMySQLPoolConnection) => Promise<R>): Promise<R> {
+  /** Internal (also the callback API): runs `fn` on a connection of the pool and releases it (or destroys it after a fatal error). */
+  run<R>(fn: (c: AwsMySQLPoolConnection) => Promise<R>): Promise<R> {
     const idle = this.pool.takeIdle();
     return idle !== undefined ? this.runOn(idle, fn) : this.pool.acquire().then((c) => this.runOn(c, fn));
   }
@@ -178,17 +220,37 @@ export class AwsMySQLPool extends EventEmitter {
         return result;
       },
       (err: unknown) => {
-        const destroy = afterQueryError(this.pool, core, hostBefore, err, coreOf);
+        const destroy = afterQueryError(this.pool, core, hostBefore, err, coreOf) || isReadOnlyError(err);
         this.pool.release(conn, destroy ? err : undefined);
         throw err;
       },
     );
   }
 
-  /** Ends the pool: idle connections now, checked-out ones when released; then its internal pools. */
+  /**
+   * Ends the pool as mysql2 does: waiting checkouts fail ('Pool is closed.'), every connection is closed (checked-out
+   * ones too, after the statements already sent to them; their `release()` then does nothing); then its internal pools.
+   */
   async end(): Promise<void> {
-    await this.pool.end();
+    await this.pool.end(true);
     await this.internal.end();
+  }
+
+  /** Whether end() was called. */
+  get closed(): boolean {
+    return this.pool.ending;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.pool.ending) await this.end();
+  }
+
+  [inspect.custom](): string {
+    return `AwsMySQLPool ${inspect(this.toJSON())}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { config: safeConfigView(this.clientConfig), totalCount: this.totalCount, idleCount: this.idleCount, waitingCount: this.waitingCount };
   }
 
   escape(value: unknown): string {

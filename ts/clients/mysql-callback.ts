@@ -1,0 +1,467 @@
+/**
+ * mysql2's callback API over the wrapper: AwsMySQLCallbackConnection is what `mysql2.createConnection(cfg)` returns
+ * (connects at once, commands wait for the handshake, `connect(cb)`, `query(sql, values?, cb)` returning mysql2's own
+ * Query command with its events and `.stream()`, `end(cb)`, …) and `.promise()` gives the promise-API object, an
+ * AwsMySQLClient. It is what Knex, Sequelize, TypeORM and Kysely drive when they are given this module as `mysql2`.
+ *
+ * Every statement runs through the client's plugin pipeline: the command is handed to the physical connection
+ * current when the pipeline reaches the driver, and the outcome the pipeline settles on (a failover error in place
+ * of the driver's, for example) is what the callback or the command's 'error' event gets.
+ */
+import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
+import mysql from 'mysql2';
+import type { FieldPacket, Query, QueryError, QueryOptions } from 'mysql2';
+import type { Connection as PromiseConnection } from 'mysql2/promise';
+import type { ClientMethod } from '../plugin.js';
+import type { AwsMySQLPoolConnection } from '../pools/mysql-pool.js';
+import { AwsMySQLClient, type AwsMySQLClientConfig, type AwsMySQLClientInit } from './mysql-client.js';
+import { safeConfigView } from './caller-stack.js';
+
+/** A mysql2 callback: `(err)` on failure, `(null, result, fields)` on success. */
+export type MySQLCallback<R = unknown> = (err: QueryError | null, result?: R, fields?: FieldPacket[]) => void;
+
+/** What the wrapper uses of a mysql2 command object (Query, Execute, …). */
+export interface DriverCommand extends EventEmitter {
+  onResult?: ((err: Error | null, rows?: unknown, fields?: unknown) => void) | null;
+}
+
+/** What the wrapper uses of mysql2's callback-style core connection (PromiseConnection keeps it as `.connection`). */
+export interface CallbackCore extends EventEmitter {
+  query(cmd: DriverCommand): DriverCommand;
+  execute(sql: unknown, values: unknown, cb?: (err: Error | null, rows?: unknown, fields?: unknown) => void): DriverCommand;
+  _handshakePacket?: unknown;
+  _closing?: boolean;
+  _fatalError?: unknown;
+  _protocolError?: unknown;
+  stream?: { destroyed: boolean };
+}
+
+function callbackCoreOf(conn: PromiseConnection): CallbackCore {
+  return (conn as unknown as { connection: CallbackCore }).connection;
+}
+
+type CreateQuery = (sql: unknown, values: unknown, cb: unknown, config: Record<string, unknown>) => Query & DriverCommand;
+const createDriverQuery = (mysql.Connection as unknown as { createQuery: CreateQuery }).createQuery;
+
+/** Internal: mysql2's Query command for `query(sql, values, cb)`, in event mode until it is sent. */
+export function createQuery(sql: unknown, values: unknown, cb: unknown, config: Record<string, unknown>): Query & DriverCommand {
+  const cmd = createDriverQuery(sql, values, cb, config);
+  const named = cmd as { namedPlaceholders?: unknown };
+  if (named.namedPlaceholders === undefined) named.namedPlaceholders = config.namedPlaceholders;
+  // The command reports to the pipeline; the user's callback gets the pipeline's outcome.
+  cmd.onResult = null;
+  return cmd;
+}
+
+/** Internal: what sends a Query command created by createQuery on the physical connection. */
+export function sendQuery(cmd: Query & DriverCommand): (core: CallbackCore, done: DriverCommand['onResult'] | undefined) => DriverCommand {
+  return (core, done) => {
+    cmd.onResult = done ?? null;
+    return core.query(cmd);
+  };
+}
+
+/** Internal: calls a user callback; an exception it throws surfaces as mysql2's would (uncaught), not as a statement error. */
+export function invoke(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}
+
+/** mysql2's error for a command given to a connection that was ended. */
+function closedStateError(): Error & { fatal: boolean } {
+  return Object.assign(new Error("Can't add new command when connection is in closed state"), { fatal: true });
+}
+
+/** Internal: mysql2 `execute()`'s synchronous checks of the bind values. */
+export function checkExecuteValues(values: unknown): void {
+  if (values === undefined || values === null || typeof values === 'function') return;
+  if (!Array.isArray(values)) throw new TypeError('Bind parameters must be array if namedPlaceholders parameter is not enabled');
+  for (const v of values) {
+    if (v === undefined) throw new TypeError('Bind parameters must not contain undefined. To pass SQL NULL specify JS null');
+    if (typeof v === 'function') {
+      throw new TypeError('Bind parameters must not contain function(s). To pass the body of a function as a string call .toString() first');
+    }
+  }
+}
+
+/** Internal: splits mysql2's `(sql, values?, cb?)` arguments. */
+export function splitArgs(values: unknown, cb: unknown): { values: unknown; cb: MySQLCallback | undefined } {
+  if (typeof values === 'function') return { values: undefined, cb: values as MySQLCallback };
+  return { values, cb: typeof cb === 'function' ? (cb as MySQLCallback) : undefined };
+}
+
+/**
+ * Internal: sends one mysql2 command through `client`'s pipeline. `handle` is what the caller holds (the command
+ * itself, or a stand-in); `send` creates or queues the command on the physical connection. Events of the command
+ * reach `handle` as they happen, except 'error', which is replaced by the pipeline's outcome: the callback (or
+ * 'error' on `handle`) gets that, then 'end' follows if the command ended. Settles after delivering, rejecting
+ * with the error it delivered (a pool decides from it whether the connection is reused).
+ */
+export function sendCommand(
+  client: AwsMySQLClient,
+  method: ClientMethod,
+  args: readonly unknown[],
+  handle: EventEmitter,
+  cb: MySQLCallback | undefined,
+  send: (core: CallbackCore, done: ((err: Error | null, rows?: unknown, fields?: unknown) => void) | undefined) => DriverCommand,
+): Promise<void> {
+  const toUser = (event: string | symbol, ...a: unknown[]): boolean => EventEmitter.prototype.emit.call(handle, event, ...a);
+  let sent = false;
+  let ended = false;
+  let delivered = false;
+  const outcome = client.statement(method, args, (conn) => {
+    return new Promise<[never, FieldPacket[]]>((resolve, reject) => {
+      if (sent) {
+        reject(new Error(`${method}: a mysql2 command runs once and was already sent`));
+        return;
+      }
+      sent = true;
+      const core = callbackCoreOf(conn);
+      let lastHeader: unknown;
+      const settle = (err: Error | null | undefined, rows?: unknown, fields?: unknown): void => {
+        core.removeListener('error', onLost);
+        if (err) reject(err);
+        else resolve([rows as never, fields as FieldPacket[]]);
+      };
+      // Event mode: a fatal error goes to the connection, not the command.
+      const onLost = (err: Error): void => settle(err);
+      if (cb === undefined) core.on('error', onLost);
+      const real = send(core, cb === undefined ? undefined : (err, rows, fields) => settle(err, rows, fields));
+      real.emit = (event: string | symbol, ...a: unknown[]): boolean => {
+        if (event === 'error') {
+          settle(a[0] as Error);
+          return true;
+        }
+        if (event === 'end') {
+          ended = true;
+          if (delivered) return toUser('end');
+          if (cb === undefined) settle(null, lastHeader);
+          return true;
+        }
+        // A statement's OK packet (event mode) tells the transaction state.
+        if (event === 'result' && (a[0] as object | null)?.constructor?.name === 'ResultSetHeader') lastHeader = a[0];
+        return toUser(event, ...a);
+      };
+    });
+  });
+  return outcome.then(
+    ([rows, fields]) => {
+      if (cb !== undefined) invoke(() => cb(null, rows, fields));
+      delivered = true;
+      if (ended) toUser('end');
+    },
+    (err: QueryError) => {
+      if (cb !== undefined) invoke(() => cb(err));
+      else if (handle.listenerCount('error') > 0) toUser('error', err);
+      // As an EventEmitter's unlistened 'error' does in mysql2.
+      else invoke(() => toUser('error', err));
+      delivered = true;
+      if (ended) toUser('end');
+      throw err;
+    },
+  );
+}
+
+/** mysql2's `Connection` (callback API) over an AwsMySQLClient; `.promise()` returns the client. */
+export class AwsMySQLCallbackConnection extends EventEmitter {
+  private declare readonly client: AwsMySQLClient;
+  private readonly ready: Promise<void>;
+  private connectError: Error | undefined;
+  private connected: boolean;
+  private ended = false;
+
+  /** A new connection from a config (connects at once, as mysql2), or the callback face of a connected client. */
+  constructor(config: AwsMySQLClientConfig | string | AwsMySQLClient, init?: AwsMySQLClientInit) {
+    super();
+    const client = config instanceof AwsMySQLClient ? config : new AwsMySQLClient(config, init);
+    Object.defineProperty(this, 'client', { value: client, enumerable: false });
+    for (const event of ['end', 'failover'] as const) client.on(event, (...a: unknown[]) => this.emit(event, ...a));
+    // A lost connection must not crash the process through the client; it reaches this object's listeners.
+    client.on('error', (err: unknown) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+    this.connected = client.targetConnection !== undefined;
+    if (this.connected) {
+      this.ready = Promise.resolve();
+      return;
+    }
+    this.ready = client.connect().then(
+      () => {
+        this.connected = true;
+        this.emit('connect', this.handshake());
+      },
+      (err: Error) => {
+        this.connectError = err;
+        // As mysql2: the error goes to the commands that were waiting, and to the connection when none took it.
+        if (this.listenerCount('error') > 0 && this.waiting === 0) this.emit('error', err);
+        throw err;
+      },
+    );
+    this.ready.catch(() => undefined);
+  }
+
+  private waiting = 0;
+
+  private handshake(): unknown {
+    const conn = this.client.targetConnection;
+    return conn === undefined ? undefined : callbackCoreOf(conn)._handshakePacket;
+  }
+
+  /** Runs `fn` once connected; a failed connect or an ended connection gives `fail` the driver's error instead. */
+  private whenReady(fn: () => void, fail: (err: Error) => void): void {
+    if (this.ended) return fail(closedStateError());
+    if (this.connected) return fn();
+    if (this.connectError !== undefined) return fail(this.connectError);
+    this.waiting++;
+    this.ready.then(
+      () => {
+        this.waiting--;
+        fn();
+      },
+      (err: Error) => {
+        this.waiting--;
+        fail(err);
+      },
+    );
+  }
+
+  /** The promise-API object (an AwsMySQLClient) over the same connection. */
+  promise(): AwsMySQLClient {
+    return this.client;
+  }
+
+  /** As mysql2: `cb(null, handshake)` once connected, `cb(err)` if connecting failed; the connection connects anyway. */
+  connect(cb?: (err: Error | null, handshake?: unknown) => void): void {
+    if (cb === undefined) return;
+    if (this.connected) {
+      process.nextTick(() => cb(null, this));
+      return;
+    }
+    this.ready.then(
+      () => invoke(() => cb(null, this.handshake())),
+      (err: Error) => invoke(() => cb(err)),
+    );
+  }
+
+  /** mysql2's Query command: callback mode with `cb`, events ('fields', 'result', 'end', 'error') and `.stream()` without. */
+  query(sql: string | QueryOptions | Query, values?: unknown, cb?: MySQLCallback): Query {
+    const a = splitArgs(values, cb);
+    const cmd = createQuery(sql, a.values, a.cb, (this.client.config ?? {}) as Record<string, unknown>);
+    this.whenReady(
+      () => void sendCommand(this.client, 'Client.query', [sql, a.values], cmd, a.cb, sendQuery(cmd)).catch(() => undefined),
+      (err) => this.fail(cmd, a.cb, err),
+    );
+    return cmd;
+  }
+
+  /** Delivers an error before the command reached the driver, as mysql2 does for a closed connection. */
+  private fail(handle: EventEmitter, cb: MySQLCallback | undefined, err: Error): void {
+    if (cb !== undefined) invoke(() => cb(err as QueryError));
+    else if (err.message === closedStateError().message) this.emitError(err);
+    else if (handle.listenerCount('error') > 0) handle.emit('error', err);
+    else this.emitError(err);
+  }
+
+  private emitError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** A prepared statement executed in one call (mysql2 caches the statement per connection). */
+  execute(sql: string | QueryOptions, values?: unknown, cb?: MySQLCallback): EventEmitter {
+    const a = splitArgs(values, cb);
+    if (typeof sql === 'object' && a.values === undefined) checkExecuteValues(sql.values);
+    else checkExecuteValues(a.values);
+    const handle = new EventEmitter();
+    this.whenReady(
+      () => void sendCommand(this.client, 'Client.execute', [sql, a.values], handle, a.cb, (core, done) => core.execute(sql, a.values, done)).catch(() => undefined),
+      (err) => this.fail(handle, a.cb, err),
+    );
+    return handle;
+  }
+
+  private command(run: () => Promise<unknown>, cb: MySQLCallback | undefined, result: (r: unknown) => unknown[]): void {
+    const failed = (err: Error): void => (cb ? invoke(() => cb(err as QueryError)) : this.emitError(err));
+    this.whenReady(
+      () =>
+        void run().then((r) => {
+          if (cb) invoke(() => (cb as (err: null, ...r: unknown[]) => void)(null, ...result(r)));
+        }, failed),
+      failed,
+    );
+  }
+
+  beginTransaction(cb?: MySQLCallback): void {
+    this.command(() => this.client.transactionCommand('Client.beginTransaction', true, (c) => c.beginTransaction()), cb, (r) => (Array.isArray(r) ? r : []));
+  }
+
+  commit(cb?: MySQLCallback): void {
+    this.command(() => this.client.transactionCommand('Client.commit', false, (c) => c.commit()), cb, (r) => (Array.isArray(r) ? r : []));
+  }
+
+  rollback(cb?: MySQLCallback): void {
+    this.command(() => this.client.transactionCommand('Client.rollback', false, (c) => c.rollback()), cb, (r) => (Array.isArray(r) ? r : []));
+  }
+
+  ping(cb?: (err: QueryError | null) => void): void {
+    this.command(() => this.client.ping(), cb as MySQLCallback | undefined, () => []);
+  }
+
+  /** COM_RESET_CONNECTION (mysql2 `reset(cb)`). */
+  reset(cb?: (err: QueryError | null) => void): void {
+    this.command(() => this.client.reset(), cb as MySQLCallback | undefined, () => []);
+  }
+
+  changeUser(options: AwsMySQLClientConfig, cb?: (err: QueryError | null) => void): void {
+    this.command(() => this.client.changeUser(options), cb as MySQLCallback | undefined, () => []);
+  }
+
+  /** Closes the connection after the commands already sent (COM_QUIT); commands given afterwards fail. */
+  end(cb?: (err?: Error) => void): void {
+    if (this.ended) {
+      const err = closedStateError();
+      if (cb) invoke(() => cb(err));
+      else this.emitError(err);
+      return;
+    }
+    this.ended = true;
+    const done = (): Promise<void> => this.client.end();
+    this.ready.then(done, () => undefined).then(
+      () => cb && invoke(() => cb()),
+      (err: Error) => (cb ? invoke(() => cb(err)) : this.emitError(err)),
+    );
+  }
+
+  /** Closes the socket now. */
+  destroy(): void {
+    this.ended = true;
+    if (this.connected || this.connectError !== undefined) this.client.destroy();
+    else void this.ready.then(() => this.client.destroy(), () => undefined);
+  }
+
+  pause(): void {
+    this.client.pause();
+  }
+
+  resume(): void {
+    this.client.resume();
+  }
+
+  escape(value: unknown): string {
+    return this.client.escape(value);
+  }
+
+  escapeId(value: string | string[]): string {
+    return this.client.escapeId(value);
+  }
+
+  format(sql: string, values?: unknown): string {
+    return this.client.format(sql, values);
+  }
+
+  /** Server thread id (null before the handshake). */
+  get threadId(): number | null {
+    return this.client.threadId;
+  }
+
+  /** The physical connection's mysql2 config (the given config before the handshake). */
+  get config(): Record<string, unknown> {
+    return this.client.config as Record<string, unknown>;
+  }
+
+  /** mysql2's connection state: 'protocol_handshake', 'authenticated', 'disconnected', 'error'. */
+  get state(): string {
+    if (this.connectError !== undefined) return 'error';
+    if (!this.connected) return this.ended ? 'disconnected' : 'protocol_handshake';
+    return this.ended && this.client.state === 'authenticated' ? 'disconnected' : this.client.state;
+  }
+
+  get authorized(): boolean {
+    return this.state === 'authenticated';
+  }
+
+  // mysql2's health flags, read by Knex's and Sequelize's connection validation.
+  get _closing(): boolean {
+    const core = this.currentCore();
+    return this.ended || Boolean(core?._closing);
+  }
+
+  get _fatalError(): unknown {
+    return this.currentCore()?._fatalError ?? (this.connectError ?? null);
+  }
+
+  get _protocolError(): unknown {
+    return this.currentCore()?._protocolError ?? null;
+  }
+
+  /** The physical connection's socket (a closed stand-in when there is none). */
+  get stream(): { destroyed: boolean } {
+    return this.currentCore()?.stream ?? { destroyed: this.ended || this.connectError !== undefined };
+  }
+
+  private currentCore(): CallbackCore | undefined {
+    const conn = this.client.targetConnection;
+    return conn === undefined ? undefined : callbackCoreOf(conn);
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.ended) this.end();
+  }
+
+  [inspect.custom](): string {
+    return `${this.constructor.name} ${inspect(this.toJSON())}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { threadId: this.threadId, state: this.state, config: safeConfigView(this.client.config as Record<string, unknown>) };
+  }
+}
+
+/** A connection checked out of an AwsMySQLCallbackPool (mysql2's `PoolConnection`); `.promise()` is the pool's. */
+export class AwsMySQLCallbackPoolConnection extends AwsMySQLCallbackConnection {
+  private declare readonly pooled: AwsMySQLPoolConnection;
+
+  constructor(pooled: AwsMySQLPoolConnection) {
+    super(pooled);
+    Object.defineProperty(this, 'pooled', { value: pooled, enumerable: false });
+  }
+
+  override promise(): AwsMySQLPoolConnection {
+    return this.pooled;
+  }
+
+  /** Gives the connection back to its pool (again: nothing). */
+  release(): void {
+    this.pooled.release();
+  }
+
+  /** Closes the connection and frees its pool slot. */
+  override destroy(): void {
+    this.pooled.destroy();
+  }
+
+  /** As mysql2 (without `gracefulEnd`): a pooled connection's end() warns and releases it. */
+  override end(cb?: (err?: Error) => void): void {
+    const warning = new Error(
+      'Calling conn.end() to release a pooled connection is deprecated. In next version calling conn.end() will be restored to default conn.end() behavior. Use conn.release() instead.',
+    );
+    this.emit('warn', warning);
+    console.warn(warning.message);
+    this.release();
+    if (cb) cb();
+  }
+
+  override [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/** mysql2's `createConnection(config)`: a connection that starts connecting now. */
+export function createConnection(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): AwsMySQLCallbackConnection {
+  return new AwsMySQLCallbackConnection(config, init);
+}

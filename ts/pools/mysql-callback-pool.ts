@@ -1,0 +1,162 @@
+/**
+ * AwsMySQLCallbackPool: mysql2's callback `Pool` (`mysql2.createPool(cfg)`) over an AwsMySQLPool, whose connections
+ * run the wrapper's plugins. `getConnection(cb)` gives AwsMySQLCallbackPoolConnections (`release()`, `.promise()`),
+ * `query(sql, values?, cb)` returns mysql2's Query command (events, `.stream()`), `end(cb)`, the events
+ * 'connection' / 'acquire' / 'release' / 'enqueue', and `.promise()` returns the AwsMySQLPool behind it.
+ */
+import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
+import type { Query, QueryError, QueryOptions } from 'mysql2';
+import {
+  AwsMySQLCallbackPoolConnection,
+  checkExecuteValues,
+  createQuery,
+  invoke,
+  sendCommand,
+  sendQuery,
+  splitArgs,
+  type MySQLCallback,
+} from '../clients/mysql-callback.js';
+import { AwsMySQLPool, type AwsMySQLPoolConfig, type AwsMySQLPoolConnection, type AwsMySQLPoolInit } from './mysql-pool.js';
+
+const POOL_EVENTS = ['connection', 'acquire', 'release'] as const;
+
+export class AwsMySQLCallbackPool extends EventEmitter {
+  private declare readonly promisePool: AwsMySQLPool;
+  private readonly faces = new WeakMap<AwsMySQLPoolConnection, AwsMySQLCallbackPoolConnection>();
+
+  /** A pool from a config (as mysql2's createPool), or the callback face of an AwsMySQLPool. */
+  constructor(config: AwsMySQLPoolConfig | string | AwsMySQLPool, init?: AwsMySQLPoolInit) {
+    super();
+    const pool = config instanceof AwsMySQLPool ? config : new AwsMySQLPool(config, init);
+    Object.defineProperty(this, 'promisePool', { value: pool, enumerable: false });
+    for (const event of POOL_EVENTS) pool.on(event, (c: AwsMySQLPoolConnection) => this.emit(event, this.face(c)));
+    pool.on('enqueue', () => this.emit('enqueue'));
+  }
+
+  private face(c: AwsMySQLPoolConnection): AwsMySQLCallbackPoolConnection {
+    let f = this.faces.get(c);
+    if (f === undefined) {
+      f = new AwsMySQLCallbackPoolConnection(c);
+      this.faces.set(c, f);
+    }
+    return f;
+  }
+
+  /** The promise-API pool (AwsMySQLPool) over the same connections. */
+  promise(): AwsMySQLPool {
+    return this.promisePool;
+  }
+
+  /** mysql2's pool config: the pool settings and `connectionConfig` (its password not enumerable). */
+  get config(): Record<string, unknown> {
+    const shown = this.promisePool.config;
+    const connectionConfig: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(shown)) connectionConfig[k] = v;
+    Object.defineProperty(connectionConfig, 'password', { value: shown.password, enumerable: false });
+    return {
+      connectionConfig,
+      waitForConnections: shown.waitForConnections !== false,
+      connectionLimit: shown.connectionLimit ?? 10,
+      maxIdle: shown.maxIdle ?? shown.connectionLimit ?? 10,
+      idleTimeout: shown.idleTimeout ?? 60000,
+      queueLimit: shown.queueLimit ?? 0,
+      resetOnRelease: Boolean(shown.resetOnRelease),
+    };
+  }
+
+  /** Whether end() was called (mysql2's `pool._closed`). */
+  get _closed(): boolean {
+    return this.promisePool.closed;
+  }
+
+  getConnection(cb: (err: QueryError | null, connection?: AwsMySQLCallbackPoolConnection) => void): void {
+    this.promisePool.getConnection().then(
+      (c) => invoke(() => cb(null, this.face(c))),
+      (err: QueryError) => invoke(() => cb(err)),
+    );
+  }
+
+  /** The same as `connection.release()`. */
+  releaseConnection(connection: AwsMySQLCallbackPoolConnection): void {
+    connection.release();
+  }
+
+  /** A statement on a connection of the pool; returns mysql2's Query command (events, `.stream()`). */
+  query(sql: string | QueryOptions, values?: unknown, cb?: MySQLCallback): Query {
+    const a = splitArgs(values, cb);
+    const cmd = createQuery(sql, a.values, a.cb, this.promisePool.config);
+    this.runCommand(cmd, a.cb, (c) => sendCommand(c, 'Client.query', [sql, a.values], cmd, a.cb, sendQuery(cmd)));
+    return cmd;
+  }
+
+  /** A prepared statement on a connection of the pool (mysql2's pool.execute returns nothing). */
+  execute(sql: string | QueryOptions, values?: unknown, cb?: MySQLCallback): void {
+    const a = splitArgs(values, cb);
+    const handle = new EventEmitter();
+    try {
+      checkExecuteValues(typeof sql === 'object' && a.values === undefined ? sql.values : a.values);
+    } catch (err) {
+      // mysql2's pool hands the driver's synchronous error to the callback.
+      if (a.cb) invoke(() => a.cb!(err as QueryError));
+      return;
+    }
+    this.runCommand(handle, a.cb, (c) => sendCommand(c, 'Client.execute', [sql, a.values], handle, a.cb, (core, done) => core.execute(sql, a.values, done)));
+  }
+
+  private runCommand(handle: EventEmitter, cb: MySQLCallback | undefined, send: (c: AwsMySQLPoolConnection) => Promise<void>): void {
+    let reached = false;
+    this.promisePool
+      .run((c) => {
+        reached = true;
+        return send(c);
+      })
+      .catch((err: QueryError) => {
+        if (reached) return; // delivered by sendCommand
+        if (cb) invoke(() => cb(err));
+        else if (handle.listenerCount('error') > 0) handle.emit('error', err);
+        else invoke(() => handle.emit('error', err));
+      });
+  }
+
+  /** Closes every connection (checked-out ones too); `cb(err)` when one failed to close. */
+  end(cb?: (err?: Error) => void): void {
+    this.promisePool.end().then(
+      () => cb && invoke(() => cb()),
+      (err: Error) =>
+        invoke(() => {
+          if (!cb) throw err;
+          cb(err);
+        }),
+    );
+  }
+
+  [Symbol.dispose](): void {
+    if (!this._closed) this.end();
+  }
+
+  escape(value: unknown): string {
+    return this.promisePool.escape(value);
+  }
+
+  escapeId(value: string | string[]): string {
+    return this.promisePool.escapeId(value);
+  }
+
+  format(sql: string, values?: unknown): string {
+    return this.promisePool.format(sql, values);
+  }
+
+  [inspect.custom](): string {
+    return `AwsMySQLCallbackPool ${inspect(this.promisePool.toJSON())}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return this.promisePool.toJSON();
+  }
+}
+
+/** mysql2's `createPool(config)` (callback API); `.promise()` gives the AwsMySQLPool. */
+export function createPool(config: AwsMySQLPoolConfig | string, init?: AwsMySQLPoolInit): AwsMySQLCallbackPool {
+  return new AwsMySQLCallbackPool(config, init);
+}
