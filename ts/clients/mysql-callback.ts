@@ -15,7 +15,7 @@ import type { FieldPacket, Query, QueryError, QueryOptions } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
 import type { ClientMethod } from '../plugin.js';
 import type { AwsMySQLPoolConnection } from '../pools/mysql-pool.js';
-import { AwsMySQLClient, type AwsMySQLClientConfig, type AwsMySQLClientInit } from './mysql-client.js';
+import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig, type AwsMySQLClientInit } from './mysql-client.js';
 import { safeConfigView } from './caller-stack.js';
 
 /** A mysql2 callback: `(err)` on failure, `(null, result, fields)` on success. */
@@ -73,11 +73,6 @@ export function invoke(fn: () => void): void {
   }
 }
 
-/** mysql2's error for a command given to a connection that was ended. */
-function closedStateError(): Error & { fatal: boolean } {
-  return Object.assign(new Error("Can't add new command when connection is in closed state"), { fatal: true });
-}
-
 /** Internal: mysql2 `execute()`'s synchronous checks of the bind values. */
 export function checkExecuteValues(values: unknown): void {
   if (values === undefined || values === null || typeof values === 'function') return;
@@ -96,76 +91,99 @@ export function splitArgs(values: unknown, cb: unknown): { values: unknown; cb: 
   return { values, cb: typeof cb === 'function' ? (cb as MySQLCallback) : undefined };
 }
 
+/** How a command sent through the pipeline ended: the pipeline's error, or mysql2's result. */
+export interface CommandOutcome {
+  readonly err?: QueryError;
+  readonly rows?: unknown;
+  readonly fields?: unknown;
+}
+
 /**
- * Internal: sends one mysql2 command through `client`'s pipeline. `handle` is what the caller holds (the command
- * itself, or a stand-in); `send` creates or queues the command on the physical connection. Events of the command
- * reach `handle` as they happen, except 'error', which is replaced by the pipeline's outcome: the callback (or
- * 'error' on `handle`) gets that, then 'end' follows if the command ended. Settles after delivering, rejecting
- * with the error it delivered (a pool decides from it whether the connection is reused).
+ * Internal: one mysql2 command sent through a client's pipeline. `handle` is what the caller holds (the command
+ * itself, or a stand-in): the command's events reach it as they happen, except 'error' and 'end', which follow the
+ * pipeline's outcome (a failover error in place of the driver's, for example) when `deliver` is called: on success
+ * 'end' then the callback, on failure the callback (or 'error') then 'end', in mysql2's order.
  */
-export function sendCommand(
-  client: AwsMySQLClient,
-  method: ClientMethod,
-  args: readonly unknown[],
-  handle: EventEmitter,
-  cb: MySQLCallback | undefined,
-  send: (core: CallbackCore, done: ((err: Error | null, rows?: unknown, fields?: unknown) => void) | undefined) => DriverCommand,
-): Promise<void> {
-  const toUser = (event: string | symbol, ...a: unknown[]): boolean => EventEmitter.prototype.emit.call(handle, event, ...a);
-  let sent = false;
-  let ended = false;
-  let delivered = false;
-  const outcome = client.statement(method, args, (conn) => {
-    return new Promise<[never, FieldPacket[]]>((resolve, reject) => {
-      if (sent) {
-        reject(new Error(`${method}: a mysql2 command runs once and was already sent`));
-        return;
-      }
-      sent = true;
-      const core = callbackCoreOf(conn);
-      let lastHeader: unknown;
-      const settle = (err: Error | null | undefined, rows?: unknown, fields?: unknown): void => {
-        core.removeListener('error', onLost);
-        if (err) reject(err);
-        else resolve([rows as never, fields as FieldPacket[]]);
-      };
-      // Event mode: a fatal error goes to the connection, not the command.
-      const onLost = (err: Error): void => settle(err);
-      if (cb === undefined) core.on('error', onLost);
-      const real = send(core, cb === undefined ? undefined : (err, rows, fields) => settle(err, rows, fields));
-      real.emit = (event: string | symbol, ...a: unknown[]): boolean => {
-        if (event === 'error') {
-          settle(a[0] as Error);
-          return true;
-        }
-        if (event === 'end') {
-          ended = true;
-          if (delivered) return toUser('end');
-          if (cb === undefined) settle(null, lastHeader);
-          return true;
-        }
-        // A statement's OK packet (event mode) tells the transaction state.
-        if (event === 'result' && (a[0] as object | null)?.constructor?.name === 'ResultSetHeader') lastHeader = a[0];
-        return toUser(event, ...a);
-      };
-    });
-  });
-  return outcome.then(
-    ([rows, fields]) => {
-      if (cb !== undefined) invoke(() => cb(null, rows, fields));
-      delivered = true;
-      if (ended) toUser('end');
-    },
-    (err: QueryError) => {
-      if (cb !== undefined) invoke(() => cb(err));
-      else if (handle.listenerCount('error') > 0) toUser('error', err);
-      // As an EventEmitter's unlistened 'error' does in mysql2.
-      else invoke(() => toUser('error', err));
-      delivered = true;
-      if (ended) toUser('end');
-      throw err;
-    },
-  );
+export class CommandRun {
+  private ended = false;
+  private delivered = false;
+
+  constructor(
+    private readonly handle: EventEmitter,
+    private readonly cb: MySQLCallback | undefined,
+  ) {}
+
+  private toUser(event: string | symbol, ...a: unknown[]): boolean {
+    return EventEmitter.prototype.emit.call(this.handle, event, ...a);
+  }
+
+  /** Runs the command through `client`'s pipeline; `send` creates or queues it on the physical connection. */
+  send(
+    client: AwsMySQLClient,
+    method: ClientMethod,
+    args: readonly unknown[],
+    send: (core: CallbackCore, done: ((err: Error | null, rows?: unknown, fields?: unknown) => void) | undefined) => DriverCommand,
+  ): Promise<CommandOutcome> {
+    const cb = this.cb;
+    let sent = false;
+    return client
+      .statement(method, args, (conn) => {
+        return new Promise<[never, FieldPacket[]]>((resolve, reject) => {
+          if (sent) {
+            reject(new Error(`${method}: a mysql2 command runs once and was already sent`));
+            return;
+          }
+          sent = true;
+          const core = callbackCoreOf(conn);
+          let lastHeader: unknown;
+          const settle = (err: Error | null | undefined, rows?: unknown, fields?: unknown): void => {
+            core.removeListener('error', onLost);
+            if (err) reject(err);
+            else resolve([rows as never, fields as FieldPacket[]]);
+          };
+          // Event mode: a fatal error goes to the connection, not the command.
+          const onLost = (err: Error): void => settle(err);
+          if (cb === undefined) core.on('error', onLost);
+          const real = send(core, cb === undefined ? undefined : (err, rows, fields) => settle(err, rows, fields));
+          real.emit = (event: string | symbol, ...a: unknown[]): boolean => {
+            if (event === 'error') {
+              settle(a[0] as Error);
+              return true;
+            }
+            if (event === 'end') {
+              this.ended = true;
+              if (this.delivered) return this.toUser('end');
+              if (cb === undefined) settle(null, lastHeader);
+              return true;
+            }
+            // A statement's OK packet (event mode) tells the transaction state.
+            if (event === 'result' && (a[0] as object | null)?.constructor?.name === 'ResultSetHeader') lastHeader = a[0];
+            return this.toUser(event, ...a);
+          };
+        });
+      })
+      .then(
+        ([rows, fields]): CommandOutcome => ({ rows, fields }),
+        (err: QueryError): CommandOutcome => ({ err }),
+      );
+  }
+
+  /** Gives the outcome to the caller: the callback or the handle's events. */
+  deliver(outcome: CommandOutcome): void {
+    const cb = this.cb;
+    this.delivered = true;
+    if (outcome.err === undefined) {
+      if (this.ended) this.toUser('end');
+      if (cb !== undefined) invoke(() => (outcome.fields === undefined ? cb(null, outcome.rows) : cb(null, outcome.rows, outcome.fields as FieldPacket[])));
+      return;
+    }
+    const err = outcome.err;
+    if (cb !== undefined) invoke(() => cb(err));
+    else if (this.handle.listenerCount('error') > 0) this.toUser('error', err);
+    // As an unlistened 'error' event does in mysql2.
+    else invoke(() => this.toUser('error', err));
+    if (this.ended) this.toUser('end');
+  }
 }
 
 /** mysql2's `Connection` (callback API) over an AwsMySQLClient; `.promise()` returns the client. */
@@ -254,7 +272,10 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     const a = splitArgs(values, cb);
     const cmd = createQuery(sql, a.values, a.cb, (this.client.config ?? {}) as Record<string, unknown>);
     this.whenReady(
-      () => void sendCommand(this.client, 'Client.query', [sql, a.values], cmd, a.cb, sendQuery(cmd)).catch(() => undefined),
+      () => {
+        const run = new CommandRun(cmd, a.cb);
+        void run.send(this.client, 'Client.query', [sql, a.values], sendQuery(cmd)).then((o) => run.deliver(o));
+      },
       (err) => this.fail(cmd, a.cb, err),
     );
     return cmd;
@@ -279,7 +300,10 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     else checkExecuteValues(a.values);
     const handle = new EventEmitter();
     this.whenReady(
-      () => void sendCommand(this.client, 'Client.execute', [sql, a.values], handle, a.cb, (core, done) => core.execute(sql, a.values, done)).catch(() => undefined),
+      () => {
+        const run = new CommandRun(handle, a.cb);
+        void run.send(this.client, 'Client.execute', [sql, a.values], (core, done) => core.execute(sql, a.values, done)).then((o) => run.deliver(o));
+      },
       (err) => this.fail(handle, a.cb, err),
     );
     return handle;

@@ -57,6 +57,10 @@ export class AwsMySQLClient extends EventEmitter {
   private readonly trace: boolean;
   private readonly forwarders = new Map<string, (...args: unknown[]) => void>();
   private attached: Connection | undefined;
+  /** end() or destroy() was called: statements fail as mysql2's do on a closed connection. */
+  private closed = false;
+  /** 'end' was emitted for the current connection (mysql2 emits it once the socket ends). */
+  private endEmitted = false;
 
   constructor(config: AwsMySQLClientConfig | string, init: AwsMySQLClientInit = {}) {
     super();
@@ -78,6 +82,10 @@ export class AwsMySQLClient extends EventEmitter {
       this.forwarders.set(event, (...args: unknown[]) => {
         // mysql2 crashes the process on an unlistened 'error'; the wrapper only reports it to listeners that exist.
         if (event === 'error' && this.listenerCount('error') === 0) return;
+        if (event === 'end') {
+          if (this.endEmitted) return;
+          this.endEmitted = true;
+        }
         this.emit(event, ...args);
       });
     }
@@ -94,6 +102,7 @@ export class AwsMySQLClient extends EventEmitter {
     }
     this.attached = conn;
     if (conn !== undefined) {
+      this.endEmitted = false;
       for (const [event, fn] of this.forwarders) conn.on(event, fn);
     }
   }
@@ -115,6 +124,7 @@ export class AwsMySQLClient extends EventEmitter {
 
   /** Runs one driver call through the pipeline, bounded by socketTimeout. */
   private async run<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: Connection) => Promise<T>): Promise<T> {
+    if (this.closed) throw closedStateError();
     return this.core.execute(method, args, (conn) => this.dialect.runBounded(conn, () => fn(conn), this.socketTimeout));
   }
 
@@ -216,8 +226,14 @@ export class AwsMySQLClient extends EventEmitter {
   }
 
   async end(): Promise<void> {
+    this.closed = true;
     const conn = this.core.connectionOrUndefined;
     await this.core.end();
+    // The wrapper closes the socket itself once COM_QUIT is sent, so mysql2 may not see the server's end of it.
+    if (conn !== undefined && !this.endEmitted) {
+      this.endEmitted = true;
+      this.emit('end');
+    }
     if (conn !== undefined && this.attached === conn) {
       // Let the socket's own 'end' reach listeners before detaching.
       setImmediate(() => {
@@ -232,6 +248,7 @@ export class AwsMySQLClient extends EventEmitter {
 
   /** As mysql2: closes the connection without waiting; the wrapper releases its resources in the background. */
   destroy(): void {
+    this.closed = true;
     this.core.connectionOrUndefined?.destroy();
     this.core.end().catch(() => undefined);
   }
@@ -355,6 +372,11 @@ export class AwsPreparedStatementInfo {
   close(): Promise<void> {
     return this.prepared.close();
   }
+}
+
+/** mysql2's error for a command given to a connection that was ended or destroyed. */
+export function closedStateError(): Error & { fatal: true } {
+  return Object.assign(new Error("Can't add new command when connection is in closed state"), { fatal: true as const });
 }
 
 /** Opens a connected AwsMySQLClient, as mysql2/promise's createConnection does for a Connection. */

@@ -11,9 +11,10 @@ import {
   AwsMySQLCallbackPoolConnection,
   checkExecuteValues,
   createQuery,
+  CommandRun,
   invoke,
-  sendCommand,
   sendQuery,
+  type CommandOutcome,
   splitArgs,
   type MySQLCallback,
 } from '../clients/mysql-callback.js';
@@ -86,7 +87,8 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   query(sql: string | QueryOptions, values?: unknown, cb?: MySQLCallback): Query {
     const a = splitArgs(values, cb);
     const cmd = createQuery(sql, a.values, a.cb, this.promisePool.config);
-    this.runCommand(cmd, a.cb, (c) => sendCommand(c, 'Client.query', [sql, a.values], cmd, a.cb, sendQuery(cmd)));
+    const run = new CommandRun(cmd, a.cb);
+    this.runCommand(run, cmd, a.cb, (c) => run.send(c, 'Client.query', [sql, a.values], sendQuery(cmd)));
     return cmd;
   }
 
@@ -101,22 +103,30 @@ export class AwsMySQLCallbackPool extends EventEmitter {
       if (a.cb) invoke(() => a.cb!(err as QueryError));
       return;
     }
-    this.runCommand(handle, a.cb, (c) => sendCommand(c, 'Client.execute', [sql, a.values], handle, a.cb, (core, done) => core.execute(sql, a.values, done)));
+    const run = new CommandRun(handle, a.cb);
+    this.runCommand(run, handle, a.cb, (c) => run.send(c, 'Client.execute', [sql, a.values], (core, done) => core.execute(sql, a.values, done)));
   }
 
-  private runCommand(handle: EventEmitter, cb: MySQLCallback | undefined, send: (c: AwsMySQLPoolConnection) => Promise<void>): void {
+  /** Runs a command on a connection of the pool; the caller hears of it once the connection is back (or destroyed). */
+  private runCommand(run: CommandRun, handle: EventEmitter, cb: MySQLCallback | undefined, send: (c: AwsMySQLPoolConnection) => Promise<CommandOutcome>): void {
     let reached = false;
     this.promisePool
-      .run((c) => {
+      .run(async (c) => {
         reached = true;
-        return send(c);
+        const outcome = await send(c);
+        // A failed statement goes through the pool's error path (destroy after a fatal error, failover eviction).
+        if (outcome.err !== undefined) throw outcome.err;
+        return outcome;
       })
-      .catch((err: QueryError) => {
-        if (reached) return; // delivered by sendCommand
-        if (cb) invoke(() => cb(err));
-        else if (handle.listenerCount('error') > 0) handle.emit('error', err);
-        else invoke(() => handle.emit('error', err));
-      });
+      .then(
+        (outcome) => run.deliver(outcome),
+        (err: QueryError) => {
+          if (reached) run.deliver({ err });
+          else if (cb) invoke(() => cb(err));
+          else if (handle.listenerCount('error') > 0) handle.emit('error', err);
+          else invoke(() => handle.emit('error', err));
+        },
+      );
   }
 
   /** Closes every connection (checked-out ones too); `cb(err)` when one failed to close. */
