@@ -431,6 +431,20 @@ test('promise pool: releaseConnection, asyncDispose, resetOnRelease, conn.reset(
   });
 });
 
+test('promise pool .pool / callback pool .promise(): one pool, two faces (Knex wrapNativePool takes either)', async () => {
+  await same(async (d) => {
+    const promisePool = d.createPromisePool({ ...cfg, connectionLimit: 1 }) as PromisePool & { pool: CbPool };
+    const callbackPool = promisePool.pool;
+    const seen: unknown[] = [typeof callbackPool.promise().getConnection];
+    const conn = await cbp<CbConnection>((cb) => callbackPool.getConnection(cb));
+    seen.push(plain(await cbp((cb) => conn.query('SELECT 1 AS one', cb))));
+    conn.release();
+    seen.push(plain((await promisePool.query('SELECT 2 AS two'))[0]));
+    await cbp((cb) => callbackPool.end((e) => cb(e ?? null)));
+    return seen;
+  });
+});
+
 test('TypeORM call sequence: createPool, getConnection(cb)+release, query(payload, cb), query().stream(), end(cb)', async () => {
   await same(async (d) => {
     const pool = await new Promise<CbPool>((ok, fail) => {
@@ -524,6 +538,12 @@ test('module exports mirror mysql2 and mysql2/promise', () => {
     assert.is(typeof (oursPromise as Record<string, unknown>)[key], typeof (mysql2p as unknown as Record<string, unknown>)[key], `mysql/promise: ${key}`);
   }
   assert.equal(ours.Types, mysql2.Types);
+  // `import mysql from '…/mysql'` and `import mysql from '…/mysql/promise'`, as with mysql2.
+  assert.is(ours.default.createPool, ours.createPool);
+  assert.is(ours.default.createConnection, ours.createConnection);
+  assert.is(ours.default.escape, mysql2.escape);
+  assert.is(oursPromise.default.createPool, oursPromise.createPool);
+  assert.is(oursPromise.default.createConnection, oursPromise.createConnection);
   assert.is(ours.format('SELECT ?', [1]), mysql2.format('SELECT ?', [1]));
 });
 

@@ -2,6 +2,10 @@
  * `aws-advanced-ts-wrapper/mysql/promise`: the drop-in for `mysql2/promise` (`await createConnection(cfg)` gives an
  * AwsMySQLClient, `createPool(cfg)` an AwsMySQLPool).
  */
+import { AwsMySQLClient, createConnection } from './clients/mysql-client.js';
+import { AwsMySQLPool, AwsMySQLPoolConnection, createPool } from './pools/mysql-pool.js';
+import * as driverExports from './mysql-driver-exports.js';
+
 export { AwsMySQLClient, AwsPreparedStatementInfo, createConnection } from './clients/mysql-client.js';
 export {
   AwsMySQLClient as Connection,
@@ -24,3 +28,16 @@ export * from './errors.js';
 export { HostInfo, HostRole, HostAvailability } from './host-info.js';
 export { releaseResources } from './release.js';
 export * from './mysql-driver-exports.js';
+
+/** `import mysql from 'aws-advanced-ts-wrapper/mysql/promise'`, as `import mysql from 'mysql2/promise'`. */
+const mysql = {
+  createConnection,
+  createPool,
+  Connection: AwsMySQLClient,
+  PromiseConnection: AwsMySQLClient,
+  PoolConnection: AwsMySQLPoolConnection,
+  PromisePoolConnection: AwsMySQLPoolConnection,
+  PromisePool: AwsMySQLPool,
+  ...driverExports,
+};
+export default mysql;

@@ -5,6 +5,9 @@
  */
 import { AwsMySQLClient, type AwsMySQLClientConfig, type AwsMySQLClientInit } from './clients/mysql-client.js';
 import { AwsMySQLPool, type AwsMySQLPoolConfig, type AwsMySQLPoolInit } from './pools/mysql-pool.js';
+import { AwsMySQLCallbackConnection, AwsMySQLCallbackPoolConnection, createConnection as callbackConnection } from './clients/mysql-callback.js';
+import { AwsMySQLCallbackPool, createPool as callbackPool } from './pools/mysql-callback-pool.js';
+import * as driverExports from './mysql-driver-exports.js';
 
 export { AwsMySQLClient, AwsPreparedStatementInfo } from './clients/mysql-client.js';
 export type { AwsMySQLClientConfig, AwsMySQLClientInit } from './clients/mysql-client.js';
@@ -34,3 +37,17 @@ export function createConnectionPromise(config: AwsMySQLClientConfig | string, i
 export function createPoolPromise(config: AwsMySQLPoolConfig | string, init?: AwsMySQLPoolInit): AwsMySQLPool {
   return new AwsMySQLPool(config, init);
 }
+
+/** `import mysql from 'aws-advanced-ts-wrapper/mysql'`, as `import mysql from 'mysql2'`. */
+const mysql = {
+  createConnection: callbackConnection,
+  connect: callbackConnection,
+  createPool: callbackPool,
+  createConnectionPromise,
+  createPoolPromise,
+  Connection: AwsMySQLCallbackConnection,
+  Pool: AwsMySQLCallbackPool,
+  PoolConnection: AwsMySQLCallbackPoolConnection,
+  ...driverExports,
+};
+export default mysql;

@@ -26,10 +26,9 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   private declare readonly promisePool: AwsMySQLPool;
   private readonly faces = new WeakMap<AwsMySQLPoolConnection, AwsMySQLCallbackPoolConnection>();
 
-  /** A pool from a config (as mysql2's createPool), or the callback face of an AwsMySQLPool. */
-  constructor(config: AwsMySQLPoolConfig | string | AwsMySQLPool, init?: AwsMySQLPoolInit) {
+  /** The callback face of an AwsMySQLPool; `createPool(config)` makes one, and `awsMySQLPool.pool` is its own. */
+  constructor(pool: AwsMySQLPool) {
     super();
-    const pool = config instanceof AwsMySQLPool ? config : new AwsMySQLPool(config, init);
     Object.defineProperty(this, 'promisePool', { value: pool, enumerable: false });
     for (const event of POOL_EVENTS) pool.on(event, (c: AwsMySQLPoolConnection) => this.emit(event, this.face(c)));
     pool.on('enqueue', () => this.emit('enqueue'));
@@ -168,5 +167,5 @@ export class AwsMySQLCallbackPool extends EventEmitter {
 
 /** mysql2's `createPool(config)` (callback API); `.promise()` gives the AwsMySQLPool. */
 export function createPool(config: AwsMySQLPoolConfig | string, init?: AwsMySQLPoolInit): AwsMySQLCallbackPool {
-  return new AwsMySQLCallbackPool(config, init);
+  return new AwsMySQLPool(config, init).pool;
 }

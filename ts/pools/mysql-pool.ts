@@ -19,6 +19,7 @@ import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
 import type { WrapperServices } from '../services.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
+import { AwsMySQLCallbackPool } from './mysql-callback-pool.js';
 import { InternalConnectionPools } from './internal-pools.js';
 import { afterQueryError, attachInternalPools, isClientBroken, resetPooledClient, splitPoolConfig } from './pool-support.js';
 
@@ -87,7 +88,8 @@ export class AwsMySQLPool extends EventEmitter {
   private declare readonly clientConfig: Record<string, unknown>;
   private readonly trace: boolean;
   private readonly services: WrapperServices | undefined;
-  private readonly pool: ClientPool<AwsMySQLPoolConnection>;
+  private readonly clientPool: ClientPool<AwsMySQLPoolConnection>;
+  private callbackPool: AwsMySQLCallbackPool | undefined;
   private readonly internal: InternalConnectionPools;
 
   constructor(config: AwsMySQLPoolConfig | string, init: AwsMySQLPoolInit = {}) {
@@ -113,7 +115,7 @@ export class AwsMySQLPool extends EventEmitter {
       waitForClients: all.waitForConnections !== false,
     };
     this.internal = new InternalConnectionPools({ maxPerHost: max, idleTimeoutMs: poolOptions.idleTimeoutMs > 0 ? poolOptions.idleTimeoutMs : undefined });
-    this.pool = new ClientPool<AwsMySQLPoolConnection>(poolOptions, {
+    this.clientPool = new ClientPool<AwsMySQLPoolConnection>(poolOptions, {
       create: () => this.newConnection(),
       destroy: (c) => c.end().catch(() => undefined),
       isBroken: (c) => isClientBroken(coreOf(c)),
@@ -131,15 +133,15 @@ export class AwsMySQLPool extends EventEmitter {
   }
 
   get totalCount(): number {
-    return this.pool.totalCount;
+    return this.clientPool.totalCount;
   }
 
   get idleCount(): number {
-    return this.pool.idleCount;
+    return this.clientPool.idleCount;
   }
 
   get waitingCount(): number {
-    return this.pool.waitingCount;
+    return this.clientPool.waitingCount;
   }
 
   /** The internal per-instance pools of this pool (read/write splitting's reader connections). */
@@ -150,6 +152,11 @@ export class AwsMySQLPool extends EventEmitter {
   /** mysql2's `pool.promise()`: this pool already has the promise API. */
   promise(): this {
     return this;
+  }
+
+  /** The callback-API face of this pool (mysql2's `promisePool.pool`): same connections, mysql2's callback methods. */
+  get pool(): AwsMySQLCallbackPool {
+    return (this.callbackPool ??= new AwsMySQLCallbackPool(this));
   }
 
   private async newConnection(): Promise<AwsMySQLPoolConnection> {
@@ -166,12 +173,12 @@ export class AwsMySQLPool extends EventEmitter {
     conn.release = () => {
       if (released) return;
       released = true;
-      this.pool.release(conn);
+      this.clientPool.release(conn);
     };
     conn.destroy = () => {
       if (released) return;
       released = true;
-      this.pool.release(conn, true);
+      this.clientPool.release(conn, true);
     };
     return conn;
   }
@@ -183,7 +190,7 @@ export class AwsMySQLPool extends EventEmitter {
   /** A connection of the pool; give it back with `release()`. */
   getConnection(): Promise<AwsMySQLPoolConnection> {
     const stack = this.callerStack(AwsMySQLPool.prototype.getConnection);
-    return withCallerStack(this.pool.acquire(), stack).then((c) => this.checkout(c));
+    return withCallerStack(this.clientPool.acquire(), stack).then((c) => this.checkout(c));
   }
 
   /** mysql2's `pool.releaseConnection(conn)`: the same as `conn.release()`. */
@@ -207,8 +214,8 @@ export class AwsMySQLPool extends EventEmitter {
 
   /** Internal (also the callback API): runs `fn` on a connection of the pool and releases it (or destroys it after a fatal error). */
   run<R>(fn: (c: AwsMySQLPoolConnection) => Promise<R>): Promise<R> {
-    const idle = this.pool.takeIdle();
-    return idle !== undefined ? this.runOn(idle, fn) : this.pool.acquire().then((c) => this.runOn(c, fn));
+    const idle = this.clientPool.takeIdle();
+    return idle !== undefined ? this.runOn(idle, fn) : this.clientPool.acquire().then((c) => this.runOn(c, fn));
   }
 
   private runOn<R>(conn: AwsMySQLPoolConnection, fn: (c: AwsMySQLPoolConnection) => Promise<R>): Promise<R> {
@@ -216,12 +223,12 @@ export class AwsMySQLPool extends EventEmitter {
     const hostBefore = core.currentHost?.hostAndPort;
     return fn(conn).then(
       (result) => {
-        this.pool.release(conn);
+        this.clientPool.release(conn);
         return result;
       },
       (err: unknown) => {
-        const destroy = afterQueryError(this.pool, core, hostBefore, err, coreOf) || isReadOnlyError(err);
-        this.pool.release(conn, destroy ? err : undefined);
+        const destroy = afterQueryError(this.clientPool, core, hostBefore, err, coreOf) || isReadOnlyError(err);
+        this.clientPool.release(conn, destroy ? err : undefined);
         throw err;
       },
     );
@@ -232,17 +239,17 @@ export class AwsMySQLPool extends EventEmitter {
    * ones too, after the statements already sent to them; their `release()` then does nothing); then its internal pools.
    */
   async end(): Promise<void> {
-    await this.pool.end(true);
+    await this.clientPool.end(true);
     await this.internal.end();
   }
 
   /** Whether end() was called. */
   get closed(): boolean {
-    return this.pool.ending;
+    return this.clientPool.ending;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    if (!this.pool.ending) await this.end();
+    if (!this.clientPool.ending) await this.end();
   }
 
   [inspect.custom](): string {
