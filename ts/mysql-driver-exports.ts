@@ -17,10 +17,10 @@ const driver = mysql as unknown as {
   clearParserCache(): void;
 };
 
-export const escape = driver.escape;
-export const escapeId = driver.escapeId;
-export const format = driver.format;
-export const raw = driver.raw;
+export const escape: typeof mysql.escape = driver.escape;
+export const escapeId: typeof mysql.escapeId = driver.escapeId;
+export const format: typeof mysql.format = driver.format;
+export const raw: typeof mysql.raw = driver.raw;
 export const Types = driver.Types;
 export const Charsets = driver.Charsets;
 export const CharsetToEncoding = driver.CharsetToEncoding;

@@ -30,7 +30,16 @@ export { releaseResources } from './release.js';
 export * from './mysql-driver-exports.js';
 
 /** `import mysql from 'aws-advanced-ts-wrapper/mysql/promise'`, as `import mysql from 'mysql2/promise'`. */
-const mysql = {
+const mysql: typeof driverExports & {
+  createConnection: typeof createConnection;
+  createPool: typeof createPool;
+  Connection: typeof AwsMySQLClient;
+  PromiseConnection: typeof AwsMySQLClient;
+  PoolConnection: typeof AwsMySQLPoolConnection;
+  PromisePoolConnection: typeof AwsMySQLPoolConnection;
+  PromisePool: typeof AwsMySQLPool;
+} = {
+  ...driverExports,
   createConnection,
   createPool,
   Connection: AwsMySQLClient,
@@ -38,6 +47,5 @@ const mysql = {
   PoolConnection: AwsMySQLPoolConnection,
   PromisePoolConnection: AwsMySQLPoolConnection,
   PromisePool: AwsMySQLPool,
-  ...driverExports,
 };
 export default mysql;

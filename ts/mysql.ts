@@ -39,7 +39,19 @@ export function createPoolPromise(config: AwsMySQLPoolConfig | string, init?: Aw
 }
 
 /** `import mysql from 'aws-advanced-ts-wrapper/mysql'`, as `import mysql from 'mysql2'`. */
-const mysql = {
+const mysql: typeof driverExports & {
+  createConnection: typeof callbackConnection;
+  connect: typeof callbackConnection;
+  createPool: typeof callbackPool;
+  createConnectionPromise: typeof createConnectionPromise;
+  createPoolPromise: typeof createPoolPromise;
+  Connection: typeof AwsMySQLCallbackConnection;
+  Pool: typeof AwsMySQLCallbackPool;
+  PoolConnection: typeof AwsMySQLCallbackPoolConnection;
+  AwsMySQLClient: typeof AwsMySQLClient;
+  AwsMySQLPool: typeof AwsMySQLPool;
+} = {
+  ...driverExports,
   createConnection: callbackConnection,
   connect: callbackConnection,
   createPool: callbackPool,
@@ -48,6 +60,7 @@ const mysql = {
   Connection: AwsMySQLCallbackConnection,
   Pool: AwsMySQLCallbackPool,
   PoolConnection: AwsMySQLCallbackPoolConnection,
-  ...driverExports,
+  AwsMySQLClient,
+  AwsMySQLPool,
 };
 export default mysql;
