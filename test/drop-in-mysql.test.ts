@@ -445,6 +445,39 @@ test('promise pool .pool / callback pool .promise(): one pool, two faces (Knex w
   });
 });
 
+test('callback arguments, a connection the server kills, destroy() of a pooled connection, end() twice', async () => {
+  await same(async (d) => {
+    const out: unknown[] = [];
+    const c = d.createConnection(cfg);
+    await new Promise((r) => c.beginTransaction((...a: unknown[]) => r(out.push(['begin', a.length, a[0], (a[1] as object).constructor.name]))));
+    await new Promise((r) => c.commit((...a: unknown[]) => r(out.push(['commit', a.length, a[0], (a[1] as object).constructor.name]))));
+    await new Promise((r) => c.ping((...a: unknown[]) => r(out.push(['ping', a.length]))));
+    await new Promise((r) => c.reset((...a: unknown[]) => r(out.push(['reset', a]))));
+    const admin = await mysql2p.createConnection(cfg);
+    const lost = new Promise((r) => c.once('error', (e) => r(errorShape(e))));
+    const ended = new Promise((r) => c.once('end', () => r('end')));
+    await admin.query(`KILL ${c.threadId}`);
+    await admin.end();
+    out.push(['lost', await lost, await ended, c.state]);
+    out.push(['after', await new Promise((r) => c.query('SELECT 1', (e) => r(errorShape(e))))]);
+    const pool = d.createPool({ ...cfg, connectionLimit: 1 });
+    const events: string[] = [];
+    for (const e of ['connection', 'acquire', 'release']) pool.on(e, () => events.push(e));
+    const first = await cbp<CbConnection>((cb) => pool.getConnection(cb));
+    first.destroy();
+    const second = await cbp<CbConnection>((cb) => pool.getConnection(cb));
+    out.push(['destroyed', second.threadId !== first.threadId]);
+    second.release();
+    out.push(events);
+    await new Promise((r) => pool.end((e) => r(out.push(['end 1', errorShape(e)]))));
+    await new Promise((r) => pool.end((e) => r(out.push(['end 2', errorShape(e)]))));
+    const pp = d.createPromisePool(cfg);
+    await pp.end();
+    out.push(['empty pool, end 2', await pp.end().then(() => 'ok', (e) => errorShape(e))]);
+    return out;
+  });
+});
+
 test('TypeORM call sequence: createPool, getConnection(cb)+release, query(payload, cb), query().stream(), end(cb)', async () => {
   await same(async (d) => {
     const pool = await new Promise<CbPool>((ok, fail) => {

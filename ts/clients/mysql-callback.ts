@@ -186,6 +186,11 @@ export class CommandRun {
   }
 }
 
+/** A transaction command's callback arguments: mysql2 gives `(null, header)` (no fields for an OK packet). */
+function headerArgs(result: unknown): unknown[] {
+  return [null, Array.isArray(result) ? result[0] : undefined];
+}
+
 /** mysql2's `Connection` (callback API) over an AwsMySQLClient; `.promise()` returns the client. */
 export class AwsMySQLCallbackConnection extends EventEmitter {
   private declare readonly client: AwsMySQLClient;
@@ -309,40 +314,43 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     return handle;
   }
 
-  private command(run: () => Promise<unknown>, cb: MySQLCallback | undefined, result: (r: unknown) => unknown[]): void {
+  /** Runs a non-statement command; on success `cb` gets exactly the arguments mysql2 gives it (`success(result)`). */
+  private command(run: () => Promise<unknown>, cb: MySQLCallback | undefined, success: (r: unknown) => unknown[]): void {
     const failed = (err: Error): void => (cb ? invoke(() => cb(err as QueryError)) : this.emitError(err));
     this.whenReady(
       () =>
         void run().then((r) => {
-          if (cb) invoke(() => (cb as (err: null, ...r: unknown[]) => void)(null, ...result(r)));
+          if (cb) invoke(() => (cb as (...a: unknown[]) => void)(...success(r)));
         }, failed),
       failed,
     );
   }
 
+  /** START TRANSACTION; `cb(null, resultSetHeader)` as mysql2. */
   beginTransaction(cb?: MySQLCallback): void {
-    this.command(() => this.client.transactionCommand('Client.beginTransaction', true, (c) => c.beginTransaction()), cb, (r) => (Array.isArray(r) ? r : []));
+    this.command(() => this.client.transactionCommand('Client.beginTransaction', true, (c) => c.beginTransaction()), cb, headerArgs);
   }
 
   commit(cb?: MySQLCallback): void {
-    this.command(() => this.client.transactionCommand('Client.commit', false, (c) => c.commit()), cb, (r) => (Array.isArray(r) ? r : []));
+    this.command(() => this.client.transactionCommand('Client.commit', false, (c) => c.commit()), cb, headerArgs);
   }
 
   rollback(cb?: MySQLCallback): void {
-    this.command(() => this.client.transactionCommand('Client.rollback', false, (c) => c.rollback()), cb, (r) => (Array.isArray(r) ? r : []));
+    this.command(() => this.client.transactionCommand('Client.rollback', false, (c) => c.rollback()), cb, headerArgs);
   }
 
-  ping(cb?: (err: QueryError | null) => void): void {
+  /** COM_PING; `cb()` with no arguments on success, as mysql2. */
+  ping(cb?: (err?: QueryError | null) => void): void {
     this.command(() => this.client.ping(), cb as MySQLCallback | undefined, () => []);
   }
 
-  /** COM_RESET_CONNECTION (mysql2 `reset(cb)`). */
+  /** COM_RESET_CONNECTION (mysql2 `reset(cb)`); `cb(null)` on success. */
   reset(cb?: (err: QueryError | null) => void): void {
-    this.command(() => this.client.reset(), cb as MySQLCallback | undefined, () => []);
+    this.command(() => this.client.reset(), cb as MySQLCallback | undefined, () => [null]);
   }
 
   changeUser(options: AwsMySQLClientConfig, cb?: (err: QueryError | null) => void): void {
-    this.command(() => this.client.changeUser(options), cb as MySQLCallback | undefined, () => []);
+    this.command(() => this.client.changeUser(options), cb as MySQLCallback | undefined, () => [null]);
   }
 
   /** Closes the connection after the commands already sent (COM_QUIT); commands given afterwards fail. */

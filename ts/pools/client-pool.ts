@@ -279,6 +279,12 @@ export class ClientPool<T extends object> {
     return n;
   }
 
+  /** Ends a checked-out client without a 'released' event (mysql2's `conn.destroy()`); a waiter gets its slot. */
+  discard(client: T): void {
+    this.remove(client);
+    this.pulse();
+  }
+
   /** Ends a client that is idle or checked out and forgets it (its slot becomes free). */
   remove(client: T): void {
     const state = this.clients.get(client);

@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import type { ExecuteValues, FieldPacket, QueryOptions, QueryResult, QueryValues } from 'mysql2/promise';
-import { AwsMySQLClient, type AwsMySQLClientConfig } from '../clients/mysql-client.js';
+import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig } from '../clients/mysql-client.js';
 import { captureCallerStack, safeConfigView, withCallerStack, type CallerStack } from '../clients/caller-stack.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
@@ -90,6 +90,8 @@ export class AwsMySQLPool extends EventEmitter {
   private readonly services: WrapperServices | undefined;
   private readonly clientPool: ClientPool<AwsMySQLPoolConnection>;
   private callbackPool: AwsMySQLCallbackPool | undefined;
+  /** How many connections the pool had when end() was first called. */
+  private connectionsAtEnd: number | undefined;
   private readonly internal: InternalConnectionPools;
 
   constructor(config: AwsMySQLPoolConfig | string, init: AwsMySQLPoolInit = {}) {
@@ -178,7 +180,8 @@ export class AwsMySQLPool extends EventEmitter {
     conn.destroy = () => {
       if (released) return;
       released = true;
-      this.clientPool.release(conn, true);
+      // As mysql2: the connection leaves the pool without a 'release' event.
+      this.clientPool.discard(conn);
     };
     return conn;
   }
@@ -239,6 +242,13 @@ export class AwsMySQLPool extends EventEmitter {
    * ones too, after the statements already sent to them; their `release()` then does nothing); then its internal pools.
    */
   async end(): Promise<void> {
+    if (this.connectionsAtEnd !== undefined) {
+      await this.clientPool.end(true);
+      // mysql2 ends its connections again, and each already closed one fails.
+      if (this.connectionsAtEnd > 0) throw closedStateError();
+      return;
+    }
+    this.connectionsAtEnd = this.totalCount;
     await this.clientPool.end(true);
     await this.internal.end();
   }
