@@ -431,7 +431,7 @@ test('promise pool: releaseConnection, asyncDispose, resetOnRelease, conn.reset(
   });
 });
 
-test('promise pool .pool / callback pool .promise(): one pool, two faces (Knex wrapNativePool takes either)', async () => {
+test('promise pool .pool, promise connection .connection, callback pool .promise(): one pool, two faces (Knex, Drizzle)', async () => {
   await same(async (d) => {
     const promisePool = d.createPromisePool({ ...cfg, connectionLimit: 1 }) as PromisePool & { pool: CbPool };
     const callbackPool = promisePool.pool;
@@ -440,6 +440,12 @@ test('promise pool .pool / callback pool .promise(): one pool, two faces (Knex w
     seen.push(plain(await cbp((cb) => conn.query('SELECT 1 AS one', cb))));
     conn.release();
     seen.push(plain((await promisePool.query('SELECT 2 AS two'))[0]));
+    // Drizzle's iterator: the callback connection inside a promise connection, streamed.
+    const promiseConn = (await promisePool.getConnection()) as PromiseConn & { connection: CbConnection };
+    const streamed: unknown[] = [];
+    for await (const row of promiseConn.connection.query('SELECT 3 AS a UNION SELECT 4').stream()) streamed.push({ ...(row as object) });
+    seen.push(streamed, promiseConn.connection.threadId === promiseConn.threadId);
+    promiseConn.release();
     await cbp((cb) => callbackPool.end((e) => cb(e ?? null)));
     return seen;
   });

@@ -191,32 +191,41 @@ function headerArgs(result: unknown): unknown[] {
   return [null, Array.isArray(result) ? result[0] : undefined];
 }
 
-/** mysql2's `Connection` (callback API) over an AwsMySQLClient; `.promise()` returns the client. */
+/**
+ * mysql2's `Connection` (callback API) over an AwsMySQLClient: `createConnection(config)` makes one (and starts
+ * connecting), `awsMySQLClient.connection` is a client's own (mysql2's `promiseConnection.connection`);
+ * `.promise()` returns the client.
+ */
 export class AwsMySQLCallbackConnection extends EventEmitter {
   private declare readonly client: AwsMySQLClient;
-  private readonly ready: Promise<void>;
+  /** The connect this object started; commands wait for it (undefined: nothing to wait for). */
+  private connecting: Promise<void> | undefined;
   private connectError: Error | undefined;
-  private connected: boolean;
   private ended = false;
+  /** Commands waiting for the connect. */
+  private waiting = 0;
 
-  /** A new connection from a config (connects at once, as mysql2), or the callback face of a connected client. */
-  constructor(config: AwsMySQLClientConfig | string | AwsMySQLClient, init?: AwsMySQLClientInit) {
+  /** Internal: use `createConnection(config)` or `client.connection`. */
+  constructor(client: AwsMySQLClient, connectNow = false) {
     super();
-    const client = config instanceof AwsMySQLClient ? config : new AwsMySQLClient(config, init);
     Object.defineProperty(this, 'client', { value: client, enumerable: false });
     for (const event of ['end', 'failover'] as const) client.on(event, (...a: unknown[]) => this.emit(event, ...a));
     // A lost connection must not crash the process through the client; it reaches this object's listeners.
     client.on('error', (err: unknown) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
-    this.connected = client.targetConnection !== undefined;
-    if (this.connected) {
-      this.ready = Promise.resolve();
-      return;
-    }
-    this.ready = client.connect().then(
+    if (connectNow) this.startConnect();
+  }
+
+  private get connected(): boolean {
+    return this.client.targetConnection !== undefined;
+  }
+
+  /** Connects the client, as mysql2 does when a connection is created. */
+  private startConnect(): Promise<void> {
+    const connecting = this.client.connect().then(
       () => {
-        this.connected = true;
+        this.connecting = undefined;
         this.emit('connect', this.handshake());
       },
       (err: Error) => {
@@ -226,10 +235,10 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
         throw err;
       },
     );
-    this.ready.catch(() => undefined);
+    connecting.catch(() => undefined);
+    this.connecting = connecting;
+    return connecting;
   }
-
-  private waiting = 0;
 
   private handshake(): unknown {
     const conn = this.client.targetConnection;
@@ -239,10 +248,11 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   /** Runs `fn` once connected; a failed connect or an ended connection gives `fail` the driver's error instead. */
   private whenReady(fn: () => void, fail: (err: Error) => void): void {
     if (this.ended) return fail(closedStateError());
-    if (this.connected) return fn();
     if (this.connectError !== undefined) return fail(this.connectError);
+    const connecting = this.connecting;
+    if (connecting === undefined) return fn();
     this.waiting++;
-    this.ready.then(
+    connecting.then(
       () => {
         this.waiting--;
         fn();
@@ -261,12 +271,18 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
 
   /** As mysql2: `cb(null, handshake)` once connected, `cb(err)` if connecting failed; the connection connects anyway. */
   connect(cb?: (err: Error | null, handshake?: unknown) => void): void {
-    if (cb === undefined) return;
-    if (this.connected) {
-      process.nextTick(() => cb(null, this));
+    if (this.connectError !== undefined) {
+      const err = this.connectError;
+      if (cb) process.nextTick(() => cb(err));
       return;
     }
-    this.ready.then(
+    if (this.connecting === undefined && this.connected) {
+      if (cb) process.nextTick(() => cb(null, this));
+      return;
+    }
+    const connecting = this.connecting ?? (this.ended ? Promise.reject(closedStateError()) : this.startConnect());
+    if (cb === undefined) return void connecting.catch(() => undefined);
+    connecting.then(
       () => invoke(() => cb(null, this.handshake())),
       (err: Error) => invoke(() => cb(err)),
     );
@@ -363,7 +379,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     }
     this.ended = true;
     const done = (): Promise<void> => this.client.end();
-    this.ready.then(done, () => undefined).then(
+    (this.connecting ?? Promise.resolve()).then(done, () => undefined).then(
       () => cb && invoke(() => cb()),
       (err: Error) => (cb ? invoke(() => cb(err)) : this.emitError(err)),
     );
@@ -372,8 +388,8 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   /** Closes the socket now. */
   destroy(): void {
     this.ended = true;
-    if (this.connected || this.connectError !== undefined) this.client.destroy();
-    else void this.ready.then(() => this.client.destroy(), () => undefined);
+    if (this.connecting === undefined) this.client.destroy();
+    else void this.connecting.then(() => this.client.destroy(), () => undefined);
   }
 
   pause(): void {
@@ -409,7 +425,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   /** mysql2's connection state: 'protocol_handshake', 'authenticated', 'disconnected', 'error'. */
   get state(): string {
     if (this.connectError !== undefined) return 'error';
-    if (!this.connected) return this.ended ? 'disconnected' : 'protocol_handshake';
+    if (!this.connected) return this.ended || this.connecting === undefined ? 'disconnected' : 'protocol_handshake';
     return this.ended && this.client.state === 'authenticated' ? 'disconnected' : this.client.state;
   }
 
@@ -458,6 +474,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
 export class AwsMySQLCallbackPoolConnection extends AwsMySQLCallbackConnection {
   private declare readonly pooled: AwsMySQLPoolConnection;
 
+  /** Internal: `poolConnection.connection`, or a callback pool's getConnection(cb). */
   constructor(pooled: AwsMySQLPoolConnection) {
     super(pooled);
     Object.defineProperty(this, 'pooled', { value: pooled, enumerable: false });
@@ -495,5 +512,7 @@ export class AwsMySQLCallbackPoolConnection extends AwsMySQLCallbackConnection {
 
 /** mysql2's `createConnection(config)`: a connection that starts connecting now. */
 export function createConnection(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): AwsMySQLCallbackConnection {
-  return new AwsMySQLCallbackConnection(config, init);
+  const connection = new AwsMySQLClient(config, init).connection;
+  connection.connect();
+  return connection;
 }

@@ -27,6 +27,7 @@ import type { WrapperOptions } from '../options.js';
 import type { ClientMethod } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
 import { captureCallerStack, safeConfigView, withCallerStack, type CallerStack } from './caller-stack.js';
+import { AwsMySQLCallbackConnection } from './mysql-callback.js';
 
 /** mysql2 connection options plus wrapper options (plugins, failoverTimeoutMs, socketTimeout, …). */
 export type AwsMySQLClientConfig = ConnectionOptions & Partial<WrapperOptions>;
@@ -57,6 +58,7 @@ export class AwsMySQLClient extends EventEmitter {
   private readonly trace: boolean;
   private readonly forwarders = new Map<string, (...args: unknown[]) => void>();
   private attached: Connection | undefined;
+  private callbackFace: AwsMySQLCallbackConnection | undefined;
   /** end() or destroy() was called: statements fail as mysql2's do on a closed connection. */
   private closed = false;
   /** 'end' was emitted for the current connection (mysql2 emits it once the socket ends). */
@@ -294,6 +296,15 @@ export class AwsMySQLClient extends EventEmitter {
   get state(): string {
     const conn = this.core.connectionOrUndefined;
     return conn === undefined ? 'disconnected' : (coreOf(conn).state ?? 'authenticated');
+  }
+
+  /** mysql2's `promiseConnection.connection`: this connection with mysql2's callback API (Drizzle streams with it). */
+  get connection(): AwsMySQLCallbackConnection {
+    return (this.callbackFace ??= this.newCallbackFace());
+  }
+
+  protected newCallbackFace(): AwsMySQLCallbackConnection {
+    return new AwsMySQLCallbackConnection(this);
   }
 
   /** The current physical mysql2/promise connection (changes on failover); undefined when not connected. */

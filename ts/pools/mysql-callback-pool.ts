@@ -24,7 +24,6 @@ const POOL_EVENTS = ['connection', 'acquire', 'release'] as const;
 
 export class AwsMySQLCallbackPool extends EventEmitter {
   private declare readonly promisePool: AwsMySQLPool;
-  private readonly faces = new WeakMap<AwsMySQLPoolConnection, AwsMySQLCallbackPoolConnection>();
 
   /** The callback face of an AwsMySQLPool; `createPool(config)` makes one, and `awsMySQLPool.pool` is its own. */
   constructor(pool: AwsMySQLPool) {
@@ -35,12 +34,7 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   }
 
   private face(c: AwsMySQLPoolConnection): AwsMySQLCallbackPoolConnection {
-    let f = this.faces.get(c);
-    if (f === undefined) {
-      f = new AwsMySQLCallbackPoolConnection(c);
-      this.faces.set(c, f);
-    }
-    return f;
+    return c.connection;
   }
 
   /** The promise-API pool (AwsMySQLPool) over the same connections. */

@@ -14,6 +14,7 @@ import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import type { ExecuteValues, FieldPacket, QueryOptions, QueryResult, QueryValues } from 'mysql2/promise';
 import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig } from '../clients/mysql-client.js';
+import { AwsMySQLCallbackPoolConnection } from '../clients/mysql-callback.js';
 import { captureCallerStack, safeConfigView, withCallerStack, type CallerStack } from '../clients/caller-stack.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
@@ -66,6 +67,14 @@ export class AwsMySQLPoolConnection extends AwsMySQLClient {
   release: () => void = () => undefined;
   /** Pool-managed: closes the connection and frees its slot. */
   override destroy: () => void = () => super.destroy();
+
+  override get connection(): AwsMySQLCallbackPoolConnection {
+    return super.connection as AwsMySQLCallbackPoolConnection;
+  }
+
+  protected override newCallbackFace(): AwsMySQLCallbackPoolConnection {
+    return new AwsMySQLCallbackPoolConnection(this);
+  }
 
   /** As mysql2: `await using conn = await pool.getConnection()` releases it. */
   override async [Symbol.asyncDispose](): Promise<void> {
