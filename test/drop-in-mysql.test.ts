@@ -84,6 +84,14 @@ interface Driver {
   createPool(config: object): CbPool;
   createPromisePool(config: object): PromisePool;
   createPromiseConnection(config: object): Promise<PromiseConn>;
+  createPoolCluster(config: object): CbCluster;
+}
+
+interface CbCluster extends EventEmitter {
+  add(id: string, config: object): void;
+  getConnection(pattern: string, selector: string | ((err: Err | null, c?: CbConnection) => void), cb?: (err: Err | null, c?: CbConnection) => void): void;
+  of(pattern: string, selector?: string): { query(sql: string, values: unknown, cb: Cb): void; getConnection(cb: (err: Err | null, c?: CbConnection) => void): void };
+  end(cb: (err?: Err) => void): void;
 }
 
 const services = new WrapperServices();
@@ -93,6 +101,7 @@ const raw: Driver = {
   createPool: (c) => mysql2.createPool(c) as unknown as CbPool,
   createPromisePool: (c) => mysql2p.createPool(c) as unknown as PromisePool,
   createPromiseConnection: (c) => mysql2p.createConnection(c) as unknown as Promise<PromiseConn>,
+  createPoolCluster: (c) => mysql2.createPoolCluster(c) as unknown as CbCluster,
 };
 function wrapper(plugins: string | undefined): Driver {
   const extra = plugins === undefined ? {} : { plugins };
@@ -102,6 +111,12 @@ function wrapper(plugins: string | undefined): Driver {
     createPool: (c) => ours.createPool({ ...c, ...extra }, { services }) as unknown as CbPool,
     createPromisePool: (c) => oursPromise.createPool({ ...c, ...extra }, { services }) as unknown as PromisePool,
     createPromiseConnection: (c) => oursPromise.createConnection({ ...c, ...extra }, { services }) as unknown as Promise<PromiseConn>,
+    createPoolCluster: (c) => {
+      const cluster = ours.createPoolCluster(c, { services });
+      const add = cluster.add.bind(cluster);
+      cluster.add = (id, config) => add(id as string, { ...(config as object), ...extra });
+      return cluster as unknown as CbCluster;
+    },
   };
 }
 const WRAPPERS = [wrapper(undefined), wrapper('')];
@@ -127,7 +142,7 @@ async function same(scenario: (d: Driver) => Promise<unknown>): Promise<void> {
   const expected = await scenario(raw);
   for (const d of WRAPPERS) {
     const actual = await scenario(d);
-    if (process.env.DROPIN_DEBUG && JSON.stringify(actual) !== JSON.stringify(expected)) console.log(d.name, JSON.stringify(actual), "\n   raw", JSON.stringify(expected));
+    if (process.env.DROPIN_DEBUG && (process.env.DROPIN_DEBUG === "all" || JSON.stringify(actual) !== JSON.stringify(expected))) console.log(d.name, JSON.stringify(actual), "\n   raw", JSON.stringify(expected));
     assert.equal(actual, expected, d.name);
   }
 }
@@ -509,6 +524,33 @@ test('TypeORM call sequence: createPool, getConnection(cb)+release, query(payloa
   });
 });
 
+test('TypeORM replication: createPoolCluster, add, getConnection(pattern, selector, cb), of().query, remove, end(cb)', async () => {
+  await same(async (d) => {
+    const cluster = d.createPoolCluster({ canRetry: true, removeNodeErrorCount: 1 });
+    const events: unknown[] = [];
+    for (const e of ['remove', 'offline', 'online', 'warn']) cluster.on(e, (x: unknown) => events.push([e, typeof x === 'string' ? x : (x as Err).code]));
+    cluster.add('MASTER', { ...cfg, connectionLimit: 2 });
+    cluster.add('SLAVE1', { ...cfg, connectionLimit: 2 });
+    cluster.add('SLAVE2', { ...cfg, port: 1, connectionLimit: 2 });
+    const master = await cbp<CbConnection>((cb) => cluster.getConnection('MASTER', cb));
+    events.push(plain(await cbp((cb) => master.query('SELECT 1 AS m', cb))), (master as unknown as { _clusterId: string })._clusterId);
+    master.release();
+    const slaves: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await cbp<CbConnection>((cb) => cluster.getConnection('SLAVE*', 'ORDER', cb));
+      slaves.push((s as unknown as { _clusterId: string })._clusterId);
+      s.release();
+    }
+    events.push(slaves);
+    events.push(plain(await cbp((cb) => cluster.of('MASTER').query('SELECT ? AS q', [2], cb))));
+    events.push(await new Promise((resolve) => cluster.getConnection('NOPE', (e) => resolve(errorShape(e).code))));
+    const bad = await new Promise((resolve) => cluster.of('SLAVE2').getConnection((e: Err | null) => resolve(e?.code)));
+    events.push(bad);
+    await cbp((cb) => cluster.end((e) => cb(e ?? null)));
+    return events;
+  });
+});
+
 test('Kysely call sequence: pool.getConnection(cb), query(sql, params, cb) for rows and OK packets, stream, release, end(cb)', async () => {
   await same(async (d) => {
     const pool = d.createPool({ ...cfg, connectionLimit: 2 });
@@ -569,7 +611,7 @@ test('util.inspect, console.log and JSON.stringify never show the password', asy
 });
 
 test('module exports mirror mysql2 and mysql2/promise', () => {
-  for (const key of ['createConnection', 'connect', 'createPool', 'escape', 'escapeId', 'format', 'raw', 'Types', 'Charsets', 'createConnectionPromise', 'createPoolPromise']) {
+  for (const key of ['createConnection', 'connect', 'createPool', 'createPoolCluster', 'escape', 'escapeId', 'format', 'raw', 'Types', 'Charsets', 'createConnectionPromise', 'createPoolPromise']) {
     assert.ok(key in ours, `mysql: ${key}`);
     assert.is(typeof (ours as Record<string, unknown>)[key], typeof (mysql2 as unknown as Record<string, unknown>)[key], key);
   }

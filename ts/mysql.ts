@@ -8,6 +8,7 @@ import { AwsMySQLPool, type AwsMySQLPoolConfig, type AwsMySQLPoolInit } from './
 import { AwsMySQLCallbackConnection, AwsMySQLCallbackPoolConnection, createConnection as callbackConnection } from './clients/mysql-callback.js';
 import { AwsMySQLCallbackPool, createPool as callbackPool } from './pools/mysql-callback-pool.js';
 import * as driverExports from './mysql-driver-exports.js';
+import { AwsMySQLPoolCluster, createPoolCluster } from './pools/mysql-pool-cluster.js';
 
 export { AwsMySQLClient, AwsPreparedStatementInfo } from './clients/mysql-client.js';
 export type { AwsMySQLClientConfig, AwsMySQLClientInit } from './clients/mysql-client.js';
@@ -21,6 +22,7 @@ export {
   type MySQLCallback,
 } from './clients/mysql-callback.js';
 export { AwsMySQLCallbackPool, AwsMySQLCallbackPool as Pool, createPool } from './pools/mysql-callback-pool.js';
+export { AwsMySQLPoolCluster, AwsMySQLPoolCluster as PoolCluster, createPoolCluster } from './pools/mysql-pool-cluster.js';
 export { Mysql2DriverDialect, classifyMysqlError } from './dialects/driver/mysql2.js';
 export * from './errors.js';
 export { HostInfo, HostRole, HostAvailability } from './host-info.js';
@@ -43,11 +45,13 @@ const mysql: typeof driverExports & {
   createConnection: typeof callbackConnection;
   connect: typeof callbackConnection;
   createPool: typeof callbackPool;
+  createPoolCluster: typeof createPoolCluster;
   createConnectionPromise: typeof createConnectionPromise;
   createPoolPromise: typeof createPoolPromise;
   Connection: typeof AwsMySQLCallbackConnection;
   Pool: typeof AwsMySQLCallbackPool;
   PoolConnection: typeof AwsMySQLCallbackPoolConnection;
+  PoolCluster: typeof AwsMySQLPoolCluster;
   AwsMySQLClient: typeof AwsMySQLClient;
   AwsMySQLPool: typeof AwsMySQLPool;
 } = {
@@ -55,11 +59,13 @@ const mysql: typeof driverExports & {
   createConnection: callbackConnection,
   connect: callbackConnection,
   createPool: callbackPool,
+  createPoolCluster,
   createConnectionPromise,
   createPoolPromise,
   Connection: AwsMySQLCallbackConnection,
   Pool: AwsMySQLCallbackPool,
   PoolConnection: AwsMySQLCallbackPoolConnection,
+  PoolCluster: AwsMySQLPoolCluster,
   AwsMySQLClient,
   AwsMySQLPool,
 };

@@ -44,9 +44,12 @@ function callbackCoreOf(conn: PromiseConnection): CallbackCore {
 type CreateQuery = (sql: unknown, values: unknown, cb: unknown, config: Record<string, unknown>) => Query & DriverCommand;
 const createDriverQuery = (mysql.Connection as unknown as { createQuery: CreateQuery }).createQuery;
 
+/** mysql2's Query command class: a Query given to `query()` is sent as it is (mysql2's PoolCluster does that). */
+const QueryCommand = createDriverQuery('', undefined, undefined, {}).constructor;
+
 /** Internal: mysql2's Query command for `query(sql, values, cb)`, in event mode until it is sent. */
 export function createQuery(sql: unknown, values: unknown, cb: unknown, config: Record<string, unknown>): Query & DriverCommand {
-  const cmd = createDriverQuery(sql, values, cb, config);
+  const cmd = (sql as object | null)?.constructor === QueryCommand ? (sql as Query & DriverCommand) : createDriverQuery(sql, values, cb, config);
   const named = cmd as { namedPlaceholders?: unknown };
   if (named.namedPlaceholders === undefined) named.namedPlaceholders = config.namedPlaceholders;
   // The command reports to the pipeline; the user's callback gets the pipeline's outcome.
@@ -291,6 +294,8 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   /** mysql2's Query command: callback mode with `cb`, events ('fields', 'result', 'end', 'error') and `.stream()` without. */
   query(sql: string | QueryOptions | Query, values?: unknown, cb?: MySQLCallback): Query {
     const a = splitArgs(values, cb);
+    // A ready Query command carries its own callback.
+    if ((sql as object).constructor === QueryCommand && a.cb === undefined) a.cb = ((sql as DriverCommand).onResult ?? undefined) as MySQLCallback | undefined;
     const cmd = createQuery(sql, a.values, a.cb, (this.client.config ?? {}) as Record<string, unknown>);
     this.whenReady(
       () => {
