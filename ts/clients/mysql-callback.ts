@@ -299,6 +299,13 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     const cmd = createQuery(sql, a.values, a.cb, (this.client.config ?? {}) as Record<string, unknown>);
     this.whenReady(
       () => {
+        const direct = this.client.directConnection('Client.query');
+        if (direct !== undefined) {
+          // Nothing of the wrapper applies: mysql2 runs the command as it would on its own connection.
+          cmd.onResult = (a.cb as DriverCommand['onResult']) ?? null;
+          callbackCoreOf(direct).query(cmd);
+          return;
+        }
         const run = new CommandRun(cmd, a.cb);
         void run.send(this.client, 'Client.query', [sql, a.values], sendQuery(cmd)).then((o) => run.deliver(o));
       },

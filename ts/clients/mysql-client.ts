@@ -131,6 +131,15 @@ export class AwsMySQLClient extends EventEmitter {
   }
 
   /**
+   * Internal (the callback API): the physical connection when a statement needs nothing of the wrapper (no plugin
+   * takes `method`, no socketTimeout), so the command can go straight to mysql2; undefined otherwise.
+   */
+  directConnection(method: ClientMethod): Connection | undefined {
+    if (this.closed || this.socketTimeout !== undefined || this.core.pluginManager.getExecuteChain(method) !== undefined) return undefined;
+    return this.core.connectionOrUndefined;
+  }
+
+  /**
    * Internal (the callback API and prepared statements): runs one statement call through the pipeline, bounded by
    * socketTimeout, and records the transaction state its result shows.
    */
