@@ -54,7 +54,7 @@ test('callback pool: failover reaches the callback, the connection goes on on th
 
 test('callback connection (Knex): event-mode statement during failover gets the error event, then works', async () => {
   const services = lab.newServices();
-  const conn = createConnection(lab.cluster.clientConfig('writer'), { services });
+  const conn = createConnection({ ...lab.cluster.clientConfig('writer') }, { services });
   await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
   const before = await serverName(conn);
   const result = await lab.cluster.failover({ mode: 'immediate' });

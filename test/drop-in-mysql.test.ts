@@ -391,6 +391,12 @@ test('pool: connectionLimit with waitForConnections false, queueLimit, enqueue, 
     await cbp((cb) => p2.end((e) => cb(e ?? null)));
     seen.push(await waiter);
     h2.release();
+    // connectionLimit 0: no limit.
+    const p3 = d.createPool({ ...cfg, connectionLimit: 0 });
+    const unlimited = await Promise.all(Array.from({ length: 12 }, () => cbp<CbConnection>((cb) => p3.getConnection(cb))));
+    seen.push(new Set(unlimited.map((c) => c.threadId)).size);
+    for (const c of unlimited) c.release();
+    await cbp((cb) => p3.end((e) => cb(e ?? null)));
     return seen;
   });
 });

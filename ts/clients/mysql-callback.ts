@@ -292,6 +292,8 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** mysql2's Query command: callback mode with `cb`, events ('fields', 'result', 'end', 'error') and `.stream()` without. */
+  query(sql: string | QueryOptions | Query, cb?: MySQLCallback): Query;
+  query(sql: string | QueryOptions | Query, values: unknown, cb?: MySQLCallback): Query;
   query(sql: string | QueryOptions | Query, values?: unknown, cb?: MySQLCallback): Query {
     const a = splitArgs(values, cb);
     // A ready Query command carries its own callback.
@@ -327,6 +329,8 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** A prepared statement executed in one call (mysql2 caches the statement per connection). */
+  execute(sql: string | QueryOptions, cb?: MySQLCallback): EventEmitter;
+  execute(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback): EventEmitter;
   execute(sql: string | QueryOptions, values?: unknown, cb?: MySQLCallback): EventEmitter {
     const a = splitArgs(values, cb);
     if (typeof sql === 'object' && a.values === undefined) checkExecuteValues(sql.values);

@@ -23,14 +23,17 @@ import { ClientCore } from '../client-core.js';
 import { Mysql2DriverDialect, coreOf } from '../dialects/driver/mysql2.js';
 import type { IsolationLevel } from '../dialects/types.js';
 import type { HostInfo } from '../host-info.js';
-import type { WrapperOptions } from '../options.js';
 import type { ClientMethod } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
 import { captureCallerStack, safeConfigView, withCallerStack, type CallerStack } from './caller-stack.js';
 import { AwsMySQLCallbackConnection } from './mysql-callback.js';
 
-/** mysql2 connection options plus wrapper options (plugins, failoverTimeoutMs, socketTimeout, …). */
-export type AwsMySQLClientConfig = ConnectionOptions & Partial<WrapperOptions>;
+/** mysql2 connection options plus wrapper options (plugins, failoverTimeoutMs, socketTimeout, …; docs/options.md). */
+export type AwsMySQLClientConfig = ConnectionOptions & {
+  /** Plugin codes, comma-separated or as a list ('' for none). */
+  readonly plugins?: string | readonly string[];
+  readonly [wrapperOption: string]: unknown;
+};
 
 export interface AwsMySQLClientInit {
   /** Process-wide wrapper state; defaults to the shared one. */

@@ -77,6 +77,8 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   }
 
   /** A statement on a connection of the pool; returns mysql2's Query command (events, `.stream()`). */
+  query(sql: string | QueryOptions, cb?: MySQLCallback): Query;
+  query(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback): Query;
   query(sql: string | QueryOptions, values?: unknown, cb?: MySQLCallback): Query {
     const a = splitArgs(values, cb);
     const cmd = createQuery(sql, a.values, a.cb, this.promisePool.config);
@@ -86,6 +88,8 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   }
 
   /** A prepared statement on a connection of the pool (mysql2's pool.execute returns nothing). */
+  execute(sql: string | QueryOptions, cb?: MySQLCallback): void;
+  execute(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback): void;
   execute(sql: string | QueryOptions, values?: unknown, cb?: MySQLCallback): void {
     const a = splitArgs(values, cb);
     const handle = new EventEmitter();

@@ -26,7 +26,7 @@ import { afterQueryError, attachInternalPools, isClientBroken, resetPooledClient
 
 /** mysql2's pool settings. */
 export interface AwsMySQLPoolOptions {
-  /** Most connections (default 10). */
+  /** Most connections (default 10; 0 = no limit). */
   connectionLimit?: number;
   /** Wait for a connection when the pool is full (default true); false fails at once. */
   waitForConnections?: boolean;
@@ -113,7 +113,9 @@ export class AwsMySQLPool extends EventEmitter {
     this.services = init.services;
     this.config = shown;
 
-    const max = readNumber(all, 'connectionLimit', 10, 1);
+    // As mysql2: connectionLimit 0 means no limit.
+    const limit = readNumber(all, 'connectionLimit', 10, 0);
+    const max = limit === 0 ? Number.MAX_SAFE_INTEGER : limit;
     const poolOptions: ClientPoolOptions = {
       max,
       min: Math.min(max, readNumber(all, 'maxIdle', max, 0)),
