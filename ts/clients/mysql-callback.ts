@@ -11,15 +11,21 @@
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import mysql from 'mysql2';
-import type { FieldPacket, Query, QueryError, QueryOptions } from 'mysql2';
+import type { FieldPacket, Query, QueryError, QueryOptions, ResultSetHeader } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
 import type { ClientMethod } from '../plugin.js';
 import type { AwsMySQLPoolConnection } from '../pools/mysql-pool.js';
 import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig, type AwsMySQLClientInit } from './mysql-client.js';
 import { safeConfigView } from './caller-stack.js';
 
-/** A mysql2 callback: `(err)` on failure, `(null, result, fields)` on success. */
-export type MySQLCallback<R = unknown> = (err: QueryError | null, result?: R, fields?: FieldPacket[]) => void;
+/**
+ * A mysql2 callback: `(err)` on failure, `(null, result, fields)` on success (typed as mysql2 types it, so callbacks
+ * written for mysql2, and ORMs' driver interfaces, fit).
+ */
+export type MySQLCallback<R = unknown> = (err: QueryError | null, result: R, fields: FieldPacket[]) => void;
+
+/** Internal: how the implementation calls a callback: the error alone, or a result (and fields when mysql2 has them). */
+export type Callback = (err: QueryError | null, result?: unknown, fields?: FieldPacket[]) => void;
 
 /** What the wrapper uses of a mysql2 command object (Query, Execute, …). */
 export interface DriverCommand extends EventEmitter {
@@ -89,9 +95,9 @@ export function checkExecuteValues(values: unknown): void {
 }
 
 /** Internal: splits mysql2's `(sql, values?, cb?)` arguments. */
-export function splitArgs(values: unknown, cb: unknown): { values: unknown; cb: MySQLCallback | undefined } {
-  if (typeof values === 'function') return { values: undefined, cb: values as MySQLCallback };
-  return { values, cb: typeof cb === 'function' ? (cb as MySQLCallback) : undefined };
+export function splitArgs(values: unknown, cb: unknown): { values: unknown; cb: Callback | undefined } {
+  if (typeof values === 'function') return { values: undefined, cb: values as Callback };
+  return { values, cb: typeof cb === 'function' ? (cb as Callback) : undefined };
 }
 
 /** How a command sent through the pipeline ended: the pipeline's error, or mysql2's result. */
@@ -113,7 +119,7 @@ export class CommandRun {
 
   constructor(
     private readonly handle: EventEmitter,
-    private readonly cb: MySQLCallback | undefined,
+    private readonly cb: Callback | undefined,
   ) {}
 
   private toUser(event: string | symbol, ...a: unknown[]): boolean {
@@ -292,12 +298,12 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** mysql2's Query command: callback mode with `cb`, events ('fields', 'result', 'end', 'error') and `.stream()` without. */
-  query(sql: string | QueryOptions | Query, cb?: MySQLCallback): Query;
-  query(sql: string | QueryOptions | Query, values: unknown, cb?: MySQLCallback): Query;
-  query(sql: string | QueryOptions | Query, values?: unknown, cb?: MySQLCallback): Query {
+  query<R = unknown>(sql: string | QueryOptions | Query, cb?: MySQLCallback<R>): Query;
+  query<R = unknown>(sql: string | QueryOptions | Query, values: unknown, cb?: MySQLCallback<R>): Query;
+  query(sql: string | QueryOptions | Query, values?: unknown, cb?: unknown): Query {
     const a = splitArgs(values, cb);
     // A ready Query command carries its own callback.
-    if ((sql as object).constructor === QueryCommand && a.cb === undefined) a.cb = ((sql as DriverCommand).onResult ?? undefined) as MySQLCallback | undefined;
+    if ((sql as object).constructor === QueryCommand && a.cb === undefined) a.cb = ((sql as DriverCommand).onResult ?? undefined) as Callback | undefined;
     const cmd = createQuery(sql, a.values, a.cb, (this.client.config ?? {}) as Record<string, unknown>);
     this.whenReady(
       () => {
@@ -317,7 +323,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** Delivers an error before the command reached the driver, as mysql2 does for a closed connection. */
-  private fail(handle: EventEmitter, cb: MySQLCallback | undefined, err: Error): void {
+  private fail(handle: EventEmitter, cb: Callback | undefined, err: Error): void {
     if (cb !== undefined) invoke(() => cb(err as QueryError));
     else if (err.message === closedStateError().message) this.emitError(err);
     else if (handle.listenerCount('error') > 0) handle.emit('error', err);
@@ -329,9 +335,9 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** A prepared statement executed in one call (mysql2 caches the statement per connection). */
-  execute(sql: string | QueryOptions, cb?: MySQLCallback): EventEmitter;
-  execute(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback): EventEmitter;
-  execute(sql: string | QueryOptions, values?: unknown, cb?: MySQLCallback): EventEmitter {
+  execute<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): EventEmitter;
+  execute<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): EventEmitter;
+  execute(sql: string | QueryOptions, values?: unknown, cb?: unknown): EventEmitter {
     const a = splitArgs(values, cb);
     if (typeof sql === 'object' && a.values === undefined) checkExecuteValues(sql.values);
     else checkExecuteValues(a.values);
@@ -347,7 +353,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** Runs a non-statement command; on success `cb` gets exactly the arguments mysql2 gives it (`success(result)`). */
-  private command(run: () => Promise<unknown>, cb: MySQLCallback | undefined, success: (r: unknown) => unknown[]): void {
+  private command(run: () => Promise<unknown>, cb: Callback | undefined, success: (r: unknown) => unknown[]): void {
     const failed = (err: Error): void => (cb ? invoke(() => cb(err as QueryError)) : this.emitError(err));
     this.whenReady(
       () =>
@@ -359,30 +365,30 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** START TRANSACTION; `cb(null, resultSetHeader)` as mysql2. */
-  beginTransaction(cb?: MySQLCallback): void {
-    this.command(() => this.client.transactionCommand('Client.beginTransaction', true, (c) => c.beginTransaction()), cb, headerArgs);
+  beginTransaction(cb?: MySQLCallback<ResultSetHeader>): void {
+    this.command(() => this.client.transactionCommand('Client.beginTransaction', true, (c) => c.beginTransaction()), cb as Callback | undefined, headerArgs);
   }
 
-  commit(cb?: MySQLCallback): void {
-    this.command(() => this.client.transactionCommand('Client.commit', false, (c) => c.commit()), cb, headerArgs);
+  commit(cb?: MySQLCallback<ResultSetHeader>): void {
+    this.command(() => this.client.transactionCommand('Client.commit', false, (c) => c.commit()), cb as Callback | undefined, headerArgs);
   }
 
-  rollback(cb?: MySQLCallback): void {
-    this.command(() => this.client.transactionCommand('Client.rollback', false, (c) => c.rollback()), cb, headerArgs);
+  rollback(cb?: MySQLCallback<ResultSetHeader>): void {
+    this.command(() => this.client.transactionCommand('Client.rollback', false, (c) => c.rollback()), cb as Callback | undefined, headerArgs);
   }
 
   /** COM_PING; `cb()` with no arguments on success, as mysql2. */
   ping(cb?: (err?: QueryError | null) => void): void {
-    this.command(() => this.client.ping(), cb as MySQLCallback | undefined, () => []);
+    this.command(() => this.client.ping(), cb as Callback | undefined, () => []);
   }
 
   /** COM_RESET_CONNECTION (mysql2 `reset(cb)`); `cb(null)` on success. */
   reset(cb?: (err: QueryError | null) => void): void {
-    this.command(() => this.client.reset(), cb as MySQLCallback | undefined, () => [null]);
+    this.command(() => this.client.reset(), cb as Callback | undefined, () => [null]);
   }
 
   changeUser(options: AwsMySQLClientConfig, cb?: (err: QueryError | null) => void): void {
-    this.command(() => this.client.changeUser(options), cb as MySQLCallback | undefined, () => [null]);
+    this.command(() => this.client.changeUser(options), cb as Callback | undefined, () => [null]);
   }
 
   /** Closes the connection after the commands already sent (COM_QUIT); commands given afterwards fail. */

@@ -16,6 +16,7 @@ import {
   sendQuery,
   type CommandOutcome,
   splitArgs,
+  type Callback,
   type MySQLCallback,
 } from '../clients/mysql-callback.js';
 import { AwsMySQLPool, type AwsMySQLPoolConfig, type AwsMySQLPoolConnection, type AwsMySQLPoolInit } from './mysql-pool.js';
@@ -64,10 +65,11 @@ export class AwsMySQLCallbackPool extends EventEmitter {
     return this.promisePool.closed;
   }
 
-  getConnection(cb: (err: QueryError | null, connection?: AwsMySQLCallbackPoolConnection) => void): void {
+  /** As mysql2: `cb(null, connection)`, or `cb(err)` (typed as mysql2 types it: the connection is there when err is null). */
+  getConnection(cb: (err: QueryError | null, connection: AwsMySQLCallbackPoolConnection) => void): void {
     this.promisePool.getConnection().then(
       (c) => invoke(() => cb(null, this.face(c))),
-      (err: QueryError) => invoke(() => cb(err)),
+      (err: QueryError) => invoke(() => (cb as (err: QueryError) => void)(err)),
     );
   }
 
@@ -77,9 +79,9 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   }
 
   /** A statement on a connection of the pool; returns mysql2's Query command (events, `.stream()`). */
-  query(sql: string | QueryOptions, cb?: MySQLCallback): Query;
-  query(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback): Query;
-  query(sql: string | QueryOptions, values?: unknown, cb?: MySQLCallback): Query {
+  query<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): Query;
+  query<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): Query;
+  query(sql: string | QueryOptions, values?: unknown, cb?: unknown): Query {
     const a = splitArgs(values, cb);
     const cmd = createQuery(sql, a.values, a.cb, this.promisePool.config);
     const run = new CommandRun(cmd, a.cb);
@@ -88,9 +90,9 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   }
 
   /** A prepared statement on a connection of the pool (mysql2's pool.execute returns nothing). */
-  execute(sql: string | QueryOptions, cb?: MySQLCallback): void;
-  execute(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback): void;
-  execute(sql: string | QueryOptions, values?: unknown, cb?: MySQLCallback): void {
+  execute<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): void;
+  execute<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): void;
+  execute(sql: string | QueryOptions, values?: unknown, cb?: unknown): void {
     const a = splitArgs(values, cb);
     const handle = new EventEmitter();
     try {
@@ -105,7 +107,7 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   }
 
   /** Runs a command on a connection of the pool; the caller hears of it once the connection is back (or destroyed). */
-  private runCommand(run: CommandRun, handle: EventEmitter, cb: MySQLCallback | undefined, send: (c: AwsMySQLPoolConnection) => Promise<CommandOutcome>): void {
+  private runCommand(run: CommandRun, handle: EventEmitter, cb: Callback | undefined, send: (c: AwsMySQLPoolConnection) => Promise<CommandOutcome>): void {
     let reached = false;
     this.promisePool
       .run(async (c) => {
