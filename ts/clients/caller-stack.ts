@@ -31,13 +31,3 @@ export function withCallerStack<T>(promise: Promise<T>, holder: CallerStack | un
     throw err;
   });
 }
-
-/** What util.inspect / JSON.stringify show of a client's or pool's config: where it connects, never a secret. */
-export function safeConfigView(config: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of ['host', 'port', 'user', 'database', 'socketPath', 'plugins'] as const) {
-    if (config[key] !== undefined) out[key] = config[key];
-  }
-  if (typeof config.uri === 'string') out.uri = config.uri.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
-  return out;
-}

@@ -16,7 +16,7 @@ import type { Connection as PromiseConnection } from 'mysql2/promise';
 import type { ClientMethod } from '../plugin.js';
 import type { AwsMySQLPoolConnection } from '../pools/mysql-pool.js';
 import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig, type AwsMySQLClientInit } from './mysql-client.js';
-import { safeConfigView } from './caller-stack.js';
+import { safeConfigView } from './config-view.js';
 
 /**
  * A mysql2 callback: `(err)` on failure, `(null, result, fields)` on success (typed as mysql2 types it, so callbacks

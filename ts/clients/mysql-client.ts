@@ -25,7 +25,8 @@ import type { IsolationLevel } from '../dialects/types.js';
 import type { HostInfo } from '../host-info.js';
 import type { ClientMethod } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
-import { captureCallerStack, safeConfigView, withCallerStack, type CallerStack } from './caller-stack.js';
+import { captureCallerStack, withCallerStack, type CallerStack } from './caller-stack.js';
+import { safeConfigView } from './config-view.js';
 import { AwsMySQLCallbackConnection } from './mysql-callback.js';
 
 /** mysql2 connection options plus wrapper options (plugins, failoverTimeoutMs, socketTimeout, …; docs/options.md). */
