@@ -32,6 +32,7 @@ interface CbConnection extends EventEmitter {
   beginTransaction(cb: Cb): void;
   commit(cb: Cb): void;
   ping(cb: (err: Err | null) => void): void;
+  prepare(sql: string, cb: (err: Err | null, s?: never) => void): void;
   reset(cb: (err: Err | null) => void): void;
   end(cb?: (err?: Err) => void): void;
   destroy(): void;
@@ -192,6 +193,9 @@ test('connection: commands before the handshake, callbacks, results, errors, end
     seen.push(header(ins).affectedRows, header(ins).constructor);
     seen.push(errorShape(await new Promise((resolve) => conn.execute('SELECT nope FROM dropin', [], (e) => resolve(e)))));
     seen.push(await cbp<string>((cb) => conn.ping((e) => cb(e, 'pong'))));
+    const stmt = await cbp<{ execute(p: unknown[], cb: Cb): void; close(): void; columns: unknown[] }>((cb) => conn.prepare('SELECT ? AS p', cb));
+    seen.push(plain(await cbp((cb) => stmt.execute([9], cb))), stmt.columns.length);
+    stmt.close();
     seen.push(conn.escape("a'b"), conn.escapeId('t.c'), conn.format('SELECT ?', ['z']));
     seen.push(await cbp<string>((cb) => conn.end((e) => cb(e ?? null, 'ended'))));
     const after = await new Promise<Err | null>((resolve) => conn.query('SELECT 1', (e) => resolve(e)));

@@ -15,7 +15,7 @@ import type { FieldPacket, Query, QueryError, QueryOptions, ResultSetHeader } fr
 import type { Connection as PromiseConnection } from 'mysql2/promise';
 import type { ClientMethod } from '../plugin.js';
 import type { AwsMySQLPoolConnection } from '../pools/mysql-pool.js';
-import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig, type AwsMySQLClientInit } from './mysql-client.js';
+import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig, type AwsMySQLClientInit, type AwsPreparedStatementInfo } from './mysql-client.js';
 import { safeConfigView } from './config-view.js';
 
 /**
@@ -352,6 +352,15 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     return handle;
   }
 
+  /** Prepares a statement (re-prepared by the wrapper after a connection switch); `cb(null, statement)`. */
+  prepare(options: string | QueryOptions, cb?: (err: QueryError | null, statement: AwsMySQLCallbackStatement) => void): void {
+    this.command(() => this.client.prepare(options), cb as Callback | undefined, (s) => [null, new AwsMySQLCallbackStatement(s as AwsPreparedStatementInfo)]);
+  }
+
+  unprepare(sql: string | QueryOptions): void {
+    this.client.unprepare(sql);
+  }
+
   /** Runs a non-statement command; on success `cb` gets exactly the arguments mysql2 gives it (`success(result)`). */
   private command(run: () => Promise<unknown>, cb: Callback | undefined, success: (r: unknown) => unknown[]): void {
     const failed = (err: Error): void => (cb ? invoke(() => cb(err as QueryError)) : this.emitError(err));
@@ -489,6 +498,43 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
 
   toJSON(): Record<string, unknown> {
     return { threadId: this.threadId, state: this.state, config: safeConfigView(this.client.config as Record<string, unknown>) };
+  }
+}
+
+/** mysql2's callback PreparedStatementInfo over the wrapper's prepared statement. */
+export class AwsMySQLCallbackStatement {
+  constructor(private readonly statement: AwsPreparedStatementInfo) {}
+
+  /** mysql2's statement on the current physical connection (the promise wrapper keeps it as `.statement`). */
+  private get driverStatement(): { id: number; columns: unknown; parameters: unknown } {
+    return (this.statement.statement as unknown as { statement: { id: number; columns: unknown; parameters: unknown } }).statement;
+  }
+
+  get id(): number {
+    return this.driverStatement.id;
+  }
+
+  get columns(): unknown {
+    return this.driverStatement.columns;
+  }
+
+  get parameters(): unknown {
+    return this.driverStatement.parameters;
+  }
+
+  execute<R = unknown>(parameters?: unknown, cb?: MySQLCallback<R>): void {
+    if (typeof parameters === 'function') {
+      cb = parameters as MySQLCallback<R>;
+      parameters = [];
+    }
+    this.statement.execute(parameters).then(
+      ([rows, fields]) => cb && invoke(() => cb(null, rows as R, fields)),
+      (err: QueryError) => cb && invoke(() => (cb as Callback)(err)),
+    );
+  }
+
+  close(): void {
+    void this.statement.close().catch(() => undefined);
   }
 }
 
