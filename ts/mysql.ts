@@ -1,8 +1,72 @@
-/** `aws-advanced-ts-wrapper/mysql`: the mysql2/promise drop-in and what its users need alongside it. */
-export { AwsMySQLClient, AwsPreparedStatementInfo, createConnection } from './clients/mysql-client.js';
+/**
+ * `aws-advanced-ts-wrapper/mysql`: the drop-in for `mysql2` (callback API: `createConnection`, `createPool`, each
+ * with `.promise()`), what ORMs load as their mysql2 driver module, and the promise classes
+ * (`aws-advanced-ts-wrapper/mysql/promise` mirrors `mysql2/promise`).
+ */
+import { AwsMySQLClient, type AwsMySQLClientConfig, type AwsMySQLClientInit } from './clients/mysql-client.js';
+import { AwsMySQLPool, type AwsMySQLPoolConfig, type AwsMySQLPoolInit } from './pools/mysql-pool.js';
+import { AwsMySQLCallbackConnection, AwsMySQLCallbackPoolConnection, createConnection as callbackConnection } from './clients/mysql-callback.js';
+import { AwsMySQLCallbackPool, createPool as callbackPool } from './pools/mysql-callback-pool.js';
+import * as driverExports from './mysql-driver-exports.js';
+import { AwsMySQLPoolCluster, createPoolCluster } from './pools/mysql-pool-cluster.js';
+
+export { AwsMySQLClient, AwsPreparedStatementInfo } from './clients/mysql-client.js';
 export type { AwsMySQLClientConfig, AwsMySQLClientInit } from './clients/mysql-client.js';
+export {
+  AwsMySQLCallbackConnection,
+  AwsMySQLCallbackPoolConnection,
+  createConnection,
+  createConnection as connect,
+  AwsMySQLCallbackConnection as Connection,
+  AwsMySQLCallbackPoolConnection as PoolConnection,
+  type MySQLCallback,
+} from './clients/mysql-callback.js';
+export { AwsMySQLCallbackPool, AwsMySQLCallbackPool as Pool, createPool } from './pools/mysql-callback-pool.js';
+export { AwsMySQLPoolCluster, AwsMySQLPoolCluster as PoolCluster, createPoolCluster } from './pools/mysql-pool-cluster.js';
 export { Mysql2DriverDialect, classifyMysqlError } from './dialects/driver/mysql2.js';
 export * from './errors.js';
 export { HostInfo, HostRole, HostAvailability } from './host-info.js';
-export { AwsMySQLPool, AwsMySQLPoolConnection, createPool, type AwsMySQLPoolConfig, type AwsMySQLPoolOptions, type AwsMySQLPoolInit } from './pools/mysql-pool.js';
+export { AwsMySQLPool, AwsMySQLPoolConnection, type AwsMySQLPoolConfig, type AwsMySQLPoolOptions, type AwsMySQLPoolInit } from './pools/mysql-pool.js';
 export { releaseResources } from './release.js';
+export * from './mysql-driver-exports.js';
+
+/** mysql2's `createConnectionPromise`: `mysql2/promise`'s createConnection. */
+export function createConnectionPromise(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): Promise<AwsMySQLClient> {
+  return AwsMySQLClient.createConnection(config, init);
+}
+
+/** mysql2's `createPoolPromise`: `mysql2/promise`'s createPool. */
+export function createPoolPromise(config: AwsMySQLPoolConfig | string, init?: AwsMySQLPoolInit): AwsMySQLPool {
+  return new AwsMySQLPool(config, init);
+}
+
+/** `import mysql from 'aws-advanced-ts-wrapper/mysql'`, as `import mysql from 'mysql2'`. */
+const mysql: typeof driverExports & {
+  createConnection: typeof callbackConnection;
+  connect: typeof callbackConnection;
+  createPool: typeof callbackPool;
+  createPoolCluster: typeof createPoolCluster;
+  createConnectionPromise: typeof createConnectionPromise;
+  createPoolPromise: typeof createPoolPromise;
+  Connection: typeof AwsMySQLCallbackConnection;
+  Pool: typeof AwsMySQLCallbackPool;
+  PoolConnection: typeof AwsMySQLCallbackPoolConnection;
+  PoolCluster: typeof AwsMySQLPoolCluster;
+  AwsMySQLClient: typeof AwsMySQLClient;
+  AwsMySQLPool: typeof AwsMySQLPool;
+} = {
+  ...driverExports,
+  createConnection: callbackConnection,
+  connect: callbackConnection,
+  createPool: callbackPool,
+  createPoolCluster,
+  createConnectionPromise,
+  createPoolPromise,
+  Connection: AwsMySQLCallbackConnection,
+  Pool: AwsMySQLCallbackPool,
+  PoolConnection: AwsMySQLCallbackPoolConnection,
+  PoolCluster: AwsMySQLPoolCluster,
+  AwsMySQLClient,
+  AwsMySQLPool,
+};
+export default mysql;

@@ -35,6 +35,7 @@ export type ClientMethod =
   | 'Client.commit'
   | 'Client.rollback'
   | 'Client.changeUser'
+  | 'Client.reset'
   | 'Client.end'
   | 'Client.setReadOnly'
   | 'Client.isReadOnly'
@@ -53,6 +54,7 @@ export const NETWORK_METHODS: readonly ClientMethod[] = [
   'Client.commit',
   'Client.rollback',
   'Client.changeUser',
+  'Client.reset',
   'Client.setReadOnly',
   'Client.setAutoCommit',
   'Client.setTransactionIsolation',

@@ -7,6 +7,7 @@
  * rejects with QueryTimeoutError while the connection stays usable (see Mysql2DriverDialect.runBounded).
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import type {
   Connection,
@@ -23,12 +24,18 @@ import { ConnectionAbortedError } from '../errors.js';
 import { Mysql2DriverDialect, coreOf } from '../dialects/driver/mysql2.js';
 import type { IsolationLevel } from '../dialects/types.js';
 import type { HostInfo } from '../host-info.js';
-import type { WrapperOptions } from '../options.js';
 import type { ClientMethod } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
+import { captureCallerStack, withCallerStack, type CallerStack } from './caller-stack.js';
+import { safeConfigView } from './config-view.js';
+import { AwsMySQLCallbackConnection } from './mysql-callback.js';
 
-/** mysql2 connection options plus wrapper options (plugins, failoverTimeoutMs, socketTimeout, …). */
-export type AwsMySQLClientConfig = ConnectionOptions & Partial<WrapperOptions>;
+/** mysql2 connection options plus wrapper options (plugins, failoverTimeoutMs, socketTimeout, …; docs/options.md). */
+export type AwsMySQLClientConfig = ConnectionOptions & {
+  /** Plugin codes, comma-separated or as a list ('' for none). */
+  readonly plugins?: string | readonly string[];
+  readonly [wrapperOption: string]: unknown;
+};
 
 export interface AwsMySQLClientInit {
   /** Process-wide wrapper state; defaults to the shared one. */
@@ -51,9 +58,16 @@ export class AwsMySQLClient extends EventEmitter {
   /** The wrapper engine (plugin pipeline, current connection); for plugins and tests. */
   readonly core: ClientCore<Connection>;
   private readonly dialect: Mysql2DriverDialect;
-  private readonly userConfig: Readonly<Record<string, unknown>>;
+  private declare readonly userConfig: Readonly<Record<string, unknown>>;
+  /** mysql2's `trace` (default true): failed promise calls carry the caller's frames. */
+  private readonly trace: boolean;
   private readonly forwarders = new Map<string, (...args: unknown[]) => void>();
   private attached: Connection | undefined;
+  private callbackFace: AwsMySQLCallbackConnection | undefined;
+  /** end() or destroy() was called: statements fail as mysql2's do on a closed connection. */
+  private closed = false;
+  /** 'end' was emitted for the current connection (mysql2 emits it once the socket ends). */
+  private endEmitted = false;
 
   constructor(config: AwsMySQLClientConfig | string, init: AwsMySQLClientInit = {}) {
     super();
@@ -61,7 +75,9 @@ export class AwsMySQLClient extends EventEmitter {
     if (config === null || typeof config !== 'object') {
       throw new TypeError(`AwsMySQLClient config must be an object or a connection URI string, got ${config === null ? 'null' : typeof config}`);
     }
-    this.userConfig = config as Record<string, unknown>;
+    // Not enumerable: it holds the password.
+    Object.defineProperty(this, 'userConfig', { value: config, enumerable: false });
+    this.trace = (config as Record<string, unknown>).trace !== false;
     this.dialect = new Mysql2DriverDialect();
     this.core = new ClientCore<Connection>({
       driver: 'mysql2',
@@ -73,6 +89,10 @@ export class AwsMySQLClient extends EventEmitter {
       this.forwarders.set(event, (...args: unknown[]) => {
         // mysql2 crashes the process on an unlistened 'error'; the wrapper only reports it to listeners that exist.
         if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError)) return;
+        if (event === 'end') {
+          if (this.endEmitted) return;
+          this.endEmitted = true;
+        }
         this.emit(event, ...args);
       });
     }
@@ -89,13 +109,19 @@ export class AwsMySQLClient extends EventEmitter {
     }
     this.attached = conn;
     if (conn !== undefined) {
+      this.endEmitted = false;
       for (const [event, fn] of this.forwarders) conn.on(event, fn);
     }
   }
 
   async connect(): Promise<void> {
-    await this.core.connect();
+    const stack = this.callerStack(AwsMySQLClient.prototype.connect);
+    await withCallerStack(this.core.connect(), stack);
     this.attach(this.core.connectionOrUndefined);
+  }
+
+  private callerStack(entry: (...args: never[]) => unknown): CallerStack | undefined {
+    return this.trace ? captureCallerStack(entry) : undefined;
   }
 
   private get socketTimeout(): number | undefined {
@@ -105,10 +131,24 @@ export class AwsMySQLClient extends EventEmitter {
 
   /** Runs one driver call through the pipeline, bounded by socketTimeout. */
   private async run<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: Connection) => Promise<T>): Promise<T> {
+    if (this.closed) throw closedStateError();
     return this.core.execute(method, args, (conn) => this.dialect.runBounded(conn, () => fn(conn), this.socketTimeout));
   }
 
-  private async statement<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: Connection) => Result<T>): Result<T> {
+  /**
+   * Internal (the callback API): the physical connection when a statement needs nothing of the wrapper (no plugin
+   * takes `method`, no socketTimeout), so the command can go straight to mysql2; undefined otherwise.
+   */
+  directConnection(method: ClientMethod): Connection | undefined {
+    if (this.closed || this.socketTimeout !== undefined || this.core.pluginManager.getExecuteChain(method) !== undefined) return undefined;
+    return this.core.connectionOrUndefined;
+  }
+
+  /**
+   * Internal (the callback API and prepared statements): runs one statement call through the pipeline, bounded by
+   * socketTimeout, and records the transaction state its result shows.
+   */
+  async statement<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: Connection) => Result<T>): Result<T> {
     return this.run(method, args, async (conn) => {
       const result = await fn(conn);
       this.dialect.trackResult(conn, result[0]);
@@ -119,18 +159,21 @@ export class AwsMySQLClient extends EventEmitter {
   query<T extends QueryResult>(sql: string, values?: QueryValues): Result<T>;
   query<T extends QueryResult>(options: QueryOptions, values?: QueryValues): Result<T>;
   query<T extends QueryResult>(sql: string | QueryOptions, values?: QueryValues): Result<T> {
-    return this.statement('Client.query', [sql, values], (conn) => conn.query<T>(sql as string, values));
+    const stack = this.callerStack(AwsMySQLClient.prototype.query);
+    return withCallerStack(this.statement('Client.query', [sql, values], (conn) => conn.query<T>(sql as string, values)), stack);
   }
 
   execute<T extends QueryResult>(sql: string, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(options: QueryOptions, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(sql: string | QueryOptions, values?: ExecuteValues): Result<T> {
-    return this.statement('Client.execute', [sql, values], (conn) => conn.execute<T>(sql as string, values));
+    const stack = this.callerStack(AwsMySQLClient.prototype.execute);
+    return withCallerStack(this.statement('Client.execute', [sql, values], (conn) => conn.execute<T>(sql as string, values)), stack);
   }
 
   /** Prepares on the current physical connection; the statement re-prepares itself if the connection changes. */
   async prepare(options: string | QueryOptions): Promise<AwsPreparedStatementInfo> {
-    const [conn, statement] = await this.run('Client.prepare', [options], async (c) => [c, await c.prepare(options)] as const);
+    const stack = this.callerStack(AwsMySQLClient.prototype.prepare);
+    const [conn, statement] = await withCallerStack(this.run('Client.prepare', [options], async (c) => [c, await c.prepare(options)] as const), stack);
     return new AwsPreparedStatementInfo(this, options, conn, statement);
   }
 
@@ -144,41 +187,69 @@ export class AwsMySQLClient extends EventEmitter {
   }
 
   async beginTransaction(): Promise<void> {
-    await this.transactionCommand('Client.beginTransaction', true, (conn) => conn.beginTransaction());
+    const stack = this.callerStack(AwsMySQLClient.prototype.beginTransaction);
+    await withCallerStack(this.transactionCommand('Client.beginTransaction', true, (conn) => conn.beginTransaction()), stack);
   }
 
   async commit(): Promise<void> {
-    await this.transactionCommand('Client.commit', false, (conn) => conn.commit());
+    const stack = this.callerStack(AwsMySQLClient.prototype.commit);
+    await withCallerStack(this.transactionCommand('Client.commit', false, (conn) => conn.commit()), stack);
   }
 
   async rollback(): Promise<void> {
-    await this.transactionCommand('Client.rollback', false, (conn) => conn.rollback());
+    const stack = this.callerStack(AwsMySQLClient.prototype.rollback);
+    await withCallerStack(this.transactionCommand('Client.rollback', false, (conn) => conn.rollback()), stack);
   }
 
-  private async transactionCommand(method: ClientMethod, opens: boolean, fn: (conn: Connection) => Promise<unknown>): Promise<void> {
-    await this.run(method, [], async (conn) => {
+  /** Internal (the callback API): BEGIN / COMMIT / ROLLBACK through the pipeline; resolves with mysql2's result. */
+  transactionCommand(method: ClientMethod, opens: boolean, fn: (conn: Connection) => Promise<unknown>): Promise<unknown> {
+    return this.run(method, [], async (conn) => {
       // mysql2 resolves these with [ResultSetHeader, undefined] although its typings say void.
       const result = await fn(conn);
       this.dialect.trackTransaction(conn, opens);
       if (Array.isArray(result)) this.dialect.trackResult(conn, result[0]);
+      return result;
     });
   }
 
   async ping(): Promise<void> {
-    await this.run('Client.ping', [], (conn) => conn.ping());
+    const stack = this.callerStack(AwsMySQLClient.prototype.ping);
+    await withCallerStack(this.run('Client.ping', [], (conn) => conn.ping()), stack);
   }
 
   async changeUser(options: ConnectionOptions): Promise<void> {
-    await this.run('Client.changeUser', [options], async (conn) => {
-      await conn.changeUser(options);
-      // COM_CHANGE_USER resets the session: no transaction, server defaults.
-      this.dialect.trackResult(conn, { serverStatus: 2 });
-    });
+    const stack = this.callerStack(AwsMySQLClient.prototype.changeUser);
+    await withCallerStack(
+      this.run('Client.changeUser', [options], async (conn) => {
+        await conn.changeUser(options);
+        // COM_CHANGE_USER resets the session: no transaction, server defaults.
+        this.dialect.trackResult(conn, { serverStatus: 2 });
+      }),
+      stack,
+    );
+  }
+
+  /** COM_RESET_CONNECTION, as mysql2's `reset()`: the server session back to its defaults, same connection. */
+  async reset(): Promise<void> {
+    const stack = this.callerStack(AwsMySQLClient.prototype.reset);
+    await withCallerStack(
+      this.run('Client.reset', [], async (conn) => {
+        await conn.reset();
+        this.dialect.trackResult(conn, { serverStatus: 2 });
+      }),
+      stack,
+    );
   }
 
   async end(): Promise<void> {
+    this.closed = true;
     const conn = this.core.connectionOrUndefined;
     await this.core.end();
+    // The wrapper closes the socket itself once COM_QUIT is sent, so mysql2 may not see the server's end of it.
+    if (conn !== undefined && !this.endEmitted) {
+      this.endEmitted = true;
+      this.emit('end');
+    }
     if (conn !== undefined && this.attached === conn) {
       // Let the socket's own 'end' reach listeners before detaching.
       setImmediate(() => {
@@ -193,6 +264,7 @@ export class AwsMySQLClient extends EventEmitter {
 
   /** As mysql2: closes the connection without waiting; the wrapper releases its resources in the background. */
   destroy(): void {
+    this.closed = true;
     this.core.connectionOrUndefined?.destroy();
     this.core.end().catch(() => undefined);
   }
@@ -240,6 +312,15 @@ export class AwsMySQLClient extends EventEmitter {
     return conn === undefined ? 'disconnected' : (coreOf(conn).state ?? 'authenticated');
   }
 
+  /** mysql2's `promiseConnection.connection`: this connection with mysql2's callback API (Drizzle streams with it). */
+  get connection(): AwsMySQLCallbackConnection {
+    return (this.callbackFace ??= this.newCallbackFace());
+  }
+
+  protected newCallbackFace(): AwsMySQLCallbackConnection {
+    return new AwsMySQLCallbackConnection(this);
+  }
+
   /** The current physical mysql2/promise connection (changes on failover); undefined when not connected. */
   get targetConnection(): Connection | undefined {
     return this.core.connectionOrUndefined;
@@ -270,6 +351,15 @@ export class AwsMySQLClient extends EventEmitter {
   /** The host the current physical connection is on. */
   getCurrentHost(): HostInfo | undefined {
     return this.core.currentHost;
+  }
+
+  /** What console.log shows: where it connects and its state, never the password (the config holds it). */
+  [inspect.custom](): string {
+    return `${this.constructor.name} ${inspect({ threadId: this.threadId, state: this.state, config: safeConfigView(this.userConfig) })}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { threadId: this.threadId, state: this.state, config: safeConfigView(this.userConfig) };
   }
 }
 
@@ -307,6 +397,11 @@ export class AwsPreparedStatementInfo {
   close(): Promise<void> {
     return this.prepared.close();
   }
+}
+
+/** mysql2's error for a command given to a connection that was ended or destroyed. */
+export function closedStateError(): Error & { fatal: true } {
+  return Object.assign(new Error("Can't add new command when connection is in closed state"), { fatal: true as const });
 }
 
 /** Opens a connected AwsMySQLClient, as mysql2/promise's createConnection does for a Connection. */

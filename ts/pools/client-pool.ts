@@ -47,6 +47,8 @@ export interface ClientPoolHooks<T> {
   released?(client: T, err: unknown): void;
   removed?(client: T): void;
   enqueued?(): void;
+  /** The driver's own error for a refused checkout (mysql2: 'Pool is closed.', …); the pool's wording when absent. */
+  refusal?(reason: 'ended' | 'full' | 'queueLimit'): Error;
 }
 
 interface IdleItem<T> {
@@ -133,13 +135,13 @@ export class ClientPool<T extends object> {
 
   /** A client: idle, new while below max, else the next one released (bounded by acquireTimeoutMs). */
   acquire(): Promise<T> {
-    if (this.endPromise !== undefined) return Promise.reject(new PoolEndedError());
+    if (this.endPromise !== undefined) return Promise.reject(this.refusal('ended'));
     const idle = this.takeIdle();
     if (idle !== undefined) return Promise.resolve(idle);
     if (this.totalCount < this.options.max) return this.createClient();
-    if (!this.options.waitForClients) return Promise.reject(new AwsWrapperError(`No client available: the pool is full (${this.options.max})`));
+    if (!this.options.waitForClients) return Promise.reject(this.refusal('full'));
     if (this.options.queueLimit > 0 && this.waiters.length >= this.options.queueLimit) {
-      return Promise.reject(new AwsWrapperError(`Queue limit reached (${this.options.queueLimit} waiting)`));
+      return Promise.reject(this.refusal('queueLimit'));
     }
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter<T> = { resolve, reject, timer: undefined };
@@ -153,6 +155,14 @@ export class ClientPool<T extends object> {
       this.waiters.push(waiter);
       this.hooks.enqueued?.();
     });
+  }
+
+  private refusal(reason: 'ended' | 'full' | 'queueLimit'): Error {
+    const own = this.hooks.refusal?.(reason);
+    if (own !== undefined) return own;
+    if (reason === 'ended') return new PoolEndedError();
+    if (reason === 'full') return new AwsWrapperError(`No client available: the pool is full (${this.options.max})`);
+    return new AwsWrapperError(`Queue limit reached (${this.options.queueLimit} waiting)`);
   }
 
   private async createClient(): Promise<T> {
@@ -183,7 +193,7 @@ export class ClientPool<T extends object> {
     }
     if (this.endPromise !== undefined) {
       this.remove(client);
-      throw new PoolEndedError();
+      throw this.refusal('ended');
     }
     this.hooks.created?.(client);
     this.hooks.acquired?.(client);
@@ -269,6 +279,12 @@ export class ClientPool<T extends object> {
     return n;
   }
 
+  /** Ends a checked-out client without a 'released' event (mysql2's `conn.destroy()`); a waiter gets its slot. */
+  discard(client: T): void {
+    this.remove(client);
+    this.pulse();
+  }
+
   /** Ends a client that is idle or checked out and forgets it (its slot becomes free). */
   remove(client: T): void {
     const state = this.clients.get(client);
@@ -296,20 +312,21 @@ export class ClientPool<T extends object> {
   }
 
   /**
-   * Ends the pool: no new checkouts, waiters fail, idle clients end now, checked-out clients when released.
-   * Resolves when every client has ended.
+   * Ends the pool: no new checkouts, waiters fail, idle clients end now, checked-out clients when released (pg) or
+   * now too with `closeCheckedOut` (mysql2). Resolves when every client has ended.
    */
-  end(): Promise<void> {
+  end(closeCheckedOut = false): Promise<void> {
     if (this.endPromise !== undefined) return this.endPromise;
     this.endPromise = new Promise<void>((resolve) => (this.endResolve = resolve));
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);
-      w.reject(new PoolEndedError());
+      w.reject(this.refusal('ended'));
     }
     for (const item of this.idle.splice(0)) {
       this.leaveIdle(item);
       this.remove(item.client);
     }
+    if (closeCheckedOut) for (const client of [...this.clients.keys()]) this.remove(client);
     this.maybeEnded();
     return this.endPromise;
   }

@@ -10,20 +10,25 @@
  * After a failover or a lost connection, idle connections to the failed instance are ended rather than handed out.
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import type { ExecuteValues, FieldPacket, QueryOptions, QueryResult, QueryValues } from 'mysql2/promise';
-import { AwsMySQLClient, type AwsMySQLClientConfig } from '../clients/mysql-client.js';
+import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig } from '../clients/mysql-client.js';
+import { AwsMySQLCallbackPoolConnection } from '../clients/mysql-callback.js';
+import { captureCallerStack, withCallerStack, type CallerStack } from '../clients/caller-stack.js';
+import { safeConfigView } from '../clients/config-view.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
 import { checkDuration } from '../option-table.js';
 import type { WrapperServices } from '../services.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
+import { AwsMySQLCallbackPool } from './mysql-callback-pool.js';
 import { InternalConnectionPools } from './internal-pools.js';
 import { afterQueryError, attachInternalPools, isClientBroken, resetPooledClient, splitPoolConfig } from './pool-support.js';
 
 /** mysql2's pool settings. */
 export interface AwsMySQLPoolOptions {
-  /** Most connections (default 10). */
+  /** Most connections (default 10; 0 = no limit). */
   connectionLimit?: number;
   /** Wait for a connection when the pool is full (default true); false fails at once. */
   waitForConnections?: boolean;
@@ -33,6 +38,8 @@ export interface AwsMySQLPoolOptions {
   maxIdle?: number;
   /** Idle connections above maxIdle are closed after this many ms (default 60000). */
   idleTimeout?: number;
+  /** Reset each released connection with COM_RESET_CONNECTION before it is reused (default false). */
+  resetOnRelease?: boolean;
 }
 
 export type AwsMySQLPoolConfig = AwsMySQLClientConfig & AwsMySQLPoolOptions;
@@ -41,7 +48,18 @@ export interface AwsMySQLPoolInit {
   readonly services?: WrapperServices;
 }
 
-const POOL_KEYS = ['connectionLimit', 'waitForConnections', 'queueLimit', 'maxIdle', 'idleTimeout'] as const;
+const POOL_KEYS = ['connectionLimit', 'waitForConnections', 'queueLimit', 'maxIdle', 'idleTimeout', 'resetOnRelease'] as const;
+
+/** mysql2's own errors for a refused checkout (plain Errors with these messages). */
+function refusal(reason: 'ended' | 'full' | 'queueLimit'): Error {
+  return new Error(reason === 'ended' ? 'Pool is closed.' : reason === 'full' ? 'No connections available.' : 'Queue limit reached.');
+}
+
+/** Errors after which mysql2's pool destroys the connection instead of reusing it (read-only server or session). */
+function isReadOnlyError(err: unknown): boolean {
+  const errno = (err as { errno?: unknown } | null)?.errno;
+  return errno === 1290 || errno === 1792 || errno === 1836;
+}
 
 type Result<T> = Promise<[T, FieldPacket[]]>;
 
@@ -51,6 +69,19 @@ export class AwsMySQLPoolConnection extends AwsMySQLClient {
   release: () => void = () => undefined;
   /** Pool-managed: closes the connection and frees its slot. */
   override destroy: () => void = () => super.destroy();
+
+  override get connection(): AwsMySQLCallbackPoolConnection {
+    return super.connection as AwsMySQLCallbackPoolConnection;
+  }
+
+  protected override newCallbackFace(): AwsMySQLCallbackPoolConnection {
+    return new AwsMySQLCallbackPoolConnection(this);
+  }
+
+  /** As mysql2: `await using conn = await pool.getConnection()` releases it. */
+  override async [Symbol.asyncDispose](): Promise<void> {
+    this.release();
+  }
 }
 
 function readNumber(options: Record<string, unknown>, key: string, dflt: number, min: number): number {
@@ -65,19 +96,28 @@ function readNumber(options: Record<string, unknown>, key: string, dflt: number,
 
 export class AwsMySQLPool extends EventEmitter {
   readonly config: Readonly<Record<string, unknown>>;
-  private readonly clientConfig: Record<string, unknown>;
+  private declare readonly clientConfig: Record<string, unknown>;
+  private readonly trace: boolean;
   private readonly services: WrapperServices | undefined;
-  private readonly pool: ClientPool<AwsMySQLPoolConnection>;
+  private readonly clientPool: ClientPool<AwsMySQLPoolConnection>;
+  private callbackPool: AwsMySQLCallbackPool | undefined;
+  /** How many connections the pool had when end() was first called. */
+  private connectionsAtEnd: number | undefined;
   private readonly internal: InternalConnectionPools;
 
   constructor(config: AwsMySQLPoolConfig | string, init: AwsMySQLPoolInit = {}) {
     super();
     const { all, clientConfig, shown } = splitPoolConfig('mysql2', 'AwsMySQLPool', config, 'uri', POOL_KEYS);
-    this.clientConfig = clientConfig;
+    // Not enumerable: it holds the password.
+    Object.defineProperty(this, 'clientConfig', { value: clientConfig, enumerable: false });
+    this.trace = clientConfig.trace !== false;
+    const resetOnRelease = all.resetOnRelease !== undefined && all.resetOnRelease !== false;
     this.services = init.services;
     this.config = shown;
 
-    const max = readNumber(all, 'connectionLimit', 10, 1);
+    // As mysql2: connectionLimit 0 means no limit.
+    const limit = readNumber(all, 'connectionLimit', 10, 0);
+    const max = limit === 0 ? Number.MAX_SAFE_INTEGER : limit;
     const poolOptions: ClientPoolOptions = {
       max,
       min: Math.min(max, readNumber(all, 'maxIdle', max, 0)),
@@ -90,28 +130,33 @@ export class AwsMySQLPool extends EventEmitter {
       waitForClients: all.waitForConnections !== false,
     };
     this.internal = new InternalConnectionPools({ maxPerHost: max, idleTimeoutMs: poolOptions.idleTimeoutMs > 0 ? poolOptions.idleTimeoutMs : undefined });
-    this.pool = new ClientPool<AwsMySQLPoolConnection>(poolOptions, {
+    this.clientPool = new ClientPool<AwsMySQLPoolConnection>(poolOptions, {
       create: () => this.newConnection(),
       destroy: (c) => c.end().catch(() => undefined),
       isBroken: (c) => isClientBroken(coreOf(c)),
-      reset: (c) => resetPooledClient(coreOf(c), (ro) => c.setReadOnly(ro)),
+      reset: (c) => {
+        const session = resetPooledClient(coreOf(c), (ro) => c.setReadOnly(ro));
+        if (!resetOnRelease) return session;
+        return (session ?? Promise.resolve()).then(() => c.reset());
+      },
       created: (c) => this.emit('connection', c),
       acquired: (c) => this.emit('acquire', c),
       released: (c) => this.emit('release', c),
       enqueued: () => this.emit('enqueue'),
+      refusal,
     });
   }
 
   get totalCount(): number {
-    return this.pool.totalCount;
+    return this.clientPool.totalCount;
   }
 
   get idleCount(): number {
-    return this.pool.idleCount;
+    return this.clientPool.idleCount;
   }
 
   get waitingCount(): number {
-    return this.pool.waitingCount;
+    return this.clientPool.waitingCount;
   }
 
   /** The internal per-instance pools of this pool (read/write splitting's reader connections). */
@@ -122,6 +167,11 @@ export class AwsMySQLPool extends EventEmitter {
   /** mysql2's `pool.promise()`: this pool already has the promise API. */
   promise(): this {
     return this;
+  }
+
+  /** The callback-API face of this pool (mysql2's `promisePool.pool`): same connections, mysql2's callback methods. */
+  get pool(): AwsMySQLCallbackPool {
+    return (this.callbackPool ??= new AwsMySQLCallbackPool(this));
   }
 
   private async newConnection(): Promise<AwsMySQLPoolConnection> {
@@ -138,36 +188,50 @@ export class AwsMySQLPool extends EventEmitter {
     conn.release = () => {
       if (released) return;
       released = true;
-      this.pool.release(conn);
+      this.clientPool.release(conn);
     };
     conn.destroy = () => {
       if (released) return;
       released = true;
-      this.pool.release(conn, true);
+      // As mysql2: the connection leaves the pool without a 'release' event.
+      this.clientPool.discard(conn);
     };
     return conn;
   }
 
+  private callerStack(entry: (...args: never[]) => unknown): CallerStack | undefined {
+    return this.trace ? captureCallerStack(entry) : undefined;
+  }
+
   /** A connection of the pool; give it back with `release()`. */
-  async getConnection(): Promise<AwsMySQLPoolConnection> {
-    return this.checkout(await this.pool.acquire());
+  getConnection(): Promise<AwsMySQLPoolConnection> {
+    const stack = this.callerStack(AwsMySQLPool.prototype.getConnection);
+    return withCallerStack(this.clientPool.acquire(), stack).then((c) => this.checkout(c));
+  }
+
+  /** mysql2's `pool.releaseConnection(conn)`: the same as `conn.release()`. */
+  releaseConnection(connection: AwsMySQLPoolConnection): void {
+    if (connection instanceof AwsMySQLPoolConnection) connection.release();
   }
 
   query<T extends QueryResult>(sql: string, values?: QueryValues): Result<T>;
   query<T extends QueryResult>(options: QueryOptions, values?: QueryValues): Result<T>;
   query<T extends QueryResult>(sql: string | QueryOptions, values?: QueryValues): Result<T> {
-    return this.run((c) => c.query<T>(sql as string, values));
+    const stack = this.callerStack(AwsMySQLPool.prototype.query);
+    return withCallerStack(this.run((c) => c.query<T>(sql as string, values)), stack);
   }
 
   execute<T extends QueryResult>(sql: string, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(options: QueryOptions, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(sql: string | QueryOptions, values?: ExecuteValues): Result<T> {
-    return this.run((c) => c.execute<T>(sql as string, values));
+    const stack = this.callerStack(AwsMySQLPool.prototype.execute);
+    return withCallerStack(this.run((c) => c.execute<T>(sql as string, values)), stack);
   }
 
-  private run<R>(fn: (c: AwsMySQLPoolConnection) => Promise<R>): Promise<R> {
-    const idle = this.pool.takeIdle();
-    return idle !== undefined ? this.runOn(idle, fn) : this.pool.acquire().then((c) => this.runOn(c, fn));
+  /** Internal (also the callback API): runs `fn` on a connection of the pool and releases it (or destroys it after a fatal error). */
+  run<R>(fn: (c: AwsMySQLPoolConnection) => Promise<R>): Promise<R> {
+    const idle = this.clientPool.takeIdle();
+    return idle !== undefined ? this.runOn(idle, fn) : this.clientPool.acquire().then((c) => this.runOn(c, fn));
   }
 
   private runOn<R>(conn: AwsMySQLPoolConnection, fn: (c: AwsMySQLPoolConnection) => Promise<R>): Promise<R> {
@@ -175,21 +239,48 @@ export class AwsMySQLPool extends EventEmitter {
     const hostBefore = core.currentHost?.hostAndPort;
     return fn(conn).then(
       (result) => {
-        this.pool.release(conn);
+        this.clientPool.release(conn);
         return result;
       },
       (err: unknown) => {
-        const destroy = afterQueryError(this.pool, core, hostBefore, err, coreOf);
-        this.pool.release(conn, destroy ? err : undefined);
+        const destroy = afterQueryError(this.clientPool, core, hostBefore, err, coreOf) || isReadOnlyError(err);
+        this.clientPool.release(conn, destroy ? err : undefined);
         throw err;
       },
     );
   }
 
-  /** Ends the pool: idle connections now, checked-out ones when released; then its internal pools. */
+  /**
+   * Ends the pool as mysql2 does: waiting checkouts fail ('Pool is closed.'), every connection is closed (checked-out
+   * ones too, after the statements already sent to them; their `release()` then does nothing); then its internal pools.
+   */
   async end(): Promise<void> {
-    await this.pool.end();
+    if (this.connectionsAtEnd !== undefined) {
+      await this.clientPool.end(true);
+      // mysql2 ends its connections again, and each already closed one fails.
+      if (this.connectionsAtEnd > 0) throw closedStateError();
+      return;
+    }
+    this.connectionsAtEnd = this.totalCount;
+    await this.clientPool.end(true);
     await this.internal.end();
+  }
+
+  /** Whether end() was called. */
+  get closed(): boolean {
+    return this.clientPool.ending;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.clientPool.ending) await this.end();
+  }
+
+  [inspect.custom](): string {
+    return `AwsMySQLPool ${inspect(this.toJSON())}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { config: safeConfigView(this.clientConfig), totalCount: this.totalCount, idleCount: this.idleCount, waitingCount: this.waitingCount };
   }
 
   escape(value: unknown): string {

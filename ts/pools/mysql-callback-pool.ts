@@ -1,0 +1,171 @@
+/**
+ * AwsMySQLCallbackPool: mysql2's callback `Pool` (`mysql2.createPool(cfg)`) over an AwsMySQLPool, whose connections
+ * run the wrapper's plugins. `getConnection(cb)` gives AwsMySQLCallbackPoolConnections (`release()`, `.promise()`),
+ * `query(sql, values?, cb)` returns mysql2's Query command (events, `.stream()`), `end(cb)`, the events
+ * 'connection' / 'acquire' / 'release' / 'enqueue', and `.promise()` returns the AwsMySQLPool behind it.
+ */
+import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
+import type { Query, QueryError, QueryOptions } from 'mysql2';
+import {
+  AwsMySQLCallbackPoolConnection,
+  checkExecuteValues,
+  createQuery,
+  CommandRun,
+  invoke,
+  sendQuery,
+  type CommandOutcome,
+  splitArgs,
+  type Callback,
+  type MySQLCallback,
+} from '../clients/mysql-callback.js';
+import { AwsMySQLPool, type AwsMySQLPoolConfig, type AwsMySQLPoolConnection, type AwsMySQLPoolInit } from './mysql-pool.js';
+
+const POOL_EVENTS = ['connection', 'acquire', 'release'] as const;
+
+export class AwsMySQLCallbackPool extends EventEmitter {
+  private declare readonly promisePool: AwsMySQLPool;
+
+  /** The callback face of an AwsMySQLPool; `createPool(config)` makes one, and `awsMySQLPool.pool` is its own. */
+  constructor(pool: AwsMySQLPool) {
+    super();
+    Object.defineProperty(this, 'promisePool', { value: pool, enumerable: false });
+    for (const event of POOL_EVENTS) pool.on(event, (c: AwsMySQLPoolConnection) => this.emit(event, this.face(c)));
+    pool.on('enqueue', () => this.emit('enqueue'));
+  }
+
+  private face(c: AwsMySQLPoolConnection): AwsMySQLCallbackPoolConnection {
+    return c.connection;
+  }
+
+  /** The promise-API pool (AwsMySQLPool) over the same connections. */
+  promise(): AwsMySQLPool {
+    return this.promisePool;
+  }
+
+  /** mysql2's pool config: the pool settings and `connectionConfig` (its password not enumerable). */
+  get config(): Record<string, unknown> {
+    const shown = this.promisePool.config;
+    const connectionConfig: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(shown)) connectionConfig[k] = v;
+    Object.defineProperty(connectionConfig, 'password', { value: shown.password, enumerable: false });
+    return {
+      connectionConfig,
+      waitForConnections: shown.waitForConnections !== false,
+      connectionLimit: shown.connectionLimit ?? 10,
+      maxIdle: shown.maxIdle ?? shown.connectionLimit ?? 10,
+      idleTimeout: shown.idleTimeout ?? 60000,
+      queueLimit: shown.queueLimit ?? 0,
+      resetOnRelease: Boolean(shown.resetOnRelease),
+    };
+  }
+
+  /** Whether end() was called (mysql2's `pool._closed`). */
+  get _closed(): boolean {
+    return this.promisePool.closed;
+  }
+
+  /** As mysql2: `cb(null, connection)`, or `cb(err)` (typed as mysql2 types it: the connection is there when err is null). */
+  getConnection(cb: (err: QueryError | null, connection: AwsMySQLCallbackPoolConnection) => void): void {
+    this.promisePool.getConnection().then(
+      (c) => invoke(() => cb(null, this.face(c))),
+      (err: QueryError) => invoke(() => (cb as (err: QueryError) => void)(err)),
+    );
+  }
+
+  /** The same as `connection.release()`. */
+  releaseConnection(connection: AwsMySQLCallbackPoolConnection): void {
+    connection.release();
+  }
+
+  /** A statement on a connection of the pool; returns mysql2's Query command (events, `.stream()`). */
+  query<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): Query;
+  query<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): Query;
+  query(sql: string | QueryOptions, values?: unknown, cb?: unknown): Query {
+    const a = splitArgs(values, cb);
+    const cmd = createQuery(sql, a.values, a.cb, this.promisePool.config);
+    const run = new CommandRun(cmd, a.cb);
+    this.runCommand(run, cmd, a.cb, (c) => run.send(c, 'Client.query', [sql, a.values], sendQuery(cmd)));
+    return cmd;
+  }
+
+  /** A prepared statement on a connection of the pool (mysql2's pool.execute returns nothing). */
+  execute<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): void;
+  execute<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): void;
+  execute(sql: string | QueryOptions, values?: unknown, cb?: unknown): void {
+    const a = splitArgs(values, cb);
+    const handle = new EventEmitter();
+    try {
+      checkExecuteValues(typeof sql === 'object' && a.values === undefined ? sql.values : a.values);
+    } catch (err) {
+      // mysql2's pool hands the driver's synchronous error to the callback.
+      if (a.cb) invoke(() => a.cb!(err as QueryError));
+      return;
+    }
+    const run = new CommandRun(handle, a.cb);
+    this.runCommand(run, handle, a.cb, (c) => run.send(c, 'Client.execute', [sql, a.values], (core, done) => core.execute(sql, a.values, done)));
+  }
+
+  /** Runs a command on a connection of the pool; the caller hears of it once the connection is back (or destroyed). */
+  private runCommand(run: CommandRun, handle: EventEmitter, cb: Callback | undefined, send: (c: AwsMySQLPoolConnection) => Promise<CommandOutcome>): void {
+    let reached = false;
+    this.promisePool
+      .run(async (c) => {
+        reached = true;
+        const outcome = await send(c);
+        // A failed statement goes through the pool's error path (destroy after a fatal error, failover eviction).
+        if (outcome.err !== undefined) throw outcome.err;
+        return outcome;
+      })
+      .then(
+        (outcome) => run.deliver(outcome),
+        (err: QueryError) => {
+          if (reached) run.deliver({ err });
+          else if (cb) invoke(() => cb(err));
+          else if (handle.listenerCount('error') > 0) handle.emit('error', err);
+          else invoke(() => handle.emit('error', err));
+        },
+      );
+  }
+
+  /** Closes every connection (checked-out ones too); `cb(err)` when one failed to close. */
+  end(cb?: (err?: Error) => void): void {
+    this.promisePool.end().then(
+      () => cb && invoke(() => cb()),
+      (err: Error) =>
+        invoke(() => {
+          if (!cb) throw err;
+          cb(err);
+        }),
+    );
+  }
+
+  [Symbol.dispose](): void {
+    if (!this._closed) this.end();
+  }
+
+  escape(value: unknown): string {
+    return this.promisePool.escape(value);
+  }
+
+  escapeId(value: string | string[]): string {
+    return this.promisePool.escapeId(value);
+  }
+
+  format(sql: string, values?: unknown): string {
+    return this.promisePool.format(sql, values);
+  }
+
+  [inspect.custom](): string {
+    return `AwsMySQLCallbackPool ${inspect(this.promisePool.toJSON())}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return this.promisePool.toJSON();
+  }
+}
+
+/** mysql2's `createPool(config)` (callback API); `.promise()` gives the AwsMySQLPool. */
+export function createPool(config: AwsMySQLPoolConfig | string, init?: AwsMySQLPoolInit): AwsMySQLCallbackPool {
+  return new AwsMySQLPool(config, init).pool;
+}
