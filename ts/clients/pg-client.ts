@@ -30,10 +30,11 @@ import ConnectionParameters from 'pg/lib/connection-parameters.js';
 import type { Readable, Writable } from 'node:stream';
 import type { ClientConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryConfigValues, QueryResult, QueryResultRow, Submittable, TransactionStatus } from 'pg';
 import { ClientCore } from '../client-core.js';
-import { ConnectionAbortedError } from '../errors.js';
 import type { IsolationLevel } from '../dialects/types.js';
 import { PgDriverDialect } from '../dialects/driver/pg.js';
-import { UnsupportedOperationError } from '../errors.js';
+import { ConfigurationError, ConnectionAbortedError, UnsupportedOperationError } from '../errors.js';
+import { redactUrl } from '../logger.js';
+import { parseConnectProps } from '../options.js';
 import type { HostInfo } from '../host-info.js';
 import type { ClientMethod } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
@@ -146,7 +147,15 @@ export class AwsPGClient extends EventEmitter {
     }
     const userConfig = copyConfig(config);
     // pg's own resolution; the wrapper then works with the host, port, user and database pg would use.
-    this.params = new ConnectionParameters(userConfig);
+    try {
+      this.params = new ConnectionParameters(userConfig);
+    } catch (err) {
+      // pg's URL errors carry the whole connection string (TypeError#input): the wrapper's parser names what is
+      // wrong with the password masked, and anything it lets through is reported masked too.
+      parseConnectProps('pg', userConfig);
+      const url = typeof userConfig.connectionString === 'string' ? userConfig.connectionString : '';
+      throw new ConfigurationError(`Option 'connectionString' expects a valid postgres:// URL, got '${redactUrl(url)}'`, 'connectionString');
+    }
     Object.defineProperty(this, 'params', { enumerable: false });
     // (A password from the connection string wins over an explicit one, as in pg; none leaves pg's pgpass lookup.)
     for (const key of ['host', 'port', 'user', 'database', 'password'] as const) {
