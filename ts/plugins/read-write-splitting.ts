@@ -87,7 +87,10 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
     const service = this.service;
     const conn = service.currentConnection;
     const host = service.currentHostInfo;
-    if (conn === undefined || host === undefined || host.hostId !== undefined || service.isStaticHostListProvider) return;
+    if (conn === undefined || host === undefined || host.hostId !== undefined) return;
+    // Detected here, at the first switch, rather than at connect: a client that never switches sends nothing.
+    await service.ensureDialect(conn);
+    if (service.isStaticHostListProvider) return;
     await service.refreshHostList();
     const found = await service.identifyConnection(conn);
     if (found !== undefined) {
