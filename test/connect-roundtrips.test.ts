@@ -101,15 +101,24 @@ test('pg, default plugins: the first client detects the dialect (each statement 
   });
 });
 
-test('pg, a plugin that needs the dialect lazily: host_monitoring_v2 on a plain host sends nothing at connect', async () => {
+test('pg, host_monitoring_v2 on a plain host: nothing at connect; detected on first need, never inside a transaction', async () => {
   await withCounter('pg', pgServer, async (counter) => {
     const services = new WrapperServices();
     const c = new AwsPGClient({ host: counter.host, port: counter.port, ...pgCredentials, plugins: 'host_monitoring_v2' }, { services });
     await c.connect();
     assert.equal(counter.take(), []);
-    // Asked for something dialect-specific, the client detects then (once) and answers.
-    assert.is(await c.core.pluginService.getHostRole(c.core.connection), HostRole.WRITER);
+    const s = c.core.pluginService;
+    // Inside the application's transaction no probe is sent (a failing one would abort the transaction).
+    await c.query('BEGIN');
+    assert.is(await s.getHostRole(c.core.connection), HostRole.WRITER);
+    assert.equal((await c.query('SELECT 1 AS one')).rows, [{ one: 1 }], 'the transaction is intact');
+    await c.query('COMMIT');
+    assert.equal(counter.take(), ['BEGIN', 'SELECT pg_catalog.pg_is_in_recovery()', 'SELECT 1 AS one', 'COMMIT']);
+    // Asked for something dialect-specific outside a transaction, the client detects then (once) and answers.
+    assert.is(await s.getHostRole(c.core.connection), HostRole.WRITER);
     assert.equal(counter.take(), [...PG_DETECTION, 'SELECT pg_catalog.pg_is_in_recovery()']);
+    assert.is(await s.getHostRole(c.core.connection), HostRole.WRITER);
+    assert.equal(counter.take(), ['SELECT pg_catalog.pg_is_in_recovery()']);
     await c.end();
     await services.close();
   });

@@ -265,8 +265,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   }
 
   ensureDialect(conn: C): Promise<DatabaseDialect> {
-    // A closed connection would answer no probe, which would settle the guess for good.
-    if (!this.dialectManager.canUpdate || this.driverDialect.isClosed(conn)) return Promise.resolve(this.currentDialect);
+    // A closed connection would answer no probe, which would settle the guess for good; inside the application's
+    // transaction a probe naming a missing function would abort it (PostgreSQL): detection waits for a later call.
+    const dd = this.driverDialect;
+    if (!this.dialectManager.canUpdate || dd.isClosed(conn) || dd.isInTransaction(conn)) return Promise.resolve(this.currentDialect);
     this.detecting ??= this.detectDialect(conn).finally(() => (this.detecting = undefined));
     return this.detecting.then(() => this.currentDialect);
   }

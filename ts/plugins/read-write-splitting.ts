@@ -34,6 +34,11 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
     }
   }
 
+  /** Switching follows the topology: whether there is one is known before the first switch (never mid-transaction). */
+  needsDialect(): boolean {
+    return true;
+  }
+
   override connect(_host: HostInfo, _props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C> {
     if (isInitial) {
       if (this.pools === undefined && this.service.options.internalConnectionPool) {
@@ -87,10 +92,7 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
     const service = this.service;
     const conn = service.currentConnection;
     const host = service.currentHostInfo;
-    if (conn === undefined || host === undefined || host.hostId !== undefined) return;
-    // Detected here, at the first switch, rather than at connect: a client that never switches sends nothing.
-    await service.ensureDialect(conn);
-    if (service.isStaticHostListProvider) return;
+    if (conn === undefined || host === undefined || host.hostId !== undefined || service.isStaticHostListProvider) return;
     await service.refreshHostList();
     const found = await service.identifyConnection(conn);
     if (found !== undefined) {
