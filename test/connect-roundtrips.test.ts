@@ -207,6 +207,7 @@ test('lookalike aurora-pg, default plugins: Aurora dialect and topology found; a
     const bare = new AwsPGClient({ ...cfg, plugins: '' }, { services });
     await bare.connect();
     assert.equal(take(), [], "plugins '' sends nothing, even to a cluster endpoint");
+    assert.is(services.topologyMonitors.size, 0, "plugins '' starts no topology monitor");
     await bare.end();
 
     const first = new AwsPGClient(cfg, { services });

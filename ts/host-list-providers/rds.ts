@@ -203,7 +203,9 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   }
 
   async refresh(conn?: C): Promise<readonly HostInfo[]> {
-    this.ensureMonitor();
+    // The monitor is attached once a client has a connection to read on: a client that never reads the topology
+    // (no plugin needs it, e.g. `plugins: ''`) starts none.
+    if (conn !== undefined) this.ensureMonitor();
     this.monitorHandle?.ensureRunning();
     const cached = this.services.topology.get(this.clusterId);
     if (cached && Date.now() - cached.updatedAt < (this.options.topologyRefreshMs ?? 30000)) return cached.hosts;
