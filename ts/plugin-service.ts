@@ -321,6 +321,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
         probeConnector: this.probeConnector(),
         probeQueryTimeoutMs: this.topologyProbeProps.options.socketTimeout,
         topologyMonitoring: { driver: this.driverName, props: this.topologyProbeProps },
+        topologyWanted: () => this.manager?.plugins.some((p) => p.needsDialect?.(initial) === true) ?? false,
       });
     }
     return new ConnectionStringHostListProvider<C>({

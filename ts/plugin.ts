@@ -127,7 +127,8 @@ export interface ConnectionPlugin<C = unknown> {
    * Whether the plugin reads the detected database dialect (isStaticHostListProvider, the host list provider,
    * `dialect`) right after a connection to `host` is opened. When any plugin says so, the dialect is detected on
    * that connection before the connect pipeline returns (once per client, cached per host); otherwise nothing is
-   * sent until something needs it (PluginService.ensureDialect).
+   * sent until something needs it (PluginService.ensureDialect). Such a client also reads the cached topology
+   * before connecting and attaches to its cluster's topology monitor.
    */
   needsDialect?(host: HostInfo): boolean;
 }
