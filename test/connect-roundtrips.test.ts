@@ -1,7 +1,7 @@
 // What a connect sends to the server, counted on the wire (a loopback proxy recording PostgreSQL Query/Parse
 // messages and MySQL COM_QUERY/COM_STMT_PREPARE packets): `plugins: ''` sends nothing; the default plugins detect
 // the dialect once per host (a later client of the same host sends no detection statement); on the lookalike Aurora
-// cluster the defaults still find the Aurora dialect and the topology.
+// clusters (PostgreSQL and MySQL) the defaults still find the Aurora dialect and the topology.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -231,6 +231,58 @@ test('lookalike aurora-pg, default plugins: Aurora dialect and topology found; a
     assert.is(second.core.pluginService.currentHostInfo?.hostId, cluster.writer.name);
     // What the defaults still send for a cluster endpoint: initial_connection verifies the instance's role.
     assert.equal(again, [auroraPgDialect.isReaderQuery]);
+    await Promise.all([first.end(), second.end()]);
+  } finally {
+    await services.close();
+    for (const c of counters) await c.close();
+    await cluster.stop({ keepLogs: false });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('lookalike aurora-mysql, default plugins: Aurora dialect and topology found; a later client detects nothing', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'roundtrips-aurora-mysql-'));
+  const cluster = await LocalCluster.start({ flavour: 'aurora-mysql', readers: 1, dir });
+  const counters: StatementCounter[] = [];
+  const services = new WrapperServices();
+  try {
+    const hostAddressMap: Record<string, string> = {};
+    for (const [name, address] of Object.entries(cluster.hostAddressMap)) {
+      const [h, p] = address.split(':');
+      const counter = await startStatementCounter('mysql', { host: h!, port: Number(p) });
+      counters.push(counter);
+      hostAddressMap[name] = `${counter.host}:${counter.port}`;
+    }
+    // MySQL has no application_name: the monitor's statements are counted too, but it sends no detection statement.
+    const take = () => counters.flatMap((c) => c.take());
+    const detection = new Set(MYSQL_DETECTION.concat(
+      "SELECT 1 AS tmp FROM information_schema.tables WHERE upper(table_schema) = 'INFORMATION_SCHEMA' AND upper(table_name) = 'AURORA_GLOBAL_DB_INSTANCE_STATUS'",
+      'SELECT count(1) FROM information_schema.aurora_global_db_status',
+      "SHOW VARIABLES LIKE 'version'",
+      "SHOW VARIABLES LIKE 'report_host'",
+    ));
+    const cfg = { ...cluster.clientConfig('writer'), hostAddressMap };
+
+    const bare = new AwsMySQLClient({ ...cfg, plugins: '' }, { services });
+    await bare.connect();
+    assert.equal(take(), [], "plugins '' sends nothing, even to a cluster endpoint");
+    assert.is(services.topologyMonitors.size, 0, "plugins '' starts no topology monitor");
+    await bare.end();
+
+    const first = new AwsMySQLClient(cfg, { services });
+    await first.connect();
+    const s = first.core.pluginService;
+    assert.is(s.dialect.code, 'aurora-mysql');
+    assert.equal(s.allHosts.map((h) => [h.hostId, h.role]), [[cluster.writer.name, HostRole.WRITER], [cluster.readers[0]!.name, HostRole.READER]]);
+    const sent = take();
+    assert.ok(sent.some((sql) => detection.has(sql)), `the first client detects: ${sent.join(' | ')}`);
+
+    const second = new AwsMySQLClient(cfg, { services });
+    await second.connect();
+    const again = take();
+    assert.equal(again.filter((sql) => detection.has(sql)), [], `no detection statement: ${again.join(' | ')}`);
+    assert.is(second.core.pluginService.dialect.code, 'aurora-mysql');
+    assert.is(second.core.pluginService.currentHostInfo?.hostId, cluster.writer.name);
     await Promise.all([first.end(), second.end()]);
   } finally {
     await services.close();
