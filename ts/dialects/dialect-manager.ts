@@ -213,13 +213,13 @@ export class DialectManager {
   }
 
   /**
-   * Drops what is cached for `hosts` and starts over from the guess for the first one (refine() probes again):
-   * the server behind a cached name turned out not to be what the cache says.
+   * Drops what is cached for `hosts` and starts over from the guess for the first one (the next refine() probes
+   * again, even from a guess that is otherwise final): the server behind a cached name turned out not to be what
+   * the cache says.
    */
   forget(...hosts: HostInfo[]): DatabaseDialect {
     for (const h of hosts) this.services.dialects.delete(this.cacheKey(h));
-    const guess = guessDialect(this.engine, hosts[0]!.host);
-    return this.choose(guess.dialect, guess.canUpdate);
+    return this.choose(guessDialect(this.engine, hosts[0]!.host).dialect, true);
   }
 
   private choose(dialect: DatabaseDialect, canUpdate: boolean, fromCache = false): DatabaseDialect {
