@@ -1,18 +1,31 @@
 #!/usr/bin/env node
 // bench/overhead: latency and CPU per query of AwsPGClient / AwsMySQLClient against raw pg / mysql2 on the same
-// server in the same run, for `SELECT 1` and a 1 MB statement, printed as ratios; plus import time.
+// server in the same run, for `SELECT 1` and a 1 MB statement, printed as ratios; connect latency against a plain
+// server and a lookalike Aurora cluster; plus import time.
 // Goals (issue 2): ≤ 5 % latency and ≤ 2 µs CPU added per query; 1 MB statement ≤ 1.1× raw CPU; import ≤ 60 ms.
-// Usage: npm run build && node bench/overhead.mjs [--iterations N]
+// Goals (issue 10): connect ≤ 1.2× raw with `plugins: ''`; the default plugins detect the dialect once per host.
+// Usage: npm run build && node bench/overhead.mjs [--iterations N] [--connects N] [--sections queries,connect,import]
+//        [--baseline DIR]   (DIR: another checkout with dist/ built, e.g. the main branch: its clients get rows too)
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { AwsPGClient, releaseResources } from 'aws-advanced-ts-wrapper/pg';
 import { AwsMySQLClient } from 'aws-advanced-ts-wrapper/mysql';
+import { LocalCluster } from 'aws-advanced-ts-wrapper/testing';
 import { startServers } from '../test/support/servers.mjs';
 
-const argIdx = process.argv.indexOf('--iterations');
-const N = argIdx > 0 ? Number(process.argv[argIdx + 1]) : 5000;
+function arg(name, dflt) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+}
+const N = Number(arg('iterations', 5000));
+const CONNECTS = Number(arg('connects', 200));
+const SECTIONS = arg('sections', 'queries,connect,import').split(',');
+const BASELINE = arg('baseline', undefined);
 const ROUNDS = 5; // interleaved rounds so drift on a shared 2-core machine hits every variant alike
 const BIG = `SELECT 1 AS one /* ${'x'.repeat(1024 * 1024)} */`;
 
@@ -56,13 +69,134 @@ function importTimeMs(spec, isEsm) {
   return stats(runs).p50;
 }
 
+/** The clients of another checkout (--baseline), for before/after rows in the same run. */
+const baseline = BASELINE === undefined ? undefined : {
+  ...(await import(path.resolve(BASELINE, 'dist/esm/pg.js'))),
+  AwsMySQLClient: (await import(path.resolve(BASELINE, 'dist/esm/mysql.js'))).AwsMySQLClient,
+};
+
+async function loadPeer() {
+  try {
+    return { pg: (await import('aws-advanced-nodejs-wrapper/pg')).AwsPGClient, mysql: (await import('aws-advanced-nodejs-wrapper/mysql')).AwsMySQLClient };
+  } catch (err) {
+    console.log(`  (aws-advanced-nodejs-wrapper not available: ${err.message})`);
+    return undefined;
+  }
+}
+
+// ---- connect latency ---------------------------------------------------------------------------------------------
+
+/**
+ * Connect latency: each sample is construct + connect() of a new client, ended before the next (end() is not
+ * timed). Variants run in interleaved rounds. With `beside`, one client of each wrapper variant stays connected
+ * meanwhile, as in an application with a pool (the wrappers' shared state stays alive); without it every client is
+ * alone, as in a script or a test suite that connects and ends.
+ */
+async function compareConnect(label, variants, n, { beside = false } = {}) {
+  const held = [];
+  if (beside) for (const v of variants.slice(1)) held.push(await v.open());
+  for (const v of variants) for (let i = 0; i < 5; i++) await v.close(await v.open()); // warm-up
+  const samples = Object.fromEntries(variants.map((v) => [v.name, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const v of variants) {
+      for (let i = 0; i < Math.ceil(n / ROUNDS); i++) {
+        const t0 = performance.now();
+        const c = await v.open();
+        samples[v.name].push(performance.now() - t0);
+        await v.close(c);
+      }
+    }
+  }
+  await Promise.all(held.map((c) => c.end()));
+  const base = stats(samples[variants[0].name]);
+  console.log(`\n${label}`);
+  console.log(`  ${'variant'.padEnd(48)} ${'p50 ms'.padStart(8)} ${'mean ms'.padStart(8)} ${'p50×'.padStart(7)} ${'mean×'.padStart(7)}`);
+  for (const v of variants) {
+    const s = stats(samples[v.name]);
+    console.log(`  ${v.name.padEnd(48)} ${s.p50.toFixed(3).padStart(8)} ${s.mean.toFixed(3).padStart(8)} ${(s.p50 / base.p50).toFixed(2).padStart(7)} ${(s.mean / base.mean).toFixed(2).padStart(7)}`);
+  }
+}
+
+/** A variant of one wrapper client class: `cfg` plus the plugins setting. */
+function wrapperVariant(name, Client, cfg, plugins) {
+  const config = plugins === undefined ? cfg : { ...cfg, plugins };
+  return {
+    name: `${name} ${plugins === undefined ? 'default plugins' : `plugins=${JSON.stringify(plugins)}`}`,
+    async open() {
+      const c = new Client(config);
+      c.on?.('error', () => {});
+      await c.connect();
+      return c;
+    },
+    close: (c) => c.end(),
+  };
+}
+
+function pgVariants(rawCfg, ourCfg, peer) {
+  const vs = [
+    { name: 'pg.Client (raw)', open: async () => { const c = new pg.Client(rawCfg); await c.connect(); return c; }, close: (c) => c.end() },
+  ];
+  for (const plugins of ['', undefined]) {
+    vs.push(wrapperVariant('AwsPGClient', AwsPGClient, ourCfg, plugins));
+    if (baseline) vs.push(wrapperVariant('baseline AwsPGClient', baseline.AwsPGClient, ourCfg, plugins));
+    if (peer) vs.push(wrapperVariant('aws-advanced-nodejs-wrapper', peer.pg, rawCfg, plugins));
+  }
+  return vs;
+}
+
+function mysqlVariants(rawCfg, ourCfg, peer) {
+  const vs = [{ name: 'mysql2/promise (raw)', open: () => mysql.createConnection(rawCfg), close: (c) => c.end() }];
+  for (const plugins of ['', undefined]) {
+    vs.push(wrapperVariant('AwsMySQLClient', AwsMySQLClient, ourCfg, plugins));
+    if (baseline) vs.push(wrapperVariant('baseline AwsMySQLClient', baseline.AwsMySQLClient, ourCfg, plugins));
+    // The peer keys its dialect cache by host name alone: its MySQL clients use another name for the same server.
+    if (peer) vs.push(wrapperVariant('aws-advanced-nodejs-wrapper', peer.mysql, { ...rawCfg, host: 'localhost' }, plugins));
+  }
+  return vs;
+}
+
+async function connects(pgCfg, myCfg) {
+  const peer = await loadPeer();
+  await compareConnect('Connect — PostgreSQL, plain server, each client alone', pgVariants(pgCfg, pgCfg, peer), CONNECTS);
+  await compareConnect('Connect — MySQL (MariaDB), plain server, each client alone', mysqlVariants(myCfg, myCfg, peer), CONNECTS);
+  // Lookalike clusters: the raw driver connects to the writer endpoint's address; the wrappers to its RDS name
+  // (hostAddressMap). The peer needs /etc/hosts entries for the names and is left out here.
+  for (const flavour of ['aurora-pg', 'aurora-mysql']) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bench-connect-'));
+    const cluster = await LocalCluster.start({ flavour, readers: 1, dir });
+    try {
+      const raw = cluster.directConfig('writer');
+      const ours = cluster.clientConfig('writer');
+      const variants = flavour === 'aurora-pg' ? pgVariants(raw, ours) : mysqlVariants(raw, ours);
+      const label = `Connect — lookalike ${flavour} cluster (1 writer, 1 reader), writer endpoint`;
+      await compareConnect(`${label}, each client alone`, variants, CONNECTS);
+      await compareConnect(`${label}, beside a connected client`, variants, CONNECTS, { beside: true });
+    } finally {
+      await cluster.stop({ keepLogs: false });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
 const servers = await startServers();
 try {
   const e = servers.env;
   const pgCfg = { host: e.TEST_PG_HOST, port: Number(e.TEST_PG_PORT), user: e.TEST_PG_USER, password: e.TEST_PG_PASSWORD, database: e.TEST_PG_DATABASE };
   const myCfg = { host: e.TEST_MYSQL_HOST, port: Number(e.TEST_MYSQL_PORT), user: e.TEST_MYSQL_USER, password: e.TEST_MYSQL_PASSWORD, database: e.TEST_MYSQL_DATABASE };
 
-  console.log(`bench/overhead — ${N} queries per variant in ${ROUNDS} interleaved rounds, node ${process.version}`);
+  console.log(`bench/overhead — ${N} queries / ${CONNECTS} connects per variant in ${ROUNDS} interleaved rounds, node ${process.version}`);
+  if (SECTIONS.includes('queries')) await queries(pgCfg, myCfg);
+  if (SECTIONS.includes('connect')) await connects(pgCfg, myCfg);
+  if (SECTIONS.includes('import')) imports();
+} finally {
+  await releaseResources();
+  await baseline?.releaseResources();
+  servers.stop();
+}
+// The Node peer's monitors and caches keep the event loop alive (it has no per-client release): exit explicitly.
+setTimeout(() => process.exit(), 100);
+
+async function queries(pgCfg, myCfg) {
   const rawPg = new pg.Client(pgCfg); await rawPg.connect();
   const awsPgBare = new AwsPGClient({ ...pgCfg, plugins: '' }); await awsPgBare.connect();
   const awsPgDefault = new AwsPGClient(pgCfg); await awsPgDefault.connect();
@@ -86,14 +220,13 @@ try {
   await compare('MySQL (MariaDB) — SELECT 1', myVariants, 'SELECT 1', N);
   await compare('MySQL (MariaDB) — 1 MB statement', myVariants, BIG, Math.max(50, Math.floor(N / 25)));
   await Promise.all([rawMy.end(), awsMyBare.end(), awsMyDefault.end()]);
+}
 
+function imports() {
   console.log('\nImport time (fresh process, p50 of 7)');
   const base = importTimeMs('pg', false);
   console.log(`  require('pg')                              ${base.toFixed(1)} ms`);
   console.log(`  require('aws-advanced-ts-wrapper')         ${importTimeMs('aws-advanced-ts-wrapper', false).toFixed(1)} ms`);
   console.log(`  import('aws-advanced-ts-wrapper')          ${importTimeMs('aws-advanced-ts-wrapper', true).toFixed(1)} ms`);
   console.log(`  import('aws-advanced-ts-wrapper/pg')       ${importTimeMs('aws-advanced-ts-wrapper/pg', true).toFixed(1)} ms`);
-} finally {
-  await releaseResources();
-  servers.stop();
 }

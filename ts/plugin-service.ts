@@ -23,7 +23,7 @@ import type { PipelineTerminal, PluginManager } from './plugin-manager.js';
 import type { WrapperServices } from './services.js';
 import { SessionStateTracker } from './session-state.js';
 import type { DatabaseDialect, DriverDialect, ErrorKind, SessionState } from './dialects/types.js';
-import { DialectManager } from './dialects/dialect-manager.js';
+import { DialectManager, isMissingObjectError } from './dialects/dialect-manager.js';
 import { ConnectionStringHostListProvider, fillAliases, hostFromDriverConfig, RdsHostListProvider } from './host-list-providers/index.js';
 
 const log = getLogger('plugin-service');
@@ -52,6 +52,12 @@ export class PluginServiceImpl<C> implements PluginService<C> {
 
   private manager: PluginManager<C> | undefined;
   private currentDialect: DatabaseDialect;
+  /** The dialect the current host list provider was created for. */
+  private providerDialect: DatabaseDialect;
+  /** Dialect detection in progress (concurrent callers share it). */
+  private detecting: Promise<void> | undefined;
+  /** The host each physical connection was opened to: a dialect detected on it is cached under that host too. */
+  private readonly connectedHosts = new WeakMap<object, HostInfo>();
   private conn: C | undefined;
   private host: HostInfo | undefined;
   private rawHosts: readonly HostInfo[] = [];
@@ -93,8 +99,9 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     this.dialectManager = new DialectManager(init.services, init.driver, {
       wrapperDialect: this.options.wrapperDialect,
       customDialect: this.options['customDialect'] as DatabaseDialect | undefined,
+      hostAddressMap: this.options.hostAddressMap,
     });
-    this.currentDialect = this.dialectManager.getDialect(initial);
+    this.currentDialect = this.providerDialect = this.dialectManager.getDialect(initial);
     this.hostListProvider = this.createHostListProvider(initial);
     this.initialConnectionHostInfo = this.hostListProvider.initialHostInfo;
   }
@@ -269,7 +276,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
 
   // ---- terminal steps (the seed's DefaultPlugin) ------------------------------------------------------------
 
-  /** Opens the physical connection, marks the host available and refines the dialect after the first connect. */
+  /**
+   * Opens the physical connection and marks the host available. The dialect is detected on it only when a plugin
+   * needs it at connect (ConnectionPlugin.needsDialect) and it is not known yet: `plugins: ''` sends nothing.
+   */
   connectTerminal(host: HostInfo, props: ConnectProps): Promise<C> {
     const task = this.openConnection(host, props);
     const settled = task.then(
@@ -289,37 +299,65 @@ export class PluginServiceImpl<C> implements PluginService<C> {
       throw new AwsWrapperError('Client was ended while connecting');
     }
     this.setAvailability(host.allAliases, HostAvailability.AVAILABLE);
-    try {
-      await this.refineDialect(conn, host);
-    } catch (err) {
-      this.dispose(conn, false, true);
-      throw err;
+    if (typeof conn === 'object' && conn !== null) this.connectedHosts.set(conn, host);
+    if (this.dialectManager.canUpdate && this.manager?.plugins.some((p) => p.needsDialect?.(host) === true)) {
+      try {
+        await this.ensureDialect(conn);
+      } catch (err) {
+        this.dispose(conn, false, true);
+        throw err;
+      }
     }
     return conn;
   }
 
-  /**
-   * Dialect refinement after a connection (integration point with the dialect manager): probes once; when the
-   * dialect changes between topology-aware and not, the host list provider is recreated.
-   */
-  private async refineDialect(conn: C, host: HostInfo): Promise<void> {
-    if (!this.dialectManager.canUpdate) return;
-    const before = this.currentDialect;
+  ensureDialect(conn: C): Promise<DatabaseDialect> {
+    // A closed connection would answer no probe, which would settle the guess for good; inside the application's
+    // transaction a probe naming a missing function would abort it (PostgreSQL): detection waits for a later call.
+    const dd = this.driverDialect;
+    if (!this.dialectManager.canUpdate || dd.isClosed(conn) || dd.isInTransaction(conn)) return Promise.resolve(this.currentDialect);
+    this.detecting ??= this.detectDialect(conn).finally(() => (this.detecting = undefined));
+    return this.detecting.then(() => this.currentDialect);
+  }
+
+  /** Probes once on `conn`; a dialect that needs another kind of host list provider gets a new one. */
+  private async detectDialect(conn: C): Promise<void> {
     const initial = this.hostListProvider.initialHostInfo;
     this.currentDialect = await this.dialectManager.refine(initial, (sql) => this.driverDialect.queryRows(conn, sql, this.auxiliaryQueryTimeoutMs), {
-      connectedHost: host,
+      connectedHost: typeof conn === 'object' && conn !== null ? this.connectedHosts.get(conn) : undefined,
       isNetworkError: (err) => this.isNetworkError(err),
     });
-    if (this.currentDialect !== before) {
+    if (this.currentDialect !== this.providerDialect) {
       this.hostListProvider.release();
       this.hostListProvider = this.createHostListProvider(initial);
       await this.refreshHostList(conn);
     }
   }
 
+  /**
+   * Runs `op` (which queries `conn` with the dialect's SQL) once the dialect is known. A dialect taken from the
+   * cache whose own statements name objects the server lacks (an Aurora entry for a name that now leads to plain
+   * PostgreSQL) is forgotten, detected again on `conn`, and `op` retried once.
+   */
+  private async withDialect<T>(conn: C | undefined, op: () => Promise<T>): Promise<T> {
+    if (conn === undefined || this.driverDialect.isClosed(conn)) return op();
+    await this.ensureDialect(conn);
+    try {
+      return await op();
+    } catch (err) {
+      if (!this.dialectManager.fromCache || !isMissingObjectError(err)) throw err;
+      const initial = this.hostListProvider.initialHostInfo;
+      log.info(`the cached ${this.currentDialect.code} dialect of ${initial.hostAndPort} does not fit the server (${errorText(err)}); detecting it again`);
+      const connected = typeof conn === 'object' && conn !== null ? this.connectedHosts.get(conn) : undefined;
+      this.currentDialect = this.dialectManager.forget(initial, ...(connected ? [connected] : []));
+      await this.ensureDialect(conn);
+      return op();
+    }
+  }
+
   /** The host list provider for the current dialect: topology-aware dialects read the cluster topology. */
   private createHostListProvider(initial: HostInfo): HostListProvider<C> {
-    const dialect = this.currentDialect;
+    const dialect = (this.providerDialect = this.currentDialect);
     if (dialect.topology !== undefined) {
       return new RdsHostListProvider<C>({
         initialHost: initial,
@@ -330,6 +368,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
         probeConnector: this.probeConnector(),
         probeQueryTimeoutMs: this.topologyProbeProps.options.socketTimeout,
         topologyMonitoring: { driver: this.driverName, props: this.topologyProbeProps },
+        topologyWanted: () => this.manager?.plugins.some((p) => p.needsDialect?.(initial) === true) ?? false,
       });
     }
     return new ConnectionStringHostListProvider<C>({
@@ -357,7 +396,8 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   // ---- host lists -------------------------------------------------------------------------------------------
 
   async refreshHostList(conn?: C): Promise<void> {
-    const hosts = await this.hostListProvider.refresh(conn ?? this.conn);
+    const on = conn ?? this.conn;
+    const hosts = await this.withDialect(on, () => this.hostListProvider.refresh(on));
     this.updateHostList(hosts);
   }
 
@@ -410,15 +450,16 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   // ---- host identity ----------------------------------------------------------------------------------------
 
   getHostRole(conn: C): Promise<HostRole> {
-    return this.hostListProvider.getHostRole(conn);
+    return this.withDialect(conn, () => this.hostListProvider.getHostRole(conn));
   }
 
   identifyConnection(conn: C): Promise<HostInfo | undefined> {
-    return this.hostListProvider.identifyConnection(conn);
+    return this.withDialect(conn, () => this.hostListProvider.identifyConnection(conn));
   }
 
   /** Adds the names the server knows itself by (alias query) and those of its topology entry (inventory §5.6). */
-  fillAliases(conn: C, host: HostInfo): Promise<void> {
+  async fillAliases(conn: C, host: HostInfo): Promise<void> {
+    await this.ensureDialect(conn);
     return fillAliases(conn, host, {
       dialect: this.currentDialect,
       driverDialect: this.driverDialect,

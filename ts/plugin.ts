@@ -125,6 +125,14 @@ export interface ConnectionPlugin<C = unknown> {
   getHostInfoByStrategy?(role: HostRole, strategy: string, hosts?: readonly HostInfo[]): HostInfo | undefined;
   /** Called when the client ends: drop references to shared monitors, timers, etc. */
   release?(): Promise<void> | void;
+  /**
+   * Whether the plugin reads the detected database dialect (isStaticHostListProvider, the host list provider,
+   * `dialect`) right after a connection to `host` is opened. When any plugin says so, the dialect is detected on
+   * that connection before the connect pipeline returns (once per client, cached per host); otherwise nothing is
+   * sent until something needs it (PluginService.ensureDialect). Such a client also reads the cached topology
+   * before connecting and attaches to its cluster's topology monitor.
+   */
+  needsDialect?(host: HostInfo): boolean;
 }
 
 /** Creates a plugin for one client. Registered under a code with a weight (lower = outer, runs first). */
@@ -179,6 +187,7 @@ export interface PluginService<C = unknown> extends HostListProviderService<C> {
   readonly services: WrapperServices;
   readonly logger: Logger;
   readonly driverDialect: DriverDialect<C>;
+  /** The dialect in use: the cached, configured or guessed one until detection ran (ensureDialect). */
   readonly dialect: DatabaseDialect;
   readonly currentConnection: C | undefined;
   readonly currentHostInfo: HostInfo | undefined;
@@ -208,6 +217,12 @@ export interface PluginService<C = unknown> extends HostListProviderService<C> {
   getHostRole(conn: C): Promise<HostRole>;
   identifyConnection(conn: C): Promise<HostInfo | undefined>;
   fillAliases(conn: C, host: HostInfo): Promise<void>;
+  /**
+   * Detects the database dialect on `conn` unless it is already known (configured, cached for the host, or detected
+   * by this client), recreating the host list provider when the detected dialect needs another one. getHostRole,
+   * identifyConnection, fillAliases and refreshHostList call it themselves.
+   */
+  ensureDialect(conn: C): Promise<DatabaseDialect>;
   isNetworkError(err: unknown): boolean;
   isLoginError(err: unknown): boolean;
   isReadOnlyError(err: unknown): boolean;

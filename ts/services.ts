@@ -49,7 +49,11 @@ export interface MonitorErrorEvent {
 export class WrapperServices extends EventEmitter {
   /** Topology per clusterId. */
   readonly topology = new Map<string, CachedTopology>();
-  /** Detected dialect per `host[:port]` with the time it was detected. */
+  /**
+   * Detected dialect per engine and `host[:port]` with the time it was detected. Facts about servers, not state
+   * of clients: kept when the last client ends (entries expire after 30 minutes), so connecting again detects
+   * nothing; releaseResources() starts from an empty cache.
+   */
   readonly dialects = new Map<string, { code: DialectCode; at: number }>();
   /** Plugin codes, custom plugins and configuration profiles available to the clients of these services. */
   readonly plugins: PluginRegistry;
@@ -103,12 +107,11 @@ export class WrapperServices extends EventEmitter {
     this.teardowns.push(fn);
   }
 
-  /** Runs every teardown once and clears caches; safe to call repeatedly. */
+  /** Runs every teardown once and clears the caches of client state (not the dialects); safe to call repeatedly. */
   async close(): Promise<void> {
     const fns = this.teardowns.splice(0);
     this.topologyMonitors.close();
     this.topology.clear();
-    this.dialects.clear();
     this.hostAvailability.clear();
     this.hostSelectors.clear();
     this.openedConnections.clear();

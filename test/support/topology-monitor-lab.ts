@@ -32,7 +32,10 @@ export class TopologyLab {
     return this.cluster.flavour.endsWith('pg');
   }
 
-  /** A connected client (no plugins: the host list provider alone drives the monitor) with fast monitor bounds. */
+  /**
+   * A connected client (no plugins: the host list provider alone drives the monitor) with fast monitor bounds. A
+   * client without plugins reads no topology by itself: one read on its connection attaches it to the monitor.
+   */
   async client(services: WrapperServices, endpoint = 'writer', extra: Record<string, unknown> = {}): Promise<AnyClient> {
     const cfg = {
       ...this.cluster.clientConfig(endpoint),
@@ -45,6 +48,7 @@ export class TopologyLab {
     const client: AnyClient = this.isPg ? new AwsPGClient(cfg, { services }) : new AwsMySQLClient(cfg as never, { services });
     client.on('error', () => {});
     await client.connect();
+    await client.core.pluginService.refreshHostList();
     return client;
   }
 

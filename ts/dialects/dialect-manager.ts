@@ -1,8 +1,9 @@
 /**
- * Picks the database dialect of a client (inventory §3.1): a custom dialect object always wins; then the user's
- * `wrapperDialect` code; then a dialect detected earlier for the same engine and `host[:port]` (30 minutes, kept in
- * WrapperServices.dialects); else a guess from the driver and the host's RDS URL type, refined once after the first
- * connection by probing candidate dialects in order.
+ * Picks the database dialect of a client: a custom dialect object always wins; then the user's `wrapperDialect`
+ * code; then a dialect detected earlier for the same engine and `host[:port]` (30 minutes, kept in
+ * WrapperServices.dialects); else a guess from the driver and the host's RDS URL type, refined once, on a connection
+ * and only when something needs it (see PluginService.ensureDialect), by probing candidate dialects in order. Within
+ * one refinement a probe statement is sent once (several candidates share their first checks).
  *
  * Differences from the Python wrapper, on purpose:
  * - The cache key includes the engine (`pg/host:port`, `mysql/host:port`), so a PG and a MySQL server behind one
@@ -11,6 +12,10 @@
  *   answers "no" (the server replied and lacks the Aurora/RDS functions), the client falls back to rds-* and then
  *   to the plain engine dialect, instead of staying on a dialect whose topology and host-id queries fail. A probe
  *   the server did not answer (timeout, network error) never downgrades and is not cached.
+ * - The cache key is the address the client reaches: with a hostAddressMap entry for the host, the mapped address is
+ *   part of the key, so one name mapped to different servers (test clusters) never shares an entry.
+ * - A dialect taken from the cache is dropped (forget) when its own queries show the server is not what it says,
+ *   and detected again; entries also expire after 30 minutes and are kept when the last client ends.
  * - A `wrapperDialect` of the wrong engine for the driver is a ConfigurationError.
  * The `custom` dialect: pass `customDialect` to the constructor (or call setCustomDialect); `wrapperDialect:
  * 'custom'` without one is a ConfigurationError.
@@ -21,6 +26,7 @@ import type { WrapperServices } from '../services.js';
 import { AwsWrapperError, ConfigurationError, QueryTimeoutError } from '../errors.js';
 import { getLogger } from '../logger.js';
 import { identifyRdsType, RdsUrlType } from '../rds-utils.js';
+import { mapHostAddress } from '../options.js';
 import { DATABASE_DIALECTS, DIALECT_CODE_ALIASES, WRAPPER_DIALECT_CODES } from './database/index.js';
 
 const log = getLogger('dialect');
@@ -35,6 +41,8 @@ export interface DialectManagerOptions {
   readonly wrapperDialect?: string | undefined;
   /** A user-supplied dialect; always wins. */
   readonly customDialect?: DatabaseDialect | undefined;
+  /** Where a host name really leads (the `hostAddressMap` option): the mapped address is part of the cache key. */
+  readonly hostAddressMap?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface RefineOptions {
@@ -134,6 +142,8 @@ export class DialectManager {
   private readonly userCode: DialectCode | undefined;
   private current: DatabaseDialect | undefined;
   private updatable = true;
+  private cachedHit = false;
+  private readonly hostAddressMap: Readonly<Record<string, string>> | undefined;
 
   constructor(
     private readonly services: WrapperServices,
@@ -141,6 +151,7 @@ export class DialectManager {
     options: DialectManagerOptions = {},
   ) {
     this.engine = engineOfDriver(driver);
+    this.hostAddressMap = options.hostAddressMap;
     this.custom = options.customDialect === undefined ? undefined : validateCustomDialect(options.customDialect);
     this.userCode = options.wrapperDialect ? resolveDialectCode(options.wrapperDialect) : undefined;
     if (this.userCode === 'custom' && !this.custom) {
@@ -170,11 +181,22 @@ export class DialectManager {
     return this.updatable;
   }
 
-  /** `<engine>/host:port`, the engine's default port filled in so `db` and `db:5432` share an entry. */
-  private cacheKey(host: HostInfo): string {
+  /** Whether the current dialect came from the cache (not chosen by the user nor detected by this client). */
+  get fromCache(): boolean {
+    return this.cachedHit;
+  }
+
+  /**
+   * `<engine>/host:port`, the engine's default port filled in so `db` and `db:5432` share an entry; with a
+   * hostAddressMap entry for the host, `@address:port` of the server it leads to is appended.
+   */
+  cacheKey(host: HostInfo): string {
     const defaultPort = this.engine === 'pg' ? 5432 : this.engine === 'mysql' ? 3306 : -1;
     const h = host.hasPort || defaultPort < 0 ? host : host.with({ port: defaultPort });
-    return `${this.engine ?? this.driver}/${h.hostAndPort}`;
+    const key = `${this.engine ?? this.driver}/${h.hostAndPort}`;
+    if (this.hostAddressMap === undefined || !h.hasPort) return key;
+    const to = mapHostAddress(this.hostAddressMap, h.host, h.port);
+    return to.host === h.host && to.port === h.port ? key : `${key}@${to.host}:${to.port}`;
   }
 
   /** The dialect to use before connecting to `host` (the initial host of the client). */
@@ -184,16 +206,34 @@ export class DialectManager {
     const cached = this.services.dialects.get(this.cacheKey(host));
     if (cached && Date.now() - cached.at < DIALECT_CACHE_TTL_MS) {
       const d = DATABASE_DIALECTS.get(cached.code);
-      if (d && d.code !== 'unknown') return this.choose(d, false);
+      if (d && d.code !== 'unknown') return this.choose(d, false, true);
     }
     const guess = guessDialect(this.engine, host.host);
     return this.choose(guess.dialect, guess.canUpdate);
   }
 
-  private choose(dialect: DatabaseDialect, canUpdate: boolean): DatabaseDialect {
+  /**
+   * Drops what is cached for `hosts` and starts over from the guess for the first one (the next refine() probes
+   * again, even from a guess that is otherwise final): the server behind a cached name turned out not to be what
+   * the cache says.
+   */
+  forget(...hosts: HostInfo[]): DatabaseDialect {
+    for (const h of hosts) this.services.dialects.delete(this.cacheKey(h));
+    return this.choose(guessDialect(this.engine, hosts[0]!.host).dialect, true);
+  }
+
+  private choose(dialect: DatabaseDialect, canUpdate: boolean, fromCache = false): DatabaseDialect {
     this.current = dialect;
     this.updatable = canUpdate;
+    this.cachedHit = fromCache;
     return dialect;
+  }
+
+  private remember(host: HostInfo, entry: { code: DialectCode; at: number }): void {
+    const cache = this.services.dialects;
+    // Entries outlive the clients (they expire instead): drop the expired ones so the map stays small.
+    for (const [key, e] of cache) if (entry.at - e.at >= DIALECT_CACHE_TTL_MS) cache.delete(key);
+    cache.set(this.cacheKey(host), entry);
   }
 
   /**
@@ -205,11 +245,18 @@ export class DialectManager {
     const start = this.current ?? this.getDialect(host);
     if (!this.updatable) return start;
     let unanswered = false;
+    // Candidates repeat each other's first checks (is it pg, which rds.extensions): each statement is sent once.
+    const answers = new Map<string, Promise<unknown[][]>>();
+    const once: QueryRows = (sql) => {
+      let answer = answers.get(sql);
+      if (answer === undefined) answers.set(sql, (answer = query(sql)));
+      return answer;
+    };
     const probe = async (code: DialectCode): Promise<ProbeOutcome> => {
       const d = DATABASE_DIALECTS.get(code);
       if (!d) return 'no';
       try {
-        return (await d.isDialect(query)) ? 'yes' : 'no';
+        return (await d.isDialect(once)) ? 'yes' : 'no';
       } catch (err) {
         if (err instanceof QueryTimeoutError || options.isNetworkError?.(err)) {
           unanswered = true;
@@ -252,10 +299,21 @@ export class DialectManager {
     this.choose(result, false);
     if (!unanswered) {
       const entry = { code: result.code, at: Date.now() };
-      this.services.dialects.set(this.cacheKey(host), entry);
-      if (options.connectedHost) this.services.dialects.set(this.cacheKey(options.connectedHost), entry);
+      this.remember(host, entry);
+      if (options.connectedHost) this.remember(options.connectedHost, entry);
     }
     log.debug(`dialect of ${host.hostAndPort}: ${result.code}${result !== start ? ` (was ${start.code})` : ''}`);
     return result;
   }
+}
+
+/**
+ * The server rejected a statement for naming a function, table, schema or variable it does not have (SQLSTATE
+ * 42883 / 42P01 / 3F000 / 42704; MySQL 1146 / 1109 / 1193 / 1305): the dialect's SQL does not fit the server.
+ */
+export function isMissingObjectError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, errno } = err as { code?: unknown; errno?: unknown };
+  if (typeof code === 'string' && ['42883', '42P01', '3F000', '42704'].includes(code)) return true;
+  return typeof errno === 'number' && [1146, 1109, 1193, 1305].includes(errno);
 }

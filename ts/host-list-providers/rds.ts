@@ -60,6 +60,13 @@ export interface RdsHostListProviderInit<C> {
    * attaches to its cluster's native monitor (services.topologyMonitors) on first use when the addon is available.
    */
   readonly topologyMonitoring?: TopologyMonitoring;
+  /**
+   * Whether the client's plugins use the topology: the provider then attaches to the monitor at its first refresh,
+   * before the client connects (the monitor's connections are up by the time failover needs them). Otherwise it
+   * attaches on its first read with a connection: a client that never reads the topology starts no monitor.
+   * Default: attach at the first refresh.
+   */
+  readonly topologyWanted?: () => boolean;
 }
 
 /** What a topology monitor (the native one, in a later issue) offers the provider. */
@@ -88,6 +95,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   private readonly probeConnector: ProbeConnector<C> | undefined;
   private readonly probeQueryTimeoutMs: number | undefined;
   private readonly topologyMonitoring: TopologyMonitoring | undefined;
+  private readonly topologyWanted: () => boolean;
   private monitorHandle: TopologyMonitorHandle | undefined;
   private monitorTried = false;
   private released = false;
@@ -106,6 +114,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     this.probeConnector = init.probeConnector;
     this.probeQueryTimeoutMs = init.probeQueryTimeoutMs;
     this.topologyMonitoring = init.topologyMonitoring;
+    this.topologyWanted = init.topologyWanted ?? (() => true);
   }
 
   /** Attaches to the cluster's native topology monitor once (falls back to reading on connections without it). */
@@ -213,7 +222,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   }
 
   async refresh(conn?: C): Promise<readonly HostInfo[]> {
-    this.ensureMonitor();
+    if (conn !== undefined || this.topologyWanted()) this.ensureMonitor();
     this.monitorHandle?.ensureRunning();
     const cached = this.services.topology.get(this.clusterId);
     if (cached && Date.now() - cached.updatedAt < (this.options.topologyRefreshMs ?? 30000)) return cached.hosts;

@@ -22,6 +22,11 @@ export class AuroraConnectionTrackerPlugin<C> implements ConnectionPlugin<C> {
 
   constructor(private readonly service: PluginService<C>) {}
 
+  /** Tracking is for topology instances only: whether there is a topology decides at every connect. */
+  needsDialect(): boolean {
+    return true;
+  }
+
   async connect(host: HostInfo, _props: ConnectProps, _isInitial: boolean, next: ConnectFn<C>): Promise<C> {
     const conn = await next();
     const s = this.service;

@@ -133,6 +133,11 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     return this.service.endSignal?.aborted === true;
   }
 
+  /** Whether failover applies (a topology-aware dialect) is decided right after the initial connect. */
+  needsDialect(): boolean {
+    return true;
+  }
+
   /** v1's enable_failover; v2 is always enabled. */
   protected get enabled(): boolean {
     return true;

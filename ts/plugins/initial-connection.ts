@@ -30,6 +30,11 @@ export class InitialConnectionPlugin<C> implements ConnectionPlugin<C> {
     private readonly props: ConnectProps,
   ) {}
 
+  /** Only connections through a cluster endpoint are verified against the topology. */
+  needsDialect(host: HostInfo): boolean {
+    return isWriterClusterDns(host.host) || isGlobalDbWriterClusterDns(host.host) || isReaderClusterDns(host.host);
+  }
+
   async connect(host: HostInfo, props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C> {
     const writerEndpoint = isWriterClusterDns(host.host) || isGlobalDbWriterClusterDns(host.host);
     const readerEndpoint = isReaderClusterDns(host.host);

@@ -34,6 +34,11 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
     }
   }
 
+  /** Switching follows the topology: whether there is one is known before the first switch (never mid-transaction). */
+  needsDialect(): boolean {
+    return true;
+  }
+
   override connect(_host: HostInfo, _props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C> {
     if (isInitial) {
       if (this.pools === undefined && this.service.options.internalConnectionPool) {

@@ -75,6 +75,11 @@ export class StaleDnsPlugin<C> implements ConnectionPlugin<C> {
     this.helper = new StaleDnsHelper(service, this);
   }
 
+  /** Only writer cluster endpoints are checked against the topology. */
+  needsDialect(host: HostInfo): boolean {
+    return isWriterClusterDns(host.host) || isGlobalDbWriterClusterDns(host.host);
+  }
+
   connect(host: HostInfo, props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C> {
     return this.helper.verifiedConnection(host, props, isInitial, next);
   }
