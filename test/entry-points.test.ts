@@ -36,4 +36,11 @@ test('the driver entries re-export the errors and releaseResources', async () =>
   }
 });
 
+test('the root entry exports the logging hooks the README documents', async () => {
+  const root = await import('../ts/index.js');
+  const logger = await import('../ts/logger.js');
+  assert.is(root.setLogger, logger.setLogger);
+  assert.is(root.setLogLevels, logger.setLogLevels);
+});
+
 test.run();

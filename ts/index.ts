@@ -8,6 +8,7 @@ export * from './errors.js';
 export { HostInfo, HostRole, HostAvailability, HostChange } from './host-info.js';
 export { WrapperServices, sharedServices, type MonitorErrorEvent } from './services.js';
 export { releaseResources } from './release.js';
+export { setLogger, setLogLevels, type LogSink } from './logger.js';
 export { NativeAddonUnavailableError } from './native/index.js';
 export { MissingDependencyError } from './auth/sdk-loader.js';
 export { InternalConnectionPools, type InternalPoolOptions } from './pools/internal-pools.js';
