@@ -81,4 +81,26 @@ export class ReaderRouter {
   wrote(): void {
     this.state.lastWriteAt = performance.now();
   }
+
+  /** The last routed call (run() chains on it). */
+  private turn: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Routes and runs one call after the earlier routed calls of the client finished, so a switch never moves the
+   * client away from a connection a call is still running on (for clients that do not order their calls already).
+   */
+  run<T>(sql: string | undefined, fn: () => Promise<T>): Promise<T> {
+    const previous = this.turn;
+    const result = (async () => {
+      await previous;
+      const wrote = await this.before(sql);
+      try {
+        return await fn();
+      } finally {
+        if (wrote) this.wrote();
+      }
+    })();
+    this.turn = result.catch(() => undefined);
+    return result;
+  }
 }

@@ -21,6 +21,7 @@ import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
 import { checkDuration } from '../option-table.js';
 import type { WrapperServices } from '../services.js';
+import { newReaderRoutingState } from '../reader-routing.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
 import { AwsMySQLCallbackPool } from './mysql-callback-pool.js';
 import { InternalConnectionPools } from './internal-pools.js';
@@ -104,6 +105,8 @@ export class AwsMySQLPool extends EventEmitter {
   /** How many connections the pool had when end() was first called. */
   private connectionsAtEnd: number | undefined;
   private readonly internal: InternalConnectionPools;
+  /** readerRouting's read-your-writes window covers every connection of the pool. */
+  private readonly readerRoutingState = newReaderRoutingState();
 
   constructor(config: AwsMySQLPoolConfig | string, init: AwsMySQLPoolInit = {}) {
     super();
@@ -175,7 +178,7 @@ export class AwsMySQLPool extends EventEmitter {
   }
 
   private async newConnection(): Promise<AwsMySQLPoolConnection> {
-    const conn = new AwsMySQLPoolConnection(this.clientConfig as AwsMySQLClientConfig, this.services === undefined ? {} : { services: this.services });
+    const conn = new AwsMySQLPoolConnection(this.clientConfig as AwsMySQLClientConfig, { ...(this.services === undefined ? {} : { services: this.services }), readerRoutingState: this.readerRoutingState });
     attachInternalPools(coreOf(conn), this.internal);
     // A lost idle connection must not crash the process (mysql2 emits 'error' on its connection).
     conn.on('error', () => undefined);
