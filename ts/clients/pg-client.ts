@@ -473,7 +473,8 @@ export class AwsPGClient extends EventEmitter {
     if (router !== undefined) {
       // readerRouting: where the statement may run is settled in its turn, before the pipeline runs it.
       return this.serialized(async (release) => {
-        const wrote = await router.before(statementText(args[0]));
+        // Streams and cursors (Submittables) stay on the writer.
+        const wrote = await router.before(method === 'Client.query' ? statementText(args[0]) : undefined);
         try {
           return await this.executeInTurn(method, args, fn, release);
         } finally {
