@@ -183,6 +183,12 @@ test('mysql: hinted, read-only transactions, SELECTs by mode; writes, locks, LAS
     assert.is(Number(a[0].ro), 1, 'read-only transaction on a reader');
     assert.is(b[0].conn, a[0].conn, 'on one connection');
     await c.query('COMMIT');
+    // Kysely's MysqlDialect: SET TRANSACTION … READ ONLY, then begin.
+    await c.query('set transaction read only');
+    await c.query('begin');
+    const [k] = await c.query<RowDataPacket[]>(`SELECT ${MY_RO}, CONNECTION_ID() AS conn`);
+    assert.is(Number(k[0].ro), 1, 'SET TRANSACTION READ ONLY + begin on a reader');
+    await c.query('commit');
     await c.beginTransaction();
     assert.is(await myOnReader(c, `SELECT ${MY_RO}`), false, 'beginTransaction() on the writer');
     await c.commit();

@@ -32,6 +32,10 @@ export class ReaderRouter {
   private readonly selects: boolean;
   private readonly stickMs: number;
   private readonly state: ReaderRoutingState;
+  /** MySQL: `SET TRANSACTION … READ ONLY` ran on the reader; the `BEGIN` right after it stays there. */
+  private nextTransactionReadOnly = false;
+  /** MySQL semantics of SET TRANSACTION outside a transaction (PostgreSQL ignores it there). */
+  private readonly mysql: boolean;
 
   /** The router of `core`, or undefined when readerRouting is off (then nothing is classified). */
   static create(core: ClientCore<unknown>, state: ReaderRoutingState | undefined): ReaderRouter | undefined {
@@ -50,6 +54,7 @@ export class ReaderRouter {
     this.selects = mode === 'selects';
     this.stickMs = core.props.options.readerRoutingStickMs;
     this.state = state;
+    this.mysql = core.driverDialect.code === 'mysql2';
   }
 
   /** Whether the current connection is the plugin's reader. */
@@ -69,11 +74,17 @@ export class ReaderRouter {
     // The user chose read-only (setReadOnly(true)): the plugin keeps the client on a reader, routing stays out.
     if (core.isReadOnly()) return false;
     const route = sql === undefined ? 'write' : classifyStatement(sql);
-    const routable = route === 'begin-read-only' || route === 'hinted-read' || (route === 'read' && this.selects);
+    const nextReadOnly = this.nextTransactionReadOnly;
+    this.nextTransactionReadOnly = false;
+    // `SET TRANSACTION READ ONLY` then `BEGIN` (MySQL): the transaction begins where the SET ran.
+    if (route === 'begin' && nextReadOnly) return false;
+    const setsNext = route === 'set-transaction-read-only' && this.mysql;
+    const routable = route === 'begin-read-only' || setsNext || route === 'hinted-read' || (route === 'read' && this.selects);
     const toReader = routable && performance.now() - this.state.lastWriteAt >= this.stickMs;
     if (toReader !== this.onReader) {
       await core.execute('Client.setReadOnly', [toReader], () => Promise.resolve());
     }
+    if (setsNext) this.nextTransactionReadOnly = true;
     return route === 'write' && !this.onReader;
   }
 

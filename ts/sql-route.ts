@@ -14,15 +14,19 @@ export const ROUTE_PREFIX_CHARS = 4096;
  * - `read`: a plain read (SELECT / WITH / VALUES / TABLE without writes, locks or side effects);
  * - `hinted-read`: the same, marked with a leading `/* aws:reader *\/` comment;
  * - `begin-read-only`: starts a read-only transaction (the whole transaction may run on a reader);
- * - `write`: everything else, including other transaction starts and inconclusive statements.
+ * - `set-transaction-read-only`: `SET TRANSACTION … READ ONLY` (on MySQL it makes the next transaction read-only:
+ *   Kysely's MysqlDialect sends it before `begin`);
+ * - `begin`: starts a transaction without saying its access mode (`BEGIN`, `START TRANSACTION`);
+ * - `write`: everything else, including read-write transaction starts and inconclusive statements.
  */
-export type StatementRoute = 'read' | 'hinted-read' | 'begin-read-only' | 'write';
+export type StatementRoute = 'read' | 'hinted-read' | 'begin-read-only' | 'set-transaction-read-only' | 'begin' | 'write';
 
 const HINT = /^\/\*\s*aws:reader\s*\*\//i;
 
 /** Leading keywords of statements that can be reads. */
 const READ_START = /^(?:select|with|values|table)\b/;
 const BEGIN_START = /^(?:begin|start\s+transaction)\b/;
+const SET_TRANSACTION_START = /^set\s+transaction\b/;
 
 /**
  * What keeps a read on the writer: writes (writable CTEs, SELECT … INTO), locking reads, and functions with effects
@@ -84,11 +88,14 @@ export function classifyStatement(sql: string): StatementRoute {
   if (at === undefined || at >= raw.length) return 'write';
   const s = raw.toLowerCase();
   const head = s.slice(at, at + 32);
-  if (BEGIN_START.test(head)) {
+  const begin = BEGIN_START.test(head);
+  if (begin || SET_TRANSACTION_START.test(head)) {
     // Transaction starts are short: one that does not fit, or that sends more, is not trusted.
     if (truncated || hasSecondStatement(s)) return 'write';
     const body = s.slice(at);
-    return /\bread\s+only\b/.test(body) && !/\bread\s+write\b/.test(body) ? 'begin-read-only' : 'write';
+    if (/\bread\s+write\b/.test(body)) return 'write';
+    if (/\bread\s+only\b/.test(body)) return begin ? 'begin-read-only' : 'set-transaction-read-only';
+    return begin && /^(?:begin|start\s+transaction)(?:\s+(?:work|transaction))?\s*;?\s*$/.test(body) ? 'begin' : 'write';
   }
   if (!READ_START.test(head)) return 'write';
   if (truncated || NOT_A_READ.test(s) || hasSecondStatement(s)) return 'write';

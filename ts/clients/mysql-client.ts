@@ -221,8 +221,9 @@ export class AwsMySQLClient extends EventEmitter {
         if (Array.isArray(result)) this.dialect.trackResult(conn, result[0]);
         return result;
       });
-    // readerRouting: beginTransaction() starts a read-write transaction, on the writer.
-    return this.router === undefined ? call() : this.router.run(undefined, call);
+    // readerRouting: beginTransaction() is a plain START TRANSACTION (read-only when SET TRANSACTION READ ONLY came
+    // right before it); commit() / rollback() run where the transaction is.
+    return this.router === undefined ? call() : this.router.run(opens ? 'START TRANSACTION' : undefined, call);
   }
 
   async ping(): Promise<void> {
