@@ -113,6 +113,7 @@ export class AwsMySQLPool extends EventEmitter {
     const { all, clientConfig, shown } = splitPoolConfig('mysql2', 'AwsMySQLPool', config, 'uri', POOL_KEYS);
     // Not enumerable: it holds the password.
     Object.defineProperty(this, 'clientConfig', { value: clientConfig, enumerable: false });
+    Object.defineProperty(this, 'readerRoutingState', { enumerable: false });
     this.trace = clientConfig.trace !== false;
     const resetOnRelease = all.resetOnRelease !== undefined && all.resetOnRelease !== false;
     this.services = init.services;
