@@ -465,6 +465,14 @@ export const OPTION_TABLE = [
     name: 'openConnectionRetryIntervalMs', aliases: ['open_connection_retry_interval_ms'], type: 'int', default: 1000, unit: 'ms', min: 0, group: 'initial_connection',
     doc: 'Pause between those attempts.',
   },
+  {
+    name: 'readerRouting', aliases: [], type: 'enum', values: ['off', 'explicit', 'selects'], default: 'off', group: 'read_write_splitting',
+    doc: "Routing for ORMs (read_write_splitting or srw needed): 'explicit' runs read-only transactions (BEGIN READ ONLY, START TRANSACTION READ ONLY) and statements starting with /* aws:reader */ on a reader; 'selects' also plain SELECTs outside transactions; 'off' classifies nothing. Writes, locking reads, detectable side effects and inconclusive statements stay on the writer (docs/read-write-splitting.md).",
+  },
+  {
+    name: 'readerRoutingStickMs', aliases: [], type: 'int', default: 1000, unit: 'ms', min: 0, group: 'read_write_splitting',
+    doc: 'readerRouting: read-your-writes window. After a write on the same pool (or client), nothing is routed to a reader for this long (0: no window).',
+  },
   // ---- read_write_splitting / srw (internal pools) ----
   {
     name: 'internalConnectionPool', aliases: [], type: 'boolean', default: false, group: 'read_write_splitting',

@@ -26,6 +26,7 @@ import type { IsolationLevel } from '../dialects/types.js';
 import type { HostInfo } from '../host-info.js';
 import type { ClientMethod } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
+import { ReaderRouter, type ReaderRoutingState } from '../reader-routing.js';
 import { captureCallerStack, withCallerStack, type CallerStack } from './caller-stack.js';
 import { safeConfigView } from './config-view.js';
 import { AwsMySQLCallbackConnection } from './mysql-callback.js';
@@ -40,6 +41,8 @@ export type AwsMySQLClientConfig = ConnectionOptions & {
 export interface AwsMySQLClientInit {
   /** Process-wide wrapper state; defaults to the shared one. */
   services?: WrapperServices;
+  /** readerRouting's read-your-writes clock, shared by the connections of one pool. */
+  readerRoutingState?: ReaderRoutingState;
 }
 
 type Result<T> = Promise<[T, FieldPacket[]]>;
@@ -58,6 +61,8 @@ export class AwsMySQLClient extends EventEmitter {
   /** The wrapper engine (plugin pipeline, current connection); for plugins and tests. */
   readonly core: ClientCore<Connection>;
   private readonly dialect: Mysql2DriverDialect;
+  /** readerRouting (undefined when off: statements are not classified). */
+  private readonly router: ReaderRouter | undefined;
   private declare readonly userConfig: Readonly<Record<string, unknown>>;
   /** mysql2's `trace` (default true): failed promise calls carry the caller's frames. */
   private readonly trace: boolean;
@@ -96,6 +101,8 @@ export class AwsMySQLClient extends EventEmitter {
         this.emit(event, ...args);
       });
     }
+    this.router = ReaderRouter.create(this.core as ClientCore<unknown>, init.readerRoutingState);
+    Object.defineProperty(this, 'router', { enumerable: false });
     this.core.on('connectionChanged', (newConn: Connection) => this.attach(newConn));
     // `failover` ({ from, to, durationMs, error, outcome, mode }) after every failover, successful or not.
     this.core.on('failover', (event: unknown) => this.emit('failover', event));
@@ -140,7 +147,7 @@ export class AwsMySQLClient extends EventEmitter {
    * takes `method`, no socketTimeout), so the command can go straight to mysql2; undefined otherwise.
    */
   directConnection(method: ClientMethod): Connection | undefined {
-    if (this.closed || this.socketTimeout !== undefined || this.core.pluginManager.getExecuteChain(method) !== undefined) return undefined;
+    if (this.closed || this.router !== undefined || this.socketTimeout !== undefined || this.core.pluginManager.getExecuteChain(method) !== undefined) return undefined;
     return this.core.connectionOrUndefined;
   }
 
@@ -149,11 +156,14 @@ export class AwsMySQLClient extends EventEmitter {
    * socketTimeout, and records the transaction state its result shows.
    */
   async statement<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: Connection) => Result<T>): Result<T> {
-    return this.run(method, args, async (conn) => {
-      const result = await fn(conn);
-      this.dialect.trackResult(conn, result[0]);
-      return result;
-    });
+    const call = () =>
+      this.run(method, args, async (conn) => {
+        const result = await fn(conn);
+        this.dialect.trackResult(conn, result[0]);
+        return result;
+      });
+    // readerRouting: a prepared statement's call (no SQL in its arguments) runs on the writer.
+    return this.router === undefined ? call() : this.router.run(statementText(args[0]), call);
   }
 
   query<T extends QueryResult>(sql: string, values?: QueryValues): Result<T>;
@@ -203,13 +213,17 @@ export class AwsMySQLClient extends EventEmitter {
 
   /** Internal (the callback API): BEGIN / COMMIT / ROLLBACK through the pipeline; resolves with mysql2's result. */
   transactionCommand(method: ClientMethod, opens: boolean, fn: (conn: Connection) => Promise<unknown>): Promise<unknown> {
-    return this.run(method, [], async (conn) => {
-      // mysql2 resolves these with [ResultSetHeader, undefined] although its typings say void.
-      const result = await fn(conn);
-      this.dialect.trackTransaction(conn, opens);
-      if (Array.isArray(result)) this.dialect.trackResult(conn, result[0]);
-      return result;
-    });
+    const call = () =>
+      this.run(method, [], async (conn) => {
+        // mysql2 resolves these with [ResultSetHeader, undefined] although its typings say void.
+        const result = await fn(conn);
+        this.dialect.trackTransaction(conn, opens);
+        if (Array.isArray(result)) this.dialect.trackResult(conn, result[0]);
+        return result;
+      });
+    // readerRouting: beginTransaction() is a plain START TRANSACTION (read-only when SET TRANSACTION READ ONLY came
+    // right before it); commit() / rollback() run where the transaction is.
+    return this.router === undefined ? call() : this.router.run(opens ? 'START TRANSACTION' : undefined, call);
   }
 
   async ping(): Promise<void> {
@@ -407,4 +421,11 @@ export function closedStateError(): Error & { fatal: true } {
 /** Opens a connected AwsMySQLClient, as mysql2/promise's createConnection does for a Connection. */
 export function createConnection(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): Promise<AwsMySQLClient> {
   return AwsMySQLClient.createConnection(config, init);
+}
+
+/** The SQL of a query()/execute() argument (text or options), undefined otherwise. */
+function statementText(arg: unknown): string | undefined {
+  if (typeof arg === 'string') return arg;
+  const sql = typeof arg === 'object' && arg !== null ? (arg as { sql?: unknown }).sql : undefined;
+  return typeof sql === 'string' ? sql : undefined;
 }

@@ -38,6 +38,7 @@ import { parseConnectProps } from '../options.js';
 import type { HostInfo } from '../host-info.js';
 import type { ClientMethod } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
+import { ReaderRouter, type ReaderRoutingState } from '../reader-routing.js';
 
 /** pg.Client's config plus wrapper options (camelCase, or the seed's snake_case names). */
 export type AwsPGClientConfig = ClientConfig & { readonly [wrapperOption: string]: unknown };
@@ -45,6 +46,8 @@ export type AwsPGClientConfig = ClientConfig & { readonly [wrapperOption: string
 export interface AwsPGClientInit {
   /** Process-wide state; defaults to the shared one. Tests pass a fresh `new WrapperServices()`. */
   readonly services?: WrapperServices;
+  /** readerRouting's read-your-writes clock, shared by the clients of one pool (AwsPGPool passes its own). */
+  readonly readerRoutingState?: ReaderRoutingState;
 }
 
 /**
@@ -139,6 +142,8 @@ export class AwsPGClient extends EventEmitter {
   private drainPaused = 0;
   /** pg.Client's `binary` option (or pg.defaults.binary). */
   readonly binary: boolean;
+  /** readerRouting (undefined when off: statements are not classified). */
+  private readonly router: ReaderRouter | undefined;
 
   constructor(config?: string | AwsPGClientConfig, init: AwsPGClientInit = {}) {
     super();
@@ -171,6 +176,8 @@ export class AwsPGClient extends EventEmitter {
     this.binary = Boolean(this.core.props.driver.binary || pg.defaults.binary);
     // The engine holds the driver config (password included): keep it out of util.inspect / console.log output.
     Object.defineProperty(this, 'core', { enumerable: false });
+    this.router = ReaderRouter.create(this.core as ClientCore<unknown>, init.readerRoutingState);
+    Object.defineProperty(this, 'router', { enumerable: false });
     this.core.on('connectionChanged', (newConn: pg.Client, oldConn: pg.Client | undefined) => this.moveForwarding(newConn, oldConn));
     // `failover` ({ from, to, durationMs, error, outcome, mode }) after every failover, successful or not.
     this.core.on('failover', (event: unknown) => this.emit('failover', event));
@@ -462,21 +469,36 @@ export class AwsPGClient extends EventEmitter {
    * (deprecated in pg 8). With pg's `pipeline` option a call only waits until the earlier ones were sent.
    */
   private inTurn<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: pg.Client) => Promise<T>): Promise<T> {
-    return this.serialized((release) => {
-      const hostBefore = this.core.currentHost;
-      return this.core
-        .execute(method, args, (conn) => {
-          // end() came while the plugins ran: pg would have this statement queued, and fail it so.
-          if (this.terminating) throw new Error(TERMINATED_ERROR_MESSAGE);
-          // pg's pipeline mode sends the next statement before this one finishes; otherwise pg would only queue it.
-          if (this.pipelined) release();
-          return fn(conn);
-        })
-        .catch((err: unknown) => {
-          this.callFailed(err, hostBefore);
-          throw err;
-        });
-    });
+    const router = this.router;
+    if (router !== undefined) {
+      // readerRouting: where the statement may run is settled in its turn, before the pipeline runs it.
+      return this.serialized(async (release) => {
+        // Streams and cursors (Submittables) stay on the writer.
+        const wrote = await router.before(method === 'Client.query' ? statementText(args[0]) : undefined);
+        try {
+          return await this.executeInTurn(method, args, fn, release);
+        } finally {
+          if (wrote) router.wrote();
+        }
+      });
+    }
+    return this.serialized((release) => this.executeInTurn(method, args, fn, release));
+  }
+
+  private executeInTurn<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: pg.Client) => Promise<T>, release: () => void): Promise<T> {
+    const hostBefore = this.core.currentHost;
+    return this.core
+      .execute(method, args, (conn) => {
+        // end() came while the plugins ran: pg would have this statement queued, and fail it so.
+        if (this.terminating) throw new Error(TERMINATED_ERROR_MESSAGE);
+        // pg's pipeline mode sends the next statement before this one finishes; otherwise pg would only queue it.
+        if (this.pipelined) release();
+        return fn(conn);
+      })
+      .catch((err: unknown) => {
+        this.callFailed(err, hostBefore);
+        throw err;
+      });
   }
 
   /** A query on `hostBefore` failed with `err` (before the caller sees it). AwsPGPool's clients act on it. */
@@ -623,4 +645,11 @@ export class AwsPGClient extends EventEmitter {
     this.forwarders.set(newConn, listeners);
     if (this.unrefd) refable(newConn)?.unref();
   }
+}
+
+/** The SQL of a query() argument (text or config), undefined for a Submittable without text. */
+function statementText(arg: unknown): string | undefined {
+  if (typeof arg === 'string') return arg;
+  const text = typeof arg === 'object' && arg !== null ? (arg as { text?: unknown }).text : undefined;
+  return typeof text === 'string' ? text : undefined;
 }

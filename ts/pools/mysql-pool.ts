@@ -21,6 +21,7 @@ import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
 import { checkDuration } from '../option-table.js';
 import type { WrapperServices } from '../services.js';
+import { newReaderRoutingState } from '../reader-routing.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
 import { AwsMySQLCallbackPool } from './mysql-callback-pool.js';
 import { InternalConnectionPools } from './internal-pools.js';
@@ -104,12 +105,15 @@ export class AwsMySQLPool extends EventEmitter {
   /** How many connections the pool had when end() was first called. */
   private connectionsAtEnd: number | undefined;
   private readonly internal: InternalConnectionPools;
+  /** readerRouting's read-your-writes window covers every connection of the pool. */
+  private readonly readerRoutingState = newReaderRoutingState();
 
   constructor(config: AwsMySQLPoolConfig | string, init: AwsMySQLPoolInit = {}) {
     super();
     const { all, clientConfig, shown } = splitPoolConfig('mysql2', 'AwsMySQLPool', config, 'uri', POOL_KEYS);
     // Not enumerable: it holds the password.
     Object.defineProperty(this, 'clientConfig', { value: clientConfig, enumerable: false });
+    Object.defineProperty(this, 'readerRoutingState', { enumerable: false });
     this.trace = clientConfig.trace !== false;
     const resetOnRelease = all.resetOnRelease !== undefined && all.resetOnRelease !== false;
     this.services = init.services;
@@ -175,7 +179,7 @@ export class AwsMySQLPool extends EventEmitter {
   }
 
   private async newConnection(): Promise<AwsMySQLPoolConnection> {
-    const conn = new AwsMySQLPoolConnection(this.clientConfig as AwsMySQLClientConfig, this.services === undefined ? {} : { services: this.services });
+    const conn = new AwsMySQLPoolConnection(this.clientConfig as AwsMySQLClientConfig, { ...(this.services === undefined ? {} : { services: this.services }), readerRoutingState: this.readerRoutingState });
     attachInternalPools(coreOf(conn), this.internal);
     // A lost idle connection must not crash the process (mysql2 emits 'error' on its connection).
     conn.on('error', () => undefined);

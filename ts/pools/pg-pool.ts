@@ -30,6 +30,7 @@ import { getLogger } from '../logger.js';
 import { parseConnectProps } from '../options.js';
 import type { WrapperServices } from '../services.js';
 import { InternalConnectionPools } from './internal-pools.js';
+import { newReaderRoutingState } from '../reader-routing.js';
 import { attachInternalPools, isClientBroken, resetPooledClient } from './pool-support.js';
 
 /** pg.Pool's own settings (pg-pool reads them; the clients ignore them). */
@@ -174,10 +175,12 @@ export class AwsPGPool extends pg.Pool {
     const internals = this as unknown as PgPoolInternals;
     if (options.Client === undefined) {
       const services = init.services;
+      // readerRouting's read-your-writes window covers every client of the pool.
+      const readerRoutingState = newReaderRoutingState();
       const onFailure = (client: AwsPGPoolClient, host: HostInfo | undefined) => this.evictAfterFailure(client, host);
       internals.Client = class PooledAwsPGClient extends AwsPGPoolClient {
         constructor(clientConfig: AwsPGClientConfig) {
-          super(clientConfig, { services, instancePools: internal });
+          super(clientConfig, { services, instancePools: internal, readerRoutingState });
         }
 
         protected override callFailed(err: unknown, hostBefore: HostInfo | undefined): void {
