@@ -76,7 +76,8 @@ if (!requested) {
   if (process.env.AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD || platformPackageInstalled(packageName) || existsSync(dest)) {
     process.exit(0);
   }
-  log(`${missing}. Fix: install ${packageName}, or ${howToBuild}.`);
+  const checkout = !root.split(path.sep).includes('node_modules') && existsSync(path.join(root, 'Cargo.toml'));
+  log(checkout ? `no native addon built in this checkout yet: run \`npm run build:native\` (needs cargo).` : `${missing}. Fix: install ${packageName}, or ${howToBuild}.`);
   process.exit(0);
 }
 
