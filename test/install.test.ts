@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile as execFileCb, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -254,7 +254,7 @@ console.log(JSON.stringify(result));
 // Runs Node in the installed app as if it were linux on riscv64, a platform with no prebuilt package.
 const FAKE_PLATFORM = "Object.defineProperty(process, 'arch', { value: 'riscv64' });";
 
-test('a platform with no package: the install says so and the loader names the platform, the package and the fix', async () => {
+test('a platform with no package, or its package left out: the install and the loader name the platform, the package and the fix', async () => {
   const pkg = path.join(app, 'node_modules', 'aws-advanced-ts-wrapper');
   const fake = path.join(work, 'fake-platform.cjs');
   writeFileSync(fake, FAKE_PLATFORM);
@@ -274,6 +274,17 @@ test('a platform with no package: the install says so and the loader names the p
   assert.match(err.message, 'Looked for the package aws-advanced-ts-wrapper-linux-riscv64-gnu');
   assert.match(err.message, 'no prebuilt package exists for linux-riscv64-gnu');
   assert.match(err.message, 'install Rust (https://rustup.rs), then run `npm rebuild aws-advanced-ts-wrapper --build-from-source`');
+
+  // A prebuilt platform whose package was left out (--omit=optional, a lockfile from another OS).
+  const platformPackage = path.join(app, 'node_modules', PLATFORM_PACKAGE);
+  renameSync(platformPackage, `${platformPackage}.away`);
+  try {
+    const missing = JSON.parse((await execFile(process.execPath, ['-e', load], { cwd: app, env })).stdout) as typeof err;
+    assert.is(missing.platform, PLATFORM);
+    assert.match(missing.message, `Fix: install the prebuilt package (\`npm install ${PLATFORM_PACKAGE}\``);
+  } finally {
+    renameSync(`${platformPackage}.away`, platformPackage);
+  }
 });
 
 // What --build-from-source decides and does, with a stand-in for cargo that reports the checkout's own build as its

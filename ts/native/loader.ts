@@ -79,6 +79,25 @@ export const PREBUILT_PLATFORMS: readonly string[] = [
   'win32-x64-msvc',
 ];
 
+/** What to do when neither a local build nor the platform package is there. */
+function howToGetAddon(root: string, platform: string): string {
+  const fromSource = `npm rebuild ${BINARY_NAME} --build-from-source`;
+  if (!root.split(path.sep).includes('node_modules') && existsSync(path.join(root, 'Cargo.toml'))) {
+    return 'this is a source checkout: build the addon with `npm run build:native` (needs cargo, https://rustup.rs)';
+  }
+  if (PREBUILT_PLATFORMS.includes(platform)) {
+    return (
+      `install the prebuilt package (\`npm install ${BINARY_NAME}-${platform}\`; it is an optional dependency, left out ` +
+      `by --omit=optional or by a lockfile made on another platform), or build from source with Rust ` +
+      `(https://rustup.rs): \`${fromSource}\``
+    );
+  }
+  return (
+    `no prebuilt package exists for ${platform} (prebuilt: ${PREBUILT_PLATFORMS.join(', ')}); build from source: ` +
+    `install Rust (https://rustup.rs), then run \`${fromSource}\``
+  );
+}
+
 /**
  * Loads the addon or throws NativeAddonUnavailableError. Order: the override path, a local build under native/
  * (a source checkout, or `--build-from-source`), then the prebuilt package aws-advanced-ts-wrapper-<platform>.
@@ -103,15 +122,7 @@ export function loadBinding(): NativeBinding {
       failures.push(`  ${candidate}: ${notFound ? 'not found' : (err as Error).message}`);
     }
   }
-  const fromSource = `npm rebuild ${BINARY_NAME} --build-from-source`;
-  const fix = override
-    ? `correct ${NATIVE_PATH_ENV} (an absolute path to the .node file), or unset it`
-    : PREBUILT_PLATFORMS.includes(platform)
-      ? `install the prebuilt package (\`npm install ${packageName}\`; it is an optional dependency, left out by ` +
-        `--omit=optional or by a lockfile made on another platform), or build from source with Rust ` +
-        `(https://rustup.rs): \`${fromSource}\``
-      : `no prebuilt package exists for ${platform} (prebuilt: ${PREBUILT_PLATFORMS.join(', ')}); build from ` +
-        `source: install Rust (https://rustup.rs), then run \`${fromSource}\``;
+  const fix = override ? `correct ${NATIVE_PATH_ENV} (an absolute path to the .node file), or unset it` : howToGetAddon(root, platform);
   throw new NativeAddonUnavailableError(
     `The aws-advanced-ts-wrapper native addon is not available for ${platform} ` +
       `(${process.platform}/${process.arch}${process.platform === 'linux' ? `, ${isGlibc() ? 'glibc' : 'musl'}` : ''}, ` +
