@@ -1,11 +1,11 @@
 // Installing as users install: a local registry (verdaccio, loopback, no uplink) gets the packed main package, as
-// `napi pre-publish` shapes it, and the linux-x64-gnu platform package holding this checkout's native build, plus
-// pg and its dependencies packed from node_modules (no other network). In a fresh directory with no cargo or rustc
-// on PATH, `npm install aws-advanced-ts-wrapper pg` must install the prebuilt addon without building anything, and
-// an ES module script run with source maps on must start a lookalike Aurora cluster, connect with the default
-// plugins (native monitors loaded from the platform package) and fail over. A platform with no package gets an
-// error naming the platform, the package and the fix; `npm rebuild --build-from-source` builds with cargo (reusing
-// the checkout's target/ so only the two workspace crates compile).
+// `napi pre-publish` shapes it, this platform's package (linux-x64-gnu on CI) holding this checkout's native build,
+// and pg with its dependencies packed from node_modules (no other network). In a fresh directory with no cargo or
+// rustc on PATH, `npm install aws-advanced-ts-wrapper pg` must install the prebuilt addon without building anything,
+// and an ES module script run with source maps on must start a lookalike Aurora cluster, connect with the default
+// plugins (native monitors loaded from the platform package) and fail over. A platform with no package, or a
+// left-out package, gets an error naming the platform, the package and the fix; `npm rebuild --build-from-source`
+// runs cargo in the package (a stand-in cargo: see the last test).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile as execFileCb, execFileSync } from 'node:child_process';
@@ -16,11 +16,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { platformName } from '../ts/native/loader.js';
 import { resolvePgBinDir } from '../ts/testing/postgres.js';
 
 const execFile = promisify(execFileCb);
 const root = path.resolve(__dirname, '..');
-const PLATFORM = 'linux-x64-gnu';
+const PLATFORM = platformName(); // linux-x64-gnu on CI
 const PLATFORM_PACKAGE = `aws-advanced-ts-wrapper-${PLATFORM}`;
 const BINARY = `aws-advanced-ts-wrapper.${PLATFORM}.node`;
 
