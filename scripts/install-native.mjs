@@ -9,8 +9,8 @@
 // loader reports the same when a feature needs the addon).
 //
 // Options: --build (build; fail when impossible), --debug (debug profile, faster to compile).
-// Environment: AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD=1 silences the missing-binary message; CARGO names the cargo binary;
-// CARGO_TARGET_DIR reuses a build directory (incremental rebuilds).
+// Environment: AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD=1 silences the missing-binary message; CARGO names the
+// cargo binary; CARGO_TARGET_DIR reuses a build directory (incremental rebuilds).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -62,6 +62,8 @@ const name = platformName();
 const packageName = `${BINARY_NAME}-${name}`;
 const dest = path.join(root, 'native', `${BINARY_NAME}.${name}.node`);
 const requested = buildFromSourceRequested();
+// Installed as a dependency, or a source checkout (contributors).
+const asDependency = root.split(path.sep).includes('node_modules');
 
 const howToBuild =
   `install Rust (https://rustup.rs) and run \`npm rebuild ${BINARY_NAME} --build-from-source\`` +
@@ -76,8 +78,7 @@ if (!requested) {
   if (process.env.AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD || platformPackageInstalled(packageName) || existsSync(dest)) {
     process.exit(0);
   }
-  const checkout = !root.split(path.sep).includes('node_modules') && existsSync(path.join(root, 'Cargo.toml'));
-  log(checkout ? `no native addon built in this checkout yet: run \`npm run build:native\` (needs cargo).` : `${missing}. Fix: install ${packageName}, or ${howToBuild}.`);
+  log(asDependency ? `${missing}. Fix: install ${packageName}, or ${howToBuild}.` : 'no native addon built in this checkout yet: run `npm run build:native` (needs cargo).');
   process.exit(0);
 }
 
@@ -92,7 +93,6 @@ if (!cargo) {
 }
 
 // As a dependency (under node_modules) build in a temporary target directory and remove it afterwards.
-const asDependency = root.split(path.sep).includes('node_modules');
 const ownTargetDir = !process.env.CARGO_TARGET_DIR && asDependency;
 const targetDir = process.env.CARGO_TARGET_DIR ?? (asDependency ? mkdtempSync(path.join(os.tmpdir(), 'awsw-native-')) : path.join(root, 'target'));
 log(`building the native addon for ${name} from source (cargo, ${profile} profile; a first build takes minutes)...`);
