@@ -1,15 +1,18 @@
 #!/usr/bin/env node
-// The package's `install` script: makes sure native/aws-advanced-ts-wrapper.<platform>.node exists.
+// The package's `install` script. Users normally get the native addon from the optional package
+// aws-advanced-ts-wrapper-<platform> (napi-rs layout), and then this script does nothing. It builds the addon from
+// the shipped Rust sources into native/aws-advanced-ts-wrapper.<platform>.node only when asked to:
+// `npm rebuild aws-advanced-ts-wrapper --build-from-source` (npm_config_build_from_source),
+// AWS_ADVANCED_TS_WRAPPER_BUILD_FROM_SOURCE=1, or `--build` (contributors: `npm run build:native`). Never on its
+// own: npm hides install output, and a silent build of minutes is worse than a clear error at first use.
+// Without a binary it says which package it looked for and how to get one, and the install carries on (the
+// loader reports the same when a feature needs the addon).
 //
-// - A prebuilt binary for this platform (native/*.node, or the optional package aws-advanced-ts-wrapper-<platform>)
-//   is used as is, unless this is a source checkout whose Rust sources are newer than the binary.
-// - Otherwise, when cargo is available, the addon is built from source (release profile) and copied into native/.
-// - Otherwise a message explains what is missing and the install carries on; the loader explains again at use.
-//
-// Options: --build (always build; fail when impossible), --debug (debug profile, faster to compile).
-// Environment: AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD=1 skips everything; CARGO names the cargo binary.
+// Options: --build (build; fail when impossible), --debug (debug profile, faster to compile).
+// Environment: AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD=1 silences the missing-binary message; CARGO names the
+// cargo binary; CARGO_TARGET_DIR reuses a build directory (incremental rebuilds).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,9 +21,8 @@ import { fileURLToPath } from 'node:url';
 const BINARY_NAME = 'aws-advanced-ts-wrapper';
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const args = new Set(process.argv.slice(2));
-const force = args.has('--build');
 const profile = args.has('--debug') ? 'debug' : 'release';
-const log = (msg) => console.error(`[aws-advanced-ts-wrapper] ${msg}`);
+const log = (msg) => console.error(`[${BINARY_NAME}] ${msg}`);
 
 /** napi-rs platform names: linux-x64-gnu, linux-arm64-musl, darwin-arm64, win32-x64-msvc, ... */
 function platformName() {
@@ -34,25 +36,17 @@ function platformName() {
   return `${platform}-${arch}`;
 }
 
-/** Newest modification time of the Rust sources, or 0 when this is not a source checkout. */
-function newestSourceTime() {
-  let newest = 0;
-  const visit = (p) => {
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (!st) return;
-    if (st.isDirectory()) {
-      for (const name of readdirSync(p)) if (name !== 'target') visit(path.join(p, name));
-    } else if (/\.(rs|toml)$|^Cargo\.lock$/.test(path.basename(p))) {
-      newest = Math.max(newest, st.mtimeMs);
-    }
-  };
-  for (const p of ['Cargo.toml', 'Cargo.lock', 'build.rs', 'crates']) visit(path.join(root, p));
-  return newest;
+/** npm sets npm_config_build_from_source for `--build-from-source`; the value may name the packages to build. */
+function buildFromSourceRequested() {
+  if (args.has('--build')) return true;
+  if (/^(1|true)$/i.test(process.env.AWS_ADVANCED_TS_WRAPPER_BUILD_FROM_SOURCE ?? '')) return true;
+  const npmFlag = process.env.npm_config_build_from_source ?? '';
+  return /^(1|true)$/i.test(npmFlag) || npmFlag.split(',').map((s) => s.trim()).includes(BINARY_NAME);
 }
 
-function platformPackageInstalled(name) {
+function platformPackageInstalled(packageName) {
   try {
-    createRequire(path.join(root, 'package.json')).resolve(`${BINARY_NAME}-${name}`);
+    createRequire(path.join(root, 'package.json')).resolve(`${packageName}/package.json`);
     return true;
   } catch {
     return false;
@@ -61,50 +55,47 @@ function platformPackageInstalled(name) {
 
 function findCargo() {
   const candidates = [process.env.CARGO, 'cargo', path.join(os.homedir(), '.cargo', 'bin', 'cargo')].filter(Boolean);
-  for (const c of candidates) {
-    const r = spawnSync(c, ['--version'], { stdio: 'ignore' });
-    if (r.status === 0) return c;
-  }
-  return undefined;
-}
-
-function giveUp(msg) {
-  log(msg);
-  process.exit(force ? 1 : 0);
+  return candidates.find((c) => spawnSync(c, ['--version'], { stdio: 'ignore' }).status === 0);
 }
 
 const name = platformName();
+const packageName = `${BINARY_NAME}-${name}`;
 const dest = path.join(root, 'native', `${BINARY_NAME}.${name}.node`);
+const requested = buildFromSourceRequested();
+// Installed as a dependency, or a source checkout (contributors).
+const asDependency = root.split(path.sep).includes('node_modules');
 
-if (!force) {
-  if (process.env.AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD) {
-    log('AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD is set: not building the native addon.');
+const howToBuild =
+  `install Rust (https://rustup.rs) and run \`npm rebuild ${BINARY_NAME} --build-from-source\`` +
+  ` (or set AWS_ADVANCED_TS_WRAPPER_BUILD_FROM_SOURCE=1 when installing)`;
+const missing =
+  `no prebuilt native addon for ${name}: the optional package ${packageName} is not installed ` +
+  `(${BINARY_NAME} publishes linux-x64/arm64 (glibc and musl), darwin-x64/arm64 and win32-x64; an install with ` +
+  '--omit=optional or a lockfile made on another platform also leaves it out)';
+
+if (!requested) {
+  // A prebuilt binary (or an earlier local build) is here: nothing to do, and nothing to say.
+  if (process.env.AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD || platformPackageInstalled(packageName) || existsSync(dest)) {
     process.exit(0);
   }
-  const binary = statSync(dest, { throwIfNoEntry: false });
-  if (binary && binary.mtimeMs >= newestSourceTime()) process.exit(0);
-  if (!binary && platformPackageInstalled(name)) process.exit(0);
+  log(asDependency ? `${missing}. Fix: install ${packageName}, or ${howToBuild}.` : 'no native addon built in this checkout yet: run `npm run build:native` (needs cargo).');
+  process.exit(0);
 }
 
 if (!existsSync(path.join(root, 'Cargo.toml'))) {
-  giveUp(
-    `no prebuilt native addon for ${name} and no Rust sources to build it from. ` +
-      `Install the package ${BINARY_NAME}-${name}, or install from a source checkout with a Rust toolchain.`,
-  );
+  log(`cannot build from source: this copy of ${BINARY_NAME} has no Rust sources (Cargo.toml).`);
+  process.exit(1);
 }
 const cargo = findCargo();
 if (!cargo) {
-  giveUp(
-    `no prebuilt native addon for ${name}, and cargo was not found to build it from source. ` +
-      `Install Rust (https://rustup.rs), then run \`npm rebuild ${BINARY_NAME}\`. ` +
-      'Features that need the native addon will report this when used.',
-  );
+  log(`cannot build the native addon for ${name} from source: cargo was not found. Install Rust (https://rustup.rs) or set CARGO.`);
+  process.exit(1);
 }
 
 // As a dependency (under node_modules) build in a temporary target directory and remove it afterwards.
-const asDependency = root.split(path.sep).includes('node_modules');
+const ownTargetDir = !process.env.CARGO_TARGET_DIR && asDependency;
 const targetDir = process.env.CARGO_TARGET_DIR ?? (asDependency ? mkdtempSync(path.join(os.tmpdir(), 'awsw-native-')) : path.join(root, 'target'));
-log(`building the native addon for ${name} from source (cargo, ${profile} profile)...`);
+log(`building the native addon for ${name} from source (cargo, ${profile} profile; a first build takes minutes)...`);
 const started = Date.now();
 const build = spawnSync(
   cargo,
@@ -114,7 +105,7 @@ const build = spawnSync(
 if (build.status !== 0) {
   log(
     `cargo build failed (exit ${build.status ?? build.signal}). Fix the error above, or set ` +
-      'AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD=1 to install without the native addon.',
+      `AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD=1 to install without the native addon.`,
   );
   process.exit(1);
 }
@@ -135,8 +126,6 @@ mkdirSync(path.dirname(dest), { recursive: true });
 // Copy then rename: a process that has the old binary mapped keeps its (unlinked) copy intact.
 const tmp = `${dest}.${process.pid}.tmp`;
 copyFileSync(artifact, tmp);
-// Date the binary at the build's start: a source edited during the build makes it stale for the next install.
-utimesSync(tmp, new Date(started), new Date(started));
 renameSync(tmp, dest);
-if (asDependency && !process.env.CARGO_TARGET_DIR) rmSync(targetDir, { recursive: true, force: true });
+if (ownTargetDir) rmSync(targetDir, { recursive: true, force: true });
 log(`built ${path.relative(root, dest)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

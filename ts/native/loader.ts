@@ -38,20 +38,16 @@ function isGlibc(): boolean {
   return typeof report?.header?.glibcVersionRuntime === 'string';
 }
 
-/** Directory of this module, in the CommonJS build, the ESM build and under tsx. */
+declare const __dirname: string | undefined;
+// The ES module build has no __dirname; scripts/build-ts.mjs sets this to `import.meta.url` there (the source also
+// compiles to CommonJS, where `import.meta` is a syntax error).
+const importMetaUrl = undefined as string | undefined;
+
+/** Directory of this module: __dirname in CommonJS (and under tsx), import.meta.url in the ES module build. */
 function moduleDir(): string {
   if (typeof __dirname === 'string') return __dirname;
-  // ESM: no __dirname, and `import.meta` cannot appear in the CommonJS build; ask V8 for this file's name.
-  const original = Error.prepareStackTrace;
-  try {
-    Error.prepareStackTrace = (_err, frames) => frames;
-    const frames = new Error().stack as unknown as NodeJS.CallSite[];
-    const file = frames[0]?.getFileName();
-    if (!file) throw new Error('cannot locate the aws-advanced-ts-wrapper module directory');
-    return path.dirname(file.startsWith('file:') ? fileURLToPath(file) : file);
-  } finally {
-    Error.prepareStackTrace = original;
-  }
+  if (importMetaUrl === undefined) throw new Error('cannot locate the aws-advanced-ts-wrapper module directory');
+  return path.dirname(fileURLToPath(importMetaUrl));
 }
 
 /** The package root: the nearest directory above this module whose package.json is this package's. */
@@ -72,17 +68,49 @@ export function packageRoot(): string {
   }
 }
 
-/** Loads the addon or throws NativeAddonUnavailableError. */
+/** The platforms with a published prebuilt package (napi.targets in package.json, as napi-rs names them). */
+export const PREBUILT_PLATFORMS: readonly string[] = [
+  'linux-x64-gnu',
+  'linux-arm64-gnu',
+  'linux-x64-musl',
+  'linux-arm64-musl',
+  'darwin-x64',
+  'darwin-arm64',
+  'win32-x64-msvc',
+];
+
+/** What to do when neither a local build nor the platform package is there. */
+function howToGetAddon(root: string, platform: string): string {
+  const fromSource = `npm rebuild ${BINARY_NAME} --build-from-source`;
+  if (!root.split(path.sep).includes('node_modules') && existsSync(path.join(root, 'Cargo.toml'))) {
+    return 'this is a source checkout: build the addon with `npm run build:native` (needs cargo, https://rustup.rs)';
+  }
+  if (PREBUILT_PLATFORMS.includes(platform)) {
+    return (
+      `install the prebuilt package (\`npm install ${BINARY_NAME}-${platform}\`; it is an optional dependency, left out ` +
+      `by --omit=optional or by a lockfile made on another platform), or build from source with Rust ` +
+      `(https://rustup.rs): \`${fromSource}\``
+    );
+  }
+  return (
+    `no prebuilt package exists for ${platform} (prebuilt: ${PREBUILT_PLATFORMS.join(', ')}); build from source: ` +
+    `install Rust (https://rustup.rs), then run \`${fromSource}\``
+  );
+}
+
+/**
+ * Loads the addon or throws NativeAddonUnavailableError. Order: the override path, a local build under native/
+ * (a source checkout, or `--build-from-source`), then the prebuilt package aws-advanced-ts-wrapper-<platform>.
+ */
 export function loadBinding(): NativeBinding {
   const platform = platformName();
+  const packageName = `${BINARY_NAME}-${platform}`;
   const root = packageRoot();
   const requireFromRoot = createRequire(path.join(root, 'package.json'));
   const tried: string[] = [];
   const failures: string[] = [];
   const override = process.env[NATIVE_PATH_ENV];
-  const candidates = override
-    ? [override]
-    : [path.join(root, 'native', `${BINARY_NAME}.${platform}.node`), `${BINARY_NAME}-${platform}`];
+  const candidates = override ? [override] : [path.join(root, 'native', `${BINARY_NAME}.${platform}.node`), packageName];
   let firstError: unknown;
   for (const candidate of candidates) {
     tried.push(candidate);
@@ -94,14 +122,12 @@ export function loadBinding(): NativeBinding {
       failures.push(`  ${candidate}: ${notFound ? 'not found' : (err as Error).message}`);
     }
   }
+  const fix = override ? `correct ${NATIVE_PATH_ENV} (an absolute path to the .node file), or unset it` : howToGetAddon(root, platform);
   throw new NativeAddonUnavailableError(
     `The aws-advanced-ts-wrapper native addon is not available for ${platform} ` +
       `(${process.platform}/${process.arch}${process.platform === 'linux' ? `, ${isGlibc() ? 'glibc' : 'musl'}` : ''}, ` +
-      `Node-API ${process.versions.napi ?? '?'}). Tried:\n${failures.join('\n')}\n` +
-      `Fix: install a Rust toolchain (https://rustup.rs) and run \`npm rebuild ${BINARY_NAME}\` to build it from ` +
-      `source, or install the prebuilt package ${BINARY_NAME}-${platform}` +
-      (override ? `, or correct ${NATIVE_PATH_ENV}` : '') +
-      '.',
+      `Node-API ${process.versions.napi ?? '?'}). Looked for the package ${packageName}. Tried:\n${failures.join('\n')}\n` +
+      `Fix: ${fix}.`,
     platform,
     tried,
     firstError,

@@ -1,20 +1,22 @@
 /**
- * Where this compiled module lives, in both builds (CommonJS has `__filename`; the ES module build has no
- * `import.meta` in source that also compiles to CommonJS, so it reads the file from a stack frame). The
- * lookalike needs it to start its supervisor process and to resolve optional packages next to the wrapper.
+ * Where this compiled module lives, in both builds: `__filename` in CommonJS (and under tsx), `import.meta.url` in
+ * the ES module build. Never a stack trace: with source maps on (tsx, --enable-source-maps) it names the .ts
+ * sources, which the package does not ship. The lookalike needs it to start its supervisor process and to resolve
+ * optional packages next to the wrapper.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 declare const __filename: string | undefined;
+// scripts/build-ts.mjs sets this to `import.meta.url` in the ES module build (the source also compiles to
+// CommonJS, where `import.meta` is a syntax error).
+const importMetaUrl = undefined as string | undefined;
 
 export function thisModuleFile(): string {
   if (typeof __filename === 'string') return __filename;
-  const stack = new Error().stack ?? '';
-  const m = /(file:\/\/[^\s)]+?):\d+:\d+/.exec(stack) ?? /\(?(\/[^\s()]+?):\d+:\d+\)?/.exec(stack);
-  if (!m?.[1]) throw new Error('cannot locate the aws-advanced-ts-wrapper testing module on disk');
-  return m[1].startsWith('file:') ? fileURLToPath(m[1]) : m[1];
+  if (importMetaUrl === undefined) throw new Error('cannot locate the aws-advanced-ts-wrapper testing module on disk');
+  return fileURLToPath(importMetaUrl);
 }
 
 export function testingDir(): string {
