@@ -166,7 +166,8 @@ export class PluginServiceImpl<C> implements PluginService<C> {
    * current (each is closed at once). Called by ClientCore.end before anything else.
    */
   beginEnd(): void {
-    if (!this.ending.signal.aborted) this.ending.abort(new AwsWrapperError('Client was ended'));
+    // A plain reason: nothing reads it, and an Error would capture a stack trace on every end().
+    if (!this.ending.signal.aborted) this.ending.abort('ended');
   }
 
   // ---- connection switching ---------------------------------------------------------------------------------
