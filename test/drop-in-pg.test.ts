@@ -141,6 +141,17 @@ for (const [variant, extra] of VARIANTS) {
     });
   });
 
+  test(`[${variant}] a connection string with another scheme (pg://) is read as postgres://, as in pg`, async () => {
+    const url = `pg://${config.user}:${config.password}@${config.host}:${config.port}/${config.database}`;
+    await same(extra, async (make) => {
+      const c = make({ connectionString: url });
+      await c.connect();
+      const r = await c.query('SELECT 1 AS one');
+      await c.end();
+      return r.rows;
+    });
+  });
+
   test(`[${variant}] a non-enumerable password (as pg.Pool and Knex pass it) is used`, async () => {
     await same(extra, async (make) => {
       const cfg: Record<string, unknown> = { host: config.host, port: config.port, user: config.user, database: config.database };
