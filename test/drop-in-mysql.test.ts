@@ -636,6 +636,11 @@ test('module exports mirror mysql2 and mysql2/promise', () => {
   assert.is(oursPromise.default.createPool, oursPromise.createPool);
   assert.is(oursPromise.default.createConnection, oursPromise.createConnection);
   assert.is(ours.format('SELECT ?', [1]), mysql2.format('SELECT ?', [1]));
+  // mysql2's createConnectionPromise / createPoolPromise are mysql2/promise's own functions (its suite checks this).
+  assert.is(mysql2.createConnectionPromise, mysql2p.createConnection);
+  assert.is(ours.createConnectionPromise, oursPromise.createConnection);
+  assert.is(ours.default.createConnectionPromise, oursPromise.createConnection);
+  assert.is(ours.createPoolPromise, oursPromise.createPool);
 });
 
 test.run();
