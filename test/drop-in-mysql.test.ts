@@ -636,6 +636,30 @@ test('module exports mirror mysql2 and mysql2/promise', () => {
   assert.is(oursPromise.default.createPool, oursPromise.createPool);
   assert.is(oursPromise.default.createConnection, oursPromise.createConnection);
   assert.is(ours.format('SELECT ?', [1]), mysql2.format('SELECT ?', [1]));
+  // mysql2's createConnectionPromise / createPoolPromise are mysql2/promise's own functions (its suite checks this).
+  assert.is(mysql2.createConnectionPromise, mysql2p.createConnection);
+  assert.is(ours.createConnectionPromise, oursPromise.createConnection);
+  assert.is(ours.default.createConnectionPromise, oursPromise.createConnection);
+  assert.is(ours.createPoolPromise, oursPromise.createPool);
+});
+
+test('promise objects expose `Promise`, the class their methods return (mysql2/promise)', async () => {
+  const objects: Array<[string, { Promise: PromiseConstructor; end(): Promise<void> }, () => Promise<unknown>]> = [];
+  const rawPool = mysql2p.createPool(cfg);
+  const ourPool = new oursPromise.AwsMySQLPool(cfg, { services: new WrapperServices() });
+  const rawConn = await mysql2p.createConnection(cfg);
+  const ourConn = await oursPromise.createConnection(cfg, { services: new WrapperServices() });
+  objects.push(['pool', rawPool, () => rawPool.query('SELECT 1')], ['pool', ourPool, () => ourPool.query('SELECT 1')]);
+  objects.push(['connection', rawConn, () => rawConn.query('SELECT 1')], ['connection', ourConn, () => ourConn.query('SELECT 1')]);
+  for (const [what, o, run] of objects) {
+    assert.is(o.Promise, Promise, what);
+    const p = run();
+    assert.ok(p instanceof o.Promise, what);
+    await p;
+    const ending = o.end();
+    assert.ok(ending instanceof o.Promise, what);
+    await ending;
+  }
 });
 
 test.run();

@@ -141,6 +141,33 @@ for (const [variant, extra] of VARIANTS) {
     });
   });
 
+  test(`[${variant}] a connection string with another scheme (pg://) is read as postgres://, as in pg`, async () => {
+    const url = `pg://${config.user}:${config.password}@${config.host}:${config.port}/${config.database}`;
+    await same(extra, async (make) => {
+      const c = make({ connectionString: url });
+      await c.connect();
+      const r = await c.query('SELECT 1 AS one');
+      await c.end();
+      return r.rows;
+    });
+  });
+
+  test(`[${variant}] pg's (deprecated) Promise option: connect(), query() and end() return that class`, async () => {
+    class OtherPromise<T> extends Promise<T> {}
+    await same(extra, async (make) => {
+      const c = make({ ...config, Promise: OtherPromise });
+      const connecting = c.connect();
+      const querying = c.query('SELECT 1 AS one');
+      const kinds = [connecting instanceof OtherPromise, querying instanceof OtherPromise];
+      await connecting;
+      const r = await querying;
+      const ending = c.end();
+      kinds.push(ending instanceof OtherPromise);
+      await ending;
+      return { kinds, rows: r.rows };
+    });
+  });
+
   test(`[${variant}] a non-enumerable password (as pg.Pool and Knex pass it) is used`, async () => {
     await same(extra, async (make) => {
       const cfg: Record<string, unknown> = { host: config.host, port: config.port, user: config.user, database: config.database };

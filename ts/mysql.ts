@@ -3,8 +3,8 @@
  * with `.promise()`), what ORMs load as their mysql2 driver module, and the promise classes
  * (`aws-advanced-ts-wrapper/mysql/promise` mirrors `mysql2/promise`).
  */
-import { AwsMySQLClient, type AwsMySQLClientConfig, type AwsMySQLClientInit } from './clients/mysql-client.js';
-import { AwsMySQLPool, type AwsMySQLPoolConfig, type AwsMySQLPoolInit } from './pools/mysql-pool.js';
+import { AwsMySQLClient, createConnection as createConnectionPromise } from './clients/mysql-client.js';
+import { AwsMySQLPool, createPool as createPoolPromise } from './pools/mysql-pool.js';
 import { AwsMySQLCallbackConnection, AwsMySQLCallbackPoolConnection, createConnection as callbackConnection } from './clients/mysql-callback.js';
 import { AwsMySQLCallbackPool, createPool as callbackPool } from './pools/mysql-callback-pool.js';
 import * as driverExports from './mysql-driver-exports.js';
@@ -30,15 +30,9 @@ export { AwsMySQLPool, AwsMySQLPoolConnection, type AwsMySQLPoolConfig, type Aws
 export { releaseResources } from './release.js';
 export * from './mysql-driver-exports.js';
 
-/** mysql2's `createConnectionPromise`: `mysql2/promise`'s createConnection. */
-export function createConnectionPromise(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): Promise<AwsMySQLClient> {
-  return AwsMySQLClient.createConnection(config, init);
-}
-
-/** mysql2's `createPoolPromise`: `mysql2/promise`'s createPool. */
-export function createPoolPromise(config: AwsMySQLPoolConfig | string, init?: AwsMySQLPoolInit): AwsMySQLPool {
-  return new AwsMySQLPool(config, init);
-}
+/** mysql2's `createConnectionPromise` / `createPoolPromise`: the very functions of `mysql/promise`, as in mysql2. */
+export { createConnection as createConnectionPromise } from './clients/mysql-client.js';
+export { createPool as createPoolPromise } from './pools/mysql-pool.js';
 
 /** `import mysql from 'aws-advanced-ts-wrapper/mysql'`, as `import mysql from 'mysql2'`. */
 const mysql: typeof driverExports & {

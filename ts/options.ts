@@ -286,7 +286,9 @@ function checkSingleHost(key: string, url: string, host: unknown): void {
 /** pg connectionString → driver-shaped entries (host, port, user, password, database, ssl, query parameters). */
 function parsePgUrl(url: string): Record<string, unknown> {
   const key = 'connectionString';
-  if (!/^(postgres|postgresql|socket):\/\//i.test(url) && !url.startsWith('/')) {
+  // pg reads any scheme as postgres (`pg://`, `tcp://`, ...); only another database's URL is refused, since pg would
+  // speak the PostgreSQL protocol to that server's port.
+  if ((!/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !url.startsWith('/')) || /^(mysql|mariadb|mysqlx):/i.test(url)) {
     throw urlError(key, url, "expects a 'postgres://' or 'postgresql://' URL");
   }
   checkUserinfoEncoding(key, url);

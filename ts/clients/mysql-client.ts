@@ -74,6 +74,11 @@ export class AwsMySQLClient extends EventEmitter {
   /** 'end' was emitted for the current connection (mysql2 emits it once the socket ends). */
   private endEmitted = false;
 
+  /** mysql2/promise's `Promise`: the class this object's methods return instances of (always the native one). */
+  get Promise(): PromiseConstructor {
+    return Promise;
+  }
+
   constructor(config: AwsMySQLClientConfig | string, init: AwsMySQLClientInit = {}) {
     super();
     if (typeof config === 'string') config = { uri: config };

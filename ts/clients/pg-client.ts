@@ -123,6 +123,8 @@ export class AwsPGClient extends EventEmitter {
   private readonly typeOverrides: pg.TypeOverrides;
   /** host, port, user, database, ssl as pg resolves them from the config, PG* variables and pg.defaults. */
   private readonly params: ConnectionParameters;
+  /** pg's deprecated `Promise` option: the class connect(), query() and end() return instances of. */
+  private readonly customPromise: PromiseConstructor | undefined;
   /** Opens when connect() succeeds; queries issued earlier wait on it, as pg queues them. */
   private readonly connected = new Gate();
   private connectPromise: Promise<this> | undefined;
@@ -151,6 +153,9 @@ export class AwsPGClient extends EventEmitter {
       throw new TypeError(`AwsPGClient config must be a connection string or a config object, got ${typeof config}`);
     }
     const userConfig = copyConfig(config);
+    const promiseOption = typeof config === 'object' && config !== null ? (config as { Promise?: unknown }).Promise : undefined;
+    this.customPromise = typeof promiseOption === 'function' && promiseOption !== Promise ? (promiseOption as PromiseConstructor) : undefined;
+    Object.defineProperty(this, 'customPromise', { enumerable: false });
     // pg's own resolution; the wrapper then works with the host, port, user and database pg would use.
     try {
       this.params = new ConnectionParameters(userConfig);
@@ -264,7 +269,7 @@ export class AwsPGClient extends EventEmitter {
   connect(callback?: (err: Error | null, client?: AwsPGClient) => void): Promise<this> | void {
     if (this.connectPromise !== undefined || this.endPromise !== undefined) {
       const err = new Error('Client has already been connected. You cannot reuse a client.');
-      if (callback === undefined) return Promise.reject(err);
+      if (callback === undefined) return this.asCustomPromise(Promise.reject(err));
       process.nextTick(callback, err);
       return;
     }
@@ -317,7 +322,7 @@ export class AwsPGClient extends EventEmitter {
         else if (this.endPromise === undefined) rejectConnect(err);
       },
     );
-    if (callback === undefined) return promise;
+    if (callback === undefined) return this.asCustomPromise(promise);
   }
 
   /**
@@ -345,11 +350,17 @@ export class AwsPGClient extends EventEmitter {
         if (conn !== undefined) await this.dialect.end(conn, this.core.pluginService.auxiliaryQueryTimeoutMs);
       })();
     }
-    if (callback === undefined) return this.endPromise;
+    if (callback === undefined) return this.asCustomPromise(this.endPromise);
     this.endPromise.then(
       () => process.nextTick(callback),
       (err: Error) => process.nextTick(callback, err),
     );
+  }
+
+  /** `p` as an instance of the configured `Promise` class, if any (pg's deprecated option). */
+  private asCustomPromise<T>(p: Promise<T>): Promise<T> {
+    const P = this.customPromise;
+    return P === undefined ? p : new P<T>((resolve, reject) => p.then(resolve, reject));
   }
 
   // ---- query ----------------------------------------------------------------------------------------------------
@@ -396,7 +407,8 @@ export class AwsPGClient extends EventEmitter {
     }
     if (cb === undefined) {
       // Settled, then 'drain' in the same tick, so a 'drain' listener runs before the caller's continuation (pg).
-      return new Promise((resolve, reject) => {
+      const P = this.customPromise ?? Promise;
+      return new P((resolve, reject) => {
         run.then(
           (result) => {
             resolve(result);

@@ -108,6 +108,11 @@ export class AwsMySQLPool extends EventEmitter {
   /** readerRouting's read-your-writes window covers every connection of the pool. */
   private readonly readerRoutingState = newReaderRoutingState();
 
+  /** mysql2/promise's `Promise`: the class this object's methods return instances of (always the native one). */
+  get Promise(): PromiseConstructor {
+    return Promise;
+  }
+
   constructor(config: AwsMySQLPoolConfig | string, init: AwsMySQLPoolInit = {}) {
     super();
     const { all, clientConfig, shown } = splitPoolConfig('mysql2', 'AwsMySQLPool', config, 'uri', POOL_KEYS);
