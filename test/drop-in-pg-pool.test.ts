@@ -9,6 +9,7 @@ import { inspect } from 'node:util';
 import pg from 'pg';
 import { AwsPGClient, AwsPGPool, AwsPGPoolClient } from '../ts/pg.js';
 import { WrapperServices } from '../ts/services.js';
+import { message, sameScenario, settle } from './support/same-scenario.js';
 
 const config = {
   host: process.env.TEST_PG_HOST!,
@@ -32,15 +33,11 @@ function makers(extra: Record<string, unknown>): Array<[string, MakePool]> {
   ];
 }
 
-async function same<T>(extra: Record<string, unknown>, scenario: (make: MakePool, which: string) => Promise<T>): Promise<T> {
-  const results: T[] = [];
-  for (const [which, make] of makers(extra)) results.push(await scenario(make, which));
-  assert.equal(results[1], results[0], 'AwsPGPool behaves as pg.Pool');
-  return results[0]!;
+/** Runs `scenario` with the raw driver and with ours; asserts equal results; returns pg's. */
+function same<T>(extra: Record<string, unknown>, scenario: (make: MakePool, which: string) => Promise<T>): Promise<T> {
+  return sameScenario(makers(extra), scenario, 'AwsPGPool behaves as pg.Pool');
 }
 
-const message = (e: unknown) => (e instanceof Error ? e.message : `not an error: ${String(e)}`);
-const settle = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => message(e));
 
 /** Backends with this application name (what the server sees). */
 async function backends(observer: pg.Client, app: string): Promise<number> {

@@ -8,6 +8,7 @@ import { inspect } from 'node:util';
 import pg from 'pg';
 import { AwsPGClient } from '../ts/pg.js';
 import { WrapperServices } from '../ts/services.js';
+import { message, sameScenario, settle } from './support/same-scenario.js';
 import { isRdsClusterDns } from '../ts/rds-utils.js';
 
 const config = {
@@ -43,15 +44,10 @@ function makers(extra: Record<string, unknown>): Array<[string, Make]> {
 }
 
 /** Runs `scenario` with the raw driver and with ours; asserts equal results; returns pg's. */
-async function same<T>(extra: Record<string, unknown>, scenario: (make: Make, which: string) => Promise<T>): Promise<T> {
-  const results: T[] = [];
-  for (const [which, make] of makers(extra)) results.push(await scenario(make, which));
-  assert.equal(results[1], results[0], 'AwsPGClient behaves as pg.Client');
-  return results[0]!;
+function same<T>(extra: Record<string, unknown>, scenario: (make: Make, which: string) => Promise<T>): Promise<T> {
+  return sameScenario(makers(extra), scenario, 'AwsPGClient behaves as pg.Client');
 }
 
-const message = (e: unknown) => (e instanceof Error ? e.message : `not an error: ${String(e)}`);
-const settle = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => message(e));
 
 /** Sets environment variables (and pg.defaults) for the duration of `fn`. */
 async function withEnv<T>(env: Record<string, string | undefined>, defaults: Partial<typeof pg.defaults>, fn: () => Promise<T>): Promise<T> {
