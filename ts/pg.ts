@@ -6,3 +6,5 @@ export * from './errors.js';
 export { isFailoverError, failoverOutcome, withFailoverRetry, type FailoverOutcome, type FailoverRetryOptions } from './failover-errors.js';
 export { HostInfo, HostRole, HostAvailability } from './host-info.js';
 export { releaseResources } from './release.js';
+
+export { Client, Pool, types, defaults, DatabaseError, withOptions, type PgDriverModule } from './pg-module.js';

@@ -11,8 +11,9 @@
  * async stack frames as in pg.
  *
  * Differences from pg.Client, by design (docs/drop-in.md):
- * - 'error' events are forwarded only while the client has an 'error' listener; without one, a lost idle connection
- *   does not crash the process (the next query reports it, and failover can act on it).
+ * - 'error' events are forwarded only while the client has an 'error' listener and no statement in flight; without
+ *   a listener, a lost idle connection does not crash the process (the next query reports it, and failover can act on
+ *   it); with a statement in flight, the statement reports the loss or the failover outcome.
  * - LISTEN registrations and other server-side session state the wrapper does not track live on the physical
  *   connection: after a connection switch (failover) the application re-issues them (FailoverSuccessError says so).
  * - socketTimeout (wrapper option) bounds promise and callback queries; Submittables are not bounded.
@@ -221,12 +222,23 @@ export class AwsPGClient extends EventEmitter {
   }
 
   /**
-   * pg's protocol connection of the current physical client (undefined before connect). @types/pg declares it on
-   * Client; it changes on failover, so do not keep it.
+   * pg's protocol connection of the current physical client. @types/pg declares it on Client; it changes on failover,
+   * so do not keep it. Before connect there is none yet: an inert emitter stands in, so code that listens on it
+   * before connecting, as pg allows (Sequelize: 'parameterStatus'), does not throw; the handshake's events are not
+   * replayed to it (Sequelize then asks the server version with a query). Its `stream.destroy()` ends the client.
    */
   get connection(): pg.Connection {
-    return this.core.connectionOrUndefined?.connection as pg.Connection;
+    const current = this.core.connectionOrUndefined?.connection;
+    if (current !== undefined) return current as pg.Connection;
+    if (this.unconnected === undefined) {
+      // pg-pool's connection timeout destroys `connection.stream` of a client still connecting: that is end() here.
+      const stand = Object.assign(new EventEmitter(), { stream: { destroy: () => void this.end().catch(() => {}) } });
+      Object.defineProperty(this, 'unconnected', { enumerable: false, value: stand });
+    }
+    return this.unconnected as unknown as pg.Connection;
   }
+
+  private declare readonly unconnected: EventEmitter | undefined;
 
   /** pg-pool's contract with its clients: a client being ended is not put back. */
   get _ending(): boolean {
@@ -614,7 +626,10 @@ export class AwsPGClient extends EventEmitter {
       event,
       (...args: unknown[]) => {
         // Without a listener an 'error' event would crash the process; the next query reports the failure instead.
-        if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError)) return;
+        // With a statement in flight, that statement reports it (after failover: FailoverSuccessError) — pg-pool's
+        // query and ORMs (TypeORM) release the client with the error on this event, which would end the client while
+        // failover is reconnecting it and hand the caller the lost connection instead of the outcome.
+        if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError || this.pendingQueries > 0)) return;
         this.emit(event, ...args);
       },
     ]);
