@@ -62,6 +62,16 @@ test("Prisma's shapes: meta.driverAdapterError with the adapter's mapped cause, 
     meta: { driverAdapterError: adapterError },
   });
   assert.is(failoverOutcome(known), 'success');
+  // what Prisma 7 + @prisma/adapter-pg really raise for FailoverSuccessError (test/orm-pg.test.ts): class and cause gone, code kept
+  const rethrown = Object.assign(new Error('Invalid `prisma.$queryRawUnsafe()` invocation: The active connection has changed'), {
+    name: 'PrismaClientKnownRequestError',
+    code: '08S02',
+    meta: undefined,
+    clientVersion: '7.10.1',
+  });
+  assert.is(failoverOutcome(rethrown), 'success');
+  assert.is(failoverOutcome(Object.assign(new Error('x'), { name: 'PrismaClientKnownRequestError', code: '08001' })), 'failed');
+  assert.is(failoverOutcome(Object.assign(new Error('x'), { name: 'PrismaClientKnownRequestError', code: 'P2002' })), undefined);
   const unknown = Object.assign(new Error('x'), { name: 'PrismaClientUnknownRequestError', cause: new TransactionResolutionUnknownError() });
   assert.is(failoverOutcome(unknown), 'transaction-unknown');
 });

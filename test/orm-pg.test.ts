@@ -13,6 +13,10 @@ import { sql as dsql } from 'drizzle-orm';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { Sequelize, DatabaseError as SequelizeDatabaseError } from 'sequelize';
 import { DataSource, QueryFailedError } from 'typeorm';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PrismaPg } from '@prisma/adapter-pg';
 import * as awsPg from '../ts/pg.js';
 import { AwsPGPool, isFailoverError, withFailoverRetry, releaseResources } from '../ts/pg.js';
 import { Lab } from './support/failover-lab.js';
@@ -148,6 +152,35 @@ test('Sequelize: dialectModule is the aws-advanced-ts-wrapper/pg module (withOpt
     end: () => seq.close(),
   });
   assert.instance(seen[0], SequelizeDatabaseError);
+});
+
+interface PrismaLike {
+  $queryRawUnsafe(sql: string): Promise<Array<{ v?: unknown }>>;
+  ormRow: { create(args: { data: { orm: string; id: number } }): Promise<unknown> };
+  $disconnect(): Promise<void>;
+}
+
+test('Prisma 7: new PrismaPg(AwsPGPool); the error arrives as a PrismaClient error', async () => {
+  // `prisma generate` offline: the engine-less generator needs no engine, only the download check switched off.
+  const schema = path.resolve('test/fixtures/prisma/schema.prisma');
+  const cli = createRequire(path.resolve('package.json')).resolve('prisma/build/index.js');
+  execFileSync(process.execPath, [cli, 'generate', '--schema', schema], {
+    env: { ...process.env, PRISMA_ENGINES_CHECKSUM_IGNORE_MISSING: '1', PRISMA_SCHEMA_ENGINE_BINARY: '/bin/true', PRISMA_HIDE_UPDATE_MESSAGE: '1' },
+    stdio: 'pipe',
+  });
+  const generated = path.resolve('node_modules/.cache/orm-test-prisma/client.ts');
+  const { PrismaClient } = (await import(generated)) as { PrismaClient: new (options: { adapter: PrismaPg }) => PrismaLike };
+  const pool = new AwsPGPool({ ...wrapperConfig(), max: 2 }, { services: lab.newServices() });
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const seen = await throughFailover('prisma', {
+    raw: async (s) => (await prisma.$queryRawUnsafe(s))[0]?.v,
+    insert: (id) => prisma.ormRow.create({ data: { orm: 'prisma', id } }),
+    end: async () => {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  }, pool);
+  assert.match((seen[0] as Error).name, /^PrismaClient|DriverAdapterError|FailoverSuccessError/);
 });
 
 test.run();

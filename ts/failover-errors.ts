@@ -33,6 +33,11 @@ function ownOutcome(value: object): FailoverOutcome | undefined {
   const { name, code, originalCode } = value as { name?: unknown; code?: unknown; originalCode?: unknown };
   const known = typeof name === 'string' ? BY_NAME[name] : undefined;
   if (known && code === known.code) return known.outcome;
+  // Prisma raises PrismaClientKnownRequestError with the driver error's message and code but neither its class nor
+  // the error itself; its own codes are P1xxx/P2xxx, so one of ours there came from the wrapper.
+  if (typeof name === 'string' && name.startsWith('PrismaClient')) {
+    for (const k of Object.values(BY_NAME)) if (code === k.code) return k.outcome;
+  }
   // Prisma's driver adapters turn a driver error into { kind, originalCode, originalMessage }: the class is gone, the
   // code stays. 08001 is also an ordinary SQLSTATE, so only the two codes that mean "failover reconnected" count.
   if (typeof (value as { originalMessage?: unknown }).originalMessage === 'string') {
