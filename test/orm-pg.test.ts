@@ -76,6 +76,24 @@ async function throughFailover(name: string, orm: Orm, pool?: { totalCount: numb
   return seen;
 }
 
+test('the pg module shape: Client / Pool are ours, types / defaults / DatabaseError are pg\'s; withOptions puts wrapper options under each config', async () => {
+  const pg = (await import('pg')).default;
+  assert.is(awsPg.Client, awsPg.AwsPGClient);
+  assert.is(awsPg.Pool, AwsPGPool);
+  assert.is(awsPg.types, pg.types);
+  assert.is(awsPg.defaults, pg.defaults);
+  assert.is(awsPg.DatabaseError, pg.DatabaseError);
+  const mod = awsPg.withOptions({ failoverTimeoutMs: 1234, database: 'fromOptions' });
+  const pool = new mod.Pool({ database: 'fromOrm', max: 1 });
+  assert.instance(pool, AwsPGPool);
+  assert.is((pool.options as Record<string, unknown>).failoverTimeoutMs, 1234);
+  assert.is(pool.options.database, 'fromOrm', 'the ORM\'s config wins');
+  await pool.end();
+  assert.instance(new mod.Client({}), awsPg.AwsPGClient);
+  assert.throws(() => awsPg.withOptions(null as never), /withOptions: options must be an object of wrapper options, got null/);
+  assert.throws(() => new mod.Pool({ failoverTimeoutMs: 'soon' } as never), /failoverTimeoutMs/);
+});
+
 test('Knex: connectionPool takes an AwsPGPool', async () => {
   const pool = new AwsPGPool({ ...wrapperConfig(), max: 2 }, { services: lab.newServices() });
   const db = knex({ client: 'pg', connectionPool: pool });

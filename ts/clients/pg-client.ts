@@ -11,9 +11,10 @@
  * async stack frames as in pg.
  *
  * Differences from pg.Client, by design (docs/drop-in.md):
- * - 'error' events are forwarded only while the client has an 'error' listener and no statement in flight; without
- *   a listener, a lost idle connection does not crash the process (the next query reports it, and failover can act on
- *   it); with a statement in flight, the statement reports the loss or the failover outcome.
+ * - 'error' events are forwarded only while the client has an 'error' listener; without one, a lost idle connection
+ *   does not crash the process (the next query reports it, and failover can act on it). With statements in flight,
+ *   the event comes after they have settled (pg emits it first), and not at all when failover replaced the
+ *   connection: the statements report the outcome (FailoverSuccessError) and the client is not broken.
  * - LISTEN registrations and other server-side session state the wrapper does not track live on the physical
  *   connection: after a connection switch (failover) the application re-issues them (FailoverSuccessError says so).
  * - socketTimeout (wrapper option) bounds promise and callback queries; Submittables are not bounded.
@@ -240,6 +241,9 @@ export class AwsPGClient extends EventEmitter {
 
   private declare readonly unconnected: EventEmitter | undefined;
 
+  /** A lost connection's 'error' seen while statements were in flight, emitted once they have settled if no failover replaced it. */
+  private deferredError: { error: unknown } | undefined = undefined;
+
   /** pg-pool's contract with its clients: a client being ended is not put back. */
   get _ending(): boolean {
     return this.endPromise !== undefined;
@@ -433,7 +437,19 @@ export class AwsPGClient extends EventEmitter {
   /** A query()/Submittable call finished: the last one of a burst emits 'drain' (not after end() or a lost connection). */
   private queryDone(): void {
     if (this.pendingQueries === 0) return; // a call refused at once (after end()) never counted
-    if (--this.pendingQueries > 0 || this.terminating) return;
+    if (--this.pendingQueries > 0) return;
+    const deferred = this.deferredError;
+    if (deferred !== undefined) {
+      this.deferredError = undefined;
+      // After the callers' own handlers (promise continuations, callbacks) have seen their statements' outcome, and
+      // only if the client is still without a connection: after a successful failover it is not broken.
+      setImmediate(() => {
+        const conn = this.core.connectionOrUndefined;
+        const broken = conn === undefined || this.dialect.isClosed(conn);
+        if (broken && this.endPromise === undefined && this.listenerCount('error') > 0) this.emit('error', deferred.error);
+      });
+    }
+    if (this.terminating) return;
     const conn = this.core.connectionOrUndefined;
     if (conn === undefined || this.dialect.isClosed(conn)) return;
     if (this.drainPaused > 0) this.drainPaused++;
@@ -626,10 +642,14 @@ export class AwsPGClient extends EventEmitter {
       event,
       (...args: unknown[]) => {
         // Without a listener an 'error' event would crash the process; the next query reports the failure instead.
-        // With a statement in flight, that statement reports it (after failover: FailoverSuccessError) — pg-pool's
-        // query and ORMs (TypeORM) release the client with the error on this event, which would end the client while
-        // failover is reconnecting it and hand the caller the lost connection instead of the outcome.
-        if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError || this.pendingQueries > 0)) return;
+        if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError)) return;
+        // With a statement in flight the event waits until the statements have settled: pg-pool's query and ORMs
+        // (TypeORM, Sequelize) release or end the client on it, which mid-failover would hand the caller the lost
+        // connection instead of the failover outcome (FailoverSuccessError).
+        if (event === 'error' && this.pendingQueries > 0) {
+          this.deferredError ??= { error: args[0] };
+          return;
+        }
         this.emit(event, ...args);
       },
     ]);
