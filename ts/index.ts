@@ -5,6 +5,7 @@
  * and loads only its own driver.
  */
 export * from './errors.js';
+export { isFailoverError, failoverOutcome, withFailoverRetry, type FailoverOutcome, type FailoverRetryOptions } from './failover-errors.js';
 export { HostInfo, HostRole, HostAvailability, HostChange } from './host-info.js';
 export { WrapperServices, sharedServices, type MonitorErrorEvent } from './services.js';
 export { releaseResources } from './release.js';

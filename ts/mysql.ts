@@ -25,6 +25,7 @@ export { AwsMySQLCallbackPool, AwsMySQLCallbackPool as Pool, createPool } from '
 export { AwsMySQLPoolCluster, AwsMySQLPoolCluster as PoolCluster, createPoolCluster } from './pools/mysql-pool-cluster.js';
 export { Mysql2DriverDialect, classifyMysqlError } from './dialects/driver/mysql2.js';
 export * from './errors.js';
+export { isFailoverError, failoverOutcome, withFailoverRetry, type FailoverOutcome, type FailoverRetryOptions } from './failover-errors.js';
 export { HostInfo, HostRole, HostAvailability } from './host-info.js';
 export { AwsMySQLPool, AwsMySQLPoolConnection, type AwsMySQLPoolConfig, type AwsMySQLPoolOptions, type AwsMySQLPoolInit } from './pools/mysql-pool.js';
 export { releaseResources } from './release.js';

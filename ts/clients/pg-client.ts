@@ -12,7 +12,9 @@
  *
  * Differences from pg.Client, by design (docs/drop-in.md):
  * - 'error' events are forwarded only while the client has an 'error' listener; without one, a lost idle connection
- *   does not crash the process (the next query reports it, and failover can act on it).
+ *   does not crash the process (the next query reports it, and failover can act on it). With statements in flight,
+ *   the event comes after they have settled (pg emits it first), and not at all when failover replaced the
+ *   connection: the statements report the outcome (FailoverSuccessError) and the client is not broken.
  * - LISTEN registrations and other server-side session state the wrapper does not track live on the physical
  *   connection: after a connection switch (failover) the application re-issues them (FailoverSuccessError says so).
  * - socketTimeout (wrapper option) bounds promise and callback queries; Submittables are not bounded.
@@ -233,12 +235,26 @@ export class AwsPGClient extends EventEmitter {
   }
 
   /**
-   * pg's protocol connection of the current physical client (undefined before connect). @types/pg declares it on
-   * Client; it changes on failover, so do not keep it.
+   * pg's protocol connection of the current physical client. @types/pg declares it on Client; it changes on failover,
+   * so do not keep it. Before connect there is none yet: an inert emitter stands in, so code that listens on it
+   * before connecting, as pg allows (Sequelize: 'parameterStatus'), does not throw; the handshake's events are not
+   * replayed to it (Sequelize then asks the server version with a query). Its `stream.destroy()` ends the client.
    */
   get connection(): pg.Connection {
-    return this.core.connectionOrUndefined?.connection as pg.Connection;
+    const current = this.core.connectionOrUndefined?.connection;
+    if (current !== undefined) return current as pg.Connection;
+    if (this.unconnected === undefined) {
+      // pg-pool's connection timeout destroys `connection.stream` of a client still connecting: that is end() here.
+      const stand = Object.assign(new EventEmitter(), { stream: { destroy: () => void this.end().catch(() => {}) } });
+      Object.defineProperty(this, 'unconnected', { enumerable: false, value: stand });
+    }
+    return this.unconnected as unknown as pg.Connection;
   }
+
+  private declare readonly unconnected: EventEmitter | undefined;
+
+  /** A lost connection's 'error' seen while statements were in flight, emitted once they have settled if no failover replaced it. */
+  private deferredError: { error: unknown } | undefined = undefined;
 
   /** pg-pool's contract with its clients: a client being ended is not put back. */
   get _ending(): boolean {
@@ -440,7 +456,19 @@ export class AwsPGClient extends EventEmitter {
   /** A query()/Submittable call finished: the last one of a burst emits 'drain' (not after end() or a lost connection). */
   private queryDone(): void {
     if (this.pendingQueries === 0) return; // a call refused at once (after end()) never counted
-    if (--this.pendingQueries > 0 || this.terminating) return;
+    if (--this.pendingQueries > 0) return;
+    const deferred = this.deferredError;
+    if (deferred !== undefined) {
+      this.deferredError = undefined;
+      // After the callers' own handlers (promise continuations, callbacks) have seen their statements' outcome, and
+      // only if the client is still without a connection: after a successful failover it is not broken.
+      setImmediate(() => {
+        const conn = this.core.connectionOrUndefined;
+        const broken = conn === undefined || this.dialect.isClosed(conn);
+        if (broken && this.endPromise === undefined && this.listenerCount('error') > 0) this.emit('error', deferred.error);
+      });
+    }
+    if (this.terminating) return;
     const conn = this.core.connectionOrUndefined;
     if (conn === undefined || this.dialect.isClosed(conn)) return;
     if (this.drainPaused > 0) this.drainPaused++;
@@ -649,6 +677,13 @@ export class AwsPGClient extends EventEmitter {
       (...args: unknown[]) => {
         // Without a listener an 'error' event would crash the process; the next query reports the failure instead.
         if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError)) return;
+        // With a statement in flight the event waits until the statements have settled: pg-pool's query and ORMs
+        // (TypeORM, Sequelize) release or end the client on it, which mid-failover would hand the caller the lost
+        // connection instead of the failover outcome (FailoverSuccessError).
+        if (event === 'error' && this.pendingQueries > 0) {
+          this.deferredError ??= { error: args[0] };
+          return;
+        }
         this.emit(event, ...args);
       },
     ]);
