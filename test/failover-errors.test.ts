@@ -62,7 +62,7 @@ test("Prisma's shapes: meta.driverAdapterError with the adapter's mapped cause, 
     meta: { driverAdapterError: adapterError },
   });
   assert.is(failoverOutcome(known), 'success');
-  // what Prisma 7 + @prisma/adapter-pg really raise for FailoverSuccessError (test/orm-pg.test.ts): class and cause gone, code kept
+  // what Prisma 7 + @prisma/adapter-pg really raise for FailoverSuccessError (test/orms/pg.test.ts): class and cause gone, code kept
   const rethrown = Object.assign(new Error('Invalid `prisma.$queryRawUnsafe()` invocation: The active connection has changed'), {
     name: 'PrismaClientKnownRequestError',
     code: '08S02',
