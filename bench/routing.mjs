@@ -4,7 +4,7 @@
 //
 // Per-query cost: AwsPGPool.query with plugins `read_write_splitting,failover_v2` and readerRouting 'off' is the
 // baseline; the same pool with 'explicit' (every statement classified, a plain SELECT stays on the writer) and
-// 'selects' (the SELECT is routed: the pooled clients sit on the reader), in interleaved rounds, p50 / mean latency
+// 'selects' (the SELECT is routed: the pooled clients sit on the reader), in interleaved rounds (order alternating), p50 / mean latency
 // and client CPU as ratios to the baseline (goal: within noise). A 4 KB SELECT shows the bounded classification.
 //
 // Read share: 8 concurrent workers, each unit 80 % reads (`SELECT … pg_is_in_recovery()`, which says where it ran)
@@ -73,7 +73,8 @@ async function costBench(cluster) {
     for (const concurrency of [1, CONCURRENCY]) {
       const acc = Object.fromEntries(variants.map((v) => [v.name, []]));
       for (let r = 0; r < ROUNDS; r++) {
-        for (const v of variants) acc[v.name].push(await measureQueries(() => v.pool.query(sql), Math.ceil(QUERIES / ROUNDS), concurrency));
+        // The order alternates: whichever variant runs right after another pays for its garbage.
+        for (const v of r % 2 ? [...variants].reverse() : variants) acc[v.name].push(await measureQueries(() => v.pool.query(sql), Math.ceil(QUERIES / ROUNDS), concurrency));
       }
       const avg = (name, k) => median(acc[name].map((m) => m[k]));
       const base = variants[1].name;
