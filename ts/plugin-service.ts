@@ -422,6 +422,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   /** Replaces the host list; plugins hear about the differences. */
   updateHostList(hosts: readonly HostInfo[]): void {
     if (hosts === this.rawHosts) return;
+    if (this.manager?.hearsHostListChanges !== true) {
+      this.rawHosts = hosts;
+      return;
+    }
     const before = this.allHosts;
     this.rawHosts = hosts;
     const changes = diffHostLists(before, this.allHosts);
@@ -432,6 +436,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   setAvailability(aliases: Iterable<string>, availability: HostAvailability): void {
     const tracker = this.services.hostAvailability;
     if (availability === HostAvailability.AVAILABLE && tracker.size === 0) return;
+    if (this.manager?.hearsHostListChanges !== true) {
+      tracker.set(aliases, availability);
+      return;
+    }
     const before = this.allHosts;
     tracker.set(aliases, availability);
     const changes = diffHostLists(before, this.allHosts);
