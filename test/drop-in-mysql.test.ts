@@ -476,6 +476,52 @@ test('promise pool .pool, promise connection .connection, callback pool .promise
   });
 });
 
+test("events on the callback face reach the promise object's listeners (mysql2's inheritEvents), real ones once", async () => {
+  const EVENTS = ['error', 'drain', 'connect', 'enqueue', 'end'];
+  await same(async (d) => {
+    const conn = (await d.createPromiseConnection(cfg)) as PromiseConn & EventEmitter & { connection: CbConnection };
+    const face = conn.connection;
+    // mysql2's createConnection leaves a once('error') on it (the hand-emitted 'error' below takes it).
+    const base = EVENTS.map((e) => face.listenerCount(e));
+    const added = (): number[] => EVENTS.map((e, i) => face.listenerCount(e) - base[i]!);
+    const got: unknown[] = [];
+    for (const e of EVENTS) conn.once(e, function (this: unknown) { got.push([e, this === conn]); });
+    const listening = added();
+    face.emit('error', new Error('by hand'));
+    for (const e of EVENTS.slice(1)) face.emit(e);
+    const afterwards = added();
+    // A real 'end' reaches each face once.
+    const ends: string[] = [];
+    conn.on('end', () => ends.push('promise'));
+    const ended = new Promise((resolve) => face.on('end', () => resolve(ends.push('callback'))));
+    await conn.end();
+    await ended;
+    await new Promise((r) => setImmediate(r));
+    return { base, listening, got, afterwards, ends };
+  });
+  await same(async (d) => {
+    const promisePool = d.createPromisePool({ ...cfg, connectionLimit: 1 }) as PromisePool & { pool: CbPool };
+    const face = promisePool.pool;
+    const POOL = ['acquire', 'connection', 'enqueue', 'release'];
+    const counts = (): number[] => POOL.map((e) => face.listenerCount(e));
+    const before = counts();
+    const got: unknown[] = [];
+    for (const e of POOL) promisePool.once(e, function (this: unknown) { got.push([e, this === promisePool]); });
+    const listening = counts();
+    for (const e of POOL) face.emit(e);
+    const afterwards = counts();
+    // Real events: each face's listeners get each one once.
+    const seen: string[] = [];
+    for (const e of ['acquire', 'connection', 'release']) {
+      promisePool.on(e, () => seen.push(`promise ${e}`));
+      face.on(e, () => seen.push(`callback ${e}`));
+    }
+    await promisePool.query('SELECT 1');
+    await promisePool.end();
+    return { before, listening, got, afterwards, seen: seen.sort() };
+  });
+});
+
 test('callback arguments, a connection the server kills, destroy() of a pooled connection, end() twice', async () => {
   await same(async (d) => {
     const out: unknown[] = [];

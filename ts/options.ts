@@ -79,6 +79,16 @@ const KEY_INFO: ReadonlyMap<string, KeyInfo> = (() => {
   return m;
 })();
 
+/** Each option's default, in table order: parseConnectProps starts from a copy. */
+const DEFAULT_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze(Object.fromEntries(ROWS.map((row) => [row.name, row.default])));
+const ROW_INDEX: ReadonlyMap<OptionRow, number> = new Map(ROWS.map((row, i) => [row, i]));
+/** The options that are also a driver's own config key (mysql2's connectTimeout). */
+const DRIVER_KEY_ROWS: readonly OptionRow[] = ROWS.filter((row) => row.driverKey !== undefined);
+/** monitoringOverrides when none is given (frozen, so one object serves every parse). */
+const NO_MONITORING_OVERRIDES = Object.freeze(
+  Object.fromEntries(MONITORING_PREFIXES.map((p) => [p, Object.freeze({})])),
+) as Readonly<Record<MonitoringPrefix, Readonly<Record<string, unknown>>>>;
+
 /** Known config keys of each driver, so a driver option close to a wrapper name is never taken for a typo. */
 const DRIVER_KEYS: Readonly<Record<'pg' | 'mysql2', ReadonlySet<string>>> = {
   pg: new Set([
@@ -367,6 +377,7 @@ export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Reco
   const overrides: Record<MonitoringPrefix, Record<string, unknown>> = {
     'topology-monitoring-': {}, 'monitoring-': {}, 'frt-': {}, 'blue-green-monitoring-': {}, 'limitless-router-monitor-': {},
   };
+  let anyOverride = false;
 
   const take = (key: string, value: unknown, given: Map<OptionRow, Given>, driverOut: Record<string, unknown>, checkTypos: boolean): void => {
     const info = KEY_INFO.get(key);
@@ -381,7 +392,10 @@ export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Reco
     }
     const prefix = monitoringPrefixOf(key);
     if (prefix) {
-      if (value !== undefined) overrides[prefix][key.slice(prefix.length)] = value;
+      if (value !== undefined) {
+        overrides[prefix][key.slice(prefix.length)] = value;
+        anyOverride = true;
+      }
       return;
     }
     if (checkTypos) {
@@ -415,10 +429,12 @@ export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Reco
     take(k, v, explicitGiven, explicitDriver, true);
   }
 
-  const options: Record<string, unknown> = {};
-  for (const row of ROWS) {
-    const given = explicitGiven.get(row) ?? urlGiven.get(row);
-    options[row.name] = given ? convert(given.key, KEY_INFO.get(given.key)!, given.value) : row.default;
+  // The defaults, then the given options converted in table order (so the first bad one in the table is reported).
+  const options: Record<string, unknown> = { ...DEFAULT_OPTIONS };
+  const givenRows = new Set([...explicitGiven.keys(), ...urlGiven.keys()]);
+  for (const row of givenRows.size > 1 ? [...givenRows].sort((a, b) => ROW_INDEX.get(a)! - ROW_INDEX.get(b)!) : givenRows) {
+    const given = (explicitGiven.get(row) ?? urlGiven.get(row))!;
+    options[row.name] = convert(given.key, KEY_INFO.get(given.key)!, given.value);
   }
   // The driver dialect is the driver of the class in use; naming another one is a mistake, not a choice.
   const driverDialect = options.wrapperDriverDialect as string | undefined;
@@ -437,16 +453,18 @@ export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Reco
       if (info && v !== undefined && v !== null) convert(`${prefix}${k}`, info, v);
     }
   }
-  options.monitoringOverrides = Object.freeze(
-    Object.fromEntries(Object.entries(overrides).map(([p, o]) => [p, Object.freeze(o)])) as Record<MonitoringPrefix, Readonly<Record<string, unknown>>>,
-  );
+  options.monitoringOverrides = anyOverride
+    ? Object.freeze(
+        Object.fromEntries(Object.entries(overrides).map(([p, o]) => [p, Object.freeze(o)])) as Record<MonitoringPrefix, Readonly<Record<string, unknown>>>,
+      )
+    : NO_MONITORING_OVERRIDES;
 
   const driverConfig: Record<string, unknown> = { ...urlDriver };
   for (const [k, v] of Object.entries(explicitDriver)) {
     if (v !== undefined || !(k in driverConfig)) driverConfig[k] = v;
   }
   // Options that are also the driver's own (mysql2 connectTimeout): the driver gets the converted value.
-  for (const row of ROWS) {
+  for (const row of DRIVER_KEY_ROWS) {
     const driverKey = row.driverKey?.[driver];
     if (driverKey && options[row.name] !== undefined) driverConfig[driverKey] = options[row.name];
   }

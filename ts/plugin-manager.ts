@@ -181,6 +181,11 @@ export class PluginManager<C> {
     return result;
   }
 
+  /** Whether any plugin hears host list changes (without one, nobody needs them worked out). */
+  get hearsHostListChanges(): boolean {
+    return this.pluginsFor(PIPELINE.notifyHostListChanged, 'notifyHostListChanged').length > 0;
+  }
+
   notifyHostListChanged(changes: ReadonlyMap<string, ReadonlySet<HostChange>>): void {
     for (const p of this.pluginsFor(PIPELINE.notifyHostListChanged, 'notifyHostListChanged')) {
       try {

@@ -71,7 +71,8 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   private readonly disposals = new Set<Promise<void>>();
   private released = false;
   /** Aborted by beginEnd(): see PluginService.endSignal. */
-  private readonly ending = new AbortController();
+  private ending: AbortController | undefined;
+  private ended = false;
   /** Terminal connects in flight (end() waits for them, bounded: each one closes its connection when the client ended). */
   private readonly opening = new Set<Promise<unknown>>();
   private readonly driverName: 'pg' | 'mysql2';
@@ -158,6 +159,9 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   }
 
   get endSignal(): AbortSignal {
+    // Made when first asked for: most clients end without anyone listening (an abort dispatches an event).
+    this.ending ??= new AbortController();
+    if (this.ended) this.ending.abort('ended');
     return this.ending.signal;
   }
 
@@ -167,13 +171,15 @@ export class PluginServiceImpl<C> implements PluginService<C> {
    */
   beginEnd(): void {
     // A plain reason: nothing reads it, and an Error would capture a stack trace on every end().
-    if (!this.ending.signal.aborted) this.ending.abort('ended');
+    if (this.ended) return;
+    this.ended = true;
+    this.ending?.abort('ended');
   }
 
   // ---- connection switching ---------------------------------------------------------------------------------
 
   async setCurrentConnection(conn: C, host: HostInfo, skipPlugin?: ConnectionPlugin<C>, options?: SwitchOptions): Promise<ReadonlySet<ConnectionChange>> {
-    if (this.ending.signal.aborted && conn !== this.conn) {
+    if (this.ended && conn !== this.conn) {
       // A failover or switch finishing after end(): the connection it opened never becomes current.
       await this.closeUnused(conn);
       throw new AwsWrapperError(`Client was ended; the connection to ${host.hostAndPort} opened for it was closed`);
@@ -293,9 +299,9 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   }
 
   private async openConnection(host: HostInfo, props: ConnectProps): Promise<C> {
-    if (this.ending.signal.aborted) throw new AwsWrapperError('Client was ended while connecting');
+    if (this.ended) throw new AwsWrapperError('Client was ended while connecting');
     const conn = await this.driverDialect.connect(host, props.driver, props.options);
-    if (this.ending.signal.aborted) {
+    if (this.ended) {
       await this.closeUnused(conn);
       throw new AwsWrapperError('Client was ended while connecting');
     }
@@ -416,6 +422,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   /** Replaces the host list; plugins hear about the differences. */
   updateHostList(hosts: readonly HostInfo[]): void {
     if (hosts === this.rawHosts) return;
+    if (this.manager?.hearsHostListChanges !== true) {
+      this.rawHosts = hosts;
+      return;
+    }
     const before = this.allHosts;
     this.rawHosts = hosts;
     const changes = diffHostLists(before, this.allHosts);
@@ -426,6 +436,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   setAvailability(aliases: Iterable<string>, availability: HostAvailability): void {
     const tracker = this.services.hostAvailability;
     if (availability === HostAvailability.AVAILABLE && tracker.size === 0) return;
+    if (this.manager?.hearsHostListChanges !== true) {
+      tracker.set(aliases, availability);
+      return;
+    }
     const before = this.allHosts;
     tracker.set(aliases, availability);
     const changes = diffHostLists(before, this.allHosts);

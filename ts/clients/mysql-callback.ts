@@ -17,6 +17,10 @@ import type { ClientMethod } from '../plugin.js';
 import type { AwsMySQLPoolConnection } from '../pools/mysql-pool.js';
 import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig, type AwsMySQLClientInit, type AwsPreparedStatementInfo } from './mysql-client.js';
 import { safeConfigView } from './config-view.js';
+import { EventRelay } from './inherit-events.js';
+
+/** The events mysql2's promise connection forwards from its callback connection. */
+const CONNECTION_EVENTS = ['error', 'drain', 'connect', 'end', 'enqueue'];
 
 /**
  * A mysql2 callback: `(err)` on failure, `(null, result, fields)` on success (typed as mysql2 types it, so callbacks
@@ -207,6 +211,7 @@ function headerArgs(result: unknown): unknown[] {
  */
 export class AwsMySQLCallbackConnection extends EventEmitter {
   private declare readonly client: AwsMySQLClient;
+  private declare readonly eventRelay: EventRelay;
   /** The connect this object started; commands wait for it (undefined: nothing to wait for). */
   private connecting: Promise<void> | undefined;
   private connectError: Error | undefined;
@@ -218,12 +223,17 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   constructor(client: AwsMySQLClient, connectNow = false) {
     super();
     Object.defineProperty(this, 'client', { value: client, enumerable: false });
-    for (const event of ['end', 'failover'] as const) client.on(event, (...a: unknown[]) => this.emit(event, ...a));
-    // A lost connection must not crash the process through the client; it reaches this object's listeners.
-    client.on('error', (err: unknown) => {
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
+    Object.defineProperty(this, 'eventRelay', { value: new EventRelay(this, client, CONNECTION_EVENTS), enumerable: false });
     if (connectNow) this.startConnect();
+  }
+
+  /**
+   * @internal The client's own events ('end', 'failover', a lost connection's 'error'), already delivered to its
+   * listeners. A lost connection must not crash the process: 'error' reaches this object's listeners if any.
+   */
+  relayEvent(event: string, args: readonly unknown[]): void {
+    if (event === 'error' && this.listenerCount('error') === 0) return;
+    this.eventRelay.relay(event, args);
   }
 
   private get connected(): boolean {

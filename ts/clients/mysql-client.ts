@@ -55,6 +55,7 @@ export class AwsMySQLClient extends EventEmitter {
   static async createConnection(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): Promise<AwsMySQLClient> {
     const client = new AwsMySQLClient(config, init);
     await client.connect();
+    client.openedByCreateConnection = true;
     return client;
   }
 
@@ -69,6 +70,11 @@ export class AwsMySQLClient extends EventEmitter {
   private readonly forwarders = new Map<string, (...args: unknown[]) => void>();
   private attached: Connection | undefined;
   private callbackFace: AwsMySQLCallbackConnection | undefined;
+  /**
+   * Made by the promise createConnection: mysql2's leaves its connect-time once('error') listener on the callback
+   * connection (its own suite counts it), which the face reproduces when first made.
+   */
+  private openedByCreateConnection = false;
   /** end() or destroy() was called: statements fail as mysql2's do on a closed connection. */
   private closed = false;
   /** 'end' was emitted for the current connection (mysql2 emits it once the socket ends). */
@@ -98,19 +104,25 @@ export class AwsMySQLClient extends EventEmitter {
     for (const event of FORWARDED_EVENTS) {
       this.forwarders.set(event, (...args: unknown[]) => {
         // mysql2 crashes the process on an unlistened 'error'; the wrapper only reports it to listeners that exist.
-        if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError)) return;
+        if (event === 'error' && args[0] instanceof ConnectionAbortedError) return;
         if (event === 'end') {
           if (this.endEmitted) return;
           this.endEmitted = true;
         }
-        this.emit(event, ...args);
+        this.emitToBoth(event, args);
       });
     }
     this.router = ReaderRouter.create(this.core as ClientCore<unknown>, init.readerRoutingState);
     Object.defineProperty(this, 'router', { enumerable: false });
     this.core.on('connectionChanged', (newConn: Connection) => this.attach(newConn));
     // `failover` ({ from, to, durationMs, error, outcome, mode }) after every failover, successful or not.
-    this.core.on('failover', (event: unknown) => this.emit('failover', event));
+    this.core.on('failover', (event: unknown) => this.emitToBoth('failover', [event]));
+  }
+
+  /** Delivers an event to this object's listeners, then to its callback face's (which does not forward it back). */
+  private emitToBoth(event: string, args: unknown[]): void {
+    if (event !== 'error' || this.listenerCount('error') > 0) this.emit(event, ...args);
+    this.callbackFace?.relayEvent(event, args);
   }
 
   /** Moves event forwarding to the current physical connection. */
@@ -267,7 +279,7 @@ export class AwsMySQLClient extends EventEmitter {
     // The wrapper closes the socket itself once COM_QUIT is sent, so mysql2 may not see the server's end of it.
     if (conn !== undefined && !this.endEmitted) {
       this.endEmitted = true;
-      this.emit('end');
+      this.emitToBoth('end', []);
     }
     if (conn !== undefined && this.attached === conn) {
       // Let the socket's own 'end' reach listeners before detaching.
@@ -333,7 +345,11 @@ export class AwsMySQLClient extends EventEmitter {
 
   /** mysql2's `promiseConnection.connection`: this connection with mysql2's callback API (Drizzle streams with it). */
   get connection(): AwsMySQLCallbackConnection {
-    return (this.callbackFace ??= this.newCallbackFace());
+    if (this.callbackFace === undefined) {
+      this.callbackFace = this.newCallbackFace();
+      if (this.openedByCreateConnection) this.callbackFace.once('error', () => undefined);
+    }
+    return this.callbackFace;
   }
 
   protected newCallbackFace(): AwsMySQLCallbackConnection {

@@ -19,19 +19,27 @@ import {
   type Callback,
   type MySQLCallback,
 } from '../clients/mysql-callback.js';
+import { EventRelay } from '../clients/inherit-events.js';
 import { AwsMySQLPool, type AwsMySQLPoolConfig, type AwsMySQLPoolConnection, type AwsMySQLPoolInit } from './mysql-pool.js';
 
-const POOL_EVENTS = ['connection', 'acquire', 'release'] as const;
+/** The events mysql2's promise pool forwards from its callback pool. */
+const POOL_EVENTS = ['acquire', 'connection', 'enqueue', 'release'];
+export type PoolEvent = 'acquire' | 'connection' | 'enqueue' | 'release';
 
 export class AwsMySQLCallbackPool extends EventEmitter {
   private declare readonly promisePool: AwsMySQLPool;
+  private declare readonly eventRelay: EventRelay;
 
   /** The callback face of an AwsMySQLPool; `createPool(config)` makes one, and `awsMySQLPool.pool` is its own. */
   constructor(pool: AwsMySQLPool) {
     super();
     Object.defineProperty(this, 'promisePool', { value: pool, enumerable: false });
-    for (const event of POOL_EVENTS) pool.on(event, (c: AwsMySQLPoolConnection) => this.emit(event, this.face(c)));
-    pool.on('enqueue', () => this.emit('enqueue'));
+    Object.defineProperty(this, 'eventRelay', { value: new EventRelay(this, pool, POOL_EVENTS), enumerable: false });
+  }
+
+  /** @internal The pool's own events, already delivered to its listeners, with this face's connections. */
+  relayEvent(event: PoolEvent, c?: AwsMySQLPoolConnection): void {
+    this.eventRelay.relay(event, c === undefined ? [] : [this.face(c)]);
   }
 
   private face(c: AwsMySQLPoolConnection): AwsMySQLCallbackPoolConnection {

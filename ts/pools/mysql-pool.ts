@@ -23,7 +23,7 @@ import { checkDuration } from '../option-table.js';
 import type { WrapperServices } from '../services.js';
 import { newReaderRoutingState } from '../reader-routing.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
-import { AwsMySQLCallbackPool } from './mysql-callback-pool.js';
+import { AwsMySQLCallbackPool, type PoolEvent } from './mysql-callback-pool.js';
 import { InternalConnectionPools } from './internal-pools.js';
 import { afterQueryError, attachInternalPools, isClientBroken, resetPooledClient, splitPoolConfig } from './pool-support.js';
 
@@ -148,12 +148,19 @@ export class AwsMySQLPool extends EventEmitter {
         if (!resetOnRelease) return session;
         return (session ?? Promise.resolve()).then(() => c.reset());
       },
-      created: (c) => this.emit('connection', c),
-      acquired: (c) => this.emit('acquire', c),
-      released: (c) => this.emit('release', c),
-      enqueued: () => this.emit('enqueue'),
+      created: (c) => this.emitToBoth('connection', c),
+      acquired: (c) => this.emitToBoth('acquire', c),
+      released: (c) => this.emitToBoth('release', c),
+      enqueued: () => this.emitToBoth('enqueue'),
       refusal,
     });
+  }
+
+  /** Delivers a pool event to this pool's listeners, then to its callback face's (which does not forward it back). */
+  private emitToBoth(event: PoolEvent, c?: AwsMySQLPoolConnection): void {
+    if (c === undefined) this.emit(event);
+    else this.emit(event, c);
+    this.callbackPool?.relayEvent(event, c);
   }
 
   get totalCount(): number {

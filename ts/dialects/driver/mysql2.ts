@@ -150,6 +150,19 @@ function lastServerStatus(result: unknown): number | undefined {
   return undefined;
 }
 
+/**
+ * mysql2/promise's createConnection without its capture of the caller's stack: the client captures the
+ * application's frames itself (mysql2's `trace`), and this one would only name the wrapper's.
+ */
+function openPromiseConnection(cfg: ConnectionOptions): Promise<Connection> {
+  const core = createCoreConnection(cfg);
+  const PromiseConnection = mysql.Connection as unknown as new (core: unknown, promiseImpl?: unknown) => Connection;
+  return new Promise((resolve, reject) => {
+    core.once('connect', () => resolve(new PromiseConnection(core, (cfg as { Promise?: unknown }).Promise)));
+    core.once('error', reject);
+  });
+}
+
 function settleWithin<T>(p: Promise<T>, ms: number): Promise<{ ok: true; value: T } | { ok: false; error: unknown } | undefined> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(undefined), ms);
@@ -225,7 +238,7 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
       log.debug('tcpKeepaliveInterval / tcpKeepaliveProbes are not settable on a Node socket; using system defaults');
     }
 
-    const conn = await mysql.createConnection(cfg as ConnectionOptions);
+    const conn = await openPromiseConnection(cfg as ConnectionOptions);
     const core = coreOf(conn);
     const statusFlags = core._handshakePacket?.statusFlags;
     const state: ConnState = {
