@@ -6,26 +6,33 @@
 // readerRouting sending the ORM's reads and read-only transactions to the reader while its writes stay on the writer.
 import 'reflect-metadata';
 import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import knex from 'knex';
 import { Kysely, MysqlDialect, sql as ksql } from 'kysely';
 import { drizzle } from 'drizzle-orm/mysql2';
 import { mysqlTable, varchar, int } from 'drizzle-orm/mysql-core';
 import { sql as dsql, and, eq } from 'drizzle-orm';
-import { DrizzleQueryError, TransactionRollbackError } from 'drizzle-orm/errors';
+import { DrizzleQueryError } from 'drizzle-orm/errors';
 import type { Pool as MySql2Pool } from 'mysql2';
 import { DataSource, EntitySchema, QueryFailedError } from 'typeorm';
 import { Sequelize, DataTypes, DatabaseError as SequelizeDatabaseError } from 'sequelize';
 import * as awsMysql from '../../ts/mysql.js';
-import { createPool, isFailoverError, withFailoverRetry, releaseResources } from '../../ts/mysql.js';
+import { createPool, releaseResources } from '../../ts/mysql.js';
 import { Lab } from '../support/failover-lab.js';
+import { ormSuite, Rollback } from '../support/orm-suite.js';
 
 let lab: Lab;
 const SLEEP = 'SELECT SLEEP(30)';
 const WHO = 'SELECT @@aurora_server_id AS v';
 /** `@@name` (a session variable) keeps a statement on the writer; `@@global.name` may be routed. */
 const ROUTED_WHO = 'SELECT @@global.aurora_server_id AS v';
-const ROUTING = { plugins: 'read_write_splitting,failover_v2', readerRouting: 'selects', readerRoutingStickMs: 0 };
+
+const defineCase = ormSuite({
+  lab: () => lab,
+  sleep: SLEEP,
+  who: WHO,
+  routedWho: ROUTED_WHO,
+  runningSql: (prefix) => `SELECT COUNT(*) AS n FROM information_schema.processlist WHERE info LIKE '${prefix}%'`,
+});
 
 test.before(async () => {
   lab = await Lab.start('aurora-mysql', 1);
@@ -40,31 +47,6 @@ test.after(async () => {
   await releaseResources();
   await lab?.stop();
 });
-
-class Rollback extends Error {}
-
-/** What each case does through its ORM. `orm` column = the case's name, so cases never see each other's rows. */
-interface Orm {
-  /** A raw statement through the ORM; resolves with the first row's `v` column when there is one. */
-  raw(sql: string): Promise<unknown>;
-  insert(id: number, v?: number): Promise<unknown>;
-  read(id: number): Promise<number | null | undefined>;
-  update(id: number, v: number): Promise<unknown>;
-  remove(id: number): Promise<unknown>;
-  /** Inserts `ids` in one transaction of the ORM's API; throws Rollback inside it when `rollback`. */
-  tx(ids: number[], rollback: boolean): Promise<unknown>;
-  /** WHO inside a read-only transaction of the ORM's API, where it has one. */
-  readOnlyTx?(): Promise<unknown>;
-  end(): Promise<void>;
-}
-
-interface OrmCase {
-  name: string;
-  /** Builds the ORM on the writer endpoint with these extra wrapper options. */
-  make(options: Record<string, unknown>): Promise<Orm>;
-  /** The class the ORM wraps a failover error in. */
-  errorCheck?(err: unknown): boolean;
-}
 
 /** Connection settings and the wrapper options (the lookalike's DNS names resolve through hostAddressMap). */
 function settings(options: Record<string, unknown>): { host: string; port: number; user: string; password: string; database: string; wrapperOptions: Record<string, unknown> } {
@@ -84,104 +66,6 @@ function endPool(pool: ReturnType<typeof createPool>): Promise<void> {
 
 function firstV(rows: unknown): unknown {
   return Array.isArray(rows) ? (rows[0] as { v?: unknown } | undefined)?.v : undefined;
-}
-
-async function expectRollback(run: Promise<unknown>): Promise<void> {
-  try {
-    await run;
-    assert.unreachable('the transaction committed');
-  } catch (err) {
-    if (!(err instanceof Rollback) && !(err instanceof TransactionRollbackError)) throw err;
-  }
-}
-
-async function ids(name: string): Promise<number[]> {
-  const rows = await lab.direct('writer', (q) => q(`SELECT id FROM orm_rows WHERE orm = '${name}' ORDER BY id`));
-  return rows.map((r) => Number(r.id));
-}
-
-async function crudAndTransactions(name: string, orm: Orm): Promise<void> {
-  await orm.insert(1, 10);
-  assert.is(Number(await orm.read(1)), 10, `${name}: read back`);
-  await orm.update(1, 11);
-  assert.is(Number(await orm.read(1)), 11, `${name}: updated`);
-  await orm.remove(1);
-  assert.not.ok(await orm.read(1), `${name}: deleted`);
-  await orm.tx([2, 3], false);
-  await expectRollback(orm.tx([4, 5], true));
-  assert.equal(await ids(name), [2, 3], `${name}: committed transaction kept, rolled-back one gone`);
-}
-
-/** Waits until `n` statements starting with `prefix` run on instance `name`. */
-async function waitRunningCount(name: string, prefix: string, n: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  await lab.direct(name, async (q) => {
-    while (Date.now() < deadline) {
-      const [row] = await q(`SELECT COUNT(*) AS n FROM information_schema.processlist WHERE info LIKE '${prefix}%'`);
-      if (Number(row!.n) >= n) return;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`fewer than ${n} '${prefix}…' running on ${name} within 10 s`);
-  });
-}
-
-/**
- * Two workers each insert three rows, one unit of work per row through withFailoverRetry; the first unit of each is
- * in flight (pg_sleep) when the writer fails, so both are retried once on the new writer.
- */
-async function failoverTwoWorkers(c: OrmCase, orm: Orm): Promise<void> {
-  const before = String(await orm.raw(WHO));
-  const seen: unknown[] = [];
-  const worker = async (w: number): Promise<void> => {
-    for (let u = 0; u < 3; u++) {
-      await withFailoverRetry(
-        async (attempt) => {
-          if (u === 0 && attempt === 1) await orm.raw(SLEEP);
-          await orm.insert(100 + 10 * w + u, w);
-        },
-        { onRetry: (err) => seen.push(err) },
-      );
-    }
-  };
-  const work = Promise.all([worker(0), worker(1)]);
-  await waitRunningCount(before, SLEEP, 2);
-  const { newWriter } = await lab.cluster.failover({ mode: 'immediate' });
-  assert.is.not(newWriter, before);
-  await work;
-  assert.is(seen.length, 2, `${c.name}: one retry per worker`);
-  for (const err of seen) {
-    assert.ok(isFailoverError(err), `${c.name}: the ORM's error is recognised: ${String(err)}`);
-    if (c.errorCheck) assert.ok(c.errorCheck(err), `${c.name}: wrapped by the ORM: ${String(err)}`);
-  }
-  assert.is(String(await orm.raw(WHO)), newWriter);
-  assert.equal((await ids(c.name)).filter((id) => id >= 100 && id < 200), [100, 101, 102, 110, 111, 112], `${c.name}: no row lost or duplicated`);
-  await orm.end();
-}
-
-/** readerRouting 'selects': the ORM's reads and read-only transactions run on the reader, its writes on the writer. */
-async function routing(c: OrmCase): Promise<void> {
-  const orm = await c.make(ROUTING);
-  try {
-    const { instances } = await lab.cluster.status();
-    const readers = instances.filter((i) => i.role === 'reader').map((i) => i.name);
-    const writer = instances.find((i) => i.role === 'writer')!.name;
-    assert.ok(readers.includes(String(await orm.raw(ROUTED_WHO))), `${c.name}: a plain read on a reader`);
-    if (orm.readOnlyTx) assert.ok(readers.includes(String(await orm.readOnlyTx())), `${c.name}: a read-only transaction on a reader`);
-    await orm.insert(200, 1); // the reader would refuse it: it ran on the writer
-    assert.is(String(await orm.raw(`${ROUTED_WHO} FROM orm_rows WHERE id = 200 FOR UPDATE`)), writer, `${c.name}: a locking read on the writer`);
-    assert.ok(readers.includes(String(await orm.raw(ROUTED_WHO))), `${c.name}: back on a reader (no stick window)`);
-  } finally {
-    await orm.end();
-  }
-}
-
-function defineCase(c: OrmCase): void {
-  test(`${c.name}: CRUD, a committed and a rolled-back transaction, a failover under two workers`, async () => {
-    const orm = await c.make({});
-    await crudAndTransactions(c.name, orm);
-    await failoverTwoWorkers(c, orm);
-  });
-  test(`${c.name}: readerRouting sends its reads and read-only transactions to the reader`, () => routing(c));
 }
 
 defineCase({
