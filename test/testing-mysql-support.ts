@@ -6,7 +6,8 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 import type { EngineContext, Flavour, InstanceSpec } from '../ts/testing/engine.js';
 import { createMariaDbEngine, type MariaDbFronts } from '../ts/testing/mariadb.js';
-import { freePort, isServerRunning } from '../ts/testing/mariadb-process.js';
+import { isServerRunning } from '../ts/testing/mariadb-process.js';
+import { freeLoopbackPort } from '../ts/testing/names.js';
 
 export const SQL = {
   versionComment: "SHOW VARIABLES LIKE 'version_comment'",
@@ -77,7 +78,7 @@ export async function makeCluster(flavour: Flavour, count: number): Promise<Test
     log: (m) => logs.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${m}`),
   };
   const spec = async (name: string, serverId: number): Promise<InstanceSpec> => ({
-    name, serverId, dataDir: path.join(dir, name), logFile: path.join(dir, `${name}.log`), port: await freePort(),
+    name, serverId, dataDir: path.join(dir, name), logFile: path.join(dir, `${name}.log`), port: await freeLoopbackPort(),
     dnsName: `${name}.abc123xyz.us-east-1.rds.amazonaws.com`,
   });
   const instances: InstanceSpec[] = [];

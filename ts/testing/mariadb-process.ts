@@ -11,11 +11,11 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import type { InstanceSpec } from './engine.js';
+import { freeLoopbackPort } from './names.js';
 
 const READY_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 60_000;
@@ -61,7 +61,7 @@ export async function internalPort(spec: InstanceSpec): Promise<number> {
   const existing = readInternalPort(files.stateFile);
   if (existing !== undefined) return existing;
   mkdirSync(files.dataDir, { recursive: true });
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   try {
     writeFileSync(files.stateFile, JSON.stringify({ internalPort: port }), { flag: 'wx' });
     return port;
@@ -78,18 +78,6 @@ function readInternalPort(stateFile: string): number | undefined {
   const parsed = JSON.parse(readFileSync(stateFile, 'utf8')) as { internalPort?: unknown };
   if (typeof parsed.internalPort !== 'number') throw new Error(`${stateFile}: expected {"internalPort": <number>}`);
   return parsed.internalPort;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function runningAsRoot(): boolean {

@@ -2,7 +2,7 @@
  * RDS-shaped names for the lookalike cluster: cluster ids, instance / endpoint DNS names, resource ids, and the
  * loopback addresses that stand in for them.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import net from 'node:net';
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -81,16 +81,28 @@ export function probeBind(address: Address): Promise<void> {
   });
 }
 
+/**
+ * A port for a server started later. Drawn below Linux's ephemeral range (32768+), so an outgoing connection made in
+ * the meantime cannot take it, and never handed out twice by this process (a port is free again once its probe
+ * closes, so two back-to-back probes on port 0 could return the same one).
+ */
 export async function freeLoopbackPort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen({ host, port: 0, exclusive: true }, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + randomInt(12_000);
+    if (handedOut.has(port)) continue;
+    try {
+      await probeBind({ host, port });
+    } catch {
+      continue;
+    }
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port in 20000..31999 on ${host} after 100 tries`);
 }
+
+/** Ports freeLoopbackPort returned in this process. */
+const handedOut = new Set<number>();
 
 /**
  * Picks a 127.X.Y.0/24 block whose first address can take `port` (the flavour's real port), so every instance and
