@@ -23,6 +23,11 @@ export interface CachedTopology {
 
 type Teardown = () => Promise<void> | void;
 
+interface Slot {
+  readonly value: unknown;
+  readonly dispose: ((value: never) => Promise<void> | void) | undefined;
+}
+
 /**
  * A background monitor cannot do its job (WrapperServices 'monitorError' event): its login is refused (wrong
  * `topology-monitoring-` credentials, or the client's own without them) or it could not start. The wrapper keeps working without it
@@ -86,6 +91,7 @@ export class WrapperServices extends EventEmitter {
   readonly topologyMonitors: TopologyMonitors = new TopologyMonitors(this);
   private refs = 0;
   private readonly teardowns: Teardown[] = [];
+  private readonly slots = new Map<string, Slot>();
 
   get referenceCount(): number {
     return this.refs;
@@ -102,6 +108,24 @@ export class WrapperServices extends EventEmitter {
     if (--this.refs === 0) await this.close();
   }
 
+  /**
+   * The value kept under `key`, made by `create` on first use and given to `dispose` when the services close
+   * (last release or releaseResources). The module that chooses the key owns the slot and its type; every option
+   * that changes the value belongs in the key (`efm:${intervalMs}`), so clients with other options get their own.
+   */
+  shared<T>(key: string, create: () => T, dispose?: (value: T) => Promise<void> | void): T {
+    const slot = this.slots.get(key);
+    if (slot !== undefined) return slot.value as T;
+    const value = create();
+    this.slots.set(key, { value, dispose: dispose as Slot['dispose'] });
+    return value;
+  }
+
+  /** The value kept under `key`, if one was made; never makes one. */
+  peek<T>(key: string): T | undefined {
+    return this.slots.get(key)?.value as T | undefined;
+  }
+
   /** Registers work to run when the last reference is released (or on releaseResources). */
   onClose(fn: Teardown): void {
     this.teardowns.push(fn);
@@ -110,13 +134,18 @@ export class WrapperServices extends EventEmitter {
   /** Runs every teardown once and clears the caches of client state (not the dialects); safe to call repeatedly. */
   async close(): Promise<void> {
     const fns = this.teardowns.splice(0);
+    const slots = [...this.slots.values()].reverse();
+    this.slots.clear();
     this.topologyMonitors.close();
     this.topology.clear();
     this.hostAvailability.clear();
     this.hostSelectors.clear();
     this.openedConnections.clear();
     this.auth.clear();
-    await Promise.allSettled(fns.map((fn) => fn()));
+    await Promise.allSettled([
+      ...slots.map(async (slot) => slot.dispose?.(slot.value as never)),
+      ...fns.map(async (fn) => fn()),
+    ]);
   }
 }
 
