@@ -112,11 +112,14 @@ test('read/write splitting picks readers among the members only; a membership ch
 
 test('failover chooses only members of the custom endpoint, even when a non-member answers first', async () => {
   await cluster.customEndpoints.create('failover-set', { members: ['instance-2', 'instance-3'], type: 'READER' });
-  const c = await client('failover-set', { plugins: 'custom_endpoint,failover_v2', failoverMode: 'strict_reader', failoverTimeoutMs: 20_000 });
+  // The selector strongly prefers instance-4, which answers at once: only the restriction keeps failover off it.
+  const c = await client('failover-set', {
+    plugins: 'custom_endpoint,failover_v2', failoverMode: 'strict_reader', failoverTimeoutMs: 20_000,
+    failoverReaderHostSelectorStrategy: 'weighted_random', weightedRandomHostWeightPairs: `${cluster.instances[3]!.dnsName}:1000`,
+  });
   const current = (await where(c)).id;
   assert.ok(['instance-2', 'instance-3'].includes(current), current);
   const other = current === 'instance-2' ? 'instance-3' : 'instance-2';
-  // Without the restriction instance-4, answering at once, would win the race against the slow member.
   await cluster.latency(other, 300);
   try {
     await cluster.kill(current);
