@@ -10,7 +10,7 @@ import path from 'node:path';
 import { DescribeDBClusterEndpointsCommand, RDSClient } from '@aws-sdk/client-rds';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { FailoverSuccessError } from '../ts/errors.js';
-import { CustomEndpointInfoTimeoutError } from '../ts/plugins/custom-endpoint.js';
+import { CustomEndpointInfoTimeoutError, customEndpointMonitors } from '../ts/plugins/custom-endpoint.js';
 import { WrapperServices } from '../ts/services.js';
 import { LocalCluster } from '../ts/testing/index.js';
 import { where } from './support/rw-lab.js';
@@ -159,6 +159,29 @@ test('requests the RDS API refuses (bad signature) end in the same error, with t
     await c.end().catch(() => {});
   } finally {
     process.env.AWS_SECRET_ACCESS_KEY = secret;
+  }
+});
+
+test('a monitor without clients stops after customEndpointIdleMonitorExpirationMs; one in use keeps running', async () => {
+  await cluster.customEndpoints.create('idle', { type: 'ANY' });
+  const services = new WrapperServices();
+  services.acquire(); // kept open by the test, so only the idle expiry can stop the monitor
+  try {
+    const extra = { plugins: 'custom_endpoint', customEndpointInfoRefreshRateMs: 20, customEndpointIdleMonitorExpirationMs: 200 };
+    const a = await client('idle', extra, services);
+    const b = await client('idle', extra, services);
+    assert.is(customEndpointMonitors(services).size, 1);
+    await a.end();
+    const endedAt = Date.now();
+    // b still uses it: it outlives the expiry.
+    while (Date.now() - endedAt < 400) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.is(customEndpointMonitors(services).size, 1, 'in use');
+    await b.end();
+    const deadline = Date.now() + 5000;
+    while (customEndpointMonitors(services).size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.is(customEndpointMonitors(services).size, 0, 'stopped once idle');
+  } finally {
+    await services.release();
   }
 });
 
