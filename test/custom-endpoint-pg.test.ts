@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DescribeDBClusterEndpointsCommand, RDSClient } from '@aws-sdk/client-rds';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
-import { FailoverSuccessError } from '../ts/errors.js';
+import { FailoverFailedError, FailoverSuccessError } from '../ts/errors.js';
 import { CustomEndpointInfoTimeoutError, customEndpointMonitors } from '../ts/plugins/custom-endpoint.js';
 import { WrapperServices } from '../ts/services.js';
 import { LocalCluster } from '../ts/testing/index.js';
@@ -190,6 +190,18 @@ test('the plugin does nothing for other host names: no RDS API call, no restrict
   await c.setReadOnly(true);
   assert.ok(['instance-2', 'instance-3', 'instance-4'].includes((await where(c)).id));
   assert.is(c.core.pluginService.allowedAndBlockedHosts, undefined);
+});
+
+// Last: it moves the cluster's writer for good.
+test('a writer failover to an instance outside the custom endpoint fails at once, naming why', async () => {
+  await cluster.customEndpoints.create('writer-only', { members: ['instance-1'], type: 'ANY' });
+  const c = await client('writer-only', { plugins: 'custom_endpoint,failover_v2', failoverMode: 'strict_writer', failoverTimeoutMs: 10_000 });
+  assert.is((await where(c)).id, 'instance-1');
+  await cluster.failover({ target: 'instance-2' });
+  const err = await c.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+  assert.instance(err, FailoverFailedError);
+  // Waiting out failoverTimeoutMs would end in "Writer failover timed out" instead.
+  assert.match((err as Error).message, 'the new writer is not among the hosts allowed for this connection');
 });
 
 test.run();
