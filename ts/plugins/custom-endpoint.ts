@@ -91,7 +91,8 @@ export class CustomEndpointMonitor {
     };
   }
 
-  get closedOrIdle(): boolean {
+  /** Stopped (idle expiry or services closed): clients make a new one. */
+  get stopped(): boolean {
     return this.closed;
   }
 
@@ -282,7 +283,7 @@ export class CustomEndpointPlugin<C> implements ConnectionPlugin<C> {
   private async ensureMonitor(host: string, props: ConnectProps): Promise<CustomEndpointMonitor> {
     const settings = settingsOf(host, props);
     const current = this.monitor;
-    if (current !== undefined && !current.closedOrIdle && current.settings.host === settings.host) return current;
+    if (current !== undefined && !current.stopped && current.settings.host === settings.host) return current;
     // A missing SDK is a configuration error of this connect, not something to wait for.
     await ensurePluginPackages(CODE);
     const services = this.service.services;
