@@ -56,13 +56,13 @@ export function xmlList(name: string, memberName: string, membersXml: readonly s
   return `<${name}>${membersXml.map((m) => `<${memberName}>${m}</${memberName}>`).join('')}</${name}>`;
 }
 
-/** `Filters.member.N.Name` / `Filters.member.N.Values.member.M` → name → values. */
+/** `Filters.Filter.N.Name` / `Filters.Filter.N.Values.Value.M` (RDS's list member names) → name → values. */
 export function queryFilters(params: URLSearchParams): Map<string, string[]> {
   const filters = new Map<string, string[]>();
-  for (let n = 1; params.has(`Filters.member.${n}.Name`); n++) {
+  for (let n = 1; params.has(`Filters.Filter.${n}.Name`); n++) {
     const values: string[] = [];
-    for (let m = 1; params.has(`Filters.member.${n}.Values.member.${m}`); m++) values.push(params.get(`Filters.member.${n}.Values.member.${m}`)!);
-    filters.set(params.get(`Filters.member.${n}.Name`)!, values);
+    for (let m = 1; params.has(`Filters.Filter.${n}.Values.Value.${m}`); m++) values.push(params.get(`Filters.Filter.${n}.Values.Value.${m}`)!);
+    filters.set(params.get(`Filters.Filter.${n}.Name`)!, values);
   }
   return filters;
 }
