@@ -162,6 +162,19 @@ test('requests the RDS API refuses (bad signature) end in the same error, with t
   }
 });
 
+test('waitForCustomEndpointInfo false: the connect goes on at once, unrestricted until the members are known', async () => {
+  await cluster.customEndpoints.create('no-wait', { members: ['instance-2'] });
+  const secret = process.env.AWS_SECRET_ACCESS_KEY;
+  process.env.AWS_SECRET_ACCESS_KEY = 'not-the-secret'; // the RDS API refuses every refresh
+  try {
+    const c = await client('no-wait', { plugins: 'custom_endpoint', waitForCustomEndpointInfo: false });
+    assert.is((await where(c)).id, 'instance-2', 'connected through the endpoint');
+    assert.is(c.core.pluginService.allowedAndBlockedHosts, undefined, 'no members known, no restriction');
+  } finally {
+    process.env.AWS_SECRET_ACCESS_KEY = secret;
+  }
+});
+
 test('a monitor without clients stops after customEndpointIdleMonitorExpirationMs; one in use keeps running', async () => {
   await cluster.customEndpoints.create('idle', { type: 'ANY' });
   const services = new WrapperServices();
