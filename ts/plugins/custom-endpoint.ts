@@ -58,7 +58,7 @@ interface MonitorSettings {
   readonly idleMs: number;
 }
 
-type Listener = (filter: AllowedAndBlockedHosts | undefined, info: CustomEndpointInfo) => void;
+type Listener = (filter: AllowedAndBlockedHosts | undefined) => void;
 
 /** Polls DescribeDBClusterEndpoints for one endpoint on an unref'd timer; listeners hear every change. */
 export class CustomEndpointMonitor {
@@ -66,8 +66,6 @@ export class CustomEndpointMonitor {
   filter: AllowedAndBlockedHosts | undefined;
   /** The last refresh's failure (cleared by a success). */
   lastError: Error | undefined;
-  /** Refreshes done (successful or not). */
-  refreshes = 0;
   private readonly listeners = new Set<Listener>();
   private readonly waiters = new Set<() => void>();
   private timer: NodeJS.Timeout | undefined;
@@ -84,7 +82,7 @@ export class CustomEndpointMonitor {
   subscribe(listener: Listener): () => void {
     this.listeners.add(listener);
     this.idleSince = undefined;
-    if (this.info !== undefined) listener(this.filter, this.info);
+    if (this.info !== undefined) listener(this.filter);
     return () => {
       this.listeners.delete(listener);
       if (this.listeners.size === 0) this.idleSince = Date.now();
@@ -134,7 +132,6 @@ export class CustomEndpointMonitor {
       if (this.lastError?.message !== e.message) log.warn('custom_endpoint: could not read custom endpoint %s: %s', this.settings.host, e.message);
       this.lastError = e;
     } finally {
-      this.refreshes++;
       for (const w of [...this.waiters]) w();
     }
     this.schedule(this.settings.refreshMs);
@@ -178,7 +175,7 @@ export class CustomEndpointMonitor {
     this.filter = allowedAndBlockedHostsOf(info);
     for (const l of [...this.listeners]) {
       try {
-        l(this.filter, info);
+        l(this.filter);
       } catch (err) {
         log.warn('custom_endpoint: applying the members of %s failed: %s', this.settings.host, (err as Error).message);
       }
