@@ -12,3 +12,4 @@ export { createPostgresEngine } from './postgres.js';
 export type { PostgresEngineOptions } from './postgres.js';
 export { InstanceProxy, EndpointProxy } from './proxy.js';
 export type { Fault } from './proxy.js';
+export { LocalGlobalDatabase, globalEndpointDnsName, type LocalGlobalDatabaseOptions, type GlobalFailoverOptions, type GlobalFailoverResult } from './global-database.js';

@@ -65,6 +65,10 @@ export interface ClusterState {
   instances: InstanceState[];
   readonly writerEndpoint: EndpointState;
   readonly readerEndpoint: EndpointState;
+  /** Global database: the `global-` writer endpoint, served by the first region's supervisor. */
+  globalEndpoint?: EndpointState;
+  /** Global database: this cluster's role. */
+  globalRole?: 'primary' | 'secondary';
   readonly startedAt: string;
   /** Milliseconds `up` took, from spawning the supervisor to ready (set by the supervisor). */
   upMs?: number;

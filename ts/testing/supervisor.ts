@@ -37,7 +37,16 @@ export interface SupervisorOptions {
   readonly publicPort?: number;
   /** The cluster goes down when this process exits. */
   readonly ownerPid?: number;
+  /** Server id (and name suffix) of the first instance (default 1); a global database's regions use distinct ones. */
+  readonly firstServerId?: number;
+  /** Global database, secondary region: the primary region's writer the new cluster's writer replicates from. */
+  readonly replicaOf?: InstanceSpec;
+  /** Global database: DNS name of the `global-` writer endpoint this supervisor serves (the first region's does). */
+  readonly globalEndpoint?: string;
 }
+
+/** Loopback host octet of the `global-` writer endpoint in the address block of the region that serves it. */
+export const GLOBAL_ENDPOINT_OCTET = 202;
 
 export interface FailoverOptions {
   /** Reader to promote; default: the reader with the most replicated data. */
@@ -90,6 +99,7 @@ export class Supervisor {
   private readonly proxies = new Map<string, InstanceProxy>();
   private writerEndpoint!: EndpointProxy;
   private readerEndpoint!: EndpointProxy;
+  private globalEndpoint: EndpointProxy | undefined;
   private control: http.Server | undefined;
   private served: { close(): Promise<void> } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -114,6 +124,9 @@ export class Supervisor {
       throw new Error(`unknown flavour '${String(options.flavour)}': expected one of ${FLAVOURS.join(', ')}`);
     }
     const flavour = options.flavour;
+    const first = options.firstServerId ?? 1;
+    if (!Number.isInteger(first) || first < 1 || first > 180) throw new Error(`firstServerId must be an integer from 1 to 180, got ${String(first)}`);
+    if (options.replicaOf !== undefined && flavour !== 'aurora-pg') throw new Error(`a global database's secondary region needs flavour 'aurora-pg', got '${flavour}'`);
     if (!Number.isInteger(options.readers) || options.readers < 0 || options.readers > 15) {
       throw new Error(`readers must be an integer from 0 to 15, got ${String(options.readers)}`);
     }
@@ -138,7 +151,7 @@ export class Supervisor {
     this.log(`starting ${flavour} cluster ${clusterId} with ${options.readers} reader(s) in ${dir}; addresses ${addressBlock ? `${addressBlock}.0/24 port ${publicPort}` : '127.0.0.1 with one port per instance'}`);
 
     const instances: InstanceState[] = [];
-    for (let i = 1; i <= options.readers + 1; i++) instances.push(await this.newInstance(i, clusterId, region, dir, addressBlock, publicPort, i === 1 ? 'writer' : 'reader'));
+    for (let i = first; i <= first + options.readers; i++) instances.push(await this.newInstance(i, clusterId, region, dir, addressBlock, publicPort, i === first ? 'writer' : 'reader'));
     const endpointAddress = async (octet: number): Promise<Address> =>
       addressBlock ? { host: `${addressBlock}.${octet}`, port: publicPort } : { host: '127.0.0.1', port: await freeLoopbackPort() };
     const wAddr = await endpointAddress(WRITER_ENDPOINT_OCTET);
@@ -168,6 +181,11 @@ export class Supervisor {
       readerEndpoint: { dnsName: readerEndpointDnsName(clusterName, clusterId, region), address: formatAddress(rAddr), host: rAddr.host, port: rAddr.port, targets: [] },
       startedAt: new Date().toISOString(),
     };
+    if (options.globalEndpoint !== undefined) {
+      const gAddr = await endpointAddress(GLOBAL_ENDPOINT_OCTET);
+      this.state.globalEndpoint = { dnsName: options.globalEndpoint, address: formatAddress(gAddr), host: gAddr.host, port: gAddr.port, targets: [] };
+    }
+    if (options.replicaOf !== undefined || options.globalEndpoint !== undefined) this.state.globalRole = options.replicaOf ? 'secondary' : 'primary';
     if (this.state.etcHosts && process.getuid?.() !== 0) throw new Error('etcHosts needs root (it edits /etc/hosts)');
     if (this.state.etcHosts && !addressBlock) throw new Error('etcHosts needs one loopback address per instance, which this machine does not allow');
     await this.save();
@@ -189,8 +207,13 @@ export class Supervisor {
       this.readerEndpoint = new EndpointProxy('reader-endpoint', rAddr);
       await this.writerEndpoint.start([]);
       await this.readerEndpoint.start([]);
+      const g = this.state.globalEndpoint;
+      if (g) {
+        this.globalEndpoint = new EndpointProxy('global-endpoint', { host: g.host, port: g.port });
+        await this.globalEndpoint.start([]);
+      }
       const t0 = Date.now();
-      await this.engine.create(this.ctx, instances.map((i) => this.spec(i)));
+      await this.engine.create(this.ctx, instances.map((i) => this.spec(i)), options.replicaOf);
       this.log(`engine created ${instances.length} instance(s) in ${Date.now() - t0} ms`);
       for (const inst of instances) {
         inst.running = true;
@@ -198,6 +221,7 @@ export class Supervisor {
       }
       if (this.engine.serve) this.served = await this.engine.serve(this.ctx, instances.map((i) => this.spec(i)));
       this.retargetEndpoints(0);
+      if (g) this.retargetGlobalEndpoint([this.addressOf(this.writer())], [`${this.state.region}/${this.writer().name}`]);
       if (this.state.etcHosts) await this.writeHosts();
       await this.startControl();
       if (options.ownerPid) this.watchOwner(options.ownerPid);
@@ -288,8 +312,18 @@ export class Supervisor {
     return Date.now() + Math.max(0, lagMs);
   }
 
+  private retargetGlobalEndpoint(addresses: Address[], names: string[]): void {
+    const ep = this.state.globalEndpoint;
+    if (!this.globalEndpoint || !ep) throw new OperationError(`cluster ${this.state.clusterId} does not serve the global writer endpoint`);
+    this.globalEndpoint.retarget(addresses, this.state.dnsLagMs, () => {
+      ep.targets = names;
+      void this.save().catch(() => {});
+    });
+  }
+
   private async writeHosts(): Promise<void> {
     const entries: [string, string][] = this.state.instances.map((i) => [i.host, i.dnsName]);
+    if (this.state.globalEndpoint) entries.push([this.state.globalEndpoint.host, this.state.globalEndpoint.dnsName]);
     entries.push([this.state.writerEndpoint.host, this.state.writerEndpoint.dnsName]);
     entries.push([this.state.readerEndpoint.host, this.state.readerEndpoint.dnsName]);
     await writeHostsBlock(this.state.clusterId, entries);
@@ -396,6 +430,65 @@ export class Supervisor {
     });
   }
 
+  // ---- global database (driven by LocalGlobalDatabase) ----------------------------------------------------------
+
+  /** Fences this region's writer: its proxy refuses connections and its server stops (it takes no more writes). */
+  fenceWriter(mode: unknown = 'immediate'): Promise<void> {
+    return this.enqueue(async () => {
+      if (mode !== 'fast' && mode !== 'immediate') throw new OperationError(`fence mode must be 'fast' or 'immediate', got '${String(mode)}'`);
+      const w = this.writer();
+      await this.proxies.get(w.name)!.setServerUp(false);
+      await this.engine.stop(this.ctx, this.spec(w), mode);
+      w.running = false;
+      await this.save();
+      this.log(`fence ${w.name} (${mode})`);
+    });
+  }
+
+  /** Secondary region → primary (upstream undefined: promote the writer), or primary → secondary of `upstream`. */
+  follow(upstream: unknown): Promise<void> {
+    return this.enqueue(async () => {
+      if (!this.engine.follow) throw new OperationError(`flavour '${this.state.flavour}' has no global database`);
+      const up = upstream === undefined || upstream === null ? undefined : (upstream as InstanceSpec);
+      if (up !== undefined && (typeof up.port !== 'number' || typeof up.dataDir !== 'string' || typeof up.name !== 'string')) {
+        throw new OperationError('follow: upstream must be an instance spec (name, port, dataDir)');
+      }
+      const t0 = Date.now();
+      const w = this.writer();
+      if (up !== undefined) {
+        for (const i of this.state.instances) await this.proxies.get(i.name)!.setServerUp(false);
+      }
+      await this.engine.follow(this.ctx, up, this.topology());
+      for (const i of this.state.instances) {
+        if (up === undefined && i !== w) continue;
+        i.running = true;
+        await this.proxies.get(i.name)!.heal();
+        i.fault = 'none';
+        i.latencyMs = 0;
+        await this.proxies.get(i.name)!.setServerUp(true);
+      }
+      this.state.globalRole = up === undefined ? 'primary' : 'secondary';
+      this.retargetEndpoints(this.state.dnsLagMs);
+      await this.save();
+      this.log(up === undefined ? `${w.name} promoted: primary region` : `secondary region replicating from ${up.name} in ${Date.now() - t0} ms`);
+    });
+  }
+
+  /** Publishes the global view (what aurora_global_db_instance_status() / aurora_global_db_status() answer). */
+  async publishGlobal(doc: unknown): Promise<void> {
+    if (!this.engine.publishGlobal) throw new OperationError(`flavour '${this.state.flavour}' has no global database`);
+    if (typeof doc !== 'object' || doc === null) throw new OperationError('publish-global: a document object is expected');
+    await this.engine.publishGlobal(this.ctx, doc);
+  }
+
+  /** Points the global writer endpoint at `address` (the primary region's writer), after the DNS lag. */
+  async setGlobalEndpoint(address: unknown, name: unknown): Promise<void> {
+    const a = address as Address | undefined;
+    if (typeof a?.host !== 'string' || typeof a.port !== 'number') throw new OperationError('global-endpoint: address {host, port} expected');
+    this.retargetGlobalEndpoint([{ host: a.host, port: a.port }], [String(name)]);
+    await this.save();
+  }
+
   rejoin(name: unknown): Promise<void> {
     return this.enqueue(async () => {
       const inst = this.instance(name);
@@ -489,6 +582,7 @@ export class Supervisor {
     for (const p of this.proxies.values()) p.close();
     this.writerEndpoint?.close();
     this.readerEndpoint?.close();
+    this.globalEndpoint?.close();
     await this.served?.close().catch((err: Error) => this.log(`engine services: ${err.message}`));
     if (this.engine && this.state) await this.engine.destroy(this.ctx, this.state.instances.map((i) => this.spec(i))).catch((err: Error) => this.log(`destroy: ${err.message}`));
     if (this.state?.etcHosts) await removeHostsBlock(this.state.clusterId).catch((err: Error) => this.log(`/etc/hosts: ${err.message}`));
@@ -564,6 +658,10 @@ export class Supervisor {
         case 'restart': await this.restart(args.name, args.mode ?? 'fast'); break;
         case 'add-reader': result = await this.addReader(); break;
         case 'remove-reader': await this.removeReader(args.name); break;
+        case 'fence-writer': await this.fenceWriter(args.mode ?? 'immediate'); break;
+        case 'follow': await this.follow(args.upstream); break;
+        case 'publish-global': await this.publishGlobal(args.doc); break;
+        case 'global-endpoint': await this.setGlobalEndpoint(args.address, args.name); break;
         case 'down': {
           await this.down(args.keepLogs !== false);
           res.on('finish', () => process.exit(0));
