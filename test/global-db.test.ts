@@ -4,6 +4,8 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,6 +15,7 @@ import { WrapperServices } from '../ts/services.js';
 import { ConfigurationError, FailoverSuccessError } from '../ts/errors.js';
 import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
 
+const run = promisify(execFile);
 const A = 'us-east-1';
 const B = 'us-west-2';
 let gdb: LocalGlobalDatabase;
@@ -106,6 +109,16 @@ test('the global- endpoint: global-aurora-pg dialect, both regions in the topolo
   assert.is(internals(c).dialect.code, 'global-aurora-pg');
   const hosts = internals(c).allHosts.map((h) => `${h.host.split('.')[0]}/${h.host.split('.')[2]}/${h.role}`).sort();
   assert.equal(hosts, ['instance-1/us-east-1/writer', 'instance-101/us-west-2/reader', 'instance-102/us-west-2/reader', 'instance-2/us-east-1/reader']);
+});
+
+test('CLI: global-status attaches to the global database by its directory', async () => {
+  const { stdout } = await run(process.execPath, [path.resolve('bin/aws-advanced-ts-wrapper.js'), 'cluster', 'global-status', '--dir', gdb.directory, '--json'], { timeout: 60_000 });
+  const status = JSON.parse(stdout) as { primaryRegion: string; globalEndpoint: string; globalClusterInstanceHostPatterns: string; hostAddressMap: Record<string, string>; regions: { credentials: { password?: string } }[] };
+  assert.is(status.primaryRegion, A);
+  assert.is(status.globalEndpoint, gdb.globalEndpoint);
+  assert.is(status.globalClusterInstanceHostPatterns, gdb.globalClusterInstanceHostPatterns);
+  assert.equal(status.hostAddressMap, gdb.hostAddressMap);
+  assert.not.match(stdout, gdb.primary.credentials.password, 'the password is not printed');
 });
 
 test('configuration errors name the key: no home region behind a global- endpoint, a bad mode, gdb_rw without a home region, two failover plugins', async () => {
