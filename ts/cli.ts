@@ -33,6 +33,11 @@ Commands:
   add-reader
   remove-reader NAME
   dns-lag MS                         delay before cluster endpoints follow a failover
+  custom-endpoint create NAME [--members A,B | --excluded A,B] [--type READER|ANY]
+                                     NAME.cluster-custom-<id>.<region>.rds.amazonaws.com leading to
+                                     the members (default: every instance; type ANY)
+  custom-endpoint modify NAME [--members A,B] [--excluded A,B] [--type READER|ANY]
+  custom-endpoint delete NAME
 
 Global database (two aurora-pg regions, a global- writer endpoint; --dir is the global directory):
   global-up [--regions R1,R2] [--readers N] [--name NAME] [--dns-lag-ms N] [--user U] [--password P] [--database DB]
@@ -87,6 +92,11 @@ function describe(state: ClusterState): string {
     `  user ${state.credentials.user}, database ${state.credentials.database}, password in ${path.join(state.dir, 'cluster.json')}`,
     `  dns lag ${state.dnsLagMs} ms`,
   ];
+  for (const ce of state.customEndpoints ?? []) {
+    const members = ce.staticMembers.length ? `members ${ce.staticMembers.join(',')}` : ce.excludedMembers.length ? `excluded ${ce.excludedMembers.join(',')}` : 'all instances';
+    lines.push(`  custom endpoint ${ce.dnsName} -> ${ce.address} (${ce.type}, ${members}; now: ${ce.targets.join(', ') || '-'})`);
+  }
+  if (state.rdsApi) lines.push(`  RDS API ${state.rdsApi.endpoint} (region ${state.region}, access key ${state.rdsApi.accessKeyId}; secret in cluster.json)`);
   for (const i of state.instances) {
     const fault = i.fault !== 'none' ? ` fault=${i.fault}` : '';
     const lat = i.latencyMs ? ` latency=${i.latencyMs}ms` : '';
@@ -102,6 +112,7 @@ function hostAddressMap(state: ClusterState): Record<string, string> {
   map[state.writerEndpoint.dnsName] = state.writerEndpoint.address;
   map[state.readerEndpoint.dnsName] = state.readerEndpoint.address;
   if (state.globalEndpoint) map[state.globalEndpoint.dnsName] = state.globalEndpoint.address;
+  for (const ce of state.customEndpoints ?? []) map[ce.dnsName] = ce.address;
   return map;
 }
 
@@ -183,6 +194,9 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       'rejoin-after-ms': { type: 'string' },
       regions: { type: 'string' },
       'target-region': { type: 'string' },
+      members: { type: 'string' },
+      excluded: { type: 'string' },
+      type: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -193,7 +207,10 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
   }
   const print = (state: ClusterState, result?: unknown): void => {
     // The password stays in cluster.json (mode 0600); output never carries it.
-    const shown = { ...state, control: undefined, credentials: { ...state.credentials, password: undefined } };
+    const shown = {
+      ...state, control: undefined, credentials: { ...state.credentials, password: undefined },
+      rdsApi: state.rdsApi ? { ...state.rdsApi, secretAccessKey: undefined } : state.rdsApi,
+    };
     if (values.json) out(JSON.stringify({ result: result ?? null, state: shown, hostAddressMap: hostAddressMap(state) }, null, 2));
     else {
       if (result !== undefined && result !== null) out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
@@ -225,7 +242,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     return 0;
   }
 
-  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag'];
+  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'custom-endpoint'];
   if (!known.includes(command)) throw new UsageError(`unknown cluster command '${command}'`);
   const dir = findDir(values.dir, false)!;
   if (command === 'down') {
@@ -278,6 +295,19 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     case 'dns-lag':
       await c.setDnsLag(intOption(positional(rest, 0, 'lag in ms'), 'dns-lag')!);
       break;
+    case 'custom-endpoint': {
+      const sub = positional(rest, 0, "custom-endpoint command ('create', 'modify' or 'delete')");
+      const name = positional(rest, 1, 'custom endpoint name');
+      const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+      const type = values.type?.toUpperCase();
+      if (type !== undefined && type !== 'READER' && type !== 'ANY') throw new UsageError(`--type must be READER or ANY, got '${values.type}'`);
+      const membership = { members: list(values.members), excluded: list(values.excluded), type: type as 'READER' | 'ANY' | undefined };
+      if (sub === 'create') result = await c.customEndpoints.create(name, membership);
+      else if (sub === 'modify') result = await c.customEndpoints.modify(name, membership);
+      else if (sub === 'delete') await c.customEndpoints.delete(name);
+      else throw new UsageError(`unknown custom-endpoint command '${sub}': expected create, modify or delete`);
+      break;
+    }
     default:
       throw new UsageError(`unknown cluster command '${command}'`);
   }

@@ -59,6 +59,16 @@ const CACHE_WHY = 'a cache lifetime beyond a hundred years is a typo';
 const TIMER_WHY = 'Node timers fire at once when asked to wait longer';
 const NATIVE_WHY = "the native monitors' limit, one day";
 
+function checkHttpUrl(value: string): string | undefined {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  return url !== undefined && (url.protocol === 'https:' || url.protocol === 'http:') ? undefined : "an http(s) URL like 'https://rds.us-east-1.amazonaws.com'";
+}
+
 /** The largest value a row accepts, in its own unit (undefined: no limit). */
 export function maxOf(row: OptionRow): number | undefined {
   if (row.max !== undefined) return row.max;
@@ -400,6 +410,33 @@ export const OPTION_TABLE = [
   {
     name: 'appId', aliases: ['app_id'], type: 'string', default: undefined, group: 'okta',
     doc: 'ID of the Amazon Web Services application configured in Okta (okta; required).',
+  },
+  // ---- custom_endpoint ----
+  {
+    name: 'customEndpointInfoRefreshRateMs', aliases: ['custom_endpoint_info_refresh_rate_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, group: 'custom_endpoint',
+    doc: "How often the custom endpoint's monitor asks the RDS API (DescribeDBClusterEndpoints) for the endpoint's static and excluded members.",
+  },
+  {
+    name: 'customEndpointIdleMonitorExpirationMs', aliases: ['custom_endpoint_idle_monitor_expiration_ms'], type: 'int', default: 900000, unit: 'ms', min: 1, group: 'custom_endpoint',
+    doc: 'How long a custom endpoint monitor keeps running after the last client using it ended.',
+  },
+  {
+    name: 'waitForCustomEndpointInfo', aliases: ['wait_for_custom_endpoint_info'], type: 'boolean', default: true, group: 'custom_endpoint',
+    doc: "Make connects wait until the endpoint's members are known, so no host outside the endpoint is chosen. false: connect at once, unrestricted until the first answer.",
+  },
+  {
+    name: 'waitForCustomEndpointInfoTimeoutMs', aliases: ['wait_for_custom_endpoint_info_timeout_ms'], type: 'int', default: 5000, unit: 'ms', min: 0, group: 'custom_endpoint',
+    doc: "How long a connect waits for the endpoint's members before it fails with CustomEndpointInfoTimeoutError.",
+  },
+  {
+    name: 'customEndpointRegion', aliases: ['custom_endpoint_region'], type: 'string', default: undefined, group: 'custom_endpoint',
+    doc: 'AWS region of the custom endpoint. Unset: taken from the host name (required when connecting through another name).',
+  },
+  {
+    name: 'customEndpointRdsEndpoint', aliases: [], type: 'string', default: undefined, group: 'custom_endpoint',
+    check: checkHttpUrl as (value: never) => string | undefined,
+    rejects: 'a value that is not an http(s) URL — the RDS API calls would fail at every refresh',
+    doc: "RDS API endpoint URL to use instead of the region's public one (VPC interface endpoint, the local lookalike's RDS API), e.g. 'https://vpce-….rds.us-east-1.vpce.amazonaws.com'.",
   },
   // ---- failover / failover_v2 ----
   {

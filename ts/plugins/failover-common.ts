@@ -394,6 +394,10 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
         continue;
       }
       const writer = s.allHosts.find((h) => h.role === HostRole.WRITER);
+      // The refresh confirmed a writer: missing here, it is one the host restriction (custom endpoint) leaves out.
+      if (writer === undefined && s.allowedAndBlockedHosts !== undefined) {
+        throw new AwsWrapperError('Writer failover failed: the new writer is not among the hosts allowed for this connection (not a member of the custom endpoint)');
+      }
       if (writer !== undefined) {
         const target = await this.tryHost(writer, deadline - Date.now(), (role) => role === HostRole.WRITER);
         if (target !== undefined) return target;

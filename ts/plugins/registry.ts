@@ -13,6 +13,7 @@ import { HostRole } from '../host-info.js';
 import { sharedServices } from '../services.js';
 import { awsSecretsManagerPluginFactory } from './aws-secrets-manager.js';
 import { connectTimePluginFactory } from './connect-time.js';
+import { customEndpointPluginFactory } from './custom-endpoint.js';
 import { devPluginFactory } from './dev.js';
 import { executeTimePluginFactory } from './execute-time.js';
 import { federatedAuthPluginFactory } from './federated-auth.js';
@@ -51,7 +52,7 @@ function isPlanned(p: BuiltinPlugin): p is PlannedPlugin {
 
 /** Every seed plugin code with its weight (lower = outer) and the Node peer's camelCase spelling as an alias. */
 export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
-  plannedPlugin('custom_endpoint', 40, ['customEndpoint']),
+  customEndpointPluginFactory,
   initialConnectionPluginFactory,
   auroraConnectionTrackerPluginFactory,
   staleDnsPluginFactory,

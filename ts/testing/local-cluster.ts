@@ -12,10 +12,10 @@ import type { Flavour, InstanceSpec } from './engine.js';
 import { removeHostsBlock } from './etc-hosts.js';
 import { resolveFromWrapper, thisModuleFile } from './module-path.js';
 import { instanceHostPattern, newClusterId } from './names.js';
-import { readState, type ClusterCredentials, type ClusterState, type InstanceRole } from './state.js';
-import { FLAVOURS, loadEngine, type FailoverOptions, type FailoverResult, type SupervisorOptions } from './supervisor.js';
+import { readState, type ClusterCredentials, type ClusterState, type CustomEndpointState, type InstanceRole } from './state.js';
+import { FLAVOURS, loadEngine, type CustomEndpointSpec, type FailoverOptions, type FailoverResult, type SupervisorOptions } from './supervisor.js';
 
-export type { FailoverOptions, FailoverResult } from './supervisor.js';
+export type { CustomEndpointSpec, FailoverOptions, FailoverResult } from './supervisor.js';
 
 export interface LocalClusterOptions {
   /** Default 'aurora-pg'. */
@@ -78,6 +78,31 @@ export interface EndpointInfo {
   readonly targets: readonly string[];
 }
 
+/** A custom endpoint of the cluster and the instances it currently leads to (`targets`). */
+export interface CustomEndpointInfo extends EndpointInfo {
+  readonly name: string;
+  readonly type: 'READER' | 'ANY';
+  readonly staticMembers: readonly string[];
+  readonly excludedMembers: readonly string[];
+}
+
+/** Membership of a custom endpoint: static members or excluded members (not both), and its type. */
+export interface CustomEndpointMembership {
+  /** Instance names that are exactly the members. */
+  readonly members?: readonly string[];
+  /** Instance names left out; every other instance (also ones added later) is a member. */
+  readonly excluded?: readonly string[];
+  /** READER (only readers among the members) or ANY (default on create). */
+  readonly type?: 'READER' | 'ANY';
+}
+
+/** Where the cluster's RDS API listens and the access key it accepts (for the SDK: `endpoint`, `region`, `credentials`). */
+export interface RdsApiInfo {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+}
+
 /** A pg / mysql2-shaped connection config, plus the map the wrapper needs to reach the RDS-shaped names. */
 export interface ClusterClientConfig {
   readonly host: string;
@@ -135,8 +160,42 @@ async function waitForExit(pid: number, ms: number): Promise<void> {
   }
 }
 
+function customInfo(ce: CustomEndpointState): CustomEndpointInfo {
+  return {
+    name: ce.name, dnsName: ce.dnsName, address: ce.address, host: ce.host, port: ce.port, targets: [...ce.targets],
+    type: ce.type, staticMembers: [...ce.staticMembers], excludedMembers: [...ce.excludedMembers],
+  };
+}
+
 export class LocalCluster {
   private constructor(private state: ClusterState) {}
+
+  /**
+   * Custom endpoints (`<name>.cluster-custom-<id>.<region>.rds.amazonaws.com`), reported by the cluster's RDS API
+   * (DescribeDBClusterEndpoints) and leading to their member instances.
+   */
+  readonly customEndpoints = {
+    create: async (name: string, membership: CustomEndpointMembership = {}): Promise<CustomEndpointInfo> =>
+      customInfo(await this.call<CustomEndpointState>('custom-endpoint-create', { ...membership, name } satisfies CustomEndpointSpec)),
+    /** Changes type or members; giving one member list (non-empty) clears the other, as RDS does. */
+    modify: async (name: string, membership: CustomEndpointMembership): Promise<CustomEndpointInfo> =>
+      customInfo(await this.call<CustomEndpointState>('custom-endpoint-modify', { ...membership, name } satisfies CustomEndpointSpec)),
+    delete: (name: string): Promise<void> => this.call('custom-endpoint-delete', { name }),
+    /** The last known custom endpoints (call status() to refresh). */
+    list: (): CustomEndpointInfo[] => (this.state.customEndpoints ?? []).map(customInfo),
+    get: (name: string): CustomEndpointInfo => {
+      const ce = (this.state.customEndpoints ?? []).find((e) => e.name === name || e.dnsName === name);
+      if (!ce) throw new Error(`no custom endpoint '${name}' in cluster ${this.state.clusterId}`);
+      return customInfo(ce);
+    },
+  };
+
+  /** The cluster's local RDS API: pass `endpoint` as the wrapper's `customEndpointRdsEndpoint`, sign with `credentials`. */
+  get rdsApi(): RdsApiInfo {
+    const api = this.state.rdsApi;
+    if (!api) throw new Error(`the RDS API of lookalike cluster ${this.state.clusterId} is not running`);
+    return { endpoint: api.endpoint, region: this.state.region, credentials: { accessKeyId: api.accessKeyId, secretAccessKey: api.secretAccessKey } };
+  }
 
   /** Starts a new cluster (its supervisor runs detached) and resolves once every instance serves. */
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
@@ -445,6 +504,7 @@ export class LocalCluster {
     map[this.state.writerEndpoint.dnsName] = this.state.writerEndpoint.address;
     map[this.state.readerEndpoint.dnsName] = this.state.readerEndpoint.address;
     if (this.state.globalEndpoint) map[this.state.globalEndpoint.dnsName] = this.state.globalEndpoint.address;
+    for (const ce of this.state.customEndpoints ?? []) map[ce.dnsName] = ce.address;
     return map;
   }
 
@@ -453,12 +513,14 @@ export class LocalCluster {
     if (endpoint === 'reader' || endpoint === this.state.readerEndpoint.dnsName) return this.state.readerEndpoint;
     const g = this.state.globalEndpoint;
     if (g && (endpoint === 'global' || endpoint === g.dnsName)) return g;
+    const custom = (this.state.customEndpoints ?? []).find((e) => e.name === endpoint || e.dnsName === endpoint);
+    if (custom) return custom;
     const inst = this.state.instances.find((i) => i.name === endpoint || i.dnsName === endpoint);
     if (!inst) throw new Error(`no endpoint or instance '${endpoint}': expected 'writer', 'reader', an instance name or a DNS name of cluster ${this.state.clusterId}`);
     return inst;
   }
 
-  /** Loopback address of an endpoint ('writer', 'reader'), instance name or DNS name: for plain drivers. */
+  /** Loopback address of an endpoint ('writer', 'reader', a custom endpoint's name), instance name or DNS name: for plain drivers. */
   addressOf(endpoint: string = 'writer'): { host: string; port: number } {
     const e = this.resolve(endpoint);
     return { host: e.host, port: e.port };

@@ -40,6 +40,25 @@ export interface EndpointState {
   targets: string[];
 }
 
+/** A custom endpoint (`<name>.cluster-custom-<id>.<region>.rds.amazonaws.com`) and its membership. */
+export interface CustomEndpointState extends EndpointState {
+  readonly name: string;
+  /** READER: only the readers among the members; ANY: every member. */
+  type: 'READER' | 'ANY';
+  /** When not empty, exactly these instances are members. */
+  staticMembers: string[];
+  /** When staticMembers is empty: every instance but these is a member. */
+  excludedMembers: string[];
+}
+
+/** The lookalike's RDS API (DescribeDBClusterEndpoints, …): where it listens and the access key it accepts. */
+export interface RdsApiState {
+  /** `http://127.0.0.1:<port>`, for the SDK's `endpoint` (the wrapper's `customEndpointRdsEndpoint`). */
+  readonly endpoint: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+}
+
 export interface ClusterCredentials {
   readonly user: string;
   readonly password: string;
@@ -69,6 +88,8 @@ export interface ClusterState {
   globalEndpoint?: EndpointState;
   /** Global database: this cluster's role. */
   globalRole?: 'primary' | 'secondary';
+  customEndpoints: CustomEndpointState[];
+  rdsApi: RdsApiState | null;
   readonly startedAt: string;
   /** Milliseconds `up` took, from spawning the supervisor to ready (set by the supervisor). */
   upMs?: number;

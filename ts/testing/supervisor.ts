@@ -3,7 +3,7 @@
  * proxies and the cluster endpoints (with DNS lag), and serves a small control API on loopback HTTP. LocalCluster
  * and the CLI are thin clients of it, so faults keep working while a test blocks its own event loop.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,12 +11,13 @@ import path from 'node:path';
 import type { Engine, EngineContext, Flavour, InstanceSpec, TopologySnapshot } from './engine.js';
 import { removeHostsBlock, writeHostsBlock } from './etc-hosts.js';
 import {
-  assertClusterId, assertClusterName, DEFAULT_REGION, formatAddress, freeLoopbackPort, instanceDnsName,
-  newClusterId, pickAddressBlock, READER_ENDPOINT_OCTET, readerEndpointDnsName, resourceIdFor, WRITER_ENDPOINT_OCTET,
-  writerEndpointDnsName, type Address,
+  assertClusterId, assertClusterName, assertEndpointName, customEndpointDnsName, DEFAULT_REGION, FIRST_CUSTOM_ENDPOINT_OCTET,
+  formatAddress, freeLoopbackPort, instanceDnsName, newClusterId, pickAddressBlock, READER_ENDPOINT_OCTET,
+  readerEndpointDnsName, resourceIdFor, WRITER_ENDPOINT_OCTET, writerEndpointDnsName, type Address,
 } from './names.js';
 import { EndpointProxy, InstanceProxy } from './proxy.js';
-import { writeState, type ClusterState, type EndpointState, type InstanceState } from './state.js';
+import { describeDbClusterEndpoints, RdsApiServer, type ClusterEndpointRecord } from './rds-api.js';
+import { writeState, type ClusterState, type CustomEndpointState, type EndpointState, type InstanceState } from './state.js';
 
 export const FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg', 'aurora-mysql', 'multi-az-mysql', 'mysql'];
 
@@ -90,6 +91,20 @@ export async function loadEngine(flavour: Flavour, options: { pgBinDir?: string 
   return mod.createMariaDbEngine();
 }
 
+/** Arguments of `custom-endpoint-create` / `-modify` (LocalCluster.customEndpoints, `cluster custom-endpoint`). */
+export interface CustomEndpointSpec {
+  readonly name: string;
+  /** Static members (instance names); when given, exactly these are members. */
+  readonly members?: readonly string[];
+  /** Excluded members: every other instance (including ones added later) is a member. */
+  readonly excluded?: readonly string[];
+  /** Default ANY on create. */
+  readonly type?: 'READER' | 'ANY';
+}
+
+/** The account id in the lookalike's ARNs. */
+const ACCOUNT_ID = '123456789012';
+
 class OperationError extends Error {}
 
 export class Supervisor {
@@ -100,6 +115,8 @@ export class Supervisor {
   private writerEndpoint!: EndpointProxy;
   private readerEndpoint!: EndpointProxy;
   private globalEndpoint: EndpointProxy | undefined;
+  private readonly customProxies = new Map<string, EndpointProxy>();
+  private rdsApiServer: RdsApiServer | undefined;
   private control: http.Server | undefined;
   private served: { close(): Promise<void> } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -117,6 +134,15 @@ export class Supervisor {
 
   get snapshot(): ClusterState {
     return this.state;
+  }
+
+  /**
+   * The cluster's RDS API server (running once the cluster is ready). Lookalike shapes add their actions to its
+   * `actions` map; it answers DescribeDBClusterEndpoints from the start.
+   */
+  get rdsApi(): RdsApiServer {
+    if (!this.rdsApiServer) throw new Error('the RDS API server is not running');
+    return this.rdsApiServer;
   }
 
   async start(options: SupervisorOptions): Promise<ClusterState> {
@@ -179,6 +205,8 @@ export class Supervisor {
       instances,
       writerEndpoint: { dnsName: writerEndpointDnsName(clusterName, clusterId, region), address: formatAddress(wAddr), host: wAddr.host, port: wAddr.port, targets: [] },
       readerEndpoint: { dnsName: readerEndpointDnsName(clusterName, clusterId, region), address: formatAddress(rAddr), host: rAddr.host, port: rAddr.port, targets: [] },
+      customEndpoints: [],
+      rdsApi: null,
       startedAt: new Date().toISOString(),
     };
     if (options.globalEndpoint !== undefined) {
@@ -224,6 +252,7 @@ export class Supervisor {
       if (g) this.retargetGlobalEndpoint([this.addressOf(this.writer())], [`${this.state.region}/${this.writer().name}`]);
       if (this.state.etcHosts) await this.writeHosts();
       await this.startControl();
+      await this.startRdsApi();
       if (options.ownerPid) this.watchOwner(options.ownerPid);
       this.state.status = 'ready';
       await this.save();
@@ -309,6 +338,10 @@ export class Supervisor {
     };
     this.writerEndpoint.retarget([this.addressOf(writer)], lagMs, apply(this.state.writerEndpoint, [writer.name]));
     this.readerEndpoint.retarget(readerTargets.map((i) => this.addressOf(i)), lagMs, apply(this.state.readerEndpoint, readerTargets.map((i) => i.name)));
+    for (const ce of this.state.customEndpoints) {
+      const members = this.customMembers(ce);
+      this.customProxies.get(ce.name)!.retarget(members.map((i) => this.addressOf(i)), lagMs, apply(ce, members.map((i) => i.name)));
+    }
     return Date.now() + Math.max(0, lagMs);
   }
 
@@ -321,11 +354,20 @@ export class Supervisor {
     });
   }
 
+  /** The running instances a custom endpoint leads to: its members, only the readers among them for READER. */
+  private customMembers(ce: CustomEndpointState): InstanceState[] {
+    const members = ce.staticMembers.length > 0
+      ? this.state.instances.filter((i) => ce.staticMembers.includes(i.name))
+      : this.state.instances.filter((i) => !ce.excludedMembers.includes(i.name));
+    return members.filter((i) => i.running && (ce.type === 'ANY' || i.role === 'reader'));
+  }
+
   private async writeHosts(): Promise<void> {
     const entries: [string, string][] = this.state.instances.map((i) => [i.host, i.dnsName]);
     if (this.state.globalEndpoint) entries.push([this.state.globalEndpoint.host, this.state.globalEndpoint.dnsName]);
     entries.push([this.state.writerEndpoint.host, this.state.writerEndpoint.dnsName]);
     entries.push([this.state.readerEndpoint.host, this.state.readerEndpoint.dnsName]);
+    for (const ce of this.state.customEndpoints) entries.push([ce.host, ce.dnsName]);
     await writeHostsBlock(this.state.clusterId, entries);
   }
 
@@ -556,12 +598,151 @@ export class Supervisor {
       this.proxies.get(inst.name)!.close();
       this.proxies.delete(inst.name);
       this.state.instances = this.state.instances.filter((i) => i !== inst);
+      // As in RDS, a deleted instance leaves the member lists of the custom endpoints.
+      for (const ce of this.state.customEndpoints) {
+        ce.staticMembers = ce.staticMembers.filter((n) => n !== inst.name);
+        ce.excludedMembers = ce.excludedMembers.filter((n) => n !== inst.name);
+      }
       this.retargetEndpoints(0);
       await this.engine.removeReader(this.ctx, this.spec(inst), this.topology());
       if (this.state.etcHosts) await this.writeHosts();
       await this.save();
       this.log(`remove-reader ${inst.name}`);
     });
+  }
+
+  // ---- custom endpoints -----------------------------------------------------------------------------------------
+
+  private customEndpoint(name: unknown): CustomEndpointState {
+    const ce = this.state.customEndpoints.find((e) => e.name === name || e.dnsName === name);
+    if (!ce) throw new OperationError(`no custom endpoint '${String(name)}' in cluster ${this.state.clusterId} (custom endpoints: ${this.state.customEndpoints.map((e) => e.name).join(', ') || 'none'})`);
+    return ce;
+  }
+
+  /** Checks members / excluded / type; returns the lists to store (undefined = keep). */
+  private membership(spec: CustomEndpointSpec): { type?: 'READER' | 'ANY'; staticMembers?: string[]; excludedMembers?: string[] } {
+    const names = (list: unknown, what: string): string[] | undefined => {
+      if (list === undefined || list === null) return undefined;
+      if (!Array.isArray(list) || list.some((n) => typeof n !== 'string')) throw new OperationError(`${what} must be a list of instance names`);
+      return [...new Set((list as string[]).map((n) => this.instance(n).name))];
+    };
+    const staticMembers = names(spec.members, 'members');
+    const excludedMembers = names(spec.excluded, 'excluded');
+    if (staticMembers?.length && excludedMembers?.length) throw new OperationError('give either static members or excluded members, not both (as RDS)');
+    if (spec.type !== undefined && spec.type !== 'READER' && spec.type !== 'ANY') throw new OperationError(`custom endpoint type must be 'READER' or 'ANY', got '${String(spec.type)}'`);
+    return { type: spec.type, staticMembers, excludedMembers };
+  }
+
+  /** Creates `<name>.cluster-custom-<id>.<region>.rds.amazonaws.com` leading to the members. */
+  createCustomEndpoint(spec: CustomEndpointSpec): Promise<CustomEndpointState> {
+    return this.enqueue(async () => {
+      if (typeof spec?.name !== 'string') throw new OperationError('custom endpoint name expected');
+      try {
+        assertEndpointName(spec.name);
+      } catch (err) {
+        throw new OperationError((err as Error).message);
+      }
+      if (this.state.customEndpoints.some((e) => e.name === spec.name)) throw new OperationError(`custom endpoint '${spec.name}' already exists (DBClusterEndpointAlreadyExistsFault)`);
+      const m = this.membership(spec);
+      let address: Address;
+      if (this.state.addressBlock) {
+        const used = new Set(this.state.customEndpoints.map((e) => e.host));
+        let octet = FIRST_CUSTOM_ENDPOINT_OCTET;
+        while (used.has(`${this.state.addressBlock}.${octet}`)) octet++;
+        if (octet > 254) throw new OperationError('too many custom endpoints (at most 53)');
+        address = { host: `${this.state.addressBlock}.${octet}`, port: this.state.publicPort };
+      } else {
+        address = { host: '127.0.0.1', port: await freeLoopbackPort() };
+      }
+      const ce: CustomEndpointState = {
+        name: spec.name,
+        dnsName: customEndpointDnsName(spec.name, this.state.clusterId, this.state.region),
+        address: formatAddress(address),
+        host: address.host,
+        port: address.port,
+        targets: [],
+        type: m.type ?? 'ANY',
+        staticMembers: m.staticMembers ?? [],
+        excludedMembers: m.excludedMembers ?? [],
+      };
+      const proxy = new EndpointProxy(`custom-endpoint-${ce.name}`, address);
+      await proxy.start([]);
+      this.customProxies.set(ce.name, proxy);
+      this.state.customEndpoints.push(ce);
+      this.retargetEndpoints(0);
+      if (this.state.etcHosts) await this.writeHosts();
+      await this.save();
+      this.log(`custom-endpoint create ${ce.name} (${ce.type}) at ${ce.address}: ${ce.targets.join(', ') || 'no instance'}`);
+      return ce;
+    });
+  }
+
+  /** Changes a custom endpoint's type or members; giving one member list clears the other (as RDS). */
+  modifyCustomEndpoint(spec: CustomEndpointSpec): Promise<CustomEndpointState> {
+    return this.enqueue(async () => {
+      const ce = this.customEndpoint(spec?.name);
+      const m = this.membership(spec);
+      if (m.type !== undefined) ce.type = m.type;
+      if (m.staticMembers !== undefined) {
+        ce.staticMembers = m.staticMembers;
+        if (m.staticMembers.length > 0) ce.excludedMembers = [];
+      }
+      if (m.excludedMembers !== undefined) {
+        ce.excludedMembers = m.excludedMembers;
+        if (m.excludedMembers.length > 0) ce.staticMembers = [];
+      }
+      this.retargetEndpoints(0);
+      await this.save();
+      this.log(`custom-endpoint modify ${ce.name} (${ce.type}): static [${ce.staticMembers.join(', ')}], excluded [${ce.excludedMembers.join(', ')}]; leads to ${ce.targets.join(', ') || 'no instance'}`);
+      return ce;
+    });
+  }
+
+  deleteCustomEndpoint(name: unknown): Promise<void> {
+    return this.enqueue(async () => {
+      const ce = this.customEndpoint(name);
+      this.customProxies.get(ce.name)?.close();
+      this.customProxies.delete(ce.name);
+      this.state.customEndpoints = this.state.customEndpoints.filter((e) => e !== ce);
+      if (this.state.etcHosts) await this.writeHosts();
+      await this.save();
+      this.log(`custom-endpoint delete ${ce.name}`);
+    });
+  }
+
+  /** The cluster's endpoints as DescribeDBClusterEndpoints reports them. */
+  private endpointRecords(): ClusterEndpointRecord[] {
+    const { clusterName, region } = this.state;
+    const records: ClusterEndpointRecord[] = [
+      { clusterIdentifier: clusterName, endpoint: this.state.writerEndpoint.dnsName, endpointType: 'WRITER' },
+      { clusterIdentifier: clusterName, endpoint: this.state.readerEndpoint.dnsName, endpointType: 'READER' },
+    ];
+    for (const ce of this.state.customEndpoints) {
+      records.push({
+        identifier: ce.name,
+        clusterIdentifier: clusterName,
+        endpoint: ce.dnsName,
+        endpointType: 'CUSTOM',
+        customEndpointType: ce.type,
+        staticMembers: ce.staticMembers,
+        excludedMembers: ce.excludedMembers,
+        resourceIdentifier: `cluster-endpoint-${createHash('sha256').update(`${this.state.clusterId}/${ce.name}`).digest('hex').slice(0, 26)}`,
+        arn: `arn:aws:rds:${region}:${ACCOUNT_ID}:cluster-endpoint:${ce.name}`,
+      });
+    }
+    return records;
+  }
+
+  /** Starts the RDS API with a fresh access key (kept in cluster.json, mode 0600). */
+  private async startRdsApi(): Promise<void> {
+    const server = new RdsApiServer(this.state.region);
+    const accessKeyId = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
+    const secretAccessKey = randomBytes(30).toString('base64');
+    server.accessKeys.set(accessKeyId, secretAccessKey);
+    server.actions.set('DescribeDBClusterEndpoints', describeDbClusterEndpoints(() => this.endpointRecords()));
+    await server.start('127.0.0.1', 0);
+    this.rdsApiServer = server;
+    this.state.rdsApi = { endpoint: server.endpoint, accessKeyId, secretAccessKey };
   }
 
   /** `down`: stops everything and removes data; keeps logs unless told otherwise. */
@@ -583,6 +764,8 @@ export class Supervisor {
     this.writerEndpoint?.close();
     this.readerEndpoint?.close();
     this.globalEndpoint?.close();
+    for (const p of this.customProxies.values()) p.close();
+    await this.rdsApiServer?.close();
     await this.served?.close().catch((err: Error) => this.log(`engine services: ${err.message}`));
     if (this.engine && this.state) await this.engine.destroy(this.ctx, this.state.instances.map((i) => this.spec(i))).catch((err: Error) => this.log(`destroy: ${err.message}`));
     if (this.state?.etcHosts) await removeHostsBlock(this.state.clusterId).catch((err: Error) => this.log(`/etc/hosts: ${err.message}`));
@@ -662,6 +845,9 @@ export class Supervisor {
         case 'follow': await this.follow(args.upstream); break;
         case 'publish-global': await this.publishGlobal(args.doc); break;
         case 'global-endpoint': await this.setGlobalEndpoint(args.address, args.name); break;
+        case 'custom-endpoint-create': result = await this.createCustomEndpoint(args as unknown as CustomEndpointSpec); break;
+        case 'custom-endpoint-modify': result = await this.modifyCustomEndpoint(args as unknown as CustomEndpointSpec); break;
+        case 'custom-endpoint-delete': await this.deleteCustomEndpoint(args.name); break;
         case 'down': {
           await this.down(args.keepLogs !== false);
           res.on('finish', () => process.exit(0));
