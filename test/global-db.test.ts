@@ -14,6 +14,9 @@ import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { WrapperServices } from '../ts/services.js';
 import { ConfigurationError, FailoverSuccessError } from '../ts/errors.js';
 import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
+import { IamCredentialSource } from '../ts/plugins/iam.js';
+import { HostInfo } from '../ts/host-info.js';
+import { parseConnectProps } from '../ts/options.js';
 
 const run = promisify(execFile);
 const A = 'us-east-1';
@@ -93,6 +96,14 @@ test.before(async () => {
   await w.connect();
   await w.query('CREATE TABLE gt (id int PRIMARY KEY, region text)');
   await w.end();
+  // The lookalike's RDS API (first region) checks SigV4 with its own keys; the IAM lookup signs for AWS_REGION.
+  const api = gdb.clusters[0].rdsApi;
+  process.env.AWS_ACCESS_KEY_ID = api.credentials.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = api.credentials.secretAccessKey;
+  process.env.AWS_REGION = api.region;
+  for (const k of ['AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k];
+  process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/credentials';
+  process.env.AWS_CONFIG_FILE = '/nonexistent/config';
 });
 
 test.after(async () => {
@@ -164,6 +175,32 @@ test('gdb_rw: readers of the home region only; a writer outside it refused, or k
   assert.equal(await whoami(unrestricted), { name: 'instance-1', reader: false, region: A }, 'the writer in the other region');
 });
 
+/** The region an IAM token for the global- endpoint is signed for (its credential scope), as the iam plugin makes it. */
+async function iamTokenRegion(s: WrapperServices, refresh: boolean, extra: Record<string, unknown> = {}): Promise<string> {
+  const props = parseConnectProps('pg', { user: 'app', plugins: 'iam', iamRdsEndpoint: gdb.clusters[0].rdsApi.endpoint, ...extra });
+  const source = new IamCredentialSource({ services: s, driver: 'pg', defaultPort: () => 5432 });
+  const { password } = await source.resolve(new HostInfo({ host: gdb.globalEndpoint, port: 5432 }), props, refresh);
+  const scope = /X-Amz-Credential=[^&]*%2F(\d{8})%2F([a-z0-9-]+)%2Frds-db%2Faws4_request/.exec(password);
+  assert.ok(scope, `token with a credential scope: ${password.slice(0, 80)}…`);
+  return scope[2]!;
+}
+
+test('iam: a global- endpoint names no region; the token is signed for the writer\'s region, found with DescribeGlobalClusters (SigV4-checked RDS API)', async () => {
+  const s = newServices();
+  assert.is(await iamTokenRegion(s, false), A);
+  // iamRegion wins without a lookup; a refused lookup says what to set.
+  assert.is(await iamTokenRegion(newServices(), false, { iamRegion: 'eu-west-1' }), 'eu-west-1');
+  const saved = process.env.AWS_SECRET_ACCESS_KEY;
+  process.env.AWS_SECRET_ACCESS_KEY = 'wrong-secret-wrong-secret-wrong-secret00';
+  try {
+    const err = await rejection(iamTokenRegion(newServices(), false));
+    assert.match(err.message, /cannot find the region of global database endpoint '.*global-.*' with DescribeGlobalClusters .*SignatureDoesNotMatch|cannot find the region.*signature/i);
+    assert.match(err.message, /set 'iamRegion'/);
+  } finally {
+    process.env.AWS_SECRET_ACCESS_KEY = saved;
+  }
+});
+
 const MODES = [
   'strict-writer', 'strict-home-reader', 'strict-out-of-home-reader', 'strict-any-reader', 'home-reader-or-writer',
   'out-of-home-reader-or-writer', 'any-reader-or-writer',
@@ -204,6 +241,8 @@ test('unplanned global failover: every gdb_failover mode, home region active (wr
   // Every client is inside a statement on the old writer when it is lost.
   const running = cases.map(({ c }) => rejection(c.query(SLEEP)));
   await waitRunning(cases.length);
+  const iam = newServices();
+  assert.is(await iamTokenRegion(iam, false), A);
   const result = await gdb.failover();
   const errors = await Promise.all(running);
   assert.equal([result.oldPrimaryRegion, result.newPrimaryRegion, result.newWriter], [A, B, 'instance-101']);
@@ -219,6 +258,9 @@ test('unplanned global failover: every gdb_failover mode, home region active (wr
   }
   const writer = cases.find((x) => x.mode === 'strict-writer' && x.home === A)!.c;
   await writer.query("INSERT INTO gt VALUES (1, 'us-west-2')");
+  // The writer's region is cached; after a refused token (refresh) the iam plugin asks again: the writer is in B.
+  assert.is(await iamTokenRegion(iam, false), A, 'cached until a token is refused');
+  assert.is(await iamTokenRegion(iam, true), B);
 });
 
 test('planned switchover back through the global- endpoint: strict-writer by default, writes land in the new primary region, nothing lost', async () => {

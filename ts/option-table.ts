@@ -333,6 +333,10 @@ export const OPTION_TABLE = [
     name: 'iamExpirationSec', aliases: ['iam_expiration'], type: 'int', default: 900, unit: 's', min: 1, max: CACHE_MAX_SEC, maxWhy: CACHE_WHY, group: 'iam',
     doc: 'How long a generated IAM token is reused, in seconds. Tokens are valid for 15 minutes, so values above 900 act as 900; a token is replaced shortly before it expires.',
   },
+  {
+    name: 'iamRdsEndpoint', aliases: [], type: 'string', default: undefined, group: 'iam',
+    doc: "iam with a global- endpoint and no iamRegion: the RDS API endpoint URL of the DescribeGlobalClusters call that finds the writer's region (a VPC endpoint, or a local RDS API in tests). Unset: the SDK's endpoint for the region of AWS_REGION or the profile.",
+  },
   // ---- aws_secrets_manager ----
   {
     name: 'secretsManagerSecretId', aliases: ['secrets_manager_secret_id'], type: 'string', default: undefined, group: 'aws_secrets_manager',

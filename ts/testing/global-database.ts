@@ -261,7 +261,18 @@ export class LocalGlobalDatabase {
       }),
     );
     const regions = this.clusters.map((c) => ({ aws_region: c.region, primary: c.region === this.state.primaryRegion }));
-    await Promise.all(this.clusters.map((c) => c.publishGlobal({ instances, regions })));
+    // What DescribeGlobalClusters answers (the identifier is the global- endpoint's first label, as on AWS).
+    const global_cluster = {
+      identifier: this.state.name,
+      endpoint: this.state.dnsName,
+      engine: 'aurora-postgresql',
+      members: this.clusters.map((c) => ({
+        dbClusterArn: `arn:aws:rds:${c.region}:123456789012:cluster:${this.state.name}-${c.region}`,
+        isWriter: c.region === this.state.primaryRegion,
+        readers: this.clusters.filter((o) => o !== c && c.region === this.state.primaryRegion).map((o) => `arn:aws:rds:${o.region}:123456789012:cluster:${this.state.name}-${o.region}`),
+      })),
+    };
+    await Promise.all(this.clusters.map((c) => c.publishGlobal({ instances, regions, global_cluster })));
   }
 
   private async save(): Promise<void> {

@@ -16,7 +16,7 @@ import {
   readerEndpointDnsName, resourceIdFor, WRITER_ENDPOINT_OCTET, writerEndpointDnsName, type Address,
 } from './names.js';
 import { EndpointProxy, InstanceProxy } from './proxy.js';
-import { describeDbClusterEndpoints, RdsApiServer, type ClusterEndpointRecord } from './rds-api.js';
+import { describeDbClusterEndpoints, describeGlobalClusters, RdsApiServer, type ClusterEndpointRecord, type GlobalClusterRecord } from './rds-api.js';
 import { writeState, type ClusterState, type CustomEndpointState, type EndpointState, type InstanceState } from './state.js';
 
 export const FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg', 'aurora-mysql', 'multi-az-mysql', 'mysql'];
@@ -521,6 +521,9 @@ export class Supervisor {
     if (!this.engine.publishGlobal) throw new OperationError(`flavour '${this.state.flavour}' has no global database`);
     if (typeof doc !== 'object' || doc === null) throw new OperationError('publish-global: a document object is expected');
     await this.engine.publishGlobal(this.ctx, doc);
+    // The RDS API of every region answers DescribeGlobalClusters from the same view.
+    const record = (doc as { global_cluster?: GlobalClusterRecord }).global_cluster;
+    if (record !== undefined && this.rdsApiServer) this.rdsApiServer.actions.set('DescribeGlobalClusters', describeGlobalClusters(() => [record]));
   }
 
   /** Points the global writer endpoint at `address` (the primary region's writer), after the DNS lag. */
