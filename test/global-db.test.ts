@@ -108,8 +108,8 @@ test.before(async () => {
 
 test.after(async () => {
   await endAll();
-  await gdb?.stop({ keepLogs: !!process.env.KEEP_GDB }).catch(() => {});
-  if (!process.env.KEEP_GDB) rmSync(dir, { recursive: true, force: true });
+  await gdb?.stop({ keepLogs: false }).catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test.after.each(endAll);
