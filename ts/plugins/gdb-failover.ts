@@ -77,7 +77,9 @@ export class GdbFailoverPlugin<C> extends FailoverV2Plugin<C> {
   /** The base mode (read-only trigger, events): strict_writer when the current host's region's mode is strict-writer. */
   override get mode(): FailoverMode {
     const host = this.service.currentHostInfo ?? this.initialHost;
-    const mode = this.modeFor(this.regionOf(host));
+    // A name without a region (the global- endpoint) leads to the writer: take the writer's region.
+    const writer = this.service.allHosts.find((h) => h.role === HostRole.WRITER);
+    const mode = this.modeFor(this.regionOf(host) ?? (writer === undefined ? undefined : this.regionOf(writer)));
     if (mode === GdbFailoverMode.STRICT_WRITER) return FailoverMode.STRICT_WRITER;
     return mode.startsWith('strict-') ? FailoverMode.STRICT_READER : FailoverMode.READER_OR_WRITER;
   }
