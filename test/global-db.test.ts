@@ -279,4 +279,28 @@ test('planned switchover back through the global- endpoint: strict-writer by def
   assert.is((await whoami(fresh)).name, 'instance-1');
 });
 
+test('enableConnectFailover: an initial connection to a lost instance fails over by the home region\'s mode; the failover event', async () => {
+  assert.is(gdb.primaryRegion, A);
+  const shared = newServices();
+  // The topology of both regions, cached in `shared` under a cluster id both clients name.
+  await connected('writer', { plugins: 'gdb_failover', clusterId: 'gdb' }, shared);
+  await gdb.primary.kill('instance-2');
+  try {
+    const c = client('instance-2', {
+      plugins: 'gdb_failover', clusterId: 'gdb', wrapperDialect: 'global-aurora-pg', enableConnectFailover: true, failoverHomeRegion: A,
+      activeHomeFailoverMode: 'strict-out-of-home-reader', failoverTimeoutMs: 30_000,
+    }, shared);
+    const events: { outcome: string; to?: { host: string } }[] = [];
+    c.on('failover', (e: { outcome: string; to?: { host: string } }) => events.push(e));
+    await c.connect();
+    const who = await whoami(c);
+    assert.ok(who.reader && who.region === B, `a reader out of the home region, got ${JSON.stringify(who)}`);
+    assert.is(events.length, 1);
+    assert.is(events[0]!.outcome, 'success');
+    assert.is(events[0]!.to?.host.split('.')[0], who.name);
+  } finally {
+    await gdb.primary.heal('instance-2');
+  }
+});
+
 test.run();
