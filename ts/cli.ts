@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Flavour } from './testing/engine.js';
 import { LocalCluster } from './testing/local-cluster.js';
+import { LocalGlobalDatabase } from './testing/global-database.js';
 import { readState, type ClusterState } from './testing/state.js';
 
 const DIR_ENV = 'AWS_TS_WRAPPER_CLUSTER_DIR';
@@ -38,8 +39,16 @@ Commands:
   custom-endpoint modify NAME [--members A,B] [--excluded A,B] [--type READER|ANY]
   custom-endpoint delete NAME
 
+Global database (two aurora-pg regions, a global- writer endpoint; --dir is the global directory):
+  global-up [--regions R1,R2] [--readers N] [--name NAME] [--dns-lag-ms N] [--user U] [--password P] [--database DB]
+  global-status [--json]             regions, roles, the global- endpoint and globalClusterInstanceHostPatterns
+  global-failover [--target-region R]    unplanned: the primary's writer crashes, the other region is promoted
+  global-switchover [--target-region R]  planned: clean shutdown first, nothing lost
+  global-down [--purge]
+
 Every command takes --dir D (the state directory; default: $${DIR_ENV}, else the only cluster under
-./.cluster for all commands but 'up', which creates ./.cluster/<clusterId>) and --json.`;
+./.cluster for all commands but 'up', which creates ./.cluster/<clusterId>; global-* commands: the only
+global database under ./.cluster, 'global-up' creates ./.cluster/global-<id>) and --json.`;
 
 class UsageError extends Error {}
 
@@ -102,8 +111,62 @@ function hostAddressMap(state: ClusterState): Record<string, string> {
   for (const i of state.instances) map[i.dnsName] = i.address;
   map[state.writerEndpoint.dnsName] = state.writerEndpoint.address;
   map[state.readerEndpoint.dnsName] = state.readerEndpoint.address;
+  if (state.globalEndpoint) map[state.globalEndpoint.dnsName] = state.globalEndpoint.address;
   for (const ce of state.customEndpoints ?? []) map[ce.dnsName] = ce.address;
   return map;
+}
+
+function findGlobalDir(given: string | undefined): string {
+  if (given) return path.resolve(given);
+  if (process.env[DIR_ENV]) return path.resolve(process.env[DIR_ENV]!);
+  const base = path.resolve('.cluster');
+  const found = existsSync(base) ? readdirSync(base).map((d) => path.join(base, d)).filter((d) => LocalGlobalDatabase.isGlobalDir(d)) : [];
+  if (found.length === 1) return found[0]!;
+  if (found.length === 0) throw new Error(`no global database under ${base}; pass --dir or start one with 'cluster global-up'`);
+  throw new Error(`several global databases under ${base} (${found.map((d) => path.basename(d)).join(', ')}); pass --dir`);
+}
+
+async function globalCommand(command: string, values: Record<string, string | boolean | undefined>, out: (s: string) => void): Promise<number> {
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  let db: LocalGlobalDatabase;
+  let result: unknown;
+  if (command === 'global-up') {
+    const regions = str('regions')?.split(',').map((r) => r.trim());
+    if (regions !== undefined && regions.length !== 2) throw new UsageError(`--regions takes two regions, e.g. us-east-1,us-west-2; got '${str('regions')}'`);
+    db = await LocalGlobalDatabase.start({
+      regions: regions as [string, string] | undefined, readers: intOption(str('readers'), 'readers'), dir: str('dir'), name: str('name'),
+      dnsLagMs: intOption(str('dns-lag-ms'), 'dns-lag-ms'), user: str('user'), password: str('password'), database: str('database'),
+      pgBinDir: str('pg-bin-dir'), keepAfterExit: true,
+    });
+    result = `global database up in ${db.directory}`;
+  } else {
+    const dir = findGlobalDir(str('dir'));
+    db = await LocalGlobalDatabase.attach(dir);
+    if (command === 'global-down') {
+      await db.stop({ keepLogs: values.purge !== true });
+      out(`global database in ${dir} is down`);
+      return 0;
+    }
+    if (command === 'global-failover') result = await db.failover({ targetRegion: str('target-region') });
+    else if (command === 'global-switchover') result = await db.switchover({ targetRegion: str('target-region') });
+    else if (command !== 'global-status') throw new UsageError(`unknown cluster command '${command}'`);
+  }
+  for (const c of db.clusters) await c.status();
+  const summary = {
+    directory: db.directory, primaryRegion: db.primaryRegion, globalEndpoint: db.globalEndpoint,
+    globalClusterInstanceHostPatterns: db.globalClusterInstanceHostPatterns,
+  };
+  if (values.json) {
+    const shown = db.clusters.map((c) => ({ ...c.lastState, control: undefined, credentials: { ...c.lastState.credentials, password: undefined } }));
+    out(JSON.stringify({ result: result ?? null, ...summary, regions: shown, hostAddressMap: db.hostAddressMap }, null, 2));
+  } else {
+    if (result !== undefined) out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
+    out(`global database — primary region ${summary.primaryRegion} — ${summary.directory}`);
+    out(`  global writer endpoint ${summary.globalEndpoint} -> ${db.hostAddressMap[summary.globalEndpoint]}`);
+    out(`  globalClusterInstanceHostPatterns ${summary.globalClusterInstanceHostPatterns}`);
+    for (const c of db.clusters) out(describe(c.lastState).replace(/^cluster /, `region ${c.region}: cluster `));
+  }
+  return 0;
 }
 
 async function cluster(argv: string[], out: (s: string) => void): Promise<number> {
@@ -129,6 +192,8 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       target: { type: 'string' },
       mode: { type: 'string' },
       'rejoin-after-ms': { type: 'string' },
+      regions: { type: 'string' },
+      'target-region': { type: 'string' },
       members: { type: 'string' },
       excluded: { type: 'string' },
       type: { type: 'string' },
@@ -154,6 +219,8 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
   };
   const mode = values.mode;
   if (mode !== undefined && mode !== 'fast' && mode !== 'immediate') throw new UsageError(`--mode must be 'fast' or 'immediate', got '${mode}'`);
+
+  if (command.startsWith('global-')) return globalCommand(command, values, out);
 
   if (command === 'up') {
     const c = await LocalCluster.start({

@@ -161,6 +161,18 @@ export function hostPatternProblem(pattern: string): string | undefined {
   return undefined;
 }
 
+/** Failover modes of gdb_failover (the seed spells them with '-'; '_' is accepted as well). */
+const GDB_FAILOVER_MODES = [
+  'strict-writer', 'strict-home-reader', 'strict-out-of-home-reader', 'strict-any-reader', 'home-reader-or-writer',
+  'out-of-home-reader-or-writer', 'any-reader-or-writer', 'strict_writer', 'strict_home_reader',
+  'strict_out_of_home_reader', 'strict_any_reader', 'home_reader_or_writer', 'out_of_home_reader_or_writer',
+  'any_reader_or_writer',
+] as const;
+
+function checkRegion(value: string): string | undefined {
+  return /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(value.trim()) ? undefined : "an AWS region name such as 'us-east-1'";
+}
+
 function checkGlobalHostPatterns(items: readonly string[]): string | undefined {
   const regions = new Set<string>();
   for (const item of items) {
@@ -320,6 +332,10 @@ export const OPTION_TABLE = [
   {
     name: 'iamExpirationSec', aliases: ['iam_expiration'], type: 'int', default: 900, unit: 's', min: 1, max: CACHE_MAX_SEC, maxWhy: CACHE_WHY, group: 'iam',
     doc: 'How long a generated IAM token is reused, in seconds. Tokens are valid for 15 minutes, so values above 900 act as 900; a token is replaced shortly before it expires.',
+  },
+  {
+    name: 'iamRdsEndpoint', aliases: [], type: 'string', default: undefined, group: 'iam',
+    doc: "iam with a global- endpoint and no iamRegion: the RDS API endpoint URL of the DescribeGlobalClusters call that finds the writer's region (a VPC endpoint, or a local RDS API in tests). Unset: the SDK's endpoint for the region of AWS_REGION or the profile.",
   },
   // ---- aws_secrets_manager ----
   {
@@ -554,6 +570,40 @@ export const OPTION_TABLE = [
   {
     name: 'srwConnectRetryIntervalMs', aliases: ['srw_connect_retry_interval_ms'], type: 'int', default: 1000, unit: 'ms', min: 1, group: 'srw',
     doc: 'srw: pause between those attempts.',
+  },
+  // ---- gdb_failover ----
+  {
+    name: 'failoverHomeRegion', aliases: ['failover_home_region'], type: 'string', default: undefined, group: 'gdb_failover',
+    check: checkRegion as (value: never) => string | undefined,
+    rejects: 'a value that is not an AWS region name',
+    doc: "gdb_failover: the application's home region (e.g. 'us-east-1'). Unset: the region in the initial host name; required with a global- endpoint, an IP address or a custom domain.",
+  },
+  {
+    name: 'activeHomeFailoverMode', aliases: ['active_home_failover_mode'], type: 'enum', values: GDB_FAILOVER_MODES, default: undefined, group: 'gdb_failover',
+    doc: "gdb_failover: where failover reconnects while the writer is in the home region: 'strict-writer', 'strict-home-reader', 'strict-out-of-home-reader', 'strict-any-reader', 'home-reader-or-writer', 'out-of-home-reader-or-writer', 'any-reader-or-writer' ('_' spellings accepted). Unset: 'strict-writer' for a cluster- or global- endpoint, 'home-reader-or-writer' otherwise.",
+  },
+  {
+    name: 'inactiveHomeFailoverMode', aliases: ['inactive_home_failover_mode'], type: 'enum', values: GDB_FAILOVER_MODES, default: undefined, group: 'gdb_failover',
+    doc: 'gdb_failover: the same choice while the writer is outside the home region (after a global failover away from it). Same values and default as activeHomeFailoverMode.',
+  },
+  // ---- gdb_rw ----
+  {
+    name: 'gdbRwHomeRegion', aliases: ['gdb_rw_home_region'], type: 'string', default: undefined, group: 'gdb_rw',
+    check: checkRegion as (value: never) => string | undefined,
+    rejects: 'a value that is not an AWS region name',
+    doc: 'gdb_rw: the home region readers (and the writer) are restricted to. Unset: the region in the initial host name; required with a global- endpoint, an IP address or a custom domain.',
+  },
+  {
+    name: 'gdbRwRestrictWriterToHomeRegion', aliases: ['gdb_rw_restrict_writer_to_home_region'], type: 'boolean', default: true, group: 'gdb_rw',
+    doc: 'gdb_rw: setReadOnly(false) fails (ReadWriteSplittingError) when the writer is outside the home region, unless gdbEnableGlobalWriteForwarding.',
+  },
+  {
+    name: 'gdbRwRestrictReaderToHomeRegion', aliases: ['gdb_rw_restrict_reader_to_home_region'], type: 'boolean', default: true, group: 'gdb_rw',
+    doc: 'gdb_rw: setReadOnly(true) picks readers of the home region only.',
+  },
+  {
+    name: 'gdbEnableGlobalWriteForwarding', aliases: ['gdb_enable_global_write_forwarding'], type: 'boolean', default: false, group: 'gdb_rw',
+    doc: "gdb_rw: with the writer outside the home region, setReadOnly(false) stays on the home-region reader (Aurora's global write forwarding sends its writes to the writer) instead of failing.",
   },
   // ---- fastest_response_strategy ----
   {

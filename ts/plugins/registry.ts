@@ -29,6 +29,8 @@ import { oktaPluginFactory } from './okta.js';
 import { readWriteSplittingPluginFactory } from './read-write-splitting.js';
 import { srwPluginFactory } from './srw.js';
 import { fastestResponseStrategyPluginFactory } from './fastest-response-strategy.js';
+import { gdbFailoverPluginFactory } from './gdb-failover.js';
+import { gdbRwPluginFactory } from './gdb-rw.js';
 
 /** A seed plugin code that is recognised but not implemented yet. */
 export interface PlannedPlugin {
@@ -56,10 +58,10 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   staleDnsPluginFactory,
   readWriteSplittingPluginFactory,
   srwPluginFactory,
-  plannedPlugin('gdb_rw', 320),
+  gdbRwPluginFactory,
   failoverV1PluginFactory,
   failoverV2PluginFactory,
-  plannedPlugin('gdb_failover', 420),
+  gdbFailoverPluginFactory,
   hostMonitoringPluginFactory,
   hostMonitoringV2PluginFactory,
   plannedPlugin('bg', 550),

@@ -8,10 +8,11 @@ export type {
   CustomEndpointInfo, CustomEndpointMembership, CustomEndpointSpec, RdsApiInfo,
 } from './local-cluster.js';
 export type { ClusterState, InstanceState, EndpointState, CustomEndpointState, RdsApiState, ClusterCredentials } from './state.js';
-export { RdsApiServer, RdsApiError, describeDbClusterEndpoints, xmlElement, xmlEscape, xmlList, queryFilters } from './rds-api.js';
-export type { RdsActionHandler, RdsApiRequest, RdsApiCall, ClusterEndpointRecord } from './rds-api.js';
+export { RdsApiServer, RdsApiError, describeDbClusterEndpoints, describeGlobalClusters, xmlElement, xmlEscape, xmlList, queryFilters } from './rds-api.js';
+export type { RdsActionHandler, RdsApiRequest, RdsApiCall, ClusterEndpointRecord, GlobalClusterRecord } from './rds-api.js';
 export type { Engine, EngineContext, Flavour, InstanceSpec, TopologySnapshot } from './engine.js';
 export { createPostgresEngine } from './postgres.js';
 export type { PostgresEngineOptions } from './postgres.js';
 export { InstanceProxy, EndpointProxy } from './proxy.js';
 export type { Fault } from './proxy.js';
+export { LocalGlobalDatabase, globalEndpointDnsName, type LocalGlobalDatabaseOptions, type GlobalFailoverOptions, type GlobalFailoverResult } from './global-database.js';

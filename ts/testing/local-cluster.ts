@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, promises as fs } from 'node
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Flavour } from './engine.js';
+import type { Flavour, InstanceSpec } from './engine.js';
 import { removeHostsBlock } from './etc-hosts.js';
 import { resolveFromWrapper, thisModuleFile } from './module-path.js';
 import { instanceHostPattern, newClusterId } from './names.js';
@@ -44,6 +44,15 @@ export interface LocalClusterOptions {
   readonly keepAfterExit?: boolean;
   /** Milliseconds to wait for the cluster to come up (default 120000). */
   readonly timeoutMs?: number;
+  /** Set by LocalGlobalDatabase for the regions of a global database (aurora-pg only). */
+  readonly globalMember?: {
+    /** Server id and name suffix of the first instance (regions use distinct ones). */
+    readonly firstServerId: number;
+    /** Secondary region: the primary region's writer this cluster's writer replicates from. */
+    readonly replicaOf?: InstanceSpec;
+    /** The region serving the `global-` writer endpoint: its DNS name. */
+    readonly globalEndpoint?: string;
+  };
 }
 
 export interface InstanceInfo {
@@ -219,6 +228,9 @@ export class LocalCluster {
       etcHosts: options.etcHosts,
       publicPort: options.publicPort,
       ownerPid: options.keepAfterExit ? undefined : process.pid,
+      firstServerId: options.globalMember?.firstServerId,
+      replicaOf: options.globalMember?.replicaOf,
+      globalEndpoint: options.globalMember?.globalEndpoint,
     };
     const { file, execArgv } = supervisorCommand();
     const logFd = openSync(path.join(dir, 'logs', 'supervisor.out'), 'a');
@@ -355,6 +367,39 @@ export class LocalCluster {
     return this.call('rejoin', { name });
   }
 
+  // ---- global database steps (LocalGlobalDatabase runs them in order) ------------------------------------------
+
+  /** Fences the writer: proxy refuses, server stopped ('immediate' = crash, 'fast' = clean, WAL fully shipped). */
+  fenceWriter(mode: 'fast' | 'immediate'): Promise<void> {
+    return this.call('fence-writer', { mode });
+  }
+
+  /** Becomes the primary region (upstream undefined: the writer is promoted) or a secondary region of `upstream`. */
+  follow(upstream: InstanceSpec | undefined): Promise<void> {
+    return this.call('follow', upstream === undefined ? {} : { upstream });
+  }
+
+  /** Publishes the global view the global status functions report. */
+  publishGlobal(doc: unknown): Promise<void> {
+    return this.call('publish-global', { doc });
+  }
+
+  /** Points the `global-` writer endpoint (served by this cluster) at `address`. */
+  setGlobalEndpoint(address: { host: string; port: number }, name: string): Promise<void> {
+    return this.call('global-endpoint', { address, name });
+  }
+
+  /** The engine-level description of the writer (what another region's cluster replicates from). */
+  get writerSpec(): InstanceSpec {
+    const w = this.state.instances.find((i) => i.role === 'writer');
+    if (!w) throw new Error('the cluster has no writer');
+    return { name: w.name, serverId: w.serverId, dataDir: w.dataDir, logFile: w.logFile, port: w.internalPort, dnsName: w.dnsName, resourceId: w.resourceId, publicPort: w.port };
+  }
+
+  get region(): string {
+    return this.state.region;
+  }
+
   /** Takes the cluster down: no process, /etc/hosts entry or data is left; logs stay unless keepLogs is false. */
   async stop(options: StopOptions = {}): Promise<void> {
     const keepLogs = options.keepLogs ?? true;
@@ -458,6 +503,7 @@ export class LocalCluster {
     for (const i of this.state.instances) map[i.dnsName] = i.address;
     map[this.state.writerEndpoint.dnsName] = this.state.writerEndpoint.address;
     map[this.state.readerEndpoint.dnsName] = this.state.readerEndpoint.address;
+    if (this.state.globalEndpoint) map[this.state.globalEndpoint.dnsName] = this.state.globalEndpoint.address;
     for (const ce of this.state.customEndpoints ?? []) map[ce.dnsName] = ce.address;
     return map;
   }
@@ -465,6 +511,8 @@ export class LocalCluster {
   private resolve(endpoint: string): { dnsName: string; host: string; port: number } {
     if (endpoint === 'writer' || endpoint === this.state.writerEndpoint.dnsName) return this.state.writerEndpoint;
     if (endpoint === 'reader' || endpoint === this.state.readerEndpoint.dnsName) return this.state.readerEndpoint;
+    const g = this.state.globalEndpoint;
+    if (g && (endpoint === 'global' || endpoint === g.dnsName)) return g;
     const custom = (this.state.customEndpoints ?? []).find((e) => e.name === endpoint || e.dnsName === endpoint);
     if (custom) return custom;
     const inst = this.state.instances.find((i) => i.name === endpoint || i.dnsName === endpoint);

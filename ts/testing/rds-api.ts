@@ -226,3 +226,36 @@ export function describeDbClusterEndpoints(endpoints: () => readonly ClusterEndp
     return xmlList('DBClusterEndpoints', 'DBClusterEndpointList', found.map(endpointXml));
   };
 }
+
+// ---- DescribeGlobalClusters ------------------------------------------------------------------------------------
+
+/** One global database as DescribeGlobalClusters reports it. */
+export interface GlobalClusterRecord {
+  readonly identifier: string;
+  /** The `global-` writer endpoint. */
+  readonly endpoint: string;
+  readonly engine: string;
+  readonly members: readonly { readonly dbClusterArn: string; readonly isWriter: boolean; readonly readers: readonly string[] }[];
+}
+
+/** The DescribeGlobalClusters handler over `clusters()` (read per request): GlobalClusterIdentifier; no paging. */
+export function describeGlobalClusters(clusters: () => readonly GlobalClusterRecord[]): RdsActionHandler {
+  return ({ params }) => {
+    const id = params.get('GlobalClusterIdentifier');
+    if (queryFilters(params).size > 0) throw new RdsApiError('InvalidParameterValue', 'DescribeGlobalClusters: filters are not supported by the lookalike');
+    const all = clusters();
+    const found = all.filter((g) => id === null || g.identifier === id);
+    if (id !== null && found.length === 0) throw new RdsApiError('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
+    const memberXml = (m: GlobalClusterRecord['members'][number]): string =>
+      xmlElement('DBClusterArn', m.dbClusterArn) + xmlList('Readers', 'member', m.readers.map(xmlEscape)) + xmlElement('IsWriter', m.isWriter) +
+      xmlElement('GlobalWriteForwardingStatus', 'disabled');
+    const clusterXml = (g: GlobalClusterRecord): string =>
+      xmlElement('GlobalClusterIdentifier', g.identifier) +
+      xmlElement('GlobalClusterArn', `arn:aws:rds::123456789012:global-cluster:${g.identifier}`) +
+      xmlElement('Status', 'available') +
+      xmlElement('Engine', g.engine) +
+      xmlList('GlobalClusterMembers', 'GlobalClusterMember', g.members.map(memberXml)) +
+      xmlElement('Endpoint', g.endpoint);
+    return xmlList('GlobalClusters', 'GlobalClusterMember', found.map(clusterXml));
+  };
+}

@@ -84,6 +84,10 @@ export interface ClusterState {
   instances: InstanceState[];
   readonly writerEndpoint: EndpointState;
   readonly readerEndpoint: EndpointState;
+  /** Global database: the `global-` writer endpoint, served by the first region's supervisor. */
+  globalEndpoint?: EndpointState;
+  /** Global database: this cluster's role. */
+  globalRole?: 'primary' | 'secondary';
   customEndpoints: CustomEndpointState[];
   rdsApi: RdsApiState | null;
   readonly startedAt: string;

@@ -16,7 +16,7 @@ import {
   readerEndpointDnsName, resourceIdFor, WRITER_ENDPOINT_OCTET, writerEndpointDnsName, type Address,
 } from './names.js';
 import { EndpointProxy, InstanceProxy } from './proxy.js';
-import { describeDbClusterEndpoints, RdsApiServer, type ClusterEndpointRecord } from './rds-api.js';
+import { describeDbClusterEndpoints, describeGlobalClusters, RdsApiServer, type ClusterEndpointRecord, type GlobalClusterRecord } from './rds-api.js';
 import { writeState, type ClusterState, type CustomEndpointState, type EndpointState, type InstanceState } from './state.js';
 
 export const FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg', 'aurora-mysql', 'multi-az-mysql', 'mysql'];
@@ -38,7 +38,16 @@ export interface SupervisorOptions {
   readonly publicPort?: number;
   /** The cluster goes down when this process exits. */
   readonly ownerPid?: number;
+  /** Server id (and name suffix) of the first instance (default 1); a global database's regions use distinct ones. */
+  readonly firstServerId?: number;
+  /** Global database, secondary region: the primary region's writer the new cluster's writer replicates from. */
+  readonly replicaOf?: InstanceSpec;
+  /** Global database: DNS name of the `global-` writer endpoint this supervisor serves (the first region's does). */
+  readonly globalEndpoint?: string;
 }
+
+/** Loopback host octet of the `global-` writer endpoint in the address block of the region that serves it. */
+export const GLOBAL_ENDPOINT_OCTET = 202;
 
 export interface FailoverOptions {
   /** Reader to promote; default: the reader with the most replicated data. */
@@ -105,6 +114,7 @@ export class Supervisor {
   private readonly proxies = new Map<string, InstanceProxy>();
   private writerEndpoint!: EndpointProxy;
   private readerEndpoint!: EndpointProxy;
+  private globalEndpoint: EndpointProxy | undefined;
   private readonly customProxies = new Map<string, EndpointProxy>();
   private rdsApiServer: RdsApiServer | undefined;
   private control: http.Server | undefined;
@@ -140,6 +150,9 @@ export class Supervisor {
       throw new Error(`unknown flavour '${String(options.flavour)}': expected one of ${FLAVOURS.join(', ')}`);
     }
     const flavour = options.flavour;
+    const first = options.firstServerId ?? 1;
+    if (!Number.isInteger(first) || first < 1 || first > 180) throw new Error(`firstServerId must be an integer from 1 to 180, got ${String(first)}`);
+    if (options.replicaOf !== undefined && flavour !== 'aurora-pg') throw new Error(`a global database's secondary region needs flavour 'aurora-pg', got '${flavour}'`);
     if (!Number.isInteger(options.readers) || options.readers < 0 || options.readers > 15) {
       throw new Error(`readers must be an integer from 0 to 15, got ${String(options.readers)}`);
     }
@@ -164,7 +177,7 @@ export class Supervisor {
     this.log(`starting ${flavour} cluster ${clusterId} with ${options.readers} reader(s) in ${dir}; addresses ${addressBlock ? `${addressBlock}.0/24 port ${publicPort}` : '127.0.0.1 with one port per instance'}`);
 
     const instances: InstanceState[] = [];
-    for (let i = 1; i <= options.readers + 1; i++) instances.push(await this.newInstance(i, clusterId, region, dir, addressBlock, publicPort, i === 1 ? 'writer' : 'reader'));
+    for (let i = first; i <= first + options.readers; i++) instances.push(await this.newInstance(i, clusterId, region, dir, addressBlock, publicPort, i === first ? 'writer' : 'reader'));
     const endpointAddress = async (octet: number): Promise<Address> =>
       addressBlock ? { host: `${addressBlock}.${octet}`, port: publicPort } : { host: '127.0.0.1', port: await freeLoopbackPort() };
     const wAddr = await endpointAddress(WRITER_ENDPOINT_OCTET);
@@ -196,6 +209,11 @@ export class Supervisor {
       rdsApi: null,
       startedAt: new Date().toISOString(),
     };
+    if (options.globalEndpoint !== undefined) {
+      const gAddr = await endpointAddress(GLOBAL_ENDPOINT_OCTET);
+      this.state.globalEndpoint = { dnsName: options.globalEndpoint, address: formatAddress(gAddr), host: gAddr.host, port: gAddr.port, targets: [] };
+    }
+    if (options.replicaOf !== undefined || options.globalEndpoint !== undefined) this.state.globalRole = options.replicaOf ? 'secondary' : 'primary';
     if (this.state.etcHosts && process.getuid?.() !== 0) throw new Error('etcHosts needs root (it edits /etc/hosts)');
     if (this.state.etcHosts && !addressBlock) throw new Error('etcHosts needs one loopback address per instance, which this machine does not allow');
     await this.save();
@@ -217,8 +235,13 @@ export class Supervisor {
       this.readerEndpoint = new EndpointProxy('reader-endpoint', rAddr);
       await this.writerEndpoint.start([]);
       await this.readerEndpoint.start([]);
+      const g = this.state.globalEndpoint;
+      if (g) {
+        this.globalEndpoint = new EndpointProxy('global-endpoint', { host: g.host, port: g.port });
+        await this.globalEndpoint.start([]);
+      }
       const t0 = Date.now();
-      await this.engine.create(this.ctx, instances.map((i) => this.spec(i)));
+      await this.engine.create(this.ctx, instances.map((i) => this.spec(i)), options.replicaOf);
       this.log(`engine created ${instances.length} instance(s) in ${Date.now() - t0} ms`);
       for (const inst of instances) {
         inst.running = true;
@@ -226,6 +249,7 @@ export class Supervisor {
       }
       if (this.engine.serve) this.served = await this.engine.serve(this.ctx, instances.map((i) => this.spec(i)));
       this.retargetEndpoints(0);
+      if (g) this.retargetGlobalEndpoint([this.addressOf(this.writer())], [`${this.state.region}/${this.writer().name}`]);
       if (this.state.etcHosts) await this.writeHosts();
       await this.startControl();
       await this.startRdsApi();
@@ -321,6 +345,15 @@ export class Supervisor {
     return Date.now() + Math.max(0, lagMs);
   }
 
+  private retargetGlobalEndpoint(addresses: Address[], names: string[]): void {
+    const ep = this.state.globalEndpoint;
+    if (!this.globalEndpoint || !ep) throw new OperationError(`cluster ${this.state.clusterId} does not serve the global writer endpoint`);
+    this.globalEndpoint.retarget(addresses, this.state.dnsLagMs, () => {
+      ep.targets = names;
+      void this.save().catch(() => {});
+    });
+  }
+
   /** The running instances a custom endpoint leads to: its members, only the readers among them for READER. */
   private customMembers(ce: CustomEndpointState): InstanceState[] {
     const members = ce.staticMembers.length > 0
@@ -331,6 +364,7 @@ export class Supervisor {
 
   private async writeHosts(): Promise<void> {
     const entries: [string, string][] = this.state.instances.map((i) => [i.host, i.dnsName]);
+    if (this.state.globalEndpoint) entries.push([this.state.globalEndpoint.host, this.state.globalEndpoint.dnsName]);
     entries.push([this.state.writerEndpoint.host, this.state.writerEndpoint.dnsName]);
     entries.push([this.state.readerEndpoint.host, this.state.readerEndpoint.dnsName]);
     for (const ce of this.state.customEndpoints) entries.push([ce.host, ce.dnsName]);
@@ -436,6 +470,68 @@ export class Supervisor {
       }
       return result;
     });
+  }
+
+  // ---- global database (driven by LocalGlobalDatabase) ----------------------------------------------------------
+
+  /** Fences this region's writer: its proxy refuses connections and its server stops (it takes no more writes). */
+  fenceWriter(mode: unknown = 'immediate'): Promise<void> {
+    return this.enqueue(async () => {
+      if (mode !== 'fast' && mode !== 'immediate') throw new OperationError(`fence mode must be 'fast' or 'immediate', got '${String(mode)}'`);
+      const w = this.writer();
+      await this.proxies.get(w.name)!.setServerUp(false);
+      await this.engine.stop(this.ctx, this.spec(w), mode);
+      w.running = false;
+      await this.save();
+      this.log(`fence ${w.name} (${mode})`);
+    });
+  }
+
+  /** Secondary region → primary (upstream undefined: promote the writer), or primary → secondary of `upstream`. */
+  follow(upstream: unknown): Promise<void> {
+    return this.enqueue(async () => {
+      if (!this.engine.follow) throw new OperationError(`flavour '${this.state.flavour}' has no global database`);
+      const up = upstream === undefined || upstream === null ? undefined : (upstream as InstanceSpec);
+      if (up !== undefined && (typeof up.port !== 'number' || typeof up.dataDir !== 'string' || typeof up.name !== 'string')) {
+        throw new OperationError('follow: upstream must be an instance spec (name, port, dataDir)');
+      }
+      const t0 = Date.now();
+      const w = this.writer();
+      if (up !== undefined) {
+        for (const i of this.state.instances) await this.proxies.get(i.name)!.setServerUp(false);
+      }
+      await this.engine.follow(this.ctx, up, this.topology());
+      for (const i of this.state.instances) {
+        if (up === undefined && i !== w) continue;
+        i.running = true;
+        await this.proxies.get(i.name)!.heal();
+        i.fault = 'none';
+        i.latencyMs = 0;
+        await this.proxies.get(i.name)!.setServerUp(true);
+      }
+      this.state.globalRole = up === undefined ? 'primary' : 'secondary';
+      this.retargetEndpoints(this.state.dnsLagMs);
+      await this.save();
+      this.log(up === undefined ? `${w.name} promoted: primary region` : `secondary region replicating from ${up.name} in ${Date.now() - t0} ms`);
+    });
+  }
+
+  /** Publishes the global view (what aurora_global_db_instance_status() / aurora_global_db_status() answer). */
+  async publishGlobal(doc: unknown): Promise<void> {
+    if (!this.engine.publishGlobal) throw new OperationError(`flavour '${this.state.flavour}' has no global database`);
+    if (typeof doc !== 'object' || doc === null) throw new OperationError('publish-global: a document object is expected');
+    await this.engine.publishGlobal(this.ctx, doc);
+    // The RDS API of every region answers DescribeGlobalClusters from the same view.
+    const record = (doc as { global_cluster?: GlobalClusterRecord }).global_cluster;
+    if (record !== undefined && this.rdsApiServer) this.rdsApiServer.actions.set('DescribeGlobalClusters', describeGlobalClusters(() => [record]));
+  }
+
+  /** Points the global writer endpoint at `address` (the primary region's writer), after the DNS lag. */
+  async setGlobalEndpoint(address: unknown, name: unknown): Promise<void> {
+    const a = address as Address | undefined;
+    if (typeof a?.host !== 'string' || typeof a.port !== 'number') throw new OperationError('global-endpoint: address {host, port} expected');
+    this.retargetGlobalEndpoint([{ host: a.host, port: a.port }], [String(name)]);
+    await this.save();
   }
 
   rejoin(name: unknown): Promise<void> {
@@ -670,6 +766,7 @@ export class Supervisor {
     for (const p of this.proxies.values()) p.close();
     this.writerEndpoint?.close();
     this.readerEndpoint?.close();
+    this.globalEndpoint?.close();
     for (const p of this.customProxies.values()) p.close();
     await this.rdsApiServer?.close();
     await this.served?.close().catch((err: Error) => this.log(`engine services: ${err.message}`));
@@ -747,6 +844,10 @@ export class Supervisor {
         case 'restart': await this.restart(args.name, args.mode ?? 'fast'); break;
         case 'add-reader': result = await this.addReader(); break;
         case 'remove-reader': await this.removeReader(args.name); break;
+        case 'fence-writer': await this.fenceWriter(args.mode ?? 'immediate'); break;
+        case 'follow': await this.follow(args.upstream); break;
+        case 'publish-global': await this.publishGlobal(args.doc); break;
+        case 'global-endpoint': await this.setGlobalEndpoint(args.address, args.name); break;
         case 'custom-endpoint-create': result = await this.createCustomEndpoint(args as unknown as CustomEndpointSpec); break;
         case 'custom-endpoint-modify': result = await this.modifyCustomEndpoint(args as unknown as CustomEndpointSpec); break;
         case 'custom-endpoint-delete': await this.deleteCustomEndpoint(args.name); break;
