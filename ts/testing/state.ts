@@ -97,6 +97,10 @@ export interface BlueGreenState {
   greenPromoted: boolean;
   /** Set once the names moved: blue names resolve to green addresses, old blue names end in `-old1`. */
   renamed: boolean;
+  /** Directory of the engine serving `instances` (the cluster's `dir`, or the green copy's after a switchover). */
+  engineDir: string;
+  /** Directory of the engine serving `other`. */
+  otherEngineDir: string;
   /** The green instances (before the switchover) or the old blue ones (after it; names `…-old1`). */
   other: InstanceState[];
   otherWriterEndpoint: EndpointState;

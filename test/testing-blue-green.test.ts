@@ -1,0 +1,185 @@
+// Blue/Green on the lookalike: `cluster.blueGreen()` makes a green copy replicating from blue, the status rows
+// answer the dialects' exact status SQL on both sides, and a switchover walks the phases the way RDS does (blue
+// read-only, green promoted, names moved, `-old1`), or rolls back. PostgreSQL (aurora-pg, pg as RDS for
+// PostgreSQL) and MariaDB (aurora-mysql, mysql as RDS for MySQL) engines.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { LocalCluster, type BlueGreenStatus } from '../ts/testing/index.js';
+
+const STATUS_SQL = {
+  auroraPg: "SELECT version, endpoint, port, role, status FROM pg_catalog.get_blue_green_fast_switchover_metadata('aws_advanced_python_wrapper-3.0.0')",
+  auroraPgAvailable: "SELECT 'pg_catalog.get_blue_green_fast_switchover_metadata'::regproc",
+  rdsPg: "SELECT version, endpoint, port, role, status FROM rds_tools.show_topology('aws_advanced_python_wrapper-3.0.0')",
+  rdsPgAvailable: "SELECT 'rds_tools.show_topology'::regproc",
+  rdsPgExtensions: "SELECT (setting LIKE '%rds_tools%') AS rds_tools, (setting LIKE '%aurora_stat_utils%') AS aurora_stat_utils FROM pg_catalog.pg_settings WHERE name OPERATOR(pg_catalog.=) 'rds.extensions'",
+  rdsPgHostId: "SELECT id, SUBSTRING(endpoint FROM 0 FOR POSITION('.' IN endpoint)) FROM rds_tools.show_topology() WHERE id OPERATOR(pg_catalog.=) rds_tools.dbi_resource_id()",
+  mysql: 'SELECT version, endpoint, port, role, status FROM mysql.rds_topology',
+  mysqlAvailable: "SELECT 1 AS tmp FROM information_schema.tables WHERE table_schema = 'mysql' AND table_name = 'rds_topology'",
+};
+
+const SWITCHOVER: BlueGreenStatus[] = ['SWITCHOVER_INITIATED', 'SWITCHOVER_IN_PROGRESS', 'SWITCHOVER_IN_POST_PROCESSING', 'SWITCHOVER_COMPLETED'];
+const ROLLBACK: BlueGreenStatus[] = ['SWITCHOVER_INITIATED', 'SWITCHOVER_IN_PROGRESS', 'SWITCHOVER_INITIATED', 'AVAILABLE'];
+
+type Row = Record<string, unknown>;
+
+/** A plain driver connection to a DNS name, resolved through the cluster's current name table (DNS as it is now). */
+function addressOf(cluster: LocalCluster, dnsName: string): { host: string; port: number } {
+  const address = cluster.hostAddressMap[dnsName];
+  if (!address) throw new Error(`${dnsName} does not resolve`);
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
+}
+
+async function pgQuery(cluster: LocalCluster, dnsName: string, sql: string): Promise<Row[]> {
+  const c = new pg.Client({ ...cluster.credentials, ...addressOf(cluster, dnsName) });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return (await c.query(sql)).rows as Row[];
+  } finally {
+    await c.end();
+  }
+}
+
+async function myQuery(cluster: LocalCluster, dnsName: string, sql: string): Promise<Row[]> {
+  const c = await mysql.createConnection({ ...cluster.credentials, ...addressOf(cluster, dnsName) });
+  try {
+    const [rows] = await c.query(sql);
+    return rows as Row[];
+  } finally {
+    await c.end();
+  }
+}
+
+function tmpDir(prefix: string): string {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+async function withCluster(options: Parameters<typeof LocalCluster.start>[0], fn: (c: LocalCluster) => Promise<void>): Promise<void> {
+  const dir = tmpDir('lookalike-bg-');
+  const cluster = await LocalCluster.start({ ...options, dir }).catch((e: Error) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
+  const t0 = Date.now();
+  try {
+    await fn(cluster);
+  } finally {
+    await cluster.stop({ keepLogs: false });
+    console.log(`${options?.flavour}: up ${cluster.upMs} ms, test ${Date.now() - t0} ms`);
+  }
+}
+
+/** The status rows' (endpoint, role, status) triples, sorted. */
+function triples(rows: Row[]): string[] {
+  return rows.map((r) => `${String(r.endpoint)} ${String(r.role)} ${String(r.status)}`).sort();
+}
+
+test('aurora-pg: green copy, status rows on both sides, rollback, switchover with renames', async () => {
+  await withCluster({ flavour: 'aurora-pg', readers: 1, database: 'app' }, async (cluster) => {
+    const blueWriterName = cluster.writerEndpoint.dnsName;
+    const blueInstance1 = cluster.instances[0]!.dnsName;
+    await pgQuery(cluster, blueWriterName, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)');
+    assert.equal(await pgQuery(cluster, blueWriterName, STATUS_SQL.auroraPg), [], 'no deployment, no rows');
+
+    const bg = await cluster.blueGreen({ suffix: 'abc123' });
+    assert.is(bg.status, 'AVAILABLE');
+    assert.match(bg.id, /^bgd-[0-9a-f]{16}$/);
+    assert.equal(bg.green.map((i) => `${i.name} ${i.role}`), ['instance-1-green-abc123 writer', 'instance-2-green-abc123 reader']);
+    assert.match(bg.greenWriterEndpoint.dnsName, /^lookalike-green-abc123\.cluster-[a-z0-9]+\.us-east-1\.rds\.amazonaws\.com$/);
+    const greenWriterName = bg.greenWriterEndpoint.dnsName;
+    const greenInstance1 = bg.green[0]!.dnsName;
+
+    // The same rows on blue and green, through the dialect's exact SQL.
+    const expected = [
+      `${blueWriterName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
+      `${cluster.instances[0]!.dnsName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
+      `${cluster.instances[1]!.dnsName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
+      `${greenWriterName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
+      `${bg.green[0]!.dnsName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
+      `${bg.green[1]!.dnsName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
+    ].sort();
+    for (const name of [blueWriterName, greenWriterName, bg.green[1]!.dnsName]) {
+      assert.equal(triples(await pgQuery(cluster, name, STATUS_SQL.auroraPg)), expected, `rows seen at ${name}`);
+      assert.equal((await pgQuery(cluster, name, STATUS_SQL.auroraPgAvailable)).length, 1);
+    }
+    const one = (await pgQuery(cluster, greenWriterName, STATUS_SQL.auroraPg))[0]!;
+    assert.is(one.version, '1.0');
+    assert.is(one.port, cluster.writerEndpoint.port);
+
+    // Green is a read-only copy with its own Aurora topology, and receives blue's writes.
+    assert.equal(await pgQuery(cluster, greenWriterName, 'SELECT pg_catalog.aurora_db_instance_identifier() AS id'), [{ id: 'instance-1-green-abc123' }]);
+    assert.equal((await pgQuery(cluster, greenWriterName, "SELECT server_id FROM pg_catalog.aurora_replica_status() WHERE session_id = 'MASTER_SESSION_ID'")), [{ server_id: 'instance-1-green-abc123' }]);
+    await pgQuery(cluster, blueWriterName, 'INSERT INTO orders VALUES (2)');
+    const deadline = Date.now() + 10_000;
+    while ((await pgQuery(cluster, bg.green[1]!.dnsName, 'SELECT count(*)::int AS n FROM orders'))[0]!.n !== 2) {
+      if (Date.now() > deadline) assert.unreachable('blue write did not reach the green reader');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await pgQuery(cluster, greenWriterName, 'INSERT INTO orders VALUES (99)').then(() => assert.unreachable('green accepts writes'), (e: Error & { code?: string }) => assert.is(e.code, '25006'));
+
+    // Rollback: blue is read-only during IN_PROGRESS, writable again after; nothing moves.
+    const seen: string[] = [];
+    const rolled = await bg.switchover({
+      rollback: true,
+      phaseMs: 50,
+      onPhase: async (status) => {
+        seen.push(`${status} ${String((await pgQuery(cluster, greenWriterName, STATUS_SQL.auroraPg))[0]!.status)}`);
+        if (status === 'SWITCHOVER_IN_PROGRESS') {
+          await pgQuery(cluster, blueWriterName, 'INSERT INTO orders VALUES (3)').then(() => assert.unreachable('blue writable while IN_PROGRESS'), (e: Error & { code?: string }) => assert.is(e.code, '25006'));
+        }
+      },
+    });
+    assert.equal(seen, ROLLBACK.map((s) => `${s} ${s}`));
+    assert.equal(rolled.phases.map((p) => p.status), ROLLBACK);
+    assert.ok(rolled.phases.slice(0, -1).every((p) => p.ms >= 50), 'each phase held for phaseMs');
+    assert.is(bg.status, 'AVAILABLE');
+    await pgQuery(cluster, blueWriterName, 'INSERT INTO orders VALUES (3)');
+    assert.is(cluster.hostAddressMap[greenWriterName], bg.greenWriterEndpoint.address, 'green names still resolve');
+
+    // Switchover: a write acknowledged on blue while INITIATED is on green after the promotion.
+    const greenAddress = cluster.hostAddressMap[greenInstance1];
+    const blueAddress = cluster.hostAddressMap[blueInstance1];
+    const greenWriterEndpointAddress = bg.greenWriterEndpoint.address;
+    const blueWriterEndpointAddress = cluster.writerEndpoint.address;
+    const done = await bg.switchover({
+      phaseMs: { initiated: 50, inProgress: 100, post: 50 },
+      onPhase: async (status) => {
+        if (status === 'SWITCHOVER_INITIATED') await pgQuery(cluster, blueWriterName, 'INSERT INTO orders VALUES (4)');
+        if (status === 'SWITCHOVER_IN_PROGRESS') assert.is(cluster.hostAddressMap[blueWriterName], blueWriterEndpointAddress, 'names not moved yet');
+      },
+    });
+    assert.equal(done.phases.map((p) => p.status), SWITCHOVER);
+    assert.is(bg.status, 'SWITCHOVER_COMPLETED');
+    assert.ok(bg.renamed);
+    // DNS: blue names → green addresses, old blue names end in -old1, green names are gone.
+    const map = cluster.hostAddressMap;
+    assert.is(map[blueWriterName], greenWriterEndpointAddress);
+    assert.is(map[blueInstance1], greenAddress);
+    assert.is(map[blueInstance1.replace('instance-1.', 'instance-1-old1.')], blueAddress);
+    assert.is(map[blueWriterName.replace('lookalike.', 'lookalike-old1.')], cluster.lastState.blueGreen!.otherWriterEndpoint.address);
+    assert.is(map[greenWriterName], undefined);
+    assert.is(map[greenInstance1], undefined);
+    assert.equal(cluster.instances.map((i) => i.name), ['instance-1', 'instance-2']);
+    assert.equal(bg.blue.map((i) => i.name), ['instance-1-old1', 'instance-2-old1']);
+    // The blue names now reach the promoted green: writable, every acknowledged blue write there, renamed metadata.
+    assert.equal(await pgQuery(cluster, blueWriterName, 'SELECT id FROM orders ORDER BY id'), [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }]);
+    await pgQuery(cluster, blueWriterName, 'INSERT INTO orders VALUES (5)');
+    assert.equal(await pgQuery(cluster, blueWriterName, 'SELECT pg_catalog.aurora_db_instance_identifier() AS id'), [{ id: 'instance-1' }]);
+    assert.equal((await pgQuery(cluster, blueWriterName, 'SELECT server_id FROM pg_catalog.aurora_replica_status() ORDER BY 1')).map((r) => r.server_id), ['instance-1', 'instance-2']);
+    const after = triples(await pgQuery(cluster, blueWriterName, STATUS_SQL.auroraPg));
+    assert.ok(after.includes(`${blueWriterName} BLUE_GREEN_DEPLOYMENT_TARGET SWITCHOVER_COMPLETED`), after.join('\n'));
+    assert.ok(after.includes(`${blueWriterName.replace('lookalike.', 'lookalike-old1.')} BLUE_GREEN_DEPLOYMENT_SOURCE SWITCHOVER_COMPLETED`), after.join('\n'));
+    // The old blue stays read-only and keeps what it had.
+    const oldWriter = blueInstance1.replace('instance-1.', 'instance-1-old1.');
+    assert.equal(await pgQuery(cluster, oldWriter, 'SELECT count(*)::int AS n FROM orders'), [{ n: 4 }]);
+    assert.equal(await pgQuery(cluster, oldWriter, 'SELECT pg_catalog.aurora_db_instance_identifier() AS id'), [{ id: 'instance-1-old1' }]);
+  });
+});
+
+test.run();
