@@ -182,4 +182,147 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
   });
 });
 
+interface Engine {
+  query(cluster: LocalCluster, dnsName: string, sql: string): Promise<Row[]>;
+  statusSql: string;
+  availableSql: string;
+  /** The instance's own name as its metadata reports it. */
+  ownNameSql: string;
+  ownName(row: Row): unknown;
+  readOnlyError: (e: Error & { code?: string; errno?: number }) => boolean;
+  createTable: string;
+  count: string;
+}
+
+const PG: Omit<Engine, 'statusSql' | 'availableSql' | 'ownNameSql' | 'ownName'> = {
+  query: pgQuery,
+  readOnlyError: (e) => e.code === '25006',
+  createTable: 'CREATE TABLE orders (id int PRIMARY KEY)',
+  count: 'SELECT count(*)::int AS n FROM orders',
+};
+const MYSQL: Omit<Engine, 'ownNameSql' | 'ownName'> = {
+  query: myQuery,
+  statusSql: STATUS_SQL.mysql,
+  availableSql: STATUS_SQL.mysqlAvailable,
+  readOnlyError: (e) => e.errno === 1290,
+  createTable: 'CREATE TABLE orders (id int PRIMARY KEY)',
+  count: 'SELECT CAST(count(*) AS SIGNED) AS n FROM orders',
+};
+
+async function until(what: string, fn: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await fn())) {
+    if (Date.now() > deadline) assert.unreachable(what);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Create, rows on both sides, a write replicated to green, then a switchover; checks names, data and metadata. */
+async function scenario(cluster: LocalCluster, e: Engine): Promise<void> {
+  const instanceName = (i: number): string => cluster.instances[i]!.dnsName;
+  const blue1 = instanceName(0);
+  await e.query(cluster, blue1, e.createTable);
+  await e.query(cluster, blue1, 'INSERT INTO orders VALUES (1)');
+  const bg = await cluster.blueGreen();
+  assert.match(bg.suffix, /^[a-z0-9]{6}$/);
+  const green1 = bg.green[0]!.dnsName;
+  assert.equal(bg.green.map((g) => g.name), cluster.instances.map((i) => `${i.name}-green-${bg.suffix}`));
+  // RDS (not Aurora): a row per instance, no cluster endpoint rows.
+  const expected = (status: string, blue: string[], green: string[]): string[] => [
+    ...blue.map((n) => `${n} BLUE_GREEN_DEPLOYMENT_SOURCE ${status}`),
+    ...green.map((n) => `${n} BLUE_GREEN_DEPLOYMENT_TARGET ${status}`),
+  ].sort();
+  const blueNames = cluster.instances.map((i) => i.dnsName);
+  const greenNames = bg.green.map((i) => i.dnsName);
+  for (const name of [blue1, green1]) {
+    assert.equal((await e.query(cluster, name, e.availableSql)).length, 1, `status source at ${name}`);
+    assert.equal(triples(await e.query(cluster, name, e.statusSql)), expected('AVAILABLE', blueNames, greenNames), `rows at ${name}`);
+  }
+  const row = (await e.query(cluster, green1, e.statusSql))[0]!;
+  assert.is(row.version, '1.0');
+  assert.is(Number(row.port), cluster.instances[0]!.port);
+  assert.is(e.ownName((await e.query(cluster, green1, e.ownNameSql))[0]!), bg.green[0]!.name);
+  await e.query(cluster, blue1, 'INSERT INTO orders VALUES (2)');
+  const last = bg.green[bg.green.length - 1]!.dnsName;
+  await until('blue write on green', async () => Number((await e.query(cluster, last, e.count))[0]!.n) === 2);
+
+  let blockedOnBlue = false;
+  await bg.switchover({
+    phaseMs: 20,
+    onPhase: async (status) => {
+      if (status === 'SWITCHOVER_INITIATED') await e.query(cluster, blue1, 'INSERT INTO orders VALUES (3)');
+      if (status === 'SWITCHOVER_IN_PROGRESS') {
+        await e.query(cluster, blue1, 'INSERT INTO orders VALUES (98)').catch((err: Error) => (blockedOnBlue = e.readOnlyError(err)));
+        assert.equal(triples(await e.query(cluster, green1, e.statusSql)), expected(status, blueNames, greenNames));
+      }
+    },
+  });
+  assert.ok(blockedOnBlue, 'blue refused writes while IN_PROGRESS');
+  assert.is(cluster.hostAddressMap[green1], undefined, 'green names removed');
+  assert.is(e.ownName((await e.query(cluster, blue1, e.ownNameSql))[0]!), cluster.instances[0]!.name);
+  await e.query(cluster, blue1, 'INSERT INTO orders VALUES (4)');
+  assert.equal((await e.query(cluster, blue1, 'SELECT id FROM orders ORDER BY id')).map((r) => Number(r.id)), [1, 2, 3, 4]);
+  const oldNames = blueNames.map((n) => n.replace(/^([^.]+)\./, '$1-old1.'));
+  assert.equal(triples(await e.query(cluster, blue1, e.statusSql)), expected('SWITCHOVER_COMPLETED', oldNames, blueNames));
+  assert.equal(triples(await e.query(cluster, oldNames[0]!, e.statusSql)), expected('SWITCHOVER_COMPLETED', oldNames, blueNames));
+  assert.is(e.ownName((await e.query(cluster, oldNames[0]!, e.ownNameSql))[0]!), bg.blue[0]!.name);
+  assert.equal((await e.query(cluster, oldNames[0]!, 'SELECT id FROM orders ORDER BY id')).map((r) => Number(r.id)), [1, 2, 3]);
+}
+
+test('pg: answers as RDS for PostgreSQL (rds_tools.show_topology) once it has a deployment', async () => {
+  await withCluster({ flavour: 'pg', readers: 1 }, async (cluster) => {
+    assert.equal(await pgQuery(cluster, cluster.writerEndpoint.dnsName, STATUS_SQL.rdsPgExtensions), [], 'plain PostgreSQL before');
+    await scenario(cluster, {
+      ...PG,
+      statusSql: STATUS_SQL.rdsPg,
+      availableSql: STATUS_SQL.rdsPgAvailable,
+      ownNameSql: STATUS_SQL.rdsPgHostId,
+      ownName: (r) => r.substring,
+    });
+    assert.equal(await pgQuery(cluster, cluster.writerEndpoint.dnsName, STATUS_SQL.rdsPgExtensions), [{ rds_tools: true, aurora_stat_utils: false }]);
+    assert.equal(await pgQuery(cluster, cluster.writerEndpoint.dnsName, "SELECT count(*)::int AS n FROM pg_catalog.pg_proc WHERE proname = 'multi_az_db_cluster_source_dbi_resource_id'"), [{ n: 0 }], 'not a Multi-AZ DB cluster');
+  });
+});
+
+test('mysql: answers as RDS for MySQL (mysql.rds_topology, Source distribution) once it has a deployment', async () => {
+  await withCluster({ flavour: 'mysql', readers: 1 }, async (cluster) => {
+    const comment = async (): Promise<unknown> => (await myQuery(cluster, cluster.writerEndpoint.dnsName, "SHOW VARIABLES LIKE 'version_comment'"))[0]!.Value;
+    assert.is(await comment(), 'MySQL Community Server - GPL');
+    await scenario(cluster, {
+      ...MYSQL,
+      ownNameSql: "SELECT id, SUBSTRING_INDEX(endpoint, '.', 1) AS name FROM mysql.rds_topology WHERE id = @@server_id",
+      ownName: (r) => r.name,
+    });
+    assert.is(await comment(), 'Source distribution');
+  });
+});
+
+test('aurora-mysql: green keeps its own Aurora topology; rollback leaves blue writable', async () => {
+  await withCluster({ flavour: 'aurora-mysql', readers: 1 }, async (cluster) => {
+    const e: Engine = { ...MYSQL, ownNameSql: 'SELECT @@aurora_server_id AS id', ownName: (r) => r.id };
+    const blue = cluster.writerEndpoint.dnsName;
+    await myQuery(cluster, blue, e.createTable);
+    const bg = await cluster.blueGreen({ suffix: 'zz9900' });
+    const green = bg.greenWriterEndpoint.dnsName;
+    assert.equal((await myQuery(cluster, green, "SELECT SERVER_ID AS id FROM information_schema.replica_host_status WHERE SESSION_ID = 'MASTER_SESSION_ID'")), [{ id: 'instance-1-green-zz9900' }]);
+    assert.equal((await myQuery(cluster, blue, "SELECT SERVER_ID AS id FROM information_schema.replica_host_status WHERE SESSION_ID = 'MASTER_SESSION_ID'")), [{ id: 'instance-1' }]);
+    const rows = triples(await myQuery(cluster, green, e.statusSql));
+    assert.ok(rows.includes(`${blue} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`) && rows.includes(`${green} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`), rows.join('\n'));
+    assert.is(rows.length, 6);
+    const result = await bg.switchover({
+      rollback: true,
+      phaseMs: 20,
+      onPhase: async (status) => {
+        if (status === 'SWITCHOVER_IN_PROGRESS') {
+          await myQuery(cluster, blue, 'INSERT INTO orders VALUES (1)').then(() => assert.unreachable('blue writable'), (err: Error & { errno?: number }) => assert.is(err.errno, 1290));
+        }
+      },
+    });
+    assert.equal(result.phases.map((p) => p.status), ROLLBACK);
+    await myQuery(cluster, blue, 'INSERT INTO orders VALUES (1)');
+    assert.equal(triples(await myQuery(cluster, green, e.statusSql)), rows);
+    await until('write after rollback on green', async () => (await myQuery(cluster, green, 'SELECT id FROM orders')).length === 1);
+  });
+});
+
 test.run();
