@@ -4,7 +4,9 @@
 // PostgreSQL) and MariaDB (aurora-mysql, mysql as RDS for MySQL) engines.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
@@ -323,6 +325,40 @@ test('aurora-mysql: green keeps its own Aurora topology; rollback leaves blue wr
     assert.equal(triples(await myQuery(cluster, green, e.statusSql)), rows);
     await until('write after rollback on green', async () => (await myQuery(cluster, green, 'SELECT id FROM orders')).length === 1);
   });
+});
+
+test('CLI: blue-green create, status, switchover --rollback, switchover', async () => {
+  const run = promisify(execFile);
+  const cli = async (...args: string[]): Promise<string> => {
+    const { stdout } = await run(process.execPath, [path.resolve('bin/aws-advanced-ts-wrapper.js'), 'cluster', ...args], { timeout: 120_000 });
+    return stdout;
+  };
+  const parent = tmpDir('lookalike-bg-cli-');
+  chmodSync(parent, 0o755); // as root the servers run as 'postgres', which must enter it
+  const dir = path.join(parent, 'state');
+  try {
+    await cli('up', '--flavour', 'pg', '--dir', dir);
+    const created = await cli('blue-green', 'create', '--suffix', 'cli001', '--dir', dir);
+    assert.match(created, /blue\/green deployment bgd-[0-9a-f]{16} created in \d+ ms/);
+    assert.match(created, /green: instance-1-green-cli001/);
+    assert.match(created, /BLUE_GREEN_DEPLOYMENT_TARGET +AVAILABLE +instance-1-green-cli001\./);
+    const rolled = await cli('blue-green', 'switchover', '--rollback', '--phase-ms', '10', '--dir', dir);
+    assert.match(rolled, /SWITCHOVER_IN_PROGRESS\n.*SWITCHOVER_INITIATED\n.*AVAILABLE\nrolled back in \d+ ms/);
+    const status = JSON.parse(await cli('blue-green', 'status', '--json', '--dir', dir)) as { state: { blueGreen: { status: string } }; hostAddressMap: Record<string, string> };
+    assert.is(status.state.blueGreen.status, 'AVAILABLE');
+    const names = Object.keys(status.hostAddressMap);
+    assert.ok(names.some((n) => n.startsWith('instance-1-green-cli001.')), names.join(', '));
+    const done = await cli('blue-green', 'switchover', '--initiated-ms', '10', '--in-progress-ms', '30', '--post-ms', '10', '--json', '--dir', dir);
+    const out = JSON.parse(done) as { result: { phases: { status: string; ms: number }[] }; hostAddressMap: Record<string, string> };
+    assert.equal(out.result.phases.map((p) => p.status), SWITCHOVER);
+    assert.ok(out.result.phases[1]!.ms >= 30, 'IN_PROGRESS held for --in-progress-ms');
+    assert.equal(Object.keys(out.hostAddressMap).filter((n) => n.startsWith('instance-1')).map((n) => n.split('.')[0]).sort(), ['instance-1', 'instance-1-old1']);
+    await cli('down', '--purge', '--dir', dir);
+    assert.not.ok(existsSync(dir), 'down --purge removes the state directory');
+  } finally {
+    await LocalCluster.attach(dir).then((c) => c.stop({ keepLogs: false }), () => {});
+    rmSync(parent, { recursive: true, force: true });
+  }
 });
 
 test.run();
