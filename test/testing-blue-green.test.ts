@@ -271,21 +271,6 @@ async function scenario(cluster: LocalCluster, e: Engine): Promise<void> {
   assert.equal((await e.query(cluster, oldNames[0]!, 'SELECT id FROM orders ORDER BY id')).map((r) => Number(r.id)), [1, 2, 3]);
 }
 
-test('pg: answers as RDS for PostgreSQL (rds_tools.show_topology) once it has a deployment', async () => {
-  await withCluster({ flavour: 'pg', readers: 1 }, async (cluster) => {
-    assert.equal(await pgQuery(cluster, cluster.writerEndpoint.dnsName, STATUS_SQL.rdsPgExtensions), [], 'plain PostgreSQL before');
-    await scenario(cluster, {
-      ...PG,
-      statusSql: STATUS_SQL.rdsPg,
-      availableSql: STATUS_SQL.rdsPgAvailable,
-      ownNameSql: STATUS_SQL.rdsPgHostId,
-      ownName: (r) => r.substring,
-    });
-    assert.equal(await pgQuery(cluster, cluster.writerEndpoint.dnsName, STATUS_SQL.rdsPgExtensions), [{ rds_tools: true, aurora_stat_utils: false }]);
-    assert.equal(await pgQuery(cluster, cluster.writerEndpoint.dnsName, "SELECT count(*)::int AS n FROM pg_catalog.pg_proc WHERE proname = 'multi_az_db_cluster_source_dbi_resource_id'"), [{ n: 0 }], 'not a Multi-AZ DB cluster');
-  });
-});
-
 test('mysql: answers as RDS for MySQL (mysql.rds_topology, Source distribution) once it has a deployment', async () => {
   await withCluster({ flavour: 'mysql', readers: 1 }, async (cluster) => {
     const comment = async (): Promise<unknown> => (await myQuery(cluster, cluster.writerEndpoint.dnsName, "SHOW VARIABLES LIKE 'version_comment'"))[0]!.Value;
@@ -327,7 +312,7 @@ test('aurora-mysql: green keeps its own Aurora topology; rollback leaves blue wr
   });
 });
 
-test('CLI: blue-green create, status, switchover --rollback, switchover', async () => {
+test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) once it has a deployment; rollback, switchover', async () => {
   const run = promisify(execFile);
   const cli = async (...args: string[]): Promise<string> => {
     const { stdout } = await run(process.execPath, [path.resolve('bin/aws-advanced-ts-wrapper.js'), 'cluster', ...args], { timeout: 120_000 });
@@ -337,22 +322,46 @@ test('CLI: blue-green create, status, switchover --rollback, switchover', async 
   chmodSync(parent, 0o755); // as root the servers run as 'postgres', which must enter it
   const dir = path.join(parent, 'state');
   try {
-    await cli('up', '--flavour', 'pg', '--dir', dir);
+    await cli('up', '--flavour', 'pg', '--readers', '1', '--dir', dir);
+    const cluster = await LocalCluster.attach(dir);
+    const blue1 = cluster.instances[0]!.dnsName;
+    assert.equal(await pgQuery(cluster, blue1, STATUS_SQL.rdsPgExtensions), [], 'plain PostgreSQL before');
+    await pgQuery(cluster, blue1, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)');
+
     const created = await cli('blue-green', 'create', '--suffix', 'cli001', '--dir', dir);
     assert.match(created, /blue\/green deployment bgd-[0-9a-f]{16} created in \d+ ms/);
-    assert.match(created, /green: instance-1-green-cli001/);
+    assert.match(created, /green: instance-1-green-cli001, instance-2-green-cli001/);
     assert.match(created, /BLUE_GREEN_DEPLOYMENT_TARGET +AVAILABLE +instance-1-green-cli001\./);
+    await cluster.status();
+    const bg = cluster.blueGreenDeployment!;
+    const green1 = bg.green[0]!.dnsName;
+    for (const name of [blue1, green1, bg.green[1]!.dnsName]) {
+      assert.equal(await pgQuery(cluster, name, STATUS_SQL.rdsPgExtensions), [{ rds_tools: true, aurora_stat_utils: false }], `RDS for PostgreSQL at ${name}`);
+      assert.equal((await pgQuery(cluster, name, STATUS_SQL.rdsPgAvailable)).length, 1);
+      assert.equal(triples(await pgQuery(cluster, name, STATUS_SQL.rdsPg)), [
+        `${blue1} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`, `${cluster.instances[1]!.dnsName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
+        `${green1} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`, `${bg.green[1]!.dnsName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
+      ].sort(), `rows at ${name}`);
+    }
+    assert.equal(await pgQuery(cluster, green1, STATUS_SQL.rdsPgHostId), [{ id: bg.green[0]!.resourceId, substring: 'instance-1-green-cli001' }]);
+    assert.equal(await pgQuery(cluster, blue1, "SELECT count(*)::int AS n FROM pg_catalog.pg_proc WHERE proname = 'multi_az_db_cluster_source_dbi_resource_id'"), [{ n: 0 }], 'not a Multi-AZ DB cluster');
+
     const rolled = await cli('blue-green', 'switchover', '--rollback', '--phase-ms', '10', '--dir', dir);
     assert.match(rolled, /SWITCHOVER_IN_PROGRESS\n.*SWITCHOVER_INITIATED\n.*AVAILABLE\nrolled back in \d+ ms/);
+    await pgQuery(cluster, blue1, 'INSERT INTO orders VALUES (2)');
     const status = JSON.parse(await cli('blue-green', 'status', '--json', '--dir', dir)) as { state: { blueGreen: { status: string } }; hostAddressMap: Record<string, string> };
     assert.is(status.state.blueGreen.status, 'AVAILABLE');
-    const names = Object.keys(status.hostAddressMap);
-    assert.ok(names.some((n) => n.startsWith('instance-1-green-cli001.')), names.join(', '));
+    assert.ok(Object.keys(status.hostAddressMap).includes(green1));
+
     const done = await cli('blue-green', 'switchover', '--initiated-ms', '10', '--in-progress-ms', '30', '--post-ms', '10', '--json', '--dir', dir);
     const out = JSON.parse(done) as { result: { phases: { status: string; ms: number }[] }; hostAddressMap: Record<string, string> };
     assert.equal(out.result.phases.map((p) => p.status), SWITCHOVER);
     assert.ok(out.result.phases[1]!.ms >= 30, 'IN_PROGRESS held for --in-progress-ms');
     assert.equal(Object.keys(out.hostAddressMap).filter((n) => n.startsWith('instance-1')).map((n) => n.split('.')[0]).sort(), ['instance-1', 'instance-1-old1']);
+    await cluster.status();
+    assert.equal(await pgQuery(cluster, blue1, STATUS_SQL.rdsPgHostId), [{ id: bg.green[0]!.resourceId, substring: 'instance-1' }], 'the blue name reaches the renamed green');
+    assert.equal(await pgQuery(cluster, blue1, 'SELECT id FROM orders ORDER BY id'), [{ id: 1 }, { id: 2 }]);
+    await pgQuery(cluster, blue1, 'INSERT INTO orders VALUES (3)');
     await cli('down', '--purge', '--dir', dir);
     assert.not.ok(existsSync(dir), 'down --purge removes the state directory');
   } finally {
