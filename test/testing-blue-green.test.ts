@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { lookup } from 'node:dns/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
@@ -82,8 +83,11 @@ function triples(rows: Row[]): string[] {
   return rows.map((r) => `${String(r.endpoint)} ${String(r.role)} ${String(r.status)}`).sort();
 }
 
+// As root the cluster also writes its /etc/hosts block, so the renames are what the system resolver answers.
+const asRoot = process.getuid?.() === 0;
+
 test('aurora-pg: green copy, status rows on both sides, rollback, switchover with renames', async () => {
-  await withCluster({ flavour: 'aurora-pg', readers: 1, database: 'app' }, async (cluster) => {
+  await withCluster({ flavour: 'aurora-pg', readers: 1, database: 'app', etcHosts: asRoot }, async (cluster) => {
     const blueWriterName = cluster.writerEndpoint.dnsName;
     const blueInstance1 = cluster.instances[0]!.dnsName;
     await pgQuery(cluster, blueWriterName, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)');
@@ -167,6 +171,12 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
     assert.is(map[blueWriterName.replace('lookalike.', 'lookalike-old1.')], cluster.lastState.blueGreen!.otherWriterEndpoint.address);
     assert.is(map[greenWriterName], undefined);
     assert.is(map[greenInstance1], undefined);
+    if (asRoot) {
+      const host = (a: string | undefined): string => a!.slice(0, a!.lastIndexOf(':'));
+      assert.is((await lookup(blueInstance1, { family: 4 })).address, host(greenAddress), '/etc/hosts: blue name → green address');
+      assert.is((await lookup(blueInstance1.replace('instance-1.', 'instance-1-old1.'), { family: 4 })).address, host(blueAddress));
+      await lookup(greenInstance1, { family: 4 }).then(() => assert.unreachable('green name still resolves'), (err: NodeJS.ErrnoException) => assert.ok(['ENOTFOUND', 'EAI_AGAIN'].includes(err.code ?? ''), err.message));
+    }
     assert.equal(cluster.instances.map((i) => i.name), ['instance-1', 'instance-2']);
     assert.equal(bg.blue.map((i) => i.name), ['instance-1-old1', 'instance-2-old1']);
     // The blue names now reach the promoted green: writable, every acknowledged blue write there, renamed metadata.

@@ -574,9 +574,11 @@ class PostgresEngine implements Engine {
       await this.giveToPostgres(path.dirname(i.dataDir));
     }
     const t0 = Date.now();
-    // Online copies of blue's writer (non-exclusive backups may overlap); the green readers stream from the
-    // green writer (cascading), which streams from blue's writer until the switchover promotes it.
-    await Promise.all(instances.map((i) => this.cloneOnline(ctx, source, i)));
+    // Online copies of blue's writer; the green readers stream from the green writer (cascading), which streams
+    // from blue's writer until the switchover promotes it. The readers' copies start after the writer's, so the
+    // WAL they need from their start on is WAL the green writer receives.
+    await this.cloneOnline(ctx, source, writer);
+    await Promise.all(readers.map((r) => this.cloneOnline(ctx, source, r)));
     for (const r of readers) await this.writeInstanceConf(ctx, r, { primary: writer });
     this.topology = { writer, readers };
     await this.start(ctx, writer);
