@@ -282,7 +282,7 @@ async function scenario(cluster: LocalCluster, e: Engine): Promise<void> {
 }
 
 test('mysql: answers as RDS for MySQL (mysql.rds_topology, Source distribution) once it has a deployment', async () => {
-  await withCluster({ flavour: 'mysql', readers: 1 }, async (cluster) => {
+  await withCluster({ flavour: 'mysql', readers: 0 }, async (cluster) => {
     const comment = async (): Promise<unknown> => (await myQuery(cluster, cluster.writerEndpoint.dnsName, "SHOW VARIABLES LIKE 'version_comment'"))[0]!.Value;
     assert.is(await comment(), 'MySQL Community Server - GPL');
     await scenario(cluster, {
@@ -332,7 +332,7 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
   chmodSync(parent, 0o755); // as root the servers run as 'postgres', which must enter it
   const dir = path.join(parent, 'state');
   try {
-    await cli('up', '--flavour', 'pg', '--readers', '1', '--dir', dir);
+    await cli('up', '--flavour', 'pg', '--readers', '0', '--dir', dir);
     const cluster = await LocalCluster.attach(dir);
     const blue1 = cluster.instances[0]!.dnsName;
     assert.equal(await pgQuery(cluster, blue1, STATUS_SQL.rdsPgExtensions), [], 'plain PostgreSQL before');
@@ -340,17 +340,16 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
 
     const created = await cli('blue-green', 'create', '--suffix', 'cli001', '--dir', dir);
     assert.match(created, /blue\/green deployment bgd-[0-9a-f]{16} created in \d+ ms/);
-    assert.match(created, /green: instance-1-green-cli001, instance-2-green-cli001/);
+    assert.match(created, /green: instance-1-green-cli001\n/);
     assert.match(created, /BLUE_GREEN_DEPLOYMENT_TARGET +AVAILABLE +instance-1-green-cli001\./);
     await cluster.status();
     const bg = cluster.blueGreenDeployment!;
     const green1 = bg.green[0]!.dnsName;
-    for (const name of [blue1, green1, bg.green[1]!.dnsName]) {
+    for (const name of [blue1, green1]) {
       assert.equal(await pgQuery(cluster, name, STATUS_SQL.rdsPgExtensions), [{ rds_tools: true, aurora_stat_utils: false }], `RDS for PostgreSQL at ${name}`);
       assert.equal((await pgQuery(cluster, name, STATUS_SQL.rdsPgAvailable)).length, 1);
       assert.equal(triples(await pgQuery(cluster, name, STATUS_SQL.rdsPg)), [
-        `${blue1} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`, `${cluster.instances[1]!.dnsName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
-        `${green1} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`, `${bg.green[1]!.dnsName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
+        `${blue1} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`, `${green1} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
       ].sort(), `rows at ${name}`);
     }
     assert.equal(await pgQuery(cluster, green1, STATUS_SQL.rdsPgHostId), [{ id: bg.green[0]!.resourceId, substring: 'instance-1-green-cli001' }]);
