@@ -148,7 +148,11 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
     await pgQuery(cluster, blueWriterName, 'INSERT INTO orders VALUES (3)');
     assert.is(cluster.hostAddressMap[greenWriterName], bg.greenWriterEndpoint.address, 'green names still resolve');
 
-    // Switchover: a write acknowledged on blue while INITIATED is on green after the promotion.
+    // Switchover: a write acknowledged on blue while INITIATED is on green after the promotion; connections to
+    // both sides are dropped while green is promoted and the names move.
+    const held = new pg.Client({ ...cluster.credentials, ...addressOf(cluster, blueInstance1) });
+    const heldLost = new Promise<void>((resolve) => held.on('error', () => resolve()));
+    await held.connect();
     const greenAddress = cluster.hostAddressMap[greenInstance1];
     const blueAddress = cluster.hostAddressMap[blueInstance1];
     const greenWriterEndpointAddress = bg.greenWriterEndpoint.address;
@@ -161,6 +165,8 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
       },
     });
     assert.equal(done.phases.map((p) => p.status), SWITCHOVER);
+    await heldLost;
+    await held.end().catch(() => {});
     assert.is(bg.status, 'SWITCHOVER_COMPLETED');
     assert.ok(bg.renamed);
     // DNS: blue names → green addresses, old blue names end in -old1, green names are gone.
@@ -362,7 +368,11 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
     assert.is(status.state.blueGreen.status, 'AVAILABLE');
     assert.ok(Object.keys(status.hostAddressMap).includes(green1));
 
-    const done = await cli('blue-green', 'switchover', '--initiated-ms', '10', '--in-progress-ms', '30', '--post-ms', '10', '--json', '--dir', dir);
+    const held = new pg.Client({ ...cluster.credentials, ...addressOf(cluster, blue1) });
+    await held.connect();
+    const done = await cli('blue-green', 'switchover', '--initiated-ms', '10', '--in-progress-ms', '30', '--post-ms', '10', '--keep-connections', '--json', '--dir', dir);
+    assert.equal((await held.query('SELECT pg_catalog.pg_is_in_recovery() AS r, pg_catalog.current_setting($1) AS ro', ['default_transaction_read_only'])).rows, [{ r: false, ro: 'on' }], '--keep-connections: an open connection stays, on the read-only old blue');
+    await held.end();
     const out = JSON.parse(done) as { result: { phases: { status: string; ms: number }[] }; hostAddressMap: Record<string, string> };
     assert.equal(out.result.phases.map((p) => p.status), SWITCHOVER);
     assert.ok(out.result.phases[1]!.ms >= 30, 'IN_PROGRESS held for --in-progress-ms');

@@ -37,8 +37,10 @@ Commands:
                                      from it, names <name>-green-<S>; status rows AVAILABLE
   blue-green status                  the deployment and its status rows
   blue-green switchover [--phase-ms N] [--initiated-ms N] [--in-progress-ms N] [--post-ms N] [--rollback]
+                        [--keep-connections]
                                      walk the status rows to SWITCHOVER_COMPLETED (blue read-only, green
-                                     promoted, names moved, old names -old1), or back to AVAILABLE
+                                     promoted, names moved, old names -old1; connections to both sides dropped
+                                     meanwhile unless --keep-connections), or back to AVAILABLE
 
 Every command takes --dir D (the state directory; default: $${DIR_ENV}, else the only cluster under
 ./.cluster for all commands but 'up', which creates ./.cluster/<clusterId>) and --json.`;
@@ -141,6 +143,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       'in-progress-ms': { type: 'string' },
       'post-ms': { type: 'string' },
       rollback: { type: 'boolean', default: false },
+      'keep-connections': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -252,6 +255,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
         const r = await bg.switchover({
           phaseMs,
           rollback: values.rollback,
+          dropConnections: !values['keep-connections'],
           onPhase: (status) => {
             if (!values.json) out(`${new Date().toISOString()} ${status}`);
           },

@@ -634,10 +634,11 @@ export class Supervisor {
 
   /**
    * One switchover step: moves the status rows to `to` and does what RDS does on the way: blue read-only when
-   * IN_PROGRESS starts; green caught up, promoted and the names swapped before POST_PROCESSING; blue writable
-   * again when a switchover rolls back from IN_PROGRESS.
+   * IN_PROGRESS starts; green caught up, promoted and the names swapped before POST_PROCESSING — meanwhile, with
+   * `dropConnections`, every instance of both sides resets its connections and refuses new ones, as RDS does
+   * while it renames; blue writable again when a switchover rolls back from IN_PROGRESS.
    */
-  blueGreenStep(toArg: unknown): Promise<BlueGreenState> {
+  blueGreenStep(toArg: unknown, dropConnections = true): Promise<BlueGreenState> {
     return this.enqueue(async () => {
       const bg = this.state.blueGreen;
       if (!bg || !this.other) throw new OperationError(`cluster ${this.state.clusterId} has no Blue/Green deployment ('blue-green create' first)`);
@@ -651,9 +652,23 @@ export class Supervisor {
         await this.engine.setReadOnly?.(this.ctx, this.spec(this.writer()), true);
       } else if (to === 'SWITCHOVER_IN_POST_PROCESSING') {
         const green = this.sideTopology(bg.other);
-        await this.other.engine.promoteCopy?.(this.other.ctx, green.writer, this.spec(this.writer()), green);
-        bg.greenPromoted = true;
-        await this.swapNames();
+        const all = [...this.state.instances, ...bg.other];
+        if (dropConnections) {
+          for (const i of all) {
+            const proxy = this.proxies.get(i.name)!;
+            await proxy.setServerUp(false);
+            proxy.resetConnections();
+          }
+        }
+        try {
+          await this.other.engine.promoteCopy?.(this.other.ctx, green.writer, this.spec(this.writer()), green);
+          bg.greenPromoted = true;
+          await this.swapNames();
+        } finally {
+          // The instances keep their proxies through the renames.
+          if (dropConnections) for (const i of [...this.state.instances, ...bg.other]) if (i.running) await this.proxies.get(i.name)!.setServerUp(true);
+        }
+        if (dropConnections) this.log(`blue-green ${bg.id}: connections to both sides dropped and refused for ${Date.now() - t0} ms`);
         bg.status = to;
         await this.publishBlueGreen();
       } else if (from === 'SWITCHOVER_IN_PROGRESS' && to === 'SWITCHOVER_INITIATED') {
@@ -826,7 +841,7 @@ export class Supervisor {
         case 'add-reader': result = await this.addReader(); break;
         case 'remove-reader': await this.removeReader(args.name); break;
         case 'blue-green-create': result = await this.blueGreenCreate(args.suffix); break;
-        case 'blue-green-step': result = await this.blueGreenStep(args.to); break;
+        case 'blue-green-step': result = await this.blueGreenStep(args.to, args.dropConnections !== false); break;
         case 'down': {
           await this.down(args.keepLogs !== false);
           res.on('finish', () => process.exit(0));
