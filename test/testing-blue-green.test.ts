@@ -338,8 +338,8 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
   chmodSync(parent, 0o755); // as root the servers run as 'postgres', which must enter it
   const dir = path.join(parent, 'state');
   try {
-    await cli('up', '--flavour', 'pg', '--readers', '0', '--dir', dir);
-    const cluster = await LocalCluster.attach(dir);
+    // Started through the API (one CLI process less); the CLI finds it by its directory.
+    const cluster = await LocalCluster.start({ flavour: 'pg', dir });
     const blue1 = cluster.instances[0]!.dnsName;
     assert.equal(await pgQuery(cluster, blue1, STATUS_SQL.rdsPgExtensions), [], 'plain PostgreSQL before');
     await pgQuery(cluster, blue1, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)');
@@ -364,9 +364,9 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
     const rolled = await cli('blue-green', 'switchover', '--rollback', '--phase-ms', '10', '--dir', dir);
     assert.match(rolled, /SWITCHOVER_IN_PROGRESS\n.*SWITCHOVER_INITIATED\n.*AVAILABLE\nrolled back in \d+ ms/);
     await pgQuery(cluster, blue1, 'INSERT INTO orders VALUES (2)');
-    const status = JSON.parse(await cli('blue-green', 'status', '--json', '--dir', dir)) as { state: { blueGreen: { status: string } }; hostAddressMap: Record<string, string> };
-    assert.is(status.state.blueGreen.status, 'AVAILABLE');
-    assert.ok(Object.keys(status.hostAddressMap).includes(green1));
+    await cluster.status();
+    assert.is(bg.status, 'AVAILABLE');
+    assert.ok(Object.keys(cluster.hostAddressMap).includes(green1));
 
     const held = new pg.Client({ ...cluster.credentials, ...addressOf(cluster, blue1) });
     await held.connect();
@@ -381,8 +381,8 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
     assert.equal(await pgQuery(cluster, blue1, STATUS_SQL.rdsPgHostId), [{ id: bg.green[0]!.resourceId, substring: 'instance-1' }], 'the blue name reaches the renamed green');
     assert.equal(await pgQuery(cluster, blue1, 'SELECT id FROM orders ORDER BY id'), [{ id: 1 }, { id: 2 }]);
     await pgQuery(cluster, blue1, 'INSERT INTO orders VALUES (3)');
-    await cli('down', '--purge', '--dir', dir);
-    assert.not.ok(existsSync(dir), 'down --purge removes the state directory');
+    await cluster.stop({ keepLogs: false });
+    assert.not.ok(existsSync(dir), 'nothing left of either side');
   } finally {
     await LocalCluster.attach(dir).then((c) => c.stop({ keepLogs: false }), () => {});
     rmSync(parent, { recursive: true, force: true });
