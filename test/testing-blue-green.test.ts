@@ -197,6 +197,10 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
     const oldWriter = blueInstance1.replace('instance-1.', 'instance-1-old1.');
     assert.equal(await pgQuery(cluster, oldWriter, 'SELECT count(*)::int AS n FROM orders'), [{ n: 4 }]);
     assert.equal(await pgQuery(cluster, oldWriter, 'SELECT pg_catalog.aurora_db_instance_identifier() AS id'), [{ id: 'instance-1-old1' }]);
+    // The cluster's operations act on the new production instances: a failover promotes the former green reader.
+    const fo = await cluster.failover();
+    assert.equal([fo.oldWriter, fo.newWriter], ['instance-1', 'instance-2']);
+    assert.equal(await pgQuery(cluster, blueWriterName, 'SELECT pg_catalog.aurora_db_instance_identifier() AS id, count(*)::int AS n FROM orders'), [{ id: 'instance-2', n: 5 }]);
   });
 });
 
