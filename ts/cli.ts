@@ -92,6 +92,8 @@ function describe(state: ClusterState): string {
     const lat = i.latencyMs ? ` latency=${i.latencyMs}ms` : '';
     lines.push(`  ${i.name.padEnd(12)} ${i.role.padEnd(6)} ${(i.running ? 'running' : 'stopped').padEnd(7)} ${i.address.padEnd(22)} ${i.dnsName}${fault}${lat}`);
   }
+  const bg = state.blueGreen;
+  if (bg) lines.push(`  blue/green ${bg.id} ${bg.status}: ${bg.renamed ? 'old blue' : 'green'} ${bg.other.map((i) => i.name).join(', ')} ('cluster blue-green status' for the rows)`);
   lines.push(`  logs: ${path.join(state.dir, 'logs')}`);
   return lines.join('\n');
 }
