@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import type { Flavour } from './testing/engine.js';
 import { LocalCluster } from './testing/local-cluster.js';
 import { LocalGlobalDatabase } from './testing/global-database.js';
-import { readState, type ClusterState } from './testing/state.js';
+import { nameTable, readState, type ClusterState } from './testing/state.js';
+import type { BlueGreenPhaseMs } from './testing/blue-green.js';
 
 const DIR_ENV = 'AWS_TS_WRAPPER_CLUSTER_DIR';
 
@@ -38,6 +39,14 @@ Commands:
                                      the members (default: every instance; type ANY)
   custom-endpoint modify NAME [--members A,B] [--excluded A,B] [--type READER|ANY]
   custom-endpoint delete NAME
+  blue-green create [--suffix S]     green copy of the cluster (aurora-pg, pg, aurora-mysql, mysql) replicating
+                                     from it, names <name>-green-<S>; status rows AVAILABLE
+  blue-green status                  the deployment and its status rows
+  blue-green switchover [--phase-ms N] [--initiated-ms N] [--in-progress-ms N] [--post-ms N] [--rollback]
+                        [--keep-connections]
+                                     walk the status rows to SWITCHOVER_COMPLETED (blue read-only, green
+                                     promoted, names moved, old names -old1; connections to both sides dropped
+                                     meanwhile unless --keep-connections), or back to AVAILABLE
 
 Global database (two aurora-pg regions, a global- writer endpoint; --dir is the global directory):
   global-up [--regions R1,R2] [--readers N] [--name NAME] [--dns-lag-ms N] [--user U] [--password P] [--database DB]
@@ -102,18 +111,28 @@ function describe(state: ClusterState): string {
     const lat = i.latencyMs ? ` latency=${i.latencyMs}ms` : '';
     lines.push(`  ${i.name.padEnd(12)} ${i.role.padEnd(6)} ${(i.running ? 'running' : 'stopped').padEnd(7)} ${i.address.padEnd(22)} ${i.dnsName}${fault}${lat}`);
   }
+  const bg = state.blueGreen;
+  if (bg) lines.push(`  blue/green ${bg.id} ${bg.status}: ${bg.renamed ? 'old blue' : 'green'} ${bg.other.map((i) => i.name).join(', ')} ('cluster blue-green status' for the rows)`);
   lines.push(`  logs: ${path.join(state.dir, 'logs')}`);
   return lines.join('\n');
 }
 
 function hostAddressMap(state: ClusterState): Record<string, string> {
-  const map: Record<string, string> = {};
-  for (const i of state.instances) map[i.dnsName] = i.address;
-  map[state.writerEndpoint.dnsName] = state.writerEndpoint.address;
-  map[state.readerEndpoint.dnsName] = state.readerEndpoint.address;
-  if (state.globalEndpoint) map[state.globalEndpoint.dnsName] = state.globalEndpoint.address;
-  for (const ce of state.customEndpoints ?? []) map[ce.dnsName] = ce.address;
-  return map;
+  return nameTable(state);
+}
+
+function describeBlueGreen(state: ClusterState): string {
+  const bg = state.blueGreen;
+  if (!bg) return `cluster ${state.clusterId} has no Blue/Green deployment`;
+  const [blue, green] = bg.renamed ? [bg.other, state.instances] : [state.instances, bg.other];
+  const lines = [
+    `blue/green deployment ${bg.id} — ${bg.status}${bg.renamed ? ' (names moved)' : ''}`,
+    `  blue:  ${blue.map((i) => i.name).join(', ')}`,
+    `  green: ${green.map((i) => i.name).join(', ')}`,
+    '  status rows:',
+    ...bg.rows.map((r) => `    ${r.role.padEnd(29)} ${r.status.padEnd(30)} ${r.endpoint}:${r.port}`),
+  ];
+  return lines.join('\n');
 }
 
 function findGlobalDir(given: string | undefined): string {
@@ -197,6 +216,13 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       members: { type: 'string' },
       excluded: { type: 'string' },
       type: { type: 'string' },
+      suffix: { type: 'string' },
+      'phase-ms': { type: 'string' },
+      'initiated-ms': { type: 'string' },
+      'in-progress-ms': { type: 'string' },
+      'post-ms': { type: 'string' },
+      rollback: { type: 'boolean', default: false },
+      'keep-connections': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -242,7 +268,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     return 0;
   }
 
-  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'custom-endpoint'];
+  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'custom-endpoint', 'blue-green'];
   if (!known.includes(command)) throw new UsageError(`unknown cluster command '${command}'`);
   const dir = findDir(values.dir, false)!;
   if (command === 'down') {
@@ -307,6 +333,41 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       else if (sub === 'delete') await c.customEndpoints.delete(name);
       else throw new UsageError(`unknown custom-endpoint command '${sub}': expected create, modify or delete`);
       break;
+    }
+    case 'blue-green': {
+      const sub = positional(rest, 0, "blue-green command (create, status or switchover)");
+      if (sub === 'create') {
+        const t0 = Date.now();
+        const bg = await c.blueGreen({ suffix: values.suffix });
+        result = values.json ? { id: bg.id, createMs: Date.now() - t0 } : `blue/green deployment ${bg.id} created in ${Date.now() - t0} ms`;
+      } else if (sub === 'switchover') {
+        const bg = c.blueGreenDeployment;
+        if (!bg) throw new Error(`cluster ${c.clusterId} has no Blue/Green deployment ('cluster blue-green create' first)`);
+        const all = intOption(values['phase-ms'], 'phase-ms');
+        const phaseMs: BlueGreenPhaseMs = {
+          initiated: intOption(values['initiated-ms'], 'initiated-ms') ?? all,
+          inProgress: intOption(values['in-progress-ms'], 'in-progress-ms') ?? all,
+          post: intOption(values['post-ms'], 'post-ms') ?? all,
+        };
+        const r = await bg.switchover({
+          phaseMs,
+          rollback: values.rollback,
+          dropConnections: !values['keep-connections'],
+          onPhase: (status) => {
+            if (!values.json) out(`${new Date().toISOString()} ${status}`);
+          },
+        });
+        result = values.json ? r : `${r.rollback ? 'rolled back' : 'switched over'} in ${r.totalMs} ms (${r.phases.map((p) => `${p.status} ${p.ms} ms`).join(', ')})`;
+      } else if (sub !== 'status') {
+        throw new UsageError(`unknown blue-green command '${sub}': expected create, status or switchover`);
+      }
+      const state = await c.status();
+      if (values.json) print(state, result);
+      else {
+        if (result !== undefined) out(String(result));
+        out(describeBlueGreen(state));
+      }
+      return 0;
     }
     default:
       throw new UsageError(`unknown cluster command '${command}'`);
