@@ -41,6 +41,16 @@ export function readerEndpointDnsName(clusterName: string, clusterId: string, re
   return `${clusterName}.cluster-ro-${clusterId}.${region}.rds.amazonaws.com`;
 }
 
+/** Aurora Limitless shard group endpoint, e.g. `lookalike.shardgrp-abc123xyz456.us-east-1.rds.amazonaws.com`. */
+export function shardGroupDnsName(clusterName: string, clusterId: string, region = DEFAULT_REGION): string {
+  return `${clusterName}.shardgrp-${clusterId}.${region}.rds.amazonaws.com`;
+}
+
+/** DNS name of a Limitless transaction router, as aurora_limitless_router_endpoints() reports it. */
+export function routerDnsName(router: string, clusterId: string, region = DEFAULT_REGION): string {
+  return `${router}.${clusterId}.${region}.rds.amazonaws.com`;
+}
+
 /** The wrapper's `clusterInstanceHostPattern` for this cluster. */
 export function instanceHostPattern(clusterId: string, region = DEFAULT_REGION): string {
   return `?.${clusterId}.${region}.rds.amazonaws.com`;
@@ -67,6 +77,9 @@ export function formatAddress(a: Address): string {
 /** Host octets of the per-cluster address block: instances use .1-.199, endpoints .200 and up. */
 export const WRITER_ENDPOINT_OCTET = 200;
 export const READER_ENDPOINT_OCTET = 201;
+export const SHARD_GROUP_OCTET = 202;
+/** Limitless router N listens on .(ROUTER_OCTET_BASE + N). */
+export const ROUTER_OCTET_BASE = 210;
 
 export function isLoopback(host: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1';

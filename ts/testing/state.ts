@@ -6,6 +6,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Flavour } from './engine.js';
 import type { Fault } from './proxy.js';
+import type { ShardGroupState } from './shard-group.js';
 
 export const STATE_FILE = 'cluster.json';
 
@@ -65,6 +66,8 @@ export interface ClusterState {
   instances: InstanceState[];
   readonly writerEndpoint: EndpointState;
   readonly readerEndpoint: EndpointState;
+  /** The Aurora Limitless shard group (aurora-pg started with routers). */
+  shardGroup?: ShardGroupState;
   readonly startedAt: string;
   /** Milliseconds `up` took, from spawning the supervisor to ready (set by the supervisor). */
   upMs?: number;

@@ -16,6 +16,7 @@ import {
   writerEndpointDnsName, type Address,
 } from './names.js';
 import { EndpointProxy, InstanceProxy } from './proxy.js';
+import { ShardGroup } from './shard-group.js';
 import { writeState, type ClusterState, type EndpointState, type InstanceState } from './state.js';
 
 export const FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg', 'aurora-mysql', 'multi-az-mysql', 'mysql'];
@@ -35,6 +36,8 @@ export interface SupervisorOptions {
   readonly pgBinDir?: string;
   readonly etcHosts?: boolean;
   readonly publicPort?: number;
+  /** aurora-pg only: an Aurora Limitless shard group with this many transaction routers (default none). */
+  readonly routers?: number;
   /** The cluster goes down when this process exits. */
   readonly ownerPid?: number;
 }
@@ -90,6 +93,7 @@ export class Supervisor {
   private readonly proxies = new Map<string, InstanceProxy>();
   private writerEndpoint!: EndpointProxy;
   private readerEndpoint!: EndpointProxy;
+  private shardGroup: ShardGroup | undefined;
   private control: http.Server | undefined;
   private served: { close(): Promise<void> } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -119,6 +123,9 @@ export class Supervisor {
     }
     if (flavour.startsWith('multi-az') && options.readers !== 2) {
       throw new Error(`flavour '${flavour}' has exactly one writer and two readers (got readers=${options.readers})`);
+    }
+    if (options.routers !== undefined && options.routers !== 0 && flavour !== 'aurora-pg') {
+      throw new Error(`routers (an Aurora Limitless shard group) need flavour 'aurora-pg': Limitless is Aurora PostgreSQL only (got '${flavour}')`);
     }
     const clusterId = options.clusterId ?? newClusterId();
     assertClusterId(clusterId);
@@ -168,6 +175,9 @@ export class Supervisor {
       readerEndpoint: { dnsName: readerEndpointDnsName(clusterName, clusterId, region), address: formatAddress(rAddr), host: rAddr.host, port: rAddr.port, targets: [] },
       startedAt: new Date().toISOString(),
     };
+    if (options.routers) {
+      this.state.shardGroup = await ShardGroup.plan({ routers: options.routers, clusterName, clusterId, region, addressBlock, publicPort });
+    }
     if (this.state.etcHosts && process.getuid?.() !== 0) throw new Error('etcHosts needs root (it edits /etc/hosts)');
     if (this.state.etcHosts && !addressBlock) throw new Error('etcHosts needs one loopback address per instance, which this machine does not allow');
     await this.save();
@@ -198,6 +208,11 @@ export class Supervisor {
       }
       if (this.engine.serve) this.served = await this.engine.serve(this.ctx, instances.map((i) => this.spec(i)));
       this.retargetEndpoints(0);
+      if (this.state.shardGroup) {
+        const writer = this.writer();
+        this.shardGroup = await ShardGroup.start(this.state.shardGroup, { port: writer.internalPort, ...credentials });
+        this.log(`shard group ${this.state.shardGroup.dnsName} at ${this.state.shardGroup.address}: ${this.state.shardGroup.routers.length} router(s) in front of ${writer.name}`);
+      }
       if (this.state.etcHosts) await this.writeHosts();
       await this.startControl();
       if (options.ownerPid) this.watchOwner(options.ownerPid);
@@ -292,6 +307,11 @@ export class Supervisor {
     const entries: [string, string][] = this.state.instances.map((i) => [i.host, i.dnsName]);
     entries.push([this.state.writerEndpoint.host, this.state.writerEndpoint.dnsName]);
     entries.push([this.state.readerEndpoint.host, this.state.readerEndpoint.dnsName]);
+    const group = this.state.shardGroup;
+    if (group) {
+      entries.push([group.host, group.dnsName]);
+      for (const r of group.routers) entries.push([r.host, r.dnsName]);
+    }
     await writeHostsBlock(this.state.clusterId, entries);
   }
 
@@ -344,6 +364,30 @@ export class Supervisor {
       inst.latencyMs = 0;
     }
     this.log(`heal ${targets.map((i) => i.name).join(', ')}`);
+    await this.save();
+  }
+
+  private routers(): ShardGroup {
+    if (!this.shardGroup) throw new OperationError(`cluster ${this.state.clusterId} has no Limitless shard group (start it with routers)`);
+    return this.shardGroup;
+  }
+
+  /** `cluster router kill|hang|heal|load`: faults and load of a Limitless transaction router. */
+  async router(action: unknown, name: unknown, load: unknown): Promise<void> {
+    const group = this.routers();
+    try {
+      switch (action) {
+        case 'kill': await group.kill(name); break;
+        case 'hang': await group.hang(name); break;
+        case 'heal': await group.heal(name); break;
+        case 'load': await group.setLoad(name, load); break;
+        default: throw new OperationError(`router action must be 'kill', 'hang', 'heal' or 'load', got '${String(action)}'`);
+      }
+    } catch (err) {
+      if (err instanceof RangeError) throw new OperationError(err.message);
+      throw err;
+    }
+    this.log(`router ${String(action)} ${name === undefined ? 'all' : String(name)}${action === 'load' ? ` ${String(load)}` : ''}`);
     await this.save();
   }
 
@@ -489,6 +533,7 @@ export class Supervisor {
     for (const p of this.proxies.values()) p.close();
     this.writerEndpoint?.close();
     this.readerEndpoint?.close();
+    this.shardGroup?.close();
     await this.served?.close().catch((err: Error) => this.log(`engine services: ${err.message}`));
     if (this.engine && this.state) await this.engine.destroy(this.ctx, this.state.instances.map((i) => this.spec(i))).catch((err: Error) => this.log(`destroy: ${err.message}`));
     if (this.state?.etcHosts) await removeHostsBlock(this.state.clusterId).catch((err: Error) => this.log(`/etc/hosts: ${err.message}`));
@@ -559,6 +604,7 @@ export class Supervisor {
         case 'heal': await this.heal(args.name); break;
         case 'latency': await this.latency(args.name, args.ms); break;
         case 'dns-lag': await this.setDnsLag(args.ms); break;
+        case 'router': await this.router(args.action, args.name, args.load); break;
         case 'failover': result = await this.failover(args as FailoverOptions); break;
         case 'rejoin': await this.rejoin(args.name); break;
         case 'restart': await this.restart(args.name, args.mode ?? 'fast'); break;
@@ -571,6 +617,7 @@ export class Supervisor {
         }
         default: return reply(404, { ok: false, error: `unknown operation '${op}'` });
       }
+      this.shardGroup?.refreshCounts();
       reply(200, { ok: true, result, state: this.state });
     } catch (err) {
       const e = err as Error;
