@@ -28,6 +28,7 @@ import { oktaPluginFactory } from './okta.js';
 import { readWriteSplittingPluginFactory } from './read-write-splitting.js';
 import { srwPluginFactory } from './srw.js';
 import { fastestResponseStrategyPluginFactory } from './fastest-response-strategy.js';
+import { limitlessPluginFactory } from './limitless.js';
 
 /** A seed plugin code that is recognised but not implemented yet. */
 export interface PlannedPlugin {
@@ -66,7 +67,7 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   iamPluginFactory,
   awsSecretsManagerPluginFactory,
   federatedAuthPluginFactory,
-  plannedPlugin('limitless', 950),
+  limitlessPluginFactory,
   oktaPluginFactory,
   connectTimePluginFactory,
   executeTimePluginFactory,
