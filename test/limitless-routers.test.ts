@@ -9,7 +9,7 @@ import { ConfigurationError } from '../ts/errors.js';
 import { HostInfo } from '../ts/host-info.js';
 import { parseRouterRows, pickHighestWeightRouter, pickWeightedRouter, routerWeight } from '../ts/limitless-routers.js';
 import { parseConnectProps } from '../ts/options.js';
-import { LimitlessRoutersError } from '../ts/plugins/limitless.js';
+import { LimitlessRoutersError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';
 import { pgConfig } from './support/dialect-fixtures.js';
 

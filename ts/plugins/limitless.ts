@@ -9,7 +9,7 @@
  * Before the first router list is known, connect waits for it (limitlessWaitForRouterInfo) or goes to the shard
  * group endpoint.
  */
-import { AwsWrapperError, ConfigurationError } from '../errors.js';
+import { ConfigurationError, LimitlessRoutersError } from '../errors.js';
 import type { HostInfo } from '../host-info.js';
 import { pickHighestWeightRouter, pickWeightedRouter, routerMonitorFor, type LimitlessRouterMonitor } from '../limitless-routers.js';
 import { getLogger } from '../logger.js';
@@ -20,9 +20,6 @@ const log = getLogger('limitless');
 
 /** Bound of one router connection attempt when connectTimeout is not set: a hung router must not hang connect. */
 export const ROUTER_CONNECT_TIMEOUT_MS = 10_000;
-
-/** Raised when no router list could be read, or every router attempt failed. */
-export class LimitlessRoutersError extends AwsWrapperError {}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
