@@ -74,7 +74,6 @@ test('options: defaults, camelCase names, seed aliases (limitless_max_retries_ms
   assert.is(o.limitlessMaxRetries, 3);
   assert.is(o.limitlessWaitForRouterInfo, false, "the string 'False' is false");
   assert.is(o.limitlessGetRouterMaxRetries, 2);
-  assert.is(parseConnectProps('pg', { host: 'h', limitlessTransactionRouterMonitorIntervalMs: 50 }).options.limitlessMonitorIntervalMs, 50);
   for (const [key, value] of [['limitlessMaxRetries', -1], ['limitlessMonitorIntervalMs', 0], ['limitlessGetRouterMaxRetries', 1.5]] as const) {
     try {
       parseConnectProps('pg', { host: 'h', [key]: value });

@@ -525,7 +525,7 @@ export const OPTION_TABLE = [
   },
   // ---- limitless ----
   {
-    name: 'limitlessMonitorIntervalMs', aliases: ['limitless_transaction_router_monitor_interval_ms', 'limitlessTransactionRouterMonitorIntervalMs'], type: 'int', default: 7500, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'limitless',
+    name: 'limitlessMonitorIntervalMs', aliases: ['limitless_transaction_router_monitor_interval_ms'], type: 'int', default: 7500, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'limitless',
     doc: 'limitless: period of the native router monitor reading the transaction routers and their load (one monitor per shard group endpoint, shared by the clients of the same services). Aurora updates the load every 15 s.',
   },
   {
