@@ -5,7 +5,8 @@
 //
 // Each cycle opens a connection, runs SELECT 1 and closes it. Raw pg connects to the shard group endpoint (which,
 // like its DNS, spreads connections evenly and knows nothing of load); the wrapper with plugins 'limitless' picks a
-// router by load (the native router monitor is warm, shared by every client of the services). Interleaved rounds,
+// router by load (the native router monitor is warm, shared by every client of the services); the wrapper without
+// plugins on the endpoint separates the wrapper's own connect cost from the plugin's. Interleaved rounds,
 // order alternating; prints p50 / mean connect-cycle latency (ratio to raw pg) and each router's share of the
 // connections against the share its weight asks for.
 //
@@ -78,6 +79,11 @@ try {
       await c.connect();
       return c;
     },
+    "wrapper plugins '' -> endpoint": async () => {
+      const c = new AwsPGClient({ ...wrapperConfig, plugins: '' }, { services });
+      await c.connect();
+      return c;
+    },
     'wrapper limitless': async () => {
       const c = new AwsPGClient(wrapperConfig, { services });
       await c.connect();
@@ -87,7 +93,8 @@ try {
   const results = Object.fromEntries(Object.keys(variants).map((k) => [k, { lat: [], spread: {} }]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = Object.keys(variants);
-    if (round % 2 === 1) order.reverse();
+    // Rotate the order each round: the variant after another pays for its garbage.
+    for (let i = 0; i < round % order.length; i++) order.push(order.shift());
     for (const name of order) {
       const r = await measure(cluster, variants[name]);
       results[name].lat.push(...r.lat);
@@ -97,16 +104,16 @@ try {
   const base = results['pg -> shard group endpoint'];
   const totalWeight = Object.values(LOADS).reduce((a, l) => a + weight(l), 0);
   console.log(`bench/limitless: ${ROUNDS} rounds x ${CYCLES} connect + SELECT 1 + end cycles per variant; router loads ${JSON.stringify(LOADS)}`);
-  console.log('variant                       p50 ms   mean ms   p50 ratio   spread router-1/2/3 (share)');
+  console.log('variant                           p50 ms   mean ms   p50 ratio   spread router-1/2/3 (share)');
   for (const [name, r] of Object.entries(results)) {
     const n = Object.values(r.spread).reduce((a, b) => a + b, 0);
     const share = Object.keys(LOADS).map((k) => `${(((r.spread[k] ?? 0) / n) * 100).toFixed(1)}%`).join(' / ');
     console.log(
-      `${name.padEnd(28)} ${median(r.lat).toFixed(3).padStart(7)} ${mean(r.lat).toFixed(3).padStart(9)} ${(median(r.lat) / median(base.lat)).toFixed(2).padStart(10)}x   ${share}`,
+      `${name.padEnd(32)} ${median(r.lat).toFixed(3).padStart(7)} ${mean(r.lat).toFixed(3).padStart(9)} ${(median(r.lat) / median(base.lat)).toFixed(2).padStart(10)}x   ${share}`,
     );
   }
   const wanted = Object.values(LOADS).map((l) => `${((weight(l) / totalWeight) * 100).toFixed(1)}%`).join(' / ');
-  console.log(`${'weights 10 / 5 / 1 ask for'.padEnd(28)} ${''.padStart(7)} ${''.padStart(9)} ${''.padStart(10)}    ${wanted}`);
+  console.log(`${'weights 10 / 5 / 1 ask for'.padEnd(32)} ${''.padStart(7)} ${''.padStart(9)} ${''.padStart(10)}    ${wanted}`);
   await services.release();
 } finally {
   await releaseResources();
