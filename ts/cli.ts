@@ -22,6 +22,7 @@ Commands:
                                      aurora-mysql, multi-az-mysql, mysql
      [--dns-lag-ms N] [--cluster-id ID] [--name NAME] [--user U] [--password P] [--database DB]
      [--pg-bin-dir DIR] [--port N] [--etc-hosts]
+     [--routers N]                   aurora-pg: an Aurora Limitless shard group with N routers
   down [--purge]                     stop everything; --purge also removes the logs
   status [--json]                    roles, addresses, faults and the hostAddressMap
   failover [--target NAME] [--mode fast|immediate] [--rejoin-after-ms N]
@@ -47,6 +48,8 @@ Commands:
                                      walk the status rows to SWITCHOVER_COMPLETED (blue read-only, green
                                      promoted, names moved, old names -old1; connections to both sides dropped
                                      meanwhile unless --keep-connections), or back to AVAILABLE
+  router kill|hang|heal NAME         fault of a Limitless transaction router (heal without NAME: all)
+  router load NAME LOAD              load (0 idle .. 1 saturated) aurora_limitless_router_endpoints() reports
 
 Global database (two aurora-pg regions, a global- writer endpoint; --dir is the global directory):
   global-up [--regions R1,R2] [--readers N] [--name NAME] [--dns-lag-ms N] [--user U] [--password P] [--database DB]
@@ -106,6 +109,14 @@ function describe(state: ClusterState): string {
     lines.push(`  custom endpoint ${ce.dnsName} -> ${ce.address} (${ce.type}, ${members}; now: ${ce.targets.join(', ') || '-'})`);
   }
   if (state.rdsApi) lines.push(`  RDS API ${state.rdsApi.endpoint} (region ${state.region}, access key ${state.rdsApi.accessKeyId}; secret in cluster.json)`);
+  const group = state.shardGroup;
+  if (group) {
+    lines.push(`  shard group ${group.dnsName} -> ${group.address}`);
+    for (const r of group.routers) {
+      const fault = r.fault !== 'none' ? ` fault=${r.fault}` : '';
+      lines.push(`  ${r.name.padEnd(12)} router load=${r.load} accepted=${r.accepted} ${r.address.padEnd(22)} ${r.dnsName}${fault}`);
+    }
+  }
   for (const i of state.instances) {
     const fault = i.fault !== 'none' ? ` fault=${i.fault}` : '';
     const lat = i.latencyMs ? ` latency=${i.latencyMs}ms` : '';
@@ -198,6 +209,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       flavour: { type: 'string' },
       flavor: { type: 'string' },
       readers: { type: 'string' },
+      routers: { type: 'string' },
       'dns-lag-ms': { type: 'string' },
       'cluster-id': { type: 'string' },
       name: { type: 'string' },
@@ -252,6 +264,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     const c = await LocalCluster.start({
       flavour: (values.flavour ?? values.flavor ?? 'aurora-pg') as Flavour,
       readers: intOption(values.readers, 'readers'),
+      routers: intOption(values.routers, 'routers'),
       dir: findDir(values.dir, true),
       clusterId: values['cluster-id'],
       clusterName: values.name,
@@ -268,7 +281,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     return 0;
   }
 
-  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'custom-endpoint', 'blue-green'];
+  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'custom-endpoint', 'blue-green', 'router'];
   if (!known.includes(command)) throw new UsageError(`unknown cluster command '${command}'`);
   const dir = findDir(values.dir, false)!;
   if (command === 'down') {
@@ -318,6 +331,19 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     case 'remove-reader':
       await c.removeReader(positional(rest, 0, 'instance name'));
       break;
+    case 'router': {
+      const action = positional(rest, 0, "router action ('kill', 'hang', 'heal' or 'load')");
+      if (action === 'heal') await c.healRouter(rest[1]);
+      else if (action === 'kill') await c.killRouter(positional(rest, 1, 'router name'));
+      else if (action === 'hang') await c.hangRouter(positional(rest, 1, 'router name'));
+      else if (action === 'load') {
+        const text = positional(rest, 2, 'router load (0 to 1)');
+        const load = Number(text);
+        if (text.trim() === '' || !Number.isFinite(load) || load < 0 || load > 1) throw new UsageError(`router load must be a number from 0 to 1, got '${text}'`);
+        await c.setRouterLoad(positional(rest, 1, 'router name'), load);
+      } else throw new UsageError(`router action must be 'kill', 'hang', 'heal' or 'load', got '${action}'`);
+      break;
+    }
     case 'dns-lag':
       await c.setDnsLag(intOption(positional(rest, 0, 'lag in ms'), 'dns-lag')!);
       break;

@@ -65,3 +65,9 @@ export class ConnectionAbortedError extends AwsWrapperError {
     super(message, { ...options, code: '08S01' });
   }
 }
+
+/**
+ * limitless: no transaction router of the shard group could be read (code WRAPPER_LIMITLESS_NO_ROUTERS), or every
+ * router attempt failed (WRAPPER_LIMITLESS_MAX_RETRIES, the last driver error as `cause`).
+ */
+export class LimitlessRoutersError extends AwsWrapperError {}

@@ -610,6 +610,31 @@ export const OPTION_TABLE = [
     name: 'responseMeasurementIntervalMs', aliases: ['response_measurement_interval_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'fastest_response_strategy',
     doc: "fastest_response_strategy: period of the native response-time probe of each host (one monitor per host, shared by the clients of the same services). Select it with readerHostSelectorStrategy: 'fastest_response'.",
   },
+  // ---- limitless ----
+  {
+    name: 'limitlessMonitorIntervalMs', aliases: ['limitless_transaction_router_monitor_interval_ms'], type: 'int', default: 7500, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'limitless',
+    doc: 'limitless: period of the native router monitor reading the transaction routers and their load (one monitor per shard group endpoint, shared by the clients of the same services). Aurora updates the load every 15 s.',
+  },
+  {
+    name: 'limitlessMonitorDisposalTimeMs', aliases: ['limitless_transaction_router_monitor_disposal_time_ms'], type: 'int', default: 600000, unit: 'ms', min: 1, group: 'limitless',
+    doc: 'limitless: a router list older than this (the monitor could not read a newer one) is not used; connections then wait for routers or go to the shard group endpoint.',
+  },
+  {
+    name: 'limitlessWaitForRouterInfo', aliases: ['limitless_wait_for_transaction_router_info'], type: 'boolean', default: true, group: 'limitless',
+    doc: 'limitless: when no router list is known yet, wait for the monitor to read one (limitlessGetRouterMaxRetries polls); false connects through the shard group endpoint instead.',
+  },
+  {
+    name: 'limitlessGetRouterMaxRetries', aliases: ['limitless_get_transaction_router_max_retries'], type: 'int', default: 5, min: 0, max: 1000, maxWhy: 'each retry is a poll of the router list', group: 'limitless',
+    doc: 'limitless: extra polls of the router list while waiting for routers, after the first.',
+  },
+  {
+    name: 'limitlessGetRouterRetryIntervalMs', aliases: ['limitless_get_transaction_router_retry_interval_ms'], type: 'int', default: 300, unit: 'ms', min: 0, group: 'limitless',
+    doc: 'limitless: pause between those polls after a failed one.',
+  },
+  {
+    name: 'limitlessMaxRetries', aliases: ['limitless_max_retries_ms'], type: 'int', default: 5, min: 0, max: 1000, maxWhy: 'each retry is a connection attempt', group: 'limitless',
+    doc: "limitless: connection attempts to other routers (highest weight first) after the weighted-random choice failed; a count, also under the seed's name limitless_max_retries_ms.",
+  },
 ] as const satisfies readonly OptionRow[];
 
 /** Prefixes of options that override the config of the wrapper's monitoring connections (inventory §1.4). */

@@ -34,8 +34,8 @@ interface Slot {
  * (topology read on the client's connections, calls unmonitored), so this event and an error/warn log are the signs.
  */
 export interface MonitorErrorEvent {
-  /** 'topology': the cluster topology monitor; 'host-monitoring': an enhanced failure monitoring host monitor. */
-  readonly monitor: 'topology' | 'host-monitoring';
+  /** 'topology': the cluster topology monitor; 'host-monitoring': an enhanced failure monitoring host monitor; 'limitless': a Limitless router monitor. */
+  readonly monitor: 'topology' | 'host-monitoring' | 'limitless';
   /** 'auth': the server refused the monitor's login; 'start': the monitor could not be started. */
   readonly reason: 'auth' | 'start';
   readonly host: string;

@@ -31,6 +31,7 @@ import { srwPluginFactory } from './srw.js';
 import { fastestResponseStrategyPluginFactory } from './fastest-response-strategy.js';
 import { gdbFailoverPluginFactory } from './gdb-failover.js';
 import { gdbRwPluginFactory } from './gdb-rw.js';
+import { limitlessPluginFactory } from './limitless.js';
 
 /** A seed plugin code that is recognised but not implemented yet. */
 export interface PlannedPlugin {
@@ -69,7 +70,7 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   iamPluginFactory,
   awsSecretsManagerPluginFactory,
   federatedAuthPluginFactory,
-  plannedPlugin('limitless', 950),
+  limitlessPluginFactory,
   oktaPluginFactory,
   connectTimePluginFactory,
   executeTimePluginFactory,

@@ -12,6 +12,7 @@ import type { Flavour, InstanceSpec } from './engine.js';
 import { removeHostsBlock } from './etc-hosts.js';
 import { resolveFromWrapper, thisModuleFile } from './module-path.js';
 import { instanceHostPattern, newClusterId } from './names.js';
+import type { RouterState } from './shard-group.js';
 import { BlueGreenDeployment } from './blue-green.js';
 import { nameTable, readState, type ClusterCredentials, type ClusterState, type CustomEndpointState, type InstanceRole } from './state.js';
 import { FLAVOURS, loadEngine, type CustomEndpointSpec, type FailoverOptions, type FailoverResult, type SupervisorOptions } from './supervisor.js';
@@ -21,8 +22,13 @@ export type { CustomEndpointSpec, FailoverOptions, FailoverResult } from './supe
 export interface LocalClusterOptions {
   /** Default 'aurora-pg'. */
   readonly flavour?: Flavour;
-  /** Number of readers (default 2; multi-az-* always have 2; default 0 for plain pg / mysql). */
+  /** Number of readers (default 2; multi-az-* always have 2; default 0 for plain pg / mysql and with routers). */
   readonly readers?: number;
+  /**
+   * aurora-pg only: an Aurora Limitless shard group with this many transaction routers (1-16), reached through
+   * `shardGroupEndpoint` (`<name>.shardgrp-<id>…`). Default: none.
+   */
+  readonly routers?: number;
   /** State directory (default `.cluster/<clusterId>` under the working directory). */
   readonly dir?: string;
   /** 12-character id in the DNS names (default random). */
@@ -70,6 +76,9 @@ export interface InstanceInfo {
   readonly resourceId: string;
   readonly serverId: number;
 }
+
+/** A Limitless transaction router of the lookalike's shard group. */
+export type RouterInfo = Readonly<RouterState>;
 
 export interface EndpointInfo {
   readonly dnsName: string;
@@ -216,7 +225,8 @@ export class LocalCluster {
     mkdirSync(path.join(dir, 'logs'), { recursive: true });
     const supOptions: SupervisorOptions = {
       flavour,
-      readers: options.readers ?? defaultReaders(flavour),
+      readers: options.readers ?? (options.routers ? 0 : defaultReaders(flavour)),
+      routers: options.routers,
       dir,
       clusterId,
       clusterName: options.clusterName,
@@ -343,6 +353,26 @@ export class LocalCluster {
   /** Delays every chunk to and from the instance by `ms`. */
   latency(name: string, ms: number): Promise<void> {
     return this.call('latency', { name, ms });
+  }
+
+  /** Limitless: connections to the router are refused, open ones reset; the shard group endpoint skips it. */
+  killRouter(name: string): Promise<void> {
+    return this.call('router', { action: 'kill', name });
+  }
+
+  /** Limitless: the router becomes a black hole (accepts, never answers; open connections freeze). */
+  hangRouter(name: string): Promise<void> {
+    return this.call('router', { action: 'hang', name });
+  }
+
+  /** Limitless: clears the faults of one router, or all. */
+  healRouter(name?: string): Promise<void> {
+    return this.call('router', name === undefined ? { action: 'heal' } : { action: 'heal', name });
+  }
+
+  /** Limitless: the load (0 idle … 1 saturated) aurora_limitless_router_endpoints() reports for the router. */
+  setRouterLoad(name: string, load: number): Promise<void> {
+    return this.call('router', { action: 'load', name, load });
   }
 
   setDnsLag(ms: number): Promise<void> {
@@ -514,6 +544,18 @@ export class LocalCluster {
     return this.instances.filter((i) => i.role === 'reader');
   }
 
+  /** Limitless transaction routers (empty without a shard group); `accepted` counts connections (see status()). */
+  get routers(): readonly RouterInfo[] {
+    return (this.state.shardGroup?.routers ?? []).map((r) => ({ ...r }));
+  }
+
+  /** The Limitless shard group endpoint (throws when the cluster has none). */
+  get shardGroupEndpoint(): EndpointInfo {
+    const g = this.state.shardGroup;
+    if (!g) throw new Error(`cluster ${this.state.clusterId} has no Limitless shard group (start it with routers)`);
+    return { dnsName: g.dnsName, address: g.address, host: g.host, port: g.port, targets: g.routers.filter((r) => r.fault !== 'kill').map((r) => r.name) };
+  }
+
   /** The wrapper's `clusterInstanceHostPattern`, e.g. `?.abc123xyz456.us-east-1.rds.amazonaws.com`. */
   get clusterInstanceHostPattern(): string {
     return instanceHostPattern(this.state.clusterId, this.state.region);
@@ -537,8 +579,12 @@ export class LocalCluster {
     const bg = this.state.blueGreen;
     if (bg && endpoint === bg.otherWriterEndpoint.dnsName) return bg.otherWriterEndpoint;
     if (bg && endpoint === bg.otherReaderEndpoint.dnsName) return bg.otherReaderEndpoint;
+    const group = this.state.shardGroup;
+    if (group && (endpoint === 'shard-group' || endpoint === group.dnsName)) return group;
+    const router = group?.routers.find((r) => r.name === endpoint || r.dnsName === endpoint);
+    if (router) return router;
     const inst = [...this.state.instances, ...(bg?.other ?? [])].find((i) => i.name === endpoint || i.dnsName === endpoint);
-    if (!inst) throw new Error(`no endpoint or instance '${endpoint}': expected 'writer', 'reader', an instance name or a DNS name of cluster ${this.state.clusterId}`);
+    if (!inst) throw new Error(`no endpoint or instance '${endpoint}': expected 'writer', 'reader', 'shard-group', an instance or router name or a DNS name of cluster ${this.state.clusterId}`);
     return inst;
   }
 

@@ -52,6 +52,16 @@ export function assertEndpointName(name: string): void {
   }
 }
 
+/** Aurora Limitless shard group endpoint, e.g. `lookalike.shardgrp-abc123xyz456.us-east-1.rds.amazonaws.com`. */
+export function shardGroupDnsName(clusterName: string, clusterId: string, region = DEFAULT_REGION): string {
+  return `${clusterName}.shardgrp-${clusterId}.${region}.rds.amazonaws.com`;
+}
+
+/** DNS name of a Limitless transaction router, as aurora_limitless_router_endpoints() reports it. */
+export function routerDnsName(router: string, clusterId: string, region = DEFAULT_REGION): string {
+  return `${router}.${clusterId}.${region}.rds.amazonaws.com`;
+}
+
 /** The wrapper's `clusterInstanceHostPattern` for this cluster. */
 export function instanceHostPattern(clusterId: string, region = DEFAULT_REGION): string {
   return `?.${clusterId}.${region}.rds.amazonaws.com`;
@@ -78,8 +88,17 @@ export function formatAddress(a: Address): string {
 /** Host octets of the per-cluster address block: instances use .1-.199, endpoints .200 and up. */
 export const WRITER_ENDPOINT_OCTET = 200;
 export const READER_ENDPOINT_OCTET = 201;
-/** Custom endpoints take .202 and up. */
-export const FIRST_CUSTOM_ENDPOINT_OCTET = 202;
+/** Green (Blue/Green copy) cluster endpoints. */
+export const GREEN_WRITER_ENDPOINT_OCTET = 202;
+export const GREEN_READER_ENDPOINT_OCTET = 203;
+/** The `global-` writer endpoint of a global database, in the address block of the region that serves it. */
+export const GLOBAL_ENDPOINT_OCTET = 204;
+/** The Limitless shard group endpoint. */
+export const SHARD_GROUP_OCTET = 205;
+/** Limitless router N (1-16) listens on .(ROUTER_OCTET_BASE + N). */
+export const ROUTER_OCTET_BASE = 210;
+/** Custom endpoints take .230 to .254. */
+export const FIRST_CUSTOM_ENDPOINT_OCTET = 230;
 
 export function isLoopback(host: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1';
@@ -143,8 +162,6 @@ export async function pickAddressBlock(port: number): Promise<string | null> {
 
 /** Green instance octets: blue instance k lives at .k, its green copy at .(GREEN_INSTANCE_OCTET + k). */
 export const GREEN_INSTANCE_OCTET = 100;
-export const GREEN_WRITER_ENDPOINT_OCTET = 202;
-export const GREEN_READER_ENDPOINT_OCTET = 203;
 
 /** A 6-character suffix like the one RDS gives green resources (`-green-abc123`). */
 export function newGreenSuffix(): string {

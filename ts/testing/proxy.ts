@@ -168,6 +168,8 @@ class Link {
 abstract class ProxyBase {
   protected server: net.Server | undefined;
   protected readonly links = new Set<Link>();
+  /** Connections accepted since the proxy was made (how tests see where clients went). */
+  accepted = 0;
 
   constructor(
     readonly name: string,
@@ -183,6 +185,7 @@ abstract class ProxyBase {
     const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
       const link = new Link(socket, this.faultSource, (l) => this.links.delete(l));
       this.links.add(link);
+      this.accepted++;
       this.onConnection(link);
     });
     this.server = server;

@@ -6,6 +6,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Flavour } from './engine.js';
 import type { Fault } from './proxy.js';
+import type { ShardGroupState } from './shard-group.js';
 
 export const STATE_FILE = 'cluster.json';
 
@@ -91,6 +92,8 @@ export interface ClusterState {
   globalRole?: 'primary' | 'secondary';
   customEndpoints: CustomEndpointState[];
   rdsApi: RdsApiState | null;
+  /** The Aurora Limitless shard group (aurora-pg started with routers). */
+  shardGroup?: ShardGroupState;
   readonly startedAt: string;
   /** The Blue/Green deployment made by `blue-green create`, if any. */
   blueGreen?: BlueGreenState;
@@ -151,6 +154,11 @@ export function nameTable(state: ClusterState): Record<string, string> {
   if (bg) add(bg.other, bg.otherWriterEndpoint, bg.otherReaderEndpoint);
   if (state.globalEndpoint) map[state.globalEndpoint.dnsName] = state.globalEndpoint.address;
   for (const ce of state.customEndpoints ?? []) map[ce.dnsName] = ce.address;
+  const group = state.shardGroup;
+  if (group) {
+    map[group.dnsName] = group.address;
+    for (const r of group.routers) map[r.dnsName] = r.address;
+  }
   return map;
 }
 

@@ -13,7 +13,7 @@ import { removeHostsBlock, writeHostsBlock } from './etc-hosts.js';
 import { blueGreenRows, BLUE_GREEN_FLAVOURS, nextStatusAllowed } from './blue-green-rows.js';
 import {
   assertClusterId, assertClusterName, assertEndpointName, assertGreenSuffix, customEndpointDnsName, DEFAULT_REGION,
-  FIRST_CUSTOM_ENDPOINT_OCTET, formatAddress, freeLoopbackPort, GREEN_INSTANCE_OCTET, GREEN_READER_ENDPOINT_OCTET,
+  FIRST_CUSTOM_ENDPOINT_OCTET, formatAddress, GLOBAL_ENDPOINT_OCTET, freeLoopbackPort, GREEN_INSTANCE_OCTET, GREEN_READER_ENDPOINT_OCTET,
   GREEN_WRITER_ENDPOINT_OCTET, greenName, instanceDnsName, newClusterId, newGreenSuffix, oldName, pickAddressBlock,
   READER_ENDPOINT_OCTET, readerEndpointDnsName, resourceIdFor, WRITER_ENDPOINT_OCTET, writerEndpointDnsName, type Address,
 } from './names.js';
@@ -23,6 +23,7 @@ import {
   nameTable, writeState, type BlueGreenState, type BlueGreenStatus, type ClusterState, type CustomEndpointState, type EndpointState,
   type InstanceState,
 } from './state.js';
+import { ShardGroup } from './shard-group.js';
 
 export const FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg', 'aurora-mysql', 'multi-az-mysql', 'mysql'];
 
@@ -41,6 +42,8 @@ export interface SupervisorOptions {
   readonly pgBinDir?: string;
   readonly etcHosts?: boolean;
   readonly publicPort?: number;
+  /** aurora-pg only: an Aurora Limitless shard group with this many transaction routers (default none). */
+  readonly routers?: number;
   /** The cluster goes down when this process exits. */
   readonly ownerPid?: number;
   /** Server id (and name suffix) of the first instance (default 1); a global database's regions use distinct ones. */
@@ -50,9 +53,6 @@ export interface SupervisorOptions {
   /** Global database: DNS name of the `global-` writer endpoint this supervisor serves (the first region's does). */
   readonly globalEndpoint?: string;
 }
-
-/** Loopback host octet of the `global-` writer endpoint in the address block of the region that serves it. */
-export const GLOBAL_ENDPOINT_OCTET = 202;
 
 export interface FailoverOptions {
   /** Reader to promote; default: the reader with the most replicated data. */
@@ -133,6 +133,7 @@ export class Supervisor {
   private globalEndpoint: EndpointProxy | undefined;
   private readonly customProxies = new Map<string, EndpointProxy>();
   private rdsApiServer: RdsApiServer | undefined;
+  private shardGroup: ShardGroup | undefined;
   private control: http.Server | undefined;
   private served: Served | undefined;
   /** The other side of a Blue/Green deployment: green before the switchover, the old blue after it. */
@@ -178,6 +179,9 @@ export class Supervisor {
     }
     if (flavour.startsWith('multi-az') && options.readers !== 2) {
       throw new Error(`flavour '${flavour}' has exactly one writer and two readers (got readers=${options.readers})`);
+    }
+    if (options.routers !== undefined && options.routers !== 0 && flavour !== 'aurora-pg') {
+      throw new Error(`routers (an Aurora Limitless shard group) need flavour 'aurora-pg': Limitless is Aurora PostgreSQL only (got '${flavour}')`);
     }
     const clusterId = options.clusterId ?? newClusterId();
     assertClusterId(clusterId);
@@ -234,6 +238,9 @@ export class Supervisor {
       this.state.globalEndpoint = { dnsName: options.globalEndpoint, address: formatAddress(gAddr), host: gAddr.host, port: gAddr.port, targets: [] };
     }
     if (options.replicaOf !== undefined || options.globalEndpoint !== undefined) this.state.globalRole = options.replicaOf ? 'secondary' : 'primary';
+    if (options.routers) {
+      this.state.shardGroup = await ShardGroup.plan({ routers: options.routers, clusterName, clusterId, region, addressBlock, publicPort });
+    }
     if (this.state.etcHosts && process.getuid?.() !== 0) throw new Error('etcHosts needs root (it edits /etc/hosts)');
     if (this.state.etcHosts && !addressBlock) throw new Error('etcHosts needs one loopback address per instance, which this machine does not allow');
     await this.save();
@@ -270,6 +277,11 @@ export class Supervisor {
       if (this.engine.serve) this.served = await this.engine.serve(this.ctx, instances.map((i) => this.spec(i)));
       this.retargetEndpoints(0);
       if (g) this.retargetGlobalEndpoint([this.addressOf(this.writer())], [`${this.state.region}/${this.writer().name}`]);
+      if (this.state.shardGroup) {
+        const writer = this.writer();
+        this.shardGroup = await ShardGroup.start(this.state.shardGroup, { port: writer.internalPort, ...credentials });
+        this.log(`shard group ${this.state.shardGroup.dnsName} at ${this.state.shardGroup.address}: ${this.state.shardGroup.routers.length} router(s) in front of ${writer.name}`);
+      }
       if (this.state.etcHosts) await this.writeHosts();
       await this.startControl();
       await this.startRdsApi();
@@ -445,6 +457,30 @@ export class Supervisor {
       inst.latencyMs = 0;
     }
     this.log(`heal ${targets.map((i) => i.name).join(', ')}`);
+    await this.save();
+  }
+
+  private routers(): ShardGroup {
+    if (!this.shardGroup) throw new OperationError(`cluster ${this.state.clusterId} has no Limitless shard group (start it with routers)`);
+    return this.shardGroup;
+  }
+
+  /** `cluster router kill|hang|heal|load`: faults and load of a Limitless transaction router. */
+  async router(action: unknown, name: unknown, load: unknown): Promise<void> {
+    const group = this.routers();
+    try {
+      switch (action) {
+        case 'kill': await group.kill(name); break;
+        case 'hang': await group.hang(name); break;
+        case 'heal': await group.heal(name); break;
+        case 'load': await group.setLoad(name, load); break;
+        default: throw new OperationError(`router action must be 'kill', 'hang', 'heal' or 'load', got '${String(action)}'`);
+      }
+    } catch (err) {
+      if (err instanceof RangeError) throw new OperationError(err.message);
+      throw err;
+    }
+    this.log(`router ${String(action)} ${name === undefined ? 'all' : String(name)}${action === 'load' ? ` ${String(load)}` : ''}`);
     await this.save();
   }
 
@@ -678,7 +714,7 @@ export class Supervisor {
         const used = new Set(this.state.customEndpoints.map((e) => e.host));
         let octet = FIRST_CUSTOM_ENDPOINT_OCTET;
         while (used.has(`${this.state.addressBlock}.${octet}`)) octet++;
-        if (octet > 254) throw new OperationError('too many custom endpoints (at most 53)');
+        if (octet > 254) throw new OperationError('too many custom endpoints (at most 25)');
         address = { host: `${this.state.addressBlock}.${octet}`, port: this.state.publicPort };
       } else {
         address = { host: '127.0.0.1', port: await freeLoopbackPort() };
@@ -1034,6 +1070,7 @@ export class Supervisor {
     this.globalEndpoint?.close();
     for (const p of this.customProxies.values()) p.close();
     await this.rdsApiServer?.close();
+    this.shardGroup?.close();
     await this.served?.close().catch((err: Error) => this.log(`engine services: ${err.message}`));
     if (this.engine && this.state) await this.engine.destroy(this.ctx, this.state.instances.map((i) => this.spec(i))).catch((err: Error) => this.log(`destroy: ${err.message}`));
     if (this.other && this.state?.blueGreen) {
@@ -1114,6 +1151,7 @@ export class Supervisor {
         case 'heal': await this.heal(args.name); break;
         case 'latency': await this.latency(args.name, args.ms); break;
         case 'dns-lag': await this.setDnsLag(args.ms); break;
+        case 'router': await this.router(args.action, args.name, args.load); break;
         case 'failover': result = await this.failover(args as FailoverOptions); break;
         case 'rejoin': await this.rejoin(args.name); break;
         case 'restart': await this.restart(args.name, args.mode ?? 'fast'); break;
@@ -1135,6 +1173,7 @@ export class Supervisor {
         }
         default: return reply(404, { ok: false, error: `unknown operation '${op}'` });
       }
+      this.shardGroup?.refreshCounts();
       reply(200, { ok: true, result, state: this.state });
     } catch (err) {
       const e = err as Error;

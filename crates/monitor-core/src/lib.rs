@@ -6,9 +6,11 @@
 //!   parameters asked from a [`monitor::ParamsSource`], which can abort registered sockets when their host fails.
 //! - [`efm`]: enhanced failure monitoring — per-host monitors that abort the calls of registered connections when
 //!   their host stops answering.
+//! - [`limitless`]: Aurora Limitless router monitors — the shard group's transaction routers and their load.
 //! - [`sockets::shutdown_socket`]: abort a connection by fd from native code.
 
 pub mod efm;
+pub mod limitless;
 pub mod monitor;
 pub mod probe;
 pub mod runtime;

@@ -17,6 +17,7 @@ use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
 mod efm;
+mod limitless;
 mod topology;
 
 /// Bound of the shutdown run by the env cleanup hook (natural exit, worker exit).
@@ -107,6 +108,8 @@ struct EnvState {
     topology: Arc<monitor_core::topology::TopologyRegistry>,
     /// Enhanced failure monitoring monitors (efm.rs).
     efm: Arc<monitor_core::efm::EfmRegistry>,
+    /// Aurora Limitless router monitors (limitless.rs).
+    limitless: Arc<monitor_core::limitless::RouterMonitorRegistry>,
 }
 
 impl EnvState {
@@ -116,6 +119,7 @@ impl EnvState {
         self.monitors.stop_all();
         self.topology.stop_all();
         self.efm.stop_all();
+        self.limitless.stop_all();
         self.runtime.shutdown(timeout)
     }
 
@@ -138,6 +142,7 @@ fn state(env: &Env) -> Result<Arc<EnvState>> {
         provider: Mutex::new(None),
         topology: Default::default(),
         efm: Default::default(),
+        limitless: Default::default(),
     });
     env.set_instance_data(s.clone(), (), |_| {})?;
     // Runs on natural exit and worker exit (not on process.exit(): the TS layer handles that with an 'exit' hook).
