@@ -28,6 +28,7 @@ import { oktaPluginFactory } from './okta.js';
 import { readWriteSplittingPluginFactory } from './read-write-splitting.js';
 import { srwPluginFactory } from './srw.js';
 import { fastestResponseStrategyPluginFactory } from './fastest-response-strategy.js';
+import { blueGreenPluginFactory } from './bg.js';
 
 /** A seed plugin code that is recognised but not implemented yet. */
 export interface PlannedPlugin {
@@ -61,7 +62,7 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   plannedPlugin('gdb_failover', 420),
   hostMonitoringPluginFactory,
   hostMonitoringV2PluginFactory,
-  plannedPlugin('bg', 550),
+  blueGreenPluginFactory,
   fastestResponseStrategyPluginFactory,
   iamPluginFactory,
   awsSecretsManagerPluginFactory,

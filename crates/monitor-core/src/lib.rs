@@ -8,6 +8,7 @@
 //!   their host stops answering.
 //! - [`sockets::shutdown_socket`]: abort a connection by fd from native code.
 
+pub mod blue_green;
 pub mod efm;
 pub mod monitor;
 pub mod probe;

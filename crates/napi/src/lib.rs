@@ -16,6 +16,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
+mod blue_green;
 mod efm;
 mod topology;
 
@@ -107,6 +108,8 @@ struct EnvState {
     topology: Arc<monitor_core::topology::TopologyRegistry>,
     /// Enhanced failure monitoring monitors (efm.rs).
     efm: Arc<monitor_core::efm::EfmRegistry>,
+    /// Blue/Green status monitors (blue_green.rs).
+    blue_green: Arc<monitor_core::blue_green::BlueGreenRegistry>,
 }
 
 impl EnvState {
@@ -116,6 +119,7 @@ impl EnvState {
         self.monitors.stop_all();
         self.topology.stop_all();
         self.efm.stop_all();
+        self.blue_green.stop_all();
         self.runtime.shutdown(timeout)
     }
 
@@ -138,6 +142,7 @@ fn state(env: &Env) -> Result<Arc<EnvState>> {
         provider: Mutex::new(None),
         topology: Default::default(),
         efm: Default::default(),
+        blue_green: Default::default(),
     });
     env.set_instance_data(s.clone(), (), |_| {})?;
     // Runs on natural exit and worker exit (not on process.exit(): the TS layer handles that with an 'exit' hook).
