@@ -18,6 +18,15 @@ import type { BlueGreenPhase } from '../ts/native/blue-green.js';
 import { blueGreenMonitorCount } from '../ts/native/blue-green.js';
 import { WrapperServices } from '../ts/services.js';
 import { pgConnect } from './support/dialect-fixtures.js';
+import { IamGate } from './support/aws-iam-gate.js';
+
+// Test credentials for IAM token signing (environment provider chain); nothing talks to AWS.
+const KEY_ID = 'AKIATESTBLUEGREEN000';
+const SECRET = 'blueGreenSecretKey/For+Tests000000000000';
+process.env.AWS_ACCESS_KEY_ID = KEY_ID;
+process.env.AWS_SECRET_ACCESS_KEY = SECRET;
+delete process.env.AWS_SESSION_TOKEN;
+delete process.env.AWS_PROFILE;
 
 const PORT = Number(process.env.TEST_PG_PORT);
 const DB = `bg_test_${process.pid}`;
@@ -37,7 +46,7 @@ async function setStatus(s: string): Promise<void> {
 }
 
 /** The connect props each client's innermost plugin saw: where the socket was sent for which name. */
-const sent: { host: string; to: string | undefined }[] = [];
+const sent: { host: string; to: string | undefined; iamHost?: string }[] = [];
 const recorder: PluginFactory = {
   code: 'bg_test_recorder',
   weight: 900,
@@ -45,7 +54,8 @@ const recorder: PluginFactory = {
     code: 'bg_test_recorder',
     subscribedMethods: new Set(['connect', 'forceConnect']),
     connect: async (host, props, _initial, next) => {
-      sent.push({ host: host.host, to: props.options.hostAddressMap?.[`${host.host}:${host.port}`] });
+      const iamHost = props.options.iamHost;
+      sent.push({ host: host.host, to: props.options.hostAddressMap?.[`${host.host}:${host.port}`], ...(iamHost !== undefined ? { iamHost } : {}) });
       return next(props);
     },
   }),
@@ -268,6 +278,51 @@ test('the switchover timer releases calls held by a switchover that never ends',
     assert.is(p.currentPhase, 'COMPLETED');
     assert.is(p.snapshot().timedOut, true);
   } finally {
+    await app.end();
+  }
+});
+
+test('IAM: the token is signed for the host name while the socket goes to the address; green name first after the switchover', async () => {
+  const services = newServices();
+  const gate = new IamGate({ secrets: { [KEY_ID]: SECRET }, realPassword: process.env.TEST_PG_PASSWORD! });
+  services.plugins.registerPlugin(gate.factory());
+  const iamClient = (host: string) =>
+    newClient(services, host, {
+      bgId: 'iam',
+      password: undefined,
+      plugins: ['bg', 'iam', 'test_iam_gate', 'bg_test_recorder'],
+      // The status monitors log in with the real password: the stand-in server cannot check tokens.
+      'blue-green-monitoring-plugins': '',
+      'blue-green-monitoring-password': process.env.TEST_PG_PASSWORD,
+    });
+  const app = iamClient(BLUE);
+  await app.connect();
+  const others: ClientCore<pg.Client>[] = [];
+  try {
+    assert.is(gate.seen.at(-1)!.token.host, BLUE);
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await setStatus('SWITCHOVER_INITIATED');
+    await reach(p, 'PREPARATION');
+    sent.length = 0;
+    const prep = iamClient(BLUE);
+    others.push(prep);
+    await prep.connect();
+    assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${PORT}` }]);
+    assert.is(gate.seen.at(-1)!.token.host, BLUE, 'token for the blue name, socket to the blue address');
+    assert.ok(gate.seen.at(-1)!.accepted);
+
+    await setStatus('SWITCHOVER_IN_POST_PROCESSING');
+    await reach(p, 'POST');
+    sent.length = 0;
+    const post = iamClient(BLUE);
+    others.push(post);
+    await post.connect();
+    assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${greenPort}`, iamHost: GREEN }]);
+    assert.is(gate.seen.at(-1)!.token.host, GREEN, 'token for the green name RDS knows before its renames');
+    assert.ok(gate.seen.at(-1)!.accepted);
+  } finally {
+    for (const c of others) await c.end().catch(() => undefined);
     await app.end();
   }
 });

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -310,6 +310,47 @@ async fn resolve(host: &str, port: u16, timeout: Duration) -> Vec<String> {
     }
 }
 
+/// Latest DNS answer per endpoint. Lookups run beside the poll loop (a slow resolver never delays a status
+/// read), one at a time per name; a changed answer wakes the loop so it is reported at once.
+#[derive(Default)]
+struct Resolved {
+    ips: Vec<String>,
+    in_flight: bool,
+    at: Option<Instant>,
+}
+
+type AddressBook = Arc<Mutex<HashMap<String, Resolved>>>;
+
+fn addresses_of(book: &AddressBook, rows: &[StatusRow], every: Duration, shared: &Arc<Shared>) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let mut map = book.lock().unwrap_or_else(|e| e.into_inner());
+    for r in rows {
+        let entry = map.entry(r.endpoint.clone()).or_default();
+        out.insert(r.endpoint.clone(), entry.ips.clone());
+        if entry.in_flight || entry.at.is_some_and(|t| t.elapsed() < every) {
+            continue;
+        }
+        entry.in_flight = true;
+        let (book, shared, host, port) = (Arc::clone(book), Arc::clone(shared), r.endpoint.clone(), r.port);
+        let timeout = shared.config.query_timeout.min(Duration::from_secs(5));
+        tokio::spawn(async move {
+            let ips = tokio::select! {
+                _ = shared.stop.cancelled() => return,
+                ips = resolve(&host, port, timeout) => ips,
+            };
+            let mut map = book.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = map.entry(host).or_default();
+            let changed = entry.ips != ips;
+            *entry = Resolved { ips, in_flight: false, at: Some(Instant::now()) };
+            drop(map);
+            if changed {
+                shared.wake.notify_one();
+            }
+        });
+    }
+    out
+}
+
 async fn pause(d: Duration, shared: &Shared) {
     tokio::select! {
         _ = shared.stop.cancelled() => {}
@@ -326,6 +367,7 @@ async fn run(shared: Arc<Shared>, params: Arc<dyn TopologyParams>, sink: Arc<dyn
     let mut last_error: Option<String> = None;
     let mut last_hash: Option<u64> = None;
     let mut seq = 0u64;
+    let book = AddressBook::default();
     while !shared.stop.is_cancelled() {
         let hint = BlueGreenPhase::from_ordinal(shared.hint.load(Ordering::Relaxed));
         if session.is_none() {
@@ -396,15 +438,7 @@ async fn run(shared: Arc<Shared>, params: Arc<dyn TopologyParams>, sink: Arc<dyn
             }
         }
         // Addresses are collected once a deployment exists.
-        let mut addresses = BTreeMap::new();
-        if !rows.is_empty() {
-            for r in &rows {
-                if !addresses.contains_key(&r.endpoint) {
-                    let ips = resolve(&r.endpoint, r.port, c.query_timeout.min(Duration::from_secs(2))).await;
-                    addresses.insert(r.endpoint.clone(), ips);
-                }
-            }
-        }
+        let addresses = addresses_of(&book, &rows, interval(c, phase).min(interval(c, hint)), &shared);
         let mut h = DefaultHasher::new();
         rows.hash(&mut h);
         addresses.hash(&mut h);
