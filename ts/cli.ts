@@ -7,7 +7,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Flavour } from './testing/engine.js';
 import { LocalCluster } from './testing/local-cluster.js';
-import { readState, type ClusterState } from './testing/state.js';
+import { nameTable, readState, type ClusterState } from './testing/state.js';
+import type { BlueGreenPhaseMs } from './testing/blue-green.js';
 
 const DIR_ENV = 'AWS_TS_WRAPPER_CLUSTER_DIR';
 
@@ -32,6 +33,12 @@ Commands:
   add-reader
   remove-reader NAME
   dns-lag MS                         delay before cluster endpoints follow a failover
+  blue-green create [--suffix S]     green copy of the cluster (aurora-pg, pg, aurora-mysql, mysql) replicating
+                                     from it, names <name>-green-<S>; status rows AVAILABLE
+  blue-green status                  the deployment and its status rows
+  blue-green switchover [--phase-ms N] [--initiated-ms N] [--in-progress-ms N] [--post-ms N] [--rollback]
+                                     walk the status rows to SWITCHOVER_COMPLETED (blue read-only, green
+                                     promoted, names moved, old names -old1), or back to AVAILABLE
 
 Every command takes --dir D (the state directory; default: $${DIR_ENV}, else the only cluster under
 ./.cluster for all commands but 'up', which creates ./.cluster/<clusterId>) and --json.`;
@@ -88,11 +95,21 @@ function describe(state: ClusterState): string {
 }
 
 function hostAddressMap(state: ClusterState): Record<string, string> {
-  const map: Record<string, string> = {};
-  for (const i of state.instances) map[i.dnsName] = i.address;
-  map[state.writerEndpoint.dnsName] = state.writerEndpoint.address;
-  map[state.readerEndpoint.dnsName] = state.readerEndpoint.address;
-  return map;
+  return nameTable(state);
+}
+
+function describeBlueGreen(state: ClusterState): string {
+  const bg = state.blueGreen;
+  if (!bg) return `cluster ${state.clusterId} has no Blue/Green deployment`;
+  const [blue, green] = bg.renamed ? [bg.other, state.instances] : [state.instances, bg.other];
+  const lines = [
+    `blue/green deployment ${bg.id} — ${bg.status}${bg.renamed ? ' (names moved)' : ''}`,
+    `  blue:  ${blue.map((i) => i.name).join(', ')}`,
+    `  green: ${green.map((i) => i.name).join(', ')}`,
+    '  status rows:',
+    ...bg.rows.map((r) => `    ${r.role.padEnd(29)} ${r.status.padEnd(30)} ${r.endpoint}:${r.port}`),
+  ];
+  return lines.join('\n');
 }
 
 async function cluster(argv: string[], out: (s: string) => void): Promise<number> {
@@ -118,6 +135,12 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       target: { type: 'string' },
       mode: { type: 'string' },
       'rejoin-after-ms': { type: 'string' },
+      suffix: { type: 'string' },
+      'phase-ms': { type: 'string' },
+      'initiated-ms': { type: 'string' },
+      'in-progress-ms': { type: 'string' },
+      'post-ms': { type: 'string' },
+      rollback: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -158,7 +181,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     return 0;
   }
 
-  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag'];
+  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'blue-green'];
   if (!known.includes(command)) throw new UsageError(`unknown cluster command '${command}'`);
   const dir = findDir(values.dir, false)!;
   if (command === 'down') {
@@ -211,6 +234,40 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     case 'dns-lag':
       await c.setDnsLag(intOption(positional(rest, 0, 'lag in ms'), 'dns-lag')!);
       break;
+    case 'blue-green': {
+      const sub = positional(rest, 0, "blue-green command (create, status or switchover)");
+      if (sub === 'create') {
+        const t0 = Date.now();
+        const bg = await c.blueGreen({ suffix: values.suffix });
+        result = values.json ? { id: bg.id, createMs: Date.now() - t0 } : `blue/green deployment ${bg.id} created in ${Date.now() - t0} ms`;
+      } else if (sub === 'switchover') {
+        const bg = c.blueGreenDeployment;
+        if (!bg) throw new Error(`cluster ${c.clusterId} has no Blue/Green deployment ('cluster blue-green create' first)`);
+        const all = intOption(values['phase-ms'], 'phase-ms');
+        const phaseMs: BlueGreenPhaseMs = {
+          initiated: intOption(values['initiated-ms'], 'initiated-ms') ?? all,
+          inProgress: intOption(values['in-progress-ms'], 'in-progress-ms') ?? all,
+          post: intOption(values['post-ms'], 'post-ms') ?? all,
+        };
+        const r = await bg.switchover({
+          phaseMs,
+          rollback: values.rollback,
+          onPhase: (status) => {
+            if (!values.json) out(`${new Date().toISOString()} ${status}`);
+          },
+        });
+        result = values.json ? r : `${r.rollback ? 'rolled back' : 'switched over'} in ${r.totalMs} ms (${r.phases.map((p) => `${p.status} ${p.ms} ms`).join(', ')})`;
+      } else if (sub !== 'status') {
+        throw new UsageError(`unknown blue-green command '${sub}': expected create, status or switchover`);
+      }
+      const state = await c.status();
+      if (values.json) print(state, result);
+      else {
+        if (result !== undefined) out(String(result));
+        out(describeBlueGreen(state));
+      }
+      return 0;
+    }
     default:
       throw new UsageError(`unknown cluster command '${command}'`);
   }

@@ -5,6 +5,8 @@
  * address and at the cluster endpoints, and owns roles, DNS lag and faults.
  */
 
+import type { BlueGreenRow } from './state.js';
+
 export type Flavour = 'aurora-pg' | 'multi-az-pg' | 'pg' | 'aurora-mysql' | 'multi-az-mysql' | 'mysql';
 
 export interface InstanceSpec {
@@ -65,6 +67,29 @@ export interface Engine {
    * the others have). Without it the orchestration promotes the first candidate.
    */
   pickPromotionTarget?(ctx: EngineContext, candidates: readonly InstanceSpec[]): Promise<InstanceSpec>;
+  /** Blue/Green: installs the status source where the flavour lacks it (run on blue's writer before the copy). */
+  prepareBlueGreen?(ctx: EngineContext, writer: InstanceSpec): Promise<void>;
+  /** Blue/Green: publishes the status rows on this side's instances (what the dialects' status SQL returns). */
+  publishBlueGreen?(ctx: EngineContext, topology: TopologySnapshot, rows: readonly BlueGreenRow[]): Promise<void>;
+  /**
+   * Blue/Green: builds `instances` (the green writer first) as a copy of the running `source` (blue's writer,
+   * served by the engine of `sourceCtx`): the green writer replicates from `source`, the other green instances
+   * from the green writer, and every green instance refuses the application's writes (as RDS green databases
+   * do). `ctx` is the green side's own context (its own directory).
+   */
+  createCopy?(ctx: EngineContext, instances: readonly InstanceSpec[], source: InstanceSpec, sourceCtx: EngineContext): Promise<void>;
+  /** Blue/Green: the writer refuses (true) or accepts (false) the application's writes. */
+  setReadOnly?(ctx: EngineContext, writer: InstanceSpec, readOnly: boolean): Promise<void>;
+  /**
+   * Blue/Green switchover: waits until the green `writer` applied everything `source` wrote, stops it replicating
+   * from `source` and makes it a writer that accepts writes (its replicas keep following it).
+   */
+  promoteCopy?(ctx: EngineContext, writer: InstanceSpec, source: InstanceSpec, topology: TopologySnapshot): Promise<void>;
+  /**
+   * Blue/Green switchover: the instances took new names (`renamed` maps the old name to the new spec; the
+   * data directory and ports stay): the metadata reports the new names from now on.
+   */
+  rename?(ctx: EngineContext, renamed: ReadonlyMap<string, InstanceSpec>, topology: TopologySnapshot): Promise<void>;
   /** Stops every server process of the cluster. */
   destroy(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void>;
 }

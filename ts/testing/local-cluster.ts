@@ -12,7 +12,8 @@ import type { Flavour } from './engine.js';
 import { removeHostsBlock } from './etc-hosts.js';
 import { resolveFromWrapper, thisModuleFile } from './module-path.js';
 import { instanceHostPattern, newClusterId } from './names.js';
-import { readState, type ClusterCredentials, type ClusterState, type InstanceRole } from './state.js';
+import { BlueGreenDeployment } from './blue-green.js';
+import { nameTable, readState, type ClusterCredentials, type ClusterState, type InstanceRole } from './state.js';
 import { FLAVOURS, loadEngine, type FailoverOptions, type FailoverResult, type SupervisorOptions } from './supervisor.js';
 
 export type { FailoverOptions, FailoverResult } from './supervisor.js';
@@ -296,6 +297,22 @@ export class LocalCluster {
     return this.call('rejoin', { name });
   }
 
+  /**
+   * Creates a Blue/Green deployment: a green copy of every instance (names `<name>-green-<suffix>`, own loopback
+   * addresses and cluster endpoints) replicating from the writer, and the status rows with status AVAILABLE.
+   * Flavours aurora-pg, pg (then answering as RDS for PostgreSQL), aurora-mysql, mysql (as RDS for MySQL).
+   */
+  async blueGreen(options: { suffix?: string } = {}): Promise<BlueGreenDeployment> {
+    await this.call('blue-green-create', options.suffix === undefined ? {} : { suffix: options.suffix });
+    return this.blueGreenDeployment!;
+  }
+
+  /** The cluster's Blue/Green deployment (also after attach), or undefined. */
+  get blueGreenDeployment(): BlueGreenDeployment | undefined {
+    if (!this.state.blueGreen) return undefined;
+    return new BlueGreenDeployment({ state: () => this.state, call: (op, args) => this.call(op, args) });
+  }
+
   /** Takes the cluster down: no process, /etc/hosts entry or data is left; logs stay unless keepLogs is false. */
   async stop(options: StopOptions = {}): Promise<void> {
     const keepLogs = options.keepLogs ?? true;
@@ -323,7 +340,10 @@ export class LocalCluster {
         password: state.credentials.password, database: state.credentials.database, publicPort: state.publicPort,
         log: () => {},
       };
-      await engine.destroy(ctx, state.instances.map((i) => ({ name: i.name, serverId: i.serverId, dataDir: i.dataDir, logFile: i.logFile, port: i.internalPort, dnsName: i.dnsName })));
+      const spec = (i: ClusterState['instances'][number]) => ({ name: i.name, serverId: i.serverId, dataDir: i.dataDir, logFile: i.logFile, port: i.internalPort, dnsName: i.dnsName });
+      const bg = state.blueGreen;
+      await engine.destroy(bg ? { ...ctx, dir: bg.engineDir } : ctx, state.instances.map(spec));
+      if (bg) await (await loadEngine(state.flavour, {})).destroy({ ...ctx, dir: bg.otherEngineDir }, bg.other.map(spec));
     } catch (err) {
       if (cause) (err as Error).message += ` (after: ${cause.message})`;
       throw err;
@@ -331,6 +351,8 @@ export class LocalCluster {
       if (state.etcHosts) await removeHostsBlock(state.clusterId).catch(() => {});
       await fs.rm(path.join(state.dir, 'data'), { recursive: true, force: true });
       await fs.rm(path.join(state.dir, 'pgpass'), { force: true });
+      const bg = state.blueGreen;
+      for (const d of bg ? [bg.engineDir, bg.otherEngineDir] : []) if (path.resolve(d) !== path.resolve(state.dir)) await fs.rm(d, { recursive: true, force: true });
       if (!keepLogs) await fs.rm(state.dir, { recursive: true, force: true });
     }
   }
@@ -393,19 +415,21 @@ export class LocalCluster {
     return instanceHostPattern(this.state.clusterId, this.state.region);
   }
 
-  /** Every DNS name of the cluster → its loopback `host:port` (the wrapper's `hostAddressMap`). */
+  /**
+   * Every DNS name of the cluster → its loopback `host:port` (the wrapper's `hostAddressMap`); with a Blue/Green
+   * deployment also the green names, and after the switchover's renames the names as DNS then answers them.
+   */
   get hostAddressMap(): Record<string, string> {
-    const map: Record<string, string> = {};
-    for (const i of this.state.instances) map[i.dnsName] = i.address;
-    map[this.state.writerEndpoint.dnsName] = this.state.writerEndpoint.address;
-    map[this.state.readerEndpoint.dnsName] = this.state.readerEndpoint.address;
-    return map;
+    return nameTable(this.state);
   }
 
   private resolve(endpoint: string): { dnsName: string; host: string; port: number } {
     if (endpoint === 'writer' || endpoint === this.state.writerEndpoint.dnsName) return this.state.writerEndpoint;
     if (endpoint === 'reader' || endpoint === this.state.readerEndpoint.dnsName) return this.state.readerEndpoint;
-    const inst = this.state.instances.find((i) => i.name === endpoint || i.dnsName === endpoint);
+    const bg = this.state.blueGreen;
+    if (bg && endpoint === bg.otherWriterEndpoint.dnsName) return bg.otherWriterEndpoint;
+    if (bg && endpoint === bg.otherReaderEndpoint.dnsName) return bg.otherReaderEndpoint;
+    const inst = [...this.state.instances, ...(bg?.other ?? [])].find((i) => i.name === endpoint || i.dnsName === endpoint);
     if (!inst) throw new Error(`no endpoint or instance '${endpoint}': expected 'writer', 'reader', an instance name or a DNS name of cluster ${this.state.clusterId}`);
     return inst;
   }

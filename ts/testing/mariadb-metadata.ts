@@ -10,11 +10,17 @@
  *    (the dialect matches it with `@@server_id`), port the instance's public port; role/status/version stay
  *    NULL for the Multi-AZ rows; they are there for Blue/Green metadata later. `report_host` = the DNS name.
  *  - mysql: no metadata. `version_comment` reads "MySQL Community Server - GPL" (MariaDB cannot set it, the
- *    front answers it); aurora/multi-az read "Source distribution" as RDS and Aurora do.
+ *    front answers it); aurora/multi-az read "Source distribution" as RDS and Aurora do, and so does `mysql`
+ *    once it has a Blue/Green deployment (it then plays RDS for MySQL).
+ *  - Blue/Green (aurora-mysql, mysql): `mysql.rds_topology` with role/status/version set, written on each side's
+ *    writer (green receives blue's rows by replication until it is promoted). A green copy keeps its Aurora
+ *    metadata in its own schema (`aurora_lookalike_<suffix>`), written in its own GTID domain, so what blue
+ *    replicates to it never overwrites green's own topology.
  */
 import type mysql from 'mysql2/promise';
 import type { Flavour, TopologySnapshot } from './engine.js';
 import { sqlString, type SqlRewriteRules } from './mariadb-sql-rewrite.js';
+import type { BlueGreenRow } from './state.js';
 
 export const AURORA_MYSQL_VERSION = '3.08.0';
 export const AURORA_SCHEMA = 'aurora_lookalike';
@@ -38,9 +44,17 @@ export function reportHost(flavour: MysqlFlavour, dnsName: string): string {
   return flavour === 'aurora-mysql' ? '' : dnsName;
 }
 
+export interface FrontOptions {
+  /** Schema of the Aurora metadata (default AURORA_SCHEMA). */
+  readonly schema?: string;
+  /** `mysql` flavour playing RDS for MySQL (version_comment "Source distribution"). */
+  readonly rds?: boolean;
+}
+
 /** The front's rewrite rules for one instance. */
-export function frontRules(flavour: MysqlFlavour, instanceName: string): SqlRewriteRules {
-  const comment = sqlString(versionComment(flavour));
+export function frontRules(flavour: MysqlFlavour, instanceName: string, options: FrontOptions = {}): SqlRewriteRules {
+  const schema = options.schema ?? AURORA_SCHEMA;
+  const comment = sqlString(options.rds ? 'Source distribution' : versionComment(flavour));
   if (flavour !== 'aurora-mysql') {
     return {
       variables: new Map([['version_comment', comment]]),
@@ -65,37 +79,31 @@ export function frontRules(flavour: MysqlFlavour, instanceName: string): SqlRewr
       ['innodb_read_only', "IF(@@global.read_only, 'ON', 'OFF')"],
       ['version_comment', comment],
     ]),
-    tables: new Map([['information_schema.replica_host_status', `${AURORA_SCHEMA}.replica_host_status`]]),
+    tables: new Map([['information_schema.replica_host_status', `${schema}.replica_host_status`]]),
     functions: new Map([['aurora_version', version]]),
   };
 }
 
 /** Creates the flavour's metadata objects (on the writer; DDL replicates). */
-export async function createMetadata(conn: mysql.Connection, flavour: MysqlFlavour): Promise<void> {
+export async function createMetadata(conn: mysql.Connection, flavour: MysqlFlavour, schema = AURORA_SCHEMA): Promise<void> {
   if (flavour === 'multi-az-mysql') {
-    await conn.query(`CREATE TABLE IF NOT EXISTS mysql.rds_topology (
-      id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
-      endpoint VARCHAR(255) NOT NULL,
-      port INT NOT NULL,
-      role VARCHAR(64) NULL,
-      status VARCHAR(64) NULL,
-      version VARCHAR(16) NULL) ENGINE=InnoDB`);
+    await conn.query(RDS_TOPOLOGY_DDL);
   } else if (flavour === 'aurora-mysql') {
-    await conn.query(`CREATE DATABASE IF NOT EXISTS ${AURORA_SCHEMA}`);
-    await conn.query(`CREATE TABLE IF NOT EXISTS ${AURORA_SCHEMA}.replica_host_status_data (
+    await conn.query(`CREATE DATABASE IF NOT EXISTS ${schema}`);
+    await conn.query(`CREATE TABLE IF NOT EXISTS ${schema}.replica_host_status_data (
       SERVER_ID VARCHAR(100) NOT NULL PRIMARY KEY,
       SESSION_ID VARCHAR(100) NOT NULL,
       CPU DOUBLE NOT NULL DEFAULT 0,
       REPLICA_LAG_IN_MILLISECONDS DOUBLE NOT NULL DEFAULT 0) ENGINE=InnoDB`);
-    await conn.query(`CREATE OR REPLACE SQL SECURITY INVOKER VIEW ${AURORA_SCHEMA}.replica_host_status AS
+    await conn.query(`CREATE OR REPLACE SQL SECURITY INVOKER VIEW ${schema}.replica_host_status AS
       SELECT SERVER_ID, SESSION_ID, CPU, REPLICA_LAG_IN_MILLISECONDS, NOW(6) AS LAST_UPDATE_TIMESTAMP
-      FROM ${AURORA_SCHEMA}.replica_host_status_data`);
+      FROM ${schema}.replica_host_status_data`);
   }
 }
 
 /** Rewrites the topology rows (on the writer, in one transaction; replicates to the readers). */
 export async function writeTopology(conn: mysql.Connection, flavour: MysqlFlavour, topology: TopologySnapshot,
-  publicPort: number): Promise<void> {
+  publicPort: number, schema = AURORA_SCHEMA): Promise<void> {
   if (flavour === 'mysql') return;
   const instances = [topology.writer, ...topology.readers];
   await conn.query('START TRANSACTION');
@@ -105,10 +113,35 @@ export async function writeTopology(conn: mysql.Connection, flavour: MysqlFlavou
       await conn.query('INSERT INTO mysql.rds_topology (id, endpoint, port) VALUES ?',
         [instances.map((i) => [i.serverId, i.dnsName, i.publicPort ?? publicPort])]);
     } else {
-      await conn.query(`DELETE FROM ${AURORA_SCHEMA}.replica_host_status_data`);
+      await conn.query(`DELETE FROM ${schema}.replica_host_status_data`);
       const rows = instances.map((i, n) => `(${conn.escape(i.name)}, ${n === 0 ? "'MASTER_SESSION_ID'" : 'UUID()'}, 0, 0)`);
-      await conn.query(`INSERT INTO ${AURORA_SCHEMA}.replica_host_status_data
+      await conn.query(`INSERT INTO ${schema}.replica_host_status_data
         (SERVER_ID, SESSION_ID, CPU, REPLICA_LAG_IN_MILLISECONDS) VALUES ${rows.join(', ')}`);
+    }
+    await conn.query('COMMIT');
+  } catch (err) {
+    await conn.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+export const RDS_TOPOLOGY_DDL = `CREATE TABLE IF NOT EXISTS mysql.rds_topology (
+      id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+      endpoint VARCHAR(255) NOT NULL,
+      port INT NOT NULL,
+      role VARCHAR(64) NULL,
+      status VARCHAR(64) NULL,
+      version VARCHAR(16) NULL) ENGINE=InnoDB`;
+
+/** Replaces the Blue/Green rows of `mysql.rds_topology` (Multi-AZ rows, with a NULL role, are left alone). */
+export async function writeBlueGreenRows(conn: mysql.Connection, rows: readonly BlueGreenRow[]): Promise<void> {
+  await conn.query(RDS_TOPOLOGY_DDL);
+  await conn.query('START TRANSACTION');
+  try {
+    await conn.query('DELETE FROM mysql.rds_topology WHERE role IS NOT NULL');
+    if (rows.length > 0) {
+      await conn.query('INSERT INTO mysql.rds_topology (id, endpoint, port, role, status, version) VALUES ?',
+        [rows.map((r) => [r.id, r.endpoint, r.port, r.role, r.status, r.version])]);
     }
     await conn.query('COMMIT');
   } catch (err) {

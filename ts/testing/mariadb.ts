@@ -17,7 +17,8 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Engine, EngineContext, InstanceSpec, TopologySnapshot } from './engine.js';
 import { MysqlFront } from './aurora-mysql-front.js';
-import { createMetadata, frontRules, isMysqlFlavour, reportHost, usesSemiSync, writeTopology, type MysqlFlavour } from './mariadb-metadata.js';
+import { AURORA_SCHEMA, createMetadata, frontRules, isMysqlFlavour, RDS_TOPOLOGY_DDL, reportHost, usesSemiSync, writeBlueGreenRows, writeTopology, type MysqlFlavour } from './mariadb-metadata.js';
+import type { BlueGreenRow } from './state.js';
 import { delay, initDataDir, templateDirFor, instanceFiles, internalPort, isServerRunning, startServer, stopServer, withAdmin, type MariaDbStartOptions } from './mariadb-process.js';
 import { binlogState, createReplicationUser, querySecret, currentPos, replicaStatus, drainRelayLog, gtidSeq, hasDiverged, replicateFrom, waitApplied, waitSemiSyncActive } from './mariadb-replication.js';
 import { createSqlRewriter } from './mariadb-sql-rewrite.js';
@@ -30,6 +31,10 @@ interface ClusterState {
   writer: string;
   replicationPassword: string;
   instances: InstanceSpec[];
+  /** Schema of the Aurora metadata (a Blue/Green copy has its own; default AURORA_SCHEMA). */
+  metadataSchema?: string;
+  /** `mysql` playing RDS for MySQL (set when a Blue/Green deployment is made). */
+  rds?: boolean;
 }
 
 /** The services `serve()` runs: one front per instance of the cluster. */
@@ -144,7 +149,7 @@ class MariaDbEngine implements Engine {
     if (oldWriter && isServerRunning(oldWriter) && topology.readers.some((r) => r.name === oldWriter.name)) others.push(oldWriter);
     await Promise.all(others.map((r) => this.attach(ctx, state, r, newWriter, true)));
     if (usesSemiSync(state.flavour) && others.length > 0) await waitSemiSyncActive(newWriter);
-    await withAdmin(newWriter, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort));
+    await withAdmin(newWriter, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)));
     ctx.log(`mariadb: promoted ${newWriter.name}`);
   }
 
@@ -203,32 +208,42 @@ class MariaDbEngine implements Engine {
     if (topology.writer.name !== state.writer) {
       throw new Error(`publishTopology: ${topology.writer.name} is not the writer (${state.writer}); promote it first`);
     }
-    await withAdmin(topology.writer, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort));
+    await withAdmin(topology.writer, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)));
   }
 
   async serve(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<MariaDbFronts> {
     const flavour = checkContext(ctx);
     mkdirSync(ctx.dir, { recursive: true });
-    const fronts = new Map<string, MysqlFront>();
+    // Keyed by listen port: a renamed instance (Blue/Green switchover) keeps its front and gets the new rules.
+    const fronts = new Map<number, { name: string; front: MysqlFront; rewrite: (sql: string) => string | undefined }>();
     let chain: Promise<void> = Promise.resolve();
     let closed = false;
     const sync = async (): Promise<void> => {
       if (closed) return;
-      const specs = existsSync(statePath(ctx)) ? loadState(ctx).instances : [...instances];
+      const state = existsSync(statePath(ctx)) ? loadState(ctx) : undefined;
+      const specs = state ? state.instances : [...instances];
+      const options = { schema: state ? schemaOf(state) : AURORA_SCHEMA, rds: state?.rds ?? false };
       for (const spec of specs) {
-        if (fronts.has(spec.name)) continue;
-        const front = new MysqlFront({
+        const rewrite = createSqlRewriter(frontRules(flavour, spec.name, options));
+        const known = fronts.get(spec.port);
+        if (known) {
+          known.name = spec.name;
+          known.rewrite = rewrite;
+          continue;
+        }
+        const entry = { name: spec.name, rewrite, front: undefined as unknown as MysqlFront };
+        entry.front = new MysqlFront({
           listenPort: spec.port,
           targetPort: await internalPort(spec),
-          rewrite: createSqlRewriter(frontRules(flavour, spec.name)),
+          rewrite: (sql) => entry.rewrite(sql),
         });
-        await front.listen();
-        fronts.set(spec.name, front);
+        await entry.front.listen();
+        fronts.set(spec.port, entry);
       }
-      for (const [name, front] of fronts) {
-        if (!specs.some((s) => s.name === name)) {
-          fronts.delete(name);
-          await front.close();
+      for (const [port, entry] of fronts) {
+        if (!specs.some((s) => s.port === port)) {
+          fronts.delete(port);
+          await entry.front.close();
         }
       }
     };
@@ -243,16 +258,109 @@ class MariaDbEngine implements Engine {
     writeFileSync(path.join(ctx.dir, SERVE_MARKER), JSON.stringify({ pid: process.pid }));
     return {
       refresh,
-      listening: () => new Map([...fronts].map(([name, f]) => [name, f.port])),
+      listening: () => new Map([...fronts.values()].map((e) => [e.name, e.front.port])),
       close: async () => {
         closed = true;
         watcher.close();
         await chain.catch(() => undefined);
-        await Promise.all([...fronts.values()].map((f) => f.close()));
+        await Promise.all([...fronts.values()].map((e) => e.front.close()));
         fronts.clear();
         rmSync(path.join(ctx.dir, SERVE_MARKER), { force: true });
       },
     };
+  }
+
+  // ---- Blue/Green ------------------------------------------------------------------------------------------
+
+  async prepareBlueGreen(ctx: EngineContext, writer: InstanceSpec): Promise<void> {
+    const state = loadState(ctx);
+    await withAdmin(writer, (conn) => conn.query(RDS_TOPOLOGY_DDL));
+    if (state.flavour === 'mysql' && !state.rds) {
+      state.rds = true;
+      saveState(ctx, state); // the fronts answer "Source distribution" from now on
+    }
+  }
+
+  /** On this side's writer, unless it still replicates from blue (then the rows arrive by replication). */
+  async publishBlueGreen(_ctx: EngineContext, topology: TopologySnapshot, rows: readonly BlueGreenRow[]): Promise<void> {
+    await withAdmin(topology.writer, async (conn) => {
+      if (await replicaStatus(conn)) return;
+      await writeBlueGreenRows(conn, rows);
+    });
+  }
+
+  async createCopy(ctx: EngineContext, instances: readonly InstanceSpec[], source: InstanceSpec, sourceCtx: EngineContext): Promise<void> {
+    const flavour = checkContext(ctx);
+    checkInstances(instances);
+    const sourceState = loadState(sourceCtx);
+    const [writer, ...readers] = instances as [InstanceSpec, ...InstanceSpec[]];
+    const suffix = /-green-([a-z0-9]+)$/.exec(writer.name)?.[1] ?? String(writer.serverId);
+    const state: ClusterState = {
+      flavour,
+      writer: writer.name,
+      replicationPassword: sourceState.replicationPassword,
+      instances: instances.map(plainSpec),
+      metadataSchema: `${AURORA_SCHEMA}_${suffix}`,
+      rds: sourceState.rds,
+    };
+    saveState(ctx, state);
+    for (const spec of instances) await internalPort(spec);
+    const t0 = Date.now();
+    try {
+      const template = await templateDirFor();
+      await settleAll(instances.map((spec) => initDataDir(spec, template)));
+      await settleAll(instances.map((spec) => startServer(spec, startOptions(flavour, spec, true))));
+      // A fresh instance replays blue's whole binlog (never purged): the green writer from blue's writer, the
+      // green readers from the green writer.
+      const sourcePort = await internalPort(source);
+      await withAdmin(writer, (conn) => replicateFrom(conn, sourcePort, state.replicationPassword));
+      await this.waitCaughtUp(source, [writer]);
+      const writerPort = await internalPort(writer);
+      await Promise.all(readers.map((r) => withAdmin(r, (conn) => replicateFrom(conn, writerPort, state.replicationPassword))));
+      await this.waitCaughtUp(writer, readers);
+      if (flavour === 'aurora-mysql') {
+        // Green's own topology, in its own schema and GTID domain (blue's binlog never carries it).
+        await withAdmin(writer, async (conn) => {
+          await conn.query(`SET SESSION gtid_domain_id = ${greenDomain(suffix)}`);
+          await createMetadata(conn, flavour, schemaOf(state));
+          await writeTopology(conn, flavour, { writer, readers }, ctx.publicPort, schemaOf(state));
+        });
+        await this.waitCaughtUp(writer, readers);
+      }
+    } catch (err) {
+      await Promise.allSettled(instances.map((spec) => stopServer(spec, 'immediate')));
+      throw err;
+    }
+    ctx.log(`mariadb: blue-green copy ${instances.map((i) => i.name).join(', ')} of ${source.name} in ${Date.now() - t0} ms`);
+  }
+
+  async setReadOnly(_ctx: EngineContext, writer: InstanceSpec, readOnly: boolean): Promise<void> {
+    await withAdmin(writer, (conn) => conn.query(`SET GLOBAL read_only = ${readOnly ? 1 : 0}`));
+  }
+
+  async promoteCopy(ctx: EngineContext, writer: InstanceSpec, source: InstanceSpec, topology: TopologySnapshot): Promise<void> {
+    const state = loadState(ctx);
+    const t0 = Date.now();
+    const pos = await withAdmin(source, currentPos);
+    await withAdmin(writer, async (conn) => {
+      await waitApplied(conn, pos, writer.name);
+      await conn.query('STOP SLAVE');
+      await conn.query('RESET SLAVE ALL');
+      await conn.query('SET GLOBAL read_only = 0');
+    });
+    await withAdmin(writer, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)));
+    ctx.log(`mariadb: blue-green ${writer.name} caught up with ${source.name} and promoted in ${Date.now() - t0} ms`);
+  }
+
+  async rename(ctx: EngineContext, renamed: ReadonlyMap<string, InstanceSpec>, topology: TopologySnapshot): Promise<void> {
+    const state = loadState(ctx);
+    state.instances = state.instances.map((i) => {
+      const next = renamed.get(i.name);
+      return next ? plainSpec({ ...i, name: next.name, dnsName: next.dnsName }) : i;
+    });
+    state.writer = renamed.get(state.writer)?.name ?? state.writer;
+    saveState(ctx, state);
+    await withAdmin(topology.writer, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)));
   }
 
   async destroy(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void> {
@@ -299,6 +407,15 @@ async function settleAll<T>(promises: Promise<T>[]): Promise<T[]> {
 
 function startOptions(flavour: MysqlFlavour, spec: InstanceSpec, readOnly: boolean): MariaDbStartOptions {
   return { readOnly, semiSync: usesSemiSync(flavour), reportHost: reportHost(flavour, spec.dnsName) };
+}
+
+function schemaOf(state: ClusterState): string {
+  return state.metadataSchema ?? AURORA_SCHEMA;
+}
+
+/** GTID domain of a green copy's own metadata writes (blue's transactions are in domain 0). */
+function greenDomain(suffix: string): number {
+  return 1 + (parseInt(suffix, 36) % 4_000_000);
 }
 
 function statePath(ctx: EngineContext): string {

@@ -127,3 +127,30 @@ export async function pickAddressBlock(port: number): Promise<string | null> {
   }
   return null;
 }
+
+/** Green instance octets: blue instance k lives at .k, its green copy at .(GREEN_INSTANCE_OCTET + k). */
+export const GREEN_INSTANCE_OCTET = 100;
+export const GREEN_WRITER_ENDPOINT_OCTET = 202;
+export const GREEN_READER_ENDPOINT_OCTET = 203;
+
+/** A 6-character suffix like the one RDS gives green resources (`-green-abc123`). */
+export function newGreenSuffix(): string {
+  const bytes = randomBytes(6);
+  let s = '';
+  for (const b of bytes) s += ALNUM[b % ALNUM.length];
+  return s;
+}
+
+export function assertGreenSuffix(suffix: string): void {
+  if (!/^[a-z0-9]{6}$/.test(suffix)) throw new Error(`Blue/Green suffix '${suffix}' is invalid: expected 6 lower-case letters or digits`);
+}
+
+/** `instance-1` → `instance-1-green-abc123`; the same for a cluster name. */
+export function greenName(name: string, suffix: string): string {
+  return `${name}-green-${suffix}`;
+}
+
+/** What RDS renames the blue resources to after a switchover: `instance-1` → `instance-1-old1`. */
+export function oldName(name: string): string {
+  return `${name}-old1`;
+}

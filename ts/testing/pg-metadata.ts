@@ -6,8 +6,10 @@
  * directory (read by a SECURITY DEFINER function, so it is the same in every database and needs no commit on
  * the writer); what differs per instance (its own name and resource id) comes from per-instance settings; roles
  * are live: the writer is whichever node is not in recovery.
- * Blue/Green (`get_blue_green_fast_switchover_metadata`) and Limitless (`aurora_limitless_router_endpoints`)
- * functions are added by later work next to these, from the same `aws_lookalike.topology()`.
+ * Blue/Green status rows (`get_blue_green_fast_switchover_metadata` on Aurora, `rds_tools.show_topology` on RDS)
+ * come from a second file the supervisor writes into every blue and green data directory, so both sides answer
+ * the same rows at once, whether or not green still replicates from blue. Without a deployment there is no file
+ * and the functions return no rows, as on a real service.
  */
 import type { Flavour } from './engine.js';
 
@@ -16,6 +18,8 @@ export const INSTANCE_NAME_GUC = 'aws_lookalike.instance_name';
 export const RESOURCE_ID_GUC = 'aws_lookalike.resource_id';
 /** File in each data directory with the published topology (JSON array of TopologyRow). */
 export const TOPOLOGY_FILE = 'lookalike-topology.json';
+/** File in each data directory with the Blue/Green status rows (JSON array of BlueGreenRow). */
+export const BLUE_GREEN_FILE = 'lookalike-blue-green.json';
 
 export interface TopologyRow {
   readonly name: string;
@@ -63,6 +67,8 @@ function settingsViewSql(extensions: string): string {
 
 const TOPOLOGY_COLUMNS = 'name text, server_id integer, resource_id text, dns_name text, port integer, role text, running boolean, session_id text, updated_at timestamptz';
 
+const BLUE_GREEN_COLUMNS = 'id text, endpoint text, port integer, role text, status text, version text';
+
 const COMMON_SQL = [
   `CREATE SCHEMA aws_lookalike`,
   `GRANT USAGE ON SCHEMA aws_lookalike TO PUBLIC`,
@@ -70,6 +76,11 @@ const COMMON_SQL = [
      LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
      AS $$ SELECT * FROM pg_catalog.jsonb_to_recordset(pg_catalog.pg_read_file('${TOPOLOGY_FILE}')::jsonb)
              AS t(${TOPOLOGY_COLUMNS}) $$`,
+  // pg_read_file(file, 0, max, missing_ok): no deployment, no file, no rows.
+  `CREATE FUNCTION aws_lookalike.blue_green_status() RETURNS TABLE (${BLUE_GREEN_COLUMNS})
+     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+     AS $$ SELECT * FROM pg_catalog.jsonb_to_recordset(pg_catalog.pg_read_file('${BLUE_GREEN_FILE}', 0, 16777216, true)::jsonb)
+             AS t(${BLUE_GREEN_COLUMNS}) $$`,
   `CREATE FUNCTION aws_lookalike.instance_name() RETURNS text LANGUAGE sql STABLE
      AS $$ SELECT pg_catalog.current_setting('${INSTANCE_NAME_GUC}', true) $$`,
   // Live role: a node out of recovery is the writer, whatever the last published topology says.
@@ -142,6 +153,27 @@ const AURORA_SQL = [
    $$`,
 ];
 
+/** Aurora PostgreSQL 17.5 / 16.9 / 15.13 … and later: the Blue/Green status (the argument is a metrics tag). */
+const AURORA_BLUE_GREEN_SQL = [
+  `CREATE FUNCTION pg_catalog.get_blue_green_fast_switchover_metadata(product text DEFAULT NULL)
+     RETURNS TABLE (version text, endpoint text, port integer, role text, status text) LANGUAGE sql STABLE
+     AS $$ SELECT version, endpoint, port, role, status FROM aws_lookalike.blue_green_status() $$`,
+];
+
+/**
+ * RDS for PostgreSQL (single instance, rds_tools 1.7+): `show_topology` answers the Blue/Green status rows; no
+ * `multi_az_db_cluster_source_dbi_resource_id` (that would make it look like a Multi-AZ DB cluster).
+ */
+const RDS_PG_SQL = [
+  `CREATE SCHEMA rds_tools`,
+  `GRANT USAGE ON SCHEMA rds_tools TO PUBLIC`,
+  `CREATE FUNCTION rds_tools.dbi_resource_id() RETURNS text LANGUAGE sql STABLE
+     AS $$ SELECT pg_catalog.current_setting('${RESOURCE_ID_GUC}', true) $$`,
+  `CREATE FUNCTION rds_tools.show_topology(product text DEFAULT NULL)
+     RETURNS TABLE (${BLUE_GREEN_COLUMNS}) LANGUAGE sql STABLE
+     AS $$ SELECT * FROM aws_lookalike.blue_green_status() $$`,
+];
+
 const MULTI_AZ_SQL = [
   `CREATE SCHEMA rds_tools`,
   `GRANT USAGE ON SCHEMA rds_tools TO PUBLIC`,
@@ -159,6 +191,11 @@ const MULTI_AZ_SQL = [
 export function installSql(flavour: Flavour): string[] {
   if (!hasMetadata(flavour)) return [];
   const head = ['SET allow_system_table_mods = on', ...COMMON_SQL];
-  if (flavour === 'aurora-pg') return [...head, settingsViewSql(AURORA_EXTENSIONS), ...AURORA_SQL];
+  if (flavour === 'aurora-pg') return [...head, settingsViewSql(AURORA_EXTENSIONS), ...AURORA_SQL, ...AURORA_BLUE_GREEN_SQL];
   return [...head, settingsViewSql(RDS_EXTENSIONS), ...MULTI_AZ_SQL];
+}
+
+/** Statements that make a plain `pg` cluster answer as RDS for PostgreSQL (run on the writer in every database). */
+export function rdsPgSql(): string[] {
+  return ['SET allow_system_table_mods = on', ...COMMON_SQL, settingsViewSql(RDS_EXTENSIONS), ...RDS_PG_SQL];
 }

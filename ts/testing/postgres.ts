@@ -14,7 +14,8 @@ import pg from 'pg';
 import { resolveFromWrapper } from './module-path.js';
 import type { Engine, EngineContext, Flavour, InstanceSpec, TopologySnapshot } from './engine.js';
 import { randomUUID } from 'node:crypto';
-import { hasMetadata, installSql, INSTANCE_NAME_GUC, RESOURCE_ID_GUC, TOPOLOGY_FILE, type TopologyRow } from './pg-metadata.js';
+import { BLUE_GREEN_FILE, hasMetadata, installSql, INSTANCE_NAME_GUC, RESOURCE_ID_GUC, rdsPgSql, TOPOLOGY_FILE, type TopologyRow } from './pg-metadata.js';
+import type { BlueGreenRow } from './state.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -27,7 +28,7 @@ const PG_FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg'];
 const INSTANCE_CONF = 'lookalike-instance.conf';
 const SYNC_STANDBYS = "'ANY 1 (*)'";
 /** Files and directories whose contents a copy of a data directory leaves out (as pg_basebackup does). */
-const SKIP_FILES = new Set(['postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'backup_label', 'backup_label.old', 'tablespace_map', INSTANCE_CONF, TOPOLOGY_FILE, 'pg_internal.init']);
+const SKIP_FILES = new Set(['postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'backup_label', 'backup_label.old', 'tablespace_map', INSTANCE_CONF, TOPOLOGY_FILE, BLUE_GREEN_FILE, 'pg_internal.init']);
 const EMPTY_DIRS = new Set(['pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_stat_tmp', 'pg_subtrans']);
 
 export async function resolvePgBinDir(binDir?: string): Promise<string> {
@@ -304,7 +305,7 @@ class PostgresEngine implements Engine {
       await this.copyDataDir(from, to, true); // no usable cp: portable, slower
       return;
     }
-    for (const f of [INSTANCE_CONF, TOPOLOGY_FILE, 'postmaster.opts']) await fs.rm(path.join(to, f), { force: true });
+    for (const f of [INSTANCE_CONF, TOPOLOGY_FILE, BLUE_GREEN_FILE, 'postmaster.opts']) await fs.rm(path.join(to, f), { force: true });
   }
 
   /** Makes `instance` a fresh replica of the running `writer` with the low-level backup API. */
@@ -524,6 +525,110 @@ class PostgresEngine implements Engine {
     const tmp = `${file}.${randomUUID()}.tmp`;
     await fs.writeFile(tmp, JSON.stringify([...this.published.values()]), { mode: 0o644 });
     await fs.rename(tmp, file);
+  }
+
+  // ---- Blue/Green ------------------------------------------------------------------------------------------
+
+  async prepareBlueGreen(ctx: EngineContext, writer: InstanceSpec): Promise<void> {
+    if (ctx.flavour !== 'pg') return; // aurora-pg has its status function from the start
+    const databases = await this.withClient(ctx, writer, async (c) => {
+      const r = await c.query('SELECT datname FROM pg_catalog.pg_database WHERE datallowconn ORDER BY datname');
+      return r.rows.map((row: { datname: string }) => row.datname);
+    }, 'postgres');
+    for (const database of databases) {
+      await this.withClient(ctx, writer, async (c) => {
+        const has = await c.query("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'rds_tools'");
+        if (has.rows.length > 0) return;
+        await c.query('BEGIN');
+        for (const sql of rdsPgSql()) await c.query(sql);
+        await c.query('COMMIT');
+      }, database);
+    }
+    ctx.log(`blue-green: ${writer.name} answers as RDS for PostgreSQL (rds_tools) in ${databases.join(', ')}`);
+  }
+
+  /** The rows go into a file in every data directory of this side (not replicated: both sides see them at once). */
+  async publishBlueGreen(_ctx: EngineContext, topology: TopologySnapshot, rows: readonly BlueGreenRow[]): Promise<void> {
+    const text = JSON.stringify(rows.map((r) => ({ ...r, id: String(r.id) })));
+    await Promise.all([topology.writer, ...topology.readers].map(async (spec) => {
+      try {
+        await fs.access(spec.dataDir);
+      } catch {
+        return;
+      }
+      const file = path.join(spec.dataDir, BLUE_GREEN_FILE);
+      const tmp = `${file}.${randomUUID()}.tmp`;
+      await fs.writeFile(tmp, text, { mode: 0o644 });
+      await fs.rename(tmp, file);
+    }));
+  }
+
+  async createCopy(ctx: EngineContext, instances: readonly InstanceSpec[], source: InstanceSpec, sourceCtx: EngineContext): Promise<void> {
+    if (isRoot()) await assertReachableByPostgres(ctx.dir);
+    const [writer, ...readers] = instances;
+    if (!writer) throw new Error('a Blue/Green copy needs at least one instance');
+    await fs.mkdir(ctx.dir, { recursive: true });
+    await this.writePassFile(ctx);
+    for (const i of instances) {
+      await fs.mkdir(path.dirname(i.dataDir), { recursive: true });
+      await this.giveToPostgres(path.dirname(i.dataDir));
+    }
+    const t0 = Date.now();
+    // Online copies of blue's writer; the green readers stream from the green writer (cascading), which streams
+    // from blue's writer until the switchover promotes it. The readers' copies start after the writer's, so the
+    // WAL they need from their start on is WAL the green writer receives.
+    await this.cloneOnline(ctx, source, writer);
+    await Promise.all(readers.map((r) => this.cloneOnline(ctx, source, r)));
+    for (const r of readers) await this.writeInstanceConf(ctx, r, { primary: writer });
+    this.topology = { writer, readers };
+    await this.start(ctx, writer);
+    await Promise.all(readers.map((r) => this.start(ctx, r)));
+    await this.publishTopology(ctx, { writer, readers }, new Set(instances.map((i) => i.name)));
+    const missing = await this.waitStreaming(sourceCtx, source, [writer.name], 15_000);
+    if (missing.length) throw new Error(`green writer ${writer.name} does not stream from ${source.name}`);
+    const missingReaders = await this.waitStreaming(ctx, writer, readers.map((r) => r.name), 15_000);
+    if (missingReaders.length) throw new Error(`green readers ${missingReaders.join(', ')} do not stream from ${writer.name}`);
+    ctx.log(`blue-green: ${instances.map((i) => i.name).join(', ')} copied from ${source.name} in ${Date.now() - t0} ms`);
+  }
+
+  async setReadOnly(ctx: EngineContext, writer: InstanceSpec, readOnly: boolean): Promise<void> {
+    await this.withClient(ctx, writer, async (c) => {
+      await c.query(readOnly ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
+      await c.query('SELECT pg_catalog.pg_reload_conf()');
+    }, 'postgres');
+  }
+
+  async promoteCopy(ctx: EngineContext, writer: InstanceSpec, source: InstanceSpec, topology: TopologySnapshot): Promise<void> {
+    const t0 = Date.now();
+    const target = await this.withClient(ctx, source, async (c) => (await c.query('SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string, 'postgres');
+    await this.withClient(ctx, writer, async (c) => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const r = await c.query('SELECT pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [target]);
+        if (r.rows[0].done === true) return;
+        if (Date.now() > deadline) throw new Error(`green writer ${writer.name} did not replay ${source.name}'s WAL up to ${target} within 30 s`);
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    }, 'postgres');
+    const caughtUp = Date.now() - t0;
+    await this.run(ctx, 'pg_ctl', ['-D', writer.dataDir, '-w', '-t', '120', 'promote']);
+    await this.writeInstanceConf(ctx, writer, {});
+    await this.reload(ctx, writer);
+    await this.publishTopology(ctx, topology);
+    if (this.synchronous(ctx)) await this.setSynchronous(ctx, writer, topology.readers);
+    ctx.log(`blue-green: ${writer.name} caught up with ${source.name} in ${caughtUp} ms, promoted in ${Date.now() - t0 - caughtUp} ms`);
+  }
+
+  async rename(ctx: EngineContext, _renamed: ReadonlyMap<string, InstanceSpec>, topology: TopologySnapshot): Promise<void> {
+    const running: InstanceSpec[] = [];
+    for (const r of topology.readers) {
+      await this.writeInstanceConf(ctx, r, { primary: topology.writer });
+      if (await this.isRunning(r)) running.push(r);
+    }
+    await this.writeInstanceConf(ctx, topology.writer, {});
+    for (const i of [topology.writer, ...running]) await this.reload(ctx, i);
+    await this.publishTopology(ctx, topology);
+    if (this.synchronous(ctx)) await this.setSynchronous(ctx, topology.writer, running);
   }
 
   async destroy(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void> {

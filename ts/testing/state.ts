@@ -62,13 +62,69 @@ export interface ClusterState {
   readonly addressBlock: string | null;
   dnsLagMs: number;
   readonly etcHosts: boolean;
+  /** The cluster's instances; after a Blue/Green switchover, the former green ones under the blue names. */
   instances: InstanceState[];
-  readonly writerEndpoint: EndpointState;
-  readonly readerEndpoint: EndpointState;
+  writerEndpoint: EndpointState;
+  readerEndpoint: EndpointState;
   readonly startedAt: string;
+  /** The Blue/Green deployment made by `blue-green create`, if any. */
+  blueGreen?: BlueGreenState;
   /** Milliseconds `up` took, from spawning the supervisor to ready (set by the supervisor). */
   upMs?: number;
   lastError?: string;
+}
+
+/** The `status` column of the Blue/Green status rows, in the order a switchover walks them. */
+export type BlueGreenStatus = 'AVAILABLE' | 'SWITCHOVER_INITIATED' | 'SWITCHOVER_IN_PROGRESS' | 'SWITCHOVER_IN_POST_PROCESSING' | 'SWITCHOVER_COMPLETED';
+
+/** One row of the Blue/Green status source, as the dialects' status SQL reads it. */
+export interface BlueGreenRow {
+  readonly id: number | string;
+  readonly endpoint: string;
+  readonly port: number;
+  readonly role: 'BLUE_GREEN_DEPLOYMENT_SOURCE' | 'BLUE_GREEN_DEPLOYMENT_TARGET';
+  readonly status: BlueGreenStatus;
+  readonly version: string;
+}
+
+export interface BlueGreenState {
+  /** `bgd-` + 16 characters, as RDS deployment ids look. */
+  readonly id: string;
+  /** The 6 characters of the green names (`-green-<suffix>`). */
+  readonly suffix: string;
+  status: BlueGreenStatus;
+  /** Set once the green writer was promoted (it no longer replicates from blue). */
+  greenPromoted: boolean;
+  /** Set once the names moved: blue names resolve to green addresses, old blue names end in `-old1`. */
+  renamed: boolean;
+  /** Directory of the engine serving `instances` (the cluster's `dir`, or the green copy's after a switchover). */
+  engineDir: string;
+  /** Directory of the engine serving `other`. */
+  otherEngineDir: string;
+  /** The green instances (before the switchover) or the old blue ones (after it; names `…-old1`). */
+  other: InstanceState[];
+  otherWriterEndpoint: EndpointState;
+  otherReaderEndpoint: EndpointState;
+  /** The status rows as last published. */
+  rows: BlueGreenRow[];
+}
+
+/**
+ * Every DNS name of the cluster (and its Blue/Green counterpart) → loopback `host:port`, as DNS answers now:
+ * before a switchover blue and green names each resolve to their own addresses; after it the blue names resolve
+ * to the (former) green addresses, old blue names end in `-old1`, and the green names are gone.
+ */
+export function nameTable(state: ClusterState): Record<string, string> {
+  const map: Record<string, string> = {};
+  const add = (instances: readonly InstanceState[], w: EndpointState, r: EndpointState): void => {
+    for (const i of instances) map[i.dnsName] = i.address;
+    map[w.dnsName] = w.address;
+    map[r.dnsName] = r.address;
+  };
+  add(state.instances, state.writerEndpoint, state.readerEndpoint);
+  const bg = state.blueGreen;
+  if (bg) add(bg.other, bg.otherWriterEndpoint, bg.otherReaderEndpoint);
+  return map;
 }
 
 export async function writeState(state: ClusterState): Promise<void> {

@@ -10,13 +10,17 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Engine, EngineContext, Flavour, InstanceSpec, TopologySnapshot } from './engine.js';
 import { removeHostsBlock, writeHostsBlock } from './etc-hosts.js';
+import { blueGreenRows, BLUE_GREEN_FLAVOURS, nextStatusAllowed } from './blue-green-rows.js';
 import {
-  assertClusterId, assertClusterName, DEFAULT_REGION, formatAddress, freeLoopbackPort, instanceDnsName,
-  newClusterId, pickAddressBlock, READER_ENDPOINT_OCTET, readerEndpointDnsName, resourceIdFor, WRITER_ENDPOINT_OCTET,
-  writerEndpointDnsName, type Address,
+  assertClusterId, assertClusterName, assertGreenSuffix, DEFAULT_REGION, formatAddress, freeLoopbackPort,
+  GREEN_INSTANCE_OCTET, GREEN_READER_ENDPOINT_OCTET, GREEN_WRITER_ENDPOINT_OCTET, greenName, instanceDnsName,
+  newClusterId, newGreenSuffix, oldName, pickAddressBlock, READER_ENDPOINT_OCTET, readerEndpointDnsName, resourceIdFor,
+  WRITER_ENDPOINT_OCTET, writerEndpointDnsName, type Address,
 } from './names.js';
 import { EndpointProxy, InstanceProxy } from './proxy.js';
-import { writeState, type ClusterState, type EndpointState, type InstanceState } from './state.js';
+import {
+  nameTable, writeState, type BlueGreenState, type BlueGreenStatus, type ClusterState, type EndpointState, type InstanceState,
+} from './state.js';
 
 export const FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg', 'aurora-mysql', 'multi-az-mysql', 'mysql'];
 
@@ -83,6 +87,17 @@ export async function loadEngine(flavour: Flavour, options: { pgBinDir?: string 
 
 class OperationError extends Error {}
 
+/** What serves one side of a Blue/Green deployment: its engine (with its own directory), fronts and endpoints. */
+interface Side {
+  engine: Engine;
+  ctx: EngineContext;
+  served: Served | undefined;
+  writerEndpoint: EndpointProxy;
+  readerEndpoint: EndpointProxy;
+}
+
+type Served = { close(): Promise<void>; refresh?(): Promise<void> };
+
 export class Supervisor {
   private state!: ClusterState;
   private engine!: Engine;
@@ -91,7 +106,10 @@ export class Supervisor {
   private writerEndpoint!: EndpointProxy;
   private readerEndpoint!: EndpointProxy;
   private control: http.Server | undefined;
-  private served: { close(): Promise<void> } | undefined;
+  private served: Served | undefined;
+  /** The other side of a Blue/Green deployment: green before the switchover, the old blue after it. */
+  private other: Side | undefined;
+  private pgBinDir: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private ownerWatch: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -114,6 +132,7 @@ export class Supervisor {
       throw new Error(`unknown flavour '${String(options.flavour)}': expected one of ${FLAVOURS.join(', ')}`);
     }
     const flavour = options.flavour;
+    this.pgBinDir = options.pgBinDir;
     if (!Number.isInteger(options.readers) || options.readers < 0 || options.readers > 15) {
       throw new Error(`readers must be an integer from 0 to 15, got ${String(options.readers)}`);
     }
@@ -251,11 +270,19 @@ export class Supervisor {
     };
   }
 
-  private instance(name: unknown): InstanceState {
+  /** An instance of the cluster, or with `anySide` also of the other side of a Blue/Green deployment. */
+  private instance(name: unknown, anySide = false): InstanceState {
     if (typeof name !== 'string') throw new OperationError(`instance name expected, got ${String(name)}`);
-    const inst = this.state.instances.find((i) => i.name === name || i.dnsName === name);
-    if (!inst) throw new OperationError(`no instance '${name}' in cluster ${this.state.clusterId} (instances: ${this.state.instances.map((i) => i.name).join(', ')})`);
+    const pool = anySide ? [...this.state.instances, ...(this.state.blueGreen?.other ?? [])] : this.state.instances;
+    const inst = pool.find((i) => i.name === name || i.dnsName === name);
+    if (!inst) throw new OperationError(`no instance '${name}' in cluster ${this.state.clusterId} (instances: ${pool.map((i) => i.name).join(', ')})`);
     return inst;
+  }
+
+  /** The engine and context serving `inst` (the other side's for an instance of a Blue/Green counterpart). */
+  private sideOf(inst: InstanceState): { engine: Engine; ctx: EngineContext } {
+    if (this.other && this.state.blueGreen?.other.includes(inst)) return this.other;
+    return { engine: this.engine, ctx: this.ctx };
   }
 
   private writer(): InstanceState {
@@ -289,9 +316,8 @@ export class Supervisor {
   }
 
   private async writeHosts(): Promise<void> {
-    const entries: [string, string][] = this.state.instances.map((i) => [i.host, i.dnsName]);
-    entries.push([this.state.writerEndpoint.host, this.state.writerEndpoint.dnsName]);
-    entries.push([this.state.readerEndpoint.host, this.state.readerEndpoint.dnsName]);
+    const hostOf = (address: string): string => address.replace(/^\[(.*)\]:\d+$/, '$1').replace(/:\d+$/, '');
+    const entries = Object.entries(nameTable(this.state)).map(([name, address]): [string, string] => [hostOf(address), name]);
     await writeHostsBlock(this.state.clusterId, entries);
   }
 
@@ -312,7 +338,7 @@ export class Supervisor {
   // ---- operations -------------------------------------------------------------------------------------------
 
   async kill(name: unknown): Promise<void> {
-    const inst = this.instance(name);
+    const inst = this.instance(name, true);
     await this.proxies.get(inst.name)!.kill();
     inst.fault = 'kill';
     this.log(`kill ${inst.name}: connections refused, open ones reset`);
@@ -320,7 +346,7 @@ export class Supervisor {
   }
 
   async hang(name: unknown): Promise<void> {
-    const inst = this.instance(name);
+    const inst = this.instance(name, true);
     await this.proxies.get(inst.name)!.hang();
     inst.fault = 'hang';
     this.log(`hang ${inst.name}: black hole`);
@@ -328,7 +354,7 @@ export class Supervisor {
   }
 
   async latency(name: unknown, ms: unknown): Promise<void> {
-    const inst = this.instance(name);
+    const inst = this.instance(name, true);
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > 600_000) throw new OperationError(`latency must be 0 to 600000 ms, got ${String(ms)}`);
     await this.proxies.get(inst.name)!.setLatency(ms);
     inst.latencyMs = ms;
@@ -337,7 +363,7 @@ export class Supervisor {
   }
 
   async heal(name?: unknown): Promise<void> {
-    const targets = name === undefined || name === null ? this.state.instances : [this.instance(name)];
+    const targets = name === undefined || name === null ? [...this.state.instances, ...(this.state.blueGreen?.other ?? [])] : [this.instance(name, true)];
     for (const inst of targets) {
       await this.proxies.get(inst.name)!.heal();
       inst.fault = 'none';
@@ -418,12 +444,13 @@ export class Supervisor {
 
   restart(name: unknown, mode: unknown = 'fast'): Promise<void> {
     return this.enqueue(async () => {
-      const inst = this.instance(name);
+      const inst = this.instance(name, true);
       if (mode !== 'fast' && mode !== 'immediate') throw new OperationError(`restart mode must be 'fast' or 'immediate', got '${String(mode)}'`);
+      const { engine, ctx } = this.sideOf(inst);
       await this.proxies.get(inst.name)!.setServerUp(false);
-      await this.engine.stop(this.ctx, this.spec(inst), mode);
+      await engine.stop(ctx, this.spec(inst), mode);
       inst.running = false;
-      await this.engine.start(this.ctx, this.spec(inst));
+      await engine.start(ctx, this.spec(inst));
       inst.running = true;
       await this.proxies.get(inst.name)!.setServerUp(true);
       await this.save();
@@ -471,6 +498,230 @@ export class Supervisor {
     });
   }
 
+  // ---- Blue/Green -------------------------------------------------------------------------------------------
+
+  /** `blue-green create`: a green copy of every instance, replicating from the writer, with `-green-<suffix>` names. */
+  blueGreenCreate(suffixArg?: unknown): Promise<BlueGreenState> {
+    return this.enqueue(async () => {
+      const t0 = Date.now();
+      const flavour = this.state.flavour;
+      if (!BLUE_GREEN_FLAVOURS.includes(flavour)) {
+        throw new OperationError(`Blue/Green deployments need flavour ${BLUE_GREEN_FLAVOURS.join(', ')}; RDS has none for '${flavour}'`);
+      }
+      if (this.state.blueGreen) throw new OperationError(`cluster ${this.state.clusterId} already has Blue/Green deployment ${this.state.blueGreen.id} (${this.state.blueGreen.status})`);
+      if (suffixArg !== undefined && typeof suffixArg !== 'string') throw new OperationError(`suffix must be a string, got ${String(suffixArg)}`);
+      const suffix = suffixArg ?? newGreenSuffix();
+      try {
+        assertGreenSuffix(suffix);
+      } catch (err) {
+        throw new OperationError((err as Error).message);
+      }
+      const blueWriter = this.writer();
+      const { clusterId, region, addressBlock, publicPort, dir } = this.state;
+      if (this.state.instances.some((i) => !i.running)) throw new OperationError('every instance must run to make a Blue/Green copy (rejoin or restart the stopped ones)');
+      if (addressBlock && this.state.instances.some((i) => i.serverId >= WRITER_ENDPOINT_OCTET - GREEN_INSTANCE_OCTET)) throw new OperationError('too many instances for a Blue/Green copy');
+      await this.engine.prepareBlueGreen?.(this.ctx, this.spec(blueWriter));
+
+      // The green writer first (the copy of blue's writer), then the copies of the readers.
+      const blue = [blueWriter, ...this.state.instances.filter((i) => i !== blueWriter)];
+      const green: InstanceState[] = [];
+      for (const b of blue) {
+        const name = greenName(b.name, suffix);
+        const host = addressBlock ? `${addressBlock}.${GREEN_INSTANCE_OCTET + b.serverId}` : '127.0.0.1';
+        const port = addressBlock ? publicPort : await freeLoopbackPort();
+        green.push({
+          name,
+          serverId: GREEN_INSTANCE_OCTET + b.serverId,
+          resourceId: resourceIdFor(clusterId, name),
+          dnsName: instanceDnsName(name, clusterId, region),
+          role: b.role,
+          address: formatAddress({ host, port }),
+          host,
+          port,
+          internalPort: await freeLoopbackPort(),
+          dataDir: path.join(dir, 'data', name),
+          logFile: path.join(dir, 'logs', `${name}.log`),
+          running: false,
+          fault: 'none',
+          latencyMs: 0,
+        });
+      }
+      const endpointAddress = async (octet: number): Promise<Address> =>
+        addressBlock ? { host: `${addressBlock}.${octet}`, port: publicPort } : { host: '127.0.0.1', port: await freeLoopbackPort() };
+      const wAddr = await endpointAddress(GREEN_WRITER_ENDPOINT_OCTET);
+      const rAddr = await endpointAddress(GREEN_READER_ENDPOINT_OCTET);
+      const greenCluster = greenName(this.state.clusterName, suffix);
+      const side: Side = {
+        engine: await loadEngine(flavour, { pgBinDir: this.pgBinDir }),
+        ctx: { ...this.ctx, dir: path.join(dir, `green-${suffix}`) },
+        served: undefined,
+        writerEndpoint: new EndpointProxy('green-writer-endpoint', wAddr),
+        readerEndpoint: new EndpointProxy('green-reader-endpoint', rAddr),
+      };
+      if (!side.engine.createCopy) throw new OperationError(`the ${flavour} engine cannot make Blue/Green copies`);
+      for (const g of green) this.proxies.set(g.name, new InstanceProxy(g.name, this.addressOf(g), { host: '127.0.0.1', port: g.internalPort }));
+      try {
+        await side.writerEndpoint.start([]);
+        await side.readerEndpoint.start([]);
+        await side.engine.createCopy(side.ctx, green.map((g) => this.spec(g)), this.spec(blueWriter), this.ctx);
+        for (const g of green) {
+          g.running = true;
+          await this.proxies.get(g.name)!.setServerUp(true);
+        }
+        if (side.engine.serve) side.served = await side.engine.serve(side.ctx, green.map((g) => this.spec(g)));
+      } catch (err) {
+        for (const g of green) {
+          this.proxies.get(g.name)?.close();
+          this.proxies.delete(g.name);
+        }
+        side.writerEndpoint.close();
+        side.readerEndpoint.close();
+        await side.served?.close().catch(() => {});
+        await side.engine.destroy(side.ctx, green.map((g) => this.spec(g))).catch(() => {});
+        throw err;
+      }
+      this.other = side;
+      const bytes = randomBytes(8).toString('hex');
+      this.state.blueGreen = {
+        id: `bgd-${bytes}`,
+        suffix,
+        status: 'AVAILABLE',
+        greenPromoted: false,
+        renamed: false,
+        engineDir: this.ctx.dir,
+        otherEngineDir: side.ctx.dir,
+        other: green,
+        otherWriterEndpoint: { dnsName: writerEndpointDnsName(greenCluster, clusterId, region), address: formatAddress(wAddr), host: wAddr.host, port: wAddr.port, targets: [] },
+        otherReaderEndpoint: { dnsName: readerEndpointDnsName(greenCluster, clusterId, region), address: formatAddress(rAddr), host: rAddr.host, port: rAddr.port, targets: [] },
+        rows: [],
+      };
+      this.retargetOther(0);
+      await this.publishBlueGreen();
+      if (this.state.etcHosts) await this.writeHosts();
+      await this.save();
+      this.log(`blue-green create ${this.state.blueGreen.id}: ${green.map((g) => g.name).join(', ')} copied from ${blueWriter.name} in ${Date.now() - t0} ms`);
+      return this.state.blueGreen;
+    });
+  }
+
+  /** Points the other side's endpoints at its writer and readers. */
+  private retargetOther(lagMs: number): void {
+    const bg = this.state.blueGreen;
+    if (!bg || !this.other) return;
+    const writer = bg.other.find((i) => i.role === 'writer') ?? bg.other[0]!;
+    const readers = bg.other.filter((i) => i.role === 'reader' && i.running);
+    const readerTargets = readers.length ? readers : [writer];
+    const apply = (ep: EndpointState, names: string[]) => () => {
+      ep.targets = names;
+      void this.save().catch(() => {});
+    };
+    this.other.writerEndpoint.retarget([this.addressOf(writer)], lagMs, apply(bg.otherWriterEndpoint, [writer.name]));
+    this.other.readerEndpoint.retarget(readerTargets.map((i) => this.addressOf(i)), lagMs, apply(bg.otherReaderEndpoint, readerTargets.map((i) => i.name)));
+  }
+
+  private sideTopology(instances: readonly InstanceState[]): TopologySnapshot {
+    const writer = instances.find((i) => i.role === 'writer') ?? instances[0]!;
+    return { writer: this.spec(writer), readers: instances.filter((i) => i !== writer).map((i) => this.spec(i)) };
+  }
+
+  /** Writes the status rows on both sides (each engine knows whether its side needs them written or replicated). */
+  private async publishBlueGreen(): Promise<void> {
+    const bg = this.state.blueGreen!;
+    bg.rows = blueGreenRows(this.state);
+    await this.engine.publishBlueGreen?.(this.ctx, this.sideTopology(this.state.instances), bg.rows);
+    if (this.other) await this.other.engine.publishBlueGreen?.(this.other.ctx, this.sideTopology(bg.other), bg.rows);
+  }
+
+  /**
+   * One switchover step: moves the status rows to `to` and does what RDS does on the way: blue read-only when
+   * IN_PROGRESS starts; green caught up, promoted and the names swapped before POST_PROCESSING; blue writable
+   * again when a switchover rolls back from IN_PROGRESS.
+   */
+  blueGreenStep(toArg: unknown): Promise<BlueGreenState> {
+    return this.enqueue(async () => {
+      const bg = this.state.blueGreen;
+      if (!bg || !this.other) throw new OperationError(`cluster ${this.state.clusterId} has no Blue/Green deployment ('blue-green create' first)`);
+      const from = bg.status;
+      const to = toArg as BlueGreenStatus;
+      if (!nextStatusAllowed(from, to)) throw new OperationError(`Blue/Green deployment ${bg.id} cannot go from ${from} to ${String(toArg)}`);
+      const t0 = Date.now();
+      if (to === 'SWITCHOVER_IN_PROGRESS') {
+        bg.status = to;
+        await this.publishBlueGreen();
+        await this.engine.setReadOnly?.(this.ctx, this.spec(this.writer()), true);
+      } else if (to === 'SWITCHOVER_IN_POST_PROCESSING') {
+        const green = this.sideTopology(bg.other);
+        await this.other.engine.promoteCopy?.(this.other.ctx, green.writer, this.spec(this.writer()), green);
+        bg.greenPromoted = true;
+        await this.swapNames();
+        bg.status = to;
+        await this.publishBlueGreen();
+      } else if (from === 'SWITCHOVER_IN_PROGRESS' && to === 'SWITCHOVER_INITIATED') {
+        await this.engine.setReadOnly?.(this.ctx, this.spec(this.writer()), false);
+        bg.status = to;
+        await this.publishBlueGreen();
+      } else {
+        bg.status = to;
+        await this.publishBlueGreen();
+      }
+      await this.save();
+      this.log(`blue-green ${bg.id}: ${from} -> ${to} in ${Date.now() - t0} ms`);
+      return bg;
+    });
+  }
+
+  /**
+   * The switchover's renames: green instances and endpoints take the blue names (and addresses behind them stay),
+   * blue ones get `-old1`, the green names are gone; the cluster's instances are the former green ones from now on.
+   */
+  private async swapNames(): Promise<void> {
+    const bg = this.state.blueGreen!;
+    const other = this.other!;
+    const { clusterId, region, clusterName } = this.state;
+    const greenSuffix = `-green-${bg.suffix}`;
+    const renamedTo = (i: InstanceState, name: string): InstanceState => ({ ...i, name, dnsName: instanceDnsName(name, clusterId, region) });
+    const newGreen = bg.other.map((i) => renamedTo(i, i.name.endsWith(greenSuffix) ? i.name.slice(0, -greenSuffix.length) : i.name));
+    const newBlue = this.state.instances.map((i) => renamedTo(i, oldName(i.name)));
+    const renames = (before: readonly InstanceState[], after: readonly InstanceState[]): Map<string, InstanceSpec> =>
+      new Map(before.map((b, n) => [b.name, this.spec(after[n]!)]));
+    await this.engine.rename?.(this.ctx, renames(this.state.instances, newBlue), this.sideTopology(newBlue));
+    await other.engine.rename?.(other.ctx, renames(bg.other, newGreen), this.sideTopology(newGreen));
+    for (const [before, after] of [[this.state.instances, newBlue], [bg.other, newGreen]] as const) {
+      before.forEach((b, n) => {
+        const proxy = this.proxies.get(b.name)!;
+        this.proxies.delete(b.name);
+        this.proxies.set(after[n]!.name, proxy);
+      });
+    }
+    const oldCluster = oldName(clusterName);
+    const blueWriterEp: EndpointState = { ...this.state.writerEndpoint, dnsName: writerEndpointDnsName(oldCluster, clusterId, region), targets: newBlue.filter((i) => i.role === 'writer').map((i) => i.name) };
+    const blueReaderEp: EndpointState = { ...this.state.readerEndpoint, dnsName: readerEndpointDnsName(oldCluster, clusterId, region), targets: [] };
+    const greenWriterEp: EndpointState = { ...bg.otherWriterEndpoint, dnsName: this.state.writerEndpoint.dnsName };
+    const greenReaderEp: EndpointState = { ...bg.otherReaderEndpoint, dnsName: this.state.readerEndpoint.dnsName };
+    this.state.instances = newGreen;
+    this.state.writerEndpoint = greenWriterEp;
+    this.state.readerEndpoint = greenReaderEp;
+    bg.other = newBlue;
+    bg.otherWriterEndpoint = blueWriterEp;
+    bg.otherReaderEndpoint = blueReaderEp;
+    bg.engineDir = other.ctx.dir;
+    bg.otherEngineDir = this.ctx.dir;
+    bg.renamed = true;
+    const blueSide: Side = { engine: this.engine, ctx: this.ctx, served: this.served, writerEndpoint: this.writerEndpoint, readerEndpoint: this.readerEndpoint };
+    this.engine = other.engine;
+    this.ctx = other.ctx;
+    this.served = other.served;
+    this.writerEndpoint = other.writerEndpoint;
+    this.readerEndpoint = other.readerEndpoint;
+    this.other = blueSide;
+    await this.served?.refresh?.();
+    await blueSide.served?.refresh?.();
+    this.retargetEndpoints(0);
+    this.retargetOther(0);
+    if (this.state.etcHosts) await this.writeHosts();
+    this.log(`blue-green ${bg.id}: ${newGreen.map((i) => i.name).join(', ')} now serve the blue names; old blue is ${newBlue.map((i) => i.name).join(', ')}`);
+  }
+
   /** `down`: stops everything and removes data; keeps logs unless told otherwise. */
   down(keepLogs = true): Promise<void> {
     this.stopping ??= (async () => {
@@ -491,10 +742,20 @@ export class Supervisor {
     this.readerEndpoint?.close();
     await this.served?.close().catch((err: Error) => this.log(`engine services: ${err.message}`));
     if (this.engine && this.state) await this.engine.destroy(this.ctx, this.state.instances.map((i) => this.spec(i))).catch((err: Error) => this.log(`destroy: ${err.message}`));
+    if (this.other && this.state?.blueGreen) {
+      const other = this.other;
+      other.writerEndpoint.close();
+      other.readerEndpoint.close();
+      await other.served?.close().catch((err: Error) => this.log(`blue-green engine services: ${err.message}`));
+      await other.engine.destroy(other.ctx, this.state.blueGreen.other.map((i) => this.spec(i))).catch((err: Error) => this.log(`blue-green destroy: ${err.message}`));
+      for (const i of this.state.blueGreen.other) i.running = false;
+    }
     if (this.state?.etcHosts) await removeHostsBlock(this.state.clusterId).catch((err: Error) => this.log(`/etc/hosts: ${err.message}`));
     if (this.state) {
       await fs.rm(path.join(this.state.dir, 'data'), { recursive: true, force: true });
       await fs.rm(path.join(this.state.dir, 'pgpass'), { force: true });
+      const bg = this.state.blueGreen;
+      for (const d of bg ? [bg.engineDir, bg.otherEngineDir] : []) if (path.resolve(d) !== path.resolve(this.state.dir)) await fs.rm(d, { recursive: true, force: true });
       for (const i of this.state.instances) i.running = false;
       if (this.state.status !== 'failed') this.state.status = 'down';
       this.state.control = null;
@@ -564,6 +825,8 @@ export class Supervisor {
         case 'restart': await this.restart(args.name, args.mode ?? 'fast'); break;
         case 'add-reader': result = await this.addReader(); break;
         case 'remove-reader': await this.removeReader(args.name); break;
+        case 'blue-green-create': result = await this.blueGreenCreate(args.suffix); break;
+        case 'blue-green-step': result = await this.blueGreenStep(args.to); break;
         case 'down': {
           await this.down(args.keepLogs !== false);
           res.on('finish', () => process.exit(0));
