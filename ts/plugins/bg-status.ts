@@ -147,6 +147,9 @@ export class BlueGreenStatusProvider extends EventEmitter {
   /** Addresses seen before the switchover started; frozen from IN_PROGRESS until the deployment settles. */
   private readonly startAddresses = new Map<string, Address>();
   private corresponding = new Map<string, string>();
+  private rolesFrozen = false;
+  /** Switchovers that reached POST (green promoted): connections opened before the last one are on old blue. */
+  private promotions = 0;
   private blueDnsUpdated = false;
   private greenDnsRemoved = false;
   private timer: NodeJS.Timeout | undefined;
@@ -180,6 +183,11 @@ export class BlueGreenStatusProvider extends EventEmitter {
 
   get currentPhase(): BlueGreenPhase {
     return this.phase;
+  }
+
+  /** How many switchovers promoted green so far (a connection opened before the latest one is on old blue). */
+  get promotionCount(): number {
+    return this.promotions;
   }
 
   snapshot(): BlueGreenSnapshot {
@@ -225,8 +233,10 @@ export class BlueGreenStatusProvider extends EventEmitter {
         const role = ROW_ROLE[r.role];
         if (role === undefined) continue;
         if (r.version !== '1.0' && r.version !== '') log.debug('bg %s: status version %s read as 1.0', this.options.bgId, r.version);
-        this.roles.set(r.endpoint, role);
-        this.ports.set(r.endpoint, r.port);
+        // Once the switchover is under way the names move (blue names show up as TARGET, old blue ones as
+        // `-old1`): the roles seen before it stay authoritative until the deployment settles.
+        if (!this.rolesFrozen || !this.roles.has(r.endpoint)) this.roles.set(r.endpoint, role);
+        if (!this.ports.has(r.endpoint) || !this.rolesFrozen) this.ports.set(r.endpoint, r.port);
       }
     }
     let next: BlueGreenPhase = 'NOT_CREATED';
@@ -248,7 +258,9 @@ export class BlueGreenStatusProvider extends EventEmitter {
       // A new switchover after a rollback.
       this.rollback = false;
     }
+    if (phaseOrdinal(next) >= phaseOrdinal('POST') && phaseOrdinal(this.phase) < phaseOrdinal('POST') && !this.rollback && !this.timedOut) this.promotions++;
     this.phase = next;
+    this.rolesFrozen = phaseOrdinal(this.phase) >= phaseOrdinal('PREPARATION') && !(this.phase === 'COMPLETED' && this.blueDnsUpdated && this.greenDnsRemoved);
     const frozen = phaseOrdinal(this.phase) >= phaseOrdinal('IN_PROGRESS') && !(this.phase === 'COMPLETED' && this.blueDnsUpdated && this.greenDnsRemoved);
     if (!frozen || this.startAddresses.size === 0) {
       for (const [host, port] of this.ports) {

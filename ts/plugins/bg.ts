@@ -56,6 +56,8 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
   readonly code = 'bg';
   readonly subscribedMethods: ReadonlySet<string> = new Set<string>([PIPELINE.connect, PIPELINE.forceConnect, ...NETWORK_METHODS]);
   /** Status source and monitor kind, known once the first connection told the dialect. */
+  /** The number of switchovers that had promoted green when each connection was opened. */
+  private readonly openedAt = new WeakMap<object, number>();
   private source: { readonly query: string; readonly kind: 'postgres' | 'mysql'; readonly host: string; readonly port: number } | undefined;
 
   constructor(
@@ -74,22 +76,56 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
   }
 
   connect(host: HostInfo, props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C> {
-    return this.route(host, props, next);
+    return this.opened(this.route(host, props, next));
   }
 
   forceConnect(host: HostInfo, props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C> {
-    return this.route(host, props, next);
+    return this.opened(this.route(host, props, next));
+  }
+
+  private async opened(connecting: Promise<C>): Promise<C> {
+    const conn = await connecting;
+    this.openedAt.set(conn as object, this.provider()?.promotionCount ?? 0);
+    return conn;
   }
 
   async execute<T>(ctx: ExecuteContext, next: () => Promise<T>): Promise<T> {
     const provider = this.provider();
-    if (provider === undefined || !provider.suspendsCalls) return next();
+    if (provider === undefined) return next();
+    if (!provider.suspendsCalls) {
+      await this.leaveOldBlue(provider);
+      return next();
+    }
     const timeoutMs = this.props.options.bgConnectTimeoutMs;
     const started = Date.now();
     log.debug('bg %s: %s held: switchover in progress', this.props.options.bgId, ctx.method);
     const ok = await provider.waitUntil(() => !provider.suspendsCalls, timeoutMs, this.service.endSignal);
     if (!ok) throw this.timeout(`${ctx.method}`, Date.now() - started);
+    await this.leaveOldBlue(provider);
     return next();
+  }
+
+  /**
+   * A connection opened to a blue host before green was promoted is on the old blue (read-only, about to be
+   * closed by RDS): between transactions, replace it with a connection through the same name, which now leads
+   * to green. The old one is closed in the background.
+   */
+  private async leaveOldBlue(provider: BlueGreenStatusProvider): Promise<void> {
+    const conn = this.service.currentConnection;
+    const host = this.service.currentHostInfo;
+    if (conn === undefined || host === undefined || this.service.isInTransaction) return;
+    const promotions = provider.promotionCount;
+    const openedAt = this.openedAt.get(conn as object) ?? 0;
+    if (openedAt >= promotions || provider.roleOf(host.host) !== 'SOURCE') return;
+    // Mark first: one attempt per connection and switchover, also when it fails.
+    this.openedAt.set(conn as object, promotions);
+    try {
+      const fresh = await this.service.connect(host, this.props);
+      await this.service.setCurrentConnection(fresh, host);
+      log.info('bg %s: connection to %s moved off the old blue after the switchover', this.props.options.bgId, host.host);
+    } catch (err) {
+      log.warn('bg %s: could not move the connection to %s off the old blue: %s', this.props.options.bgId, host.host, (err as Error).message);
+    }
   }
 
   /** Every option that changes the shared status provider. */

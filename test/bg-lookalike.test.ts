@@ -1,0 +1,100 @@
+/**
+ * bg plugin end to end on the lookalike's Blue/Green deployment (`pg` as RDS for PostgreSQL): a running client and
+ * clients created while the switchover is in progress go through a real switchover (blue read-only, green
+ * promoted, names moved) with no error; green names are refused after it; a rollback leaves routing alone.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import pg from 'pg';
+import { AwsPGClient } from '../ts/pg.js';
+import { BlueGreenRejectedError, type BlueGreenPlugin } from '../ts/plugins/bg.js';
+import type { BlueGreenStatusProvider } from '../ts/plugins/bg-status.js';
+import type { BlueGreenPhase } from '../ts/native/blue-green.js';
+import { LocalCluster } from '../ts/testing/index.js';
+
+function statusOf(client: AwsPGClient): BlueGreenStatusProvider {
+  const p = client.core.getPlugin<BlueGreenPlugin<pg.Client>>('bg')!.status;
+  assert.ok(p, 'status provider after connect');
+  return p;
+}
+
+async function reach(p: BlueGreenStatusProvider, phase: BlueGreenPhase): Promise<void> {
+  assert.ok(await p.waitUntil(() => p.currentPhase === phase, 10_000), `phase ${phase} reached (now ${p.currentPhase})`);
+}
+
+async function withCluster(fn: (c: LocalCluster) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bg-lookalike-'));
+  const cluster = await LocalCluster.start({ flavour: 'pg', database: 'app', dir });
+  try {
+    await fn(cluster);
+  } finally {
+    await cluster.stop({ keepLogs: false });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const TUNING = { plugins: ['bg'], bgIntervalIncreasedMs: 100, bgIntervalHighMs: 50, bgConnectTimeoutMs: 20_000 };
+
+test('switchover: a running client pauses and goes on, a client created during IN_PROGRESS lands on green, green names are refused after', async () => {
+  await withCluster(async (cluster) => {
+    const bg = await cluster.blueGreen();
+    const blueName = cluster.writer.dnsName;
+    const greenName = bg.green[0]!.dnsName;
+    // Taken after blueGreen(): the green names are in its hostAddressMap.
+    const config = { ...cluster.clientConfig(cluster.writer.name), ...TUNING };
+    const app = new AwsPGClient(config);
+    await app.connect();
+    const late: AwsPGClient[] = [];
+    try {
+      await app.query('CREATE TABLE orders (id int PRIMARY KEY)');
+      const status = statusOf(app);
+      await reach(status, 'CREATED');
+      assert.is(status.snapshot().corresponding.get(blueName), greenName);
+
+      const order: string[] = [];
+      let held: Promise<unknown> | undefined;
+      let created: Promise<unknown> | undefined;
+      const newcomer = new AwsPGClient(config);
+      late.push(newcomer);
+      await bg.switchover({
+        phaseMs: { initiated: 200, inProgress: 800, post: 200 },
+        onPhase: async (s) => {
+          if (s === 'SWITCHOVER_IN_PROGRESS') {
+            await reach(status, 'IN_PROGRESS');
+            held = app.query('SELECT 1 AS one').then(() => order.push('query'));
+            created = newcomer.connect().then(() => order.push('connect'));
+          }
+          if (s === 'SWITCHOVER_IN_POST_PROCESSING') order.push('post');
+        },
+      });
+      await Promise.all([held, created]);
+      assert.is(order[0], 'post', `held until the switchover moved on (${order.join(', ')})`);
+
+      // The running client's connection was on blue (now read-only): it moved to green between calls.
+      await app.query('INSERT INTO orders VALUES (2)');
+      // The client created during IN_PROGRESS writes on green, now the writer behind the blue name.
+      await newcomer.query('INSERT INTO orders VALUES (1)');
+      assert.is((await newcomer.query('SELECT pg_is_in_recovery() AS r')).rows[0].r, false);
+      const direct = new pg.Client({ ...cluster.directConfig(cluster.writer.name) });
+      await direct.connect();
+      try {
+        assert.is((await direct.query('SELECT count(*)::int AS n FROM orders')).rows[0].n, 2, 'both rows are on the renamed (former green) writer');
+      } finally {
+        await direct.end();
+      }
+
+      const green = new AwsPGClient({ ...config, host: greenName });
+      late.push(green);
+      const err = await green.connect().then(() => undefined, (e: unknown) => e);
+      assert.instance(err, BlueGreenRejectedError, String(err));
+    } finally {
+      for (const c of late) await c.end().catch(() => undefined);
+      await app.end();
+    }
+  });
+});
+
+test.run();
