@@ -57,8 +57,12 @@ test('switchover: a running client pauses and goes on, a client created during I
       const order: string[] = [];
       let held: Promise<unknown> | undefined;
       let created: Promise<unknown> | undefined;
-      const newcomer = new AwsPGClient(config);
-      late.push(newcomer);
+      let blueDuring: Promise<unknown> | undefined;
+      // Held until green is promoted (bgSuspendNewBlueConnections) ...
+      const newcomer = new AwsPGClient({ ...config, bgSuspendNewBlueConnections: true });
+      // ... or, by default, sent to the blue address and moved to green at its first call after the switchover.
+      const early = new AwsPGClient(config);
+      late.push(newcomer, early);
       await bg.switchover({
         phaseMs: { initiated: 200, inProgress: 800, post: 200 },
         onPhase: async (s) => {
@@ -66,12 +70,14 @@ test('switchover: a running client pauses and goes on, a client created during I
             await reach(status, 'IN_PROGRESS');
             held = app.query('SELECT 1 AS one').then(() => order.push('query'));
             created = newcomer.connect().then(() => order.push('connect'));
+            blueDuring = early.connect();
           }
           if (s === 'SWITCHOVER_IN_POST_PROCESSING') order.push('post');
         },
       });
-      await Promise.all([held, created]);
+      await Promise.all([held, created, blueDuring]);
       assert.is(order[0], 'post', `held until the switchover moved on (${order.join(', ')})`);
+      await early.query('INSERT INTO orders VALUES (3)');
 
       // The running client's connection was on blue (now read-only): it moved to green between calls.
       await app.query('INSERT INTO orders VALUES (2)');
@@ -81,7 +87,7 @@ test('switchover: a running client pauses and goes on, a client created during I
       const direct = new pg.Client({ ...cluster.directConfig(cluster.writer.name) });
       await direct.connect();
       try {
-        assert.is((await direct.query('SELECT count(*)::int AS n FROM orders')).rows[0].n, 2, 'both rows are on the renamed (former green) writer');
+        assert.is((await direct.query('SELECT count(*)::int AS n FROM orders')).rows[0].n, 3, 'every row is on the renamed (former green) writer');
       } finally {
         await direct.end();
       }

@@ -308,7 +308,7 @@ test('IAM: the token is signed for the host name while the socket goes to the ad
     const prep = iamClient(BLUE);
     others.push(prep);
     await prep.connect();
-    assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${PORT}` }]);
+    assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${PORT}`, iamHost: BLUE }]);
     assert.is(gate.seen.at(-1)!.token.host, BLUE, 'token for the blue name, socket to the blue address');
     assert.ok(gate.seen.at(-1)!.accepted);
 

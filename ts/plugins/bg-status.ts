@@ -74,7 +74,6 @@ export interface BlueGreenStatusOptions {
   readonly highMs: number;
   readonly connectTimeoutMs: number;
   readonly switchoverTimeoutMs: number;
-  readonly suspendNewBlueConnections: boolean;
   /** Connection parameters of a monitor connection (credentials through the auth plugins, hostAddressMap, TLS). */
   readonly params: (req: BlueGreenParamsRequest) => Promise<NativeParams>;
   /** Where hostAddressMap sends `host:port`, when it does (the lookalike's and tests' stand-in for DNS). */
@@ -333,8 +332,11 @@ export class BlueGreenStatusProvider extends EventEmitter {
     return undefined;
   }
 
-  /** What a new connection to `host:port` should do in the current phase. */
-  connectRouting(host: string, port: number): ConnectRouting {
+  /**
+   * What a new connection to `host:port` should do in the current phase; `suspendNewBlue`: hold blue connections
+   * during IN_PROGRESS too (bgSuspendNewBlueConnections).
+   */
+  connectRouting(host: string, port: number, suspendNewBlue = false): ConnectRouting {
     const h = host.toLowerCase();
     const role = this.roleOf(h);
     if (role === undefined) return { kind: 'none' };
@@ -346,7 +348,7 @@ export class BlueGreenStatusProvider extends EventEmitter {
       case 'PREPARATION':
         return role === 'SOURCE' ? this.substitute(h, h, port) : { kind: 'none' };
       case 'IN_PROGRESS':
-        if (role === 'TARGET' || ip || this.options.suspendNewBlueConnections) return { kind: 'suspend', why: 'the switchover is in progress' };
+        if (role === 'TARGET' || ip || suspendNewBlue) return { kind: 'suspend', why: 'the switchover is in progress' };
         return this.substitute(h, h, port);
       case 'POST':
       case 'COMPLETED': {

@@ -132,7 +132,7 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
   private key(): string {
     const o = this.props.options;
     const kind = this.service.driverDialect.code === 'pg' ? 'postgres' : 'mysql';
-    return ['bg', o.bgId.trim().toLowerCase(), kind, o.bgIntervalBaselineMs, o.bgIntervalIncreasedMs, o.bgIntervalHighMs, o.bgConnectTimeoutMs, o.bgSwitchoverTimeoutMs, o.bgSuspendNewBlueConnections].join('|');
+    return ['bg', o.bgId.trim().toLowerCase(), kind, o.bgIntervalBaselineMs, o.bgIntervalIncreasedMs, o.bgIntervalHighMs, o.bgConnectTimeoutMs, o.bgSwitchoverTimeoutMs].join('|');
   }
 
   /**
@@ -175,7 +175,6 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
       highMs: o.bgIntervalHighMs,
       connectTimeoutMs: o.bgConnectTimeoutMs,
       switchoverTimeoutMs: o.bgSwitchoverTimeoutMs,
-      suspendNewBlueConnections: o.bgSuspendNewBlueConnections,
       params,
       mappedAddress: (host, port) => {
         const to = mapHostAddress(mon.options.hostAddressMap, host, port);
@@ -204,7 +203,7 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     const timeoutMs = props.options.bgConnectTimeoutMs;
     const started = Date.now();
     for (;;) {
-      const routing: ConnectRouting = provider.connectRouting(host.host, port);
+      const routing: ConnectRouting = provider.connectRouting(host.host, port, props.options.bgSuspendNewBlueConnections);
       switch (routing.kind) {
         case 'none':
           return next(props);
@@ -216,7 +215,7 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
           log.debug('bg %s: connect to %s held: %s', props.options.bgId, host.host, routing.why);
           const p = provider;
           const left = timeoutMs - (Date.now() - started);
-          const ok = left > 0 && (await p.waitUntil(() => p.connectRouting(host.host, port).kind !== 'suspend', left, this.service.endSignal));
+          const ok = left > 0 && (await p.waitUntil(() => p.connectRouting(host.host, port, props.options.bgSuspendNewBlueConnections).kind !== 'suspend', left, this.service.endSignal));
           if (!ok) throw this.timeout(`connect to ${host.host}`, Date.now() - started);
           provider = this.provider() ?? provider;
         }
