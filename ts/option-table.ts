@@ -525,7 +525,7 @@ export const OPTION_TABLE = [
   },
   // ---- bg ----
   {
-    name: 'bgId', aliases: ['bg_id', 'bgdId'], type: 'string', default: '1', group: 'bg',
+    name: 'bgId', aliases: ['bg_id'], type: 'string', default: '1', group: 'bg',
     check: ((v: string) => (v.trim() === '' ? 'a non-empty deployment id' : undefined)) as (value: never) => string | undefined,
     rejects: 'an empty id',
     doc: 'bg: names the Blue/Green deployment (compared lower-cased). Clients with the same id share one pair of status monitors; give each deployment the application uses its own id.',
