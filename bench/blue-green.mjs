@@ -56,7 +56,7 @@ function makeClient(variant, cluster, blueName) {
 }
 
 async function worker(kind, factory, ids, state) {
-  const stats = { kind, maxPauseMs: 0, errors: 0, acked: [] };
+  const stats = { kind, maxPauseMs: 0, errors: 0, acked: [], kinds: new Set() };
   let client;
   let lastOk = performance.now();
   while (!state.stop) {
@@ -72,8 +72,9 @@ async function worker(kind, factory, ids, state) {
       const now = performance.now();
       stats.maxPauseMs = Math.max(stats.maxPauseMs, now - lastOk);
       lastOk = now;
-    } catch {
+    } catch (err) {
       stats.errors++;
+      stats.kinds.add(`${err.code ?? err.name}: ${String(err.message).slice(0, 80)}`);
       await client?.end().catch(() => {});
       client = undefined;
       await new Promise((r) => setTimeout(r, 20));
@@ -126,6 +127,7 @@ async function runVariant(variant) {
       writes: acked.length,
       lost: acked.filter((id) => !onGreen.has(id)).length,
       blueOnly: onBlue.filter((id) => !onGreen.has(id)).length,
+      errorKinds: [...new Set(stats.flatMap((s) => [...s.kinds]))].join(' | '),
     };
   } finally {
     await cluster.stop({ keepLogs: false });

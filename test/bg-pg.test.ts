@@ -19,6 +19,8 @@ import { blueGreenMonitorCount } from '../ts/native/blue-green.js';
 import { WrapperServices } from '../ts/services.js';
 import { pgConnect } from './support/dialect-fixtures.js';
 import { IamGate } from './support/aws-iam-gate.js';
+import { format } from 'node:util';
+import { setLogger } from '../ts/logger.js';
 
 // Test credentials for IAM token signing (environment provider chain); nothing talks to AWS.
 const KEY_ID = 'AKIATESTBLUEGREEN000';
@@ -323,6 +325,40 @@ test('IAM: the token is signed for the host name while the socket goes to the ad
     assert.ok(gate.seen.at(-1)!.accepted);
   } finally {
     for (const c of others) await c.end().catch(() => undefined);
+    await app.end();
+  }
+});
+
+test('a write refused by read-only blue as the switchover starts runs again on green once promoted', async () => {
+  let refused: () => void = () => {};
+  const refusedSeen = new Promise<void>((resolve) => (refused = resolve));
+  const line = (...args: unknown[]) => {
+    if (/refused by read-only blue/.test(format(...args))) refused();
+  };
+  setLogger({ debug: line, info: () => {}, warn: () => {}, error: () => {} }, { levels: 'bg:debug' });
+  const services = newServices();
+  const app = newClient(services, BLUE, { bgId: 'read-only' });
+  await app.connect();
+  try {
+    await query(app, 'CREATE TABLE IF NOT EXISTS bg_read_only (id int)');
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await setStatus('SWITCHOVER_INITIATED');
+    await reach(p, 'PREPARATION');
+    // Blue turned read-only before this client saw IN_PROGRESS.
+    await query(app, 'SET default_transaction_read_only = on');
+    const order: string[] = [];
+    const before = greenConnections;
+    const write = query(app, 'INSERT INTO bg_read_only VALUES (1)').then(() => order.push('write'));
+    await refusedSeen;
+    order.push('post');
+    await setStatus('SWITCHOVER_IN_POST_PROCESSING');
+    await write;
+    assert.equal(order, ['post', 'write']);
+    assert.ok(greenConnections > before, 'run again on a connection to green');
+    assert.is((await query(app, 'SELECT count(*)::int AS n FROM bg_read_only')).rows[0].n, 1, 'written once');
+  } finally {
+    setLogger(undefined);
     await app.end();
   }
 });

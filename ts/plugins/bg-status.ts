@@ -373,6 +373,11 @@ export class BlueGreenStatusProvider extends EventEmitter {
     return { kind: 'substitute', address: a, names };
   }
 
+  /** Between the start of a switchover and green's promotion (PREPARATION, IN_PROGRESS). */
+  get switchoverUnderway(): boolean {
+    return this.phase === 'PREPARATION' || this.phase === 'IN_PROGRESS';
+  }
+
   /** Calls on connections of this deployment are held while the switchover is in progress. */
   get suspendsCalls(): boolean {
     return this.phase === 'IN_PROGRESS';

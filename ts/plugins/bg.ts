@@ -92,17 +92,28 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
   async execute<T>(ctx: ExecuteContext, next: () => Promise<T>): Promise<T> {
     const provider = this.provider();
     if (provider === undefined) return next();
-    if (!provider.suspendsCalls) {
+    const timeoutMs = this.props.options.bgConnectTimeoutMs;
+    const started = Date.now();
+    if (provider.suspendsCalls) {
+      log.debug('bg %s: %s held: switchover in progress', this.props.options.bgId, ctx.method);
+      const ok = await provider.waitUntil(() => !provider.suspendsCalls, timeoutMs, this.service.endSignal);
+      if (!ok) throw this.timeout(`${ctx.method}`, Date.now() - started);
+    }
+    await this.leaveOldBlue(provider);
+    const inTransaction = this.service.isInTransaction;
+    try {
+      return await next();
+    } catch (err) {
+      // Blue turns read-only as the switchover starts, up to one status poll before this client sees it. A
+      // statement refused as read-only outside a transaction did nothing: run it again on green once promoted.
+      if (inTransaction || !this.service.isReadOnlyError(err) || !provider.switchoverUnderway) throw err;
+      log.debug('bg %s: %s refused by read-only blue during the switchover; held until green is promoted', this.props.options.bgId, ctx.method);
+      const left = timeoutMs - (Date.now() - started);
+      const ok = left > 0 && (await provider.waitUntil(() => !provider.switchoverUnderway, left, this.service.endSignal));
+      if (!ok) throw err;
       await this.leaveOldBlue(provider);
       return next();
     }
-    const timeoutMs = this.props.options.bgConnectTimeoutMs;
-    const started = Date.now();
-    log.debug('bg %s: %s held: switchover in progress', this.props.options.bgId, ctx.method);
-    const ok = await provider.waitUntil(() => !provider.suspendsCalls, timeoutMs, this.service.endSignal);
-    if (!ok) throw this.timeout(`${ctx.method}`, Date.now() - started);
-    await this.leaveOldBlue(provider);
-    return next();
   }
 
   /**
