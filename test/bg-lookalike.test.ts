@@ -13,7 +13,10 @@ import { AwsPGClient } from '../ts/pg.js';
 import { BlueGreenRejectedError, type BlueGreenPlugin } from '../ts/plugins/bg.js';
 import type { BlueGreenStatusProvider } from '../ts/plugins/bg-status.js';
 import type { BlueGreenPhase } from '../ts/native/blue-green.js';
-import { LocalCluster } from '../ts/testing/index.js';
+import { LocalCluster, type Flavour } from '../ts/testing/index.js';
+import type mysql from 'mysql2/promise';
+import { ClientCore } from '../ts/client-core.js';
+import { Mysql2DriverDialect } from '../ts/dialects/driver/mysql2.js';
 
 function statusOf(client: AwsPGClient): BlueGreenStatusProvider {
   const p = client.core.getPlugin<BlueGreenPlugin<pg.Client>>('bg')!.status;
@@ -25,9 +28,9 @@ async function reach(p: BlueGreenStatusProvider, phase: BlueGreenPhase): Promise
   assert.ok(await p.waitUntil(() => p.currentPhase === phase, 10_000), `phase ${phase} reached (now ${p.currentPhase})`);
 }
 
-async function withCluster(fn: (c: LocalCluster) => Promise<void>): Promise<void> {
+async function withCluster(fn: (c: LocalCluster) => Promise<void>, flavour: Flavour = 'pg'): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'bg-lookalike-'));
-  const cluster = await LocalCluster.start({ flavour: 'pg', database: 'app', dir });
+  const cluster = await LocalCluster.start({ flavour, database: 'app', dir });
   try {
     await fn(cluster);
   } finally {
@@ -101,6 +104,48 @@ test('switchover: a running client pauses and goes on, a client created during I
       await app.end();
     }
   });
+});
+
+test('MySQL (RDS for MySQL lookalike): a running client pauses through the switchover and writes on green after', async () => {
+  await withCluster(async (cluster) => {
+    const bg = await cluster.blueGreen();
+    const greenName = bg.green[0]!.dnsName;
+    // Detection takes a server with mysql.rds_topology for a Multi-AZ DB cluster: name the dialect.
+    const config = { ...cluster.clientConfig(cluster.writer.name), ...TUNING, plugins: 'bg', wrapperDialect: 'rds-mysql' };
+    const open = (extra: Record<string, unknown> = {}) =>
+      new ClientCore<mysql.Connection>({ driver: 'mysql2', driverDialect: new Mysql2DriverDialect(), config: { ...config, ...extra } });
+    const run = (c: ClientCore<mysql.Connection>, sql: string) => c.execute('Client.query', [], (conn) => conn.query(sql));
+    const app = open();
+    await app.connect();
+    const green = open({ host: greenName });
+    try {
+      await run(app, 'CREATE TABLE orders (id int PRIMARY KEY)');
+      const status = app.getPlugin<BlueGreenPlugin<mysql.Connection>>('bg')!.status!;
+      await reach(status, 'CREATED');
+      const order: string[] = [];
+      let held: Promise<unknown> | undefined;
+      await bg.switchover({
+        phaseMs: { initiated: 200, inProgress: 800, post: 200 },
+        onPhase: async (s) => {
+          if (s === 'SWITCHOVER_IN_PROGRESS') {
+            await reach(status, 'IN_PROGRESS');
+            held = run(app, 'SELECT 1').then(() => order.push('query'));
+          }
+          if (s === 'SWITCHOVER_IN_POST_PROCESSING') order.push('post');
+        },
+      });
+      await held;
+      assert.equal(order, ['post', 'query']);
+      await run(app, 'INSERT INTO orders VALUES (1)');
+      const [rows] = await run(app, 'SELECT @@read_only AS ro');
+      assert.is(Number((rows as { ro: number }[])[0]!.ro), 0, 'the client is on the promoted green writer');
+      const err = await green.connect().then(() => undefined, (e: unknown) => e);
+      assert.instance(err, BlueGreenRejectedError, String(err));
+    } finally {
+      await green.end().catch(() => undefined);
+      await app.end();
+    }
+  }, 'mysql');
 });
 
 test.run();
