@@ -2,13 +2,14 @@
 // bench/blue-green: 8 writers and 4 readers through a Blue/Green switchover of a lookalike `pg` (RDS for
 // PostgreSQL) cluster, per variant on its own fresh cluster and deployment:
 //   - ours:  AwsPGClient with plugins ['bg'] (defaults otherwise), one client per worker loop;
+//   - peer:  aws-advanced-nodejs-wrapper's AwsPGClient with plugins 'bg' (it resolves names through DNS only:
+//            the cluster writes an /etc/hosts block, root only; without root the peer is skipped);
 //   - plain: pg.Client reconnecting after every error, through the name's current address (the lookalike's
 //            live name table: DNS as it is at that moment).
 // Reported per variant: the lookalike's IN_PROGRESS window, the longest pause of each client (p50 / max over the
 // 12 clients; a pause = time between two successful calls), errors the application saw, acknowledged writes
 // missing on the final writer (must be 0), rows that blue accepted and green lacks (must be 0).
-// The peer (aws-advanced-nodejs-wrapper's bg plugin) is not run here: it resolves names through DNS only.
-// Usage: node --import tsx bench/blue-green.mjs [--variants ours,plain] [--in-progress-ms 2000] [--steady-ms 1500]
+// Usage: node --import tsx bench/blue-green.mjs [--variants ours,peer,plain] [--in-progress-ms 2000] [--steady-ms 1500]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,7 +21,8 @@ function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : dflt;
 }
-const VARIANTS = arg('variants', 'ours,plain').split(',');
+const isRoot = process.getuid?.() === 0;
+const VARIANTS = arg('variants', 'ours,peer,plain').split(',').filter((v) => v !== 'peer' || isRoot);
 const IN_PROGRESS_MS = Number(arg('in-progress-ms', 2000));
 const STEADY_MS = Number(arg('steady-ms', 1500));
 const WRITERS = 8;
@@ -39,6 +41,20 @@ function makeClient(variant, cluster, blueName) {
       async open() {
         const c = new AwsPGClient(config);
         c.on('error', () => {});
+        await c.connect();
+        return c;
+      },
+    };
+  }
+  if (variant === 'peer') {
+    const { user, password, database } = cluster.credentials;
+    const dnsName = cluster.instances.find((i) => i.name === blueName).dnsName;
+    const port = cluster.instances.find((i) => i.name === blueName).port;
+    return {
+      async open() {
+        const { AwsPGClient: Peer } = await import('aws-advanced-nodejs-wrapper/pg');
+        const c = new Peer({ host: dnsName, port, user, password, database, plugins: 'bg' });
+        c.on?.('error', () => {});
         await c.connect();
         return c;
       },
@@ -86,7 +102,7 @@ async function worker(kind, factory, ids, state) {
 
 async function runVariant(variant) {
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-bg-'));
-  const cluster = await LocalCluster.start({ flavour: 'pg', database: 'app', dir });
+  const cluster = await LocalCluster.start({ flavour: 'pg', database: 'app', dir, etcHosts: isRoot });
   try {
     const setup = new pg.Client(cluster.directConfig(cluster.writer.name));
     await setup.connect();
