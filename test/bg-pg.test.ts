@@ -17,6 +17,7 @@ import type { BlueGreenStatusProvider } from '../ts/plugins/bg-status.js';
 import type { BlueGreenPhase } from '../ts/native/blue-green.js';
 import { blueGreenMonitorCount } from '../ts/native/blue-green.js';
 import { WrapperServices } from '../ts/services.js';
+import { releaseResources } from '../ts/release.js';
 import { pgConnect } from './support/dialect-fixtures.js';
 import { IamGate } from './support/aws-iam-gate.js';
 import { format } from 'node:util';
@@ -361,6 +362,26 @@ test('a write refused by read-only blue as the switchover starts runs again on g
     setLogger(undefined);
     await app.end();
   }
+});
+
+test('releaseResources() stops the status monitors; the next call of an open client starts them again', async () => {
+  const services = newServices();
+  const app = newClient(services, BLUE, { bgId: 'release' });
+  await app.connect();
+  try {
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    assert.is(blueGreenMonitorCount(), 2);
+    await releaseResources();
+    assert.is(blueGreenMonitorCount(), 0);
+    assert.is((await query(app, 'select 1 as one')).rows[0].one, 1);
+    assert.is(blueGreenMonitorCount(), 2);
+    await setStatus('SWITCHOVER_INITIATED');
+    await reach(p, 'PREPARATION');
+  } finally {
+    await app.end();
+  }
+  assert.is(blueGreenMonitorCount(), 0);
 });
 
 test('a dialect without a Blue/Green status source is refused clearly', async () => {
