@@ -119,7 +119,7 @@ test('token: iamHost, iamRegion and iamDefaultPort override; port falls back to 
 
 test('token: a host without a region is a clear error naming iamHost / iamRegion; a missing user names user', async () => {
   const s = source(new WrapperServices());
-  for (const [h, expected] of [['127.0.0.1', /IP address.*iamHost/], ['db.example.com', /not an RDS endpoint.*iamHost/], ['g.global-abcdefghijkl.global.rds.amazonaws.com', /global database.*iamRegion/]] as const) {
+  for (const [h, expected] of [['127.0.0.1', /IP address.*iamHost/], ['db.example.com', /not an RDS endpoint.*iamHost/]] as const) {
     const err = await s.resolve(host(h), parseConnectProps('pg', { user: 'u' }), false).then(() => undefined, (e: unknown) => e);
     assert.instance(err, ConfigurationError, h);
     assert.match((err as Error).message, expected);
@@ -262,6 +262,16 @@ test('mysql2: token sent with the cleartext auth plugin enabled; connects throug
 test.after(() => {
   setLogger(undefined);
   rmSync(awsDir, { recursive: true, force: true });
+});
+
+// Last: the lookup reads the shared credentials file, which the SDK caches per process (the awsProfile case writes it).
+test('token: a global- endpoint without iamRegion whose DescribeGlobalClusters lookup fails says to set iamRegion', async () => {
+  // The lookup succeeding is in test/global-db.test.ts (the lookalike's RDS API); here no RDS API is reachable.
+  const err = await source(new WrapperServices())
+    .resolve(host('g.global-abcdefghijkl.global.rds.amazonaws.com'), parseConnectProps('pg', { user: 'u', iamRdsEndpoint: 'http://127.0.0.1:9' }), false)
+    .then(() => undefined, (e: unknown) => e);
+  assert.instance(err, AwsWrapperError);
+  assert.match((err as Error).message, /region of global database endpoint 'g\.global-abcdefghijkl.*DescribeGlobalClusters.*set 'iamRegion'/);
 });
 
 test.run();

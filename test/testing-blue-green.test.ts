@@ -148,7 +148,11 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
     await pgQuery(cluster, blueWriterName, 'INSERT INTO orders VALUES (3)');
     assert.is(cluster.hostAddressMap[greenWriterName], bg.greenWriterEndpoint.address, 'green names still resolve');
 
-    // Switchover: a write acknowledged on blue while INITIATED is on green after the promotion.
+    // Switchover: a write acknowledged on blue while INITIATED is on green after the promotion; connections to
+    // both sides are dropped while green is promoted and the names move.
+    const held = new pg.Client({ ...cluster.credentials, ...addressOf(cluster, blueInstance1) });
+    const heldLost = new Promise<void>((resolve) => held.on('error', () => resolve()));
+    await held.connect();
     const greenAddress = cluster.hostAddressMap[greenInstance1];
     const blueAddress = cluster.hostAddressMap[blueInstance1];
     const greenWriterEndpointAddress = bg.greenWriterEndpoint.address;
@@ -161,6 +165,8 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
       },
     });
     assert.equal(done.phases.map((p) => p.status), SWITCHOVER);
+    await heldLost;
+    await held.end().catch(() => {});
     assert.is(bg.status, 'SWITCHOVER_COMPLETED');
     assert.ok(bg.renamed);
     // DNS: blue names → green addresses, old blue names end in -old1, green names are gone.
@@ -191,6 +197,10 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
     const oldWriter = blueInstance1.replace('instance-1.', 'instance-1-old1.');
     assert.equal(await pgQuery(cluster, oldWriter, 'SELECT count(*)::int AS n FROM orders'), [{ n: 4 }]);
     assert.equal(await pgQuery(cluster, oldWriter, 'SELECT pg_catalog.aurora_db_instance_identifier() AS id'), [{ id: 'instance-1-old1' }]);
+    // The cluster's operations act on the new production instances: a failover promotes the former green reader.
+    const fo = await cluster.failover();
+    assert.equal([fo.oldWriter, fo.newWriter], ['instance-1', 'instance-2']);
+    assert.equal(await pgQuery(cluster, blueWriterName, 'SELECT pg_catalog.aurora_db_instance_identifier() AS id, count(*)::int AS n FROM orders'), [{ id: 'instance-2', n: 5 }]);
   });
 });
 
@@ -282,7 +292,7 @@ async function scenario(cluster: LocalCluster, e: Engine): Promise<void> {
 }
 
 test('mysql: answers as RDS for MySQL (mysql.rds_topology, Source distribution) once it has a deployment', async () => {
-  await withCluster({ flavour: 'mysql', readers: 1 }, async (cluster) => {
+  await withCluster({ flavour: 'mysql', readers: 0 }, async (cluster) => {
     const comment = async (): Promise<unknown> => (await myQuery(cluster, cluster.writerEndpoint.dnsName, "SHOW VARIABLES LIKE 'version_comment'"))[0]!.Value;
     assert.is(await comment(), 'MySQL Community Server - GPL');
     await scenario(cluster, {
@@ -332,25 +342,24 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
   chmodSync(parent, 0o755); // as root the servers run as 'postgres', which must enter it
   const dir = path.join(parent, 'state');
   try {
-    await cli('up', '--flavour', 'pg', '--readers', '1', '--dir', dir);
-    const cluster = await LocalCluster.attach(dir);
+    // Started through the API (one CLI process less); the CLI finds it by its directory.
+    const cluster = await LocalCluster.start({ flavour: 'pg', dir });
     const blue1 = cluster.instances[0]!.dnsName;
     assert.equal(await pgQuery(cluster, blue1, STATUS_SQL.rdsPgExtensions), [], 'plain PostgreSQL before');
     await pgQuery(cluster, blue1, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)');
 
     const created = await cli('blue-green', 'create', '--suffix', 'cli001', '--dir', dir);
     assert.match(created, /blue\/green deployment bgd-[0-9a-f]{16} created in \d+ ms/);
-    assert.match(created, /green: instance-1-green-cli001, instance-2-green-cli001/);
+    assert.match(created, /green: instance-1-green-cli001\n/);
     assert.match(created, /BLUE_GREEN_DEPLOYMENT_TARGET +AVAILABLE +instance-1-green-cli001\./);
     await cluster.status();
     const bg = cluster.blueGreenDeployment!;
     const green1 = bg.green[0]!.dnsName;
-    for (const name of [blue1, green1, bg.green[1]!.dnsName]) {
+    for (const name of [blue1, green1]) {
       assert.equal(await pgQuery(cluster, name, STATUS_SQL.rdsPgExtensions), [{ rds_tools: true, aurora_stat_utils: false }], `RDS for PostgreSQL at ${name}`);
       assert.equal((await pgQuery(cluster, name, STATUS_SQL.rdsPgAvailable)).length, 1);
       assert.equal(triples(await pgQuery(cluster, name, STATUS_SQL.rdsPg)), [
-        `${blue1} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`, `${cluster.instances[1]!.dnsName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
-        `${green1} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`, `${bg.green[1]!.dnsName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
+        `${blue1} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`, `${green1} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
       ].sort(), `rows at ${name}`);
     }
     assert.equal(await pgQuery(cluster, green1, STATUS_SQL.rdsPgHostId), [{ id: bg.green[0]!.resourceId, substring: 'instance-1-green-cli001' }]);
@@ -359,11 +368,15 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
     const rolled = await cli('blue-green', 'switchover', '--rollback', '--phase-ms', '10', '--dir', dir);
     assert.match(rolled, /SWITCHOVER_IN_PROGRESS\n.*SWITCHOVER_INITIATED\n.*AVAILABLE\nrolled back in \d+ ms/);
     await pgQuery(cluster, blue1, 'INSERT INTO orders VALUES (2)');
-    const status = JSON.parse(await cli('blue-green', 'status', '--json', '--dir', dir)) as { state: { blueGreen: { status: string } }; hostAddressMap: Record<string, string> };
-    assert.is(status.state.blueGreen.status, 'AVAILABLE');
-    assert.ok(Object.keys(status.hostAddressMap).includes(green1));
+    await cluster.status();
+    assert.is(bg.status, 'AVAILABLE');
+    assert.ok(Object.keys(cluster.hostAddressMap).includes(green1));
 
-    const done = await cli('blue-green', 'switchover', '--initiated-ms', '10', '--in-progress-ms', '30', '--post-ms', '10', '--json', '--dir', dir);
+    const held = new pg.Client({ ...cluster.credentials, ...addressOf(cluster, blue1) });
+    await held.connect();
+    const done = await cli('blue-green', 'switchover', '--initiated-ms', '10', '--in-progress-ms', '30', '--post-ms', '10', '--keep-connections', '--json', '--dir', dir);
+    assert.equal((await held.query('SELECT pg_catalog.pg_is_in_recovery() AS r, pg_catalog.current_setting($1) AS ro', ['default_transaction_read_only'])).rows, [{ r: false, ro: 'on' }], '--keep-connections: an open connection stays, on the read-only old blue');
+    await held.end();
     const out = JSON.parse(done) as { result: { phases: { status: string; ms: number }[] }; hostAddressMap: Record<string, string> };
     assert.equal(out.result.phases.map((p) => p.status), SWITCHOVER);
     assert.ok(out.result.phases[1]!.ms >= 30, 'IN_PROGRESS held for --in-progress-ms');
@@ -372,8 +385,8 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
     assert.equal(await pgQuery(cluster, blue1, STATUS_SQL.rdsPgHostId), [{ id: bg.green[0]!.resourceId, substring: 'instance-1' }], 'the blue name reaches the renamed green');
     assert.equal(await pgQuery(cluster, blue1, 'SELECT id FROM orders ORDER BY id'), [{ id: 1 }, { id: 2 }]);
     await pgQuery(cluster, blue1, 'INSERT INTO orders VALUES (3)');
-    await cli('down', '--purge', '--dir', dir);
-    assert.not.ok(existsSync(dir), 'down --purge removes the state directory');
+    await cluster.stop({ keepLogs: false });
+    assert.not.ok(existsSync(dir), 'nothing left of either side');
   } finally {
     await LocalCluster.attach(dir).then((c) => c.stop({ keepLogs: false }), () => {});
     rmSync(parent, { recursive: true, force: true });

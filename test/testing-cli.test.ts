@@ -79,6 +79,28 @@ test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees 
     assert.equal((await c.query('SELECT pg_catalog.pg_is_in_recovery() AS r')).rows, [{ r: false }]);
     await c.end();
 
+    // Custom endpoints from the shell: the name leads to the members, the RDS API's secret is not printed.
+    const ce = await cli('custom-endpoint', 'create', 'reports', '--members', 'instance-2', '--type', 'any', '--dir', dir, '--json');
+    assert.is(ce.code, 0, ce.stderr);
+    const ceOut = JSON.parse(ce.stdout) as { result: { dnsName: string; targets: string[] }; state: { rdsApi: { endpoint: string; secretAccessKey?: string } }; hostAddressMap: Record<string, string> };
+    assert.is(ceOut.result.dnsName, `reports.cluster-custom-${cluster.clusterId}.us-east-1.rds.amazonaws.com`);
+    assert.equal(ceOut.result.targets, ['instance-2']);
+    assert.ok(ceOut.hostAddressMap[ceOut.result.dnsName], 'the custom endpoint is in the hostAddressMap');
+    assert.match(ceOut.state.rdsApi.endpoint, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.is(ceOut.state.rdsApi.secretAccessKey, undefined, 'the RDS API secret is not printed');
+    await cluster.status();
+    const viaEndpoint = new pg.Client(cluster.directConfig('reports'));
+    await viaEndpoint.connect();
+    assert.equal((await viaEndpoint.query('SELECT pg_catalog.pg_is_in_recovery() AS r')).rows, [{ r: false }], 'the member, the writer since the failover');
+    await viaEndpoint.end();
+    const mod = await cli('custom-endpoint', 'modify', 'reports', '--type', 'READER', '--dir', dir);
+    assert.is(mod.code, 0, mod.stderr);
+    assert.match(mod.stdout, /custom endpoint reports\.cluster-custom-\S+ -> \S+ \(READER, members instance-2; now: -\)/, 'a READER endpoint leaves the writer out');
+    const bad = await cli('custom-endpoint', 'modify', 'reports', '--members', 'instance-9', '--dir', dir);
+    assert.is(bad.code, 1);
+    assert.match(bad.stderr, /no instance 'instance-9'/);
+    assert.is((await cli('custom-endpoint', 'delete', 'reports', '--dir', dir)).code, 0);
+
     const state = JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8')) as { supervisorPid: number; instances: { dataDir: string; running: boolean }[] };
     const postmasters = state.instances
       .filter((i) => i.running)

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Flavour } from './testing/engine.js';
 import { LocalCluster } from './testing/local-cluster.js';
+import { LocalGlobalDatabase } from './testing/global-database.js';
 import { nameTable, readState, type ClusterState } from './testing/state.js';
 import type { BlueGreenPhaseMs } from './testing/blue-green.js';
 
@@ -33,15 +34,30 @@ Commands:
   add-reader
   remove-reader NAME
   dns-lag MS                         delay before cluster endpoints follow a failover
+  custom-endpoint create NAME [--members A,B | --excluded A,B] [--type READER|ANY]
+                                     NAME.cluster-custom-<id>.<region>.rds.amazonaws.com leading to
+                                     the members (default: every instance; type ANY)
+  custom-endpoint modify NAME [--members A,B] [--excluded A,B] [--type READER|ANY]
+  custom-endpoint delete NAME
   blue-green create [--suffix S]     green copy of the cluster (aurora-pg, pg, aurora-mysql, mysql) replicating
                                      from it, names <name>-green-<S>; status rows AVAILABLE
   blue-green status                  the deployment and its status rows
   blue-green switchover [--phase-ms N] [--initiated-ms N] [--in-progress-ms N] [--post-ms N] [--rollback]
+                        [--keep-connections]
                                      walk the status rows to SWITCHOVER_COMPLETED (blue read-only, green
-                                     promoted, names moved, old names -old1), or back to AVAILABLE
+                                     promoted, names moved, old names -old1; connections to both sides dropped
+                                     meanwhile unless --keep-connections), or back to AVAILABLE
+
+Global database (two aurora-pg regions, a global- writer endpoint; --dir is the global directory):
+  global-up [--regions R1,R2] [--readers N] [--name NAME] [--dns-lag-ms N] [--user U] [--password P] [--database DB]
+  global-status [--json]             regions, roles, the global- endpoint and globalClusterInstanceHostPatterns
+  global-failover [--target-region R]    unplanned: the primary's writer crashes, the other region is promoted
+  global-switchover [--target-region R]  planned: clean shutdown first, nothing lost
+  global-down [--purge]
 
 Every command takes --dir D (the state directory; default: $${DIR_ENV}, else the only cluster under
-./.cluster for all commands but 'up', which creates ./.cluster/<clusterId>) and --json.`;
+./.cluster for all commands but 'up', which creates ./.cluster/<clusterId>; global-* commands: the only
+global database under ./.cluster, 'global-up' creates ./.cluster/global-<id>) and --json.`;
 
 class UsageError extends Error {}
 
@@ -85,11 +101,18 @@ function describe(state: ClusterState): string {
     `  user ${state.credentials.user}, database ${state.credentials.database}, password in ${path.join(state.dir, 'cluster.json')}`,
     `  dns lag ${state.dnsLagMs} ms`,
   ];
+  for (const ce of state.customEndpoints ?? []) {
+    const members = ce.staticMembers.length ? `members ${ce.staticMembers.join(',')}` : ce.excludedMembers.length ? `excluded ${ce.excludedMembers.join(',')}` : 'all instances';
+    lines.push(`  custom endpoint ${ce.dnsName} -> ${ce.address} (${ce.type}, ${members}; now: ${ce.targets.join(', ') || '-'})`);
+  }
+  if (state.rdsApi) lines.push(`  RDS API ${state.rdsApi.endpoint} (region ${state.region}, access key ${state.rdsApi.accessKeyId}; secret in cluster.json)`);
   for (const i of state.instances) {
     const fault = i.fault !== 'none' ? ` fault=${i.fault}` : '';
     const lat = i.latencyMs ? ` latency=${i.latencyMs}ms` : '';
     lines.push(`  ${i.name.padEnd(12)} ${i.role.padEnd(6)} ${(i.running ? 'running' : 'stopped').padEnd(7)} ${i.address.padEnd(22)} ${i.dnsName}${fault}${lat}`);
   }
+  const bg = state.blueGreen;
+  if (bg) lines.push(`  blue/green ${bg.id} ${bg.status}: ${bg.renamed ? 'old blue' : 'green'} ${bg.other.map((i) => i.name).join(', ')} ('cluster blue-green status' for the rows)`);
   lines.push(`  logs: ${path.join(state.dir, 'logs')}`);
   return lines.join('\n');
 }
@@ -110,6 +133,59 @@ function describeBlueGreen(state: ClusterState): string {
     ...bg.rows.map((r) => `    ${r.role.padEnd(29)} ${r.status.padEnd(30)} ${r.endpoint}:${r.port}`),
   ];
   return lines.join('\n');
+}
+
+function findGlobalDir(given: string | undefined): string {
+  if (given) return path.resolve(given);
+  if (process.env[DIR_ENV]) return path.resolve(process.env[DIR_ENV]!);
+  const base = path.resolve('.cluster');
+  const found = existsSync(base) ? readdirSync(base).map((d) => path.join(base, d)).filter((d) => LocalGlobalDatabase.isGlobalDir(d)) : [];
+  if (found.length === 1) return found[0]!;
+  if (found.length === 0) throw new Error(`no global database under ${base}; pass --dir or start one with 'cluster global-up'`);
+  throw new Error(`several global databases under ${base} (${found.map((d) => path.basename(d)).join(', ')}); pass --dir`);
+}
+
+async function globalCommand(command: string, values: Record<string, string | boolean | undefined>, out: (s: string) => void): Promise<number> {
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  let db: LocalGlobalDatabase;
+  let result: unknown;
+  if (command === 'global-up') {
+    const regions = str('regions')?.split(',').map((r) => r.trim());
+    if (regions !== undefined && regions.length !== 2) throw new UsageError(`--regions takes two regions, e.g. us-east-1,us-west-2; got '${str('regions')}'`);
+    db = await LocalGlobalDatabase.start({
+      regions: regions as [string, string] | undefined, readers: intOption(str('readers'), 'readers'), dir: str('dir'), name: str('name'),
+      dnsLagMs: intOption(str('dns-lag-ms'), 'dns-lag-ms'), user: str('user'), password: str('password'), database: str('database'),
+      pgBinDir: str('pg-bin-dir'), keepAfterExit: true,
+    });
+    result = `global database up in ${db.directory}`;
+  } else {
+    const dir = findGlobalDir(str('dir'));
+    db = await LocalGlobalDatabase.attach(dir);
+    if (command === 'global-down') {
+      await db.stop({ keepLogs: values.purge !== true });
+      out(`global database in ${dir} is down`);
+      return 0;
+    }
+    if (command === 'global-failover') result = await db.failover({ targetRegion: str('target-region') });
+    else if (command === 'global-switchover') result = await db.switchover({ targetRegion: str('target-region') });
+    else if (command !== 'global-status') throw new UsageError(`unknown cluster command '${command}'`);
+  }
+  for (const c of db.clusters) await c.status();
+  const summary = {
+    directory: db.directory, primaryRegion: db.primaryRegion, globalEndpoint: db.globalEndpoint,
+    globalClusterInstanceHostPatterns: db.globalClusterInstanceHostPatterns,
+  };
+  if (values.json) {
+    const shown = db.clusters.map((c) => ({ ...c.lastState, control: undefined, credentials: { ...c.lastState.credentials, password: undefined } }));
+    out(JSON.stringify({ result: result ?? null, ...summary, regions: shown, hostAddressMap: db.hostAddressMap }, null, 2));
+  } else {
+    if (result !== undefined) out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
+    out(`global database — primary region ${summary.primaryRegion} — ${summary.directory}`);
+    out(`  global writer endpoint ${summary.globalEndpoint} -> ${db.hostAddressMap[summary.globalEndpoint]}`);
+    out(`  globalClusterInstanceHostPatterns ${summary.globalClusterInstanceHostPatterns}`);
+    for (const c of db.clusters) out(describe(c.lastState).replace(/^cluster /, `region ${c.region}: cluster `));
+  }
+  return 0;
 }
 
 async function cluster(argv: string[], out: (s: string) => void): Promise<number> {
@@ -135,12 +211,18 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       target: { type: 'string' },
       mode: { type: 'string' },
       'rejoin-after-ms': { type: 'string' },
+      regions: { type: 'string' },
+      'target-region': { type: 'string' },
+      members: { type: 'string' },
+      excluded: { type: 'string' },
+      type: { type: 'string' },
       suffix: { type: 'string' },
       'phase-ms': { type: 'string' },
       'initiated-ms': { type: 'string' },
       'in-progress-ms': { type: 'string' },
       'post-ms': { type: 'string' },
       rollback: { type: 'boolean', default: false },
+      'keep-connections': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -151,7 +233,10 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
   }
   const print = (state: ClusterState, result?: unknown): void => {
     // The password stays in cluster.json (mode 0600); output never carries it.
-    const shown = { ...state, control: undefined, credentials: { ...state.credentials, password: undefined } };
+    const shown = {
+      ...state, control: undefined, credentials: { ...state.credentials, password: undefined },
+      rdsApi: state.rdsApi ? { ...state.rdsApi, secretAccessKey: undefined } : state.rdsApi,
+    };
     if (values.json) out(JSON.stringify({ result: result ?? null, state: shown, hostAddressMap: hostAddressMap(state) }, null, 2));
     else {
       if (result !== undefined && result !== null) out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
@@ -160,6 +245,8 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
   };
   const mode = values.mode;
   if (mode !== undefined && mode !== 'fast' && mode !== 'immediate') throw new UsageError(`--mode must be 'fast' or 'immediate', got '${mode}'`);
+
+  if (command.startsWith('global-')) return globalCommand(command, values, out);
 
   if (command === 'up') {
     const c = await LocalCluster.start({
@@ -181,7 +268,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     return 0;
   }
 
-  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'blue-green'];
+  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'custom-endpoint', 'blue-green'];
   if (!known.includes(command)) throw new UsageError(`unknown cluster command '${command}'`);
   const dir = findDir(values.dir, false)!;
   if (command === 'down') {
@@ -234,6 +321,19 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     case 'dns-lag':
       await c.setDnsLag(intOption(positional(rest, 0, 'lag in ms'), 'dns-lag')!);
       break;
+    case 'custom-endpoint': {
+      const sub = positional(rest, 0, "custom-endpoint command ('create', 'modify' or 'delete')");
+      const name = positional(rest, 1, 'custom endpoint name');
+      const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+      const type = values.type?.toUpperCase();
+      if (type !== undefined && type !== 'READER' && type !== 'ANY') throw new UsageError(`--type must be READER or ANY, got '${values.type}'`);
+      const membership = { members: list(values.members), excluded: list(values.excluded), type: type as 'READER' | 'ANY' | undefined };
+      if (sub === 'create') result = await c.customEndpoints.create(name, membership);
+      else if (sub === 'modify') result = await c.customEndpoints.modify(name, membership);
+      else if (sub === 'delete') await c.customEndpoints.delete(name);
+      else throw new UsageError(`unknown custom-endpoint command '${sub}': expected create, modify or delete`);
+      break;
+    }
     case 'blue-green': {
       const sub = positional(rest, 0, "blue-green command (create, status or switchover)");
       if (sub === 'create') {
@@ -252,6 +352,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
         const r = await bg.switchover({
           phaseMs,
           rollback: values.rollback,
+          dropConnections: !values['keep-connections'],
           onPhase: (status) => {
             if (!values.json) out(`${new Date().toISOString()} ${status}`);
           },

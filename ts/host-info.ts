@@ -131,3 +131,20 @@ export function diffHostLists(oldHosts: readonly HostInfo[], newHosts: readonly 
   for (const url of newByUrl.keys()) if (!oldByUrl.has(url)) add(url, HostChange.HOST_ADDED);
   return changes;
 }
+
+/**
+ * The hosts a plugin restricts a client to (the custom endpoint plugin: its members), by host id (the instance
+ * name). Applied to every host list plugins see, so to every host choice.
+ */
+export interface AllowedAndBlockedHosts {
+  /** When set, only hosts with these ids. */
+  readonly allowed?: ReadonlySet<string>;
+  /** Never hosts with these ids. */
+  readonly blocked?: ReadonlySet<string>;
+}
+
+/** Whether `host` passes `filter`; a host without an id is known by the first label of its name. */
+export function isAllowed(filter: AllowedAndBlockedHosts, host: HostInfo): boolean {
+  const id = host.hostId ?? host.host.split('.')[0]!;
+  return (filter.allowed === undefined || filter.allowed.has(id)) && filter.blocked?.has(id) !== true;
+}

@@ -6,7 +6,7 @@
  */
 export * from './errors.js';
 export { isFailoverError, failoverOutcome, withFailoverRetry, type FailoverOutcome, type FailoverRetryOptions } from './failover-errors.js';
-export { HostInfo, HostRole, HostAvailability, HostChange } from './host-info.js';
+export { HostInfo, HostRole, HostAvailability, HostChange, type AllowedAndBlockedHosts } from './host-info.js';
 export { WrapperServices, sharedServices, type MonitorErrorEvent } from './services.js';
 export { releaseResources } from './release.js';
 export { setLogger, setLogLevels, type LogSink } from './logger.js';
@@ -14,6 +14,7 @@ export { NativeAddonUnavailableError } from './native/index.js';
 export { MissingDependencyError } from './auth/sdk-loader.js';
 export { InternalConnectionPools, type InternalPoolOptions } from './pools/internal-pools.js';
 export { ReadWriteSplittingError } from './plugins/rw-common.js';
+export { CustomEndpointInfoTimeoutError, type CustomEndpointInfo } from './plugins/custom-endpoint.js';
 export { HostUnavailableError, HostMonitorRegistry, SharedHostMonitor } from './plugins/host-monitoring-common.js';
 export type { EfmEvent, EfmMonitorStats } from './native/efm.js';
 export {

@@ -59,6 +59,16 @@ const CACHE_WHY = 'a cache lifetime beyond a hundred years is a typo';
 const TIMER_WHY = 'Node timers fire at once when asked to wait longer';
 const NATIVE_WHY = "the native monitors' limit, one day";
 
+function checkHttpUrl(value: string): string | undefined {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  return url !== undefined && (url.protocol === 'https:' || url.protocol === 'http:') ? undefined : "an http(s) URL like 'https://rds.us-east-1.amazonaws.com'";
+}
+
 /** The largest value a row accepts, in its own unit (undefined: no limit). */
 export function maxOf(row: OptionRow): number | undefined {
   if (row.max !== undefined) return row.max;
@@ -149,6 +159,18 @@ export function hostPatternProblem(pattern: string): string | undefined {
   if (isProxyDns(host)) return `${example}, not an RDS Proxy name (instances are not reachable through a proxy)`;
   if (isCustomClusterDns(host)) return `${example}, not a custom cluster endpoint name (give the instance domain)`;
   return undefined;
+}
+
+/** Failover modes of gdb_failover (the seed spells them with '-'; '_' is accepted as well). */
+const GDB_FAILOVER_MODES = [
+  'strict-writer', 'strict-home-reader', 'strict-out-of-home-reader', 'strict-any-reader', 'home-reader-or-writer',
+  'out-of-home-reader-or-writer', 'any-reader-or-writer', 'strict_writer', 'strict_home_reader',
+  'strict_out_of_home_reader', 'strict_any_reader', 'home_reader_or_writer', 'out_of_home_reader_or_writer',
+  'any_reader_or_writer',
+] as const;
+
+function checkRegion(value: string): string | undefined {
+  return /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(value.trim()) ? undefined : "an AWS region name such as 'us-east-1'";
 }
 
 function checkGlobalHostPatterns(items: readonly string[]): string | undefined {
@@ -311,6 +333,10 @@ export const OPTION_TABLE = [
     name: 'iamExpirationSec', aliases: ['iam_expiration'], type: 'int', default: 900, unit: 's', min: 1, max: CACHE_MAX_SEC, maxWhy: CACHE_WHY, group: 'iam',
     doc: 'How long a generated IAM token is reused, in seconds. Tokens are valid for 15 minutes, so values above 900 act as 900; a token is replaced shortly before it expires.',
   },
+  {
+    name: 'iamRdsEndpoint', aliases: [], type: 'string', default: undefined, group: 'iam',
+    doc: "iam with a global- endpoint and no iamRegion: the RDS API endpoint URL of the DescribeGlobalClusters call that finds the writer's region (a VPC endpoint, or a local RDS API in tests). Unset: the SDK's endpoint for the region of AWS_REGION or the profile.",
+  },
   // ---- aws_secrets_manager ----
   {
     name: 'secretsManagerSecretId', aliases: ['secrets_manager_secret_id'], type: 'string', default: undefined, group: 'aws_secrets_manager',
@@ -388,6 +414,33 @@ export const OPTION_TABLE = [
   {
     name: 'appId', aliases: ['app_id'], type: 'string', default: undefined, group: 'okta',
     doc: 'ID of the Amazon Web Services application configured in Okta (okta; required).',
+  },
+  // ---- custom_endpoint ----
+  {
+    name: 'customEndpointInfoRefreshRateMs', aliases: ['custom_endpoint_info_refresh_rate_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, group: 'custom_endpoint',
+    doc: "How often the custom endpoint's monitor asks the RDS API (DescribeDBClusterEndpoints) for the endpoint's static and excluded members.",
+  },
+  {
+    name: 'customEndpointIdleMonitorExpirationMs', aliases: ['custom_endpoint_idle_monitor_expiration_ms'], type: 'int', default: 900000, unit: 'ms', min: 1, group: 'custom_endpoint',
+    doc: 'How long a custom endpoint monitor keeps running after the last client using it ended.',
+  },
+  {
+    name: 'waitForCustomEndpointInfo', aliases: ['wait_for_custom_endpoint_info'], type: 'boolean', default: true, group: 'custom_endpoint',
+    doc: "Make connects wait until the endpoint's members are known, so no host outside the endpoint is chosen. false: connect at once, unrestricted until the first answer.",
+  },
+  {
+    name: 'waitForCustomEndpointInfoTimeoutMs', aliases: ['wait_for_custom_endpoint_info_timeout_ms'], type: 'int', default: 5000, unit: 'ms', min: 0, group: 'custom_endpoint',
+    doc: "How long a connect waits for the endpoint's members before it fails with CustomEndpointInfoTimeoutError.",
+  },
+  {
+    name: 'customEndpointRegion', aliases: ['custom_endpoint_region'], type: 'string', default: undefined, group: 'custom_endpoint',
+    doc: 'AWS region of the custom endpoint. Unset: taken from the host name (required when connecting through another name).',
+  },
+  {
+    name: 'customEndpointRdsEndpoint', aliases: [], type: 'string', default: undefined, group: 'custom_endpoint',
+    check: checkHttpUrl as (value: never) => string | undefined,
+    rejects: 'a value that is not an http(s) URL — the RDS API calls would fail at every refresh',
+    doc: "RDS API endpoint URL to use instead of the region's public one (VPC interface endpoint, the local lookalike's RDS API), e.g. 'https://vpce-….rds.us-east-1.vpce.amazonaws.com'.",
   },
   // ---- failover / failover_v2 ----
   {
@@ -517,6 +570,40 @@ export const OPTION_TABLE = [
   {
     name: 'srwConnectRetryIntervalMs', aliases: ['srw_connect_retry_interval_ms'], type: 'int', default: 1000, unit: 'ms', min: 1, group: 'srw',
     doc: 'srw: pause between those attempts.',
+  },
+  // ---- gdb_failover ----
+  {
+    name: 'failoverHomeRegion', aliases: ['failover_home_region'], type: 'string', default: undefined, group: 'gdb_failover',
+    check: checkRegion as (value: never) => string | undefined,
+    rejects: 'a value that is not an AWS region name',
+    doc: "gdb_failover: the application's home region (e.g. 'us-east-1'). Unset: the region in the initial host name; required with a global- endpoint, an IP address or a custom domain.",
+  },
+  {
+    name: 'activeHomeFailoverMode', aliases: ['active_home_failover_mode'], type: 'enum', values: GDB_FAILOVER_MODES, default: undefined, group: 'gdb_failover',
+    doc: "gdb_failover: where failover reconnects while the writer is in the home region: 'strict-writer', 'strict-home-reader', 'strict-out-of-home-reader', 'strict-any-reader', 'home-reader-or-writer', 'out-of-home-reader-or-writer', 'any-reader-or-writer' ('_' spellings accepted). Unset: 'strict-writer' for a cluster- or global- endpoint, 'home-reader-or-writer' otherwise.",
+  },
+  {
+    name: 'inactiveHomeFailoverMode', aliases: ['inactive_home_failover_mode'], type: 'enum', values: GDB_FAILOVER_MODES, default: undefined, group: 'gdb_failover',
+    doc: 'gdb_failover: the same choice while the writer is outside the home region (after a global failover away from it). Same values and default as activeHomeFailoverMode.',
+  },
+  // ---- gdb_rw ----
+  {
+    name: 'gdbRwHomeRegion', aliases: ['gdb_rw_home_region'], type: 'string', default: undefined, group: 'gdb_rw',
+    check: checkRegion as (value: never) => string | undefined,
+    rejects: 'a value that is not an AWS region name',
+    doc: 'gdb_rw: the home region readers (and the writer) are restricted to. Unset: the region in the initial host name; required with a global- endpoint, an IP address or a custom domain.',
+  },
+  {
+    name: 'gdbRwRestrictWriterToHomeRegion', aliases: ['gdb_rw_restrict_writer_to_home_region'], type: 'boolean', default: true, group: 'gdb_rw',
+    doc: 'gdb_rw: setReadOnly(false) fails (ReadWriteSplittingError) when the writer is outside the home region, unless gdbEnableGlobalWriteForwarding.',
+  },
+  {
+    name: 'gdbRwRestrictReaderToHomeRegion', aliases: ['gdb_rw_restrict_reader_to_home_region'], type: 'boolean', default: true, group: 'gdb_rw',
+    doc: 'gdb_rw: setReadOnly(true) picks readers of the home region only.',
+  },
+  {
+    name: 'gdbEnableGlobalWriteForwarding', aliases: ['gdb_enable_global_write_forwarding'], type: 'boolean', default: false, group: 'gdb_rw',
+    doc: "gdb_rw: with the writer outside the home region, setReadOnly(false) stays on the home-region reader (Aurora's global write forwarding sends its writes to the writer) instead of failing.",
   },
   // ---- fastest_response_strategy ----
   {

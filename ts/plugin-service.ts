@@ -4,7 +4,7 @@
  * the session state, and supplies the terminal step of every pipeline (the seed's DefaultPlugin).
  */
 import { AwsWrapperError, QueryTimeoutError } from './errors.js';
-import { diffHostLists, HostAvailability, HostRole, type HostInfo } from './host-info.js';
+import { diffHostLists, HostAvailability, HostRole, isAllowed, type AllowedAndBlockedHosts, type HostInfo } from './host-info.js';
 import { availabilityStrategyFromOptions, type AvailabilityStrategy } from './host-availability.js';
 import { validateHostSelectorOptions } from './host-selectors.js';
 import { getLogger, type Logger } from './logger.js';
@@ -61,7 +61,8 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   private conn: C | undefined;
   private host: HostInfo | undefined;
   private rawHosts: readonly HostInfo[] = [];
-  private derivedFor: { raw: readonly HostInfo[]; version: number } | undefined;
+  private derivedFor: { raw: readonly HostInfo[]; version: number; filter: AllowedAndBlockedHosts | undefined } | undefined;
+  private hostFilter: AllowedAndBlockedHosts | undefined;
   private derivedAll: readonly HostInfo[] = [];
   private derivedAvailable: readonly HostInfo[] = [];
   private readonly availabilityStrategy: AvailabilityStrategy;
@@ -432,6 +433,23 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     if (changes.size > 0) this.manager?.notifyHostListChanged(changes);
   }
 
+  get allowedAndBlockedHosts(): AllowedAndBlockedHosts | undefined {
+    return this.hostFilter;
+  }
+
+  /** Restricts every host list plugins see (and so every host choice); plugins hear about the differences. */
+  setAllowedAndBlockedHosts(filter: AllowedAndBlockedHosts | undefined): void {
+    if (filter === this.hostFilter) return;
+    if (this.manager?.hearsHostListChanges !== true) {
+      this.hostFilter = filter;
+      return;
+    }
+    const before = this.allHosts;
+    this.hostFilter = filter;
+    const changes = diffHostLists(before, this.allHosts);
+    if (changes.size > 0) this.manager?.notifyHostListChanged(changes);
+  }
+
   /** Marks the host(s) known by `aliases` up or down for every client of these services; plugins hear about it. */
   setAvailability(aliases: Iterable<string>, availability: HostAvailability): void {
     const tracker = this.services.hostAvailability;
@@ -449,8 +467,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   private deriveHosts(): void {
     const tracker = this.services.hostAvailability;
     const d = this.derivedFor;
-    if (d !== undefined && d.raw === this.rawHosts && d.version === tracker.changeCount && tracker.size === 0) return;
-    const all = this.rawHosts.map((h) => {
+    const filter = this.hostFilter;
+    if (d !== undefined && d.raw === this.rawHosts && d.version === tracker.changeCount && tracker.size === 0 && d.filter === filter) return;
+    const raw = filter === undefined ? this.rawHosts : this.rawHosts.filter((h) => isAllowed(filter, h));
+    const all = raw.map((h) => {
       const a = tracker.get(h.allAliases, this.availabilityStrategy);
       return a === h.availability ? h : h.with({ availability: a });
     });
@@ -459,7 +479,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
       this.derivedAll = all;
       this.derivedAvailable = all.filter((h) => h.availability === HostAvailability.AVAILABLE);
     }
-    this.derivedFor = { raw: this.rawHosts, version: tracker.changeCount };
+    this.derivedFor = { raw: this.rawHosts, version: tracker.changeCount, filter };
   }
 
   // ---- host identity ----------------------------------------------------------------------------------------

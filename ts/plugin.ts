@@ -2,7 +2,7 @@
  * The contracts between the plugin manager, the plugin service and the plugins. One plugin instance exists per
  * logical client; process-wide state lives in WrapperServices (services.ts), never in module-level variables.
  */
-import type { HostChange, HostInfo, HostRole, HostAvailability } from './host-info.js';
+import type { AllowedAndBlockedHosts, HostChange, HostInfo, HostRole, HostAvailability } from './host-info.js';
 import type { DatabaseDialect, DriverDialect, DriverConfig, SessionState } from './dialects/types.js';
 import type { WrapperOptions } from './options.js';
 import type { WrapperServices } from './services.js';
@@ -212,6 +212,14 @@ export interface PluginService<C = unknown> extends HostListProviderService<C> {
   refreshHostList(conn?: C): Promise<void>;
   forceRefreshHostList(verifyWriter: boolean, timeoutMs: number): Promise<boolean>;
   setAvailability(aliases: Iterable<string>, availability: HostAvailability): void;
+  /** The restriction of the host lists (custom endpoint members), if a plugin set one. */
+  readonly allowedAndBlockedHosts?: AllowedAndBlockedHosts;
+  /**
+   * Restricts `allHosts` / `hosts` (and so failover, read/write splitting and initial connection choices) to the
+   * allowed and not blocked hosts; undefined lifts the restriction. Optional so that services written before it
+   * need not implement it.
+   */
+  setAllowedAndBlockedHosts?(filter: AllowedAndBlockedHosts | undefined): void;
   acceptsStrategy(role: HostRole, strategy: string): boolean;
   getHostInfoByStrategy(role: HostRole, strategy: string, hosts?: readonly HostInfo[]): HostInfo;
   getHostRole(conn: C): Promise<HostRole>;

@@ -1,6 +1,6 @@
 /**
  * Child process of auth-lazy-sdk.test.ts: imports the package entry points, reports which optional packages were
- * even looked up, then names each auth plugin and reports the error of its first connect. Prints one JSON line.
+ * even looked up, then names each AWS SDK plugin and reports the error of its first connect. Prints one JSON line.
  */
 const attempts = (): string[] => [...((globalThis as { __hiddenSdkAttempts?: string[] }).__hiddenSdkAttempts ?? [])];
 
@@ -15,6 +15,10 @@ async function main(): Promise<void> {
     aws_secrets_manager: { secretsManagerSecretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x' },
     federated_auth: { dbUser: 'u', idpEndpoint: '127.0.0.1', iamRoleArn: 'r', iamIdpArn: 'p', idpUsername: 'a', idpPassword: 'b' },
     okta: { dbUser: 'u', idpEndpoint: '127.0.0.1', iamRoleArn: 'r', iamIdpArn: 'p', idpUsername: 'a', idpPassword: 'b', appId: 'x' },
+    custom_endpoint: {
+      host: 'reporting.cluster-custom-abcdefghijkl.us-east-1.rds.amazonaws.com', customEndpointRdsEndpoint: 'http://127.0.0.1:1',
+      waitForCustomEndpointInfoTimeoutMs: 200,
+    },
   };
   const errors: Record<string, { name: string; message: string; code?: string; packageName?: string }> = {};
   for (const [plugins, extra] of Object.entries(pluginConfig)) {

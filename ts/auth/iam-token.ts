@@ -7,7 +7,10 @@ import type { HostInfo } from '../host-info.js';
 import type { ConnectProps } from '../plugin.js';
 import { getRdsRegion, identifyRdsType, RdsUrlType } from '../rds-utils.js';
 import type { AwsCredentials, AwsCredentialsProvider } from './aws-credentials.js';
-import { loadRdsSigner } from './sdk-loader.js';
+import { loadRds, loadRdsSigner } from './sdk-loader.js';
+import { AWS_SDK_LOGGER, awsCredentialsProvider } from './aws-credentials.js';
+import type { WrapperServices } from '../services.js';
+import { AwsWrapperError } from '../errors.js';
 
 /** How long RDS accepts a token after it was signed (X-Amz-Expires=900, fixed by RDS). */
 export const IAM_TOKEN_LIFETIME_MS = 900_000;
@@ -44,6 +47,54 @@ export function resolveIamTarget(host: HostInfo, props: ConnectProps, defaultPor
     throw new ConfigurationError(`${pluginCode}: cannot tell the AWS region of '${hostname}' (${what}); ${hint}`, iamHost === undefined ? 'iamHost' : 'iamRegion');
   }
   return { hostname, port, region };
+}
+
+/** Services slot: global- endpoint (+ profile, API endpoint) → the region of its global database's writer. */
+const GLOBAL_REGIONS = 'iam.global-writer-regions';
+
+/**
+ * The region of the writer of the global database behind a `global-` endpoint, from RDS DescribeGlobalClusters
+ * (GlobalClusterIdentifier = the endpoint's first label; the writer member's DBClusterArn names its region). Cached
+ * per services; `refresh` asks again (after a refused token: a global failover may have moved the writer).
+ */
+export async function globalWriterRegion(services: WrapperServices, hostname: string, props: ConnectProps, pluginCode: string, refresh: boolean): Promise<string> {
+  const o = props.options;
+  const endpoint = o.iamRdsEndpoint as string | undefined;
+  const profile = o.awsProfile as string | undefined;
+  const cache = services.shared(GLOBAL_REGIONS, () => new Map<string, Promise<string>>());
+  const key = `${hostname.toLowerCase()}|${profile ?? ''}|${endpoint ?? ''}`;
+  if (refresh) cache.delete(key);
+  let pending = cache.get(key);
+  if (pending === undefined) {
+    pending = (async () => {
+      const id = hostname.split('.')[0]!;
+      const sdk = await loadRds(pluginCode);
+      const credentials = await awsCredentialsProvider(services, profile, pluginCode);
+      const client = new sdk.RDSClient({ credentials, logger: AWS_SDK_LOGGER, ...(endpoint !== undefined ? { endpoint } : {}) });
+      try {
+        const out = await client.send(new sdk.DescribeGlobalClustersCommand({ GlobalClusterIdentifier: id }), { abortSignal: AbortSignal.timeout(10_000) });
+        const members = out.GlobalClusters?.[0]?.GlobalClusterMembers ?? [];
+        const arn = members.find((m) => m.IsWriter === true)?.DBClusterArn;
+        const region = arn?.split(':')[3];
+        if (!region) throw new AwsWrapperError(`global database '${id}' has no writer cluster in DescribeGlobalClusters (members: ${members.map((m) => m.DBClusterArn).join(', ') || 'none'})`);
+        return region;
+      } finally {
+        client.destroy();
+      }
+    })();
+    cache.set(key, pending);
+    pending.catch(() => cache.delete(key));
+  }
+  try {
+    return await pending;
+  } catch (err) {
+    const e = err as Error;
+    throw new AwsWrapperError(
+      `${pluginCode}: cannot find the region of global database endpoint '${hostname}' with DescribeGlobalClusters (${e.name}: ${e.message}); ` +
+        "set 'iamRegion', or give the lookup a region (AWS_REGION) and the permission rds:DescribeGlobalClusters",
+      { cause: err },
+    );
+  }
 }
 
 /** Signs a token for `user` at `target` with the given credentials. */

@@ -1,16 +1,18 @@
 /**
- * Lazy loading of the optional packages the authentication plugins need (the AWS SDK and an HTML parser). They are
- * optional peer dependencies: importing the wrapper never loads them, and naming a plugin whose package is not
- * installed fails with an error that says which package to install. Only the plugins call these loaders.
+ * Lazy loading of the optional packages the authentication and custom endpoint plugins need (the AWS SDK and an
+ * HTML parser). They are optional peer dependencies: importing the wrapper never loads them, and naming a plugin
+ * whose package is not installed fails with an error that says which package to install. Only the plugins call
+ * these loaders.
  */
 import { AwsWrapperError } from '../errors.js';
 
-/** The optional packages each auth plugin needs (@aws-sdk/rds-signer itself requires credential-providers). */
+/** The optional packages each plugin needs (@aws-sdk/rds-signer itself requires credential-providers). */
 export const PLUGIN_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   iam: ['@aws-sdk/rds-signer', '@aws-sdk/credential-providers'],
   aws_secrets_manager: ['@aws-sdk/client-secrets-manager', '@aws-sdk/credential-providers'],
   federated_auth: ['@aws-sdk/rds-signer', '@aws-sdk/credential-providers', '@aws-sdk/client-sts', 'htmlparser2'],
   okta: ['@aws-sdk/rds-signer', '@aws-sdk/credential-providers', '@aws-sdk/client-sts', 'htmlparser2'],
+  custom_endpoint: ['@aws-sdk/client-rds', '@aws-sdk/credential-providers'],
 };
 
 /** An optional package a feature needs is not installed. */
@@ -59,6 +61,7 @@ export type RdsSignerModule = typeof import('@aws-sdk/rds-signer');
 export type CredentialProvidersModule = typeof import('@aws-sdk/credential-providers');
 export type SecretsManagerModule = typeof import('@aws-sdk/client-secrets-manager');
 export type StsModule = typeof import('@aws-sdk/client-sts');
+export type RdsModule = typeof import('@aws-sdk/client-rds');
 
 export function loadRdsSigner(feature: string): Promise<RdsSignerModule> {
   return load('@aws-sdk/rds-signer', feature, () => import('@aws-sdk/rds-signer'));
@@ -76,6 +79,10 @@ export function loadSts(feature: string): Promise<StsModule> {
   return load('@aws-sdk/client-sts', feature, () => import('@aws-sdk/client-sts'));
 }
 
+export function loadRds(feature: string): Promise<RdsModule> {
+  return load('@aws-sdk/client-rds', feature, () => import('@aws-sdk/client-rds'));
+}
+
 export function loadHtmlParser(feature: string) {
   return load('htmlparser2', feature, () => import('htmlparser2'));
 }
@@ -87,6 +94,7 @@ const LOADERS: Readonly<Record<string, (feature: string) => Promise<unknown>>> =
   '@aws-sdk/credential-providers': loadCredentialProviders,
   '@aws-sdk/client-secrets-manager': loadSecretsManager,
   '@aws-sdk/client-sts': loadSts,
+  '@aws-sdk/client-rds': loadRds,
   htmlparser2: loadHtmlParser,
 };
 

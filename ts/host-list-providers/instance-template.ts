@@ -47,12 +47,16 @@ export function instanceTemplateFor(initial: HostInfo, pattern: string | undefin
   return { host: new HostInfo({ host: derived, port: initial.port }), explicitPort: false };
 }
 
-/** Parses `globalClusterInstanceHostPatterns` (`region:host[:port],...`) into validated per-region templates. */
+/** Parses `globalClusterInstanceHostPatterns` (`region:host[:port]` items, or one comma-separated string) into validated per-region templates. */
 export function parseGlobalClusterInstanceHostPatterns(value: unknown, initial: HostInfo): Map<string, HostInfo> {
   const key = 'globalClusterInstanceHostPatterns';
-  if (typeof value !== 'string' || value.trim() === '') throw new ConfigurationError(`${key}: expected 'region:?.domain[:port],...'`, key);
+  // The option parser gives a string list; a comma-separated string is accepted as well.
+  const items = Array.isArray(value) && value.every((v) => typeof v === 'string')
+    ? (value as string[])
+    : typeof value === 'string' ? value.split(',') : undefined;
+  if (items === undefined || items.every((s) => s.trim() === '')) throw new ConfigurationError(`${key}: expected 'region:?.domain[:port],...'`, key);
   const out = new Map<string, HostInfo>();
-  for (const item of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of items.map((s) => s.trim()).filter(Boolean)) {
     const i = item.indexOf(':');
     if (i <= 0) throw new ConfigurationError(`${key}: '${item}' must be 'region:host-pattern[:port]'`, key);
     const region = item.slice(0, i).trim();

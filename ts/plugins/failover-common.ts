@@ -68,6 +68,13 @@ export interface FailoverEvent {
   readonly mode: FailoverMode;
 }
 
+/** Which hosts a reader failover may end on (gdb_failover's region rules); default: the failoverMode's. */
+export interface ReaderPolicy {
+  readonly allowReader: (host: HostInfo) => boolean;
+  /** The writer is a candidate (after the readers), and a reader that turned out to be the writer is accepted. */
+  readonly writerAllowed: boolean;
+}
+
 /** A connection failover opened and the host it is on (role as verified). */
 export interface FailoverTarget<C> {
   readonly conn: C;
@@ -243,9 +250,7 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     }
     log.info(`${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} (${this.mode}) after ${describe(cause)}`);
     try {
-      const target = await this.untilEnded(
-        this.mode === FailoverMode.STRICT_WRITER ? this.writerFailover(failed, deadline) : this.readerFailover(failed, deadline),
-      );
+      const target = await this.untilEnded(this.findTarget(failed, deadline));
       await s.setCurrentConnection(target.conn, target.host, this);
       const durationMs = Date.now() - started;
       log.info(`${this.code}: failover to ${target.host.hostAndPort} (${target.host.role}) took ${durationMs} ms`);
@@ -317,6 +322,11 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     return current;
   }
 
+  /** The connection failover switches to: the writer in strict_writer mode, else a reader (gdb_failover: per region). */
+  protected findTarget(failed: HostInfo | undefined, deadline: number): Promise<FailoverTarget<C>> {
+    return this.mode === FailoverMode.STRICT_WRITER ? this.writerFailover(failed, deadline) : this.readerFailover(failed, deadline);
+  }
+
   /** Finds, connects to and verifies the new writer before `deadline`. */
   protected abstract writerFailover(failed: HostInfo | undefined, deadline: number): Promise<FailoverTarget<C>>;
 
@@ -384,6 +394,10 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
         continue;
       }
       const writer = s.allHosts.find((h) => h.role === HostRole.WRITER);
+      // The refresh confirmed a writer: missing here, it is one the host restriction (custom endpoint) leaves out.
+      if (writer === undefined && s.allowedAndBlockedHosts !== undefined) {
+        throw new AwsWrapperError('Writer failover failed: the new writer is not among the hosts allowed for this connection (not a member of the custom endpoint)');
+      }
       if (writer !== undefined) {
         const target = await this.tryHost(writer, deadline - Date.now(), (role) => role === HostRole.WRITER);
         if (target !== undefined) return target;
@@ -400,19 +414,22 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
    * bounded by failoverReaderConnectTimeoutMs and the time left; a reader that turns out to be the writer is accepted
    * only outside strict_reader. Rounds repeat until `deadline`.
    */
-  protected async readerFailover(failed: HostInfo | undefined, deadline: number): Promise<FailoverTarget<C>> {
+  protected async readerFailover(failed: HostInfo | undefined, deadline: number, policy?: ReaderPolicy): Promise<FailoverTarget<C>> {
     const s = this.service;
     const strategy = this.props.options.failoverReaderHostSelectorStrategy;
     const strict = this.mode === FailoverMode.STRICT_READER;
     while (Date.now() < deadline && !this.ended) {
       await s.refreshHostList().catch(() => undefined);
       const all = s.allHosts;
-      const readers = all.filter((h) => h.role === HostRole.READER);
+      const readers = all.filter((h) => h.role === HostRole.READER && (policy === undefined || policy.allowReader(h)));
       const candidates = orderByStrategy(s, readers, strategy);
       const writer = all.find((h) => h.role === HostRole.WRITER);
-      if (writer !== undefined && (!strict || readers.length === 0)) candidates.push(writer);
-      if (candidates.length === 0 && failed !== undefined) candidates.push(failed);
-      const accept = (role: HostRole) => role === HostRole.READER || !strict || readers.length === 0;
+      const writerAllowed = policy === undefined ? !strict || readers.length === 0 : policy.writerAllowed;
+      if (writer !== undefined && writerAllowed) candidates.push(writer);
+      if (candidates.length === 0 && failed !== undefined && policy === undefined) candidates.push(failed);
+      const accept = policy === undefined
+        ? (role: HostRole) => role === HostRole.READER || !strict || readers.length === 0
+        : (role: HostRole) => role === HostRole.READER || policy.writerAllowed;
       for (let i = 0; i < candidates.length && Date.now() < deadline; i += 2) {
         const pair = candidates.slice(i, i + 2);
         const bound = Math.min(this.props.options.failoverReaderConnectTimeoutMs, deadline - Date.now());

@@ -13,7 +13,7 @@ import { FailoverFailedError } from '../errors.js';
 import { HostAvailability, type HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import type { ConnectFn, ConnectProps, PluginFactory, PluginService } from '../plugin.js';
-import { describe, FailoverMode, FailoverPluginBase, type FailoverTarget } from './failover-common.js';
+import { describe, FailoverPluginBase, type FailoverTarget } from './failover-common.js';
 import { StaleDnsHelper } from './stale-dns.js';
 
 const log = getLogger('failover');
@@ -44,7 +44,7 @@ export class FailoverV2Plugin<C> extends FailoverPluginBase<C> {
       const deadline = started + this.failoverTimeoutMs;
       let target: FailoverTarget<C>;
       try {
-        target = this.mode === FailoverMode.STRICT_WRITER ? await this.writerFailover(undefined, deadline) : await this.readerFailover(undefined, deadline);
+        target = await this.findTarget(undefined, deadline);
       } catch (failure) {
         this.emitFailover({ from: host, to: undefined, durationMs: Date.now() - started, error: err, outcome: 'failed', mode: this.mode });
         throw new FailoverFailedError(`The initial connection failed and no suitable instance was found within ${this.failoverTimeoutMs} ms (${describe(failure)})`, { cause: err });

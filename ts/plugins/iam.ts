@@ -10,7 +10,8 @@ import { getLogger } from '../logger.js';
 import type { ConnectProps, PluginFactory, PluginService } from '../plugin.js';
 import { AuthPlugin, authContextOf, authFetchError, type AuthContext, type CredentialSource, type ResolvedCredentials } from '../auth/auth-plugin.js';
 import { awsCredentialsProvider } from '../auth/aws-credentials.js';
-import { generateIamToken, resolveIamTarget, tokenCacheKey, tokenExpiresAt } from '../auth/iam-token.js';
+import { generateIamToken, globalWriterRegion, resolveIamTarget, tokenCacheKey, tokenExpiresAt } from '../auth/iam-token.js';
+import { isGlobalDbWriterClusterDns } from '../rds-utils.js';
 
 const log = getLogger('iam');
 const CODE = 'iam';
@@ -32,6 +33,12 @@ export class IamCredentialSource implements CredentialSource {
 
   async resolve(host: HostInfo, props: ConnectProps, refresh: boolean): Promise<ResolvedCredentials> {
     const user = dbUserOf(props);
+    const hostname = (props.options.iamHost as string | undefined) ?? host.host;
+    if (props.options.iamRegion === undefined && isGlobalDbWriterClusterDns(hostname)) {
+      // A global- endpoint names no region: the token is signed for the region of the global database's writer.
+      const region = await globalWriterRegion(this.ctx.services, hostname, props, CODE, refresh);
+      props = { ...props, options: { ...props.options, iamRegion: region } };
+    }
     const target = resolveIamTarget(host, props, this.ctx.defaultPort(), CODE);
     const key = tokenCacheKey(CODE, target, user);
     const describe = `user '${user}' at ${target.hostname}:${target.port} (region ${target.region})`;

@@ -18,7 +18,7 @@ const log = getLogger('read-write-splitting');
 const LEAST_CONNECTIONS = 'least_connections';
 
 export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
-  readonly code = 'read_write_splitting';
+  readonly code: string = 'read_write_splitting';
   override readonly subscribedMethods: ReadonlySet<string> = new Set<string>([
     ...RW_SUBSCRIBED_METHODS,
     PIPELINE.acceptsStrategy,
@@ -117,10 +117,10 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
     let lastError: unknown;
     const attempts = 2 * Math.max(1, service.allHosts.length);
     for (let i = 0; i < attempts; i++) {
-      let candidates = service.hosts.filter((h) => h.role === HostRole.READER && !failed.has(h.url));
+      let candidates = service.hosts.filter((h) => h.role === HostRole.READER && !failed.has(h.url) && this.readerAllowed(h));
       if (candidates.length === 0) {
         candidates = service.allHosts
-          .filter((h) => h.role === HostRole.READER && !failed.has(h.url))
+          .filter((h) => h.role === HostRole.READER && !failed.has(h.url) && this.readerAllowed(h))
           .map((h) => (h.availability === HostAvailability.AVAILABLE ? h : h.with({ availability: HostAvailability.AVAILABLE })));
       }
       if (candidates.length === 0) break;
@@ -138,6 +138,11 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
       `No reader could be reached${lastError === undefined ? '' : `: ${errorText(lastError)}`}`,
       lastError === undefined ? undefined : { cause: lastError },
     );
+  }
+
+  /** Whether a topology reader may be switched to (gdb_rw: home region only). */
+  protected readerAllowed(_host: HostInfo): boolean {
+    return true;
   }
 
   protected async openWriter(): Promise<CachedConnection<C>> {

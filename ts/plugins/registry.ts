@@ -13,6 +13,7 @@ import { HostRole } from '../host-info.js';
 import { sharedServices } from '../services.js';
 import { awsSecretsManagerPluginFactory } from './aws-secrets-manager.js';
 import { connectTimePluginFactory } from './connect-time.js';
+import { customEndpointPluginFactory } from './custom-endpoint.js';
 import { devPluginFactory } from './dev.js';
 import { executeTimePluginFactory } from './execute-time.js';
 import { federatedAuthPluginFactory } from './federated-auth.js';
@@ -28,6 +29,8 @@ import { oktaPluginFactory } from './okta.js';
 import { readWriteSplittingPluginFactory } from './read-write-splitting.js';
 import { srwPluginFactory } from './srw.js';
 import { fastestResponseStrategyPluginFactory } from './fastest-response-strategy.js';
+import { gdbFailoverPluginFactory } from './gdb-failover.js';
+import { gdbRwPluginFactory } from './gdb-rw.js';
 import { blueGreenPluginFactory } from './bg.js';
 
 /** A seed plugin code that is recognised but not implemented yet. */
@@ -50,16 +53,16 @@ function isPlanned(p: BuiltinPlugin): p is PlannedPlugin {
 
 /** Every seed plugin code with its weight (lower = outer) and the Node peer's camelCase spelling as an alias. */
 export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
-  plannedPlugin('custom_endpoint', 40, ['customEndpoint']),
+  customEndpointPluginFactory,
   initialConnectionPluginFactory,
   auroraConnectionTrackerPluginFactory,
   staleDnsPluginFactory,
   readWriteSplittingPluginFactory,
   srwPluginFactory,
-  plannedPlugin('gdb_rw', 320),
+  gdbRwPluginFactory,
   failoverV1PluginFactory,
   failoverV2PluginFactory,
-  plannedPlugin('gdb_failover', 420),
+  gdbFailoverPluginFactory,
   hostMonitoringPluginFactory,
   hostMonitoringV2PluginFactory,
   blueGreenPluginFactory,

@@ -145,6 +145,10 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
   protected abstract openWriter(): Promise<CachedConnection<C>>;
   /** Whether a connection cached for `role` on `host` may still be used (host present, same role, available). */
   protected abstract isStillValid(host: HostInfo, role: HostRole): boolean;
+  /** setReadOnly(false) on a reader keeps the reader (gdb_rw with global write forwarding); default false. */
+  protected keepsReaderForWrites(): boolean {
+    return false;
+  }
   /** Called once before the first switch: lets the subclass settle the role of the initial connection. */
   protected async prepareInitialConnection(): Promise<void> {}
 
@@ -278,6 +282,7 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
       }
     } else {
       if (role === HostRole.WRITER) return;
+      if (role === HostRole.READER && this.keepsReaderForWrites()) return;
       if (!currentClosed && service.isInTransaction) {
         throw new ReadWriteSplittingError('setReadOnly(false) is not allowed inside a transaction on a reader: commit or roll back first');
       }

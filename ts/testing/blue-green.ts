@@ -20,6 +20,11 @@ export interface SwitchoverOptions {
   readonly phaseMs?: number | BlueGreenPhaseMs;
   /** Walk back from IN_PROGRESS to AVAILABLE instead of completing (blue is made writable again; nothing moves). */
   readonly rollback?: boolean;
+  /**
+   * At the end of IN_PROGRESS, while green is promoted and the names move, every instance of both sides resets
+   * its open connections and refuses new ones, as RDS does (default true; false keeps connections open).
+   */
+  readonly dropConnections?: boolean;
   /** Called as each status is published; the phase lasts until it resolves (and at least its phaseMs). */
   readonly onPhase?: (status: BlueGreenStatus, deployment: BlueGreenDeployment) => void | Promise<void>;
 }
@@ -112,8 +117,8 @@ export class BlueGreenDeployment {
   }
 
   /** One step of the switchover (for scripts that drive the phases themselves). */
-  async step(to: BlueGreenStatus): Promise<void> {
-    await this.host.call('blue-green-step', { to });
+  async step(to: BlueGreenStatus, options: { dropConnections?: boolean } = {}): Promise<void> {
+    await this.host.call('blue-green-step', { to, dropConnections: options.dropConnections ?? true });
   }
 
   /**
@@ -132,7 +137,7 @@ export class BlueGreenDeployment {
     const phases: { status: BlueGreenStatus; at: number; ms: number }[] = [];
     for (let n = 0; n < path.length; n++) {
       const status = path[n]!;
-      await this.step(status);
+      await this.step(status, { dropConnections: options.dropConnections });
       const at = Date.now();
       const previous = phases[phases.length - 1];
       if (previous) previous.ms = at - previous.at;

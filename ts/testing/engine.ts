@@ -47,8 +47,11 @@ export interface TopologySnapshot {
 }
 
 export interface Engine {
-  /** Initialises and starts the writer (instances[0]) and its replicas, with replication and metadata. */
-  create(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void>;
+  /**
+   * Initialises and starts the writer (instances[0]) and its replicas, with replication and metadata. With
+   * `upstream` (a global database's secondary region) the writer is a replica of that instance of another cluster.
+   */
+  create(ctx: EngineContext, instances: readonly InstanceSpec[], upstream?: InstanceSpec): Promise<void>;
   start(ctx: EngineContext, instance: InstanceSpec): Promise<void>;
   /** 'fast' = clean shutdown (clients see 57P01 / the MySQL equivalent); 'immediate' = crash. */
   stop(ctx: EngineContext, instance: InstanceSpec, mode: 'fast' | 'immediate'): Promise<void>;
@@ -67,6 +70,13 @@ export interface Engine {
    * the others have). Without it the orchestration promotes the first candidate.
    */
   pickPromotionTarget?(ctx: EngineContext, candidates: readonly InstanceSpec[]): Promise<InstanceSpec>;
+  /**
+   * Global database: make this cluster a secondary region replicating from `upstream` (its writer must be stopped),
+   * or with undefined promote its writer and make it the primary region. Engines without it have no global database.
+   */
+  follow?(ctx: EngineContext, upstream: InstanceSpec | undefined, topology: TopologySnapshot): Promise<void>;
+  /** Global database: publishes the global view (the global status functions' answer) in every instance. */
+  publishGlobal?(ctx: EngineContext, doc: unknown): Promise<void>;
   /** Blue/Green: installs the status source where the flavour lacks it (run on blue's writer before the copy). */
   prepareBlueGreen?(ctx: EngineContext, writer: InstanceSpec): Promise<void>;
   /** Blue/Green: publishes the status rows on this side's instances (what the dialects' status SQL returns). */

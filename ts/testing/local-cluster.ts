@@ -8,15 +8,15 @@ import { closeSync, existsSync, mkdirSync, openSync, promises as fs } from 'node
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Flavour } from './engine.js';
+import type { Flavour, InstanceSpec } from './engine.js';
 import { removeHostsBlock } from './etc-hosts.js';
 import { resolveFromWrapper, thisModuleFile } from './module-path.js';
 import { instanceHostPattern, newClusterId } from './names.js';
 import { BlueGreenDeployment } from './blue-green.js';
-import { nameTable, readState, type ClusterCredentials, type ClusterState, type InstanceRole } from './state.js';
-import { FLAVOURS, loadEngine, type FailoverOptions, type FailoverResult, type SupervisorOptions } from './supervisor.js';
+import { nameTable, readState, type ClusterCredentials, type ClusterState, type CustomEndpointState, type InstanceRole } from './state.js';
+import { FLAVOURS, loadEngine, type CustomEndpointSpec, type FailoverOptions, type FailoverResult, type SupervisorOptions } from './supervisor.js';
 
-export type { FailoverOptions, FailoverResult } from './supervisor.js';
+export type { CustomEndpointSpec, FailoverOptions, FailoverResult } from './supervisor.js';
 
 export interface LocalClusterOptions {
   /** Default 'aurora-pg'. */
@@ -45,6 +45,15 @@ export interface LocalClusterOptions {
   readonly keepAfterExit?: boolean;
   /** Milliseconds to wait for the cluster to come up (default 120000). */
   readonly timeoutMs?: number;
+  /** Set by LocalGlobalDatabase for the regions of a global database (aurora-pg only). */
+  readonly globalMember?: {
+    /** Server id and name suffix of the first instance (regions use distinct ones). */
+    readonly firstServerId: number;
+    /** Secondary region: the primary region's writer this cluster's writer replicates from. */
+    readonly replicaOf?: InstanceSpec;
+    /** The region serving the `global-` writer endpoint: its DNS name. */
+    readonly globalEndpoint?: string;
+  };
 }
 
 export interface InstanceInfo {
@@ -68,6 +77,31 @@ export interface EndpointInfo {
   readonly host: string;
   readonly port: number;
   readonly targets: readonly string[];
+}
+
+/** A custom endpoint of the cluster and the instances it currently leads to (`targets`). */
+export interface CustomEndpointInfo extends EndpointInfo {
+  readonly name: string;
+  readonly type: 'READER' | 'ANY';
+  readonly staticMembers: readonly string[];
+  readonly excludedMembers: readonly string[];
+}
+
+/** Membership of a custom endpoint: static members or excluded members (not both), and its type. */
+export interface CustomEndpointMembership {
+  /** Instance names that are exactly the members. */
+  readonly members?: readonly string[];
+  /** Instance names left out; every other instance (also ones added later) is a member. */
+  readonly excluded?: readonly string[];
+  /** READER (only readers among the members) or ANY (default on create). */
+  readonly type?: 'READER' | 'ANY';
+}
+
+/** Where the cluster's RDS API listens and the access key it accepts (for the SDK: `endpoint`, `region`, `credentials`). */
+export interface RdsApiInfo {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
 }
 
 /** A pg / mysql2-shaped connection config, plus the map the wrapper needs to reach the RDS-shaped names. */
@@ -127,8 +161,42 @@ async function waitForExit(pid: number, ms: number): Promise<void> {
   }
 }
 
+function customInfo(ce: CustomEndpointState): CustomEndpointInfo {
+  return {
+    name: ce.name, dnsName: ce.dnsName, address: ce.address, host: ce.host, port: ce.port, targets: [...ce.targets],
+    type: ce.type, staticMembers: [...ce.staticMembers], excludedMembers: [...ce.excludedMembers],
+  };
+}
+
 export class LocalCluster {
   private constructor(private state: ClusterState) {}
+
+  /**
+   * Custom endpoints (`<name>.cluster-custom-<id>.<region>.rds.amazonaws.com`), reported by the cluster's RDS API
+   * (DescribeDBClusterEndpoints) and leading to their member instances.
+   */
+  readonly customEndpoints = {
+    create: async (name: string, membership: CustomEndpointMembership = {}): Promise<CustomEndpointInfo> =>
+      customInfo(await this.call<CustomEndpointState>('custom-endpoint-create', { ...membership, name } satisfies CustomEndpointSpec)),
+    /** Changes type or members; giving one member list (non-empty) clears the other, as RDS does. */
+    modify: async (name: string, membership: CustomEndpointMembership): Promise<CustomEndpointInfo> =>
+      customInfo(await this.call<CustomEndpointState>('custom-endpoint-modify', { ...membership, name } satisfies CustomEndpointSpec)),
+    delete: (name: string): Promise<void> => this.call('custom-endpoint-delete', { name }),
+    /** The last known custom endpoints (call status() to refresh). */
+    list: (): CustomEndpointInfo[] => (this.state.customEndpoints ?? []).map(customInfo),
+    get: (name: string): CustomEndpointInfo => {
+      const ce = (this.state.customEndpoints ?? []).find((e) => e.name === name || e.dnsName === name);
+      if (!ce) throw new Error(`no custom endpoint '${name}' in cluster ${this.state.clusterId}`);
+      return customInfo(ce);
+    },
+  };
+
+  /** The cluster's local RDS API: pass `endpoint` as the wrapper's `customEndpointRdsEndpoint`, sign with `credentials`. */
+  get rdsApi(): RdsApiInfo {
+    const api = this.state.rdsApi;
+    if (!api) throw new Error(`the RDS API of lookalike cluster ${this.state.clusterId} is not running`);
+    return { endpoint: api.endpoint, region: this.state.region, credentials: { accessKeyId: api.accessKeyId, secretAccessKey: api.secretAccessKey } };
+  }
 
   /** Starts a new cluster (its supervisor runs detached) and resolves once every instance serves. */
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
@@ -161,6 +229,9 @@ export class LocalCluster {
       etcHosts: options.etcHosts,
       publicPort: options.publicPort,
       ownerPid: options.keepAfterExit ? undefined : process.pid,
+      firstServerId: options.globalMember?.firstServerId,
+      replicaOf: options.globalMember?.replicaOf,
+      globalEndpoint: options.globalMember?.globalEndpoint,
     };
     const { file, execArgv } = supervisorCommand();
     const logFd = openSync(path.join(dir, 'logs', 'supervisor.out'), 'a');
@@ -297,6 +368,39 @@ export class LocalCluster {
     return this.call('rejoin', { name });
   }
 
+  // ---- global database steps (LocalGlobalDatabase runs them in order) ------------------------------------------
+
+  /** Fences the writer: proxy refuses, server stopped ('immediate' = crash, 'fast' = clean, WAL fully shipped). */
+  fenceWriter(mode: 'fast' | 'immediate'): Promise<void> {
+    return this.call('fence-writer', { mode });
+  }
+
+  /** Becomes the primary region (upstream undefined: the writer is promoted) or a secondary region of `upstream`. */
+  follow(upstream: InstanceSpec | undefined): Promise<void> {
+    return this.call('follow', upstream === undefined ? {} : { upstream });
+  }
+
+  /** Publishes the global view the global status functions report. */
+  publishGlobal(doc: unknown): Promise<void> {
+    return this.call('publish-global', { doc });
+  }
+
+  /** Points the `global-` writer endpoint (served by this cluster) at `address`. */
+  setGlobalEndpoint(address: { host: string; port: number }, name: string): Promise<void> {
+    return this.call('global-endpoint', { address, name });
+  }
+
+  /** The engine-level description of the writer (what another region's cluster replicates from). */
+  get writerSpec(): InstanceSpec {
+    const w = this.state.instances.find((i) => i.role === 'writer');
+    if (!w) throw new Error('the cluster has no writer');
+    return { name: w.name, serverId: w.serverId, dataDir: w.dataDir, logFile: w.logFile, port: w.internalPort, dnsName: w.dnsName, resourceId: w.resourceId, publicPort: w.port };
+  }
+
+  get region(): string {
+    return this.state.region;
+  }
+
   /**
    * Creates a Blue/Green deployment: a green copy of every instance (names `<name>-green-<suffix>`, own loopback
    * addresses and cluster endpoints) replicating from the writer, and the status rows with status AVAILABLE.
@@ -426,6 +530,10 @@ export class LocalCluster {
   private resolve(endpoint: string): { dnsName: string; host: string; port: number } {
     if (endpoint === 'writer' || endpoint === this.state.writerEndpoint.dnsName) return this.state.writerEndpoint;
     if (endpoint === 'reader' || endpoint === this.state.readerEndpoint.dnsName) return this.state.readerEndpoint;
+    const g = this.state.globalEndpoint;
+    if (g && (endpoint === 'global' || endpoint === g.dnsName)) return g;
+    const custom = (this.state.customEndpoints ?? []).find((e) => e.name === endpoint || e.dnsName === endpoint);
+    if (custom) return custom;
     const bg = this.state.blueGreen;
     if (bg && endpoint === bg.otherWriterEndpoint.dnsName) return bg.otherWriterEndpoint;
     if (bg && endpoint === bg.otherReaderEndpoint.dnsName) return bg.otherReaderEndpoint;
@@ -434,7 +542,7 @@ export class LocalCluster {
     return inst;
   }
 
-  /** Loopback address of an endpoint ('writer', 'reader'), instance name or DNS name: for plain drivers. */
+  /** Loopback address of an endpoint ('writer', 'reader', a custom endpoint's name), instance name or DNS name: for plain drivers. */
   addressOf(endpoint: string = 'writer'): { host: string; port: number } {
     const e = this.resolve(endpoint);
     return { host: e.host, port: e.port };

@@ -41,6 +41,17 @@ export function readerEndpointDnsName(clusterName: string, clusterId: string, re
   return `${clusterName}.cluster-ro-${clusterId}.${region}.rds.amazonaws.com`;
 }
 
+export function customEndpointDnsName(endpointName: string, clusterId: string, region = DEFAULT_REGION): string {
+  return `${endpointName}.cluster-custom-${clusterId}.${region}.rds.amazonaws.com`;
+}
+
+/** RDS endpoint identifiers: a letter, then letters, digits and single hyphens, at most 63, no trailing hyphen. */
+export function assertEndpointName(name: string): void {
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(name) || name.includes('--') || name.endsWith('-')) {
+    throw new Error(`custom endpoint name '${name}' is invalid: expected a lower-case letter followed by up to 62 lower-case letters, digits or single hyphens, not ending with a hyphen`);
+  }
+}
+
 /** The wrapper's `clusterInstanceHostPattern` for this cluster. */
 export function instanceHostPattern(clusterId: string, region = DEFAULT_REGION): string {
   return `?.${clusterId}.${region}.rds.amazonaws.com`;
@@ -67,6 +78,8 @@ export function formatAddress(a: Address): string {
 /** Host octets of the per-cluster address block: instances use .1-.199, endpoints .200 and up. */
 export const WRITER_ENDPOINT_OCTET = 200;
 export const READER_ENDPOINT_OCTET = 201;
+/** Custom endpoints take .202 and up. */
+export const FIRST_CUSTOM_ENDPOINT_OCTET = 202;
 
 export function isLoopback(host: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1';

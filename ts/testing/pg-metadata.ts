@@ -18,6 +18,17 @@ export const INSTANCE_NAME_GUC = 'aws_lookalike.instance_name';
 export const RESOURCE_ID_GUC = 'aws_lookalike.resource_id';
 /** File in each data directory with the published topology (JSON array of TopologyRow). */
 export const TOPOLOGY_FILE = 'lookalike-topology.json';
+/**
+ * File in each data directory of a global database member with the global view (GlobalDocument); absent in a
+ * standalone cluster, whose global status functions then return no row (so it is not detected as global).
+ */
+export const GLOBAL_FILE = 'lookalike-global.json';
+
+/** What the global status functions report: every instance of both regions and the regions themselves. */
+export interface GlobalDocument {
+  readonly instances: readonly { readonly server_id: string; readonly aws_region: string; readonly writer: boolean; readonly session_id: string }[];
+  readonly regions: readonly { readonly aws_region: string; readonly primary: boolean }[];
+}
 /** File in each data directory with the Blue/Green status rows (JSON array of BlueGreenRow). */
 export const BLUE_GREEN_FILE = 'lookalike-blue-green.json';
 
@@ -83,10 +94,17 @@ const COMMON_SQL = [
              AS t(${BLUE_GREEN_COLUMNS}) $$`,
   `CREATE FUNCTION aws_lookalike.instance_name() RETURNS text LANGUAGE sql STABLE
      AS $$ SELECT pg_catalog.current_setting('${INSTANCE_NAME_GUC}', true) $$`,
-  // Live role: a node out of recovery is the writer, whatever the last published topology says.
+  `CREATE FUNCTION aws_lookalike.global() RETURNS jsonb
+     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+     AS $$ SELECT pg_catalog.pg_read_file('${GLOBAL_FILE}', true)::jsonb $$`,
+  // Live role: a node out of recovery is the writer, whatever the last published topology says. In a global
+  // database the writer is the primary region's (the head of a secondary region replicates, it does not write).
   `CREATE FUNCTION aws_lookalike.writer_name() RETURNS text LANGUAGE sql STABLE
      AS $$ SELECT CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN aws_lookalike.instance_name()
-                       ELSE (SELECT name FROM aws_lookalike.topology() WHERE role = 'writer' LIMIT 1) END $$`,
+                       ELSE COALESCE(
+                         (SELECT g->>'server_id' FROM pg_catalog.jsonb_array_elements(aws_lookalike.global()->'instances') g
+                           WHERE (g->>'writer')::boolean LIMIT 1),
+                         (SELECT name FROM aws_lookalike.topology() WHERE role = 'writer' LIMIT 1)) END $$`,
 ];
 
 const AURORA_SQL = [
@@ -153,6 +171,39 @@ const AURORA_SQL = [
    $$`,
 ];
 
+/** Aurora Global Database status functions, answering from the global file (no row outside a global database). */
+const GLOBAL_SQL = [
+  `CREATE FUNCTION pg_catalog.aurora_global_db_instance_status()
+     RETURNS TABLE (server_id text, session_id text, aws_region text, durable_lsn bigint, highest_lsn_rcvd bigint,
+                    feedback_epoch integer, feedback_xmin integer, oldest_read_view_lsn bigint,
+                    visibility_lag_in_msec bigint)
+     LANGUAGE sql STABLE
+   AS $$
+     SELECT g.server_id,
+            CASE WHEN g.server_id = aws_lookalike.writer_name() THEN 'MASTER_SESSION_ID' ELSE g.session_id END,
+            g.aws_region,
+            NULL::bigint, NULL::bigint, NULL::integer, NULL::integer, NULL::bigint,
+            CASE WHEN g.server_id = aws_lookalike.writer_name() THEN NULL::bigint ELSE 0::bigint END
+       FROM pg_catalog.jsonb_to_recordset(COALESCE(aws_lookalike.global()->'instances', '[]'::jsonb))
+            AS g(server_id text, aws_region text, writer boolean, session_id text)
+   $$`,
+  `CREATE FUNCTION pg_catalog.aurora_global_db_status()
+     RETURNS TABLE (aws_region text, highest_lsn_written bigint, durability_lag_in_msec bigint,
+                    rpo_lag_in_msec bigint, last_lag_calculation_time timestamptz, feedback_epoch integer,
+                    feedback_xmin integer)
+     LANGUAGE sql STABLE
+   AS $$
+     SELECT r.aws_region,
+            (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
+                  ELSE pg_catalog.pg_current_wal_lsn() END OPERATOR(pg_catalog.-) '0/0'::pg_lsn)::bigint,
+            CASE WHEN r."primary" THEN -1::bigint ELSE 0::bigint END,
+            CASE WHEN r."primary" THEN -1::bigint ELSE 0::bigint END,
+            pg_catalog.now(), 0, 0
+       FROM pg_catalog.jsonb_to_recordset(COALESCE(aws_lookalike.global()->'regions', '[]'::jsonb))
+            AS r(aws_region text, "primary" boolean)
+   $$`,
+];
+
 /** Aurora PostgreSQL 17.5 / 16.9 / 15.13 … and later: the Blue/Green status (the argument is a metrics tag). */
 const AURORA_BLUE_GREEN_SQL = [
   `CREATE FUNCTION pg_catalog.get_blue_green_fast_switchover_metadata(product text DEFAULT NULL)
@@ -191,7 +242,7 @@ const MULTI_AZ_SQL = [
 export function installSql(flavour: Flavour): string[] {
   if (!hasMetadata(flavour)) return [];
   const head = ['SET allow_system_table_mods = on', ...COMMON_SQL];
-  if (flavour === 'aurora-pg') return [...head, settingsViewSql(AURORA_EXTENSIONS), ...AURORA_SQL, ...AURORA_BLUE_GREEN_SQL];
+  if (flavour === 'aurora-pg') return [...head, settingsViewSql(AURORA_EXTENSIONS), ...AURORA_SQL, ...GLOBAL_SQL, ...AURORA_BLUE_GREEN_SQL];
   return [...head, settingsViewSql(RDS_EXTENSIONS), ...MULTI_AZ_SQL];
 }
 

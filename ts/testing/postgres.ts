@@ -14,7 +14,7 @@ import pg from 'pg';
 import { resolveFromWrapper } from './module-path.js';
 import type { Engine, EngineContext, Flavour, InstanceSpec, TopologySnapshot } from './engine.js';
 import { randomUUID } from 'node:crypto';
-import { BLUE_GREEN_FILE, hasMetadata, installSql, INSTANCE_NAME_GUC, RESOURCE_ID_GUC, rdsPgSql, TOPOLOGY_FILE, type TopologyRow } from './pg-metadata.js';
+import { BLUE_GREEN_FILE, GLOBAL_FILE, hasMetadata, installSql, INSTANCE_NAME_GUC, RESOURCE_ID_GUC, rdsPgSql, TOPOLOGY_FILE, type GlobalDocument, type TopologyRow } from './pg-metadata.js';
 import type { BlueGreenRow } from './state.js';
 
 const execFileAsync = promisify(execFile);
@@ -28,7 +28,7 @@ const PG_FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg'];
 const INSTANCE_CONF = 'lookalike-instance.conf';
 const SYNC_STANDBYS = "'ANY 1 (*)'";
 /** Files and directories whose contents a copy of a data directory leaves out (as pg_basebackup does). */
-const SKIP_FILES = new Set(['postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'backup_label', 'backup_label.old', 'tablespace_map', INSTANCE_CONF, TOPOLOGY_FILE, BLUE_GREEN_FILE, 'pg_internal.init']);
+const SKIP_FILES = new Set(['postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'backup_label', 'backup_label.old', 'tablespace_map', INSTANCE_CONF, TOPOLOGY_FILE, BLUE_GREEN_FILE, GLOBAL_FILE, 'pg_internal.init']);
 const EMPTY_DIRS = new Set(['pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_stat_tmp', 'pg_subtrans']);
 
 export async function resolvePgBinDir(binDir?: string): Promise<string> {
@@ -95,6 +95,10 @@ class PostgresEngine implements Engine {
   private topology: TopologySnapshot | undefined;
   private readonly published = new Map<string, TopologyRow>();
   private publishing: Promise<void> = Promise.resolve();
+  /** Global database, secondary region: the other region's writer this cluster's writer replicates from. */
+  private upstream: InstanceSpec | undefined;
+  /** Global database: the global view the status functions report. */
+  private global: GlobalDocument | undefined;
 
   constructor(private readonly options: PostgresEngineOptions) {}
 
@@ -172,8 +176,10 @@ class PostgresEngine implements Engine {
       `${INSTANCE_NAME_GUC} = ${confString(instance.name)}`,
       `${RESOURCE_ID_GUC} = ${confString(instance.resourceId ?? '')}`,
     ];
-    if (role.primary) {
-      const conninfo = `host=127.0.0.1 port=${role.primary.port} user=${ctx.user} passfile=${this.passFile(ctx)} application_name=${instance.name}`;
+    // The writer of a secondary region keeps replicating from the primary region whatever else changes here.
+    const primary = role.primary ?? (this.upstream !== undefined && instance.name === this.topology?.writer.name ? this.upstream : undefined);
+    if (primary) {
+      const conninfo = `host=127.0.0.1 port=${primary.port} user=${ctx.user} passfile=${this.passFile(ctx)} application_name=${instance.name}`;
       lines.push(`primary_conninfo = ${confString(conninfo)}`);
     }
     lines.push(`synchronous_standby_names = ${role.synchronous ? SYNC_STANDBYS : "''"}`);
@@ -305,7 +311,7 @@ class PostgresEngine implements Engine {
       await this.copyDataDir(from, to, true); // no usable cp: portable, slower
       return;
     }
-    for (const f of [INSTANCE_CONF, TOPOLOGY_FILE, BLUE_GREEN_FILE, 'postmaster.opts']) await fs.rm(path.join(to, f), { force: true });
+    for (const f of [INSTANCE_CONF, TOPOLOGY_FILE, BLUE_GREEN_FILE, GLOBAL_FILE, 'postmaster.opts']) await fs.rm(path.join(to, f), { force: true });
   }
 
   /** Makes `instance` a fresh replica of the running `writer` with the low-level backup API. */
@@ -368,7 +374,7 @@ class PostgresEngine implements Engine {
     await this.reload(ctx, writer);
   }
 
-  async create(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void> {
+  async create(ctx: EngineContext, instances: readonly InstanceSpec[], upstream?: InstanceSpec): Promise<void> {
     if (!PG_FLAVOURS.includes(ctx.flavour)) throw new Error(`the PostgreSQL engine does not serve flavour '${ctx.flavour}'`);
     if (isRoot()) await assertReachableByPostgres(ctx.dir);
     const [writer, ...readers] = instances;
@@ -379,6 +385,24 @@ class PostgresEngine implements Engine {
       t = Date.now();
     };
     await this.writePassFile(ctx);
+    if (upstream !== undefined) {
+      // Secondary region of a global database: the writer is a replica of the primary region's writer (metadata,
+      // databases and data come with it) and the readers replicate from it.
+      this.upstream = upstream;
+      this.topology = { writer, readers };
+      await fs.mkdir(path.dirname(writer.dataDir), { recursive: true });
+      await this.giveToPostgres(path.dirname(writer.dataDir));
+      await this.cloneOnline(ctx, upstream, writer);
+      await this.start(ctx, writer);
+      phase(`clone ${writer.name} from ${upstream.name}`);
+      await this.publishTopology(ctx, { writer, readers });
+      for (const r of readers) {
+        await this.cloneOnline(ctx, writer, r);
+        await this.start(ctx, r);
+      }
+      phase('readers');
+      return;
+    }
     await this.initdb(ctx, writer);
     phase('initdb');
     await this.writeInstanceConf(ctx, writer, {});
@@ -475,6 +499,36 @@ class PostgresEngine implements Engine {
     await this.publishTopology(ctx, topology);
   }
 
+  /**
+   * Global database: with `upstream`, this cluster becomes a secondary region (its stopped writer and every reader
+   * are cloned again from the new primary region, then replicate from it); without, its writer (a replica of the
+   * old primary region) is promoted and this cluster becomes the primary region.
+   */
+  async follow(ctx: EngineContext, upstream: InstanceSpec | undefined, topology: TopologySnapshot): Promise<void> {
+    this.upstream = upstream;
+    if (upstream === undefined) {
+      await this.promote(ctx, topology.writer, topology);
+      return;
+    }
+    this.topology = topology;
+    const writer = topology.writer;
+    await this.stop(ctx, writer, 'immediate');
+    await this.cloneOnline(ctx, upstream, writer);
+    await this.start(ctx, writer);
+    for (const r of topology.readers) {
+      await this.stop(ctx, r, 'immediate');
+      await this.cloneOnline(ctx, writer, r);
+      await this.start(ctx, r);
+    }
+    await this.publishTopology(ctx, topology);
+  }
+
+  /** Global database: the view the global status functions report, written next to the topology file. */
+  async publishGlobal(_ctx: EngineContext, doc: GlobalDocument): Promise<void> {
+    this.global = doc;
+    if (this.topology) await Promise.all([this.topology.writer, ...this.topology.readers].map((i) => this.writeTopologyFile(i)));
+  }
+
   /** Publications run one at a time, so the files always end with the latest view. */
   publishTopology(ctx: EngineContext, topology: TopologySnapshot, assumeRunning?: ReadonlySet<string>): Promise<void> {
     const next = this.publishing.then(() => this.publishNow(ctx, topology, assumeRunning));
@@ -521,10 +575,14 @@ class PostgresEngine implements Engine {
     } catch {
       return; // not created yet, or removed
     }
-    const file = path.join(instance.dataDir, TOPOLOGY_FILE);
-    const tmp = `${file}.${randomUUID()}.tmp`;
-    await fs.writeFile(tmp, JSON.stringify([...this.published.values()]), { mode: 0o644 });
-    await fs.rename(tmp, file);
+    const write = async (name: string, text: string): Promise<void> => {
+      const file = path.join(instance.dataDir, name);
+      const tmp = `${file}.${randomUUID()}.tmp`;
+      await fs.writeFile(tmp, text, { mode: 0o644 });
+      await fs.rename(tmp, file);
+    };
+    await write(TOPOLOGY_FILE, JSON.stringify([...this.published.values()]));
+    if (this.global) await write(GLOBAL_FILE, JSON.stringify(this.global));
   }
 
   // ---- Blue/Green ------------------------------------------------------------------------------------------

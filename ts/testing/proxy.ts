@@ -265,6 +265,11 @@ export class InstanceProxy extends ProxyBase {
     this.resetAll();
   }
 
+  /** Resets every open connection (clients see a reset); whether new ones are accepted does not change. */
+  resetConnections(): void {
+    this.resetAll();
+  }
+
   async hang(): Promise<void> {
     this.state.fault = 'hang';
     for (const l of this.links) l.kick();

@@ -40,6 +40,25 @@ export interface EndpointState {
   targets: string[];
 }
 
+/** A custom endpoint (`<name>.cluster-custom-<id>.<region>.rds.amazonaws.com`) and its membership. */
+export interface CustomEndpointState extends EndpointState {
+  readonly name: string;
+  /** READER: only the readers among the members; ANY: every member. */
+  type: 'READER' | 'ANY';
+  /** When not empty, exactly these instances are members. */
+  staticMembers: string[];
+  /** When staticMembers is empty: every instance but these is a member. */
+  excludedMembers: string[];
+}
+
+/** The lookalike's RDS API (DescribeDBClusterEndpoints, …): where it listens and the access key it accepts. */
+export interface RdsApiState {
+  /** `http://127.0.0.1:<port>`, for the SDK's `endpoint` (the wrapper's `customEndpointRdsEndpoint`). */
+  readonly endpoint: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+}
+
 export interface ClusterCredentials {
   readonly user: string;
   readonly password: string;
@@ -66,6 +85,12 @@ export interface ClusterState {
   instances: InstanceState[];
   writerEndpoint: EndpointState;
   readerEndpoint: EndpointState;
+  /** Global database: the `global-` writer endpoint, served by the first region's supervisor. */
+  globalEndpoint?: EndpointState;
+  /** Global database: this cluster's role. */
+  globalRole?: 'primary' | 'secondary';
+  customEndpoints: CustomEndpointState[];
+  rdsApi: RdsApiState | null;
   readonly startedAt: string;
   /** The Blue/Green deployment made by `blue-green create`, if any. */
   blueGreen?: BlueGreenState;
@@ -124,6 +149,8 @@ export function nameTable(state: ClusterState): Record<string, string> {
   add(state.instances, state.writerEndpoint, state.readerEndpoint);
   const bg = state.blueGreen;
   if (bg) add(bg.other, bg.otherWriterEndpoint, bg.otherReaderEndpoint);
+  if (state.globalEndpoint) map[state.globalEndpoint.dnsName] = state.globalEndpoint.address;
+  for (const ce of state.customEndpoints ?? []) map[ce.dnsName] = ce.address;
   return map;
 }
 

@@ -3,7 +3,7 @@
  * proxies and the cluster endpoints (with DNS lag), and serves a small control API on loopback HTTP. LocalCluster
  * and the CLI are thin clients of it, so faults keep working while a test blocks its own event loop.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,14 +12,16 @@ import type { Engine, EngineContext, Flavour, InstanceSpec, TopologySnapshot } f
 import { removeHostsBlock, writeHostsBlock } from './etc-hosts.js';
 import { blueGreenRows, BLUE_GREEN_FLAVOURS, nextStatusAllowed } from './blue-green-rows.js';
 import {
-  assertClusterId, assertClusterName, assertGreenSuffix, DEFAULT_REGION, formatAddress, freeLoopbackPort,
-  GREEN_INSTANCE_OCTET, GREEN_READER_ENDPOINT_OCTET, GREEN_WRITER_ENDPOINT_OCTET, greenName, instanceDnsName,
-  newClusterId, newGreenSuffix, oldName, pickAddressBlock, READER_ENDPOINT_OCTET, readerEndpointDnsName, resourceIdFor,
-  WRITER_ENDPOINT_OCTET, writerEndpointDnsName, type Address,
+  assertClusterId, assertClusterName, assertEndpointName, assertGreenSuffix, customEndpointDnsName, DEFAULT_REGION,
+  FIRST_CUSTOM_ENDPOINT_OCTET, formatAddress, freeLoopbackPort, GREEN_INSTANCE_OCTET, GREEN_READER_ENDPOINT_OCTET,
+  GREEN_WRITER_ENDPOINT_OCTET, greenName, instanceDnsName, newClusterId, newGreenSuffix, oldName, pickAddressBlock,
+  READER_ENDPOINT_OCTET, readerEndpointDnsName, resourceIdFor, WRITER_ENDPOINT_OCTET, writerEndpointDnsName, type Address,
 } from './names.js';
 import { EndpointProxy, InstanceProxy } from './proxy.js';
+import { describeDbClusterEndpoints, describeGlobalClusters, RdsApiServer, type ClusterEndpointRecord, type GlobalClusterRecord } from './rds-api.js';
 import {
-  nameTable, writeState, type BlueGreenState, type BlueGreenStatus, type ClusterState, type EndpointState, type InstanceState,
+  nameTable, writeState, type BlueGreenState, type BlueGreenStatus, type ClusterState, type CustomEndpointState, type EndpointState,
+  type InstanceState,
 } from './state.js';
 
 export const FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg', 'aurora-mysql', 'multi-az-mysql', 'mysql'];
@@ -41,7 +43,16 @@ export interface SupervisorOptions {
   readonly publicPort?: number;
   /** The cluster goes down when this process exits. */
   readonly ownerPid?: number;
+  /** Server id (and name suffix) of the first instance (default 1); a global database's regions use distinct ones. */
+  readonly firstServerId?: number;
+  /** Global database, secondary region: the primary region's writer the new cluster's writer replicates from. */
+  readonly replicaOf?: InstanceSpec;
+  /** Global database: DNS name of the `global-` writer endpoint this supervisor serves (the first region's does). */
+  readonly globalEndpoint?: string;
 }
+
+/** Loopback host octet of the `global-` writer endpoint in the address block of the region that serves it. */
+export const GLOBAL_ENDPOINT_OCTET = 202;
 
 export interface FailoverOptions {
   /** Reader to promote; default: the reader with the most replicated data. */
@@ -85,6 +96,20 @@ export async function loadEngine(flavour: Flavour, options: { pgBinDir?: string 
   return mod.createMariaDbEngine();
 }
 
+/** Arguments of `custom-endpoint-create` / `-modify` (LocalCluster.customEndpoints, `cluster custom-endpoint`). */
+export interface CustomEndpointSpec {
+  readonly name: string;
+  /** Static members (instance names); when given, exactly these are members. */
+  readonly members?: readonly string[];
+  /** Excluded members: every other instance (including ones added later) is a member. */
+  readonly excluded?: readonly string[];
+  /** Default ANY on create. */
+  readonly type?: 'READER' | 'ANY';
+}
+
+/** The account id in the lookalike's ARNs. */
+const ACCOUNT_ID = '123456789012';
+
 class OperationError extends Error {}
 
 /** What serves one side of a Blue/Green deployment: its engine (with its own directory), fronts and endpoints. */
@@ -105,6 +130,9 @@ export class Supervisor {
   private readonly proxies = new Map<string, InstanceProxy>();
   private writerEndpoint!: EndpointProxy;
   private readerEndpoint!: EndpointProxy;
+  private globalEndpoint: EndpointProxy | undefined;
+  private readonly customProxies = new Map<string, EndpointProxy>();
+  private rdsApiServer: RdsApiServer | undefined;
   private control: http.Server | undefined;
   private served: Served | undefined;
   /** The other side of a Blue/Green deployment: green before the switchover, the old blue after it. */
@@ -127,11 +155,23 @@ export class Supervisor {
     return this.state;
   }
 
+  /**
+   * The cluster's RDS API server (running once the cluster is ready). Lookalike shapes add their actions to its
+   * `actions` map; it answers DescribeDBClusterEndpoints from the start.
+   */
+  get rdsApi(): RdsApiServer {
+    if (!this.rdsApiServer) throw new Error('the RDS API server is not running');
+    return this.rdsApiServer;
+  }
+
   async start(options: SupervisorOptions): Promise<ClusterState> {
     if (!FLAVOURS.includes(options.flavour)) {
       throw new Error(`unknown flavour '${String(options.flavour)}': expected one of ${FLAVOURS.join(', ')}`);
     }
     const flavour = options.flavour;
+    const first = options.firstServerId ?? 1;
+    if (!Number.isInteger(first) || first < 1 || first > 180) throw new Error(`firstServerId must be an integer from 1 to 180, got ${String(first)}`);
+    if (options.replicaOf !== undefined && flavour !== 'aurora-pg') throw new Error(`a global database's secondary region needs flavour 'aurora-pg', got '${flavour}'`);
     this.pgBinDir = options.pgBinDir;
     if (!Number.isInteger(options.readers) || options.readers < 0 || options.readers > 15) {
       throw new Error(`readers must be an integer from 0 to 15, got ${String(options.readers)}`);
@@ -157,7 +197,7 @@ export class Supervisor {
     this.log(`starting ${flavour} cluster ${clusterId} with ${options.readers} reader(s) in ${dir}; addresses ${addressBlock ? `${addressBlock}.0/24 port ${publicPort}` : '127.0.0.1 with one port per instance'}`);
 
     const instances: InstanceState[] = [];
-    for (let i = 1; i <= options.readers + 1; i++) instances.push(await this.newInstance(i, clusterId, region, dir, addressBlock, publicPort, i === 1 ? 'writer' : 'reader'));
+    for (let i = first; i <= first + options.readers; i++) instances.push(await this.newInstance(i, clusterId, region, dir, addressBlock, publicPort, i === first ? 'writer' : 'reader'));
     const endpointAddress = async (octet: number): Promise<Address> =>
       addressBlock ? { host: `${addressBlock}.${octet}`, port: publicPort } : { host: '127.0.0.1', port: await freeLoopbackPort() };
     const wAddr = await endpointAddress(WRITER_ENDPOINT_OCTET);
@@ -185,8 +225,15 @@ export class Supervisor {
       instances,
       writerEndpoint: { dnsName: writerEndpointDnsName(clusterName, clusterId, region), address: formatAddress(wAddr), host: wAddr.host, port: wAddr.port, targets: [] },
       readerEndpoint: { dnsName: readerEndpointDnsName(clusterName, clusterId, region), address: formatAddress(rAddr), host: rAddr.host, port: rAddr.port, targets: [] },
+      customEndpoints: [],
+      rdsApi: null,
       startedAt: new Date().toISOString(),
     };
+    if (options.globalEndpoint !== undefined) {
+      const gAddr = await endpointAddress(GLOBAL_ENDPOINT_OCTET);
+      this.state.globalEndpoint = { dnsName: options.globalEndpoint, address: formatAddress(gAddr), host: gAddr.host, port: gAddr.port, targets: [] };
+    }
+    if (options.replicaOf !== undefined || options.globalEndpoint !== undefined) this.state.globalRole = options.replicaOf ? 'secondary' : 'primary';
     if (this.state.etcHosts && process.getuid?.() !== 0) throw new Error('etcHosts needs root (it edits /etc/hosts)');
     if (this.state.etcHosts && !addressBlock) throw new Error('etcHosts needs one loopback address per instance, which this machine does not allow');
     await this.save();
@@ -208,8 +255,13 @@ export class Supervisor {
       this.readerEndpoint = new EndpointProxy('reader-endpoint', rAddr);
       await this.writerEndpoint.start([]);
       await this.readerEndpoint.start([]);
+      const g = this.state.globalEndpoint;
+      if (g) {
+        this.globalEndpoint = new EndpointProxy('global-endpoint', { host: g.host, port: g.port });
+        await this.globalEndpoint.start([]);
+      }
       const t0 = Date.now();
-      await this.engine.create(this.ctx, instances.map((i) => this.spec(i)));
+      await this.engine.create(this.ctx, instances.map((i) => this.spec(i)), options.replicaOf);
       this.log(`engine created ${instances.length} instance(s) in ${Date.now() - t0} ms`);
       for (const inst of instances) {
         inst.running = true;
@@ -217,8 +269,10 @@ export class Supervisor {
       }
       if (this.engine.serve) this.served = await this.engine.serve(this.ctx, instances.map((i) => this.spec(i)));
       this.retargetEndpoints(0);
+      if (g) this.retargetGlobalEndpoint([this.addressOf(this.writer())], [`${this.state.region}/${this.writer().name}`]);
       if (this.state.etcHosts) await this.writeHosts();
       await this.startControl();
+      await this.startRdsApi();
       if (options.ownerPid) this.watchOwner(options.ownerPid);
       this.state.status = 'ready';
       await this.save();
@@ -312,7 +366,28 @@ export class Supervisor {
     };
     this.writerEndpoint.retarget([this.addressOf(writer)], lagMs, apply(this.state.writerEndpoint, [writer.name]));
     this.readerEndpoint.retarget(readerTargets.map((i) => this.addressOf(i)), lagMs, apply(this.state.readerEndpoint, readerTargets.map((i) => i.name)));
+    for (const ce of this.state.customEndpoints) {
+      const members = this.customMembers(ce);
+      this.customProxies.get(ce.name)!.retarget(members.map((i) => this.addressOf(i)), lagMs, apply(ce, members.map((i) => i.name)));
+    }
     return Date.now() + Math.max(0, lagMs);
+  }
+
+  private retargetGlobalEndpoint(addresses: Address[], names: string[]): void {
+    const ep = this.state.globalEndpoint;
+    if (!this.globalEndpoint || !ep) throw new OperationError(`cluster ${this.state.clusterId} does not serve the global writer endpoint`);
+    this.globalEndpoint.retarget(addresses, this.state.dnsLagMs, () => {
+      ep.targets = names;
+      void this.save().catch(() => {});
+    });
+  }
+
+  /** The running instances a custom endpoint leads to: its members, only the readers among them for READER. */
+  private customMembers(ce: CustomEndpointState): InstanceState[] {
+    const members = ce.staticMembers.length > 0
+      ? this.state.instances.filter((i) => ce.staticMembers.includes(i.name))
+      : this.state.instances.filter((i) => !ce.excludedMembers.includes(i.name));
+    return members.filter((i) => i.running && (ce.type === 'ANY' || i.role === 'reader'));
   }
 
   private async writeHosts(): Promise<void> {
@@ -422,6 +497,68 @@ export class Supervisor {
     });
   }
 
+  // ---- global database (driven by LocalGlobalDatabase) ----------------------------------------------------------
+
+  /** Fences this region's writer: its proxy refuses connections and its server stops (it takes no more writes). */
+  fenceWriter(mode: unknown = 'immediate'): Promise<void> {
+    return this.enqueue(async () => {
+      if (mode !== 'fast' && mode !== 'immediate') throw new OperationError(`fence mode must be 'fast' or 'immediate', got '${String(mode)}'`);
+      const w = this.writer();
+      await this.proxies.get(w.name)!.setServerUp(false);
+      await this.engine.stop(this.ctx, this.spec(w), mode);
+      w.running = false;
+      await this.save();
+      this.log(`fence ${w.name} (${mode})`);
+    });
+  }
+
+  /** Secondary region → primary (upstream undefined: promote the writer), or primary → secondary of `upstream`. */
+  follow(upstream: unknown): Promise<void> {
+    return this.enqueue(async () => {
+      if (!this.engine.follow) throw new OperationError(`flavour '${this.state.flavour}' has no global database`);
+      const up = upstream === undefined || upstream === null ? undefined : (upstream as InstanceSpec);
+      if (up !== undefined && (typeof up.port !== 'number' || typeof up.dataDir !== 'string' || typeof up.name !== 'string')) {
+        throw new OperationError('follow: upstream must be an instance spec (name, port, dataDir)');
+      }
+      const t0 = Date.now();
+      const w = this.writer();
+      if (up !== undefined) {
+        for (const i of this.state.instances) await this.proxies.get(i.name)!.setServerUp(false);
+      }
+      await this.engine.follow(this.ctx, up, this.topology());
+      for (const i of this.state.instances) {
+        if (up === undefined && i !== w) continue;
+        i.running = true;
+        await this.proxies.get(i.name)!.heal();
+        i.fault = 'none';
+        i.latencyMs = 0;
+        await this.proxies.get(i.name)!.setServerUp(true);
+      }
+      this.state.globalRole = up === undefined ? 'primary' : 'secondary';
+      this.retargetEndpoints(this.state.dnsLagMs);
+      await this.save();
+      this.log(up === undefined ? `${w.name} promoted: primary region` : `secondary region replicating from ${up.name} in ${Date.now() - t0} ms`);
+    });
+  }
+
+  /** Publishes the global view (what aurora_global_db_instance_status() / aurora_global_db_status() answer). */
+  async publishGlobal(doc: unknown): Promise<void> {
+    if (!this.engine.publishGlobal) throw new OperationError(`flavour '${this.state.flavour}' has no global database`);
+    if (typeof doc !== 'object' || doc === null) throw new OperationError('publish-global: a document object is expected');
+    await this.engine.publishGlobal(this.ctx, doc);
+    // The RDS API of every region answers DescribeGlobalClusters from the same view.
+    const record = (doc as { global_cluster?: GlobalClusterRecord }).global_cluster;
+    if (record !== undefined && this.rdsApiServer) this.rdsApiServer.actions.set('DescribeGlobalClusters', describeGlobalClusters(() => [record]));
+  }
+
+  /** Points the global writer endpoint at `address` (the primary region's writer), after the DNS lag. */
+  async setGlobalEndpoint(address: unknown, name: unknown): Promise<void> {
+    const a = address as Address | undefined;
+    if (typeof a?.host !== 'string' || typeof a.port !== 'number') throw new OperationError('global-endpoint: address {host, port} expected');
+    this.retargetGlobalEndpoint([{ host: a.host, port: a.port }], [String(name)]);
+    await this.save();
+  }
+
   rejoin(name: unknown): Promise<void> {
     return this.enqueue(async () => {
       const inst = this.instance(name);
@@ -490,12 +627,151 @@ export class Supervisor {
       this.proxies.get(inst.name)!.close();
       this.proxies.delete(inst.name);
       this.state.instances = this.state.instances.filter((i) => i !== inst);
+      // As in RDS, a deleted instance leaves the member lists of the custom endpoints.
+      for (const ce of this.state.customEndpoints) {
+        ce.staticMembers = ce.staticMembers.filter((n) => n !== inst.name);
+        ce.excludedMembers = ce.excludedMembers.filter((n) => n !== inst.name);
+      }
       this.retargetEndpoints(0);
       await this.engine.removeReader(this.ctx, this.spec(inst), this.topology());
       if (this.state.etcHosts) await this.writeHosts();
       await this.save();
       this.log(`remove-reader ${inst.name}`);
     });
+  }
+
+  // ---- custom endpoints -----------------------------------------------------------------------------------------
+
+  private customEndpoint(name: unknown): CustomEndpointState {
+    const ce = this.state.customEndpoints.find((e) => e.name === name || e.dnsName === name);
+    if (!ce) throw new OperationError(`no custom endpoint '${String(name)}' in cluster ${this.state.clusterId} (custom endpoints: ${this.state.customEndpoints.map((e) => e.name).join(', ') || 'none'})`);
+    return ce;
+  }
+
+  /** Checks members / excluded / type; returns the lists to store (undefined = keep). */
+  private membership(spec: CustomEndpointSpec): { type?: 'READER' | 'ANY'; staticMembers?: string[]; excludedMembers?: string[] } {
+    const names = (list: unknown, what: string): string[] | undefined => {
+      if (list === undefined || list === null) return undefined;
+      if (!Array.isArray(list) || list.some((n) => typeof n !== 'string')) throw new OperationError(`${what} must be a list of instance names`);
+      return [...new Set((list as string[]).map((n) => this.instance(n).name))];
+    };
+    const staticMembers = names(spec.members, 'members');
+    const excludedMembers = names(spec.excluded, 'excluded');
+    if (staticMembers?.length && excludedMembers?.length) throw new OperationError('give either static members or excluded members, not both (as RDS)');
+    if (spec.type !== undefined && spec.type !== 'READER' && spec.type !== 'ANY') throw new OperationError(`custom endpoint type must be 'READER' or 'ANY', got '${String(spec.type)}'`);
+    return { type: spec.type, staticMembers, excludedMembers };
+  }
+
+  /** Creates `<name>.cluster-custom-<id>.<region>.rds.amazonaws.com` leading to the members. */
+  createCustomEndpoint(spec: CustomEndpointSpec): Promise<CustomEndpointState> {
+    return this.enqueue(async () => {
+      if (typeof spec?.name !== 'string') throw new OperationError('custom endpoint name expected');
+      try {
+        assertEndpointName(spec.name);
+      } catch (err) {
+        throw new OperationError((err as Error).message);
+      }
+      if (this.state.customEndpoints.some((e) => e.name === spec.name)) throw new OperationError(`custom endpoint '${spec.name}' already exists (DBClusterEndpointAlreadyExistsFault)`);
+      const m = this.membership(spec);
+      let address: Address;
+      if (this.state.addressBlock) {
+        const used = new Set(this.state.customEndpoints.map((e) => e.host));
+        let octet = FIRST_CUSTOM_ENDPOINT_OCTET;
+        while (used.has(`${this.state.addressBlock}.${octet}`)) octet++;
+        if (octet > 254) throw new OperationError('too many custom endpoints (at most 53)');
+        address = { host: `${this.state.addressBlock}.${octet}`, port: this.state.publicPort };
+      } else {
+        address = { host: '127.0.0.1', port: await freeLoopbackPort() };
+      }
+      const ce: CustomEndpointState = {
+        name: spec.name,
+        dnsName: customEndpointDnsName(spec.name, this.state.clusterId, this.state.region),
+        address: formatAddress(address),
+        host: address.host,
+        port: address.port,
+        targets: [],
+        type: m.type ?? 'ANY',
+        staticMembers: m.staticMembers ?? [],
+        excludedMembers: m.excludedMembers ?? [],
+      };
+      const proxy = new EndpointProxy(`custom-endpoint-${ce.name}`, address);
+      await proxy.start([]);
+      this.customProxies.set(ce.name, proxy);
+      this.state.customEndpoints.push(ce);
+      this.retargetEndpoints(0);
+      if (this.state.etcHosts) await this.writeHosts();
+      await this.save();
+      this.log(`custom-endpoint create ${ce.name} (${ce.type}) at ${ce.address}: ${ce.targets.join(', ') || 'no instance'}`);
+      return ce;
+    });
+  }
+
+  /** Changes a custom endpoint's type or members; giving one member list clears the other (as RDS). */
+  modifyCustomEndpoint(spec: CustomEndpointSpec): Promise<CustomEndpointState> {
+    return this.enqueue(async () => {
+      const ce = this.customEndpoint(spec?.name);
+      const m = this.membership(spec);
+      if (m.type !== undefined) ce.type = m.type;
+      if (m.staticMembers !== undefined) {
+        ce.staticMembers = m.staticMembers;
+        if (m.staticMembers.length > 0) ce.excludedMembers = [];
+      }
+      if (m.excludedMembers !== undefined) {
+        ce.excludedMembers = m.excludedMembers;
+        if (m.excludedMembers.length > 0) ce.staticMembers = [];
+      }
+      this.retargetEndpoints(0);
+      await this.save();
+      this.log(`custom-endpoint modify ${ce.name} (${ce.type}): static [${ce.staticMembers.join(', ')}], excluded [${ce.excludedMembers.join(', ')}]; leads to ${ce.targets.join(', ') || 'no instance'}`);
+      return ce;
+    });
+  }
+
+  deleteCustomEndpoint(name: unknown): Promise<void> {
+    return this.enqueue(async () => {
+      const ce = this.customEndpoint(name);
+      this.customProxies.get(ce.name)?.close();
+      this.customProxies.delete(ce.name);
+      this.state.customEndpoints = this.state.customEndpoints.filter((e) => e !== ce);
+      if (this.state.etcHosts) await this.writeHosts();
+      await this.save();
+      this.log(`custom-endpoint delete ${ce.name}`);
+    });
+  }
+
+  /** The cluster's endpoints as DescribeDBClusterEndpoints reports them. */
+  private endpointRecords(): ClusterEndpointRecord[] {
+    const { clusterName, region } = this.state;
+    const records: ClusterEndpointRecord[] = [
+      { clusterIdentifier: clusterName, endpoint: this.state.writerEndpoint.dnsName, endpointType: 'WRITER' },
+      { clusterIdentifier: clusterName, endpoint: this.state.readerEndpoint.dnsName, endpointType: 'READER' },
+    ];
+    for (const ce of this.state.customEndpoints) {
+      records.push({
+        identifier: ce.name,
+        clusterIdentifier: clusterName,
+        endpoint: ce.dnsName,
+        endpointType: 'CUSTOM',
+        customEndpointType: ce.type,
+        staticMembers: ce.staticMembers,
+        excludedMembers: ce.excludedMembers,
+        resourceIdentifier: `cluster-endpoint-${createHash('sha256').update(`${this.state.clusterId}/${ce.name}`).digest('hex').slice(0, 26)}`,
+        arn: `arn:aws:rds:${region}:${ACCOUNT_ID}:cluster-endpoint:${ce.name}`,
+      });
+    }
+    return records;
+  }
+
+  /** Starts the RDS API with a fresh access key (kept in cluster.json, mode 0600). */
+  private async startRdsApi(): Promise<void> {
+    const server = new RdsApiServer(this.state.region);
+    const accessKeyId = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
+    const secretAccessKey = randomBytes(30).toString('base64');
+    server.accessKeys.set(accessKeyId, secretAccessKey);
+    server.actions.set('DescribeDBClusterEndpoints', describeDbClusterEndpoints(() => this.endpointRecords()));
+    await server.start('127.0.0.1', 0);
+    this.rdsApiServer = server;
+    this.state.rdsApi = { endpoint: server.endpoint, accessKeyId, secretAccessKey };
   }
 
   // ---- Blue/Green -------------------------------------------------------------------------------------------
@@ -634,10 +910,11 @@ export class Supervisor {
 
   /**
    * One switchover step: moves the status rows to `to` and does what RDS does on the way: blue read-only when
-   * IN_PROGRESS starts; green caught up, promoted and the names swapped before POST_PROCESSING; blue writable
-   * again when a switchover rolls back from IN_PROGRESS.
+   * IN_PROGRESS starts; green caught up, promoted and the names swapped before POST_PROCESSING — meanwhile, with
+   * `dropConnections`, every instance of both sides resets its connections and refuses new ones, as RDS does
+   * while it renames; blue writable again when a switchover rolls back from IN_PROGRESS.
    */
-  blueGreenStep(toArg: unknown): Promise<BlueGreenState> {
+  blueGreenStep(toArg: unknown, dropConnections = true): Promise<BlueGreenState> {
     return this.enqueue(async () => {
       const bg = this.state.blueGreen;
       if (!bg || !this.other) throw new OperationError(`cluster ${this.state.clusterId} has no Blue/Green deployment ('blue-green create' first)`);
@@ -651,9 +928,23 @@ export class Supervisor {
         await this.engine.setReadOnly?.(this.ctx, this.spec(this.writer()), true);
       } else if (to === 'SWITCHOVER_IN_POST_PROCESSING') {
         const green = this.sideTopology(bg.other);
-        await this.other.engine.promoteCopy?.(this.other.ctx, green.writer, this.spec(this.writer()), green);
-        bg.greenPromoted = true;
-        await this.swapNames();
+        const all = [...this.state.instances, ...bg.other];
+        if (dropConnections) {
+          for (const i of all) {
+            const proxy = this.proxies.get(i.name)!;
+            await proxy.setServerUp(false);
+            proxy.resetConnections();
+          }
+        }
+        try {
+          await this.other.engine.promoteCopy?.(this.other.ctx, green.writer, this.spec(this.writer()), green);
+          bg.greenPromoted = true;
+          await this.swapNames();
+        } finally {
+          // The instances keep their proxies through the renames.
+          if (dropConnections) for (const i of [...this.state.instances, ...bg.other]) if (i.running) await this.proxies.get(i.name)!.setServerUp(true);
+        }
+        if (dropConnections) this.log(`blue-green ${bg.id}: connections to both sides dropped and refused for ${Date.now() - t0} ms`);
         bg.status = to;
         await this.publishBlueGreen();
       } else if (from === 'SWITCHOVER_IN_PROGRESS' && to === 'SWITCHOVER_INITIATED') {
@@ -740,6 +1031,9 @@ export class Supervisor {
     for (const p of this.proxies.values()) p.close();
     this.writerEndpoint?.close();
     this.readerEndpoint?.close();
+    this.globalEndpoint?.close();
+    for (const p of this.customProxies.values()) p.close();
+    await this.rdsApiServer?.close();
     await this.served?.close().catch((err: Error) => this.log(`engine services: ${err.message}`));
     if (this.engine && this.state) await this.engine.destroy(this.ctx, this.state.instances.map((i) => this.spec(i))).catch((err: Error) => this.log(`destroy: ${err.message}`));
     if (this.other && this.state?.blueGreen) {
@@ -825,8 +1119,15 @@ export class Supervisor {
         case 'restart': await this.restart(args.name, args.mode ?? 'fast'); break;
         case 'add-reader': result = await this.addReader(); break;
         case 'remove-reader': await this.removeReader(args.name); break;
+        case 'fence-writer': await this.fenceWriter(args.mode ?? 'immediate'); break;
+        case 'follow': await this.follow(args.upstream); break;
+        case 'publish-global': await this.publishGlobal(args.doc); break;
+        case 'global-endpoint': await this.setGlobalEndpoint(args.address, args.name); break;
+        case 'custom-endpoint-create': result = await this.createCustomEndpoint(args as unknown as CustomEndpointSpec); break;
+        case 'custom-endpoint-modify': result = await this.modifyCustomEndpoint(args as unknown as CustomEndpointSpec); break;
+        case 'custom-endpoint-delete': await this.deleteCustomEndpoint(args.name); break;
         case 'blue-green-create': result = await this.blueGreenCreate(args.suffix); break;
-        case 'blue-green-step': result = await this.blueGreenStep(args.to); break;
+        case 'blue-green-step': result = await this.blueGreenStep(args.to, args.dropConnections !== false); break;
         case 'down': {
           await this.down(args.keepLogs !== false);
           res.on('finish', () => process.exit(0));
