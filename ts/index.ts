@@ -48,3 +48,4 @@ export { DevTools, type FaultOptions, type InjectedError, type ConnectFaultCallb
 export type { ConnectTimePlugin } from './plugins/connect-time.js';
 export type { ExecuteTimePlugin } from './plugins/execute-time.js';
 export { FailoverMode, type FailoverEvent } from './plugins/failover-common.js';
+export { BlueGreenTimeoutError, BlueGreenRejectedError } from './plugins/bg.js';

@@ -635,6 +635,37 @@ export const OPTION_TABLE = [
     name: 'limitlessMaxRetries', aliases: ['limitless_max_retries_ms'], type: 'int', default: 5, min: 0, max: 1000, maxWhy: 'each retry is a connection attempt', group: 'limitless',
     doc: "limitless: connection attempts to other routers (highest weight first) after the weighted-random choice failed; a count, also under the seed's name limitless_max_retries_ms.",
   },
+  // ---- bg ----
+  {
+    name: 'bgId', aliases: ['bg_id'], type: 'string', default: '1', group: 'bg',
+    check: ((v: string) => (v.trim() === '' ? 'a non-empty deployment id' : undefined)) as (value: never) => string | undefined,
+    rejects: 'an empty id',
+    doc: 'bg: names the Blue/Green deployment (compared lower-cased). Clients with the same id share one pair of status monitors; give each deployment the application uses its own id.',
+  },
+  {
+    name: 'bgConnectTimeoutMs', aliases: ['bg_connect_timeout_ms'], type: 'int', default: 30000, unit: 'ms', min: 1, group: 'bg',
+    doc: 'bg: longest time a connect or a call is held while a switchover is in progress; then it fails with BlueGreenTimeoutError.',
+  },
+  {
+    name: 'bgIntervalBaselineMs', aliases: ['bg_interval_baseline_ms'], type: 'int', default: 60000, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'bg',
+    doc: 'bg: status poll period when no deployment exists or after a switchover completed.',
+  },
+  {
+    name: 'bgIntervalIncreasedMs', aliases: ['bg_interval_increased_ms'], type: 'int', default: 1000, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'bg',
+    doc: 'bg: status poll period while a deployment exists and no switchover has started.',
+  },
+  {
+    name: 'bgIntervalHighMs', aliases: ['bg_interval_high_ms'], type: 'int', default: 100, unit: 'ms', min: 1, max: NATIVE_MAX_MS, maxWhy: NATIVE_WHY, group: 'bg',
+    doc: 'bg: status poll period from the start of a switchover until it completes (and while a status monitor has no connection).',
+  },
+  {
+    name: 'bgSwitchoverTimeoutMs', aliases: ['bg_switchover_timeout_ms'], type: 'int', default: 180000, unit: 'ms', min: 1, group: 'bg',
+    doc: 'bg: a switchover not completed this long after it started is taken as completed (as rolled back when a rollback was seen), so routing never stays switched forever.',
+  },
+  {
+    name: 'bgSuspendNewBlueConnections', aliases: ['bg_suspend_new_blue_connections'], type: 'boolean', default: false, group: 'bg',
+    doc: 'bg: during the switchover, hold new connections to blue hosts as well (by default they go to the blue address seen before the switchover).',
+  },
 ] as const satisfies readonly OptionRow[];
 
 /** Prefixes of options that override the config of the wrapper's monitoring connections (inventory §1.4). */

@@ -32,6 +32,7 @@ import { fastestResponseStrategyPluginFactory } from './fastest-response-strateg
 import { gdbFailoverPluginFactory } from './gdb-failover.js';
 import { gdbRwPluginFactory } from './gdb-rw.js';
 import { limitlessPluginFactory } from './limitless.js';
+import { blueGreenPluginFactory } from './bg.js';
 
 /** A seed plugin code that is recognised but not implemented yet. */
 export interface PlannedPlugin {
@@ -42,10 +43,6 @@ export interface PlannedPlugin {
 }
 
 export type BuiltinPlugin = PluginFactory | PlannedPlugin;
-
-function plannedPlugin(code: string, weight: number, aliases: readonly string[] = []): PlannedPlugin {
-  return { code, weight, aliases, planned: true };
-}
 
 function isPlanned(p: BuiltinPlugin): p is PlannedPlugin {
   return (p as PlannedPlugin).planned === true;
@@ -65,7 +62,7 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
   gdbFailoverPluginFactory,
   hostMonitoringPluginFactory,
   hostMonitoringV2PluginFactory,
-  plannedPlugin('bg', 550),
+  blueGreenPluginFactory,
   fastestResponseStrategyPluginFactory,
   iamPluginFactory,
   awsSecretsManagerPluginFactory,

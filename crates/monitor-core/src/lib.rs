@@ -9,6 +9,7 @@
 //! - [`limitless`]: Aurora Limitless router monitors — the shard group's transaction routers and their load.
 //! - [`sockets::shutdown_socket`]: abort a connection by fd from native code.
 
+pub mod blue_green;
 pub mod efm;
 pub mod limitless;
 pub mod monitor;

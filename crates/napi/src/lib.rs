@@ -16,6 +16,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
+mod blue_green;
 mod efm;
 mod limitless;
 mod topology;
@@ -110,6 +111,8 @@ struct EnvState {
     efm: Arc<monitor_core::efm::EfmRegistry>,
     /// Aurora Limitless router monitors (limitless.rs).
     limitless: Arc<monitor_core::limitless::RouterMonitorRegistry>,
+    /// Blue/Green status monitors (blue_green.rs).
+    blue_green: Arc<monitor_core::blue_green::BlueGreenRegistry>,
 }
 
 impl EnvState {
@@ -120,6 +123,7 @@ impl EnvState {
         self.topology.stop_all();
         self.efm.stop_all();
         self.limitless.stop_all();
+        self.blue_green.stop_all();
         self.runtime.shutdown(timeout)
     }
 
@@ -143,6 +147,7 @@ fn state(env: &Env) -> Result<Arc<EnvState>> {
         topology: Default::default(),
         efm: Default::default(),
         limitless: Default::default(),
+        blue_green: Default::default(),
     });
     env.set_instance_data(s.clone(), (), |_| {})?;
     // Runs on natural exit and worker exit (not on process.exit(): the TS layer handles that with an 'exit' hook).

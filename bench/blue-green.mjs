@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// bench/blue-green: 8 writers and 4 readers through a Blue/Green switchover of a lookalike `pg` (RDS for
+// PostgreSQL) cluster, per variant on its own fresh cluster and deployment:
+//   - ours:  AwsPGClient with plugins ['bg'] (defaults otherwise), one client per worker loop;
+//   - peer:  aws-advanced-nodejs-wrapper's AwsPGClient with plugins 'bg' (it resolves names through DNS only:
+//            the cluster writes an /etc/hosts block, root only; without root the peer is skipped);
+//   - plain: pg.Client reconnecting after every error, through the name's current address (the lookalike's
+//            live name table: DNS as it is at that moment).
+// Reported per variant: the lookalike's IN_PROGRESS window, the longest pause of each client (p50 / max over the
+// 12 clients; a pause = time between two successful calls), errors the application saw, acknowledged writes
+// missing on the final writer (must be 0), rows that blue accepted and green lacks (must be 0).
+// Usage: node --import tsx bench/blue-green.mjs [--variants ours,peer,plain] [--in-progress-ms 2000] [--steady-ms 1500]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { LocalCluster } from '../ts/testing/index.ts';
+import { AwsPGClient } from '../ts/pg.ts';
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+}
+const isRoot = process.getuid?.() === 0;
+const VARIANTS = arg('variants', 'ours,peer,plain').split(',').filter((v) => v !== 'peer' || isRoot);
+const IN_PROGRESS_MS = Number(arg('in-progress-ms', 2000));
+const STEADY_MS = Number(arg('steady-ms', 1500));
+const WRITERS = 8;
+const READERS = 4;
+
+function liveAddress(cluster, name) {
+  const a = cluster.hostAddressMap[name];
+  const i = a.lastIndexOf(':');
+  return { host: a.slice(0, i), port: Number(a.slice(i + 1)) };
+}
+
+function makeClient(variant, cluster, blueName) {
+  if (variant === 'ours') {
+    const config = { ...cluster.clientConfig(blueName), plugins: ['bg'] };
+    return {
+      async open() {
+        const c = new AwsPGClient(config);
+        c.on('error', () => {});
+        await c.connect();
+        return c;
+      },
+    };
+  }
+  if (variant === 'peer') {
+    const { user, password, database } = cluster.credentials;
+    const dnsName = cluster.instances.find((i) => i.name === blueName).dnsName;
+    const port = cluster.instances.find((i) => i.name === blueName).port;
+    return {
+      async open() {
+        const { AwsPGClient: Peer } = await import('aws-advanced-nodejs-wrapper/pg');
+        const c = new Peer({ host: dnsName, port, user, password, database, plugins: 'bg' });
+        c.on?.('error', () => {});
+        await c.connect();
+        return c;
+      },
+    };
+  }
+  return {
+    async open() {
+      const { user, password, database } = cluster.credentials;
+      const c = new pg.Client({ ...liveAddress(cluster, cluster.instances.find((i) => i.name === blueName)?.dnsName ?? blueName), user, password, database });
+      c.on('error', () => {});
+      await c.connect();
+      return c;
+    },
+  };
+}
+
+async function worker(kind, factory, ids, state) {
+  const stats = { kind, maxPauseMs: 0, errors: 0, acked: [], kinds: new Set() };
+  let client;
+  let lastOk = performance.now();
+  while (!state.stop) {
+    try {
+      client ??= await factory.open();
+      if (kind === 'writer') {
+        const id = ids.next++;
+        await client.query('INSERT INTO bench (id) VALUES ($1)', [id]);
+        stats.acked.push(id);
+      } else {
+        await client.query('SELECT count(*) FROM bench');
+      }
+      const now = performance.now();
+      stats.maxPauseMs = Math.max(stats.maxPauseMs, now - lastOk);
+      lastOk = now;
+    } catch (err) {
+      stats.errors++;
+      stats.kinds.add(`${err.code ?? err.name}: ${String(err.message).slice(0, 80)}`);
+      await client?.end().catch(() => {});
+      client = undefined;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  await client?.end().catch(() => {});
+  return stats;
+}
+
+async function runVariant(variant) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bench-bg-'));
+  const cluster = await LocalCluster.start({ flavour: 'pg', database: 'app', dir, etcHosts: isRoot });
+  try {
+    const setup = new pg.Client(cluster.directConfig(cluster.writer.name));
+    await setup.connect();
+    await setup.query('CREATE TABLE bench (id bigint PRIMARY KEY)');
+    await setup.end();
+    const bg = await cluster.blueGreen();
+    const blueName = cluster.writer.name;
+    const oldBlueName = () => bg.blue[0].name;
+    const factory = makeClient(variant, cluster, blueName);
+    const state = { stop: false };
+    const ids = { next: 1 };
+    const loops = [
+      ...Array.from({ length: WRITERS }, () => worker('writer', factory, ids, state)),
+      ...Array.from({ length: READERS }, () => worker('reader', factory, ids, state)),
+    ];
+    await new Promise((r) => setTimeout(r, STEADY_MS));
+    const result = await bg.switchover({ phaseMs: { initiated: 500, inProgress: IN_PROGRESS_MS, post: 500 } });
+    await new Promise((r) => setTimeout(r, STEADY_MS));
+    state.stop = true;
+    const stats = await Promise.all(loops);
+    const green = new pg.Client(cluster.directConfig(cluster.writer.name));
+    await green.connect();
+    const onGreen = new Set((await green.query('SELECT id FROM bench')).rows.map((r) => Number(r.id)));
+    await green.end();
+    const blue = new pg.Client(cluster.directConfig(oldBlueName()));
+    await blue.connect();
+    const onBlue = (await blue.query('SELECT id FROM bench')).rows.map((r) => Number(r.id));
+    await blue.end();
+    const acked = stats.flatMap((s) => s.acked);
+    const pauses = stats.map((s) => s.maxPauseMs).sort((a, b) => a - b);
+    const inProgress = result.phases.find((p) => p.status === 'SWITCHOVER_IN_PROGRESS')?.ms ?? NaN;
+    return {
+      variant,
+      inProgressMs: Math.round(inProgress),
+      pauseP50Ms: Math.round(pauses[Math.floor(pauses.length / 2)]),
+      pauseMaxMs: Math.round(pauses.at(-1)),
+      errors: stats.reduce((n, s) => n + s.errors, 0),
+      writes: acked.length,
+      lost: acked.filter((id) => !onGreen.has(id)).length,
+      blueOnly: onBlue.filter((id) => !onGreen.has(id)).length,
+      errorKinds: [...new Set(stats.flatMap((s) => [...s.kinds]))].join(' | '),
+    };
+  } finally {
+    await cluster.stop({ keepLogs: false });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const rows = [];
+for (const v of VARIANTS) rows.push(await runVariant(v));
+console.table(rows);
+process.exit(0);

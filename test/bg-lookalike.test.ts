@@ -1,0 +1,151 @@
+/**
+ * bg plugin end to end on the lookalike's Blue/Green deployment (`pg` as RDS for PostgreSQL): a running client and
+ * clients created while the switchover is in progress go through a real switchover (blue read-only, green
+ * promoted, names moved) with no error; green names are refused after it; a rollback leaves routing alone.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import pg from 'pg';
+import { AwsPGClient } from '../ts/pg.js';
+import { BlueGreenRejectedError, type BlueGreenPlugin } from '../ts/plugins/bg.js';
+import type { BlueGreenStatusProvider } from '../ts/plugins/bg-status.js';
+import type { BlueGreenPhase } from '../ts/native/blue-green.js';
+import { LocalCluster, type Flavour } from '../ts/testing/index.js';
+import type mysql from 'mysql2/promise';
+import { ClientCore } from '../ts/client-core.js';
+import { Mysql2DriverDialect } from '../ts/dialects/driver/mysql2.js';
+
+function statusOf(client: AwsPGClient): BlueGreenStatusProvider {
+  const p = client.core.getPlugin<BlueGreenPlugin<pg.Client>>('bg')!.status;
+  assert.ok(p, 'status provider after connect');
+  return p;
+}
+
+async function reach(p: BlueGreenStatusProvider, phase: BlueGreenPhase): Promise<void> {
+  assert.ok(await p.waitUntil(() => p.currentPhase === phase, 10_000), `phase ${phase} reached (now ${p.currentPhase})`);
+}
+
+async function withCluster(fn: (c: LocalCluster) => Promise<void>, flavour: Flavour = 'pg'): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bg-lookalike-'));
+  const cluster = await LocalCluster.start({ flavour, database: 'app', dir });
+  try {
+    await fn(cluster);
+  } finally {
+    await cluster.stop({ keepLogs: false });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const TUNING = { plugins: ['bg'], bgIntervalIncreasedMs: 100, bgIntervalHighMs: 50, bgConnectTimeoutMs: 20_000 };
+
+test('switchover: a running client pauses and goes on, a client created during IN_PROGRESS lands on green, green names are refused after', async () => {
+  await withCluster(async (cluster) => {
+    const bg = await cluster.blueGreen();
+    const blueName = cluster.writer.dnsName;
+    const greenName = bg.green[0]!.dnsName;
+    // Taken after blueGreen(): the green names are in its hostAddressMap.
+    const config = { ...cluster.clientConfig(cluster.writer.name), ...TUNING };
+    const app = new AwsPGClient(config);
+    await app.connect();
+    const late: AwsPGClient[] = [];
+    try {
+      await app.query('CREATE TABLE orders (id int PRIMARY KEY)');
+      const status = statusOf(app);
+      await reach(status, 'CREATED');
+      assert.is(status.snapshot().corresponding.get(blueName), greenName);
+
+      const order: string[] = [];
+      let held: Promise<unknown> | undefined;
+      let created: Promise<unknown> | undefined;
+      let blueDuring: Promise<unknown> | undefined;
+      // Held until green is promoted (bgSuspendNewBlueConnections) ...
+      const newcomer = new AwsPGClient({ ...config, bgSuspendNewBlueConnections: true });
+      // ... or, by default, sent to the blue address and moved to green at its first call after the switchover.
+      const early = new AwsPGClient(config);
+      late.push(newcomer, early);
+      await bg.switchover({
+        phaseMs: { initiated: 200, inProgress: 800, post: 200 },
+        onPhase: async (s) => {
+          if (s === 'SWITCHOVER_IN_PROGRESS') {
+            await reach(status, 'IN_PROGRESS');
+            held = app.query('SELECT 1 AS one').then(() => order.push('query'));
+            created = newcomer.connect().then(() => order.push('connect'));
+            blueDuring = early.connect();
+          }
+          if (s === 'SWITCHOVER_IN_POST_PROCESSING') order.push('post');
+        },
+      });
+      await Promise.all([held, created, blueDuring]);
+      assert.is(order[0], 'post', `held until the switchover moved on (${order.join(', ')})`);
+      await early.query('INSERT INTO orders VALUES (3)');
+
+      // The running client's connection was on blue (now read-only): it moved to green between calls.
+      await app.query('INSERT INTO orders VALUES (2)');
+      // The client created during IN_PROGRESS writes on green, now the writer behind the blue name.
+      await newcomer.query('INSERT INTO orders VALUES (1)');
+      assert.is((await newcomer.query('SELECT pg_is_in_recovery() AS r')).rows[0].r, false);
+      const direct = new pg.Client({ ...cluster.directConfig(cluster.writer.name) });
+      await direct.connect();
+      try {
+        assert.is((await direct.query('SELECT count(*)::int AS n FROM orders')).rows[0].n, 3, 'every row is on the renamed (former green) writer');
+      } finally {
+        await direct.end();
+      }
+
+      const green = new AwsPGClient({ ...config, host: greenName });
+      late.push(green);
+      const err = await green.connect().then(() => undefined, (e: unknown) => e);
+      assert.instance(err, BlueGreenRejectedError, String(err));
+    } finally {
+      for (const c of late) await c.end().catch(() => undefined);
+      await app.end();
+    }
+  });
+});
+
+test('MySQL (RDS for MySQL lookalike): a running client pauses through the switchover and writes on green after', async () => {
+  await withCluster(async (cluster) => {
+    const bg = await cluster.blueGreen();
+    const greenName = bg.green[0]!.dnsName;
+    // Detection takes a server with mysql.rds_topology for a Multi-AZ DB cluster: name the dialect.
+    const config = { ...cluster.clientConfig(cluster.writer.name), ...TUNING, plugins: 'bg', wrapperDialect: 'rds-mysql' };
+    const open = (extra: Record<string, unknown> = {}) =>
+      new ClientCore<mysql.Connection>({ driver: 'mysql2', driverDialect: new Mysql2DriverDialect(), config: { ...config, ...extra } });
+    const run = (c: ClientCore<mysql.Connection>, sql: string) => c.execute('Client.query', [], (conn) => conn.query(sql));
+    const app = open();
+    await app.connect();
+    const green = open({ host: greenName });
+    try {
+      await run(app, 'CREATE TABLE orders (id int PRIMARY KEY)');
+      const status = app.getPlugin<BlueGreenPlugin<mysql.Connection>>('bg')!.status!;
+      await reach(status, 'CREATED');
+      const order: string[] = [];
+      let held: Promise<unknown> | undefined;
+      await bg.switchover({
+        phaseMs: { initiated: 200, inProgress: 800, post: 200 },
+        onPhase: async (s) => {
+          if (s === 'SWITCHOVER_IN_PROGRESS') {
+            await reach(status, 'IN_PROGRESS');
+            held = run(app, 'SELECT 1').then(() => order.push('query'));
+          }
+          if (s === 'SWITCHOVER_IN_POST_PROCESSING') order.push('post');
+        },
+      });
+      await held;
+      assert.equal(order, ['post', 'query']);
+      await run(app, 'INSERT INTO orders VALUES (1)');
+      const [rows] = await run(app, 'SELECT @@read_only AS ro');
+      assert.is(Number((rows as { ro: number }[])[0]!.ro), 0, 'the client is on the promoted green writer');
+      const err = await green.connect().then(() => undefined, (e: unknown) => e);
+      assert.instance(err, BlueGreenRejectedError, String(err));
+    } finally {
+      await green.end().catch(() => undefined);
+      await app.end();
+    }
+  }, 'mysql');
+});
+
+test.run();

@@ -1,0 +1,396 @@
+/**
+ * bg plugin on a real PostgreSQL server standing in for RDS PostgreSQL: the test owns `rds_tools.show_topology`
+ * (a function over a table the test updates) and walks its rows through a switchover. Blue and green host names
+ * reach the server through hostAddressMap; green names go through a TCP forwarder so a connection that was sent
+ * to green can be told apart.
+ */
+import net from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type pg from 'pg';
+import { ClientCore } from '../ts/client-core.js';
+import { PgDriverDialect } from '../ts/dialects/driver/pg.js';
+import { UnsupportedOperationError } from '../ts/errors.js';
+import type { ConnectionPlugin, PluginFactory } from '../ts/plugin.js';
+import { BlueGreenRejectedError, BlueGreenTimeoutError, type BlueGreenPlugin } from '../ts/plugins/bg.js';
+import type { BlueGreenStatusProvider } from '../ts/plugins/bg-status.js';
+import type { BlueGreenPhase } from '../ts/native/blue-green.js';
+import { blueGreenMonitorCount } from '../ts/native/blue-green.js';
+import { WrapperServices } from '../ts/services.js';
+import { releaseResources } from '../ts/release.js';
+import { pgConnect } from './support/dialect-fixtures.js';
+import { IamGate } from './support/aws-iam-gate.js';
+import { format } from 'node:util';
+import { setLogger } from '../ts/logger.js';
+
+// Test credentials for IAM token signing (environment provider chain); nothing talks to AWS.
+const KEY_ID = 'AKIATESTBLUEGREEN000';
+const SECRET = 'blueGreenSecretKey/For+Tests000000000000';
+process.env.AWS_ACCESS_KEY_ID = KEY_ID;
+process.env.AWS_SECRET_ACCESS_KEY = SECRET;
+delete process.env.AWS_SESSION_TOKEN;
+delete process.env.AWS_PROFILE;
+
+const PORT = Number(process.env.TEST_PG_PORT);
+const DB = `bg_test_${process.pid}`;
+const BLUE = 'db.cluster-c1aaaaaaaaaa.us-east-1.rds.amazonaws.com';
+const BLUE_INSTANCE = 'db-1.c1aaaaaaaaaa.us-east-1.rds.amazonaws.com';
+const GREEN = 'db-green-abc123.cluster-c2bbbbbbbbbb.us-east-1.rds.amazonaws.com';
+const GREEN_INSTANCE = 'db-1-green-abc123.c2bbbbbbbbbb.us-east-1.rds.amazonaws.com';
+
+let admin: pg.Client;
+let status: pg.Client;
+let forwarder: net.Server;
+let greenPort = 0;
+let greenConnections = 0;
+
+async function setStatus(s: string): Promise<void> {
+  await status.query('UPDATE rds_tools.bg_status SET status = $1', [s]);
+}
+
+/** The connect props each client's innermost plugin saw: where the socket was sent for which name. */
+const sent: { host: string; to: string | undefined; iamHost?: string }[] = [];
+const recorder: PluginFactory = {
+  code: 'bg_test_recorder',
+  weight: 900,
+  create: <C>(): ConnectionPlugin<C> => ({
+    code: 'bg_test_recorder',
+    subscribedMethods: new Set(['connect', 'forceConnect']),
+    connect: async (host, props, _initial, next) => {
+      const iamHost = props.options.iamHost;
+      sent.push({ host: host.host, to: props.options.hostAddressMap?.[`${host.host}:${host.port}`], ...(iamHost !== undefined ? { iamHost } : {}) });
+      return next(props);
+    },
+  }),
+};
+
+function newClient(services: WrapperServices, host: string, extra: Record<string, unknown> = {}): ClientCore<pg.Client> {
+  return new ClientCore<pg.Client>({
+    driver: 'pg',
+    driverDialect: new PgDriverDialect(),
+    services,
+    config: {
+      host,
+      port: PORT,
+      user: process.env.TEST_PG_USER,
+      password: process.env.TEST_PG_PASSWORD,
+      database: DB,
+      plugins: ['bg', 'bg_test_recorder'],
+      wrapperDialect: 'rds-pg',
+      hostAddressMap: {
+        [BLUE]: `127.0.0.1:${PORT}`,
+        [BLUE_INSTANCE]: `127.0.0.1:${PORT}`,
+        [GREEN]: `127.0.0.1:${greenPort}`,
+        [GREEN_INSTANCE]: `127.0.0.1:${greenPort}`,
+      },
+      bgIntervalBaselineMs: 200,
+      bgIntervalIncreasedMs: 50,
+      bgIntervalHighMs: 20,
+      ...extra,
+    },
+  });
+}
+
+function newServices(): WrapperServices {
+  const s = new WrapperServices();
+  s.plugins.registerPlugin(recorder);
+  return s;
+}
+
+const query = (core: ClientCore<pg.Client>, sql: string) => core.execute('Client.query', [sql], (c) => c.query(sql));
+
+function provider(core: ClientCore<pg.Client>): BlueGreenStatusProvider {
+  const p = core.getPlugin<BlueGreenPlugin<pg.Client>>('bg')!.status;
+  assert.ok(p, 'the bg plugin has a status provider after connect');
+  return p;
+}
+
+async function reach(p: BlueGreenStatusProvider, phase: BlueGreenPhase): Promise<void> {
+  const ok = await p.waitUntil(() => p.currentPhase === phase, 10_000);
+  assert.ok(ok, `phase ${phase} reached (now ${p.currentPhase})`);
+}
+
+test.before(async () => {
+  forwarder = net.createServer((socket) => {
+    greenConnections++;
+    const upstream = net.connect(PORT, '127.0.0.1');
+    socket.pipe(upstream).pipe(socket);
+    const close = () => { socket.destroy(); upstream.destroy(); };
+    socket.on('error', close);
+    upstream.on('error', close);
+    socket.on('close', close);
+    upstream.on('close', close);
+  });
+  await new Promise<void>((resolve) => forwarder.listen(0, '127.0.0.1', resolve));
+  greenPort = (forwarder.address() as net.AddressInfo).port;
+  admin = await pgConnect();
+  await admin.query(`CREATE DATABASE ${DB}`);
+  status = await pgConnect(DB);
+  await status.query(`
+    CREATE SCHEMA rds_tools;
+    CREATE TABLE rds_tools.bg_status (version text, endpoint text, port int, role text, status text);
+    CREATE FUNCTION rds_tools.show_topology(client text)
+      RETURNS TABLE (version text, endpoint text, port int, role text, status text)
+      LANGUAGE sql AS $$ SELECT version, endpoint, port, role, status FROM rds_tools.bg_status $$;
+  `);
+  await status.query(
+    `INSERT INTO rds_tools.bg_status VALUES
+      ('1.0', $1, $5, 'BLUE_GREEN_DEPLOYMENT_SOURCE', 'AVAILABLE'),
+      ('1.0', $2, $5, 'BLUE_GREEN_DEPLOYMENT_SOURCE', 'AVAILABLE'),
+      ('1.0', $3, $5, 'BLUE_GREEN_DEPLOYMENT_TARGET', 'AVAILABLE'),
+      ('1.0', $4, $5, 'BLUE_GREEN_DEPLOYMENT_TARGET', 'AVAILABLE')`,
+    [BLUE, BLUE_INSTANCE, GREEN, GREEN_INSTANCE, PORT],
+  );
+});
+
+test.after(async () => {
+  await status?.end();
+  await admin?.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  await admin?.end();
+  forwarder?.close();
+});
+
+test.before.each(async () => {
+  sent.length = 0;
+  await setStatus('AVAILABLE');
+});
+
+test('a switchover end to end: blue address in PREPARATION, calls and green connects held in IN_PROGRESS, green address after', async () => {
+  const services = newServices();
+  const app = newClient(services, BLUE);
+  await app.connect();
+  const others: ClientCore<pg.Client>[] = [];
+  try {
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    assert.is(blueGreenMonitorCount(), 2, 'one blue and one green status monitor');
+    assert.equal(p.snapshot().corresponding.get(BLUE), GREEN);
+    assert.equal(p.snapshot().corresponding.get(BLUE_INSTANCE), GREEN_INSTANCE);
+
+    // A second client of the same deployment shares the monitors.
+    const second = newClient(services, BLUE_INSTANCE);
+    others.push(second);
+    await second.connect();
+    assert.is(blueGreenMonitorCount(), 2);
+    assert.is(provider(second), p);
+
+    await setStatus('SWITCHOVER_INITIATED');
+    await reach(p, 'PREPARATION');
+    sent.length = 0;
+    const prep = newClient(services, BLUE);
+    others.push(prep);
+    await prep.connect();
+    assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${PORT}` }], 'the blue name goes to the blue address seen before');
+
+    await setStatus('SWITCHOVER_IN_PROGRESS');
+    await reach(p, 'IN_PROGRESS');
+    const order: string[] = [];
+    const held = query(app, 'select 1 as one').then((r) => { order.push('query'); return r; });
+    const greenClient = newClient(services, GREEN);
+    others.push(greenClient);
+    const greenConnect = greenClient.connect().then(() => { order.push('green connect'); }, (e: unknown) => { order.push('green connect failed'); return e; });
+    // New blue connections still go to the blue address by default.
+    sent.length = 0;
+    const blueDuring = newClient(services, BLUE_INSTANCE);
+    others.push(blueDuring);
+    await blueDuring.connect();
+    assert.equal(sent, [{ host: BLUE_INSTANCE, to: `127.0.0.1:${PORT}` }]);
+    assert.equal(order, [], 'the call and the green connect are held');
+
+    order.push('post');
+    await setStatus('SWITCHOVER_IN_POST_PROCESSING');
+    const r = await held;
+    assert.is(r.rows[0].one, 1);
+    const greenErr = await greenConnect;
+    assert.equal([...order].sort(), ['green connect failed', 'post', 'query'], 'both settled');
+    assert.is(order[0], 'post', 'the held work resumed only after the phase moved on');
+    assert.instance(greenErr, BlueGreenRejectedError, 'a green name is rejected in POST');
+
+    sent.length = 0;
+    const before = greenConnections;
+    const post = newClient(services, BLUE);
+    others.push(post);
+    await post.connect();
+    assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${greenPort}` }], 'the blue name goes to the green address');
+    assert.ok(greenConnections > before, 'the connection went to green');
+    assert.is((await query(post, 'select 2 as two')).rows[0].two, 2);
+
+    await setStatus('SWITCHOVER_COMPLETED');
+    await reach(p, 'COMPLETED');
+  } finally {
+    for (const c of others) await c.end().catch(() => undefined);
+    await app.end();
+  }
+  assert.is(blueGreenMonitorCount(), 0, 'the monitors stop with the last client');
+});
+
+test('bgConnectTimeoutMs bounds a held call and a held connect with BlueGreenTimeoutError', async () => {
+  const services = newServices();
+  const app = newClient(services, BLUE, { bgConnectTimeoutMs: 300, bgId: 'timeout' });
+  await app.connect();
+  const green = newClient(services, GREEN, { bgConnectTimeoutMs: 300, bgId: 'timeout' });
+  try {
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await setStatus('SWITCHOVER_IN_PROGRESS');
+    await reach(p, 'IN_PROGRESS');
+    const err = await query(app, 'select 1').then(() => undefined, (e: unknown) => e);
+    assert.instance(err, BlueGreenTimeoutError, String(err));
+    assert.match((err as Error).message, /still in progress after bgConnectTimeoutMs \(300 ms\)/);
+    const cerr = await green.connect().then(() => undefined, (e: unknown) => e);
+    assert.instance(cerr, BlueGreenTimeoutError, String(cerr));
+  } finally {
+    await green.end().catch(() => undefined);
+    await app.end();
+  }
+});
+
+test('rollback: a lower phase after PREPARATION is a rollback and routing stops', async () => {
+  const services = newServices();
+  const app = newClient(services, BLUE, { bgId: 'rollback' });
+  await app.connect();
+  const later = newClient(services, BLUE, { bgId: 'rollback' });
+  try {
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await setStatus('SWITCHOVER_INITIATED');
+    await reach(p, 'PREPARATION');
+    await setStatus('AVAILABLE');
+    await reach(p, 'CREATED');
+    assert.is(p.snapshot().rollback, true);
+    sent.length = 0;
+    await later.connect();
+    assert.equal(sent, [{ host: BLUE, to: undefined }], 'no substitution after the rollback');
+  } finally {
+    await later.end().catch(() => undefined);
+    await app.end();
+  }
+});
+
+test('the switchover timer releases calls held by a switchover that never ends', async () => {
+  const services = newServices();
+  const app = newClient(services, BLUE, { bgId: 'timer', bgSwitchoverTimeoutMs: 400, bgConnectTimeoutMs: 20_000 });
+  await app.connect();
+  try {
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await setStatus('SWITCHOVER_IN_PROGRESS');
+    await reach(p, 'IN_PROGRESS');
+    const r = await query(app, 'select 3 as three');
+    assert.is(r.rows[0].three, 3);
+    assert.is(p.currentPhase, 'COMPLETED');
+    assert.is(p.snapshot().timedOut, true);
+  } finally {
+    await app.end();
+  }
+});
+
+test('IAM: the token is signed for the host name while the socket goes to the address; green name first after the switchover', async () => {
+  const services = newServices();
+  const gate = new IamGate({ secrets: { [KEY_ID]: SECRET }, realPassword: process.env.TEST_PG_PASSWORD! });
+  services.plugins.registerPlugin(gate.factory());
+  const iamClient = (host: string) =>
+    newClient(services, host, {
+      bgId: 'iam',
+      password: undefined,
+      plugins: ['bg', 'iam', 'test_iam_gate', 'bg_test_recorder'],
+      // The status monitors log in with the real password: the stand-in server cannot check tokens.
+      'blue-green-monitoring-plugins': '',
+      'blue-green-monitoring-password': process.env.TEST_PG_PASSWORD,
+    });
+  const app = iamClient(BLUE);
+  await app.connect();
+  const others: ClientCore<pg.Client>[] = [];
+  try {
+    assert.is(gate.seen.at(-1)!.token.host, BLUE);
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await setStatus('SWITCHOVER_INITIATED');
+    await reach(p, 'PREPARATION');
+    sent.length = 0;
+    const prep = iamClient(BLUE);
+    others.push(prep);
+    await prep.connect();
+    assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${PORT}`, iamHost: BLUE }]);
+    assert.is(gate.seen.at(-1)!.token.host, BLUE, 'token for the blue name, socket to the blue address');
+    assert.ok(gate.seen.at(-1)!.accepted);
+
+    await setStatus('SWITCHOVER_IN_POST_PROCESSING');
+    await reach(p, 'POST');
+    sent.length = 0;
+    const post = iamClient(BLUE);
+    others.push(post);
+    await post.connect();
+    assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${greenPort}`, iamHost: GREEN }]);
+    assert.is(gate.seen.at(-1)!.token.host, GREEN, 'token for the green name RDS knows before its renames');
+    assert.ok(gate.seen.at(-1)!.accepted);
+  } finally {
+    for (const c of others) await c.end().catch(() => undefined);
+    await app.end();
+  }
+});
+
+test('a write refused by read-only blue as the switchover starts runs again on green once promoted', async () => {
+  let refused: () => void = () => {};
+  const refusedSeen = new Promise<void>((resolve) => (refused = resolve));
+  const line = (...args: unknown[]) => {
+    if (/refused by read-only blue/.test(format(...args))) refused();
+  };
+  setLogger({ debug: line, info: () => {}, warn: () => {}, error: () => {} }, { levels: 'bg:debug' });
+  const services = newServices();
+  const app = newClient(services, BLUE, { bgId: 'read-only' });
+  await app.connect();
+  try {
+    await query(app, 'CREATE TABLE IF NOT EXISTS bg_read_only (id int)');
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await setStatus('SWITCHOVER_INITIATED');
+    await reach(p, 'PREPARATION');
+    // Blue turned read-only before this client saw IN_PROGRESS.
+    await query(app, 'SET default_transaction_read_only = on');
+    const order: string[] = [];
+    const before = greenConnections;
+    const write = query(app, 'INSERT INTO bg_read_only VALUES (1)').then(() => order.push('write'));
+    await refusedSeen;
+    order.push('post');
+    await setStatus('SWITCHOVER_IN_POST_PROCESSING');
+    await write;
+    assert.equal(order, ['post', 'write']);
+    assert.ok(greenConnections > before, 'run again on a connection to green');
+    assert.is((await query(app, 'SELECT count(*)::int AS n FROM bg_read_only')).rows[0].n, 1, 'written once');
+  } finally {
+    setLogger(undefined);
+    await app.end();
+  }
+});
+
+test('releaseResources() stops the status monitors; the next call of an open client starts them again', async () => {
+  const services = newServices();
+  const app = newClient(services, BLUE, { bgId: 'release' });
+  await app.connect();
+  try {
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    assert.is(blueGreenMonitorCount(), 2);
+    await releaseResources();
+    assert.is(blueGreenMonitorCount(), 0);
+    assert.is((await query(app, 'select 1 as one')).rows[0].one, 1);
+    assert.is(blueGreenMonitorCount(), 2);
+    await setStatus('SWITCHOVER_INITIATED');
+    await reach(p, 'PREPARATION');
+  } finally {
+    await app.end();
+  }
+  assert.is(blueGreenMonitorCount(), 0);
+});
+
+test('a dialect without a Blue/Green status source is refused clearly', async () => {
+  const services = newServices();
+  const app = newClient(services, BLUE, { wrapperDialect: 'pg', bgId: 'plain' });
+  const err = await app.connect().then(() => undefined, (e: unknown) => e);
+  assert.instance(err, UnsupportedOperationError);
+  assert.match((err as Error).message, /the pg dialect has no Blue\/Green status source/);
+  await app.end().catch(() => undefined);
+});
+
+test.run();
