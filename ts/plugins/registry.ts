@@ -10,7 +10,7 @@ import { AwsWrapperError, ConfigurationError } from '../errors.js';
 import { RELATIVE_TO_PRIOR_PLUGIN, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
 import { HOST_SELECTOR_STRATEGIES, isHostSelectorStrategy } from '../host-selectors.js';
 import { HostRole } from '../host-info.js';
-import { sharedServices } from '../services.js';
+import { sharedServices, type WrapperServices } from '../services.js';
 import { awsSecretsManagerPluginFactory } from './aws-secrets-manager.js';
 import { connectTimePluginFactory } from './connect-time.js';
 import { devPluginFactory } from './dev.js';
@@ -364,25 +364,33 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+/**
+ * The plugin table of `services`: configuration, so it is kept when the services close and handed to the services
+ * releaseResources() makes.
+ */
+export function pluginRegistry(services: WrapperServices): PluginRegistry {
+  return services.configuration('plugins:registry', () => new PluginRegistry());
+}
+
 // ---- package-level conveniences: the registry of the shared WrapperServices --------------------------------------
 
 /**
  * Registers a custom plugin for every client using the shared services (clients given their own
- * `services` use `services.plugins.registerPlugin`).
+ * `services` use `pluginRegistry(services).registerPlugin`).
  */
 export function registerPlugin(factory: PluginFactory, options?: { readonly replace?: boolean }): void {
-  sharedServices().plugins.registerPlugin(factory, options);
+  pluginRegistry(sharedServices()).registerPlugin(factory, options);
 }
 
 export function unregisterPlugin(code: string): boolean {
-  return sharedServices().plugins.unregisterPlugin(code);
+  return pluginRegistry(sharedServices()).unregisterPlugin(code);
 }
 
 /** Registers a configuration profile (selected with the `profileName` option) on the shared services. */
 export function registerProfile(name: string, profile: ConfigurationProfile, options?: { readonly replace?: boolean }): void {
-  sharedServices().plugins.registerProfile(name, profile, options);
+  pluginRegistry(sharedServices()).registerProfile(name, profile, options);
 }
 
 export function unregisterProfile(name: string): boolean {
-  return sharedServices().plugins.unregisterProfile(name);
+  return pluginRegistry(sharedServices()).unregisterProfile(name);
 }
