@@ -85,6 +85,7 @@ export class WrapperServices extends EventEmitter {
   shared<T>(key: string, create: () => T, dispose?: (value: T) => Promise<void> | void): T {
     const slot = this.slots.get(key);
     if (slot !== undefined) return slot.value as T;
+    if (this.keptSlots.has(key)) throw new TypeError(`WrapperServices slot '${key}' is a kept slot, not a shared one`);
     const value = create();
     this.slots.set(key, { value, onClose: dispose as Slot['onClose'] });
     return value;
@@ -131,7 +132,11 @@ export class WrapperServices extends EventEmitter {
 
   private keptSlot<T>(key: string, create: () => T, onClose: ((value: T) => Promise<void> | void) | undefined, carried: boolean): T {
     const slot = this.keptSlots.get(key);
-    if (slot !== undefined) return slot.value as T;
+    if (slot !== undefined) {
+      if (slot.carried !== carried) throw new TypeError(`WrapperServices slot '${key}' is ${slot.carried ? 'configuration' : 'a kept slot'}`);
+      return slot.value as T;
+    }
+    if (this.slots.has(key)) throw new TypeError(`WrapperServices slot '${key}' is a shared slot, not a kept one`);
     const value = create();
     this.keptSlots.set(key, { value, onClose: onClose as Slot['onClose'], carried });
     return value;
