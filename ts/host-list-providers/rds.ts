@@ -77,7 +77,8 @@ export interface TopologyMonitorLink {
   forceRefresh(verifyWriter: boolean, timeoutMs: number): Promise<readonly HostInfo[]>;
   /**
    * The monitor has shown it can reach the cluster (it published a topology confirmed on the writer). Until then
-   * (e.g. its credentials do not work), forced writer checks also run the TypeScript panic probe. Default true.
+   * (starting, or its credentials do not work), forced writer checks run the TypeScript panic probe instead (with a
+   * probe connector). Default true.
    */
   readonly ready?: boolean;
 }
@@ -244,10 +245,11 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     // A working monitor alone finds the writer (off the event loop, one set of probe connections per cluster).
     if (this.monitor && this.monitor.ready !== false) return this.monitor.forceRefresh(verifyWriter, timeoutMs);
     if (verifyWriter && this.probeConnector && timeoutMs > 0) {
-      // A monitor that never reached the writer races the TypeScript panic probe, whose connections go through
-      // the connect pipeline (custom auth plugins apply); the first verified writer wins.
-      const probe = this.panicRefresh(this.probeConnector, timeoutMs);
-      return this.monitor ? firstFulfilled([this.monitor.forceRefresh(verifyWriter, timeoutMs), probe]) : probe;
+      // A monitor that never reached the writer (starting, or its login is refused) does not answer forced checks:
+      // the TypeScript panic probe does, alone, through the connect pipeline (custom auth plugins apply). The
+      // monitor goes on finding the writer on its own; both read writers the same way (writer-detection fixtures),
+      // so whichever publishes into the cache names the same writer.
+      return this.panicRefresh(this.probeConnector, timeoutMs);
     }
     if (this.monitor) return this.monitor.forceRefresh(verifyWriter, timeoutMs);
     if (conn === undefined) {
@@ -348,20 +350,6 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     this.monitorHandle = undefined;
     this.monitor = undefined;
   }
-}
-
-/** The first promise to fulfil; rejects with the first rejection only when all reject. */
-function firstFulfilled<T>(promises: readonly Promise<T>[]): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let left = promises.length;
-    let firstError: unknown;
-    for (const p of promises) {
-      p.then(resolve, (err: unknown) => {
-        firstError ??= err;
-        if (--left === 0) reject(firstError);
-      });
-    }
-  });
 }
 
 /** Role from the is-reader query's single value (pg boolean, MySQL 0/1); a clear error for anything else. */
