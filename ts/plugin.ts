@@ -8,7 +8,6 @@ import type { DatabaseDialect, DriverDialect, DriverConfig, SessionState } from 
 import type { WrapperOptions } from './options.js';
 import type { WrapperServices } from './services.js';
 import type { Logger } from './logger.js';
-import type { DevTools } from './plugins/dev.js';
 import type { InternalConnectionPools } from './pools/internal-pools.js';
 
 /** Names of the pipelines that are not client methods. */
@@ -146,8 +145,8 @@ export interface ConnectionPlugin<C = unknown> {
    * (readerRouting routes through the plugin that has this hook).
    */
   isReaderConnection?(conn: C): boolean;
-  /** Fault-injection controls the client exposes as `client.devTools` (the `dev` plugin has them). */
-  readonly devTools?: DevTools;
+  // `devTools?: DevTools` (the fault-injection controls a client exposes as `client.devTools`) is declared by
+  // plugins/dev.ts, which owns the type, through a module augmentation of this interface.
 }
 
 /** Creates a plugin for one client. Registered under a code with a weight (lower = outer, runs first). */
