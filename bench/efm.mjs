@@ -20,7 +20,7 @@ import { readdirSync, readFileSync, readlinkSync, mkdtempSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { WrapperServices, releaseResources } from 'aws-advanced-ts-wrapper';
+import { WrapperServices, hostMonitorRegistry, releaseResources } from 'aws-advanced-ts-wrapper';
 import { AwsPGClient } from 'aws-advanced-ts-wrapper/pg';
 import { AwsMySQLClient } from 'aws-advanced-ts-wrapper/mysql';
 import { LocalCluster } from 'aws-advanced-ts-wrapper/testing';
@@ -135,7 +135,7 @@ async function outage(wrapper, cluster, instance, row, services, { blockMs = 0 }
   };
   await sleep(delay);
   watchId = client.watch()?.id; // registered by the call by now
-  services.hostMonitors?.on('dead', onVerdict).on('aborted', onVerdict);
+  hostMonitorRegistry(services).on('dead', onVerdict).on('aborted', onVerdict);
   const outageAt = now();
   const outageWall = Date.now();
   await cluster.hang(instance);
@@ -152,7 +152,7 @@ async function outage(wrapper, cluster, instance, row, services, { blockMs = 0 }
   const result = await Promise.race([call, sleep(Math.max(0, outageAt + cap - now())).then(() => undefined)]);
   await cluster.heal(instance);
   await client.end();
-  services.hostMonitors?.off('dead', onVerdict).off('aborted', onVerdict);
+  hostMonitorRegistry(services).off('dead', onVerdict).off('aborted', onVerdict);
   if (result === undefined || result.ok) return { detected: false };
   // Rejected before the outage: the wrapper aborted a call on a healthy host.
   if (settledAt < outageAt) return { detected: false, falseAbort: true };
@@ -164,7 +164,7 @@ async function outage(wrapper, cluster, instance, row, services, { blockMs = 0 }
 async function waitOursAlive(services, dnsName) {
   const deadline = now() + 20000;
   for (;;) {
-    const dead = (services.hostMonitors?.list() ?? []).filter((m) => m.host.host === dnsName && m.stats()?.dead);
+    const dead = hostMonitorRegistry(services).list().filter((m) => m.host.host === dnsName && m.stats()?.dead);
     if (dead.length === 0 || now() > deadline) return;
     await sleep(50);
   }
@@ -338,12 +338,12 @@ async function resources() {
       const measure = async (state, ms) => {
         const native0 = threads('awsw-native');
         const cpu0 = process.cpuUsage();
-        const probes0 = (services.hostMonitors?.list() ?? []).reduce((a, m) => a + (m.stats()?.probes ?? 0), 0);
+        const probes0 = hostMonitorRegistry(services).list().reduce((a, m) => a + (m.stats()?.probes ?? 0), 0);
         await sleep(ms);
         const cpu = process.cpuUsage(cpu0);
         const native1 = threads('awsw-native');
         const nativeCpu = native1.reduce((a, t) => a + t.cpuMs, 0) - native0.reduce((a, t) => a + t.cpuMs, 0);
-        const monitors = services.hostMonitors?.list() ?? [];
+        const monitors = hostMonitorRegistry(services).list();
         const probes = monitors.reduce((a, m) => a + (m.stats()?.probes ?? 0), 0) - probes0;
         const sockets = socketCount() - socketsBefore;
         if (!enabled && state.startsWith('idle')) baselineSockets = sockets;

@@ -28,6 +28,7 @@ import { LocalCluster } from '../ts/testing/index.ts';
 import { AwsPGClient } from '../ts/clients/pg-client.ts';
 import { FailoverError } from '../ts/errors.ts';
 import { WrapperServices } from '../ts/services.ts';
+import { topologyMonitors } from '../ts/host-list-providers/cluster-state.ts';
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,7 +44,7 @@ const GIVE_UP_AFTER = 3;
 const isRoot = process.getuid?.() === 0;
 /** Our clients' services; --native off: without the native topology monitor (TypeScript panic probe only). */
 const oursServices = new WrapperServices();
-if (arg('native', 'on') === 'off') oursServices.topologyMonitors.enabled = false;
+if (arg('native', 'on') === 'off') topologyMonitors(oursServices).enabled = false;
 const BASELINE = arg('baseline', undefined);
 const VARIANTS = arg('variants', BASELINE ? 'ours,baseline' : 'ours,peer,plain')
   .split(',')

@@ -6,14 +6,15 @@ import { PgDriverDialect } from '../ts/dialects/driver/pg.js';
 import { AwsWrapperError, ConfigurationError } from '../ts/errors.js';
 import { HostInfo } from '../ts/host-info.js';
 import { parseConnectProps } from '../ts/options.js';
-import { AdfsTokenSource } from '../ts/plugins/federated-auth.js';
-import { OktaTokenSource } from '../ts/plugins/okta.js';
+import { AdfsTokenSource } from '../ts/auth/adfs-source.js';
+import { OktaTokenSource } from '../ts/auth/okta-source.js';
 import { parseHtmlPage, samlResponseOf } from '../ts/auth/saml.js';
 import { WrapperServices } from '../ts/services.js';
 import { AwsApiServer } from './support/aws-api-server.js';
 import { IdpServer } from './support/aws-idp-server.js';
 import { IamGate } from './support/aws-iam-gate.js';
 import { parseIamToken } from './support/aws-sigv4.js';
+import { pluginRegistry } from '../ts/plugins/registry.js';
 
 // No ambient AWS credentials: the tokens must be signed with the role credentials STS hands out.
 for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k];
@@ -176,7 +177,7 @@ test('pg end to end: federated_auth and okta log in as dbUser through the token-
   for (const plugins of ['federated_auth', 'okta']) {
     const services = new WrapperServices();
     const gate = new IamGate({ secrets: aws.accessKeys, sessionTokens: aws.sessionTokens, realPassword: PG.password, expectHost: INSTANCE, expectPort: PG.port, expectRegion: 'us-west-2' });
-    services.plugins.registerPlugin(gate.factory());
+    pluginRegistry(services).registerPlugin(gate.factory());
     const base = plugins === 'okta' ? { idpEndpoint: idp.endpoint, appId: idp.oktaAppId } : { idpEndpoint: '127.0.0.1', idpPort: idp.portNumber };
     const core = new ClientCore<pg.Client>({
       driver: 'pg', driverDialect: new PgDriverDialect(), services,

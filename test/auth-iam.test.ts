@@ -12,12 +12,14 @@ import { Mysql2DriverDialect } from '../ts/dialects/driver/mysql2.js';
 import { AwsWrapperError, ConfigurationError } from '../ts/errors.js';
 import { HostInfo } from '../ts/host-info.js';
 import { parseConnectProps } from '../ts/options.js';
-import { IamCredentialSource } from '../ts/plugins/iam.js';
+import { IamCredentialSource } from '../ts/auth/iam-source.js';
 import { tokenExpiresAt } from '../ts/auth/iam-token.js';
 import { WrapperServices } from '../ts/services.js';
 import { setLogger } from '../ts/logger.js';
 import { sigV4Signature, verifyIamToken, parseIamToken, EMPTY_PAYLOAD_SHA256 } from './support/aws-sigv4.js';
 import { IamGate } from './support/aws-iam-gate.js';
+import { pluginRegistry } from '../ts/plugins/registry.js';
+import { authState } from '../ts/auth/auth-state.js';
 
 // Test credentials of the default provider chain (environment). Nothing here talks to AWS.
 const KEY_ID = 'AKIATESTDEFAULTCHAIN';
@@ -146,17 +148,17 @@ test('token cache: per (region, host, port, user); concurrent fetches share one;
   assert.is(otherUser.fromCache, false);
   const otherPort = await s.resolve(host(INSTANCE, 5433), props, false);
   assert.is(otherPort.fromCache, false);
-  assert.is(services.auth.tokens.size, 3);
+  assert.is(authState(services).tokens.size, 3);
   const refreshed = await s.resolve(host(INSTANCE, 5432), props, true);
   assert.is(refreshed.fromCache, false);
   // Cache lifetime: the configured expiration capped at the token's 15 minutes, less a margin.
   assert.is(tokenExpiresAt(0, 900_000), 870_000);
   assert.is(tokenExpiresAt(0, 3_600_000), 870_000);
   assert.is(tokenExpiresAt(0, 1000), 900);
-  services.auth.tokens.set('x', 't', Date.now() - 1);
-  assert.is(services.auth.tokens.get('x'), undefined);
+  authState(services).tokens.set('x', 't', Date.now() - 1);
+  assert.is(authState(services).tokens.get('x'), undefined);
   await services.close();
-  assert.is(services.auth.tokens.size, 0, 'closing the services drops the tokens');
+  assert.is(authState(services).tokens.size, 0, 'closing the services drops the tokens');
 });
 
 test('awsProfile: tokens are signed with the named profile from the shared credentials file', async () => {
@@ -185,7 +187,7 @@ function pgCore(services: WrapperServices, extra: Record<string, unknown> = {}):
 test('pg: connects with a verified token; the next connect reuses it; a refused cached token is renewed once', async () => {
   const services = new WrapperServices();
   const gate = gateFor(PG.password, PG.port);
-  services.plugins.registerPlugin(gate.factory());
+  pluginRegistry(services).registerPlugin(gate.factory());
   const a = pgCore(services);
   await a.connect();
   const b = pgCore(services);
@@ -243,7 +245,7 @@ test('pg: a token refused without TLS says that IAM needs TLS (cause: the server
 test('mysql2: token sent with the cleartext auth plugin enabled; connects through the verifying gate', async () => {
   const services = new WrapperServices();
   const gate = gateFor(MY.password, MY.port);
-  services.plugins.registerPlugin(gate.factory());
+  pluginRegistry(services).registerPlugin(gate.factory());
   const core = new ClientCore<mysql.Connection>({
     driver: 'mysql2', driverDialect: new Mysql2DriverDialect(), services,
     config: { host: INSTANCE, port: MY.port, user: MY.user, database: MY.database, hostAddressMap: { [INSTANCE]: MY.host }, plugins: 'iam,test_iam_gate' },

@@ -9,7 +9,7 @@ import { Mysql2DriverDialect } from '../ts/dialects/driver/mysql2.js';
 import { AwsWrapperError, ConfigurationError } from '../ts/errors.js';
 import { HostInfo } from '../ts/host-info.js';
 import { parseConnectProps } from '../ts/options.js';
-import { regionFromSecretArn, SecretsManagerCredentialSource } from '../ts/plugins/aws-secrets-manager.js';
+import { regionFromSecretArn, SecretsManagerCredentialSource } from '../ts/auth/secrets-manager-source.js';
 import { WrapperServices } from '../ts/services.js';
 import { AwsApiServer } from './support/aws-api-server.js';
 

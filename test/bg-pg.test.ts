@@ -17,6 +17,7 @@ import type { BlueGreenStatusProvider } from '../ts/plugins/bg-status.js';
 import type { BlueGreenPhase } from '../ts/native/blue-green.js';
 import { blueGreenMonitorCount } from '../ts/native/blue-green.js';
 import { WrapperServices } from '../ts/services.js';
+import { pluginRegistry } from '../ts/plugins/registry.js';
 import { releaseResources } from '../ts/release.js';
 import { pgConnect } from './support/dialect-fixtures.js';
 import { IamGate } from './support/aws-iam-gate.js';
@@ -288,7 +289,7 @@ test('the switchover timer releases calls held by a switchover that never ends',
 test('IAM: the token is signed for the host name while the socket goes to the address; green name first after the switchover', async () => {
   const services = newServices();
   const gate = new IamGate({ secrets: { [KEY_ID]: SECRET }, realPassword: process.env.TEST_PG_PASSWORD! });
-  services.plugins.registerPlugin(gate.factory());
+  pluginRegistry(services).registerPlugin(gate.factory());
   const iamClient = (host: string) =>
     newClient(services, host, {
       bgId: 'iam',

@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { AwsMySQLClient } from '../ts/clients/mysql-client.js';
-import { DialectManager } from '../ts/dialects/dialect-manager.js';
+import { dialectCache, DialectManager } from '../ts/dialects/dialect-manager.js';
 import { auroraPgDialect, globalAuroraPgDialect, multiAzPgDialect, rdsPgDialect } from '../ts/dialects/database/pg.js';
 import { HostInfo, HostRole } from '../ts/host-info.js';
 import { WrapperServices } from '../ts/services.js';
 import { LocalCluster } from '../ts/testing/index.js';
 import { startStatementCounter, type StatementCounter } from './support/statement-counter.js';
+import { topologyMonitors } from '../ts/host-list-providers/cluster-state.js';
 
 const env = process.env;
 const pgServer = { host: env.TEST_PG_HOST!, port: Number(env.TEST_PG_PORT) };
@@ -71,7 +72,7 @@ test("pg, plugins '': a connect sends no statement (the counter does see the app
       await c.end();
       assert.equal(counter.take(), ['SELECT 42'], `client ${i + 1}: only the application's statement`);
     }
-    assert.is(services.dialects.size, 0, 'nothing detected, nothing cached');
+    assert.is(dialectCache(services).size, 0, 'nothing detected, nothing cached');
     await services.close();
   });
 });
@@ -164,14 +165,14 @@ test('a cached Aurora dialect for a name that now leads to plain PostgreSQL is f
     const hostAddressMap = { [host]: `${counter.host}:${counter.port}` };
     const key = new DialectManager(services, 'pg', { hostAddressMap }).cacheKey(new HostInfo({ host, port: 5432 }));
     assert.is(key, `pg/${host}:5432@${counter.host}:${counter.port}`, 'the key names the server the name leads to');
-    services.dialects.set(key, { code: 'aurora-pg', at: Date.now() });
+    dialectCache(services).set(key, { code: 'aurora-pg', at: Date.now() });
 
     const c = new AwsPGClient({ host, port: 5432, ...pgCredentials, hostAddressMap }, { services });
     await c.connect();
     const s = c.core.pluginService;
     assert.is(s.dialect.code, 'pg');
     assert.ok(s.isStaticHostListProvider, 'no topology for a plain server');
-    assert.is(services.dialects.get(key)?.code, 'pg', 'the cache holds the detected dialect');
+    assert.is(dialectCache(services).get(key)?.code, 'pg', 'the cache holds the detected dialect');
     assert.equal((await c.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
     await c.end();
     counter.take();
@@ -207,7 +208,7 @@ test('lookalike aurora-pg, default plugins: Aurora dialect and topology found; a
     const bare = new AwsPGClient({ ...cfg, plugins: '' }, { services });
     await bare.connect();
     assert.equal(take(), [], "plugins '' sends nothing, even to a cluster endpoint");
-    assert.is(services.topologyMonitors.size, 0, "plugins '' starts no topology monitor");
+    assert.is(topologyMonitors(services).size, 0, "plugins '' starts no topology monitor");
     await bare.end();
 
     const first = new AwsPGClient(cfg, { services });
@@ -266,7 +267,7 @@ test('lookalike aurora-mysql, default plugins: Aurora dialect and topology found
     const bare = new AwsMySQLClient({ ...cfg, plugins: '' }, { services });
     await bare.connect();
     assert.equal(take(), [], "plugins '' sends nothing, even to a cluster endpoint");
-    assert.is(services.topologyMonitors.size, 0, "plugins '' starts no topology monitor");
+    assert.is(topologyMonitors(services).size, 0, "plugins '' starts no topology monitor");
     await bare.end();
 
     const first = new AwsMySQLClient(cfg, { services });

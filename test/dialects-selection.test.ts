@@ -2,7 +2,7 @@
 // custom dialects, the cache's expiry, and the dialect definitions themselves (codes, ports, candidates).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DialectManager, DIALECT_CACHE_TTL_MS, guessDialect, resolveDialectCode } from '../ts/dialects/dialect-manager.js';
+import { dialectCache, DialectManager, DIALECT_CACHE_TTL_MS, guessDialect, resolveDialectCode } from '../ts/dialects/dialect-manager.js';
 import { DATABASE_DIALECTS, pgDialect } from '../ts/dialects/database/index.js';
 import type { DatabaseDialect, DialectCode } from '../ts/dialects/types.js';
 import { HostInfo } from '../ts/host-info.js';
@@ -117,11 +117,11 @@ test('custom dialect: always wins, is validated, and is required by wrapperDiale
 test('cached dialects expire after 30 minutes', () => {
   const services = new WrapperServices();
   const host = new HostInfo({ host: 'db.example.com', port: 5432 });
-  services.dialects.set('pg/db.example.com:5432', { code: 'aurora-pg', at: Date.now() - DIALECT_CACHE_TTL_MS - 1 });
+  dialectCache(services).set('pg/db.example.com:5432', { code: 'aurora-pg', at: Date.now() - DIALECT_CACHE_TTL_MS - 1 });
   const m = new DialectManager(services, 'pg');
   assert.is(m.getDialect(host).code, 'pg');
   assert.ok(m.canUpdate);
-  services.dialects.set('pg/db.example.com:5432', { code: 'aurora-pg', at: Date.now() - 1000 });
+  dialectCache(services).set('pg/db.example.com:5432', { code: 'aurora-pg', at: Date.now() - 1000 });
   assert.is(m.getDialect(host).code, 'aurora-pg');
   assert.not.ok(m.canUpdate);
   assert.is(m.getDialect(new HostInfo({ host: 'db.example.com' })).code, 'aurora-pg', 'no port = the default port');

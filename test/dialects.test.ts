@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type pg from 'pg';
 import type mysql from 'mysql2/promise';
-import { DialectManager } from '../ts/dialects/dialect-manager.js';
+import { dialectCache, DialectManager } from '../ts/dialects/dialect-manager.js';
 import {
   auroraMysqlDialect,
   auroraPgDialect,
@@ -55,7 +55,7 @@ test('plain PostgreSQL is detected as pg and the result is cached per engine and
   const d = await m.refine(pgHost(), pgQuery(pgc));
   assert.is(d.code, 'pg');
   assert.not.ok(m.canUpdate);
-  assert.is(services.dialects.get(`pg/${pgHost().hostAndPort}`)?.code, 'pg');
+  assert.is(dialectCache(services).get(`pg/${pgHost().hostAndPort}`)?.code, 'pg');
 
   // A second client of the same host starts from the cache: final, no probing.
   const again = new DialectManager(services, 'pg');
@@ -100,7 +100,7 @@ test('an Aurora cluster name on a plain server falls back to pg / mysql (not lef
   const mp = new DialectManager(services, 'pg');
   assert.is(mp.getDialect(AURORA_PG_CLUSTER).code, 'aurora-pg');
   assert.is((await mp.refine(AURORA_PG_CLUSTER, pgQuery(pgc))).code, 'pg');
-  assert.is(services.dialects.get(`pg/${AURORA_PG_CLUSTER.hostAndPort}`)?.code, 'pg');
+  assert.is(dialectCache(services).get(`pg/${AURORA_PG_CLUSTER.hostAndPort}`)?.code, 'pg');
 
   const rp = new DialectManager(services, 'pg');
   assert.is(rp.getDialect(RDS_INSTANCE).code, 'rds-pg');
@@ -137,7 +137,7 @@ test('a probe the server does not answer in time never downgrades a guess and is
     const m = new DialectManager(services, 'pg');
     m.getDialect(AURORA_PG_CLUSTER);
     assert.is((await m.refine(AURORA_PG_CLUSTER, pgQuery(c))).code, 'aurora-pg');
-    assert.is(services.dialects.size, 0);
+    assert.is(dialectCache(services).size, 0);
   } finally {
     await c.end();
   }

@@ -14,6 +14,7 @@ import { WrapperServices, type MonitorErrorEvent } from '../ts/services.js';
 import { PIPELINE, type PluginFactory } from '../ts/plugin.js';
 import { releaseResources } from '../ts/native/index.js';
 import { TopologyLab, monitorOf } from './support/topology-monitor-lab.js';
+import { pluginRegistry } from '../ts/plugins/registry.js';
 
 function configError(fn: () => unknown, what = ''): ConfigurationError {
   try {
@@ -197,7 +198,7 @@ test("6. failoverReaderHostSelectorStrategy 'bogus' is rejected at construction 
   // Not loaded, not checked; a strategy a loaded plugin accepts is fine.
   assert.not.throws(() => new AwsPGClient({ host: 'h', plugins: [], failoverReaderHostSelectorStrategy: 'bogus' }));
   const services = new WrapperServices();
-  services.plugins.registerPlugin({
+  pluginRegistry(services).registerPlugin({
     code: 'my_selector',
     weight: 100,
     create: () => ({ code: 'my_selector', subscribedMethods: new Set([PIPELINE.acceptsStrategy]), acceptsStrategy: (_r, s) => s === 'mine' }),
@@ -229,7 +230,7 @@ test("6. a custom plugin whose create() throws: the error names the plugin's cod
   const services = new WrapperServices();
   const boom = new Error('needs option fooBar');
   const factory: PluginFactory = { code: 'acme_audit', weight: 100, create: () => { throw boom; } };
-  services.plugins.registerPlugin(factory);
+  pluginRegistry(services).registerPlugin(factory);
   const e = configError(() => new AwsPGClient({ host: 'h', plugins: 'acme_audit' }, { services }));
   assert.match(e.message, /Plugin 'acme_audit' could not be created: needs option fooBar/);
   assert.is(e.key, 'plugins');

@@ -17,6 +17,7 @@ import {
   ConnectionStringHostListProvider,
   hostFromDriverConfig,
 } from '../ts/host-list-providers/index.js';
+import { topologyCache } from '../ts/host-list-providers/cluster-state.js';
 
 const D = 'abc123xyz.us-east-1.rds.amazonaws.com';
 const template = new HostInfo({ host: `?.${D}`, port: 5432 });
@@ -164,7 +165,7 @@ test('topology cache is keyed by cluster id: two clusters in one process never s
   a.storeTopology(a.parseTopology([['a-1', true, 0, 0, t0], ['a-2', false, 0, 0, t0]])!);
   assert.equal((await aReader.refresh()).map((h) => h.hostId), ['a-1', 'a-2']);
   assert.equal((await b.refresh()).map((h) => h.host), [`b.cluster-${D}`], 'nothing known: the initial host');
-  assert.equal([...services.topology.keys()], [`a.cluster-${D}`]);
+  assert.equal([...topologyCache(services).keys()], [`a.cluster-${D}`]);
   // An explicit clusterId joins clusters on purpose.
   assert.equal((await make(`b.cluster-${D}`, `a.cluster-${D}`).refresh()).map((h) => h.hostId), ['a-1', 'a-2']);
 });

@@ -10,6 +10,7 @@ import { WrapperServices } from '../ts/services.js';
 import { auroraPgDialect, multiAzMysqlDialect, multiAzPgDialect, mysqlDialect, pgDialect } from '../ts/dialects/database/index.js';
 import { ConnectionStringHostListProvider, fillAliases, RdsHostListProvider, TopologyRowError } from '../ts/host-list-providers/index.js';
 import { createEmulatedDatabase, mysqlConnect, mysqlQueryRowsDriver, pgConnect, pgQueryRowsDriver } from './support/dialect-fixtures.js';
+import { topologyCache } from '../ts/host-list-providers/cluster-state.js';
 
 const D = 'abc123xyz.us-east-1.rds.amazonaws.com';
 let dropAurora: () => Promise<void>;
@@ -62,7 +63,7 @@ test('aurora-pg: refresh reads, parses and caches the topology; identify and rol
       [`instance-2.${D}`, 5432, HostRole.READER],
       [`instance-3.${D}`, 5432, HostRole.READER],
     ]);
-    assert.is(services.topology.get(`mydb.cluster-${D}`)?.hosts, hosts);
+    assert.is(topologyCache(services).get(`mydb.cluster-${D}`)?.hosts, hosts);
     // Fresh cache: no query (a changed server-side topology is not seen until it is stale or forced).
     await setAuroraRows(c, `('instance-1', 'MASTER_SESSION_ID', 5, 0, now()), ('instance-2', 's2', 1, 20, now())`);
     assert.is(await p.refresh(c), hosts);

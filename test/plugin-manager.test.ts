@@ -19,7 +19,8 @@ import {
   type PluginService,
 } from '../ts/plugin.js';
 import { boundedSqlPrefix, LazyExecuteContext, SQL_PREFIX_LENGTH, statementText } from '../ts/plugin-manager.js';
-import { BUILTIN_PLUGINS, DEFAULT_PLUGIN_CODES, PluginRegistry, sortByWeight } from '../ts/plugins/registry.js';
+import { BUILTIN_PLUGINS, DEFAULT_PLUGIN_CODES, PluginRegistry, pluginRegistry, sortByWeight } from '../ts/plugins/registry.js';
+import { topologyCache } from '../ts/host-list-providers/cluster-state.js';
 import { registerPlugin, registerProfile, releaseResources, unregisterPlugin, unregisterProfile } from '../ts/index.js';
 import { sharedServices, WrapperServices } from '../ts/services.js';
 
@@ -102,15 +103,8 @@ test('Node peer camelCase codes are aliases of the seed codes', () => {
     federatedAuth: 'federated_auth',
   };
   for (const [alias, code] of Object.entries(aliases)) {
-    // Implemented plugins resolve to their factory; planned ones are an error naming the seed code.
-    if (r.isAvailable(alias)) {
-      assert.is(r.getFactory(alias).code, code, alias);
-      continue;
-    }
-    const err = catchError(() => r.getFactory(alias));
-    assert.instance(err, ConfigurationError);
-    assert.match(err.message, `'${code}'`, alias);
-    assert.match(err.message, 'not available yet');
+    assert.ok(r.isAvailable(alias), alias);
+    assert.is(r.getFactory(alias).code, code, alias);
   }
   assert.is(r.getFactory('connectTime').code, 'connect_time');
   assert.is(r.getFactory('executeTime').code, 'execute_time');
@@ -129,14 +123,6 @@ test('unknown code: names it, suggests the closest, lists the known codes', () =
   assert.match(err2.message, "did you mean 'failover_v2'");
   const err3 = catchError(() => r.getFactory('zzzzzzzz'));
   assert.not.match(err3.message, 'did you mean');
-});
-
-test('not-yet-available code is a distinct error naming the code', () => {
-  // A registry of its own: the built-in planned codes disappear as their plugins land.
-  const r = new PluginRegistry([{ code: 'future_plugin', weight: 100, aliases: [], planned: true }]);
-  const err = catchError(() => r.resolve({ plugins: ['future_plugin'], autoSortWrapperPluginOrder: true }));
-  assert.instance(err, ConfigurationError);
-  assert.is(err.message, "Plugin 'future_plugin' is not available yet in this version of the wrapper");
 });
 
 test('incompatible combinations and duplicates are rejected', () => {
@@ -202,7 +188,7 @@ test('registerPlugin: validation, duplicates, replace, unregister', () => {
 test('custom plugin through ClientCore: registered on the services object, runs in the pipeline', async () => {
   const services = new WrapperServices();
   const journal: string[] = [];
-  services.plugins.registerPlugin(recordingFactory('recorder', 10, journal));
+  pluginRegistry(services).registerPlugin(recordingFactory('recorder', 10, journal));
   const core = newCore({ plugins: ['recorder'] }, services);
   try {
     await core.connect();
@@ -217,7 +203,7 @@ test('custom plugin through ClientCore: registered on the services object, runs 
 test('profiles: plugins and config defaults; user config wins; unknown profile is an error', async () => {
   const services = new WrapperServices();
   const journal: string[] = [];
-  services.plugins.registerProfile('recorded', {
+  pluginRegistry(services).registerProfile('recorded', {
     plugins: [recordingFactory('prof', 10, journal), 'execute_time'],
     config: { application_name: 'from-profile', statement_timeout: 1234 },
   });
@@ -235,7 +221,7 @@ test('profiles: plugins and config defaults; user config wins; unknown profile i
   const err = catchError(() => newCore({ profileName: 'nope' }, services));
   assert.instance(err, ConfigurationError);
   assert.match(err.message, "Unknown configuration profile 'nope'; registered profiles: recorded");
-  assert.match(catchError(() => services.plugins.registerProfile('recorded', {})).message, 'already registered');
+  assert.match(catchError(() => pluginRegistry(services).registerProfile('recorded', {})).message, 'already registered');
 });
 
 test('package-level registerPlugin / registerProfile target the shared services', async () => {
@@ -243,7 +229,7 @@ test('package-level registerPlugin / registerProfile target the shared services'
   registerPlugin(recordingFactory('sharedRecorder', 10, journal, ['Client.query']));
   registerProfile('sharedProfile', { plugins: ['sharedRecorder'] });
   try {
-    assert.ok(sharedServices().plugins.isAvailable('sharedRecorder'));
+    assert.ok(pluginRegistry(sharedServices()).isAvailable('sharedRecorder'));
     const core = new ClientCore<pg.Client>({ driver: 'pg', driverDialect: new PgDriverDialect(), config: { ...pgConfig, profileName: 'sharedProfile' } });
     await core.connect();
     try {
@@ -257,20 +243,20 @@ test('package-level registerPlugin / registerProfile target the shared services'
     assert.ok(unregisterProfile('sharedProfile'));
     assert.ok(unregisterPlugin('sharedRecorder'));
   }
-  assert.not.ok(sharedServices().plugins.isAvailable('sharedRecorder'));
+  assert.not.ok(pluginRegistry(sharedServices()).isAvailable('sharedRecorder'));
 });
 
 test('registered plugins and profiles survive releaseResources (they are configuration); caches do not', async () => {
   registerPlugin(recordingFactory('keptRecorder', 10, [], ['Client.query']));
   registerProfile('keptProfile', { plugins: ['keptRecorder'] });
   const before = sharedServices();
-  before.topology.set('some-cluster', { hosts: [], updatedAt: Date.now() });
+  topologyCache(before).set('some-cluster', { hosts: [], updatedAt: Date.now() });
   try {
     await releaseResources();
     const after = sharedServices();
     assert.is.not(after, before, 'a fresh services object');
-    assert.is(after.topology.size, 0, 'caches start empty');
-    assert.ok(after.plugins.isAvailable('keptRecorder'));
+    assert.is(topologyCache(after).size, 0, 'caches start empty');
+    assert.ok(pluginRegistry(after).isAvailable('keptRecorder'));
   } finally {
     assert.ok(unregisterProfile('keptProfile'));
     assert.ok(unregisterPlugin('keptRecorder'));
@@ -308,8 +294,8 @@ test('sqlPrefix is lazy: computed on first access only, once', () => {
 test('execute chain: none without subscribers (direct call), cached per method, order = plugin order', async () => {
   const services = new WrapperServices();
   const journal: string[] = [];
-  services.plugins.registerPlugin(recordingFactory('outer', 10, journal, ['Client.query']));
-  services.plugins.registerPlugin(recordingFactory('inner', 20, journal, ['Client.query', 'Client.ping']));
+  pluginRegistry(services).registerPlugin(recordingFactory('outer', 10, journal, ['Client.query']));
+  pluginRegistry(services).registerPlugin(recordingFactory('inner', 20, journal, ['Client.query', 'Client.ping']));
   const bare = newCore({ plugins: [] }, services);
   assert.is(bare.pluginManager.getExecuteChain('Client.query'), undefined);
   const core = newCore({ plugins: ['inner', 'outer'] }, services);
@@ -340,7 +326,7 @@ test('execute chain: none without subscribers (direct call), cached per method, 
 test('a plugin that inspects sqlPrefix sees a bounded prefix of a 1 MB statement', async () => {
   const services = new WrapperServices();
   const seen: (string | undefined)[] = [];
-  services.plugins.registerPlugin({
+  pluginRegistry(services).registerPlugin({
     code: 'peek',
     weight: 10,
     create: () => ({
@@ -371,8 +357,8 @@ test('a plugin that inspects sqlPrefix sees a bounded prefix of a 1 MB statement
 test('connect pipeline with skipPlugin; forceConnect pipeline; switch notifications', async () => {
   const services = new WrapperServices();
   const journal: string[] = [];
-  services.plugins.registerPlugin(recordingFactory('a', 10, journal));
-  services.plugins.registerPlugin(recordingFactory('b', 20, journal, [PIPELINE.connect, PIPELINE.notifyConnectionChanged]));
+  pluginRegistry(services).registerPlugin(recordingFactory('a', 10, journal));
+  pluginRegistry(services).registerPlugin(recordingFactory('b', 20, journal, [PIPELINE.connect, PIPELINE.notifyConnectionChanged]));
   const core = newCore({ plugins: ['a', 'b'] }, services);
   await core.connect();
   try {
@@ -397,8 +383,8 @@ test('connect pipeline with skipPlugin; forceConnect pipeline; switch notificati
 test('notifyConnectionChanged: PRESERVE wins over DISPOSE; old connection kept or closed accordingly', async () => {
   const services = new WrapperServices();
   const journal: string[] = [];
-  services.plugins.registerPlugin(recordingFactory('a', 10, journal));
-  services.plugins.registerPlugin(recordingFactory('b', 20, journal));
+  pluginRegistry(services).registerPlugin(recordingFactory('a', 10, journal));
+  pluginRegistry(services).registerPlugin(recordingFactory('b', 20, journal));
   const core = newCore({ plugins: ['a', 'b'] }, services);
   const dd = core.driverDialect;
   await core.connect();
@@ -444,8 +430,8 @@ test('getHostInfoByStrategy: first plugin answer wins, UnsupportedOperationError
       getHostInfoByStrategy: (_r: HostRole, s: string) => (s === 'mine' ? answer() : undefined),
     }),
   });
-  services.plugins.registerPlugin(mk('unsupported', 10, () => { throw new UnsupportedOperationError('no'); }));
-  services.plugins.registerPlugin(mk('answers', 20, () => special));
+  pluginRegistry(services).registerPlugin(mk('unsupported', 10, () => { throw new UnsupportedOperationError('no'); }));
+  pluginRegistry(services).registerPlugin(mk('answers', 20, () => special));
   const core = newCore({ plugins: ['unsupported', 'answers'] }, services);
   const svc = core.pluginService;
   assert.ok(svc.acceptsStrategy(HostRole.READER, 'mine'));

@@ -20,6 +20,7 @@ import {
 import { connectionChanges } from '../ts/plugin-service.js';
 import { SessionStateTracker } from '../ts/session-state.js';
 import { WrapperServices } from '../ts/services.js';
+import { pluginRegistry } from '../ts/plugins/registry.js';
 
 const pgConfig = {
   host: process.env.TEST_PG_HOST,
@@ -86,7 +87,7 @@ function observerFactory(installProvider = false): PluginFactory {
 }
 
 function newCore(config: Record<string, unknown> = {}, services = new WrapperServices(), installProvider = false): ClientCore<pg.Client> {
-  if (!services.plugins.isAvailable('observer')) services.plugins.registerPlugin(observerFactory(installProvider));
+  if (!pluginRegistry(services).isAvailable('observer')) pluginRegistry(services).registerPlugin(observerFactory(installProvider));
   return new ClientCore<pg.Client>({ driver: 'pg', driverDialect: new PgDriverDialect(), config: { ...pgConfig, plugins: ['observer'], ...config }, services });
 }
 

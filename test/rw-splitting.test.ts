@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { WrapperServices } from '../ts/services.js';
+import { internalPoolsKey } from '../ts/plugins/rw-common.js';
+import type { InternalConnectionPools } from '../ts/pools/internal-pools.js';
 import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
 import { LocalCluster } from '../ts/testing/index.js';
 import { where, rwPlugin as plugin } from './support/rw-lab.js';
@@ -170,7 +172,9 @@ test('internal pool: reader connections go back to the pool on the switch back a
   const b = await client(opts, services);
   await a.setReadOnly(true);
   const ra = await where(a);
-  const pools = services.internalConnectionPools!;
+  // Default sizing: the services' internal pools of that sizing.
+  const key = internalPoolsKey({ maxPerHost: 10, idleTimeoutMs: 600_000, acquireTimeoutMs: 10_000 });
+  const pools = services.peek<InternalConnectionPools>(key)!;
   assert.ok(pools !== undefined);
   // least_connections: ties go to the first host name; b goes to the other reader while a holds one.
   assert.is(ra.id, 'instance-2');
@@ -190,7 +194,8 @@ test('internal pool: reader connections go back to the pool on the switch back a
   await a.end();
   await b.end();
   await services.close();
-  assert.is(services.internalConnectionPools, undefined, 'pools ended with the services');
+  assert.is(services.peek(key), undefined, 'pools ended with the services');
+  assert.ok(pools.isEnded);
 });
 
 test('readers added to the cluster get picked up: cached readers are re-selected (peer #465)', async () => {

@@ -8,6 +8,7 @@ import { nativeThreadCount, releaseResources } from '../ts/native/index.js';
 import { nativeTopologyMonitorCount, type TopologyPublication } from '../ts/native/topology-monitor.js';
 import { HostRole } from '../ts/host-info.js';
 import { instanceName, monitorOf, nextPanic, nextPublication, providerOf, rejectionOf, TopologyLab, type AnyClient } from './support/topology-monitor-lab.js';
+import { topologyCache, topologyMonitors } from '../ts/host-list-providers/cluster-state.js';
 
 let lab: TopologyLab;
 let services: WrapperServices;
@@ -35,7 +36,7 @@ test('two clients of the cluster (writer and reader endpoints) share one native 
   const b = await lab.client(services, 'reader');
   clients.push(b);
   assert.is(providerOf(b).clusterId, providerOf(a).clusterId);
-  assert.is(services.topologyMonitors.size, 1);
+  assert.is(topologyMonitors(services).size, 1);
   assert.is(monitorOf(services, b), monitor);
   assert.is(monitor.referenceCount, 2);
   assert.is(nativeTopologyMonitorCount(), 1);
@@ -45,7 +46,7 @@ test('two clients of the cluster (writer and reader endpoints) share one native 
   assert.is(monitor.settings.refreshMs, 500);
 
   const p = monitor.publications > 0 ? undefined : await first;
-  const hosts = services.topology.get(monitor.clusterId)!.hosts;
+  const hosts = topologyCache(services).get(monitor.clusterId)!.hosts;
   assert.is(instanceName(hosts[0]!.host), lab.cluster.writer.name);
   assert.is(hosts[0]!.role, HostRole.WRITER);
   assert.equal(hosts.slice(1).map((h) => instanceName(h.host)).sort(), lab.cluster.readers.map((r) => r.name).sort());
@@ -73,7 +74,7 @@ test('forceRefresh waits for a topology published after the call (confirmed when
     const started = Date.now();
     const pending = provider.forceRefresh(verify, 5000);
     // A working native monitor alone answers: no TypeScript panic probe was started.
-    assert.not.ok(services.topologyProbes.has(provider.clusterId));
+    assert.not.ok(services.peek<Map<string, unknown>>('topology:probes')?.has(provider.clusterId));
     const hosts = await pending;
     monitor.off('topology', onTopology);
     assert.ok(monitor.publications > before, `verify=${verify}: no publication after the call`);
@@ -133,7 +134,7 @@ test('failover: the monitor alone finds and publishes the new writer', async () 
     `failover ${result.oldWriter} -> ${result.newWriter}: fence ${result.fenceMs} ms, promote ${result.promoteMs} ms; ` +
       `new writer published ${Math.round(p.at - promotedAt)} ms after the promotion ended (${Math.round(p.at - started)} ms after the failover began, reason ${p.reason})`,
   );
-  const cached = services.topology.get(monitor.clusterId)!.hosts;
+  const cached = topologyCache(services).get(monitor.clusterId)!.hosts;
   assert.is(instanceName(cached[0]!.host), result.newWriter);
   await lab.cluster.rejoin(result.oldWriter);
 });
@@ -173,7 +174,7 @@ test('the last client ending stops the monitor; releaseResources leaves no nativ
   await clients[1]!.end();
   clients = [];
   assert.ok(monitor.isClosed);
-  assert.is(services.topologyMonitors.size, 0);
+  assert.is(topologyMonitors(services).size, 0);
   assert.is(nativeTopologyMonitorCount(), 0);
   await releaseResources();
   assert.is(nativeThreadCount(), 0);

@@ -11,8 +11,8 @@ import { parseConnectProps } from './options.js';
 import type { ClientMethod, ConnectionPlugin, ConnectProps } from './plugin.js';
 import { LazyExecuteContext, PluginManager } from './plugin-manager.js';
 import { PluginServiceImpl } from './plugin-service.js';
-import { checkSelectorStrategies, createPlugins, type ConfigurationProfile } from './plugins/registry.js';
-import { DeveloperPlugin, type DevTools } from './plugins/dev.js';
+import { checkSelectorStrategies, createPlugins, pluginRegistry, type ConfigurationProfile } from './plugins/registry.js';
+import type { DevTools } from './plugins/dev.js';
 import { validateSessionState } from './session-state.js';
 import { sharedServices, type WrapperServices } from './services.js';
 
@@ -62,11 +62,11 @@ export class ClientCore<C> extends EventEmitter {
     let props = parseConnectProps(init.driver, init.config);
     let profile: ConfigurationProfile | undefined;
     if (props.options.profileName !== undefined) {
-      profile = this.services.plugins.getProfile(props.options.profileName);
+      profile = pluginRegistry(this.services).getProfile(props.options.profileName);
       if (profile.config !== undefined) props = parseConnectProps(init.driver, { ...profile.config, ...init.config });
     }
     this.props = props;
-    const factories = this.services.plugins.resolve({
+    const factories = pluginRegistry(this.services).resolve({
       plugins: props.options.plugins,
       autoSortWrapperPluginOrder: props.options.autoSortWrapperPluginOrder,
       profile,
@@ -111,9 +111,9 @@ export class ClientCore<C> extends EventEmitter {
 
   /** Fault injection of the `dev` plugin; a ConfigurationError when the client was created without it. */
   get devTools(): DevTools {
-    const p = this.pluginManager.plugins.find((x): x is DeveloperPlugin<C> => x instanceof DeveloperPlugin);
-    if (p === undefined) throw new ConfigurationError("devTools needs the 'dev' plugin: add 'dev' to the plugins option", 'plugins');
-    return p.devTools;
+    const tools = this.pluginManager.plugins.find((p) => p.devTools !== undefined)?.devTools;
+    if (tools === undefined) throw new ConfigurationError("devTools needs the 'dev' plugin: add 'dev' to the plugins option", 'plugins');
+    return tools;
   }
 
   /** Opens the initial connection through the connect pipeline. A client connects once. */

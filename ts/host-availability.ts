@@ -7,6 +7,7 @@
  */
 import { ConfigurationError } from './errors.js';
 import { HostAvailability } from './host-info.js';
+import type { WrapperServices } from './services.js';
 
 /** How long a reported availability is remembered (JDBC's availability cache expiry). */
 export const AVAILABILITY_ENTRY_TTL_MS = 5 * 60_000;
@@ -113,4 +114,9 @@ export class HostAvailabilityTracker {
     if (this.entries.size > 0) this.version++;
     this.entries.clear();
   }
+}
+
+/** The availability tracker of `services` (client state: a fresh one after the services close). */
+export function hostAvailability(services: WrapperServices): HostAvailabilityTracker {
+  return services.shared('host-availability', () => new HostAvailabilityTracker());
 }

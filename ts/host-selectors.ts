@@ -6,6 +6,7 @@
  */
 import { AwsWrapperError, ConfigurationError, UnsupportedOperationError } from './errors.js';
 import { HostAvailability, type HostInfo, type HostRole } from './host-info.js';
+import type { WrapperServices } from './services.js';
 
 export const HOST_SELECTOR_STRATEGIES = ['random', 'round_robin', 'weighted_random', 'highest_weight'] as const;
 export type HostSelectorStrategy = (typeof HOST_SELECTOR_STRATEGIES)[number];
@@ -196,4 +197,9 @@ export class HostSelectors {
     state.lastHost = chosen.host;
     return chosen;
   }
+}
+
+/** The built-in selectors of `services` (round-robin positions start over after the services close). */
+export function hostSelectors(services: WrapperServices): HostSelectors {
+  return services.shared('host-selectors', () => new HostSelectors());
 }

@@ -15,7 +15,8 @@ export { MissingDependencyError } from './auth/sdk-loader.js';
 export { InternalConnectionPools, type InternalPoolOptions } from './pools/internal-pools.js';
 export { ReadWriteSplittingError } from './plugins/rw-common.js';
 export { CustomEndpointInfoTimeoutError, type CustomEndpointInfo } from './plugins/custom-endpoint.js';
-export { HostUnavailableError, HostMonitorRegistry, SharedHostMonitor } from './plugins/host-monitoring-common.js';
+export { HostUnavailableError, HostMonitorRegistry, SharedHostMonitor, hostMonitorRegistry } from './plugins/host-monitoring-common.js';
+export { topologyMonitors } from './host-list-providers/cluster-state.js';
 export type { EfmEvent, EfmMonitorStats } from './native/efm.js';
 export {
   registerPlugin,
@@ -23,6 +24,7 @@ export {
   registerProfile,
   unregisterProfile,
   PluginRegistry,
+  pluginRegistry,
   DEFAULT_PLUGIN_CODES,
   type ConfigurationProfile,
 } from './plugins/registry.js';

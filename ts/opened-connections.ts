@@ -8,6 +8,7 @@
 import { AwsWrapperError } from './errors.js';
 import type { HostInfo } from './host-info.js';
 import { getLogger } from './logger.js';
+import type { WrapperServices } from './services.js';
 
 const log = getLogger('connection-tracker');
 
@@ -97,4 +98,9 @@ export class OpenedConnectionTracker {
       if (conn === undefined || t.driver.isClosed(conn as never)) set.delete(t);
     }
   }
+}
+
+/** The connections tracked for the clients of `services` (forgotten when the services close). */
+export function openedConnections(services: WrapperServices): OpenedConnectionTracker {
+  return services.shared('opened-connections', () => new OpenedConnectionTracker());
 }

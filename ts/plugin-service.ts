@@ -5,8 +5,8 @@
  */
 import { AwsWrapperError, QueryTimeoutError } from './errors.js';
 import { diffHostLists, HostAvailability, HostRole, isAllowed, type AllowedAndBlockedHosts, type HostInfo } from './host-info.js';
-import { availabilityStrategyFromOptions, type AvailabilityStrategy } from './host-availability.js';
-import { validateHostSelectorOptions } from './host-selectors.js';
+import { availabilityStrategyFromOptions, hostAvailability, type AvailabilityStrategy } from './host-availability.js';
+import { hostSelectors, validateHostSelectorOptions } from './host-selectors.js';
 import { getLogger, type Logger } from './logger.js';
 import { monitoringConnectProps, type WrapperOptions } from './options.js';
 import type { ProbeConnector } from './host-list-providers/panic-probe.js';
@@ -83,8 +83,8 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   readonly terminal: PipelineTerminal<C> = {
     connect: (host, props) => this.connectTerminal(host, props),
     forceConnect: (host, props) => this.connectTerminal(host, props),
-    acceptsStrategy: (_role, strategy) => this.services.hostSelectors.accepts(strategy),
-    getHostInfoByStrategy: (role, strategy, hosts) => this.services.hostSelectors.select(strategy, hosts ?? this.allHosts, role, this.options),
+    acceptsStrategy: (_role, strategy) => hostSelectors(this.services).accepts(strategy),
+    getHostInfoByStrategy: (role, strategy, hosts) => hostSelectors(this.services).select(strategy, hosts ?? this.allHosts, role, this.options),
   };
 
   constructor(init: PluginServiceInit<C>) {
@@ -452,7 +452,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
 
   /** Marks the host(s) known by `aliases` up or down for every client of these services; plugins hear about it. */
   setAvailability(aliases: Iterable<string>, availability: HostAvailability): void {
-    const tracker = this.services.hostAvailability;
+    const tracker = hostAvailability(this.services);
     if (availability === HostAvailability.AVAILABLE && tracker.size === 0) return;
     if (this.manager?.hearsHostListChanges !== true) {
       tracker.set(aliases, availability);
@@ -465,7 +465,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   }
 
   private deriveHosts(): void {
-    const tracker = this.services.hostAvailability;
+    const tracker = hostAvailability(this.services);
     const d = this.derivedFor;
     const filter = this.hostFilter;
     if (d !== undefined && d.raw === this.rawHosts && d.version === tracker.changeCount && tracker.size === 0 && d.filter === filter) return;

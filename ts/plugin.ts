@@ -1,12 +1,14 @@
 /**
  * The contracts between the plugin manager, the plugin service and the plugins. One plugin instance exists per
- * logical client; process-wide state lives in WrapperServices (services.ts), never in module-level variables.
+ * logical client; process-wide state lives in slots of the WrapperServices (services.ts), never in module-level
+ * variables.
  */
 import type { AllowedAndBlockedHosts, HostChange, HostInfo, HostRole, HostAvailability } from './host-info.js';
 import type { DatabaseDialect, DriverDialect, DriverConfig, SessionState } from './dialects/types.js';
 import type { WrapperOptions } from './options.js';
 import type { WrapperServices } from './services.js';
 import type { Logger } from './logger.js';
+import type { InternalConnectionPools } from './pools/internal-pools.js';
 
 /** Names of the pipelines that are not client methods. */
 export const PIPELINE = {
@@ -133,6 +135,18 @@ export interface ConnectionPlugin<C = unknown> {
    * before connecting and attaches to its cluster's topology monitor.
    */
   needsDialect?(host: HostInfo): boolean;
+  /**
+   * A pooled client's plugins get the pool's internal per-instance pools (AwsPGPool / AwsMySQLPool) through this
+   * hook: a plugin that opens instance connections (read/write splitting) takes them from there.
+   */
+  useInternalPools?(pools: InternalConnectionPools | undefined): void;
+  /**
+   * Read/write splitting plugins: whether `conn` is the reader connection the plugin switched the client to
+   * (readerRouting routes through the plugin that has this hook).
+   */
+  isReaderConnection?(conn: C): boolean;
+  // `devTools?: DevTools` (the fault-injection controls a client exposes as `client.devTools`) is declared by
+  // plugins/dev.ts, which owns the type, through a module augmentation of this interface.
 }
 
 /** Creates a plugin for one client. Registered under a code with a weight (lower = outer, runs first). */

@@ -12,7 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ClientCore } from './client-core.js';
 import { ConfigurationError } from './errors.js';
-import { ReadWriteSplittingBase } from './plugins/rw-common.js';
+import type { ConnectionPlugin } from './plugin.js';
 import { classifyStatement } from './sql-route.js';
 
 export type ReaderRoutingMode = 'off' | 'explicit' | 'selects';
@@ -28,7 +28,8 @@ export function newReaderRoutingState(): ReaderRoutingState {
 
 export class ReaderRouter {
   private readonly core: ClientCore<unknown>;
-  private readonly plugin: ReadWriteSplittingBase<unknown>;
+  /** The read/write splitting plugin's isReaderConnection. */
+  private readonly isReader: (conn: unknown) => boolean;
   private readonly selects: boolean;
   private readonly stickMs: number;
   private readonly state: ReaderRoutingState;
@@ -41,16 +42,17 @@ export class ReaderRouter {
   static create(core: ClientCore<unknown>, state: ReaderRoutingState | undefined): ReaderRouter | undefined {
     const mode = core.props.options.readerRouting as ReaderRoutingMode;
     if (mode === 'off') return undefined;
-    const plugin = core.plugins.find((p): p is ReadWriteSplittingBase<unknown> => p instanceof ReadWriteSplittingBase);
+    const plugin = core.plugins.find((p): p is ConnectionPlugin<unknown> & Required<Pick<ConnectionPlugin<unknown>, 'isReaderConnection'>> => p.isReaderConnection !== undefined);
     if (plugin === undefined) {
       throw new ConfigurationError(`Option 'readerRouting' ('${mode}') needs the read_write_splitting or srw plugin in 'plugins'`, 'readerRouting');
     }
-    return new ReaderRouter(core, plugin, mode, state ?? newReaderRoutingState());
+    const isReader = plugin.isReaderConnection.bind(plugin);
+    return new ReaderRouter(core, isReader, mode, state ?? newReaderRoutingState());
   }
 
-  private constructor(core: ClientCore<unknown>, plugin: ReadWriteSplittingBase<unknown>, mode: ReaderRoutingMode, state: ReaderRoutingState) {
+  private constructor(core: ClientCore<unknown>, isReader: (conn: unknown) => boolean, mode: ReaderRoutingMode, state: ReaderRoutingState) {
     this.core = core;
-    this.plugin = plugin;
+    this.isReader = isReader;
     this.selects = mode === 'selects';
     this.stickMs = core.props.options.readerRoutingStickMs;
     this.state = state;
@@ -60,7 +62,7 @@ export class ReaderRouter {
   /** Whether the current connection is the plugin's reader. */
   get onReader(): boolean {
     const current = this.core.connectionOrUndefined;
-    return current !== undefined && this.plugin.cachedConnections.reader?.conn === current;
+    return current !== undefined && this.isReader(current);
   }
 
   /**

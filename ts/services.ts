@@ -1,31 +1,23 @@
 /**
- * Process-wide state of the wrapper — topology caches, dialect caches, native monitors — in one explicit,
- * reference-counted object. Every client acquires it on connect and releases it on end; when the last client
- * releases it, its teardown hooks run (monitors stop). Tests create their own with `new WrapperServices()`.
+ * Process-wide state of the wrapper in one explicit, reference-counted object: a keyed store that knows no domain
+ * module. The module that uses a value chooses its key, owns its type and makes it on first use (topology caches,
+ * native monitors, auth caches, ... each behind a small accessor next to its class). Every client acquires the
+ * services on connect and releases them on end; when the last client releases them, the client state goes (monitors
+ * stop, caches empty). Tests create their own with `new WrapperServices()`.
  */
 import { EventEmitter } from 'node:events';
-import type { HostInfo } from './host-info.js';
-import type { DialectCode } from './dialects/types.js';
-import { AuthState } from './auth/auth-state.js';
-import { HostAvailabilityTracker } from './host-availability.js';
-import { HostSelectors } from './host-selectors.js';
-import { OpenedConnectionTracker } from './opened-connections.js';
-import { PluginRegistry } from './plugins/registry.js';
-import type { InternalConnectionPools } from './pools/internal-pools.js';
-import type { HostMonitorRegistry } from './plugins/host-monitoring-common.js';
-import type { ResponseTimeMonitors } from './plugins/fastest-response-strategy.js';
-import { TopologyMonitors } from './native/topology-monitor.js';
-
-export interface CachedTopology {
-  readonly hosts: readonly HostInfo[];
-  readonly updatedAt: number;
-}
 
 type Teardown = () => Promise<void> | void;
 
 interface Slot {
   readonly value: unknown;
-  readonly dispose: ((value: never) => Promise<void> | void) | undefined;
+  /** State: disposes the value when it is dropped. Kept values: runs on every close, the value stays. */
+  readonly onClose: ((value: never) => Promise<void> | void) | undefined;
+}
+
+interface KeptSlot extends Slot {
+  /** Configuration: handed to the services that replace these ones (resetSharedServices). */
+  readonly carried: boolean;
 }
 
 /**
@@ -50,48 +42,25 @@ export interface MonitorErrorEvent {
 
 /**
  * Events: `monitorError` (MonitorErrorEvent) when a background monitor of these services cannot log in or start.
+ *
+ * Three kinds of slot, each keyed by a string its owner chooses (`<module>:<what>[:<options that change it>]`):
+ * - `shared`: state of the clients (caches, monitors, pools): made on first use, disposed and dropped on close;
+ * - `kept`: facts about servers (detected dialects): made on first use, kept on close, gone with the object;
+ * - `configuration`: what the application registered (custom plugins, profiles): kept on close and handed to the
+ *   replacement resetSharedServices() makes.
  */
 export class WrapperServices extends EventEmitter {
-  /** Topology per clusterId. */
-  readonly topology = new Map<string, CachedTopology>();
-  /**
-   * Detected dialect per engine and `host[:port]` with the time it was detected. Facts about servers, not state
-   * of clients: kept when the last client ends (entries expire after 30 minutes), so connecting again detects
-   * nothing; releaseResources() starts from an empty cache.
-   */
-  readonly dialects = new Map<string, { code: DialectCode; at: number }>();
-  /** Plugin codes, custom plugins and configuration profiles available to the clients of these services. */
-  readonly plugins: PluginRegistry;
-
-  /** `plugins`: share a registry (custom plugins and profiles are configuration, not state to release). */
-  constructor(init: { readonly plugins?: PluginRegistry } = {}) {
-    super();
-    this.plugins = init.plugins ?? new PluginRegistry();
-  }
-  /** Host up/down reports shared by every client (failover, EFM, connect). */
-  readonly hostAvailability = new HostAvailabilityTracker();
-  /** Built-in host selection strategies and their shared state (round-robin positions). */
-  readonly hostSelectors = new HostSelectors();
-  /** Open physical connections per instance (aurora_connection_tracker), closed when their instance stops being the writer. */
-  readonly openedConnections = new OpenedConnectionTracker();
-  /** Panic-mode topology probes in flight by clusterId, shared by the clients of a cluster (failover). */
-  readonly topologyProbes = new Map<string, Promise<readonly HostInfo[]>>();
-  /**
-   * Internal connection pools shared by the read/write splitting clients of these services that set
-   * `internalConnectionPool` (created on first use; ended when the services close).
-   */
-  internalConnectionPools: InternalConnectionPools | undefined;
-  /** Enhanced failure monitoring: the shared host monitors (created on first use; stopped when the services close). */
-  hostMonitors: HostMonitorRegistry | undefined;
-  /** fastest_response_strategy: native response-time monitors per host (created on first use; stopped when the services close). */
-  responseTimeMonitors: ResponseTimeMonitors | undefined;
-  /** Cached IAM tokens and secrets, fetches in flight and AWS credential providers of the auth plugins. */
-  readonly auth = new AuthState();
-  /** Native cluster topology monitors by clusterId, shared by the clients' host list providers. */
-  readonly topologyMonitors: TopologyMonitors = new TopologyMonitors(this);
   private refs = 0;
   private readonly teardowns: Teardown[] = [];
   private readonly slots = new Map<string, Slot>();
+  private readonly keptSlots: Map<string, KeptSlot>;
+
+  /** `configurationOf`: start with the configuration slots of those services (shared, not copied). */
+  constructor(init: { readonly configurationOf?: WrapperServices } = {}) {
+    super();
+    this.keptSlots = new Map();
+    for (const [key, slot] of init.configurationOf?.keptSlots ?? []) if (slot.carried) this.keptSlots.set(key, slot);
+  }
 
   get referenceCount(): number {
     return this.refs;
@@ -116,14 +85,29 @@ export class WrapperServices extends EventEmitter {
   shared<T>(key: string, create: () => T, dispose?: (value: T) => Promise<void> | void): T {
     const slot = this.slots.get(key);
     if (slot !== undefined) return slot.value as T;
+    if (this.keptSlots.has(key)) throw new TypeError(`WrapperServices slot '${key}' is a kept slot, not a shared one`);
     const value = create();
-    this.slots.set(key, { value, dispose: dispose as Slot['dispose'] });
+    this.slots.set(key, { value, onClose: dispose as Slot['onClose'] });
     return value;
   }
 
-  /** The value kept under `key`, if one was made; never makes one. */
+  /**
+   * A value that outlives close(): facts that stay true when no client is left (what a server is). `onClose` runs at
+   * every close (e.g. to stop work the value started) and the value is kept. A replacement made by
+   * resetSharedServices starts without it.
+   */
+  kept<T>(key: string, create: () => T, onClose?: (value: T) => Promise<void> | void): T {
+    return this.keptSlot(key, create, onClose, false);
+  }
+
+  /** Like kept(), and handed to the services resetSharedServices() makes: the application's configuration. */
+  configuration<T>(key: string, create: () => T): T {
+    return this.keptSlot(key, create, undefined, true);
+  }
+
+  /** The value under `key` (any kind), if one was made; never makes one. */
   peek<T>(key: string): T | undefined {
-    return this.slots.get(key)?.value as T | undefined;
+    return (this.slots.get(key) ?? this.keptSlots.get(key))?.value as T | undefined;
   }
 
   /** Registers work to run when the last reference is released (or on releaseResources). */
@@ -131,21 +115,31 @@ export class WrapperServices extends EventEmitter {
     this.teardowns.push(fn);
   }
 
-  /** Runs every teardown once and clears the caches of client state (not the dialects); safe to call repeatedly. */
+  /**
+   * Disposes and drops the shared slots (in reverse order of creation), runs the close hooks of the kept ones and
+   * every teardown once; safe to call repeatedly. A failing dispose does not stop the others.
+   */
   async close(): Promise<void> {
     const fns = this.teardowns.splice(0);
     const slots = [...this.slots.values()].reverse();
     this.slots.clear();
-    this.topologyMonitors.close();
-    this.topology.clear();
-    this.hostAvailability.clear();
-    this.hostSelectors.clear();
-    this.openedConnections.clear();
-    this.auth.clear();
     await Promise.allSettled([
-      ...slots.map(async (slot) => slot.dispose?.(slot.value as never)),
+      ...[...this.keptSlots.values()].map(async (slot) => slot.onClose?.(slot.value as never)),
+      ...slots.map(async (slot) => slot.onClose?.(slot.value as never)),
       ...fns.map(async (fn) => fn()),
     ]);
+  }
+
+  private keptSlot<T>(key: string, create: () => T, onClose: ((value: T) => Promise<void> | void) | undefined, carried: boolean): T {
+    const slot = this.keptSlots.get(key);
+    if (slot !== undefined) {
+      if (slot.carried !== carried) throw new TypeError(`WrapperServices slot '${key}' is ${slot.carried ? 'configuration' : 'a kept slot'}`);
+      return slot.value as T;
+    }
+    if (this.slots.has(key)) throw new TypeError(`WrapperServices slot '${key}' is a shared slot, not a kept one`);
+    const value = create();
+    this.keptSlots.set(key, { value, onClose: onClose as Slot['onClose'], carried });
+    return value;
   }
 }
 
@@ -163,6 +157,6 @@ export function sharedServices(): WrapperServices {
 export async function resetSharedServices(): Promise<void> {
   const s = shared;
   if (s === undefined) return;
-  shared = new WrapperServices({ plugins: s.plugins });
+  shared = new WrapperServices({ configurationOf: s });
   await s.close();
 }

@@ -10,6 +10,7 @@ import { efmMonitorCount } from '../../ts/native/efm.js';
 import { hostMonitorRegistry, HostUnavailableError, type HostMonitoringPlugin, type SharedHostMonitor } from '../../ts/plugins/host-monitoring-common.js';
 import type { WrapperServices } from '../../ts/services.js';
 import { Lab, rejection, type Db } from './failover-lab.js';
+import { hostAvailability } from '../../ts/host-availability.js';
 
 /** Small detection parameters: monitored after 1 s, dead after 2 × 250 ms without an answer. */
 const GRACE_MS = 1000;
@@ -35,7 +36,7 @@ function isNetworkError(db: Db, err: unknown): boolean {
 }
 
 function availability(services: WrapperServices, host: HostInfo): HostAvailability {
-  return services.hostAvailability.get(host.allAliases);
+  return hostAvailability(services).get(host.allAliases);
 }
 
 /**

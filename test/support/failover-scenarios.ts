@@ -5,6 +5,7 @@ import type { Flavour } from '../../ts/testing/index.js';
 import { FailoverFailedError, FailoverSuccessError, TransactionResolutionUnknownError } from '../../ts/errors.js';
 import { HostRole } from '../../ts/host-info.js';
 import { Lab, rejection, type Db } from './failover-lab.js';
+import { openedConnections } from '../../ts/opened-connections.js';
 
 const NAME = (h: { host: string } | undefined) => h?.host.split('.')[0];
 
@@ -177,7 +178,7 @@ export function failoverSuite(flavour: Flavour, scope: 'full' | 'smoke'): Return
     const old = lab.cluster.writer.name;
     const physical = others.map((o) => o.raw.core.connection);
     const oldKey = a.currentHost!.hostAndPort;
-    assert.is(services.openedConnections.count(oldKey), 3);
+    assert.is(openedConnections(services).count(oldKey), 3);
     await lab.cluster.hang(old); // connections freeze, nothing closes them from the server side
     const call = rejection(a.query('SELECT 1'));
     await lab.cluster.failover({ mode: 'immediate' });
@@ -186,7 +187,7 @@ export function failoverSuite(flavour: Flavour, scope: 'full' | 'smoke'): Return
       assert.ok(o.raw.core.driverDialect.isClosed(physical[i] as never), 'idle connection to the old writer was aborted');
       assert.instance(await rejection(o.query('SELECT 1')), FailoverSuccessError);
     }
-    assert.is(services.openedConnections.count(oldKey), 0);
+    assert.is(openedConnections(services).count(oldKey), 0);
   });
 
   t('old writer rejoins as a reader, then is promoted again: the client follows both times', async () => {

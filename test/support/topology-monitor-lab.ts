@@ -9,6 +9,7 @@ import { AwsMySQLClient } from '../../ts/clients/mysql-client.js';
 import { WrapperServices } from '../../ts/services.js';
 import type { RdsHostListProvider } from '../../ts/host-list-providers/rds.js';
 import type { ClusterTopologyMonitor, TopologyPublication } from '../../ts/native/topology-monitor.js';
+import { topologyMonitors } from '../../ts/host-list-providers/cluster-state.js';
 
 export type AnyClient = AwsPGClient | AwsMySQLClient;
 
@@ -66,7 +67,7 @@ export function providerOf(client: AnyClient): RdsHostListProvider {
 }
 
 export function monitorOf(services: WrapperServices, client: AnyClient): ClusterTopologyMonitor {
-  const m = services.topologyMonitors.get(providerOf(client).clusterId);
+  const m = topologyMonitors(services).get(providerOf(client).clusterId);
   if (!m) throw new Error(`no topology monitor for cluster ${providerOf(client).clusterId}`);
   return m;
 }
@@ -183,6 +184,6 @@ export function registerFlavourSuite(
     const monitor = monitorOf(services, clients[0]!);
     for (const c of clients.splice(0)) await c.end();
     assert.ok(monitor.isClosed);
-    assert.is(services.topologyMonitors.size, 0);
+    assert.is(topologyMonitors(services).size, 0);
   });
 }

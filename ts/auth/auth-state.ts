@@ -1,8 +1,9 @@
 /**
- * Process-wide state of the authentication plugins, held by WrapperServices (never in module variables): cached
+ * Process-wide state of the authentication plugins, a slot of the WrapperServices (never in module variables): cached
  * IAM tokens and secrets with their expiry, fetches in flight (so clients connecting at once share one AWS call),
  * and the AWS credential providers per profile (each memoizes and refreshes its own credentials).
  */
+import type { WrapperServices } from '../services.js';
 
 interface Entry<V> {
   readonly value: V;
@@ -89,4 +90,9 @@ export class AuthState {
     this.inFlight.clear();
     this.credentialProviders.clear();
   }
+}
+
+/** The auth state of `services` (tokens, secrets and providers are forgotten when the services close). */
+export function authState(services: WrapperServices): AuthState {
+  return services.shared('auth:state', () => new AuthState());
 }

@@ -6,6 +6,7 @@
  */
 import { getLogger } from '../logger.js';
 import type { WrapperServices } from '../services.js';
+import { authState } from './auth-state.js';
 import { loadCredentialProviders } from './sdk-loader.js';
 
 /** AWS credentials, shaped like the SDK's AwsCredentialIdentity (declared here so the SDK stays optional). */
@@ -50,12 +51,12 @@ export const AWS_SDK_LOGGER = {
 /** The credentials provider for `profile` (undefined = the default chain), created once per WrapperServices. */
 export async function awsCredentialsProvider(services: WrapperServices, profile: string | undefined, feature: string): Promise<AwsCredentialsProvider> {
   const key = profile ?? '';
-  const known = services.auth.credentialProviders.get(key);
+  const known = authState(services).credentialProviders.get(key);
   if (known !== undefined) return known as AwsCredentialsProvider;
   const { fromNodeProviderChain } = await loadCredentialProviders(feature);
-  const existing = services.auth.credentialProviders.get(key); // another caller may have finished first
+  const existing = authState(services).credentialProviders.get(key); // another caller may have finished first
   if (existing !== undefined) return existing as AwsCredentialsProvider;
   const provider: AwsCredentialsProvider = fromNodeProviderChain(profile === undefined ? { logger: AWS_SDK_LOGGER } : { profile, logger: AWS_SDK_LOGGER });
-  services.auth.credentialProviders.set(key, provider);
+  authState(services).credentialProviders.set(key, provider);
   return provider;
 }

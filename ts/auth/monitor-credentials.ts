@@ -11,19 +11,9 @@
 import { HostInfo } from '../host-info.js';
 import type { ConnectProps } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
-import { IamCredentialSource } from '../plugins/iam.js';
-import { SecretsManagerCredentialSource } from '../plugins/aws-secrets-manager.js';
-import { AdfsTokenSource } from '../plugins/federated-auth.js';
-import { OktaTokenSource } from '../plugins/okta.js';
-import type { AuthContext, CredentialSource, DriverName } from './auth-plugin.js';
+import type { DriverName } from './auth-plugin.js';
+import { authPluginCodeOf, credentialSource, type AuthPluginCode } from './credential-sources.js';
 import { ensurePluginPackages } from './sdk-loader.js';
-
-const SOURCES: Readonly<Record<string, (ctx: AuthContext) => CredentialSource>> = {
-  iam: (ctx) => new IamCredentialSource(ctx),
-  aws_secrets_manager: (ctx) => new SecretsManagerCredentialSource(ctx),
-  federated_auth: (ctx) => new AdfsTokenSource(ctx),
-  okta: (ctx) => new OktaTokenSource(ctx),
-};
 
 const DEFAULT_PORTS: Readonly<Record<DriverName, number>> = { pg: 5432, mysql2: 3306 };
 
@@ -48,16 +38,11 @@ export interface MonitorCredentials {
   readonly password?: string;
 }
 
-/** The auth plugin code among `plugins` (aliases resolved through the services' registry), if any. */
-export function authPluginCode(services: WrapperServices, plugins: readonly string[] | undefined): string | undefined {
+/** The auth plugin code among `plugins` (codes or their aliases), if any. */
+export function authPluginCode(plugins: readonly string[] | undefined): AuthPluginCode | undefined {
   for (const name of plugins ?? []) {
-    let code: string;
-    try {
-      code = services.plugins.getFactory(name.trim()).code;
-    } catch {
-      continue;
-    }
-    if (code in SOURCES) return code;
+    const code = authPluginCodeOf(name);
+    if (code !== undefined) return code;
   }
   return undefined;
 }
@@ -67,14 +52,14 @@ export function authPluginCode(services: WrapperServices, plugins: readonly stri
  * else the driver config's own `user` / `password`.
  */
 export async function resolveMonitorCredentials(req: MonitorCredentialsRequest): Promise<MonitorCredentials> {
-  const code = authPluginCode(req.services, req.plugins ?? req.props.options.plugins);
+  const code = authPluginCode(req.plugins ?? req.props.options.plugins);
   if (code === undefined) {
     const { user, password } = req.props.driver;
     return { ...(typeof user === 'string' ? { user } : {}), ...(typeof password === 'string' ? { password } : {}) };
   }
   await ensurePluginPackages(code);
   const defaultPort = req.defaultPort ?? DEFAULT_PORTS[req.driver];
-  const source = SOURCES[code]!({ services: req.services, driver: req.driver, defaultPort: () => defaultPort });
+  const source = credentialSource(code, { services: req.services, driver: req.driver, defaultPort: () => defaultPort });
   const c = await source.resolve(new HostInfo({ host: req.host, port: req.port }), req.props, req.refresh ?? false);
   return { user: c.user, password: c.password };
 }

@@ -9,7 +9,7 @@ import type { HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import type { ConnectProps } from '../plugin.js';
 import { authFetchError, type AuthContext, type CredentialSource, type ResolvedCredentials } from './auth-plugin.js';
-import type { RoleCredentials } from './auth-state.js';
+import { authState, type RoleCredentials } from './auth-state.js';
 import { generateIamToken, resolveIamTarget, tokenCacheKey, tokenExpiresAt } from './iam-token.js';
 import type { IdpCredentials } from './saml.js';
 import { assumeRoleWithSaml } from './sts.js';
@@ -72,7 +72,7 @@ export abstract class SamlTokenSource implements CredentialSource {
     const key = tokenCacheKey(this.code, target, user);
     const roleKey = `${this.code}|${common.idpEndpoint}|${common.credentials.username}|${common.roleArn}|${common.idpArn}|${target.region}`;
     const describe = `user '${user}' at ${target.hostname}:${target.port} (region ${target.region}, role ${common.roleArn})`;
-    const auth = this.ctx.services.auth;
+    const auth = authState(this.ctx.services);
     if (!refresh) {
       const cached = auth.tokens.get(key);
       if (cached !== undefined) {
@@ -98,7 +98,7 @@ export abstract class SamlTokenSource implements CredentialSource {
   }
 
   private async roleCredentials(roleKey: string, common: SamlCommon, region: string, props: ConnectProps): Promise<RoleCredentials> {
-    const auth = this.ctx.services.auth;
+    const auth = authState(this.ctx.services);
     const cached = auth.roleCredentials.get(roleKey);
     if (cached !== undefined) return cached;
     return auth.dedupe(`role:${roleKey}`, async () => {

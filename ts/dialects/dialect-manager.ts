@@ -1,7 +1,7 @@
 /**
  * Picks the database dialect of a client: a custom dialect object always wins; then the user's `wrapperDialect`
  * code; then a dialect detected earlier for the same engine and `host[:port]` (30 minutes, kept in
- * WrapperServices.dialects); else a guess from the driver and the host's RDS URL type, refined once, on a connection
+ * dialectCache()); else a guess from the driver and the host's RDS URL type, refined once, on a connection
  * and only when something needs it (see PluginService.ensureDialect), by probing candidate dialects in order. Within
  * one refinement a probe statement is sent once (several candidates share their first checks).
  *
@@ -33,6 +33,21 @@ const log = getLogger('dialect');
 
 /** How long a detected dialect is reused for the same engine and `host[:port]`. */
 export const DIALECT_CACHE_TTL_MS = 30 * 60 * 1000;
+
+/** A detected dialect and when it was detected. */
+export interface CachedDialect {
+  readonly code: DialectCode;
+  readonly at: number;
+}
+
+/**
+ * Detected dialect per engine and `host[:port]` (DialectManager.cacheKey) of `services`. Facts about servers, not
+ * state of clients: kept when the last client ends (entries expire after DIALECT_CACHE_TTL_MS), so connecting again
+ * detects nothing; the services releaseResources() makes start from an empty cache.
+ */
+export function dialectCache(services: WrapperServices): Map<string, CachedDialect> {
+  return services.kept('dialects:cache', () => new Map<string, CachedDialect>());
+}
 
 export type Engine = 'pg' | 'mysql';
 
@@ -135,7 +150,7 @@ function fallbacksOf(code: DialectCode): DialectCode[] {
   }
 }
 
-/** One client's dialect selection. Process-wide detection results live in WrapperServices.dialects. */
+/** One client's dialect selection. Process-wide detection results live in dialectCache(services). */
 export class DialectManager {
   readonly engine: Engine | undefined;
   private custom: DatabaseDialect | undefined;
@@ -203,7 +218,7 @@ export class DialectManager {
   getDialect(host: HostInfo): DatabaseDialect {
     if (this.custom) return this.choose(this.custom, false);
     if (this.userCode) return this.choose(this.userCode === 'custom' ? this.custom! : DATABASE_DIALECTS.get(this.userCode)!, false);
-    const cached = this.services.dialects.get(this.cacheKey(host));
+    const cached = dialectCache(this.services).get(this.cacheKey(host));
     if (cached && Date.now() - cached.at < DIALECT_CACHE_TTL_MS) {
       const d = DATABASE_DIALECTS.get(cached.code);
       if (d && d.code !== 'unknown') return this.choose(d, false, true);
@@ -218,7 +233,7 @@ export class DialectManager {
    * the cache says.
    */
   forget(...hosts: HostInfo[]): DatabaseDialect {
-    for (const h of hosts) this.services.dialects.delete(this.cacheKey(h));
+    for (const h of hosts) dialectCache(this.services).delete(this.cacheKey(h));
     return this.choose(guessDialect(this.engine, hosts[0]!.host).dialect, true);
   }
 
@@ -229,8 +244,8 @@ export class DialectManager {
     return dialect;
   }
 
-  private remember(host: HostInfo, entry: { code: DialectCode; at: number }): void {
-    const cache = this.services.dialects;
+  private remember(host: HostInfo, entry: CachedDialect): void {
+    const cache = dialectCache(this.services);
     // Entries outlive the clients (they expire instead): drop the expired ones so the map stays small.
     for (const [key, e] of cache) if (entry.at - e.at >= DIALECT_CACHE_TTL_MS) cache.delete(key);
     cache.set(this.cacheKey(host), entry);

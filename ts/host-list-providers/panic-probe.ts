@@ -1,5 +1,5 @@
 /**
- * Panic-mode topology discovery (inventory §2.3, "panic mode"): when the writer is in doubt, every known host is
+ * Panic-mode topology discovery: when the writer is in doubt, every known host is
  * probed in parallel on its own short-lived connection, and the first trustworthy topology wins:
  *  - a host that verifies itself as the writer (writer-id query) → the topology read on it;
  *  - a reader that names a writer different from the one known before the probe started → that reader's topology
@@ -12,7 +12,7 @@ import { AwsWrapperError } from '../errors.js';
 import type { HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import type { DriverDialect, QueryRows, TopologyQueries } from '../dialects/types.js';
-import { checkWriter } from '../dialects/database/writer.js';
+import { checkWriter, type WriterCheck } from '../dialects/database/writer.js';
 
 const log = getLogger('panic-probe');
 
@@ -44,6 +44,24 @@ export interface PanicProbeInput<C> {
   readonly retryMs?: number;
   /** Names the cluster in messages. */
   readonly clusterId: string;
+}
+
+/** What one look at a host tells the probe (see probeVerdict). */
+export type ProbeVerdict = 'writer' | 'new-writer' | 'none';
+
+/**
+ * The verdict on one look at a host: its writer check, its topology parsed (writer first; undefined = no writer)
+ * and the writer known before. 'writer': the host is the writer by every measure asked (`isReader`, when asked, is
+ * not true; its own id is the listed writer); 'new-writer': a host that is not the writer names a writer other than
+ * the known one. The native monitor decides the same way (topology.rs `verdict`); both are tested against
+ * test/fixtures/writer-detection.json.
+ */
+export function probeVerdict(check: WriterCheck, hosts: readonly HostInfo[] | undefined, previousWriterId: string | undefined, isReader?: boolean): ProbeVerdict {
+  const writer = hosts?.[0];
+  if (writer === undefined) return 'none';
+  if (check.isWriter) return isReader !== true && (check.ownId === undefined || check.ownId === writer.hostId) ? 'writer' : 'none';
+  if (writer.hostId !== undefined && writer.hostId !== previousWriterId && (check.writerId === undefined || check.writerId === writer.hostId)) return 'new-writer';
+  return 'none';
 }
 
 function sleep(ms: number, signal: { done: boolean; wake?: () => void }): Promise<void> {
@@ -118,15 +136,9 @@ export function probeForWriter<C>(input: PanicProbeInput<C>): Promise<HostInfo[]
             const rows = await query(queries.topologyQuery);
             if (done) break;
             const hosts = input.parse(rows, check.writerId);
-            const writer = hosts?.[0];
-            if (hosts && writer) {
-              if (check.isWriter && (check.ownId === undefined || check.ownId === writer.hostId)) return finish(hosts);
-              if (!check.isWriter && writer.hostId !== undefined && writer.hostId !== input.previousWriterId) {
-                if (check.writerId === undefined || check.writerId === writer.hostId) return finish(hosts);
-              }
-              // Hosts this reader knows of and nobody probes yet (a reader added during the outage).
-              for (const h of hosts) start(h);
-            }
+            if (hosts !== undefined && probeVerdict(check, hosts, input.previousWriterId) !== 'none') return finish(hosts);
+            // Hosts this reader knows of and nobody probes yet (a reader added during the outage).
+            for (const h of hosts ?? []) start(h);
             await pause(input.pollMs);
           }
         } catch (err) {

@@ -1,7 +1,7 @@
 /**
  * Host list provider of topology-aware dialects (aurora-*, global-aurora-*, multi-az-*; inventory §5.2): reads the
  * cluster topology through the dialect's SQL on a connection the caller passes, and shares it through
- * WrapperServices.topology keyed by clusterId. With `topologyMonitoring` and the native addon, the provider attaches
+ * the services' topology cache (cluster-state.ts) keyed by clusterId. With `topologyMonitoring` and the native addon, the provider attaches
  * to its cluster's native topology monitor (ts/native/topology-monitor.ts), which keeps the cache current and takes
  * over forced refreshes (it publishes with storeTopology()). Without it, refresh() re-reads on the given connection
  * once the cached topology is older than topologyRefreshMs, and forceRefresh(verifyWriter) probes in TypeScript.
@@ -21,6 +21,8 @@ import { deriveClusterId, instanceTemplateFor, parseGlobalClusterInstanceHostPat
 import { topologyRowsToHosts, type TopologyParseContext } from './topology.js';
 import { probeForWriter, type ProbeConnector } from './panic-probe.js';
 import type { TopologyMonitorHandle, TopologyMonitoring } from '../native/topology-monitor.js';
+import { openedConnections } from '../opened-connections.js';
+import { topologyCache, topologyMonitors } from './cluster-state.js';
 
 const log = getLogger('host-list-provider');
 /** Longest re-check period of a reader in panic mode: a promotion in place is seen within it (two cheap queries). */
@@ -57,7 +59,7 @@ export interface RdsHostListProviderInit<C> {
   readonly probeQueryTimeoutMs?: number;
   /**
    * How the native topology monitor connects (driver and `topology-monitoring-` props). With it, the provider
-   * attaches to its cluster's native monitor (services.topologyMonitors) on first use when the addon is available.
+   * attaches to its cluster's native monitor (topologyMonitors(services)) on first use when the addon is available.
    */
   readonly topologyMonitoring?: TopologyMonitoring;
   /**
@@ -75,7 +77,8 @@ export interface TopologyMonitorLink {
   forceRefresh(verifyWriter: boolean, timeoutMs: number): Promise<readonly HostInfo[]>;
   /**
    * The monitor has shown it can reach the cluster (it published a topology confirmed on the writer). Until then
-   * (e.g. its credentials do not work), forced writer checks also run the TypeScript panic probe. Default true.
+   * (starting, or its credentials do not work), forced writer checks run the TypeScript panic probe instead (with a
+   * probe connector). Default true.
    */
   readonly ready?: boolean;
 }
@@ -130,7 +133,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     }
     if (this.monitorTried || this.monitor || !this.topologyMonitoring) return;
     this.monitorTried = true;
-    const handle = this.services.topologyMonitors.attach(this, this.topologyMonitoring);
+    const handle = topologyMonitors(this.services).attach(this, this.topologyMonitoring);
     if (handle) {
       this.monitorHandle = handle;
       this.monitor = handle;
@@ -167,7 +170,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
 
   /** The topology in the shared cache, however old. */
   cachedTopology(): readonly HostInfo[] | undefined {
-    return this.services.topology.get(this.clusterId)?.hosts;
+    return topologyCache(this.services).get(this.clusterId)?.hosts;
   }
 
   /**
@@ -175,12 +178,13 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
    * tracked connections to the old writer are closed (aurora_connection_tracker; nothing is tracked without it).
    */
   storeTopology(hosts: readonly HostInfo[]): void {
-    const before = this.services.topology.get(this.clusterId)?.hosts[0];
-    this.services.topology.set(this.clusterId, { hosts, updatedAt: Date.now() });
+    const cache = topologyCache(this.services);
+    const before = cache.get(this.clusterId)?.hosts[0];
+    cache.set(this.clusterId, { hosts, updatedAt: Date.now() });
     this.monitorHandle?.hostsChanged(hosts);
     const after = hosts[0];
     if (before?.role === HostRole.WRITER && after?.role === HostRole.WRITER && before.hostAndPort !== after.hostAndPort) {
-      this.services.openedConnections.writerChanged(before, after);
+      openedConnections(this.services).writerChanged(before, after);
     }
   }
 
@@ -224,7 +228,7 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   async refresh(conn?: C): Promise<readonly HostInfo[]> {
     if (conn !== undefined || this.topologyWanted()) this.ensureMonitor();
     this.monitorHandle?.ensureRunning();
-    const cached = this.services.topology.get(this.clusterId);
+    const cached = topologyCache(this.services).get(this.clusterId);
     if (cached && Date.now() - cached.updatedAt < (this.options.topologyRefreshMs ?? 30000)) return cached.hosts;
     // A monitor keeps the cache current. Before its first topology nobody waits for it: a connection at hand is
     // read, else the initial host stands in (the monitor publishes into the cache moments later).
@@ -241,10 +245,11 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     // A working monitor alone finds the writer (off the event loop, one set of probe connections per cluster).
     if (this.monitor && this.monitor.ready !== false) return this.monitor.forceRefresh(verifyWriter, timeoutMs);
     if (verifyWriter && this.probeConnector && timeoutMs > 0) {
-      // A monitor that never reached the writer races the TypeScript panic probe, whose connections go through
-      // the connect pipeline (custom auth plugins apply); the first verified writer wins.
-      const probe = this.panicRefresh(this.probeConnector, timeoutMs);
-      return this.monitor ? firstFulfilled([this.monitor.forceRefresh(verifyWriter, timeoutMs), probe]) : probe;
+      // A monitor that never reached the writer (starting, or its login is refused) does not answer forced checks:
+      // the TypeScript panic probe does, alone, through the connect pipeline (custom auth plugins apply). The
+      // monitor goes on finding the writer on its own; both read writers the same way (writer-detection fixtures),
+      // so whichever publishes into the cache names the same writer.
+      return this.panicRefresh(this.probeConnector, timeoutMs);
     }
     if (this.monitor) return this.monitor.forceRefresh(verifyWriter, timeoutMs);
     if (conn === undefined) {
@@ -276,11 +281,11 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   /**
    * Panic mode (see panic-probe.ts): probes every known host, the initial host (endpoint) included, in parallel and
    * publishes the first verified topology. Concurrent callers of every client of the cluster share one probe
-   * (services.topologyProbes); each waits at most its own timeout.
+   * (a shared slot of the services); each waits at most its own timeout.
    */
   private panicRefresh(connector: ProbeConnector<C>, timeoutMs: number): Promise<readonly HostInfo[]> {
     void this.instanceTemplate; // configuration errors before any probe
-    const probes = this.services.topologyProbes;
+    const probes = this.services.shared('topology:probes', () => new Map<string, Promise<readonly HostInfo[]>>());
     let shared = probes.get(this.clusterId);
     if (!shared) {
       const cached = this.cachedTopology();
@@ -345,20 +350,6 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     this.monitorHandle = undefined;
     this.monitor = undefined;
   }
-}
-
-/** The first promise to fulfil; rejects with the first rejection only when all reject. */
-function firstFulfilled<T>(promises: readonly Promise<T>[]): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let left = promises.length;
-    let firstError: unknown;
-    for (const p of promises) {
-      p.then(resolve, (err: unknown) => {
-        firstError ??= err;
-        if (--left === 0) reject(firstError);
-      });
-    }
-  });
 }
 
 /** Role from the is-reader query's single value (pg boolean, MySQL 0/1); a clear error for anything else. */

@@ -13,6 +13,7 @@ import { HostChange, type HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import { PIPELINE, type ConnectFn, type ConnectionPlugin, type ConnectProps, type ExecuteContext, type PluginFactory, type PluginService } from '../plugin.js';
 import { isRdsInstance } from '../rds-utils.js';
+import { openedConnections } from '../opened-connections.js';
 
 const log = getLogger('connection-tracker');
 
@@ -32,7 +33,7 @@ export class AuroraConnectionTrackerPlugin<C> implements ConnectionPlugin<C> {
     const s = this.service;
     if (s.isStaticHostListProvider || typeof conn !== 'object' || conn === null) return conn;
     const instance = await this.instanceOf(host, conn);
-    if (instance !== undefined) s.services.openedConnections.track(instance.hostAndPort, conn, s.driverDialect);
+    if (instance !== undefined) openedConnections(s.services).track(instance.hostAndPort, conn, s.driverDialect);
     return conn;
   }
 
@@ -54,7 +55,7 @@ export class AuroraConnectionTrackerPlugin<C> implements ConnectionPlugin<C> {
   async execute<T>(ctx: ExecuteContext, next: () => Promise<T>): Promise<T> {
     if (ctx.method === 'Client.end') {
       const conn = this.service.currentConnection;
-      if (typeof conn === 'object' && conn !== null) this.service.services.openedConnections.untrack(conn);
+      if (typeof conn === 'object' && conn !== null) openedConnections(this.service.services).untrack(conn);
     }
     return next();
   }
@@ -63,7 +64,7 @@ export class AuroraConnectionTrackerPlugin<C> implements ConnectionPlugin<C> {
     for (const [url, set] of changes) {
       if (!set.has(HostChange.CONVERTED_TO_READER)) continue;
       const hostAndPort = url.endsWith('/') ? url.slice(0, -1) : url;
-      this.service.services.openedConnections.abortAll(hostAndPort, `${hostAndPort} is no longer the writer`);
+      openedConnections(this.service.services).abortAll(hostAndPort, `${hostAndPort} is no longer the writer`);
     }
   }
 }

@@ -52,6 +52,13 @@ function errorOf(e: InjectedError): Error {
   return typeof e === 'function' ? e() : e;
 }
 
+declare module '../plugin.js' {
+  interface ConnectionPlugin<C> {
+    /** Fault-injection controls the client exposes as `client.devTools` (the `dev` plugin has them). */
+    readonly devTools?: DevTools;
+  }
+}
+
 /** The fault-injection controls of one client (reachable as `client.devTools`). */
 export class DevTools {
   private readonly connectFaults: Fault[] = [];

@@ -36,6 +36,7 @@ import {
   type PluginService,
 } from '../plugin.js';
 import { isProxyDns, isReaderClusterDns, isWriterClusterDns } from '../rds-utils.js';
+import { topologyCache } from '../host-list-providers/cluster-state.js';
 
 const log = getLogger('failover');
 
@@ -376,7 +377,7 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     const s = this.service;
     let lastProblem = 'no writer in the topology';
     // A new writer published moments ago (another client's failover, the monitor): verify it directly, no probe.
-    const cached = s.services.topology.get(s.hostListProvider.clusterId);
+    const cached = topologyCache(s.services).get(s.hostListProvider.clusterId);
     if (failed !== undefined && cached !== undefined && Date.now() - cached.updatedAt < RECENT_TOPOLOGY_MS) {
       await s.refreshHostList().catch(() => undefined);
       const writer = s.allHosts.find((h) => h.role === HostRole.WRITER);

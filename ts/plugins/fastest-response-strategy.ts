@@ -5,13 +5,14 @@
  *
  * Response times come from native probe monitors (ts/native startProbeMonitor): one per host and measurement
  * interval, on the addon's threads, keeping its probe connection open and timing a `SELECT 1` every
- * responseMeasurementIntervalMs. Monitors live in WrapperServices.responseTimeMonitors, shared by every client of
+ * responseMeasurementIntervalMs. Monitors live in a slot of the WrapperServices (responseTimeMonitors()), shared by every client of
  * those services, counted by the clients that use them: stopped when the last one lets go (host left the topology,
  * client ended) and when the services close. Options with the `frt-` prefix configure the probe connections
  * (`frt-connectTimeout`, default 10 s).
  */
 import { HostRole, type HostChange, type HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
+import { hostSelectors } from '../host-selectors.js';
 import { mapHostAddress, monitoringConnectProps } from '../options.js';
 import { PIPELINE, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
@@ -87,7 +88,9 @@ export class ResponseTimeMonitor {
   }
 }
 
-/** The response-time monitors of one WrapperServices. */
+const RESPONSE_TIME_MONITORS = 'fastest-response:monitors';
+
+/** The response-time monitors of one WrapperServices (monitors keyed by host and interval inside). */
 export class ResponseTimeMonitors {
   private readonly monitors = new Map<string, ResponseTimeMonitor>();
   private readonly listeners = new Set<MeasurementListener>();
@@ -140,16 +143,7 @@ export class ResponseTimeMonitors {
 
 /** The response-time monitors of `services`, created on first use and stopped when the services close. */
 export function responseTimeMonitors(services: WrapperServices): ResponseTimeMonitors {
-  let r = services.responseTimeMonitors;
-  if (r === undefined) {
-    const created = new ResponseTimeMonitors();
-    r = services.responseTimeMonitors = created;
-    services.onClose(() => {
-      created.stopAll();
-      if (services.responseTimeMonitors === created) services.responseTimeMonitors = undefined;
-    });
-  }
-  return r;
+  return services.shared(RESPONSE_TIME_MONITORS, () => new ResponseTimeMonitors(), (r) => r.stopAll());
 }
 
 export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
@@ -186,7 +180,7 @@ export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
     if (strategy !== FASTEST_RESPONSE) return undefined;
     this.syncMonitors();
     const monitors = this.monitors;
-    return this.service.services.hostSelectors.selectFastestResponse(hosts ?? this.service.allHosts, role, (h) => monitors.responseTime(h.hostAndPort));
+    return hostSelectors(this.service.services).selectFastestResponse(hosts ?? this.service.allHosts, role, (h) => monitors.responseTime(h.hostAndPort));
   }
 
   notifyHostListChanged(_changes: ReadonlyMap<string, ReadonlySet<HostChange>>): void {
@@ -243,7 +237,7 @@ export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
   release(): void {
     if (this.released) return;
     this.released = true;
-    const monitors = this.service.services.responseTimeMonitors;
+    const monitors = this.service.services.peek<ResponseTimeMonitors>(RESPONSE_TIME_MONITORS);
     for (const m of this.held.values()) monitors?.release(m);
     this.held.clear();
   }

@@ -16,6 +16,7 @@ import type { Socket } from 'node:net';
 import { AwsWrapperError, ConfigurationError } from '../errors.js';
 import { NATIVE_MAX_MS } from '../option-table.js';
 import { HostAvailability, type HostInfo } from '../host-info.js';
+import { hostAvailability } from '../host-availability.js';
 import { getLogger } from '../logger.js';
 import { getOption, mapHostAddress, monitoringConnectProps } from '../options.js';
 import { EventEmitter } from 'node:events';
@@ -217,7 +218,7 @@ export class SharedHostMonitor {
   }
 
   private onEvent(e: EfmEvent): void {
-    const availability = this.registry.services.hostAvailability;
+    const availability = hostAvailability(this.registry.services);
     if (e.kind === 'alive') {
       log.info('%s answers again after %d ms', this.host.hostAndPort, Math.round(e.silentForMs));
       availability.set(this.aliases, HostAvailability.AVAILABLE);
@@ -278,17 +279,7 @@ export class HostMonitorRegistry extends EventEmitter {
 
 /** The registry of `services`, created on first use and stopped when the services close. */
 export function hostMonitorRegistry(services: WrapperServices): HostMonitorRegistry {
-  let r = services.hostMonitors;
-  if (r === undefined) {
-    const created = new HostMonitorRegistry(services);
-    r = created;
-    services.hostMonitors = created;
-    services.onClose(() => {
-      created.stopAll();
-      if (services.hostMonitors === created) services.hostMonitors = undefined;
-    });
-  }
-  return r;
+  return services.shared('efm:monitors', () => new HostMonitorRegistry(services), (r) => r.stopAll());
 }
 
 // ---- the plugin ------------------------------------------------------------------------------------------------

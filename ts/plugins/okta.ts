@@ -1,33 +1,14 @@
 /**
- * `okta`: IAM database authentication for Okta users (inventory §2.19): Okta authn session token → the Amazon AWS
- * app's SAML assertion → STS temporary role credentials → IAM token for `dbUser`. Cached like federated_auth.
+ * `okta`: IAM database authentication for Okta users (SAML, then STS, then an IAM token); the credentials come from
+ * ts/auth/okta-source.ts.
  */
-import { ConfigurationError } from '../errors.js';
-import type { ConnectProps, PluginFactory, PluginService } from '../plugin.js';
+import type { PluginFactory, PluginService } from '../plugin.js';
 import { AuthPlugin, authContextOf } from '../auth/auth-plugin.js';
-import { oktaSamlAssertion } from '../auth/saml.js';
-import { SamlTokenSource, type SamlCommon } from '../auth/saml-token-source.js';
-
-const CODE = 'okta';
-
-export class OktaTokenSource extends SamlTokenSource {
-  readonly code = CODE;
-  protected readonly idpName = 'Okta';
-
-  protected fetchAssertion(common: SamlCommon, props: ConnectProps): Promise<string> {
-    const appId = props.options.appId;
-    if (appId === undefined || appId.trim() === '') {
-      throw new ConfigurationError(`${CODE}: 'appId' is required: the ID of the Amazon Web Services app in Okta`, 'appId');
-    }
-    return oktaSamlAssertion(
-      { endpoint: common.idpEndpoint, appId, credentials: common.credentials, timeoutMs: common.timeoutMs, verifyTls: common.verifyTls },
-      CODE,
-    );
-  }
-}
+import { CREDENTIAL_SOURCES, credentialSource } from '../auth/credential-sources.js';
 
 export const oktaPluginFactory: PluginFactory = {
-  code: CODE,
+  code: 'okta',
   weight: 1000,
-  create: <C>(service: PluginService<C>) => new AuthPlugin<C>(service, new OktaTokenSource(authContextOf(service))),
+  aliases: CREDENTIAL_SOURCES.okta.aliases,
+  create: <C>(service: PluginService<C>) => new AuthPlugin<C>(service, credentialSource('okta', authContextOf(service))),
 };

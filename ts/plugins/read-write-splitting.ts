@@ -10,6 +10,7 @@
 import { ConfigurationError } from '../errors.js';
 import { HostAvailability, HostRole, type HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
+import { hostSelectors } from '../host-selectors.js';
 import { PIPELINE, type ConnectFn, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
 import { ReadWriteSplittingBase, ReadWriteSplittingError, RW_SUBSCRIBED_METHODS, errorText, sharedInternalPools, type CachedConnection } from './rw-common.js';
 
@@ -66,7 +67,7 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
   getHostInfoByStrategy(role: HostRole, strategy: string, hosts?: readonly HostInfo[]): HostInfo | undefined {
     const pools = this.pools;
     if (strategy !== LEAST_CONNECTIONS || pools === undefined) return undefined;
-    return this.service.services.hostSelectors.selectLeastConnections(hosts ?? this.service.allHosts, role, (h) => pools.inUseCount(h));
+    return hostSelectors(this.service.services).selectLeastConnections(hosts ?? this.service.allHosts, role, (h) => pools.inUseCount(h));
   }
 
   protected roleOf(host: HostInfo): HostRole {

@@ -1,16 +1,14 @@
 /**
  * Plugin codes → factories, weights and aliases; custom plugin registration; configuration profiles; resolution of
- * the `plugins` option into an ordered list of factories (inventory §2.0).
+ * the `plugins` option into an ordered list of factories.
  *
- * BUILTIN_PLUGINS lists every code of the seed wrapper. A code whose plugin is not implemented yet is a
- * `plannedPlugin(...)` entry: known, but selecting it is a clear error. To add an implemented plugin, replace its
- * planned entry with the plugin's factory (same code, weight and aliases); the default list then picks it up.
+ * BUILTIN_PLUGINS lists every code of the seed wrapper with its factory.
  */
 import { AwsWrapperError, ConfigurationError } from '../errors.js';
 import { RELATIVE_TO_PRIOR_PLUGIN, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
 import { HOST_SELECTOR_STRATEGIES, isHostSelectorStrategy } from '../host-selectors.js';
 import { HostRole } from '../host-info.js';
-import { sharedServices } from '../services.js';
+import { sharedServices, type WrapperServices } from '../services.js';
 import { awsSecretsManagerPluginFactory } from './aws-secrets-manager.js';
 import { connectTimePluginFactory } from './connect-time.js';
 import { customEndpointPluginFactory } from './custom-endpoint.js';
@@ -34,22 +32,8 @@ import { gdbRwPluginFactory } from './gdb-rw.js';
 import { limitlessPluginFactory } from './limitless.js';
 import { blueGreenPluginFactory } from './bg.js';
 
-/** A seed plugin code that is recognised but not implemented yet. */
-export interface PlannedPlugin {
-  readonly code: string;
-  readonly weight: number;
-  readonly aliases: readonly string[];
-  readonly planned: true;
-}
-
-export type BuiltinPlugin = PluginFactory | PlannedPlugin;
-
-function isPlanned(p: BuiltinPlugin): p is PlannedPlugin {
-  return (p as PlannedPlugin).planned === true;
-}
-
 /** Every seed plugin code with its weight (lower = outer) and the Node peer's camelCase spelling as an alias. */
-export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [
+export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   customEndpointPluginFactory,
   initialConnectionPluginFactory,
   auroraConnectionTrackerPluginFactory,
@@ -110,11 +94,11 @@ const CODE_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
 
 /** The plugin table of one WrapperServices: built-in codes plus custom registrations and profiles. */
 export class PluginRegistry {
-  private readonly byName = new Map<string, BuiltinPlugin>();
+  private readonly byName = new Map<string, PluginFactory>();
   private readonly custom = new Set<string>();
   private readonly profiles = new Map<string, ConfigurationProfile>();
 
-  constructor(builtins: readonly BuiltinPlugin[] = BUILTIN_PLUGINS) {
+  constructor(builtins: readonly PluginFactory[] = BUILTIN_PLUGINS) {
     for (const p of builtins) this.add(p);
   }
 
@@ -127,13 +111,12 @@ export class PluginRegistry {
 
   /** True when `code` (or an alias) names a plugin that can be created now. */
   isAvailable(code: string): boolean {
-    const p = this.byName.get(code);
-    return p !== undefined && !isPlanned(p);
+    return this.byName.has(code);
   }
 
   /**
    * Adds a custom plugin under `factory.code` (and its aliases). A code already taken is an error unless
-   * `replace` is set (e.g. to swap in a different implementation of a built-in or planned code).
+   * `replace` is set (e.g. to swap in a different implementation of a built-in code).
    */
   registerPlugin(factory: PluginFactory, options?: { readonly replace?: boolean }): void {
     validateFactory(factory);
@@ -200,16 +183,12 @@ export class PluginRegistry {
         'plugins',
       );
     }
-    if (isPlanned(p)) {
-      const alias = p.code === code ? '' : ` ('${code}' is an alias of '${p.code}')`;
-      throw new ConfigurationError(`Plugin '${p.code}'${alias} is not available yet in this version of the wrapper`, 'plugins');
-    }
     return p;
   }
 
-  /** The default list: DEFAULT_PLUGIN_CODES filtered to implemented plugins. */
+  /** The default list: DEFAULT_PLUGIN_CODES. */
   defaultFactories(): PluginFactory[] {
-    return DEFAULT_PLUGIN_CODES.filter((c) => this.isAvailable(c)).map((c) => this.getFactory(c));
+    return DEFAULT_PLUGIN_CODES.map((c) => this.getFactory(c));
   }
 
   /**
@@ -229,7 +208,7 @@ export class PluginRegistry {
     return input.autoSortWrapperPluginOrder ? sortByWeight(factories) : factories;
   }
 
-  private add(p: BuiltinPlugin): void {
+  private add(p: PluginFactory): void {
     this.byName.set(p.code, p);
     for (const a of p.aliases ?? []) this.byName.set(a, p);
   }
@@ -365,25 +344,33 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+/**
+ * The plugin table of `services`: configuration, so it is kept when the services close and handed to the services
+ * releaseResources() makes.
+ */
+export function pluginRegistry(services: WrapperServices): PluginRegistry {
+  return services.configuration('plugins:registry', () => new PluginRegistry());
+}
+
 // ---- package-level conveniences: the registry of the shared WrapperServices --------------------------------------
 
 /**
  * Registers a custom plugin for every client using the shared services (clients given their own
- * `services` use `services.plugins.registerPlugin`).
+ * `services` use `pluginRegistry(services).registerPlugin`).
  */
 export function registerPlugin(factory: PluginFactory, options?: { readonly replace?: boolean }): void {
-  sharedServices().plugins.registerPlugin(factory, options);
+  pluginRegistry(sharedServices()).registerPlugin(factory, options);
 }
 
 export function unregisterPlugin(code: string): boolean {
-  return sharedServices().plugins.unregisterPlugin(code);
+  return pluginRegistry(sharedServices()).unregisterPlugin(code);
 }
 
 /** Registers a configuration profile (selected with the `profileName` option) on the shared services. */
 export function registerProfile(name: string, profile: ConfigurationProfile, options?: { readonly replace?: boolean }): void {
-  sharedServices().plugins.registerProfile(name, profile, options);
+  pluginRegistry(sharedServices()).registerProfile(name, profile, options);
 }
 
 export function unregisterProfile(name: string): boolean {
-  return sharedServices().plugins.unregisterProfile(name);
+  return pluginRegistry(sharedServices()).unregisterProfile(name);
 }

@@ -22,7 +22,8 @@ import {
   type PluginService,
 } from '../plugin.js';
 import type { SessionState } from '../dialects/types.js';
-import { InternalConnectionPools, poolKey } from '../pools/internal-pools.js';
+import type { WrapperOptions } from '../options.js';
+import { InternalConnectionPools, poolKey, type InternalPoolOptions } from '../pools/internal-pools.js';
 import { resetSession } from '../pools/session-reset.js';
 
 const log = getLogger('read-write-splitting');
@@ -75,24 +76,23 @@ export function readOnlyArgument(args: readonly unknown[]): boolean | undefined 
   return undefined;
 }
 
-/** The pools a client of `service` uses: attached ones (AwsPGPool / AwsMySQLPool), else the services' shared ones. */
+/** The sizing of the shared internal pools of clients with these options. */
+export function internalPoolOptions(o: WrapperOptions): InternalPoolOptions {
+  return { maxPerHost: o.internalPoolMaxPerHost, idleTimeoutMs: o.internalPoolIdleTimeoutMs, acquireTimeoutMs: o.internalPoolAcquireTimeoutMs };
+}
+
+/** The services slot of the shared internal pools sized by `sizing`: clients that size them alike share them. */
+export function internalPoolsKey(sizing: InternalPoolOptions): string {
+  return `rw:internal-pools:${sizing.maxPerHost}|${sizing.idleTimeoutMs}|${sizing.acquireTimeoutMs}`;
+}
+
+/**
+ * The internal pools of the services shared by the clients with the same pool sizing (internalPoolMaxPerHost,
+ * internalPoolIdleTimeoutMs, internalPoolAcquireTimeoutMs); ended when the services close.
+ */
 export function sharedInternalPools(service: PluginService<unknown>): InternalConnectionPools {
-  const services = service.services;
-  let pools = services.internalConnectionPools;
-  if (pools === undefined || pools.isEnded) {
-    const o = service.options;
-    const created = new InternalConnectionPools({
-      maxPerHost: o.internalPoolMaxPerHost,
-      idleTimeoutMs: o.internalPoolIdleTimeoutMs,
-      acquireTimeoutMs: o.internalPoolAcquireTimeoutMs,
-    });
-    pools = services.internalConnectionPools = created;
-    services.onClose(async () => {
-      if (services.internalConnectionPools === created) services.internalConnectionPools = undefined;
-      await created.end();
-    });
-  }
-  return pools;
+  const sizing = internalPoolOptions(service.options);
+  return service.services.shared(internalPoolsKey(sizing), () => new InternalConnectionPools(sizing), (pools) => pools.end());
 }
 
 export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
@@ -124,6 +124,10 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
   /** Takes instance connections from `pools` (an AwsPGPool / AwsMySQLPool attaches its own before connecting). */
   useInternalPools(pools: InternalConnectionPools | undefined): void {
     this.pools = pools;
+  }
+
+  isReaderConnection(conn: C): boolean {
+    return this.reader?.conn === conn;
   }
 
   /** The connections the plugin keeps, for diagnostics and tests. */

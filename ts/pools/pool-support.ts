@@ -5,14 +5,13 @@
 import { FailoverError, FailoverFailedError } from '../errors.js';
 import { parseConnectProps } from '../options.js';
 import type { ClientCore } from '../client-core.js';
-import { ReadWriteSplittingBase } from '../plugins/rw-common.js';
 import type { ClientPool } from './client-pool.js';
 import type { InternalConnectionPools } from './internal-pools.js';
 import { resetSession } from './session-reset.js';
 
 /** Makes read/write splitting of a pooled client take its instance connections from the pool's internal pools. */
 export function attachInternalPools(core: ClientCore<unknown>, pools: InternalConnectionPools): void {
-  for (const p of core.plugins) if (p instanceof ReadWriteSplittingBase) p.useInternalPools(pools);
+  for (const p of core.plugins) p.useInternalPools?.(pools);
 }
 
 /** A pooled client whose physical connection is gone (or that was ended) is not handed out again. */

@@ -495,11 +495,77 @@ fn truthy(v: Option<&str>) -> Option<bool> {
     }
 }
 
+/// What the writer-id query (and, where its meaning needs it, the own-id query) says about the connected node.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct WriterCheck {
-    is_writer: bool,
-    writer_id: Option<String>,
-    own_id: Option<String>,
+pub struct WriterCheck {
+    pub is_writer: bool,
+    /// The writer's topology id, when this node can tell.
+    pub writer_id: Option<String>,
+    /// The node's own topology id, when it was read.
+    pub own_id: Option<String>,
+}
+
+/// Whether the answer `writer_rows` of the writer-id query needs the own-id query to be understood.
+pub fn needs_own_id(meaning: &WriterIdMeaning, writer_rows: &TextRows) -> bool {
+    match meaning {
+        WriterIdMeaning::RowMeansWriter => false,
+        WriterIdMeaning::NoRowMeansWriter { .. } => writer_rows.is_empty(),
+        WriterIdMeaning::ReturnsWriterId => true,
+    }
+}
+
+fn non_empty(v: Option<&Option<String>>) -> Option<String> {
+    v.cloned().flatten().filter(|s| !s.is_empty())
+}
+
+/// Reads the writer-id query's answer (`columns` as the server named them, empty when it named none) with its
+/// meaning; `own_id` is the own-id query's first value when [`needs_own_id`] asked for it. The TypeScript twin is
+/// `checkWriter` (ts/dialects/database/writer.ts); both are checked against test/fixtures/writer-detection.json.
+pub fn writer_check(meaning: &WriterIdMeaning, columns: &[String], writer_rows: &TextRows, own_id: Option<String>) -> WriterCheck {
+    let own_id = own_id.filter(|s| !s.is_empty());
+    match meaning {
+        WriterIdMeaning::RowMeansWriter => {
+            let id = writer_rows.first().and_then(|r| non_empty(r.first()));
+            WriterCheck { is_writer: !writer_rows.is_empty(), writer_id: id.clone(), own_id: id }
+        }
+        WriterIdMeaning::NoRowMeansWriter { columns: names, index } => match writer_rows.first() {
+            None => WriterCheck { is_writer: true, writer_id: own_id.clone(), own_id },
+            Some(row) => {
+                // By name when the server named its columns; the position only when it did not.
+                let at = if columns.is_empty() { *index } else { names.iter().find_map(|n| columns.iter().position(|c| c.eq_ignore_ascii_case(n))) };
+                WriterCheck { is_writer: false, writer_id: at.and_then(|i| non_empty(row.get(i))), own_id: None }
+            }
+        },
+        WriterIdMeaning::ReturnsWriterId => {
+            let writer_id = writer_rows.first().and_then(|r| non_empty(r.first()));
+            WriterCheck { is_writer: writer_id.is_some() && writer_id == own_id, writer_id, own_id }
+        }
+    }
+}
+
+/// What one look at a node in panic mode tells (the same table as the TypeScript panic probe's `probeVerdict`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The node is the writer by every measure it was asked: writer-id query, is-reader query, topology.
+    Writer,
+    /// A node that is not the writer names a writer other than the last confirmed one (it may be promoted now).
+    NewWriter,
+    /// Nothing to act on.
+    Nothing,
+}
+
+/// The verdict on a look at a node: its writer check, its is-reader answer (None when not asked), the writer its
+/// topology names ([`rows_writer`]) and the last confirmed writer.
+pub fn verdict(check: &WriterCheck, is_reader: Option<bool>, rows_writer: Option<&str>, last_writer: Option<&str>) -> Verdict {
+    let Some(w) = rows_writer else { return Verdict::Nothing };
+    if check.is_writer {
+        let own_matches = check.own_id.as_deref().is_none_or(|own| own == w);
+        return if is_reader != Some(true) && own_matches { Verdict::Writer } else { Verdict::Nothing };
+    }
+    if Some(w) != last_writer && check.writer_id.as_deref().is_none_or(|id| id == w) {
+        return Verdict::NewWriter;
+    }
+    Verdict::Nothing
 }
 
 /// What one look at a node tells: its writer check, its own is-reader answer (writers only) and its topology.
@@ -514,19 +580,17 @@ struct Observation {
 impl Observation {
     /// The node is the writer by every measure: the writer-id query, the is-reader query and the topology.
     fn confirmed(&self) -> bool {
-        self.check.is_writer
-            && self.is_reader == Some(false)
-            && match (&self.rows_writer, &self.check.own_id) {
-                (Some(w), Some(own)) => w == own,
-                (Some(_), None) => true,
-                (None, _) => false,
-            }
+        self.verdict(None) == Verdict::Writer
+    }
+
+    fn verdict(&self, last_writer: Option<&str>) -> Verdict {
+        verdict(&self.check, self.is_reader, self.rows_writer.as_deref(), last_writer)
     }
 }
 
 /// The writer's id in topology rows: the (most recently updated) row flagged writer; Multi-AZ rows carry no role,
 /// so the writer check's id, when the rows list it.
-fn rows_writer(shape: TopologyShape, rows: &TextRows, check: &WriterCheck) -> Option<String> {
+pub fn rows_writer(shape: TopologyShape, rows: &TextRows, check: &WriterCheck) -> Option<String> {
     let cell = |row: &Vec<Option<String>>, i: usize| row.get(i).cloned().flatten();
     match shape {
         TopologyShape::MultiAz => {
@@ -583,33 +647,11 @@ async fn observe(session: &mut ProbeSession, params: &ConnectParams, config: &To
     let t = config.query_timeout;
     let sql = &config.sql;
     let w = bounded_query(session, &sql.writer_id, t, params).await?;
-    let check = match &sql.writer_id_meaning {
-        WriterIdMeaning::RowMeansWriter => {
-            let id = first_text(&w);
-            WriterCheck { is_writer: !w.rows.is_empty(), writer_id: id.clone(), own_id: id }
-        }
-        WriterIdMeaning::NoRowMeansWriter { columns, index } => {
-            if w.rows.is_empty() {
-                let own = match &sql.own_id {
-                    Some(q) => first_text(&bounded_query(session, q, t, params).await?),
-                    None => None,
-                };
-                WriterCheck { is_writer: true, writer_id: own.clone(), own_id: own }
-            } else {
-                let by_name = columns.iter().find_map(|name| w.columns.iter().position(|c| c.eq_ignore_ascii_case(name)));
-                let writer_id = by_name.or(*index).and_then(|i| w.rows[0].get(i).cloned().flatten()).filter(|s| !s.is_empty());
-                WriterCheck { is_writer: false, writer_id, own_id: None }
-            }
-        }
-        WriterIdMeaning::ReturnsWriterId => {
-            let writer_id = first_text(&w);
-            let own = match &sql.own_id {
-                Some(q) => first_text(&bounded_query(session, q, t, params).await?),
-                None => None,
-            };
-            WriterCheck { is_writer: writer_id.is_some() && writer_id == own, writer_id, own_id: own }
-        }
+    let own = match &sql.own_id {
+        Some(q) if needs_own_id(&sql.writer_id_meaning, &w.rows) => first_text(&bounded_query(session, q, t, params).await?),
+        _ => None,
     };
+    let check = writer_check(&sql.writer_id_meaning, &w.columns, &w.rows, own);
     let is_reader = if check.is_writer {
         Some(truthy(first_text(&bounded_query(session, &sql.is_reader, t, params).await?).as_deref()).ok_or_else(|| {
             ProbeError::new(ErrorClass::Other, "the is-reader query did not return a boolean")
@@ -1029,9 +1071,7 @@ impl Runner {
                     Some(Found::Writer(conn, obs)) => break Some((*conn, obs)),
                     Some(Found::Seen(obs)) => {
                         spawn_new(hosts_from_rows(&config, &obs.rows), &mut probing);
-                        let names_new_writer = obs.rows_writer.is_some()
-                            && obs.rows_writer != self.last_writer
-                            && (obs.check.writer_id.is_none() || obs.check.writer_id == obs.rows_writer);
+                        let names_new_writer = obs.verdict(self.last_writer.as_deref()) == Verdict::NewWriter;
                         let already = self.last_rows.as_ref() == Some(&obs.rows);
                         if names_new_writer && !already {
                             self.publish(&obs, None, false, "reader-view");
