@@ -15,7 +15,7 @@ export { MissingDependencyError } from './auth/sdk-loader.js';
 export { InternalConnectionPools, type InternalPoolOptions } from './pools/internal-pools.js';
 export { ReadWriteSplittingError } from './plugins/rw-common.js';
 export { HostUnavailableError, HostMonitorRegistry, SharedHostMonitor } from './plugins/host-monitoring-common.js';
-export type { EfmEvent, EfmMonitorStats } from './native/efm.js';
+export type { EfmEvent, EfmMonitorStats } from './plugins/host-monitoring-efm.js';
 export {
   registerPlugin,
   unregisterPlugin,

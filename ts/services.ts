@@ -14,7 +14,7 @@ import { PluginRegistry } from './plugins/registry.js';
 import type { InternalConnectionPools } from './pools/internal-pools.js';
 import type { HostMonitorRegistry } from './plugins/host-monitoring-common.js';
 import type { ResponseTimeMonitors } from './plugins/fastest-response-strategy.js';
-import { TopologyMonitors } from './native/topology-monitor.js';
+import { TopologyMonitors } from './host-list-providers/topology-monitor.js';
 
 export interface CachedTopology {
   readonly hosts: readonly HostInfo[];
