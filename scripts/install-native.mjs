@@ -8,11 +8,15 @@
 // Without a binary it says which package it looked for and how to get one, and the install carries on (the
 // loader reports the same when a feature needs the addon).
 //
+// In a source checkout with the dev dependencies, a build also writes the binding's TypeScript declarations, which
+// napi-derive records while it compiles the crate, to native/binding.d.ts (napi-rs typegen, with the package's
+// `napi` settings); test/native-binding-types checks that the committed ts/native/binding.d.ts is the same.
+//
 // Options: --build (build; fail when impossible), --debug (debug profile, faster to compile).
 // Environment: AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD=1 silences the missing-binary message; CARGO names the
 // cargo binary; CARGO_TARGET_DIR reuses a build directory (incremental rebuilds).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,12 +99,24 @@ if (!cargo) {
 // As a dependency (under node_modules) build in a temporary target directory and remove it afterwards.
 const ownTargetDir = !process.env.CARGO_TARGET_DIR && asDependency;
 const targetDir = process.env.CARGO_TARGET_DIR ?? (asDependency ? mkdtempSync(path.join(os.tmpdir(), 'awsw-native-')) : path.join(root, 'target'));
+const env = { ...process.env, CARGO_TARGET_DIR: targetDir };
+const typegen = asDependency ? undefined : napiTypegen();
+// napi-derive appends each item's declaration to <dir>/<crate> while compiling, so the crate must be compiled with
+// the folder set: napi-build reruns (and the crate recompiles) when NAPI_FORCE_BUILD_<crate> changes, as `napi build`
+// does when the folder has no file for the crate yet.
+const CRATE = 'aws-advanced-ts-wrapper-native';
+const typeDefDir = path.join(targetDir, 'napi-type-def', profile);
+if (typegen) {
+  mkdirSync(typeDefDir, { recursive: true });
+  env.NAPI_TYPE_DEF_TMP_FOLDER = typeDefDir;
+  if (!existsSync(path.join(typeDefDir, CRATE))) env[`NAPI_FORCE_BUILD_${CRATE.replace(/-/g, '_').toUpperCase()}`] = String(Date.now());
+}
 log(`building the native addon for ${name} from source (cargo, ${profile} profile; a first build takes minutes)...`);
 const started = Date.now();
 const build = spawnSync(
   cargo,
   ['build', '--lib', '--message-format=json-render-diagnostics', ...(profile === 'release' ? ['--release'] : [])],
-  { cwd: root, env: { ...process.env, CARGO_TARGET_DIR: targetDir }, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 * 1024 * 1024 },
+  { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 * 1024 * 1024 },
 );
 if (build.status !== 0) {
   log(
@@ -129,3 +145,22 @@ copyFileSync(artifact, tmp);
 renameSync(tmp, dest);
 if (ownTargetDir) rmSync(targetDir, { recursive: true, force: true });
 log(`built ${path.relative(root, dest)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+if (typegen) {
+  const { napi } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const { dts } = await typegen({ typeDefDir, cwd: root, constEnum: napi.constEnum, configDtsHeader: napi.dtsHeader });
+  const types = path.join(root, 'native', 'binding.d.ts');
+  writeFileSync(types, dts);
+  const committed = path.join(root, 'ts', 'native', 'binding.d.ts');
+  if (!existsSync(committed) || readFileSync(committed, 'utf8') !== dts) {
+    log(`the binding's declarations changed: copy ${path.relative(root, types)} to ${path.relative(root, committed)} and commit it`);
+  }
+}
+
+/** @napi-rs/cli's typegen (a dev dependency), or undefined when it is not installed. */
+function napiTypegen() {
+  try {
+    return createRequire(path.join(root, 'package.json'))('@napi-rs/cli').generateTypeDef;
+  } catch {
+    return undefined;
+  }
+}

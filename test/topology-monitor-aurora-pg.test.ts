@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WrapperServices } from '../ts/services.js';
 import { nativeThreadCount, releaseResources } from '../ts/native/index.js';
-import { nativeTopologyMonitorCount, type TopologyPublication } from '../ts/native/topology-monitor.js';
+import { nativeTopologyMonitorCount, type TopologyPublication } from '../ts/host-list-providers/topology-monitor.js';
 import { HostRole } from '../ts/host-info.js';
 import { instanceName, monitorOf, nextPanic, nextPublication, providerOf, rejectionOf, TopologyLab, type AnyClient } from './support/topology-monitor-lab.js';
 import { topologyCache, topologyMonitors } from '../ts/host-list-providers/cluster-state.js';

@@ -17,7 +17,7 @@ export { ReadWriteSplittingError } from './plugins/rw-common.js';
 export { CustomEndpointInfoTimeoutError, type CustomEndpointInfo } from './plugins/custom-endpoint.js';
 export { HostUnavailableError, HostMonitorRegistry, SharedHostMonitor, hostMonitorRegistry } from './plugins/host-monitoring-common.js';
 export { topologyMonitors } from './host-list-providers/cluster-state.js';
-export type { EfmEvent, EfmMonitorStats } from './native/efm.js';
+export type { EfmEvent, EfmMonitorStats } from './plugins/host-monitoring-efm.js';
 export {
   registerPlugin,
   unregisterPlugin,

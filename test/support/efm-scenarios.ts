@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import type { Flavour } from '../../ts/testing/index.js';
 import { FailoverSuccessError } from '../../ts/errors.js';
 import { HostAvailability, type HostInfo } from '../../ts/host-info.js';
-import { efmMonitorCount } from '../../ts/native/efm.js';
+import { efmMonitorCount } from '../../ts/plugins/host-monitoring-efm.js';
 import { hostMonitorRegistry, HostUnavailableError, type HostMonitoringPlugin, type SharedHostMonitor } from '../../ts/plugins/host-monitoring-common.js';
 import type { WrapperServices } from '../../ts/services.js';
 import { Lab, rejection, type Db } from './failover-lab.js';

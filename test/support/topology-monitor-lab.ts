@@ -8,7 +8,7 @@ import { AwsPGClient } from '../../ts/clients/pg-client.js';
 import { AwsMySQLClient } from '../../ts/clients/mysql-client.js';
 import { WrapperServices } from '../../ts/services.js';
 import type { RdsHostListProvider } from '../../ts/host-list-providers/rds.js';
-import type { ClusterTopologyMonitor, TopologyPublication } from '../../ts/native/topology-monitor.js';
+import type { ClusterTopologyMonitor, TopologyPublication } from '../../ts/host-list-providers/topology-monitor.js';
 import { topologyMonitors } from '../../ts/host-list-providers/cluster-state.js';
 
 export type AnyClient = AwsPGClient | AwsMySQLClient;

@@ -4,7 +4,7 @@
  */
 import type { HostInfo } from '../host-info.js';
 import type { WrapperServices } from '../services.js';
-import { TopologyMonitors } from '../native/topology-monitor.js';
+import { TopologyMonitors } from './topology-monitor.js';
 
 export interface CachedTopology {
   readonly hosts: readonly HostInfo[];

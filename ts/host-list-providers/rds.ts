@@ -2,7 +2,7 @@
  * Host list provider of topology-aware dialects (aurora-*, global-aurora-*, multi-az-*; inventory §5.2): reads the
  * cluster topology through the dialect's SQL on a connection the caller passes, and shares it through
  * the services' topology cache (cluster-state.ts) keyed by clusterId. With `topologyMonitoring` and the native addon, the provider attaches
- * to its cluster's native topology monitor (ts/native/topology-monitor.ts), which keeps the cache current and takes
+ * to its cluster's native topology monitor (./topology-monitor.ts), which keeps the cache current and takes
  * over forced refreshes (it publishes with storeTopology()). Without it, refresh() re-reads on the given connection
  * once the cached topology is older than topologyRefreshMs, and forceRefresh(verifyWriter) probes in TypeScript.
  *
@@ -20,7 +20,7 @@ import { getLogger } from '../logger.js';
 import { deriveClusterId, instanceTemplateFor, parseGlobalClusterInstanceHostPatterns, type InstanceTemplate } from './instance-template.js';
 import { topologyRowsToHosts, type TopologyParseContext } from './topology.js';
 import { probeForWriter, type ProbeConnector } from './panic-probe.js';
-import type { TopologyMonitorHandle, TopologyMonitoring } from '../native/topology-monitor.js';
+import type { TopologyMonitorHandle, TopologyMonitoring } from './topology-monitor.js';
 import { openedConnections } from '../opened-connections.js';
 import { topologyCache, topologyMonitors } from './cluster-state.js';
 

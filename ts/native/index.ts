@@ -9,17 +9,23 @@
 import type { Socket } from 'node:net';
 import { ConfigurationError, AwsWrapperError } from '../errors.js';
 import { getLogger } from '../logger.js';
-import type { NativeBinding, NativeMonitorEvent, NativeParams, NativeParamsRequest, NativeProbeResult, NativeTarget } from './binding.js';
-import { loadBinding } from './loader.js';
+import type {
+  NativeMonitorEvent,
+  NativeParams,
+  NativeProbeResult,
+  NativeTarget,
+  ParamsCallback,
+  ParamsPurpose,
+  ProbeErrorClass,
+  ProbeKind,
+  SslMode,
+} from './binding.js';
+import { loadBinding, type NativeBinding } from './loader.js';
 
-export { NativeAddonUnavailableError, platformName } from './loader.js';
+export { NativeAddonUnavailableError, platformName, type NativeBinding } from './loader.js';
+export type { ProbeErrorClass, ProbeKind, SslMode } from './binding.js';
 
 const log = getLogger('native');
-
-export type ProbeKind = 'tcp' | 'postgres' | 'mysql';
-/** libpq-like: `prefer`/`require` encrypt without checking the certificate; `verify-full` checks chain and name. */
-export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-full';
-export type ProbeErrorClass = 'refused' | 'timeout' | 'auth' | 'tls' | 'other';
 
 /** Connection parameters native code needs to open a probe connection. */
 export interface ConnectParams {
@@ -87,7 +93,7 @@ export interface ParamsRequest {
   kind: ProbeKind;
   host: string;
   port: number;
-  purpose: 'probe' | 'monitor';
+  purpose: ParamsPurpose;
   monitorId?: number;
 }
 
@@ -134,8 +140,8 @@ function addon(): NativeBinding {
 }
 
 /**
- * The loaded addon (loaded on first use; throws NativeAddonUnavailableError when missing), for the other typed APIs
- * of ts/native (efm.ts, ...). Not part of the package's public API.
+ * The loaded addon (loaded on first use; throws NativeAddonUnavailableError when missing), for the modules that drive
+ * its monitors (host-list-providers/topology-monitor.ts, plugins/host-monitoring-efm.ts). Not public API.
  */
 export function nativeBinding(): NativeBinding {
   return addon();
@@ -162,8 +168,13 @@ export function isNativeAvailable(): boolean {
   }
 }
 
-const KINDS: readonly string[] = ['tcp', 'postgres', 'mysql'];
-const SSL_MODES: readonly string[] = ['disable', 'prefer', 'require', 'verify-full'];
+/** The members of a string union, listed once as the keys of a record (the compiler checks the list is complete). */
+function members<T extends string>(all: Record<T, true>): readonly string[] {
+  return Object.keys(all);
+}
+
+const KINDS = members<ProbeKind>({ tcp: true, postgres: true, mysql: true });
+const SSL_MODES = members<SslMode>({ disable: true, prefer: true, require: true, 'verify-full': true });
 
 function checkPort(port: unknown, what: string): void {
   if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) {
@@ -184,7 +195,8 @@ function checkSsl(ssl: unknown, what: string): void {
   }
 }
 
-function toNativeTarget(t: ProbeTarget): NativeTarget {
+/** Checks a target and copies it to the binding's shape (only the fields that are set). */
+export function toNativeTarget(t: ProbeTarget): NativeTarget {
   if (!KINDS.includes(t?.kind)) {
     throw new ConfigurationError(`target.kind: expected one of ${KINDS.join(', ')}, got ${String(t?.kind)}`, 'kind');
   }
@@ -205,7 +217,7 @@ function toNativeTarget(t: ProbeTarget): NativeTarget {
 
 function fromNativeResult(r: NativeProbeResult | NativeMonitorEvent): ProbeResult {
   if (r.ok) return { ok: true, elapsedMs: r.elapsedMs };
-  return { ok: false, errorClass: (r.errorClass ?? 'other') as ProbeErrorClass, message: r.message ?? '', elapsedMs: r.elapsedMs };
+  return { ok: false, errorClass: r.errorClass ?? 'other', message: r.message ?? '', elapsedMs: r.elapsedMs };
 }
 
 /**
@@ -248,7 +260,7 @@ export function startProbeMonitor(
       ...fromNativeResult(e),
       monitorId: e.monitorId,
       seq: e.seq,
-      kind: e.kind as ProbeKind,
+      kind: e.kind,
       host: e.host,
       port: e.port,
       at: e.at,
@@ -316,27 +328,23 @@ function toNativeParams(p: ConnectParams): NativeParams {
   if (p.port !== undefined) checkPort(p.port, 'params provider port');
   checkSsl(p.ssl, 'params provider ssl');
   const n: NativeParams = {};
-  for (const key of ['host', 'user', 'password', 'database', 'ssl', 'ca', 'serverName'] as const) {
+  for (const key of ['host', 'user', 'password', 'database', 'ca', 'serverName'] as const) {
     const v = p[key];
     if (v === undefined || v === null) continue;
     if (typeof v !== 'string') throw new ConfigurationError(`params provider ${key}: expected a string`, key);
     n[key] = v;
   }
+  if (p.ssl !== undefined && p.ssl !== null) n.ssl = p.ssl;
   if (p.port !== undefined) n.port = p.port;
   return n;
 }
 
-/** Adapts a ParamsProvider to what the binding calls (checked answers). For the other typed APIs of ts/native. */
-export function wrapProvider(fn: ParamsProvider): (request: NativeParamsRequest) => Promise<NativeParams> {
+/** Adapts a ParamsProvider to what the binding calls (checked answers); also for EFM monitors' own providers. */
+export function wrapProvider(fn: ParamsProvider): ParamsCallback {
   return (request) =>
     Promise.resolve()
       .then(() => {
-        const req: ParamsRequest = {
-          kind: request.kind as ProbeKind,
-          host: request.host,
-          port: request.port,
-          purpose: request.purpose as 'probe' | 'monitor',
-        };
+        const req: ParamsRequest = { kind: request.kind, host: request.host, port: request.port, purpose: request.purpose };
         if (request.monitorId !== undefined) req.monitorId = request.monitorId;
         return fn(req);
       })

@@ -8,11 +8,53 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AwsWrapperError } from '../errors.js';
-import { asBinding, type NativeBinding } from './binding.js';
+import type * as Binding from './binding.js';
 
 export const BINARY_NAME = 'aws-advanced-ts-wrapper';
 /** Overrides where the addon is loaded from (an absolute path to a .node file). */
 export const NATIVE_PATH_ENV = 'AWS_ADVANCED_TS_WRAPPER_NATIVE_PATH';
+
+/** The addon's exports, as napi-rs declares them from crates/napi/src (binding.d.ts is generated). */
+export type NativeBinding = typeof Binding;
+
+/**
+ * Every function of the binding. A record rather than a list, so the compiler says when the generated declarations
+ * gain a function that is not checked here.
+ */
+const FUNCTIONS: Record<keyof NativeBinding, true> = {
+  probe: true,
+  startMonitor: true,
+  stopMonitor: true,
+  setMonitorAbortSockets: true,
+  shutdownSocket: true,
+  monitorCount: true,
+  setParamsProvider: true,
+  nativeThreadCount: true,
+  shutdown: true,
+  nativeVersion: true,
+  efmStart: true,
+  efmStop: true,
+  efmWatch: true,
+  efmUnwatch: true,
+  efmNudge: true,
+  efmStats: true,
+  efmMonitorCount: true,
+  startTopologyMonitor: true,
+  setTopologyHosts: true,
+  topologyForceRefresh: true,
+  stopTopologyMonitor: true,
+  topologyMonitorCount: true,
+  topologyMonitorPanicking: true,
+};
+
+/** Checks that a loaded module has every function of the binding (a stale or foreign binary would not). */
+function asBinding(mod: unknown, file: string): NativeBinding {
+  const missing = Object.keys(FUNCTIONS).filter((name) => typeof (mod as Record<string, unknown> | null)?.[name] !== 'function');
+  if (missing.length > 0) {
+    throw new Error(`${file} is not a compatible aws-advanced-ts-wrapper addon (missing ${missing.join(', ')}); rebuild it`);
+  }
+  return mod as NativeBinding;
+}
 
 /** The native addon is not available for this platform, or failed to load. */
 export class NativeAddonUnavailableError extends AwsWrapperError {

@@ -29,7 +29,7 @@ import {
   type PluginService,
 } from '../plugin.js';
 import type { NativeParams } from '../native/binding.js';
-import { monitorTlsParams } from '../native/topology-monitor.js';
+import { monitorTlsParams } from '../host-list-providers/topology-monitor.js';
 import { BlueGreenStatusProvider, blueGreenStatusQuery, type Address, type ConnectRouting } from './bg-status.js';
 
 const log = getLogger('bg');

@@ -4,7 +4,7 @@
  * One native monitor per (host, detection parameters) probes the host from the side while calls run on it; when the
  * host stops answering it shuts the sockets of those calls down from its own thread (on time even while the JS event
  * loop is blocked), so the user's promise rejects with a network error and failover starts. See
- * ts/native/efm.ts and crates/monitor-core/src/efm.rs for the detection rules.
+ * ./host-monitoring-efm.ts and crates/monitor-core/src/efm.rs for the detection rules.
  *
  * - HostMonitorRegistry (one per WrapperServices): monitors by key, reference-counted by the connections
  *   registered with them, stopped `monitorDisposalTimeMs` after the last one leaves, all stopped when the services
@@ -26,7 +26,7 @@ import type { MonitorErrorEvent, WrapperServices } from '../services.js';
 import { resolveMonitorCredentials } from '../auth/monitor-credentials.js';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { isNativeAvailable, nativeGeneration, type ConnectParams, type ParamsRequest, type ProbeKind, type SslMode } from '../native/index.js';
-import { startEfmMonitor, type EfmEvent, type EfmMonitor, type EfmMonitorSpec, type EfmWatch } from '../native/efm.js';
+import { startEfmMonitor, type EfmEvent, type EfmMonitor, type EfmMonitorSpec, type EfmWatch } from './host-monitoring-efm.js';
 
 const log = getLogger('host-monitoring');
 

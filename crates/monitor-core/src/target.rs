@@ -1,7 +1,6 @@
 //! What a probe connects to: the host, the protocol, credentials and TLS settings.
 
 use std::fmt;
-use std::str::FromStr;
 
 /// The protocol a probe speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,18 +23,6 @@ impl ProbeKind {
     }
 }
 
-impl FromStr for ProbeKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "tcp" => Ok(ProbeKind::Tcp),
-            "postgres" | "pg" | "postgresql" => Ok(ProbeKind::Postgres),
-            "mysql" | "mariadb" => Ok(ProbeKind::Mysql),
-            other => Err(format!("probe kind: expected \"tcp\", \"postgres\" or \"mysql\", got {other:?}")),
-        }
-    }
-}
-
 /// TLS policy, named like libpq's `sslmode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SslMode {
@@ -48,32 +35,6 @@ pub enum SslMode {
     Require,
     /// TLS required, certificate chain and host name checked.
     VerifyFull,
-}
-
-impl SslMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SslMode::Disable => "disable",
-            SslMode::Prefer => "prefer",
-            SslMode::Require => "require",
-            SslMode::VerifyFull => "verify-full",
-        }
-    }
-}
-
-impl FromStr for SslMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "disable" => Ok(SslMode::Disable),
-            "prefer" | "allow" => Ok(SslMode::Prefer),
-            "require" => Ok(SslMode::Require),
-            "verify-full" | "verify-ca" => Ok(SslMode::VerifyFull),
-            other => Err(format!(
-                "ssl mode: expected \"disable\", \"prefer\", \"require\" or \"verify-full\", got {other:?}"
-            )),
-        }
-    }
 }
 
 /// Identifies a host to probe; the connection parameters are resolved from it (possibly by asking JS).

@@ -143,10 +143,25 @@ pub struct Publication {
     pub confirmed: bool,
     /// A reader's view naming a writer other than the last confirmed one (failover can go there and verify it).
     pub new_writer: bool,
-    /// "initial" | "writer-confirmed" | "poll" | "refresh" | "reader-view"
-    pub reason: &'static str,
+    pub reason: PublicationReason,
     /// ms since the Unix epoch.
     pub at_ms: f64,
+}
+
+/// Why a topology was published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublicationReason {
+    /// The monitor's first writer connection (or its first after panic mode left none confirmed).
+    Initial,
+    /// Panic mode found the writer again (after a failover, or a lost monitoring connection).
+    WriterConfirmed,
+    /// A periodic read on the writer connection (topology changed, or the refresh period passed).
+    Poll,
+    /// A read on the writer connection that a forced refresh waits for.
+    Refresh,
+    /// A reader's view, unconfirmed: one naming a new writer, or the latest one when a forced refresh asks while
+    /// panic mode has no writer connection.
+    ReaderView,
 }
 
 #[derive(Clone, Debug)]
@@ -864,7 +879,7 @@ impl Runner {
         }
     }
 
-    fn publish(&mut self, obs: &Observation, writer: Option<&TopologyHost>, confirmed: bool, reason: &'static str) {
+    fn publish(&mut self, obs: &Observation, writer: Option<&TopologyHost>, confirmed: bool, reason: PublicationReason) {
         self.seq += 1;
         let new_writer = !confirmed
             && obs.rows_writer.is_some()
@@ -978,7 +993,7 @@ impl Runner {
             if !obs.confirmed() {
                 // The node was demoted (or its view disagrees): publish what it says and find the writer.
                 if obs.rows_writer.is_some() && obs.rows_writer != self.last_writer {
-                    self.publish(&obs, None, false, "reader-view");
+                    self.publish(&obs, None, false, PublicationReason::ReaderView);
                 }
                 let why = format!("{}:{} is no longer the writer", conn.host.host, conn.host.port);
                 conn.close();
@@ -993,7 +1008,7 @@ impl Runner {
                     self.high_rate_until = Some(Instant::now() + config.high_rate_window);
                 }
                 let host = conn.host.clone();
-                self.publish(&obs, Some(&host), true, if requested || waiting { "refresh" } else { "poll" });
+                self.publish(&obs, Some(&host), true, if requested || waiting { PublicationReason::Refresh } else { PublicationReason::Poll });
             }
             let interval = if self.in_high_rate() { config.high_rate } else { config.refresh };
             let until = Instant::now() + interval;
@@ -1074,10 +1089,10 @@ impl Runner {
                         let names_new_writer = obs.verdict(self.last_writer.as_deref()) == Verdict::NewWriter;
                         let already = self.last_rows.as_ref() == Some(&obs.rows);
                         if names_new_writer && !already {
-                            self.publish(&obs, None, false, "reader-view");
+                            self.publish(&obs, None, false, PublicationReason::ReaderView);
                             recheck.notify_waiters();
                         } else if s.refresh_requested.swap(false, Ordering::SeqCst) {
-                            self.publish(&obs, None, false, "reader-view");
+                            self.publish(&obs, None, false, PublicationReason::ReaderView);
                         }
                         latest_view = Some(obs);
                     }
@@ -1088,7 +1103,7 @@ impl Runner {
                     spawn_new(hosts, &mut probing);
                     if let Some(obs) = latest_view.take() {
                         if s.refresh_requested.swap(false, Ordering::SeqCst) {
-                            self.publish(&obs, None, false, "reader-view");
+                            self.publish(&obs, None, false, PublicationReason::ReaderView);
                         }
                     }
                 }
@@ -1107,7 +1122,7 @@ impl Runner {
         }
         s.panicking.store(false, Ordering::SeqCst);
         let host = conn.host.clone();
-        self.publish(&obs, Some(&host), true, if first { "initial" } else { "writer-confirmed" });
+        self.publish(&obs, Some(&host), true, if first { PublicationReason::Initial } else { PublicationReason::WriterConfirmed });
         Some(conn)
     }
 }

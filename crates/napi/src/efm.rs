@@ -1,4 +1,5 @@
-//! N-API binding of enhanced failure monitoring (monitor_core::efm). The TypeScript layer is ts/native/efm.ts.
+//! N-API binding of enhanced failure monitoring (monitor_core::efm). The TypeScript layer is
+//! ts/plugins/host-monitoring-efm.ts.
 //!
 //! A watch is handed to JavaScript as an external ArrayBuffer over the watch's shared cells (armed-at, aborted,
 //! id): JavaScript arms and disarms a call by writing to it, with no native call per query. The buffer holds a
@@ -7,14 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use monitor_core::efm::{EfmEvent, EfmEventKind, EfmSink, EfmSpec, EfmVersion, WATCH_CELLS};
+use monitor_core::efm::{self, EfmEvent, EfmSink, EfmSpec, EfmVersion, WATCH_CELLS};
 use monitor_core::ParamsSource;
 use napi::bindgen_prelude::ArrayBuffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
-use crate::{existing_state, invalid, millis, state, to_target, JsParams, NativeTarget, ParamsCallback};
+use crate::{existing_state, invalid, millis, state, to_target, JsParams, NativeTarget, ParamsCallback, ProbeErrorClass};
 
 #[napi(object)]
 pub struct NativeEfmSpec {
@@ -29,16 +30,36 @@ pub struct NativeEfmSpec {
     pub query_timeout_ms: f64,
 }
 
+/// An EFM monitor's verdict.
+#[napi(string_enum = "kebab-case")]
+pub enum EfmEventKind {
+    /// The host stopped answering: declared dead now.
+    Dead,
+    /// More calls aborted while the host is dead (or, version 1, per call).
+    Aborted,
+    /// The host answers again.
+    Alive,
+}
+
+impl From<efm::EfmEventKind> for EfmEventKind {
+    fn from(k: efm::EfmEventKind) -> Self {
+        match k {
+            efm::EfmEventKind::Dead => Self::Dead,
+            efm::EfmEventKind::Aborted => Self::Aborted,
+            efm::EfmEventKind::Alive => Self::Alive,
+        }
+    }
+}
+
 #[napi(object)]
 pub struct NativeEfmEvent {
     pub monitor_id: u32,
-    /// "dead" | "aborted" | "alive"
-    pub kind: String,
+    pub kind: EfmEventKind,
     pub host: String,
     pub port: u32,
     /// Ids of the watches whose calls were aborted.
     pub aborted: Vec<u32>,
-    pub error_class: Option<String>,
+    pub error_class: Option<ProbeErrorClass>,
     pub message: Option<String>,
     /// How long the host had not answered (dead / aborted) or had been dead (alive).
     pub silent_for_ms: f64,
@@ -57,8 +78,10 @@ pub struct NativeEfmStats {
     pub dead: bool,
 }
 
-/// Weak (never keeps the process alive) and unbounded: events are rare (state changes) and must not be dropped.
-type EfmEventCallback = ThreadsafeFunction<NativeEfmEvent, (), NativeEfmEvent, Status, false, true, 0>;
+/// Receives an EFM monitor's verdicts. Weak (never keeps the process alive) and unbounded: events are rare (state
+/// changes) and must not be dropped.
+#[napi]
+pub type EfmEventCallback = ThreadsafeFunction<NativeEfmEvent, (), NativeEfmEvent, Status, false, true, 0>;
 
 struct JsEfmSink {
     callback: EfmEventCallback,
@@ -68,16 +91,11 @@ impl EfmSink for JsEfmSink {
     fn report(&self, ev: EfmEvent) -> bool {
         let event = NativeEfmEvent {
             monitor_id: u32::try_from(ev.monitor_id).unwrap_or(u32::MAX),
-            kind: match ev.kind {
-                EfmEventKind::Dead => "dead",
-                EfmEventKind::Aborted => "aborted",
-                EfmEventKind::Alive => "alive",
-            }
-            .to_string(),
+            kind: ev.kind.into(),
             host: ev.target.host,
             port: u32::from(ev.target.port),
             aborted: ev.aborted.into_iter().map(|id| u32::try_from(id).unwrap_or(u32::MAX)).collect(),
-            error_class: ev.error.as_ref().map(|e| e.class.as_str().to_string()),
+            error_class: ev.error.as_ref().map(|e| e.class.into()),
             message: ev.error.map(|e| e.message),
             silent_for_ms: ev.silent_for.as_secs_f64() * 1000.0,
             at: ev.at_ms,

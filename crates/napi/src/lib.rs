@@ -1,4 +1,6 @@
-//! Thin N-API binding over `monitor-core`. The TypeScript layer (ts/native/) owns the public API and types.
+//! Thin N-API binding over `monitor-core`: JavaScript-facing types (`#[napi(object)]`, `#[napi(string_enum)]`)
+//! and their conversions to the core's. `npm run build:native` generates their TypeScript declarations into
+//! native/binding.d.ts; ts/native/binding.d.ts is the committed copy the TypeScript layer is typed from.
 //!
 //! Per-env state (runtime, monitors, parameters provider) lives in the env's instance data, so a worker
 //! thread's env has its own and tears it down in its own cleanup hook. Nothing here keeps the event loop
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use monitor_core::{
     probe_with_params, BoxFuture, ConnectParams, ErrorClass, MonitorEvent, MonitorRegistry, MonitorSink, MonitorSpec,
-    NativeRuntime, ParamsPurpose, ParamsSource, ProbeError, ProbeKind, ProbeOutcome, ProbeTarget, SslMode,
+    NativeRuntime, ParamsSource, ProbeError, ProbeOutcome, ProbeTarget,
 };
 use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -24,18 +26,100 @@ mod topology;
 /// Bound of the shutdown run by the env cleanup hook (natural exit, worker exit).
 const CLEANUP_SHUTDOWN: Duration = Duration::from_secs(2);
 
+/// The protocol a probe speaks: a TCP connect, or connect + authenticate + `SELECT 1`.
+#[napi(string_enum = "kebab-case")]
+pub enum ProbeKind {
+    Tcp,
+    Postgres,
+    Mysql,
+}
+
+impl From<ProbeKind> for monitor_core::ProbeKind {
+    fn from(k: ProbeKind) -> Self {
+        match k {
+            ProbeKind::Tcp => Self::Tcp,
+            ProbeKind::Postgres => Self::Postgres,
+            ProbeKind::Mysql => Self::Mysql,
+        }
+    }
+}
+
+impl From<monitor_core::ProbeKind> for ProbeKind {
+    fn from(k: monitor_core::ProbeKind) -> Self {
+        match k {
+            monitor_core::ProbeKind::Tcp => Self::Tcp,
+            monitor_core::ProbeKind::Postgres => Self::Postgres,
+            monitor_core::ProbeKind::Mysql => Self::Mysql,
+        }
+    }
+}
+
+/// TLS policy, named like libpq's `sslmode`: `prefer` / `require` encrypt without checking the certificate,
+/// `verify-full` checks chain and name.
+#[napi(string_enum = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyFull,
+}
+
+impl From<SslMode> for monitor_core::SslMode {
+    fn from(m: SslMode) -> Self {
+        match m {
+            SslMode::Disable => Self::Disable,
+            SslMode::Prefer => Self::Prefer,
+            SslMode::Require => Self::Require,
+            SslMode::VerifyFull => Self::VerifyFull,
+        }
+    }
+}
+
+/// Why a probe failed.
+#[napi(string_enum = "kebab-case")]
+pub enum ProbeErrorClass {
+    /// Nothing listens on the port.
+    Refused,
+    /// A step (or the parameters provider) did not finish within the deadline.
+    Timeout,
+    /// The server rejected the credentials.
+    Auth,
+    /// TLS handshake or certificate check failed, or the server offers no TLS.
+    Tls,
+    /// Anything else (DNS, reset, protocol errors, provider errors).
+    Other,
+}
+
+impl From<ErrorClass> for ProbeErrorClass {
+    fn from(c: ErrorClass) -> Self {
+        match c {
+            ErrorClass::Refused => Self::Refused,
+            ErrorClass::Timeout => Self::Timeout,
+            ErrorClass::Auth => Self::Auth,
+            ErrorClass::Tls => Self::Tls,
+            ErrorClass::Other => Self::Other,
+        }
+    }
+}
+
+/// Why the parameters provider is asked: a one-shot probe, or a monitor opening its connection.
+#[napi(string_enum = "kebab-case")]
+pub enum ParamsPurpose {
+    Probe,
+    Monitor,
+}
+
 /// A host to probe, with optional inline connection parameters (a parameters provider may replace them).
 #[napi(object)]
 pub struct NativeTarget {
-    /// "tcp" | "postgres" | "mysql"
-    pub kind: String,
+    pub kind: ProbeKind,
     pub host: String,
     pub port: u32,
     pub user: Option<String>,
     pub password: Option<String>,
     pub database: Option<String>,
-    /// "disable" | "prefer" | "require" | "verify-full"
-    pub ssl: Option<String>,
+    /// Default `disable`.
+    pub ssl: Option<SslMode>,
     /// Extra trusted CA certificates (PEM) for verify-full.
     pub ca: Option<String>,
     /// TLS server name when it differs from `host`.
@@ -45,11 +129,11 @@ pub struct NativeTarget {
 /// What the parameters provider is asked.
 #[napi(object)]
 pub struct NativeParamsRequest {
-    pub kind: String,
+    pub kind: ProbeKind,
     pub host: String,
     pub port: u32,
-    /// "probe" | "monitor"
-    pub purpose: String,
+    pub purpose: ParamsPurpose,
+    /// The asking monitor (purpose `monitor`).
     pub monitor_id: Option<u32>,
 }
 
@@ -61,7 +145,7 @@ pub struct NativeParams {
     pub user: Option<String>,
     pub password: Option<String>,
     pub database: Option<String>,
-    pub ssl: Option<String>,
+    pub ssl: Option<SslMode>,
     pub ca: Option<String>,
     pub server_name: Option<String>,
 }
@@ -69,8 +153,7 @@ pub struct NativeParams {
 #[napi(object)]
 pub struct NativeProbeResult {
     pub ok: bool,
-    /// "refused" | "timeout" | "auth" | "tls" | "other"
-    pub error_class: Option<String>,
+    pub error_class: Option<ProbeErrorClass>,
     pub message: Option<String>,
     pub elapsed_ms: f64,
     /// The probe was dropped by a shutdown before it finished.
@@ -80,12 +163,13 @@ pub struct NativeProbeResult {
 #[napi(object)]
 pub struct NativeMonitorEvent {
     pub monitor_id: u32,
+    /// 1 for the first tick.
     pub seq: f64,
-    pub kind: String,
+    pub kind: ProbeKind,
     pub host: String,
     pub port: u32,
     pub ok: bool,
-    pub error_class: Option<String>,
+    pub error_class: Option<ProbeErrorClass>,
     pub message: Option<String>,
     pub elapsed_ms: f64,
     /// End of the tick, ms since the Unix epoch.
@@ -94,11 +178,17 @@ pub struct NativeMonitorEvent {
     pub aborted_sockets: u32,
 }
 
-type ProbeCallback = ThreadsafeFunction<NativeProbeResult, (), NativeProbeResult, Status, false>;
-/// Weak: monitor events never keep the process alive. Bounded queue: a stalled loop drops events, not memory.
-type EventCallback = ThreadsafeFunction<NativeMonitorEvent, (), NativeMonitorEvent, Status, false, true, 256>;
-/// Weak as well: a provider that is never answered (loop gone) only makes the probe time out.
-type ParamsCallback =
+/// Receives a probe's result once.
+#[napi]
+pub type ProbeCallback = ThreadsafeFunction<NativeProbeResult, (), NativeProbeResult, Status, false>;
+/// Receives a probe monitor's events. Weak: monitor events never keep the process alive. Bounded queue: a stalled
+/// loop drops events, not memory.
+#[napi]
+pub type EventCallback = ThreadsafeFunction<NativeMonitorEvent, (), NativeMonitorEvent, Status, false, true, 256>;
+/// Answers requests for connection parameters. Weak as well: a provider that is never answered (loop gone) only
+/// makes the probe time out.
+#[napi]
+pub type ParamsCallback =
     ThreadsafeFunction<NativeParamsRequest, Promise<NativeParams>, NativeParamsRequest, Status, false, true>;
 
 /// Everything the addon owns in one env.
@@ -175,24 +265,19 @@ fn port(p: u32, what: &str) -> Result<u16> {
     }
 }
 
-fn ssl_mode(s: Option<&str>) -> Result<SslMode> {
-    s.map_or(Ok(SslMode::Disable), |s| s.parse().map_err(invalid))
-}
-
 fn to_target(t: NativeTarget) -> Result<ProbeTarget> {
-    let kind: ProbeKind = t.kind.parse().map_err(invalid)?;
     if t.host.is_empty() {
         return Err(invalid("target: host must be a non-empty string".into()));
     }
     Ok(ProbeTarget {
-        kind,
+        kind: t.kind.into(),
         params: ConnectParams {
             port: port(t.port, "target")?,
             host: t.host,
             user: t.user,
             password: t.password,
             database: t.database,
-            ssl: ssl_mode(t.ssl.as_deref())?,
+            ssl: t.ssl.map(Into::into).unwrap_or_default(),
             ca_pem: t.ca,
             server_name: t.server_name,
         },
@@ -207,10 +292,10 @@ fn millis(ms: f64, what: &str) -> Result<Duration> {
     }
 }
 
-fn outcome_fields(o: &ProbeOutcome) -> (bool, Option<String>, Option<String>, f64) {
+fn outcome_fields(o: &ProbeOutcome) -> (bool, Option<ProbeErrorClass>, Option<String>, f64) {
     (
         o.is_ok(),
-        o.error.as_ref().map(|e| e.class.as_str().to_string()),
+        o.error.as_ref().map(|e| e.class.into()),
         o.error.as_ref().map(|e| e.message.clone()),
         o.elapsed.as_secs_f64() * 1000.0,
     )
@@ -222,18 +307,18 @@ struct JsParams {
 }
 
 impl ParamsSource for JsParams {
-    fn resolve(&self, base: &ProbeTarget, purpose: ParamsPurpose) -> BoxFuture<std::result::Result<ProbeTarget, ProbeError>> {
+    fn resolve(&self, base: &ProbeTarget, purpose: monitor_core::ParamsPurpose) -> BoxFuture<std::result::Result<ProbeTarget, ProbeError>> {
         let request = NativeParamsRequest {
-            kind: base.kind.as_str().to_string(),
+            kind: base.kind.into(),
             host: base.params.host.clone(),
             port: u32::from(base.params.port),
             purpose: match purpose {
-                ParamsPurpose::Probe => "probe".into(),
-                ParamsPurpose::Monitor(_) => "monitor".into(),
+                monitor_core::ParamsPurpose::Probe => ParamsPurpose::Probe,
+                monitor_core::ParamsPurpose::Monitor(_) => ParamsPurpose::Monitor,
             },
             monitor_id: match purpose {
-                ParamsPurpose::Monitor(id) => u32::try_from(id).ok(),
-                ParamsPurpose::Probe => None,
+                monitor_core::ParamsPurpose::Monitor(id) => u32::try_from(id).ok(),
+                monitor_core::ParamsPurpose::Probe => None,
             },
         };
         let callback = self.callback.clone();
@@ -267,8 +352,8 @@ fn merge_params(mut t: ProbeTarget, a: NativeParams) -> std::result::Result<Prob
     if a.database.is_some() {
         p.database = a.database;
     }
-    if let Some(s) = a.ssl.as_deref() {
-        p.ssl = s.parse().map_err(bad)?;
+    if let Some(s) = a.ssl {
+        p.ssl = s.into();
     }
     if a.ca.is_some() {
         p.ca_pem = a.ca;
@@ -335,7 +420,7 @@ impl MonitorSink for JsSink {
         let event = NativeMonitorEvent {
             monitor_id: u32::try_from(ev.monitor_id).unwrap_or(u32::MAX),
             seq: ev.seq as f64,
-            kind: ev.target.kind.as_str().to_string(),
+            kind: ev.target.kind.into(),
             host: ev.target.host,
             port: u32::from(ev.target.port),
             ok,

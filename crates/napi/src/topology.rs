@@ -1,5 +1,5 @@
 //! N-API binding of the cluster topology monitor (monitor_core::topology). The TypeScript adapter
-//! (ts/native/topology-monitor.ts) owns the public API.
+//! (ts/host-list-providers/topology-monitor.ts) owns the public API.
 //!
 //! Each monitor has its own connection-parameters callback (per cluster: credentials, hostAddressMap, TLS, IAM)
 //! and its own event callback; both are weak, so a monitor never keeps the process alive. A forced refresh holds
@@ -9,16 +9,89 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use monitor_core::topology::{
-    HostTemplate, Publication, TopologyConfig, TopologyError, TopologyEvent, TopologyHost, TopologyParams, TopologyShape,
-    TopologySink, TopologySql, WriterIdMeaning,
+    self, HostTemplate, Publication, TopologyConfig, TopologyError, TopologyEvent, TopologyHost, TopologyParams,
+    TopologySink, TopologySql,
 };
-use monitor_core::{BoxFuture, ErrorClass, ProbeError, ProbeKind, ProbeTarget};
+use monitor_core::{BoxFuture, ErrorClass, ProbeError, ProbeTarget};
 use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
-use crate::{existing_state, invalid, merge_params, port, state, NativeParams};
+use crate::{existing_state, invalid, merge_params, port, state, NativeParams, ProbeKind};
+
+/// The shape of topology rows.
+#[napi(string_enum = "kebab-case")]
+pub enum TopologyShape {
+    /// (id, is_writer, cpu, lag, last_update)
+    Aurora,
+    /// (id, is_writer, visibility_lag, region)
+    GlobalAurora,
+    /// (id, endpoint, port); the writer comes from the writer-id query.
+    MultiAz,
+}
+
+impl From<TopologyShape> for topology::TopologyShape {
+    fn from(s: TopologyShape) -> Self {
+        match s {
+            TopologyShape::Aurora => Self::Aurora,
+            TopologyShape::GlobalAurora => Self::GlobalAurora,
+            TopologyShape::MultiAz => Self::MultiAz,
+        }
+    }
+}
+
+/// How the writer-id query answers "is this node the writer".
+#[napi(string_enum = "kebab-case")]
+pub enum WriterIdMeaning {
+    /// A row (the node's own id) only on the writer.
+    RowMeansWriter,
+    /// A row only on replicas, naming the writer (writerIdColumns / writerIdColumnIndex); no row = the writer.
+    NoRowMeansWriter,
+    /// The writer's id on every node, compared with the own-id query.
+    ReturnsWriterId,
+}
+
+/// Why a topology was published.
+#[napi(string_enum = "kebab-case")]
+pub enum PublicationReason {
+    /// The monitor's first writer connection (or its first after panic mode left none confirmed).
+    Initial,
+    /// Panic mode found the writer again.
+    WriterConfirmed,
+    /// A periodic read on the writer connection.
+    Poll,
+    /// A read on the writer connection that a forced refresh waits for.
+    Refresh,
+    /// A reader's view, unconfirmed.
+    ReaderView,
+}
+
+impl From<topology::PublicationReason> for PublicationReason {
+    fn from(r: topology::PublicationReason) -> Self {
+        match r {
+            topology::PublicationReason::Initial => Self::Initial,
+            topology::PublicationReason::WriterConfirmed => Self::WriterConfirmed,
+            topology::PublicationReason::Poll => Self::Poll,
+            topology::PublicationReason::Refresh => Self::Refresh,
+            topology::PublicationReason::ReaderView => Self::ReaderView,
+        }
+    }
+}
+
+/// Why a forced refresh returned no new topology.
+#[napi(string_enum = "kebab-case")]
+pub enum TopologyRefreshError {
+    /// Nothing was published within the timeout.
+    Timeout,
+    /// The monitor is not running.
+    Stopped,
+    /// A zero-timeout refresh before anything was published.
+    #[napi(value = "none")]
+    NoTopology,
+    /// releaseResources() dropped the refresh.
+    Cancelled,
+}
 
 #[napi(object)]
 pub struct NativeTopologyHost {
@@ -30,15 +103,15 @@ pub struct NativeTopologyHost {
 
 #[napi(object)]
 pub struct NativeTopologyConfig {
-    /// "postgres" | "mysql"
-    pub kind: String,
-    /// "aurora" | "global-aurora" | "multi-az"
-    pub shape: String,
+    /// `postgres` or `mysql`.
+    pub kind: ProbeKind,
+    pub shape: TopologyShape,
     pub topology_query: String,
     pub writer_id_query: String,
-    /// "row-means-writer" | "no-row-means-writer" | "returns-writer-id"
-    pub writer_id_meaning: String,
+    pub writer_id_meaning: WriterIdMeaning,
+    /// `no-row-means-writer`: the columns that may name the writer.
     pub writer_id_columns: Option<Vec<String>>,
+    /// `no-row-means-writer`: the writer's column when none of writerIdColumns is there.
     pub writer_id_column_index: Option<u32>,
     pub own_id_query: Option<String>,
     pub is_reader_query: String,
@@ -62,48 +135,61 @@ pub struct NativeTopologyConfig {
 /// What the monitor's parameters callback is asked before each connection.
 #[napi(object)]
 pub struct NativeTopologyParamsRequest {
-    pub kind: String,
+    pub kind: ProbeKind,
     pub host: String,
     pub port: u32,
     /// The last login to this host was refused: fetch new credentials rather than cached ones.
     pub refresh: bool,
 }
 
+/// A topology the monitor published.
 #[napi(object)]
-pub struct NativeTopologyEvent {
+pub struct NativeTopologyPublication {
     pub monitor_id: u32,
-    /// "topology" | "panic"
-    pub kind: String,
+    /// 1 for the monitor's first publication; increases by one each time.
     pub seq: f64,
-    /// Topology rows as text (NULL = null); topology events only.
-    pub rows: Option<Vec<Vec<Option<String>>>>,
+    /// Topology rows as text (NULL = null).
+    pub rows: Vec<Vec<Option<String>>>,
     pub writer_id: Option<String>,
+    /// The host the writer was confirmed on (absent for a reader's view).
     pub writer_host: Option<String>,
     pub writer_port: Option<u32>,
+    /// Read on a connection verified to be on the writer.
     pub confirmed: bool,
     /// A reader's view naming a new writer (unconfirmed).
     pub new_writer: bool,
-    /// Publication reason ("initial" | "writer-confirmed" | "poll" | "refresh" | "reader-view") or why panic
-    /// mode started.
-    pub reason: String,
+    pub reason: PublicationReason,
     /// ms since the Unix epoch.
     pub at: f64,
+}
+
+/// What a topology monitor reports, in order: a publication, or the start of panic mode (also at start: native code
+/// probes every host) with why and when (ms since the Unix epoch).
+#[napi(discriminant = "kind", discriminant_case = "lowercase")]
+pub enum NativeTopologyEvent {
+    Topology { publication: NativeTopologyPublication },
+    Panic { monitor_id: u32, reason: String, at: f64 },
 }
 
 #[napi(object)]
 pub struct NativeTopologyRefresh {
     pub ok: bool,
-    pub event: Option<NativeTopologyEvent>,
-    /// "timeout" | "stopped" | "none" | "cancelled"
-    pub error_kind: Option<String>,
+    pub publication: Option<NativeTopologyPublication>,
+    pub error: Option<TopologyRefreshError>,
     pub message: Option<String>,
 }
 
-type TopologyParamsCallback =
+/// Answers a topology monitor's requests for connection parameters (weak).
+#[napi]
+pub type TopologyParamsCallback =
     ThreadsafeFunction<NativeTopologyParamsRequest, Promise<NativeParams>, NativeTopologyParamsRequest, Status, false, true>;
-/// Weak, bounded queue: a stalled loop drops events (the next publication or a forced refresh catches up).
-type TopologyEventCallback = ThreadsafeFunction<NativeTopologyEvent, (), NativeTopologyEvent, Status, false, true, 1024>;
-type RefreshCallback = ThreadsafeFunction<NativeTopologyRefresh, (), NativeTopologyRefresh, Status, false>;
+/// Receives a topology monitor's events. Weak, bounded queue: a stalled loop drops events (the next publication or a
+/// forced refresh catches up).
+#[napi]
+pub type TopologyEventCallback = ThreadsafeFunction<NativeTopologyEvent, (), NativeTopologyEvent, Status, false, true, 1024>;
+/// Receives a forced refresh's result once.
+#[napi]
+pub type RefreshCallback = ThreadsafeFunction<NativeTopologyRefresh, (), NativeTopologyRefresh, Status, false>;
 
 fn duration(ms: f64, what: &str, allow_zero: bool) -> Result<Duration> {
     if ms.is_finite() && (ms > 0.0 || (allow_zero && ms == 0.0)) && ms <= 86_400_000.0 {
@@ -122,25 +208,13 @@ fn to_host(h: NativeTopologyHost) -> Result<TopologyHost> {
 }
 
 fn to_config(c: NativeTopologyConfig) -> Result<TopologyConfig> {
-    let kind: ProbeKind = c.kind.parse().map_err(invalid)?;
-    let shape = match c.shape.as_str() {
-        "aurora" => TopologyShape::Aurora,
-        "global-aurora" => TopologyShape::GlobalAurora,
-        "multi-az" => TopologyShape::MultiAz,
-        other => return Err(invalid(format!("shape: expected \"aurora\", \"global-aurora\" or \"multi-az\", got {other:?}"))),
-    };
-    let writer_id_meaning = match c.writer_id_meaning.as_str() {
-        "row-means-writer" => WriterIdMeaning::RowMeansWriter,
-        "no-row-means-writer" => WriterIdMeaning::NoRowMeansWriter {
+    let writer_id_meaning = match c.writer_id_meaning {
+        WriterIdMeaning::RowMeansWriter => topology::WriterIdMeaning::RowMeansWriter,
+        WriterIdMeaning::NoRowMeansWriter => topology::WriterIdMeaning::NoRowMeansWriter {
             columns: c.writer_id_columns.unwrap_or_default(),
             index: c.writer_id_column_index.map(|i| i as usize),
         },
-        "returns-writer-id" => WriterIdMeaning::ReturnsWriterId,
-        other => {
-            return Err(invalid(format!(
-                "writerIdMeaning: expected \"row-means-writer\", \"no-row-means-writer\" or \"returns-writer-id\", got {other:?}"
-            )))
-        }
+        WriterIdMeaning::ReturnsWriterId => topology::WriterIdMeaning::ReturnsWriterId,
     };
     let template = match c.template_host {
         Some(host) => Some(HostTemplate {
@@ -151,8 +225,8 @@ fn to_config(c: NativeTopologyConfig) -> Result<TopologyConfig> {
         None => None,
     };
     Ok(TopologyConfig {
-        kind,
-        shape,
+        kind: c.kind.into(),
+        shape: c.shape.into(),
         sql: TopologySql {
             topology: c.topology_query,
             writer_id: c.writer_id_query,
@@ -180,7 +254,7 @@ struct JsTopologyParams {
 impl TopologyParams for JsTopologyParams {
     fn resolve(&self, base: &ProbeTarget, refresh: bool) -> BoxFuture<std::result::Result<ProbeTarget, ProbeError>> {
         let request = NativeTopologyParamsRequest {
-            kind: base.kind.as_str().to_string(),
+            kind: base.kind.into(),
             host: base.params.host.clone(),
             port: u32::from(base.params.port),
             refresh,
@@ -196,18 +270,17 @@ impl TopologyParams for JsTopologyParams {
     }
 }
 
-fn publication_event(monitor_id: u64, p: &Publication) -> NativeTopologyEvent {
-    NativeTopologyEvent {
+fn publication(monitor_id: u64, p: &Publication) -> NativeTopologyPublication {
+    NativeTopologyPublication {
         monitor_id: u32::try_from(monitor_id).unwrap_or(u32::MAX),
-        kind: "topology".into(),
         seq: p.seq as f64,
-        rows: Some(p.rows.clone()),
+        rows: p.rows.clone(),
         writer_id: p.writer_id.clone(),
         writer_host: p.writer.as_ref().map(|w| w.host.clone()),
         writer_port: p.writer.as_ref().map(|w| u32::from(w.port)),
         confirmed: p.confirmed,
         new_writer: p.new_writer,
-        reason: p.reason.to_string(),
+        reason: p.reason.into(),
         at: p.at_ms,
     }
 }
@@ -219,17 +292,9 @@ struct JsTopologySink {
 impl TopologySink for JsTopologySink {
     fn report(&self, monitor_id: u64, event: TopologyEvent) -> bool {
         let ev = match event {
-            TopologyEvent::Published(p) => publication_event(monitor_id, &p),
-            TopologyEvent::Panic { reason, at_ms } => NativeTopologyEvent {
+            TopologyEvent::Published(p) => NativeTopologyEvent::Topology { publication: publication(monitor_id, &p) },
+            TopologyEvent::Panic { reason, at_ms } => NativeTopologyEvent::Panic {
                 monitor_id: u32::try_from(monitor_id).unwrap_or(u32::MAX),
-                kind: "panic".into(),
-                seq: 0.0,
-                rows: None,
-                writer_id: None,
-                writer_host: None,
-                writer_port: None,
-                confirmed: false,
-                new_writer: false,
                 reason,
                 at: at_ms,
             },
@@ -293,8 +358,8 @@ impl Drop for RefreshReply {
         if let Some(cb) = self.0.take() {
             let r = NativeTopologyRefresh {
                 ok: false,
-                event: None,
-                error_kind: Some("cancelled".into()),
+                publication: None,
+                error: Some(TopologyRefreshError::Cancelled),
                 message: Some("topology refresh cancelled: the addon's native resources were released".into()),
             };
             cb.call(r, ThreadsafeFunctionCallMode::NonBlocking);
@@ -302,8 +367,8 @@ impl Drop for RefreshReply {
     }
 }
 
-fn refresh_failure(kind: &str, message: String) -> NativeTopologyRefresh {
-    NativeTopologyRefresh { ok: false, event: None, error_kind: Some(kind.into()), message: Some(message) }
+fn refresh_failure(error: TopologyRefreshError, message: String) -> NativeTopologyRefresh {
+    NativeTopologyRefresh { ok: false, publication: None, error: Some(error), message: Some(message) }
 }
 
 /// Waits (at most `timeoutMs`; 0 = the last publication at once) for a topology of monitor `id` published after
@@ -313,21 +378,21 @@ pub fn topology_force_refresh(env: Env, id: u32, verify_writer: bool, timeout_ms
     let timeout = duration(timeout_ms, "timeoutMs", true)?;
     let reply = RefreshReply(Some(done));
     let Some((state, monitor)) = existing_state(&env)?.and_then(|s| s.topology.get(u64::from(id)).map(|m| (s, m))) else {
-        reply.send(refresh_failure("stopped", format!("topology monitor {id} is not running")));
+        reply.send(refresh_failure(TopologyRefreshError::Stopped, format!("topology monitor {id} is not running")));
         return Ok(());
     };
     state
         .runtime
         .spawn(async move {
             let r = match monitor.force_refresh(verify_writer, timeout).await {
-                Ok(p) => NativeTopologyRefresh { ok: true, event: Some(publication_event(monitor.id(), &p)), error_kind: None, message: None },
+                Ok(p) => NativeTopologyRefresh { ok: true, publication: Some(publication(monitor.id(), &p)), error: None, message: None },
                 Err(e) => {
-                    let kind = match e {
-                        TopologyError::Timeout(_) => "timeout",
-                        TopologyError::Stopped => "stopped",
-                        TopologyError::NoTopology => "none",
+                    let error = match e {
+                        TopologyError::Timeout(_) => TopologyRefreshError::Timeout,
+                        TopologyError::Stopped => TopologyRefreshError::Stopped,
+                        TopologyError::NoTopology => TopologyRefreshError::NoTopology,
                     };
-                    refresh_failure(kind, format!("cluster {}: {e}", monitor.cluster()))
+                    refresh_failure(error, format!("cluster {}: {e}", monitor.cluster()))
                 }
             };
             reply.send(r);

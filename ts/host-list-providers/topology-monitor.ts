@@ -16,15 +16,23 @@ import { getLogger } from '../logger.js';
 import { mapHostAddress } from '../options.js';
 import type { ConnectProps } from '../plugin.js';
 import type { DatabaseDialect, DriverConfig, TopologyQueries } from '../dialects/types.js';
-import type { InstanceTemplate } from '../host-list-providers/instance-template.js';
-import type { TopologyMonitorLink } from '../host-list-providers/rds.js';
 import type { MonitorErrorEvent, WrapperServices } from '../services.js';
-import type { NativeBinding, NativeParams } from './binding.js';
-import { isNativeAvailable, nativeBinding, nativeGeneration, type SslMode } from './index.js';
+import type {
+  NativeParams,
+  NativeTopologyConfig,
+  NativeTopologyEvent,
+  NativeTopologyHost,
+  NativeTopologyParamsRequest,
+  NativeTopologyPublication,
+  PublicationReason,
+} from '../native/binding.js';
+import { isNativeAvailable, nativeBinding, nativeGeneration, type NativeBinding, type SslMode } from '../native/index.js';
+import type { InstanceTemplate } from './instance-template.js';
+import type { TopologyMonitorLink } from './rds.js';
 
 const log = getLogger('topology-monitor');
 
-/** High-rate polling lasts this long after a writer change (inventory §2.3: 30 s). */
+/** High-rate polling lasts this long after a writer change (30 s, as in the other AWS wrappers). */
 export const HIGH_RATE_WINDOW_MS = 30_000;
 /**
  * After a writer is confirmed in panic mode, a writer check requested within this window re-checks the monitoring
@@ -38,97 +46,12 @@ export const VERIFY_GRACE_MS = 10_000;
 export const LIVENESS_MS = 1000;
 /** Longest re-check period of a reader's connection in panic mode: a reader promoted in place is seen within it. */
 export const PANIC_POLL_MS = 25;
-/** Defaults of topology monitoring connections (inventory §1.4: connect_timeout=5, socket_timeout=5). */
+/** Defaults of topology monitoring connections (5 s connect and socket timeouts, as in the other AWS wrappers). */
 export const TOPOLOGY_MONITORING_DEFAULTS = { connectTimeout: 5000, socketTimeout: 5000 } as const;
 
-// ---- the raw binding (crates/napi/src/topology.rs) --------------------------------------------------------------
-
-interface NativeTopologyHost {
-  host: string;
-  port: number;
-  id?: string;
-}
-
-interface NativeTopologyConfig {
-  kind: 'postgres' | 'mysql';
-  shape: TopologyQueries['kind'];
-  topologyQuery: string;
-  writerIdQuery: string;
-  writerIdMeaning: string;
-  writerIdColumns?: string[];
-  writerIdColumnIndex?: number;
-  ownIdQuery?: string;
-  isReaderQuery: string;
-  templateHost?: string;
-  templatePort?: number;
-  templatePortExplicit?: boolean;
-  hosts: NativeTopologyHost[];
-  refreshMs: number;
-  highRateMs: number;
-  panicPollMs?: number;
-  highRateWindowMs: number;
-  livenessMs?: number;
-  verifyGraceMs: number;
-  connectTimeoutMs: number;
-  queryTimeoutMs: number;
-}
-
-interface NativeTopologyParamsRequest {
-  kind: string;
-  host: string;
-  port: number;
-  refresh: boolean;
-}
-
-interface NativeTopologyEvent {
-  monitorId: number;
-  kind: 'topology' | 'panic';
-  seq: number;
-  rows?: (string | null)[][] | null;
-  writerId?: string | null;
-  writerHost?: string | null;
-  writerPort?: number | null;
-  confirmed: boolean;
-  newWriter: boolean;
-  reason: string;
-  at: number;
-}
-
-interface NativeTopologyRefresh {
-  ok: boolean;
-  event?: NativeTopologyEvent | null;
-  errorKind?: 'timeout' | 'stopped' | 'none' | 'cancelled' | null;
-  message?: string | null;
-}
-
-interface TopologyBinding {
-  startTopologyMonitor(
-    cluster: string,
-    config: NativeTopologyConfig,
-    params: (request: NativeTopologyParamsRequest) => Promise<NativeParams>,
-    onEvent: (event: NativeTopologyEvent) => void,
-  ): number;
-  setTopologyHosts(id: number, hosts: NativeTopologyHost[]): boolean;
-  topologyForceRefresh(id: number, verifyWriter: boolean, timeoutMs: number, done: (result: NativeTopologyRefresh) => void): void;
-  stopTopologyMonitor(id: number): boolean;
-  topologyMonitorCount(): number;
-  topologyMonitorPanicking(id: number): boolean | null;
-}
-
-const TOPOLOGY_FUNCTIONS: readonly (keyof TopologyBinding)[] = [
-  'startTopologyMonitor',
-  'setTopologyHosts',
-  'topologyForceRefresh',
-  'stopTopologyMonitor',
-  'topologyMonitorCount',
-  'topologyMonitorPanicking',
-];
-
-/** The addon's topology functions, or undefined when the addon is missing or predates them. */
-function topologyBinding(): TopologyBinding | undefined {
-  if (!isNativeAvailable()) return undefined;
-  const b = nativeBinding() as NativeBinding & Partial<TopologyBinding>;
-  return TOPOLOGY_FUNCTIONS.every((name) => typeof b[name] === 'function') ? (b as NativeBinding & TopologyBinding) : undefined;
+/** The addon, or undefined when it is not available here (providers then read topologies on their connections). */
+function topologyBinding(): NativeBinding | undefined {
+  return isNativeAvailable() ? nativeBinding() : undefined;
 }
 
 /** Topology monitors running natively in this process (0 when the addon is not loaded). */
@@ -189,8 +112,7 @@ export interface TopologyMonitorSettings {
 export interface TopologyPublication {
   readonly hosts: readonly HostInfo[];
   readonly seq: number;
-  /** initial | writer-confirmed | poll | refresh | reader-view */
-  readonly reason: string;
+  readonly reason: PublicationReason;
   /** Read on a connection verified to be on the writer (false for a reader's view naming a new writer). */
   readonly confirmed: boolean;
   /** A reader's view naming a writer other than the last confirmed one (a failover goes there and verifies it). */
@@ -262,7 +184,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
   publications = 0;
   private confirmedPublications = 0;
   private readonly services: WrapperServices;
-  private readonly binding: TopologyBinding;
+  private readonly binding: NativeBinding;
   private readonly users: Attached[] = [];
   private nativeId: number | undefined;
   private generation = -1;
@@ -278,7 +200,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
   /** Hosts whose refused login was reported since the last confirmed publication. */
   private readonly refusedHosts = new Set<string>();
 
-  constructor(services: WrapperServices, binding: TopologyBinding, first: Attached) {
+  constructor(services: WrapperServices, binding: NativeBinding, first: Attached) {
     super();
     this.services = services;
     this.binding = binding;
@@ -453,14 +375,14 @@ export class ClusterTopologyMonitor extends EventEmitter {
       this.emit('panic', ev.reason);
       return;
     }
-    this.apply(ev);
+    this.apply(ev.publication);
   }
 
   /** Parses and stores a publication (once per seq); returns its hosts. */
-  private apply(ev: NativeTopologyEvent): readonly HostInfo[] {
+  private apply(ev: NativeTopologyPublication): readonly HostInfo[] {
     if (ev.seq <= this.lastSeq && this.lastHosts) return this.lastHosts;
     const user = this.owner.user;
-    const hosts = user.parseTopology(ev.rows ?? [], ev.writerId ?? undefined);
+    const hosts = user.parseTopology(ev.rows, ev.writerId ?? undefined);
     if (!hosts) throw new AwsWrapperError(`Topology published for cluster ${this.clusterId} names no writer`);
     this.lastSeq = Math.max(this.lastSeq, ev.seq);
     this.lastHosts = hosts;
@@ -529,13 +451,13 @@ export class ClusterTopologyMonitor extends EventEmitter {
     return new Promise((resolve, reject) => {
       this.binding.topologyForceRefresh(id, verifyWriter, ms, (r) => {
         try {
-          if (r.ok && r.event && epoch === this.epoch) return resolve(this.apply(r.event));
-          if (r.ok || r.errorKind === 'none') {
+          if (r.ok && r.publication && epoch === this.epoch) return resolve(this.apply(r.publication));
+          if (r.ok || r.error === 'none') {
             return resolve(this.lastHosts ?? this.owner.user.cachedTopology() ?? [this.owner.user.initialHostInfo]);
           }
           reject(
-            new AwsWrapperError(`Topology of cluster ${this.clusterId} was not refreshed: ${r.message ?? r.errorKind ?? 'unknown error'}`, {
-              code: r.errorKind === 'timeout' ? 'WRAPPER_TOPOLOGY_TIMEOUT' : 'WRAPPER_TOPOLOGY_STOPPED',
+            new AwsWrapperError(`Topology of cluster ${this.clusterId} was not refreshed: ${r.message ?? r.error ?? 'unknown error'}`, {
+              code: r.error === 'timeout' ? 'WRAPPER_TOPOLOGY_TIMEOUT' : 'WRAPPER_TOPOLOGY_STOPPED',
             }),
           );
         } catch (err) {

@@ -7,31 +7,18 @@
  */
 import type { Socket } from 'node:net';
 import { ConfigurationError } from '../errors.js';
-import type { NativeTarget } from './binding.js';
-import { isNativeLoaded, nativeBinding, socketFd, wrapProvider, type ParamsProvider, type ProbeErrorClass, type ProbeTarget } from './index.js';
-
-/** What the binding adds for EFM (crates/napi/src/efm.rs). */
-interface NativeEfmSpec {
-  target: NativeTarget;
-  version: number;
-  graceMs: number;
-  intervalMs: number;
-  count: number;
-  connectTimeoutMs: number;
-  queryTimeoutMs: number;
-}
-
-interface NativeEfmEvent {
-  monitorId: number;
-  kind: string;
-  host: string;
-  port: number;
-  aborted: number[];
-  errorClass?: string;
-  message?: string;
-  silentForMs: number;
-  at: number;
-}
+import type { EfmEventKind } from '../native/binding.js';
+import {
+  isNativeLoaded,
+  nativeBinding,
+  socketFd,
+  toNativeTarget,
+  wrapProvider,
+  type NativeBinding,
+  type ParamsProvider,
+  type ProbeErrorClass,
+  type ProbeTarget,
+} from '../native/index.js';
 
 export interface EfmMonitorStats {
   /** Registered connections. */
@@ -47,25 +34,6 @@ export interface EfmMonitorStats {
   deadDeclarations: number;
   /** The host is currently considered dead. */
   dead: boolean;
-}
-
-interface EfmBinding {
-  efmStart(spec: NativeEfmSpec, onEvent: (e: NativeEfmEvent) => void, provider: ReturnType<typeof wrapProvider> | null): number;
-  efmStop(id: number): boolean;
-  efmWatch(id: number, fd: number, nowMs: number): ArrayBuffer | null;
-  efmUnwatch(id: number, watchId: number): boolean;
-  efmNudge(id: number): boolean;
-  efmStats(id: number): EfmMonitorStats | null;
-  efmMonitorCount(): number;
-}
-
-const EFM_FUNCTIONS: readonly (keyof EfmBinding)[] = ['efmStart', 'efmStop', 'efmWatch', 'efmUnwatch', 'efmNudge', 'efmStats', 'efmMonitorCount'];
-
-function efmBinding(): EfmBinding {
-  const b = nativeBinding() as unknown as Record<string, unknown>;
-  const missing = EFM_FUNCTIONS.filter((f) => typeof b[f] !== 'function');
-  if (missing.length > 0) throw new Error(`the native addon has no enhanced failure monitoring (missing ${missing.join(', ')}); rebuild it`);
-  return b as unknown as EfmBinding;
 }
 
 export interface EfmMonitorSpec {
@@ -88,7 +56,7 @@ export interface EfmMonitorSpec {
 export interface EfmEvent {
   readonly monitorId: number;
   /** `dead`: declared dead now; `aborted`: more calls aborted while dead (or, v1, per call); `alive`: answers again. */
-  readonly kind: 'dead' | 'aborted' | 'alive';
+  readonly kind: EfmEventKind;
   readonly host: string;
   readonly port: number;
   /** Ids of the watches whose calls this event aborted (their sockets are already shut down). */
@@ -149,7 +117,7 @@ class NativeEfmWatch implements EfmWatch {
   private done = false;
 
   constructor(
-    private readonly binding: EfmBinding,
+    private readonly binding: NativeBinding,
     private readonly monitorId: number,
     private readonly cells: Float64Array,
     private readonly nudge: boolean,
@@ -195,12 +163,10 @@ export function startEfmMonitor(spec: EfmMonitorSpec, onEvent: (event: EfmEvent)
   if (!Number.isInteger(count) || count < 1) throw new ConfigurationError(`count: expected an integer >= 1, got ${String(count)}`, 'count');
   const connectTimeoutMs = checkNumber(spec.connectTimeoutMs, 'connectTimeoutMs', 1);
   const queryTimeoutMs = checkNumber(spec.queryTimeoutMs, 'queryTimeoutMs', 1);
-  const t = spec.target;
-  const target: NativeTarget = { kind: t.kind, host: t.host, port: t.port };
-  for (const k of ['user', 'password', 'database', 'ssl', 'ca', 'serverName'] as const) if (t[k] !== undefined) target[k] = t[k];
+  const target = toNativeTarget(spec.target);
   if (typeof onEvent !== 'function') throw new ConfigurationError('onEvent: expected a function', 'onEvent');
 
-  const b = efmBinding();
+  const b = nativeBinding();
   let stopped = false;
   const id = b.efmStart(
     { target, version: spec.version, graceMs, intervalMs, count, connectTimeoutMs, queryTimeoutMs },
@@ -208,13 +174,13 @@ export function startEfmMonitor(spec: EfmMonitorSpec, onEvent: (event: EfmEvent)
       if (stopped) return;
       const event: EfmEvent = {
         monitorId: e.monitorId,
-        kind: e.kind as EfmEvent['kind'],
+        kind: e.kind,
         host: e.host,
         port: e.port,
         aborted: e.aborted,
         silentForMs: e.silentForMs,
         at: e.at,
-        ...(e.errorClass !== undefined ? { errorClass: e.errorClass as ProbeErrorClass } : {}),
+        ...(e.errorClass !== undefined ? { errorClass: e.errorClass } : {}),
         ...(e.message !== undefined ? { message: e.message } : {}),
       };
       try {
@@ -248,5 +214,5 @@ export function startEfmMonitor(spec: EfmMonitorSpec, onEvent: (event: EfmEvent)
 
 /** EFM monitors running in this process. */
 export function efmMonitorCount(): number {
-  return isNativeLoaded() ? efmBinding().efmMonitorCount() : 0;
+  return isNativeLoaded() ? nativeBinding().efmMonitorCount() : 0;
 }
