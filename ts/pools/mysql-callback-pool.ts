@@ -137,10 +137,11 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   }
 
   /** Closes every connection (checked-out ones too); `cb(err)` when one failed to close. */
-  end(cb?: (err?: Error) => void): void {
+  end(cb?: (err: QueryError | null) => void): void {
     this.promisePool.end().then(
-      () => cb && invoke(() => cb()),
-      (err: Error) =>
+      // mysql2 calls back with no argument on success (its typings say `null`).
+      () => cb && invoke(() => (cb as () => void)()),
+      (err: QueryError) =>
         invoke(() => {
           if (!cb) throw err;
           cb(err);
@@ -150,6 +151,16 @@ export class AwsMySQLCallbackPool extends EventEmitter {
 
   [Symbol.dispose](): void {
     if (!this._closed) this.end();
+  }
+
+  /**
+   * mysql2's typings declare `unprepare` on a pool, its pool has none (prepared statements belong to a connection):
+   * declared so that this pool is a mysql2 `Pool` to the type checker (Drizzle's `drizzle(pool)` asks for one), and
+   * failing as clearly as it can.
+   */
+  unprepare(sql: string): never {
+    void sql;
+    throw new TypeError('pool.unprepare() is not supported (as in mysql2): prepared statements belong to a connection, call unprepare() on one from pool.getConnection()');
   }
 
   escape(value: unknown): string {
