@@ -15,6 +15,7 @@ import { DrizzleQueryError } from 'drizzle-orm/errors';
 import type { Pool as MySql2Pool } from 'mysql2';
 import { DataSource, EntitySchema, QueryFailedError } from 'typeorm';
 import { Sequelize, DataTypes, DatabaseError as SequelizeDatabaseError } from 'sequelize';
+import { MikroORM, EntitySchema as MikroEntitySchema, DriverException, MySqlKnexDialect, knex as mikroKnex } from '@mikro-orm/mysql';
 import * as awsMysql from '../../ts/mysql.js';
 import { createPool, releaseResources } from '../../ts/mysql.js';
 import { Lab } from '../support/failover-lab.js';
@@ -93,6 +94,42 @@ defineCase({
       },
     };
   },
+});
+
+const MikroRow = new MikroEntitySchema<{ orm: string; id: number; v?: number | null }>({
+  name: 'MikroOrmRow',
+  tableName: 'orm_rows',
+  properties: { orm: { type: 'string', primary: true }, id: { type: 'number', primary: true }, v: { type: 'number', nullable: true } },
+});
+
+defineCase({
+  name: 'mikro-orm',
+  async make(options) {
+    // MikroORM 6: driverOptions takes a Knex instance (its own Knex, 3.3+ through an npm override), built with
+    // MikroORM's Knex dialect and connectionPool: the callback pool, given the options MikroORM sets on its own.
+    const pool = awsPool({ ...options, dateStrings: true, supportBigNumbers: true });
+    const driverOptions = mikroKnex({ client: MySqlKnexDialect, connectionPool: pool });
+    const orm = await MikroORM.init({ dbName: settings(options).database, entities: [MikroRow], driverOptions });
+    const em = () => orm.em.fork();
+    return {
+      raw: async (s) => firstV(await em().execute(s)),
+      insert: (id, v) => em().insert(MikroRow, { orm: 'mikro-orm', id, v: v ?? null }),
+      read: async (id) => (await em().findOne(MikroRow, { orm: 'mikro-orm', id }))?.v,
+      update: (id, v) => em().nativeUpdate(MikroRow, { orm: 'mikro-orm', id }, { v }),
+      remove: (id) => em().nativeDelete(MikroRow, { orm: 'mikro-orm', id }),
+      tx: (ids, rollback) =>
+        em().transactional(async (t) => {
+          for (const id of ids) await t.insert(MikroRow, { orm: 'mikro-orm', id });
+          if (rollback) throw new Rollback();
+        }),
+      readOnlyTx: () => em().transactional(async (t) => firstV(await t.execute(ROUTED_WHO)), { readOnly: true }),
+      end: async () => {
+        await orm.close();
+        await endPool(pool);
+      },
+    };
+  },
+  errorCheck: (err) => err instanceof DriverException,
 });
 
 type KyselyDb = { orm_rows: { orm: string; id: number; v: number | null } };
