@@ -1,5 +1,5 @@
-// ORMs on MySQL, plugged in their own way with aws-advanced-ts-wrapper/mysql (no subclasses; Drizzle's one type
-// assertion is in docs/orms.md), on one aurora-mysql lookalike shared by all: for each ORM, CRUD and a committed and
+// ORMs on MySQL, plugged in their own way with aws-advanced-ts-wrapper/mysql (no subclasses, no casts), on one
+// aurora-mysql lookalike shared by all: for each ORM, CRUD and a committed and
 // a rolled-back transaction through the ORM's own API; a writer failover under two concurrent workers (the statements
 // in flight reach the ORM's caller as errors isFailoverError() recognises through the ORM's wrapping,
 // withFailoverRetry re-runs each unit on the new writer, no row lost or duplicated, the ORM's pool ends); and
@@ -12,7 +12,6 @@ import { drizzle } from 'drizzle-orm/mysql2';
 import { mysqlTable, varchar, int } from 'drizzle-orm/mysql-core';
 import { sql as dsql, and, eq } from 'drizzle-orm';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
-import type { Pool as MySql2Pool } from 'mysql2';
 import { DataSource, EntitySchema, QueryFailedError } from 'typeorm';
 import { Sequelize, DataTypes, DatabaseError as SequelizeDatabaseError } from 'sequelize';
 import { MikroORM, EntitySchema as MikroEntitySchema, DriverException, MySqlKnexDialect, knex as mikroKnex } from '@mikro-orm/mysql';
@@ -164,8 +163,8 @@ defineCase({
   errorCheck: (err) => err instanceof DrizzleQueryError,
   async make(options) {
     const pool = awsPool(options);
-    // Drizzle's types ask for mysql2's own Pool class, internals included: the one type assertion (docs/orms.md).
-    const db = drizzle(pool as unknown as MySql2Pool);
+    // Drizzle: the callback pool as it is (its types are mysql2's Pool: test/fixtures/mysql-types.ts).
+    const db = drizzle(pool);
     const t = drizzleRows;
     const row = (id: number) => and(eq(t.orm, 'drizzle'), eq(t.id, id));
     return {

@@ -97,10 +97,18 @@ export class AwsMySQLCallbackPool extends EventEmitter {
     return cmd;
   }
 
-  /** A prepared statement on a connection of the pool (mysql2's pool.execute returns nothing). */
-  execute<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): void;
-  execute<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): void;
-  execute(sql: string | QueryOptions, values?: unknown, cb?: unknown): void {
+  /**
+   * A prepared statement on a connection of the pool. Returns undefined, as mysql2's pool.execute does (its typings
+   * say `Query`, as here, so that this pool is a mysql2 `Pool` to the type checker): listen through the callback.
+   */
+  execute<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): Query;
+  execute<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): Query;
+  execute(sql: string | QueryOptions, values?: unknown, cb?: unknown): Query {
+    this.executeOnConnection(sql, values, cb);
+    return undefined as unknown as Query;
+  }
+
+  private executeOnConnection(sql: string | QueryOptions, values?: unknown, cb?: unknown): void {
     const a = splitArgs(values, cb);
     const handle = new EventEmitter();
     try {
