@@ -32,7 +32,8 @@ interface CbConnection extends EventEmitter {
   beginTransaction(cb: Cb): void;
   commit(cb: Cb): void;
   ping(cb: (err: Err | null) => void): void;
-  prepare(sql: string, cb: (err: Err | null, s?: never) => void): void;
+  prepare(sql: string, cb: (err: Err | null, s?: never) => void): EventEmitter;
+  unprepare(sql: string): unknown;
   reset(cb: (err: Err | null) => void): void;
   end(cb?: (err?: Err) => void): void;
   destroy(): void;
@@ -204,6 +205,48 @@ test('connection: commands before the handshake, callbacks, results, errors, end
     seen.push(events);
     return seen;
   });
+});
+
+test('connection: prepare() and a statement\'s execute() return the command (events and their order), unprepare() the statement', async () => {
+  await same(async (d) => {
+    const conn = d.createConnection(cfg);
+    const order: string[] = [];
+    const track = (name: string, cmd: EventEmitter): Promise<void> => {
+      for (const e of ['fields', 'result', 'error']) cmd.on(e, () => order.push(`${name}:${e}`));
+      return new Promise((resolve) => cmd.once('end', () => resolve(void order.push(`${name}:end`))));
+    };
+    type Stmt = { execute(p: unknown[], cb?: Cb): EventEmitter; close(): void };
+    let stmt: Stmt | undefined;
+    await track('prepare', conn.prepare('SELECT ? AS p', (err, s) => (order.push(`prepare:cb ${err}`), (stmt = s as unknown as Stmt))));
+    await track('execute', stmt!.execute([5], (err, rows) => order.push(`execute:cb ${err} ${JSON.stringify(plain(rows))}`)));
+    await track('execute-events', stmt!.execute([6]));
+    await track('bad', conn.prepare('SELEC nope', (err) => order.push(`bad:cb ${err?.code}`)));
+    order.push(typeof conn.unprepare('SELECT ? AS p'), typeof conn.unprepare('SELECT 42'));
+    await cbp((cb) => conn.end((e) => cb(e ?? null)));
+    assert.ok(['prepare:end', 'execute:end', 'execute-events:result', 'bad:end', 'object', 'undefined'].every((e) => order.includes(e)), `${d.name}: ${JSON.stringify(order)}`);
+    return order;
+  });
+});
+
+test('pool: the Connection members mysql2\'s typings give a pool (not its runtime) fail naming what to use instead', async () => {
+  const raw = mysql2p.createPool({ ...cfg, connectionLimit: 1 }) as unknown as Record<string, unknown>;
+  const pool = oursPromise.createPool({ ...cfg, connectionLimit: 1 }, { services: new WrapperServices() });
+  try {
+    // mysql2's pool: no such members (TypeError "… is not a function" when called); ours: the same undefined getters.
+    assert.equal([raw.threadId, raw.state, typeof raw.ping], [undefined, undefined, 'undefined']);
+    assert.equal([pool.threadId, pool.state], [undefined, undefined]);
+    for (const call of [() => pool.ping(), () => pool.beginTransaction(), () => pool.prepare('SELECT 1'), () => pool.connect()]) {
+      const err = await call().then(() => undefined, (e: Error) => e);
+      assert.instance(err, TypeError, String(err));
+      assert.match(err!.message, /^pool\.\w+\(\) is not supported \(as in mysql2\): it belongs to a connection; take a connection with pool\.getConnection\(\)/);
+    }
+    assert.throws(() => pool.destroy(), /pool\.destroy\(\) is not supported .*pool\.end\(\)/);
+    assert.throws(() => pool.unprepare('SELECT 1'), /pool\.unprepare\(\)/);
+    assert.equal(plain((await pool.query('SELECT 1 AS still'))[0]), [{ still: 1 }], 'the pool still works');
+  } finally {
+    await pool.end();
+    await (raw as unknown as mysql2p.Pool).end();
+  }
 });
 
 test('connection: execute() checks bind values synchronously, as mysql2', async () => {

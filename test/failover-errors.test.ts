@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { QueryFailedError } from 'typeorm';
 import { DatabaseError as SequelizeDatabaseError, ConnectionError as SequelizeConnectionError } from 'sequelize';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
+import { DriverException, ConnectionException, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { FailoverFailedError, FailoverSuccessError, TransactionResolutionUnknownError, QueryTimeoutError } from '../ts/errors.js';
 import { failoverOutcome, isFailoverError, withFailoverRetry, type FailoverOutcome } from '../ts/failover-errors.js';
 
@@ -48,6 +49,15 @@ test('Sequelize DatabaseError / ConnectionError keep it as original and parent',
 
 test('Drizzle DrizzleQueryError keeps it as cause', () => {
   assert.is(failoverOutcome(new DrizzleQueryError('select 1', [], new TransactionResolutionUnknownError())), 'transaction-unknown');
+});
+
+test("MikroORM's DriverException family copies the driver error's own properties (code) but not its class or name", () => {
+  assert.is(failoverOutcome(new DriverException(new FailoverSuccessError())), 'success');
+  assert.is(failoverOutcome(new ConnectionException(new TransactionResolutionUnknownError())), 'transaction-unknown');
+  // 08001 is an ordinary SQLSTATE too: through MikroORM a FailoverFailedError is not told apart from one
+  assert.is(failoverOutcome(new DriverException(new FailoverFailedError())), undefined);
+  assert.is(failoverOutcome(new UniqueConstraintViolationException(Object.assign(new Error('dup'), { code: '23505' }))), undefined);
+  assert.is(failoverOutcome(Object.assign(new Error('x'), { code: '08S02' })), undefined, 'the code alone is not enough');
 });
 
 test("Prisma's shapes: meta.driverAdapterError with the adapter's mapped cause, or the raw error as cause", () => {

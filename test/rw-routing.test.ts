@@ -130,6 +130,20 @@ test('pg: after a write, reads stay on the writer for readerRoutingStickMs, on e
   assert.is(await pgOnReader(other, `SELECT ${RO}`), true, 'another pool is not affected');
 });
 
+test('pg: the window is the pool\'s: a write on one checked-out client keeps a read on another on the writer (ORMs take a client per statement)', async () => {
+  const p = pgPool('selects', 60_000);
+  const writer = await p.connect();
+  const reader = await p.connect();
+  try {
+    assert.is(await pgOnReader(reader, `SELECT ${RO}`), true, 'no write yet');
+    await writer.query('INSERT INTO t (v) VALUES (4)');
+    assert.is(await pgOnReader(reader, `SELECT ${RO}`), false, 'the other client saw the write through the window');
+  } finally {
+    writer.release();
+    reader.release();
+  }
+});
+
 test('readerRouting without a splitting plugin or with a wrong value fails naming the option', async () => {
   const config = { ...pgCluster.clientConfig('writer'), plugins: 'failover', readerRouting: 'selects' };
   assert.throws(() => new AwsPGClient(config, { services: new WrapperServices() }), (e: unknown) => e instanceof ConfigurationError && /readerRouting.*read_write_splitting or srw/.test((e as Error).message));

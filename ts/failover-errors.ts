@@ -38,6 +38,12 @@ function ownOutcome(value: object): FailoverOutcome | undefined {
   if (typeof name === 'string' && name.startsWith('PrismaClient')) {
     for (const k of Object.values(BY_NAME)) if (code === k.code) return k.outcome;
   }
+  // MikroORM's DriverException (and subclasses) copies the driver error's own properties, code included, but takes its
+  // own class and name. Only the two codes that mean "failover reconnected" count, 08001 being an ordinary SQLSTATE.
+  if (isMikroOrmDriverException(value)) {
+    if (code === '08S02') return 'success';
+    if (code === '08007') return 'transaction-unknown';
+  }
   // Prisma's driver adapters turn a driver error into { kind, originalCode, originalMessage }: the class is gone, the
   // code stays. 08001 is also an ordinary SQLSTATE, so only the two codes that mean "failover reconnected" count.
   if (typeof (value as { originalMessage?: unknown }).originalMessage === 'string') {
@@ -45,6 +51,14 @@ function ownOutcome(value: object): FailoverOutcome | undefined {
     if (originalCode === '08007') return 'transaction-unknown';
   }
   return undefined;
+}
+
+/** Whether `value`'s class is MikroORM's DriverException or extends it (by name: no import of an optional dependency). */
+function isMikroOrmDriverException(value: object): boolean {
+  for (let p: unknown = Object.getPrototypeOf(value); p !== null && p !== Error.prototype; p = Object.getPrototypeOf(p)) {
+    if ((p as { constructor?: { name?: unknown } }).constructor?.name === 'DriverException') return true;
+  }
+  return false;
 }
 
 function links(value: object): unknown[] {
@@ -92,7 +106,7 @@ export function failoverOutcome(err: unknown): FailoverOutcome | undefined {
   return undefined;
 }
 
-/** Whether `err`, or an error it wraps (TypeORM, Sequelize, Drizzle, Prisma, Knex…), is one of the wrapper's failover errors. */
+/** Whether `err`, or an error it wraps (TypeORM, Sequelize, Drizzle, Prisma, MikroORM, Knex…), is one of the wrapper's failover errors. */
 export function isFailoverError(err: unknown): boolean {
   return failoverOutcome(err) !== undefined;
 }

@@ -1,5 +1,5 @@
-// ORMs on MySQL, plugged in their own way with aws-advanced-ts-wrapper/mysql (no subclasses; Drizzle's one type
-// assertion is in docs/orms.md), on one aurora-mysql lookalike shared by all: for each ORM, CRUD and a committed and
+// ORMs on MySQL, plugged in their own way with aws-advanced-ts-wrapper/mysql (no subclasses, no casts), on one
+// aurora-mysql lookalike shared by all: for each ORM, CRUD and a committed and
 // a rolled-back transaction through the ORM's own API; a writer failover under two concurrent workers (the statements
 // in flight reach the ORM's caller as errors isFailoverError() recognises through the ORM's wrapping,
 // withFailoverRetry re-runs each unit on the new writer, no row lost or duplicated, the ORM's pool ends); and
@@ -12,9 +12,9 @@ import { drizzle } from 'drizzle-orm/mysql2';
 import { mysqlTable, varchar, int } from 'drizzle-orm/mysql-core';
 import { sql as dsql, and, eq } from 'drizzle-orm';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
-import type { Pool as MySql2Pool } from 'mysql2';
 import { DataSource, EntitySchema, QueryFailedError } from 'typeorm';
 import { Sequelize, DataTypes, DatabaseError as SequelizeDatabaseError } from 'sequelize';
+import { MikroORM, EntitySchema as MikroEntitySchema, DriverException, MySqlKnexDialect, knex as mikroKnex } from '@mikro-orm/mysql';
 import * as awsMysql from '../../ts/mysql.js';
 import { createPool, releaseResources } from '../../ts/mysql.js';
 import { Lab } from '../support/failover-lab.js';
@@ -95,6 +95,42 @@ defineCase({
   },
 });
 
+const MikroRow = new MikroEntitySchema<{ orm: string; id: number; v?: number | null }>({
+  name: 'MikroOrmRow',
+  tableName: 'orm_rows',
+  properties: { orm: { type: 'string', primary: true }, id: { type: 'number', primary: true }, v: { type: 'number', nullable: true } },
+});
+
+defineCase({
+  name: 'mikro-orm',
+  async make(options) {
+    // MikroORM 6: driverOptions takes a Knex instance (its own Knex, 3.3+ through an npm override), built with
+    // MikroORM's Knex dialect and connectionPool: the callback pool, given the options MikroORM sets on its own.
+    const pool = awsPool({ ...options, dateStrings: true, supportBigNumbers: true });
+    const driverOptions = mikroKnex({ client: MySqlKnexDialect, connectionPool: pool });
+    const orm = await MikroORM.init({ dbName: settings(options).database, entities: [MikroRow], driverOptions });
+    const em = () => orm.em.fork();
+    return {
+      raw: async (s) => firstV(await em().execute(s)),
+      insert: (id, v) => em().insert(MikroRow, { orm: 'mikro-orm', id, v: v ?? null }),
+      read: async (id) => (await em().findOne(MikroRow, { orm: 'mikro-orm', id }))?.v,
+      update: (id, v) => em().nativeUpdate(MikroRow, { orm: 'mikro-orm', id }, { v }),
+      remove: (id) => em().nativeDelete(MikroRow, { orm: 'mikro-orm', id }),
+      tx: (ids, rollback) =>
+        em().transactional(async (t) => {
+          for (const id of ids) await t.insert(MikroRow, { orm: 'mikro-orm', id });
+          if (rollback) throw new Rollback();
+        }),
+      readOnlyTx: () => em().transactional(async (t) => firstV(await t.execute(ROUTED_WHO)), { readOnly: true }),
+      end: async () => {
+        await orm.close();
+        await endPool(pool);
+      },
+    };
+  },
+  errorCheck: (err) => err instanceof DriverException,
+});
+
 type KyselyDb = { orm_rows: { orm: string; id: number; v: number | null } };
 
 defineCase({
@@ -127,8 +163,8 @@ defineCase({
   errorCheck: (err) => err instanceof DrizzleQueryError,
   async make(options) {
     const pool = awsPool(options);
-    // Drizzle's types ask for mysql2's own Pool class, internals included: the one type assertion (docs/orms.md).
-    const db = drizzle(pool as unknown as MySql2Pool);
+    // Drizzle: the callback pool as it is (its types are mysql2's Pool: test/fixtures/mysql-types.ts).
+    const db = drizzle(pool);
     const t = drizzleRows;
     const row = (id: number) => and(eq(t.orm, 'drizzle'), eq(t.id, id));
     return {

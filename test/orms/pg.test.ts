@@ -19,6 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
+import { MikroORM, EntitySchema as MikroEntitySchema, DriverException, PostgreSqlKnexDialect, knex as mikroKnex } from '@mikro-orm/postgresql';
 import * as awsPg from '../../ts/pg.js';
 import { AwsPGPool, releaseResources } from '../../ts/pg.js';
 import { Lab } from '../support/failover-lab.js';
@@ -102,6 +103,43 @@ defineCase({
       },
     };
   },
+});
+
+const MikroRow = new MikroEntitySchema<{ orm: string; id: number; v?: number | null }>({
+  name: 'MikroOrmRow',
+  tableName: 'orm_rows',
+  properties: { orm: { type: 'string', primary: true }, id: { type: 'number', primary: true }, v: { type: 'number', nullable: true } },
+});
+
+defineCase({
+  name: 'mikro-orm',
+  async make(options) {
+    // MikroORM 6: driverOptions takes a Knex instance (its own Knex, 3.3+ through an npm override), built with
+    // MikroORM's Knex dialect and connectionPool: an AwsPGPool.
+    const pool = awsPool(options);
+    const driverOptions = mikroKnex({ client: PostgreSqlKnexDialect, connectionPool: pool });
+    const orm = await MikroORM.init({ dbName: 'postgres', entities: [MikroRow], driverOptions });
+    const em = () => orm.em.fork();
+    return {
+      pool,
+      raw: async (s) => ((await em().execute(s)) as { v?: unknown }[])[0]?.v,
+      insert: (id, v) => em().insert(MikroRow, { orm: 'mikro-orm', id, v: v ?? null }),
+      read: async (id) => (await em().findOne(MikroRow, { orm: 'mikro-orm', id }))?.v,
+      update: (id, v) => em().nativeUpdate(MikroRow, { orm: 'mikro-orm', id }, { v }),
+      remove: (id) => em().nativeDelete(MikroRow, { orm: 'mikro-orm', id }),
+      tx: (ids, rollback) =>
+        em().transactional(async (t) => {
+          for (const id of ids) await t.insert(MikroRow, { orm: 'mikro-orm', id });
+          if (rollback) throw new Rollback();
+        }),
+      readOnlyTx: () => em().transactional(async (t) => ((await t.execute(WHO)) as { v?: unknown }[])[0]?.v, { readOnly: true }),
+      end: async () => {
+        await orm.close();
+        await pool.end();
+      },
+    };
+  },
+  errorCheck: (err) => err instanceof DriverException,
 });
 
 type KyselyDb = { orm_rows: { orm: string; id: number; v: number | null } };

@@ -11,8 +11,8 @@
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import mysql from 'mysql2';
-import type { FieldPacket, Query, QueryError, QueryOptions, ResultSetHeader } from 'mysql2';
-import type { Connection as PromiseConnection } from 'mysql2/promise';
+import type { FieldPacket, Prepare, PrepareStatementInfo, Query, QueryError, QueryOptions, ResultSetHeader } from 'mysql2';
+import type { ConnectionState, Connection as PromiseConnection } from 'mysql2/promise';
 import type { ClientMethod } from '../plugin.js';
 import type { AwsMySQLPoolConnection } from '../pools/mysql-pool.js';
 import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig, type AwsMySQLClientInit, type AwsPreparedStatementInfo } from './mysql-client.js';
@@ -45,6 +45,13 @@ export interface CallbackCore extends EventEmitter {
   _fatalError?: unknown;
   _protocolError?: unknown;
   stream?: { destroyed: boolean };
+  sequenceId?: number;
+  unprepare(sql: string | QueryOptions): PrepareStatementInfo;
+}
+
+/** mysql2's server-side protocol methods (mysql2.createServer) do not apply to a client connection. */
+function serverSideOnly(method: string): TypeError {
+  return new TypeError(`${method}() is part of mysql2's server-side protocol (mysql2.createServer) and is not available on a client connection`);
 }
 
 function callbackCoreOf(conn: PromiseConnection): CallbackCore {
@@ -289,9 +296,9 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** As mysql2: `cb(null, handshake)` once connected, `cb(err)` if connecting failed; the connection connects anyway. */
-  connect(cb?: (err: Error | null, handshake?: unknown) => void): void {
+  connect(cb?: (err: QueryError | null, handshake?: unknown) => void): void {
     if (this.connectError !== undefined) {
-      const err = this.connectError;
+      const err = this.connectError as QueryError;
       if (cb) process.nextTick(() => cb(err));
       return;
     }
@@ -303,7 +310,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     if (cb === undefined) return void connecting.catch(() => undefined);
     connecting.then(
       () => invoke(() => cb(null, this.handshake())),
-      (err: Error) => invoke(() => cb(err)),
+      (err: QueryError) => invoke(() => cb(err)),
     );
   }
 
@@ -345,13 +352,15 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** A prepared statement executed in one call (mysql2 caches the statement per connection). */
-  execute<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): EventEmitter;
-  execute<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): EventEmitter;
-  execute(sql: string | QueryOptions, values?: unknown, cb?: unknown): EventEmitter {
+  execute<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): Query;
+  execute<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): Query;
+  execute(sql: string | QueryOptions, values?: unknown, cb?: unknown): Query {
     const a = splitArgs(values, cb);
     if (typeof sql === 'object' && a.values === undefined) checkExecuteValues(sql.values);
     else checkExecuteValues(a.values);
-    const handle = new EventEmitter();
+    // mysql2 returns its Execute command, which its typings call a Query. This stand-in relays the command's events
+    // and carries its `sql`; it has no `stream()` (use query() to stream rows).
+    const handle = Object.assign(new EventEmitter(), { sql: typeof sql === 'string' ? sql : sql.sql }) as unknown as Query & EventEmitter;
     this.whenReady(
       () => {
         const run = new CommandRun(handle, a.cb);
@@ -362,13 +371,39 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     return handle;
   }
 
-  /** Prepares a statement (re-prepared by the wrapper after a connection switch); `cb(null, statement)`. */
-  prepare(options: string | QueryOptions, cb?: (err: QueryError | null, statement: AwsMySQLCallbackStatement) => void): void {
-    this.command(() => this.client.prepare(options), cb as Callback | undefined, (s) => [null, new AwsMySQLCallbackStatement(s as AwsPreparedStatementInfo)]);
+  /**
+   * Prepares a statement (re-prepared by the wrapper after a connection switch); `cb(null, statement)`. Returns the
+   * command as mysql2 does: it emits 'end' once done (after the callback), and 'error' first when it failed without
+   * a callback. mysql2's typings call it a `Prepare` with `sql`, `start()`, `determinePacket()` and `stream()`; its
+   * runtime command has none of them (nor does this one), hence the cast.
+   */
+  prepare(options: string | QueryOptions, cb?: (err: QueryError | null, statement: AwsMySQLCallbackStatement) => void): Prepare {
+    const handle = new EventEmitter();
+    const failed = (err: Error): void => {
+      if (cb) invoke(() => (cb as Callback)(err as QueryError));
+      else if (handle.listenerCount('error') > 0) handle.emit('error', err);
+      else this.emitError(err);
+      handle.emit('end');
+    };
+    this.whenReady(
+      () =>
+        void this.client.prepare(options).then((s) => {
+          if (cb) invoke(() => cb(null, new AwsMySQLCallbackStatement(s, this, options)));
+          handle.emit('end');
+        }, failed),
+      failed,
+    );
+    return handle as unknown as Prepare;
   }
 
-  unprepare(sql: string | QueryOptions): void {
-    this.client.unprepare(sql);
+  /**
+   * Forgets (and closes) the statement prepared for `sql` on the current physical connection; returns it, or
+   * undefined when there is none (mysql2's typings omit the undefined).
+   */
+  unprepare(sql: string | QueryOptions): PrepareStatementInfo {
+    const current = this.currentCore();
+    if (current === undefined) return undefined as unknown as PrepareStatementInfo;
+    return current.unprepare(sql);
   }
 
   /** Runs a non-statement command; on success `cb` gets exactly the arguments mysql2 gives it (`success(result)`). */
@@ -396,8 +431,8 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     this.command(() => this.client.transactionCommand('Client.rollback', false, (c) => c.rollback()), cb as Callback | undefined, headerArgs);
   }
 
-  /** COM_PING; `cb()` with no arguments on success, as mysql2. */
-  ping(cb?: (err?: QueryError | null) => void): void {
+  /** COM_PING; `cb()` with no arguments on success, as mysql2 (whose typings say `cb(null)`). */
+  ping(cb?: (err: QueryError | null) => void): void {
     this.command(() => this.client.ping(), cb as Callback | undefined, () => []);
   }
 
@@ -411,18 +446,19 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** Closes the connection after the commands already sent (COM_QUIT); commands given afterwards fail. */
-  end(cb?: (err?: Error) => void): void {
+  end(cb?: (err: QueryError | null) => void): void {
     if (this.ended) {
       const err = closedStateError();
-      if (cb) invoke(() => cb(err));
+      if (cb) invoke(() => cb(err as QueryError));
       else this.emitError(err);
       return;
     }
     this.ended = true;
     const done = (): Promise<void> => this.client.end();
     (this.connecting ?? Promise.resolve()).then(done, () => undefined).then(
-      () => cb && invoke(() => cb()),
-      (err: Error) => (cb ? invoke(() => cb(err)) : this.emitError(err)),
+      // mysql2 calls back with no argument on success (its typings say `null`).
+      () => cb && invoke(() => (cb as () => void)()),
+      (err: QueryError) => (cb ? invoke(() => cb(err)) : this.emitError(err)),
     );
   }
 
@@ -454,8 +490,9 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** Server thread id (null before the handshake). */
-  get threadId(): number | null {
-    return this.client.threadId;
+  /** The server's connection id; null before the handshake, as in mysql2 (whose typings say `number`, as here). */
+  get threadId(): number {
+    return this.client.threadId as number;
   }
 
   /** The physical connection's mysql2 config (the given config before the handshake). */
@@ -464,7 +501,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   /** mysql2's connection state: 'protocol_handshake', 'authenticated', 'disconnected', 'error'. */
-  get state(): string {
+  get state(): ConnectionState {
     if (this.connectError !== undefined) return 'error';
     if (!this.connected) return this.ended || this.connecting === undefined ? 'disconnected' : 'protocol_handshake';
     return this.ended && this.client.state === 'authenticated' ? 'disconnected' : this.client.state;
@@ -493,6 +530,43 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     return this.currentCore()?.stream ?? { destroyed: this.ended || this.connectError !== undefined };
   }
 
+  /** The packet sequence number of the physical connection (0 when there is none). */
+  get sequenceId(): number {
+    return this.currentCore()?.sequenceId ?? 0;
+  }
+
+  // mysql2's Connection typings include its server side. Declared so that the type checker takes this for a mysql2
+  // Connection (ORM signatures ask for one, e.g. Drizzle's); calling them fails clearly.
+  serverHandshake(args?: unknown): never {
+    void args;
+    throw serverSideOnly('serverHandshake');
+  }
+
+  writeOk(args?: unknown): never {
+    void args;
+    throw serverSideOnly('writeOk');
+  }
+
+  writeError(args?: unknown): never {
+    void args;
+    throw serverSideOnly('writeError');
+  }
+
+  writeEof(warnings?: number, statusFlags?: number): never {
+    void warnings, statusFlags;
+    throw serverSideOnly('writeEof');
+  }
+
+  writeTextResult(rows?: unknown[], columns?: unknown[]): never {
+    void rows, columns;
+    throw serverSideOnly('writeTextResult');
+  }
+
+  writePacket(packet: unknown): never {
+    void packet;
+    throw serverSideOnly('writePacket');
+  }
+
   private currentCore(): CallbackCore | undefined {
     const conn = this.client.targetConnection;
     return conn === undefined ? undefined : callbackCoreOf(conn);
@@ -513,9 +587,13 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
 
 /** mysql2's callback PreparedStatementInfo over the wrapper's prepared statement. */
 export class AwsMySQLCallbackStatement {
-  constructor(private readonly statement: AwsPreparedStatementInfo) {}
+  constructor(
+    private readonly statement: AwsPreparedStatementInfo,
+    private readonly connection: AwsMySQLCallbackConnection,
+    private readonly options: string | QueryOptions,
+  ) {}
 
-  /** mysql2's statement on the current physical connection (the promise wrapper keeps it as `.statement`). */
+  /** mysql2's statement as prepared (the promise wrapper keeps it as `.statement`); a switch re-prepares it. */
   private get driverStatement(): { id: number; columns: unknown; parameters: unknown } {
     return (this.statement.statement as unknown as { statement: { id: number; columns: unknown; parameters: unknown } }).statement;
   }
@@ -532,15 +610,17 @@ export class AwsMySQLCallbackStatement {
     return this.driverStatement.parameters;
   }
 
-  execute<R = unknown>(parameters?: unknown, cb?: MySQLCallback<R>): void {
+  /**
+   * Executes the statement, as mysql2 does: through the connection's statement cache (`connection.execute`, which
+   * prepares it again on a new physical connection after a failover or switch). Returns the command, with mysql2's
+   * events ('fields', 'result', 'end', 'error'); mysql2 returns its Execute command, which its typings call a Query.
+   */
+  execute<R = unknown>(parameters?: unknown, cb?: MySQLCallback<R>): Query {
     if (typeof parameters === 'function') {
       cb = parameters as MySQLCallback<R>;
       parameters = [];
     }
-    this.statement.execute(parameters).then(
-      ([rows, fields]) => cb && invoke(() => cb(null, rows as R, fields)),
-      (err: QueryError) => cb && invoke(() => (cb as Callback)(err)),
-    );
+    return this.connection.execute(this.options, parameters, cb) as unknown as Query;
   }
 
   close(): void {
@@ -562,6 +642,11 @@ export class AwsMySQLCallbackPoolConnection extends AwsMySQLCallbackConnection {
     return this.pooled;
   }
 
+  /** In mysql2's `PoolConnection` typings (its runtime has none): this connection. */
+  get connection(): this {
+    return this;
+  }
+
   /** Gives the connection back to its pool (again: nothing). */
   release(): void {
     this.pooled.release();
@@ -573,14 +658,15 @@ export class AwsMySQLCallbackPoolConnection extends AwsMySQLCallbackConnection {
   }
 
   /** As mysql2 (without `gracefulEnd`): a pooled connection's end() warns and releases it. */
-  override end(cb?: (err?: Error) => void): void {
+  override end(cb?: (err: QueryError | null) => void): void {
     const warning = new Error(
       'Calling conn.end() to release a pooled connection is deprecated. In next version calling conn.end() will be restored to default conn.end() behavior. Use conn.release() instead.',
     );
     this.emit('warn', warning);
     console.warn(warning.message);
     this.release();
-    if (cb) cb();
+    // mysql2 calls back with no argument (its typings say `null`).
+    if (cb) (cb as () => void)();
   }
 
   override [Symbol.dispose](): void {

@@ -12,6 +12,7 @@ import mysql from 'mysql2/promise';
 import type {
   Connection,
   ConnectionOptions,
+  ConnectionState,
   ExecuteValues,
   FieldPacket,
   PreparedStatementInfo,
@@ -327,9 +328,12 @@ export class AwsMySQLClient extends EventEmitter {
     return mysql.format(sql, values as never, Boolean(this.userConfig.stringifyObjects), this.userConfig.timezone as never);
   }
 
-  /** Server thread id of the current physical connection (null when not connected). */
-  get threadId(): number | null {
-    return this.core.connectionOrUndefined?.threadId ?? null;
+  /**
+   * Server thread id of the current physical connection; null when not connected, as mysql2's is before the
+   * handshake (its typings say `number`, as here, so that this client is a mysql2 `Connection` to the type checker).
+   */
+  get threadId(): number {
+    return (this.core.connectionOrUndefined?.threadId ?? null) as number;
   }
 
   /** The current connection's mysql2 config, or the given config before connecting. */
@@ -338,7 +342,7 @@ export class AwsMySQLClient extends EventEmitter {
   }
 
   /** mysql2's connection state ('authenticated', 'disconnected', 'error', …) of the current connection. */
-  get state(): string {
+  get state(): ConnectionState {
     const conn = this.core.connectionOrUndefined;
     return conn === undefined ? 'disconnected' : (coreOf(conn).state ?? 'authenticated');
   }

@@ -97,10 +97,18 @@ export class AwsMySQLCallbackPool extends EventEmitter {
     return cmd;
   }
 
-  /** A prepared statement on a connection of the pool (mysql2's pool.execute returns nothing). */
-  execute<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): void;
-  execute<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): void;
-  execute(sql: string | QueryOptions, values?: unknown, cb?: unknown): void {
+  /**
+   * A prepared statement on a connection of the pool. Returns undefined, as mysql2's pool.execute does (its typings
+   * say `Query`, as here, so that this pool is a mysql2 `Pool` to the type checker): listen through the callback.
+   */
+  execute<R = unknown>(sql: string | QueryOptions, cb?: MySQLCallback<R>): Query;
+  execute<R = unknown>(sql: string | QueryOptions, values: unknown, cb?: MySQLCallback<R>): Query;
+  execute(sql: string | QueryOptions, values?: unknown, cb?: unknown): Query {
+    this.executeOnConnection(sql, values, cb);
+    return undefined as unknown as Query;
+  }
+
+  private executeOnConnection(sql: string | QueryOptions, values?: unknown, cb?: unknown): void {
     const a = splitArgs(values, cb);
     const handle = new EventEmitter();
     try {
@@ -137,10 +145,11 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   }
 
   /** Closes every connection (checked-out ones too); `cb(err)` when one failed to close. */
-  end(cb?: (err?: Error) => void): void {
+  end(cb?: (err: QueryError | null) => void): void {
     this.promisePool.end().then(
-      () => cb && invoke(() => cb()),
-      (err: Error) =>
+      // mysql2 calls back with no argument on success (its typings say `null`).
+      () => cb && invoke(() => (cb as () => void)()),
+      (err: QueryError) =>
         invoke(() => {
           if (!cb) throw err;
           cb(err);
@@ -150,6 +159,16 @@ export class AwsMySQLCallbackPool extends EventEmitter {
 
   [Symbol.dispose](): void {
     if (!this._closed) this.end();
+  }
+
+  /**
+   * mysql2's typings declare `unprepare` on a pool, its pool has none (prepared statements belong to a connection):
+   * declared so that this pool is a mysql2 `Pool` to the type checker (Drizzle's `drizzle(pool)` asks for one), and
+   * failing as clearly as it can.
+   */
+  unprepare(sql: string): never {
+    void sql;
+    throw new TypeError('pool.unprepare() is not supported (as in mysql2): prepared statements belong to a connection, call unprepare() on one from pool.getConnection()');
   }
 
   escape(value: unknown): string {

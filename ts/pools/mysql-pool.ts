@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
-import type { ExecuteValues, FieldPacket, QueryOptions, QueryResult, QueryValues } from 'mysql2/promise';
+import type { Connection as PromiseConnection, ConnectionOptions, ConnectionState, ExecuteValues, FieldPacket, PreparedStatementInfo, QueryOptions, QueryResult, QueryValues } from 'mysql2/promise';
 import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig } from '../clients/mysql-client.js';
 import { AwsMySQLCallbackPoolConnection } from '../clients/mysql-callback.js';
 import { captureCallerStack, withCallerStack, type CallerStack } from '../clients/caller-stack.js';
@@ -71,8 +71,13 @@ export class AwsMySQLPoolConnection extends AwsMySQLClient {
   /** Pool-managed: closes the connection and frees its slot. */
   override destroy: () => void = () => super.destroy();
 
-  override get connection(): AwsMySQLCallbackPoolConnection {
-    return super.connection as AwsMySQLCallbackPoolConnection;
+  /**
+   * This connection with mysql2's callback API, as mysql2's `poolConnection.connection`. mysql2's typings call that a
+   * promise `Connection` (its runtime has the callback one, as here): the type says both so that this connection is a
+   * mysql2/promise `PoolConnection` to the type checker; the callback signatures come first and are the real ones.
+   */
+  override get connection(): AwsMySQLCallbackPoolConnection & PromiseConnection {
+    return super.connection as AwsMySQLCallbackPoolConnection & PromiseConnection;
   }
 
   protected override newCallbackFace(): AwsMySQLCallbackPoolConnection {
@@ -303,6 +308,71 @@ export class AwsMySQLPool extends EventEmitter {
     return mysql.escape(value as never, Boolean(this.clientConfig.stringifyObjects), this.clientConfig.timezone as never);
   }
 
+  // mysql2's typings make its promise Pool a promise Connection (Drizzle's `drizzle(pool)` asks for one); mysql2's
+  // runtime pool has none of the members below. They are declared so that this pool type-checks where a mysql2 Pool
+  // is expected: the getters are undefined, as on mysql2's pool; the methods fail naming what to use instead.
+
+  /** Undefined, as on mysql2's pool (a pool has no server thread; its typings say `number`). */
+  get threadId(): number {
+    return undefined as unknown as number;
+  }
+
+  /** Undefined, as on mysql2's pool (its typings say `ConnectionState`). */
+  get state(): ConnectionState {
+    return undefined as unknown as ConnectionState;
+  }
+
+  connect(): Promise<void> {
+    return Promise.reject(connectionOnly('connect'));
+  }
+
+  ping(): Promise<void> {
+    return Promise.reject(connectionOnly('ping'));
+  }
+
+  reset(): Promise<void> {
+    return Promise.reject(connectionOnly('reset'));
+  }
+
+  beginTransaction(): Promise<void> {
+    return Promise.reject(connectionOnly('beginTransaction'));
+  }
+
+  commit(): Promise<void> {
+    return Promise.reject(connectionOnly('commit'));
+  }
+
+  rollback(): Promise<void> {
+    return Promise.reject(connectionOnly('rollback'));
+  }
+
+  changeUser(options: ConnectionOptions): Promise<void> {
+    void options;
+    return Promise.reject(connectionOnly('changeUser'));
+  }
+
+  prepare(options: string | QueryOptions): Promise<PreparedStatementInfo> {
+    void options;
+    return Promise.reject(connectionOnly('prepare'));
+  }
+
+  unprepare(sql: string | QueryOptions): void {
+    void sql;
+    throw connectionOnly('unprepare');
+  }
+
+  destroy(): void {
+    throw connectionOnly('destroy', 'end the pool with pool.end()');
+  }
+
+  pause(): void {
+    throw connectionOnly('pause');
+  }
+
+  resume(): void {
+    throw connectionOnly('resume');
+  }
+
   escapeId(value: string | string[]): string {
     return mysql.escapeId(value);
   }
@@ -310,6 +380,11 @@ export class AwsMySQLPool extends EventEmitter {
   format(sql: string, values?: unknown): string {
     return mysql.format(sql, values as never, Boolean(this.clientConfig.stringifyObjects), this.clientConfig.timezone as never);
   }
+}
+
+/** The error of a connection method called on a pool (mysql2's pool has none of them). */
+function connectionOnly(method: string, instead = 'take a connection with pool.getConnection()'): TypeError {
+  return new TypeError(`pool.${method}() is not supported (as in mysql2): it belongs to a connection; ${instead}`);
 }
 
 /** mysql2/promise's `createPool` for the wrapper. */

@@ -14,7 +14,7 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import mysql from 'mysql2/promise';
 import { createConnection as createCoreConnection } from 'mysql2';
-import type { Connection, ConnectionOptions } from 'mysql2/promise';
+import type { Connection, ConnectionOptions, ConnectionState } from 'mysql2/promise';
 import type { HostInfo } from '../../host-info.js';
 import { AwsWrapperError, FailoverError, QueryTimeoutError, UnsupportedOperationError } from '../../errors.js';
 import { getLogger } from '../../logger.js';
@@ -35,7 +35,7 @@ export interface Mysql2CoreConnection {
   stream: Duplex;
   threadId: number | null;
   config: Record<string, unknown>;
-  readonly state?: string;
+  readonly state?: ConnectionState;
   _closing?: boolean;
   _fatalError?: unknown;
   _protocolError?: unknown;
