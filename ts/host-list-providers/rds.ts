@@ -21,6 +21,7 @@ import { deriveClusterId, instanceTemplateFor, parseGlobalClusterInstanceHostPat
 import { topologyRowsToHosts, type TopologyParseContext } from './topology.js';
 import { probeForWriter, type ProbeConnector } from './panic-probe.js';
 import type { TopologyMonitorHandle, TopologyMonitoring } from '../native/topology-monitor.js';
+import { publishTopologyChange } from '../telemetry/channels.js';
 
 const log = getLogger('host-list-provider');
 /** Longest re-check period of a reader in panic mode: a promotion in place is seen within it (two cheap queries). */
@@ -175,8 +176,10 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
    * tracked connections to the old writer are closed (aurora_connection_tracker; nothing is tracked without it).
    */
   storeTopology(hosts: readonly HostInfo[]): void {
-    const before = this.services.topology.get(this.clusterId)?.hosts[0];
+    const previous = this.services.topology.get(this.clusterId)?.hosts;
+    const before = previous?.[0];
     this.services.topology.set(this.clusterId, { hosts, updatedAt: Date.now() });
+    publishTopologyChange(this.clusterId, previous, hosts);
     this.monitorHandle?.hostsChanged(hosts);
     const after = hosts[0];
     if (before?.role === HostRole.WRITER && after?.role === HostRole.WRITER && before.hostAndPort !== after.hostAndPort) {

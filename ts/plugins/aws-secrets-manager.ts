@@ -12,6 +12,7 @@ import { AuthPlugin, authContextOf, authFetchError, type AuthContext, type Crede
 import type { DbCredentials } from '../auth/auth-state.js';
 import { AWS_SDK_LOGGER, awsCredentialsProvider } from '../auth/aws-credentials.js';
 import { loadSecretsManager } from '../auth/sdk-loader.js';
+import { traceAuthFetch } from '../telemetry/channels.js';
 
 const log = getLogger('aws-secrets-manager');
 const CODE = 'aws_secrets_manager';
@@ -104,7 +105,7 @@ export class SecretsManagerCredentialSource implements CredentialSource {
       auth.secrets.delete(key);
     }
     const creds = await auth.dedupe(`fetch:secret:${key}`, async () => {
-      const fetched = await this.fetch(loc, props, where);
+      const fetched = await traceAuthFetch(CODE, 'secret', () => this.fetch(loc, props, where));
       auth.secrets.set(key, fetched, Date.now() + props.options.secretsManagerExpirationSec * 1000);
       log.debug('Fetched the credentials of %s', where);
       return fetched;

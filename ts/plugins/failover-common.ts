@@ -36,6 +36,7 @@ import {
   type PluginService,
 } from '../plugin.js';
 import { isProxyDns, isReaderClusterDns, isWriterClusterDns } from '../rds-utils.js';
+import { publishFailoverEnd, publishFailoverStart } from '../telemetry/channels.js';
 
 const log = getLogger('failover');
 
@@ -242,6 +243,7 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
       if (failed !== undefined) s.setAvailability(failed.allAliases, HostAvailability.UNAVAILABLE);
     }
     log.info(`${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} (${this.mode}) after ${describe(cause)}`);
+    publishFailoverStart(this.code, this.mode, from, cause);
     try {
       const target = await this.untilEnded(
         this.mode === FailoverMode.STRICT_WRITER ? this.writerFailover(failed, deadline) : this.readerFailover(failed, deadline),
@@ -297,6 +299,7 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
   }
 
   protected emitFailover(event: FailoverEvent): void {
+    publishFailoverEnd(this.code, event);
     try {
       this.service.emitClientEvent?.('failover', event);
     } catch (err) {
