@@ -15,6 +15,7 @@ import { checkSelectorStrategies, createPlugins, type ConfigurationProfile } fro
 import { DeveloperPlugin, type DevTools } from './plugins/dev.js';
 import { validateSessionState } from './session-state.js';
 import { sharedServices, type WrapperServices } from './services.js';
+import { startTelemetry, telemetrySettings } from './telemetry/otel.js';
 
 export interface ClientCoreInit<C> {
   readonly driver: 'pg' | 'mysql2';
@@ -54,11 +55,13 @@ export class ClientCore<C> extends EventEmitter {
   private servicesHeld = false;
   private released = false;
   private ending: Promise<void> | undefined;
+  private readonly driverName: 'pg' | 'mysql2';
 
   constructor(init: ClientCoreInit<C>) {
     super();
     this.services = init.services ?? sharedServices();
     this.driverDialect = init.driverDialect;
+    this.driverName = init.driver;
     let props = parseConnectProps(init.driver, init.config);
     let profile: ConfigurationProfile | undefined;
     if (props.options.profileName !== undefined) {
@@ -125,6 +128,7 @@ export class ClientCore<C> extends EventEmitter {
     this.services.acquire();
     this.servicesHeld = true;
     try {
+      await this.startTelemetry();
       const service = this.pluginService;
       await this.pluginManager.initHostProvider(this.props, service);
       await service.refreshHostList();
@@ -162,6 +166,23 @@ export class ClientCore<C> extends EventEmitter {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * With enableTelemetry, every call gets its span and duration: `execute` is replaced on this instance, so a
+   * client without telemetry runs the prototype's and does no extra work per call.
+   */
+  private async startTelemetry(): Promise<void> {
+    const settings = telemetrySettings(this.props.options);
+    if (settings === undefined) return;
+    const database = this.props.driver.database;
+    const telemetry = await startTelemetry(this.services, settings, {
+      system: this.driverName === 'pg' ? 'postgresql' : 'mysql',
+      namespace: typeof database === 'string' && database !== '' ? database : undefined,
+    });
+    const untraced = ClientCore.prototype.execute;
+    this.execute = <T>(method: ClientMethod, args: readonly unknown[], fn: (conn: C) => Promise<T>): Promise<T> =>
+      telemetry.trace(method, args, this.pluginService.currentHostInfo, () => untraced.call(this, method, args, fn) as Promise<T>);
   }
 
   isReadOnly(): boolean {
