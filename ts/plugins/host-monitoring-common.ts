@@ -219,7 +219,7 @@ export class SharedHostMonitor {
 
   private onEvent(e: EfmEvent): void {
     const availability = this.registry.services.hostAvailability;
-    publishEfmVerdict(e);
+    publishEfmVerdict(this.host, e);
     if (e.kind === 'alive') {
       log.info('%s answers again after %d ms', this.host.hostAndPort, Math.round(e.silentForMs));
       availability.set(this.aliases, HostAvailability.AVAILABLE);
@@ -481,7 +481,7 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
   private onAbort(conn: C, reg: Registration<C> | undefined, e: EfmEvent): void {
     const dialect = this.service.driverDialect;
     const host = reg?.monitor.host.hostAndPort ?? `${e.host}:${e.port}`;
-    publishEfmAbort(this.code, e.host, e.port, e.silentForMs);
+    publishEfmAbort(this.code, reg?.monitor.host.host ?? e.host, e.port, e.silentForMs);
     if (!dialect.isClosed(conn)) {
       dialect.abort(conn, new HostUnavailableError(`[${this.code}] Host '${host}' is unavailable: no answer for ${Math.round(e.silentForMs)} ms.`, host));
     }

@@ -150,9 +150,10 @@ export function publishFailoverEnd(
   failoverEnd.publish(msg);
 }
 
-export function publishEfmVerdict(e: { readonly kind: EfmVerdictMessage['verdict']; readonly host: string; readonly port: number; readonly silentForMs: number; readonly aborted: readonly number[]; readonly at: number }): void {
+/** `host`: the monitored host as configured (the event's own address may be the resolved one). */
+export function publishEfmVerdict(host: HostInfo, e: { readonly kind: EfmVerdictMessage['verdict']; readonly port: number; readonly silentForMs: number; readonly aborted: readonly number[]; readonly at: number }): void {
   if (!efmVerdict.hasSubscribers) return;
-  efmVerdict.publish({ verdict: e.kind, host: e.host, port: e.port, silentForMs: e.silentForMs, abortedCalls: e.aborted.length, at: e.at } satisfies EfmVerdictMessage);
+  efmVerdict.publish({ verdict: e.kind, host: host.host, port: e.port, silentForMs: e.silentForMs, abortedCalls: e.aborted.length, at: e.at } satisfies EfmVerdictMessage);
 }
 
 export function publishEfmAbort(plugin: string, host: string, port: number, silentForMs: number): void {
