@@ -47,3 +47,15 @@ export { DevTools, type FaultOptions, type InjectedError, type ConnectFaultCallb
 export type { ConnectTimePlugin } from './plugins/connect-time.js';
 export type { ExecuteTimePlugin } from './plugins/execute-time.js';
 export { FailoverMode, type FailoverEvent } from './plugins/failover-common.js';
+export {
+  CHANNEL_NAMES,
+  type AuthFetchMessage,
+  type ChannelName,
+  type ConnectionSwitchMessage,
+  type EfmAbortMessage,
+  type EfmVerdictMessage,
+  type FailoverEndMessage,
+  type FailoverStartMessage,
+  type HostRef,
+  type TopologyChangeMessage,
+} from './telemetry/channels.js';
