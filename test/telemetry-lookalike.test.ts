@@ -81,6 +81,7 @@ t('failover: a span under the failed call, count and duration metrics, failover:
     assert.is(await otel.total('aws_wrapper.failover.duration', { 'aws_wrapper.failover.outcome': 'success' }), 1);
     assert.ok((await otel.total('aws_wrapper.connection.switch.count', { 'aws_wrapper.connection.initial': false })) >= 1, 'the switch to the new writer is counted');
     assert.ok((await otel.total('aws_wrapper.topology.change.count', { 'aws_wrapper.topology.writer_changed': true })) >= 1, 'the new writer in the topology is counted');
+    assert.is(await otel.total('aws_wrapper.topology.monitor.count'), 1, "gauge: the cluster's topology monitor");
     const texts = attributeTexts(otel.spans(), await otel.metrics());
     assert.not.ok(texts.some((x) => x.includes(String(lab.cluster.clientConfig('writer').password))), 'no password');
   } finally {
@@ -128,6 +129,7 @@ t('EFM: a black-holed host is declared dead: efm:verdict and efm:abort events, a
     assert.is(span.status.code, 2 /* ERROR */);
     assert.ok((await otel.total('aws_wrapper.efm.aborted_calls', { 'aws_wrapper.plugin': 'host_monitoring_v2' })) >= 1);
     assert.ok((await otel.total('aws_wrapper.efm.verdict.count', { 'aws_wrapper.efm.verdict': 'dead' })) >= 1);
+    assert.is(await otel.total('aws_wrapper.efm.monitor.count'), 1, 'gauge: one host monitor running');
   } finally {
     rec.stop();
   }

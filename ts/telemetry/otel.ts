@@ -19,6 +19,7 @@ import type { HostInfo } from '../host-info.js';
 import type { WrapperOptions } from '../options.js';
 import { boundedSqlPrefix, statementText } from '../plugin-manager.js';
 import type { WrapperServices } from '../services.js';
+import { hostMonitorRegistry } from '../plugins/host-monitoring-common.js';
 import {
   CHANNEL_NAMES,
   errorKind,
@@ -101,7 +102,10 @@ export class TelemetryBridge {
   private readonly authFetches: OtelApi.Counter;
   private readonly authFetchDuration: OtelApi.Histogram;
 
-  constructor(private readonly api: Api) {
+  constructor(
+    private readonly api: Api,
+    services: WrapperServices,
+  ) {
     this.tracer = api.trace.getTracer(INSTRUMENTATION_NAME);
     const meter = api.metrics.getMeter(INSTRUMENTATION_NAME);
     this.operationDuration = meter.createHistogram('aws_wrapper.operation.duration', { unit: 's', description: 'Duration of a client call through the wrapper (plugins included; failover time counts)' });
@@ -113,6 +117,16 @@ export class TelemetryBridge {
     this.topologyChanges = meter.createCounter('aws_wrapper.topology.change.count', { description: 'Changes of a cluster topology (hosts, roles or writer)' });
     this.authFetches = meter.createCounter('aws_wrapper.auth.fetch.count', { description: 'Authentication tokens, secrets and role credentials fetched (not served from the cache)' });
     this.authFetchDuration = meter.createHistogram('aws_wrapper.auth.fetch.duration', { unit: 's', description: 'Time of an authentication fetch' });
+    // Gauges of the services' background monitors, read when the SDK collects.
+    const efmMonitors = meter.createObservableGauge('aws_wrapper.efm.monitor.count', { description: 'Host monitors (enhanced failure monitoring) running' });
+    const topologyMonitors = meter.createObservableGauge('aws_wrapper.topology.monitor.count', { description: 'Cluster topology monitors running' });
+    const observe = (r: OtelApi.BatchObservableResult): void => {
+      if (!this.metrics) return;
+      r.observe(efmMonitors, hostMonitorRegistry(services).list().length);
+      r.observe(topologyMonitors, services.topologyMonitors.size);
+    };
+    meter.addBatchObservableCallback(observe, [efmMonitors, topologyMonitors]);
+    this.unsubscribers.push(() => meter.removeBatchObservableCallback(observe, [efmMonitors, topologyMonitors]));
     this.on(CHANNEL_NAMES.failoverEnd, (m: FailoverEndMessage) => this.onFailover(m));
     this.on(CHANNEL_NAMES.efmVerdict, (m: EfmVerdictMessage) => this.onEfmVerdict(m));
     this.on(CHANNEL_NAMES.efmAbort, (m: EfmAbortMessage) => this.onEfmAbort(m));
@@ -282,7 +296,7 @@ export class ClientTelemetry {
 /** The services' bridge (made on first use, unsubscribed when the services close) and a ClientTelemetry for one client. */
 export async function startTelemetry(services: WrapperServices, settings: TelemetrySettings, attrs: ClientAttributes): Promise<ClientTelemetry> {
   const api = await loadOtelApi();
-  const bridge = services.shared('telemetry:otel', () => new TelemetryBridge(api), (b) => b.dispose());
+  const bridge = services.shared('telemetry:otel', () => new TelemetryBridge(api, services), (b) => b.dispose());
   bridge.enable(settings);
   return new ClientTelemetry(api, bridge.operationDuration, settings, attrs);
 }
