@@ -22,6 +22,10 @@ import { ConfigurationError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';
 import { CHANNEL_NAMES, type AuthFetchMessage, type ConnectionSwitchMessage } from '../ts/telemetry/channels.js';
 import { IamGate } from './support/aws-iam-gate.js';
+import { AwsApiServer } from './support/aws-api-server.js';
+import { HostInfo } from '../ts/host-info.js';
+import { parseConnectProps } from '../ts/options.js';
+import { SecretsManagerCredentialSource } from '../ts/plugins/aws-secrets-manager.js';
 import { attributeTexts, OtelMemory } from './support/otel-memory.js';
 
 // Test credentials of the default provider chain (environment). Nothing here talks to AWS.
@@ -65,7 +69,11 @@ const otlp: SpanProcessor = {
 };
 const otel = new OtelMemory([otlp]);
 
+const aws = new AwsApiServer();
+aws.accessKeys[KEY_ID] = SECRET;
+
 test.before(async () => {
+  await aws.start();
   await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
   otlpInner = new BatchSpanProcessor(new OTLPTraceExporter({ url: `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces` }));
 });
@@ -97,6 +105,7 @@ async function inAppSpan(fn: () => Promise<void>): Promise<string> {
 }
 
 test.after(async () => {
+  await aws.stop();
   await otel.shutdown();
   await new Promise((resolve) => collector.close(resolve));
 });
@@ -223,6 +232,35 @@ test('iam: the token fetch is a span under the connect and an auth:fetch event a
     await b.end();
     await services.close();
   }
+});
+
+test('secrets manager: fetched and failed fetches are events (error class only), spans and counts; neither the secret nor its message anywhere', async () => {
+  otel.spanExporter.reset();
+  aws.putSecret('orders-db', JSON.stringify({ username: 'orders', password: 'Orders-Pw-Telemetry-1' }));
+  aws.putSecret('not-json', 'PlainSecretText-Telemetry');
+  const services = new WrapperServices();
+  // The bridge is what a client with enableTelemetry starts; here the credential source is driven directly.
+  const { startTelemetry, telemetrySettings } = await import('../ts/telemetry/otel.js');
+  await startTelemetry(services, telemetrySettings(parseConnectProps('pg', { enableTelemetry: true }).options)!, { system: 'postgresql', namespace: undefined });
+  const source = new SecretsManagerCredentialSource({ services, driver: 'pg', defaultPort: () => 5432 });
+  const props = (id: string) => parseConnectProps('pg', { secretsManagerSecretId: id, secretsManagerRegion: 'us-east-1', secretsManagerEndpoint: aws.endpoint });
+  const host = new HostInfo({ host: 'db', port: 5432 });
+  const events = await published<AuthFetchMessage>(CHANNEL_NAMES.authFetch, async () => {
+    const c = await source.resolve(host, props('orders-db'), false);
+    assert.is(c.password, 'Orders-Pw-Telemetry-1');
+    await source.resolve(host, props('orders-db'), false); // cached: no fetch
+    await source.resolve(host, props('not-json'), false).then(() => assert.unreachable(), () => undefined);
+  });
+  await services.close();
+  assert.equal(events.map((e) => [e.plugin, e.kind, e.outcome]), [['aws_secrets_manager', 'secret', 'success'], ['aws_secrets_manager', 'secret', 'failed']]);
+  assert.is(events[0]!.error, undefined);
+  assert.match(String(events[1]!.error), /^\w+/);
+  const spans = otel.spans('fetch credentials');
+  assert.is(spans.length, 2);
+  assert.equal(spans.map((x) => x.status.code), [0, 2]);
+  assert.is(await otel.total('aws_wrapper.auth.fetch.count', { 'aws_wrapper.plugin': 'aws_secrets_manager', 'aws_wrapper.auth.outcome': 'failed' }), 1);
+  const texts = [...attributeTexts(otel.spans(), await otel.metrics()), JSON.stringify(events)];
+  assert.not.ok(texts.some((t) => t.includes('Orders-Pw') || t.includes('PlainSecretText') || t.includes('orders-db') || t.includes('not-json')), 'no secret, value or secret id');
 });
 
 test('channels: nothing is published without a subscriber; a subscriber added later sees the next event', async () => {
