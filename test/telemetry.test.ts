@@ -118,6 +118,14 @@ test('nothing of OpenTelemetry is loaded by a client with telemetry off; it is w
   assert.ok(r.on > 0, 'telemetry on: @opentelemetry/api loaded (the check can see it)');
 });
 
+test('enableTelemetry without @opentelemetry/api installed: connect fails with an error naming the package (own process)', () => {
+  const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'support', 'telemetry-load-child.ts');
+  const out = execFileSync(process.execPath, ['--import', 'tsx', child], { env: { ...process.env, TELEMETRY_HIDE_API: '1' }, encoding: 'utf8', timeout: 60_000 });
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { name?: string; code?: string; message?: string };
+  assert.is(r.code, 'WRAPPER_MISSING_DEPENDENCY');
+  assert.match(String(r.message), /npm install @opentelemetry\/api/);
+});
+
 test('query: an INTERNAL span named by the operation, child of the active span, with db.* / server.* attributes and its duration; no statement text, value or password', async () => {
   otel.spanExporter.reset();
   const services = new WrapperServices();
