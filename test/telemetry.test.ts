@@ -16,6 +16,7 @@ import { trace } from '@opentelemetry/api';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
+import { AwsMySQLClient } from '../ts/clients/mysql-client.js';
 import { ClientCore } from '../ts/client-core.js';
 import { PgDriverDialect } from '../ts/dialects/driver/pg.js';
 import { ConfigurationError } from '../ts/errors.js';
@@ -44,6 +45,10 @@ writeFileSync(process.env.AWS_SHARED_CREDENTIALS_FILE, '');
 const PG = {
   host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT), user: process.env.TEST_PG_USER!,
   password: process.env.TEST_PG_PASSWORD!, database: process.env.TEST_PG_DATABASE!,
+};
+const MY = {
+  host: process.env.TEST_MYSQL_HOST!, port: Number(process.env.TEST_MYSQL_PORT), user: process.env.TEST_MYSQL_USER!,
+  password: process.env.TEST_MYSQL_PASSWORD!, database: process.env.TEST_MYSQL_DATABASE!,
 };
 const INSTANCE = 'db-1.abcdefghijkl.eu-west-3.rds.amazonaws.com';
 const BOUND = 'bound-value-never-in-telemetry';
@@ -173,6 +178,34 @@ test('query: an INTERNAL span named by the operation, child of the active span, 
   assert.equal(switches[0]!.from, undefined);
   assert.equal(switches[0]!.to, { host: PG.host, port: PG.port, role: switches[0]!.to.role });
   assert.is(switches[0]!.driver, 'pg');
+});
+
+test('mysql2: the call span has db.system mysql and the operation; execute() and query() alike; no value', async () => {
+  otel.spanExporter.reset();
+  const services = new WrapperServices();
+  const client = new AwsMySQLClient({ ...MY, enableTelemetry: true }, { services });
+  try {
+    await client.connect();
+    const appSpanId = await inAppSpan(async () => {
+      await client.query('SELECT ? AS v', [BOUND]);
+      await client.execute('INSERT INTO no_such_table VALUES (?)', [BOUND]).then(() => assert.unreachable(), () => undefined);
+    });
+    const [select] = otel.spans('SELECT');
+    const [insert] = otel.spans('INSERT');
+    assert.ok(select && insert, 'a span per call');
+    assert.is(select.parentSpanContext?.spanId, appSpanId);
+    assert.is(select.attributes['db.system'], 'mysql');
+    assert.is(select.attributes['db.namespace'], MY.database);
+    assert.is(select.attributes['server.port'], MY.port);
+    assert.is(insert.attributes['aws_wrapper.client.method'], 'Client.execute');
+    assert.is(insert.status.code, 2 /* ERROR */);
+    assert.match(String(insert.attributes['error.type']), /ER_NO_SUCH_TABLE/);
+    const texts = attributeTexts(otel.spans(), await otel.metrics());
+    assert.not.ok(texts.some((t) => t.includes(BOUND) || t.includes('no_such_table') || t.includes(MY.password)), 'no value, statement text or password');
+  } finally {
+    await client.end();
+    await services.close();
+  }
 });
 
 test('telemetrySubmitToplevel: a call outside any span starts its own trace; backends none: no spans, no metrics', async () => {
