@@ -261,7 +261,11 @@ test('iam: the token fetch is a span under the connect and an auth:fetch event a
     assert.equal({ ...events[0]!, durationMs: 0, at: 0 }, { plugin: 'iam', kind: 'iam-token', outcome: 'success', durationMs: 0, error: undefined, at: 0 });
     const [span, ...more] = otel.spans('fetch authentication token');
     assert.ok(span !== undefined && more.length === 0, 'one fetch span');
-    assert.is(span.parentSpanContext?.spanId, appSpanId, 'child of the span the connect ran in');
+    const [connect] = otel.spans('Client.connect');
+    assert.ok(connect, 'the connect has its span');
+    assert.is(connect.parentSpanContext?.spanId, appSpanId, "child of the application's span");
+    assert.is(connect.attributes['server.address'], INSTANCE);
+    assert.is(span.parentSpanContext?.spanId, connect.spanContext().spanId, 'the fetch is a child of the connect span');
     assert.is(span.attributes['aws_wrapper.plugin'], 'iam');
     assert.is(span.attributes['aws_wrapper.auth.kind'], 'iam-token');
     assert.is(await otel.total('aws_wrapper.auth.fetch.count', { 'aws_wrapper.plugin': 'iam', 'aws_wrapper.auth.outcome': 'success' }), 1);

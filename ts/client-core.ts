@@ -15,7 +15,7 @@ import { checkSelectorStrategies, createPlugins, type ConfigurationProfile } fro
 import { DeveloperPlugin, type DevTools } from './plugins/dev.js';
 import { validateSessionState } from './session-state.js';
 import { sharedServices, type WrapperServices } from './services.js';
-import { startTelemetry, telemetrySettings } from './telemetry/otel.js';
+import { startTelemetry, telemetrySettings, type ClientTelemetry } from './telemetry/otel.js';
 
 export interface ClientCoreInit<C> {
   readonly driver: 'pg' | 'mysql2';
@@ -128,12 +128,13 @@ export class ClientCore<C> extends EventEmitter {
     this.services.acquire();
     this.servicesHeld = true;
     try {
-      await this.startTelemetry();
+      const telemetry = await this.startTelemetry();
       const service = this.pluginService;
       await this.pluginManager.initHostProvider(this.props, service);
       await service.refreshHostList();
       const host = service.initialConnectionHostInfo ?? service.hostListProvider.initialHostInfo;
-      const conn = await this.pluginManager.connect(host, this.props, true);
+      const connect = (): Promise<C> => this.pluginManager.connect(host, this.props, true);
+      const conn = await (telemetry === undefined ? connect() : telemetry.trace('Client.connect', [], host, connect));
       // A plugin may have connected elsewhere than the endpoint (initial_connection: the verified writer instance).
       const connectedHost = service.initialConnectionHostInfo ?? host;
       if (this.state !== 'connecting') {
@@ -169,12 +170,12 @@ export class ClientCore<C> extends EventEmitter {
   }
 
   /**
-   * With enableTelemetry, every call gets its span and duration: `execute` is replaced on this instance, so a
+   * With enableTelemetry, the initial connect and every call get their span and duration: `execute` is replaced on this instance, so a
    * client without telemetry runs the prototype's and does no extra work per call.
    */
-  private async startTelemetry(): Promise<void> {
+  private async startTelemetry(): Promise<ClientTelemetry | undefined> {
     const settings = telemetrySettings(this.props.options);
-    if (settings === undefined) return;
+    if (settings === undefined) return undefined;
     const database = this.props.driver.database;
     const telemetry = await startTelemetry(this.services, settings, {
       system: this.driverName === 'pg' ? 'postgresql' : 'mysql',
@@ -183,6 +184,7 @@ export class ClientCore<C> extends EventEmitter {
     const untraced = ClientCore.prototype.execute;
     this.execute = <T>(method: ClientMethod, args: readonly unknown[], fn: (conn: C) => Promise<T>): Promise<T> =>
       telemetry.trace(method, args, this.pluginService.currentHostInfo, () => untraced.call(this, method, args, fn) as Promise<T>);
+    return telemetry;
   }
 
   isReadOnly(): boolean {
