@@ -3,6 +3,7 @@
 // server in the same run, for `SELECT 1` and a 1 MB statement, printed as ratios; connect latency against a plain
 // server and a lookalike Aurora cluster; plus import time.
 // Goals (issue 2): ≤ 5 % latency and ≤ 2 µs CPU added per query; 1 MB statement ≤ 1.1× raw CPU; import ≤ 60 ms.
+// Goals (issue 16): telemetry off adds nothing (same as before, within noise); the cost with it on is measured.
 // Goals (issue 10): connect ≤ 1.2× raw with `plugins: ''`; the default plugins detect the dialect once per host.
 // Usage: npm run build && node bench/overhead.mjs [--iterations N] [--connects N] [--sections queries,connect,import]
 //        [--baseline DIR]   (DIR: another checkout with dist/ built, e.g. the main branch: its clients get rows too)
@@ -200,14 +201,24 @@ async function queries(pgCfg, myCfg) {
   const rawPg = new pg.Client(pgCfg); await rawPg.connect();
   const awsPgBare = new AwsPGClient({ ...pgCfg, plugins: '' }); await awsPgBare.connect();
   const awsPgDefault = new AwsPGClient(pgCfg); await awsPgDefault.connect();
+  // Telemetry on: an OpenTelemetry SDK registered (spans batched to an exporter that drops them, metrics kept in
+  // memory) and every call traced (telemetrySubmitToplevel), the most a call pays. The rows above have it off.
+  const sdk = await registerOtelSdk();
+  const awsPgTelemetry = new AwsPGClient({ ...pgCfg, enableTelemetry: true, telemetrySubmitToplevel: true }); await awsPgTelemetry.connect();
   const pgVariants = [
     { name: 'pg.Client (raw)', run: (q) => rawPg.query(q) },
     { name: 'AwsPGClient plugins=""', run: (q) => awsPgBare.query(q) },
     { name: 'AwsPGClient default plugins', run: (q) => awsPgDefault.query(q) },
+    { name: 'AwsPGClient default, telemetry on', run: (q) => awsPgTelemetry.query(q) },
   ];
+  if (baseline !== undefined) {
+    const before = new baseline.AwsPGClient(pgCfg); await before.connect();
+    pgVariants.push({ name: 'baseline AwsPGClient default plugins', run: (q) => before.query(q), end: () => before.end() });
+  }
   await compare('PostgreSQL — SELECT 1', pgVariants, 'SELECT 1', N);
   await compare('PostgreSQL — 1 MB statement', pgVariants, BIG, Math.max(50, Math.floor(N / 25)));
-  await Promise.all([rawPg.end(), awsPgBare.end(), awsPgDefault.end()]);
+  await Promise.all([rawPg.end(), awsPgBare.end(), awsPgDefault.end(), awsPgTelemetry.end(), ...pgVariants.map((v) => v.end?.())]);
+  await sdk.shutdown();
 
   const rawMy = await mysql.createConnection(myCfg);
   const awsMyBare = new AwsMySQLClient({ ...myCfg, plugins: '' }); await awsMyBare.connect();
@@ -220,6 +231,21 @@ async function queries(pgCfg, myCfg) {
   await compare('MySQL (MariaDB) — SELECT 1', myVariants, 'SELECT 1', N);
   await compare('MySQL (MariaDB) — 1 MB statement', myVariants, BIG, Math.max(50, Math.floor(N / 25)));
   await Promise.all([rawMy.end(), awsMyBare.end(), awsMyDefault.end()]);
+}
+
+/** A global OpenTelemetry SDK as an application registers it; spans go to an exporter that drops them. */
+async function registerOtelSdk() {
+  const api = await import('@opentelemetry/api');
+  const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } = await import('@opentelemetry/sdk-metrics');
+  const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+  const drop = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(drop)] });
+  const meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 })] });
+  api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  api.trace.setGlobalTracerProvider(tracerProvider);
+  api.metrics.setGlobalMeterProvider(meterProvider);
+  return { shutdown: async () => { await tracerProvider.shutdown(); await meterProvider.shutdown(); api.trace.disable(); api.metrics.disable(); api.context.disable(); } };
 }
 
 function imports() {

@@ -15,6 +15,7 @@ import { checkSelectorStrategies, createPlugins, pluginRegistry, type Configurat
 import type { DevTools } from './plugins/dev.js';
 import { validateSessionState } from './session-state.js';
 import { sharedServices, type WrapperServices } from './services.js';
+import { startTelemetry, telemetrySettings, type ClientTelemetry } from './telemetry/otel.js';
 
 export interface ClientCoreInit<C> {
   readonly driver: 'pg' | 'mysql2';
@@ -54,11 +55,13 @@ export class ClientCore<C> extends EventEmitter {
   private servicesHeld = false;
   private released = false;
   private ending: Promise<void> | undefined;
+  private readonly driverName: 'pg' | 'mysql2';
 
   constructor(init: ClientCoreInit<C>) {
     super();
     this.services = init.services ?? sharedServices();
     this.driverDialect = init.driverDialect;
+    this.driverName = init.driver;
     let props = parseConnectProps(init.driver, init.config);
     let profile: ConfigurationProfile | undefined;
     if (props.options.profileName !== undefined) {
@@ -125,11 +128,13 @@ export class ClientCore<C> extends EventEmitter {
     this.services.acquire();
     this.servicesHeld = true;
     try {
+      const telemetry = await this.startTelemetry();
       const service = this.pluginService;
       await this.pluginManager.initHostProvider(this.props, service);
       await service.refreshHostList();
       const host = service.initialConnectionHostInfo ?? service.hostListProvider.initialHostInfo;
-      const conn = await this.pluginManager.connect(host, this.props, true);
+      const connect = (): Promise<C> => this.pluginManager.connect(host, this.props, true);
+      const conn = await (telemetry === undefined ? connect() : telemetry.trace('Client.connect', [], host, connect));
       // A plugin may have connected elsewhere than the endpoint (initial_connection: the verified writer instance).
       const connectedHost = service.initialConnectionHostInfo ?? host;
       if (this.state !== 'connecting') {
@@ -162,6 +167,24 @@ export class ClientCore<C> extends EventEmitter {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * With enableTelemetry, the initial connect and every call get their span and duration: `execute` is replaced on this instance, so a
+   * client without telemetry runs the prototype's and does no extra work per call.
+   */
+  private async startTelemetry(): Promise<ClientTelemetry | undefined> {
+    const settings = telemetrySettings(this.props.options);
+    if (settings === undefined) return undefined;
+    const database = this.props.driver.database;
+    const telemetry = await startTelemetry(this.services, settings, {
+      system: this.driverName === 'pg' ? 'postgresql' : 'mysql',
+      namespace: typeof database === 'string' && database !== '' ? database : undefined,
+    });
+    const untraced = ClientCore.prototype.execute;
+    this.execute = <T>(method: ClientMethod, args: readonly unknown[], fn: (conn: C) => Promise<T>): Promise<T> =>
+      telemetry.trace(method, args, this.pluginService.currentHostInfo, () => untraced.call(this, method, args, fn) as Promise<T>);
+    return telemetry;
   }
 
   isReadOnly(): boolean {

@@ -51,3 +51,15 @@ export type { ConnectTimePlugin } from './plugins/connect-time.js';
 export type { ExecuteTimePlugin } from './plugins/execute-time.js';
 export { FailoverMode, type FailoverEvent } from './plugins/failover-common.js';
 export { BlueGreenTimeoutError, BlueGreenRejectedError } from './plugins/bg.js';
+export {
+  CHANNEL_NAMES,
+  type AuthFetchMessage,
+  type ChannelName,
+  type ConnectionSwitchMessage,
+  type EfmAbortMessage,
+  type EfmVerdictMessage,
+  type FailoverEndMessage,
+  type FailoverStartMessage,
+  type HostRef,
+  type TopologyChangeMessage,
+} from './telemetry/channels.js';

@@ -477,10 +477,6 @@ export const OPTION_TABLE = [
     doc: 'Bound of one connection attempt to a reader during reader failover (both versions; also bounded by the time left of failoverTimeoutMs).',
   },
   {
-    name: 'telemetryFailoverAdditionalTopTrace', aliases: ['telemetry_failover_additional_top_trace'], type: 'boolean', default: false, group: 'failover',
-    doc: 'Accepted for compatibility with the seed; telemetry traces are not emitted by this wrapper.',
-  },
-  {
     name: 'readerHostSelectorStrategy', aliases: ['reader_host_selector_strategy'], type: 'string', default: 'random', group: 'core',
     doc: "Host selector strategy picking a reader (read/write splitting): random, round_robin, weighted_random, highest_weight, least_connections (with internal pools or AwsPGPool / AwsMySQLPool), fastest_response (with the fastest_response_strategy plugin).",
   },
@@ -666,6 +662,27 @@ export const OPTION_TABLE = [
     name: 'bgSuspendNewBlueConnections', aliases: ['bg_suspend_new_blue_connections'], type: 'boolean', default: false, group: 'bg',
     doc: 'bg: during the switchover, hold new connections to blue hosts as well (by default they go to the blue address seen before the switchover).',
   },
+  // ---- telemetry (docs/telemetry.md) ----
+  {
+    name: 'enableTelemetry', aliases: ['enable_telemetry'], type: 'boolean', default: false, group: 'telemetry',
+    doc: "OpenTelemetry spans and metrics through '@opentelemetry/api' (an optional peer dependency, loaded on connect only when true; the application registers the SDK and exporters). The diagnostics_channel events are published whatever this says, to whoever subscribes.",
+  },
+  {
+    name: 'telemetryTracesBackend', aliases: ['telemetry_traces_backend'], type: 'enum', values: ['otlp', 'xray', 'none'], default: 'otlp', group: 'telemetry',
+    doc: "Where spans go: 'otlp' (the OpenTelemetry tracer provider the application registered), 'xray' (the same; export OTLP to the X-Ray collector or ADOT), 'none' (no spans).",
+  },
+  {
+    name: 'telemetryMetricsBackend', aliases: ['telemetry_metrics_backend'], type: 'enum', values: ['otlp', 'none'], default: 'otlp', group: 'telemetry',
+    doc: "Where metrics go: 'otlp' (the OpenTelemetry meter provider the application registered) or 'none'.",
+  },
+  {
+    name: 'telemetrySubmitToplevel', aliases: ['telemetry_submit_toplevel', 'telemetry_submit_top_level'], type: 'boolean', default: false, group: 'telemetry',
+    doc: "Record a call's span also when no span is active (each call starts a trace). By default a call is traced only inside a span of the application (its request span), so background polling starts no traces; failover, EFM and auth spans are always recorded.",
+  },
+  {
+    name: 'telemetryFailoverAdditionalTopTrace', aliases: ['telemetry_failover_additional_top_trace'], type: 'boolean', default: false, group: 'telemetry',
+    doc: 'Also record each failover as a trace of its own (a root span linked to the span of the call that hit it), so failovers are found without searching the calls.',
+  },
 ] as const satisfies readonly OptionRow[];
 
 /** Prefixes of options that override the config of the wrapper's monitoring connections (inventory §1.4). */
@@ -724,7 +741,7 @@ function formatDefault(value: unknown): string {
   return `\`${JSON.stringify(value)}\``;
 }
 
-const GROUP_TITLES: Readonly<Record<string, string>> = { core: 'Core', network: 'Network', failover: 'Plugins `failover_v2` and `failover`' };
+const GROUP_TITLES: Readonly<Record<string, string>> = { core: 'Core', network: 'Network', failover: 'Plugins `failover_v2` and `failover`', telemetry: 'Telemetry' };
 
 /** docs/options.md, rendered from OPTION_TABLE (scripts/gen-options-doc.mjs writes it; a test checks it is current). */
 export function renderOptionsMarkdown(rows: readonly OptionRow[] = OPTION_TABLE): string {

@@ -22,6 +22,7 @@ import {
 import type { PipelineTerminal, PluginManager } from './plugin-manager.js';
 import type { WrapperServices } from './services.js';
 import { SessionStateTracker } from './session-state.js';
+import { publishConnectionSwitch } from './telemetry/channels.js';
 import type { DatabaseDialect, DriverDialect, ErrorKind, SessionState } from './dialects/types.js';
 import { DialectManager, isMissingObjectError } from './dialects/dialect-manager.js';
 import { ConnectionStringHostListProvider, fillAliases, hostFromDriverConfig, RdsHostListProvider } from './host-list-providers/index.js';
@@ -191,6 +192,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
       this.conn = conn;
       this.host = host;
       const changes: ReadonlySet<ConnectionChange> = new Set([ConnectionChange.INITIAL_CONNECTION]);
+      publishConnectionSwitch(this.driverName, undefined, host);
       this.onConnectionChanged?.(conn, undefined);
       this.pluginManager.notifyConnectionChanged(changes, skipPlugin);
       return changes;
@@ -216,6 +218,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     }
     this.conn = conn;
     this.host = host;
+    publishConnectionSwitch(this.driverName, oldHost, host);
     this.onConnectionChanged?.(conn, old);
     // The rollback is issued before plugins hear about the switch, so a plugin preserving the old connection
     // finds it queued behind the ROLLBACK.

@@ -13,6 +13,7 @@ import { authState } from './auth-state.js';
 import { awsCredentialsProvider } from './aws-credentials.js';
 import { generateIamToken, globalWriterRegion, resolveIamTarget, tokenCacheKey, tokenExpiresAt } from './iam-token.js';
 import { isGlobalDbWriterClusterDns } from '../rds-utils.js';
+import { traceAuthFetch } from '../telemetry/channels.js';
 
 const log = getLogger('iam');
 const CODE = 'iam';
@@ -53,16 +54,18 @@ export class IamCredentialSource implements CredentialSource {
     } else {
       auth.tokens.delete(key);
     }
-    const token = await auth.dedupe(`fetch:${key}`, async () => {
-      const signedAt = Date.now();
-      const credentials = await awsCredentialsProvider(this.ctx.services, props.options.awsProfile, CODE);
-      const t = await generateIamToken(target, user, credentials, CODE).catch((err: unknown) => {
-        throw authFetchError(`${CODE}: could not generate an IAM token for ${describe}`, err);
-      });
-      auth.tokens.set(key, t, tokenExpiresAt(signedAt, (props.options.iamExpirationSec as number) * 1000));
-      log.debug('Generated an IAM token for %s', describe);
-      return t;
-    });
+    const token = await auth.dedupe(`fetch:${key}`, () =>
+      traceAuthFetch(CODE, 'iam-token', async () => {
+        const signedAt = Date.now();
+        const credentials = await awsCredentialsProvider(this.ctx.services, props.options.awsProfile, CODE);
+        const t = await generateIamToken(target, user, credentials, CODE).catch((err: unknown) => {
+          throw authFetchError(`${CODE}: could not generate an IAM token for ${describe}`, err);
+        });
+        auth.tokens.set(key, t, tokenExpiresAt(signedAt, (props.options.iamExpirationSec as number) * 1000));
+        log.debug('Generated an IAM token for %s', describe);
+        return t;
+      }),
+    );
     return { user, password: token, fromCache: false, describe };
   }
 }

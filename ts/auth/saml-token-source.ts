@@ -13,6 +13,7 @@ import { authState, type RoleCredentials } from './auth-state.js';
 import { generateIamToken, resolveIamTarget, tokenCacheKey, tokenExpiresAt } from './iam-token.js';
 import type { IdpCredentials } from './saml.js';
 import { assumeRoleWithSaml } from './sts.js';
+import { traceAuthFetch } from '../telemetry/channels.js';
 
 const log = getLogger('federated');
 
@@ -87,7 +88,7 @@ export abstract class SamlTokenSource implements CredentialSource {
     const token = await auth.dedupe(`fetch:${key}`, async () => {
       const role = await this.roleCredentials(roleKey, common, target.region, props);
       const signedAt = Date.now();
-      const t = await generateIamToken(target, user, role, this.code).catch((err: unknown) => {
+      const t = await traceAuthFetch(this.code, 'iam-token', () => generateIamToken(target, user, role, this.code)).catch((err: unknown) => {
         throw authFetchError(`${this.code}: could not generate an IAM token for ${describe}`, err);
       });
       auth.tokens.set(key, t, tokenExpiresAt(signedAt, props.options.iamTokenExpirationSec * 1000));
@@ -102,9 +103,9 @@ export abstract class SamlTokenSource implements CredentialSource {
     const cached = auth.roleCredentials.get(roleKey);
     if (cached !== undefined) return cached;
     return auth.dedupe(`role:${roleKey}`, async () => {
-      const assertion = await this.fetchAssertion(common, props);
+      const assertion = await traceAuthFetch(this.code, 'saml-token', () => this.fetchAssertion(common, props));
       log.debug('%s: signed in idp user %s at %s; assuming role %s', this.code, common.credentials.username, this.idpName, common.roleArn);
-      const creds = await assumeRoleWithSaml({ region, roleArn: common.roleArn, principalArn: common.idpArn, assertion }, this.code);
+      const creds = await traceAuthFetch(this.code, 'role-credentials', () => assumeRoleWithSaml({ region, roleArn: common.roleArn, principalArn: common.idpArn, assertion }, this.code));
       auth.roleCredentials.set(roleKey, creds, roleCredentialsExpireAt(creds, Date.now()));
       return creds;
     });

@@ -11,6 +11,7 @@ import type { ConnectProps } from '../plugin.js';
 import { authFetchError, type AuthContext, type CredentialSource, type ResolvedCredentials } from './auth-plugin.js';
 import { authState, type DbCredentials } from './auth-state.js';
 import { AWS_SDK_LOGGER, awsCredentialsProvider } from './aws-credentials.js';
+import { traceAuthFetch } from '../telemetry/channels.js';
 import { loadSecretsManager } from './sdk-loader.js';
 
 const log = getLogger('aws-secrets-manager');
@@ -104,7 +105,7 @@ export class SecretsManagerCredentialSource implements CredentialSource {
       auth.secrets.delete(key);
     }
     const creds = await auth.dedupe(`fetch:secret:${key}`, async () => {
-      const fetched = await this.fetch(loc, props, where);
+      const fetched = await traceAuthFetch(CODE, 'secret', () => this.fetch(loc, props, where));
       auth.secrets.set(key, fetched, Date.now() + props.options.secretsManagerExpirationSec * 1000);
       log.debug('Fetched the credentials of %s', where);
       return fetched;

@@ -23,6 +23,7 @@ import { probeForWriter, type ProbeConnector } from './panic-probe.js';
 import type { TopologyMonitorHandle, TopologyMonitoring } from './topology-monitor.js';
 import { openedConnections } from '../opened-connections.js';
 import { topologyCache, topologyMonitors } from './cluster-state.js';
+import { publishTopologyChange } from '../telemetry/channels.js';
 
 const log = getLogger('host-list-provider');
 /** Longest re-check period of a reader in panic mode: a promotion in place is seen within it (two cheap queries). */
@@ -179,8 +180,10 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
    */
   storeTopology(hosts: readonly HostInfo[]): void {
     const cache = topologyCache(this.services);
-    const before = cache.get(this.clusterId)?.hosts[0];
+    const previous = cache.get(this.clusterId)?.hosts;
+    const before = previous?.[0];
     cache.set(this.clusterId, { hosts, updatedAt: Date.now() });
+    publishTopologyChange(this.clusterId, previous, hosts);
     this.monitorHandle?.hostsChanged(hosts);
     const after = hosts[0];
     if (before?.role === HostRole.WRITER && after?.role === HostRole.WRITER && before.hostAndPort !== after.hostAndPort) {

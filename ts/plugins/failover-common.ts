@@ -37,6 +37,7 @@ import {
 } from '../plugin.js';
 import { isProxyDns, isReaderClusterDns, isWriterClusterDns } from '../rds-utils.js';
 import { topologyCache } from '../host-list-providers/cluster-state.js';
+import { publishFailoverEnd, publishFailoverStart } from '../telemetry/channels.js';
 
 const log = getLogger('failover');
 
@@ -250,6 +251,7 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
       if (failed !== undefined) s.setAvailability(failed.allAliases, HostAvailability.UNAVAILABLE);
     }
     log.info(`${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} (${this.mode}) after ${describe(cause)}`);
+    publishFailoverStart(this.code, this.mode, from, cause);
     try {
       const target = await this.untilEnded(this.findTarget(failed, deadline));
       await s.setCurrentConnection(target.conn, target.host, this);
@@ -303,6 +305,7 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
   }
 
   protected emitFailover(event: FailoverEvent): void {
+    publishFailoverEnd(this.code, event);
     try {
       this.service.emitClientEvent?.('failover', event);
     } catch (err) {

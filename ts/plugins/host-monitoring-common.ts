@@ -27,6 +27,7 @@ import { resolveMonitorCredentials } from '../auth/monitor-credentials.js';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { isNativeAvailable, nativeGeneration, type ConnectParams, type ParamsRequest, type ProbeKind, type SslMode } from '../native/index.js';
 import { startEfmMonitor, type EfmEvent, type EfmMonitor, type EfmMonitorSpec, type EfmWatch } from './host-monitoring-efm.js';
+import { publishEfmAbort, publishEfmVerdict } from '../telemetry/channels.js';
 
 const log = getLogger('host-monitoring');
 
@@ -219,6 +220,7 @@ export class SharedHostMonitor {
 
   private onEvent(e: EfmEvent): void {
     const availability = hostAvailability(this.registry.services);
+    publishEfmVerdict(this.host, e);
     if (e.kind === 'alive') {
       log.info('%s answers again after %d ms', this.host.hostAndPort, Math.round(e.silentForMs));
       availability.set(this.aliases, HostAvailability.AVAILABLE);
@@ -470,6 +472,7 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
   private onAbort(conn: C, reg: Registration<C> | undefined, e: EfmEvent): void {
     const dialect = this.service.driverDialect;
     const host = reg?.monitor.host.hostAndPort ?? `${e.host}:${e.port}`;
+    publishEfmAbort(this.code, reg?.monitor.host.host ?? e.host, e.port, e.silentForMs);
     if (!dialect.isClosed(conn)) {
       dialect.abort(conn, new HostUnavailableError(`[${this.code}] Host '${host}' is unavailable: no answer for ${Math.round(e.silentForMs)} ms.`, host));
     }

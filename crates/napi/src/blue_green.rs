@@ -42,7 +42,7 @@ pub enum BlueGreenEventKind {
 #[napi(object)]
 pub struct NativeBlueGreenConfig {
     /// "postgres" | "mysql"
-    pub kind: String,
+    pub kind: crate::ProbeKind,
     pub role: BlueGreenRole,
     pub status_query: String,
     pub host: String,
@@ -82,7 +82,7 @@ pub struct NativeBlueGreenEvent {
     pub host: String,
     pub port: u32,
     /// Error events: "refused" | "timeout" | "auth" | "tls" | "other".
-    pub error_class: Option<String>,
+    pub error_class: Option<crate::ProbeErrorClass>,
     pub message: Option<String>,
     /// ms since the Unix epoch.
     pub at: f64,
@@ -90,7 +90,7 @@ pub struct NativeBlueGreenEvent {
 
 #[napi(object)]
 pub struct NativeBlueGreenParamsRequest {
-    pub kind: String,
+    pub kind: crate::ProbeKind,
     pub host: String,
     pub port: u32,
     /// The last login was refused: fetch new credentials rather than cached ones.
@@ -139,7 +139,7 @@ struct JsParams {
 impl TopologyParams for JsParams {
     fn resolve(&self, base: &ProbeTarget, refresh: bool) -> BoxFuture<std::result::Result<ProbeTarget, ProbeError>> {
         let request = NativeBlueGreenParamsRequest {
-            kind: base.kind.as_str().to_string(),
+            kind: base.kind.into(),
             host: base.params.host.clone(),
             port: u32::from(base.params.port),
             refresh,
@@ -189,7 +189,7 @@ impl BlueGreenSink for JsSink {
                 phase: BlueGreenPhase::NotCreated,
                 host: host.host,
                 port: u32::from(host.port),
-                error_class: Some(class.as_str().to_string()),
+                error_class: Some(class.into()),
                 message: Some(message),
                 at: at_ms,
             },
@@ -202,7 +202,7 @@ impl BlueGreenSink for JsSink {
 /// `onEvent` receives status snapshots (when rows or addresses change) and connection errors. Returns its id.
 #[napi(catch_unwind)]
 pub fn start_blue_green_monitor(env: Env, config: NativeBlueGreenConfig, params: ParamsCallback, on_event: EventCallback) -> Result<u32> {
-    let kind: ProbeKind = config.kind.parse().map_err(invalid)?;
+    let kind: ProbeKind = config.kind.into();
     if config.host.is_empty() {
         return Err(invalid("blue/green monitor: host must be a non-empty string".into()));
     }

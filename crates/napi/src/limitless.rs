@@ -20,7 +20,7 @@ use crate::{existing_state, invalid, merge_params, port, state, NativeParams};
 #[napi(object)]
 pub struct NativeRouterMonitorConfig {
     /// "postgres" (Limitless is Aurora PostgreSQL only)
-    pub kind: String,
+    pub kind: crate::ProbeKind,
     /// The shard group endpoint.
     pub host: String,
     pub port: u32,
@@ -33,7 +33,7 @@ pub struct NativeRouterMonitorConfig {
 /// What the monitor's parameters callback is asked before each connection.
 #[napi(object)]
 pub struct NativeRouterParamsRequest {
-    pub kind: String,
+    pub kind: crate::ProbeKind,
     pub host: String,
     pub port: u32,
     /// The last login was refused: fetch new credentials rather than cached ones.
@@ -48,7 +48,7 @@ pub struct NativeRouterEvent {
     pub seq: f64,
     pub rows: Option<Vec<Vec<Option<String>>>>,
     /// "refused" | "timeout" | "auth" | "tls" | "other"
-    pub error_class: Option<String>,
+    pub error_class: Option<crate::ProbeErrorClass>,
     pub message: Option<String>,
     /// ms since the Unix epoch.
     pub at: f64,
@@ -68,7 +68,7 @@ fn millis(ms: f64, what: &str) -> Result<Duration> {
 }
 
 fn to_config(c: NativeRouterMonitorConfig) -> Result<RouterMonitorConfig> {
-    let kind: ProbeKind = c.kind.parse().map_err(invalid)?;
+    let kind: ProbeKind = c.kind.into();
     if c.host.is_empty() {
         return Err(invalid("router monitor: host must be a non-empty string".into()));
     }
@@ -90,7 +90,7 @@ struct JsRouterParams {
 impl TopologyParams for JsRouterParams {
     fn resolve(&self, base: &ProbeTarget, refresh: bool) -> BoxFuture<std::result::Result<ProbeTarget, ProbeError>> {
         let request = NativeRouterParamsRequest {
-            kind: base.kind.as_str().to_string(),
+            kind: base.kind.into(),
             host: base.params.host.clone(),
             port: u32::from(base.params.port),
             refresh,
@@ -122,7 +122,7 @@ impl RouterSink for JsRouterSink {
                 ok: false,
                 seq: 0.0,
                 rows: None,
-                error_class: Some(error.class.as_str().to_string()),
+                error_class: Some(error.class.into()),
                 message: Some(error.message),
                 at: at_ms,
             },
