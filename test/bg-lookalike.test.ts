@@ -12,7 +12,7 @@ import pg from 'pg';
 import { AwsPGClient } from '../ts/pg.js';
 import { BlueGreenRejectedError, type BlueGreenPlugin } from '../ts/plugins/bg.js';
 import type { BlueGreenStatusProvider } from '../ts/plugins/bg-status.js';
-import type { BlueGreenPhase } from '../ts/native/blue-green.js';
+import type { BlueGreenPhase } from '../ts/plugins/bg-monitor.js';
 import { LocalCluster, type Flavour } from '../ts/testing/index.js';
 import type mysql from 'mysql2/promise';
 import { ClientCore } from '../ts/client-core.js';

@@ -7,7 +7,7 @@ import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { AwsMySQLClient } from '../ts/clients/mysql-client.js';
 import { ConfigurationError } from '../ts/errors.js';
 import { HostInfo } from '../ts/host-info.js';
-import { parseRouterRows, pickHighestWeightRouter, pickWeightedRouter, routerWeight } from '../ts/limitless-routers.js';
+import { parseRouterRows, pickHighestWeightRouter, pickWeightedRouter, routerWeight } from '../ts/plugins/limitless-routers.js';
 import { parseConnectProps } from '../ts/options.js';
 import { LimitlessRoutersError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { AwsPGPool } from '../ts/pools/pg-pool.js';
-import { nativeRouterMonitorCount, type LimitlessRouterMonitor, type RouterPoll } from '../ts/limitless-routers.js';
+import { nativeRouterMonitorCount, type LimitlessRouterMonitor, type RouterPoll } from '../ts/plugins/limitless-routers.js';
 import { LimitlessRoutersError } from '../ts/errors.js';
 import type { LimitlessPlugin } from '../ts/plugins/limitless.js';
 import { WrapperServices } from '../ts/services.js';

@@ -2,6 +2,21 @@
  * writes them to native/binding.d.ts; copy that file here when it changes (test/native-binding-types checks). */
 /* eslint-disable */
 
+/** Weak, bounded queue; snapshots are whole, so a dropped one is replaced by the next change. */
+export type BlueGreenEventCallback = ((arg: NativeBlueGreenEvent) => void)
+
+export type BlueGreenEventKind = 'status' | 'error'
+
+/** Blue/Green monitors running in this env. */
+export declare function blueGreenMonitorCount(): number
+
+/** Answers the status monitors' requests for connection parameters (weak, as the other providers). */
+export type BlueGreenParamsCallback = ((arg: NativeBlueGreenParamsRequest) => Promise<NativeParams>)
+
+export type BlueGreenPhase = 'NOT_CREATED' | 'CREATED' | 'PREPARATION' | 'IN_PROGRESS' | 'POST' | 'COMPLETED'
+
+export type BlueGreenRole = 'SOURCE' | 'TARGET'
+
 /**
  * Receives an EFM monitor's verdicts. Weak (never keeps the process alive) and unbounded: events are rare (state
  * changes) and must not be dropped.
@@ -47,6 +62,59 @@ export type EventCallback = ((arg: NativeMonitorEvent) => void)
 
 /** Number of monitors running in this env. */
 export declare function monitorCount(): number
+
+export interface NativeBlueGreenAddresses {
+  host: string
+  ips: Array<string>
+}
+
+export interface NativeBlueGreenConfig {
+  /** "postgres" | "mysql" */
+  kind: ProbeKind
+  role: BlueGreenRole
+  statusQuery: string
+  host: string
+  port: number
+  baselineMs: number
+  increasedMs: number
+  highMs: number
+  connectTimeoutMs: number
+  queryTimeoutMs: number
+}
+
+export interface NativeBlueGreenEvent {
+  monitorId: number
+  kind: BlueGreenEventKind
+  seq: number
+  rows: Array<NativeBlueGreenStatusRow>
+  addresses: Array<NativeBlueGreenAddresses>
+  /** The phase of this monitor's role (status events). */
+  phase: BlueGreenPhase
+  /** Where the rows were read, or the host that failed. */
+  host: string
+  port: number
+  /** Error events: "refused" | "timeout" | "auth" | "tls" | "other". */
+  errorClass?: ProbeErrorClass
+  message?: string
+  /** ms since the Unix epoch. */
+  at: number
+}
+
+export interface NativeBlueGreenParamsRequest {
+  kind: ProbeKind
+  host: string
+  port: number
+  /** The last login was refused: fetch new credentials rather than cached ones. */
+  refresh: boolean
+}
+
+export interface NativeBlueGreenStatusRow {
+  version: string
+  endpoint: string
+  port: number
+  role: string
+  status: string
+}
 
 export interface NativeEfmEvent {
   monitorId: number
@@ -131,6 +199,40 @@ export interface NativeProbeResult {
   elapsedMs: number
   /** The probe was dropped by a shutdown before it finished. */
   cancelled: boolean
+}
+
+export interface NativeRouterEvent {
+  monitorId: number
+  /** Poll answered: rows (router endpoint, load) as text; failed: the class and message. */
+  ok: boolean
+  seq: number
+  rows?: Array<Array<string | undefined | null>>
+  /** "refused" | "timeout" | "auth" | "tls" | "other" */
+  errorClass?: ProbeErrorClass
+  message?: string
+  /** ms since the Unix epoch. */
+  at: number
+}
+
+export interface NativeRouterMonitorConfig {
+  /** "postgres" (Limitless is Aurora PostgreSQL only) */
+  kind: ProbeKind
+  /** The shard group endpoint. */
+  host: string
+  port: number
+  routerQuery: string
+  intervalMs: number
+  connectTimeoutMs: number
+  queryTimeoutMs: number
+}
+
+/** What the monitor's parameters callback is asked before each connection. */
+export interface NativeRouterParamsRequest {
+  kind: ProbeKind
+  host: string
+  port: number
+  /** The last login was refused: fetch new credentials rather than cached ones. */
+  refresh: boolean
 }
 
 /** A host to probe, with optional inline connection parameters (a parameters provider may replace them). */
@@ -263,6 +365,21 @@ export type PublicationReason = 'initial' | 'writer-confirmed' | 'poll' | 'refre
 /** Receives a forced refresh's result once. */
 export type RefreshCallback = ((arg: NativeTopologyRefresh) => void)
 
+/** Weak, bounded queue: a stalled loop drops events (the next poll catches up). */
+export type RouterEventCallback = ((arg: NativeRouterEvent) => void)
+
+/** Router monitors running in this env. */
+export declare function routerMonitorCount(): number
+
+/** Answers the router monitors' requests for connection parameters (weak, as the other providers). */
+export type RouterParamsCallback = ((arg: NativeRouterParamsRequest) => Promise<NativeParams>)
+
+/**
+ * Tells monitor `id` the deployment's merged phase (it polls at least at that phase's rate). False when it is
+ * not running.
+ */
+export declare function setBlueGreenPhase(id: number, phase: BlueGreenPhase): boolean
+
 /**
  * Registers sockets (fds) that monitor `id` shuts down from its own thread after `afterFailures` failed probes
  * in a row (see MonitorRegistry::set_abort_sockets). False when the monitor is not running.
@@ -293,8 +410,20 @@ export declare function shutdownSocket(fd: number): void
  */
 export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-full'
 
+/**
+ * Starts a Blue/Green status monitor; `params` is asked for connection parameters before each connection and
+ * `onEvent` receives status snapshots (when rows or addresses change) and connection errors. Returns its id.
+ */
+export declare function startBlueGreenMonitor(config: NativeBlueGreenConfig, params: BlueGreenParamsCallback, onEvent: BlueGreenEventCallback): number
+
 /** Starts a periodic probe monitor; events go to `onEvent` (never keeps the process alive). Returns its id. */
 export declare function startMonitor(target: NativeTarget, intervalMs: number, timeoutMs: number, keepConnection: boolean, onEvent: EventCallback): number
+
+/**
+ * Starts a router monitor; `params` is asked for connection parameters before each connection, `onEvent`
+ * receives every poll's rows or failure. Returns the monitor's id.
+ */
+export declare function startRouterMonitor(config: NativeRouterMonitorConfig, params: RouterParamsCallback, onEvent: RouterEventCallback): number
 
 /**
  * Starts a topology monitor of `cluster`; `params` is asked for connection parameters before each connection,
@@ -302,8 +431,14 @@ export declare function startMonitor(target: NativeTarget, intervalMs: number, t
  */
 export declare function startTopologyMonitor(cluster: string, config: NativeTopologyConfig, params: TopologyParamsCallback, onEvent: TopologyEventCallback): number
 
+/** Stops Blue/Green monitor `id`; false when it is not running. */
+export declare function stopBlueGreenMonitor(id: number): boolean
+
 /** Stops a monitor; false when it is not running. */
 export declare function stopMonitor(id: number): boolean
+
+/** Stops router monitor `id`; false when it is not running. */
+export declare function stopRouterMonitor(id: number): boolean
 
 /** Stops topology monitor `id`; false when it is not running. */
 export declare function stopTopologyMonitor(id: number): boolean
@@ -334,6 +469,9 @@ export type TopologyRefreshError = 'timeout' | 'stopped' | 'none' | 'cancelled'
 
 /** The shape of topology rows. */
 export type TopologyShape = 'aurora' | 'global-aurora' | 'multi-az'
+
+/** Makes monitor `id` poll at once; false when it is not running. */
+export declare function wakeRouterMonitor(id: number): boolean
 
 /** How the writer-id query answers "is this node the writer". */
 export type WriterIdMeaning = 'row-means-writer' | 'no-row-means-writer' | 'returns-writer-id'

@@ -45,6 +45,14 @@ const FUNCTIONS: Record<keyof NativeBinding, true> = {
   stopTopologyMonitor: true,
   topologyMonitorCount: true,
   topologyMonitorPanicking: true,
+  startBlueGreenMonitor: true,
+  setBlueGreenPhase: true,
+  stopBlueGreenMonitor: true,
+  blueGreenMonitorCount: true,
+  startRouterMonitor: true,
+  wakeRouterMonitor: true,
+  stopRouterMonitor: true,
+  routerMonitorCount: true,
 };
 
 /** Checks that a loaded module has every function of the binding (a stale or foreign binary would not). */

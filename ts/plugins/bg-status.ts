@@ -17,7 +17,7 @@ import {
   type BlueGreenParamsRequest,
   type BlueGreenPhase,
   type BlueGreenRole,
-} from '../native/blue-green.js';
+} from './bg-monitor.js';
 import { getLogger } from '../logger.js';
 
 const log = getLogger('bg');

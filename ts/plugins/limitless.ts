@@ -11,7 +11,7 @@
  */
 import { ConfigurationError, LimitlessRoutersError } from '../errors.js';
 import type { HostInfo } from '../host-info.js';
-import { pickHighestWeightRouter, pickWeightedRouter, routerMonitorFor, type LimitlessRouterMonitor } from '../limitless-routers.js';
+import { pickHighestWeightRouter, pickWeightedRouter, routerMonitorFor, type LimitlessRouterMonitor } from './limitless-routers.js';
 import { getLogger } from '../logger.js';
 import { PIPELINE, type ConnectFn, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
 import { boundedConnectProps } from './failover-common.js';

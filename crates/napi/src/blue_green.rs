@@ -97,10 +97,13 @@ pub struct NativeBlueGreenParamsRequest {
     pub refresh: bool,
 }
 
-type ParamsCallback =
+/// Answers the status monitors' requests for connection parameters (weak, as the other providers).
+#[napi]
+pub type BlueGreenParamsCallback =
     ThreadsafeFunction<NativeBlueGreenParamsRequest, Promise<NativeParams>, NativeBlueGreenParamsRequest, Status, false, true>;
 /// Weak, bounded queue; snapshots are whole, so a dropped one is replaced by the next change.
-type EventCallback = ThreadsafeFunction<NativeBlueGreenEvent, (), NativeBlueGreenEvent, Status, false, true, 256>;
+#[napi]
+pub type BlueGreenEventCallback = ThreadsafeFunction<NativeBlueGreenEvent, (), NativeBlueGreenEvent, Status, false, true, 256>;
 
 fn phase_out(p: CorePhase) -> BlueGreenPhase {
     match p {
@@ -133,7 +136,7 @@ fn millis(ms: f64, what: &str) -> Result<Duration> {
 }
 
 struct JsParams {
-    callback: Arc<ParamsCallback>,
+    callback: Arc<BlueGreenParamsCallback>,
 }
 
 impl TopologyParams for JsParams {
@@ -156,7 +159,7 @@ impl TopologyParams for JsParams {
 }
 
 struct JsSink {
-    callback: EventCallback,
+    callback: BlueGreenEventCallback,
 }
 
 impl BlueGreenSink for JsSink {
@@ -201,7 +204,7 @@ impl BlueGreenSink for JsSink {
 /// Starts a Blue/Green status monitor; `params` is asked for connection parameters before each connection and
 /// `onEvent` receives status snapshots (when rows or addresses change) and connection errors. Returns its id.
 #[napi(catch_unwind)]
-pub fn start_blue_green_monitor(env: Env, config: NativeBlueGreenConfig, params: ParamsCallback, on_event: EventCallback) -> Result<u32> {
+pub fn start_blue_green_monitor(env: Env, config: NativeBlueGreenConfig, params: BlueGreenParamsCallback, on_event: BlueGreenEventCallback) -> Result<u32> {
     let kind: ProbeKind = config.kind.into();
     if config.host.is_empty() {
         return Err(invalid("blue/green monitor: host must be a non-empty string".into()));

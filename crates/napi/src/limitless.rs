@@ -54,10 +54,13 @@ pub struct NativeRouterEvent {
     pub at: f64,
 }
 
-type RouterParamsCallback =
+/// Answers the router monitors' requests for connection parameters (weak, as the other providers).
+#[napi]
+pub type RouterParamsCallback =
     ThreadsafeFunction<NativeRouterParamsRequest, Promise<NativeParams>, NativeRouterParamsRequest, Status, false, true>;
 /// Weak, bounded queue: a stalled loop drops events (the next poll catches up).
-type RouterEventCallback = ThreadsafeFunction<NativeRouterEvent, (), NativeRouterEvent, Status, false, true, 64>;
+#[napi]
+pub type RouterEventCallback = ThreadsafeFunction<NativeRouterEvent, (), NativeRouterEvent, Status, false, true, 64>;
 
 fn millis(ms: f64, what: &str) -> Result<Duration> {
     if ms.is_finite() && ms > 0.0 && ms <= 86_400_000.0 {

@@ -10,70 +10,26 @@
  * secrets work).
  */
 import { EventEmitter } from 'node:events';
-import { resolveMonitorCredentials } from './auth/monitor-credentials.js';
-import { AURORA_PG_LIMITLESS_ROUTER_QUERY } from './dialects/database/pg.js';
-import { AwsWrapperError } from './errors.js';
-import { HostInfo, HostRole } from './host-info.js';
-import { getLogger } from './logger.js';
-import type { NativeParams } from './native/binding.js';
-import { isNativeAvailable, nativeBinding, nativeGeneration, type NativeBinding } from './native/index.js';
-import { monitorTlsParams } from './host-list-providers/topology-monitor.js';
-import { mapHostAddress, monitoringConnectProps } from './options.js';
-import type { ConnectProps } from './plugin.js';
-import type { MonitorErrorEvent, WrapperServices } from './services.js';
+import { resolveMonitorCredentials } from '../auth/monitor-credentials.js';
+import { AURORA_PG_LIMITLESS_ROUTER_QUERY } from '../dialects/database/pg.js';
+import { AwsWrapperError } from '../errors.js';
+import { HostInfo, HostRole } from '../host-info.js';
+import { getLogger } from '../logger.js';
+import type { NativeParams, NativeRouterEvent, NativeRouterMonitorConfig, NativeRouterParamsRequest } from '../native/binding.js';
+import { isNativeAvailable, nativeBinding, nativeGeneration, type NativeBinding } from '../native/index.js';
+import { monitorTlsParams } from '../host-list-providers/topology-monitor.js';
+import { mapHostAddress, monitoringConnectProps } from '../options.js';
+import type { ConnectProps } from '../plugin.js';
+import type { MonitorErrorEvent, WrapperServices } from '../services.js';
 
 const log = getLogger('limitless');
 
 /** Defaults of router monitor connections (like the topology monitor's). */
 export const ROUTER_MONITORING_DEFAULTS = { connectTimeout: 5000, socketTimeout: 5000 } as const;
 
-// ---- the raw binding (crates/napi/src/limitless.rs) ----------------------------------------------------------------
-
-interface NativeRouterMonitorConfig {
-  kind: 'postgres';
-  host: string;
-  port: number;
-  routerQuery: string;
-  intervalMs: number;
-  connectTimeoutMs: number;
-  queryTimeoutMs: number;
-}
-
-interface NativeRouterParamsRequest {
-  kind: string;
-  host: string;
-  port: number;
-  refresh: boolean;
-}
-
-interface NativeRouterEvent {
-  monitorId: number;
-  ok: boolean;
-  seq: number;
-  rows?: (string | null)[][] | null;
-  errorClass?: string | null;
-  message?: string | null;
-  at: number;
-}
-
-interface RouterBinding {
-  startRouterMonitor(
-    config: NativeRouterMonitorConfig,
-    params: (request: NativeRouterParamsRequest) => Promise<NativeParams>,
-    onEvent: (event: NativeRouterEvent) => void,
-  ): number;
-  wakeRouterMonitor(id: number): boolean;
-  stopRouterMonitor(id: number): boolean;
-  routerMonitorCount(): number;
-}
-
-const ROUTER_FUNCTIONS: readonly (keyof RouterBinding)[] = ['startRouterMonitor', 'wakeRouterMonitor', 'stopRouterMonitor', 'routerMonitorCount'];
-
-/** The addon's router monitor functions, or undefined when the addon is missing or predates them. */
-function routerBinding(): RouterBinding | undefined {
-  if (!isNativeAvailable()) return undefined;
-  const b = nativeBinding() as NativeBinding & Partial<RouterBinding>;
-  return ROUTER_FUNCTIONS.every((name) => typeof b[name] === 'function') ? (b as NativeBinding & RouterBinding) : undefined;
+/** The addon when it is loaded (its router monitor functions are checked by the loader). */
+function routerBinding(): NativeBinding | undefined {
+  return isNativeAvailable() ? nativeBinding() : undefined;
 }
 
 /** Router monitors running natively in this process (0 when the addon is not loaded). */
@@ -162,7 +118,7 @@ export class LimitlessRouterMonitor extends EventEmitter {
 
   constructor(
     private readonly services: WrapperServices,
-    private readonly binding: RouterBinding,
+    private readonly binding: NativeBinding,
     readonly settings: RouterMonitorSettings,
     /** Connect props of the client the monitor was created for, `limitless-router-monitor-` overrides applied. */
     private readonly monitoring: ConnectProps,
