@@ -194,7 +194,9 @@ test('pg-query-stream and pg-cursor work through the wrapper (Submittable return
     assert.is((await c.query('SELECT 8 AS x')).rows[0].x, 8);
 
     // pg.Query as a Submittable with a callback.
-    const res = await new Promise<pg.QueryResult>((resolve, reject) => c.query(new pg.Query('SELECT 9 AS x'), (e: Error | null, r?: unknown) => (e ? reject(e) : resolve(r as pg.QueryResult))));
+    // pg takes (submittable, callback) too; @types/pg (and so our overloads, which follow it) does not declare it.
+    const queryWithCallback = c.query.bind(c) as unknown as (q: pg.Query, cb: (e: Error | null, r?: unknown) => void) => void;
+    const res = await new Promise<pg.QueryResult>((resolve, reject) => queryWithCallback(new pg.Query('SELECT 9 AS x'), (e, r) => (e ? reject(e) : resolve(r as pg.QueryResult))));
     assert.is(res.rows[0].x, 9);
   } finally {
     await c.end();

@@ -39,7 +39,7 @@ async function connect(target: string, extra: Partial<pg.ClientConfig> = {}): Pr
 async function rows(target: string, sql: string, rowMode?: 'array'): Promise<unknown[]> {
   const c = await connect(target);
   try {
-    const r = await c.query({ text: sql, rowMode });
+    const r = rowMode ? await c.query({ text: sql, rowMode }) : await c.query(sql);
     return r.rows as unknown[];
   } finally {
     await c.end();

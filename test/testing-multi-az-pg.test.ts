@@ -27,7 +27,7 @@ async function query(cluster: LocalCluster, target: string, sql: string, rowMode
   c.on('error', () => {});
   await c.connect();
   try {
-    return (await c.query({ text: sql, rowMode })).rows as unknown[];
+    return (rowMode ? await c.query({ text: sql, rowMode }) : await c.query(sql)).rows as unknown[];
   } finally {
     await c.end();
   }
