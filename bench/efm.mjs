@@ -88,8 +88,10 @@ async function openClient(wrapper, cluster, instance, [grace, interval, count], 
     client.on('error', () => {});
     await client.connect();
     return {
-      query: (sql) => client.query(sql),
-      watch: () => client.core.getPlugin('host_monitoring_v2')?.watch,
+      query: (sql) => (client instanceof AwsPGClient ? client.query(sql) : client.query(sql)),
+      watch: () => /** @type {import('../ts/plugins/host-monitoring-common.ts').HostMonitoringPlugin<unknown> | undefined} */ (
+        /** @type {unknown} */ (client instanceof AwsPGClient ? client.core.getPlugin('host_monitoring_v2') : client.core.getPlugin('host_monitoring_v2'))
+      )?.watch,
       end: () => Promise.race([client.end().catch(() => {}), sleep(3000)]),
     };
   }
@@ -121,7 +123,7 @@ async function openClient(wrapper, cluster, instance, [grace, interval, count], 
 async function outage(wrapper, cluster, instance, row, services, { blockMs = 0 } = {}) {
   const [grace, interval, count, delay] = row;
   const client = await openClient(wrapper, cluster, instance, row, services);
-  let settledAt;
+  let settledAt = 0; // set when `call` settles
   const startedAt = now();
   const call = client.query(longSql()).then(
     () => ({ ok: true }),

@@ -37,8 +37,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 async function switchRun(config, plugins, services, extra = {}) {
   const c = new AwsPGClient({ ...config, plugins, ...extra }, { services });
   await c.connect();
-  const ct = c.core.getPlugin('connect_time');
-  const et = c.core.getPlugin('execute_time');
+  const ct = /** @type {import('../ts/plugins/connect-time.ts').ConnectTimePlugin<unknown>} */ (c.core.getPlugin('connect_time'));
+  const et = /** @type {import('../ts/plugins/execute-time.ts').ExecuteTimePlugin<unknown>} */ (c.core.getPlugin('execute_time'));
   const measure = async (readOnly) => {
     ct.reset();
     et.reset();
@@ -128,6 +128,7 @@ async function measureQueries(run, n, concurrency) {
 async function poolBench(cluster) {
   const direct = cluster.directConfig('writer');
   const config = cluster.clientConfig('writer');
+  /** @type {{ name: string, pool: pg.Pool }[]} */
   const variants = [
     { name: 'pg.Pool.query', pool: new pg.Pool({ ...direct, max: 8 }) },
     { name: 'AwsPGPool.query plugins=""', pool: new AwsPGPool({ ...config, plugins: '', max: 8 }, { services: new WrapperServices() }) },
@@ -135,7 +136,7 @@ async function poolBench(cluster) {
     { name: 'AwsPGPool.query rw splitting', pool: new AwsPGPool({ ...config, plugins: 'read_write_splitting,failover_v2', max: 8 }, { services: new WrapperServices() }) },
   ];
   for (const concurrency of [1, 8]) {
-    const acc = Object.fromEntries(variants.map((v) => [v.name, []]));
+    const acc = Object.fromEntries(variants.map((v) => [v.name, /** @type {object[]} */ ([])]));
     for (let r = 0; r < ROUNDS; r++) {
       for (const v of variants) acc[v.name].push(await measureQueries(() => v.pool.query('SELECT 1'), Math.ceil(QUERIES / ROUNDS), concurrency));
     }
