@@ -87,7 +87,7 @@ test('connect / release: a PoolClient drop-in; release(err) ends the client; dou
   // Callback form with done().
   await new Promise<void>((resolve, reject) =>
     p.connect((err, client, done) => {
-      if (err || !client) return reject(err);
+      if (err || !client) return reject(err ?? new Error('no client'));
       client.query('SELECT 1', (qErr) => {
         done();
         if (qErr) reject(qErr);

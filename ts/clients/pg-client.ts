@@ -379,7 +379,7 @@ export class AwsPGClient extends EventEmitter {
   /** `p` as an instance of the configured `Promise` class, if any (pg's deprecated option). */
   private asCustomPromise<T>(p: Promise<T>): Promise<T> {
     const P = this.customPromise;
-    return P === undefined ? p : new P<T>((resolve, reject) => p.then(resolve, reject));
+    return P === undefined ? p : new P<T>((resolve, reject) => void p.then(resolve, reject));
   }
 
   // ---- query ----------------------------------------------------------------------------------------------------

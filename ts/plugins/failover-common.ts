@@ -49,7 +49,8 @@ export enum FailoverMode {
 export function failoverModeFrom(option: string | undefined, initialHost: HostInfo | undefined): FailoverMode {
   if (option !== undefined) {
     const v = option.trim().toLowerCase().replace(/-/g, '_');
-    if (v === FailoverMode.STRICT_WRITER || v === FailoverMode.STRICT_READER || v === FailoverMode.READER_OR_WRITER) return v;
+    const mode = Object.values(FailoverMode).find((m) => m.valueOf() === v);
+    if (mode !== undefined) return mode;
     throw new AwsWrapperError(`failoverMode must be one of strict_writer, strict_reader, reader_or_writer; got '${option}'`);
   }
   return initialHost !== undefined && isReaderClusterDns(initialHost.host) ? FailoverMode.READER_OR_WRITER : FailoverMode.STRICT_WRITER;
