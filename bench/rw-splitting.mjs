@@ -2,7 +2,7 @@
 // bench/rw-splitting: read/write splitting switch overhead and AwsPGPool.query against pg.Pool.query, on the local
 // aurora-pg lookalike (one writer, two readers, loopback).
 //
-// Switch overhead follows the Python wrapper's method (inventory §8.2): RUNS times, a new client does
+// Switch overhead follows the Python wrapper's method: RUNS times, a new client does
 // setReadOnly(true) then setReadOnly(false), with plugins `read_write_splitting,connect_time,execute_time` against
 // the baseline `connect_time,execute_time`; the time spent opening connections (connect_time) and in the driver
 // call (execute_time) is subtracted, so what is left is the wrapper's own work. Python: +11.94 ms to a reader,

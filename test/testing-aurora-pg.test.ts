@@ -1,4 +1,4 @@
-// The aurora-pg lookalike: one 3-instance cluster answers the wrapper dialects' exact SQL (inventory §3.2/§3.3),
+// The aurora-pg lookalike: one 3-instance cluster answers the wrapper dialects' exact SQL,
 // shows real roles and topology before and after failover, loses no acknowledged commit, and its kill / hang /
 // latency faults are what a plain pg driver sees. The Node peer aws-advanced-nodejs-wrapper detects it as Aurora.
 import { test } from 'uvu';

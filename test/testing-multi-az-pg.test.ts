@@ -1,4 +1,4 @@
-// The multi-az-pg lookalike answers the Multi-AZ dialect's exact SQL (inventory §3.2/§3.3: rds_tools functions,
+// The multi-az-pg lookalike answers the Multi-AZ dialect's exact SQL (the Python wrapper's: rds_tools functions,
 // with and without the show_topology argument) with real roles before and after failover; the plain `pg`
 // flavour has none of the RDS metadata, so the dialects see plain PostgreSQL.
 import { test } from 'uvu';

@@ -1,5 +1,5 @@
 /**
- * Panic-mode topology discovery (inventory §2.3, "panic mode"): when the writer is in doubt, every known host is
+ * Panic-mode topology discovery ("panic mode"): when the writer is in doubt, every known host is
  * probed in parallel on its own short-lived connection, and the first trustworthy topology wins:
  *  - a host that verifies itself as the writer (writer-id query) → the topology read on it;
  *  - a reader that names a writer different from the one known before the probe started → that reader's topology

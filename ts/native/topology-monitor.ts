@@ -24,7 +24,7 @@ import { isNativeAvailable, nativeBinding, nativeGeneration, type SslMode } from
 
 const log = getLogger('topology-monitor');
 
-/** High-rate polling lasts this long after a writer change (inventory §2.3: 30 s). */
+/** High-rate polling lasts this long after a writer change (30 s, as in the Python wrapper). */
 export const HIGH_RATE_WINDOW_MS = 30_000;
 /**
  * After a writer is confirmed in panic mode, a writer check requested within this window re-checks the monitoring
@@ -38,7 +38,7 @@ export const VERIFY_GRACE_MS = 10_000;
 export const LIVENESS_MS = 1000;
 /** Longest re-check period of a reader's connection in panic mode: a reader promoted in place is seen within it. */
 export const PANIC_POLL_MS = 25;
-/** Defaults of topology monitoring connections (inventory §1.4: connect_timeout=5, socket_timeout=5). */
+/** Defaults of topology monitoring connections (the Python wrapper's: connect_timeout=5, socket_timeout=5). */
 export const TOPOLOGY_MONITORING_DEFAULTS = { connectTimeout: 5000, socketTimeout: 5000 } as const;
 
 // ---- the raw binding (crates/napi/src/topology.rs) --------------------------------------------------------------

@@ -1,5 +1,5 @@
 /**
- * `aws_secrets_manager`: database user and password from an AWS Secrets Manager secret (inventory §2.18). The
+ * `aws_secrets_manager`: database user and password from an AWS Secrets Manager secret. The
  * secret's JSON is fetched with @aws-sdk/client-secrets-manager (default credential chain or `awsProfile`), cached
  * in WrapperServices per (secret, region, endpoint, keys) for `secretsManagerExpirationSec`, and fetched again
  * once when the server refuses the cached credentials (the secret was rotated).

@@ -1,5 +1,5 @@
 /**
- * What failover v1 (`failover`) and v2 (`failover_v2`) share (inventory §2.1, §2.2): the failover mode, the
+ * What failover v1 (`failover`) and v2 (`failover_v2`) share: the failover mode, the
  * trigger, the transaction state captured before each call, one failover at a time per client (concurrent calls
  * that fail on the same dead connection share it), the outcome errors, the `failover` client event, bounded
  * connects, and the reader search. The two plugins differ only in how they find the new writer and in a few

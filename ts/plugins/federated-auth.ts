@@ -1,5 +1,5 @@
 /**
- * `federated_auth`: IAM database authentication for users of a corporate ADFS (inventory §2.19). The IdP sign-in
+ * `federated_auth`: IAM database authentication for users of a corporate ADFS. The IdP sign-in
  * yields a SAML assertion, STS turns it into temporary role credentials, and those sign the IAM token for
  * `dbUser`. Tokens and role credentials are cached in WrapperServices; a refused cached token starts over once.
  */

@@ -1,5 +1,5 @@
 /**
- * `iam`: IAM database authentication (inventory §2.17). The password is an IAM token signed with the AWS
+ * `iam`: IAM database authentication. The password is an IAM token signed with the AWS
  * credentials of the default provider chain (or of `awsProfile`) for the host, port, region and user; tokens are
  * cached per (region, host, port, user) in WrapperServices until shortly before they expire, and renewed once when
  * the server refuses a cached one.

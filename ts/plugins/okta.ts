@@ -1,5 +1,5 @@
 /**
- * `okta`: IAM database authentication for Okta users (inventory §2.19): Okta authn session token → the Amazon AWS
+ * `okta`: IAM database authentication for Okta users: Okta authn session token → the Amazon AWS
  * app's SAML assertion → STS temporary role credentials → IAM token for `dbUser`. Cached like federated_auth.
  */
 import { ConfigurationError } from '../errors.js';

@@ -1,6 +1,6 @@
 /**
  * Plugin codes → factories, weights and aliases; custom plugin registration; configuration profiles; resolution of
- * the `plugins` option into an ordered list of factories (inventory §2.0).
+ * the `plugins` option into an ordered list of factories.
  *
  * BUILTIN_PLUGINS lists every code of the seed wrapper. A code whose plugin is not implemented yet is a
  * `plannedPlugin(...)` entry: known, but selecting it is a clear error. To add an implemented plugin, replace its
