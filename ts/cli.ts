@@ -95,93 +95,89 @@ function hostAddressMap(state: ClusterState): Record<string, string> {
   return map;
 }
 
-async function cluster(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      dir: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      flavour: { type: 'string' },
-      flavor: { type: 'string' },
-      readers: { type: 'string' },
-      'dns-lag-ms': { type: 'string' },
-      'cluster-id': { type: 'string' },
-      name: { type: 'string' },
-      user: { type: 'string' },
-      password: { type: 'string' },
-      database: { type: 'string' },
-      'pg-bin-dir': { type: 'string' },
-      port: { type: 'string' },
-      'etc-hosts': { type: 'boolean', default: false },
-      purge: { type: 'boolean', default: false },
-      target: { type: 'string' },
-      mode: { type: 'string' },
-      'rejoin-after-ms': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  const [command, ...rest] = positionals;
-  if (values.help || !command) {
-    out(USAGE);
-    return command || values.help ? 0 : 2;
-  }
-  const print = (state: ClusterState, result?: unknown): void => {
+const CLUSTER_OPTIONS = {
+  dir: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  flavour: { type: 'string' },
+  flavor: { type: 'string' },
+  readers: { type: 'string' },
+  'dns-lag-ms': { type: 'string' },
+  'cluster-id': { type: 'string' },
+  name: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  database: { type: 'string' },
+  'pg-bin-dir': { type: 'string' },
+  port: { type: 'string' },
+  'etc-hosts': { type: 'boolean', default: false },
+  purge: { type: 'boolean', default: false },
+  target: { type: 'string' },
+  mode: { type: 'string' },
+  'rejoin-after-ms': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+function parseClusterArgs(argv: string[]) {
+  return parseArgs({ args: argv, allowPositionals: true, options: CLUSTER_OPTIONS });
+}
+
+type ClusterValues = ReturnType<typeof parseClusterArgs>['values'];
+type RestartMode = 'fast' | 'immediate';
+type Print = (state: ClusterState, result?: unknown) => void;
+
+/** Prints a command's result and the cluster's state, as text or (--json) one JSON document. */
+function printer(json: boolean, out: (s: string) => void): Print {
+  return (state, result) => {
     // The password stays in cluster.json (mode 0600); output never carries it.
     const shown = { ...state, control: undefined, credentials: { ...state.credentials, password: undefined } };
-    if (values.json) out(JSON.stringify({ result: result ?? null, state: shown, hostAddressMap: hostAddressMap(state) }, null, 2));
+    if (json) out(JSON.stringify({ result: result ?? null, state: shown, hostAddressMap: hostAddressMap(state) }, null, 2));
     else {
       if (result !== undefined && result !== null) out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
       out(describe(state));
     }
   };
-  const mode = values.mode;
-  if (mode !== undefined && mode !== 'fast' && mode !== 'immediate') throw new UsageError(`--mode must be 'fast' or 'immediate', got '${mode}'`);
+}
 
-  if (command === 'up') {
-    const c = await LocalCluster.start({
-      flavour: (values.flavour ?? values.flavor ?? 'aurora-pg') as Flavour,
-      readers: intOption(values.readers, 'readers'),
-      dir: findDir(values.dir, true),
-      clusterId: values['cluster-id'],
-      clusterName: values.name,
-      dnsLagMs: intOption(values['dns-lag-ms'], 'dns-lag-ms'),
-      user: values.user,
-      password: values.password,
-      database: values.database,
-      pgBinDir: values['pg-bin-dir'],
-      publicPort: intOption(values.port, 'port'),
-      etcHosts: values['etc-hosts'],
-      keepAfterExit: true,
-    });
-    print(c.lastState, values.json ? { upMs: c.upMs } : `up in ${c.upMs} ms`);
-    return 0;
+async function up(values: ClusterValues, print: Print): Promise<void> {
+  const c = await LocalCluster.start({
+    flavour: (values.flavour ?? values.flavor ?? 'aurora-pg') as Flavour,
+    readers: intOption(values.readers, 'readers'),
+    dir: findDir(values.dir, true),
+    clusterId: values['cluster-id'],
+    clusterName: values.name,
+    dnsLagMs: intOption(values['dns-lag-ms'], 'dns-lag-ms'),
+    user: values.user,
+    password: values.password,
+    database: values.database,
+    pgBinDir: values['pg-bin-dir'],
+    publicPort: intOption(values.port, 'port'),
+    etcHosts: values['etc-hosts'],
+    keepAfterExit: true,
+  });
+  print(c.lastState, values.json ? { upMs: c.upMs } : `up in ${c.upMs} ms`);
+}
+
+async function down(dir: string, purge: boolean, out: (s: string) => void): Promise<void> {
+  const state = readState(dir);
+  if (state.status === 'down') {
+    out(`cluster ${state.clusterId} is already down`);
+    return;
   }
+  const c = await LocalCluster.attach(dir).catch(() => undefined);
+  if (c) await c.stop({ keepLogs: !purge });
+  else await LocalCluster.forceDown(state, !purge);
+  out(`cluster ${state.clusterId} is down${purge ? '' : `; logs kept in ${path.join(dir, 'logs')}`}`);
+}
 
-  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag'];
-  if (!known.includes(command)) throw new UsageError(`unknown cluster command '${command}'`);
-  const dir = findDir(values.dir, false)!;
-  if (command === 'down') {
-    const state = readState(dir);
-    if (state.status === 'down') {
-      out(`cluster ${state.clusterId} is already down`);
-      return 0;
-    }
-    const c = await LocalCluster.attach(dir).catch(() => undefined);
-    if (c) await c.stop({ keepLogs: !values.purge });
-    else await LocalCluster.forceDown(state, !values.purge);
-    out(`cluster ${state.clusterId} is down${values.purge ? '' : `; logs kept in ${path.join(dir, 'logs')}`}`);
-    return 0;
-  }
+const ATTACHED_COMMANDS = ['status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag'];
 
-  const c = await LocalCluster.attach(dir);
-  let result: unknown;
+/** Runs a command on a running cluster; resolves to what it returned (printed before the state), if anything. */
+async function runAttached(c: LocalCluster, command: string, rest: string[], values: ClusterValues, mode: RestartMode | undefined): Promise<unknown> {
   switch (command) {
     case 'status':
       break;
     case 'failover':
-      result = await c.failover({ target: values.target, mode, rejoinAfterMs: intOption(values['rejoin-after-ms'], 'rejoin-after-ms') });
-      break;
+      return c.failover({ target: values.target, mode, rejoinAfterMs: intOption(values['rejoin-after-ms'], 'rejoin-after-ms') });
     case 'kill':
       await c.kill(positional(rest, 0, 'instance name'));
       break;
@@ -203,8 +199,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       await c.rejoin(positional(rest, 0, 'instance name'));
       break;
     case 'add-reader':
-      result = await c.addReader();
-      break;
+      return c.addReader();
     case 'remove-reader':
       await c.removeReader(positional(rest, 0, 'instance name'));
       break;
@@ -214,6 +209,32 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
     default:
       throw new UsageError(`unknown cluster command '${command}'`);
   }
+  return undefined;
+}
+
+async function cluster(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseClusterArgs(argv);
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    out(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const print = printer(values.json, out);
+  const mode = values.mode;
+  if (mode !== undefined && mode !== 'fast' && mode !== 'immediate') throw new UsageError(`--mode must be 'fast' or 'immediate', got '${mode}'`);
+
+  if (command === 'up') {
+    await up(values, print);
+    return 0;
+  }
+  if (command !== 'down' && !ATTACHED_COMMANDS.includes(command)) throw new UsageError(`unknown cluster command '${command}'`);
+  const dir = findDir(values.dir, false)!;
+  if (command === 'down') {
+    await down(dir, values.purge, out);
+    return 0;
+  }
+  const c = await LocalCluster.attach(dir);
+  const result = await runAttached(c, command, rest, values, mode);
   print(await c.status(), result);
   return 0;
 }
