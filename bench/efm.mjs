@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // bench/efm: enhanced failure monitoring detection times on the lookalike cluster, for this wrapper
 // (host_monitoring_v2) and for aws-advanced-nodejs-wrapper (efm2), same cluster, same run — the Python wrapper's
-// table (inventory §8.1): grace / interval / count × outage delay → detection time min / max / avg.
+// table: grace / interval / count × outage delay → detection time min / max / avg.
 //
 // Each outage: a client on one instance runs a long query (`SELECT pg_sleep(600)` / `SELECT SLEEP(600)`);
 // `delay` ms after the query starts the instance is black-holed (`cluster.hang`: packets swallowed, nothing
@@ -39,7 +39,7 @@ const WRAPPERS = arg('wrappers', 'ours,peer').split(',');
 const SKIP = new Set(arg('skip', '').split(',').filter(Boolean));
 const CONNECTIONS = Number(arg('connections', '1000'));
 
-/** The Python wrapper's published table (inventory §8.1, EFM only): [grace, interval, count, delay, min, max, avg]. */
+/** The Python wrapper's published table (EFM only): [grace, interval, count, delay, min, max, avg]. */
 const PYTHON = [
   [30000, 5000, 3, 5000, 41096, 41102, 41099], [30000, 5000, 3, 10000, 36095, 36100, 36098],
   [30000, 5000, 3, 15000, 31093, 31102, 31098], [30000, 5000, 3, 20000, 26099, 26101, 26100],
@@ -88,8 +88,10 @@ async function openClient(wrapper, cluster, instance, [grace, interval, count], 
     client.on('error', () => {});
     await client.connect();
     return {
-      query: (sql) => client.query(sql),
-      watch: () => client.core.getPlugin('host_monitoring_v2')?.watch,
+      query: (sql) => (client instanceof AwsPGClient ? client.query(sql) : client.query(sql)),
+      watch: () => /** @type {import('../ts/plugins/host-monitoring-common.ts').HostMonitoringPlugin<unknown> | undefined} */ (
+        /** @type {unknown} */ (client instanceof AwsPGClient ? client.core.getPlugin('host_monitoring_v2') : client.core.getPlugin('host_monitoring_v2'))
+      )?.watch,
       end: () => Promise.race([client.end().catch(() => {}), sleep(3000)]),
     };
   }
@@ -121,7 +123,7 @@ async function openClient(wrapper, cluster, instance, [grace, interval, count], 
 async function outage(wrapper, cluster, instance, row, services, { blockMs = 0 } = {}) {
   const [grace, interval, count, delay] = row;
   const client = await openClient(wrapper, cluster, instance, row, services);
-  let settledAt;
+  let settledAt = 0; // set when `call` settles
   const startedAt = now();
   const call = client.query(longSql()).then(
     () => ({ ok: true }),

@@ -56,7 +56,7 @@ if (!isRoot) console.log('not root: no /etc/hosts block, the peer (aws-advanced-
 // listen on every client they own; the peer's internal connections (its monitors) do not always, so such events are
 // counted and reported instead of ending the benchmark.
 let unhandledErrors = 0;
-process.on('uncaughtException', (err) => {
+process.on('uncaughtException', (/** @type {Error & { code?: string }} */ err) => {
   unhandledErrors++;
   console.error(`unhandled error event (${unhandledErrors}): ${err?.code ?? ''} ${err?.message ?? err}`);
 });
@@ -186,12 +186,12 @@ async function worker(name, dir) {
   const variant = makeVariant(name, cluster);
   await variant.connect();
   let loop;
-  process.on('message', async (msg) => {
+  process.on('message', async (/** @type {any} */ msg) => {
     if (msg.type === 'start') {
       loop = commitLoop(variant);
       const until = Date.now() + 10_000;
       while (loop.commits.length < 3 && Date.now() < until) await sleep(5);
-      process.send({ type: 'ready', commits: loop.commits.length });
+      process.send?.({ type: 'ready', commits: loop.commits.length });
     } else if (msg.type === 'await') {
       let first;
       while (Date.now() < msg.capAt) {
@@ -202,14 +202,14 @@ async function worker(name, dir) {
       loop.stopped = true;
       // A loop stuck on a black-holed connection never returns: the parent then replaces this worker.
       const settled = await Promise.race([loop.done.then(() => true), sleep(first ? 5000 : 100).then(() => false)]);
-      process.send({ type: 'result', at: first?.at, stuck: !settled, unhandled: unhandledErrors - reportedErrors });
+      process.send?.({ type: 'result', at: first?.at, stuck: !settled, unhandled: unhandledErrors - reportedErrors });
       reportedErrors = unhandledErrors;
     } else if (msg.type === 'exit') {
       await Promise.race([variant.close(), sleep(2000)]);
       process.exit(0);
     }
   });
-  process.send({ type: 'connected' });
+  process.send?.({ type: 'connected' });
 }
 
 /** A worker process for a variant, attached to the cluster in `dir`. */

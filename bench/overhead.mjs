@@ -162,7 +162,7 @@ async function connects(pgCfg, myCfg) {
   await compareConnect('Connect — MySQL (MariaDB), plain server, each client alone', mysqlVariants(myCfg, myCfg, peer), CONNECTS);
   // Lookalike clusters: the raw driver connects to the writer endpoint's address; the wrappers to its RDS name
   // (hostAddressMap). The peer needs /etc/hosts entries for the names and is left out here.
-  for (const flavour of ['aurora-pg', 'aurora-mysql']) {
+  for (const flavour of /** @type {const} */ (['aurora-pg', 'aurora-mysql'])) {
     const dir = mkdtempSync(path.join(tmpdir(), 'bench-connect-'));
     const cluster = await LocalCluster.start({ flavour, readers: 1, dir });
     try {

@@ -62,6 +62,7 @@ function routingPool(cluster, readerRouting, readerRoutingStickMs = 0) {
 
 async function costBench(cluster) {
   const long = `SELECT 1 AS v /* ${'x'.repeat(4096)} */`;
+  /** @type {{ name: string, pool: pg.Pool }[]} */
   const variants = [
     { name: 'pg.Pool.query (writer)', pool: new pg.Pool({ ...cluster.directConfig('writer'), max: CONCURRENCY }) },
     { name: "routing 'off' (baseline)", pool: routingPool(cluster, 'off') },
@@ -71,7 +72,7 @@ async function costBench(cluster) {
   const results = {};
   for (const [label, sql] of [['SELECT 1', 'SELECT 1'], ['4 KB SELECT', long]]) {
     for (const concurrency of [1, CONCURRENCY]) {
-      const acc = Object.fromEntries(variants.map((v) => [v.name, []]));
+      const acc = Object.fromEntries(variants.map((v) => [v.name, /** @type {object[]} */ ([])]));
       for (let r = 0; r < ROUNDS; r++) {
         // The order alternates: whichever variant runs right after another pays for its garbage.
         for (const v of r % 2 ? [...variants].reverse() : variants) acc[v.name].push(await measureQueries(() => v.pool.query(sql), Math.ceil(QUERIES / ROUNDS), concurrency));

@@ -2,7 +2,7 @@
 // bench/rw-splitting: read/write splitting switch overhead and AwsPGPool.query against pg.Pool.query, on the local
 // aurora-pg lookalike (one writer, two readers, loopback).
 //
-// Switch overhead follows the Python wrapper's method (inventory §8.2): RUNS times, a new client does
+// Switch overhead follows the Python wrapper's method: RUNS times, a new client does
 // setReadOnly(true) then setReadOnly(false), with plugins `read_write_splitting,connect_time,execute_time` against
 // the baseline `connect_time,execute_time`; the time spent opening connections (connect_time) and in the driver
 // call (execute_time) is subtracted, so what is left is the wrapper's own work. Python: +11.94 ms to a reader,
@@ -37,8 +37,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 async function switchRun(config, plugins, services, extra = {}) {
   const c = new AwsPGClient({ ...config, plugins, ...extra }, { services });
   await c.connect();
-  const ct = c.core.getPlugin('connect_time');
-  const et = c.core.getPlugin('execute_time');
+  const ct = /** @type {import('../ts/plugins/connect-time.ts').ConnectTimePlugin<unknown>} */ (c.core.getPlugin('connect_time'));
+  const et = /** @type {import('../ts/plugins/execute-time.ts').ExecuteTimePlugin<unknown>} */ (c.core.getPlugin('execute_time'));
   const measure = async (readOnly) => {
     ct.reset();
     et.reset();
@@ -128,6 +128,7 @@ async function measureQueries(run, n, concurrency) {
 async function poolBench(cluster) {
   const direct = cluster.directConfig('writer');
   const config = cluster.clientConfig('writer');
+  /** @type {{ name: string, pool: pg.Pool }[]} */
   const variants = [
     { name: 'pg.Pool.query', pool: new pg.Pool({ ...direct, max: 8 }) },
     { name: 'AwsPGPool.query plugins=""', pool: new AwsPGPool({ ...config, plugins: '', max: 8 }, { services: new WrapperServices() }) },
@@ -135,7 +136,7 @@ async function poolBench(cluster) {
     { name: 'AwsPGPool.query rw splitting', pool: new AwsPGPool({ ...config, plugins: 'read_write_splitting,failover_v2', max: 8 }, { services: new WrapperServices() }) },
   ];
   for (const concurrency of [1, 8]) {
-    const acc = Object.fromEntries(variants.map((v) => [v.name, []]));
+    const acc = Object.fromEntries(variants.map((v) => [v.name, /** @type {object[]} */ ([])]));
     for (let r = 0; r < ROUNDS; r++) {
       for (const v of variants) acc[v.name].push(await measureQueries(() => v.pool.query('SELECT 1'), Math.ceil(QUERIES / ROUNDS), concurrency));
     }

@@ -37,13 +37,13 @@ async function worker(name, dir) {
   client.on('error', () => {});
   await client.connect();
   await client.query('SELECT 1');
-  process.on('message', async (msg) => {
+  process.on('message', async (/** @type {any} */ msg) => {
     if (msg.type === 'exit') {
       await Promise.race([client.end().catch(() => {}), sleep(2000)]);
       process.exit(0);
     }
   });
-  process.send({ type: 'connected' });
+  process.send?.({ type: 'connected' });
 }
 
 function spawnWorker(name, dir) {

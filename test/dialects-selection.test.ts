@@ -1,4 +1,4 @@
-// Dialect selection without a server: the initial-guess table of inventory §3.1 for every URL type, user codes,
+// Dialect selection without a server: the Python wrapper's initial-guess table for every URL type, user codes,
 // custom dialects, the cache's expiry, and the dialect definitions themselves (codes, ports, candidates).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -23,7 +23,7 @@ const URLS = {
   global: 'gdb.global-abc123xyz.global.rds.amazonaws.com',
 };
 
-// [url, mysql guess, mysql canUpdate, pg guess, pg canUpdate] — inventory §3.1 "Initial guess".
+// [url, mysql guess, mysql canUpdate, pg guess, pg canUpdate] — the Python wrapper's initial guess.
 const TABLE: [keyof typeof URLS, DialectCode, boolean, DialectCode, boolean][] = [
   ['ip', 'mysql', true, 'pg', true],
   ['ipv6', 'mysql', true, 'pg', true],
@@ -56,7 +56,7 @@ test('another driver starts from unknown', () => {
   assert.is(guessDialect(undefined, URLS.writerCluster).dialect.code, 'unknown');
 });
 
-test('update candidates and default ports follow inventory §3.1', () => {
+test('update candidates and default ports follow the Python wrapper', () => {
   const candidates: Record<string, string[]> = {
     unknown: ['mysql', 'pg', 'rds-mysql', 'rds-pg', 'aurora-mysql', 'aurora-pg', 'multi-az-mysql', 'multi-az-pg'],
     mysql: ['aurora-mysql', 'global-aurora-mysql', 'multi-az-mysql', 'rds-mysql'],
@@ -127,7 +127,7 @@ test('cached dialects expire after 30 minutes', () => {
   assert.is(m.getDialect(new HostInfo({ host: 'db.example.com' })).code, 'aurora-pg', 'no port = the default port');
 });
 
-test('SQL is the inventory text, byte for byte where it matters (trailing spaces, OPERATOR forms)', () => {
+test('SQL is the Python wrapper text, byte for byte where it matters (trailing spaces, OPERATOR forms)', () => {
   const aurora = DATABASE_DIALECTS.get('aurora-mysql')!.topology!.topologyQuery;
   assert.ok(aurora.endsWith("OR SESSION_ID = 'MASTER_SESSION_ID' "));
   assert.ok(DATABASE_DIALECTS.get('global-aurora-mysql')!.topology!.topologyQuery.endsWith('aurora_global_db_instance_status '));

@@ -108,7 +108,7 @@ for (const [variant, extra] of VARIANTS) {
       let removes = 0;
       let allRemoved!: () => void;
       const threeRemoved = new Promise<void>((resolve) => (allRemoved = resolve));
-      for (const e of ['connect', 'acquire', 'release', 'remove']) p.on(e, () => events.push(e));
+      for (const e of ['connect', 'acquire', 'release', 'remove'] as const) p.on(e, () => events.push(e));
       p.on('remove', () => ++removes === 3 && allRemoved());
       const counts = () => [p.totalCount, p.idleCount, p.waitingCount, p.expiredCount];
       const seen: unknown[] = [counts()];
@@ -143,7 +143,7 @@ for (const [variant, extra] of VARIANTS) {
       });
       const [a, b] = await Promise.all([p.connect(), p.connect()]);
       const waiting = p.connect();
-      const state = { max: p.options.max, waiting: p.waitingCount, binary: a.binary, pipeline: a.pipeline };
+      const state = { max: p.options.max, waiting: p.waitingCount, binary: (a as pg.PoolClient & { binary: boolean }).binary, pipeline: a.pipeline };
       const app = (await a.query('SHOW application_name')).rows[0];
       a.release();
       (await waiting).release();

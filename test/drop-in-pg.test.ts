@@ -8,7 +8,7 @@ import { inspect } from 'node:util';
 import pg from 'pg';
 import { AwsPGClient } from '../ts/pg.js';
 import { WrapperServices } from '../ts/services.js';
-import { message, sameScenario, settle } from './support/same-scenario.js';
+import { sameScenario, settle } from './support/same-scenario.js';
 import { isRdsClusterDns } from '../ts/rds-utils.js';
 
 const config = {
@@ -182,7 +182,7 @@ for (const [variant, extra] of VARIANTS) {
       const events: string[] = [];
       c.on('drain', () => events.push('drain'));
       c.on('connect', () => events.push('connect'));
-      await new Promise<void>((resolve, reject) => c.connect((err) => (err ? reject(err) : (events.push('connect callback'), resolve()))));
+      await new Promise<void>((resolve, reject) => c.connect((err: Error | null) => (err ? reject(err) : (events.push('connect callback'), resolve()))));
       c.query('SELECT 1', () => events.push('cb1'));
       c.query('SELECT 2', () => events.push('cb2'));
       await c.query('SELECT 3').then(() => events.push('p3'));

@@ -29,6 +29,14 @@ async function open(engine: 'pg' | 'mysql', options: Record<string, unknown>, se
   return c;
 }
 
+/** The two clients' overloads differ, so a call on the union narrows the client first. */
+function plugin(c: Client, code: string): HostMonitoringPlugin<unknown> | undefined {
+  const p = c instanceof AwsPGClient ? c.core.getPlugin(code) : c.core.getPlugin(code);
+  return p as unknown as HostMonitoringPlugin<unknown> | undefined;
+}
+
+const run = (c: Client, sql: string): Promise<unknown> => (c instanceof AwsPGClient ? c.query(sql) : c.query(sql));
+
 const sleepSql = (engine: 'pg' | 'mysql', s: number) => (engine === 'pg' ? `SELECT pg_sleep(${s}) AS done` : `SELECT SLEEP(${s}) AS done`);
 
 test.after(async () => {
@@ -40,13 +48,13 @@ for (const engine of ['pg', 'mysql'] as const) {
     const services = new WrapperServices();
     const c = await open(engine, {}, services);
     try {
-      assert.ok(c.core.getPlugin('host_monitoring_v2'), 'in the default list');
+      assert.ok(plugin(c, 'host_monitoring_v2'), 'in the default list');
     } finally {
       await c.end();
     }
     for (const [alias, code] of [['efm', 'host_monitoring'], ['efm2', 'host_monitoring_v2']]) {
       const d = await open(engine, { plugins: alias }, services);
-      assert.ok(d.core.getPlugin(code), `${alias} -> ${code}`);
+      assert.ok(plugin(d, code), `${alias} -> ${code}`);
       await d.end();
     }
   });
@@ -56,18 +64,18 @@ for (const engine of ['pg', 'mysql'] as const) {
       const services = new WrapperServices();
       const c = await open(engine, { plugins: code, ...FAST }, services);
       try {
-        const r = await c.query(sleepSql(engine, 3));
+        const r = await run(c, sleepSql(engine, 3));
         assert.ok(r, 'the call completed');
-        const plugin = c.core.getPlugin(code) as unknown as HostMonitoringPlugin<unknown>;
-        const stats = plugin.monitor!.stats()!;
+        const efm = plugin(c, code)!;
+        const stats = efm.monitor!.stats()!;
         assert.ok(stats.connects >= 1 && stats.probes >= 2, `probed over an authenticated connection: ${JSON.stringify(stats)}`);
         assert.is(stats.aborted, 0);
         assert.is(stats.dead, false);
         assert.is(stats.watches, 1);
         assert.is(stats.armed, 0, 'disarmed once the call ended');
         // Short calls after that: still one registration, no more connections opened.
-        for (let i = 0; i < 20; i++) await c.query('SELECT 1');
-        assert.is(plugin.monitor!.stats()!.watches, 1);
+        for (let i = 0; i < 20; i++) await run(c, 'SELECT 1');
+        assert.is(efm.monitor!.stats()!.watches, 1);
       } finally {
         await c.end();
         await services.close();
@@ -79,8 +87,8 @@ for (const engine of ['pg', 'mysql'] as const) {
     const services = new WrapperServices();
     const c = await open(engine, { plugins: 'host_monitoring_v2', ...FAST, 'monitoring-password': 'not-the-password' }, services);
     try {
-      assert.ok(await c.query(sleepSql(engine, 3)), 'the call completed');
-      const stats = (c.core.getPlugin('host_monitoring_v2') as unknown as HostMonitoringPlugin<unknown>).monitor!.stats()!;
+      assert.ok(await run(c, sleepSql(engine, 3)), 'the call completed');
+      const stats = plugin(c, 'host_monitoring_v2')!.monitor!.stats()!;
       assert.ok(stats.connects >= 2, `the monitor kept trying: ${JSON.stringify(stats)}`);
       assert.is(stats.probes, 0, 'never logged in');
       assert.is(stats.aborted, 0);
@@ -95,7 +103,7 @@ for (const engine of ['pg', 'mysql'] as const) {
     const services = new WrapperServices();
     const c = await open(engine, { plugins: 'host_monitoring_v2', ...FAST, failureDetectionEnabled: false }, services);
     try {
-      await c.query(sleepSql(engine, 0.3));
+      await run(c, sleepSql(engine, 0.3));
       assert.is(hostMonitorRegistry(services).size, 0);
     } finally {
       await c.end();
@@ -108,7 +116,7 @@ test('seed option names (snake_case) configure the monitor', async () => {
   const services = new WrapperServices();
   const c = await open('pg', { plugins: 'host_monitoring', failure_detection_time_ms: 100, failure_detection_interval_ms: 150, failure_detection_count: 4 }, services);
   try {
-    await c.query('SELECT 1');
+    await run(c, 'SELECT 1');
     const [m] = hostMonitorRegistry(services).list();
     assert.ok(m!.key.includes('|100|150|4|'), m!.key);
   } finally {

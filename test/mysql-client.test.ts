@@ -28,7 +28,7 @@ async function rejection(p: Promise<unknown>): Promise<Error & Record<string, un
   } catch (err) {
     return err as Error & Record<string, unknown>;
   }
-  throw new assert.Assertion({ message: 'expected a rejection', expects: 'rejection', operator: 'rejects' });
+  throw new assert.Assertion({ message: 'expected a rejection', expects: 'rejection', actual: 'fulfilled', operator: 'rejects' });
 }
 
 let rawConn: Connection;

@@ -24,7 +24,7 @@ async function rejection(p: Promise<unknown>): Promise<Error & Record<string, un
   } catch (err) {
     return err as Error & Record<string, unknown>;
   }
-  throw new assert.Assertion({ message: 'expected a rejection', expects: 'rejection', operator: 'rejects' });
+  throw new assert.Assertion({ message: 'expected a rejection', expects: 'rejection', actual: 'fulfilled', operator: 'rejects' });
 }
 
 /** A TCP proxy in front of MariaDB that can freeze: traffic stops both ways and new connections get no answer. */

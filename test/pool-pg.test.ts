@@ -41,7 +41,7 @@ test.after(async () => {
 test('query in every pg form; counters; events', async () => {
   const p = pool({ max: 3 });
   const events: string[] = [];
-  for (const e of ['connect', 'acquire', 'release', 'remove']) p.on(e, () => events.push(e));
+  for (const e of ['connect', 'acquire', 'release', 'remove'] as const) p.on(e, () => events.push(e));
   assert.equal([p.totalCount, p.idleCount, p.waitingCount], [0, 0, 0]);
   const r = await p.query('SELECT $1::int AS x', [7]);
   assert.equal(r.rows, [{ x: 7 }]);
@@ -87,7 +87,7 @@ test('connect / release: a PoolClient drop-in; release(err) ends the client; dou
   // Callback form with done().
   await new Promise<void>((resolve, reject) =>
     p.connect((err, client, done) => {
-      if (err || !client) return reject(err);
+      if (err || !client) return reject(err ?? new Error('no client'));
       client.query('SELECT 1', (qErr) => {
         done();
         if (qErr) reject(qErr);

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Test runner: starts the shared PostgreSQL and MariaDB servers, runs every test/**/*.test.ts file in its own
+// Test runner: runs the quality gate (scripts/gate.mjs: typechecks, lint, formatting, clippy; each step counted as
+// one test), starts the shared PostgreSQL and MariaDB servers, runs every test/**/*.test.ts file in its own
 // Node process (uvu, TypeScript through tsx), and ends with one plain line "N passed, N failed".
-// Usage: node test/run.mjs [substring-filter ...]
+// Usage: node test/run.mjs [substring-filter ...]   (`gate` selects the gate's steps, `cargo` the Rust tests)
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServers } from './support/servers.mjs';
+import { GATE_STEPS, runGate } from '../scripts/gate.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
@@ -81,17 +83,23 @@ function runCargoTests() {
 
 const filters = process.argv.slice(2);
 const files = findTests(here).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
-const servers = await startServers();
-const stop = () => servers.stop();
-process.on('exit', stop);
-process.on('SIGINT', () => process.exit(130));
-process.on('SIGTERM', () => process.exit(143));
+const gateSteps = Object.keys(GATE_STEPS).filter((name) => filters.length === 0 || filters.some((s) => `gate: ${name}`.includes(s)));
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-const runs = files.map((file) => () => runFile(file, servers.env));
-if (filters.length === 0 || filters.some((f) => 'cargo'.includes(f))) runs.unshift(runCargoTests);
+/** The gate first: it needs no server, and a failing step shows at the top. */
+const gate = gateSteps.length > 0 ? runGate(gateSteps) : Promise.resolve([]);
+const runs = [];
+for (const [i] of gateSteps.entries()) runs.push(async () => (await gate)[i]);
+if (filters.length === 0 || filters.some((f) => 'cargo'.includes(f))) runs.push(runCargoTests);
+if (files.length > 0) {
+  const servers = await startServers();
+  process.on('exit', () => servers.stop());
+  runs.push(...files.map((file) => () => runFile(file, servers.env)));
+}
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 for (const run of runs) {
   const r = await run();
   passed += r.passed;

@@ -1,5 +1,5 @@
 // read_write_splitting on the aurora-pg lookalike: setReadOnly switches between the writer and a reader of the
-// topology by the inventory's rules (§2.10): not inside a transaction, fallback to the current connection, cached
+// topology by the Python wrapper's rules: not inside a transaction, fallback to the current connection, cached
 // connections reused, session state transferred; readers added to the cluster get picked up (Node peer #465),
 // a removed reader is dropped whether cached or current; after a failover the client finds the new writer.
 import { test } from 'uvu';

@@ -1,4 +1,4 @@
-// srw (simple read/write splitting, inventory §2.11) on the aurora-pg lookalike: switches between the cluster's
+// srw (simple read/write splitting) on the aurora-pg lookalike: switches between the cluster's
 // reader and writer endpoints, verifies the role of every new connection and retries, verifies the initial
 // connection when its host is a cluster endpoint, and refuses a config without both endpoints.
 import { test } from 'uvu';

@@ -11,7 +11,7 @@ test('shared(): one value per key, made on first use, disposed once in reverse o
     return { name };
   };
   const a = services.shared('a', make('a'), (v) => void disposed.push(v.name));
-  assert.is(services.shared('a', make('other'), () => disposed.push('never')), a);
+  assert.is(services.shared('a', make('other'), () => void disposed.push('never')), a);
   const b = services.shared('b', make('b'), async (v) => void disposed.push(v.name));
   assert.is(made, 2);
   assert.is(services.peek('b'), b);

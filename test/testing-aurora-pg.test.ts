@@ -1,4 +1,4 @@
-// The aurora-pg lookalike: one 3-instance cluster answers the wrapper dialects' exact SQL (inventory §3.2/§3.3),
+// The aurora-pg lookalike: one 3-instance cluster answers the wrapper dialects' exact SQL,
 // shows real roles and topology before and after failover, loses no acknowledged commit, and its kill / hang /
 // latency faults are what a plain pg driver sees. The Node peer aws-advanced-nodejs-wrapper detects it as Aurora.
 import { test } from 'uvu';
@@ -39,7 +39,7 @@ async function connect(target: string, extra: Partial<pg.ClientConfig> = {}): Pr
 async function rows(target: string, sql: string, rowMode?: 'array'): Promise<unknown[]> {
   const c = await connect(target);
   try {
-    const r = await c.query({ text: sql, rowMode });
+    const r = rowMode ? await c.query({ text: sql, rowMode }) : await c.query(sql);
     return r.rows as unknown[];
   } finally {
     await c.end();

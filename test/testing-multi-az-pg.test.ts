@@ -1,4 +1,4 @@
-// The multi-az-pg lookalike answers the Multi-AZ dialect's exact SQL (inventory §3.2/§3.3: rds_tools functions,
+// The multi-az-pg lookalike answers the Multi-AZ dialect's exact SQL (the Python wrapper's: rds_tools functions,
 // with and without the show_topology argument) with real roles before and after failover; the plain `pg`
 // flavour has none of the RDS metadata, so the dialects see plain PostgreSQL.
 import { test } from 'uvu';
@@ -27,7 +27,7 @@ async function query(cluster: LocalCluster, target: string, sql: string, rowMode
   c.on('error', () => {});
   await c.connect();
   try {
-    return (await c.query({ text: sql, rowMode })).rows as unknown[];
+    return (rowMode ? await c.query({ text: sql, rowMode }) : await c.query(sql)).rows as unknown[];
   } finally {
     await c.end();
   }

@@ -1,5 +1,5 @@
 // Shared helpers of the MySQL-flavour lookalike tests: a cluster built directly on the MariaDB engine (no
-// LocalCluster), and the wrapper's dialect SQL verbatim (python-wrapper-inventory.md §3.2 / §3.3).
+// LocalCluster), and the wrapper's dialect SQL verbatim (as the Python wrapper sends it).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -42,7 +42,7 @@ async function probe(fn: () => Promise<boolean>): Promise<boolean> {
   }
 }
 
-/** Each dialect's is_dialect() check, as the inventory states it. */
+/** Each dialect's is_dialect() check, as the Python wrapper runs it. */
 export async function detect(conn: mysql.Connection): Promise<Record<'mysql' | 'rdsMysql' | 'aurora' | 'globalAurora' | 'multiAz', boolean>> {
   const comment = async (): Promise<string[]> => (await rows(conn, SQL.versionComment)).map((r) => String(r[1]).toLowerCase());
   const reportHostSet = async (): Promise<boolean> => (await rows(conn, SQL.reportHost)).some((r) => Boolean(r[1]));

@@ -148,7 +148,7 @@ test('monitoring credentials come from the cluster clients\' monitoring props (p
       'topology-monitoring-socketTimeout': undefined,
     });
     const monitor = monitorOf(other, c);
-    // Without overrides: the documented 5 s connect / query bounds of topology monitoring connections (§1.4).
+    // Without overrides: the documented 5 s connect / query bounds of topology monitoring connections.
     assert.is(monitor.settings.connectTimeoutMs, 5000);
     assert.is(monitor.settings.queryTimeoutMs, 5000);
     // The client itself logs in; its monitor, with the wrong password, never confirms a writer.

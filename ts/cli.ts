@@ -199,112 +199,108 @@ async function globalCommand(command: string, values: Record<string, string | bo
   return 0;
 }
 
-async function cluster(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      dir: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      flavour: { type: 'string' },
-      flavor: { type: 'string' },
-      readers: { type: 'string' },
-      routers: { type: 'string' },
-      'dns-lag-ms': { type: 'string' },
-      'cluster-id': { type: 'string' },
-      name: { type: 'string' },
-      user: { type: 'string' },
-      password: { type: 'string' },
-      database: { type: 'string' },
-      'pg-bin-dir': { type: 'string' },
-      port: { type: 'string' },
-      'etc-hosts': { type: 'boolean', default: false },
-      purge: { type: 'boolean', default: false },
-      target: { type: 'string' },
-      mode: { type: 'string' },
-      'rejoin-after-ms': { type: 'string' },
-      regions: { type: 'string' },
-      'target-region': { type: 'string' },
-      members: { type: 'string' },
-      excluded: { type: 'string' },
-      type: { type: 'string' },
-      suffix: { type: 'string' },
-      'phase-ms': { type: 'string' },
-      'initiated-ms': { type: 'string' },
-      'in-progress-ms': { type: 'string' },
-      'post-ms': { type: 'string' },
-      rollback: { type: 'boolean', default: false },
-      'keep-connections': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  const [command, ...rest] = positionals;
-  if (values.help || !command) {
-    out(USAGE);
-    return command || values.help ? 0 : 2;
-  }
-  const print = (state: ClusterState, result?: unknown): void => {
+const CLUSTER_OPTIONS = {
+  dir: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  flavour: { type: 'string' },
+  flavor: { type: 'string' },
+  readers: { type: 'string' },
+  routers: { type: 'string' },
+  'dns-lag-ms': { type: 'string' },
+  'cluster-id': { type: 'string' },
+  name: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  database: { type: 'string' },
+  'pg-bin-dir': { type: 'string' },
+  port: { type: 'string' },
+  'etc-hosts': { type: 'boolean', default: false },
+  purge: { type: 'boolean', default: false },
+  target: { type: 'string' },
+  mode: { type: 'string' },
+  'rejoin-after-ms': { type: 'string' },
+  regions: { type: 'string' },
+  'target-region': { type: 'string' },
+  members: { type: 'string' },
+  excluded: { type: 'string' },
+  type: { type: 'string' },
+  suffix: { type: 'string' },
+  'phase-ms': { type: 'string' },
+  'initiated-ms': { type: 'string' },
+  'in-progress-ms': { type: 'string' },
+  'post-ms': { type: 'string' },
+  rollback: { type: 'boolean', default: false },
+  'keep-connections': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+function parseClusterArgs(argv: string[]) {
+  return parseArgs({ args: argv, allowPositionals: true, options: CLUSTER_OPTIONS });
+}
+
+type ClusterValues = ReturnType<typeof parseClusterArgs>['values'];
+type RestartMode = 'fast' | 'immediate';
+type Print = (state: ClusterState, result?: unknown) => void;
+
+/** Prints a command's result and the cluster's state, as text or (--json) one JSON document. */
+function printer(json: boolean, out: (s: string) => void): Print {
+  return (state, result) => {
     // The password stays in cluster.json (mode 0600); output never carries it.
     const shown = {
-      ...state, control: undefined, credentials: { ...state.credentials, password: undefined },
+      ...state,
+      control: undefined,
+      credentials: { ...state.credentials, password: undefined },
       rdsApi: state.rdsApi ? { ...state.rdsApi, secretAccessKey: undefined } : state.rdsApi,
     };
-    if (values.json) out(JSON.stringify({ result: result ?? null, state: shown, hostAddressMap: hostAddressMap(state) }, null, 2));
+    if (json) out(JSON.stringify({ result: result ?? null, state: shown, hostAddressMap: hostAddressMap(state) }, null, 2));
     else {
       if (result !== undefined && result !== null) out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
       out(describe(state));
     }
   };
-  const mode = values.mode;
-  if (mode !== undefined && mode !== 'fast' && mode !== 'immediate') throw new UsageError(`--mode must be 'fast' or 'immediate', got '${mode}'`);
+}
 
-  if (command.startsWith('global-')) return globalCommand(command, values, out);
+async function up(values: ClusterValues, print: Print): Promise<void> {
+  const c = await LocalCluster.start({
+    flavour: (values.flavour ?? values.flavor ?? 'aurora-pg') as Flavour,
+    readers: intOption(values.readers, 'readers'),
+    routers: intOption(values.routers, 'routers'),
+    dir: findDir(values.dir, true),
+    clusterId: values['cluster-id'],
+    clusterName: values.name,
+    dnsLagMs: intOption(values['dns-lag-ms'], 'dns-lag-ms'),
+    user: values.user,
+    password: values.password,
+    database: values.database,
+    pgBinDir: values['pg-bin-dir'],
+    publicPort: intOption(values.port, 'port'),
+    etcHosts: values['etc-hosts'],
+    keepAfterExit: true,
+  });
+  print(c.lastState, values.json ? { upMs: c.upMs } : `up in ${c.upMs} ms`);
+}
 
-  if (command === 'up') {
-    const c = await LocalCluster.start({
-      flavour: (values.flavour ?? values.flavor ?? 'aurora-pg') as Flavour,
-      readers: intOption(values.readers, 'readers'),
-      routers: intOption(values.routers, 'routers'),
-      dir: findDir(values.dir, true),
-      clusterId: values['cluster-id'],
-      clusterName: values.name,
-      dnsLagMs: intOption(values['dns-lag-ms'], 'dns-lag-ms'),
-      user: values.user,
-      password: values.password,
-      database: values.database,
-      pgBinDir: values['pg-bin-dir'],
-      publicPort: intOption(values.port, 'port'),
-      etcHosts: values['etc-hosts'],
-      keepAfterExit: true,
-    });
-    print(c.lastState, values.json ? { upMs: c.upMs } : `up in ${c.upMs} ms`);
-    return 0;
+async function down(dir: string, purge: boolean, out: (s: string) => void): Promise<void> {
+  const state = readState(dir);
+  if (state.status === 'down') {
+    out(`cluster ${state.clusterId} is already down`);
+    return;
   }
+  const c = await LocalCluster.attach(dir).catch(() => undefined);
+  if (c) await c.stop({ keepLogs: !purge });
+  else await LocalCluster.forceDown(state, !purge);
+  out(`cluster ${state.clusterId} is down${purge ? '' : `; logs kept in ${path.join(dir, 'logs')}`}`);
+}
 
-  const known = ['down', 'status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'custom-endpoint', 'blue-green', 'router'];
-  if (!known.includes(command)) throw new UsageError(`unknown cluster command '${command}'`);
-  const dir = findDir(values.dir, false)!;
-  if (command === 'down') {
-    const state = readState(dir);
-    if (state.status === 'down') {
-      out(`cluster ${state.clusterId} is already down`);
-      return 0;
-    }
-    const c = await LocalCluster.attach(dir).catch(() => undefined);
-    if (c) await c.stop({ keepLogs: !values.purge });
-    else await LocalCluster.forceDown(state, !values.purge);
-    out(`cluster ${state.clusterId} is down${values.purge ? '' : `; logs kept in ${path.join(dir, 'logs')}`}`);
-    return 0;
-  }
+const ATTACHED_COMMANDS = ['status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'router', 'custom-endpoint'];
 
-  const c = await LocalCluster.attach(dir);
-  let result: unknown;
+/** Runs a command on a running cluster; resolves to what it returned (printed before the state), if anything. */
+async function runAttached(c: LocalCluster, command: string, rest: string[], values: ClusterValues, mode: RestartMode | undefined): Promise<unknown> {
   switch (command) {
     case 'status':
       break;
     case 'failover':
-      result = await c.failover({ target: values.target, mode, rejoinAfterMs: intOption(values['rejoin-after-ms'], 'rejoin-after-ms') });
-      break;
+      return c.failover({ target: values.target, mode, rejoinAfterMs: intOption(values['rejoin-after-ms'], 'rejoin-after-ms') });
     case 'kill':
       await c.kill(positional(rest, 0, 'instance name'));
       break;
@@ -326,8 +322,7 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       await c.rejoin(positional(rest, 0, 'instance name'));
       break;
     case 'add-reader':
-      result = await c.addReader();
-      break;
+      return c.addReader();
     case 'remove-reader':
       await c.removeReader(positional(rest, 0, 'instance name'));
       break;
@@ -354,50 +349,83 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
       const type = values.type?.toUpperCase();
       if (type !== undefined && type !== 'READER' && type !== 'ANY') throw new UsageError(`--type must be READER or ANY, got '${values.type}'`);
       const membership = { members: list(values.members), excluded: list(values.excluded), type: type as 'READER' | 'ANY' | undefined };
-      if (sub === 'create') result = await c.customEndpoints.create(name, membership);
-      else if (sub === 'modify') result = await c.customEndpoints.modify(name, membership);
-      else if (sub === 'delete') await c.customEndpoints.delete(name);
+      if (sub === 'create') return c.customEndpoints.create(name, membership);
+      if (sub === 'modify') return c.customEndpoints.modify(name, membership);
+      if (sub === 'delete') await c.customEndpoints.delete(name);
       else throw new UsageError(`unknown custom-endpoint command '${sub}': expected create, modify or delete`);
       break;
-    }
-    case 'blue-green': {
-      const sub = positional(rest, 0, "blue-green command (create, status or switchover)");
-      if (sub === 'create') {
-        const t0 = Date.now();
-        const bg = await c.blueGreen({ suffix: values.suffix });
-        result = values.json ? { id: bg.id, createMs: Date.now() - t0 } : `blue/green deployment ${bg.id} created in ${Date.now() - t0} ms`;
-      } else if (sub === 'switchover') {
-        const bg = c.blueGreenDeployment;
-        if (!bg) throw new Error(`cluster ${c.clusterId} has no Blue/Green deployment ('cluster blue-green create' first)`);
-        const all = intOption(values['phase-ms'], 'phase-ms');
-        const phaseMs: BlueGreenPhaseMs = {
-          initiated: intOption(values['initiated-ms'], 'initiated-ms') ?? all,
-          inProgress: intOption(values['in-progress-ms'], 'in-progress-ms') ?? all,
-          post: intOption(values['post-ms'], 'post-ms') ?? all,
-        };
-        const r = await bg.switchover({
-          phaseMs,
-          rollback: values.rollback,
-          dropConnections: !values['keep-connections'],
-          onPhase: (status) => {
-            if (!values.json) out(`${new Date().toISOString()} ${status}`);
-          },
-        });
-        result = values.json ? r : `${r.rollback ? 'rolled back' : 'switched over'} in ${r.totalMs} ms (${r.phases.map((p) => `${p.status} ${p.ms} ms`).join(', ')})`;
-      } else if (sub !== 'status') {
-        throw new UsageError(`unknown blue-green command '${sub}': expected create, status or switchover`);
-      }
-      const state = await c.status();
-      if (values.json) print(state, result);
-      else {
-        if (result !== undefined) out(String(result));
-        out(describeBlueGreen(state));
-      }
-      return 0;
     }
     default:
       throw new UsageError(`unknown cluster command '${command}'`);
   }
+  return undefined;
+}
+
+/** `blue-green create|status|switchover`: prints the deployment rather than the cluster. */
+async function blueGreenCommand(c: LocalCluster, rest: string[], values: ClusterValues, print: Print, out: (s: string) => void): Promise<void> {
+  let result: unknown;
+    const sub = positional(rest, 0, "blue-green command (create, status or switchover)");
+    if (sub === 'create') {
+      const t0 = Date.now();
+      const bg = await c.blueGreen({ suffix: values.suffix });
+      result = values.json ? { id: bg.id, createMs: Date.now() - t0 } : `blue/green deployment ${bg.id} created in ${Date.now() - t0} ms`;
+    } else if (sub === 'switchover') {
+      const bg = c.blueGreenDeployment;
+      if (!bg) throw new Error(`cluster ${c.clusterId} has no Blue/Green deployment ('cluster blue-green create' first)`);
+      const all = intOption(values['phase-ms'], 'phase-ms');
+      const phaseMs: BlueGreenPhaseMs = {
+        initiated: intOption(values['initiated-ms'], 'initiated-ms') ?? all,
+        inProgress: intOption(values['in-progress-ms'], 'in-progress-ms') ?? all,
+        post: intOption(values['post-ms'], 'post-ms') ?? all,
+      };
+      const r = await bg.switchover({
+        phaseMs,
+        rollback: values.rollback,
+        dropConnections: !values['keep-connections'],
+        onPhase: (status) => {
+          if (!values.json) out(`${new Date().toISOString()} ${status}`);
+        },
+      });
+      result = values.json ? r : `${r.rollback ? 'rolled back' : 'switched over'} in ${r.totalMs} ms (${r.phases.map((p) => `${p.status} ${p.ms} ms`).join(', ')})`;
+    } else if (sub !== 'status') {
+      throw new UsageError(`unknown blue-green command '${sub}': expected create, status or switchover`);
+    }
+    const state = await c.status();
+    if (values.json) print(state, result);
+    else {
+      if (result !== undefined) out(String(result));
+      out(describeBlueGreen(state));
+    }
+}
+
+async function cluster(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseClusterArgs(argv);
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    out(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const print = printer(values.json, out);
+  const mode = values.mode;
+  if (mode !== undefined && mode !== 'fast' && mode !== 'immediate') throw new UsageError(`--mode must be 'fast' or 'immediate', got '${mode}'`);
+
+  if (command.startsWith('global-')) return globalCommand(command, values, out);
+  if (command === 'up') {
+    await up(values, print);
+    return 0;
+  }
+  if (command !== 'down' && command !== 'blue-green' && !ATTACHED_COMMANDS.includes(command)) throw new UsageError(`unknown cluster command '${command}'`);
+  const dir = findDir(values.dir, false)!;
+  if (command === 'down') {
+    await down(dir, values.purge, out);
+    return 0;
+  }
+  const c = await LocalCluster.attach(dir);
+  if (command === 'blue-green') {
+    await blueGreenCommand(c, rest, values, print, out);
+    return 0;
+  }
+  const result = await runAttached(c, command, rest, values, mode);
   print(await c.status(), result);
   return 0;
 }

@@ -233,16 +233,16 @@ export class ClientCore<C> extends EventEmitter {
     // First: a failover or read/write switch in progress stops, and no connection it opens from now on survives.
     service.beginEnd();
     const conn = service.currentConnection;
-    let failure: unknown;
+    let failure: { error: unknown } | undefined;
     if (wasConnected && conn !== undefined && !this.driverDialect.isClosed(conn)) {
       try {
         await this.execute('Client.end', [], (c) => this.driverDialect.end(c, service.auxiliaryQueryTimeoutMs));
-      } catch (err) {
-        failure = err;
+      } catch (error) {
+        failure = { error };
       }
     }
     await this.releaseAll();
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure.error;
   }
 
   /** Plugins, connections and the services reference, each released once. */

@@ -3,7 +3,7 @@
  * hosts (by any of their aliases) as up or down, and every client's host list reflects it. With the default
  * (pass-through) strategy a down report lasts AVAILABILITY_ENTRY_TTL_MS so a host reported down once is not shunned
  * forever; with `exponential_backoff` a down host is offered again after 2^failures × initialBackoff, until
- * maxRetries consecutive failures make it stay down until reported up (inventory §5.4).
+ * maxRetries consecutive failures make it stay down until reported up.
  */
 import { ConfigurationError } from './errors.js';
 import { HostAvailability } from './host-info.js';

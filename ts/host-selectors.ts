@@ -1,5 +1,5 @@
 /**
- * Built-in host selection strategies (inventory §5.3): the default path of PluginService.getHostInfoByStrategy.
+ * Built-in host selection strategies: the default path of PluginService.getHostInfoByStrategy.
  * Every strategy picks among the hosts of the requested role that are AVAILABLE. Round-robin position is shared by
  * the clients of one WrapperServices (so many clients spread over the readers) and lives in a HostSelectors
  * instance held by it, never in module state.
@@ -121,7 +121,7 @@ export class HostSelectors {
   }
 
   /**
-   * least_connections (inventory §5.3): among the AVAILABLE hosts of `role`, one with the fewest connections in use
+   * least_connections: among the AVAILABLE hosts of `role`, one with the fewest connections in use
    * according to `inUse` (the internal pools' checked-out count); ties go to the first in host-name order. Only
    * offered by plugins that own such counts (read/write splitting with internal pools), not by `select`.
    */
@@ -142,7 +142,7 @@ export class HostSelectors {
   }
 
   /**
-   * fastest_response (inventory §2.13): among the AVAILABLE hosts of `role`, the one with the lowest measured
+   * fastest_response: among the AVAILABLE hosts of `role`, the one with the lowest measured
    * response time (`responseMs` undefined = not measured yet); a random host when none has a measurement. Offered
    * by the fastest_response_strategy plugin, which owns the measurements.
    */

@@ -1,6 +1,6 @@
 /**
  * Every physical connection the `aurora_connection_tracker` plugin saw opened, by instance (`host:port`), for all
- * clients of one WrapperServices (inventory §2.8). When an instance stops being the writer, all connections to it —
+ * clients of one WrapperServices. When an instance stops being the writer, all connections to it —
  * idle ones in pools included — are aborted at once (socket destroyed, never a wait on a dead host), so no client
  * keeps writing to, or waiting on, a demoted or dead writer: their next call fails with a network error and fails
  * over. Connections are held weakly and pruned once closed.

@@ -685,7 +685,7 @@ export const OPTION_TABLE = [
   },
 ] as const satisfies readonly OptionRow[];
 
-/** Prefixes of options that override the config of the wrapper's monitoring connections (inventory §1.4). */
+/** Prefixes of options that override the config of the wrapper's monitoring connections. */
 export const MONITORING_PREFIXES = ['topology-monitoring-', 'monitoring-', 'frt-', 'blue-green-monitoring-', 'limitless-router-monitor-'] as const;
 export type MonitoringPrefix = (typeof MONITORING_PREFIXES)[number];
 

@@ -390,7 +390,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     });
   }
 
-  /** Connect props of topology probes: `topology-monitoring-` overrides over 5 s connect / query bounds (inventory §1.4). */
+  /** Connect props of topology probes: `topology-monitoring-` overrides over 5 s connect / query bounds. */
   private get topologyProbeProps(): ConnectProps {
     return (this.probeProps ??= monitoringConnectProps(this.driverName, this.props, 'topology-monitoring-', { connectTimeout: 5000, socketTimeout: 5000 }));
   }
@@ -495,7 +495,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     return this.withDialect(conn, () => this.hostListProvider.identifyConnection(conn));
   }
 
-  /** Adds the names the server knows itself by (alias query) and those of its topology entry (inventory §5.6). */
+  /** Adds the names the server knows itself by (alias query) and those of its topology entry. */
   async fillAliases(conn: C, host: HostInfo): Promise<void> {
     await this.ensureDialect(conn);
     return fillAliases(conn, host, {
@@ -568,7 +568,7 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   }
 }
 
-/** What changed between two connections / hosts (inventory §0 notifyConnectionChanged). */
+/** What changed between two connections / hosts (the notifyConnectionChanged pipeline's input). */
 export function connectionChanges(oldHost: HostInfo, newHost: HostInfo, connectionObjectChanged: boolean): Set<ConnectionChange> {
   const changes = new Set<ConnectionChange>();
   if (connectionObjectChanged) changes.add(ConnectionChange.CONNECTION_OBJECT_CHANGED);

@@ -1,5 +1,5 @@
 /**
- * Recognition of Amazon RDS / Aurora DNS names (inventory §5.9): which kind of endpoint a host is, its region,
+ * Recognition of Amazon RDS / Aurora DNS names: which kind of endpoint a host is, its region,
  * cluster or instance name, and the `?.<domain>` pattern from which instance host names are built.
  *
  * Endpoint shapes (values in <> depend on the cluster; <xyz> is the account/region-specific DNS id):

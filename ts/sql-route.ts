@@ -39,7 +39,7 @@ const NOT_A_READ = new RegExp(
     String.raw`\bfor\s+(?:no\s+key\s+update|key\s+share|share)\b`,
     String.raw`\b(?:nextval|setval|currval|lastval|pg_advisory\w*|pg_try_advisory\w*|pg_notify|set_config|txid_current\w*|pg_current_xact_id\w*|lo_\w+|dblink\w*|get_lock|release_lock|release_all_locks|is_used_lock|last_insert_id|found_rows|row_count|pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_switch_wal|pg_create\w*|pg_drop\w*)\s*\(`,
     ':=', // MySQL user variable assignment
-    '@@(?!global\.)', // MySQL session variables (per connection); @@global.x reads the same everywhere
+    String.raw`@@(?!global\.)`, // MySQL session variables (per connection); @@global.x reads the same everywhere
     String.raw`\bsql_calc_found_rows\b`,
   ].join('|'),
 );

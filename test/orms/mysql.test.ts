@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import knex from 'knex';
 import { Kysely, MysqlDialect, sql as ksql } from 'kysely';
 import { drizzle } from 'drizzle-orm/mysql2';
-import { mysqlTable, varchar, int } from 'drizzle-orm/mysql-core';
+import { mysqlTable, varchar, int, type MySqlTransactionConfig } from 'drizzle-orm/mysql-core';
 import { sql as dsql, and, eq } from 'drizzle-orm';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { DataSource, EntitySchema, QueryFailedError } from 'typeorm';
@@ -178,7 +178,8 @@ defineCase({
           for (const id of ids) await trx.insert(t).values({ orm: 'drizzle', id });
           if (rollback) trx.rollback();
         }),
-      readOnlyTx: () => db.transaction(async (trx) => firstV((await trx.execute(dsql.raw(ROUTED_WHO)))[0]), { accessMode: 'read only' }),
+      // Drizzle's type requires isolationLevel, which would add a SET TRANSACTION: `start transaction read only` alone.
+      readOnlyTx: () => db.transaction(async (trx) => firstV((await trx.execute(dsql.raw(ROUTED_WHO)))[0]), { accessMode: 'read only' } as MySqlTransactionConfig),
       end: () => endPool(pool),
     };
   },

@@ -95,8 +95,8 @@ export class AwsApiServer {
   }
 
   private secretsManager(req: IncomingMessage, body: Buffer, action: string, res: ServerResponse): void {
-    const json = (status: number, value: unknown) =>
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(value));
+    const json = (status: number, value: unknown): void =>
+      void res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(value));
     const url = new URL(req.url ?? '/', 'http://x');
     let signer: { accessKeyId: string; region: string };
     try {
@@ -128,7 +128,7 @@ export class AwsApiServer {
     const action = form.get('Action')!;
     const params = Object.fromEntries(form) as Record<string, string>;
     this.requests.push({ api: 'sts', action, params });
-    const xml = (status: number, text: string) => res.writeHead(status, { 'content-type': 'text/xml' }).end(text);
+    const xml = (status: number, text: string): void => void res.writeHead(status, { 'content-type': 'text/xml' }).end(text);
     const error = (code: string, message: string) =>
       xml(400, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`);
     if (action !== 'AssumeRoleWithSAML') return error('InvalidAction', `unsupported action ${action}`);

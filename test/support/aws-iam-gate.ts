@@ -71,6 +71,7 @@ export class IamGate {
   }
 
   factory(): PluginFactory {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- read by the plugin's methods, which have their own `this`
     const gate = this;
     return {
       code: 'test_iam_gate',

@@ -115,9 +115,9 @@ export class IdpServer {
   private handle(req: IncomingMessage, body: string, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', `https://${this.endpoint}`);
     this.requests.push(`${req.method} ${url.pathname}`);
-    const html = (status: number, text: string, headers: Record<string, string> = {}) =>
-      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...headers }).end(text);
-    const json = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+    const html = (status: number, text: string, headers: Record<string, string> = {}): void =>
+      void res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...headers }).end(text);
+    const json = (status: number, value: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
 
     if (url.pathname === '/adfs/ls/IdpInitiatedSignOn.aspx') {
       if (url.searchParams.get('loginToRp') !== 'urn:amazon:webservices') return html(400, '<p>MSIS7012: unknown relying party</p>');

@@ -4,6 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Flavour } from '../../ts/testing/index.js';
+import { AwsPGClient } from '../../ts/clients/pg-client.js';
 import { FailoverSuccessError } from '../../ts/errors.js';
 import { HostAvailability, type HostInfo } from '../../ts/host-info.js';
 import { efmMonitorCount } from '../../ts/plugins/host-monitoring-efm.js';
@@ -26,7 +27,8 @@ function blockEventLoop(ms: number): void {
 }
 
 function efmPlugin(db: Db, code = 'host_monitoring_v2'): HostMonitoringPlugin<unknown> {
-  const p = db.raw.core.getPlugin(code);
+  // The two clients' getPlugin signatures differ: narrowed, the union is callable.
+  const p = db.raw instanceof AwsPGClient ? db.raw.core.getPlugin(code) : db.raw.core.getPlugin(code);
   assert.ok(p, `${code} is loaded`);
   return p as unknown as HostMonitoringPlugin<unknown>;
 }

@@ -22,7 +22,7 @@ async function freePort() {
     const srv = net.createServer();
     srv.once('error', reject);
     srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
+      const { port } = /** @type {net.AddressInfo} */ (srv.address());
       srv.close(() => resolve(port));
     });
   });
@@ -84,7 +84,7 @@ export async function startMariaDB(root) {
   execFileSync('mariadb', ['--no-defaults', '-uroot', `--socket=${sock}`, '-e', sql]);
   return {
     env: { TEST_MYSQL_HOST: '127.0.0.1', TEST_MYSQL_PORT: String(port), TEST_MYSQL_USER: USER, TEST_MYSQL_PASSWORD: PASSWORD, TEST_MYSQL_DATABASE: DATABASE },
-    stop: () => { try { process.kill(child.pid, 'SIGKILL'); } catch {} },
+    stop: () => { try { process.kill(/** @type {number} */ (child.pid), 'SIGKILL'); } catch {} },
   };
 }
 

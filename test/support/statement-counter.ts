@@ -27,7 +27,7 @@ const CANCEL_REQUEST = 80877102;
 
 /** Splits PostgreSQL frontend messages; `onStatement` gets Query text and Parse statement text. */
 function pgFrontend(onStartup: (params: Map<string, string>) => void, onStatement: (sql: string) => void): (chunk: Buffer) => void {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let started = false;
   return (chunk) => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -64,7 +64,7 @@ function pgFrontend(onStartup: (params: Map<string, string>) => void, onStatemen
 
 /** Splits MySQL client packets; commands are the packets with sequence id 0 after the handshake response. */
 function mysqlFrontend(onStatement: (sql: string) => void): (chunk: Buffer) => void {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   return (chunk) => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     while (buf.length >= 4) {

@@ -47,7 +47,7 @@ export class IdpSession {
   private keepCookies(url: URL, setCookie: string[] | undefined): void {
     if (setCookie === undefined) return;
     let jar = this.cookies.get(url.host);
-    if (jar === undefined) this.cookies.set(url.host, (jar = new Map()));
+    if (jar === undefined) this.cookies.set(url.host, (jar = new Map<string, string>()));
     for (const line of setCookie) {
       const pair = line.split(';', 1)[0]!;
       const eq = pair.indexOf('=');

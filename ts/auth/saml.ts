@@ -1,5 +1,5 @@
 /**
- * SAML assertions from the identity providers (inventory §2.19): ADFS's IdP-initiated sign-on form, and Okta's
+ * SAML assertions from the identity providers: ADFS's IdP-initiated sign-on form, and Okta's
  * authn API + Amazon AWS app. HTML is read with htmlparser2 (forms, inputs, entity decoding), never with regexes.
  * Nothing here logs or puts into a message the password, session token or assertion.
  */

@@ -231,7 +231,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     super();
     Object.defineProperty(this, 'client', { value: client, enumerable: false });
     Object.defineProperty(this, 'eventRelay', { value: new EventRelay(this, client, CONNECTION_EVENTS), enumerable: false });
-    if (connectNow) this.startConnect();
+    if (connectNow) void this.startConnect();
   }
 
   /**

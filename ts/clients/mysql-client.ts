@@ -32,12 +32,18 @@ import { captureCallerStack, withCallerStack, type CallerStack } from './caller-
 import { safeConfigView } from './config-view.js';
 import { AwsMySQLCallbackConnection } from './mysql-callback.js';
 
-/** mysql2 connection options plus wrapper options (plugins, failoverTimeoutMs, socketTimeout, …; docs/options.md). */
-export type AwsMySQLClientConfig = ConnectionOptions & {
-  /** Plugin codes, comma-separated or as a list ('' for none). */
-  readonly plugins?: string | readonly string[];
-  readonly [wrapperOption: string]: unknown;
-};
+/**
+ * mysql2 connection options plus wrapper options (plugins, failoverTimeoutMs, socketTimeout, …; docs/options.md). A
+ * value typed as mysql2's `ConnectionOptions` is accepted as it is: an interface has no index signature, so it needs
+ * its own union member.
+ */
+export type AwsMySQLClientConfig =
+  | ConnectionOptions
+  | (ConnectionOptions & {
+      /** Plugin codes, comma-separated or as a list ('' for none). */
+      readonly plugins?: string | readonly string[];
+      readonly [wrapperOption: string]: unknown;
+    });
 
 export interface AwsMySQLClientInit {
   /** Process-wide wrapper state; defaults to the shared one. */

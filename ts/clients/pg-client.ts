@@ -42,8 +42,11 @@ import type { ClientMethod } from '../plugin.js';
 import type { WrapperServices } from '../services.js';
 import { ReaderRouter, type ReaderRoutingState } from '../reader-routing.js';
 
-/** pg.Client's config plus wrapper options (camelCase, or the seed's snake_case names). */
-export type AwsPGClientConfig = ClientConfig & { readonly [wrapperOption: string]: unknown };
+/**
+ * pg.Client's config plus wrapper options (camelCase, or the seed's snake_case names). A value typed as pg's
+ * `ClientConfig` is accepted as it is: an interface has no index signature, so it needs its own union member.
+ */
+export type AwsPGClientConfig = ClientConfig | (ClientConfig & { readonly [wrapperOption: string]: unknown });
 
 export interface AwsPGClientInit {
   /** Process-wide state; defaults to the shared one. Tests pass a fresh `new WrapperServices()`. */
@@ -376,7 +379,7 @@ export class AwsPGClient extends EventEmitter {
   /** `p` as an instance of the configured `Promise` class, if any (pg's deprecated option). */
   private asCustomPromise<T>(p: Promise<T>): Promise<T> {
     const P = this.customPromise;
-    return P === undefined ? p : new P<T>((resolve, reject) => p.then(resolve, reject));
+    return P === undefined ? p : new P<T>((resolve, reject) => void p.then(resolve, reject));
   }
 
   // ---- query ----------------------------------------------------------------------------------------------------

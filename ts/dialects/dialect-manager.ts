@@ -89,7 +89,7 @@ export function resolveDialectCode(value: string): DialectCode {
   return resolved as DialectCode;
 }
 
-/** The initial guess of inventory §3.1 from the engine and the host's RDS URL type; `canUpdate` false = final. */
+/** The initial dialect guess (as the Python wrapper makes it) from the engine and the host's RDS URL type; `canUpdate` false = final. */
 export function guessDialect(engine: Engine | undefined, host: string): { dialect: DatabaseDialect; canUpdate: boolean } {
   const type = identifyRdsType(host);
   const isCluster = type === RdsUrlType.RDS_WRITER_CLUSTER || type === RdsUrlType.RDS_READER_CLUSTER || type === RdsUrlType.RDS_CUSTOM_CLUSTER;

@@ -28,7 +28,7 @@ export type QueryRows = (sql: string) => Promise<unknown[][]>;
 export type RowsWithColumns = unknown[][] & { columns?: readonly string[] };
 
 /**
- * How the writer-id query answers "is this connection on the writer" (true semantics, inventory §3.3 QUIRKS):
+ * How the writer-id query answers "is this connection on the writer" (true semantics; the Python wrapper's queries differ per kind):
  * - `row-means-writer`: a row is returned only on the writer (aurora, global-aurora); the row's column 0 is its id.
  * - `no-row-means-writer`: a row is returned only on replicas (multi-az-mysql `SHOW REPLICA STATUS`); on a replica
  *   the writer's id is read from `writerIdColumns` (by name, first present); the own id comes from `ownIdQuery`.
@@ -37,7 +37,7 @@ export type RowsWithColumns = unknown[][] & { columns?: readonly string[] };
  */
 export type WriterIdMeaning = 'row-means-writer' | 'no-row-means-writer' | 'returns-writer-id';
 
-/** The SQL a topology-aware dialect uses to read and verify the cluster topology (inventory §3.3). */
+/** The SQL a topology-aware dialect uses to read and verify the cluster topology. */
 export interface TopologyQueries {
   readonly kind: 'aurora' | 'global-aurora' | 'multi-az';
   readonly topologyQuery: string;
@@ -62,7 +62,7 @@ export interface DatabaseDialect {
   /** Server family: which driver can talk to it. Optional for user-supplied custom dialects. */
   readonly engine?: 'pg' | 'mysql';
   readonly defaultPort: number;
-  /** Dialects this one may be refined to after the first connection, in order (inventory §3.1). */
+  /** Dialects this one may be refined to after the first connection, in order. */
   readonly updateCandidates: readonly DialectCode[];
   readonly hostIdQuery: string;
   readonly isReaderQuery: string;

@@ -1,5 +1,5 @@
 /**
- * fillAliases (inventory §5.6): records every name a connected host is known by, so that availability and host
+ * fillAliases: records every name a connected host is known by, so that availability and host
  * list changes reported under one name apply to all: `host[:port]`, the dialect's alias query results
  * (e.g. `10.0.0.5:5432`, `ip-10-0-0-5:3306`) and the aliases of the topology host the connection is identified as.
  */

@@ -1,5 +1,5 @@
 /**
- * Static host list provider (inventory §5.2): the one host of the user's configuration, as the writer. Used by
+ * Static host list provider: the one host of the user's configuration, as the writer. Used by
  * dialects without topology (mysql, rds-mysql, pg, rds-pg, custom without topology). Cluster id `<none>`.
  */
 import { HostInfo, HostRole } from '../host-info.js';

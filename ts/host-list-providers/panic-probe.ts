@@ -96,7 +96,7 @@ export function probeForWriter<C>(input: PanicProbeInput<C>): Promise<HostInfo[]
       if (hosts) {
         log.debug(`cluster ${input.clusterId}: writer ${hosts[0]?.hostId ?? '?'} confirmed by panic probe in ${Date.now() - started} ms`);
         resolve(hosts);
-      } else reject(err);
+      } else reject(err ?? new AwsWrapperError(`No writer of cluster ${input.clusterId} confirmed`));
     };
     const timer = setTimeout(
       () => finish(undefined, new AwsWrapperError(`No writer of cluster ${input.clusterId} could be confirmed within ${input.timeoutMs} ms`)),

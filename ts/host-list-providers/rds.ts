@@ -1,5 +1,5 @@
 /**
- * Host list provider of topology-aware dialects (aurora-*, global-aurora-*, multi-az-*; inventory §5.2): reads the
+ * Host list provider of topology-aware dialects (aurora-*, global-aurora-*, multi-az-*): reads the
  * cluster topology through the dialect's SQL on a connection the caller passes, and shares it through
  * the services' topology cache (cluster-state.ts) keyed by clusterId. With `topologyMonitoring` and the native addon, the provider attaches
  * to its cluster's native topology monitor (./topology-monitor.ts), which keeps the cache current and takes

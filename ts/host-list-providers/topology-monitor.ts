@@ -482,6 +482,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
 
   private handleFor(entry: Attached): TopologyMonitorHandle {
     let released = false;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the `ready` getter below has its own `this`
     const monitor = this;
     return {
       monitor: this,

@@ -1,5 +1,5 @@
 /**
- * Turns topology-query rows into hosts (inventory §5.2 TopologyUtils), for the three row shapes:
+ * Turns topology-query rows into hosts (the Python wrapper's TopologyUtils), for the three row shapes:
  *   aurora        (id, is_writer, cpu, lag_ms, last_update)
  *   global-aurora (id, is_writer, visibility_lag_ms, aws_region)
  *   multi-az      (id, endpoint, port)  + the writer's id, read separately

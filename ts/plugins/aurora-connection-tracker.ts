@@ -1,5 +1,5 @@
 /**
- * `aurora_connection_tracker` (inventory §2.8): records every physical connection this client opens under its
+ * `aurora_connection_tracker`: records every physical connection this client opens under its
  * instance (WrapperServices.openedConnections, shared by all clients), so that when the writer changes every
  * connection to the old writer — idle pooled ones included — is aborted at once, from whichever client or monitor
  * learns about the change first:

@@ -1,5 +1,5 @@
 /**
- * What failover v1 (`failover`) and v2 (`failover_v2`) share (inventory §2.1, §2.2): the failover mode, the
+ * What failover v1 (`failover`) and v2 (`failover_v2`) share: the failover mode, the
  * trigger, the transaction state captured before each call, one failover at a time per client (concurrent calls
  * that fail on the same dead connection share it), the outcome errors, the `failover` client event, bounded
  * connects, and the reader search. The two plugins differ only in how they find the new writer and in a few
@@ -51,7 +51,8 @@ export enum FailoverMode {
 export function failoverModeFrom(option: string | undefined, initialHost: HostInfo | undefined): FailoverMode {
   if (option !== undefined) {
     const v = option.trim().toLowerCase().replace(/-/g, '_');
-    if (v === FailoverMode.STRICT_WRITER || v === FailoverMode.STRICT_READER || v === FailoverMode.READER_OR_WRITER) return v;
+    const mode = Object.values(FailoverMode).find((m) => m.valueOf() === v);
+    if (mode !== undefined) return mode;
     throw new AwsWrapperError(`failoverMode must be one of strict_writer, strict_reader, reader_or_writer; got '${option}'`);
   }
   return initialHost !== undefined && isReaderClusterDns(initialHost.host) ? FailoverMode.READER_OR_WRITER : FailoverMode.STRICT_WRITER;

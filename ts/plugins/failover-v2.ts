@@ -1,5 +1,5 @@
 /**
- * `failover_v2` (inventory §2.2), the default failover plugin. On a network error (or, in strict_writer mode, a
+ * `failover_v2`, the default failover plugin. On a network error (or, in strict_writer mode, a
  * read-only error from a demoted writer) it waits for a topology whose writer was verified on the server (panic
  * probe of every host, or the topology monitor), connects to that writer and verifies its role (strict_writer), or
  * finds a reader (strict_reader, reader_or_writer); then the call fails with FailoverSuccessError or

@@ -1,5 +1,5 @@
 /**
- * `failover` (v1, inventory §2.1), kept for configurations that name it. Where v1 differs from failover_v2:
+ * `failover` (v1), kept for configurations that name it. Where v1 differs from failover_v2:
  *  - writer failover races two tasks: reconnecting to the old writer every failoverWriterReconnectIntervalMs
  *    (a transient loss) and waiting for a new verified writer through the topology; the first verified writer wins;
  *  - enableFailover=false keeps the plugin loaded but inactive;

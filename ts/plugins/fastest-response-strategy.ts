@@ -1,5 +1,5 @@
 /**
- * `fastest_response_strategy` (inventory §2.13): adds the host selection strategy `fastest_response` (set it with
+ * `fastest_response_strategy`: adds the host selection strategy `fastest_response` (set it with
  * readerHostSelectorStrategy), which picks the host of the role with the lowest measured response time, a random one
  * while nothing is measured.
  *

@@ -1,5 +1,5 @@
 /**
- * Enhanced failure monitoring shared by `host_monitoring` (v1) and `host_monitoring_v2` (inventory §2.5–§2.6).
+ * Enhanced failure monitoring shared by `host_monitoring` (v1) and `host_monitoring_v2`.
  *
  * One native monitor per (host, detection parameters) probes the host from the side while calls run on it; when the
  * host stops answering it shuts the sockets of those calls down from its own thread (on time even while the JS event
@@ -36,7 +36,7 @@ type DriverName = 'pg' | 'mysql2';
 
 const DEFAULT_PORTS: Readonly<Record<DriverName, number>> = { pg: 5432, mysql2: 3306 };
 const PROBE_KINDS: Readonly<Record<DriverName, ProbeKind>> = { pg: 'postgres', mysql2: 'mysql' };
-/** Monitoring-connection defaults injected unless the user sets them (inventory §1.4): v1 connect timeout 10 s. */
+/** Monitoring-connection defaults injected unless the user sets them: v1 connect timeout 10 s. */
 const MONITORING_DEFAULTS: Readonly<Record<EfmVersion, Readonly<Record<string, unknown>>>> = { 1: { connectTimeout: 10_000 }, 2: {} };
 
 /** The detection parameters of a client (its options). */

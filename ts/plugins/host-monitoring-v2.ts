@@ -1,5 +1,5 @@
 /**
- * `host_monitoring_v2` (enhanced failure monitoring v2, inventory §2.6; in the default plugin list): the host's
+ * `host_monitoring_v2` (enhanced failure monitoring v2; in the default plugin list): the host's
  * monitor declares it dead once it has been silent for failureDetectionIntervalMs × failureDetectionCount while
  * calls were monitored, aborts every monitored call on it at once, and aborts calls that become monitored while it
  * stays dead as soon as they do. The call rejects with the driver's own connection error, which failover acts on.

@@ -1,5 +1,5 @@
 /**
- * `host_monitoring` (enhanced failure monitoring v1, inventory §2.5): a call running on a host that stops answering
+ * `host_monitoring` (enhanced failure monitoring v1): a call running on a host that stops answering
  * is aborted once the host has been silent for failureDetectionIntervalMs × failureDetectionCount, counted for each
  * call from the moment it became monitored (failureDetectionTimeMs after it started). The call rejects with
  * HostUnavailableError (code 08S01, the driver's error as cause), which failover acts on. Shared machinery:

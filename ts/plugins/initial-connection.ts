@@ -1,5 +1,5 @@
 /**
- * `initial_connection` (inventory §2.9): a connection opened through a cluster endpoint goes to a verified instance.
+ * `initial_connection`: a connection opened through a cluster endpoint goes to a verified instance.
  *  - Writer endpoint (`cluster-`, global writer): the topology's writer instance, verified on the server to be the
  *    writer. While the topology is unknown the endpoint itself is used and its role checked; a reader behind the
  *    writer endpoint (stale DNS after a failover) is dropped and the writer confirmed from the topology.

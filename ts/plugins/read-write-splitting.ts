@@ -1,5 +1,5 @@
 /**
- * `read_write_splitting` (inventory §2.10): `setReadOnly(true)` moves the client to a reader of the cluster topology
+ * `read_write_splitting`: `setReadOnly(true)` moves the client to a reader of the cluster topology
  * (chosen with readerHostSelectorStrategy), `setReadOnly(false)` back to the writer; the connection switched away
  * from stays cached, or goes back to the internal pool. Rules and bookkeeping live in rw-common.ts.
  *

@@ -151,7 +151,7 @@ export class PluginRegistry {
     }
     if (profile.plugins !== undefined) {
       if (!Array.isArray(profile.plugins)) throw new ConfigurationError(`Profile '${name}': plugins must be an array of codes or factories`, 'profileName');
-      for (const p of profile.plugins) if (typeof p !== 'string') validateFactory(p);
+      for (const p of profile.plugins as unknown[]) if (typeof p !== 'string') validateFactory(p as PluginFactory); // checked there
     }
     this.profiles.set(name, Object.freeze({ ...profile }));
   }

@@ -1,5 +1,5 @@
 /**
- * What read_write_splitting (topology-based) and srw (endpoint-based) share (inventory §2.10, §2.11): on
+ * What read_write_splitting (topology-based) and srw (endpoint-based) share: on
  * `setReadOnly(true|false)` the client switches between a writer and a reader connection, keeping the other one
  * cached (or returning it to an internal pool), outside transactions only, with the session state transferred by
  * PluginService.setCurrentConnection. Subclasses say where writers and readers are and how to open them.

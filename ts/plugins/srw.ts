@@ -1,5 +1,5 @@
 /**
- * `srw`, simple read/write splitting (inventory §2.11): like read_write_splitting but without a topology, for any
+ * `srw`, simple read/write splitting: like read_write_splitting but without a topology, for any
  * database with a read endpoint and a write endpoint (Aurora cluster endpoints, an RDS Proxy, a load balancer).
  * `setReadOnly(true)` connects through srwReadEndpoint, `setReadOnly(false)` through srwWriteEndpoint; a
  * connection is known as writer or reader by the endpoint it was opened through. With srwVerifyNewConnections

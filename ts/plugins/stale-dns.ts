@@ -1,5 +1,5 @@
 /**
- * `stale_dns` (inventory §2.7): never hands out a connection to a demoted writer because a writer cluster endpoint
+ * `stale_dns`: never hands out a connection to a demoted writer because a writer cluster endpoint
  * still resolves to it (DNS lags a failover by its TTL). After connecting through a writer cluster endpoint
  * (`cluster-`, global writer), the connection's role is checked on the server; if it is not the writer, the writer
  * is confirmed from the topology (panic probe: a host verifying itself as writer), the client connects to that

@@ -1,7 +1,7 @@
 /**
  * Per-instance pools of physical connections, used by read/write splitting to take a reader (or writer) connection
  * instead of opening one, and to give it back when the client switches away (the seed's internal pooled connection
- * provider, inventory §5.7). One InternalConnectionPools object is either private to an AwsPGPool / AwsMySQLPool,
+ * provider). One InternalConnectionPools object is either private to an AwsPGPool / AwsMySQLPool,
  * or shared by the clients of one WrapperServices (option `internalConnectionPool`); it is never process-wide.
  *
  * A pool is keyed by driver, instance (`host:port`), user and database. Connections are opened through the caller's

@@ -20,7 +20,7 @@
  *   the password.
  */
 import pg from 'pg';
-import type { QueryConfig, QueryResult, QueryResultRow, Submittable } from 'pg';
+import type { QueryArrayConfig, QueryArrayResult, QueryConfig, QueryConfigValues, QueryResult, QueryResultRow, Submittable } from 'pg';
 import { AwsPGClient, copyConfig, type AwsPGClientConfig, type AwsPGClientInit } from '../clients/pg-client.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError, FailoverError } from '../errors.js';
@@ -228,10 +228,13 @@ export class AwsPGPool extends pg.Pool {
     return (super.connect as (cb?: unknown) => Promise<AwsPGPoolClient> | void)(callback);
   }
 
+  // pg.Pool's overloads (rowMode: 'array' included), with `unknown` where @types/pg says `any`.
   override query<T extends Submittable>(queryStream: T): T;
-  override query<R extends QueryResultRow = QueryResultRow>(queryTextOrConfig: string | QueryConfig<unknown[]>, values?: readonly unknown[]): Promise<QueryResult<R>>;
-  override query<R extends QueryResultRow = QueryResultRow>(queryTextOrConfig: string | QueryConfig<unknown[]>, callback: (err: Error | undefined, result: QueryResult<R>) => void): void;
-  override query<R extends QueryResultRow = QueryResultRow>(queryText: string, values: readonly unknown[], callback: (err: Error | undefined, result: QueryResult<R>) => void): void;
+  override query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: QueryArrayConfig<I>, values?: QueryConfigValues<I>): Promise<QueryArrayResult<R>>;
+  override query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryTextOrConfig: string | QueryConfig<I>, values?: QueryConfigValues<I>): Promise<QueryResult<R>>;
+  override query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: QueryArrayConfig<I>, callback: (err: Error | undefined, result: QueryArrayResult<R>) => void): void;
+  override query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryTextOrConfig: string | QueryConfig<I>, callback: (err: Error | undefined, result: QueryResult<R>) => void): void;
+  override query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryText: string, values: QueryConfigValues<I>, callback: (err: Error | undefined, result: QueryResult<R>) => void): void;
   override query(text: unknown, values?: unknown, callback?: unknown): unknown {
     return (super.query as (t: unknown, v?: unknown, c?: unknown) => unknown)(text, values, callback);
   }

@@ -46,7 +46,12 @@ export interface MariaDbFronts {
   listening(): ReadonlyMap<string, number>;
 }
 
-export function createMariaDbEngine(): Engine & { serve(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<MariaDbFronts> } {
+/** The MariaDB engine as its users see it: `serve()` returns the fronts (an `Engine &` intersection would not). */
+export interface MariaDbServingEngine extends Engine {
+  serve(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<MariaDbFronts>;
+}
+
+export function createMariaDbEngine(): MariaDbServingEngine {
   return new MariaDbEngine();
 }
 

@@ -1,6 +1,6 @@
 /**
  * The RDS / Aurora metadata the lookalike installs in its PostgreSQL instances, with the names and result shapes
- * of the real services, so the wrapper's unmodified dialect SQL (inventory §3.2, §3.3) runs against it.
+ * of the real services, so the wrapper's unmodified dialect SQL runs against it.
  * The functions live in the replicated catalog (installed in template1 and postgres, so every database has
  * them). The cluster's membership comes from a small JSON file the supervisor writes into every instance's data
  * directory (read by a SECURITY DEFINER function, so it is the same in every database and needs no commit on

@@ -541,78 +541,68 @@ impl Detector {
     }
 }
 
-async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: Arc<dyn EfmSink>) {
-    let spec = shared.spec.clone();
-    let window = spec.window();
-    let address = spec.target.address();
-    let mut d = Detector { last_ok: None, probing_since: None, dead_since: None, last_error: None, params_ready: None };
-    // Ask for the connection parameters now, while the JS event loop is free, so the first probe does not wait.
-    {
-        let (params, shared, base) = (Arc::clone(&params), Arc::clone(&shared), spec.target.clone());
-        let deadline = spec.connect_timeout.max(Duration::from_secs(10));
-        tokio::spawn(async move {
-            if let Ok(Ok(t)) = tokio::time::timeout(deadline, params.resolve(&base, ParamsPurpose::Monitor(id))).await {
-                if shared.params_ready_at().is_none() {
-                    shared.store_params(&t);
-                    shared.wake.notify_one();
-                }
+/// The registered calls at one instant: those active (armed for at least the grace time, with the instant they
+/// became active), and when the next armed one becomes active.
+struct Calls {
+    active: Vec<(Arc<Watch>, Instant)>,
+    next_activation: Option<Instant>,
+    /// Whether any connection is registered (armed or not): the monitor then polls for new arms.
+    registered: bool,
+}
+
+fn scan_calls(shared: &Shared, grace: Duration, now: Instant) -> Calls {
+    let mut active: Vec<(Arc<Watch>, Instant)> = Vec::new();
+    let mut next_activation: Option<Instant> = None;
+    let watches = shared.watches();
+    for w in watches.iter() {
+        if w.is_aborted() {
+            continue;
+        }
+        if let Some(armed) = w.armed_at() {
+            let active_from = armed + grace;
+            if active_from <= now {
+                active.push((Arc::clone(w), active_from));
+            } else {
+                next_activation = Some(next_activation.map_or(active_from, |n: Instant| n.min(active_from)));
             }
-        });
+        }
     }
-    let mut session: Option<(ProbeSession, ProbeTarget)> = None;
-    let mut inflight: Option<BoxFuture<ProbeDone>> = None;
-    let mut next_probe_at = Instant::now();
+    Calls { active, next_activation, registered: !watches.is_empty() }
+}
 
-    loop {
-        let now = Instant::now();
-        if d.params_ready.is_none() {
-            d.params_ready = shared.params_ready_at();
-        }
-        // Active calls and the next activation.
-        let mut active: Vec<(Arc<Watch>, Instant)> = Vec::new();
-        let mut next_activation: Option<Instant> = None;
-        let registered = {
-            let watches = shared.watches();
-            for w in watches.iter() {
-                if w.is_aborted() {
-                    continue;
-                }
-                if let Some(armed) = w.armed_at() {
-                    let active_from = armed + spec.grace;
-                    if active_from <= now {
-                        active.push((Arc::clone(w), active_from));
-                    } else {
-                        next_activation = Some(next_activation.map_or(active_from, |n: Instant| n.min(active_from)));
-                    }
-                }
+/// Asks for the connection parameters now, while the JS event loop is free, so the first probe does not wait.
+fn prefetch_params(id: u64, spec: &EfmSpec, params: &Arc<dyn ParamsSource>, shared: &Arc<Shared>) {
+    let (params, shared, base) = (Arc::clone(params), Arc::clone(shared), spec.target.clone());
+    let deadline = spec.connect_timeout.max(Duration::from_secs(10));
+    tokio::spawn(async move {
+        if let Ok(Ok(t)) = tokio::time::timeout(deadline, params.resolve(&base, ParamsPurpose::Monitor(id))).await {
+            if shared.params_ready_at().is_none() {
+                shared.store_params(&t);
+                shared.wake.notify_one();
             }
-            !watches.is_empty()
-        };
-
-        // Probe while a call is active, and while the host is dead (to see it come back).
-        if !active.is_empty() || d.dead_since.is_some() {
-            if d.probing_since.is_none() {
-                d.probing_since = Some(now);
-                next_probe_at = now;
-            }
-        } else {
-            d.probing_since = None;
         }
+    });
+}
 
-        // Verdicts.
+impl Detector {
+    /// Declares the host dead once it has been silent for the window, and aborts the calls that are due (v2: all
+    /// active ones once the host is dead; v1: each once the host has been silent for the window of that call).
+    /// Returns whether the host was declared dead now, and the ids of the watches aborted.
+    fn verdicts(&mut self, shared: &Shared, spec: &EfmSpec, active: &[(Arc<Watch>, Instant)], now: Instant) -> (bool, Vec<u64>) {
+        let window = spec.window();
         let mut aborted: Vec<u64> = Vec::new();
         let mut declared = false;
-        if let Some(start) = d.silence_start(None) {
-            if d.dead_since.is_none() && now >= start + window {
-                d.dead_since = Some(now);
+        if let Some(start) = self.silence_start(None) {
+            if self.dead_since.is_none() && now >= start + window {
+                self.dead_since = Some(now);
                 shared.dead.store(true, Ordering::Relaxed);
                 shared.counters.dead.fetch_add(1, Ordering::Relaxed);
                 declared = true;
             }
-            for (w, active_from) in &active {
+            for (w, active_from) in active {
                 let due = match spec.version {
-                    EfmVersion::V2 => d.dead_since.is_some(),
-                    EfmVersion::V1 => d.silence_start(Some(*active_from)).is_some_and(|s| now >= s + window),
+                    EfmVersion::V2 => self.dead_since.is_some(),
+                    EfmVersion::V1 => self.silence_start(Some(*active_from)).is_some_and(|s| now >= s + window),
                 };
                 if due && w.abort() {
                     aborted.push(w.id);
@@ -622,18 +612,112 @@ async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: 
         if !aborted.is_empty() {
             shared.counters.aborted.fetch_add(aborted.len() as u64, Ordering::Relaxed);
         }
+        (declared, aborted)
+    }
+
+    /// When to look again: the next deadline this state implies, else the poll period (None: only a wake-up).
+    fn wake_at(&self, spec: &EfmSpec, calls: &Calls, probe_inflight: bool, next_probe_at: Instant, now: Instant) -> Option<Instant> {
+        let window = spec.window();
+        let mut wake_at: Option<Instant> = calls.next_activation;
+        let mut earliest = |t: Instant| wake_at = Some(wake_at.map_or(t, |w: Instant| w.min(t)));
+        if calls.registered {
+            earliest(now + spec.poll_period());
+        }
+        if self.probing_since.is_some() {
+            if !probe_inflight {
+                earliest(next_probe_at);
+            }
+            if let Some(start) = self.silence_start(None) {
+                if self.dead_since.is_none() {
+                    earliest(start + window);
+                }
+                if spec.version == EfmVersion::V1 {
+                    for (_, active_from) in &calls.active {
+                        if let Some(s) = self.silence_start(Some(*active_from)) {
+                            earliest((s + window).max(now + Duration::from_millis(1)));
+                        }
+                    }
+                }
+            }
+        }
+        wake_at
+    }
+
+    /// Takes a finished probe's outcome; keeps its session when it succeeded. Returns how long the host had been
+    /// dead when this answer brought it back (None: it was not dead, or still does not answer).
+    fn probe_done(&mut self, done: ProbeDone, session: &mut Option<(ProbeSession, ProbeTarget)>, next_probe_at: &mut Instant, shared: &Shared) -> Option<Duration> {
+        let ended = Instant::now();
+        // The host answered unless the probe failed for want of an answer: an authentication or TLS refusal is an
+        // answer (the host is up; only the monitor's own settings are wrong, which must not abort the
+        // application's calls).
+        let answered = match &done.result {
+            Ok(()) => true,
+            Err(e) => matches!(e.class, ErrorClass::Auth | ErrorClass::Tls),
+        };
+        match done.result {
+            Ok(()) => {
+                self.last_error = None;
+                *session = done.session;
+            }
+            Err(e) => {
+                // A quick failure on a connection that sat idle is most likely that connection gone stale (server
+                // idle timeout): try a fresh one at once.
+                if !answered && done.reused && e.class != ErrorClass::Timeout {
+                    *next_probe_at = ended;
+                }
+                self.last_error = Some(e);
+            }
+        }
+        if !answered {
+            return None;
+        }
+        self.last_ok = Some(ended);
+        let since = self.dead_since.take()?;
+        shared.dead.store(false, Ordering::Relaxed);
+        Some(ended.saturating_duration_since(since))
+    }
+}
+
+async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: Arc<dyn EfmSink>) {
+    let spec = shared.spec.clone();
+    let address = spec.target.address();
+    let event = |kind: EfmEventKind, aborted: Vec<u64>, error: Option<ProbeError>, silent_for: Duration| EfmEvent {
+        monitor_id: id,
+        kind,
+        target: address.clone(),
+        aborted,
+        error,
+        silent_for,
+        at_ms: now_ms(),
+    };
+    let mut d = Detector { last_ok: None, probing_since: None, dead_since: None, last_error: None, params_ready: None };
+    prefetch_params(id, &spec, &params, &shared);
+    let mut session: Option<(ProbeSession, ProbeTarget)> = None;
+    let mut inflight: Option<BoxFuture<ProbeDone>> = None;
+    let mut next_probe_at = Instant::now();
+
+    loop {
+        let now = Instant::now();
+        if d.params_ready.is_none() {
+            d.params_ready = shared.params_ready_at();
+        }
+        let calls = scan_calls(&shared, spec.grace, now);
+
+        // Probe while a call is active, and while the host is dead (to see it come back).
+        if !calls.active.is_empty() || d.dead_since.is_some() {
+            if d.probing_since.is_none() {
+                d.probing_since = Some(now);
+                next_probe_at = now;
+            }
+        } else {
+            d.probing_since = None;
+        }
+
+        let (declared, aborted) = d.verdicts(&shared, &spec, &calls.active, now);
         if declared || !aborted.is_empty() {
             let silent_for = d.silence_start(None).map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
-            let event = EfmEvent {
-                monitor_id: id,
-                kind: if declared { EfmEventKind::Dead } else { EfmEventKind::Aborted },
-                target: address.clone(),
-                aborted,
-                error: d.last_error.clone(),
-                silent_for,
-                at_ms: now_ms(),
-            };
-            if !sink.report(event) {
+            let kind = if declared { EfmEventKind::Dead } else { EfmEventKind::Aborted };
+            if !sink.report(event(kind, aborted, d.last_error.clone(), silent_for)) {
                 break;
             }
         }
@@ -644,30 +728,7 @@ async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: 
             inflight = Some(probe(id, &spec, Arc::clone(&params), session.take(), Arc::clone(&shared)));
         }
 
-        // When to look again: the next deadline this state implies, else the poll period.
-        let mut wake_at: Option<Instant> = next_activation;
-        let mut earliest = |t: Instant| wake_at = Some(wake_at.map_or(t, |w: Instant| w.min(t)));
-        if registered {
-            earliest(now + spec.poll_period());
-        }
-        if d.probing_since.is_some() {
-            if inflight.is_none() {
-                earliest(next_probe_at);
-            }
-            if let Some(start) = d.silence_start(None) {
-                if d.dead_since.is_none() {
-                    earliest(start + window);
-                }
-                if spec.version == EfmVersion::V1 {
-                    for (_, active_from) in &active {
-                        if let Some(s) = d.silence_start(Some(*active_from)) {
-                            earliest((s + window).max(now + Duration::from_millis(1)));
-                        }
-                    }
-                }
-            }
-        }
-
+        let wake_at = d.wake_at(&spec, &calls, inflight.is_some(), next_probe_at, now);
         let wake = {
             let probe_done = async {
                 match inflight.as_mut() {
@@ -693,46 +754,10 @@ async fn run(id: u64, shared: Arc<Shared>, params: Arc<dyn ParamsSource>, sink: 
             Wake::Stop => break,
             Wake::Timer => {}
             Wake::Probe(done) => {
-                let done = *done;
                 inflight = None;
-                let ended = Instant::now();
-                // The host answered unless the probe failed for want of an answer: an authentication or TLS
-                // refusal is an answer (the host is up; only the monitor's own settings are wrong, which must not
-                // abort the application's calls).
-                let answered = match &done.result {
-                    Ok(()) => true,
-                    Err(e) => matches!(e.class, ErrorClass::Auth | ErrorClass::Tls),
-                };
-                match done.result {
-                    Ok(()) => {
-                        d.last_error = None;
-                        session = done.session;
-                    }
-                    Err(e) => {
-                        // A quick failure on a connection that sat idle is most likely that connection gone stale
-                        // (server idle timeout): try a fresh one at once.
-                        if !answered && done.reused && e.class != ErrorClass::Timeout {
-                            next_probe_at = ended;
-                        }
-                        d.last_error = Some(e);
-                    }
-                }
-                if answered {
-                    d.last_ok = Some(ended);
-                    if let Some(since) = d.dead_since.take() {
-                        shared.dead.store(false, Ordering::Relaxed);
-                        let event = EfmEvent {
-                            monitor_id: id,
-                            kind: EfmEventKind::Alive,
-                            target: address.clone(),
-                            aborted: Vec::new(),
-                            error: None,
-                            silent_for: ended.saturating_duration_since(since),
-                            at_ms: now_ms(),
-                        };
-                        if !sink.report(event) {
-                            break;
-                        }
+                if let Some(dead_for) = d.probe_done(*done, &mut session, &mut next_probe_at, &shared) {
+                    if !sink.report(event(EfmEventKind::Alive, Vec::new(), None, dead_for)) {
+                        break;
                     }
                 }
             }

@@ -1,4 +1,4 @@
-//! Cluster topology monitor (inventory §2.3): one per cluster, shared by every client of that cluster.
+//! Cluster topology monitor: one per cluster, shared by every client of that cluster.
 //!
 //! - **Regular mode**: a connection verified to be on the writer (writer-id query with the dialect's meaning, own-id
 //!   query, is-reader query, and the topology naming that node as writer) is polled every `refresh` (every
@@ -35,7 +35,7 @@ use crate::target::{ConnectParams, ProbeKind, ProbeTarget};
 /// Rows as text cells (NULL = `None`).
 pub type TextRows = Vec<Vec<Option<String>>>;
 
-/// How the writer-id query answers "is this node the writer" (true semantics for every dialect, inventory §3.3).
+/// How the writer-id query answers "is this node the writer" (true semantics for every dialect).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriterIdMeaning {
     /// Aurora: a row (the node's own id) only on the writer.

@@ -6,6 +6,9 @@
 //! thread's env has its own and tears it down in its own cleanup hook. Nothing here keeps the event loop
 //! alive except an in-flight `probe` (its one-shot callback), which is bounded by its deadline.
 
+// `#[napi]` registers an export only under `not(test)`: the test build (`clippy --all-targets`) sees them unused.
+#![cfg_attr(test, allow(dead_code))]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-/** Every built-in database dialect by code (inventory §3.1), plus the spellings the Python docs use. */
+/** Every built-in database dialect by code, plus the spellings the Python docs use. */
 import type { DatabaseDialect, DialectCode } from '../types.js';
 import { MYSQL_DIALECTS } from './mysql.js';
 import { PG_DIALECTS } from './pg.js';
@@ -16,7 +16,7 @@ export const DATABASE_DIALECTS: ReadonlyMap<DialectCode, DatabaseDialect> = new 
 /** Codes the `wrapperDialect` option accepts (built-in codes and `custom`). */
 export const WRAPPER_DIALECT_CODES: readonly string[] = [...MYSQL_DIALECTS, ...PG_DIALECTS].map((d) => d.code).concat('custom');
 
-/** Codes written in the Python wrapper's docs that differ from its code (inventory §3.1 DOC≠CODE). */
+/** Codes written in the Python wrapper's docs that differ from the codes its code accepts. */
 export const DIALECT_CODE_ALIASES: Readonly<Record<string, DialectCode>> = {
   'rds-multi-az-mysql-cluster': 'multi-az-mysql',
   'rds-multi-az-pg-cluster': 'multi-az-pg',

@@ -1,5 +1,5 @@
 /**
- * MySQL-family database dialects (inventory §3.1–§3.3): mysql, rds-mysql, aurora-mysql, global-aurora-mysql,
+ * MySQL-family database dialects: mysql, rds-mysql, aurora-mysql, global-aurora-mysql,
  * multi-az-mysql. SQL is copied verbatim from the Python wrapper (trailing spaces included). MariaDB servers are
  * `mysql`: their version_comment is the distribution's text (e.g. "Debian 12"), so `mysql` detection also accepts a
  * server whose `version` contains "mariadb".

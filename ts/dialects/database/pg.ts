@@ -1,5 +1,5 @@
 /**
- * PostgreSQL-family database dialects (inventory §3.1–§3.3): pg, rds-pg, aurora-pg, global-aurora-pg, multi-az-pg.
+ * PostgreSQL-family database dialects: pg, rds-pg, aurora-pg, global-aurora-pg, multi-az-pg.
  * SQL is copied verbatim from the Python wrapper, `OPERATOR(pg_catalog.=)` forms included (they keep the queries
  * safe from user-defined operators on search_path).
  */

@@ -1,6 +1,6 @@
 /**
- * "Is this connection on the writer, and which node is the writer?" with true semantics for every topology kind:
- * Aurora's writer-id query returns a row only on the writer; Multi-AZ MySQL's
+ * "Is this connection on the writer, and which node is the writer?" with true semantics for every topology kind
+ * (the Python wrapper's queries answer it differently per kind): Aurora's writer-id query returns a row only on the writer; Multi-AZ MySQL's
  * `SHOW REPLICA STATUS` returns a row only on replicas (naming the writer's server id); Multi-AZ PG's query returns
  * the writer's resource id on every node, compared with the node's own id. An empty id counts as unknown.
  *

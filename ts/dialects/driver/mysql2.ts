@@ -4,7 +4,7 @@
  *
  * mysql2 facts this relies on (mysql2 3.x, lib/base/connection.js):
  * - `destroy()` / `end()` do not interrupt an in-flight query; destroying the socket does, and
- *   `stream.destroy(err)` rejects every pending command with `err` itself (native-notes §4.2).
+ *   `stream.destroy(err)` rejects every pending command with `err` itself.
  * - A fatal error while no command is running is emitted as the core connection's 'error' event, which crashes
  *   the process without a listener, so every connection opened here gets a permanent one.
  * - The server status flags (SERVER_STATUS_IN_TRANS, SERVER_STATUS_AUTOCOMMIT) arrive in every OK packet

@@ -3,7 +3,7 @@
  * timeout that really cancels (CancelRequest), aborting a connection while a query runs, session state and error
  * classification.
  *
- * pg facts this relies on (pg 8.23, lib/client.js and lib/connection.js; native-notes §4.1):
+ * pg facts this relies on (pg 8.23, lib/client.js and lib/connection.js):
  * - `client.connection.stream.destroy(err)` rejects every pending query with `err` itself, then the client emits
  *   'error' (err, then "Connection terminated unexpectedly"). An 'error' event without a listener crashes the
  *   process, so every client opened here gets a permanent one.
@@ -97,7 +97,7 @@ export function effectivePgConfig(config: DriverConfig): Record<string, unknown>
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Error classification (inventory §3.4, with the "08 prefix" quirk fixed: two-character entries are SQLSTATE
+// Error classification (with the "08 prefix" quirk fixed: two-character entries are SQLSTATE
 // classes, five-character entries exact codes).
 
 /** SQLSTATE classes that mean the connection or the server is gone or unusable. */
