@@ -72,8 +72,8 @@ test('HTML: forms, inputs and entities are read by the parser (not by patterns)'
     'test',
   );
   assert.is(page.forms.length, 1);
-  assert.is(page.forms[0]!.action, '/x?a=1&b=2');
-  assert.equal(page.forms[0]!.inputs.map((i) => [i.name, i.value]), [['UserName', 'q"'], ['SAMLResponse', 'ab+c=']]);
+  assert.is(page.forms[0].action, '/x?a=1&b=2');
+  assert.equal(page.forms[0].inputs.map((i) => [i.name, i.value]), [['UserName', 'q"'], ['SAMLResponse', 'ab+c=']]);
   assert.equal(page.looseInputs.map((i) => i.name), ['loose']);
   assert.is(page.errorText, 'Bad password');
   assert.is(samlResponseOf(page), 'ab+c=');
@@ -87,21 +87,21 @@ test('ADFS: sign-in form posted with the session cookie → assertion → STS ro
   assert.is(idp.signIns, 1);
   const sts = aws.requests.filter((r) => r.api === 'sts');
   assert.is(sts.length, 1);
-  assert.is(sts[0]!.action, 'AssumeRoleWithSAML');
-  assert.is(sts[0]!.params.RoleArn, ROLE);
-  assert.is(sts[0]!.params.PrincipalArn, IDP);
-  assert.is(sts[0]!.params.SAMLAssertion, idp.assertions[0], 'the assertion reaches STS exactly as issued (entities decoded)');
+  assert.is(sts[0].action, 'AssumeRoleWithSAML');
+  assert.is(sts[0].params.RoleArn, ROLE);
+  assert.is(sts[0].params.PrincipalArn, IDP);
+  assert.is(sts[0].params.SAMLAssertion, idp.assertions[0], 'the assertion reaches STS exactly as issued (entities decoded)');
   const gate = new IamGate({ secrets: aws.accessKeys, sessionTokens: aws.sessionTokens, realPassword: '', expectHost: INSTANCE, expectPort: 5432, expectRegion: 'us-west-2' });
   assert.is(gate.check(c.password), undefined);
   const t = parseIamToken(c.password);
   assert.is(t.user, 'jane_db');
-  assert.is(t.accessKeyId, aws.issued[0]!.accessKeyId);
+  assert.is(t.accessKeyId, aws.issued[0].accessKeyId);
 
   // Cached token; a token for another host reuses the role credentials without a new IdP sign-in.
   assert.is((await source.resolve(host, adfsProps(), false)).fromCache, true);
   const other = await source.resolve(new HostInfo({ host: 'orders-2.abcdefghijkl.us-west-2.rds.amazonaws.com', port: 5432 }), adfsProps(), false);
   assert.is(other.fromCache, false);
-  assert.is(parseIamToken(other.password).accessKeyId, aws.issued[0]!.accessKeyId);
+  assert.is(parseIamToken(other.password).accessKeyId, aws.issued[0].accessKeyId);
   assert.is(idp.signIns, 1);
   // A refresh (refused token) signs in again.
   await source.resolve(host, adfsProps(), true);
@@ -188,7 +188,7 @@ test('pg end to end: federated_auth and okta log in as dbUser through the token-
     });
     await core.connect();
     try {
-      assert.ok(gate.seen[0]!.accepted, gate.seen[0]!.reason);
+      assert.ok(gate.seen[0].accepted, gate.seen[0].reason);
       const r = await core.execute('Client.query', [], (c) => c.query('select current_user as u'));
       assert.is(r.rows[0].u, PG.user);
     } finally {

@@ -143,7 +143,7 @@ test('token cache: per (region, host, port, user); concurrent fetches share one;
   assert.is(logLines.filter((l) => l.includes('Generated an IAM token')).length, 1, 'ten connects at once sign one token');
   const again = await s.resolve(host(INSTANCE, 5432), props, false);
   assert.is(again.fromCache, true);
-  assert.is(again.password, all[0]!.password);
+  assert.is(again.password, all[0].password);
   const otherUser = await s.resolve(host(INSTANCE, 5432), parseConnectProps('pg', { user: 'u2' }), false);
   assert.is(otherUser.fromCache, false);
   const otherPort = await s.resolve(host(INSTANCE, 5433), props, false);
@@ -193,26 +193,26 @@ test('pg: connects with a verified token; the next connect reuses it; a refused 
   const b = pgCore(services);
   try {
     assert.is(gate.seen.length, 1);
-    assert.ok(gate.seen[0]!.accepted, gate.seen[0]!.reason);
+    assert.ok(gate.seen[0].accepted, gate.seen[0].reason);
     const rows = await a.execute('Client.query', [], (c) => c.query('select current_user as u'));
     assert.is(rows.rows[0].u, PG.user);
     assert.is(a.props.driver.password, undefined, "the client's own config never receives the token");
 
     await b.connect();
     assert.is(gate.seen.length, 2);
-    assert.is(gate.seen[1]!.raw, gate.seen[0]!.raw, 'second client reuses the cached token');
+    assert.is(gate.seen[1].raw, gate.seen[0].raw, 'second client reuses the cached token');
 
     // The server stops accepting the cached token: the plugin fetches a new one and retries once.
-    gate.revoked.add(gate.seen[0]!.raw);
-    const signed = parseIamToken(gate.seen[0]!.raw).amzDate;
+    gate.revoked.add(gate.seen[0].raw);
+    const signed = parseIamToken(gate.seen[0].raw).amzDate;
     while (new Date().toISOString().replace(/[-:]/g, '').slice(0, 15) + 'Z' <= signed) await new Promise((r) => setTimeout(r, 50)); // next token gets a later X-Amz-Date
     const c = pgCore(services);
     await c.connect();
     await c.end();
     assert.is(gate.seen.length, 4);
-    assert.is(gate.seen[2]!.accepted, false);
-    assert.is(gate.seen[3]!.accepted, true);
-    assert.is.not(gate.seen[3]!.raw, gate.seen[2]!.raw);
+    assert.is(gate.seen[2].accepted, false);
+    assert.is(gate.seen[3].accepted, true);
+    assert.is.not(gate.seen[3].raw, gate.seen[2].raw);
   } finally {
     await a.end();
     await b.end();
@@ -252,10 +252,10 @@ test('mysql2: token sent with the cleartext auth plugin enabled; connects throug
   });
   await core.connect();
   try {
-    assert.ok(gate.seen[0]!.accepted, gate.seen[0]!.reason);
-    assert.is(gate.seen[0]!.driver.enableCleartextPlugin, true);
+    assert.ok(gate.seen[0].accepted, gate.seen[0].reason);
+    assert.is(gate.seen[0].driver.enableCleartextPlugin, true);
     const [rows] = await core.execute('Client.query', [], (c) => c.query('select 1 as one'));
-    assert.is((rows as { one: number }[])[0]!.one, 1);
+    assert.is((rows as { one: number }[])[0].one, 1);
   } finally {
     await core.end();
   }

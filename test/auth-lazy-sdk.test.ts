@@ -39,13 +39,13 @@ test('without the AWS SDK: the entry points import without looking it up; each A
     custom_endpoint: '@aws-sdk/client-rds',
   };
   for (const [plugin, pkg] of Object.entries(expected)) {
-    const e = r.errors[plugin]!;
+    const e = r.errors[plugin];
     assert.is(e.name, 'MissingDependencyError', plugin);
     assert.is(e.code, 'WRAPPER_MISSING_DEPENDENCY', plugin);
     assert.is(e.packageName, pkg, plugin);
     assert.match(e.message, new RegExp(`^The '${plugin}' plugin needs the package '${pkg.replace('/', '\\/')}', which is not installed: run 'npm install ${pkg.replace('/', '\\/')}`), plugin);
   }
-  assert.match(r.errors.okta!.message, /npm install @aws-sdk\/rds-signer @aws-sdk\/credential-providers @aws-sdk\/client-sts htmlparser2'$/);
+  assert.match(r.errors.okta.message, /npm install @aws-sdk\/rds-signer @aws-sdk\/credential-providers @aws-sdk\/client-sts htmlparser2'$/);
 });
 
 test('with the SDK installed: the same plugins get past loading (they fail later, on the network)', async () => {

@@ -82,7 +82,7 @@ test('native monitor: credentials from resolveMonitorCredentials keep authentica
   const events = await monitorRun(18, () => resolveMonitorCredentials({ services, props, driver: 'pg', host: INSTANCE, port: front.port }));
   const failures = events.filter((e) => !e.ok);
   assert.equal(failures, [], 'every login of the monitor succeeded');
-  const span = events.at(-1)!.at - events[0]!.at;
+  const span = events.at(-1)!.at - events[0].at;
   assert.ok(span > TOKEN_MAX_AGE_MS, `the run (${span} ms) outlived a token`);
   const tokens = new Set(gate.seen.slice(seenBefore).map((s) => s.raw));
   assert.ok(tokens.size >= 2, `the monitor got fresh tokens (${tokens.size} distinct)`);
@@ -93,7 +93,7 @@ test('control: a monitor that keeps its first token is refused once the token is
   const props = parseConnectProps('pg', { host: INSTANCE, port: front.port, user: PG.user, database: PG.database, plugins: 'iam' });
   const first = await resolveMonitorCredentials({ services, props, driver: 'pg', host: INSTANCE, port: front.port });
   const events = await monitorRun(16, async () => first);
-  assert.ok(events[0]!.ok);
+  assert.ok(events[0].ok);
   const last = events.at(-1)!;
   assert.is(last.ok, false);
   assert.is(!last.ok && last.errorClass, 'auth');

@@ -71,7 +71,7 @@ test('fetch: signed with the default chain for the region from the ARN; custom J
   const before = aws.requests.length;
   const c = await s.resolve(host, props, false);
   assert.equal([c.user, c.password, c.fromCache], ['orders', 'Orders-Pw-1', false]);
-  const req = aws.requests[before]!;
+  const req = aws.requests[before];
   assert.equal([req.api, req.action, req.accessKeyId, req.region, req.params.SecretId], ['secretsmanager', 'GetSecretValue', KEY_ID, 'ap-northeast-1', arn]);
   const again = await s.resolve(host, props, false);
   assert.is(again.fromCache, true);
@@ -194,7 +194,7 @@ test('mysql2 end to end: credentials from the secret, rotation picked up', async
     const a = core();
     await a.connect();
     const [rows] = await a.execute('Client.query', [], (c) => c.query('select current_user() as u'));
-    assert.match(String((rows as { u: string }[])[0]!.u), new RegExp(`^${user}@`));
+    assert.match(String((rows as { u: string }[])[0].u), new RegExp(`^${user}@`));
     await admin.query(`alter user '${user}'@'%' identified by '${pw2}'`);
     aws.putSecret(secretId, JSON.stringify({ username: user, password: pw2 }));
     const b = core();

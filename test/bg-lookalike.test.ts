@@ -45,7 +45,7 @@ test('switchover: a running client pauses and goes on, a client created during I
   await withCluster(async (cluster) => {
     const bg = await cluster.blueGreen();
     const blueName = cluster.writer.dnsName;
-    const greenName = bg.green[0]!.dnsName;
+    const greenName = bg.green[0].dnsName;
     // Taken after blueGreen(): the green names are in its hostAddressMap.
     const config = { ...cluster.clientConfig(cluster.writer.name), ...TUNING };
     const app = new AwsPGClient(config);
@@ -109,7 +109,7 @@ test('switchover: a running client pauses and goes on, a client created during I
 test('MySQL (RDS for MySQL lookalike): a running client pauses through the switchover and writes on green after', async () => {
   await withCluster(async (cluster) => {
     const bg = await cluster.blueGreen();
-    const greenName = bg.green[0]!.dnsName;
+    const greenName = bg.green[0].dnsName;
     // Detection takes a server with mysql.rds_topology for a Multi-AZ DB cluster: name the dialect.
     const config = { ...cluster.clientConfig(cluster.writer.name), ...TUNING, plugins: 'bg', wrapperDialect: 'rds-mysql' };
     const open = (extra: Record<string, unknown> = {}) =>
@@ -138,7 +138,7 @@ test('MySQL (RDS for MySQL lookalike): a running client pauses through the switc
       assert.equal(order, ['post', 'query']);
       await run(app, 'INSERT INTO orders VALUES (1)');
       const [rows] = await run(app, 'SELECT @@read_only AS ro');
-      assert.is(Number((rows as { ro: number }[])[0]!.ro), 0, 'the client is on the promoted green writer');
+      assert.is(Number((rows as { ro: number }[])[0].ro), 0, 'the client is on the promoted green writer');
       const err = await green.connect().then(() => undefined, (e: unknown) => e);
       assert.instance(err, BlueGreenRejectedError, String(err));
     } finally {

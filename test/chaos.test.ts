@@ -82,7 +82,7 @@ test(`chaos for ${CHAOS_MS} ms under ${WRITERS} writers: no acked write lost, no
   process.on('uncaughtException', onUnhandled);
   const lab = await Lab.start('aurora-pg');
   const rand = random(SEED);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const injected: string[] = [];
   try {
     await lab.direct('writer', (q) => q('CREATE TABLE chaos (writer int, seq int, PRIMARY KEY (writer, seq))'));
@@ -94,7 +94,7 @@ test(`chaos for ${CHAOS_MS} ms under ${WRITERS} writers: no acked write lost, no
     }
     const stop = { done: false };
     const stats: Stats[] = clients.map(() => ({ acked: [], failoverErrors: 0, other: [], maxCallMs: 0, lastAckAt: 0 }));
-    const loops = clients.map((c, i) => writerLoop(c, i, stop, stats[i]!));
+    const loops = clients.map((c, i) => writerLoop(c, i, stop, stats[i]));
     const ackedNow = (): number => stats.reduce((a, s) => a + s.acked.length, 0);
     /** Waits (bounded) until the writers committed `n` more rows: faults hit a cluster that is doing work. */
     const progress = async (n: number, timeoutMs: number): Promise<void> => {

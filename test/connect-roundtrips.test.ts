@@ -197,7 +197,7 @@ test('lookalike aurora-pg, default plugins: Aurora dialect and topology found; a
     const hostAddressMap: Record<string, string> = {};
     for (const [name, address] of Object.entries(cluster.hostAddressMap)) {
       const [h, p] = address.split(':');
-      const counter = await startStatementCounter('pg', { host: h!, port: Number(p) });
+      const counter = await startStatementCounter('pg', { host: h, port: Number(p) });
       counters.push(counter);
       hostAddressMap[name] = `${counter.host}:${counter.port}`;
     }
@@ -218,7 +218,7 @@ test('lookalike aurora-pg, default plugins: Aurora dialect and topology found; a
     assert.not.ok(s.isStaticHostListProvider);
     assert.equal(
       s.allHosts.map((h) => [h.hostId, h.role]),
-      [[cluster.writer.name, HostRole.WRITER], [cluster.readers[0]!.name, HostRole.READER]],
+      [[cluster.writer.name, HostRole.WRITER], [cluster.readers[0].name, HostRole.READER]],
     );
     assert.is(s.currentHostInfo?.hostId, cluster.writer.name, 'initial_connection moved to the verified writer instance');
     const sent = take();
@@ -250,7 +250,7 @@ test('lookalike aurora-mysql, default plugins: Aurora dialect and topology found
     const hostAddressMap: Record<string, string> = {};
     for (const [name, address] of Object.entries(cluster.hostAddressMap)) {
       const [h, p] = address.split(':');
-      const counter = await startStatementCounter('mysql', { host: h!, port: Number(p) });
+      const counter = await startStatementCounter('mysql', { host: h, port: Number(p) });
       counters.push(counter);
       hostAddressMap[name] = `${counter.host}:${counter.port}`;
     }
@@ -274,7 +274,7 @@ test('lookalike aurora-mysql, default plugins: Aurora dialect and topology found
     await first.connect();
     const s = first.core.pluginService;
     assert.is(s.dialect.code, 'aurora-mysql');
-    assert.equal(s.allHosts.map((h) => [h.hostId, h.role]), [[cluster.writer.name, HostRole.WRITER], [cluster.readers[0]!.name, HostRole.READER]]);
+    assert.equal(s.allHosts.map((h) => [h.hostId, h.role]), [[cluster.writer.name, HostRole.WRITER], [cluster.readers[0].name, HostRole.READER]]);
     const sent = take();
     assert.ok(sent.some((sql) => detection.has(sql)), `the first client detects: ${sent.join(' | ')}`);
 

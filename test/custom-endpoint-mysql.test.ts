@@ -16,7 +16,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'custom-endpoint-mysql-'));
 
 async function serverId(c: AwsMySQLClient): Promise<string> {
   const [rows] = await c.query<RowDataPacket[]>('SELECT @@aurora_server_id AS id');
-  return String(rows[0]!.id);
+  return String(rows[0].id);
 }
 
 test.before(async () => {

@@ -115,7 +115,7 @@ test('failover chooses only members of the custom endpoint, even when a non-memb
   // The selector strongly prefers instance-4, which answers at once: only the restriction keeps failover off it.
   const c = await client('failover-set', {
     plugins: 'custom_endpoint,failover_v2', failoverMode: 'strict_reader', failoverTimeoutMs: 20_000,
-    failoverReaderHostSelectorStrategy: 'weighted_random', weightedRandomHostWeightPairs: `${cluster.instances[3]!.dnsName}:1000`,
+    failoverReaderHostSelectorStrategy: 'weighted_random', weightedRandomHostWeightPairs: `${cluster.instances[3].dnsName}:1000`,
   });
   const current = (await where(c)).id;
   assert.ok(['instance-2', 'instance-3'].includes(current), current);

@@ -43,7 +43,7 @@ test('DescribeDBClusterEndpoints: identifiers and filters as RDS documents them,
   assert.equal(await ids({ Filters: [{ Name: 'db-cluster-endpoint-type', Values: ['custom'] }] }), ['big', 'rest']);
   assert.equal(await ids({ Filters: [{ Name: 'db-cluster-endpoint-custom-type', Values: ['any'] }] }), ['rest']);
   assert.equal(await ids({ DBClusterEndpointIdentifier: 'nope' }), []);
-  const big = (await rds.send(new DescribeDBClusterEndpointsCommand({ DBClusterEndpointIdentifier: 'big' }))).DBClusterEndpoints![0]!;
+  const big = (await rds.send(new DescribeDBClusterEndpointsCommand({ DBClusterEndpointIdentifier: 'big' }))).DBClusterEndpoints![0];
   assert.equal([big.StaticMembers, big.ExcludedMembers, big.CustomEndpointType, big.Status], [['r-1', 'r<&>2'], [], 'READER', 'available']);
   assert.match(await errorOf(rds.send(new DescribeDBClusterEndpointsCommand({ DBClusterIdentifier: 'other' }))), /^DBClusterNotFoundFault 404: DBCluster other not found/);
   assert.match(await errorOf(rds.send(new DescribeDBClusterEndpointsCommand({ Filters: [{ Name: 'engine', Values: ['x'] }] }))), /^InvalidParameterValue 400: Unrecognized filter name: engine/);

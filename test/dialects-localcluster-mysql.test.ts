@@ -17,7 +17,7 @@ for (const flavour of ['aurora-mysql', 'multi-az-mysql'] as Flavour[]) {
     const { user, password, database } = cluster.credentials;
     const open = (endpoint: string) => mysql.createConnection({ ...cluster.addressOf(endpoint), user, password, database });
     const w = await open('writer');
-    const r = await open(cluster.readers[0]!.name);
+    const r = await open(cluster.readers[0].name);
     try {
       const writerEndpoint = new HostInfo({ host: cluster.writerEndpoint.dnsName, port: 3306 });
       const m = new DialectManager(new WrapperServices(), 'mysql2');
@@ -37,11 +37,11 @@ for (const flavour of ['aurora-mysql', 'multi-az-mysql'] as Flavour[]) {
       });
       const fromWriter = await p.forceRefresh(true, 2000, w);
       const fromReader = await p.forceRefresh(true, 2000, r);
-      assert.is(fromWriter[0]!.role, HostRole.WRITER);
-      assert.is(fromWriter[0]!.host.split('.')[0], cluster.writer.name);
+      assert.is(fromWriter[0].role, HostRole.WRITER);
+      assert.is(fromWriter[0].host.split('.')[0], cluster.writer.name);
       assert.equal(fromReader.map((h) => [h.host, h.role]), fromWriter.map((h) => [h.host, h.role]));
       assert.is((await p.identifyConnection(w))?.host.split('.')[0], cluster.writer.name);
-      assert.is((await p.identifyConnection(r))?.host.split('.')[0], cluster.readers[0]!.name);
+      assert.is((await p.identifyConnection(r))?.host.split('.')[0], cluster.readers[0].name);
       assert.is(await p.getHostRole(r), HostRole.READER);
       assert.is(await p.getHostRole(w), HostRole.WRITER);
     } finally {

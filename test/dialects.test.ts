@@ -169,10 +169,10 @@ test('pg host-id, is-reader and alias queries run verbatim on PostgreSQL', async
 test('mysql host-id, is-reader and alias queries run verbatim on MariaDB', async () => {
   const q = mysqlQuery(my);
   const [row] = await q(mysqlDialect.hostIdQuery);
-  assert.is(row!.length, 2);
-  assert.is(row![1], `${row![0]}:${process.env.TEST_MYSQL_PORT}`);
+  assert.is(row.length, 2);
+  assert.is(row[1], `${row[0]}:${process.env.TEST_MYSQL_PORT}`);
   assert.is(roleFromIsReaderRows(await q(mysqlDialect.isReaderQuery), 'mysql'), HostRole.WRITER);
-  assert.equal(await q(mysqlDialect.aliasQuery!), [[row![1]]]);
+  assert.equal(await q(mysqlDialect.aliasQuery!), [[row[1]]]);
   // aurora-mysql's is-reader variable exists on MariaDB too.
   assert.is(roleFromIsReaderRows(await q(auroraMysqlDialect.isReaderQuery), 'aurora-mysql'), HostRole.WRITER);
 });
@@ -188,7 +188,7 @@ test('aurora-pg topology, writer-id and host-id queries run verbatim on Aurora m
     const q = pgQuery(c);
     const rows = await q(auroraPgDialect.topology!.topologyQuery);
     assert.equal(rows.map((r) => [r[0], r[1], r[3]]), [['instance-1', true, 0], ['instance-2', false, 12]], 'stale reader filtered, lag coalesced');
-    assert.ok(rows[0]![4] instanceof Date);
+    assert.ok(rows[0][4] instanceof Date);
     assert.equal(await readOwnHostId(auroraPgDialect, q), 'instance-2');
     const onReader = await checkWriter(auroraPgDialect.topology!, q);
     assert.equal(onReader, { isWriter: false, writerId: undefined, ownId: undefined });
@@ -221,7 +221,7 @@ test('multi-az-pg: true writer semantics (writer id from any node compared with 
 
 test('multi-az-mysql: SHOW REPLICA STATUS without a row means this node is the writer (own id = @@server_id)', async () => {
   const q = mysqlQuery(my);
-  const serverId = String((await q('SELECT @@server_id'))[0]![0]);
+  const serverId = String((await q('SELECT @@server_id'))[0][0]);
   assert.equal(await checkWriter(multiAzMysqlDialect.topology!, q), { isWriter: true, writerId: serverId, ownId: serverId });
   // The replica-status columns are read by name: MariaDB calls the writer id Master_Server_Id.
   const status = (await q('SHOW REPLICA STATUS')) as unknown as { columns: string[] };

@@ -29,13 +29,13 @@ function run(conn: AwsMySQLCallbackConnection, sql: string): Promise<{ err: Quer
 async function serverName(conn: AwsMySQLCallbackConnection): Promise<string> {
   const { err, rows } = await run(conn, 'SELECT @@aurora_server_id AS name');
   if (err) throw err;
-  return String((rows as { name: string }[])[0]!.name);
+  return String((rows as { name: string }[])[0].name);
 }
 
 test('callback pool: failover reaches the callback, the connection goes on on the new writer', async () => {
   const services = lab.newServices();
   const pool = createPool({ ...lab.cluster.clientConfig('writer'), connectionLimit: 2 }, { services });
-  const conn = await new Promise<AwsMySQLCallbackPoolConnection>((resolve, reject) => pool.getConnection((err, c) => (err ? reject(err) : resolve(c!))));
+  const conn = await new Promise<AwsMySQLCallbackPoolConnection>((resolve, reject) => pool.getConnection((err, c) => (err ? reject(err) : resolve(c))));
   const before = await serverName(conn);
   const result = await lab.cluster.failover({ mode: 'immediate' });
   assert.is.not(result.newWriter, before);

@@ -105,7 +105,7 @@ const raw: Driver = {
   name: 'mysql2',
   createConnection: (c) => mysql2.createConnection(c) as unknown as CbConnection,
   createPool: (c) => mysql2.createPool(c) as unknown as CbPool,
-  createPromisePool: (c) => mysql2p.createPool(c) as unknown as PromisePool,
+  createPromisePool: (c) => mysql2p.createPool(c),
   createPromiseConnection: (c) => mysql2p.createConnection(c) as unknown as Promise<PromiseConn>,
   createPoolCluster: (c) => mysql2.createPoolCluster(c) as unknown as CbCluster,
 };
@@ -115,12 +115,12 @@ function wrapper(plugins: string | undefined): Driver {
     name: `ours (plugins: ${plugins === undefined ? 'default' : `'${plugins}'`})`,
     createConnection: (c) => ours.createConnection({ ...c, ...extra }, { services }) as unknown as CbConnection,
     createPool: (c) => ours.createPool({ ...c, ...extra }, { services }) as unknown as CbPool,
-    createPromisePool: (c) => oursPromise.createPool({ ...c, ...extra }, { services }) as unknown as PromisePool,
+    createPromisePool: (c) => oursPromise.createPool({ ...c, ...extra }, { services }),
     createPromiseConnection: (c) => oursPromise.createConnection({ ...c, ...extra }, { services }) as unknown as Promise<PromiseConn>,
     createPoolCluster: (c) => {
       const cluster = ours.createPoolCluster(c, { services });
       const add = cluster.add.bind(cluster);
-      cluster.add = (id, config) => add(id as string, { ...(config as object), ...extra });
+      cluster.add = (id, config) => add(id, { ...(config as object), ...extra });
       return cluster as unknown as CbCluster;
     },
   };
@@ -530,7 +530,7 @@ test("events on the callback face reach the promise object's listeners (mysql2's
     const face = conn.connection;
     // mysql2's createConnection leaves a once('error') on it (the hand-emitted 'error' below takes it).
     const base = EVENTS.map((e) => face.listenerCount(e));
-    const added = (): number[] => EVENTS.map((e, i) => face.listenerCount(e) - base[i]!);
+    const added = (): number[] => EVENTS.map((e, i) => face.listenerCount(e) - base[i]);
     const got: unknown[] = [];
     for (const e of EVENTS) conn.once(e, function (this: unknown) { got.push([e, this === conn]); });
     const listening = added();

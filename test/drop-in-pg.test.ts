@@ -38,8 +38,8 @@ function withExtra(cfg: Record<string, unknown>, extra: Record<string, unknown>)
 /** The raw driver and our class, for a variant. pg ignores the wrapper keys. */
 function makers(extra: Record<string, unknown>): Array<[string, Make]> {
   return [
-    ['pg', (cfg = config) => new pg.Client(cfg as pg.ClientConfig)],
-    ['aws', (cfg = config) => new AwsPGClient(withExtra(cfg, extra) as pg.ClientConfig, { services: new WrapperServices() })],
+    ['pg', (cfg = config) => new pg.Client(cfg)],
+    ['aws', (cfg = config) => new AwsPGClient(withExtra(cfg, extra), { services: new WrapperServices() })],
   ];
 }
 
@@ -303,7 +303,7 @@ for (const [variant, extra] of VARIANTS) {
   test(`[${variant}] util.inspect / JSON.stringify of a client never show the password`, async () => {
     const url = `postgres://${config.user}:${config.password}@${config.host}:${config.port}/${config.database}`;
     for (const cfg of [config, { connectionString: url }]) {
-      const c = makers(extra)[1]![1](cfg);
+      const c = makers(extra)[1][1](cfg);
       const shown = () => [inspect(c, { depth: 6, showHidden: false }), JSON.stringify(c), String(c)].join('\n');
       assert.not.match(shown(), config.password);
       await c.connect();

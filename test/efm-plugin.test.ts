@@ -23,7 +23,7 @@ const FAST = { failureDetectionTimeMs: 100, failureDetectionIntervalMs: 500, fai
 type Client = AwsPGClient | AwsMySQLClient;
 
 async function open(engine: 'pg' | 'mysql', options: Record<string, unknown>, services: WrapperServices): Promise<Client> {
-  const c = engine === 'pg' ? new AwsPGClient({ ...PG, ...options }, { services }) : new AwsMySQLClient({ ...MY, ...options } as never, { services });
+  const c = engine === 'pg' ? new AwsPGClient({ ...PG, ...options }, { services }) : new AwsMySQLClient({ ...MY, ...options }, { services });
   c.on('error', () => {});
   await c.connect();
   return c;
@@ -118,7 +118,7 @@ test('seed option names (snake_case) configure the monitor', async () => {
   try {
     await run(c, 'SELECT 1');
     const [m] = hostMonitorRegistry(services).list();
-    assert.ok(m!.key.includes('|100|150|4|'), m!.key);
+    assert.ok(m.key.includes('|100|150|4|'), m.key);
   } finally {
     await c.end();
     await services.close();

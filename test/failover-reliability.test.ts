@@ -59,7 +59,7 @@ test(`${FAILOVERS} consecutive failovers under ${WRITERS} concurrent writers: no
   try {
     await lab.direct('writer', (q) => q('CREATE TABLE rel (writer int, seq int, instance text, timeline int, PRIMARY KEY (writer, seq))'));
     const timelineOf = async (): Promise<number> =>
-      Number((await lab.direct('writer', (q) => q("SELECT ('x' || substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int AS t")))[0]!.t);
+      Number((await lab.direct('writer', (q) => q("SELECT ('x' || substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int AS t")))[0].t);
     const writerByTimeline = new Map<number, string>([[await timelineOf(), lab.cluster.writer.name]]);
 
     const services = lab.newServices();
@@ -70,7 +70,7 @@ test(`${FAILOVERS} consecutive failovers under ${WRITERS} concurrent writers: no
     }
     const stop = { done: false };
     const stats: Stats[] = clients.map(() => ({ acked: [], success: 0, unknown: 0, failed: 0, unexpected: [], maxCallMs: 0 }));
-    const loops = clients.map((c, i) => writerLoop(c, i, stop, stats[i]!));
+    const loops = clients.map((c, i) => writerLoop(c, i, stop, stats[i]));
 
     const promoteMs: number[] = [];
     for (let n = 0; n < FAILOVERS; n++) {

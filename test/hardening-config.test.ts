@@ -78,7 +78,7 @@ test('1. log lines: the whole userinfo of a URL is masked whatever it contains',
       log.warn(`url ${url} in the message`);
       assert.is(lines.length, 2);
       for (const l of lines) assertNoPart(l, pw, l);
-      assert.ok(lines[1]!.includes('postgres://appuser:***@db.example.com:5432/app'), lines[1]);
+      assert.ok(lines[1].includes('postgres://appuser:***@db.example.com:5432/app'), lines[1]);
     }
   } finally {
     setLogger(undefined);
@@ -269,8 +269,8 @@ test('7. a wrong topology-monitoring- password: one warning and a monitorError e
     const r = await monitor.forceRefresh(true, 1500).then(() => 'resolved', (err: Error) => err.message);
     assert.match(r, /not refreshed/);
     assert.is(warnings.length, 1, warnings.join('\n'));
-    assert.match(warnings[0]!, /cannot log in to .*refused its credentials/);
-    assert.not.ok(warnings[0]!.includes('Wr0ng'));
+    assert.match(warnings[0], /cannot log in to .*refused its credentials/);
+    assert.not.ok(warnings[0].includes('Wr0ng'));
     const hosts = events.map((e) => `${e.host}:${e.port}`);
     assert.is(new Set(hosts).size, hosts.length, `one event per host: ${hosts.join(', ')}`);
     await client.end();

@@ -36,8 +36,8 @@ test('aurora rows: hosts from the template, writer first, ids as hostId and alia
     [`instance-2.${D}`, 5432, HostRole.READER, 'instance-2'],
     [`instance-3.${D}`, 5432, HostRole.READER, 'instance-3'],
   ]);
-  assert.equal(hosts[1]!.lastUpdateTime, t0);
-  assert.ok(hosts[0]!.allAliases.has('instance-1'));
+  assert.equal(hosts[1].lastUpdateTime, t0);
+  assert.ok(hosts[0].allAliases.has('instance-1'));
 });
 
 test('aurora rows: several writers keep the most recently updated; no writer is invalid', () => {

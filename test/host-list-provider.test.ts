@@ -122,7 +122,7 @@ test('aurora-pg: forceRefresh(verifyWriter) confirms the writer on the writer, a
     assert.equal((await p.forceRefresh(true, 1000, c)).map((h) => h.hostId), ['instance-1', 'instance-2']);
     // A reader's view also confirms the writer it lists (aurora readers see the writer's MASTER_SESSION_ID row).
     await c.query("SET emul.instance = 'instance-2'");
-    assert.is((await p.forceRefresh(true, 1000, c))[0]!.hostId, 'instance-1');
+    assert.is((await p.forceRefresh(true, 1000, c))[0].hostId, 'instance-1');
     await setAuroraRows(c, `('instance-2', 's2', 1, 20, now())`);
     const started = Date.now();
     try {
@@ -132,7 +132,7 @@ test('aurora-pg: forceRefresh(verifyWriter) confirms the writer on the writer, a
       assert.match((err as Error).message, /Topology of cluster mydb\.cluster-.* did not show a confirmed writer within 150 ms/);
     }
     assert.ok(Date.now() - started >= 150);
-    assert.is((await p.forceRefresh(false, 0))[0]!.hostId, 'instance-1', 'no connection, no verification: the cache');
+    assert.is((await p.forceRefresh(false, 0))[0].hostId, 'instance-1', 'no connection, no verification: the cache');
     try {
       await p.forceRefresh(true, 100);
       assert.unreachable();
@@ -165,7 +165,7 @@ test('multi-az-pg: roles come from the writer id, identify matches by resource i
     ]);
     assert.is((await p.identifyConnection(c))?.host, `node-c.${D}`);
     // From a reader, the reader's view of the writer confirms it.
-    assert.is((await p.forceRefresh(true, 500, c))[0]!.hostId, 'db-BBB');
+    assert.is((await p.forceRefresh(true, 500, c))[0].hostId, 'db-BBB');
   } finally {
     await c.end();
   }
@@ -190,7 +190,7 @@ test('multi-az-mysql: topology from mysql.rds_topology, writer = the node withou
   ]);
   assert.is((await p.identifyConnection(my))?.host, `node-w.${D}`);
   assert.is(await p.getHostRole(my), HostRole.WRITER);
-  assert.is((await p.forceRefresh(true, 500, my))[0]!.host, `node-w.${D}`);
+  assert.is((await p.forceRefresh(true, 500, my))[0].host, `node-w.${D}`);
 });
 
 test('fillAliases: host:port, the alias query rows, and the identified topology host', async () => {

@@ -45,16 +45,16 @@ test('weighted choice honours the weights (seeded: 12000 picks over weights 10, 
   const routers = [new HostInfo({ host: 'a', weight: 10 }), new HostInfo({ host: 'b', weight: 1 }), new HostInfo({ host: 'c', weight: 1 })];
   const random = seeded(42);
   const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
-  for (let i = 0; i < 12_000; i++) counts[pickWeightedRouter(routers, random)!.host]!++;
+  for (let i = 0; i < 12_000; i++) counts[pickWeightedRouter(routers, random)!.host]++;
   // Expected 10000 / 1000 / 1000; a seeded run is exact, the bounds only say what the weights mean.
-  assert.ok(Math.abs(counts.a! - 10_000) < 300, JSON.stringify(counts));
-  assert.ok(Math.abs(counts.b! - 1000) < 150, JSON.stringify(counts));
-  assert.ok(Math.abs(counts.c! - 1000) < 150, JSON.stringify(counts));
+  assert.ok(Math.abs(counts.a - 10_000) < 300, JSON.stringify(counts));
+  assert.ok(Math.abs(counts.b - 1000) < 150, JSON.stringify(counts));
+  assert.ok(Math.abs(counts.c - 1000) < 150, JSON.stringify(counts));
   // Edges of [0, 1): the first and the last router.
   assert.is(pickWeightedRouter(routers, () => 0)!.host, 'a');
   assert.is(pickWeightedRouter(routers, () => 0.999999)!.host, 'c');
   assert.is(pickWeightedRouter([], () => 0.5), undefined);
-  assert.is(pickHighestWeightRouter([routers[1]!, routers[0]!, routers[2]!])!.host, 'a');
+  assert.is(pickHighestWeightRouter([routers[1], routers[0], routers[2]])!.host, 'a');
 });
 
 test('options: defaults, camelCase names, seed aliases (limitless_max_retries_ms is a count), bad values name the key', () => {

@@ -34,7 +34,7 @@ function monitorOf(c: AwsPGClient): LimitlessRouterMonitor {
 }
 
 function routerName(host: string | undefined): string {
-  return (host ?? '?').split('.')[0]!;
+  return (host ?? '?').split('.')[0];
 }
 
 /** Resolves with the first router list (current or polled) that satisfies `ok`. */
@@ -141,7 +141,7 @@ test('weights honoured: connections follow the load (the shard group endpoint al
       await c.end();
     }
     await cluster.status();
-    const got = cluster.routers.map((r, i) => r.accepted - acceptedBefore[i]!);
+    const got = cluster.routers.map((r, i) => r.accepted - acceptedBefore[i]);
     assert.equal(got, [10, 10, 10], `the endpoint spread ${JSON.stringify(got)}`);
   } finally {
     await services.release();

@@ -135,8 +135,8 @@ test('pino-shaped sink: child({ ns }) once per logger, (msg, ...args), and ({ er
     log.info('probe ok');
     assert.equal(children, [{ ns: 'host-monitoring' }]);
     assert.is(calls.length, 2);
-    assert.is(calls[0]![0], 'warn {"ns":"host-monitoring"}');
-    assert.equal(calls[0]![1], [{ err }, 'probe of %s failed', 'inst-1']);
+    assert.is(calls[0][0], 'warn {"ns":"host-monitoring"}');
+    assert.equal(calls[0][1], [{ err }, 'probe of %s failed', 'inst-1']);
     assert.equal(calls[1], ['info {"ns":"host-monitoring"}', ['probe ok']]);
   } finally {
     setLogger(undefined);

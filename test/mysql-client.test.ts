@@ -188,10 +188,10 @@ test('ping, changeUser, threadId, config, state', async () => {
     assert.is(c.state, 'authenticated');
     assert.is(c.config.user, cfg.user);
     const [[row]] = await c.query<RowDataPacket[]>('SELECT CONNECTION_ID() AS id');
-    assert.is(row!.id, c.threadId);
+    assert.is(row.id, c.threadId);
     await c.changeUser({ user: 'other_user', password: 'other-pass' });
     const [[who]] = await c.query<RowDataPacket[]>('SELECT CURRENT_USER() AS u');
-    assert.is(who!.u, 'other_user@%');
+    assert.is(who.u, 'other_user@%');
     const denied = await rejection(c.changeUser({ user: 'other_user', password: 'wrong' }));
     assert.is(denied.errno, 1045);
   } finally {

@@ -193,7 +193,7 @@ test('TCP keepalive options reach the socket', async () => {
     // ss prints the time left before the first probe, e.g. `timer:(keepalive,59sec,0)`.
     const m = /timer:\(keepalive,(\d+)sec/.exec(onLine);
     assert.ok(m, `keepalive timer on the socket: ${onLine}`);
-    const secs = Number(m![1]);
+    const secs = Number(m[1]);
     assert.ok(secs > 50 && secs <= 60, `keepalive idle ~60 s, got ${secs}`);
     assert.not.match(keepaliveTimer(dialect.socket(off)!.localPort!), /keepalive/);
   } finally {

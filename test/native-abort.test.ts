@@ -63,8 +63,8 @@ test('pg: a query on a socket aborted natively while the event loop was blocked 
   assert.ok(r.endedAt - r.unblocked < 1000, `query ended ${r.endedAt - r.unblocked} ms after the loop unblocked`);
   const abort = r.events.find((e) => e.abortedSockets > 0);
   assert.ok(abort, JSON.stringify(r.events));
-  assert.is(abort!.abortedSockets, 1);
-  assert.ok(abort!.at < r.unblocked, 'the socket was shut down while JS was blocked');
+  assert.is(abort.abortedSockets, 1);
+  assert.ok(abort.at < r.unblocked, 'the socket was shut down while JS was blocked');
   await client.end().catch(() => {});
 });
 

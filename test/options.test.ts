@@ -372,7 +372,7 @@ test("docs: 'What is rejected and why' lists every duration with its maximum and
     if (!('unit' in row)) continue;
     const line = section.split('\n').find((l) => l.startsWith(`| \`${row.name}\` |`));
     assert.ok(line, `${row.name} missing`);
-    assert.ok(line!.includes(`above ${maxOf(row)}`), line);
+    assert.ok(line.includes(`above ${maxOf(row)}`), line);
   }
   for (const name of ['clusterInstanceHostPattern', 'hostAddressMap', 'failoverMode', 'wrapperDriverDialect', 'failoverReaderHostSelectorStrategy']) {
     assert.ok(section.includes(`\`${name}\``), name);
@@ -393,16 +393,16 @@ test('README.md options section is up to date (node --import tsx scripts/gen-opt
 test('real pg accepts the driver config parsed from a connectionString with wrapper options', async () => {
   const { TEST_PG_HOST: host, TEST_PG_PORT: port, TEST_PG_USER: user, TEST_PG_PASSWORD: password, TEST_PG_DATABASE: db } = process.env;
   assert.ok(host && port && user && db, 'TEST_PG_* env (run through test/run.mjs)');
-  const url = `postgresql://${encodeURIComponent(user!)}:${encodeURIComponent(password ?? '')}@${host}:${port}/${db}?application_name=opt-test&plugins=&socket_timeout=5&topology-monitoring-connect_timeout=1&frt-connect_timeout=1`;
+  const url = `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password ?? '')}@${host}:${port}/${db}?application_name=opt-test&plugins=&socket_timeout=5&topology-monitoring-connect_timeout=1&frt-connect_timeout=1`;
   const props = parseConnectProps('pg', { connectionString: url });
   assertNoWrapperKeys('pg', props.driver);
   assert.equal(props.options.plugins, []);
   assert.is(props.options.socketTimeout, 5000);
-  const client = new pg.Client(props.driver as pg.ClientConfig);
+  const client = new pg.Client(props.driver);
   await client.connect();
   try {
     const r = await client.query<{ app: string }>("SELECT current_setting('application_name') AS app");
-    assert.is(r.rows[0]!.app, 'opt-test');
+    assert.is(r.rows[0].app, 'opt-test');
   } finally {
     await client.end();
   }
@@ -411,7 +411,7 @@ test('real pg accepts the driver config parsed from a connectionString with wrap
 test('real mysql2 accepts the driver config parsed from a uri (no invalid-option warning)', async () => {
   const { TEST_MYSQL_HOST: host, TEST_MYSQL_PORT: port, TEST_MYSQL_USER: user, TEST_MYSQL_PASSWORD: password, TEST_MYSQL_DATABASE: db } = process.env;
   assert.ok(host && port && user && db, 'TEST_MYSQL_* env (run through test/run.mjs)');
-  const uri = `mysql://${encodeURIComponent(user!)}:${encodeURIComponent(password ?? '')}@${host}:${port}/${db}?plugins=failover&connect_timeout=5&limitless-router-monitor-connect_timeout=1&blue-green-monitoring-connect_timeout=1`;
+  const uri = `mysql://${encodeURIComponent(user)}:${encodeURIComponent(password ?? '')}@${host}:${port}/${db}?plugins=failover&connect_timeout=5&limitless-router-monitor-connect_timeout=1&blue-green-monitoring-connect_timeout=1`;
   const props = parseConnectProps('mysql2', { uri });
   assertNoWrapperKeys('mysql2', props.driver);
   assert.is(props.driver.connectTimeout, 5000);
@@ -426,7 +426,7 @@ test('real mysql2 accepts the driver config parsed from a uri (no invalid-option
   }
   try {
     const [rows] = await conn.query('SELECT DATABASE() AS db');
-    assert.is((rows as Array<{ db: string }>)[0]!.db, db);
+    assert.is((rows as Array<{ db: string }>)[0].db, db);
     assert.equal(warnings, []);
   } finally {
     await conn.end();

@@ -51,7 +51,7 @@ test('CRUD with text, text+values, QueryConfig, rowMode array; public fields', a
     assert.is(c.user, config.user);
     assert.is(c.database, config.database);
     assert.is(c.ssl, false);
-    const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
     assert.is(c.processID, pid);
 
     await c.query('CREATE TEMP TABLE items (id int PRIMARY KEY, name text)');

@@ -284,7 +284,7 @@ test('sqlPrefix is lazy: computed on first access only, once', () => {
   assert.not.ok(ctx.sqlPrefixComputed);
   assert.is(ctx.sqlPrefix, 'begin read only');
   assert.ok(ctx.sqlPrefixComputed);
-  (args[0] as { text: string }).text = 'changed';
+  (args[0]).text = 'changed';
   assert.is(ctx.sqlPrefix, 'begin read only', 'cached');
   assert.is(new LazyExecuteContext('Client.ping', []).sqlPrefix, undefined);
 });

@@ -82,7 +82,7 @@ function observerFactory(installProvider = false): PluginFactory {
   return {
     code: 'observer',
     weight: 10,
-    create: <C>(service: PluginService<C>) => new ObserverPlugin(service as unknown as PluginService<pg.Client>, installProvider) as unknown as ConnectionPlugin<C>,
+    create: <C>(service: PluginService<C>) => new ObserverPlugin(service as unknown as PluginService<pg.Client>, installProvider),
   };
 }
 
@@ -165,13 +165,13 @@ test('switch: connectionChanged(new, old) is emitted while the old connection is
   await core.connect();
   try {
     assert.is(events.length, 1);
-    assert.is(events[0]![0], core.connection);
-    assert.is(events[0]![1], undefined);
+    assert.is(events[0][0], core.connection);
+    assert.is(events[0][1], undefined);
     const { old, next } = await switchConnection(core);
     assert.is(events.length, 2);
-    assert.is(events[1]![0], next);
-    assert.is(events[1]![1], old);
-    assert.is(events[1]![2], false, 'old connection still open when the event fires');
+    assert.is(events[1][0], next);
+    assert.is(events[1][1], old);
+    assert.is(events[1][2], false, 'old connection still open when the event fires');
     await core.pluginService.settleDisposals();
     assert.ok(core.driverDialect.isClosed(old));
     const observer = core.getPlugin<ObserverPlugin>('observer')!;
@@ -227,12 +227,12 @@ test('host list changes are delivered to plugins as per-url diffs', async () => 
     await core.pluginService.refreshHostList();
     assert.equal(core.pluginService.allHosts.map((h) => h.host), [writer.host, 'r1.example', 'r2.example']);
     assert.is(observer.hostListChanges.length, 1);
-    assert.equal([...observer.hostListChanges[0]!.keys()], ['r1.example:5432/', 'r2.example:5432/']);
-    assert.equal([...observer.hostListChanges[0]!.get('r1.example:5432/')!], [HostChange.HOST_ADDED]);
+    assert.equal([...observer.hostListChanges[0].keys()], ['r1.example:5432/', 'r2.example:5432/']);
+    assert.equal([...observer.hostListChanges[0].get('r1.example:5432/')!], [HostChange.HOST_ADDED]);
 
     provider.hostList = [writer.with({ role: HostRole.READER }), r1.with({ role: HostRole.WRITER })];
     await core.pluginService.refreshHostList();
-    const diff = observer.hostListChanges[1]!;
+    const diff = observer.hostListChanges[1];
     assert.equal([...diff.get('r2.example:5432/')!], [HostChange.HOST_DELETED]);
     assert.equal([...diff.get('r1.example:5432/')!], [HostChange.CONVERTED_TO_WRITER, HostChange.HOST_CHANGED]);
     assert.equal([...diff.get(writer.url)!], [HostChange.CONVERTED_TO_READER, HostChange.HOST_CHANGED]);
@@ -261,15 +261,15 @@ test('availability is real: shared by clients, filters hosts, notifies plugins, 
     }
     pa.hostListChanges.length = 0;
     a.pluginService.setAvailability(['reader.example:5432'], HostAvailability.UNAVAILABLE);
-    assert.equal([...pa.hostListChanges[0]!.get('reader.example:5432/')!], [HostChange.WENT_DOWN, HostChange.HOST_CHANGED]);
+    assert.equal([...pa.hostListChanges[0].get('reader.example:5432/')!], [HostChange.WENT_DOWN, HostChange.HOST_CHANGED]);
     for (const c of [a, b]) {
       assert.equal(c.pluginService.hosts.map((h) => h.host), [writer.host], 'down host filtered');
-      assert.is(c.pluginService.allHosts[1]!.availability, HostAvailability.UNAVAILABLE);
+      assert.is(c.pluginService.allHosts[1].availability, HostAvailability.UNAVAILABLE);
       assert.throws(() => c.pluginService.getHostInfoByStrategy(HostRole.READER, 'random'), /No available host with role 'reader'/);
     }
     // Any alias of the host counts.
     a.pluginService.setAvailability(['reader.example:5432'], HostAvailability.AVAILABLE);
-    assert.equal([...pa.hostListChanges[1]!.get('reader.example:5432/')!], [HostChange.WENT_UP, HostChange.HOST_CHANGED]);
+    assert.equal([...pa.hostListChanges[1].get('reader.example:5432/')!], [HostChange.WENT_UP, HostChange.HOST_CHANGED]);
     assert.is(b.pluginService.getHostInfoByStrategy(HostRole.READER, 'random').host, 'reader.example');
 
     // A successful connect to a host marks it available again.

@@ -49,9 +49,9 @@ test('query in every pg form; counters; events', async () => {
   assert.equal(events, ['connect', 'acquire', 'release']);
   assert.equal((await p.query({ text: 'SELECT 2 AS y' })).rows, [{ y: 2 }]);
   assert.equal((await p.query({ text: 'SELECT 3 AS z', rowMode: 'array' })).rows, [[3]]);
-  const viaCallback = await new Promise<unknown>((resolve, reject) => p.query('SELECT 4 AS w', (err, res) => (err ? reject(err) : resolve(res!.rows))));
+  const viaCallback = await new Promise<unknown>((resolve, reject) => p.query('SELECT 4 AS w', (err, res) => (err ? reject(err) : resolve(res.rows))));
   assert.equal(viaCallback, [{ w: 4 }]);
-  const viaCallback2 = await new Promise<unknown>((resolve, reject) => p.query('SELECT $1::text AS v', ['a'], (err, res) => (err ? reject(err) : resolve(res!.rows))));
+  const viaCallback2 = await new Promise<unknown>((resolve, reject) => p.query('SELECT $1::text AS v', ['a'], (err, res) => (err ? reject(err) : resolve(res.rows))));
   assert.equal(viaCallback2, [{ v: 'a' }]);
   const removed = new Promise((resolve) => p.once('remove', resolve));
   const err = await p.query('SELECT * FROM no_such_table').then(() => undefined, (e: Error & { code?: string }) => e);

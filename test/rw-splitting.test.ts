@@ -22,7 +22,7 @@ const open: AwsPGClient[] = [];
 /** The lookalike's instance addresses are `<block>.<n>:<port>`: map names of readers added later too. */
 function addressMap(): Record<string, string> {
   const map = { ...cluster.hostAddressMap };
-  const w = cluster.instances[0]!;
+  const w = cluster.instances[0];
   const block = w.host.split('.').slice(0, 3).join('.');
   for (let n = 1; n <= 9; n++) map[`instance-${n}.${cluster.clusterId}.us-east-1.rds.amazonaws.com`] = `${block}.${n}:${w.port}`;
   return map;

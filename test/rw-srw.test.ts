@@ -71,7 +71,7 @@ test('a connection through the reader endpoint is identified as a reader: no swi
 });
 
 test('verification: an endpoint that leads to the wrong role is retried until the timeout, then the client stays', async () => {
-  const writerInstance = `${cluster.instances[0]!.dnsName}:${cluster.instances[0]!.port}`;
+  const writerInstance = `${cluster.instances[0].dnsName}:${cluster.instances[0].port}`;
   const opts = { srwReadEndpoint: writerInstance, srwConnectRetryTimeoutMs: 600, srwConnectRetryIntervalMs: 100 };
   const c = await client(opts);
   const w = await where(c);

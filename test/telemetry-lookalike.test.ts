@@ -90,12 +90,12 @@ t('failover: a span under the failed call, count and duration metrics, failover:
   const starts = rec.messages.get(CHANNEL_NAMES.failoverStart) as FailoverStartMessage[];
   const ends = rec.messages.get(CHANNEL_NAMES.failoverEnd) as FailoverEndMessage[];
   assert.is(starts.length, 1);
-  assert.is(starts[0]!.plugin, 'failover_v2');
+  assert.is(starts[0].plugin, 'failover_v2');
   assert.is(ends.length, 1);
-  assert.is(ends[0]!.outcome, 'success');
-  assert.is(ends[0]!.to?.host.split('.')[0], result.newWriter);
-  assert.is(ends[0]!.to?.role, 'writer');
-  assert.ok(ends[0]!.durationMs >= 0);
+  assert.is(ends[0].outcome, 'success');
+  assert.is(ends[0].to?.host.split('.')[0], result.newWriter);
+  assert.is(ends[0].to?.role, 'writer');
+  assert.ok(ends[0].durationMs >= 0);
   const switches = rec.messages.get(CHANNEL_NAMES.connectionSwitch) as ConnectionSwitchMessage[];
   assert.ok(switches.some((s) => s.from !== undefined && s.to.host.split('.')[0] === result.newWriter), 'connection:switch to the new writer');
   const topo = rec.messages.get(CHANNEL_NAMES.topologyChange) as TopologyChangeMessage[];
@@ -140,7 +140,7 @@ t('EFM: a black-holed host is declared dead: efm:verdict and efm:abort events, a
   assert.ok(dead.abortedCalls >= 1);
   const aborts = rec.messages.get(CHANNEL_NAMES.efmAbort) as EfmAbortMessage[];
   assert.ok(aborts.length >= 1, 'efm:abort');
-  assert.is(aborts[0]!.plugin, 'host_monitoring_v2');
+  assert.is(aborts[0].plugin, 'host_monitoring_v2');
 });
 
 t.run();

@@ -33,11 +33,11 @@ test("instrumentation-pg: the driver's CLIENT span is a child of the wrapper's I
   }
   const ours = otel.spans('SELECT');
   assert.is(ours.length, 1, 'one wrapper span');
-  assert.is(ours[0]!.kind, 0 /* INTERNAL */);
+  assert.is(ours[0].kind, 0 /* INTERNAL */);
   const driver = otel.spans().filter((s) => s.kind === 2 /* CLIENT */ && s.instrumentationScope.name.includes('instrumentation-pg') && s.name.startsWith('pg.query'));
-  const underOurs = driver.filter((s) => s.parentSpanContext?.spanId === ours[0]!.spanContext().spanId);
+  const underOurs = driver.filter((s) => s.parentSpanContext?.spanId === ours[0].spanContext().spanId);
   assert.is(underOurs.length, 1, `one driver span under the wrapper's span (driver spans: ${driver.map((s) => s.name).join(', ')})`);
-  assert.ok(driver.every((s) => s.parentSpanContext?.spanId === ours[0]!.spanContext().spanId), 'every driver span of the call is under the wrapper span');
+  assert.ok(driver.every((s) => s.parentSpanContext?.spanId === ours[0].spanContext().spanId), 'every driver span of the call is under the wrapper span');
   const names = (await otel.metrics()).map((p) => p.name);
   assert.not.ok(names.some((n) => n.startsWith('db.client')), 'no db.client.* metric from the wrapper (that is the driver instrumentation\'s)');
 });

@@ -89,7 +89,7 @@ test('dialect detection SQL: pg yes, aurora-pg yes, rds-pg no, multi-az no, glob
     assert.equal(await rows(i.name, SQL.auroraExt), [{ aurora_stat_utils: true }]);
     assert.equal(await rows(i.name, SQL.auroraStatus, 'array'), [[1]]);
     const rds = (await rows(i.name, SQL.rdsPg)) as { rds_tools: boolean; aurora_stat_utils: boolean }[];
-    assert.ok(!(rds[0]!.rds_tools && !rds[0]!.aurora_stat_utils), 'rds-pg must not match Aurora');
+    assert.ok(!(rds[0].rds_tools && !rds[0].aurora_stat_utils), 'rds-pg must not match Aurora');
     assert.match(await fails(i.name, SQL.multiAz), /rds_tools/);
     // The global status functions exist (as on Aurora) but a cluster outside a global database reports no region.
     assert.equal(await rows(i.name, SQL.globalStatus, 'array'), [['aurora_global_db_status']]);
@@ -110,8 +110,8 @@ test('topology, writer-id, host-id and is-reader SQL reflect the real roles', as
     assert.equal(await rows(i.name, SQL.writerId, 'array'), i.role === 'writer' ? [[i.name]] : []);
     assert.equal(await rows(i.name, SQL.isReader, 'array'), [[i.role === 'reader']]);
     const [pgHost] = (await rows(i.name, SQL.pgHostId)) as { host: string; host_id: string }[];
-    assert.match(pgHost!.host_id, /^127\.0\.0\.1:\d+$/);
-    assert.match(String(((await rows(i.name, SQL.version, 'array')) as string[][])[0]![1]), /^PostgreSQL/);
+    assert.match(pgHost.host_id, /^127\.0\.0\.1:\d+$/);
+    assert.match(String(((await rows(i.name, SQL.version, 'array')) as string[][])[0][1]), /^PostgreSQL/);
   }
   // Readers carry session ids other than the writer's, as Aurora reports them.
   const sessions = (await rows('writer', 'SELECT server_id, session_id FROM pg_catalog.aurora_replica_status()')) as { server_id: string; session_id: string }[];
@@ -134,7 +134,7 @@ test('commits are acknowledged synchronously by a reader, and endpoints route by
   assert.equal((await w.query('SELECT pg_catalog.aurora_db_instance_identifier() AS id')).rows, [{ id: 'instance-1' }]);
   await w.end();
   const seen = new Set<string>();
-  for (let n = 0; n < 4; n++) seen.add(((await rows('reader', 'SELECT pg_catalog.aurora_db_instance_identifier() AS id')) as { id: string }[])[0]!.id);
+  for (let n = 0; n < 4; n++) seen.add(((await rows('reader', 'SELECT pg_catalog.aurora_db_instance_identifier() AS id')) as { id: string }[])[0].id);
   assert.equal([...seen].sort(), ['instance-2', 'instance-3'], 'the reader endpoint spreads connections over the readers');
 });
 

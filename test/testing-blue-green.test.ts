@@ -89,7 +89,7 @@ const asRoot = process.getuid?.() === 0;
 test('aurora-pg: green copy, status rows on both sides, rollback, switchover with renames', async () => {
   await withCluster({ flavour: 'aurora-pg', readers: 1, database: 'app', etcHosts: asRoot }, async (cluster) => {
     const blueWriterName = cluster.writerEndpoint.dnsName;
-    const blueInstance1 = cluster.instances[0]!.dnsName;
+    const blueInstance1 = cluster.instances[0].dnsName;
     await pgQuery(cluster, blueWriterName, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)');
     assert.equal(await pgQuery(cluster, blueWriterName, STATUS_SQL.auroraPg), [], 'no deployment, no rows');
 
@@ -99,22 +99,22 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
     assert.equal(bg.green.map((i) => `${i.name} ${i.role}`), ['instance-1-green-abc123 writer', 'instance-2-green-abc123 reader']);
     assert.match(bg.greenWriterEndpoint.dnsName, /^lookalike-green-abc123\.cluster-[a-z0-9]+\.us-east-1\.rds\.amazonaws\.com$/);
     const greenWriterName = bg.greenWriterEndpoint.dnsName;
-    const greenInstance1 = bg.green[0]!.dnsName;
+    const greenInstance1 = bg.green[0].dnsName;
 
     // The same rows on blue and green, through the dialect's exact SQL.
     const expected = [
       `${blueWriterName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
-      `${cluster.instances[0]!.dnsName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
-      `${cluster.instances[1]!.dnsName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
+      `${cluster.instances[0].dnsName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
+      `${cluster.instances[1].dnsName} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`,
       `${greenWriterName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
-      `${bg.green[0]!.dnsName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
-      `${bg.green[1]!.dnsName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
+      `${bg.green[0].dnsName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
+      `${bg.green[1].dnsName} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
     ].sort();
-    for (const name of [blueWriterName, greenWriterName, bg.green[1]!.dnsName]) {
+    for (const name of [blueWriterName, greenWriterName, bg.green[1].dnsName]) {
       assert.equal(triples(await pgQuery(cluster, name, STATUS_SQL.auroraPg)), expected, `rows seen at ${name}`);
       assert.equal((await pgQuery(cluster, name, STATUS_SQL.auroraPgAvailable)).length, 1);
     }
-    const one = (await pgQuery(cluster, greenWriterName, STATUS_SQL.auroraPg))[0]!;
+    const one = (await pgQuery(cluster, greenWriterName, STATUS_SQL.auroraPg))[0];
     assert.is(one.version, '1.0');
     assert.is(one.port, cluster.writerEndpoint.port);
 
@@ -123,7 +123,7 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
     assert.equal((await pgQuery(cluster, greenWriterName, "SELECT server_id FROM pg_catalog.aurora_replica_status() WHERE session_id = 'MASTER_SESSION_ID'")), [{ server_id: 'instance-1-green-abc123' }]);
     await pgQuery(cluster, blueWriterName, 'INSERT INTO orders VALUES (2)');
     const deadline = Date.now() + 10_000;
-    while ((await pgQuery(cluster, bg.green[1]!.dnsName, 'SELECT count(*)::int AS n FROM orders'))[0]!.n !== 2) {
+    while ((await pgQuery(cluster, bg.green[1].dnsName, 'SELECT count(*)::int AS n FROM orders'))[0].n !== 2) {
       if (Date.now() > deadline) assert.unreachable('blue write did not reach the green reader');
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -135,7 +135,7 @@ test('aurora-pg: green copy, status rows on both sides, rollback, switchover wit
       rollback: true,
       phaseMs: 50,
       onPhase: async (status) => {
-        seen.push(`${status} ${String((await pgQuery(cluster, greenWriterName, STATUS_SQL.auroraPg))[0]!.status)}`);
+        seen.push(`${status} ${String((await pgQuery(cluster, greenWriterName, STATUS_SQL.auroraPg))[0].status)}`);
         if (status === 'SWITCHOVER_IN_PROGRESS') {
           await pgQuery(cluster, blueWriterName, 'INSERT INTO orders VALUES (3)').then(() => assert.unreachable('blue writable while IN_PROGRESS'), (e: Error & { code?: string }) => assert.is(e.code, '25006'));
         }
@@ -241,13 +241,13 @@ async function until(what: string, fn: () => Promise<boolean>): Promise<void> {
 
 /** Create, rows on both sides, a write replicated to green, then a switchover; checks names, data and metadata. */
 async function scenario(cluster: LocalCluster, e: Engine): Promise<void> {
-  const instanceName = (i: number): string => cluster.instances[i]!.dnsName;
+  const instanceName = (i: number): string => cluster.instances[i].dnsName;
   const blue1 = instanceName(0);
   await e.query(cluster, blue1, e.createTable);
   await e.query(cluster, blue1, 'INSERT INTO orders VALUES (1)');
   const bg = await cluster.blueGreen();
   assert.match(bg.suffix, /^[a-z0-9]{6}$/);
-  const green1 = bg.green[0]!.dnsName;
+  const green1 = bg.green[0].dnsName;
   assert.equal(bg.green.map((g) => g.name), cluster.instances.map((i) => `${i.name}-green-${bg.suffix}`));
   // RDS (not Aurora): a row per instance, no cluster endpoint rows.
   const expected = (status: string, blue: string[], green: string[]): string[] => [
@@ -260,13 +260,13 @@ async function scenario(cluster: LocalCluster, e: Engine): Promise<void> {
     assert.equal((await e.query(cluster, name, e.availableSql)).length, 1, `status source at ${name}`);
     assert.equal(triples(await e.query(cluster, name, e.statusSql)), expected('AVAILABLE', blueNames, greenNames), `rows at ${name}`);
   }
-  const row = (await e.query(cluster, green1, e.statusSql))[0]!;
+  const row = (await e.query(cluster, green1, e.statusSql))[0];
   assert.is(row.version, '1.0');
-  assert.is(Number(row.port), cluster.instances[0]!.port);
-  assert.is(e.ownName((await e.query(cluster, green1, e.ownNameSql))[0]!), bg.green[0]!.name);
+  assert.is(Number(row.port), cluster.instances[0].port);
+  assert.is(e.ownName((await e.query(cluster, green1, e.ownNameSql))[0]), bg.green[0].name);
   await e.query(cluster, blue1, 'INSERT INTO orders VALUES (2)');
-  const last = bg.green[bg.green.length - 1]!.dnsName;
-  await until('blue write on green', async () => Number((await e.query(cluster, last, e.count))[0]!.n) === 2);
+  const last = bg.green[bg.green.length - 1].dnsName;
+  await until('blue write on green', async () => Number((await e.query(cluster, last, e.count))[0].n) === 2);
 
   let blockedOnBlue = false;
   await bg.switchover({
@@ -281,19 +281,19 @@ async function scenario(cluster: LocalCluster, e: Engine): Promise<void> {
   });
   assert.ok(blockedOnBlue, 'blue refused writes while IN_PROGRESS');
   assert.is(cluster.hostAddressMap[green1], undefined, 'green names removed');
-  assert.is(e.ownName((await e.query(cluster, blue1, e.ownNameSql))[0]!), cluster.instances[0]!.name);
+  assert.is(e.ownName((await e.query(cluster, blue1, e.ownNameSql))[0]), cluster.instances[0].name);
   await e.query(cluster, blue1, 'INSERT INTO orders VALUES (4)');
   assert.equal((await e.query(cluster, blue1, 'SELECT id FROM orders ORDER BY id')).map((r) => Number(r.id)), [1, 2, 3, 4]);
   const oldNames = blueNames.map((n) => n.replace(/^([^.]+)\./, '$1-old1.'));
   assert.equal(triples(await e.query(cluster, blue1, e.statusSql)), expected('SWITCHOVER_COMPLETED', oldNames, blueNames));
-  assert.equal(triples(await e.query(cluster, oldNames[0]!, e.statusSql)), expected('SWITCHOVER_COMPLETED', oldNames, blueNames));
-  assert.is(e.ownName((await e.query(cluster, oldNames[0]!, e.ownNameSql))[0]!), bg.blue[0]!.name);
-  assert.equal((await e.query(cluster, oldNames[0]!, 'SELECT id FROM orders ORDER BY id')).map((r) => Number(r.id)), [1, 2, 3]);
+  assert.equal(triples(await e.query(cluster, oldNames[0], e.statusSql)), expected('SWITCHOVER_COMPLETED', oldNames, blueNames));
+  assert.is(e.ownName((await e.query(cluster, oldNames[0], e.ownNameSql))[0]), bg.blue[0].name);
+  assert.equal((await e.query(cluster, oldNames[0], 'SELECT id FROM orders ORDER BY id')).map((r) => Number(r.id)), [1, 2, 3]);
 }
 
 test('mysql: answers as RDS for MySQL (mysql.rds_topology, Source distribution) once it has a deployment', async () => {
   await withCluster({ flavour: 'mysql', readers: 0 }, async (cluster) => {
-    const comment = async (): Promise<unknown> => (await myQuery(cluster, cluster.writerEndpoint.dnsName, "SHOW VARIABLES LIKE 'version_comment'"))[0]!.Value;
+    const comment = async (): Promise<unknown> => (await myQuery(cluster, cluster.writerEndpoint.dnsName, "SHOW VARIABLES LIKE 'version_comment'"))[0].Value;
     assert.is(await comment(), 'MySQL Community Server - GPL');
     await scenario(cluster, {
       ...MYSQL,
@@ -344,7 +344,7 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
   try {
     // Started through the API (one CLI process less); the CLI finds it by its directory.
     const cluster = await LocalCluster.start({ flavour: 'pg', dir });
-    const blue1 = cluster.instances[0]!.dnsName;
+    const blue1 = cluster.instances[0].dnsName;
     assert.equal(await pgQuery(cluster, blue1, STATUS_SQL.rdsPgExtensions), [], 'plain PostgreSQL before');
     await pgQuery(cluster, blue1, 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)');
 
@@ -354,7 +354,7 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
     assert.match(created, /BLUE_GREEN_DEPLOYMENT_TARGET +AVAILABLE +instance-1-green-cli001\./);
     await cluster.status();
     const bg = cluster.blueGreenDeployment!;
-    const green1 = bg.green[0]!.dnsName;
+    const green1 = bg.green[0].dnsName;
     for (const name of [blue1, green1]) {
       assert.equal(await pgQuery(cluster, name, STATUS_SQL.rdsPgExtensions), [{ rds_tools: true, aurora_stat_utils: false }], `RDS for PostgreSQL at ${name}`);
       assert.equal((await pgQuery(cluster, name, STATUS_SQL.rdsPgAvailable)).length, 1);
@@ -362,7 +362,7 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
         `${blue1} BLUE_GREEN_DEPLOYMENT_SOURCE AVAILABLE`, `${green1} BLUE_GREEN_DEPLOYMENT_TARGET AVAILABLE`,
       ].sort(), `rows at ${name}`);
     }
-    assert.equal(await pgQuery(cluster, green1, STATUS_SQL.rdsPgHostId), [{ id: bg.green[0]!.resourceId, substring: 'instance-1-green-cli001' }]);
+    assert.equal(await pgQuery(cluster, green1, STATUS_SQL.rdsPgHostId), [{ id: bg.green[0].resourceId, substring: 'instance-1-green-cli001' }]);
     assert.equal(await pgQuery(cluster, blue1, "SELECT count(*)::int AS n FROM pg_catalog.pg_proc WHERE proname = 'multi_az_db_cluster_source_dbi_resource_id'"), [{ n: 0 }], 'not a Multi-AZ DB cluster');
 
     const rolled = await cli('blue-green', 'switchover', '--rollback', '--phase-ms', '10', '--dir', dir);
@@ -379,10 +379,10 @@ test('pg from the CLI: answers as RDS for PostgreSQL (rds_tools.show_topology) o
     await held.end();
     const out = JSON.parse(done) as { result: { phases: { status: string; ms: number }[] }; hostAddressMap: Record<string, string> };
     assert.equal(out.result.phases.map((p) => p.status), SWITCHOVER);
-    assert.ok(out.result.phases[1]!.ms >= 30, 'IN_PROGRESS held for --in-progress-ms');
+    assert.ok(out.result.phases[1].ms >= 30, 'IN_PROGRESS held for --in-progress-ms');
     assert.equal(Object.keys(out.hostAddressMap).filter((n) => n.startsWith('instance-1')).map((n) => n.split('.')[0]).sort(), ['instance-1', 'instance-1-old1']);
     await cluster.status();
-    assert.equal(await pgQuery(cluster, blue1, STATUS_SQL.rdsPgHostId), [{ id: bg.green[0]!.resourceId, substring: 'instance-1' }], 'the blue name reaches the renamed green');
+    assert.equal(await pgQuery(cluster, blue1, STATUS_SQL.rdsPgHostId), [{ id: bg.green[0].resourceId, substring: 'instance-1' }], 'the blue name reaches the renamed green');
     assert.equal(await pgQuery(cluster, blue1, 'SELECT id FROM orders ORDER BY id'), [{ id: 1 }, { id: 2 }]);
     await pgQuery(cluster, blue1, 'INSERT INTO orders VALUES (3)');
     await cluster.stop({ keepLogs: false });

@@ -61,7 +61,7 @@ test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees 
     assert.match(kill.stdout, /instance-2 +reader +running .*fault=kill/);
     const refused = await new pg.Client(cluster.directConfig('instance-2')).connect().then(() => 'connected', (e: NodeJS.ErrnoException) => e.code);
     assert.is(refused, 'ECONNREFUSED');
-    assert.is((await cluster.status()).instances[1]!.fault, 'kill', 'the API sees the fault set from the shell');
+    assert.is((await cluster.status()).instances[1].fault, 'kill', 'the API sees the fault set from the shell');
     assert.is((await cli('heal', '--dir', dir)).code, 0);
 
     assert.is((await cli('dns-lag', '300', '--dir', dir)).code, 0);

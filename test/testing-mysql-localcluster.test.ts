@@ -67,18 +67,18 @@ test('crash failover through the writer endpoint keeps committed rows; the old w
   assert.equal(await query(oldWriter, SQL.auroraWriterId), []);
   const conn2 = await open('writer');
   await conn2.query('INSERT INTO orders VALUES (31)');
-  const pos = String((await rows(conn2, 'SELECT @@gtid_binlog_pos'))[0]![0]);
+  const pos = String((await rows(conn2, 'SELECT @@gtid_binlog_pos'))[0][0]);
   await conn2.end();
   assert.equal(await query(oldWriter, `SELECT MASTER_GTID_WAIT('${pos}', 30), (SELECT COUNT(*) FROM orders)`), [[0, 31]]);
 });
 
 test('restart and add-reader keep the reader replicating', async () => {
-  const reader = cluster.readers[0]!.name;
+  const reader = cluster.readers[0].name;
   await cluster.restart(reader, 'immediate');
   const added = await cluster.addReader();
   const conn = await open('writer');
   await conn.query('INSERT INTO orders VALUES (32)');
-  const pos = String((await rows(conn, 'SELECT @@gtid_binlog_pos'))[0]![0]);
+  const pos = String((await rows(conn, 'SELECT @@gtid_binlog_pos'))[0][0]);
   await conn.end();
   for (const name of [reader, added]) {
     assert.equal(await query(name, `SELECT MASTER_GTID_WAIT('${pos}', 30), (SELECT COUNT(*) FROM orders)`), [[0, 32]], name);

@@ -23,14 +23,14 @@ async function withConn<T>(instance: InstanceSpec, fn: (c: mysql.Connection) => 
 
 /** Waits (MASTER_GTID_WAIT, an event, not a sleep) until `reader` applied everything `writer` has. */
 async function caughtUp(writer: InstanceSpec, reader: InstanceSpec): Promise<void> {
-  const pos = await withConn(writer, async (c) => String((await rows(c, 'SELECT @@gtid_binlog_pos'))[0]![0]));
+  const pos = await withConn(writer, async (c) => String((await rows(c, 'SELECT @@gtid_binlog_pos'))[0][0]));
   assert.equal(await withConn(reader, (c) => rows(c, `SELECT MASTER_GTID_WAIT('${pos}', 30)`)), [[0]], `${reader.name} caught up`);
 }
 
 async function replicaSource(instance: InstanceSpec): Promise<number | undefined> {
   const [status] = await withConn(instance, (c) => c.query<RowDataPacket[]>(SQL.multiAzWriter));
   // MariaDB names MySQL's Source_Server_Id (index 39 there) Master_Server_Id: read it by name.
-  return status.length === 0 ? undefined : Number(status[0]!.Master_Server_Id);
+  return status.length === 0 ? undefined : Number(status[0].Master_Server_Id);
 }
 
 async function expectRoles(writer: InstanceSpec, readers: InstanceSpec[], listed: InstanceSpec[]): Promise<void> {
@@ -58,7 +58,7 @@ test('create 3 instances; detected as multi-az-mysql, not aurora', async () => {
     assert.equal(await withConn(instance, (c) => rows(c, SQL.reportHost)), [['report_host', instance.dnsName]]);
   }
   const [status] = await withConn(i2, (c) => c.query({ sql: SQL.multiAzWriter, rowsAsArray: false }));
-  console.log(`MariaDB SHOW REPLICA STATUS: Master_Server_Id at index ${Object.keys((status as RowDataPacket[])[0]!).indexOf('Master_Server_Id')}`);
+  console.log(`MariaDB SHOW REPLICA STATUS: Master_Server_Id at index ${Object.keys((status as RowDataPacket[])[0]).indexOf('Master_Server_Id')}`);
 });
 
 test('topology, host-id, writer and is-reader before failover', async () => {
@@ -77,7 +77,7 @@ test('clean-stop failover to instance-3 keeps committed rows', async () => {
     // Wait until the SLEEP is running (an observable state, not a timed pause).
     for (;;) {
       const n = await rows(c, "SELECT COUNT(*) FROM information_schema.processlist WHERE info = 'SELECT SLEEP(60)'");
-      if (Number(n[0]![0]) > 0) break;
+      if (Number(n[0][0]) > 0) break;
     }
   });
   await cluster.engine.stop(cluster.ctx, i1, 'fast');

@@ -47,8 +47,8 @@ test('two clients of the cluster (writer and reader endpoints) share one native 
 
   const p = monitor.publications > 0 ? undefined : await first;
   const hosts = topologyCache(services).get(monitor.clusterId)!.hosts;
-  assert.is(instanceName(hosts[0]!.host), lab.cluster.writer.name);
-  assert.is(hosts[0]!.role, HostRole.WRITER);
+  assert.is(instanceName(hosts[0].host), lab.cluster.writer.name);
+  assert.is(hosts[0].role, HostRole.WRITER);
   assert.equal(hosts.slice(1).map((h) => instanceName(h.host)).sort(), lab.cluster.readers.map((r) => r.name).sort());
   if (p) {
     // Native code reached the writer by its RDS name: only the params callback's hostAddressMap resolves it.
@@ -57,15 +57,15 @@ test('two clients of the cluster (writer and reader endpoints) share one native 
 });
 
 test('topology is polled on the writer: each poll publishes (refresh interval 500 ms)', async () => {
-  const monitor = monitorOf(services, clients[0]!);
+  const monitor = monitorOf(services, clients[0]);
   const p = await nextPublication(monitor, (x) => x.reason === 'poll', 5000, 'from a regular poll');
   assert.ok(p.confirmed);
   assert.is(writerOf(p), lab.cluster.writer.name);
 });
 
 test('forceRefresh waits for a topology published after the call (confirmed when verifying the writer)', async () => {
-  const monitor = monitorOf(services, clients[0]!);
-  const provider = providerOf(clients[0]!);
+  const monitor = monitorOf(services, clients[0]);
+  const provider = providerOf(clients[0]);
   for (const verify of [false, true]) {
     const seqs: number[] = [];
     const onTopology = (p: TopologyPublication): void => void seqs.push(p.seq);
@@ -78,16 +78,16 @@ test('forceRefresh waits for a topology published after the call (confirmed when
     const hosts = await pending;
     monitor.off('topology', onTopology);
     assert.ok(monitor.publications > before, `verify=${verify}: no publication after the call`);
-    assert.is(instanceName(hosts[0]!.host), lab.cluster.writer.name);
+    assert.is(instanceName(hosts[0].host), lab.cluster.writer.name);
     console.log(`forceRefresh(verifyWriter=${verify}) answered in ${Date.now() - started} ms`);
   }
   // Timeout 0: the current topology at once, no waiting.
   const now = await provider.forceRefresh(false, 0);
-  assert.is(instanceName(now[0]!.host), lab.cluster.writer.name);
+  assert.is(instanceName(now[0].host), lab.cluster.writer.name);
 });
 
 test('a reader added, then removed, appears in and leaves the published topology', async () => {
-  const monitor = monitorOf(services, clients[0]!);
+  const monitor = monitorOf(services, clients[0]);
   const name = await lab.cluster.addReader();
   const added = await nextPublication(monitor, (p) => p.hosts.some((h) => instanceName(h.host) === name), 20_000, `listing ${name}`);
   assert.is(added.hosts.length, 4);
@@ -97,8 +97,8 @@ test('a reader added, then removed, appears in and leaves the published topology
 });
 
 test('black-holed writer: panic mode within the query bound, forceRefresh(verify) bounded, writer confirmed again after heal', async () => {
-  const monitor = monitorOf(services, clients[0]!);
-  const provider = providerOf(clients[0]!);
+  const monitor = monitorOf(services, clients[0]);
+  const provider = providerOf(clients[0]);
   const writer = lab.cluster.writer.name;
   const panic = nextPanic(monitor, 10_000);
   const hungAt = Date.now();
@@ -121,21 +121,21 @@ test('black-holed writer: panic mode within the query bound, forceRefresh(verify
 });
 
 test('failover: the monitor alone finds and publishes the new writer', async () => {
-  const monitor = monitorOf(services, clients[0]!);
+  const monitor = monitorOf(services, clients[0]);
   const oldWriter = lab.cluster.writer.name;
   const started = Date.now();
   const published = nextPublication(monitor, (p) => p.confirmed && writerOf(p) !== oldWriter, 30_000, 'naming a new writer');
   const result = await lab.cluster.failover();
   const p = await published;
   assert.is(writerOf(p), result.newWriter);
-  assert.is(p.hosts[0]!.role, HostRole.WRITER);
+  assert.is(p.hosts[0].role, HostRole.WRITER);
   const promotedAt = started + result.totalMs;
   console.log(
     `failover ${result.oldWriter} -> ${result.newWriter}: fence ${result.fenceMs} ms, promote ${result.promoteMs} ms; ` +
       `new writer published ${Math.round(p.at - promotedAt)} ms after the promotion ended (${Math.round(p.at - started)} ms after the failover began, reason ${p.reason})`,
   );
   const cached = topologyCache(services).get(monitor.clusterId)!.hosts;
-  assert.is(instanceName(cached[0]!.host), result.newWriter);
+  assert.is(instanceName(cached[0].host), result.newWriter);
   await lab.cluster.rejoin(result.oldWriter);
 });
 
@@ -158,7 +158,7 @@ test('monitoring credentials come from the cluster clients\' monitoring props (p
     assert.is(monitor.publications, 0);
     assert.not.ok(String(none.message).includes('wrong-password'));
     // Meanwhile the first services' monitor is unaffected.
-    const hosts = await providerOf(clients[0]!).forceRefresh(true, 5000);
+    const hosts = await providerOf(clients[0]).forceRefresh(true, 5000);
     assert.ok(hosts.length >= 3);
     await c.end();
   } finally {
@@ -167,11 +167,11 @@ test('monitoring credentials come from the cluster clients\' monitoring props (p
 });
 
 test('the last client ending stops the monitor; releaseResources leaves no native thread', async () => {
-  const monitor = monitorOf(services, clients[0]!);
-  await clients[0]!.end();
+  const monitor = monitorOf(services, clients[0]);
+  await clients[0].end();
   assert.is(monitor.referenceCount, 1);
   assert.not.ok(monitor.isClosed);
-  await clients[1]!.end();
+  await clients[1].end();
   clients = [];
   assert.ok(monitor.isClosed);
   assert.is(topologyMonitors(services).size, 0);

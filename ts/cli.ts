@@ -66,7 +66,7 @@ class UsageError extends Error {}
 
 function findDir(given: string | undefined, forUp: boolean): string | undefined {
   if (given) return path.resolve(given);
-  if (process.env[DIR_ENV]) return path.resolve(process.env[DIR_ENV]!);
+  if (process.env[DIR_ENV]) return path.resolve(process.env[DIR_ENV]);
   if (forUp) return undefined;
   const base = path.resolve('.cluster');
   const running = existsSync(base)
@@ -148,16 +148,16 @@ function describeBlueGreen(state: ClusterState): string {
 
 function findGlobalDir(given: string | undefined): string {
   if (given) return path.resolve(given);
-  if (process.env[DIR_ENV]) return path.resolve(process.env[DIR_ENV]!);
+  if (process.env[DIR_ENV]) return path.resolve(process.env[DIR_ENV]);
   const base = path.resolve('.cluster');
   const found = existsSync(base) ? readdirSync(base).map((d) => path.join(base, d)).filter((d) => LocalGlobalDatabase.isGlobalDir(d)) : [];
-  if (found.length === 1) return found[0]!;
+  if (found.length === 1) return found[0];
   if (found.length === 0) throw new Error(`no global database under ${base}; pass --dir or start one with 'cluster global-up'`);
   throw new Error(`several global databases under ${base} (${found.map((d) => path.basename(d)).join(', ')}); pass --dir`);
 }
 
 async function globalCommand(command: string, values: Record<string, string | boolean | undefined>, out: (s: string) => void): Promise<number> {
-  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k]) : undefined);
   let db: LocalGlobalDatabase;
   let result: unknown;
   if (command === 'global-up') {
@@ -348,7 +348,7 @@ async function runAttached(c: LocalCluster, command: string, rest: string[], val
       const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter((x) => x !== ''));
       const type = values.type?.toUpperCase();
       if (type !== undefined && type !== 'READER' && type !== 'ANY') throw new UsageError(`--type must be READER or ANY, got '${values.type}'`);
-      const membership = { members: list(values.members), excluded: list(values.excluded), type: type as 'READER' | 'ANY' | undefined };
+      const membership = { members: list(values.members), excluded: list(values.excluded), type: type };
       if (sub === 'create') return c.customEndpoints.create(name, membership);
       if (sub === 'modify') return c.customEndpoints.modify(name, membership);
       if (sub === 'delete') await c.customEndpoints.delete(name);

@@ -145,6 +145,6 @@ export interface AllowedAndBlockedHosts {
 
 /** Whether `host` passes `filter`; a host without an id is known by the first label of its name. */
 export function isAllowed(filter: AllowedAndBlockedHosts, host: HostInfo): boolean {
-  const id = host.hostId ?? host.host.split('.')[0]!;
+  const id = host.hostId ?? host.host.split('.')[0];
   return (filter.allowed === undefined || filter.allowed.has(id)) && filter.blocked?.has(id) !== true;
 }

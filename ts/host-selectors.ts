@@ -110,7 +110,7 @@ export class HostSelectors {
     if (eligible.length === 0) throw new NoHostsMatchingRoleError(role, strategy);
     switch (strategy) {
       case 'random':
-        return eligible[Math.floor(this.random() * eligible.length)]!;
+        return eligible[Math.floor(this.random() * eligible.length)];
       case 'highest_weight':
         return eligible.reduce((best, h) => (h.weight > best.weight ? h : best));
       case 'weighted_random':
@@ -128,10 +128,10 @@ export class HostSelectors {
   selectLeastConnections(hosts: readonly HostInfo[], role: HostRole, inUse: (host: HostInfo) => number): HostInfo {
     const eligible = hosts.filter((h) => h.role === role && h.availability === HostAvailability.AVAILABLE);
     if (eligible.length === 0) throw new NoHostsMatchingRoleError(role, 'least_connections');
-    let best = eligible[0]!;
+    let best = eligible[0];
     let bestCount = inUse(best);
     for (let i = 1; i < eligible.length; i++) {
-      const h = eligible[i]!;
+      const h = eligible[i];
       const n = inUse(h);
       if (n < bestCount || (n === bestCount && (h.host < best.host || (h.host === best.host && h.port < best.port)))) {
         best = h;
@@ -158,7 +158,7 @@ export class HostSelectors {
         bestMs = ms;
       }
     }
-    return best ?? eligible[Math.floor(this.random() * eligible.length)]!;
+    return best ?? eligible[Math.floor(this.random() * eligible.length)];
   }
 
   /** Forgets round-robin positions (services closed). */
@@ -173,7 +173,7 @@ export class HostSelectors {
     const cumulative = eligible.map((h) => (total += pairs.get(h.host) ?? dflt));
     const point = this.random() * total;
     const i = cumulative.findIndex((c) => point < c);
-    return eligible[i < 0 ? eligible.length - 1 : i]!;
+    return eligible[i < 0 ? eligible.length - 1 : i];
   }
 
   private roundRobinSelect(eligible: readonly HostInfo[], options: HostSelectorOptions): HostInfo {

@@ -66,7 +66,7 @@ function parseSpec(spec: string | undefined): readonly Rule[] {
     const colon = entry.lastIndexOf(':');
     const pattern = (colon < 0 ? entry : entry.slice(0, colon)).trim();
     const levelName = (colon < 0 ? 'info' : entry.slice(colon + 1).trim().toLowerCase()) as LogLevel | 'silent' | 'off';
-    const threshold = levelName === 'off' ? OFF : (LEVEL_VALUE[levelName as LogLevel | 'silent'] ?? LEVEL_VALUE.info);
+    const threshold = levelName === 'off' ? OFF : (LEVEL_VALUE[levelName] ?? LEVEL_VALUE.info);
     if (pattern) rules.push({ pattern, threshold });
   }
   return rules;
@@ -226,7 +226,7 @@ function redactValue(value: unknown, depth: number, seen: WeakSet<object>): unkn
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1, seen));
   if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, typeof k === 'string' && SECRET_KEY.test(k) ? MASK : redactValue(v, depth + 1, seen)]));
   const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return `[${(value as object).constructor?.name ?? 'Object'}]`;
+  if (proto !== Object.prototype && proto !== null) return `[${(value).constructor?.name ?? 'Object'}]`;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     out[k] = SECRET_KEY.test(k) || (k === 'key' && depth > 0) ? (v === undefined || v === null ? v : MASK) : redactValue(v, depth + 1, seen);

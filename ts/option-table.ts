@@ -148,7 +148,7 @@ function checkEndpoint(endpoint: string): string | undefined {
 export function hostPatternProblem(pattern: string): string | undefined {
   const example = "a host pattern with '?' in place of the instance name, like '?.my-domain.example[:port]'";
   const m = /^(.*?)(?::([^:]*))?$/.exec(pattern.trim())!;
-  const host = m[1]!;
+  const host = m[1];
   const portText = m[2];
   if (host === '') return example;
   if (!host.includes('?')) return `${example} ('?' is missing)`;
@@ -226,13 +226,13 @@ export const OPTION_TABLE = [
   },
   {
     name: 'clusterInstanceHostPattern', aliases: ['cluster_instance_host_pattern'], type: 'string', default: undefined, group: 'core',
-    check: hostPatternProblem as (value: never) => string | undefined,
+    check: hostPatternProblem,
     rejects: 'no `?`; characters other than letters, digits, `.`, `-`, `_`, `?` in the host part (spaces, `/`, `@`, `:`…); a port outside 1..65535 or not a number; an RDS Proxy or custom-cluster endpoint name — instance host names are built from it, and a pattern that cannot name an instance would leave failover with one host',
     doc: "Template of instance host names, '?' standing for the instance id, e.g. '?.xyz.us-east-1.rds.amazonaws.com[:port]'. Required when connecting through an IP address or custom DNS name; derived from RDS names otherwise.",
   },
   {
     name: 'globalClusterInstanceHostPatterns', aliases: ['global_cluster_instance_host_patterns'], type: 'string-list', default: undefined, group: 'core',
-    check: checkGlobalHostPatterns as (value: never) => string | undefined,
+    check: checkGlobalHostPatterns,
     rejects: 'an entry without `region:`, a region listed twice, or a pattern `clusterInstanceHostPattern` rejects',
     doc: "Per-region instance host patterns of a global database: 'region:pattern[:port],...'.",
   },
@@ -270,7 +270,7 @@ export const OPTION_TABLE = [
   },
   {
     name: 'roundRobinHostWeightPairs', aliases: ['round_robin_host_weight_pairs'], type: 'string', default: undefined, group: 'core',
-    check: checkHostWeightPairs as (value: never) => string | undefined,
+    check: checkHostWeightPairs,
     rejects: 'an entry that is not `host:weight` or a weight that is not an integer ≥ 1 — a host would never (or always) be picked',
     doc: "round_robin host selection: 'host:weight,...' (weights integers ≥ 1), consecutive picks per host name.",
   },
@@ -280,7 +280,7 @@ export const OPTION_TABLE = [
   },
   {
     name: 'weightedRandomHostWeightPairs', aliases: ['weighted_random_host_weight_pairs'], type: 'string', default: undefined, group: 'core',
-    check: checkHostWeightPairs as (value: never) => string | undefined,
+    check: checkHostWeightPairs,
     rejects: 'an entry that is not `host:weight` or a weight that is not an integer ≥ 1 — a host would never (or always) be picked',
     doc: "weighted_random host selection: 'host:weight,...' (weights integers ≥ 1).",
   },
@@ -312,7 +312,7 @@ export const OPTION_TABLE = [
   },
   {
     name: 'hostAddressMap', aliases: ['host_address_map'], type: 'map', default: undefined, group: 'network',
-    check: checkHostAddressMap as (value: never) => string | undefined,
+    check: checkHostAddressMap,
     rejects: 'an entry that is not `name[:port]=address[:port]` (a port outside 1..65535, spaces, `/`, `@`, `,` or `=` in a name) — connections would go to a wrong address',
     doc: "Connect to another address than a host name resolves to: object or 'name[:port]=address[:port],...' string. Keys are host names or host:port (host:port wins); used for SSH tunnels, port forwards and the local lookalike cluster, by every connection the wrapper opens, monitoring probes included.",
   },
@@ -438,7 +438,7 @@ export const OPTION_TABLE = [
   },
   {
     name: 'customEndpointRdsEndpoint', aliases: [], type: 'string', default: undefined, group: 'custom_endpoint',
-    check: checkHttpUrl as (value: never) => string | undefined,
+    check: checkHttpUrl,
     rejects: 'a value that is not an http(s) URL — the RDS API calls would fail at every refresh',
     doc: "RDS API endpoint URL to use instead of the region's public one (VPC interface endpoint, the local lookalike's RDS API), e.g. 'https://vpce-….rds.us-east-1.vpce.amazonaws.com'.",
   },
@@ -541,13 +541,13 @@ export const OPTION_TABLE = [
   },
   {
     name: 'srwReadEndpoint', aliases: ['srw_read_endpoint'], type: 'string', default: undefined, group: 'srw',
-    check: checkEndpoint as (value: never) => string | undefined,
+    check: checkEndpoint,
     rejects: 'anything but `host` or `host:port` with a port in 1..65535',
     doc: "srw (required): 'host[:port]' of the endpoint read-only connections go to (e.g. the cluster reader endpoint). Port default: the connection's port.",
   },
   {
     name: 'srwWriteEndpoint', aliases: ['srw_write_endpoint'], type: 'string', default: undefined, group: 'srw',
-    check: checkEndpoint as (value: never) => string | undefined,
+    check: checkEndpoint,
     rejects: 'anything but `host` or `host:port` with a port in 1..65535',
     doc: "srw (required): 'host[:port]' of the endpoint read-write connections go to (e.g. the cluster writer endpoint).",
   },
@@ -570,7 +570,7 @@ export const OPTION_TABLE = [
   // ---- gdb_failover ----
   {
     name: 'failoverHomeRegion', aliases: ['failover_home_region'], type: 'string', default: undefined, group: 'gdb_failover',
-    check: checkRegion as (value: never) => string | undefined,
+    check: checkRegion,
     rejects: 'a value that is not an AWS region name',
     doc: "gdb_failover: the application's home region (e.g. 'us-east-1'). Unset: the region in the initial host name; required with a global- endpoint, an IP address or a custom domain.",
   },
@@ -585,7 +585,7 @@ export const OPTION_TABLE = [
   // ---- gdb_rw ----
   {
     name: 'gdbRwHomeRegion', aliases: ['gdb_rw_home_region'], type: 'string', default: undefined, group: 'gdb_rw',
-    check: checkRegion as (value: never) => string | undefined,
+    check: checkRegion,
     rejects: 'a value that is not an AWS region name',
     doc: 'gdb_rw: the home region readers (and the writer) are restricted to. Unset: the region in the initial host name; required with a global- endpoint, an IP address or a custom domain.',
   },
@@ -634,7 +634,7 @@ export const OPTION_TABLE = [
   // ---- bg ----
   {
     name: 'bgId', aliases: ['bg_id'], type: 'string', default: '1', group: 'bg',
-    check: ((v: string) => (v.trim() === '' ? 'a non-empty deployment id' : undefined)) as (value: never) => string | undefined,
+    check: ((v: string) => (v.trim() === '' ? 'a non-empty deployment id' : undefined)),
     rejects: 'an empty id',
     doc: 'bg: names the Blue/Green deployment (compared lower-cased). Clients with the same id share one pair of status monitors; give each deployment the application uses its own id.',
   },
@@ -847,7 +847,7 @@ export function renderRejectedTable(rows: readonly OptionRow[] = OPTION_TABLE): 
     else if (row.type === 'enum') out.push(`| \`${row.name}\` | anything but ${(row.values ?? []).map((v) => `\`${v}\``).join(', ')} (any case) | other values mean nothing to the wrapper |`);
     else if (row.rejects !== undefined) {
       const [rejected, why] = row.rejects.split(' — ');
-      out.push(`| \`${row.name}\` | ${mdCell(rejected!)} | ${mdCell(why ?? '—')} |`);
+      out.push(`| \`${row.name}\` | ${mdCell(rejected)} | ${mdCell(why ?? '—')} |`);
     }
   }
   for (const r of OTHER_REJECTIONS) out.push(`| ${mdCell(r.what)} | ${mdCell(r.rejected)} | ${mdCell(r.why)} |`);

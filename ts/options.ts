@@ -235,11 +235,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     }
     prev = cur;
   }
-  return prev[b.length]!;
+  return prev[b.length];
 }
 
 /** The wrapper option name a key is probably a misspelling of, if any. */
@@ -304,7 +304,7 @@ function parsePgUrl(url: string): Record<string, unknown> {
   checkUserinfoEncoding(key, url);
   let parsed: Record<string, unknown>;
   try {
-    parsed = parsePgConnectionString(url) as Record<string, unknown>;
+    parsed = parsePgConnectionString(url);
   } catch {
     throw urlError(key, url, 'expects a valid postgres:// URL', true);
   }

@@ -220,8 +220,8 @@ export class PluginManager<C> {
   async release(): Promise<void> {
     const results = await Promise.allSettled(this.plugins.map(async (p) => p.release?.()));
     for (let i = 0; i < results.length; i++) {
-      const r = results[i]!;
-      if (r.status === 'rejected') log.warn(`Plugin '${this.plugins[i]!.code}' failed to release: ${String(r.reason)}`);
+      const r = results[i];
+      if (r.status === 'rejected') log.warn(`Plugin '${this.plugins[i].code}' failed to release: ${String(r.reason)}`);
     }
   }
 
@@ -249,7 +249,7 @@ export class PluginManager<C> {
         : (h, props, isInitial) => this.terminal.forceConnect(h, props, isInitial);
     let chain: ConnectChain<C> = last;
     for (let i = plugins.length - 1; i >= 0; i--) {
-      const p = plugins[i]!;
+      const p = plugins[i];
       const next: ConnectChain<C> = chain;
       chain = (h, props, isInitial) => p[pipeline]!(h, props, isInitial, (override) => next(h, override ?? props, isInitial));
     }
@@ -261,10 +261,10 @@ export class PluginManager<C> {
 /** Nested closures built once; the innermost plugin gets the target itself as `next`. Null = no plugin. */
 function buildExecuteChain<C>(plugins: readonly ConnectionPlugin<C>[]): ExecuteChain | null {
   if (plugins.length === 0) return null;
-  const innermost = plugins[plugins.length - 1]!;
+  const innermost = plugins[plugins.length - 1];
   let chain: ExecuteChain = (ctx, target) => innermost.execute!(ctx, target);
   for (let i = plugins.length - 2; i >= 0; i--) {
-    const p = plugins[i]!;
+    const p = plugins[i];
     const next = chain;
     chain = (ctx, target) => p.execute!(ctx, () => next(ctx, target));
   }

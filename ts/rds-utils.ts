@@ -89,10 +89,10 @@ function parseRdsHost(host: string): RdsHostParts | undefined {
     const groups = pattern.exec(h)?.groups;
     if (groups) {
       return {
-        name: groups.name!,
+        name: groups.name,
         prefix: groups.prefix ? (groups.prefix.toLowerCase() as DnsPrefix) : undefined,
-        domain: groups.domain!,
-        region: groups.region!,
+        domain: groups.domain,
+        region: groups.region,
       };
     }
   }
@@ -232,5 +232,5 @@ export function removeGreenInstancePrefix(host: string): string {
   const withDot = /-green-[0-9a-z]{6}\./i.exec(host);
   if (withDot) return host.slice(0, withDot.index) + host.slice(withDot.index + withDot[0].length - 1);
   const id = BG_GREEN_ID_PATTERN.exec(host);
-  return id ? id[1]! : host;
+  return id ? id[1] : host;
 }

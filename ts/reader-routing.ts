@@ -40,7 +40,7 @@ export class ReaderRouter {
 
   /** The router of `core`, or undefined when readerRouting is off (then nothing is classified). */
   static create(core: ClientCore<unknown>, state: ReaderRoutingState | undefined): ReaderRouter | undefined {
-    const mode = core.props.options.readerRouting as ReaderRoutingMode;
+    const mode = core.props.options.readerRouting;
     if (mode === 'off') return undefined;
     const plugin = core.plugins.find((p): p is ConnectionPlugin<unknown> & Required<Pick<ConnectionPlugin<unknown>, 'isReaderConnection'>> => p.isReaderConnection !== undefined);
     if (plugin === undefined) {

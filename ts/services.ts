@@ -87,7 +87,7 @@ export class WrapperServices extends EventEmitter {
     if (slot !== undefined) return slot.value as T;
     if (this.keptSlots.has(key)) throw new TypeError(`WrapperServices slot '${key}' is a kept slot, not a shared one`);
     const value = create();
-    this.slots.set(key, { value, onClose: dispose as Slot['onClose'] });
+    this.slots.set(key, { value, onClose: dispose });
     return value;
   }
 
@@ -138,7 +138,7 @@ export class WrapperServices extends EventEmitter {
     }
     if (this.slots.has(key)) throw new TypeError(`WrapperServices slot '${key}' is a shared slot, not a kept one`);
     const value = create();
-    this.keptSlots.set(key, { value, onClose: onClose as Slot['onClose'], carried });
+    this.keptSlots.set(key, { value, onClose: onClose, carried });
     return value;
   }
 }

@@ -64,7 +64,7 @@ class MessageReader {
     await this.need(5);
     const len = this.buf.readInt32BE(1);
     await this.need(1 + len);
-    const type = String.fromCharCode(this.buf[0]!);
+    const type = String.fromCharCode(this.buf[0]);
     const body = this.buf.subarray(5, 1 + len);
     this.buf = this.buf.subarray(1 + len);
     return { type, body };
@@ -101,7 +101,7 @@ function errorResponse(code: string, message: string): Buffer {
 function startupParams(msg: Buffer): Record<string, string> {
   const parts = msg.subarray(8).toString('utf8').split('\0');
   const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < parts.length; i += 2) if (parts[i]) out[parts[i]!] = parts[i + 1]!;
+  for (let i = 0; i + 1 < parts.length; i += 2) if (parts[i]) out[parts[i]] = parts[i + 1]!;
   return out;
 }
 

@@ -53,7 +53,7 @@ export function verifyIamToken(token: string, secretAccessKey: string, now = Dat
   if (t.service !== 'rds-db') return `service is ${t.service}, not rds-db`;
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(t.amzDate);
   if (!m) return 'bad X-Amz-Date';
-  const signedAt = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+  const signedAt = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
   if (now > signedAt + t.expiresSec * 1000) return 'expired';
   if (signedAt > now + 5 * 60_000) return 'signed in the future';
   const given = t.params.get('X-Amz-Signature') ?? '';

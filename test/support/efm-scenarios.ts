@@ -159,8 +159,8 @@ export function efmSuite(flavour: Flavour): ReturnType<typeof suite> {
       await db.end();
     }
     assert.ok(monitor === hostMonitorRegistry(services).list()[0], 'still the same monitor');
-    assert.is(monitor!.stats()?.deadDeclarations, 3);
-    assert.is(monitor!.stats()?.aborted, 3);
+    assert.is(monitor.stats()?.deadDeclarations, 3);
+    assert.is(monitor.stats()?.aborted, 3);
   });
 
   t('outage while the event loop is blocked for 2 s: the native monitor aborts the call during the block', async () => {
@@ -185,7 +185,7 @@ export function efmSuite(flavour: Flavour): ReturnType<typeof suite> {
   t('many connections to one host share one monitor; other hosts and parameters get their own', async () => {
     const services = lab.newServices();
     const writer = lab.cluster.writer.name;
-    const reader = lab.cluster.readers[0]!.name;
+    const reader = lab.cluster.readers[0].name;
     const before = efmMonitorCount();
     const dbs: Db[] = [];
     for (let i = 0; i < 12; i++) dbs.push(await lab.client(writer, { plugins: 'host_monitoring_v2', ...FAST }, services));
@@ -193,8 +193,8 @@ export function efmSuite(flavour: Flavour): ReturnType<typeof suite> {
     const registry = hostMonitorRegistry(services);
     assert.is(registry.size, 1);
     const [m] = registry.list();
-    assert.is(m!.referenceCount, 12);
-    assert.is(m!.stats()?.watches, 12);
+    assert.is(m.referenceCount, 12);
+    assert.is(m.stats()?.watches, 12);
     assert.is(efmMonitorCount() - before, 1, 'one native monitor');
     const onReader = await lab.client(reader, { plugins: 'host_monitoring_v2', ...FAST }, services);
     await onReader.query('SELECT 1');
@@ -202,7 +202,7 @@ export function efmSuite(flavour: Flavour): ReturnType<typeof suite> {
     await otherParams.query('SELECT 1');
     assert.is(registry.size, 3);
     await Promise.all(dbs.map((db) => db.end()));
-    assert.is(m!.referenceCount, 0, 'ended clients unregister their connections');
+    assert.is(m.referenceCount, 0, 'ended clients unregister their connections');
   });
 
   t('an unused monitor is stopped after monitorDisposalTimeMs, and a new one starts on the next call', async () => {

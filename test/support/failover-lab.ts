@@ -69,9 +69,9 @@ export class Db {
 
   /** Instance name and role as the server reports them (not the wrapper's view). */
   async whoami(): Promise<{ name: string; reader: boolean }> {
-    const sql = WHO[this.flavour]!;
-    const name = String((await this.query(sql.name))[0]!.v);
-    const r = (await this.query(sql.reader))[0]!.v;
+    const sql = WHO[this.flavour];
+    const name = String((await this.query(sql.name))[0].v);
+    const r = (await this.query(sql.reader))[0].v;
     return { name, reader: r === true || r === 1 || r === '1' || r === 'ON' };
   }
 
@@ -133,7 +133,7 @@ export class Lab {
   /** A connected wrapper client on `endpoint` ('writer', 'reader' or an instance name). */
   async client(endpoint: string, options: Record<string, unknown> = {}, services: WrapperServices = this.newServices()): Promise<Db> {
     const cfg = { ...this.cluster.clientConfig(endpoint), ...options };
-    const raw = this.engine === 'pg' ? new AwsPGClient(cfg, { services }) : new AwsMySQLClient(cfg as never, { services });
+    const raw = this.engine === 'pg' ? new AwsPGClient(cfg, { services }) : new AwsMySQLClient(cfg, { services });
     const db = new Db(this.flavour, raw);
     this.clients.push(db);
     await raw.connect();
@@ -174,7 +174,7 @@ export class Lab {
     const deadline = Date.now() + timeoutMs;
     await this.direct(name, async (q) => {
       while (Date.now() < deadline) {
-        if (Number((await q(sql))[0]!.n) > 0) return;
+        if (Number((await q(sql))[0].n) > 0) return;
         await new Promise((r) => setTimeout(r, 20));
       }
       throw new Error(`no statement '${prefix}…' started on ${name} within ${timeoutMs} ms`);

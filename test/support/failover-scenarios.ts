@@ -139,7 +139,7 @@ export function failoverSuite(flavour: Flavour, scope: 'full' | 'smoke'): Return
   });
 
   t('strict_writer: a read-only error (client on a reader instance) fails over to the writer', async () => {
-    const reader = lab.cluster.readers[0]!.name;
+    const reader = lab.cluster.readers[0].name;
     const db = await lab.client(reader, { failoverMode: 'strict_writer' });
     assert.is((await db.whoami()).reader, true);
     const err = await rejection(db.query(db.engine === 'pg' ? 'INSERT INTO ft VALUES ($1, $2)' : 'INSERT INTO ft VALUES (?, ?)', [201, 'ro']));
@@ -199,7 +199,7 @@ export function failoverSuite(flavour: Flavour, scope: 'full' | 'smoke'): Return
     await lab.cluster.rejoin(first);
     await lab.direct(first, async (q) => {
       const rows = await q(lab.engine === 'pg' ? 'SELECT pg_catalog.pg_is_in_recovery() AS r' : 'SELECT @@read_only AS r');
-      assert.ok(rows[0]!.r === true || Number(rows[0]!.r) === 1, 'rejoined as a reader');
+      assert.ok(rows[0].r === true || Number(rows[0].r) === 1, 'rejoined as a reader');
     });
     const r2 = await lab.cluster.failover({ mode: 'fast', target: first });
     assert.is(r2.newWriter, first);
@@ -214,7 +214,7 @@ export function failoverSuite(flavour: Flavour, scope: 'full' | 'smoke'): Return
     await lab.cluster.rejoin(first);
     // Plain driver through the writer endpoint: lands on the demoted writer.
     const viaEndpoint = await lab.direct('writer', (q) => q(lab.engine === 'pg' ? 'SELECT pg_catalog.pg_is_in_recovery() AS r' : 'SELECT @@read_only AS r'));
-    assert.ok(viaEndpoint[0]!.r === true || Number(viaEndpoint[0]!.r) === 1, 'the endpoint is stale');
+    assert.ok(viaEndpoint[0].r === true || Number(viaEndpoint[0].r) === 1, 'the endpoint is stale');
     const stale = await lab.client('writer', { plugins: 'stale_dns' });
     await assertOnWriter(stale, r.newWriter);
     const dflt = await lab.client('writer');
@@ -264,7 +264,7 @@ export function failoverSuite(flavour: Flavour, scope: 'full' | 'smoke'): Return
       assert.equal(await db.query('SHOW transaction_isolation'), [{ transaction_isolation: 'serializable' }]);
       assert.equal(await db.query('SHOW search_path'), [{ search_path: 'public' }]);
     } else {
-      const m = db.raw as import('../../ts/clients/mysql-client.js').AwsMySQLClient;
+      const m = db.raw;
       await m.setAutoCommit(false);
       await m.setTransactionIsolation('SERIALIZABLE');
       await lab.cluster.failover({ mode: 'fast' });

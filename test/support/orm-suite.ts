@@ -83,7 +83,7 @@ export function ormSuite(engine: OrmEngine): (c: OrmCase) => void {
     await engine.lab().direct(name, async (q) => {
       while (Date.now() < deadline) {
         const [row] = await q(engine.runningSql(prefix));
-        if (Number(row!.n) >= n) return;
+        if (Number(row.n) >= n) return;
         await new Promise((r) => setTimeout(r, 20));
       }
       throw new Error(`fewer than ${n} '${prefix}…' running on ${name} within 10 s`);

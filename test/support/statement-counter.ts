@@ -41,7 +41,7 @@ function pgFrontend(onStartup: (params: Map<string, string>) => void, onStatemen
           started = true;
           const parts = buf.toString('utf8', 8, len).split('\0');
           const params = new Map<string, string>();
-          for (let i = 0; i + 1 < parts.length; i += 2) if (parts[i]) params.set(parts[i]!, parts[i + 1]!);
+          for (let i = 0; i + 1 < parts.length; i += 2) if (parts[i]) params.set(parts[i], parts[i + 1]);
           onStartup(params);
         }
         buf = buf.subarray(len);
@@ -50,7 +50,7 @@ function pgFrontend(onStartup: (params: Map<string, string>) => void, onStatemen
       if (buf.length < 5) return;
       const len = buf.readInt32BE(1);
       if (buf.length < 1 + len) return;
-      const type = String.fromCharCode(buf[0]!);
+      const type = String.fromCharCode(buf[0]);
       const body = buf.subarray(5, 1 + len);
       if (type === 'Q') onStatement(body.toString('utf8', 0, body.length - 1));
       if (type === 'P') {

@@ -46,7 +46,7 @@ export class TopologyLab {
       'topology-monitoring-socketTimeout': 1000,
       ...extra,
     };
-    const client: AnyClient = this.isPg ? new AwsPGClient(cfg, { services }) : new AwsMySQLClient(cfg as never, { services });
+    const client: AnyClient = this.isPg ? new AwsPGClient(cfg, { services }) : new AwsMySQLClient(cfg, { services });
     client.on('error', () => {});
     await client.connect();
     await client.core.pluginService.refreshHostList();
@@ -158,12 +158,12 @@ export function registerFlavourSuite(
     assert.is(monitorOf(services, b), monitor);
     assert.is(monitor.referenceCount, 2);
     const hosts = await providerOf(a).forceRefresh(true, 10_000);
-    assert.is(instanceName(hosts[0]!.host), lab!.cluster.writer.name);
+    assert.is(instanceName(hosts[0].host), lab!.cluster.writer.name);
     assert.equal(hosts.slice(1).map((h) => instanceName(h.host)).sort(), lab!.cluster.readers.map((r) => r.name).sort());
   });
 
   suite(`${flavour}: failover is found and published by the monitor alone`, async () => {
-    const monitor = monitorOf(services, clients[0]!);
+    const monitor = monitorOf(services, clients[0]);
     const oldWriter = lab!.cluster.writer.name;
     const started = Date.now();
     const published = nextPublication(monitor, (p) => p.confirmed && writerOf(p) !== oldWriter, 30_000, 'naming a new writer');
@@ -175,13 +175,13 @@ export function registerFlavourSuite(
         `new writer published ${Math.round(p.at - (started + result.totalMs))} ms after the promotion ended (reason ${p.reason})`,
     );
     // Readers were repointed: a verified refresh agrees.
-    const hosts = await providerOf(clients[1]!).forceRefresh(true, 10_000);
-    assert.is(instanceName(hosts[0]!.host), result.newWriter);
+    const hosts = await providerOf(clients[1]).forceRefresh(true, 10_000);
+    assert.is(instanceName(hosts[0].host), result.newWriter);
     await lab!.cluster.rejoin(result.oldWriter);
   });
 
   suite(`${flavour}: the last client ending stops the monitor`, async () => {
-    const monitor = monitorOf(services, clients[0]!);
+    const monitor = monitorOf(services, clients[0]);
     for (const c of clients.splice(0)) await c.end();
     assert.ok(monitor.isClosed);
     assert.is(topologyMonitors(services).size, 0);

@@ -30,12 +30,12 @@ export interface IamTarget {
  */
 export function resolveIamTarget(host: HostInfo, props: ConnectProps, defaultPort: number, pluginCode: string): IamTarget {
   const o = props.options;
-  const iamHost = o.iamHost as string | undefined;
+  const iamHost = o.iamHost;
   const hostname = iamHost ?? host.host;
   const configPort = Number(props.driver.port);
-  const port = (o.iamDefaultPort as number | undefined)
+  const port = (o.iamDefaultPort)
     ?? (host.hasPort ? host.port : Number.isInteger(configPort) && configPort > 0 ? configPort : defaultPort);
-  const region = (o.iamRegion as string | undefined) ?? getRdsRegion(hostname);
+  const region = (o.iamRegion) ?? getRdsRegion(hostname);
   if (region === undefined) {
     const type = identifyRdsType(hostname);
     const what = type === RdsUrlType.IP_ADDRESS ? 'an IP address'
@@ -59,15 +59,15 @@ const GLOBAL_REGIONS = 'iam.global-writer-regions';
  */
 export async function globalWriterRegion(services: WrapperServices, hostname: string, props: ConnectProps, pluginCode: string, refresh: boolean): Promise<string> {
   const o = props.options;
-  const endpoint = o.iamRdsEndpoint as string | undefined;
-  const profile = o.awsProfile as string | undefined;
+  const endpoint = o.iamRdsEndpoint;
+  const profile = o.awsProfile;
   const cache = services.shared(GLOBAL_REGIONS, () => new Map<string, Promise<string>>());
   const key = `${hostname.toLowerCase()}|${profile ?? ''}|${endpoint ?? ''}`;
   if (refresh) cache.delete(key);
   let pending = cache.get(key);
   if (pending === undefined) {
     pending = (async () => {
-      const id = hostname.split('.')[0]!;
+      const id = hostname.split('.')[0];
       const sdk = await loadRds(pluginCode);
       const credentials = await awsCredentialsProvider(services, profile, pluginCode);
       const client = new sdk.RDSClient({ credentials, logger: AWS_SDK_LOGGER, ...(endpoint !== undefined ? { endpoint } : {}) });

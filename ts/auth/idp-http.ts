@@ -49,7 +49,7 @@ export class IdpSession {
     let jar = this.cookies.get(url.host);
     if (jar === undefined) this.cookies.set(url.host, (jar = new Map<string, string>()));
     for (const line of setCookie) {
-      const pair = line.split(';', 1)[0]!;
+      const pair = line.split(';', 1)[0];
       const eq = pair.indexOf('=');
       if (eq <= 0) continue;
       jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());

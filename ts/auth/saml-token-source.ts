@@ -40,7 +40,7 @@ export function samlCommon(props: ConnectProps, pluginCode: string): SamlCommon 
     if (value === undefined || value.trim() === '') throw new ConfigurationError(`${pluginCode}: '${name}' is required: ${what}`, name);
     return value;
   };
-  const driverString = (key: string): string | undefined => (typeof props.driver[key] === 'string' ? (props.driver[key] as string) : undefined);
+  const driverString = (key: string): string | undefined => (typeof props.driver[key] === 'string' ? (props.driver[key]) : undefined);
   return {
     dbUser: need(o.dbUser, 'dbUser', 'the database user to log in as with the IAM token'),
     idpEndpoint: need(o.idpEndpoint, 'idpEndpoint', 'the host name of the identity provider'),

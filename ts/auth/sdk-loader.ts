@@ -103,5 +103,5 @@ const LOADERS: Readonly<Record<string, (feature: string) => Promise<unknown>>> =
  * any network call, naming the first missing package in the plugin's own order.
  */
 export async function ensurePluginPackages(feature: string): Promise<void> {
-  for (const pkg of PLUGIN_PACKAGES[feature] ?? []) await LOADERS[pkg]!(feature);
+  for (const pkg of PLUGIN_PACKAGES[feature] ?? []) await LOADERS[pkg](feature);
 }

@@ -320,7 +320,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   query(sql: string | QueryOptions | Query, values?: unknown, cb?: unknown): Query {
     const a = splitArgs(values, cb);
     // A ready Query command carries its own callback.
-    if ((sql as object).constructor === QueryCommand && a.cb === undefined) a.cb = ((sql as DriverCommand).onResult ?? undefined) as Callback | undefined;
+    if ((sql as object).constructor === QueryCommand && a.cb === undefined) a.cb = ((sql as DriverCommand).onResult ?? undefined);
     const cmd = createQuery(sql, a.values, a.cb, (this.client.config ?? {}) as Record<string, unknown>);
     this.whenReady(
       () => {
@@ -433,16 +433,16 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
 
   /** COM_PING; `cb()` with no arguments on success, as mysql2 (whose typings say `cb(null)`). */
   ping(cb?: (err: QueryError | null) => void): void {
-    this.command(() => this.client.ping(), cb as Callback | undefined, () => []);
+    this.command(() => this.client.ping(), cb, () => []);
   }
 
   /** COM_RESET_CONNECTION (mysql2 `reset(cb)`); `cb(null)` on success. */
   reset(cb?: (err: QueryError | null) => void): void {
-    this.command(() => this.client.reset(), cb as Callback | undefined, () => [null]);
+    this.command(() => this.client.reset(), cb, () => [null]);
   }
 
   changeUser(options: AwsMySQLClientConfig, cb?: (err: QueryError | null) => void): void {
-    this.command(() => this.client.changeUser(options), cb as Callback | undefined, () => [null]);
+    this.command(() => this.client.changeUser(options), cb, () => [null]);
   }
 
   /** Closes the connection after the commands already sent (COM_QUIT); commands given afterwards fail. */
@@ -492,7 +492,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   /** Server thread id (null before the handshake). */
   /** The server's connection id; null before the handshake, as in mysql2 (whose typings say `number`, as here). */
   get threadId(): number {
-    return this.client.threadId as number;
+    return this.client.threadId;
   }
 
   /** The physical connection's mysql2 config (the given config before the handshake). */
@@ -620,7 +620,7 @@ export class AwsMySQLCallbackStatement {
       cb = parameters as MySQLCallback<R>;
       parameters = [];
     }
-    return this.connection.execute(this.options, parameters, cb) as unknown as Query;
+    return this.connection.execute(this.options, parameters, cb);
   }
 
   close(): void {

@@ -344,7 +344,7 @@ export class AwsMySQLClient extends EventEmitter {
 
   /** The current connection's mysql2 config, or the given config before connecting. */
   get config(): ConnectionOptions {
-    return this.core.connectionOrUndefined?.config ?? (this.userConfig as ConnectionOptions);
+    return this.core.connectionOrUndefined?.config ?? (this.userConfig);
   }
 
   /** mysql2's connection state ('authenticated', 'disconnected', 'error', …) of the current connection. */

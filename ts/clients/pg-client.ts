@@ -245,7 +245,7 @@ export class AwsPGClient extends EventEmitter {
    */
   get connection(): pg.Connection {
     const current = this.core.connectionOrUndefined?.connection;
-    if (current !== undefined) return current as pg.Connection;
+    if (current !== undefined) return current;
     if (this.unconnected === undefined) {
       // pg-pool's connection timeout destroys `connection.stream` of a client still connecting: that is end() here.
       const stand = Object.assign(new EventEmitter(), { stream: { destroy: () => void this.end().catch(() => {}) } });

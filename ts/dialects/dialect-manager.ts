@@ -86,7 +86,7 @@ export function resolveDialectCode(value: string): DialectCode {
       'wrapperDialect',
     );
   }
-  return resolved as DialectCode;
+  return resolved;
 }
 
 /** The initial dialect guess (as the Python wrapper makes it) from the engine and the host's RDS URL type; `canUpdate` false = final. */
@@ -234,7 +234,7 @@ export class DialectManager {
    */
   forget(...hosts: HostInfo[]): DatabaseDialect {
     for (const h of hosts) dialectCache(this.services).delete(this.cacheKey(h));
-    return this.choose(guessDialect(this.engine, hosts[0]!.host).dialect, true);
+    return this.choose(guessDialect(this.engine, hosts[0].host).dialect, true);
   }
 
   private choose(dialect: DatabaseDialect, canUpdate: boolean, fromCache = false): DatabaseDialect {

@@ -27,7 +27,7 @@ export function validateClusterInstanceHostPattern(pattern: string, key = 'clust
   const problem = typeof pattern === 'string' ? hostPatternProblem(pattern) : 'a host pattern string';
   if (problem !== undefined) throw new ConfigurationError(`Option '${key}' expects ${problem}, got '${String(pattern)}'`, key);
   const m = /^(.*?)(?::(\d+))?$/.exec(pattern.trim())!;
-  return { host: m[1]!, port: m[2] === undefined ? undefined : Number(m[2]) };
+  return { host: m[1], port: m[2] === undefined ? undefined : Number(m[2]) };
 }
 
 /** The instance template for a client whose initial host is `initial`; ConfigurationError when none can be found. */
@@ -52,7 +52,7 @@ export function parseGlobalClusterInstanceHostPatterns(value: unknown, initial: 
   const key = 'globalClusterInstanceHostPatterns';
   // The option parser gives a string list; a comma-separated string is accepted as well.
   const items = Array.isArray(value) && value.every((v) => typeof v === 'string')
-    ? (value as string[])
+    ? (value)
     : typeof value === 'string' ? value.split(',') : undefined;
   if (items === undefined || items.every((s) => s.trim() === '')) throw new ConfigurationError(`${key}: expected 'region:?.domain[:port],...'`, key);
   const out = new Map<string, HostInfo>();

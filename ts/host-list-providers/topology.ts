@@ -101,7 +101,7 @@ function assemble(kind: TopologyKind, writers: HostInfo[], readers: HostInfo[], 
     log.warn(`invalid topology from the ${ctx.source ?? `${kind} topology query`}: no writer among ${readers.length} hosts; keeping the previous topology`);
     return undefined;
   }
-  let writer = writers[0]!;
+  let writer = writers[0];
   if (writers.length > 1) {
     // After a failover both the old and the new writer may be listed: the most recently updated one is current.
     for (const w of writers) if ((w.lastUpdateTime?.getTime() ?? -Infinity) > (writer.lastUpdateTime?.getTime() ?? -Infinity)) writer = w;
@@ -164,7 +164,7 @@ export function parseMultiAzRows(rows: readonly unknown[], ctx: TopologyParseCon
     const endpoint = asText(row[1])?.trim();
     if (!endpoint) throw fail('endpoint (column 2) is empty or not a string');
     const port = portOf(row[2], fail);
-    const name = endpoint.split('.')[0]!;
+    const name = endpoint.split('.')[0];
     const isWriter = ctx.writerId !== undefined && id === ctx.writerId;
     const usePort = ctx.templatePortExplicit && ctx.template.hasPort ? ctx.template.port : port;
     const host = hostFromTemplate(ctx.template, name, usePort, isWriter ? HostRole.WRITER : HostRole.READER, id);

@@ -105,7 +105,7 @@ function endpointKind(host: string): string {
 
 /** The first DNS label without a green suffix (`db-green-abc123` → `db`). */
 function baseName(host: string): string {
-  return host.split('.')[0]!.replace(/-green-[a-z0-9]{6}$/, '');
+  return host.split('.')[0].replace(/-green-[a-z0-9]{6}$/, '');
 }
 
 /** Blue endpoint → green endpoint: same kind and name minus `-green-xxxxxx`, else sorted round-robin by kind. */
@@ -218,7 +218,7 @@ export class BlueGreenStatusProvider extends EventEmitter {
     if (mapped !== undefined) return mapped;
     for (const ev of this.latest.values()) {
       const a = ev.addresses.find((x) => x.host === host);
-      if (a !== undefined && a.ips.length > 0) return { host: a.ips[0]!, port };
+      if (a !== undefined && a.ips.length > 0) return { host: a.ips[0], port };
     }
     return undefined;
   }

@@ -196,7 +196,7 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
 
   private async route(host: HostInfo, props: ConnectProps, next: ConnectFn<C>): Promise<C> {
     const port = host.port > 0 ? host.port : this.service.dialect.defaultPort;
-    let provider = this.provider();
+    const provider = this.provider();
     if (this.source === undefined) {
       const conn = provider === undefined ? await next(props) : await this.routed(provider, host, port, props, next);
       try {

@@ -157,7 +157,7 @@ export class CustomEndpointMonitor {
     const list = out.DBClusterEndpoints ?? [];
     if (list.length === 0) throw new AwsWrapperError(`custom endpoint '${s.endpointId}' was not found in region ${s.region}`);
     if (list.length > 1) log.warn('custom_endpoint: the RDS API returned %d endpoints for %s; using the first', list.length, s.endpointId);
-    const e = list[0]!;
+    const e = list[0];
     return {
       endpointIdentifier: e.DBClusterEndpointIdentifier ?? s.endpointId,
       clusterIdentifier: e.DBClusterIdentifier ?? '',
@@ -235,7 +235,7 @@ function settingsOf(host: string, props: ConnectProps): MonitorSettings {
   }
   return {
     host: host.toLowerCase(),
-    endpointId: host.split('.')[0]!,
+    endpointId: host.split('.')[0],
     region,
     rdsEndpoint: o.customEndpointRdsEndpoint,
     profile: o.awsProfile,

@@ -114,7 +114,7 @@ export class DevTools {
   takeMethodFault(ctx: ExecuteContext): Error | undefined {
     const i = this.methodFaults.findIndex((f) => f.method === ALL_METHODS || f.method === ctx.method);
     if (i >= 0) {
-      const f = this.methodFaults[i]!;
+      const f = this.methodFaults[i];
       if (--f.remaining <= 0) this.methodFaults.splice(i, 1);
       return errorOf(f.error);
     }

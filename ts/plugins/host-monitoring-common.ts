@@ -345,7 +345,7 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
     props: ConnectProps,
   ) {
     this.settings = efmSettings(props);
-    this.driver = service.driverDialect.code as DriverName;
+    this.driver = service.driverDialect.code;
     if (this.settings.enabled) monitorTimeouts(this.driver, props, version, this.settings);
   }
 

@@ -43,7 +43,7 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
   override connect(_host: HostInfo, _props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C> {
     if (isInitial) {
       if (this.pools === undefined && this.service.options.internalConnectionPool) {
-        this.pools = sharedInternalPools(this.service as PluginService<unknown>);
+        this.pools = sharedInternalPools(this.service);
         this.poolsShared = true;
       }
       if (!this.service.acceptsStrategy(HostRole.READER, this.strategy)) {

@@ -65,7 +65,7 @@ export function sessionStateToApply(tracked: Readonly<SessionState>, applied: Re
     const v = tracked[f];
     if (v !== undefined && applied?.[f] !== v) patch[f] = v;
   }
-  return patch as SessionState;
+  return patch;
 }
 
 /** The readOnly value of a `Client.setReadOnly` call: `[bool]`, or `[patch]` when set with other session fields. */
@@ -371,7 +371,7 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
   protected async openTo(host: HostInfo, poolable: boolean): Promise<CachedConnection<C>> {
     const service = this.service;
     const open = () => service.connect(host, this.props, this);
-    if (this.poolsShared && this.pools?.isEnded === true) this.pools = sharedInternalPools(service as PluginService<unknown>);
+    if (this.poolsShared && this.pools?.isEnded === true) this.pools = sharedInternalPools(service);
     const pools = poolable ? this.pools : undefined;
     if (pools === undefined) return { conn: await open(), host, pooled: false };
     const key = poolKey({ driver: service.driverDialect.code, host, user: this.props.driver.user, database: this.props.driver.database });

@@ -184,7 +184,7 @@ export class ClientPool<T extends object> {
         const i = this.idle.findIndex((x) => x.client === client);
         if (i >= 0) {
           const [item] = this.idle.splice(i, 1);
-          this.leaveIdle(item!);
+          this.leaveIdle(item);
           this.remove(client);
           this.pulse();
         }
@@ -268,7 +268,7 @@ export class ClientPool<T extends object> {
   evictIdle(predicate: (client: T) => boolean): number {
     let n = 0;
     for (let i = this.idle.length - 1; i >= 0; i--) {
-      const item = this.idle[i]!;
+      const item = this.idle[i];
       if (!predicate(item.client)) continue;
       this.idle.splice(i, 1);
       this.leaveIdle(item);
@@ -292,7 +292,7 @@ export class ClientPool<T extends object> {
     clearTimeout(state.lifetimeTimer);
     this.clients.delete(client);
     const i = this.idle.findIndex((x) => x.client === client);
-    if (i >= 0) this.leaveIdle(this.idle.splice(i, 1)[0]!);
+    if (i >= 0) this.leaveIdle(this.idle.splice(i, 1)[0]);
     const task = this.hooks.destroy(client).then(() => this.hooks.removed?.(client));
     this.removals.add(task);
     void task.finally(() => {

@@ -196,7 +196,7 @@ export class AwsMySQLPool extends EventEmitter {
   }
 
   private async newConnection(): Promise<AwsMySQLPoolConnection> {
-    const conn = new AwsMySQLPoolConnection(this.clientConfig as AwsMySQLClientConfig, { ...(this.services === undefined ? {} : { services: this.services }), readerRoutingState: this.readerRoutingState });
+    const conn = new AwsMySQLPoolConnection(this.clientConfig, { ...(this.services === undefined ? {} : { services: this.services }), readerRoutingState: this.readerRoutingState });
     attachInternalPools(coreOf(conn), this.internal);
     // A lost idle connection must not crash the process (mysql2 emits 'error' on its connection).
     conn.on('error', () => undefined);

@@ -158,8 +158,8 @@ export class AwsPGPool extends pg.Pool {
     const options = (typeof config === 'string' ? { connectionString: config } : config) as Record<string, unknown>;
     checkNumbers(options);
     // Wrapper options are checked now, as a client would check them, so a typo fails here and not on first use.
-    parseConnectProps('pg', copyConfig(options as AwsPGClientConfig));
-    super(options as pg.PoolConfig);
+    parseConnectProps('pg', copyConfig(options));
+    super(options);
     if (typeof this.options.connectionString === 'string') {
       // Like the password, so logging the pool does not show the credentials in the URL.
       Object.defineProperty(this.options, 'connectionString', { enumerable: false, writable: true, configurable: true, value: this.options.connectionString });
@@ -244,7 +244,7 @@ export class AwsPGPool extends pg.Pool {
   override end(callback: (err?: Error) => void): void;
   override end(callback?: (err?: Error) => void): Promise<void> | void {
     if (this.ending) return (super.end as (cb?: unknown) => Promise<void> | void)(callback);
-    const ended = (super.end as () => Promise<void>)().then(() => this.internal.end());
+    const ended = (super.end)().then(() => this.internal.end());
     if (callback === undefined) return ended;
     ended.then(
       () => callback(),

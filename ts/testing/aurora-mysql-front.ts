@@ -178,7 +178,7 @@ export class ClientPacketRewriter {
       const header = this.header;
       this.header = Buffer.alloc(0);
       const len = header.readUIntLE(0, 3);
-      const seq = header[3]!;
+      const seq = header[3];
       const candidate = !this.continuation && (seq === 0 || this.handshakeResponse) && len > 0 && len < MAX_PAYLOAD;
       this.continuation = len === MAX_PAYLOAD;
       if (candidate) {

@@ -136,7 +136,7 @@ export class BlueGreenDeployment {
     const t0 = Date.now();
     const phases: { status: BlueGreenStatus; at: number; ms: number }[] = [];
     for (let n = 0; n < path.length; n++) {
-      const status = path[n]!;
+      const status = path[n];
       await this.step(status, { dropConnections: options.dropConnections });
       const at = Date.now();
       const previous = phases[phases.length - 1];

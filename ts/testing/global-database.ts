@@ -144,7 +144,7 @@ export class LocalGlobalDatabase {
     }
     if (state.version !== 1) throw new Error(`${GLOBAL_STATE_FILE}: unsupported version ${String(state.version)}`);
     const clusters = await Promise.all(state.regions.map((r) => LocalCluster.attach(r.dir)));
-    return new LocalGlobalDatabase(state, abs, [clusters[0]!, clusters[1]!]);
+    return new LocalGlobalDatabase(state, abs, [clusters[0], clusters[1]]);
   }
 
   static isGlobalDir(dir: string): boolean {
@@ -173,7 +173,7 @@ export class LocalGlobalDatabase {
   region(region: string): LocalCluster {
     const i = this.state.regions.findIndex((r) => r.region === region);
     if (i < 0) throw new Error(`no region '${region}' in this global database (regions: ${this.regions.join(', ')})`);
-    return this.clusters[i]!;
+    return this.clusters[i];
   }
 
   get primary(): LocalCluster {
@@ -248,7 +248,7 @@ export class LocalGlobalDatabase {
     const errors: Error[] = [];
     for (const c of [...this.clusters].reverse()) await c.stop(options).catch((err: Error) => errors.push(err));
     if (options.keepLogs === false) await fs.rm(this.dir, { recursive: true, force: true });
-    if (errors.length) throw errors[0]!;
+    if (errors.length) throw errors[0];
   }
 
   /** The global view: every instance with its region (the writer of the primary region marked) and the regions. */

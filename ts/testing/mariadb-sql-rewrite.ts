@@ -57,10 +57,10 @@ const SHOW_VARIABLES = /^\s*SHOW\s+(?:(?:GLOBAL|SESSION|LOCAL)\s+)?VARIABLES\s+L
 function rewriteShowVariables(sql: string, rules: SqlRewriteRules): string | undefined {
   const m = SHOW_VARIABLES.exec(sql);
   if (!m) return undefined;
-  const pattern = new RegExp(`^${m[1]!.split('_').map(escapeRegExp).join('.')}$`, 'i');
+  const pattern = new RegExp(`^${m[1].split('_').map(escapeRegExp).join('.')}$`, 'i');
   const matches = [...rules.showVariables.entries()].filter(([name]) => pattern.test(name));
   if (matches.length !== 1) return undefined;
-  const [name, valueExpr] = matches[0]!;
+  const [name, valueExpr] = matches[0];
   return `SELECT ${sqlString(name)} AS Variable_name, ${valueExpr} AS Value`;
 }
 
@@ -75,15 +75,15 @@ function rewriteTokens(tokens: Token[], rules: SqlRewriteRules): string {
   let depth = 0;
   let clause = '';
   const sigBefore = (i: number): Token | undefined => {
-    for (let j = i - 1; j >= 0; j--) if (isSignificant(tokens[j]!)) return tokens[j];
+    for (let j = i - 1; j >= 0; j--) if (isSignificant(tokens[j])) return tokens[j];
     return undefined;
   };
   const sigAfter = (i: number): number => {
-    for (let j = i + 1; j < tokens.length; j++) if (isSignificant(tokens[j]!)) return j;
+    for (let j = i + 1; j < tokens.length; j++) if (isSignificant(tokens[j])) return j;
     return -1;
   };
   for (let i = 0; i < tokens.length; i++) {
-    const tok = tokens[i]!;
+    const tok = tokens[i];
     if (tok.kind === 'punct') {
       if (tok.text === '(') depth++;
       else if (tok.text === ')') depth = Math.max(0, depth - 1);
@@ -93,7 +93,7 @@ function rewriteTokens(tokens: Token[], rules: SqlRewriteRules): string {
     }
     if (tok.kind === 'word' && depth === 0 && CLAUSES.has(tok.text.toUpperCase())) clause = tok.text.toUpperCase();
     if (tok.kind === 'sysvar') {
-      const name = /^@@(?:(?:global|session|local)\.)?(.*)$/i.exec(tok.text)![1]!.toLowerCase();
+      const name = /^@@(?:(?:global|session|local)\.)?(.*)$/i.exec(tok.text)![1].toLowerCase();
       const expr = rules.variables.get(name);
       if (expr !== undefined) {
         const before = sigBefore(i);
@@ -108,9 +108,9 @@ function rewriteTokens(tokens: Token[], rules: SqlRewriteRules): string {
     }
     if (tok.kind === 'word' || tok.kind === 'quoted') {
       const dot = sigAfter(i);
-      const second = dot >= 0 && tokens[dot]!.text === '.' ? sigAfter(dot) : -1;
-      if (second >= 0 && (tokens[second]!.kind === 'word' || tokens[second]!.kind === 'quoted')) {
-        const key = `${identName(tok)}.${identName(tokens[second]!)}`.toLowerCase();
+      const second = dot >= 0 && tokens[dot].text === '.' ? sigAfter(dot) : -1;
+      if (second >= 0 && (tokens[second].kind === 'word' || tokens[second].kind === 'quoted')) {
+        const key = `${identName(tok)}.${identName(tokens[second])}`.toLowerCase();
         const table = rules.tables.get(key);
         if (table !== undefined) {
           out.push(table);
@@ -121,8 +121,8 @@ function rewriteTokens(tokens: Token[], rules: SqlRewriteRules): string {
       if (tok.kind === 'word') {
         const fn = rules.functions.get(tok.text.toLowerCase());
         const open = sigAfter(i);
-        const close = open >= 0 && tokens[open]!.text === '(' ? sigAfter(open) : -1;
-        if (fn !== undefined && close >= 0 && tokens[close]!.text === ')') {
+        const close = open >= 0 && tokens[open].text === '(' ? sigAfter(open) : -1;
+        if (fn !== undefined && close >= 0 && tokens[close].text === ')') {
           out.push(fn);
           i = close;
           continue;
@@ -148,12 +148,12 @@ function tokenize(sql: string): Token[] {
   const n = sql.length;
   let i = 0;
   while (i < n) {
-    const c = sql[i]!;
+    const c = sql[i];
     const start = i;
     if (/\s/.test(c)) {
-      while (i < n && /\s/.test(sql[i]!)) i++;
+      while (i < n && /\s/.test(sql[i])) i++;
       tokens.push({ kind: 'space', text: sql.slice(start, i) });
-    } else if (c === '#' || (c === '-' && sql[i + 1] === '-' && (i + 2 >= n || /\s/.test(sql[i + 2]!)))) {
+    } else if (c === '#' || (c === '-' && sql[i + 1] === '-' && (i + 2 >= n || /\s/.test(sql[i + 2])))) {
       while (i < n && sql[i] !== '\n') i++;
       tokens.push({ kind: 'comment', text: sql.slice(start, i) });
     } else if (c === '/' && sql[i + 1] === '*') {
@@ -171,7 +171,7 @@ function tokenize(sql: string): Token[] {
       i += m[0].length;
       tokens.push({ kind: 'sysvar', text: m[0] });
     } else if (/[A-Za-z0-9_$@\x80-\xff]/.test(c)) {
-      while (i < n && /[A-Za-z0-9_$@\x80-\xff]/.test(sql[i]!)) i++;
+      while (i < n && /[A-Za-z0-9_$@\x80-\xff]/.test(sql[i])) i++;
       tokens.push({ kind: 'word', text: sql.slice(start, i) });
     } else {
       i++;
@@ -185,7 +185,7 @@ function tokenize(sql: string): Token[] {
 function skipQuoted(sql: string, start: number, quote: string, backslash: boolean): number {
   let i = start + 1;
   while (i < sql.length) {
-    const c = sql[i]!;
+    const c = sql[i];
     if (backslash && c === '\\') { i += 2; continue; }
     if (c === quote) {
       if (sql[i + 1] === quote) { i += 2; continue; }

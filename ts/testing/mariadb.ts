@@ -132,14 +132,14 @@ class MariaDbEngine implements Engine {
     // Apply everything each replica received, then let the new writer catch up from the most advanced one.
     const positions = await Promise.all(replicas.map((r) => withAdmin(r, (conn) => drainRelayLog(conn, r.name))));
     let best = 0;
-    positions.forEach((pos, i) => { if (gtidSeq(pos) > gtidSeq(positions[best]!)) best = i; });
-    const source = replicas[best]!;
-    if (source.name !== newWriter.name && gtidSeq(positions[best]!) > gtidSeq(positions[0]!)) {
+    positions.forEach((pos, i) => { if (gtidSeq(pos) > gtidSeq(positions[best])) best = i; });
+    const source = replicas[best];
+    if (source.name !== newWriter.name && gtidSeq(positions[best]) > gtidSeq(positions[0])) {
       ctx.log(`mariadb: ${newWriter.name} catching up from ${source.name} before promotion`);
       const sourcePort = await internalPort(source);
       await withAdmin(newWriter, async (conn) => {
         await replicateFrom(conn, sourcePort, state.replicationPassword);
-        await waitApplied(conn, positions[best]!, newWriter.name);
+        await waitApplied(conn, positions[best], newWriter.name);
       });
     }
     await withAdmin(newWriter, async (conn) => {
@@ -166,9 +166,9 @@ class MariaDbEngine implements Engine {
       return Math.max(gtidSeq(String(status?.Gtid_IO_Pos ?? '')), gtidSeq(await currentPos(conn)));
     }).catch(() => -1)));
     let best = 0;
-    received.forEach((seq, i) => { if (seq > received[best]!) best = i; });
-    ctx.log(`mariadb: promotion target ${candidates[best]!.name} (received up to seq ${received[best]})`);
-    return candidates[best]!;
+    received.forEach((seq, i) => { if (seq > received[best]) best = i; });
+    ctx.log(`mariadb: promotion target ${candidates[best].name} (received up to seq ${received[best]})`);
+    return candidates[best];
   }
 
   async rejoin(ctx: EngineContext, instance: InstanceSpec, topology: TopologySnapshot): Promise<void> {

@@ -14,7 +14,7 @@ export function newClusterId(): string {
   let id = '';
   for (const b of bytes) id += ALNUM[b % ALNUM.length];
   // RDS ids never start with a digit; keep the first character a letter.
-  return ALNUM[bytes[0]! % 26] + id.slice(1);
+  return ALNUM[bytes[0] % 26] + id.slice(1);
 }
 
 export function assertClusterId(id: string): void {
@@ -72,7 +72,7 @@ export function resourceIdFor(clusterId: string, instance: string): string {
   const digest = createHash('sha256').update(`${clusterId}/${instance}`).digest();
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
   let out = '';
-  for (let i = 0; i < 26; i++) out += alphabet[digest[i]! % alphabet.length];
+  for (let i = 0; i < 26; i++) out += alphabet[digest[i] % alphabet.length];
   return `db-${out}`;
 }
 
@@ -145,7 +145,7 @@ export async function pickAddressBlock(port: number): Promise<string | null> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const b = randomBytes(2);
     // Stay clear of 127.0.0.x and 127.0.1.x (Debian maps the host name to 127.0.1.1).
-    const block = `127.${10 + (b[0]! % 240)}.${b[1]!}`;
+    const block = `127.${10 + (b[0] % 240)}.${b[1]}`;
     try {
       await probeBind({ host: `${block}.1`, port });
       await probeBind({ host: `${block}.${WRITER_ENDPOINT_OCTET}`, port });

@@ -45,7 +45,7 @@ class Direction {
   }
 
   private push(chunk: Buffer): void {
-    const last = this.queue.length ? this.queue[this.queue.length - 1]!.due : 0;
+    const last = this.queue.length ? this.queue[this.queue.length - 1].due : 0;
     this.queue.push({ chunk, due: Math.max(Date.now() + this.faults.latencyMs, last) });
     this.flush();
   }
@@ -59,7 +59,7 @@ class Direction {
     if (this.dst.destroyed) return;
     const held = this.faults.fault === 'hang';
     while (!held && !this.blocked && this.queue.length) {
-      const head = this.queue[0]!;
+      const head = this.queue[0];
       const wait = head.due - Date.now();
       if (wait > 0) {
         this.timer = setTimeout(() => this.flush(), wait);
@@ -121,7 +121,7 @@ class Link {
         return;
       }
       this.directions = [new Direction(this.client, up, this.faults), new Direction(up, this.client, this.faults)];
-      this.directions[0]!.flush();
+      this.directions[0].flush();
     });
   }
 
@@ -321,7 +321,7 @@ export class EndpointProxy extends ProxyBase {
       link.reset();
       return;
     }
-    const target = this.targets[this.next++ % this.targets.length]!;
+    const target = this.targets[this.next++ % this.targets.length];
     link.connect(target);
   }
 

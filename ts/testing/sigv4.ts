@@ -35,7 +35,7 @@ export function canonicalRequest(i: SigV4Input): string {
     .map(([k, v]) => `${k}=${v}`)
     .join('&');
   const names = Object.keys(i.headers).sort();
-  const headers = names.map((n) => `${n}:${i.headers[n]!.trim().replace(/\s+/g, ' ')}\n`).join('');
+  const headers = names.map((n) => `${n}:${i.headers[n].trim().replace(/\s+/g, ' ')}\n`).join('');
   return [i.method, i.path, query, headers, names.join(';'), i.payloadSha256].join('\n');
 }
 
@@ -71,10 +71,10 @@ export function verifySignedRequest(
   if (auth === '') throw new SigV4Error('MissingAuthenticationToken', 'Request is missing Authentication Token');
   if (!m) throw new SigV4Error('IncompleteSignature', 'malformed Authorization header');
   const [, accessKeyId, , region, service, signedHeaders, signature] = m as unknown as string[];
-  const secret = secretFor(accessKeyId!);
+  const secret = secretFor(accessKeyId);
   if (secret === undefined) throw new SigV4Error('InvalidClientTokenId', `The security token included in the request is invalid (unknown access key ${accessKeyId})`);
   const headers: Record<string, string> = {};
-  for (const name of signedHeaders!.split(';')) {
+  for (const name of signedHeaders.split(';')) {
     const v = req.headers[name];
     headers[name] = Array.isArray(v) ? v.join(',') : String(v ?? '');
   }
@@ -85,11 +85,11 @@ export function verifySignedRequest(
   }
   const expected = sigV4Signature({
     method: req.method, path: req.path, query: req.query, headers, payloadSha256: typeof claimed === 'string' ? claimed : payload,
-    amzDate: String(req.headers['x-amz-date'] ?? ''), region: region!, service: service!, secretAccessKey: secret,
+    amzDate: String(req.headers['x-amz-date'] ?? ''), region: region, service: service, secretAccessKey: secret,
   });
-  if (!timingSafeEqual(Buffer.from(expected), Buffer.from(signature!))) {
+  if (!timingSafeEqual(Buffer.from(expected), Buffer.from(signature))) {
     throw new SigV4Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.');
   }
   const token = req.headers['x-amz-security-token'];
-  return { accessKeyId: accessKeyId!, region: region!, service: service!, sessionToken: typeof token === 'string' ? token : undefined };
+  return { accessKeyId: accessKeyId, region: region, service: service, sessionToken: typeof token === 'string' ? token : undefined };
 }

@@ -511,7 +511,7 @@ export class Supervisor {
       if (!target) {
         target = this.engine.pickPromotionTarget
           ? this.instance((await this.engine.pickPromotionTarget(this.ctx, candidates.map((c) => this.spec(c)))).name)
-          : candidates[0]!;
+          : candidates[0];
       }
       const t1 = Date.now();
       old.role = 'reader';
@@ -920,7 +920,7 @@ export class Supervisor {
   private retargetOther(lagMs: number): void {
     const bg = this.state.blueGreen;
     if (!bg || !this.other) return;
-    const writer = bg.other.find((i) => i.role === 'writer') ?? bg.other[0]!;
+    const writer = bg.other.find((i) => i.role === 'writer') ?? bg.other[0];
     const readers = bg.other.filter((i) => i.role === 'reader' && i.running);
     const readerTargets = readers.length ? readers : [writer];
     const apply = (ep: EndpointState, names: string[]) => () => {
@@ -932,7 +932,7 @@ export class Supervisor {
   }
 
   private sideTopology(instances: readonly InstanceState[]): TopologySnapshot {
-    const writer = instances.find((i) => i.role === 'writer') ?? instances[0]!;
+    const writer = instances.find((i) => i.role === 'writer') ?? instances[0];
     return { writer: this.spec(writer), readers: instances.filter((i) => i !== writer).map((i) => this.spec(i)) };
   }
 
@@ -1010,14 +1010,14 @@ export class Supervisor {
     const newGreen = bg.other.map((i) => renamedTo(i, i.name.endsWith(greenSuffix) ? i.name.slice(0, -greenSuffix.length) : i.name));
     const newBlue = this.state.instances.map((i) => renamedTo(i, oldName(i.name)));
     const renames = (before: readonly InstanceState[], after: readonly InstanceState[]): Map<string, InstanceSpec> =>
-      new Map(before.map((b, n) => [b.name, this.spec(after[n]!)]));
+      new Map(before.map((b, n) => [b.name, this.spec(after[n])]));
     await this.engine.rename?.(this.ctx, renames(this.state.instances, newBlue), this.sideTopology(newBlue));
     await other.engine.rename?.(other.ctx, renames(bg.other, newGreen), this.sideTopology(newGreen));
     for (const [before, after] of [[this.state.instances, newBlue], [bg.other, newGreen]] as const) {
       before.forEach((b, n) => {
         const proxy = this.proxies.get(b.name)!;
         this.proxies.delete(b.name);
-        this.proxies.set(after[n]!.name, proxy);
+        this.proxies.set(after[n].name, proxy);
       });
     }
     const oldCluster = oldName(clusterName);
@@ -1152,7 +1152,7 @@ export class Supervisor {
         case 'latency': await this.latency(args.name, args.ms); break;
         case 'dns-lag': await this.setDnsLag(args.ms); break;
         case 'router': await this.router(args.action, args.name, args.load); break;
-        case 'failover': result = await this.failover(args as FailoverOptions); break;
+        case 'failover': result = await this.failover(args); break;
         case 'rejoin': await this.rejoin(args.name); break;
         case 'restart': await this.restart(args.name, args.mode ?? 'fast'); break;
         case 'add-reader': result = await this.addReader(); break;

@@ -34,7 +34,7 @@ export async function checkWriter(topology: TopologyQueries, query: QueryRows): 
   const rows = (await query(topology.writerIdQuery)) as RowsWithColumns;
   switch (topology.writerIdMeaning ?? 'row-means-writer') {
     case 'row-means-writer': {
-      const id = rows.length > 0 ? idOf(rows[0]![0]) : undefined;
+      const id = rows.length > 0 ? idOf(rows[0][0]) : undefined;
       return { isWriter: rows.length > 0, writerId: id, ownId: id };
     }
     case 'no-row-means-writer': {

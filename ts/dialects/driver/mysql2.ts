@@ -210,7 +210,7 @@ function sideConnectionOptions(core: Mysql2CoreConnection, connectTimeoutMs: num
   // A stream factory can open another stream; a single stream instance cannot be reused.
   if (typeof c.stream === 'function') opts.stream = c.stream;
   else if (c.stream !== undefined) throw new UnsupportedOperationError('Cannot open a side connection: the connection was opened on a caller-provided stream');
-  return opts as ConnectionOptions;
+  return opts;
 }
 
 export class Mysql2DriverDialect implements DriverDialect<Connection> {
@@ -238,7 +238,7 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
       log.debug('tcpKeepaliveInterval / tcpKeepaliveProbes are not settable on a Node socket; using system defaults');
     }
 
-    const conn = await openPromiseConnection(cfg as ConnectionOptions);
+    const conn = await openPromiseConnection(cfg);
     const core = coreOf(conn);
     const statusFlags = core._handshakePacket?.statusFlags;
     const state: ConnState = {

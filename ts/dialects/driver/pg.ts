@@ -198,7 +198,7 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
       // Node's net API sets only SO_KEEPALIVE and the idle time; interval and probe count keep the OS defaults.
       log.debug('tcpKeepaliveInterval/tcpKeepaliveProbes are not applied to pg sockets (not settable through Node net)');
     }
-    return out as pg.ClientConfig;
+    return out;
   }
 
   async connect(host: HostInfo, config: DriverConfig, options?: PgWrapperOptions): Promise<pg.Client> {
