@@ -16,7 +16,10 @@ export default tseslint.config(
     },
     rules: {
       // `_`-prefixed names are deliberately unused (overload-compatible signatures, destructuring to drop a key).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       // Methods implementing a Promise-returning interface (plugin hooks, driver faces) are async without awaiting.
       '@typescript-eslint/require-await': 'off',
       // A driver's error is passed on as it came (`unknown`, as caught): rejecting or throwing it is not a bug.

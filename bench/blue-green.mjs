@@ -22,7 +22,9 @@ function arg(name, dflt) {
   return i > 0 ? process.argv[i + 1] : dflt;
 }
 const isRoot = process.getuid?.() === 0;
-const VARIANTS = arg('variants', 'ours,peer,plain').split(',').filter((v) => v !== 'peer' || isRoot);
+const VARIANTS = arg('variants', 'ours,peer,plain')
+  .split(',')
+  .filter((v) => v !== 'peer' || isRoot);
 const IN_PROGRESS_MS = Number(arg('in-progress-ms', 2000));
 const STEADY_MS = Number(arg('steady-ms', 1500));
 const WRITERS = 8;
@@ -63,7 +65,12 @@ function makeClient(variant, cluster, blueName) {
   return {
     async open() {
       const { user, password, database } = cluster.credentials;
-      const c = new pg.Client({ ...liveAddress(cluster, cluster.instances.find((i) => i.name === blueName)?.dnsName ?? blueName), user, password, database });
+      const c = new pg.Client({
+        ...liveAddress(cluster, cluster.instances.find((i) => i.name === blueName)?.dnsName ?? blueName),
+        user,
+        password,
+        database,
+      });
       c.on('error', () => {});
       await c.connect();
       return c;

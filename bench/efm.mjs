@@ -41,16 +41,26 @@ const CONNECTIONS = Number(arg('connections', '1000'));
 
 /** The Python wrapper's published table (EFM only): [grace, interval, count, delay, min, max, avg]. */
 const PYTHON = [
-  [30000, 5000, 3, 5000, 41096, 41102, 41099], [30000, 5000, 3, 10000, 36095, 36100, 36098],
-  [30000, 5000, 3, 15000, 31093, 31102, 31098], [30000, 5000, 3, 20000, 26099, 26101, 26100],
-  [30000, 5000, 3, 25000, 21095, 21105, 21102], [30000, 5000, 3, 30000, 16094, 16103, 16099],
-  [30000, 5000, 3, 35000, 15010, 15409, 15209], [30000, 5000, 3, 40000, 15116, 15126, 15121],
-  [30000, 5000, 3, 50000, 15137, 15145, 15141], [30000, 5000, 3, 60000, 15060, 15170, 15105],
-  [6000, 1000, 1, 1000, 6110, 7115, 6693], [6000, 1000, 1, 2000, 5111, 6114, 5493],
-  [6000, 1000, 1, 3000, 4110, 5114, 4673], [6000, 1000, 1, 4000, 3109, 4115, 3492],
-  [6000, 1000, 1, 5000, 2211, 3112, 2732], [6000, 1000, 1, 6000, 1110, 2114, 1512],
-  [6000, 1000, 1, 7000, 1112, 1213, 1153], [6000, 1000, 1, 8000, 1116, 1219, 1139],
-  [6000, 1000, 1, 9000, 1118, 1218, 1139], [6000, 1000, 1, 10000, 1120, 1222, 1141],
+  [30000, 5000, 3, 5000, 41096, 41102, 41099],
+  [30000, 5000, 3, 10000, 36095, 36100, 36098],
+  [30000, 5000, 3, 15000, 31093, 31102, 31098],
+  [30000, 5000, 3, 20000, 26099, 26101, 26100],
+  [30000, 5000, 3, 25000, 21095, 21105, 21102],
+  [30000, 5000, 3, 30000, 16094, 16103, 16099],
+  [30000, 5000, 3, 35000, 15010, 15409, 15209],
+  [30000, 5000, 3, 40000, 15116, 15126, 15121],
+  [30000, 5000, 3, 50000, 15137, 15145, 15141],
+  [30000, 5000, 3, 60000, 15060, 15170, 15105],
+  [6000, 1000, 1, 1000, 6110, 7115, 6693],
+  [6000, 1000, 1, 2000, 5111, 6114, 5493],
+  [6000, 1000, 1, 3000, 4110, 5114, 4673],
+  [6000, 1000, 1, 4000, 3109, 4115, 3492],
+  [6000, 1000, 1, 5000, 2211, 3112, 2732],
+  [6000, 1000, 1, 6000, 1110, 2114, 1512],
+  [6000, 1000, 1, 7000, 1112, 1213, 1153],
+  [6000, 1000, 1, 8000, 1116, 1219, 1139],
+  [6000, 1000, 1, 9000, 1118, 1218, 1139],
+  [6000, 1000, 1, 10000, 1120, 1222, 1141],
 ];
 const ROWS = PYTHON.filter(([grace]) => (grace === 6000 ? PROFILES.includes('fast') : PROFILES.includes('python')));
 
@@ -63,7 +73,10 @@ const log = (msg) => console.error(`[efm-bench ${new Date().toISOString().slice(
 let peer;
 async function loadPeer() {
   try {
-    peer = ENGINE === 'pg' ? (await import('aws-advanced-nodejs-wrapper/pg')).AwsPGClient : (await import('aws-advanced-nodejs-wrapper/mysql')).AwsMySQLClient;
+    peer =
+      ENGINE === 'pg'
+        ? (await import('aws-advanced-nodejs-wrapper/pg')).AwsPGClient
+        : (await import('aws-advanced-nodejs-wrapper/mysql')).AwsMySQLClient;
   } catch (err) {
     log(`aws-advanced-nodejs-wrapper not available (${err.message}): measuring this wrapper only`);
   }
@@ -89,9 +102,14 @@ async function openClient(wrapper, cluster, instance, [grace, interval, count], 
     await client.connect();
     return {
       query: (sql) => (client instanceof AwsPGClient ? client.query(sql) : client.query(sql)),
-      watch: () => /** @type {import('../ts/plugins/host-monitoring-common.ts').HostMonitoringPlugin<unknown> | undefined} */ (
-        /** @type {unknown} */ (client instanceof AwsPGClient ? client.core.getPlugin('host_monitoring_v2') : client.core.getPlugin('host_monitoring_v2'))
-      )?.watch,
+      watch: () =>
+        /** @type {import('../ts/plugins/host-monitoring-common.ts').HostMonitoringPlugin<unknown> | undefined} */ (
+          /** @type {unknown} */ (
+            client instanceof AwsPGClient
+              ? client.core.getPlugin('host_monitoring_v2')
+              : client.core.getPlugin('host_monitoring_v2')
+          )
+        )?.watch,
       end: () => Promise.race([client.end().catch(() => {}), sleep(3000)]),
     };
   }
@@ -111,7 +129,11 @@ async function openClient(wrapper, cluster, instance, [grace, interval, count], 
   const client = new peer(cfg);
   client.on?.('error', () => {});
   await client.connect();
-  return { query: (sql) => client.query(sql), watch: () => undefined, end: () => Promise.race([client.end().catch(() => {}), sleep(3000)]) };
+  return {
+    query: (sql) => client.query(sql),
+    watch: () => undefined,
+    end: () => Promise.race([client.end().catch(() => {}), sleep(3000)]),
+  };
 }
 
 // ---- one outage --------------------------------------------------------------------------------------------------
@@ -125,10 +147,13 @@ async function outage(wrapper, cluster, instance, row, services, { blockMs = 0 }
   const client = await openClient(wrapper, cluster, instance, row, services);
   let settledAt = 0; // set when `call` settles
   const startedAt = now();
-  const call = client.query(longSql()).then(
-    () => ({ ok: true }),
-    (err) => ({ ok: false, err }),
-  ).finally(() => (settledAt = now()));
+  const call = client
+    .query(longSql())
+    .then(
+      () => ({ ok: true }),
+      (err) => ({ ok: false, err }),
+    )
+    .finally(() => (settledAt = now()));
   // Ours: the monitor's own verdict time (taken on its thread) for the call's watch.
   let verdictAt;
   let watchId;
@@ -166,7 +191,9 @@ async function outage(wrapper, cluster, instance, row, services, { blockMs = 0 }
 async function waitOursAlive(services, dnsName) {
   const deadline = now() + 20000;
   for (;;) {
-    const dead = hostMonitorRegistry(services).list().filter((m) => m.host.host === dnsName && m.stats()?.dead);
+    const dead = hostMonitorRegistry(services)
+      .list()
+      .filter((m) => m.host.host === dnsName && m.stats()?.dead);
     if (dead.length === 0 || now() > deadline) return;
     await sleep(50);
   }
@@ -178,7 +205,8 @@ async function table(cluster) {
   const services = new WrapperServices().acquire();
   const instances = cluster.instances.slice(0, INSTANCES).map((i) => i.name);
   const jobs = [];
-  for (let rep = 0; rep < REPS; rep++) for (const row of ROWS) for (const w of WRAPPERS) if (w === 'ours' || peer) jobs.push({ wrapper: w, row, rep });
+  for (let rep = 0; rep < REPS; rep++)
+    for (const row of ROWS) for (const w of WRAPPERS) if (w === 'ours' || peer) jobs.push({ wrapper: w, row, rep });
   const results = new Map();
   const free = [...instances];
   const waiters = [];
@@ -191,7 +219,8 @@ async function table(cluster) {
       const instance = await take();
       try {
         const r = await outage(job.wrapper, cluster, instance, job.row, services);
-        if (job.wrapper === 'ours') await waitOursAlive(services, cluster.instances.find((i) => i.name === instance).dnsName);
+        if (job.wrapper === 'ours')
+          await waitOursAlive(services, cluster.instances.find((i) => i.name === instance).dnsName);
         const key = `${job.wrapper}|${job.row.slice(0, 4).join('|')}`;
         if (!results.has(key)) results.set(key, []);
         results.get(key).push(r);
@@ -212,7 +241,9 @@ function printTable(results) {
     if (wrapper === 'peer' && !peer) continue;
     const name = wrapper === 'ours' ? 'aws-advanced-ts-wrapper host_monitoring_v2' : 'aws-advanced-nodejs-wrapper efm2';
     console.log(`\n${name} (${ENGINE}) — detection time from the outage, ms`);
-    console.log('| Grace | Interval | Count | Outage delay | Detected | Min | Max | Avg | Bound* | Within bound | Monitor verdict avg / max** | Aborted before the outage | Python avg (published) |');
+    console.log(
+      '| Grace | Interval | Count | Outage delay | Detected | Min | Max | Avg | Bound* | Within bound | Monitor verdict avg / max** | Aborted before the outage | Python avg (published) |',
+    );
     console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     let total = 0;
     let detected = 0;
@@ -229,16 +260,27 @@ function printTable(results) {
       within += inBound;
       const avg = ms.length ? ms.reduce((a, b) => a + b, 0) / ms.length : undefined;
       const verdicts = ok.map((r) => r.verdictMs).filter((v) => v !== undefined);
-      const verdict = verdicts.length ? `${fmt(verdicts.reduce((a, b) => a + b, 0) / verdicts.length)} / ${fmt(Math.max(...verdicts))}` : '—';
+      const verdict = verdicts.length
+        ? `${fmt(verdicts.reduce((a, b) => a + b, 0) / verdicts.length)} / ${fmt(Math.max(...verdicts))}`
+        : '—';
       console.log(
         `| ${grace} | ${interval} | ${count} | ${delay} | ${ok.length}/${rs.length} | ${fmt(ms.length ? Math.min(...ms) : undefined)} | ${fmt(ms.length ? Math.max(...ms) : undefined)} | ${fmt(avg)} | ${bound} | ${inBound}/${rs.length} | ${verdict} | ${rs.filter((r) => r.falseAbort).length} | ${row[6]} |`,
       );
     }
-    const falseAborts = [...results.entries()].filter(([k]) => k.startsWith(`${wrapper}|`)).flatMap(([, rs]) => rs).filter((r) => r.falseAbort).length;
-    console.log(`\n${name}: ${detected} of ${total} outages detected, ${within} of ${total} within the bound, ${falseAborts} calls aborted on a healthy host.`);
+    const falseAborts = [...results.entries()]
+      .filter(([k]) => k.startsWith(`${wrapper}|`))
+      .flatMap(([, rs]) => rs)
+      .filter((r) => r.falseAbort).length;
+    console.log(
+      `\n${name}: ${detected} of ${total} outages detected, ${within} of ${total} within the bound, ${falseAborts} calls aborted on a healthy host.`,
+    );
   }
-  console.log('\n* Bound: max(0, grace − outage delay) + interval × count + 100 ms (the goal: within interval × count + 100 ms after the grace period).');
-  console.log("** When the native monitor declared the host dead and shut the call's socket down (its own clock, ms after the outage); Min/Max/Avg are when the user's promise rejected (the JS event loop's view).");
+  console.log(
+    '\n* Bound: max(0, grace − outage delay) + interval × count + 100 ms (the goal: within interval × count + 100 ms after the grace period).',
+  );
+  console.log(
+    "** When the native monitor declared the host dead and shut the call's socket down (its own clock, ms after the outage); Min/Max/Avg are when the user's promise rejected (the JS event loop's view).",
+  );
 }
 
 // ---- blocked event loop ------------------------------------------------------------------------------------------
@@ -248,8 +290,12 @@ async function blocked(cluster) {
   const blockMs = 3000;
   const services = new WrapperServices().acquire();
   const instance = cluster.instances[0].name;
-  console.log(`\nOutage while the event loop is blocked: grace ${row[0]}, interval ${row[1]}, count ${row[2]}, outage ${row[3]} ms after the query starts, then a ${blockMs} ms busy loop from the outage on (sequential, ${REPS} each)`);
-  console.log('| Wrapper | Outages | Socket shut down (native, during the block), ms after the outage | Query rejected, ms after the outage |');
+  console.log(
+    `\nOutage while the event loop is blocked: grace ${row[0]}, interval ${row[1]}, count ${row[2]}, outage ${row[3]} ms after the query starts, then a ${blockMs} ms busy loop from the outage on (sequential, ${REPS} each)`,
+  );
+  console.log(
+    '| Wrapper | Outages | Socket shut down (native, during the block), ms after the outage | Query rejected, ms after the outage |',
+  );
   console.log('|---|---|---|---|');
   for (const wrapper of WRAPPERS) {
     if (wrapper === 'peer' && !peer) continue;
@@ -261,7 +307,9 @@ async function blocked(cluster) {
     const ok = rs.filter((r) => r.detected);
     const span = (vals) => (vals.length ? `${Math.round(Math.min(...vals))}–${Math.round(Math.max(...vals))}` : '—');
     const natives = ok.map((r) => r.nativeAbortMs).filter((v) => v !== undefined);
-    console.log(`| ${wrapper === 'ours' ? 'host_monitoring_v2' : 'peer efm2'} | ${ok.length}/${rs.length} detected | ${wrapper === 'ours' ? span(natives) : 'n/a (detection runs on the event loop)'} | ${span(ok.map((r) => r.ms))} |`);
+    console.log(
+      `| ${wrapper === 'ours' ? 'host_monitoring_v2' : 'peer efm2'} | ${ok.length}/${rs.length} detected | ${wrapper === 'ours' ? span(natives) : 'n/a (detection runs on the event loop)'} | ${span(ok.map((r) => r.ms))} |`,
+    );
   }
   await services.release();
 }
@@ -312,8 +360,12 @@ async function resources() {
       await c.end();
     }
     const names = cluster.instances.map((i) => i.name);
-    console.log(`\n${CONNECTIONS} connections (mysql2, AwsMySQLClient) on ${names.length} hosts in one process; each state measured over 20 s`);
-    console.log('| EFM | State | Monitors | Native threads | Probe connections | Probes | Native threads CPU | Process CPU (all threads) |');
+    console.log(
+      `\n${CONNECTIONS} connections (mysql2, AwsMySQLClient) on ${names.length} hosts in one process; each state measured over 20 s`,
+    );
+    console.log(
+      '| EFM | State | Monitors | Native threads | Probe connections | Probes | Native threads CPU | Process CPU (all threads) |',
+    );
     console.log('|---|---|---|---|---|---|---|---|');
     // First without EFM (the same clients with failureDetectionEnabled: false): what the rest of the wrapper costs
     // (e.g. the native topology monitor of the cluster), then with it.
@@ -327,7 +379,12 @@ async function resources() {
         await Promise.all(
           Array.from({ length: Math.min(50, CONNECTIONS - i) }, async (_, k) => {
             const c = new AwsMySQLClient(
-              { ...cluster.clientConfig(names[(i + k) % names.length]), plugins: 'host_monitoring_v2', failureDetectionEnabled: enabled, failureDetectionTimeMs: 1000 },
+              {
+                ...cluster.clientConfig(names[(i + k) % names.length]),
+                plugins: 'host_monitoring_v2',
+                failureDetectionEnabled: enabled,
+                failureDetectionTimeMs: 1000,
+              },
               { services },
             );
             c.on('error', () => {});
@@ -340,7 +397,9 @@ async function resources() {
       const measure = async (state, ms) => {
         const native0 = threads('awsw-native');
         const cpu0 = process.cpuUsage();
-        const probes0 = hostMonitorRegistry(services).list().reduce((a, m) => a + (m.stats()?.probes ?? 0), 0);
+        const probes0 = hostMonitorRegistry(services)
+          .list()
+          .reduce((a, m) => a + (m.stats()?.probes ?? 0), 0);
         await sleep(ms);
         const cpu = process.cpuUsage(cpu0);
         const native1 = threads('awsw-native');
@@ -359,10 +418,13 @@ async function resources() {
       await sleep(1500); // past the 1 s grace time: every call is monitored
       await measure('every connection in a call (monitored after 1 s)', 20000);
       await Promise.all(sleeps);
-      for (let i = 0; i < clients.length; i += 100) await Promise.all(clients.slice(i, i + 100).map((c) => c.end().catch(() => {})));
+      for (let i = 0; i < clients.length; i += 100)
+        await Promise.all(clients.slice(i, i + 100).map((c) => c.end().catch(() => {})));
       await services.release();
     }
-    console.log('Native threads CPU: CPU time of the addon\'s threads / wall time (100 % = one core); /proc, 10 ms resolution.');
+    console.log(
+      "Native threads CPU: CPU time of the addon's threads / wall time (100 % = one core); /proc, 10 ms resolution.",
+    );
   } finally {
     await cluster.stop({ keepLogs: false });
     rmSync(dir, { recursive: true, force: true });
@@ -372,7 +434,9 @@ async function resources() {
 // ---- main ----------------------------------------------------------------------------------------------------------
 
 async function main() {
-  console.log(`bench/efm — ${new Date().toISOString()}, node ${process.version}, engine ${ENGINE}, ${REPS} outages per row, up to ${INSTANCES} in parallel`);
+  console.log(
+    `bench/efm — ${new Date().toISOString()}, node ${process.version}, engine ${ENGINE}, ${REPS} outages per row, up to ${INSTANCES} in parallel`,
+  );
   if (WRAPPERS.includes('peer')) await loadPeer();
   if (SKIP.has('table')) ROWS.length = 0;
   if (ROWS.length > 0 || !SKIP.has('blocked')) {

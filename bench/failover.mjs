@@ -117,7 +117,14 @@ function makeVariant(name, cluster) {
       name,
       async connect() {
         Peer ??= (await import('aws-advanced-nodejs-wrapper/pg')).AwsPGClient;
-        client = new Peer({ host: endpoint.dnsName, port: endpoint.port, user, password, database, plugins: 'failover2' });
+        client = new Peer({
+          host: endpoint.dnsName,
+          port: endpoint.port,
+          user,
+          password,
+          database,
+          plugins: 'failover2',
+        });
         client.on?.('error', () => {});
         await client.connect();
       },
@@ -221,13 +228,18 @@ function spawnWorker(name, dir) {
   const child = fork(fileURLToPath(import.meta.url), ['--worker', name, '--dir', dir, ...forwarded], {
     execArgv: process.execArgv,
     // The peer logs every failed attempt to stdout; keep errors only.
-    stdio: process.env.BENCH_WORKER_OUTPUT ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'ignore', 'pipe', 'ipc'],
+    stdio: process.env.BENCH_WORKER_OUTPUT
+      ? ['ignore', 'inherit', 'inherit', 'ipc']
+      : ['ignore', 'ignore', 'pipe', 'ipc'],
     env: process.env,
   });
   child.stderr?.on('data', () => {});
   const next = (type, timeoutMs) =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker ${name}: no '${type}' within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`worker ${name}: no '${type}' within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       const onExit = (code) => reject(new Error(`worker ${name} exited (${code})`));
       const onMessage = (msg) => {
         if (msg.type !== type) return;
@@ -293,7 +305,13 @@ async function runOnce(cluster, w, scenario) {
   const promoteMs = lastPgCtlPromoteMs(cluster) ?? result.promoteMs;
   const promotedAt = failoverAt + result.fenceMs + promoteMs;
   const r = await w.awaitCommit(result.newWriter, t0, promotedAt + CAP_MS);
-  return { added: r.at === undefined ? undefined : r.at - promotedAt, stuck: r.stuck, result, promoteMs, unhandled: r.unhandled ?? 0 };
+  return {
+    added: r.at === undefined ? undefined : r.at - promotedAt,
+    stuck: r.stuck,
+    result,
+    promoteMs,
+    unhandled: r.unhandled ?? 0,
+  };
 }
 
 function pct(sorted, p) {
@@ -308,75 +326,98 @@ if (arg('worker', undefined)) {
 }
 
 async function main() {
-const dir = mkdtempSync(path.join(tmpdir(), 'bench-failover-'));
-const cluster = await LocalCluster.start({ flavour: 'aurora-pg', readers: 2, dir, database: 'app', etcHosts: isRoot });
-const report = {};
-try {
-  {
-    const c = new pg.Client({ ...cluster.directConfig('writer') });
-    await c.connect();
-    await c.query('CREATE TABLE bench (id bigserial PRIMARY KEY, v int)');
-    await c.end();
-  }
-  for (const scenario of SCENARIOS) {
-    const runs = scenario === 'blackhole' ? BLACKHOLE_RUNS : RUNS;
-    const samples = Object.fromEntries(VARIANTS.map((v) => [v, { added: [], missed: 0, skipped: 0, unhandled: 0 }]));
-    const failingStreak = Object.fromEntries(VARIANTS.map((v) => [v, 0]));
-    const workers = Object.fromEntries(VARIANTS.map((v) => [v, spawnWorker(v, cluster.dir)]));
-    for (const w of Object.values(workers)) await w.ready;
-    for (let run = 0; run < runs; run++) {
-      for (const name of VARIANTS) {
-        const s = samples[name];
-        if (failingStreak[name] >= GIVE_UP_AFTER) {
-          s.skipped++;
-          continue;
-        }
-        let r;
-        try {
-          r = await runOnce(cluster, workers[name], scenario);
-        } catch (err) {
-          console.log(`${scenario} run ${run + 1} ${name}: worker failed (${err.message})`);
-          r = { added: undefined, stuck: true, result: { fenceMs: 0 }, promoteMs: 0 };
-        }
-        s.unhandled += r.unhandled ?? 0;
-        if (r.added === undefined) {
-          s.missed++;
-          failingStreak[name]++;
-        } else {
-          s.added.push(r.added);
-          failingStreak[name] = 0;
-        }
-        console.log(`${scenario} run ${run + 1} ${name}: ${r.added === undefined ? `> ${CAP_MS} ms` : `${r.added} ms`} (fence ${r.result.fenceMs} ms + promotion ${r.promoteMs} ms)`);
-        await restore(cluster);
-        if (r.stuck || r.added === undefined) {
-          // Replace a worker whose loop is stuck on a dead connection.
-          workers[name].kill();
-          workers[name] = spawnWorker(name, cluster.dir);
-          await workers[name].ready;
+  const dir = mkdtempSync(path.join(tmpdir(), 'bench-failover-'));
+  const cluster = await LocalCluster.start({
+    flavour: 'aurora-pg',
+    readers: 2,
+    dir,
+    database: 'app',
+    etcHosts: isRoot,
+  });
+  const report = {};
+  try {
+    {
+      const c = new pg.Client({ ...cluster.directConfig('writer') });
+      await c.connect();
+      await c.query('CREATE TABLE bench (id bigserial PRIMARY KEY, v int)');
+      await c.end();
+    }
+    for (const scenario of SCENARIOS) {
+      const runs = scenario === 'blackhole' ? BLACKHOLE_RUNS : RUNS;
+      const samples = Object.fromEntries(VARIANTS.map((v) => [v, { added: [], missed: 0, skipped: 0, unhandled: 0 }]));
+      const failingStreak = Object.fromEntries(VARIANTS.map((v) => [v, 0]));
+      const workers = Object.fromEntries(VARIANTS.map((v) => [v, spawnWorker(v, cluster.dir)]));
+      for (const w of Object.values(workers)) await w.ready;
+      for (let run = 0; run < runs; run++) {
+        for (const name of VARIANTS) {
+          const s = samples[name];
+          if (failingStreak[name] >= GIVE_UP_AFTER) {
+            s.skipped++;
+            continue;
+          }
+          let r;
+          try {
+            r = await runOnce(cluster, workers[name], scenario);
+          } catch (err) {
+            console.log(`${scenario} run ${run + 1} ${name}: worker failed (${err.message})`);
+            r = { added: undefined, stuck: true, result: { fenceMs: 0 }, promoteMs: 0 };
+          }
+          s.unhandled += r.unhandled ?? 0;
+          if (r.added === undefined) {
+            s.missed++;
+            failingStreak[name]++;
+          } else {
+            s.added.push(r.added);
+            failingStreak[name] = 0;
+          }
+          console.log(
+            `${scenario} run ${run + 1} ${name}: ${r.added === undefined ? `> ${CAP_MS} ms` : `${r.added} ms`} (fence ${r.result.fenceMs} ms + promotion ${r.promoteMs} ms)`,
+          );
+          await restore(cluster);
+          if (r.stuck || r.added === undefined) {
+            // Replace a worker whose loop is stuck on a dead connection.
+            workers[name].kill();
+            workers[name] = spawnWorker(name, cluster.dir);
+            await workers[name].ready;
+          }
         }
       }
+      for (const w of Object.values(workers)) await w.stop();
+      report[scenario] = Object.fromEntries(
+        Object.entries(samples).map(([name, s]) => {
+          const sorted = [...s.added].sort((a, b) => a - b);
+          return [
+            name,
+            {
+              runs: sorted.length,
+              p50: pct(sorted, 50),
+              p99: pct(sorted, 99),
+              max: sorted.at(-1),
+              notRecovered: s.missed,
+              notRun: s.skipped,
+              unhandledErrorEvents: s.unhandled,
+            },
+          ];
+        }),
+      );
     }
-    for (const w of Object.values(workers)) await w.stop();
-    report[scenario] = Object.fromEntries(
-      Object.entries(samples).map(([name, s]) => {
-        const sorted = [...s.added].sort((a, b) => a - b);
-        return [name, { runs: sorted.length, p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted.at(-1), notRecovered: s.missed, notRun: s.skipped, unhandledErrorEvents: s.unhandled }];
-      }),
-    );
+  } finally {
+    await cluster.stop({ keepLogs: false });
+    rmSync(dir, { recursive: true, force: true });
   }
-} finally {
-  await cluster.stop({ keepLogs: false });
-  rmSync(dir, { recursive: true, force: true });
-}
-console.log('\nadded time after the lookalike promoted the new writer (ms)');
-for (const [scenario, byVariant] of Object.entries(report)) {
-  for (const [name, r] of Object.entries(byVariant)) {
-    const cap = r.notRecovered ? `, ${r.notRecovered} not recovered within ${CAP_MS} ms` : '';
-    const skipped = r.notRun ? `, ${r.notRun} runs skipped after ${GIVE_UP_AFTER} failures in a row` : '';
-    const crashes = r.unhandledErrorEvents ? `, ${r.unhandledErrorEvents} 'error' events without a listener (an application would have crashed)` : '';
-    console.log(`${scenario.padEnd(9)} ${name.padEnd(5)} runs ${String(r.runs).padStart(3)}  p50 ${String(r.p50 ?? '-').padStart(6)}  p99 ${String(r.p99 ?? '-').padStart(6)}  max ${String(r.max ?? '-').padStart(6)}${cap}${skipped}${crashes}`);
+  console.log('\nadded time after the lookalike promoted the new writer (ms)');
+  for (const [scenario, byVariant] of Object.entries(report)) {
+    for (const [name, r] of Object.entries(byVariant)) {
+      const cap = r.notRecovered ? `, ${r.notRecovered} not recovered within ${CAP_MS} ms` : '';
+      const skipped = r.notRun ? `, ${r.notRun} runs skipped after ${GIVE_UP_AFTER} failures in a row` : '';
+      const crashes = r.unhandledErrorEvents
+        ? `, ${r.unhandledErrorEvents} 'error' events without a listener (an application would have crashed)`
+        : '';
+      console.log(
+        `${scenario.padEnd(9)} ${name.padEnd(5)} runs ${String(r.runs).padStart(3)}  p50 ${String(r.p50 ?? '-').padStart(6)}  p99 ${String(r.p99 ?? '-').padStart(6)}  max ${String(r.max ?? '-').padStart(6)}${cap}${skipped}${crashes}`,
+      );
+    }
   }
-}
-console.log(JSON.stringify(report));
-process.exit(0);
+  console.log(JSON.stringify(report));
+  process.exit(0);
 }

@@ -66,7 +66,10 @@ async function openVariant(variant) {
     };
   }
   const services = new WrapperServices();
-  const c = new AwsPGClient({ ...gdb.clientConfig('global'), plugins: variant, failoverHomeRegion: REGIONS[0], failoverTimeoutMs: CAP_MS }, { services });
+  const c = new AwsPGClient(
+    { ...gdb.clientConfig('global'), plugins: variant, failoverHomeRegion: REGIONS[0], failoverTimeoutMs: CAP_MS },
+    { services },
+  );
   c.on('error', () => {});
   await c.connect();
   return {
@@ -110,7 +113,9 @@ for (const scenario of SCENARIOS) {
       await client.end();
       const ms = at === undefined ? undefined : at - t0;
       results[`${scenario}/${variant}`].push({ ms, floor: moved.fenceMs + moved.promoteMs });
-      console.log(`${scenario} run ${run + 1} ${variant}: ${ms === undefined ? `> ${CAP_MS}` : `${ms} ms`} (lookalike fence + promote + publish ${moved.fenceMs + moved.promoteMs} ms, rebuild ${moved.rebuildMs} ms)`);
+      console.log(
+        `${scenario} run ${run + 1} ${variant}: ${ms === undefined ? `> ${CAP_MS}` : `${ms} ms`} (lookalike fence + promote + publish ${moved.fenceMs + moved.promoteMs} ms, rebuild ${moved.rebuildMs} ms)`,
+      );
     }
   }
 }
@@ -119,13 +124,20 @@ function pct(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
-console.log('\nfault -> first write in the new primary region (ms); floor = the lookalike\'s fence + promotion + publication of the global view and endpoint');
+console.log(
+  "\nfault -> first write in the new primary region (ms); floor = the lookalike's fence + promotion + publication of the global view and endpoint",
+);
 console.log('| scenario | variant | p50 | max | floor p50 | recovered |');
 console.log('|---|---|---|---|---|---|');
 for (const [key, rows] of Object.entries(results)) {
   const ok = rows.filter((r) => r.ms !== undefined).map((r) => r.ms);
   const [scenario, variant] = key.split('/');
-  console.log(`| ${scenario} | ${variant} | ${ok.length ? pct(ok, 50) : '-'} | ${ok.length ? Math.max(...ok) : '-'} | ${pct(rows.map((r) => r.floor), 50)} | ${ok.length}/${rows.length} |`);
+  console.log(
+    `| ${scenario} | ${variant} | ${ok.length ? pct(ok, 50) : '-'} | ${ok.length ? Math.max(...ok) : '-'} | ${pct(
+      rows.map((r) => r.floor),
+      50,
+    )} | ${ok.length}/${rows.length} |`,
+  );
 }
 await gdb.stop({ keepLogs: false });
 rmSync(dir, { recursive: true, force: true });

@@ -62,7 +62,11 @@ try {
   for (const [name, load] of Object.entries(LOADS)) await cluster.setRouterLoad(name, load);
   const services = new WrapperServices();
   services.acquire();
-  const wrapperConfig = { ...cluster.clientConfig('shard-group'), plugins: 'limitless', limitlessMonitorIntervalMs: 1000 };
+  const wrapperConfig = {
+    ...cluster.clientConfig('shard-group'),
+    plugins: 'limitless',
+    limitlessMonitorIntervalMs: 1000,
+  };
   // Warm the monitor and wait until it has read the loads.
   for (;;) {
     const c = new AwsPGClient(wrapperConfig, { services });
@@ -103,17 +107,25 @@ try {
   }
   const base = results['pg -> shard group endpoint'];
   const totalWeight = Object.values(LOADS).reduce((a, l) => a + weight(l), 0);
-  console.log(`bench/limitless: ${ROUNDS} rounds x ${CYCLES} connect + SELECT 1 + end cycles per variant; router loads ${JSON.stringify(LOADS)}`);
+  console.log(
+    `bench/limitless: ${ROUNDS} rounds x ${CYCLES} connect + SELECT 1 + end cycles per variant; router loads ${JSON.stringify(LOADS)}`,
+  );
   console.log('variant                           p50 ms   mean ms   p50 ratio   spread router-1/2/3 (share)');
   for (const [name, r] of Object.entries(results)) {
     const n = Object.values(r.spread).reduce((a, b) => a + b, 0);
-    const share = Object.keys(LOADS).map((k) => `${(((r.spread[k] ?? 0) / n) * 100).toFixed(1)}%`).join(' / ');
+    const share = Object.keys(LOADS)
+      .map((k) => `${(((r.spread[k] ?? 0) / n) * 100).toFixed(1)}%`)
+      .join(' / ');
     console.log(
       `${name.padEnd(32)} ${median(r.lat).toFixed(3).padStart(7)} ${mean(r.lat).toFixed(3).padStart(9)} ${(median(r.lat) / median(base.lat)).toFixed(2).padStart(10)}x   ${share}`,
     );
   }
-  const wanted = Object.values(LOADS).map((l) => `${((weight(l) / totalWeight) * 100).toFixed(1)}%`).join(' / ');
-  console.log(`${'weights 10 / 5 / 1 ask for'.padEnd(32)} ${''.padStart(7)} ${''.padStart(9)} ${''.padStart(10)}    ${wanted}`);
+  const wanted = Object.values(LOADS)
+    .map((l) => `${((weight(l) / totalWeight) * 100).toFixed(1)}%`)
+    .join(' / ');
+  console.log(
+    `${'weights 10 / 5 / 1 ask for'.padEnd(32)} ${''.padStart(7)} ${''.padStart(9)} ${''.padStart(10)}    ${wanted}`,
+  );
   await services.release();
 } finally {
   await releaseResources();

@@ -50,14 +50,21 @@ async function measure(run, sql, iterations) {
 
 async function compare(label, variants, sql, iterations) {
   const acc = Object.fromEntries(variants.map((v) => [v.name, []]));
-  for (let r = 0; r < ROUNDS; r++) for (const v of variants) acc[v.name].push(await measure(v.run, sql, Math.ceil(iterations / ROUNDS)));
+  for (let r = 0; r < ROUNDS; r++)
+    for (const v of variants) acc[v.name].push(await measure(v.run, sql, Math.ceil(iterations / ROUNDS)));
   const avg = (name, k) => acc[name].reduce((a, m) => a + m[k], 0) / ROUNDS;
   const base = variants[0].name;
   console.log(`\n${label}`);
-  console.log(`  ${'variant'.padEnd(34)} ${'p50 ms'.padStart(9)} ${'mean ms'.padStart(9)} ${'CPU µs/q'.padStart(10)} ${'latency×'.padStart(9)} ${'CPU×'.padStart(7)} ${'+CPU µs'.padStart(8)}`);
+  console.log(
+    `  ${'variant'.padEnd(34)} ${'p50 ms'.padStart(9)} ${'mean ms'.padStart(9)} ${'CPU µs/q'.padStart(10)} ${'latency×'.padStart(9)} ${'CPU×'.padStart(7)} ${'+CPU µs'.padStart(8)}`,
+  );
   for (const v of variants) {
-    const p50 = avg(v.name, 'p50'), mean = avg(v.name, 'mean'), cpu = avg(v.name, 'cpuUs');
-    console.log(`  ${v.name.padEnd(34)} ${p50.toFixed(4).padStart(9)} ${mean.toFixed(4).padStart(9)} ${cpu.toFixed(1).padStart(10)} ${(mean / avg(base, 'mean')).toFixed(3).padStart(9)} ${(cpu / avg(base, 'cpuUs')).toFixed(3).padStart(7)} ${(cpu - avg(base, 'cpuUs')).toFixed(1).padStart(8)}`);
+    const p50 = avg(v.name, 'p50'),
+      mean = avg(v.name, 'mean'),
+      cpu = avg(v.name, 'cpuUs');
+    console.log(
+      `  ${v.name.padEnd(34)} ${p50.toFixed(4).padStart(9)} ${mean.toFixed(4).padStart(9)} ${cpu.toFixed(1).padStart(10)} ${(mean / avg(base, 'mean')).toFixed(3).padStart(9)} ${(cpu / avg(base, 'cpuUs')).toFixed(3).padStart(7)} ${(cpu - avg(base, 'cpuUs')).toFixed(1).padStart(8)}`,
+    );
   }
 }
 
@@ -66,19 +73,32 @@ function importTimeMs(spec, isEsm) {
     ? `const t=performance.now(); await import('${spec}'); console.log(performance.now()-t)`
     : `const t=performance.now(); require('${spec}'); console.log(performance.now()-t)`;
   const runs = [];
-  for (let i = 0; i < 7; i++) runs.push(Number(execFileSync(process.execPath, isEsm ? ['--input-type=module', '-e', code] : ['-e', code], { encoding: 'utf8' }).trim()));
+  for (let i = 0; i < 7; i++)
+    runs.push(
+      Number(
+        execFileSync(process.execPath, isEsm ? ['--input-type=module', '-e', code] : ['-e', code], {
+          encoding: 'utf8',
+        }).trim(),
+      ),
+    );
   return stats(runs).p50;
 }
 
 /** The clients of another checkout (--baseline), for before/after rows in the same run. */
-const baseline = BASELINE === undefined ? undefined : {
-  ...(await import(path.resolve(BASELINE, 'dist/esm/pg.js'))),
-  AwsMySQLClient: (await import(path.resolve(BASELINE, 'dist/esm/mysql.js'))).AwsMySQLClient,
-};
+const baseline =
+  BASELINE === undefined
+    ? undefined
+    : {
+        ...(await import(path.resolve(BASELINE, 'dist/esm/pg.js'))),
+        AwsMySQLClient: (await import(path.resolve(BASELINE, 'dist/esm/mysql.js'))).AwsMySQLClient,
+      };
 
 async function loadPeer() {
   try {
-    return { pg: (await import('aws-advanced-nodejs-wrapper/pg')).AwsPGClient, mysql: (await import('aws-advanced-nodejs-wrapper/mysql')).AwsMySQLClient };
+    return {
+      pg: (await import('aws-advanced-nodejs-wrapper/pg')).AwsPGClient,
+      mysql: (await import('aws-advanced-nodejs-wrapper/mysql')).AwsMySQLClient,
+    };
   } catch (err) {
     console.log(`  (aws-advanced-nodejs-wrapper not available: ${err.message})`);
     return undefined;
@@ -111,10 +131,14 @@ async function compareConnect(label, variants, n, { beside = false } = {}) {
   await Promise.all(held.map((c) => c.end()));
   const base = stats(samples[variants[0].name]);
   console.log(`\n${label}`);
-  console.log(`  ${'variant'.padEnd(48)} ${'p50 ms'.padStart(8)} ${'mean ms'.padStart(8)} ${'p50×'.padStart(7)} ${'mean×'.padStart(7)}`);
+  console.log(
+    `  ${'variant'.padEnd(48)} ${'p50 ms'.padStart(8)} ${'mean ms'.padStart(8)} ${'p50×'.padStart(7)} ${'mean×'.padStart(7)}`,
+  );
   for (const v of variants) {
     const s = stats(samples[v.name]);
-    console.log(`  ${v.name.padEnd(48)} ${s.p50.toFixed(3).padStart(8)} ${s.mean.toFixed(3).padStart(8)} ${(s.p50 / base.p50).toFixed(2).padStart(7)} ${(s.mean / base.mean).toFixed(2).padStart(7)}`);
+    console.log(
+      `  ${v.name.padEnd(48)} ${s.p50.toFixed(3).padStart(8)} ${s.mean.toFixed(3).padStart(8)} ${(s.p50 / base.p50).toFixed(2).padStart(7)} ${(s.mean / base.mean).toFixed(2).padStart(7)}`,
+    );
   }
 }
 
@@ -135,7 +159,15 @@ function wrapperVariant(name, Client, cfg, plugins) {
 
 function pgVariants(rawCfg, ourCfg, peer) {
   const vs = [
-    { name: 'pg.Client (raw)', open: async () => { const c = new pg.Client(rawCfg); await c.connect(); return c; }, close: (c) => c.end() },
+    {
+      name: 'pg.Client (raw)',
+      open: async () => {
+        const c = new pg.Client(rawCfg);
+        await c.connect();
+        return c;
+      },
+      close: (c) => c.end(),
+    },
   ];
   for (const plugins of ['', undefined]) {
     vs.push(wrapperVariant('AwsPGClient', AwsPGClient, ourCfg, plugins));
@@ -151,15 +183,24 @@ function mysqlVariants(rawCfg, ourCfg, peer) {
     vs.push(wrapperVariant('AwsMySQLClient', AwsMySQLClient, ourCfg, plugins));
     if (baseline) vs.push(wrapperVariant('baseline AwsMySQLClient', baseline.AwsMySQLClient, ourCfg, plugins));
     // The peer keys its dialect cache by host name alone: its MySQL clients use another name for the same server.
-    if (peer) vs.push(wrapperVariant('aws-advanced-nodejs-wrapper', peer.mysql, { ...rawCfg, host: 'localhost' }, plugins));
+    if (peer)
+      vs.push(wrapperVariant('aws-advanced-nodejs-wrapper', peer.mysql, { ...rawCfg, host: 'localhost' }, plugins));
   }
   return vs;
 }
 
 async function connects(pgCfg, myCfg) {
   const peer = await loadPeer();
-  await compareConnect('Connect — PostgreSQL, plain server, each client alone', pgVariants(pgCfg, pgCfg, peer), CONNECTS);
-  await compareConnect('Connect — MySQL (MariaDB), plain server, each client alone', mysqlVariants(myCfg, myCfg, peer), CONNECTS);
+  await compareConnect(
+    'Connect — PostgreSQL, plain server, each client alone',
+    pgVariants(pgCfg, pgCfg, peer),
+    CONNECTS,
+  );
+  await compareConnect(
+    'Connect — MySQL (MariaDB), plain server, each client alone',
+    mysqlVariants(myCfg, myCfg, peer),
+    CONNECTS,
+  );
   // Lookalike clusters: the raw driver connects to the writer endpoint's address; the wrappers to its RDS name
   // (hostAddressMap). The peer needs /etc/hosts entries for the names and is left out here.
   for (const flavour of /** @type {const} */ (['aurora-pg', 'aurora-mysql'])) {
@@ -182,10 +223,24 @@ async function connects(pgCfg, myCfg) {
 const servers = await startServers();
 try {
   const e = servers.env;
-  const pgCfg = { host: e.TEST_PG_HOST, port: Number(e.TEST_PG_PORT), user: e.TEST_PG_USER, password: e.TEST_PG_PASSWORD, database: e.TEST_PG_DATABASE };
-  const myCfg = { host: e.TEST_MYSQL_HOST, port: Number(e.TEST_MYSQL_PORT), user: e.TEST_MYSQL_USER, password: e.TEST_MYSQL_PASSWORD, database: e.TEST_MYSQL_DATABASE };
+  const pgCfg = {
+    host: e.TEST_PG_HOST,
+    port: Number(e.TEST_PG_PORT),
+    user: e.TEST_PG_USER,
+    password: e.TEST_PG_PASSWORD,
+    database: e.TEST_PG_DATABASE,
+  };
+  const myCfg = {
+    host: e.TEST_MYSQL_HOST,
+    port: Number(e.TEST_MYSQL_PORT),
+    user: e.TEST_MYSQL_USER,
+    password: e.TEST_MYSQL_PASSWORD,
+    database: e.TEST_MYSQL_DATABASE,
+  };
 
-  console.log(`bench/overhead — ${N} queries / ${CONNECTS} connects per variant in ${ROUNDS} interleaved rounds, node ${process.version}`);
+  console.log(
+    `bench/overhead — ${N} queries / ${CONNECTS} connects per variant in ${ROUNDS} interleaved rounds, node ${process.version}`,
+  );
   if (SECTIONS.includes('queries')) await queries(pgCfg, myCfg);
   if (SECTIONS.includes('connect')) await connects(pgCfg, myCfg);
   if (SECTIONS.includes('import')) imports();
@@ -198,13 +253,17 @@ try {
 setTimeout(() => process.exit(), 100);
 
 async function queries(pgCfg, myCfg) {
-  const rawPg = new pg.Client(pgCfg); await rawPg.connect();
-  const awsPgBare = new AwsPGClient({ ...pgCfg, plugins: '' }); await awsPgBare.connect();
-  const awsPgDefault = new AwsPGClient(pgCfg); await awsPgDefault.connect();
+  const rawPg = new pg.Client(pgCfg);
+  await rawPg.connect();
+  const awsPgBare = new AwsPGClient({ ...pgCfg, plugins: '' });
+  await awsPgBare.connect();
+  const awsPgDefault = new AwsPGClient(pgCfg);
+  await awsPgDefault.connect();
   // Telemetry on: an OpenTelemetry SDK registered (spans batched to an exporter that drops them, metrics kept in
   // memory) and every call traced (telemetrySubmitToplevel), the most a call pays. The rows above have it off.
   const sdk = await registerOtelSdk();
-  const awsPgTelemetry = new AwsPGClient({ ...pgCfg, enableTelemetry: true, telemetrySubmitToplevel: true }); await awsPgTelemetry.connect();
+  const awsPgTelemetry = new AwsPGClient({ ...pgCfg, enableTelemetry: true, telemetrySubmitToplevel: true });
+  await awsPgTelemetry.connect();
   const pgVariants = [
     { name: 'pg.Client (raw)', run: (q) => rawPg.query(q) },
     { name: 'AwsPGClient plugins=""', run: (q) => awsPgBare.query(q) },
@@ -212,17 +271,30 @@ async function queries(pgCfg, myCfg) {
     { name: 'AwsPGClient default, telemetry on', run: (q) => awsPgTelemetry.query(q) },
   ];
   if (baseline !== undefined) {
-    const before = new baseline.AwsPGClient(pgCfg); await before.connect();
-    pgVariants.push({ name: 'baseline AwsPGClient default plugins', run: (q) => before.query(q), end: () => before.end() });
+    const before = new baseline.AwsPGClient(pgCfg);
+    await before.connect();
+    pgVariants.push({
+      name: 'baseline AwsPGClient default plugins',
+      run: (q) => before.query(q),
+      end: () => before.end(),
+    });
   }
   await compare('PostgreSQL — SELECT 1', pgVariants, 'SELECT 1', N);
   await compare('PostgreSQL — 1 MB statement', pgVariants, BIG, Math.max(50, Math.floor(N / 25)));
-  await Promise.all([rawPg.end(), awsPgBare.end(), awsPgDefault.end(), awsPgTelemetry.end(), ...pgVariants.map((v) => v.end?.())]);
+  await Promise.all([
+    rawPg.end(),
+    awsPgBare.end(),
+    awsPgDefault.end(),
+    awsPgTelemetry.end(),
+    ...pgVariants.map((v) => v.end?.()),
+  ]);
   await sdk.shutdown();
 
   const rawMy = await mysql.createConnection(myCfg);
-  const awsMyBare = new AwsMySQLClient({ ...myCfg, plugins: '' }); await awsMyBare.connect();
-  const awsMyDefault = new AwsMySQLClient(myCfg); await awsMyDefault.connect();
+  const awsMyBare = new AwsMySQLClient({ ...myCfg, plugins: '' });
+  await awsMyBare.connect();
+  const awsMyDefault = new AwsMySQLClient(myCfg);
+  await awsMyDefault.connect();
   const myVariants = [
     { name: 'mysql2/promise (raw)', run: (q) => rawMy.query(q) },
     { name: 'AwsMySQLClient plugins=""', run: (q) => awsMyBare.query(q) },
@@ -237,22 +309,44 @@ async function queries(pgCfg, myCfg) {
 async function registerOtelSdk() {
   const api = await import('@opentelemetry/api');
   const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
-  const { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } = await import('@opentelemetry/sdk-metrics');
+  const { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } =
+    await import('@opentelemetry/sdk-metrics');
   const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
   const drop = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(drop)] });
-  const meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 })] });
+  const meterProvider = new MeterProvider({
+    readers: [
+      new PeriodicExportingMetricReader({
+        exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+        exportIntervalMillis: 3_600_000,
+      }),
+    ],
+  });
   api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   api.trace.setGlobalTracerProvider(tracerProvider);
   api.metrics.setGlobalMeterProvider(meterProvider);
-  return { shutdown: async () => { await tracerProvider.shutdown(); await meterProvider.shutdown(); api.trace.disable(); api.metrics.disable(); api.context.disable(); } };
+  return {
+    shutdown: async () => {
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+      api.trace.disable();
+      api.metrics.disable();
+      api.context.disable();
+    },
+  };
 }
 
 function imports() {
   console.log('\nImport time (fresh process, p50 of 7)');
   const base = importTimeMs('pg', false);
   console.log(`  require('pg')                              ${base.toFixed(1)} ms`);
-  console.log(`  require('aws-advanced-ts-wrapper')         ${importTimeMs('aws-advanced-ts-wrapper', false).toFixed(1)} ms`);
-  console.log(`  import('aws-advanced-ts-wrapper')          ${importTimeMs('aws-advanced-ts-wrapper', true).toFixed(1)} ms`);
-  console.log(`  import('aws-advanced-ts-wrapper/pg')       ${importTimeMs('aws-advanced-ts-wrapper/pg', true).toFixed(1)} ms`);
+  console.log(
+    `  require('aws-advanced-ts-wrapper')         ${importTimeMs('aws-advanced-ts-wrapper', false).toFixed(1)} ms`,
+  );
+  console.log(
+    `  import('aws-advanced-ts-wrapper')          ${importTimeMs('aws-advanced-ts-wrapper', true).toFixed(1)} ms`,
+  );
+  console.log(
+    `  import('aws-advanced-ts-wrapper/pg')       ${importTimeMs('aws-advanced-ts-wrapper/pg', true).toFixed(1)} ms`,
+  );
 }

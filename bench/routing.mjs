@@ -70,17 +70,25 @@ async function costBench(cluster) {
     { name: "routing 'selects' (on the reader)", pool: routingPool(cluster, 'selects') },
   ];
   const results = {};
-  for (const [label, sql] of [['SELECT 1', 'SELECT 1'], ['4 KB SELECT', long]]) {
+  for (const [label, sql] of [
+    ['SELECT 1', 'SELECT 1'],
+    ['4 KB SELECT', long],
+  ]) {
     for (const concurrency of [1, CONCURRENCY]) {
       const acc = Object.fromEntries(variants.map((v) => [v.name, /** @type {object[]} */ ([])]));
       for (let r = 0; r < ROUNDS; r++) {
         // The order alternates: whichever variant runs right after another pays for its garbage.
-        for (const v of r % 2 ? [...variants].reverse() : variants) acc[v.name].push(await measureQueries(() => v.pool.query(sql), Math.ceil(QUERIES / ROUNDS), concurrency));
+        for (const v of r % 2 ? [...variants].reverse() : variants)
+          acc[v.name].push(await measureQueries(() => v.pool.query(sql), Math.ceil(QUERIES / ROUNDS), concurrency));
       }
       const avg = (name, k) => median(acc[name].map((m) => m[k]));
       const base = variants[1].name;
-      console.log(`\nPer-query cost — ${label}, ${QUERIES} queries per variant, concurrency ${concurrency}, ${ROUNDS} interleaved rounds (ratios to routing 'off')`);
-      console.log(`  ${'variant'.padEnd(38)} ${'mean ms'.padStart(8)} ${'p50 ms'.padStart(8)} ${'CPU µs/q'.padStart(9)} ${'p50×'.padStart(6)} ${'mean×'.padStart(6)} ${'CPU×'.padStart(6)}`);
+      console.log(
+        `\nPer-query cost — ${label}, ${QUERIES} queries per variant, concurrency ${concurrency}, ${ROUNDS} interleaved rounds (ratios to routing 'off')`,
+      );
+      console.log(
+        `  ${'variant'.padEnd(38)} ${'mean ms'.padStart(8)} ${'p50 ms'.padStart(8)} ${'CPU µs/q'.padStart(9)} ${'p50×'.padStart(6)} ${'mean×'.padStart(6)} ${'CPU×'.padStart(6)}`,
+      );
       for (const v of variants) {
         const row = {
           mean: avg(v.name, 'mean'),
@@ -115,7 +123,10 @@ async function mixedRun(pool, n) {
       if (i % 5 === 4) {
         await pool.query('INSERT INTO bench_rows (worker, v) VALUES ($1, $2)', [w, i]);
       } else {
-        const { rows } = await pool.query('SELECT pg_catalog.pg_is_in_recovery() AS ro, count(*) AS n FROM bench_rows WHERE worker = $1', [w]);
+        const { rows } = await pool.query(
+          'SELECT pg_catalog.pg_is_in_recovery() AS ro, count(*) AS n FROM bench_rows WHERE worker = $1',
+          [w],
+        );
         reads++;
         if (rows[0].ro) onReader++;
       }
@@ -137,8 +148,12 @@ async function mixedBench(cluster) {
     { name: "'selects', stick 50 ms", mode: 'selects', stick: 50 },
     { name: "'selects', stick 1000 ms (default)", mode: 'selects', stick: 1000 },
   ];
-  console.log(`\nMixed workload — ${MIXED} statements per variant, 80 % SELECT / 20 % INSERT, ${CONCURRENCY} workers on one pool (max ${CONCURRENCY})`);
-  console.log(`  ${'variant'.padEnd(36)} ${'reads on reader'.padStart(16)} ${'stmts/s'.padStart(8)} ${'vs off'.padStart(7)}`);
+  console.log(
+    `\nMixed workload — ${MIXED} statements per variant, 80 % SELECT / 20 % INSERT, ${CONCURRENCY} workers on one pool (max ${CONCURRENCY})`,
+  );
+  console.log(
+    `  ${'variant'.padEnd(36)} ${'reads on reader'.padStart(16)} ${'stmts/s'.padStart(8)} ${'vs off'.padStart(7)}`,
+  );
   const results = {};
   let baseQps;
   for (const v of variants) {
@@ -148,7 +163,9 @@ async function mixedBench(cluster) {
     await pool.end();
     baseQps ??= r.qps;
     results[v.name] = r;
-    console.log(`  ${v.name.padEnd(36)} ${`${(r.share * 100).toFixed(1)} %`.padStart(16)} ${r.qps.toFixed(0).padStart(8)} ${`${(r.qps / baseQps).toFixed(2)}×`.padStart(7)}`);
+    console.log(
+      `  ${v.name.padEnd(36)} ${`${(r.share * 100).toFixed(1)} %`.padStart(16)} ${r.qps.toFixed(0).padStart(8)} ${`${(r.qps / baseQps).toFixed(2)}×`.padStart(7)}`,
+    );
   }
   return results;
 }

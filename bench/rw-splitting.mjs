@@ -37,8 +37,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 async function switchRun(config, plugins, services, extra = {}) {
   const c = new AwsPGClient({ ...config, plugins, ...extra }, { services });
   await c.connect();
-  const ct = /** @type {import('../ts/plugins/connect-time.ts').ConnectTimePlugin<unknown>} */ (c.core.getPlugin('connect_time'));
-  const et = /** @type {import('../ts/plugins/execute-time.ts').ExecuteTimePlugin<unknown>} */ (c.core.getPlugin('execute_time'));
+  const ct = /** @type {import('../ts/plugins/connect-time.ts').ConnectTimePlugin<unknown>} */ (
+    c.core.getPlugin('connect_time')
+  );
+  const et = /** @type {import('../ts/plugins/execute-time.ts').ExecuteTimePlugin<unknown>} */ (
+    c.core.getPlugin('execute_time')
+  );
   const measure = async (readOnly) => {
     ct.reset();
     et.reset();
@@ -78,20 +82,32 @@ async function switchSeries(label, config, plugins, extra) {
 
 async function switchBench(cluster) {
   const config = cluster.clientConfig('writer');
-  console.log(`\nRead/write splitting switch overhead — ${RUNS} runs, median wrapper time (connect and driver time subtracted), ms`);
+  console.log(
+    `\nRead/write splitting switch overhead — ${RUNS} runs, median wrapper time (connect and driver time subtracted), ms`,
+  );
   const base = await switchSeries('baseline connect_time,execute_time', config, 'connect_time,execute_time', {});
   const rw = await switchSeries('read_write_splitting', config, 'read_write_splitting,connect_time,execute_time', {});
-  const pooled = await switchSeries('read_write_splitting + internal pool', config, 'read_write_splitting,connect_time,execute_time', { internalConnectionPool: true });
+  const pooled = await switchSeries(
+    'read_write_splitting + internal pool',
+    config,
+    'read_write_splitting,connect_time,execute_time',
+    { internalConnectionPool: true },
+  );
   const fmt = (x) => x.toFixed(3).padStart(8);
   // Per run: a new client switches to a reader (its first switch: opens or takes a reader, identifies the initial
   // connection once) and back, then once more each way (the reader cached, or taken from the pool again).
-  console.log(`  ${'variant'.padEnd(40)} ${'to reader'.padStart(9)} ${'back'.padStart(9)} ${'again→r'.padStart(9)} ${'back'.padStart(9)}   (to reader, wall)`);
+  console.log(
+    `  ${'variant'.padEnd(40)} ${'to reader'.padStart(9)} ${'back'.padStart(9)} ${'again→r'.padStart(9)} ${'back'.padStart(9)}   (to reader, wall)`,
+  );
   for (const s of [base, rw, pooled]) {
-    console.log(`  ${s.label.padEnd(40)} ${fmt(s.toReader)}  ${fmt(s.toWriter)}  ${fmt(s.toCachedReader)}  ${fmt(s.backAgain)}   (${s.toReaderWall.toFixed(3)})`);
+    console.log(
+      `  ${s.label.padEnd(40)} ${fmt(s.toReader)}  ${fmt(s.toWriter)}  ${fmt(s.toCachedReader)}  ${fmt(s.backAgain)}   (${s.toReaderWall.toFixed(3)})`,
+    );
   }
   const over = (s, k) => s[k] - base[k];
   console.log('  overhead over the baseline (Python: +11.94 / +0.95; pooled +3.34 / +0.55):');
-  const line = (s) => `to reader +${over(s, 'toReader').toFixed(3)} ms, back +${over(s, 'toWriter').toFixed(3)} ms; again +${over(s, 'toCachedReader').toFixed(3)} / +${over(s, 'backAgain').toFixed(3)} ms`;
+  const line = (s) =>
+    `to reader +${over(s, 'toReader').toFixed(3)} ms, back +${over(s, 'toWriter').toFixed(3)} ms; again +${over(s, 'toCachedReader').toFixed(3)} / +${over(s, 'backAgain').toFixed(3)} ms`;
   console.log(`    read_write_splitting:        ${line(rw)}`);
   console.log(`    + internal pool:             ${line(pooled)}`);
   return { base, rw, pooled };
@@ -131,20 +147,39 @@ async function poolBench(cluster) {
   /** @type {{ name: string, pool: pg.Pool }[]} */
   const variants = [
     { name: 'pg.Pool.query', pool: new pg.Pool({ ...direct, max: 8 }) },
-    { name: 'AwsPGPool.query plugins=""', pool: new AwsPGPool({ ...config, plugins: '', max: 8 }, { services: new WrapperServices() }) },
-    { name: 'AwsPGPool.query default plugins', pool: new AwsPGPool({ ...config, max: 8 }, { services: new WrapperServices() }) },
-    { name: 'AwsPGPool.query rw splitting', pool: new AwsPGPool({ ...config, plugins: 'read_write_splitting,failover_v2', max: 8 }, { services: new WrapperServices() }) },
+    {
+      name: 'AwsPGPool.query plugins=""',
+      pool: new AwsPGPool({ ...config, plugins: '', max: 8 }, { services: new WrapperServices() }),
+    },
+    {
+      name: 'AwsPGPool.query default plugins',
+      pool: new AwsPGPool({ ...config, max: 8 }, { services: new WrapperServices() }),
+    },
+    {
+      name: 'AwsPGPool.query rw splitting',
+      pool: new AwsPGPool(
+        { ...config, plugins: 'read_write_splitting,failover_v2', max: 8 },
+        { services: new WrapperServices() },
+      ),
+    },
   ];
   for (const concurrency of [1, 8]) {
     const acc = Object.fromEntries(variants.map((v) => [v.name, /** @type {object[]} */ ([])]));
     for (let r = 0; r < ROUNDS; r++) {
-      for (const v of variants) acc[v.name].push(await measureQueries(() => v.pool.query('SELECT 1'), Math.ceil(QUERIES / ROUNDS), concurrency));
+      for (const v of variants)
+        acc[v.name].push(
+          await measureQueries(() => v.pool.query('SELECT 1'), Math.ceil(QUERIES / ROUNDS), concurrency),
+        );
     }
     // Median of the rounds: robust against a round hit by other work on a shared machine.
     const avg = (name, k) => median(acc[name].map((m) => m[k]));
     const base = variants[0].name;
-    console.log(`\nPool query — SELECT 1 on the writer endpoint, ${QUERIES} queries per variant, concurrency ${concurrency}, ${ROUNDS} interleaved rounds`);
-    console.log(`  ${'variant'.padEnd(34)} ${'mean ms'.padStart(8)} ${'p50 ms'.padStart(8)} ${'CPU µs/q'.padStart(9)} ${'q/s'.padStart(8)} ${'p50×'.padStart(6)} ${'mean×'.padStart(6)} ${'CPU×'.padStart(6)}`);
+    console.log(
+      `\nPool query — SELECT 1 on the writer endpoint, ${QUERIES} queries per variant, concurrency ${concurrency}, ${ROUNDS} interleaved rounds`,
+    );
+    console.log(
+      `  ${'variant'.padEnd(34)} ${'mean ms'.padStart(8)} ${'p50 ms'.padStart(8)} ${'CPU µs/q'.padStart(9)} ${'q/s'.padStart(8)} ${'p50×'.padStart(6)} ${'mean×'.padStart(6)} ${'CPU×'.padStart(6)}`,
+    );
     for (const v of variants) {
       const m = avg(v.name, 'mean');
       const cpu = avg(v.name, 'cpuUs');

@@ -48,7 +48,10 @@ async function worker(name, dir) {
 
 function spawnWorker(name, dir) {
   const args = ['--worker', name, '--dir', dir, ...(BASELINE ? ['--baseline', BASELINE] : [])];
-  const child = fork(fileURLToPath(import.meta.url), args, { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), args, {
+    execArgv: process.execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const connected = new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`worker ${name} exited (${code})`)));
@@ -79,9 +82,13 @@ if (arg('worker', undefined)) {
       await sleep(IDLE_MS);
       const n = log.count();
       await w.stop();
-      const perSecond = Object.fromEntries(Object.entries(n).map(([k, v]) => [k, Number(((v * 1000) / IDLE_MS).toFixed(2))]));
+      const perSecond = Object.fromEntries(
+        Object.entries(n).map(([k, v]) => [k, Number(((v * 1000) / IDLE_MS).toFixed(2))]),
+      );
       report[name] = { windowMs: IDLE_MS, counts: n, perSecond };
-      console.log(`${name.padEnd(8)} idle ${IDLE_MS} ms: ${JSON.stringify(n)} -> per second ${JSON.stringify(perSecond)}`);
+      console.log(
+        `${name.padEnd(8)} idle ${IDLE_MS} ms: ${JSON.stringify(n)} -> per second ${JSON.stringify(perSecond)}`,
+      );
     }
     await log.disable();
   } finally {

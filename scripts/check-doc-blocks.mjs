@@ -108,7 +108,11 @@ export function checkDocBlocks(files) {
     writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
     let output = '';
     try {
-      execFileSync(process.execPath, [tsc, '-p', dir, '--pretty', 'false'], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+      execFileSync(process.execPath, [tsc, '-p', dir, '--pretty', 'false'], {
+        cwd: dir,
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
     } catch (err) {
       output = `${err.stdout ?? ''}${err.stderr ?? ''}`;
     }
@@ -117,7 +121,8 @@ export function checkDocBlocks(files) {
       if (!line.trim()) continue;
       const m = /^(.+?)\((\d+),(\d+)\): (.*)$/.exec(line);
       const at = m && origin.get(path.basename(m[1]));
-      if (at && path.dirname(path.resolve(dir, m[1])) === dir) errors.push(`${at.file}:${at.line + Number(m[2]) - 1}:${m[3]} ${m[4]}`);
+      if (at && path.dirname(path.resolve(dir, m[1])) === dir)
+        errors.push(`${at.file}:${at.line + Number(m[2]) - 1}:${m[3]} ${m[4]}`);
       else if (errors.length > 0 && /^\s/.test(line)) errors[errors.length - 1] += `\n${line}`;
       else errors.push(m ? `${path.relative(dir, m[1]) || m[1]}(${m[2]},${m[3]}): ${m[4]}` : line);
     }
@@ -133,7 +138,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const files =
     args.length > 0
       ? args.map((f) => path.resolve(f))
-      : [path.join(root, 'README.md'), ...readdirSync(docs).filter((f) => f.endsWith('.md')).sort().map((f) => path.join(docs, f))];
+      : [
+          path.join(root, 'README.md'),
+          ...readdirSync(docs)
+            .filter((f) => f.endsWith('.md'))
+            .sort()
+            .map((f) => path.join(docs, f)),
+        ];
   const { checked, fragments, errors } = checkDocBlocks(files);
   for (const e of errors) console.log(e);
   console.log(`doc blocks: ${checked} checked, ${fragments} fragments skipped, ${errors.length} errors`);

@@ -44,7 +44,11 @@ class Writer {
     for (;;) {
       const client = new AwsPGClient(this.config);
       client.on('error', () => {}); // a lost idle connection is reported through the next query
-      client.on('failover', (e) => log(`writer ${this.id}: failover event ${e.from?.hostId ?? e.from?.host ?? '?'} → ${e.to?.hostId ?? e.to?.host ?? '?'} in ${Math.round(e.durationMs ?? 0)} ms`));
+      client.on('failover', (e) =>
+        log(
+          `writer ${this.id}: failover event ${e.from?.hostId ?? e.from?.host ?? '?'} → ${e.to?.hostId ?? e.to?.host ?? '?'} in ${Math.round(e.durationMs ?? 0)} ms`,
+        ),
+      );
       try {
         await client.connect();
         return client;
@@ -63,7 +67,10 @@ class Writer {
       const id = this.next;
       try {
         // ON CONFLICT: a write whose outcome was unknown (error on commit) may have landed; retrying is safe.
-        await client.query('INSERT INTO demo_writes (id, writer) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, this.id]);
+        await client.query('INSERT INTO demo_writes (id, writer) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [
+          id,
+          this.id,
+        ]);
         this.acked.push({ id, at: now() });
         this.next++;
       } catch (err) {
@@ -84,7 +91,10 @@ class Writer {
 async function act(cluster, title, fault) {
   console.log(`\n=== ${title} ===`);
   const config = { ...cluster.clientConfig('writer'), application_name: 'demo' };
-  const writers = Array.from({ length: WRITERS }, (_, i) => new Writer(i + 1 + (title.startsWith('Act 2') ? WRITERS : 0), config));
+  const writers = Array.from(
+    { length: WRITERS },
+    (_, i) => new Writer(i + 1 + (title.startsWith('Act 2') ? WRITERS : 0), config),
+  );
   const done = writers.map((w) => w.run());
   await sleep(SETTLE_MS);
   const before = writers.reduce((n, w) => n + w.acked.length, 0);
@@ -101,7 +111,9 @@ async function act(cluster, title, fault) {
     for (const a of w.acked) if (a.at > lossAt) [gap, prev] = [Math.max(gap, a.at - prev), a.at];
     return gap;
   });
-  log(`every writer is writing again; writes paused ${Math.round(Math.min(...pauses))}–${Math.round(Math.max(...pauses))} ms per writer (the lookalike's own fence + promotion: ${failover.totalMs} ms)`);
+  log(
+    `every writer is writing again; writes paused ${Math.round(Math.min(...pauses))}–${Math.round(Math.max(...pauses))} ms per writer (the lookalike's own fence + promotion: ${failover.totalMs} ms)`,
+  );
   await sleep(1000);
   for (const w of writers) w.running = false;
   await Promise.all(done);
@@ -122,10 +134,14 @@ async function main() {
   log('starting a 3-instance aurora-pg lookalike cluster (1 writer, 2 synchronous readers)…');
   const cluster = await LocalCluster.start({ flavour: 'aurora-pg', readers: 2 });
   try {
-    log(`cluster up in ${((cluster.upMs ?? now()) / 1000).toFixed(1)} s: writer ${cluster.writer.name}, readers ${cluster.readers.map((r) => r.name).join(', ')}`);
+    log(
+      `cluster up in ${((cluster.upMs ?? now()) / 1000).toFixed(1)} s: writer ${cluster.writer.name}, readers ${cluster.readers.map((r) => r.name).join(', ')}`,
+    );
     const setup = new AwsPGClient({ ...cluster.clientConfig('writer'), plugins: '' });
     await setup.connect();
-    await setup.query('CREATE TABLE demo_writes (id bigint PRIMARY KEY, writer int NOT NULL, at timestamptz NOT NULL DEFAULT now())');
+    await setup.query(
+      'CREATE TABLE demo_writes (id bigint PRIMARY KEY, writer int NOT NULL, at timestamptz NOT NULL DEFAULT now())',
+    );
     await setup.end();
 
     const act1 = await act(cluster, 'Act 1: the writer fails over (clean shutdown, reader promoted)', async () => {
@@ -135,19 +151,28 @@ async function main() {
       return r;
     });
 
-    const act2 = await act(cluster, 'Act 2: the writer becomes a black hole; a reader is promoted 3 s later', async () => {
-      const victim = cluster.writer.name;
-      log(`black-holing writer ${victim}: packets are swallowed, nothing is refused`);
-      await cluster.hang(victim);
-      await sleep(3000);
-      const r = await cluster.failover({ mode: 'immediate' });
-      log(`lookalike promoted ${r.newWriter} (the hung ${victim} is fenced)`);
-      return r;
-    });
+    const act2 = await act(
+      cluster,
+      'Act 2: the writer becomes a black hole; a reader is promoted 3 s later',
+      async () => {
+        const victim = cluster.writer.name;
+        log(`black-holing writer ${victim}: packets are swallowed, nothing is refused`);
+        await cluster.hang(victim);
+        await sleep(3000);
+        const r = await cluster.failover({ mode: 'immediate' });
+        log(`lookalike promoted ${r.newWriter} (the hung ${victim} is fenced)`);
+        return r;
+      },
+    );
 
     console.log('\n=== Summary ===');
-    for (const [name, a] of [['Act 1 (clean failover)', act1], ['Act 2 (black hole)', act2]]) {
-      console.log(`${name}: ${a.acked} acknowledged writes, ${a.lost} lost, ${a.errorsSeen} errors seen by the application`);
+    for (const [name, a] of [
+      ['Act 1 (clean failover)', act1],
+      ['Act 2 (black hole)', act2],
+    ]) {
+      console.log(
+        `${name}: ${a.acked} acknowledged writes, ${a.lost} lost, ${a.errorsSeen} errors seen by the application`,
+      );
     }
     const lost = act1.lost + act2.lost;
     console.log(lost === 0 ? 'No acknowledged write was lost.' : `${lost} acknowledged writes were LOST.`);

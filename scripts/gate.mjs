@@ -19,7 +19,18 @@ export const GATE_STEPS = {
   'tsc bench/': node(bin('typescript', 'bin/tsc'), '-p', 'tsconfig.bench.json'),
   'doc code blocks': node(path.join(root, 'scripts/check-doc-blocks.mjs')),
   eslint: node(bin('eslint', 'bin/eslint.js'), '.', '--max-warnings', '0'),
-  prettier: node(bin('prettier', 'bin/prettier.cjs'), '--check', '--log-level', 'warn', 'ts', 'test', 'bench', 'scripts', 'bin', 'eslint.config.mjs'),
+  prettier: node(
+    bin('prettier', 'bin/prettier.cjs'),
+    '--check',
+    '--log-level',
+    'warn',
+    'ts',
+    'test',
+    'bench',
+    'scripts',
+    'bin',
+    'eslint.config.mjs',
+  ),
   'cargo fmt': ['cargo', 'fmt', '--all', '--check'],
   'cargo clippy': ['cargo', 'clippy', '--workspace', '--all-targets', '--quiet', '--', '-D', 'warnings'],
 };
@@ -28,12 +39,18 @@ function runStep(name) {
   const [cmd, ...args] = GATE_STEPS[name];
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+    const child = spawn(cmd, args, {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const file = `gate: ${name}`;
-    child.on('error', (err) => resolve({ file, out: String(err), passed: 0, failed: 1, skipped: 0, ms: Date.now() - started }));
+    child.on('error', (err) =>
+      resolve({ file, out: String(err), passed: 0, failed: 1, skipped: 0, ms: Date.now() - started }),
+    );
     child.on('close', (code) => {
       const ok = code === 0;
       resolve({ file, out, passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0, ms: Date.now() - started });
@@ -44,7 +61,8 @@ function runStep(name) {
 /** Runs the named steps (all by default), `parallel` at a time; results in step order. */
 export async function runGate(names = Object.keys(GATE_STEPS), parallel = 2) {
   const unknown = names.filter((n) => !(n in GATE_STEPS));
-  if (unknown.length > 0) throw new Error(`gate: unknown step(s) ${unknown.join(', ')}; steps: ${Object.keys(GATE_STEPS).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`gate: unknown step(s) ${unknown.join(', ')}; steps: ${Object.keys(GATE_STEPS).join(', ')}`);
   const results = new Array(names.length);
   let next = 0;
   const lane = async () => {

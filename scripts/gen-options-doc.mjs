@@ -15,7 +15,11 @@ const outputs = [
 let stale = false;
 for (const [target, render] of outputs) {
   let current = '';
-  try { current = readFileSync(target, 'utf8'); } catch { /* missing = out of date */ }
+  try {
+    current = readFileSync(target, 'utf8');
+  } catch {
+    /* missing = out of date */
+  }
   const text = render(current);
   if (current === text) continue;
   if (process.argv.includes('--check')) {

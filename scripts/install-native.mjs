@@ -16,7 +16,16 @@
 // Environment: AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD=1 silences the missing-binary message; CARGO names the
 // cargo binary; CARGO_TARGET_DIR reuses a build directory (incremental rebuilds).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,7 +54,13 @@ function buildFromSourceRequested() {
   if (args.has('--build')) return true;
   if (/^(1|true)$/i.test(process.env.AWS_ADVANCED_TS_WRAPPER_BUILD_FROM_SOURCE ?? '')) return true;
   const npmFlag = process.env.npm_config_build_from_source ?? '';
-  return /^(1|true)$/i.test(npmFlag) || npmFlag.split(',').map((s) => s.trim()).includes(BINARY_NAME);
+  return (
+    /^(1|true)$/i.test(npmFlag) ||
+    npmFlag
+      .split(',')
+      .map((s) => s.trim())
+      .includes(BINARY_NAME)
+  );
 }
 
 function platformPackageInstalled(packageName) {
@@ -79,10 +94,18 @@ const missing =
 
 if (!requested) {
   // A prebuilt binary (or an earlier local build) is here: nothing to do, and nothing to say.
-  if (process.env.AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD || platformPackageInstalled(packageName) || existsSync(dest)) {
+  if (
+    process.env.AWS_ADVANCED_TS_WRAPPER_SKIP_NATIVE_BUILD ||
+    platformPackageInstalled(packageName) ||
+    existsSync(dest)
+  ) {
     process.exit(0);
   }
-  log(asDependency ? `${missing}. Fix: install ${packageName}, or ${howToBuild}.` : 'no native addon built in this checkout yet: run `npm run build:native` (needs cargo).');
+  log(
+    asDependency
+      ? `${missing}. Fix: install ${packageName}, or ${howToBuild}.`
+      : 'no native addon built in this checkout yet: run `npm run build:native` (needs cargo).',
+  );
   process.exit(0);
 }
 
@@ -92,13 +115,17 @@ if (!existsSync(path.join(root, 'Cargo.toml'))) {
 }
 const cargo = findCargo();
 if (!cargo) {
-  log(`cannot build the native addon for ${name} from source: cargo was not found. Install Rust (https://rustup.rs) or set CARGO.`);
+  log(
+    `cannot build the native addon for ${name} from source: cargo was not found. Install Rust (https://rustup.rs) or set CARGO.`,
+  );
   process.exit(1);
 }
 
 // As a dependency (under node_modules) build in a temporary target directory and remove it afterwards.
 const ownTargetDir = !process.env.CARGO_TARGET_DIR && asDependency;
-const targetDir = process.env.CARGO_TARGET_DIR ?? (asDependency ? mkdtempSync(path.join(os.tmpdir(), 'awsw-native-')) : path.join(root, 'target'));
+const targetDir =
+  process.env.CARGO_TARGET_DIR ??
+  (asDependency ? mkdtempSync(path.join(os.tmpdir(), 'awsw-native-')) : path.join(root, 'target'));
 const env = { ...process.env, CARGO_TARGET_DIR: targetDir };
 const typegen = asDependency ? undefined : napiTypegen();
 // napi-derive appends each item's declaration to <dir>/<crate> while compiling, so the crate must be compiled with
@@ -109,7 +136,8 @@ const typeDefDir = path.join(targetDir, 'napi-type-def', profile);
 if (typegen) {
   mkdirSync(typeDefDir, { recursive: true });
   env.NAPI_TYPE_DEF_TMP_FOLDER = typeDefDir;
-  if (!existsSync(path.join(typeDefDir, CRATE))) env[`NAPI_FORCE_BUILD_${CRATE.replace(/-/g, '_').toUpperCase()}`] = String(Date.now());
+  if (!existsSync(path.join(typeDefDir, CRATE)))
+    env[`NAPI_FORCE_BUILD_${CRATE.replace(/-/g, '_').toUpperCase()}`] = String(Date.now());
 }
 log(`building the native addon for ${name} from source (cargo, ${profile} profile; a first build takes minutes)...`);
 const started = Date.now();
@@ -152,7 +180,9 @@ if (typegen) {
   writeFileSync(types, dts);
   const committed = path.join(root, 'ts', 'native', 'binding.d.ts');
   if (!existsSync(committed) || readFileSync(committed, 'utf8') !== dts) {
-    log(`the binding's declarations changed: copy ${path.relative(root, types)} to ${path.relative(root, committed)} and commit it`);
+    log(
+      `the binding's declarations changed: copy ${path.relative(root, types)} to ${path.relative(root, committed)} and commit it`,
+    );
   }
 }
 

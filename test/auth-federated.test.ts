@@ -17,13 +17,17 @@ import { parseIamToken } from './support/aws-sigv4.js';
 import { pluginRegistry } from '../ts/plugins/registry.js';
 
 // No ambient AWS credentials: the tokens must be signed with the role credentials STS hands out.
-for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k];
+for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'])
+  delete process.env[k];
 process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/credentials';
 process.env.AWS_CONFIG_FILE = '/nonexistent/config';
 
 const PG = {
-  host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT), user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!, database: process.env.TEST_PG_DATABASE!,
+  host: process.env.TEST_PG_HOST!,
+  port: Number(process.env.TEST_PG_PORT),
+  user: process.env.TEST_PG_USER!,
+  password: process.env.TEST_PG_PASSWORD!,
+  database: process.env.TEST_PG_DATABASE!,
 };
 const INSTANCE = 'orders-1.abcdefghijkl.us-west-2.rds.amazonaws.com';
 const ROLE = 'arn:aws:iam::123456789012:role/db-access';
@@ -46,20 +50,40 @@ test.after(async () => {
   await aws.stop();
 });
 
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Error);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
 const host = new HostInfo({ host: INSTANCE, port: 5432 });
 
 function adfsProps(extra: Record<string, unknown> = {}) {
   return parseConnectProps('pg', {
-    plugins: 'federated_auth', db_user: 'jane_db', idp_endpoint: '127.0.0.1', idp_port: idp.portNumber, idp_username: 'jane@corp.example',
-    idp_password: IDP_PASSWORD, iam_role_arn: ROLE, iam_idp_arn: IDP, ssl_secure: false, ...extra,
+    plugins: 'federated_auth',
+    db_user: 'jane_db',
+    idp_endpoint: '127.0.0.1',
+    idp_port: idp.portNumber,
+    idp_username: 'jane@corp.example',
+    idp_password: IDP_PASSWORD,
+    iam_role_arn: ROLE,
+    iam_idp_arn: IDP,
+    ssl_secure: false,
+    ...extra,
   });
 }
 
 function oktaProps(extra: Record<string, unknown> = {}) {
   return parseConnectProps('pg', {
-    plugins: 'okta', dbUser: 'jane_db', idpEndpoint: idp.endpoint, idpUsername: 'jane@corp.example', idpPassword: IDP_PASSWORD,
-    iamRoleArn: ROLE, iamIdpArn: IDP, appId: idp.oktaAppId, sslSecure: false, ...extra,
+    plugins: 'okta',
+    dbUser: 'jane_db',
+    idpEndpoint: idp.endpoint,
+    idpUsername: 'jane@corp.example',
+    idpPassword: IDP_PASSWORD,
+    iamRoleArn: ROLE,
+    iamIdpArn: IDP,
+    appId: idp.oktaAppId,
+    sslSecure: false,
+    ...extra,
   });
 }
 
@@ -73,8 +97,17 @@ test('HTML: forms, inputs and entities are read by the parser (not by patterns)'
   );
   assert.is(page.forms.length, 1);
   assert.is(page.forms[0].action, '/x?a=1&b=2');
-  assert.equal(page.forms[0].inputs.map((i) => [i.name, i.value]), [['UserName', 'q"'], ['SAMLResponse', 'ab+c=']]);
-  assert.equal(page.looseInputs.map((i) => i.name), ['loose']);
+  assert.equal(
+    page.forms[0].inputs.map((i) => [i.name, i.value]),
+    [
+      ['UserName', 'q"'],
+      ['SAMLResponse', 'ab+c='],
+    ],
+  );
+  assert.equal(
+    page.looseInputs.map((i) => i.name),
+    ['loose'],
+  );
   assert.is(page.errorText, 'Bad password');
   assert.is(samlResponseOf(page), 'ab+c=');
 });
@@ -90,8 +123,19 @@ test('ADFS: sign-in form posted with the session cookie → assertion → STS ro
   assert.is(sts[0].action, 'AssumeRoleWithSAML');
   assert.is(sts[0].params.RoleArn, ROLE);
   assert.is(sts[0].params.PrincipalArn, IDP);
-  assert.is(sts[0].params.SAMLAssertion, idp.assertions[0], 'the assertion reaches STS exactly as issued (entities decoded)');
-  const gate = new IamGate({ secrets: aws.accessKeys, sessionTokens: aws.sessionTokens, realPassword: '', expectHost: INSTANCE, expectPort: 5432, expectRegion: 'us-west-2' });
+  assert.is(
+    sts[0].params.SAMLAssertion,
+    idp.assertions[0],
+    'the assertion reaches STS exactly as issued (entities decoded)',
+  );
+  const gate = new IamGate({
+    secrets: aws.accessKeys,
+    sessionTokens: aws.sessionTokens,
+    realPassword: '',
+    expectHost: INSTANCE,
+    expectPort: 5432,
+    expectRegion: 'us-west-2',
+  });
   assert.is(gate.check(c.password), undefined);
   const t = parseIamToken(c.password);
   assert.is(t.user, 'jane_db');
@@ -99,7 +143,11 @@ test('ADFS: sign-in form posted with the session cookie → assertion → STS ro
 
   // Cached token; a token for another host reuses the role credentials without a new IdP sign-in.
   assert.is((await source.resolve(host, adfsProps(), false)).fromCache, true);
-  const other = await source.resolve(new HostInfo({ host: 'orders-2.abcdefghijkl.us-west-2.rds.amazonaws.com', port: 5432 }), adfsProps(), false);
+  const other = await source.resolve(
+    new HostInfo({ host: 'orders-2.abcdefghijkl.us-west-2.rds.amazonaws.com', port: 5432 }),
+    adfsProps(),
+    false,
+  );
   assert.is(other.fromCache, false);
   assert.is(parseIamToken(other.password).accessKeyId, aws.issued[0].accessKeyId);
   assert.is(idp.signIns, 1);
@@ -109,31 +157,55 @@ test('ADFS: sign-in form posted with the session cookie → assertion → STS ro
 });
 
 test('ADFS: wrong IdP password → the IdP error text, user named, password never shown; missing options named', async () => {
-  const err = await failure(new AdfsTokenSource(ctx(new WrapperServices())).resolve(host, adfsProps({ idp_password: 'Wrong-Pa55' }), false));
+  const err = await failure(
+    new AdfsTokenSource(ctx(new WrapperServices())).resolve(host, adfsProps({ idp_password: 'Wrong-Pa55' }), false),
+  );
   assert.instance(err, AwsWrapperError);
-  assert.match(err!.message, /ADFS at https:\/\/127\.0\.0\.1:\d+ returned no SAML assertion for idp user 'jane@corp\.example' \(Incorrect user ID or password/);
+  assert.match(
+    err!.message,
+    /ADFS at https:\/\/127\.0\.0\.1:\d+ returned no SAML assertion for idp user 'jane@corp\.example' \(Incorrect user ID or password/,
+  );
   assert.not.match(err!.message, /Wrong-Pa55/);
   for (const missing of ['db_user', 'idp_endpoint', 'iam_role_arn', 'iam_idp_arn']) {
-    const e = await failure(new AdfsTokenSource(ctx(new WrapperServices())).resolve(host, adfsProps({ [missing]: undefined }), false));
+    const e = await failure(
+      new AdfsTokenSource(ctx(new WrapperServices())).resolve(host, adfsProps({ [missing]: undefined }), false),
+    );
     assert.instance(e, ConfigurationError, missing);
   }
   // idp_username / idp_password fall back to the driver's user / password.
   const fallback = parseConnectProps('pg', {
-    user: 'jane@corp.example', password: IDP_PASSWORD, dbUser: 'jane_db', idpEndpoint: '127.0.0.1', idpPort: idp.portNumber,
-    iamRoleArn: ROLE, iamIdpArn: IDP, sslSecure: false,
+    user: 'jane@corp.example',
+    password: IDP_PASSWORD,
+    dbUser: 'jane_db',
+    idpEndpoint: '127.0.0.1',
+    idpPort: idp.portNumber,
+    iamRoleArn: ROLE,
+    iamIdpArn: IDP,
+    sslSecure: false,
   });
   const c = await new AdfsTokenSource(ctx(new WrapperServices())).resolve(host, fallback, false);
   assert.is(c.user, 'jane_db');
 });
 
 test('ADFS: certificate checked unless sslSecure is off; each request bounded by httpRequestConnectTimeout', async () => {
-  const err = await failure(new AdfsTokenSource(ctx(new WrapperServices())).resolve(host, adfsProps({ ssl_secure: true }), false));
+  const err = await failure(
+    new AdfsTokenSource(ctx(new WrapperServices())).resolve(host, adfsProps({ ssl_secure: true }), false),
+  );
   assert.instance(err, AwsWrapperError);
-  assert.match(err!.message, /GET https:\/\/127\.0\.0\.1:\d+\/adfs\/ls\/IdpInitiatedSignOn\.aspx failed: .*(certificate|CERT)/i);
+  assert.match(
+    err!.message,
+    /GET https:\/\/127\.0\.0\.1:\d+\/adfs\/ls\/IdpInitiatedSignOn\.aspx failed: .*(certificate|CERT)/i,
+  );
   idp.hang = true;
   try {
     const started = Date.now();
-    const slow = await failure(new AdfsTokenSource(ctx(new WrapperServices())).resolve(host, adfsProps({ httpRequestConnectTimeout: 300 }), false));
+    const slow = await failure(
+      new AdfsTokenSource(ctx(new WrapperServices())).resolve(
+        host,
+        adfsProps({ httpRequestConnectTimeout: 300 }),
+        false,
+      ),
+    );
     assert.match(slow!.message, /took longer than 300 ms \(httpRequestConnectTimeout\)/);
     assert.ok(Date.now() - started < 5000);
   } finally {
@@ -146,17 +218,38 @@ test('Okta: authn session token → app SAML → STS → verified token; MFA, ba
   const before = idp.signIns;
   const c = await new OktaTokenSource(ctx(services)).resolve(host, oktaProps(), false);
   assert.is(idp.signIns, before + 1);
-  const gate = new IamGate({ secrets: aws.accessKeys, sessionTokens: aws.sessionTokens, realPassword: '', expectHost: INSTANCE, expectRegion: 'us-west-2' });
+  const gate = new IamGate({
+    secrets: aws.accessKeys,
+    sessionTokens: aws.sessionTokens,
+    realPassword: '',
+    expectHost: INSTANCE,
+    expectRegion: 'us-west-2',
+  });
   assert.is(gate.check(c.password), undefined);
   assert.is(aws.requests.filter((r) => r.api === 'sts').at(-1)!.params.SAMLAssertion, idp.assertions.at(-1));
 
-  let err = await failure(new OktaTokenSource(ctx(new WrapperServices())).resolve(host, oktaProps({ idpUsername: 'mfa@corp.example' }), false));
+  let err = await failure(
+    new OktaTokenSource(ctx(new WrapperServices())).resolve(
+      host,
+      oktaProps({ idpUsername: 'mfa@corp.example' }),
+      false,
+    ),
+  );
   assert.match(err!.message, /Okta answered status MFA_REQUIRED for idp user 'mfa@corp\.example'/);
-  err = await failure(new OktaTokenSource(ctx(new WrapperServices())).resolve(host, oktaProps({ idpPassword: 'nope-nope' }), false));
-  assert.match(err!.message, /Okta sign-in of idp user 'jane@corp\.example' answered HTTP 401 .*E0000004 Authentication failed/);
-  err = await failure(new OktaTokenSource(ctx(new WrapperServices())).resolve(host, oktaProps({ appId: 'other-app' }), false));
+  err = await failure(
+    new OktaTokenSource(ctx(new WrapperServices())).resolve(host, oktaProps({ idpPassword: 'nope-nope' }), false),
+  );
+  assert.match(
+    err!.message,
+    /Okta sign-in of idp user 'jane@corp\.example' answered HTTP 401 .*E0000004 Authentication failed/,
+  );
+  err = await failure(
+    new OktaTokenSource(ctx(new WrapperServices())).resolve(host, oktaProps({ appId: 'other-app' }), false),
+  );
   assert.match(err!.message, /the Okta app 'other-app' answered HTTP 404/);
-  err = await failure(new OktaTokenSource(ctx(new WrapperServices())).resolve(host, oktaProps({ appId: undefined }), false));
+  err = await failure(
+    new OktaTokenSource(ctx(new WrapperServices())).resolve(host, oktaProps({ appId: undefined }), false),
+  );
   assert.instance(err, ConfigurationError);
   assert.is((err as ConfigurationError).key, 'appId');
 });
@@ -166,7 +259,10 @@ test('STS refusal is reported with the role and the STS error code, never the as
   try {
     const err = await failure(new AdfsTokenSource(ctx(new WrapperServices())).resolve(host, adfsProps(), false));
     assert.instance(err, AwsWrapperError);
-    assert.match(err!.message, /^federated_auth: STS AssumeRoleWithSAML for role arn:aws:iam::123456789012:role\/db-access \(principal .*\) failed: InvalidIdentityToken(Exception)?: Invalid SAML assertion/);
+    assert.match(
+      err!.message,
+      /^federated_auth: STS AssumeRoleWithSAML for role arn:aws:iam::123456789012:role\/db-access \(principal .*\) failed: InvalidIdentityToken(Exception)?: Invalid SAML assertion/,
+    );
     assert.not.ok(err!.message.includes(idp.assertions.at(-1)!.slice(0, 40)));
   } finally {
     aws.refuseAssertions = false;
@@ -176,14 +272,36 @@ test('STS refusal is reported with the role and the STS error code, never the as
 test('pg end to end: federated_auth and okta log in as dbUser through the token-verifying gate', async () => {
   for (const plugins of ['federated_auth', 'okta']) {
     const services = new WrapperServices();
-    const gate = new IamGate({ secrets: aws.accessKeys, sessionTokens: aws.sessionTokens, realPassword: PG.password, expectHost: INSTANCE, expectPort: PG.port, expectRegion: 'us-west-2' });
+    const gate = new IamGate({
+      secrets: aws.accessKeys,
+      sessionTokens: aws.sessionTokens,
+      realPassword: PG.password,
+      expectHost: INSTANCE,
+      expectPort: PG.port,
+      expectRegion: 'us-west-2',
+    });
     pluginRegistry(services).registerPlugin(gate.factory());
-    const base = plugins === 'okta' ? { idpEndpoint: idp.endpoint, appId: idp.oktaAppId } : { idpEndpoint: '127.0.0.1', idpPort: idp.portNumber };
+    const base =
+      plugins === 'okta'
+        ? { idpEndpoint: idp.endpoint, appId: idp.oktaAppId }
+        : { idpEndpoint: '127.0.0.1', idpPort: idp.portNumber };
     const core = new ClientCore<pg.Client>({
-      driver: 'pg', driverDialect: new PgDriverDialect(), services,
+      driver: 'pg',
+      driverDialect: new PgDriverDialect(),
+      services,
       config: {
-        host: INSTANCE, port: PG.port, database: PG.database, hostAddressMap: { [INSTANCE]: PG.host }, plugins: `${plugins},test_iam_gate`,
-        dbUser: PG.user, idpUsername: 'jane@corp.example', idpPassword: IDP_PASSWORD, iamRoleArn: ROLE, iamIdpArn: IDP, sslSecure: false, ...base,
+        host: INSTANCE,
+        port: PG.port,
+        database: PG.database,
+        hostAddressMap: { [INSTANCE]: PG.host },
+        plugins: `${plugins},test_iam_gate`,
+        dbUser: PG.user,
+        idpUsername: 'jane@corp.example',
+        idpPassword: IDP_PASSWORD,
+        iamRoleArn: ROLE,
+        iamIdpArn: IDP,
+        sslSecure: false,
+        ...base,
       },
     });
     await core.connect();

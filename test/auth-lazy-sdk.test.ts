@@ -13,17 +13,27 @@ interface ChildReport {
 }
 
 function runChild(hideSdk: boolean): Promise<ChildReport> {
-  const args = ['--import', 'tsx', ...(hideSdk ? ['--import', './test/support/aws-hide-sdk.ts'] : []), './test/support/aws-lazy-child.ts'];
+  const args = [
+    '--import',
+    'tsx',
+    ...(hideSdk ? ['--import', './test/support/aws-hide-sdk.ts'] : []),
+    './test/support/aws-lazy-child.ts',
+  ];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { cwd: root, env: { ...process.env, AWS_ADVANCED_TS_WRAPPER_LOG: '' }, timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`child failed: ${err.message}\n${stderr}`));
-      const line = stdout.trim().split('\n').at(-1) ?? '';
-      try {
-        resolve(JSON.parse(line) as ChildReport);
-      } catch {
-        reject(new Error(`child printed no report:\n${stdout}\n${stderr}`));
-      }
-    });
+    execFile(
+      process.execPath,
+      args,
+      { cwd: root, env: { ...process.env, AWS_ADVANCED_TS_WRAPPER_LOG: '' }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`child failed: ${err.message}\n${stderr}`));
+        const line = stdout.trim().split('\n').at(-1) ?? '';
+        try {
+          resolve(JSON.parse(line) as ChildReport);
+        } catch {
+          reject(new Error(`child printed no report:\n${stdout}\n${stderr}`));
+        }
+      },
+    );
   });
 }
 
@@ -43,14 +53,24 @@ test('without the AWS SDK: the entry points import without looking it up; each A
     assert.is(e.name, 'MissingDependencyError', plugin);
     assert.is(e.code, 'WRAPPER_MISSING_DEPENDENCY', plugin);
     assert.is(e.packageName, pkg, plugin);
-    assert.match(e.message, new RegExp(`^The '${plugin}' plugin needs the package '${pkg.replace('/', '\\/')}', which is not installed: run 'npm install ${pkg.replace('/', '\\/')}`), plugin);
+    assert.match(
+      e.message,
+      new RegExp(
+        `^The '${plugin}' plugin needs the package '${pkg.replace('/', '\\/')}', which is not installed: run 'npm install ${pkg.replace('/', '\\/')}`,
+      ),
+      plugin,
+    );
   }
-  assert.match(r.errors.okta.message, /npm install @aws-sdk\/rds-signer @aws-sdk\/credential-providers @aws-sdk\/client-sts htmlparser2'$/);
+  assert.match(
+    r.errors.okta.message,
+    /npm install @aws-sdk\/rds-signer @aws-sdk\/credential-providers @aws-sdk\/client-sts htmlparser2'$/,
+  );
 });
 
 test('with the SDK installed: the same plugins get past loading (they fail later, on the network)', async () => {
   const r = await runChild(false);
-  for (const [plugin, e] of Object.entries(r.errors)) assert.is.not(e.name, 'MissingDependencyError', `${plugin}: ${e.message}`);
+  for (const [plugin, e] of Object.entries(r.errors))
+    assert.is.not(e.name, 'MissingDependencyError', `${plugin}: ${e.message}`);
 });
 
 test.run();

@@ -47,7 +47,12 @@ test.after(async () => {
 function appClient(services: WrapperServices): AwsPGClient {
   const { user: _u, password: _p, ...cfg } = cluster.clientConfig('writer');
   const c = new AwsPGClient(
-    { ...cfg, plugins: 'aws_secrets_manager,failover_v2', secretsManagerSecretId: SECRET_ID, secretsManagerEndpoint: aws.endpoint },
+    {
+      ...cfg,
+      plugins: 'aws_secrets_manager,failover_v2',
+      secretsManagerSecretId: SECRET_ID,
+      secretsManagerEndpoint: aws.endpoint,
+    },
     { services },
   );
   c.on('error', () => undefined);
@@ -76,7 +81,10 @@ test('secret credentials on the lookalike: login, rotation picked up after the r
     const before = (await b.query('select pg_catalog.aurora_db_instance_identifier() as v')).rows[0].v;
     await cluster.failover();
     // The old writer's connections are gone: the next statement fails over.
-    const err = await b.query('select 1').then(() => undefined, (e: unknown) => e);
+    const err = await b.query('select 1').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(err, FailoverSuccessError);
     const after = await b.query('select current_user as u, pg_catalog.aurora_db_instance_identifier() as v');
     assert.is(after.rows[0].u, role);

@@ -22,8 +22,11 @@ process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/credentials';
 process.env.AWS_CONFIG_FILE = '/nonexistent/config';
 
 const PG = {
-  host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT), user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!, database: process.env.TEST_PG_DATABASE!,
+  host: process.env.TEST_PG_HOST!,
+  port: Number(process.env.TEST_PG_PORT),
+  user: process.env.TEST_PG_USER!,
+  password: process.env.TEST_PG_PASSWORD!,
+  database: process.env.TEST_PG_DATABASE!,
 };
 const INSTANCE = 'db-mon-1.abcdefghijkl.eu-north-1.rds.amazonaws.com';
 /** Tokens older than this are refused by the front: a short stand-in for the 15-minute lifetime. */
@@ -33,7 +36,13 @@ let gate: IamGate;
 let front: IamPgFront;
 
 test.before(async () => {
-  gate = new IamGate({ secrets: { [KEY_ID]: SECRET }, realPassword: PG.password, expectHost: INSTANCE, expectRegion: 'eu-north-1', maxTokenAgeMs: TOKEN_MAX_AGE_MS });
+  gate = new IamGate({
+    secrets: { [KEY_ID]: SECRET },
+    realPassword: PG.password,
+    expectHost: INSTANCE,
+    expectRegion: 'eu-north-1',
+    maxTokenAgeMs: TOKEN_MAX_AGE_MS,
+  });
   front = await new IamPgFront(gate, { host: PG.host, port: PG.port, password: PG.password }).start();
 });
 
@@ -44,7 +53,17 @@ test.after(async () => {
 });
 
 test('pg through the IAM-checking front: the token logs in; a password does not', async () => {
-  const client = new AwsPGClient({ host: INSTANCE, port: front.port, user: PG.user, database: PG.database, hostAddressMap: { [INSTANCE]: '127.0.0.1' }, plugins: 'iam' }, { services: new WrapperServices() });
+  const client = new AwsPGClient(
+    {
+      host: INSTANCE,
+      port: front.port,
+      user: PG.user,
+      database: PG.database,
+      hostAddressMap: { [INSTANCE]: '127.0.0.1' },
+      plugins: 'iam',
+    },
+    { services: new WrapperServices() },
+  );
   await client.connect();
   try {
     const r = await client.query('select current_user as u, 1 + 1 as two');
@@ -52,24 +71,40 @@ test('pg through the IAM-checking front: the token logs in; a password does not'
   } finally {
     await client.end();
   }
-  const plain = new pg.Client({ host: '127.0.0.1', port: front.port, user: PG.user, password: PG.password, database: PG.database });
-  const err = await plain.connect().then(() => undefined, (e: unknown) => e as { code?: string });
+  const plain = new pg.Client({
+    host: '127.0.0.1',
+    port: front.port,
+    user: PG.user,
+    password: PG.password,
+    database: PG.database,
+  });
+  const err = await plain.connect().then(
+    () => undefined,
+    (e: unknown) => e as { code?: string },
+  );
   assert.is(err?.code, '28P01', 'the front refuses anything but a valid token');
   await plain.end().catch(() => undefined);
 });
 
 /** Runs a native monitor (new connection every tick) until `ticks` events, asking `credentials` for each login. */
-async function monitorRun(ticks: number, credentials: () => Promise<{ user?: string; password?: string }>): Promise<ProbeMonitorEvent[]> {
+async function monitorRun(
+  ticks: number,
+  credentials: () => Promise<{ user?: string; password?: string }>,
+): Promise<ProbeMonitorEvent[]> {
   setParamsProvider(async () => ({ ...(await credentials()), database: PG.database }));
   const events: ProbeMonitorEvent[] = [];
   await new Promise<void>((resolve) => {
-    const monitor = startProbeMonitor({ kind: 'postgres', host: '127.0.0.1', port: front.port }, { intervalMs: 250, timeoutMs: 2000, keepConnection: false }, (e) => {
-      events.push(e);
-      if (events.length === ticks) {
-        monitor.stop();
-        resolve();
-      }
-    });
+    const monitor = startProbeMonitor(
+      { kind: 'postgres', host: '127.0.0.1', port: front.port },
+      { intervalMs: 250, timeoutMs: 2000, keepConnection: false },
+      (e) => {
+        events.push(e);
+        if (events.length === ticks) {
+          monitor.stop();
+          resolve();
+        }
+      },
+    );
   });
   setParamsProvider(null);
   return events;
@@ -77,9 +112,18 @@ async function monitorRun(ticks: number, credentials: () => Promise<{ user?: str
 
 test('native monitor: credentials from resolveMonitorCredentials keep authenticating after tokens expire', async () => {
   const services = new WrapperServices();
-  const props = parseConnectProps('pg', { host: INSTANCE, port: front.port, user: PG.user, database: PG.database, plugins: 'iam', iam_expiration: 1 });
+  const props = parseConnectProps('pg', {
+    host: INSTANCE,
+    port: front.port,
+    user: PG.user,
+    database: PG.database,
+    plugins: 'iam',
+    iam_expiration: 1,
+  });
   const seenBefore = gate.seen.length;
-  const events = await monitorRun(18, () => resolveMonitorCredentials({ services, props, driver: 'pg', host: INSTANCE, port: front.port }));
+  const events = await monitorRun(18, () =>
+    resolveMonitorCredentials({ services, props, driver: 'pg', host: INSTANCE, port: front.port }),
+  );
   const failures = events.filter((e) => !e.ok);
   assert.equal(failures, [], 'every login of the monitor succeeded');
   const span = events.at(-1)!.at - events[0].at;
@@ -90,7 +134,13 @@ test('native monitor: credentials from resolveMonitorCredentials keep authentica
 
 test('control: a monitor that keeps its first token is refused once the token is too old', async () => {
   const services = new WrapperServices();
-  const props = parseConnectProps('pg', { host: INSTANCE, port: front.port, user: PG.user, database: PG.database, plugins: 'iam' });
+  const props = parseConnectProps('pg', {
+    host: INSTANCE,
+    port: front.port,
+    user: PG.user,
+    database: PG.database,
+    plugins: 'iam',
+  });
   const first = await resolveMonitorCredentials({ services, props, driver: 'pg', host: INSTANCE, port: front.port });
   const events = await monitorRun(16, async () => first);
   assert.ok(events[0].ok);
@@ -109,32 +159,58 @@ test('native monitor with aws_secrets_manager: a rotated secret is fetched again
   aws.putSecret('monitor-secret', JSON.stringify({ username: role, password: `first-${role}` }));
   try {
     const services = new WrapperServices();
-    const props = parseConnectProps('pg', { host: PG.host, port: PG.port, database: PG.database, plugins: 'secretsManager', secretsManagerSecretId: 'monitor-secret', secretsManagerRegion: 'us-east-1', secretsManagerEndpoint: aws.endpoint });
+    const props = parseConnectProps('pg', {
+      host: PG.host,
+      port: PG.port,
+      database: PG.database,
+      plugins: 'secretsManager',
+      secretsManagerSecretId: 'monitor-secret',
+      secretsManagerRegion: 'us-east-1',
+      secretsManagerEndpoint: aws.endpoint,
+    });
     let refresh = false;
     setParamsProvider(async () => {
-      const c = await resolveMonitorCredentials({ services, props, driver: 'pg', host: PG.host, port: PG.port, refresh });
+      const c = await resolveMonitorCredentials({
+        services,
+        props,
+        driver: 'pg',
+        host: PG.host,
+        port: PG.port,
+        refresh,
+      });
       refresh = false;
       return { ...c, database: PG.database };
     });
     const events: ProbeMonitorEvent[] = [];
     let rotated = false;
     await new Promise<void>((resolve) => {
-      const monitor = startProbeMonitor({ kind: 'postgres', host: PG.host, port: PG.port }, { intervalMs: 150, timeoutMs: 2000, keepConnection: false }, (e) => {
-        events.push(e);
-        // What a monitor owner does: a refused login makes the next login fetch new credentials.
-        if (!e.ok && e.errorClass === 'auth') refresh = true;
-        if (events.length === 3 && !rotated) {
-          rotated = true;
-          void admin.query(`alter role ${role} password 'second-${role}'`).then(() => aws.putSecret('monitor-secret', JSON.stringify({ username: role, password: `second-${role}` })));
-        }
-        if (events.filter((x) => x.ok).length >= 3 && events.some((x) => !x.ok) && events.at(-1)!.ok) {
-          monitor.stop();
-          resolve();
-        }
-      });
+      const monitor = startProbeMonitor(
+        { kind: 'postgres', host: PG.host, port: PG.port },
+        { intervalMs: 150, timeoutMs: 2000, keepConnection: false },
+        (e) => {
+          events.push(e);
+          // What a monitor owner does: a refused login makes the next login fetch new credentials.
+          if (!e.ok && e.errorClass === 'auth') refresh = true;
+          if (events.length === 3 && !rotated) {
+            rotated = true;
+            void admin
+              .query(`alter role ${role} password 'second-${role}'`)
+              .then(() =>
+                aws.putSecret('monitor-secret', JSON.stringify({ username: role, password: `second-${role}` })),
+              );
+          }
+          if (events.filter((x) => x.ok).length >= 3 && events.some((x) => !x.ok) && events.at(-1)!.ok) {
+            monitor.stop();
+            resolve();
+          }
+        },
+      );
     });
     const failures = events.filter((e) => !e.ok);
-    assert.ok(failures.length >= 1 && failures.length <= 2, `one or two refused logins around the rotation (${failures.length})`);
+    assert.ok(
+      failures.length >= 1 && failures.length <= 2,
+      `one or two refused logins around the rotation (${failures.length})`,
+    );
     assert.ok(failures.every((e) => !e.ok && e.errorClass === 'auth'));
     assert.ok(events.at(-1)!.ok);
     // One fetch at the start, then one per refused login (a login can race the secret's update by a tick).

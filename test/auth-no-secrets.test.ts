@@ -27,8 +27,11 @@ process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/credentials';
 process.env.AWS_CONFIG_FILE = '/nonexistent/config';
 
 const PG = {
-  host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT), user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!, database: process.env.TEST_PG_DATABASE!,
+  host: process.env.TEST_PG_HOST!,
+  port: Number(process.env.TEST_PG_PORT),
+  user: process.env.TEST_PG_USER!,
+  password: process.env.TEST_PG_PASSWORD!,
+  database: process.env.TEST_PG_DATABASE!,
 };
 const INSTANCE = 'db-1.abcdefghijkl.us-east-2.rds.amazonaws.com';
 const IDP_PASSWORD = `${rnd()}-idp-pw`;
@@ -37,7 +40,9 @@ const ROLE_PW_1 = `${rnd()}-role-pw1`;
 const ROLE_PW_2 = `${rnd()}-role-pw2`;
 const NOT_JSON_SECRET = `${rnd()}-plain-secret`;
 /** The random parts: any 8 consecutive characters of one in a text count as a leak. */
-const RANDOM_PARTS = [AWS_SECRET, IDP_PASSWORD, WRONG_IDP_PASSWORD, ROLE_PW_1, ROLE_PW_2, NOT_JSON_SECRET].map((x) => x.slice(0, 24));
+const RANDOM_PARTS = [AWS_SECRET, IDP_PASSWORD, WRONG_IDP_PASSWORD, ROLE_PW_1, ROLE_PW_2, NOT_JSON_SECRET].map((x) =>
+  x.slice(0, 24),
+);
 
 const lines: string[] = [];
 const sink = (...args: unknown[]) => void lines.push(format(...args));
@@ -69,7 +74,13 @@ aws.accessKeys[KEY_ID] = AWS_SECRET;
 const idp = new IdpServer((a) => aws.validAssertions.add(a));
 idp.users.set('jane@corp.example', { password: IDP_PASSWORD });
 idp.users.set('mfa@corp.example', { password: IDP_PASSWORD, mfa: true });
-const gate = new IamGate({ secrets: aws.accessKeys, sessionTokens: aws.sessionTokens, realPassword: PG.password, expectHost: INSTANCE, expectRegion: 'us-east-2' });
+const gate = new IamGate({
+  secrets: aws.accessKeys,
+  sessionTokens: aws.sessionTokens,
+  realPassword: PG.password,
+  expectHost: INSTANCE,
+  expectRegion: 'us-east-2',
+});
 let front: IamPgFront;
 let admin: pg.Client;
 const role = `nosec_${randomBytes(4).toString('hex')}`;
@@ -94,7 +105,12 @@ test.after(async () => {
 });
 
 function core(services: WrapperServices, config: Record<string, unknown>): ClientCore<pg.Client> {
-  return new ClientCore<pg.Client>({ driver: 'pg', driverDialect: new PgDriverDialect(), services, config: { database: PG.database, ...config } });
+  return new ClientCore<pg.Client>({
+    driver: 'pg',
+    driverDialect: new PgDriverDialect(),
+    services,
+    config: { database: PG.database, ...config },
+  });
 }
 
 async function connectAndEnd(c: ClientCore<pg.Client>): Promise<void> {
@@ -120,14 +136,27 @@ test('every auth plugin, success and failure paths, leaves no secret in logs or 
   await new Promise((r) => setTimeout(r, 1100)); // the renewed token must carry a later X-Amz-Date
   await attempt(() => connectAndEnd(core(iamServices, iam)));
   await holder.end();
-  await attempt(() => connectAndEnd(core(new WrapperServices(), { ...viaFront, user: 'someone_else', plugins: 'iam' })));
-  await attempt(() => connectAndEnd(core(new WrapperServices(), { ...viaFront, user: PG.user, plugins: 'iam', awsProfile: 'missing-profile' })));
+  await attempt(() =>
+    connectAndEnd(core(new WrapperServices(), { ...viaFront, user: 'someone_else', plugins: 'iam' })),
+  );
+  await attempt(() =>
+    connectAndEnd(
+      core(new WrapperServices(), { ...viaFront, user: PG.user, plugins: 'iam', awsProfile: 'missing-profile' }),
+    ),
+  );
 
   // aws_secrets_manager: success, rotation, wrong password in the secret, not-JSON secret, unknown secret.
   aws.putSecret('nosec', JSON.stringify({ username: role, password: ROLE_PW_1 }));
   aws.putSecret('nosec-plain', NOT_JSON_SECRET);
   aws.putSecret('nosec-wrong', JSON.stringify({ username: role, password: ROLE_PW_2 }));
-  const sm = (id: string) => ({ host: PG.host, port: PG.port, plugins: 'aws_secrets_manager', secretsManagerSecretId: id, secretsManagerRegion: 'us-east-1', secretsManagerEndpoint: aws.endpoint });
+  const sm = (id: string) => ({
+    host: PG.host,
+    port: PG.port,
+    plugins: 'aws_secrets_manager',
+    secretsManagerSecretId: id,
+    secretsManagerRegion: 'us-east-1',
+    secretsManagerEndpoint: aws.endpoint,
+  });
   const smServices = new WrapperServices();
   const smHolder = core(smServices, sm('nosec'));
   await smHolder.connect();
@@ -141,7 +170,15 @@ test('every auth plugin, success and failure paths, leaves no secret in logs or 
   await attempt(() => connectAndEnd(core(new WrapperServices(), sm('nosec-missing'))));
 
   // federated_auth and okta: success, wrong IdP password, STS refusal, MFA.
-  const fed = { ...viaFront, dbUser: PG.user, idpUsername: 'jane@corp.example', idpPassword: IDP_PASSWORD, iamRoleArn: 'arn:aws:iam::1:role/r', iamIdpArn: 'arn:aws:iam::1:saml-provider/p', sslSecure: false };
+  const fed = {
+    ...viaFront,
+    dbUser: PG.user,
+    idpUsername: 'jane@corp.example',
+    idpPassword: IDP_PASSWORD,
+    iamRoleArn: 'arn:aws:iam::1:role/r',
+    iamIdpArn: 'arn:aws:iam::1:saml-provider/p',
+    sslSecure: false,
+  };
   const adfs = { ...fed, plugins: 'federated_auth', idpEndpoint: '127.0.0.1', idpPort: idp.portNumber };
   const okta = { ...fed, plugins: 'okta', idpEndpoint: idp.endpoint, appId: idp.oktaAppId };
   for (const cfg of [adfs, okta]) {
@@ -161,17 +198,30 @@ test('every auth plugin, success and failure paths, leaves no secret in logs or 
   assert.ok(lines.length > 20, `${lines.length} log lines collected`);
 
   const secrets: [string, string][] = [
-    ['database password', PG.password], ['rotated role password 1', ROLE_PW_1], ['rotated role password 2', ROLE_PW_2],
-    ['IdP password', IDP_PASSWORD], ['wrong IdP password', WRONG_IDP_PASSWORD], ['AWS secret key', AWS_SECRET],
+    ['database password', PG.password],
+    ['rotated role password 1', ROLE_PW_1],
+    ['rotated role password 2', ROLE_PW_2],
+    ['IdP password', IDP_PASSWORD],
+    ['wrong IdP password', WRONG_IDP_PASSWORD],
+    ['AWS secret key', AWS_SECRET],
     ['not-JSON secret value', NOT_JSON_SECRET],
     ...gate.seen.map((s, i): [string, string] => [`IAM token ${i}`, s.raw]),
-    ...gate.seen.map((s, i): [string, string] => [`IAM token signature ${i}`, s.token.params.get('X-Amz-Signature') ?? '']),
+    ...gate.seen.map((s, i): [string, string] => [
+      `IAM token signature ${i}`,
+      s.token.params.get('X-Amz-Signature') ?? '',
+    ]),
     ...idp.assertions.map((a, i): [string, string] => [`SAML assertion ${i}`, a.slice(0, 60)]),
-    ...aws.issued.flatMap((c, i): [string, string][] => [[`STS secret key ${i}`, c.secretAccessKey], [`STS session token ${i}`, c.sessionToken]]),
+    ...aws.issued.flatMap((c, i): [string, string][] => [
+      [`STS secret key ${i}`, c.secretAccessKey],
+      [`STS session token ${i}`, c.sessionToken],
+    ]),
     ...[...aws.secrets.values()].map((v, i): [string, string] => [`secret JSON ${i}`, v]),
   ].filter(([, v]) => v.length >= 8) as [string, string][];
 
-  const texts = [...lines.map((l, i) => [`log line ${i}`, l] as const), ...errors.flatMap((e, i) => errorTexts(e).map((t) => [`error ${i}`, t] as const))];
+  const texts = [
+    ...lines.map((l, i) => [`log line ${i}`, l] as const),
+    ...errors.flatMap((e, i) => errorTexts(e).map((t) => [`error ${i}`, t] as const)),
+  ];
   const leaks: string[] = [];
   for (const [where, text] of texts) {
     for (const [what, secret] of secrets) {

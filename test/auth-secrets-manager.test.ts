@@ -23,12 +23,18 @@ process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/credentials';
 process.env.AWS_CONFIG_FILE = '/nonexistent/config';
 
 const PG = {
-  host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT), user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!, database: process.env.TEST_PG_DATABASE!,
+  host: process.env.TEST_PG_HOST!,
+  port: Number(process.env.TEST_PG_PORT),
+  user: process.env.TEST_PG_USER!,
+  password: process.env.TEST_PG_PASSWORD!,
+  database: process.env.TEST_PG_DATABASE!,
 };
 const MY = {
-  host: process.env.TEST_MYSQL_HOST!, port: Number(process.env.TEST_MYSQL_PORT), user: process.env.TEST_MYSQL_USER!,
-  password: process.env.TEST_MYSQL_PASSWORD!, database: process.env.TEST_MYSQL_DATABASE!,
+  host: process.env.TEST_MYSQL_HOST!,
+  port: Number(process.env.TEST_MYSQL_PORT),
+  user: process.env.TEST_MYSQL_USER!,
+  password: process.env.TEST_MYSQL_PASSWORD!,
+  database: process.env.TEST_MYSQL_DATABASE!,
 };
 
 const aws = new AwsApiServer();
@@ -43,9 +49,15 @@ test.after(async () => {
   await aws.stop();
 });
 
-const smProps = (extra: Record<string, unknown>) => parseConnectProps('pg', { secretsManagerEndpoint: aws.endpoint, ...extra });
-const sourceOf = (services = new WrapperServices()) => new SecretsManagerCredentialSource({ services, driver: 'pg', defaultPort: () => 5432 });
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Error);
+const smProps = (extra: Record<string, unknown>) =>
+  parseConnectProps('pg', { secretsManagerEndpoint: aws.endpoint, ...extra });
+const sourceOf = (services = new WrapperServices()) =>
+  new SecretsManagerCredentialSource({ services, driver: 'pg', defaultPort: () => 5432 });
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
 
 test('region from the secret ARN (partitions too); required settings are clear errors', async () => {
   assert.is(regionFromSecretArn('arn:aws:secretsmanager:eu-central-1:123456789012:secret:db-AbCdEf'), 'eu-central-1');
@@ -58,7 +70,17 @@ test('region from the secret ARN (partitions too); required settings are clear e
   err = await failure(s.resolve(host, parseConnectProps('pg', { secrets_manager_secret_id: 'by-name' }), false));
   assert.is((err as ConfigurationError).key, 'secretsManagerRegion');
   assert.match(err!.message, /cannot tell the region of secret 'by-name'/);
-  err = await failure(s.resolve(host, parseConnectProps('pg', { secretsManagerSecretId: 'x', secretsManagerRegion: 'us-east-1', secretsManagerEndpoint: 'not a url' }), false));
+  err = await failure(
+    s.resolve(
+      host,
+      parseConnectProps('pg', {
+        secretsManagerSecretId: 'x',
+        secretsManagerRegion: 'us-east-1',
+        secretsManagerEndpoint: 'not a url',
+      }),
+      false,
+    ),
+  );
   assert.is((err as ConfigurationError).key, 'secretsManagerEndpoint');
 });
 
@@ -67,12 +89,19 @@ test('fetch: signed with the default chain for the region from the ARN; custom J
   aws.putSecret('orders-db', JSON.stringify({ login: 'orders', pw: 'Orders-Pw-1', host: 'ignored' }), arn);
   const services = new WrapperServices();
   const s = sourceOf(services);
-  const props = smProps({ secretsManagerSecretId: arn, secrets_manager_secret_username_key: 'login', secretsManagerSecretPasswordKey: 'pw' });
+  const props = smProps({
+    secretsManagerSecretId: arn,
+    secrets_manager_secret_username_key: 'login',
+    secretsManagerSecretPasswordKey: 'pw',
+  });
   const before = aws.requests.length;
   const c = await s.resolve(host, props, false);
   assert.equal([c.user, c.password, c.fromCache], ['orders', 'Orders-Pw-1', false]);
   const req = aws.requests[before];
-  assert.equal([req.api, req.action, req.accessKeyId, req.region, req.params.SecretId], ['secretsmanager', 'GetSecretValue', KEY_ID, 'ap-northeast-1', arn]);
+  assert.equal(
+    [req.api, req.action, req.accessKeyId, req.region, req.params.SecretId],
+    ['secretsmanager', 'GetSecretValue', KEY_ID, 'ap-northeast-1', arn],
+  );
   const again = await s.resolve(host, props, false);
   assert.is(again.fromCache, true);
   assert.is(aws.requests.length, before + 1);
@@ -97,7 +126,10 @@ test('fetch errors name the secret, never its value', async () => {
   err = await failure(s.resolve(host, smProps({ ...base, secretsManagerSecretId: 'array' }), false));
   assert.match(err!.message, /not a JSON object/);
   err = await failure(s.resolve(host, smProps({ ...base, secretsManagerSecretId: 'missing' }), false));
-  assert.match(err!.message, /could not fetch secret 'missing' \(region us-east-1, endpoint http:\/\/127\.0\.0\.1:\d+\): ResourceNotFoundException/);
+  assert.match(
+    err!.message,
+    /could not fetch secret 'missing' \(region us-east-1, endpoint http:\/\/127\.0\.0\.1:\d+\): ResourceNotFoundException/,
+  );
   assert.is((err!.cause as { name?: string }).name, 'ResourceNotFoundException');
   // A wrong signing key is refused by the server.
   const saved = process.env.AWS_SECRET_ACCESS_KEY;
@@ -109,7 +141,13 @@ test('fetch errors name the secret, never its value', async () => {
     process.env.AWS_SECRET_ACCESS_KEY = saved;
   }
   // Nothing listening at the endpoint.
-  err = await failure(sourceOf().resolve(host, parseConnectProps('pg', { ...base, secretsManagerSecretId: 'x', secretsManagerEndpoint: 'http://127.0.0.1:1' }), false));
+  err = await failure(
+    sourceOf().resolve(
+      host,
+      parseConnectProps('pg', { ...base, secretsManagerSecretId: 'x', secretsManagerEndpoint: 'http://127.0.0.1:1' }),
+      false,
+    ),
+  );
   assert.match(err!.message, /could not fetch secret 'x'.*ECONNREFUSED/);
 });
 
@@ -117,7 +155,11 @@ test('expiration: secretsManagerExpirationSec bounds the cache', async () => {
   aws.putSecret('short', JSON.stringify({ username: 'a', password: 'b' }));
   const services = new WrapperServices();
   const s = sourceOf(services);
-  const props = smProps({ secretsManagerSecretId: 'short', secretsManagerRegion: 'us-east-1', secrets_manager_expiration: 1 });
+  const props = smProps({
+    secretsManagerSecretId: 'short',
+    secretsManagerRegion: 'us-east-1',
+    secrets_manager_expiration: 1,
+  });
   await s.resolve(host, props, false);
   assert.is((await s.resolve(host, props, false)).fromCache, true);
   await new Promise((r) => setTimeout(r, 1050)); // the cache lifetime is wall-clock time
@@ -126,8 +168,18 @@ test('expiration: secretsManagerExpirationSec bounds the cache', async () => {
 
 function pgCore(services: WrapperServices, secretId: string): ClientCore<pg.Client> {
   return new ClientCore<pg.Client>({
-    driver: 'pg', driverDialect: new PgDriverDialect(), services,
-    config: { host: PG.host, port: PG.port, database: PG.database, plugins: 'aws_secrets_manager', secretsManagerSecretId: secretId, secretsManagerRegion: 'us-east-1', secretsManagerEndpoint: aws.endpoint },
+    driver: 'pg',
+    driverDialect: new PgDriverDialect(),
+    services,
+    config: {
+      host: PG.host,
+      port: PG.port,
+      database: PG.database,
+      plugins: 'aws_secrets_manager',
+      secretsManagerSecretId: secretId,
+      secretsManagerRegion: 'us-east-1',
+      secretsManagerEndpoint: aws.endpoint,
+    },
   });
 }
 
@@ -186,10 +238,20 @@ test('mysql2 end to end: credentials from the secret, rotation picked up', async
   const secretId = `my-${user}`;
   aws.putSecret(secretId, JSON.stringify({ username: user, password: pw1 }));
   const services = new WrapperServices();
-  const core = () => new ClientCore<mysql.Connection>({
-    driver: 'mysql2', driverDialect: new Mysql2DriverDialect(), services,
-    config: { host: MY.host, port: MY.port, plugins: 'secretsManager', secretsManagerSecretId: secretId, secretsManagerRegion: 'us-east-1', secretsManagerEndpoint: aws.endpoint },
-  });
+  const core = () =>
+    new ClientCore<mysql.Connection>({
+      driver: 'mysql2',
+      driverDialect: new Mysql2DriverDialect(),
+      services,
+      config: {
+        host: MY.host,
+        port: MY.port,
+        plugins: 'secretsManager',
+        secretsManagerSecretId: secretId,
+        secretsManagerRegion: 'us-east-1',
+        secretsManagerEndpoint: aws.endpoint,
+      },
+    });
   try {
     const a = core();
     await a.connect();

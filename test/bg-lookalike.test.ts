@@ -25,7 +25,10 @@ function statusOf(client: AwsPGClient): BlueGreenStatusProvider {
 }
 
 async function reach(p: BlueGreenStatusProvider, phase: BlueGreenPhase): Promise<void> {
-  assert.ok(await p.waitUntil(() => p.currentPhase === phase, 10_000), `phase ${phase} reached (now ${p.currentPhase})`);
+  assert.ok(
+    await p.waitUntil(() => p.currentPhase === phase, 10_000),
+    `phase ${phase} reached (now ${p.currentPhase})`,
+  );
 }
 
 async function withCluster(fn: (c: LocalCluster) => Promise<void>, flavour: Flavour = 'pg'): Promise<void> {
@@ -90,14 +93,21 @@ test('switchover: a running client pauses and goes on, a client created during I
       const direct = new pg.Client({ ...cluster.directConfig(cluster.writer.name) });
       await direct.connect();
       try {
-        assert.is((await direct.query('SELECT count(*)::int AS n FROM orders')).rows[0].n, 3, 'every row is on the renamed (former green) writer');
+        assert.is(
+          (await direct.query('SELECT count(*)::int AS n FROM orders')).rows[0].n,
+          3,
+          'every row is on the renamed (former green) writer',
+        );
       } finally {
         await direct.end();
       }
 
       const green = new AwsPGClient({ ...config, host: greenName });
       late.push(green);
-      const err = await green.connect().then(() => undefined, (e: unknown) => e);
+      const err = await green.connect().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.instance(err, BlueGreenRejectedError, String(err));
     } finally {
       for (const c of late) await c.end().catch(() => undefined);
@@ -111,10 +121,20 @@ test('MySQL (RDS for MySQL lookalike): a running client pauses through the switc
     const bg = await cluster.blueGreen();
     const greenName = bg.green[0].dnsName;
     // Detection takes a server with mysql.rds_topology for a Multi-AZ DB cluster: name the dialect.
-    const config = { ...cluster.clientConfig(cluster.writer.name), ...TUNING, plugins: 'bg', wrapperDialect: 'rds-mysql' };
+    const config = {
+      ...cluster.clientConfig(cluster.writer.name),
+      ...TUNING,
+      plugins: 'bg',
+      wrapperDialect: 'rds-mysql',
+    };
     const open = (extra: Record<string, unknown> = {}) =>
-      new ClientCore<mysql.Connection>({ driver: 'mysql2', driverDialect: new Mysql2DriverDialect(), config: { ...config, ...extra } });
-    const run = (c: ClientCore<mysql.Connection>, sql: string) => c.execute('Client.query', [], (conn) => conn.query(sql));
+      new ClientCore<mysql.Connection>({
+        driver: 'mysql2',
+        driverDialect: new Mysql2DriverDialect(),
+        config: { ...config, ...extra },
+      });
+    const run = (c: ClientCore<mysql.Connection>, sql: string) =>
+      c.execute('Client.query', [], (conn) => conn.query(sql));
     const app = open();
     await app.connect();
     const green = open({ host: greenName });
@@ -139,7 +159,10 @@ test('MySQL (RDS for MySQL lookalike): a running client pauses through the switc
       await run(app, 'INSERT INTO orders VALUES (1)');
       const [rows] = await run(app, 'SELECT @@read_only AS ro');
       assert.is(Number((rows as { ro: number }[])[0].ro), 0, 'the client is on the promoted green writer');
-      const err = await green.connect().then(() => undefined, (e: unknown) => e);
+      const err = await green.connect().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.instance(err, BlueGreenRejectedError, String(err));
     } finally {
       await green.end().catch(() => undefined);

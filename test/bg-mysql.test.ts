@@ -52,13 +52,18 @@ function provider(core: ClientCore<mysql.Connection>): BlueGreenStatusProvider {
 }
 
 async function reach(p: BlueGreenStatusProvider, phase: BlueGreenPhase): Promise<void> {
-  assert.ok(await p.waitUntil(() => p.currentPhase === phase, 10_000), `phase ${phase} reached (now ${p.currentPhase})`);
+  assert.ok(
+    await p.waitUntil(() => p.currentPhase === phase, 10_000),
+    `phase ${phase} reached (now ${p.currentPhase})`,
+  );
 }
 
 test.before(async () => {
   admin = await mysqlConnect();
   await admin.query('DROP TABLE IF EXISTS mysql.rds_topology');
-  await admin.query('CREATE TABLE mysql.rds_topology (id INT PRIMARY KEY, version VARCHAR(8), endpoint VARCHAR(255), port INT, role VARCHAR(64), status VARCHAR(64))');
+  await admin.query(
+    'CREATE TABLE mysql.rds_topology (id INT PRIMARY KEY, version VARCHAR(8), endpoint VARCHAR(255), port INT, role VARCHAR(64), status VARCHAR(64))',
+  );
   await admin.query(
     `INSERT INTO mysql.rds_topology VALUES (1, '1.0', ?, ?, 'BLUE_GREEN_DEPLOYMENT_SOURCE', 'AVAILABLE'), (2, '1.0', ?, ?, 'BLUE_GREEN_DEPLOYMENT_TARGET', 'AVAILABLE')`,
     [BLUE, PORT, GREEN, PORT],
@@ -83,14 +88,22 @@ test('MySQL: phases from mysql.rds_topology; calls held in IN_PROGRESS resume in
     await setStatus('SWITCHOVER_IN_PROGRESS');
     await reach(p, 'IN_PROGRESS');
     const order: string[] = [];
-    const held = app.execute('Client.query', [], (c) => c.query('select 1 as one')).then((r) => { order.push('query'); return r; });
+    const held = app
+      .execute('Client.query', [], (c) => c.query('select 1 as one'))
+      .then((r) => {
+        order.push('query');
+        return r;
+      });
     order.push('post');
     await setStatus('SWITCHOVER_IN_POST_PROCESSING');
     const [rows] = await held;
     assert.is((rows as { one: number }[])[0].one, 1);
     assert.equal(order, ['post', 'query'], 'the call resumed only after the phase moved on');
     await reach(p, 'POST');
-    const err = await green.connect().then(() => undefined, (e: unknown) => e);
+    const err = await green.connect().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(err, BlueGreenRejectedError, String(err));
     assert.match((err as Error).message, /New connection can't be opened/);
   } finally {

@@ -59,13 +59,21 @@ const recorder: PluginFactory = {
     subscribedMethods: new Set(['connect', 'forceConnect']),
     connect: async (host, props, _initial, next) => {
       const iamHost = props.options.iamHost;
-      sent.push({ host: host.host, to: props.options.hostAddressMap?.[`${host.host}:${host.port}`], ...(iamHost !== undefined ? { iamHost } : {}) });
+      sent.push({
+        host: host.host,
+        to: props.options.hostAddressMap?.[`${host.host}:${host.port}`],
+        ...(iamHost !== undefined ? { iamHost } : {}),
+      });
       return next(props);
     },
   }),
 };
 
-function newClient(services: WrapperServices, host: string, extra: Record<string, unknown> = {}): ClientCore<pg.Client> {
+function newClient(
+  services: WrapperServices,
+  host: string,
+  extra: Record<string, unknown> = {},
+): ClientCore<pg.Client> {
   return new ClientCore<pg.Client>({
     driver: 'pg',
     driverDialect: new PgDriverDialect(),
@@ -116,7 +124,10 @@ test.before(async () => {
     greenConnections++;
     const upstream = net.connect(PORT, '127.0.0.1');
     socket.pipe(upstream).pipe(socket);
-    const close = () => { socket.destroy(); upstream.destroy(); };
+    const close = () => {
+      socket.destroy();
+      upstream.destroy();
+    };
     socket.on('error', close);
     upstream.on('error', close);
     socket.on('close', close);
@@ -186,10 +197,21 @@ test('a switchover end to end: blue address in PREPARATION, calls and green conn
     await setStatus('SWITCHOVER_IN_PROGRESS');
     await reach(p, 'IN_PROGRESS');
     const order: string[] = [];
-    const held = query(app, 'select 1 as one').then((r) => { order.push('query'); return r; });
+    const held = query(app, 'select 1 as one').then((r) => {
+      order.push('query');
+      return r;
+    });
     const greenClient = newClient(services, GREEN);
     others.push(greenClient);
-    const greenConnect = greenClient.connect().then(() => { order.push('green connect'); }, (e: unknown) => { order.push('green connect failed'); return e; });
+    const greenConnect = greenClient.connect().then(
+      () => {
+        order.push('green connect');
+      },
+      (e: unknown) => {
+        order.push('green connect failed');
+        return e;
+      },
+    );
     // New blue connections still go to the blue address by default.
     sent.length = 0;
     const blueDuring = newClient(services, BLUE_INSTANCE);
@@ -235,10 +257,16 @@ test('bgConnectTimeoutMs bounds a held call and a held connect with BlueGreenTim
     await reach(p, 'CREATED');
     await setStatus('SWITCHOVER_IN_PROGRESS');
     await reach(p, 'IN_PROGRESS');
-    const err = await query(app, 'select 1').then(() => undefined, (e: unknown) => e);
+    const err = await query(app, 'select 1').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(err, BlueGreenTimeoutError, String(err));
     assert.match((err as Error).message, /still in progress after bgConnectTimeoutMs \(300 ms\)/);
-    const cerr = await green.connect().then(() => undefined, (e: unknown) => e);
+    const cerr = await green.connect().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(cerr, BlueGreenTimeoutError, String(cerr));
   } finally {
     await green.end().catch(() => undefined);
@@ -388,7 +416,10 @@ test('releaseResources() stops the status monitors; the next call of an open cli
 test('a dialect without a Blue/Green status source is refused clearly', async () => {
   const services = newServices();
   const app = newClient(services, BLUE, { wrapperDialect: 'pg', bgId: 'plain' });
-  const err = await app.connect().then(() => undefined, (e: unknown) => e);
+  const err = await app.connect().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(err, UnsupportedOperationError);
   assert.match((err as Error).message, /the pg dialect has no Blue\/Green status source/);
   await app.end().catch(() => undefined);

@@ -9,7 +9,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FailoverError, FailoverFailedError, FailoverSuccessError, TransactionResolutionUnknownError } from '../ts/errors.js';
+import {
+  FailoverError,
+  FailoverFailedError,
+  FailoverSuccessError,
+  TransactionResolutionUnknownError,
+} from '../ts/errors.js';
 import type { AwsPGClient } from '../ts/clients/pg-client.js';
 import { Lab } from './support/failover-lab.js';
 
@@ -61,7 +66,11 @@ async function writerLoop(client: AwsPGClient, id: number, stop: { done: boolean
       stats.acked.push(seq);
       stats.lastAckAt = Date.now();
     } catch (err) {
-      if (err instanceof FailoverSuccessError || err instanceof TransactionResolutionUnknownError || err instanceof FailoverFailedError) {
+      if (
+        err instanceof FailoverSuccessError ||
+        err instanceof TransactionResolutionUnknownError ||
+        err instanceof FailoverFailedError
+      ) {
         stats.failoverErrors++;
       } else {
         stats.other.push(err);
@@ -89,7 +98,11 @@ test(`chaos for ${CHAOS_MS} ms under ${WRITERS} writers: no acked write lost, no
     const services = lab.newServices();
     const clients: AwsPGClient[] = [];
     for (let i = 0; i < WRITERS; i++) {
-      const db = await lab.client('writer', { failoverTimeoutMs: FAILOVER_TIMEOUT_MS, socketTimeout: SOCKET_TIMEOUT_MS, connectTimeout: SOCKET_TIMEOUT_MS }, services);
+      const db = await lab.client(
+        'writer',
+        { failoverTimeoutMs: FAILOVER_TIMEOUT_MS, socketTimeout: SOCKET_TIMEOUT_MS, connectTimeout: SOCKET_TIMEOUT_MS },
+        services,
+      );
       clients.push(db.raw as AwsPGClient);
     }
     const stop = { done: false };

@@ -21,7 +21,11 @@ const env = process.env;
 const pgServer = { host: env.TEST_PG_HOST!, port: Number(env.TEST_PG_PORT) };
 const pgCredentials = { user: env.TEST_PG_USER, password: env.TEST_PG_PASSWORD, database: env.TEST_PG_DATABASE };
 const myServer = { host: env.TEST_MYSQL_HOST!, port: Number(env.TEST_MYSQL_PORT) };
-const myCredentials = { user: env.TEST_MYSQL_USER, password: env.TEST_MYSQL_PASSWORD, database: env.TEST_MYSQL_DATABASE };
+const myCredentials = {
+  user: env.TEST_MYSQL_USER,
+  password: env.TEST_MYSQL_PASSWORD,
+  database: env.TEST_MYSQL_DATABASE,
+};
 
 /** The statements detecting a plain PostgreSQL server sends: every candidate's checks, each statement once. */
 const PG_DETECTION = [
@@ -45,12 +49,17 @@ async function pgDetectionStatements(): Promise<Set<string>> {
     seen.add(sql);
     return [[true, false]];
   };
-  for (const d of [auroraPgDialect, globalAuroraPgDialect, multiAzPgDialect, rdsPgDialect]) await d.isDialect(record).catch(() => undefined);
+  for (const d of [auroraPgDialect, globalAuroraPgDialect, multiAzPgDialect, rdsPgDialect])
+    await d.isDialect(record).catch(() => undefined);
   // The global check counts instances; the first checks answered "yes" above, so every statement was reached.
   return seen;
 }
 
-async function withCounter<T>(protocol: 'pg' | 'mysql', target: { host: string; port: number }, fn: (c: StatementCounter) => Promise<T>): Promise<T> {
+async function withCounter<T>(
+  protocol: 'pg' | 'mysql',
+  target: { host: string; port: number },
+  fn: (c: StatementCounter) => Promise<T>,
+): Promise<T> {
   const counter = await startStatementCounter(protocol, target);
   try {
     return await fn(counter);
@@ -65,7 +74,10 @@ test("pg, plugins '': a connect sends no statement (the counter does see the app
   await withCounter('pg', pgServer, async (counter) => {
     const services = new WrapperServices();
     for (let i = 0; i < 2; i++) {
-      const c = new AwsPGClient({ host: counter.host, port: counter.port, ...pgCredentials, plugins: '' }, { services });
+      const c = new AwsPGClient(
+        { host: counter.host, port: counter.port, ...pgCredentials, plugins: '' },
+        { services },
+      );
       await c.connect();
       assert.equal(counter.take(), [], `client ${i + 1}: connect`);
       await c.query('SELECT 42');
@@ -105,7 +117,10 @@ test('pg, default plugins: the first client detects the dialect (each statement 
 test('pg, host_monitoring_v2 on a plain host: nothing at connect; detected on first need, never inside a transaction', async () => {
   await withCounter('pg', pgServer, async (counter) => {
     const services = new WrapperServices();
-    const c = new AwsPGClient({ host: counter.host, port: counter.port, ...pgCredentials, plugins: 'host_monitoring_v2' }, { services });
+    const c = new AwsPGClient(
+      { host: counter.host, port: counter.port, ...pgCredentials, plugins: 'host_monitoring_v2' },
+      { services },
+    );
     await c.connect();
     assert.equal(counter.take(), []);
     const s = c.core.pluginService;
@@ -129,7 +144,10 @@ test("mysql2, plugins '': a connect sends no statement", async () => {
   await withCounter('mysql', myServer, async (counter) => {
     const services = new WrapperServices();
     for (let i = 0; i < 2; i++) {
-      const c = new AwsMySQLClient({ host: counter.host, port: counter.port, ...myCredentials, plugins: '' }, { services });
+      const c = new AwsMySQLClient(
+        { host: counter.host, port: counter.port, ...myCredentials, plugins: '' },
+        { services },
+      );
       await c.connect();
       assert.equal(counter.take(), [], `client ${i + 1}: connect`);
       await c.query('SELECT 42');
@@ -218,16 +236,30 @@ test('lookalike aurora-pg, default plugins: Aurora dialect and topology found; a
     assert.not.ok(s.isStaticHostListProvider);
     assert.equal(
       s.allHosts.map((h) => [h.hostId, h.role]),
-      [[cluster.writer.name, HostRole.WRITER], [cluster.readers[0].name, HostRole.READER]],
+      [
+        [cluster.writer.name, HostRole.WRITER],
+        [cluster.readers[0].name, HostRole.READER],
+      ],
     );
-    assert.is(s.currentHostInfo?.hostId, cluster.writer.name, 'initial_connection moved to the verified writer instance');
+    assert.is(
+      s.currentHostInfo?.hostId,
+      cluster.writer.name,
+      'initial_connection moved to the verified writer instance',
+    );
     const sent = take();
-    assert.ok(sent.some((sql) => detection.has(sql)), `the first client detects: ${sent.join(' | ')}`);
+    assert.ok(
+      sent.some((sql) => detection.has(sql)),
+      `the first client detects: ${sent.join(' | ')}`,
+    );
 
     const second = new AwsPGClient(cfg, { services });
     await second.connect();
     const again = take();
-    assert.equal(again.filter((sql) => detection.has(sql)), [], `no detection statement: ${again.join(' | ')}`);
+    assert.equal(
+      again.filter((sql) => detection.has(sql)),
+      [],
+      `no detection statement: ${again.join(' | ')}`,
+    );
     assert.is(second.core.pluginService.dialect.code, 'aurora-pg');
     assert.is(second.core.pluginService.currentHostInfo?.hostId, cluster.writer.name);
     // What the defaults still send for a cluster endpoint: initial_connection verifies the instance's role.
@@ -256,12 +288,14 @@ test('lookalike aurora-mysql, default plugins: Aurora dialect and topology found
     }
     // MySQL has no application_name: the monitor's statements are counted too, but it sends no detection statement.
     const take = () => counters.flatMap((c) => c.take());
-    const detection = new Set(MYSQL_DETECTION.concat(
-      "SELECT 1 AS tmp FROM information_schema.tables WHERE upper(table_schema) = 'INFORMATION_SCHEMA' AND upper(table_name) = 'AURORA_GLOBAL_DB_INSTANCE_STATUS'",
-      'SELECT count(1) FROM information_schema.aurora_global_db_status',
-      "SHOW VARIABLES LIKE 'version'",
-      "SHOW VARIABLES LIKE 'report_host'",
-    ));
+    const detection = new Set(
+      MYSQL_DETECTION.concat(
+        "SELECT 1 AS tmp FROM information_schema.tables WHERE upper(table_schema) = 'INFORMATION_SCHEMA' AND upper(table_name) = 'AURORA_GLOBAL_DB_INSTANCE_STATUS'",
+        'SELECT count(1) FROM information_schema.aurora_global_db_status',
+        "SHOW VARIABLES LIKE 'version'",
+        "SHOW VARIABLES LIKE 'report_host'",
+      ),
+    );
     const cfg = { ...cluster.clientConfig('writer'), hostAddressMap };
 
     const bare = new AwsMySQLClient({ ...cfg, plugins: '' }, { services });
@@ -274,14 +308,27 @@ test('lookalike aurora-mysql, default plugins: Aurora dialect and topology found
     await first.connect();
     const s = first.core.pluginService;
     assert.is(s.dialect.code, 'aurora-mysql');
-    assert.equal(s.allHosts.map((h) => [h.hostId, h.role]), [[cluster.writer.name, HostRole.WRITER], [cluster.readers[0].name, HostRole.READER]]);
+    assert.equal(
+      s.allHosts.map((h) => [h.hostId, h.role]),
+      [
+        [cluster.writer.name, HostRole.WRITER],
+        [cluster.readers[0].name, HostRole.READER],
+      ],
+    );
     const sent = take();
-    assert.ok(sent.some((sql) => detection.has(sql)), `the first client detects: ${sent.join(' | ')}`);
+    assert.ok(
+      sent.some((sql) => detection.has(sql)),
+      `the first client detects: ${sent.join(' | ')}`,
+    );
 
     const second = new AwsMySQLClient(cfg, { services });
     await second.connect();
     const again = take();
-    assert.equal(again.filter((sql) => detection.has(sql)), [], `no detection statement: ${again.join(' | ')}`);
+    assert.equal(
+      again.filter((sql) => detection.has(sql)),
+      [],
+      `no detection statement: ${again.join(' | ')}`,
+    );
     assert.is(second.core.pluginService.dialect.code, 'aurora-mysql');
     assert.is(second.core.pluginService.currentHostInfo?.hostId, cluster.writer.name);
     await Promise.all([first.end(), second.end()]);

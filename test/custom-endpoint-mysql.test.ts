@@ -34,8 +34,10 @@ test('read/write splitting stays inside the custom endpoint; a membership change
   await cluster.customEndpoints.create('reporting', { members: ['instance-1', 'instance-3'] });
   const services = new WrapperServices();
   const config = {
-    ...cluster.clientConfig('reporting'), plugins: 'custom_endpoint,read_write_splitting',
-    customEndpointRdsEndpoint: cluster.rdsApi.endpoint, customEndpointInfoRefreshRateMs: 50,
+    ...cluster.clientConfig('reporting'),
+    plugins: 'custom_endpoint,read_write_splitting',
+    customEndpointRdsEndpoint: cluster.rdsApi.endpoint,
+    customEndpointInfoRefreshRateMs: 50,
   };
   const c = new AwsMySQLClient(config, { services });
   const other = new AwsMySQLClient(config, { services });

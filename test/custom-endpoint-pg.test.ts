@@ -19,13 +19,20 @@ let cluster: LocalCluster;
 const dir = mkdtempSync(path.join(tmpdir(), 'custom-endpoint-pg-'));
 const open: AwsPGClient[] = [];
 
-async function client(endpoint: string, extra: Record<string, unknown> = {}, services = new WrapperServices()): Promise<AwsPGClient> {
-  const c = new AwsPGClient({
-    ...cluster.clientConfig(endpoint),
-    customEndpointRdsEndpoint: cluster.rdsApi.endpoint,
-    customEndpointInfoRefreshRateMs: 50,
-    ...extra,
-  }, { services });
+async function client(
+  endpoint: string,
+  extra: Record<string, unknown> = {},
+  services = new WrapperServices(),
+): Promise<AwsPGClient> {
+  const c = new AwsPGClient(
+    {
+      ...cluster.clientConfig(endpoint),
+      customEndpointRdsEndpoint: cluster.rdsApi.endpoint,
+      customEndpointInfoRefreshRateMs: 50,
+      ...extra,
+    },
+    { services },
+  );
   open.push(c);
   await c.connect();
   return c;
@@ -58,17 +65,36 @@ test.after(async () => {
 });
 
 test('the RDS API answers DescribeDBClusterEndpoints as the SDK parses it, and refuses bad signatures with AWS errors', async () => {
-  const ce = await cluster.customEndpoints.create('api-check', { members: ['instance-2', 'instance-3'], type: 'READER' });
+  const ce = await cluster.customEndpoints.create('api-check', {
+    members: ['instance-2', 'instance-3'],
+    type: 'READER',
+  });
   assert.is(ce.dnsName, `api-check.cluster-custom-${cluster.clusterId}.us-east-1.rds.amazonaws.com`);
   assert.equal(ce.targets, ['instance-2', 'instance-3']);
   const { endpoint, region, credentials } = cluster.rdsApi;
   const rds = new RDSClient({ region, endpoint, credentials });
-  const out = await rds.send(new DescribeDBClusterEndpointsCommand({ DBClusterEndpointIdentifier: 'api-check', Filters: [{ Name: 'db-cluster-endpoint-type', Values: ['custom'] }] }));
-  assert.equal(out.DBClusterEndpoints?.map((e) => [e.DBClusterEndpointIdentifier, e.Endpoint, e.EndpointType, e.CustomEndpointType, e.StaticMembers, e.ExcludedMembers]), [
-    ['api-check', ce.dnsName, 'CUSTOM', 'READER', ['instance-2', 'instance-3'], []],
-  ]);
+  const out = await rds.send(
+    new DescribeDBClusterEndpointsCommand({
+      DBClusterEndpointIdentifier: 'api-check',
+      Filters: [{ Name: 'db-cluster-endpoint-type', Values: ['custom'] }],
+    }),
+  );
+  assert.equal(
+    out.DBClusterEndpoints?.map((e) => [
+      e.DBClusterEndpointIdentifier,
+      e.Endpoint,
+      e.EndpointType,
+      e.CustomEndpointType,
+      e.StaticMembers,
+      e.ExcludedMembers,
+    ]),
+    [['api-check', ce.dnsName, 'CUSTOM', 'READER', ['instance-2', 'instance-3'], []]],
+  );
   const all = await rds.send(new DescribeDBClusterEndpointsCommand({}));
-  assert.equal(all.DBClusterEndpoints?.map((e) => e.EndpointType), ['WRITER', 'READER', 'CUSTOM']);
+  assert.equal(
+    all.DBClusterEndpoints?.map((e) => e.EndpointType),
+    ['WRITER', 'READER', 'CUSTOM'],
+  );
   rds.destroy();
 
   const refused = async (client: RDSClient) => {
@@ -83,9 +109,22 @@ test('the RDS API answers DescribeDBClusterEndpoints as the SDK parses it, and r
     }
   };
   const noRetry = { maxAttempts: 1 };
-  assert.is(await refused(new RDSClient({ region, endpoint, credentials: { ...credentials, secretAccessKey: 'wrong' }, ...noRetry })), 'SignatureDoesNotMatch 403');
-  assert.is(await refused(new RDSClient({ region, endpoint, credentials: { ...credentials, accessKeyId: 'AKIAUNKNOWN' }, ...noRetry })), 'InvalidClientTokenId 403');
-  assert.is(await refused(new RDSClient({ region: 'eu-west-1', endpoint, credentials, ...noRetry })), 'SignatureDoesNotMatch 403');
+  assert.is(
+    await refused(
+      new RDSClient({ region, endpoint, credentials: { ...credentials, secretAccessKey: 'wrong' }, ...noRetry }),
+    ),
+    'SignatureDoesNotMatch 403',
+  );
+  assert.is(
+    await refused(
+      new RDSClient({ region, endpoint, credentials: { ...credentials, accessKeyId: 'AKIAUNKNOWN' }, ...noRetry }),
+    ),
+    'InvalidClientTokenId 403',
+  );
+  assert.is(
+    await refused(new RDSClient({ region: 'eu-west-1', endpoint, credentials, ...noRetry })),
+    'SignatureDoesNotMatch 403',
+  );
   await cluster.customEndpoints.delete('api-check');
 });
 
@@ -114,8 +153,11 @@ test('failover chooses only members of the custom endpoint, even when a non-memb
   await cluster.customEndpoints.create('failover-set', { members: ['instance-2', 'instance-3'], type: 'READER' });
   // The selector strongly prefers instance-4, which answers at once: only the restriction keeps failover off it.
   const c = await client('failover-set', {
-    plugins: 'custom_endpoint,failover_v2', failoverMode: 'strict_reader', failoverTimeoutMs: 20_000,
-    failoverReaderHostSelectorStrategy: 'weighted_random', weightedRandomHostWeightPairs: `${cluster.instances[3].dnsName}:1000`,
+    plugins: 'custom_endpoint,failover_v2',
+    failoverMode: 'strict_reader',
+    failoverTimeoutMs: 20_000,
+    failoverReaderHostSelectorStrategy: 'weighted_random',
+    weightedRandomHostWeightPairs: `${cluster.instances[3].dnsName}:1000`,
   });
   const current = (await where(c)).id;
   assert.ok(['instance-2', 'instance-3'].includes(current), current);
@@ -123,7 +165,10 @@ test('failover chooses only members of the custom endpoint, even when a non-memb
   await cluster.latency(other, 300);
   try {
     await cluster.kill(current);
-    const err = await c.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+    const err = await c.query('SELECT 1').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(err, FailoverSuccessError);
     assert.is((await where(c)).id, other);
   } finally {
@@ -133,13 +178,25 @@ test('failover chooses only members of the custom endpoint, even when a non-memb
 
 test('no members within waitForCustomEndpointInfoTimeoutMs: the connect fails naming the endpoint and the reason', async () => {
   const name = `missing.cluster-custom-${cluster.clusterId}.us-east-1.rds.amazonaws.com`;
-  const c = new AwsPGClient({
-    ...cluster.clientConfig('writer'), host: name, plugins: 'custom_endpoint',
-    customEndpointRdsEndpoint: cluster.rdsApi.endpoint, waitForCustomEndpointInfoTimeoutMs: 300,
-  }, { services: new WrapperServices() });
-  const err = await c.connect().then(() => undefined, (e: unknown) => e);
+  const c = new AwsPGClient(
+    {
+      ...cluster.clientConfig('writer'),
+      host: name,
+      plugins: 'custom_endpoint',
+      customEndpointRdsEndpoint: cluster.rdsApi.endpoint,
+      waitForCustomEndpointInfoTimeoutMs: 300,
+    },
+    { services: new WrapperServices() },
+  );
+  const err = await c.connect().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(err, CustomEndpointInfoTimeoutError);
-  assert.match((err as Error).message, `the members of custom endpoint '${name}' were not known within 300 ms (waitForCustomEndpointInfoTimeoutMs): custom endpoint 'missing' was not found in region us-east-1`);
+  assert.match(
+    (err as Error).message,
+    `the members of custom endpoint '${name}' were not known within 300 ms (waitForCustomEndpointInfoTimeoutMs): custom endpoint 'missing' was not found in region us-east-1`,
+  );
   await c.end().catch(() => {});
 });
 
@@ -148,11 +205,19 @@ test('requests the RDS API refuses (bad signature) end in the same error, with t
   const secret = process.env.AWS_SECRET_ACCESS_KEY;
   process.env.AWS_SECRET_ACCESS_KEY = 'not-the-secret';
   try {
-    const c = new AwsPGClient({
-      ...cluster.clientConfig('signed'), plugins: 'custom_endpoint',
-      customEndpointRdsEndpoint: cluster.rdsApi.endpoint, waitForCustomEndpointInfoTimeoutMs: 1500,
-    }, { services: new WrapperServices() });
-    const err = await c.connect().then(() => undefined, (e: unknown) => e);
+    const c = new AwsPGClient(
+      {
+        ...cluster.clientConfig('signed'),
+        plugins: 'custom_endpoint',
+        customEndpointRdsEndpoint: cluster.rdsApi.endpoint,
+        waitForCustomEndpointInfoTimeoutMs: 1500,
+      },
+      { services: new WrapperServices() },
+    );
+    const err = await c.connect().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(err, CustomEndpointInfoTimeoutError);
     assert.match((err as Error).message, /The request signature we calculated does not match/);
     assert.not.match((err as Error).message, /not-the-secret/);
@@ -180,7 +245,11 @@ test('a monitor without clients stops after customEndpointIdleMonitorExpirationM
   const services = new WrapperServices();
   services.acquire(); // kept open by the test, so only the idle expiry can stop the monitor
   try {
-    const extra = { plugins: 'custom_endpoint', customEndpointInfoRefreshRateMs: 20, customEndpointIdleMonitorExpirationMs: 200 };
+    const extra = {
+      plugins: 'custom_endpoint',
+      customEndpointInfoRefreshRateMs: 20,
+      customEndpointIdleMonitorExpirationMs: 200,
+    };
     const a = await client('idle', extra, services);
     const b = await client('idle', extra, services);
     assert.is(customEndpointMonitors(services).size, 1);
@@ -191,7 +260,8 @@ test('a monitor without clients stops after customEndpointIdleMonitorExpirationM
     assert.is(customEndpointMonitors(services).size, 1, 'in use');
     await b.end();
     const deadline = Date.now() + 5000;
-    while (customEndpointMonitors(services).size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (customEndpointMonitors(services).size > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     assert.is(customEndpointMonitors(services).size, 0, 'stopped once idle');
   } finally {
     await services.release();
@@ -208,10 +278,17 @@ test('the plugin does nothing for other host names: no RDS API call, no restrict
 // Last: it moves the cluster's writer for good.
 test('a writer failover to an instance outside the custom endpoint fails at once, naming why', async () => {
   await cluster.customEndpoints.create('writer-only', { members: ['instance-1'], type: 'ANY' });
-  const c = await client('writer-only', { plugins: 'custom_endpoint,failover_v2', failoverMode: 'strict_writer', failoverTimeoutMs: 10_000 });
+  const c = await client('writer-only', {
+    plugins: 'custom_endpoint,failover_v2',
+    failoverMode: 'strict_writer',
+    failoverTimeoutMs: 10_000,
+  });
   assert.is((await where(c)).id, 'instance-1');
   await cluster.failover({ target: 'instance-2' });
-  const err = await c.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+  const err = await c.query('SELECT 1').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(err, FailoverFailedError);
   // Waiting out failoverTimeoutMs would end in "Writer failover timed out" instead.
   assert.match((err as Error).message, 'the new writer is not among the hosts allowed for this connection');

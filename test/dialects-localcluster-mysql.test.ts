@@ -15,7 +15,8 @@ for (const flavour of ['aurora-mysql', 'multi-az-mysql'] as Flavour[]) {
   test(`${flavour} lookalike: detected from a cluster-name guess and from a plain guess; writer/reader views agree`, async () => {
     const cluster = await LocalCluster.start({ flavour, readers: flavour.startsWith('multi-az') ? 2 : 1 });
     const { user, password, database } = cluster.credentials;
-    const open = (endpoint: string) => mysql.createConnection({ ...cluster.addressOf(endpoint), user, password, database });
+    const open = (endpoint: string) =>
+      mysql.createConnection({ ...cluster.addressOf(endpoint), user, password, database });
     const w = await open('writer');
     const r = await open(cluster.readers[0].name);
     try {
@@ -39,7 +40,10 @@ for (const flavour of ['aurora-mysql', 'multi-az-mysql'] as Flavour[]) {
       const fromReader = await p.forceRefresh(true, 2000, r);
       assert.is(fromWriter[0].role, HostRole.WRITER);
       assert.is(fromWriter[0].host.split('.')[0], cluster.writer.name);
-      assert.equal(fromReader.map((h) => [h.host, h.role]), fromWriter.map((h) => [h.host, h.role]));
+      assert.equal(
+        fromReader.map((h) => [h.host, h.role]),
+        fromWriter.map((h) => [h.host, h.role]),
+      );
       assert.is((await p.identifyConnection(w))?.host.split('.')[0], cluster.writer.name);
       assert.is((await p.identifyConnection(r))?.host.split('.')[0], cluster.readers[0].name);
       assert.is(await p.getHostRole(r), HostRole.READER);

@@ -48,8 +48,14 @@ test('aurora-pg lookalike: a cluster-name guess is verified as aurora-pg, a plai
       services: new WrapperServices(),
     });
     const hosts = await p.refresh(c);
-    assert.equal(hosts.map((h) => h.role), [HostRole.WRITER, HostRole.READER]);
-    assert.equal(hosts.map((h) => h.hostId), [cluster.writer.name, cluster.readers[0].name]);
+    assert.equal(
+      hosts.map((h) => h.role),
+      [HostRole.WRITER, HostRole.READER],
+    );
+    assert.equal(
+      hosts.map((h) => h.hostId),
+      [cluster.writer.name, cluster.readers[0].name],
+    );
     assert.is((await p.identifyConnection(c))?.hostId, cluster.writer.name);
     assert.is((await p.forceRefresh(true, 2000, c))[0].hostId, cluster.writer.name);
   } finally {
@@ -84,7 +90,10 @@ test('multi-az-pg lookalike: detected from a cluster-name guess; writer and read
     const fromReader = await p.forceRefresh(true, 2000, r);
     assert.is(fromWriter[0].role, HostRole.WRITER);
     assert.is(fromWriter[0].host.split('.')[0], maz.writer.name);
-    assert.equal(fromReader.map((h) => [h.host, h.role]), fromWriter.map((h) => [h.host, h.role]));
+    assert.equal(
+      fromReader.map((h) => [h.host, h.role]),
+      fromWriter.map((h) => [h.host, h.role]),
+    );
     assert.is((await p.identifyConnection(r))?.host.split('.')[0], maz.readers[0].name);
     assert.is(await p.getHostRole(r), HostRole.READER);
   } finally {

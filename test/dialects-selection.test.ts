@@ -2,7 +2,13 @@
 // custom dialects, the cache's expiry, and the dialect definitions themselves (codes, ports, candidates).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dialectCache, DialectManager, DIALECT_CACHE_TTL_MS, guessDialect, resolveDialectCode } from '../ts/dialects/dialect-manager.js';
+import {
+  dialectCache,
+  DialectManager,
+  DIALECT_CACHE_TTL_MS,
+  guessDialect,
+  resolveDialectCode,
+} from '../ts/dialects/dialect-manager.js';
 import { DATABASE_DIALECTS, pgDialect } from '../ts/dialects/database/index.js';
 import type { DatabaseDialect, DialectCode } from '../ts/dialects/types.js';
 import { HostInfo } from '../ts/host-info.js';
@@ -93,9 +99,15 @@ test('wrapperDialect: every code, doc spellings, and a clear error listing valid
   } catch (err) {
     assert.instance(err, ConfigurationError);
     assert.is((err as ConfigurationError).key, 'wrapperDialect');
-    assert.match((err as Error).message, /unknown dialect code 'aurora-postgres'; expected one of mysql, rds-mysql, aurora-mysql, global-aurora-mysql, multi-az-mysql, pg, rds-pg, aurora-pg, global-aurora-pg, multi-az-pg, custom/);
+    assert.match(
+      (err as Error).message,
+      /unknown dialect code 'aurora-postgres'; expected one of mysql, rds-mysql, aurora-mysql, global-aurora-mysql, multi-az-mysql, pg, rds-pg, aurora-pg, global-aurora-pg, multi-az-pg, custom/,
+    );
   }
-  assert.throws(() => new DialectManager(new WrapperServices(), 'mysql2', { wrapperDialect: 'aurora-pg' }), /'aurora-pg' is a pg dialect but the driver is mysql2/);
+  assert.throws(
+    () => new DialectManager(new WrapperServices(), 'mysql2', { wrapperDialect: 'aurora-pg' }),
+    /'aurora-pg' is a pg dialect but the driver is mysql2/,
+  );
 });
 
 test('custom dialect: always wins, is validated, and is required by wrapperDialect custom', async () => {
@@ -104,9 +116,15 @@ test('custom dialect: always wins, is validated, and is required by wrapperDiale
   assert.is(m.getDialect(new HostInfo({ host: URLS.writerCluster })), custom);
   assert.not.ok(m.canUpdate);
   assert.is(await m.refine(new HostInfo({ host: URLS.writerCluster }), async () => []), custom, 'no probing');
-  assert.throws(() => new DialectManager(new WrapperServices(), 'pg', { wrapperDialect: 'custom' }), /'custom' needs a custom dialect object/);
   assert.throws(
-    () => new DialectManager(new WrapperServices(), 'pg', { customDialect: { code: 'custom' } as unknown as DatabaseDialect }),
+    () => new DialectManager(new WrapperServices(), 'pg', { wrapperDialect: 'custom' }),
+    /'custom' needs a custom dialect object/,
+  );
+  assert.throws(
+    () =>
+      new DialectManager(new WrapperServices(), 'pg', {
+        customDialect: { code: 'custom' } as unknown as DatabaseDialect,
+      }),
     /customDialect: missing or wrong hostIdQuery \(string\), isReaderQuery \(string\), serverVersionQuery \(string\), defaultPort \(number\), updateCandidates \(array\), isDialect \(function\)/,
   );
   const later = new DialectManager(new WrapperServices(), 'pg');
@@ -117,7 +135,10 @@ test('custom dialect: always wins, is validated, and is required by wrapperDiale
 test('cached dialects expire after 30 minutes', () => {
   const services = new WrapperServices();
   const host = new HostInfo({ host: 'db.example.com', port: 5432 });
-  dialectCache(services).set('pg/db.example.com:5432', { code: 'aurora-pg', at: Date.now() - DIALECT_CACHE_TTL_MS - 1 });
+  dialectCache(services).set('pg/db.example.com:5432', {
+    code: 'aurora-pg',
+    at: Date.now() - DIALECT_CACHE_TTL_MS - 1,
+  });
   const m = new DialectManager(services, 'pg');
   assert.is(m.getDialect(host).code, 'pg');
   assert.ok(m.canUpdate);
@@ -130,10 +151,22 @@ test('cached dialects expire after 30 minutes', () => {
 test('SQL is the Python wrapper text, byte for byte where it matters (trailing spaces, OPERATOR forms)', () => {
   const aurora = DATABASE_DIALECTS.get('aurora-mysql')!.topology!.topologyQuery;
   assert.ok(aurora.endsWith("OR SESSION_ID = 'MASTER_SESSION_ID' "));
-  assert.ok(DATABASE_DIALECTS.get('global-aurora-mysql')!.topology!.topologyQuery.endsWith('aurora_global_db_instance_status '));
-  assert.ok(DATABASE_DIALECTS.get('aurora-pg')!.topology!.topologyQuery.includes('EXTRACT(EPOCH FROM(pg_catalog.NOW() OPERATOR(pg_catalog.-) LAST_UPDATE_TIMESTAMP)) OPERATOR(pg_catalog.<=) 300'));
-  assert.is(DATABASE_DIALECTS.get('multi-az-pg')!.topology!.topologyQuery, "SELECT id, endpoint, port FROM rds_tools.show_topology('aws_python_driver-3.0.0')");
-  assert.is(DATABASE_DIALECTS.get('rds-mysql')!.hostIdQuery, "SELECT id, SUBSTRING_INDEX(endpoint, '.', 1) FROM mysql.rds_topology WHERE id = @@server_id");
+  assert.ok(
+    DATABASE_DIALECTS.get('global-aurora-mysql')!.topology!.topologyQuery.endsWith('aurora_global_db_instance_status '),
+  );
+  assert.ok(
+    DATABASE_DIALECTS.get('aurora-pg')!.topology!.topologyQuery.includes(
+      'EXTRACT(EPOCH FROM(pg_catalog.NOW() OPERATOR(pg_catalog.-) LAST_UPDATE_TIMESTAMP)) OPERATOR(pg_catalog.<=) 300',
+    ),
+  );
+  assert.is(
+    DATABASE_DIALECTS.get('multi-az-pg')!.topology!.topologyQuery,
+    "SELECT id, endpoint, port FROM rds_tools.show_topology('aws_python_driver-3.0.0')",
+  );
+  assert.is(
+    DATABASE_DIALECTS.get('rds-mysql')!.hostIdQuery,
+    "SELECT id, SUBSTRING_INDEX(endpoint, '.', 1) FROM mysql.rds_topology WHERE id = @@server_id",
+  );
 });
 
 test.run();

@@ -20,7 +20,14 @@ import { HostInfo, HostRole } from '../ts/host-info.js';
 import { WrapperServices } from '../ts/services.js';
 import { AwsWrapperError } from '../ts/errors.js';
 import { roleFromIsReaderRows } from '../ts/host-list-providers/rds.js';
-import { createEmulatedDatabase, mysqlConnect, mysqlQuery, mysqlRows, pgConnect, pgQuery } from './support/dialect-fixtures.js';
+import {
+  createEmulatedDatabase,
+  mysqlConnect,
+  mysqlQuery,
+  mysqlRows,
+  pgConnect,
+  pgQuery,
+} from './support/dialect-fixtures.js';
 
 const pgHost = () => new HostInfo({ host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT) });
 const mysqlHost = () => new HostInfo({ host: process.env.TEST_MYSQL_HOST!, port: Number(process.env.TEST_MYSQL_PORT) });
@@ -146,7 +153,9 @@ test('a probe the server does not answer in time never downgrades a guess and is
 test('Multi-AZ PG metadata is detected as multi-az-pg, from a pg guess and from a cluster-name guess', async () => {
   const c = await pgConnect('dialect_multiaz_emul');
   try {
-    await c.query(`INSERT INTO emul.topology VALUES ('db-AAA', 'node-a.abc123xyz.us-east-1.rds.amazonaws.com', 5432, true)`);
+    await c.query(
+      `INSERT INTO emul.topology VALUES ('db-AAA', 'node-a.abc123xyz.us-east-1.rds.amazonaws.com', 5432, true)`,
+    );
     assert.is((await new DialectManager(new WrapperServices(), 'pg').refine(pgHost(), pgQuery(c))).code, 'multi-az-pg');
     const m = new DialectManager(new WrapperServices(), 'pg');
     m.getDialect(AURORA_PG_CLUSTER);
@@ -187,13 +196,24 @@ test('aurora-pg topology, writer-id and host-id queries run verbatim on Aurora m
       ('instance-3', 'c1', 1.0, 5, now() - interval '10 minutes')`);
     const q = pgQuery(c);
     const rows = await q(auroraPgDialect.topology!.topologyQuery);
-    assert.equal(rows.map((r) => [r[0], r[1], r[3]]), [['instance-1', true, 0], ['instance-2', false, 12]], 'stale reader filtered, lag coalesced');
+    assert.equal(
+      rows.map((r) => [r[0], r[1], r[3]]),
+      [
+        ['instance-1', true, 0],
+        ['instance-2', false, 12],
+      ],
+      'stale reader filtered, lag coalesced',
+    );
     assert.ok(rows[0][4] instanceof Date);
     assert.equal(await readOwnHostId(auroraPgDialect, q), 'instance-2');
     const onReader = await checkWriter(auroraPgDialect.topology!, q);
     assert.equal(onReader, { isWriter: false, writerId: undefined, ownId: undefined });
     await c.query("SET emul.instance = 'instance-1'");
-    assert.equal(await checkWriter(auroraPgDialect.topology!, q), { isWriter: true, writerId: 'instance-1', ownId: 'instance-1' });
+    assert.equal(await checkWriter(auroraPgDialect.topology!, q), {
+      isWriter: true,
+      writerId: 'instance-1',
+      ownId: 'instance-1',
+    });
   } finally {
     await c.end();
   }
@@ -208,11 +228,19 @@ test('multi-az-pg: true writer semantics (writer id from any node compared with 
       ('db-BBB', 'node-b.abc123xyz.us-east-1.rds.amazonaws.com', 5433, false)`);
     const q = pgQuery(c);
     await c.query("SET emul.resource_id = 'db-BBB'");
-    assert.equal(await checkWriter(multiAzPgDialect.topology!, q), { isWriter: false, writerId: 'db-AAA', ownId: 'db-BBB' });
+    assert.equal(await checkWriter(multiAzPgDialect.topology!, q), {
+      isWriter: false,
+      writerId: 'db-AAA',
+      ownId: 'db-BBB',
+    });
     assert.equal(await q(multiAzPgDialect.hostIdQuery), [['db-BBB', 'node-b']]);
     assert.is(await readOwnHostId(multiAzPgDialect, q), 'db-BBB');
     await c.query("SET emul.resource_id = 'db-AAA'");
-    assert.equal(await checkWriter(multiAzPgDialect.topology!, q), { isWriter: true, writerId: 'db-AAA', ownId: 'db-AAA' });
+    assert.equal(await checkWriter(multiAzPgDialect.topology!, q), {
+      isWriter: true,
+      writerId: 'db-AAA',
+      ownId: 'db-AAA',
+    });
     assert.equal((await q(multiAzPgDialect.topology!.topologyQuery)).length, 2);
   } finally {
     await c.end();
@@ -222,7 +250,11 @@ test('multi-az-pg: true writer semantics (writer id from any node compared with 
 test('multi-az-mysql: SHOW REPLICA STATUS without a row means this node is the writer (own id = @@server_id)', async () => {
   const q = mysqlQuery(my);
   const serverId = String((await q('SELECT @@server_id'))[0][0]);
-  assert.equal(await checkWriter(multiAzMysqlDialect.topology!, q), { isWriter: true, writerId: serverId, ownId: serverId });
+  assert.equal(await checkWriter(multiAzMysqlDialect.topology!, q), {
+    isWriter: true,
+    writerId: serverId,
+    ownId: serverId,
+  });
   // The replica-status columns are read by name: MariaDB calls the writer id Master_Server_Id.
   const status = (await q('SHOW REPLICA STATUS')) as unknown as { columns: string[] };
   assert.ok(status.columns.includes('Master_Server_Id'));

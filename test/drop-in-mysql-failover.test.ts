@@ -4,7 +4,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { QueryError } from 'mysql2';
-import { createConnection, createPool, type AwsMySQLCallbackConnection, type AwsMySQLCallbackPoolConnection } from '../ts/mysql.js';
+import {
+  createConnection,
+  createPool,
+  type AwsMySQLCallbackConnection,
+  type AwsMySQLCallbackPoolConnection,
+} from '../ts/mysql.js';
 import { FailoverSuccessError } from '../ts/errors.js';
 import { Lab } from './support/failover-lab.js';
 
@@ -35,7 +40,9 @@ async function serverName(conn: AwsMySQLCallbackConnection): Promise<string> {
 test('callback pool: failover reaches the callback, the connection goes on on the new writer', async () => {
   const services = lab.newServices();
   const pool = createPool({ ...lab.cluster.clientConfig('writer'), connectionLimit: 2 }, { services });
-  const conn = await new Promise<AwsMySQLCallbackPoolConnection>((resolve, reject) => pool.getConnection((err, c) => (err ? reject(err) : resolve(c))));
+  const conn = await new Promise<AwsMySQLCallbackPoolConnection>((resolve, reject) =>
+    pool.getConnection((err, c) => (err ? reject(err) : resolve(c))),
+  );
   const before = await serverName(conn);
   const result = await lab.cluster.failover({ mode: 'immediate' });
   assert.is.not(result.newWriter, before);
@@ -44,11 +51,17 @@ test('callback pool: failover reaches the callback, the connection goes on on th
   assert.is((err as unknown as { code: string }).code, '08S02');
   assert.is(await serverName(conn), result.newWriter);
   const streamed: unknown[] = [];
-  for await (const row of conn.query('SELECT ? AS a UNION SELECT ?', [1, 2]).stream()) streamed.push({ ...(row as object) });
+  for await (const row of conn.query('SELECT ? AS a UNION SELECT ?', [1, 2]).stream())
+    streamed.push({ ...(row as object) });
   assert.equal(streamed, [{ a: 1 }, { a: 2 }]);
   conn.release();
-  const rows = await new Promise((resolve, reject) => pool.query('SELECT @@aurora_server_id AS name', (e, r) => (e ? reject(e) : resolve(r))));
-  assert.equal((rows as { name: string }[]).map((r) => r.name), [result.newWriter]);
+  const rows = await new Promise((resolve, reject) =>
+    pool.query('SELECT @@aurora_server_id AS name', (e, r) => (e ? reject(e) : resolve(r))),
+  );
+  assert.equal(
+    (rows as { name: string }[]).map((r) => r.name),
+    [result.newWriter],
+  );
   await new Promise<void>((resolve, reject) => pool.end((e) => (e ? reject(e) : resolve())));
 });
 

@@ -9,7 +9,22 @@ import path from 'node:path';
 test('mysql2.Connection accepts AwsMySQLCallbackConnection (tsc --strict)', () => {
   const root = path.resolve(__dirname, '..');
   const tsc = createRequire(path.join(root, 'package.json')).resolve('typescript/bin/tsc');
-  const args = [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--esModuleInterop', '--skipLibCheck', '--types', 'node', path.join(root, 'test/fixtures/mysql-types.ts')];
+  const args = [
+    tsc,
+    '--noEmit',
+    '--strict',
+    '--target',
+    'ES2022',
+    '--module',
+    'NodeNext',
+    '--moduleResolution',
+    'NodeNext',
+    '--esModuleInterop',
+    '--skipLibCheck',
+    '--types',
+    'node',
+    path.join(root, 'test/fixtures/mysql-types.ts'),
+  ];
   const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
   assert.is(r.status, 0, `tsc reported:\n${r.stdout}${r.stderr}`);
 });

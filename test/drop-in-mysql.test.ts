@@ -28,7 +28,11 @@ type Err = Error & { code?: string; errno?: number; sqlState?: string; sqlMessag
 interface CbConnection extends EventEmitter {
   connect(cb: (err: Err | null) => void): void;
   query(sql: unknown, cb: Cb): EventEmitter;
-  query(sql: unknown, values?: unknown, cb?: Cb): EventEmitter & { stream(o?: object): NodeJS.ReadableStream & AsyncIterable<unknown> };
+  query(
+    sql: unknown,
+    values?: unknown,
+    cb?: Cb,
+  ): EventEmitter & { stream(o?: object): NodeJS.ReadableStream & AsyncIterable<unknown> };
   execute(sql: unknown, cb: Cb): EventEmitter;
   execute(sql: unknown, values?: unknown, cb?: Cb): EventEmitter;
   beginTransaction(cb: Cb): void;
@@ -95,8 +99,18 @@ interface Driver {
 
 interface CbCluster extends EventEmitter {
   add(id: string, config: object): void;
-  getConnection(pattern: string, selector: string | ((err: Err | null, c?: CbConnection) => void), cb?: (err: Err | null, c?: CbConnection) => void): void;
-  of(pattern: string, selector?: string): { query(sql: string, values: unknown, cb: Cb): void; getConnection(cb: (err: Err | null, c?: CbConnection) => void): void };
+  getConnection(
+    pattern: string,
+    selector: string | ((err: Err | null, c?: CbConnection) => void),
+    cb?: (err: Err | null, c?: CbConnection) => void,
+  ): void;
+  of(
+    pattern: string,
+    selector?: string,
+  ): {
+    query(sql: string, values: unknown, cb: Cb): void;
+    getConnection(cb: (err: Err | null, c?: CbConnection) => void): void;
+  };
   end(cb: (err?: Err) => void): void;
 }
 
@@ -116,7 +130,8 @@ function wrapper(plugins: string | undefined): Driver {
     createConnection: (c) => ours.createConnection({ ...c, ...extra }, { services }) as unknown as CbConnection,
     createPool: (c) => ours.createPool({ ...c, ...extra }, { services }) as unknown as CbPool,
     createPromisePool: (c) => oursPromise.createPool({ ...c, ...extra }, { services }),
-    createPromiseConnection: (c) => oursPromise.createConnection({ ...c, ...extra }, { services }) as unknown as Promise<PromiseConn>,
+    createPromiseConnection: (c) =>
+      oursPromise.createConnection({ ...c, ...extra }, { services }) as unknown as Promise<PromiseConn>,
     createPoolCluster: (c) => {
       const cluster = ours.createPoolCluster(c, { services });
       const add = cluster.add.bind(cluster);
@@ -131,16 +146,30 @@ const WRAPPERS = [wrapper(undefined), wrapper('')];
 function errorShape(err: unknown): Record<string, unknown> {
   const e = err as Err | null;
   if (e === null || e === undefined) return { none: true };
-  return { message: e.message, code: e.code, errno: e.errno, sqlState: e.sqlState, sqlMessage: e.sqlMessage, fatal: e.fatal };
+  return {
+    message: e.message,
+    code: e.code,
+    errno: e.errno,
+    sqlState: e.sqlState,
+    sqlMessage: e.sqlMessage,
+    fatal: e.fatal,
+  };
 }
 
 function plain(rows: unknown): unknown {
-  return Array.isArray(rows) ? rows.map((r) => (r !== null && typeof r === 'object' && !Array.isArray(r) ? { ...r } : r)) : rows;
+  return Array.isArray(rows)
+    ? rows.map((r) => (r !== null && typeof r === 'object' && !Array.isArray(r) ? { ...r } : r))
+    : rows;
 }
 
 function header(r: unknown): Record<string, unknown> {
   const h = r as Record<string, unknown>;
-  return { affectedRows: h.affectedRows, insertId: h.insertId, warningStatus: h.warningStatus, constructor: h.constructor?.name };
+  return {
+    affectedRows: h.affectedRows,
+    insertId: h.insertId,
+    warningStatus: h.warningStatus,
+    constructor: h.constructor?.name,
+  };
 }
 
 /** Runs `scenario` with raw mysql2 and with each wrapper setting; all results must equal raw's. */
@@ -148,7 +177,11 @@ async function same(scenario: (d: Driver) => Promise<unknown>): Promise<void> {
   const expected = await scenario(raw);
   for (const d of WRAPPERS) {
     const actual = await scenario(d);
-    if (process.env.DROPIN_DEBUG && (process.env.DROPIN_DEBUG === "all" || JSON.stringify(actual) !== JSON.stringify(expected))) console.log(d.name, JSON.stringify(actual), "\n   raw", JSON.stringify(expected));
+    if (
+      process.env.DROPIN_DEBUG &&
+      (process.env.DROPIN_DEBUG === 'all' || JSON.stringify(actual) !== JSON.stringify(expected))
+    )
+      console.log(d.name, JSON.stringify(actual), '\n   raw', JSON.stringify(expected));
     assert.equal(actual, expected, d.name);
   }
 }
@@ -190,15 +223,28 @@ test('connection: commands before the handshake, callbacks, results, errors, end
     const [rows, fields] = await new Promise<[unknown, unknown]>((resolve, reject) =>
       conn.query('SELECT ? AS a, ? AS b', [1, 'x'], (err, r, f) => (err ? reject(err) : resolve([r, f]))),
     );
-    seen.push(plain(rows), (fields as { name: string }[]).map((f) => f.name), typeof conn.threadId, conn.state);
+    seen.push(
+      plain(rows),
+      (fields as { name: string }[]).map((f) => f.name),
+      typeof conn.threadId,
+      conn.state,
+    );
     seen.push(await cbp<unknown>((cb) => conn.connect((err) => cb(err, 'connected'))));
-    const err = await new Promise<Err | null>((resolve) => conn.query('SELECT * FROM no_such_table', (e) => resolve(e)));
+    const err = await new Promise<Err | null>((resolve) =>
+      conn.query('SELECT * FROM no_such_table', (e) => resolve(e)),
+    );
     seen.push(errorShape(err));
-    const [ins] = await new Promise<[unknown]>((resolve, reject) => conn.execute('INSERT INTO dropin (name) VALUES (?)', ['e'], (e, r) => (e ? reject(e) : resolve([r]))));
+    const [ins] = await new Promise<[unknown]>((resolve, reject) =>
+      conn.execute('INSERT INTO dropin (name) VALUES (?)', ['e'], (e, r) => (e ? reject(e) : resolve([r]))),
+    );
     seen.push(header(ins).affectedRows, header(ins).constructor);
-    seen.push(errorShape(await new Promise((resolve) => conn.execute('SELECT nope FROM dropin', [], (e) => resolve(e)))));
+    seen.push(
+      errorShape(await new Promise((resolve) => conn.execute('SELECT nope FROM dropin', [], (e) => resolve(e)))),
+    );
     seen.push(await cbp<string>((cb) => conn.ping((e) => cb(e, 'pong'))));
-    const stmt = await cbp<{ execute(p: unknown[], cb: Cb): void; close(): void; columns: unknown[] }>((cb) => conn.prepare('SELECT ? AS p', cb));
+    const stmt = await cbp<{ execute(p: unknown[], cb: Cb): void; close(): void; columns: unknown[] }>((cb) =>
+      conn.prepare('SELECT ? AS p', cb),
+    );
     seen.push(plain(await cbp((cb) => stmt.execute([9], cb))), stmt.columns.length);
     stmt.close();
     seen.push(conn.escape("a'b"), conn.escapeId('t.c'), conn.format('SELECT ?', ['z']));
@@ -211,7 +257,7 @@ test('connection: commands before the handshake, callbacks, results, errors, end
   });
 });
 
-test('connection: prepare() and a statement\'s execute() return the command (events and their order), unprepare() the statement', async () => {
+test("connection: prepare() and a statement's execute() return the command (events and their order), unprepare() the statement", async () => {
   await same(async (d) => {
     const conn = d.createConnection(cfg);
     const order: string[] = [];
@@ -221,28 +267,53 @@ test('connection: prepare() and a statement\'s execute() return the command (eve
     };
     type Stmt = { execute(p: unknown[], cb?: Cb): EventEmitter; close(): void };
     let stmt: Stmt | undefined;
-    await track('prepare', conn.prepare('SELECT ? AS p', (err, s) => (order.push(`prepare:cb ${err}`), (stmt = s as unknown as Stmt))));
-    await track('execute', stmt!.execute([5], (err, rows) => order.push(`execute:cb ${err} ${JSON.stringify(plain(rows))}`)));
+    await track(
+      'prepare',
+      conn.prepare('SELECT ? AS p', (err, s) => (order.push(`prepare:cb ${err}`), (stmt = s as unknown as Stmt))),
+    );
+    await track(
+      'execute',
+      stmt!.execute([5], (err, rows) => order.push(`execute:cb ${err} ${JSON.stringify(plain(rows))}`)),
+    );
     await track('execute-events', stmt!.execute([6]));
-    await track('bad', conn.prepare('SELEC nope', (err) => order.push(`bad:cb ${err?.code}`)));
+    await track(
+      'bad',
+      conn.prepare('SELEC nope', (err) => order.push(`bad:cb ${err?.code}`)),
+    );
     order.push(typeof conn.unprepare('SELECT ? AS p'), typeof conn.unprepare('SELECT 42'));
     await cbp((cb) => conn.end((e) => cb(e ?? null)));
-    assert.ok(['prepare:end', 'execute:end', 'execute-events:result', 'bad:end', 'object', 'undefined'].every((e) => order.includes(e)), `${d.name}: ${JSON.stringify(order)}`);
+    assert.ok(
+      ['prepare:end', 'execute:end', 'execute-events:result', 'bad:end', 'object', 'undefined'].every((e) =>
+        order.includes(e),
+      ),
+      `${d.name}: ${JSON.stringify(order)}`,
+    );
     return order;
   });
 });
 
-test('pool: the Connection members mysql2\'s typings give a pool (not its runtime) fail naming what to use instead', async () => {
+test("pool: the Connection members mysql2's typings give a pool (not its runtime) fail naming what to use instead", async () => {
   const raw = mysql2p.createPool({ ...cfg, connectionLimit: 1 }) as unknown as Record<string, unknown>;
   const pool = oursPromise.createPool({ ...cfg, connectionLimit: 1 }, { services: new WrapperServices() });
   try {
     // mysql2's pool: no such members (TypeError "… is not a function" when called); ours: the same undefined getters.
     assert.equal([raw.threadId, raw.state, typeof raw.ping], [undefined, undefined, 'undefined']);
     assert.equal([pool.threadId, pool.state], [undefined, undefined]);
-    for (const call of [() => pool.ping(), () => pool.beginTransaction(), () => pool.prepare('SELECT 1'), () => pool.connect()]) {
-      const err = await call().then(() => undefined, (e: Error) => e);
+    for (const call of [
+      () => pool.ping(),
+      () => pool.beginTransaction(),
+      () => pool.prepare('SELECT 1'),
+      () => pool.connect(),
+    ]) {
+      const err = await call().then(
+        () => undefined,
+        (e: Error) => e,
+      );
       assert.instance(err, TypeError, String(err));
-      assert.match(err!.message, /^pool\.\w+\(\) is not supported \(as in mysql2\): it belongs to a connection; take a connection with pool\.getConnection\(\)/);
+      assert.match(
+        err!.message,
+        /^pool\.\w+\(\) is not supported \(as in mysql2\): it belongs to a connection; take a connection with pool\.getConnection\(\)/,
+      );
     }
     assert.throws(() => pool.destroy(), /pool\.destroy\(\) is not supported .*pool\.end\(\)/);
     assert.throws(() => pool.unprepare('SELECT 1'), /pool\.unprepare\(\)/);
@@ -289,7 +360,8 @@ test('connection: event mode (fields/result/end, error then end) and stream() wi
       });
     });
     const rows: unknown[] = [];
-    for await (const row of conn.query('SELECT ? AS v UNION SELECT ?', [7, 8]).stream({ objectMode: true })) rows.push(plain([row]));
+    for await (const row of conn.query('SELECT ? AS v UNION SELECT ?', [7, 8]).stream({ objectMode: true }))
+      rows.push(plain([row]));
     events.push(rows);
     const streamErr = await (async () => {
       try {
@@ -338,15 +410,26 @@ test('Knex call sequence: createConnection, connect(cb), query(options, bindings
       c.on('error', () => undefined);
       c.connect((err) => (err ? reject(err) : resolve(c)));
     });
-    const valid = (c: CbConnection) => Boolean(c && !c._fatalError && !c._protocolError && !c._closing && !c.stream.destroyed);
+    const valid = (c: CbConnection) =>
+      Boolean(c && !c._fatalError && !c._protocolError && !c._closing && !c.stream.destroyed);
     seen.push(valid(connection), connection.state === 'connected' || connection.state === 'authenticated');
     const response = await new Promise<[unknown, unknown]>((resolve, reject) =>
-      connection.query({ sql: 'SELECT ? AS k', typeCast: true }, [42], (err, rows, fields) => (err ? reject(err) : resolve([rows, fields]))),
+      connection.query({ sql: 'SELECT ? AS k', typeCast: true }, [42], (err, rows, fields) =>
+        err ? reject(err) : resolve([rows, fields]),
+      ),
     );
     seen.push(plain(response[0]));
-    await new Promise((resolve, reject) => connection.query({ sql: 'START TRANSACTION;' }, undefined, (e) => (e ? reject(e) : resolve(undefined))));
-    await new Promise((resolve, reject) => connection.query({ sql: 'INSERT INTO dropin (name) VALUES (?)' }, ['knex'], (e, r) => (e ? reject(e) : resolve(r))));
-    await new Promise((resolve, reject) => connection.query({ sql: 'ROLLBACK' }, undefined, (e) => (e ? reject(e) : resolve(undefined))));
+    await new Promise((resolve, reject) =>
+      connection.query({ sql: 'START TRANSACTION;' }, undefined, (e) => (e ? reject(e) : resolve(undefined))),
+    );
+    await new Promise((resolve, reject) =>
+      connection.query({ sql: 'INSERT INTO dropin (name) VALUES (?)' }, ['knex'], (e, r) =>
+        e ? reject(e) : resolve(r),
+      ),
+    );
+    await new Promise((resolve, reject) =>
+      connection.query({ sql: 'ROLLBACK' }, undefined, (e) => (e ? reject(e) : resolve(undefined))),
+    );
     const piped: unknown[] = [];
     await new Promise<void>((resolve, reject) => {
       const sink = new Writable({
@@ -386,12 +469,20 @@ test('Sequelize call sequence: connect event, query(sql, cb), execute(sql, param
     });
     connection.on('error', () => undefined);
     await promisify((cb: Cb) => connection.query("SET time_zone = '+00:00'", cb))();
-    const rows = await new Promise((resolve, reject) => connection.query({ sql: 'SELECT @@session.time_zone AS tz' }, (e, r) => (e ? reject(e) : resolve(r))));
+    const rows = await new Promise((resolve, reject) =>
+      connection.query({ sql: 'SELECT @@session.time_zone AS tz' }, (e, r) => (e ? reject(e) : resolve(r))),
+    );
     const executed = await new Promise((resolve, reject) => {
       const q = connection.execute('SELECT ? AS p', [5], (e, r) => (e ? reject(e) : resolve(r)));
       q.setMaxListeners(100);
     });
-    const valid = Boolean(connection && !connection._fatalError && !connection._protocolError && !connection._closing && !connection.stream.destroyed);
+    const valid = Boolean(
+      connection &&
+      !connection._fatalError &&
+      !connection._protocolError &&
+      !connection._closing &&
+      !connection.stream.destroyed,
+    );
     await promisify((cb: (e?: Error) => void) => connection.end(cb))();
     return [plain(rows), plain(executed), valid, connection._closing];
   });
@@ -403,13 +494,19 @@ test('pool: events and their order, getConnection/release, query/execute callbac
     const events: string[] = [];
     for (const e of ['connection', 'acquire', 'release', 'enqueue']) pool.on(e, () => events.push(e));
     const conn = await cbp<CbConnection>((cb) => pool.getConnection(cb));
-    const [rows] = await new Promise<[unknown]>((resolve, reject) => conn.query('SELECT 1 AS one', (e, r) => (e ? reject(e) : resolve([r]))));
+    const [rows] = await new Promise<[unknown]>((resolve, reject) =>
+      conn.query('SELECT 1 AS one', (e, r) => (e ? reject(e) : resolve([r]))),
+    );
     events.push(`rows ${JSON.stringify(plain(rows))}`);
     conn.release();
     conn.release();
-    const q = await new Promise<unknown>((resolve, reject) => pool.query('SELECT ? AS q', [2], (e, r) => (e ? reject(e) : resolve(r))));
+    const q = await new Promise<unknown>((resolve, reject) =>
+      pool.query('SELECT ? AS q', [2], (e, r) => (e ? reject(e) : resolve(r))),
+    );
     events.push(`q ${JSON.stringify(plain(q))}`);
-    const ex = await new Promise<unknown>((resolve, reject) => pool.execute('SELECT ? AS x', [3], (e, r) => (e ? reject(e) : resolve(r))));
+    const ex = await new Promise<unknown>((resolve, reject) =>
+      pool.execute('SELECT ? AS x', [3], (e, r) => (e ? reject(e) : resolve(r))),
+    );
     events.push(`x ${JSON.stringify(plain(ex))}`);
     const err = await new Promise<unknown>((resolve) => pool.query('SELECT * FROM no_such_table', (e) => resolve(e)));
     events.push(`err ${(err as Err).code}`);
@@ -444,7 +541,9 @@ test('pool: connectionLimit with waitForConnections false, queueLimit, enqueue, 
     h2.release();
     // connectionLimit 0: no limit.
     const p3 = d.createPool({ ...cfg, connectionLimit: 0 });
-    const unlimited = await Promise.all(Array.from({ length: 12 }, () => cbp<CbConnection>((cb) => p3.getConnection(cb))));
+    const unlimited = await Promise.all(
+      Array.from({ length: 12 }, () => cbp<CbConnection>((cb) => p3.getConnection(cb))),
+    );
     seen.push(new Set(unlimited.map((c) => c.threadId)).size);
     for (const c of unlimited) c.release();
     await cbp((cb) => p3.end((e) => cb(e ?? null)));
@@ -471,7 +570,12 @@ test('pool end(): closes connections still checked out (no hang), their release(
     await pp.end();
     seen.push(await serverThreads([id]));
     c.release();
-    seen.push(await pp.getConnection().then(() => 'got one', (e: Error) => e.message));
+    seen.push(
+      await pp.getConnection().then(
+        () => 'got one',
+        (e: Error) => e.message,
+      ),
+    );
     return seen;
   });
 });
@@ -492,7 +596,12 @@ test('promise pool: releaseConnection, asyncDispose, resetOnRelease, conn.reset(
       await again[Symbol.asyncDispose]();
       seen.push(plain((await pool.query('SELECT 1 AS released'))[0]));
       await pool[Symbol.asyncDispose]();
-      seen.push(await pool.query('SELECT 1').then(() => 'ran', (e: Error) => e.message));
+      seen.push(
+        await pool.query('SELECT 1').then(
+          () => 'ran',
+          (e: Error) => e.message,
+        ),
+      );
     }
     const conn = d.createConnection(cfg);
     await cbp((cb) => conn.query('SET @z = 1', cb));
@@ -515,7 +624,8 @@ test('promise pool .pool, promise connection .connection, callback pool .promise
     // Drizzle's iterator: the callback connection inside a promise connection, streamed.
     const promiseConn = (await promisePool.getConnection()) as PromiseConn & { connection: CbConnection };
     const streamed: unknown[] = [];
-    for await (const row of promiseConn.connection.query('SELECT 3 AS a UNION SELECT 4').stream()) streamed.push({ ...(row as object) });
+    for await (const row of promiseConn.connection.query('SELECT 3 AS a UNION SELECT 4').stream())
+      streamed.push({ ...(row as object) });
     seen.push(streamed, promiseConn.connection.threadId === promiseConn.threadId);
     promiseConn.release();
     await cbp((cb) => callbackPool.end((e) => cb(e ?? null)));
@@ -532,7 +642,10 @@ test("events on the callback face reach the promise object's listeners (mysql2's
     const base = EVENTS.map((e) => face.listenerCount(e));
     const added = (): number[] => EVENTS.map((e, i) => face.listenerCount(e) - base[i]);
     const got: unknown[] = [];
-    for (const e of EVENTS) conn.once(e, function (this: unknown) { got.push([e, this === conn]); });
+    for (const e of EVENTS)
+      conn.once(e, function (this: unknown) {
+        got.push([e, this === conn]);
+      });
     const listening = added();
     face.emit('error', new Error('by hand'));
     for (const e of EVENTS.slice(1)) face.emit(e);
@@ -553,7 +666,10 @@ test("events on the callback face reach the promise object's listeners (mysql2's
     const counts = (): number[] => POOL.map((e) => face.listenerCount(e));
     const before = counts();
     const got: unknown[] = [];
-    for (const e of POOL) promisePool.once(e, function (this: unknown) { got.push([e, this === promisePool]); });
+    for (const e of POOL)
+      promisePool.once(e, function (this: unknown) {
+        got.push([e, this === promisePool]);
+      });
     const listening = counts();
     for (const e of POOL) face.emit(e);
     const afterwards = counts();
@@ -573,8 +689,14 @@ test('callback arguments, a connection the server kills, destroy() of a pooled c
   await same(async (d) => {
     const out: unknown[] = [];
     const c = d.createConnection(cfg);
-    await new Promise((r) => c.beginTransaction((...a: unknown[]) => r(out.push(['begin', a.length, a[0], (a[1] as object).constructor.name]))));
-    await new Promise((r) => c.commit((...a: unknown[]) => r(out.push(['commit', a.length, a[0], (a[1] as object).constructor.name]))));
+    await new Promise((r) =>
+      c.beginTransaction((...a: unknown[]) =>
+        r(out.push(['begin', a.length, a[0], (a[1] as object).constructor.name])),
+      ),
+    );
+    await new Promise((r) =>
+      c.commit((...a: unknown[]) => r(out.push(['commit', a.length, a[0], (a[1] as object).constructor.name]))),
+    );
     await new Promise((r) => c.ping((...a: unknown[]) => r(out.push(['ping', a.length]))));
     await new Promise((r) => c.reset((...a: unknown[]) => r(out.push(['reset', a]))));
     const admin = await mysql2p.createConnection(cfg);
@@ -597,7 +719,13 @@ test('callback arguments, a connection the server kills, destroy() of a pooled c
     await new Promise((r) => pool.end((e) => r(out.push(['end 2', errorShape(e)]))));
     const pp = d.createPromisePool(cfg);
     await pp.end();
-    out.push(['empty pool, end 2', await pp.end().then(() => 'ok', (e) => errorShape(e))]);
+    out.push([
+      'empty pool, end 2',
+      await pp.end().then(
+        () => 'ok',
+        (e) => errorShape(e),
+      ),
+    ]);
     return out;
   });
 });
@@ -613,7 +741,11 @@ test('TypeORM call sequence: createPool, getConnection(cb)+release, query(payloa
       });
     });
     const conn = await cbp<CbConnection>((cb) => pool.getConnection(cb));
-    const raw = await new Promise((resolve, reject) => conn.query({ sql: 'SELECT ? AS t', values: ['typeorm'], timeout: 5000 }, (err, r) => (err ? reject(err) : resolve(r))));
+    const raw = await new Promise((resolve, reject) =>
+      conn.query({ sql: 'SELECT ? AS t', values: ['typeorm'], timeout: 5000 }, (err, r) =>
+        err ? reject(err) : resolve(r),
+      ),
+    );
     const streamed: unknown[] = [];
     await new Promise<void>((resolve, reject) => {
       const stream = conn.query('SELECT ? AS a UNION SELECT ?', [1, 2]).stream();
@@ -631,12 +763,16 @@ test('TypeORM replication: createPoolCluster, add, getConnection(pattern, select
   await same(async (d) => {
     const cluster = d.createPoolCluster({ canRetry: true, removeNodeErrorCount: 1 });
     const events: unknown[] = [];
-    for (const e of ['remove', 'offline', 'online', 'warn']) cluster.on(e, (x: unknown) => events.push([e, typeof x === 'string' ? x : (x as Err).code]));
+    for (const e of ['remove', 'offline', 'online', 'warn'])
+      cluster.on(e, (x: unknown) => events.push([e, typeof x === 'string' ? x : (x as Err).code]));
     cluster.add('MASTER', { ...cfg, connectionLimit: 2 });
     cluster.add('SLAVE1', { ...cfg, connectionLimit: 2 });
     cluster.add('SLAVE2', { ...cfg, port: 1, connectionLimit: 2 });
     const master = await cbp<CbConnection>((cb) => cluster.getConnection('MASTER', cb));
-    events.push(plain(await cbp((cb) => master.query('SELECT 1 AS m', cb))), (master as unknown as { _clusterId: string })._clusterId);
+    events.push(
+      plain(await cbp((cb) => master.query('SELECT 1 AS m', cb))),
+      (master as unknown as { _clusterId: string })._clusterId,
+    );
     master.release();
     const slaves: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -658,13 +794,15 @@ test('Kysely call sequence: pool.getConnection(cb), query(sql, params, cb) for r
   await same(async (d) => {
     const pool = d.createPool({ ...cfg, connectionLimit: 2 });
     const raw = await cbp<CbConnection>((cb) => pool.getConnection(cb));
-    const run = (sql: string, params: unknown[]) => new Promise((resolve, reject) => raw.query(sql, params, (err, result) => (err ? reject(err) : resolve(result))));
+    const run = (sql: string, params: unknown[]) =>
+      new Promise((resolve, reject) => raw.query(sql, params, (err, result) => (err ? reject(err) : resolve(result))));
     await run('begin', []);
     const ok = header(await run('insert into dropin (name) values (?)', ['kysely']));
     await run('rollback', []);
     const rows = plain(await run('select ? as k', ['v']));
     const streamed: unknown[] = [];
-    for await (const row of raw.query('select ? as s union select ?', [1, 2]).stream({ objectMode: true })) streamed.push({ ...(row as object) });
+    for await (const row of raw.query('select ? as s union select ?', [1, 2]).stream({ objectMode: true }))
+      streamed.push({ ...(row as object) });
     raw.release();
     await new Promise<void>((resolve, reject) => pool.end((err) => (err ? reject(err) : resolve())));
     return [ok.affectedRows, ok.constructor, typeof (ok.insertId as number), rows, streamed];
@@ -677,15 +815,26 @@ test("promise API: the caller's function is in err.stack (mysql2's trace), also 
     async function callerOfConnectionQuery(): Promise<void> {
       await conn.query('SELECT * FROM no_such_table');
     }
-    const e1 = await callerOfConnectionQuery().then(() => undefined, (e: Error) => e);
+    const e1 = await callerOfConnectionQuery().then(
+      () => undefined,
+      (e: Error) => e,
+    );
     await conn.end();
     const pool = d.createPromisePool({ ...cfg, connectionLimit: 1 });
     async function callerOfPoolExecute(): Promise<void> {
       await pool.query('SELECT * FROM no_such_table');
     }
-    const e2 = await callerOfPoolExecute().then(() => undefined, (e: Error) => e);
+    const e2 = await callerOfPoolExecute().then(
+      () => undefined,
+      (e: Error) => e,
+    );
     await pool.end();
-    return [e1?.stack?.includes('callerOfConnectionQuery'), (e1 as Err).code, e2?.stack?.includes('callerOfPoolExecute'), (e2 as Err).code];
+    return [
+      e1?.stack?.includes('callerOfConnectionQuery'),
+      (e1 as Err).code,
+      e2?.stack?.includes('callerOfPoolExecute'),
+      (e2 as Err).code,
+    ];
   });
 });
 
@@ -698,10 +847,27 @@ test('util.inspect, console.log and JSON.stringify never show the password', asy
     const pool = d.createPool({ ...cfg, connectionLimit: 1 });
     const pooled = await cbp<CbConnection>((cb) => pool.getConnection(cb));
     const promisePool = d.createPromisePool(cfg);
-    const promiseConn = await d.createPromiseConnection({ ...cfg, password: undefined, uri: `mysql://${cfg.user}:${secret}@${cfg.host}:${cfg.port}/${cfg.database}` });
-    const objects: unknown[] = [conn, conn.promise(), pool, pool.promise(), pooled, pooled.promise(), promisePool, promiseConn];
+    const promiseConn = await d.createPromiseConnection({
+      ...cfg,
+      password: undefined,
+      uri: `mysql://${cfg.user}:${secret}@${cfg.host}:${cfg.port}/${cfg.database}`,
+    });
+    const objects: unknown[] = [
+      conn,
+      conn.promise(),
+      pool,
+      pool.promise(),
+      pooled,
+      pooled.promise(),
+      promisePool,
+      promiseConn,
+    ];
     for (const o of objects) {
-      for (const shown of [inspect(o, { depth: 8, showHidden: false }), JSON.stringify(o), inspect({ wrapped: o }, { depth: 8 })]) {
+      for (const shown of [
+        inspect(o, { depth: 8, showHidden: false }),
+        JSON.stringify(o),
+        inspect({ wrapped: o }, { depth: 8 }),
+      ]) {
         assert.not.ok(shown.includes(secret), `${d.name}: ${shown.slice(0, 200)}`);
       }
     }
@@ -714,12 +880,33 @@ test('util.inspect, console.log and JSON.stringify never show the password', asy
 });
 
 test('module exports mirror mysql2 and mysql2/promise', () => {
-  for (const key of ['createConnection', 'connect', 'createPool', 'createPoolCluster', 'escape', 'escapeId', 'format', 'raw', 'Types', 'Charsets', 'createConnectionPromise', 'createPoolPromise']) {
+  for (const key of [
+    'createConnection',
+    'connect',
+    'createPool',
+    'createPoolCluster',
+    'escape',
+    'escapeId',
+    'format',
+    'raw',
+    'Types',
+    'Charsets',
+    'createConnectionPromise',
+    'createPoolPromise',
+  ]) {
     assert.ok(key in ours, `mysql: ${key}`);
-    assert.is(typeof (ours as Record<string, unknown>)[key], typeof (mysql2 as unknown as Record<string, unknown>)[key], key);
+    assert.is(
+      typeof (ours as Record<string, unknown>)[key],
+      typeof (mysql2 as unknown as Record<string, unknown>)[key],
+      key,
+    );
   }
   for (const key of ['createConnection', 'createPool', 'escape', 'escapeId', 'format', 'raw', 'Types']) {
-    assert.is(typeof (oursPromise as Record<string, unknown>)[key], typeof (mysql2p as unknown as Record<string, unknown>)[key], `mysql/promise: ${key}`);
+    assert.is(
+      typeof (oursPromise as Record<string, unknown>)[key],
+      typeof (mysql2p as unknown as Record<string, unknown>)[key],
+      `mysql/promise: ${key}`,
+    );
   }
   assert.equal(ours.Types, mysql2.Types);
   // `import mysql from '…/mysql'` and `import mysql from '…/mysql/promise'`, as with mysql2.
@@ -731,7 +918,10 @@ test('module exports mirror mysql2 and mysql2/promise', () => {
   assert.is(ours.format('SELECT ?', [1]), mysql2.format('SELECT ?', [1]));
   // mysql2's createConnectionPromise / createPoolPromise are mysql2/promise's own functions (its suite checks this).
   // (mysql2's typings do not declare it.)
-  assert.is((mysql2 as typeof mysql2 & { createConnectionPromise: unknown }).createConnectionPromise, mysql2p.createConnection);
+  assert.is(
+    (mysql2 as typeof mysql2 & { createConnectionPromise: unknown }).createConnectionPromise,
+    mysql2p.createConnection,
+  );
   assert.is(ours.createConnectionPromise, oursPromise.createConnection);
   assert.is(ours.default.createConnectionPromise, oursPromise.createConnection);
   assert.is(ours.createPoolPromise, oursPromise.createPool);
@@ -747,7 +937,10 @@ test('promise objects expose `Promise`, the class their methods return (mysql2/p
   const rawConn = await mysql2p.createConnection(cfg);
   const ourConn = await oursPromise.createConnection(typed, { services: new WrapperServices() });
   objects.push(['pool', rawPool, () => rawPool.query('SELECT 1')], ['pool', ourPool, () => ourPool.query('SELECT 1')]);
-  objects.push(['connection', rawConn, () => rawConn.query('SELECT 1')], ['connection', ourConn, () => ourConn.query('SELECT 1')]);
+  objects.push(
+    ['connection', rawConn, () => rawConn.query('SELECT 1')],
+    ['connection', ourConn, () => ourConn.query('SELECT 1')],
+  );
   for (const [what, o, run] of objects) {
     assert.is(o.Promise, Promise, what);
     const p = run();

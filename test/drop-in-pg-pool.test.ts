@@ -38,7 +38,6 @@ function same<T>(extra: Record<string, unknown>, scenario: (make: MakePool, whic
   return sameScenario(makers(extra), scenario, 'AwsPGPool behaves as pg.Pool');
 }
 
-
 /** Backends with this application name (what the server sees). */
 async function backends(observer: pg.Client, app: string): Promise<number> {
   const r = await observer.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [app]);
@@ -79,7 +78,15 @@ for (const [variant, extra] of VARIANTS) {
       const second = await settle(p.end());
       const secondCb = await new Promise((resolve) => p.end((err?: Error) => resolve(message(err))));
       await ended;
-      return { q1: await q1, q2: await q2, second, secondCb, ended: p.ended, total: p.totalCount, after: await settle(p.query('SELECT 1')) };
+      return {
+        q1: await q1,
+        q2: await q2,
+        second,
+        secondCb,
+        ended: p.ended,
+        total: p.totalCount,
+        after: await settle(p.query('SELECT 1')),
+      };
     });
   });
 
@@ -87,17 +94,29 @@ for (const [variant, extra] of VARIANTS) {
     await same(extra, async (make) => {
       const p = make();
       // pg-pool takes the function for the callback and calls it with an error.
-      const fnFirst = await new Promise((resolve) => (p.query as unknown as (f: (err?: Error) => void) => void)((err) => resolve(message(err))));
-      const cbArgs = await new Promise<unknown[]>((resolve) => p.query('SELECT 1 AS one', (...args: unknown[]) => resolve(args)));
+      const fnFirst = await new Promise((resolve) =>
+        (p.query as unknown as (f: (err?: Error) => void) => void)((err) => resolve(message(err))),
+      );
+      const cbArgs = await new Promise<unknown[]>((resolve) =>
+        p.query('SELECT 1 AS one', (...args: unknown[]) => resolve(args)),
+      );
       const connectArgs = await new Promise<unknown[]>((resolve) =>
         p.connect((err, client, done) => {
           done();
           resolve([err, typeof client, typeof done]);
         }),
       );
-      const failArgs = await new Promise<unknown[]>((resolve) => p.query('SELECT nope', (...args: unknown[]) => resolve(args)));
+      const failArgs = await new Promise<unknown[]>((resolve) =>
+        p.query('SELECT nope', (...args: unknown[]) => resolve(args)),
+      );
       await p.end();
-      return { fnFirst, cbErr: cbArgs[0], cbRows: (cbArgs[1] as pg.QueryResult).rows, connectArgs, failArgs: [message(failArgs[0]), failArgs.length] };
+      return {
+        fnFirst,
+        cbErr: cbArgs[0],
+        cbRows: (cbArgs[1] as pg.QueryResult).rows,
+        connectArgs,
+        failArgs: [message(failArgs[0]), failArgs.length],
+      };
     });
   });
 
@@ -143,7 +162,12 @@ for (const [variant, extra] of VARIANTS) {
       });
       const [a, b] = await Promise.all([p.connect(), p.connect()]);
       const waiting = p.connect();
-      const state = { max: p.options.max, waiting: p.waitingCount, binary: (a as pg.PoolClient & { binary: boolean }).binary, pipeline: a.pipeline };
+      const state = {
+        max: p.options.max,
+        waiting: p.waitingCount,
+        binary: (a as pg.PoolClient & { binary: boolean }).binary,
+        pipeline: a.pipeline,
+      };
       const app = (await a.query('SHOW application_name')).rows[0];
       a.release();
       (await waiting).release();
@@ -202,7 +226,10 @@ for (const [variant, extra] of VARIANTS) {
       async function applicationPoolCallerFn(): Promise<void> {
         await p.query('SELECT * FROM no_such_table_here');
       }
-      const err = await applicationPoolCallerFn().then(() => undefined, (e: Error) => e);
+      const err = await applicationPoolCallerFn().then(
+        () => undefined,
+        (e: Error) => e,
+      );
       await p.end();
       return /applicationPoolCallerFn/.test(err?.stack ?? '');
     });
@@ -216,11 +243,18 @@ for (const [variant, extra] of VARIANTS) {
     try {
       await same(extra, async (make) => {
         const p = make({ host: '127.0.0.1', port, connectionTimeoutMillis: 200 });
-        const err = await p.connect().then(() => undefined, (e: Error) => e);
+        const err = await p.connect().then(
+          () => undefined,
+          (e: Error) => e,
+        );
         const counts = [p.totalCount, p.idleCount, p.waitingCount];
         await p.end();
         // (The cause is pg's socket error: which of pg-pool's and pg's equal timers fires first varies.)
-        return { message: message(err), causeIsError: (err as Error & { cause?: unknown })?.cause instanceof Error, counts };
+        return {
+          message: message(err),
+          causeIsError: (err as Error & { cause?: unknown })?.cause instanceof Error,
+          counts,
+        };
       });
     } finally {
       silent.close();
@@ -230,7 +264,11 @@ for (const [variant, extra] of VARIANTS) {
   test(`[${variant}] allowExitOnIdle lets the process exit with an idle client, as pg.Pool does`, async () => {
     const run = (which: string) =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/pool-exit-on-idle.ts', which, extra.plugins === '' ? '' : 'default'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', 'test/fixtures/pool-exit-on-idle.ts', which, extra.plugins === '' ? '' : 'default'],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        );
         let out = '';
         child.stdout.on('data', (d) => (out += d));
         const timer = setTimeout(() => child.kill('SIGKILL'), 15_000); // a process kept alive would hang here
@@ -246,9 +284,18 @@ for (const [variant, extra] of VARIANTS) {
 
   test(`[${variant}] pg.Pool with Client: AwsPGClient reuses its clients and uses the password pg.Pool hides`, async () => {
     const app = appName();
-    const p = new pg.Pool({ ...config, ...extra, application_name: app, max: 2, Client: AwsPGClient as unknown as typeof pg.Client });
+    const p = new pg.Pool({
+      ...config,
+      ...extra,
+      application_name: app,
+      max: 2,
+      Client: AwsPGClient as unknown as typeof pg.Client,
+    });
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => p.query('SELECT $1::int AS i', [i])));
-    assert.equal(results.map((r) => r.rows[0].i), Array.from({ length: 50 }, (_, i) => i));
+    assert.equal(
+      results.map((r) => r.rows[0].i),
+      Array.from({ length: 50 }, (_, i) => i),
+    );
     for (let i = 0; i < 20; i++) await p.query('SELECT 1');
     assert.is(p.totalCount, 2, 'the clients are reused, not discarded after every query');
     assert.is(await backends(observer, app), 2, 'two connections reached the server');
@@ -269,7 +316,8 @@ for (const [variant, extra] of VARIANTS) {
     const url = `postgres://${config.user}:${config.password}@${config.host}:${config.port}/${config.database}`;
     for (const options of [config, { connectionString: url }]) {
       const p = new AwsPGPool({ ...options, ...extra }, { services: new WrapperServices() });
-      const shown = () => [inspect(p, { depth: 8 }), JSON.stringify(p), JSON.stringify(p.options), JSON.stringify({ ...p })].join('\n');
+      const shown = () =>
+        [inspect(p, { depth: 8 }), JSON.stringify(p), JSON.stringify(p.options), JSON.stringify({ ...p })].join('\n');
       assert.not.match(shown(), config.password);
       const c = await p.connect();
       await c.query('SELECT 1');

@@ -31,7 +31,8 @@ const VARIANTS: ReadonlyArray<[string, Record<string, unknown>]> = [
 /** `cfg` plus the variant's wrapper keys, keeping a hidden (non-enumerable) password hidden. */
 function withExtra(cfg: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
   const out = { ...cfg, ...extra };
-  if ('password' in cfg && !('password' in out)) Object.defineProperty(out, 'password', { value: cfg.password, enumerable: false });
+  if ('password' in cfg && !('password' in out))
+    Object.defineProperty(out, 'password', { value: cfg.password, enumerable: false });
   return out;
 }
 
@@ -48,9 +49,12 @@ function same<T>(extra: Record<string, unknown>, scenario: (make: Make, which: s
   return sameScenario(makers(extra), scenario, 'AwsPGClient behaves as pg.Client');
 }
 
-
 /** Sets environment variables (and pg.defaults) for the duration of `fn`. */
-async function withEnv<T>(env: Record<string, string | undefined>, defaults: Partial<typeof pg.defaults>, fn: () => Promise<T>): Promise<T> {
+async function withEnv<T>(
+  env: Record<string, string | undefined>,
+  defaults: Partial<typeof pg.defaults>,
+  fn: () => Promise<T>,
+): Promise<T> {
   const savedEnv: Record<string, string | undefined> = {};
   const savedDefaults: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(env)) {
@@ -86,7 +90,13 @@ test.after(async () => {
 
 for (const [variant, extra] of VARIANTS) {
   test(`[${variant}] PG* environment variables and pg.defaults configure the client as in pg`, async () => {
-    const env = { PGHOST: config.host, PGPORT: String(config.port), PGUSER: config.user, PGPASSWORD: config.password, PGDATABASE: config.database };
+    const env = {
+      PGHOST: config.host,
+      PGPORT: String(config.port),
+      PGUSER: config.user,
+      PGPASSWORD: config.password,
+      PGDATABASE: config.database,
+    };
     const seen = await withEnv(env, {}, () =>
       same(extra, async (make) => {
         const c = make({});
@@ -99,19 +109,24 @@ for (const [variant, extra] of VARIANTS) {
     );
     assert.equal(seen.before, [config.host, config.port, config.user, config.database]);
     // pg.defaults instead of the environment (host from PGHOST still).
-    await withEnv({ PGHOST: config.host, PGPORT: undefined, PGUSER: undefined, PGPASSWORD: undefined, PGDATABASE: undefined }, { port: config.port, user: config.user, password: config.password, database: config.database }, () =>
-      same(extra, async (make) => {
-        const c = make({});
-        const before = [c.host, c.port, c.user, c.database, c.password === config.password];
-        await c.connect();
-        const r = await c.query('SELECT current_user AS u, current_database() AS d');
-        await c.end();
-        return { before, server: r.rows[0] };
-      }),
+    await withEnv(
+      { PGHOST: config.host, PGPORT: undefined, PGUSER: undefined, PGPASSWORD: undefined, PGDATABASE: undefined },
+      { port: config.port, user: config.user, password: config.password, database: config.database },
+      () =>
+        same(extra, async (make) => {
+          const c = make({});
+          const before = [c.host, c.port, c.user, c.database, c.password === config.password];
+          await c.connect();
+          const r = await c.query('SELECT current_user AS u, current_database() AS d');
+          await c.end();
+          return { before, server: r.rows[0] };
+        }),
     );
     // No database anywhere: pg uses the user name; pg.defaults.database wins over that.
     await withEnv({ PGDATABASE: undefined }, {}, () => same(extra, async (make) => make({ user: 'someone' }).database));
-    await withEnv({ PGDATABASE: undefined }, { database: 'bar' }, () => same(extra, async (make) => make({ user: 'someone' }).database));
+    await withEnv({ PGDATABASE: undefined }, { database: 'bar' }, () =>
+      same(extra, async (make) => make({ user: 'someone' }).database),
+    );
   });
 
   test(`[${variant}] the wrapper's host logic sees the host pg resolves from PGHOST / PGPORT`, async () => {
@@ -120,7 +135,11 @@ for (const [variant, extra] of VARIANTS) {
       const c = new AwsPGClient({ ...extra }, { services: new WrapperServices() });
       const raw = new pg.Client();
       assert.equal([c.host, c.port], [raw.host, raw.port]);
-      assert.equal([c.core.props.driver.host, c.core.props.driver.port], [endpoint, 6543], 'what the plugins and dialects see');
+      assert.equal(
+        [c.core.props.driver.host, c.core.props.driver.port],
+        [endpoint, 6543],
+        'what the plugins and dialects see',
+      );
       assert.ok(isRdsClusterDns(String(c.core.props.driver.host)));
     });
   });
@@ -166,7 +185,12 @@ for (const [variant, extra] of VARIANTS) {
 
   test(`[${variant}] a non-enumerable password (as pg.Pool and Knex pass it) is used`, async () => {
     await same(extra, async (make) => {
-      const cfg: Record<string, unknown> = { host: config.host, port: config.port, user: config.user, database: config.database };
+      const cfg: Record<string, unknown> = {
+        host: config.host,
+        port: config.port,
+        user: config.user,
+        database: config.database,
+      };
       Object.defineProperty(cfg, 'password', { value: config.password, enumerable: false });
       const c = make(cfg);
       await c.connect();
@@ -182,7 +206,9 @@ for (const [variant, extra] of VARIANTS) {
       const events: string[] = [];
       c.on('drain', () => events.push('drain'));
       c.on('connect', () => events.push('connect'));
-      await new Promise<void>((resolve, reject) => c.connect((err: Error | null) => (err ? reject(err) : (events.push('connect callback'), resolve()))));
+      await new Promise<void>((resolve, reject) =>
+        c.connect((err: Error | null) => (err ? reject(err) : (events.push('connect callback'), resolve()))),
+      );
       c.query('SELECT 1', () => events.push('cb1'));
       c.query('SELECT 2', () => events.push('cb2'));
       await c.query('SELECT 3').then(() => events.push('p3'));
@@ -232,13 +258,19 @@ for (const [variant, extra] of VARIANTS) {
         srv.close(() => resolve(port));
       });
     });
-    for (const cfg of [{ ...config, password: 'wrong password' }, { ...config, port: refused }]) {
+    for (const cfg of [
+      { ...config, password: 'wrong password' },
+      { ...config, port: refused },
+    ]) {
       await same(extra, async (make) => {
         const c = make(cfg);
         const events: string[] = [];
         c.on('end', () => events.push('end'));
         c.on('error', (e: Error) => events.push(`error ${e.message}`));
-        const queued = c.query('SELECT 1').then(() => 'ok', (e: Error) => events.push(`queued: ${e.message}`));
+        const queued = c.query('SELECT 1').then(
+          () => 'ok',
+          (e: Error) => events.push(`queued: ${e.message}`),
+        );
         await c.connect().catch((e: Error & { code?: string }) => events.push(`connect: ${e.code}`));
         await queued;
         await c.end();
@@ -255,7 +287,10 @@ for (const [variant, extra] of VARIANTS) {
         c.on('error', (err: Error & { code?: string }) => {
           // The server's 57P01, or pg's 'Connection terminated unexpectedly' when the socket close wins the race.
           if (events.at(-1) !== 'error') events.push('error');
-          assert.ok(err.code === '57P01' || err.message === 'Connection terminated unexpectedly', `${err.code} ${err.message}`);
+          assert.ok(
+            err.code === '57P01' || err.message === 'Connection terminated unexpectedly',
+            `${err.code} ${err.message}`,
+          );
           resolve();
         }),
       );
@@ -280,9 +315,15 @@ for (const [variant, extra] of VARIANTS) {
       async function applicationOuterFn(): Promise<void> {
         await applicationCallerFn();
       }
-      const err = await applicationOuterFn().then(() => undefined, (e: Error) => e);
+      const err = await applicationOuterFn().then(
+        () => undefined,
+        (e: Error) => e,
+      );
       await c.end();
-      return { code: (err as { code?: string } | undefined)?.code, callerInStack: /applicationCallerFn[^]*applicationOuterFn/.test(err?.stack ?? '') };
+      return {
+        code: (err as { code?: string } | undefined)?.code,
+        callerInStack: /applicationCallerFn[^]*applicationOuterFn/.test(err?.stack ?? ''),
+      };
     }).then((r) => assert.equal(r, { code: '42P01', callerInStack: true }));
   });
 
@@ -315,7 +356,10 @@ for (const [variant, extra] of VARIANTS) {
 }
 
 test('AwsPGClient is a pg.Client for the type checker (pipeline, binary, getters, pauseDrain)', async () => {
-  const c = new AwsPGClient({ ...config, binary: true, pipeline: true, plugins: '' }, { services: new WrapperServices() });
+  const c = new AwsPGClient(
+    { ...config, binary: true, pipeline: true, plugins: '' },
+    { services: new WrapperServices() },
+  );
   const asPg: pg.Client = c;
   assert.is(asPg.pipeline, true);
   assert.is(c.binary, true);

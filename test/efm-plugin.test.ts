@@ -10,20 +10,33 @@ import { releaseResources } from '../ts/native/index.js';
 import { hostMonitorRegistry, probeTls, type HostMonitoringPlugin } from '../ts/plugins/host-monitoring-common.js';
 
 const PG = {
-  host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT), user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!, database: process.env.TEST_PG_DATABASE!,
+  host: process.env.TEST_PG_HOST!,
+  port: Number(process.env.TEST_PG_PORT),
+  user: process.env.TEST_PG_USER!,
+  password: process.env.TEST_PG_PASSWORD!,
+  database: process.env.TEST_PG_DATABASE!,
 };
 const MY = {
-  host: process.env.TEST_MYSQL_HOST!, port: Number(process.env.TEST_MYSQL_PORT), user: process.env.TEST_MYSQL_USER!,
-  password: process.env.TEST_MYSQL_PASSWORD!, database: process.env.TEST_MYSQL_DATABASE!,
+  host: process.env.TEST_MYSQL_HOST!,
+  port: Number(process.env.TEST_MYSQL_PORT),
+  user: process.env.TEST_MYSQL_USER!,
+  password: process.env.TEST_MYSQL_PASSWORD!,
+  database: process.env.TEST_MYSQL_DATABASE!,
 };
 /** Monitored almost at once, probed every 500 ms, dead after 2 s of silence (room for a debug build's slow SCRAM login on a loaded machine). */
 const FAST = { failureDetectionTimeMs: 100, failureDetectionIntervalMs: 500, failureDetectionCount: 4 };
 
 type Client = AwsPGClient | AwsMySQLClient;
 
-async function open(engine: 'pg' | 'mysql', options: Record<string, unknown>, services: WrapperServices): Promise<Client> {
-  const c = engine === 'pg' ? new AwsPGClient({ ...PG, ...options }, { services }) : new AwsMySQLClient({ ...MY, ...options }, { services });
+async function open(
+  engine: 'pg' | 'mysql',
+  options: Record<string, unknown>,
+  services: WrapperServices,
+): Promise<Client> {
+  const c =
+    engine === 'pg'
+      ? new AwsPGClient({ ...PG, ...options }, { services })
+      : new AwsMySQLClient({ ...MY, ...options }, { services });
   c.on('error', () => {});
   await c.connect();
   return c;
@@ -37,7 +50,8 @@ function plugin(c: Client, code: string): HostMonitoringPlugin<unknown> | undefi
 
 const run = (c: Client, sql: string): Promise<unknown> => (c instanceof AwsPGClient ? c.query(sql) : c.query(sql));
 
-const sleepSql = (engine: 'pg' | 'mysql', s: number) => (engine === 'pg' ? `SELECT pg_sleep(${s}) AS done` : `SELECT SLEEP(${s}) AS done`);
+const sleepSql = (engine: 'pg' | 'mysql', s: number) =>
+  engine === 'pg' ? `SELECT pg_sleep(${s}) AS done` : `SELECT SLEEP(${s}) AS done`;
 
 test.after(async () => {
   await releaseResources();
@@ -52,7 +66,10 @@ for (const engine of ['pg', 'mysql'] as const) {
     } finally {
       await c.end();
     }
-    for (const [alias, code] of [['efm', 'host_monitoring'], ['efm2', 'host_monitoring_v2']]) {
+    for (const [alias, code] of [
+      ['efm', 'host_monitoring'],
+      ['efm2', 'host_monitoring_v2'],
+    ]) {
       const d = await open(engine, { plugins: alias }, services);
       assert.ok(plugin(d, code), `${alias} -> ${code}`);
       await d.end();
@@ -68,7 +85,10 @@ for (const engine of ['pg', 'mysql'] as const) {
         assert.ok(r, 'the call completed');
         const efm = plugin(c, code)!;
         const stats = efm.monitor!.stats()!;
-        assert.ok(stats.connects >= 1 && stats.probes >= 2, `probed over an authenticated connection: ${JSON.stringify(stats)}`);
+        assert.ok(
+          stats.connects >= 1 && stats.probes >= 2,
+          `probed over an authenticated connection: ${JSON.stringify(stats)}`,
+        );
         assert.is(stats.aborted, 0);
         assert.is(stats.dead, false);
         assert.is(stats.watches, 1);
@@ -85,7 +105,11 @@ for (const engine of ['pg', 'mysql'] as const) {
 
   test(`${engine}: a monitor that cannot log in (wrong monitoring- password) never aborts a call`, async () => {
     const services = new WrapperServices();
-    const c = await open(engine, { plugins: 'host_monitoring_v2', ...FAST, 'monitoring-password': 'not-the-password' }, services);
+    const c = await open(
+      engine,
+      { plugins: 'host_monitoring_v2', ...FAST, 'monitoring-password': 'not-the-password' },
+      services,
+    );
     try {
       assert.ok(await run(c, sleepSql(engine, 3)), 'the call completed');
       const stats = plugin(c, 'host_monitoring_v2')!.monitor!.stats()!;
@@ -114,7 +138,16 @@ for (const engine of ['pg', 'mysql'] as const) {
 
 test('seed option names (snake_case) configure the monitor', async () => {
   const services = new WrapperServices();
-  const c = await open('pg', { plugins: 'host_monitoring', failure_detection_time_ms: 100, failure_detection_interval_ms: 150, failure_detection_count: 4 }, services);
+  const c = await open(
+    'pg',
+    {
+      plugins: 'host_monitoring',
+      failure_detection_time_ms: 100,
+      failure_detection_interval_ms: 150,
+      failure_detection_count: 4,
+    },
+    services,
+  );
   try {
     await run(c, 'SELECT 1');
     const [m] = hostMonitorRegistry(services).list();
@@ -129,7 +162,11 @@ test('probeTls: driver TLS settings as the native probe sees them', () => {
   assert.equal(probeTls('pg', {}), { ssl: 'disable' });
   assert.equal(probeTls('pg', { ssl: true }), { ssl: 'verify-full' });
   assert.equal(probeTls('pg', { ssl: { rejectUnauthorized: false } }), { ssl: 'require' });
-  assert.equal(probeTls('pg', { ssl: { ca: '-----BEGIN CERTIFICATE-----', servername: 'db.example' } }), { ssl: 'verify-full', ca: '-----BEGIN CERTIFICATE-----', serverName: 'db.example' });
+  assert.equal(probeTls('pg', { ssl: { ca: '-----BEGIN CERTIFICATE-----', servername: 'db.example' } }), {
+    ssl: 'verify-full',
+    ca: '-----BEGIN CERTIFICATE-----',
+    serverName: 'db.example',
+  });
   assert.equal(probeTls('pg', { connectionString: 'postgres://u@h/db?sslmode=no-verify' }).ssl, 'require');
   assert.equal(probeTls('pg', { connectionString: 'postgres://u@h/db' }), { ssl: 'disable' });
   assert.equal(probeTls('mysql2', { ssl: 'Amazon RDS' }), { ssl: 'verify-full' });

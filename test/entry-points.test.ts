@@ -10,7 +10,10 @@ function driversLoadedBy(entry: string): string[] {
     const cache = createRequire(import.meta.url).cache;
     const drivers = new Set(Object.keys(cache).map((k) => (k.match(/node_modules\\/(pg|mysql2)\\//) ?? [])[1]).filter(Boolean));
     console.log(JSON.stringify([...drivers].sort()));`;
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: process.cwd(), encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: process.cwd(),
+    encoding: 'utf8',
+  });
   return JSON.parse(out.trim().split('\n').pop()!) as string[];
 }
 

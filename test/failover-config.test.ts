@@ -48,31 +48,54 @@ test('failover modes: both spellings, defaults from the endpoint type, bad value
   })();
   assert.instance(err, ConfigurationError);
   assert.is(err!.key, 'failoverMode');
-  const client = new AwsPGClient({ host: READER, failover_mode: 'strict-writer', failover_timeout_sec: 2 }, { services: new WrapperServices() });
+  const client = new AwsPGClient(
+    { host: READER, failover_mode: 'strict-writer', failover_timeout_sec: 2 },
+    { services: new WrapperServices() },
+  );
   const plugin = client.core.getPlugin<FailoverV2Plugin<pg.Client>>('failover_v2')!;
   assert.is(plugin.mode, FailoverMode.STRICT_WRITER);
   assert.is(plugin.failoverTimeoutMs, 2000, 'seed seconds converted');
-  const dflt = new AwsPGClient({ host: READER }, { services: new WrapperServices() }).core.getPlugin<FailoverV2Plugin<pg.Client>>('failover_v2')!;
+  const dflt = new AwsPGClient({ host: READER }, { services: new WrapperServices() }).core.getPlugin<
+    FailoverV2Plugin<pg.Client>
+  >('failover_v2')!;
   assert.is(dflt.mode, FailoverMode.READER_OR_WRITER);
 });
 
 test('default plugins are the same for pg and mysql2 and include initial_connection, aurora_connection_tracker, failover_v2', () => {
-  const pgCodes = new AwsPGClient({ host: CLUSTER }, { services: new WrapperServices() }).core.plugins.map((p) => p.code);
-  const myCodes = new AwsMySQLClient({ host: CLUSTER }, { services: new WrapperServices() }).core.plugins.map((p) => p.code);
+  const pgCodes = new AwsPGClient({ host: CLUSTER }, { services: new WrapperServices() }).core.plugins.map(
+    (p) => p.code,
+  );
+  const myCodes = new AwsMySQLClient({ host: CLUSTER }, { services: new WrapperServices() }).core.plugins.map(
+    (p) => p.code,
+  );
   assert.equal(pgCodes, myCodes);
-  for (const code of ['initial_connection', 'aurora_connection_tracker', 'failover_v2']) assert.ok(pgCodes.includes(code), code);
+  for (const code of ['initial_connection', 'aurora_connection_tracker', 'failover_v2'])
+    assert.ok(pgCodes.includes(code), code);
   assert.ok(pgCodes.indexOf('initial_connection') < pgCodes.indexOf('aurora_connection_tracker'));
   assert.ok(pgCodes.indexOf('aurora_connection_tracker') < pgCodes.indexOf('failover_v2'));
-  const v1 = new AwsPGClient({ host: CLUSTER, plugins: 'failover' }, { services: new WrapperServices() }).core.plugins.map((p) => p.code);
+  const v1 = new AwsPGClient(
+    { host: CLUSTER, plugins: 'failover' },
+    { services: new WrapperServices() },
+  ).core.plugins.map((p) => p.code);
   assert.equal(v1, ['failover']);
 });
 
 test('topology probe connections get the documented 5 s connect and query bounds unless overridden', () => {
-  const probeProps = (client: AwsPGClient) => (client.core.pluginService as unknown as { topologyProbeProps: { options: { connectTimeout?: number; socketTimeout?: number } } }).topologyProbeProps;
+  const probeProps = (client: AwsPGClient) =>
+    (
+      client.core.pluginService as unknown as {
+        topologyProbeProps: { options: { connectTimeout?: number; socketTimeout?: number } };
+      }
+    ).topologyProbeProps;
   const dflt = probeProps(new AwsPGClient({ host: CLUSTER }, { services: new WrapperServices() }));
   assert.is(dflt.options.connectTimeout, 5000);
   assert.is(dflt.options.socketTimeout, 5000);
-  const custom = probeProps(new AwsPGClient({ host: CLUSTER, connectTimeout: 30_000, 'topology-monitoring-connectTimeout': 1500 }, { services: new WrapperServices() }));
+  const custom = probeProps(
+    new AwsPGClient(
+      { host: CLUSTER, connectTimeout: 30_000, 'topology-monitoring-connectTimeout': 1500 },
+      { services: new WrapperServices() },
+    ),
+  );
   assert.is(custom.options.connectTimeout, 1500);
   assert.is(custom.options.socketTimeout, 5000);
 });

@@ -5,7 +5,12 @@ import { QueryFailedError } from 'typeorm';
 import { DatabaseError as SequelizeDatabaseError, ConnectionError as SequelizeConnectionError } from 'sequelize';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { DriverException, ConnectionException, UniqueConstraintViolationException } from '@mikro-orm/core';
-import { FailoverFailedError, FailoverSuccessError, TransactionResolutionUnknownError, QueryTimeoutError } from '../ts/errors.js';
+import {
+  FailoverFailedError,
+  FailoverSuccessError,
+  TransactionResolutionUnknownError,
+  QueryTimeoutError,
+} from '../ts/errors.js';
 import { failoverOutcome, isFailoverError, withFailoverRetry, type FailoverOutcome } from '../ts/failover-errors.js';
 
 const lost = Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
@@ -48,7 +53,10 @@ test('Sequelize DatabaseError / ConnectionError keep it as original and parent',
 });
 
 test('Drizzle DrizzleQueryError keeps it as cause', () => {
-  assert.is(failoverOutcome(new DrizzleQueryError('select 1', [], new TransactionResolutionUnknownError())), 'transaction-unknown');
+  assert.is(
+    failoverOutcome(new DrizzleQueryError('select 1', [], new TransactionResolutionUnknownError())),
+    'transaction-unknown',
+  );
 });
 
 test("MikroORM's DriverException family copies the driver error's own properties (code) but not its class or name", () => {
@@ -56,15 +64,29 @@ test("MikroORM's DriverException family copies the driver error's own properties
   assert.is(failoverOutcome(new ConnectionException(new TransactionResolutionUnknownError())), 'transaction-unknown');
   // 08001 is an ordinary SQLSTATE too: through MikroORM a FailoverFailedError is not told apart from one
   assert.is(failoverOutcome(new DriverException(new FailoverFailedError())), undefined);
-  assert.is(failoverOutcome(new UniqueConstraintViolationException(Object.assign(new Error('dup'), { code: '23505' }))), undefined);
-  assert.is(failoverOutcome(Object.assign(new Error('x'), { code: '08S02' })), undefined, 'the code alone is not enough');
+  assert.is(
+    failoverOutcome(new UniqueConstraintViolationException(Object.assign(new Error('dup'), { code: '23505' }))),
+    undefined,
+  );
+  assert.is(
+    failoverOutcome(Object.assign(new Error('x'), { code: '08S02' })),
+    undefined,
+    'the code alone is not enough',
+  );
 });
 
 test("Prisma's shapes: meta.driverAdapterError with the adapter's mapped cause, or the raw error as cause", () => {
   // @prisma/driver-adapter-utils DriverAdapterError: { name: 'DriverAdapterError', cause: { kind, originalCode, originalMessage } }
   const adapterError = Object.assign(new Error('postgres'), {
     name: 'DriverAdapterError',
-    cause: { kind: 'postgres', code: '08S02', severity: 'ERROR', message: 'changed', originalCode: '08S02', originalMessage: 'The active connection has changed' },
+    cause: {
+      kind: 'postgres',
+      code: '08S02',
+      severity: 'ERROR',
+      message: 'changed',
+      originalCode: '08S02',
+      originalMessage: 'The active connection has changed',
+    },
   });
   const known = Object.assign(new Error('Invalid `prisma.user.findMany()` invocation'), {
     name: 'PrismaClientKnownRequestError',
@@ -73,16 +95,28 @@ test("Prisma's shapes: meta.driverAdapterError with the adapter's mapped cause, 
   });
   assert.is(failoverOutcome(known), 'success');
   // what Prisma 7 + @prisma/adapter-pg really raise for FailoverSuccessError (test/orms/pg.test.ts): class and cause gone, code kept
-  const rethrown = Object.assign(new Error('Invalid `prisma.$queryRawUnsafe()` invocation: The active connection has changed'), {
-    name: 'PrismaClientKnownRequestError',
-    code: '08S02',
-    meta: undefined,
-    clientVersion: '7.10.1',
-  });
+  const rethrown = Object.assign(
+    new Error('Invalid `prisma.$queryRawUnsafe()` invocation: The active connection has changed'),
+    {
+      name: 'PrismaClientKnownRequestError',
+      code: '08S02',
+      meta: undefined,
+      clientVersion: '7.10.1',
+    },
+  );
   assert.is(failoverOutcome(rethrown), 'success');
-  assert.is(failoverOutcome(Object.assign(new Error('x'), { name: 'PrismaClientKnownRequestError', code: '08001' })), 'failed');
-  assert.is(failoverOutcome(Object.assign(new Error('x'), { name: 'PrismaClientKnownRequestError', code: 'P2002' })), undefined);
-  const unknown = Object.assign(new Error('x'), { name: 'PrismaClientUnknownRequestError', cause: new TransactionResolutionUnknownError() });
+  assert.is(
+    failoverOutcome(Object.assign(new Error('x'), { name: 'PrismaClientKnownRequestError', code: '08001' })),
+    'failed',
+  );
+  assert.is(
+    failoverOutcome(Object.assign(new Error('x'), { name: 'PrismaClientKnownRequestError', code: 'P2002' })),
+    undefined,
+  );
+  const unknown = Object.assign(new Error('x'), {
+    name: 'PrismaClientUnknownRequestError',
+    cause: new TransactionResolutionUnknownError(),
+  });
   assert.is(failoverOutcome(unknown), 'transaction-unknown');
 });
 
@@ -99,7 +133,11 @@ test('deep chains are followed to the bound, cycles end the walk', () => {
   const agg = new AggregateError([lost, new QueryFailedError('x', [], new FailoverSuccessError())], 'all failed');
   assert.is(failoverOutcome(agg), 'success');
   const throwing = new Error('getter');
-  Object.defineProperty(throwing, 'original', { get: () => { throw new Error('no'); } });
+  Object.defineProperty(throwing, 'original', {
+    get: () => {
+      throw new Error('no');
+    },
+  });
   assert.is(failoverOutcome(throwing), undefined);
 });
 
@@ -121,7 +159,13 @@ test('withFailoverRetry re-runs only after success / transaction-unknown, up to 
   runs = 0;
   const failed = new SequelizeDatabaseError(new FailoverFailedError() as never);
   try {
-    await withFailoverRetry(() => { runs++; throw failed; }, { attempts: 5 });
+    await withFailoverRetry(
+      () => {
+        runs++;
+        throw failed;
+      },
+      { attempts: 5 },
+    );
     assert.unreachable();
   } catch (e) {
     assert.is(e, failed, 'FailoverFailedError is thrown as is: no instance was reachable');
@@ -130,7 +174,13 @@ test('withFailoverRetry re-runs only after success / transaction-unknown, up to 
 
   runs = 0;
   try {
-    await withFailoverRetry(() => { runs++; throw lost; }, { attempts: 5 });
+    await withFailoverRetry(
+      () => {
+        runs++;
+        throw lost;
+      },
+      { attempts: 5 },
+    );
     assert.unreachable();
   } catch (e) {
     assert.is(e, lost);
@@ -140,7 +190,13 @@ test('withFailoverRetry re-runs only after success / transaction-unknown, up to 
   runs = 0;
   const unknown = new TransactionResolutionUnknownError();
   try {
-    await withFailoverRetry(() => { runs++; throw unknown; }, { attempts: 3 });
+    await withFailoverRetry(
+      () => {
+        runs++;
+        throw unknown;
+      },
+      { attempts: 3 },
+    );
     assert.unreachable();
   } catch (e) {
     assert.is(e, unknown, 'the last failover error is thrown once attempts are used up');
@@ -167,7 +223,11 @@ test('withFailoverRetry names a bad argument', async () => {
 
 test('every entry point exports the helpers', async () => {
   const root = await import('../ts/index.js');
-  for (const entry of [await import('../ts/pg.js'), await import('../ts/mysql.js'), await import('../ts/mysql-promise.js')]) {
+  for (const entry of [
+    await import('../ts/pg.js'),
+    await import('../ts/mysql.js'),
+    await import('../ts/mysql-promise.js'),
+  ]) {
     assert.is(entry.isFailoverError, root.isFailoverError);
     assert.is(entry.failoverOutcome, root.failoverOutcome);
     assert.is(entry.withFailoverRetry, root.withFailoverRetry);

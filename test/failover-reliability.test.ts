@@ -7,7 +7,12 @@
 //  4. no call took longer than failoverTimeoutMs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FailoverError, FailoverFailedError, FailoverSuccessError, TransactionResolutionUnknownError } from '../ts/errors.js';
+import {
+  FailoverError,
+  FailoverFailedError,
+  FailoverSuccessError,
+  TransactionResolutionUnknownError,
+} from '../ts/errors.js';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { Lab } from './support/failover-lab.js';
 
@@ -57,9 +62,19 @@ async function writerLoop(client: AwsPGClient, id: number, stop: { done: boolean
 test(`${FAILOVERS} consecutive failovers under ${WRITERS} concurrent writers: no acked commit lost, no write on a demoted instance, only failover errors, no call beyond failoverTimeoutMs`, async () => {
   const lab = await Lab.start('aurora-pg');
   try {
-    await lab.direct('writer', (q) => q('CREATE TABLE rel (writer int, seq int, instance text, timeline int, PRIMARY KEY (writer, seq))'));
+    await lab.direct('writer', (q) =>
+      q('CREATE TABLE rel (writer int, seq int, instance text, timeline int, PRIMARY KEY (writer, seq))'),
+    );
     const timelineOf = async (): Promise<number> =>
-      Number((await lab.direct('writer', (q) => q("SELECT ('x' || substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int AS t")))[0].t);
+      Number(
+        (
+          await lab.direct('writer', (q) =>
+            q(
+              "SELECT ('x' || substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int AS t",
+            ),
+          )
+        )[0].t,
+      );
     const writerByTimeline = new Map<number, string>([[await timelineOf(), lab.cluster.writer.name]]);
 
     const services = lab.newServices();
@@ -69,7 +84,14 @@ test(`${FAILOVERS} consecutive failovers under ${WRITERS} concurrent writers: no
       clients.push(db.raw as AwsPGClient);
     }
     const stop = { done: false };
-    const stats: Stats[] = clients.map(() => ({ acked: [], success: 0, unknown: 0, failed: 0, unexpected: [], maxCallMs: 0 }));
+    const stats: Stats[] = clients.map(() => ({
+      acked: [],
+      success: 0,
+      unknown: 0,
+      failed: 0,
+      unexpected: [],
+      maxCallMs: 0,
+    }));
     const loops = clients.map((c, i) => writerLoop(c, i, stop, stats[i]));
 
     const promoteMs: number[] = [];
@@ -77,7 +99,8 @@ test(`${FAILOVERS} consecutive failovers under ${WRITERS} concurrent writers: no
       // Let the writers commit on the current writer before the next failure.
       const before = stats.reduce((a, s) => a + s.acked.length, 0);
       const waitUntil = Date.now() + 10_000;
-      while (stats.reduce((a, s) => a + s.acked.length, 0) < before + 2 * WRITERS && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 20));
+      while (stats.reduce((a, s) => a + s.acked.length, 0) < before + 2 * WRITERS && Date.now() < waitUntil)
+        await new Promise((r) => setTimeout(r, 20));
       const r = await lab.cluster.failover({ mode: n % 2 === 0 ? 'fast' : 'immediate' });
       promoteMs.push(r.promoteMs);
       writerByTimeline.set(await timelineOf(), r.newWriter);
@@ -85,7 +108,8 @@ test(`${FAILOVERS} consecutive failovers under ${WRITERS} concurrent writers: no
     }
     const end = Date.now() + 5000;
     const before = stats.reduce((a, s) => a + s.acked.length, 0);
-    while (stats.reduce((a, s) => a + s.acked.length, 0) < before + WRITERS && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    while (stats.reduce((a, s) => a + s.acked.length, 0) < before + WRITERS && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 20));
     stop.done = true;
     await Promise.all(loops);
 

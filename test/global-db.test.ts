@@ -38,7 +38,11 @@ function client(endpoint: string, options: Record<string, unknown>, s = newServi
   return c;
 }
 
-async function connected(endpoint: string, options: Record<string, unknown>, s?: WrapperServices): Promise<AwsPGClient> {
+async function connected(
+  endpoint: string,
+  options: Record<string, unknown>,
+  s?: WrapperServices,
+): Promise<AwsPGClient> {
   const c = client(endpoint, options, s);
   await c.connect();
   return c;
@@ -46,7 +50,9 @@ async function connected(endpoint: string, options: Record<string, unknown>, s?:
 
 /** Instance name and role as the server reports them; the region follows from the name (instance-1xx: second region). */
 async function whoami(c: AwsPGClient): Promise<{ name: string; reader: boolean; region: string }> {
-  const r = await c.query('SELECT pg_catalog.aurora_db_instance_identifier() AS name, pg_catalog.pg_is_in_recovery() AS reader');
+  const r = await c.query(
+    'SELECT pg_catalog.aurora_db_instance_identifier() AS name, pg_catalog.pg_is_in_recovery() AS reader',
+  );
   const row = r.rows[0] as { name: string; reader: boolean };
   return { ...row, region: /^instance-1\d\d$/.test(row.name) ? B : A };
 }
@@ -69,7 +75,9 @@ async function waitRunning(n: number): Promise<void> {
   try {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const r = await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query = $1", [SLEEP]);
+      const r = await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query = $1", [
+        SLEEP,
+      ]);
       if ((r.rows[0] as { n: number }).n >= n) return;
       if (Date.now() > deadline) throw new Error(`${n} sleeping statements did not start on the writer within 10 s`);
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -80,7 +88,11 @@ async function waitRunning(n: number): Promise<void> {
 }
 
 function internals(c: AwsPGClient): { dialect: { code: string }; allHosts: readonly { host: string; role: string }[] } {
-  return (c as unknown as { core: { pluginService: { dialect: { code: string }; allHosts: readonly { host: string; role: string }[] } } }).core.pluginService;
+  return (
+    c as unknown as {
+      core: { pluginService: { dialect: { code: string }; allHosts: readonly { host: string; role: string }[] } };
+    }
+  ).core.pluginService;
 }
 
 async function endAll(): Promise<void> {
@@ -118,13 +130,30 @@ test('the global- endpoint: global-aurora-pg dialect, both regions in the topolo
   const c = await connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A });
   assert.equal(await whoami(c), { name: 'instance-1', reader: false, region: A });
   assert.is(internals(c).dialect.code, 'global-aurora-pg');
-  const hosts = internals(c).allHosts.map((h) => `${h.host.split('.')[0]}/${h.host.split('.')[2]}/${h.role}`).sort();
-  assert.equal(hosts, ['instance-1/us-east-1/writer', 'instance-101/us-west-2/reader', 'instance-102/us-west-2/reader', 'instance-2/us-east-1/reader']);
+  const hosts = internals(c)
+    .allHosts.map((h) => `${h.host.split('.')[0]}/${h.host.split('.')[2]}/${h.role}`)
+    .sort();
+  assert.equal(hosts, [
+    'instance-1/us-east-1/writer',
+    'instance-101/us-west-2/reader',
+    'instance-102/us-west-2/reader',
+    'instance-2/us-east-1/reader',
+  ]);
 });
 
 test('CLI: global-status attaches to the global database by its directory', async () => {
-  const { stdout } = await run(process.execPath, [path.resolve('bin/aws-advanced-ts-wrapper.js'), 'cluster', 'global-status', '--dir', gdb.directory, '--json'], { timeout: 60_000 });
-  const status = JSON.parse(stdout) as { primaryRegion: string; globalEndpoint: string; globalClusterInstanceHostPatterns: string; hostAddressMap: Record<string, string>; regions: { credentials: { password?: string } }[] };
+  const { stdout } = await run(
+    process.execPath,
+    [path.resolve('bin/aws-advanced-ts-wrapper.js'), 'cluster', 'global-status', '--dir', gdb.directory, '--json'],
+    { timeout: 60_000 },
+  );
+  const status = JSON.parse(stdout) as {
+    primaryRegion: string;
+    globalEndpoint: string;
+    globalClusterInstanceHostPatterns: string;
+    hostAddressMap: Record<string, string>;
+    regions: { credentials: { password?: string } }[];
+  };
   assert.is(status.primaryRegion, A);
   assert.is(status.globalEndpoint, gdb.globalEndpoint);
   assert.is(status.globalClusterInstanceHostPatterns, gdb.globalClusterInstanceHostPatterns);
@@ -135,9 +164,18 @@ test('CLI: global-status attaches to the global database by its directory', asyn
 test('configuration errors name the key: no home region behind a global- endpoint, a bad mode, gdb_rw without a home region, two failover plugins', async () => {
   const noHome = await rejection(client('global', { plugins: 'gdb_failover' }).connect());
   assert.instance(noHome, ConfigurationError);
-  assert.match(noHome.message, /failoverHomeRegion: required when connecting to '.*global-.*' \(a global database endpoint, which names no region\)/);
-  assert.throws(() => client('instance-1', { plugins: 'gdb_failover', activeHomeFailoverMode: 'strict-reader' }), (e: Error) => e instanceof ConfigurationError && /activeHomeFailoverMode/.test(e.message));
-  assert.throws(() => client('instance-1', { plugins: 'gdb_failover', failoverHomeRegion: 'home' }), /failoverHomeRegion.*AWS region name/);
+  assert.match(
+    noHome.message,
+    /failoverHomeRegion: required when connecting to '.*global-.*' \(a global database endpoint, which names no region\)/,
+  );
+  assert.throws(
+    () => client('instance-1', { plugins: 'gdb_failover', activeHomeFailoverMode: 'strict-reader' }),
+    (e: Error) => e instanceof ConfigurationError && /activeHomeFailoverMode/.test(e.message),
+  );
+  assert.throws(
+    () => client('instance-1', { plugins: 'gdb_failover', failoverHomeRegion: 'home' }),
+    /failoverHomeRegion.*AWS region name/,
+  );
   const rwNoHome = await rejection(client('global', { plugins: 'gdb_rw' }).connect());
   assert.instance(rwNoHome, ConfigurationError);
   assert.match(rwNoHome.message, /gdbRwHomeRegion: required/);
@@ -149,7 +187,11 @@ test('gdb_rw: readers of the home region only; a writer outside it refused, or k
   const home = await connected('global', { plugins: 'gdb_rw', gdbRwHomeRegion: A });
   for (let i = 0; i < 3; i++) {
     await home.setReadOnly(true);
-    assert.equal(await whoami(home), { name: 'instance-2', reader: true, region: A }, 'the only reader of the home region');
+    assert.equal(
+      await whoami(home),
+      { name: 'instance-2', reader: true, region: A },
+      'the only reader of the home region',
+    );
     await home.setReadOnly(false);
     assert.equal(await whoami(home), { name: 'instance-1', reader: false, region: A });
   }
@@ -165,19 +207,44 @@ test('gdb_rw: readers of the home region only; a writer outside it refused, or k
   assert.match(refused.message, /outside the home region us-west-2 \(gdbRwRestrictWriterToHomeRegion\)/);
   assert.is((await whoami(away)).region, B, 'still on the home-region reader');
 
-  const forwarding = await connected('instance-102', { plugins: 'gdb_rw', wrapperDialect: 'global-aurora-pg', gdbEnableGlobalWriteForwarding: true });
+  const forwarding = await connected('instance-102', {
+    plugins: 'gdb_rw',
+    wrapperDialect: 'global-aurora-pg',
+    gdbEnableGlobalWriteForwarding: true,
+  });
   await forwarding.setReadOnly(true);
   await forwarding.setReadOnly(false);
-  assert.equal(await whoami(forwarding), { name: 'instance-102', reader: true, region: B }, 'write forwarding keeps the reader');
+  assert.equal(
+    await whoami(forwarding),
+    { name: 'instance-102', reader: true, region: B },
+    'write forwarding keeps the reader',
+  );
 
-  const unrestricted = await connected('instance-102', { plugins: 'gdb_rw', wrapperDialect: 'global-aurora-pg', gdbRwRestrictWriterToHomeRegion: false });
+  const unrestricted = await connected('instance-102', {
+    plugins: 'gdb_rw',
+    wrapperDialect: 'global-aurora-pg',
+    gdbRwRestrictWriterToHomeRegion: false,
+  });
   await unrestricted.setReadOnly(false);
-  assert.equal(await whoami(unrestricted), { name: 'instance-1', reader: false, region: A }, 'the writer in the other region');
+  assert.equal(
+    await whoami(unrestricted),
+    { name: 'instance-1', reader: false, region: A },
+    'the writer in the other region',
+  );
 });
 
 /** The region an IAM token for the global- endpoint is signed for (its credential scope), as the iam plugin makes it. */
-async function iamTokenRegion(s: WrapperServices, refresh: boolean, extra: Record<string, unknown> = {}): Promise<string> {
-  const props = parseConnectProps('pg', { user: 'app', plugins: 'iam', iamRdsEndpoint: gdb.clusters[0].rdsApi.endpoint, ...extra });
+async function iamTokenRegion(
+  s: WrapperServices,
+  refresh: boolean,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  const props = parseConnectProps('pg', {
+    user: 'app',
+    plugins: 'iam',
+    iamRdsEndpoint: gdb.clusters[0].rdsApi.endpoint,
+    ...extra,
+  });
   const source = new IamCredentialSource({ services: s, driver: 'pg', defaultPort: () => 5432 });
   const { password } = await source.resolve(new HostInfo({ host: gdb.globalEndpoint, port: 5432 }), props, refresh);
   const scope = /X-Amz-Credential=[^&]*%2F(\d{8})%2F([a-z0-9-]+)%2Frds-db%2Faws4_request/.exec(password);
@@ -185,7 +252,7 @@ async function iamTokenRegion(s: WrapperServices, refresh: boolean, extra: Recor
   return scope[2];
 }
 
-test('iam: a global- endpoint names no region; the token is signed for the writer\'s region, found with DescribeGlobalClusters (SigV4-checked RDS API)', async () => {
+test("iam: a global- endpoint names no region; the token is signed for the writer's region, found with DescribeGlobalClusters (SigV4-checked RDS API)", async () => {
   const s = newServices();
   assert.is(await iamTokenRegion(s, false), A);
   // iamRegion wins without a lookup; a refused lookup says what to set.
@@ -194,7 +261,10 @@ test('iam: a global- endpoint names no region; the token is signed for the write
   process.env.AWS_SECRET_ACCESS_KEY = 'wrong-secret-wrong-secret-wrong-secret00';
   try {
     const err = await rejection(iamTokenRegion(newServices(), false));
-    assert.match(err.message, /cannot find the region of global database endpoint '.*global-.*' with DescribeGlobalClusters .*SignatureDoesNotMatch|cannot find the region.*signature/i);
+    assert.match(
+      err.message,
+      /cannot find the region of global database endpoint '.*global-.*' with DescribeGlobalClusters .*SignatureDoesNotMatch|cannot find the region.*signature/i,
+    );
     assert.match(err.message, /set 'iamRegion'/);
   } finally {
     process.env.AWS_SECRET_ACCESS_KEY = saved;
@@ -202,8 +272,13 @@ test('iam: a global- endpoint names no region; the token is signed for the write
 });
 
 const MODES = [
-  'strict-writer', 'strict-home-reader', 'strict-out-of-home-reader', 'strict-any-reader', 'home-reader-or-writer',
-  'out-of-home-reader-or-writer', 'any-reader-or-writer',
+  'strict-writer',
+  'strict-home-reader',
+  'strict-out-of-home-reader',
+  'strict-any-reader',
+  'home-reader-or-writer',
+  'out-of-home-reader-or-writer',
+  'any-reader-or-writer',
 ] as const;
 type Mode = (typeof MODES)[number];
 
@@ -213,13 +288,20 @@ function allowed(mode: Mode, home: string, who: { reader: boolean; region: strin
   const awayReader = who.reader && who.region !== home;
   const writer = !who.reader && who.name === 'instance-101';
   switch (mode) {
-    case 'strict-writer': return writer;
-    case 'strict-home-reader': return homeReader;
-    case 'strict-out-of-home-reader': return awayReader;
-    case 'strict-any-reader': return who.reader;
-    case 'home-reader-or-writer': return homeReader || writer;
-    case 'out-of-home-reader-or-writer': return awayReader || writer;
-    case 'any-reader-or-writer': return who.reader || writer;
+    case 'strict-writer':
+      return writer;
+    case 'strict-home-reader':
+      return homeReader;
+    case 'strict-out-of-home-reader':
+      return awayReader;
+    case 'strict-any-reader':
+      return who.reader;
+    case 'home-reader-or-writer':
+      return homeReader || writer;
+    case 'out-of-home-reader-or-writer':
+      return awayReader || writer;
+    case 'any-reader-or-writer':
+      return who.reader || writer;
   }
 }
 
@@ -232,9 +314,17 @@ test('unplanned global failover: every gdb_failover mode, home region active (wr
     for (const home of [A, B]) {
       const active = home === B ? mode : other; // the writer ends in B: active for home B, inactive for home A
       const inactive = home === B ? other : mode;
-      const c = await connected('writer', {
-        plugins: 'gdb_failover', failoverHomeRegion: home, activeHomeFailoverMode: active, inactiveHomeFailoverMode: inactive, failoverTimeoutMs: 60_000,
-      }, shared);
+      const c = await connected(
+        'writer',
+        {
+          plugins: 'gdb_failover',
+          failoverHomeRegion: home,
+          activeHomeFailoverMode: active,
+          inactiveHomeFailoverMode: inactive,
+          failoverTimeoutMs: 60_000,
+        },
+        shared,
+      );
       cases.push({ mode, home, c });
     }
   }
@@ -254,7 +344,10 @@ test('unplanned global failover: every gdb_failover mode, home region active (wr
       assert.instance(err, FailoverSuccessError);
       return whoami(c);
     });
-    assert.ok(allowed(mode, home, who), `${mode} with home ${home} (${home === B ? 'active' : 'inactive'}) ended on ${who.name} (${who.region}, ${who.reader ? 'reader' : 'writer'})`);
+    assert.ok(
+      allowed(mode, home, who),
+      `${mode} with home ${home} (${home === B ? 'active' : 'inactive'}) ended on ${who.name} (${who.region}, ${who.reader ? 'reader' : 'writer'})`,
+    );
   }
   const writer = cases.find((x) => x.mode === 'strict-writer' && x.home === A)!.c;
   await writer.query("INSERT INTO gt VALUES (1, 'us-west-2')");
@@ -266,7 +359,11 @@ test('unplanned global failover: every gdb_failover mode, home region active (wr
 test('planned switchover back through the global- endpoint: strict-writer by default, writes land in the new primary region, nothing lost', async () => {
   assert.is(gdb.primaryRegion, B);
   const c = await connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A, failoverTimeoutMs: 60_000 });
-  assert.equal(await whoami(c), { name: 'instance-101', reader: false, region: B }, 'the global- endpoint follows the primary region');
+  assert.equal(
+    await whoami(c),
+    { name: 'instance-101', reader: false, region: B },
+    'the global- endpoint follows the primary region',
+  );
   const running = rejection(c.query(SLEEP));
   await waitRunning(1);
   await gdb.switchover();
@@ -279,17 +376,26 @@ test('planned switchover back through the global- endpoint: strict-writer by def
   assert.is((await whoami(fresh)).name, 'instance-1');
 });
 
-test('enableConnectFailover: an initial connection to a lost instance fails over by the home region\'s mode; the failover event', async () => {
+test("enableConnectFailover: an initial connection to a lost instance fails over by the home region's mode; the failover event", async () => {
   assert.is(gdb.primaryRegion, A);
   const shared = newServices();
   // The topology of both regions, cached in `shared` under a cluster id both clients name.
   await connected('writer', { plugins: 'gdb_failover', clusterId: 'gdb' }, shared);
   await gdb.primary.kill('instance-2');
   try {
-    const c = client('instance-2', {
-      plugins: 'gdb_failover', clusterId: 'gdb', wrapperDialect: 'global-aurora-pg', enableConnectFailover: true, failoverHomeRegion: A,
-      activeHomeFailoverMode: 'strict-out-of-home-reader', failoverTimeoutMs: 30_000,
-    }, shared);
+    const c = client(
+      'instance-2',
+      {
+        plugins: 'gdb_failover',
+        clusterId: 'gdb',
+        wrapperDialect: 'global-aurora-pg',
+        enableConnectFailover: true,
+        failoverHomeRegion: A,
+        activeHomeFailoverMode: 'strict-out-of-home-reader',
+        failoverTimeoutMs: 30_000,
+      },
+      shared,
+    );
     const events: { outcome: string; to?: { host: string } }[] = [];
     c.on('failover', (e: { outcome: string; to?: { host: string } }) => events.push(e));
     await c.connect();

@@ -23,7 +23,13 @@ function configError(fn: () => unknown, what = ''): ConfigurationError {
     assert.instance(e, ConfigurationError, `${what}: ${String(e)}`);
     return e as ConfigurationError;
   }
-  throw new assert.Assertion({ message: `expected a ConfigurationError ${what}`, operator: 'throws', generated: true, expects: 'throw', actual: 'no throw' });
+  throw new assert.Assertion({
+    message: `expected a ConfigurationError ${what}`,
+    operator: 'throws',
+    generated: true,
+    expects: 'throw',
+    actual: 'no throw',
+  });
 }
 
 /** No run of 3+ characters of the secret appears in the text (a partial mask leaks too). */
@@ -68,7 +74,12 @@ const log = getLogger('hardening-test');
 
 test('1. log lines: the whole userinfo of a URL is masked whatever it contains', () => {
   const lines: string[] = [];
-  const sink: LogSink = { debug: (m) => lines.push(String(m)), info: (m) => lines.push(String(m)), warn: (m) => lines.push(String(m)), error: (m) => lines.push(String(m)) };
+  const sink: LogSink = {
+    debug: (m) => lines.push(String(m)),
+    info: (m) => lines.push(String(m)),
+    warn: (m) => lines.push(String(m)),
+    error: (m) => lines.push(String(m)),
+  };
   setLogger(sink, { levels: 'hardening-test:debug' });
   try {
     for (const pw of PASSWORDS) {
@@ -143,20 +154,33 @@ test('3. pool timeouts use the same limit (AwsPGPool connectionTimeoutMillis / i
 });
 
 test('4. monitoring settings past the native one-day limit are ConfigurationErrors at construction', () => {
-  let e = configError(() => new AwsPGClient({ host: 'h', failureDetectionTimeMs: NATIVE_MAX_MS + 1 }), 'failureDetectionTimeMs');
+  let e = configError(
+    () => new AwsPGClient({ host: 'h', failureDetectionTimeMs: NATIVE_MAX_MS + 1 }),
+    'failureDetectionTimeMs',
+  );
   assert.is(e.key, 'failureDetectionTimeMs');
   assert.match(e.message, /up to 86400000.*native monitors' limit/);
-  e = configError(() => new AwsPGClient({ host: 'h', failureDetectionIntervalMs: 2 * NATIVE_MAX_MS }), 'failureDetectionIntervalMs');
+  e = configError(
+    () => new AwsPGClient({ host: 'h', failureDetectionIntervalMs: 2 * NATIVE_MAX_MS }),
+    'failureDetectionIntervalMs',
+  );
   assert.is(e.key, 'failureDetectionIntervalMs');
   // socketTimeout bounds the host monitors' probes unless monitoring-socketTimeout is set.
   for (const plugins of ['host_monitoring_v2', 'host_monitoring']) {
     e = configError(() => new AwsPGClient({ host: 'h', plugins, socketTimeout: 2 * NATIVE_MAX_MS }), plugins);
     assert.is(e.key, 'socketTimeout');
     assert.match(e.message, /at most 86400000 ms.*monitoring-socketTimeout/);
-    e = configError(() => new AwsMySQLClient({ host: 'h', plugins, 'monitoring-connectTimeout': NATIVE_MAX_MS + 1 }), plugins);
+    e = configError(
+      () => new AwsMySQLClient({ host: 'h', plugins, 'monitoring-connectTimeout': NATIVE_MAX_MS + 1 }),
+      plugins,
+    );
     assert.is(e.key, 'monitoring-connectTimeout');
-    assert.not.throws(() => new AwsPGClient({ host: 'h', plugins, socketTimeout: 2 * NATIVE_MAX_MS, 'monitoring-socketTimeout': 5000 }));
-    assert.not.throws(() => new AwsPGClient({ host: 'h', plugins, socketTimeout: 2 * NATIVE_MAX_MS, failureDetectionEnabled: false }));
+    assert.not.throws(
+      () => new AwsPGClient({ host: 'h', plugins, socketTimeout: 2 * NATIVE_MAX_MS, 'monitoring-socketTimeout': 5000 }),
+    );
+    assert.not.throws(
+      () => new AwsPGClient({ host: 'h', plugins, socketTimeout: 2 * NATIVE_MAX_MS, failureDetectionEnabled: false }),
+    );
   }
   // Without host monitoring a long statement timeout is fine.
   assert.not.throws(() => new AwsPGClient({ host: 'h', plugins: 'failover_v2', socketTimeout: 2 * NATIVE_MAX_MS }));
@@ -177,7 +201,9 @@ test('5. clusterInstanceHostPattern: one validator, at construction', () => {
     assert.is(e.key, 'clusterInstanceHostPattern');
     assert.match(e.message, why);
   }
-  const e = configError(() => new AwsPGClient({ host: 'h', globalClusterInstanceHostPatterns: 'us-east-1:?.a.com,us-west-2:a b?.x.com' }));
+  const e = configError(
+    () => new AwsPGClient({ host: 'h', globalClusterInstanceHostPatterns: 'us-east-1:?.a.com,us-west-2:a b?.x.com' }),
+  );
   assert.is(e.key, 'globalClusterInstanceHostPatterns');
   assert.match(e.message, /bad entry 'us-west-2:a b\?\.x\.com'/);
   assert.not.throws(() => new AwsPGClient({ host: '10.0.0.1', clusterInstanceHostPattern: '?.example.com:6000' }));
@@ -187,13 +213,28 @@ test('5. clusterInstanceHostPattern: one validator, at construction', () => {
 
 test("6. failoverReaderHostSelectorStrategy 'bogus' is rejected at construction with the valid ones listed", () => {
   for (const plugins of ['failover_v2', 'failover']) {
-    const e = configError(() => new AwsPGClient({ host: 'h', plugins, failoverReaderHostSelectorStrategy: 'bogus' }), plugins);
+    const e = configError(
+      () => new AwsPGClient({ host: 'h', plugins, failoverReaderHostSelectorStrategy: 'bogus' }),
+      plugins,
+    );
     assert.is(e.key, 'failoverReaderHostSelectorStrategy');
-    assert.match(e.message, /random, round_robin, weighted_random, highest_weight, least_connections.*fastest_response.*got 'bogus'/);
+    assert.match(
+      e.message,
+      /random, round_robin, weighted_random, highest_weight, least_connections.*fastest_response.*got 'bogus'/,
+    );
   }
-  let e = configError(() => new AwsPGClient({ host: 'h', plugins: 'read_write_splitting', readerHostSelectorStrategy: 'bogus' }));
+  let e = configError(
+    () => new AwsPGClient({ host: 'h', plugins: 'read_write_splitting', readerHostSelectorStrategy: 'bogus' }),
+  );
   assert.is(e.key, 'readerHostSelectorStrategy');
-  e = configError(() => new AwsPGClient({ host: 'h', plugins: 'initial_connection', readerInitialConnectionHostSelectorStrategy: 'fastest' }));
+  e = configError(
+    () =>
+      new AwsPGClient({
+        host: 'h',
+        plugins: 'initial_connection',
+        readerInitialConnectionHostSelectorStrategy: 'fastest',
+      }),
+  );
   assert.is(e.key, 'readerInitialConnectionHostSelectorStrategy');
   // Not loaded, not checked; a strategy a loaded plugin accepts is fine.
   assert.not.throws(() => new AwsPGClient({ host: 'h', plugins: [], failoverReaderHostSelectorStrategy: 'bogus' }));
@@ -201,10 +242,22 @@ test("6. failoverReaderHostSelectorStrategy 'bogus' is rejected at construction 
   pluginRegistry(services).registerPlugin({
     code: 'my_selector',
     weight: 100,
-    create: () => ({ code: 'my_selector', subscribedMethods: new Set([PIPELINE.acceptsStrategy]), acceptsStrategy: (_r, s) => s === 'mine' }),
+    create: () => ({
+      code: 'my_selector',
+      subscribedMethods: new Set([PIPELINE.acceptsStrategy]),
+      acceptsStrategy: (_r, s) => s === 'mine',
+    }),
   });
-  assert.not.throws(() => new AwsPGClient({ host: 'h', plugins: 'failover_v2,my_selector', failoverReaderHostSelectorStrategy: 'mine' }, { services }));
-  assert.not.throws(() => new AwsPGClient({ host: 'h', plugins: 'failover_v2', failoverReaderHostSelectorStrategy: 'round_robin' }));
+  assert.not.throws(
+    () =>
+      new AwsPGClient(
+        { host: 'h', plugins: 'failover_v2,my_selector', failoverReaderHostSelectorStrategy: 'mine' },
+        { services },
+      ),
+  );
+  assert.not.throws(
+    () => new AwsPGClient({ host: 'h', plugins: 'failover_v2', failoverReaderHostSelectorStrategy: 'round_robin' }),
+  );
 });
 
 test('6. wrapperDriverDialect: the driver in use is accepted, any other value rejected', () => {
@@ -219,7 +272,11 @@ test('6. wrapperDriverDialect: the driver in use is accepted, any other value re
 });
 
 test("6. NaN and Infinity are shown as such, not as 'null'", () => {
-  for (const [key, value, shown] of [['socketTimeout', NaN, 'NaN'], ['topologyRefreshMs', Infinity, 'Infinity'], ['failureDetectionCount', -Infinity, '-Infinity']] as const) {
+  for (const [key, value, shown] of [
+    ['socketTimeout', NaN, 'NaN'],
+    ['topologyRefreshMs', Infinity, 'Infinity'],
+    ['failureDetectionCount', -Infinity, '-Infinity'],
+  ] as const) {
     const e = configError(() => parseConnectProps('pg', { [key]: value }), key);
     assert.ok(e.message.endsWith(`got ${shown}`), e.message);
     assert.not.match(e.message, /null/);
@@ -229,7 +286,13 @@ test("6. NaN and Infinity are shown as such, not as 'null'", () => {
 test("6. a custom plugin whose create() throws: the error names the plugin's code and keeps the cause", () => {
   const services = new WrapperServices();
   const boom = new Error('needs option fooBar');
-  const factory: PluginFactory = { code: 'acme_audit', weight: 100, create: () => { throw boom; } };
+  const factory: PluginFactory = {
+    code: 'acme_audit',
+    weight: 100,
+    create: () => {
+      throw boom;
+    },
+  };
   pluginRegistry(services).registerPlugin(factory);
   const e = configError(() => new AwsPGClient({ host: 'h', plugins: 'acme_audit' }, { services }));
   assert.match(e.message, /Plugin 'acme_audit' could not be created: needs option fooBar/);
@@ -243,7 +306,12 @@ test('7. a wrong topology-monitoring- password: one warning and a monitorError e
   const lab = await TopologyLab.start('aurora-pg', 1);
   const services = new WrapperServices();
   const warnings: string[] = [];
-  const sink: LogSink = { debug: () => {}, info: () => {}, warn: (m, ...a) => warnings.push([m, ...a].map(String).join(' ')), error: (m) => warnings.push(`ERROR ${String(m)}`) };
+  const sink: LogSink = {
+    debug: () => {},
+    info: () => {},
+    warn: (m, ...a) => warnings.push([m, ...a].map(String).join(' ')),
+    error: (m) => warnings.push(`ERROR ${String(m)}`),
+  };
   setLogger(sink, { levels: 'topology-monitor:warn' });
   try {
     const events: MonitorErrorEvent[] = [];
@@ -266,7 +334,10 @@ test('7. a wrong topology-monitoring- password: one warning and a monitorError e
     assert.match(ev.message, /refused its credentials/);
     assert.not.ok(JSON.stringify(ev).includes('Wr0ng'));
     // The monitor keeps failing (a forced refresh times out); still one warning, one event per host.
-    const r = await monitor.forceRefresh(true, 1500).then(() => 'resolved', (err: Error) => err.message);
+    const r = await monitor.forceRefresh(true, 1500).then(
+      () => 'resolved',
+      (err: Error) => err.message,
+    );
     assert.match(r, /not refreshed/);
     assert.is(warnings.length, 1, warnings.join('\n'));
     assert.match(warnings[0], /cannot log in to .*refused its credentials/);

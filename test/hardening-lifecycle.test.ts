@@ -66,7 +66,9 @@ test('releaseResources() with a client still open: its monitors come back at its
     const err = await within(call, 20_000, 'the call on the black-holed writer');
     assert.instance(err, FailoverSuccessError, String(err));
     assert.is(client.getCurrentHost()?.host.split('.')[0], promoted.newWriter, 'the client is on the new writer');
-    const who = await client.query('SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro');
+    const who = await client.query(
+      'SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro',
+    );
     assert.equal(who.rows, [{ id: promoted.newWriter, ro: false }]);
   } finally {
     await client.end();
@@ -85,12 +87,20 @@ interface ChildOutcome {
 }
 
 /** Runs the fixture in a child; it must exit by itself with code 0 within `limitMs` (killed otherwise). */
-function runChild(mode: string, clusterDir = dir, limitMs = 40_000): Promise<{ code: number | null; signal: string | null; out: ChildOutcome | undefined; text: string }> {
+function runChild(
+  mode: string,
+  clusterDir = dir,
+  limitMs = 40_000,
+): Promise<{ code: number | null; signal: string | null; out: ChildOutcome | undefined; text: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'lifecycle-end-during-failover.ts'), clusterDir, mode], {
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(__dirname, 'fixtures', 'lifecycle-end-during-failover.ts'), clusterDir, mode],
+      {
+        env: process.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let text = '';
     child.stdout.on('data', (d) => (text += d));
     child.stderr.on('data', (d) => (text += d));
@@ -109,7 +119,11 @@ async function assertCleanExit(mode: string, clusterDir = dir, movesOn = false):
   assert.is(r.code, 0, r.text);
   assert.ok(r.out, r.text);
   assert.is(r.out.sockets, 0, `sockets left open after end(): ${r.text}`);
-  if (!movesOn) assert.not.ok(r.out.outcome.startsWith('FailoverSuccessError'), `the ended client did not move to a new connection: ${r.out.outcome}`);
+  if (!movesOn)
+    assert.not.ok(
+      r.out.outcome.startsWith('FailoverSuccessError'),
+      `the ended client did not move to a new connection: ${r.out.outcome}`,
+    );
   return r.out;
 }
 
@@ -137,7 +151,12 @@ test('end() while setReadOnly(true) is opening a reader connection: it is closed
 
 test('aurora-mysql: end() while the failover waits for a new writer: the failover stops, the process exits', async () => {
   const mysqlDir = mkdtempSync(path.join(tmpdir(), 'hardening-lifecycle-mysql-'));
-  const mysqlCluster = await LocalCluster.start({ flavour: 'aurora-mysql', readers: 1, dir: mysqlDir, database: 'app' });
+  const mysqlCluster = await LocalCluster.start({
+    flavour: 'aurora-mysql',
+    readers: 1,
+    dir: mysqlDir,
+    database: 'app',
+  });
   try {
     await assertCleanExit('mysql', mysqlDir);
   } finally {

@@ -59,7 +59,11 @@ test('checkWriter reads every writer-id answer of the shared table as the native
       return rows;
     };
     const got = await checkWriter(queries, query);
-    assert.equal(got, { isWriter: c.expect.isWriter, writerId: orUndefined(c.expect.writerId), ownId: orUndefined(c.expect.ownId) }, c.name);
+    assert.equal(
+      got,
+      { isWriter: c.expect.isWriter, writerId: orUndefined(c.expect.writerId), ownId: orUndefined(c.expect.ownId) },
+      c.name,
+    );
     assert.is(asked[0], 'writer-id', c.name);
   }
 });
@@ -68,10 +72,18 @@ test('the panic probe reaches the verdicts of the shared table', () => {
   assert.ok(fixtures.verdict.length >= 10);
   const template = new HostInfo({ host: '?.cluster-abc.us-east-1.rds.amazonaws.com', port: 5432 });
   for (const c of fixtures.verdict) {
-    const check = { isWriter: c.check.isWriter, writerId: orUndefined(c.check.writerId), ownId: orUndefined(c.check.ownId) };
+    const check = {
+      isWriter: c.check.isWriter,
+      writerId: orUndefined(c.check.writerId),
+      ownId: orUndefined(c.check.ownId),
+    };
     const hosts = topologyRowsToHosts(c.shape, c.rows, { template, writerId: check.writerId });
     assert.is(hosts?.[0]?.hostId ?? null, c.expect.rowsWriter, `${c.name}: writer of the rows`);
-    assert.is(probeVerdict(check, hosts, orUndefined(c.previousWriterId), orUndefined(c.isReader)), c.expect.verdict, c.name);
+    assert.is(
+      probeVerdict(check, hosts, orUndefined(c.previousWriterId), orUndefined(c.isReader)),
+      c.expect.verdict,
+      c.name,
+    );
   }
 });
 

@@ -2,7 +2,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigurationError, UnsupportedOperationError } from '../ts/errors.js';
 import { HostAvailability, HostInfo, HostRole } from '../ts/host-info.js';
-import { HostSelectors, hostSelectors, NoHostsMatchingRoleError, parseHostWeightPairs, validateHostSelectorOptions } from '../ts/host-selectors.js';
+import {
+  HostSelectors,
+  hostSelectors,
+  NoHostsMatchingRoleError,
+  parseHostWeightPairs,
+  validateHostSelectorOptions,
+} from '../ts/host-selectors.js';
 import { WrapperServices } from '../ts/services.js';
 import { ClientCore } from '../ts/client-core.js';
 import { PgDriverDialect } from '../ts/dialects/driver/pg.js';
@@ -12,7 +18,13 @@ const writer = new HostInfo({ host: 'w', port: 5432, role: HostRole.WRITER, weig
 const r1 = new HostInfo({ host: 'r1', port: 5432, role: HostRole.READER, weight: 10 });
 const r2 = new HostInfo({ host: 'r2', port: 5432, role: HostRole.READER, weight: 30 });
 const r3 = new HostInfo({ host: 'r3', port: 5432, role: HostRole.READER, weight: 20 });
-const down = new HostInfo({ host: 'r0', port: 5432, role: HostRole.READER, availability: HostAvailability.UNAVAILABLE, weight: 999 });
+const down = new HostInfo({
+  host: 'r0',
+  port: 5432,
+  role: HostRole.READER,
+  availability: HostAvailability.UNAVAILABLE,
+  weight: 999,
+});
 const hosts = [writer, r3, down, r1, r2];
 
 /** A random source returning the given values in turn. */
@@ -49,7 +61,10 @@ test('round_robin: weights from host:weight pairs and the default weight', () =>
   assert.equal(picks, ['r1', 'r1', 'r1', 'r2', 'r3', 'r3', 'r1']);
   const s2 = new HostSelectors();
   const objectPairs = { roundRobinHostWeightPairs: { r2: 2 }, roundRobinDefaultWeight: 2 };
-  assert.equal(Array.from({ length: 6 }, () => s2.select('round_robin', hosts, HostRole.READER, objectPairs).host), ['r1', 'r1', 'r2', 'r2', 'r3', 'r3']);
+  assert.equal(
+    Array.from({ length: 6 }, () => s2.select('round_robin', hosts, HostRole.READER, objectPairs).host),
+    ['r1', 'r1', 'r2', 'r2', 'r3', 'r3'],
+  );
 });
 
 test('round_robin: a host that disappears is skipped; state is per WrapperServices and cleared on close', async () => {
@@ -73,27 +88,71 @@ test('weighted_random: picks in proportion to the configured weights', () => {
 
 test('errors: no host of the role, unknown strategy, bad weights', () => {
   const s = new HostSelectors();
-  assert.throws(() => s.select('random', [writer, down], HostRole.READER), (e: Error) => e instanceof NoHostsMatchingRoleError && /role 'reader'/.test(e.message));
-  assert.throws(() => s.select('least_connections', hosts, HostRole.READER), (e: Error) => e instanceof UnsupportedOperationError && /supported: random, round_robin, weighted_random, highest_weight/.test(e.message));
+  assert.throws(
+    () => s.select('random', [writer, down], HostRole.READER),
+    (e: Error) => e instanceof NoHostsMatchingRoleError && /role 'reader'/.test(e.message),
+  );
+  assert.throws(
+    () => s.select('least_connections', hosts, HostRole.READER),
+    (e: Error) =>
+      e instanceof UnsupportedOperationError &&
+      /supported: random, round_robin, weighted_random, highest_weight/.test(e.message),
+  );
   for (const bad of ['r1:0', 'r1:-2', 'r1:abc', 'r1', ':3', 'r1:1.5']) {
-    assert.throws(() => parseHostWeightPairs(bad, 'roundRobinHostWeightPairs'), (e: Error) => e instanceof ConfigurationError && /roundRobinHostWeightPairs/.test(e.message), bad);
+    assert.throws(
+      () => parseHostWeightPairs(bad, 'roundRobinHostWeightPairs'),
+      (e: Error) => e instanceof ConfigurationError && /roundRobinHostWeightPairs/.test(e.message),
+      bad,
+    );
   }
-  assert.throws(() => validateHostSelectorOptions({ weightedRandomDefaultWeight: 0 }), /weightedRandomDefaultWeight must be an integer ≥ 1; got '0'/);
-  assert.throws(() => s.select('round_robin', hosts, HostRole.READER, { roundRobinDefaultWeight: 'x' }), /roundRobinDefaultWeight/);
-  assert.equal([...parseHostWeightPairs('a:1, b.example.com:20', 'k')], [['a', 1], ['b.example.com', 20]]);
+  assert.throws(
+    () => validateHostSelectorOptions({ weightedRandomDefaultWeight: 0 }),
+    /weightedRandomDefaultWeight must be an integer ≥ 1; got '0'/,
+  );
+  assert.throws(
+    () => s.select('round_robin', hosts, HostRole.READER, { roundRobinDefaultWeight: 'x' }),
+    /roundRobinDefaultWeight/,
+  );
+  assert.equal(
+    [...parseHostWeightPairs('a:1, b.example.com:20', 'k')],
+    [
+      ['a', 1],
+      ['b.example.com', 20],
+    ],
+  );
 });
 
 test('selector and availability options come from the client config (seed names too) and are validated at construction', () => {
   const mk = (config: Record<string, unknown>) =>
-    new ClientCore<pg.Client>({ driver: 'pg', driverDialect: new PgDriverDialect(), config: { host: '127.0.0.1', plugins: [], ...config }, services: new WrapperServices() });
+    new ClientCore<pg.Client>({
+      driver: 'pg',
+      driverDialect: new PgDriverDialect(),
+      config: { host: '127.0.0.1', plugins: [], ...config },
+      services: new WrapperServices(),
+    });
   const core = mk({ round_robin_host_weight_pairs: 'r1:2', roundRobinDefaultWeight: 1 });
   assert.is(core.props.options.roundRobinHostWeightPairs, 'r1:2');
-  const picks = Array.from({ length: 4 }, () => core.pluginService.getHostInfoByStrategy(HostRole.READER, 'round_robin', hosts).host);
+  const picks = Array.from(
+    { length: 4 },
+    () => core.pluginService.getHostInfoByStrategy(HostRole.READER, 'round_robin', hosts).host,
+  );
   assert.equal(picks, ['r1', 'r1', 'r2', 'r3']);
-  assert.throws(() => mk({ roundRobinHostWeightPairs: 'r1:0' }), (e: Error) => e instanceof ConfigurationError && /roundRobinHostWeightPairs/.test(e.message));
-  assert.throws(() => mk({ weightedRandomDefaultWeight: 0 }), (e: Error) => e instanceof ConfigurationError && /weightedRandomDefaultWeight/.test(e.message));
-  assert.throws(() => mk({ defaultHostAvailabilityStrategy: 'sometimes' }), (e: Error) => e instanceof ConfigurationError && /defaultHostAvailabilityStrategy/.test(e.message));
-  const backoff = mk({ default_host_availability_strategy: 'exponential_backoff', host_availability_strategy_initial_backoff_time: 2 });
+  assert.throws(
+    () => mk({ roundRobinHostWeightPairs: 'r1:0' }),
+    (e: Error) => e instanceof ConfigurationError && /roundRobinHostWeightPairs/.test(e.message),
+  );
+  assert.throws(
+    () => mk({ weightedRandomDefaultWeight: 0 }),
+    (e: Error) => e instanceof ConfigurationError && /weightedRandomDefaultWeight/.test(e.message),
+  );
+  assert.throws(
+    () => mk({ defaultHostAvailabilityStrategy: 'sometimes' }),
+    (e: Error) => e instanceof ConfigurationError && /defaultHostAvailabilityStrategy/.test(e.message),
+  );
+  const backoff = mk({
+    default_host_availability_strategy: 'exponential_backoff',
+    host_availability_strategy_initial_backoff_time: 2,
+  });
   assert.is(backoff.props.options.hostAvailabilityStrategyInitialBackoffTime, 2000, 'seed alias in seconds');
 });
 

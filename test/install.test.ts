@@ -10,7 +10,19 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile as execFileCb, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -60,7 +72,9 @@ function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 /** Publishes a tarball the way `npm publish` does (one PUT of the packument with the tarball attached). */
 async function publish(tarball: string, token: string): Promise<void> {
-  const manifest = JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' })) as {
+  const manifest = JSON.parse(
+    execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }),
+  ) as {
     name: string;
     version: string;
   };
@@ -81,7 +95,9 @@ async function publish(tarball: string, token: string): Promise<void> {
         },
       },
     },
-    _attachments: { [file]: { content_type: 'application/octet-stream', data: data.toString('base64'), length: data.length } },
+    _attachments: {
+      [file]: { content_type: 'application/octet-stream', data: data.toString('base64'), length: data.length },
+    },
   };
   const res = await fetch(`${registry}/${manifest.name.replace('/', '%2f')}`, {
     method: 'PUT',
@@ -99,9 +115,13 @@ function dependencyClosure(names: string[]): string[] {
       const candidate = path.join(dir, 'node_modules', name);
       if (existsSync(path.join(candidate, 'package.json'))) {
         if (seen.has(candidate)) return;
-        const manifest = JSON.parse(readFileSync(path.join(candidate, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+        const manifest = JSON.parse(readFileSync(path.join(candidate, 'package.json'), 'utf8')) as Record<
+          string,
+          Record<string, string> | undefined
+        >;
         seen.set(candidate, name);
-        for (const dep of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies })) visit(dep, candidate);
+        for (const dep of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies }))
+          visit(dep, candidate);
         return;
       }
       if (dir === root || dir === path.dirname(dir)) return; // an optional dependency not installed here
@@ -139,7 +159,9 @@ test.before(async () => {
       '',
     ].join('\n'),
   );
-  const { runServer } = (await import('verdaccio')) as unknown as { runServer: (configPath: string) => Promise<Server> };
+  const { runServer } = (await import('verdaccio')) as unknown as {
+    runServer: (configPath: string) => Promise<Server>;
+  };
   server = await runServer(config);
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   registry = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -159,12 +181,20 @@ test.before(async () => {
   cpSync(nativeBuild, path.join(platformDir, BINARY));
   const dirs = [root, platformDir, ...dependencyClosure(['pg', 'pg-connection-string'])];
   const packed = JSON.parse(
-    execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packs, ...dirs], { encoding: 'utf8', cwd: work }),
+    execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packs, ...dirs], {
+      encoding: 'utf8',
+      cwd: work,
+    }),
   ) as { filename: string; name: string; size: number; unpackedSize: number; files: { path: string }[] }[];
   const main = packed.find((p) => p.name === 'aws-advanced-ts-wrapper')!;
   const files = main.files.map((f) => f.path);
-  console.log(`main package: ${(main.size / 1024).toFixed(0)} KiB packed, ${(main.unpackedSize / 1024).toFixed(0)} KiB, ${files.length} files`);
-  assert.not.ok(files.some((f) => f.endsWith('.map') || f.endsWith('.node') || f.startsWith('ts/') || f.startsWith('target/')), 'main package ships maps, binaries or TS sources');
+  console.log(
+    `main package: ${(main.size / 1024).toFixed(0)} KiB packed, ${(main.unpackedSize / 1024).toFixed(0)} KiB, ${files.length} files`,
+  );
+  assert.not.ok(
+    files.some((f) => f.endsWith('.map') || f.endsWith('.node') || f.startsWith('ts/') || f.startsWith('target/')),
+    'main package ships maps, binaries or TS sources',
+  );
   const platformPack = packed.find((p) => p.name === PLATFORM_PACKAGE)!;
   assert.equal(platformPack.files.map((f) => f.path).sort(), [BINARY, 'README.md', 'package.json'].sort());
 
@@ -174,7 +204,10 @@ test.before(async () => {
   mkdirSync(staged);
   execFileSync('tar', ['-xzf', mainTarball, '-C', staged]);
   const manifestPath = path.join(staged, 'package', 'package.json');
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string; optionalDependencies?: Record<string, string> };
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+    version: string;
+    optionalDependencies?: Record<string, string>;
+  };
   manifest.optionalDependencies = Object.fromEntries(
     readdirSync(path.join(root, 'npm')).map((dir) => [`aws-advanced-ts-wrapper-${dir}`, manifest.version]),
   );
@@ -199,11 +232,16 @@ test('npm install aws-advanced-ts-wrapper pg: the prebuilt addon, no Rust toolch
   const out = await execFile('npm', ['install', 'aws-advanced-ts-wrapper', 'pg'], { cwd: app, env });
   const ms = Date.now() - started;
   const modules = path.join(app, 'node_modules');
-  console.log(`npm install: ${(ms / 1000).toFixed(1)} s, node_modules ${(duKiB(modules) / 1024).toFixed(1)} MiB ` +
-    `(aws-advanced-ts-wrapper ${duKiB(path.join(modules, 'aws-advanced-ts-wrapper'))} KiB, ` +
-    `${PLATFORM_PACKAGE} ${duKiB(path.join(modules, PLATFORM_PACKAGE))} KiB)`);
+  console.log(
+    `npm install: ${(ms / 1000).toFixed(1)} s, node_modules ${(duKiB(modules) / 1024).toFixed(1)} MiB ` +
+      `(aws-advanced-ts-wrapper ${duKiB(path.join(modules, 'aws-advanced-ts-wrapper'))} KiB, ` +
+      `${PLATFORM_PACKAGE} ${duKiB(path.join(modules, PLATFORM_PACKAGE))} KiB)`,
+  );
   assert.ok(statSync(path.join(modules, PLATFORM_PACKAGE, BINARY)).size > 0);
-  assert.not.ok(existsSync(path.join(modules, 'aws-advanced-ts-wrapper', 'native')), 'the install script built or copied a binary');
+  assert.not.ok(
+    existsSync(path.join(modules, 'aws-advanced-ts-wrapper', 'native')),
+    'the install script built or copied a binary',
+  );
   assert.not.match(out.stderr, /aws-advanced-ts-wrapper\]/, 'the install script had something to say');
 });
 
@@ -243,7 +281,11 @@ console.log(JSON.stringify(result));
   );
   const clusterDir = path.join(work, 'cluster');
   const env = userEnv({ PG_BIN_DIR: await resolvePgBinDir() });
-  const { stdout } = await execFile(process.execPath, ['--enable-source-maps', script, clusterDir], { cwd: app, env, timeout: 90_000 });
+  const { stdout } = await execFile(process.execPath, ['--enable-source-maps', script, clusterDir], {
+    cwd: app,
+    env,
+    timeout: 90_000,
+  });
   const result = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
   assert.equal(result.nativeLibraries, [path.join(app, 'node_modules', PLATFORM_PACKAGE, BINARY)]);
   assert.is.not(result.newWriter, result.oldWriter);
@@ -260,7 +302,10 @@ test('a platform with no package, or its package left out: the install and the l
   const fake = path.join(work, 'fake-platform.cjs');
   writeFileSync(fake, FAKE_PLATFORM);
   const env = userEnv();
-  const install = await execFile(process.execPath, ['--require', fake, path.join(pkg, 'scripts/install-native.mjs')], { cwd: pkg, env });
+  const install = await execFile(process.execPath, ['--require', fake, path.join(pkg, 'scripts/install-native.mjs')], {
+    cwd: pkg,
+    env,
+  });
   assert.match(install.stderr, 'no prebuilt native addon for linux-riscv64-gnu');
   assert.match(install.stderr, 'aws-advanced-ts-wrapper-linux-riscv64-gnu');
   assert.match(install.stderr, 'npm rebuild aws-advanced-ts-wrapper --build-from-source');
@@ -274,13 +319,18 @@ test('a platform with no package, or its package left out: the install and the l
   assert.match(err.message, 'not available for linux-riscv64-gnu (linux/riscv64, glibc');
   assert.match(err.message, 'Looked for the package aws-advanced-ts-wrapper-linux-riscv64-gnu');
   assert.match(err.message, 'no prebuilt package exists for linux-riscv64-gnu');
-  assert.match(err.message, 'install Rust (https://rustup.rs), then run `npm rebuild aws-advanced-ts-wrapper --build-from-source`');
+  assert.match(
+    err.message,
+    'install Rust (https://rustup.rs), then run `npm rebuild aws-advanced-ts-wrapper --build-from-source`',
+  );
 
   // A prebuilt platform whose package was left out (--omit=optional, a lockfile from another OS).
   const platformPackage = path.join(app, 'node_modules', PLATFORM_PACKAGE);
   renameSync(platformPackage, `${platformPackage}.away`);
   try {
-    const missing = JSON.parse((await execFile(process.execPath, ['-e', load], { cwd: app, env })).stdout) as typeof err;
+    const missing = JSON.parse(
+      (await execFile(process.execPath, ['-e', load], { cwd: app, env })).stdout,
+    ) as typeof err;
     assert.is(missing.platform, PLATFORM);
     assert.match(missing.message, `Fix: install the prebuilt package (\`npm install ${PLATFORM_PACKAGE}\``);
   } finally {
@@ -309,10 +359,15 @@ echo '{"reason":"compiler-artifact","target":{"kind":["cdylib"]},"filenames":[${
   );
   const env = userEnv({ CARGO: cargo });
   await execFile('npm', ['rebuild', 'aws-advanced-ts-wrapper', '--build-from-source'], { cwd: app, env });
-  assert.equal(readFileSync(calls, 'utf8').trim().split('\n'), [`${pkg} build --lib --message-format=json-render-diagnostics --release`]);
+  assert.equal(readFileSync(calls, 'utf8').trim().split('\n'), [
+    `${pkg} build --lib --message-format=json-render-diagnostics --release`,
+  ]);
   assert.ok(existsSync(built), `${built} was not built`);
   rmSync(built);
-  await execFile('npm', ['rebuild', 'aws-advanced-ts-wrapper'], { cwd: app, env: { ...env, AWS_ADVANCED_TS_WRAPPER_BUILD_FROM_SOURCE: '1' } });
+  await execFile('npm', ['rebuild', 'aws-advanced-ts-wrapper'], {
+    cwd: app,
+    env: { ...env, AWS_ADVANCED_TS_WRAPPER_BUILD_FROM_SOURCE: '1' },
+  });
   assert.is(readFileSync(calls, 'utf8').trim().split('\n').length, 2);
   // A plain rebuild with the platform package installed builds nothing.
   await execFile('npm', ['rebuild', 'aws-advanced-ts-wrapper'], { cwd: app, env });

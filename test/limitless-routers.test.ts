@@ -7,7 +7,12 @@ import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { AwsMySQLClient } from '../ts/clients/mysql-client.js';
 import { ConfigurationError } from '../ts/errors.js';
 import { HostInfo } from '../ts/host-info.js';
-import { parseRouterRows, pickHighestWeightRouter, pickWeightedRouter, routerWeight } from '../ts/plugins/limitless-routers.js';
+import {
+  parseRouterRows,
+  pickHighestWeightRouter,
+  pickWeightedRouter,
+  routerWeight,
+} from '../ts/plugins/limitless-routers.js';
 import { parseConnectProps } from '../ts/options.js';
 import { LimitlessRoutersError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';
@@ -37,12 +42,30 @@ test('weight is 10 - floor(load x 10), 1 outside 1..10', () => {
 });
 
 test('router rows become writer hosts on the given port; empty endpoints are skipped, an unreadable load counts as saturated', () => {
-  const hosts = parseRouterRows([['r1.example', '0.2'], ['', '0'], [null, '0'], ['r2.example', 'x']], 5432);
-  assert.equal(hosts.map((h) => [h.hostAndPort, h.weight, h.role]), [['r1.example:5432', 8, 'writer'], ['r2.example:5432', 1, 'writer']]);
+  const hosts = parseRouterRows(
+    [
+      ['r1.example', '0.2'],
+      ['', '0'],
+      [null, '0'],
+      ['r2.example', 'x'],
+    ],
+    5432,
+  );
+  assert.equal(
+    hosts.map((h) => [h.hostAndPort, h.weight, h.role]),
+    [
+      ['r1.example:5432', 8, 'writer'],
+      ['r2.example:5432', 1, 'writer'],
+    ],
+  );
 });
 
 test('weighted choice honours the weights (seeded: 12000 picks over weights 10, 1, 1)', () => {
-  const routers = [new HostInfo({ host: 'a', weight: 10 }), new HostInfo({ host: 'b', weight: 1 }), new HostInfo({ host: 'c', weight: 1 })];
+  const routers = [
+    new HostInfo({ host: 'a', weight: 10 }),
+    new HostInfo({ host: 'b', weight: 1 }),
+    new HostInfo({ host: 'c', weight: 1 }),
+  ];
   const random = seeded(42);
   const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
   for (let i = 0; i < 12_000; i++) counts[pickWeightedRouter(routers, random)!.host]++;
@@ -53,14 +76,24 @@ test('weighted choice honours the weights (seeded: 12000 picks over weights 10, 
   // Edges of [0, 1): the first and the last router.
   assert.is(pickWeightedRouter(routers, () => 0)!.host, 'a');
   assert.is(pickWeightedRouter(routers, () => 0.999999)!.host, 'c');
-  assert.is(pickWeightedRouter([], () => 0.5), undefined);
+  assert.is(
+    pickWeightedRouter([], () => 0.5),
+    undefined,
+  );
   assert.is(pickHighestWeightRouter([routers[1], routers[0], routers[2]])!.host, 'a');
 });
 
 test('options: defaults, camelCase names, seed aliases (limitless_max_retries_ms is a count), bad values name the key', () => {
   const d = parseConnectProps('pg', { host: 'h' }).options;
   assert.equal(
-    [d.limitlessMonitorIntervalMs, d.limitlessMonitorDisposalTimeMs, d.limitlessWaitForRouterInfo, d.limitlessGetRouterMaxRetries, d.limitlessGetRouterRetryIntervalMs, d.limitlessMaxRetries],
+    [
+      d.limitlessMonitorIntervalMs,
+      d.limitlessMonitorDisposalTimeMs,
+      d.limitlessWaitForRouterInfo,
+      d.limitlessGetRouterMaxRetries,
+      d.limitlessGetRouterRetryIntervalMs,
+      d.limitlessMaxRetries,
+    ],
     [7500, 600000, true, 5, 300, 5],
   );
   const o = parseConnectProps('pg', {
@@ -74,7 +107,11 @@ test('options: defaults, camelCase names, seed aliases (limitless_max_retries_ms
   assert.is(o.limitlessMaxRetries, 3);
   assert.is(o.limitlessWaitForRouterInfo, false, "the string 'False' is false");
   assert.is(o.limitlessGetRouterMaxRetries, 2);
-  for (const [key, value] of [['limitlessMaxRetries', -1], ['limitlessMonitorIntervalMs', 0], ['limitlessGetRouterMaxRetries', 1.5]] as const) {
+  for (const [key, value] of [
+    ['limitlessMaxRetries', -1],
+    ['limitlessMonitorIntervalMs', 0],
+    ['limitlessGetRouterMaxRetries', 1.5],
+  ] as const) {
     try {
       parseConnectProps('pg', { host: 'h', [key]: value });
       assert.unreachable(`${key}=${value} accepted`);
@@ -97,8 +134,14 @@ test('mysql2 is refused: Limitless is Aurora PostgreSQL only', () => {
 
 test('a host that is not a shard group: connect fails after the configured polls, naming the router function and the way out', async () => {
   const services = new WrapperServices();
-  const c = new AwsPGClient({ ...pgConfig(), plugins: 'limitless', limitlessGetRouterMaxRetries: 1, limitlessGetRouterRetryIntervalMs: 10 }, { services });
-  const err = await c.connect().then(() => undefined, (e: unknown) => e);
+  const c = new AwsPGClient(
+    { ...pgConfig(), plugins: 'limitless', limitlessGetRouterMaxRetries: 1, limitlessGetRouterRetryIntervalMs: 10 },
+    { services },
+  );
+  const err = await c.connect().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(err, LimitlessRoutersError);
   const e = err as LimitlessRoutersError;
   assert.is(e.code, 'WRAPPER_LIMITLESS_NO_ROUTERS');

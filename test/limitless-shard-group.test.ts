@@ -8,7 +8,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { AwsPGPool } from '../ts/pools/pg-pool.js';
-import { nativeRouterMonitorCount, type LimitlessRouterMonitor, type RouterPoll } from '../ts/plugins/limitless-routers.js';
+import {
+  nativeRouterMonitorCount,
+  type LimitlessRouterMonitor,
+  type RouterPoll,
+} from '../ts/plugins/limitless-routers.js';
 import { LimitlessRoutersError } from '../ts/errors.js';
 import type { LimitlessPlugin } from '../ts/plugins/limitless.js';
 import { WrapperServices } from '../ts/services.js';
@@ -22,7 +26,13 @@ const dir = mkdtempSync(path.join(tmpdir(), 'limitless-'));
 const INTERVAL_MS = 200;
 
 function config(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { ...cluster.clientConfig('shard-group'), plugins: 'limitless', limitlessMonitorIntervalMs: INTERVAL_MS, connectTimeout: 2000, ...extra };
+  return {
+    ...cluster.clientConfig('shard-group'),
+    plugins: 'limitless',
+    limitlessMonitorIntervalMs: INTERVAL_MS,
+    connectTimeout: 2000,
+    ...extra,
+  };
 }
 
 function client(services: WrapperServices, extra: Record<string, unknown> = {}): AwsPGClient {
@@ -59,7 +69,11 @@ function routersWhere(m: LimitlessRouterMonitor, ok: (weights: Record<string, nu
 }
 
 /** Opens and ends `n` clients one after another; returns how many landed on each router. */
-async function spread(services: WrapperServices, n: number, extra: Record<string, unknown> = {}): Promise<Record<string, number>> {
+async function spread(
+  services: WrapperServices,
+  n: number,
+  extra: Record<string, unknown> = {},
+): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
     const c = client(services, extra);
@@ -99,10 +113,16 @@ test('discovery: the native monitor reads the routers; clients connect to a rout
   assert.is(nativeRouterMonitorCount() - before, 1, 'one monitor for both clients');
   const m = monitorOf(a);
   assert.is(monitorOf(b), m);
-  assert.equal(m.routers()!.map((h) => [h.hostAndPort, h.weight]), cluster.routers.map((r) => [`${r.dnsName}:${cluster.shardGroupEndpoint.port}`, 10]));
+  assert.equal(
+    m.routers()!.map((h) => [h.hostAndPort, h.weight]),
+    cluster.routers.map((r) => [`${r.dnsName}:${cluster.shardGroupEndpoint.port}`, 10]),
+  );
   for (const c of [a, b]) {
     const host = c.core.currentHost!.host;
-    assert.ok(cluster.routers.some((r) => r.dnsName === host), `connected to ${host}, a router`);
+    assert.ok(
+      cluster.routers.some((r) => r.dnsName === host),
+      `connected to ${host}, a router`,
+    );
     assert.is((await c.query('SELECT 1 AS x')).rows[0].x, 1);
   }
   await a.end();
@@ -209,7 +229,11 @@ test('a hung router: the attempt times out (connectTimeout), the next router ser
       await c.end();
     }
     // Ten weighted picks never choosing router-1 (weight 10 of 12) has a chance of 2e-8: it was tried, once.
-    assert.is(slow.length, 1, `only the first connection that picked router-1 pays the timeout: ${JSON.stringify(slow)}`);
+    assert.is(
+      slow.length,
+      1,
+      `only the first connection that picked router-1 pays the timeout: ${JSON.stringify(slow)}`,
+    );
     const hung = m.routers()!.find((h) => routerName(h.host) === 'router-1')!;
     assert.not.ok(m.isAvailable(hung), 'router-1 is skipped by every client of the shard group');
   } finally {
@@ -219,13 +243,28 @@ test('a hung router: the attempt times out (connectTimeout), the next router ser
 
 test('CLI: cluster router load / kill / heal, status shows the shard group; bad input is a usage error', async () => {
   const out: string[] = [];
-  const run = (...args: string[]): Promise<number> => cli(['cluster', ...args, '--dir', dir], (s) => out.push(s), (s) => out.push(s));
+  const run = (...args: string[]): Promise<number> =>
+    cli(
+      ['cluster', ...args, '--dir', dir],
+      (s) => out.push(s),
+      (s) => out.push(s),
+    );
   assert.is(await run('router', 'load', 'router-2', '0.5'), 0);
   assert.is(await run('router', 'kill', 'router-3'), 0);
   out.length = 0;
   assert.is(await run('status', '--json'), 0);
-  const shown = JSON.parse(out.join('\n')) as { state: { shardGroup: { dnsName: string; routers: { name: string; load: number; fault: string }[] } }; hostAddressMap: Record<string, string> };
-  assert.equal(shown.state.shardGroup.routers.map((r) => [r.name, r.load, r.fault]), [['router-1', 0, 'none'], ['router-2', 0.5, 'none'], ['router-3', 0, 'kill']]);
+  const shown = JSON.parse(out.join('\n')) as {
+    state: { shardGroup: { dnsName: string; routers: { name: string; load: number; fault: string }[] } };
+    hostAddressMap: Record<string, string>;
+  };
+  assert.equal(
+    shown.state.shardGroup.routers.map((r) => [r.name, r.load, r.fault]),
+    [
+      ['router-1', 0, 'none'],
+      ['router-2', 0.5, 'none'],
+      ['router-3', 0, 'kill'],
+    ],
+  );
   assert.ok(shown.hostAddressMap[shown.state.shardGroup.dnsName], 'the shard group name is in the hostAddressMap');
   assert.is(await run('router', 'heal'), 0);
   out.length = 0;
@@ -245,7 +284,10 @@ test('every router down: a clear error after the retries, naming the routers tri
     await probe.end();
     for (const r of cluster.routers) await cluster.killRouter(r.name);
     const c = client(services, { limitlessMaxRetries: 1 });
-    const err = await c.connect().then(() => undefined, (e: unknown) => e);
+    const err = await c.connect().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(err, LimitlessRoutersError);
     const e = err as LimitlessRoutersError;
     assert.is(e.code, 'WRAPPER_LIMITLESS_MAX_RETRIES');

@@ -28,7 +28,12 @@ async function rejection(p: Promise<unknown>): Promise<Error & Record<string, un
   } catch (err) {
     return err as Error & Record<string, unknown>;
   }
-  throw new assert.Assertion({ message: 'expected a rejection', expects: 'rejection', actual: 'fulfilled', operator: 'rejects' });
+  throw new assert.Assertion({
+    message: 'expected a rejection',
+    expects: 'rejection',
+    actual: 'fulfilled',
+    operator: 'rejects',
+  });
 }
 
 let rawConn: Connection;
@@ -60,12 +65,25 @@ test('exports: subpath, createConnection, index', async () => {
 test('CRUD returns the same [rows, fields] as raw mysql2 in every argument form', async () => {
   const c = await client();
   try {
-    const [ins] = await c.query<ResultSetHeader>('INSERT INTO crud VALUES (?, ?, ?), (?, ?, ?)', [1, 'one', 10, 2, 'two', 20]);
+    const [ins] = await c.query<ResultSetHeader>('INSERT INTO crud VALUES (?, ?, ?), (?, ?, ?)', [
+      1,
+      'one',
+      10,
+      2,
+      'two',
+      20,
+    ]);
     assert.is(ins.affectedRows, 2);
     const [upd] = await c.execute<ResultSetHeader>('UPDATE crud SET n = n + ? WHERE id = ?', [5, 2]);
     assert.is(upd.affectedRows, 1);
 
-    const forms: [string | { sql: string; values?: unknown[]; rowsAsArray?: boolean; nestTables?: boolean | string; timeout?: number }, unknown[]?][] = [
+    const forms: [
+      (
+        | string
+        | { sql: string; values?: unknown[]; rowsAsArray?: boolean; nestTables?: boolean | string; timeout?: number }
+      ),
+      unknown[]?,
+    ][] = [
       ['SELECT * FROM crud ORDER BY id'],
       ['SELECT * FROM crud WHERE id = ?', [2]],
       [{ sql: 'SELECT * FROM crud WHERE id = ?', values: [1] }],
@@ -78,7 +96,10 @@ test('CRUD returns the same [rows, fields] as raw mysql2 in every argument form'
       const [rows, fields] = await c.query(sql as string, values);
       const [rawRows, rawFields] = await rawConn.query(sql as string, values);
       assert.equal(rows, rawRows, JSON.stringify(sql));
-      assert.equal(fields.map((f) => f.name), rawFields.map((f) => f.name));
+      assert.equal(
+        fields.map((f) => f.name),
+        rawFields.map((f) => f.name),
+      );
       const [xrows] = await c.execute(sql as string, values as never);
       const [rawXrows] = await rawConn.execute(sql as string, values as never);
       assert.equal(xrows, rawXrows, `execute ${JSON.stringify(sql)}`);
@@ -122,7 +143,10 @@ test('transactions: rollback discards, commit keeps, in-transaction state is tra
     await c.commit();
     assert.is(inTx(), false);
     const [rows] = await rawConn.query<RowDataPacket[]>('SELECT id FROM crud WHERE id IN (10, 11)');
-    assert.equal(rows.map((r) => r.id), [11]);
+    assert.equal(
+      rows.map((r) => r.id),
+      [11],
+    );
     await c.query('START TRANSACTION');
     assert.is(inTx(), true, 'SQL-level BEGIN is seen through the OK packet status');
     await c.query('COMMIT');
@@ -134,14 +158,28 @@ test('transactions: rollback discards, commit keeps, in-transaction state is tra
 });
 
 function errorShape(e: Error & Record<string, unknown>) {
-  return { ctor: e.constructor, name: e.name, message: e.message, code: e.code, errno: e.errno, sqlState: e.sqlState, sqlMessage: e.sqlMessage, fatal: e.fatal };
+  return {
+    ctor: e.constructor,
+    name: e.name,
+    message: e.message,
+    code: e.code,
+    errno: e.errno,
+    sqlState: e.sqlState,
+    sqlMessage: e.sqlMessage,
+    fatal: e.fatal,
+  };
 }
 
 test('driver errors reach the user unchanged (class, code, errno, sqlState, sqlMessage)', async () => {
   const c = await client();
   try {
     await rawConn.query('INSERT INTO crud VALUES (20, "dup", 0)');
-    const cases: [string, unknown[]?][] = [['INSERT INTO crud VALUES (20, "dup", 0)'], ['SELEKT 1'], ['SELECT * FROM no_such_table'], ['SELECT ?', []]];
+    const cases: [string, unknown[]?][] = [
+      ['INSERT INTO crud VALUES (20, "dup", 0)'],
+      ['SELEKT 1'],
+      ['SELECT * FROM no_such_table'],
+      ['SELECT ?', []],
+    ];
     for (const [sql, values] of cases) {
       const mine = await rejection(c.query(sql, values));
       const theirs = await rejection(rawConn.query(sql, values));
@@ -207,7 +245,10 @@ test('escape, escapeId and format are synchronous and match mysql2, before and a
     assert.is(c.escape(null), 'NULL');
     assert.is(c.escapeId('a.b'), mysql.escapeId('a.b'));
     assert.is(c.format('SELECT ?, ??', ['x', 'col']), mysql.format('SELECT ?, ??', ['x', 'col']));
-    assert.is(c.format('SELECT ?', [new Date(Date.UTC(2020, 0, 2, 3, 4, 5))]), rawConn.format('SELECT ?', [new Date(Date.UTC(2020, 0, 2, 3, 4, 5))]));
+    assert.is(
+      c.format('SELECT ?', [new Date(Date.UTC(2020, 0, 2, 3, 4, 5))]),
+      rawConn.format('SELECT ?', [new Date(Date.UTC(2020, 0, 2, 3, 4, 5))]),
+    );
   };
   check();
   await c.connect();
@@ -227,7 +268,9 @@ test('setReadOnly / isReadOnly / getCurrentHost / setAutoCommit / setCatalog / s
     await c.setAutoCommit(false);
     await c.setTransactionIsolation('READ COMMITTED');
     await c.setCatalog('mysql');
-    assert.equal((await c.query({ sql: 'SELECT @@autocommit, @@tx_isolation, DATABASE()', rowsAsArray: true }))[0], [[0, 'READ-COMMITTED', 'mysql']]);
+    assert.equal((await c.query({ sql: 'SELECT @@autocommit, @@tx_isolation, DATABASE()', rowsAsArray: true }))[0], [
+      [0, 'READ-COMMITTED', 'mysql'],
+    ]);
     const host = c.getCurrentHost();
     assert.is(host?.host, cfg.host);
     assert.is(host?.port, cfg.port);

@@ -10,7 +10,11 @@ import { AwsWrapperError, FailoverSuccessError, QueryTimeoutError } from '../ts/
 
 const HOST = process.env.TEST_MYSQL_HOST!;
 const PORT = Number(process.env.TEST_MYSQL_PORT);
-const cfg = { user: process.env.TEST_MYSQL_USER!, password: process.env.TEST_MYSQL_PASSWORD!, database: process.env.TEST_MYSQL_DATABASE! };
+const cfg = {
+  user: process.env.TEST_MYSQL_USER!,
+  password: process.env.TEST_MYSQL_PASSWORD!,
+  database: process.env.TEST_MYSQL_DATABASE!,
+};
 const host = new HostInfo({ host: HOST, port: PORT });
 const dialect = new Mysql2DriverDialect();
 
@@ -24,7 +28,12 @@ async function rejection(p: Promise<unknown>): Promise<Error & Record<string, un
   } catch (err) {
     return err as Error & Record<string, unknown>;
   }
-  throw new assert.Assertion({ message: 'expected a rejection', expects: 'rejection', actual: 'fulfilled', operator: 'rejects' });
+  throw new assert.Assertion({
+    message: 'expected a rejection',
+    expects: 'rejection',
+    actual: 'fulfilled',
+    operator: 'rejects',
+  });
 }
 
 /** A TCP proxy in front of MariaDB that can freeze: traffic stops both ways and new connections get no answer. */
@@ -98,10 +107,26 @@ test('isInTransaction follows the server status flags', async () => {
 test('applySessionState sets autocommit, read-only, isolation level and catalog', async () => {
   const conn = await dialect.connect(host, cfg);
   try {
-    await dialect.applySessionState(conn, { autoCommit: false, readOnly: true, isolationLevel: 'READ COMMITTED', catalog: 'mysql' });
-    assert.equal(await dialect.queryRows(conn, 'SELECT @@autocommit, @@tx_read_only, @@tx_isolation, DATABASE()', 1000), [[0, 1, 'READ-COMMITTED', 'mysql']]);
-    await dialect.applySessionState(conn, { autoCommit: true, readOnly: false, isolationLevel: 'SERIALIZABLE', catalog: cfg.database });
-    assert.equal(await dialect.queryRows(conn, 'SELECT @@autocommit, @@tx_read_only, @@tx_isolation, DATABASE()', 1000), [[1, 0, 'SERIALIZABLE', cfg.database]]);
+    await dialect.applySessionState(conn, {
+      autoCommit: false,
+      readOnly: true,
+      isolationLevel: 'READ COMMITTED',
+      catalog: 'mysql',
+    });
+    assert.equal(
+      await dialect.queryRows(conn, 'SELECT @@autocommit, @@tx_read_only, @@tx_isolation, DATABASE()', 1000),
+      [[0, 1, 'READ-COMMITTED', 'mysql']],
+    );
+    await dialect.applySessionState(conn, {
+      autoCommit: true,
+      readOnly: false,
+      isolationLevel: 'SERIALIZABLE',
+      catalog: cfg.database,
+    });
+    assert.equal(
+      await dialect.queryRows(conn, 'SELECT @@autocommit, @@tx_read_only, @@tx_isolation, DATABASE()', 1000),
+      [[1, 0, 'SERIALIZABLE', cfg.database]],
+    );
     const bad = await rejection(dialect.applySessionState(conn, { isolationLevel: 'CHAOS' as never }));
     assert.match(bad.message, /isolationLevel must be one of/);
   } finally {
@@ -171,7 +196,9 @@ test('connectTimeout against a black-hole listener fails within the bound', asyn
   const port = (blackHole.address() as net.AddressInfo).port;
   try {
     const started = Date.now();
-    const err = await rejection(dialect.connect(new HostInfo({ host: '127.0.0.1', port }), cfg, { connectTimeout: 300 }));
+    const err = await rejection(
+      dialect.connect(new HostInfo({ host: '127.0.0.1', port }), cfg, { connectTimeout: 300 }),
+    );
     assert.is(err.code, 'ETIMEDOUT');
     assert.ok(Date.now() - started < 3000);
     assert.is(classifyMysqlError(err), 'network');
@@ -219,7 +246,9 @@ test('end() never waits on a dead host beyond its bound', async () => {
 test('socketTimeout on a host that stopped answering aborts with a network-class error', async () => {
   const proxy = await startProxy();
   try {
-    const conn = await dialect.connect(new HostInfo({ host: '127.0.0.1', port: proxy.port }), cfg, { connectTimeout: 400 });
+    const conn = await dialect.connect(new HostInfo({ host: '127.0.0.1', port: proxy.port }), cfg, {
+      connectTimeout: 400,
+    });
     proxy.freeze();
     const started = Date.now();
     const err = await rejection(dialect.runBounded(conn, () => conn.query('SELECT 1'), 300));

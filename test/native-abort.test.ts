@@ -7,7 +7,13 @@ import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
-import { releaseResources, shutdownSocket, socketFd, startProbeMonitor, type ProbeMonitorEvent } from '../ts/native/index.js';
+import {
+  releaseResources,
+  shutdownSocket,
+  socketFd,
+  startProbeMonitor,
+  type ProbeMonitorEvent,
+} from '../ts/native/index.js';
 
 async function closedPort(): Promise<number> {
   const server = net.createServer();
@@ -28,8 +34,10 @@ function blockEventLoop(ms: number): void {
  */
 async function abortWhileBlocked(socket: net.Socket, query: Promise<unknown>) {
   const events: ProbeMonitorEvent[] = [];
-  const monitor = startProbeMonitor({ kind: 'tcp', host: '127.0.0.1', port: await closedPort() }, { intervalMs: 20, timeoutMs: 500 }, (e) =>
-    events.push(e),
+  const monitor = startProbeMonitor(
+    { kind: 'tcp', host: '127.0.0.1', port: await closedPort() },
+    { intervalMs: 20, timeoutMs: 500 },
+    (e) => events.push(e),
   );
   try {
     assert.ok(monitor.abortSocketsOnFailure([socket], 2));

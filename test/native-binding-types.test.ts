@@ -16,13 +16,17 @@ function firstDifference(a: string, b: string): string {
   const x = a.split('\n');
   const y = b.split('\n');
   for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return `line ${i + 1}:\n  committed: ${x[i] ?? '(end of file)'}\n  generated: ${y[i] ?? '(end of file)'}`;
+    if (x[i] !== y[i])
+      return `line ${i + 1}:\n  committed: ${x[i] ?? '(end of file)'}\n  generated: ${y[i] ?? '(end of file)'}`;
   }
   return 'no difference';
 }
 
 test('the committed declarations are the ones the last build generated', () => {
-  assert.ok(existsSync(generated), `${generated} is missing: build the addon with \`npm run build:native\` (it writes the file)`);
+  assert.ok(
+    existsSync(generated),
+    `${generated} is missing: build the addon with \`npm run build:native\` (it writes the file)`,
+  );
   const want = readFileSync(generated, 'utf8');
   const have = readFileSync(committed, 'utf8');
   assert.ok(
@@ -33,7 +37,9 @@ test('the committed declarations are the ones the last build generated', () => {
 });
 
 test('the declarations name every function the addon exports, and no other', () => {
-  const declared = [...readFileSync(committed, 'utf8').matchAll(/^export declare function (\w+)/gm)].map((m) => m[1]).sort();
+  const declared = [...readFileSync(committed, 'utf8').matchAll(/^export declare function (\w+)/gm)]
+    .map((m) => m[1])
+    .sort();
   const binding = loadBinding() as unknown as Record<string, unknown>;
   const exported = Object.keys(binding)
     .filter((name) => typeof binding[name] === 'function')

@@ -64,7 +64,8 @@ function assertNoNativeCrash(r: ChildResult): void {
 /** The monitors of native-running.ts were really busy: both databases answered, the others failed as expected. */
 function assertMonitorsRan(first: Record<string, unknown>): void {
   assert.ok((first.threads as number) >= 2, `native threads running: ${JSON.stringify(first)}`);
-  if (process.platform === 'linux') assert.is(first.osThreads, first.threads, 'the OS sees the threads the addon counts');
+  if (process.platform === 'linux')
+    assert.is(first.osThreads, first.threads, 'the OS sees the threads the addon counts');
   const byKind = first.okByKind as Record<string, string>;
   assert.is(byKind[`postgres:${process.env.TEST_PG_PORT}`], 'ok', JSON.stringify(byKind));
   assert.is(byKind[`mysql:${process.env.TEST_MYSQL_PORT}`], 'ok', JSON.stringify(byKind));
@@ -89,7 +90,8 @@ test('releaseResources() stops running monitors and joins every native thread, t
   const released = r.lines[1];
   assert.is(released.released, true, describe(r));
   assert.is(released.threadsAfter, 0, describe(r));
-  if (process.platform === 'linux') assert.is(released.osThreadsAfter, 0, `threads still alive per /proc: ${describe(r)}`);
+  if (process.platform === 'linux')
+    assert.is(released.osThreadsAfter, 0, `threads still alive per /proc: ${describe(r)}`);
   assert.ok((released.ms as number) < 2000, `release took ${released.ms} ms`);
   assert.equal(r.lines[2], { eventsAfterRelease: 0 });
 });
@@ -221,7 +223,10 @@ test('a params provider that fails makes the probe fail with its message', async
 test('releaseResources() rejects a probe still in flight with NativeProbeCancelledError', async () => {
   const hole = await listener();
   try {
-    const pending = probeHost({ kind: 'postgres', host: '127.0.0.1', port: hole.port, user: 'u', password: 'p' }, 10_000);
+    const pending = probeHost(
+      { kind: 'postgres', host: '127.0.0.1', port: hole.port, user: 'u', password: 'p' },
+      10_000,
+    );
     await new Promise((r) => setTimeout(r, 50));
     const started = Date.now();
     await releaseResources();

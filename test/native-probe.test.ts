@@ -97,7 +97,13 @@ async function serverHasTls(kind: 'postgres' | 'mysql'): Promise<boolean> {
     }
   }
   const t = mysqlTarget();
-  const c = await mysql.createConnection({ host: t.host, port: t.port, user: t.user, password: t.password, database: t.database });
+  const c = await mysql.createConnection({
+    host: t.host,
+    port: t.port,
+    user: t.user,
+    password: t.password,
+    database: t.database,
+  });
   try {
     const [rows] = await c.query<mysql.RowDataPacket[]>("SHOW VARIABLES LIKE 'have_ssl'");
     return rows[0]?.Value === 'YES';
@@ -215,7 +221,10 @@ test('a monitor on a refused port reports refused on each tick until released', 
       if (events.length === 3) resolve();
     });
   });
-  assert.ok(events.every((e) => !e.ok && e.errorClass === 'refused'), JSON.stringify(events));
+  assert.ok(
+    events.every((e) => !e.ok && e.errorClass === 'refused'),
+    JSON.stringify(events),
+  );
   assert.is(nativeMonitorCount(), 1);
   await releaseResources();
   assert.is(nativeMonitorCount(), 0);

@@ -4,7 +4,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
-import { parseConnectProps, monitoringConnectProps, mapHostAddress, getOption, OPTION_TABLE, MONITORING_PREFIXES } from '../ts/options.js';
+import {
+  parseConnectProps,
+  monitoringConnectProps,
+  mapHostAddress,
+  getOption,
+  OPTION_TABLE,
+  MONITORING_PREFIXES,
+} from '../ts/options.js';
 import { maxOf, renderOptionsMarkdown, renderReadmeOptions } from '../ts/option-table.js';
 import { ConfigurationError } from '../ts/errors.js';
 
@@ -17,22 +24,47 @@ function configError(fn: () => unknown): ConfigurationError {
     assert.instance(e, ConfigurationError);
     return e as ConfigurationError;
   }
-  throw new assert.Assertion({ message: 'expected a ConfigurationError', operator: 'throws', generated: true, expects: 'throw', actual: 'no throw' });
+  throw new assert.Assertion({
+    message: 'expected a ConfigurationError',
+    operator: 'throws',
+    generated: true,
+    expects: 'throw',
+    actual: 'no throw',
+  });
 }
 
 function assertNoWrapperKeys(driverName: 'pg' | 'mysql2', driver: Record<string, unknown>): void {
-  const mirrored = new Set<string>(OPTION_TABLE.flatMap((r) => ('driverKey' in r ? [(r.driverKey as Record<string, string>)[driverName] ?? ''] : [])));
+  const mirrored = new Set<string>(
+    OPTION_TABLE.flatMap((r) => ('driverKey' in r ? [(r.driverKey as Record<string, string>)[driverName] ?? ''] : [])),
+  );
   for (const k of Object.keys(driver)) {
     if (mirrored.has(k)) continue; // also the driver's own option (mysql2 connectTimeout)
     assert.not.ok(ALL_WRAPPER_KEYS.has(k), `wrapper key '${k}' reached the driver`);
-    assert.not.ok(MONITORING_PREFIXES.some((p) => k.startsWith(p)), `prefixed key '${k}' reached the driver`);
+    assert.not.ok(
+      MONITORING_PREFIXES.some((p) => k.startsWith(p)),
+      `prefixed key '${k}' reached the driver`,
+    );
   }
 }
 
 test('defaults from the table; driver keys untouched', () => {
   for (const driver of ['pg', 'mysql2'] as const) {
-    const { driver: d, options } = parseConnectProps(driver, { host: 'h', port: 5432, user: 'u', password: 'p', database: 'db', ssl: { rejectUnauthorized: false } });
-    assert.equal(d, { host: 'h', port: 5432, user: 'u', password: 'p', database: 'db', ssl: { rejectUnauthorized: false } });
+    const { driver: d, options } = parseConnectProps(driver, {
+      host: 'h',
+      port: 5432,
+      user: 'u',
+      password: 'p',
+      database: 'db',
+      ssl: { rejectUnauthorized: false },
+    });
+    assert.equal(d, {
+      host: 'h',
+      port: 5432,
+      user: 'u',
+      password: 'p',
+      database: 'db',
+      ssl: { rejectUnauthorized: false },
+    });
     assert.is(options.plugins, undefined);
     assert.is(options.autoSortWrapperPluginOrder, true);
     assert.is(options.auxiliaryQueryTimeoutSec, 5);
@@ -50,16 +82,40 @@ test('defaults from the table; driver keys untouched', () => {
 
 test('camelCase names and snake_case aliases; wrapper keys removed from the driver config', () => {
   const snake = parseConnectProps('pg', {
-    host: 'h', wrapper_dialect: 'aurora-pg', wrapper_driver_dialect: 'pg', auxiliary_query_timeout_sec: 2, topology_refresh_ms: 1000,
-    cluster_id: 'c1', cluster_instance_host_pattern: '?.xyz.us-east-1.rds.amazonaws.com', transfer_session_state_on_switch: 'false',
-    reset_session_state_on_close: false, rollback_on_switch: '0', auto_sort_wrapper_plugin_order: 'False', profile_name: 'prof',
-    tcp_keepalive: 'true', tcp_keepalive_probes: '3', cluster_topology_high_refresh_rate_ms: 50, host_address_map: 'a=b',
+    host: 'h',
+    wrapper_dialect: 'aurora-pg',
+    wrapper_driver_dialect: 'pg',
+    auxiliary_query_timeout_sec: 2,
+    topology_refresh_ms: 1000,
+    cluster_id: 'c1',
+    cluster_instance_host_pattern: '?.xyz.us-east-1.rds.amazonaws.com',
+    transfer_session_state_on_switch: 'false',
+    reset_session_state_on_close: false,
+    rollback_on_switch: '0',
+    auto_sort_wrapper_plugin_order: 'False',
+    profile_name: 'prof',
+    tcp_keepalive: 'true',
+    tcp_keepalive_probes: '3',
+    cluster_topology_high_refresh_rate_ms: 50,
+    host_address_map: 'a=b',
   });
   const camel = parseConnectProps('pg', {
-    host: 'h', wrapperDialect: 'aurora-pg', wrapperDriverDialect: 'pg', auxiliaryQueryTimeoutSec: 2, topologyRefreshMs: 1000,
-    clusterId: 'c1', clusterInstanceHostPattern: '?.xyz.us-east-1.rds.amazonaws.com', transferSessionStateOnSwitch: false,
-    resetSessionStateOnClose: false, rollbackOnSwitch: false, autoSortWrapperPluginOrder: false, profileName: 'prof',
-    tcpKeepalive: true, tcpKeepaliveProbes: 3, clusterTopologyHighRefreshRateMs: 50, hostAddressMap: { a: 'b' },
+    host: 'h',
+    wrapperDialect: 'aurora-pg',
+    wrapperDriverDialect: 'pg',
+    auxiliaryQueryTimeoutSec: 2,
+    topologyRefreshMs: 1000,
+    clusterId: 'c1',
+    clusterInstanceHostPattern: '?.xyz.us-east-1.rds.amazonaws.com',
+    transferSessionStateOnSwitch: false,
+    resetSessionStateOnClose: false,
+    rollbackOnSwitch: false,
+    autoSortWrapperPluginOrder: false,
+    profileName: 'prof',
+    tcpKeepalive: true,
+    tcpKeepaliveProbes: 3,
+    clusterTopologyHighRefreshRateMs: 50,
+    hostAddressMap: { a: 'b' },
   });
   assert.equal(snake.options, camel.options);
   assert.equal(snake.driver, { host: 'h' });
@@ -68,14 +124,26 @@ test('camelCase names and snake_case aliases; wrapper keys removed from the driv
 });
 
 test('durations: camelCase in ms, seed snake_case aliases in seconds converted, unit-suffixed names kept', () => {
-  const a = parseConnectProps('pg', { connect_timeout: 10, socket_timeout: '2.5', tcp_keepalive_time: 60, tcp_keepalive_interval: '5', auxiliary_query_timeout_sec: 3, topology_refresh_ms: 700 });
+  const a = parseConnectProps('pg', {
+    connect_timeout: 10,
+    socket_timeout: '2.5',
+    tcp_keepalive_time: 60,
+    tcp_keepalive_interval: '5',
+    auxiliary_query_timeout_sec: 3,
+    topology_refresh_ms: 700,
+  });
   assert.is(a.options.connectTimeout, 10000);
   assert.is(a.options.socketTimeout, 2500);
   assert.is(a.options.tcpKeepaliveTime, 60000);
   assert.is(a.options.tcpKeepaliveInterval, 5000);
   assert.is(a.options.auxiliaryQueryTimeoutSec, 3);
   assert.is(a.options.topologyRefreshMs, 700);
-  const b = parseConnectProps('pg', { connectTimeout: 10, socketTimeout: '2500', tcpKeepaliveTime: 60, tcpKeepaliveInterval: 5 });
+  const b = parseConnectProps('pg', {
+    connectTimeout: 10,
+    socketTimeout: '2500',
+    tcpKeepaliveTime: 60,
+    tcpKeepaliveInterval: 5,
+  });
   assert.is(b.options.connectTimeout, 10);
   assert.is(b.options.socketTimeout, 2500);
   assert.is(b.options.tcpKeepaliveTime, 60);
@@ -84,19 +152,42 @@ test('durations: camelCase in ms, seed snake_case aliases in seconds converted, 
 });
 
 test('mysql2: connectTimeout is both a wrapper option and a driver option (in ms)', () => {
-  assert.equal(parseConnectProps('mysql2', { host: 'h', connectTimeout: 3000 }).driver, { host: 'h', connectTimeout: 3000 });
+  assert.equal(parseConnectProps('mysql2', { host: 'h', connectTimeout: 3000 }).driver, {
+    host: 'h',
+    connectTimeout: 3000,
+  });
   const snake = parseConnectProps('mysql2', { host: 'h', connect_timeout: 3 });
   assert.equal(snake.driver, { host: 'h', connectTimeout: 3000 });
   assert.is(snake.options.connectTimeout, 3000);
 });
 
 test('pg driver options pass through untouched', () => {
-  const cfg = { host: 'h', connectionTimeoutMillis: 5, query_timeout: 7, statement_timeout: 9, keepAlive: true, keepAliveInitialDelayMillis: 1, application_name: 'app', options: '-c search_path=x', max: 3 };
+  const cfg = {
+    host: 'h',
+    connectionTimeoutMillis: 5,
+    query_timeout: 7,
+    statement_timeout: 9,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 1,
+    application_name: 'app',
+    options: '-c search_path=x',
+    max: 3,
+  };
   assert.equal(parseConnectProps('pg', cfg).driver, cfg);
 });
 
 test('booleans: true/false and "true"/"false"/"1"/"0" in any case, nothing else', () => {
-  for (const [v, expected] of [[true, true], [false, false], ['TRUE', true], ['False', false], ['1', true], ['0', false], [1, true], [0, false], [' true ', true]] as const) {
+  for (const [v, expected] of [
+    [true, true],
+    [false, false],
+    ['TRUE', true],
+    ['False', false],
+    ['1', true],
+    ['0', false],
+    [1, true],
+    [0, false],
+    [' true ', true],
+  ] as const) {
     assert.is(parseConnectProps('pg', { rollbackOnSwitch: v }).options.rollbackOnSwitch, expected, String(v));
   }
   for (const bad of ['yes', 'no', '', 2, {}, []]) {
@@ -138,7 +229,10 @@ test('undefined and null mean "not given"', () => {
 });
 
 test('plugins: comma string or array, trimmed; empty string = none', () => {
-  assert.equal(parseConnectProps('pg', { plugins: 'failover_v2, host_monitoring_v2 ,' }).options.plugins, ['failover_v2', 'host_monitoring_v2']);
+  assert.equal(parseConnectProps('pg', { plugins: 'failover_v2, host_monitoring_v2 ,' }).options.plugins, [
+    'failover_v2',
+    'host_monitoring_v2',
+  ]);
   assert.equal(parseConnectProps('pg', { plugins: [' iam', 'failover '] }).options.plugins, ['iam', 'failover']);
   assert.equal(parseConnectProps('pg', { plugins: '' }).options.plugins, []);
   assert.equal(parseConnectProps('pg', { plugins: [] }).options.plugins, []);
@@ -168,7 +262,11 @@ test('unknown key close to a wrapper option: error with a suggestion; other unkn
   assert.match(e.message, /Did you mean 'clusterInstanceHostPattern'\?/);
   // Known driver options and far-away names pass through.
   assert.equal(parseConnectProps('pg', { keepAlive: true, someAppKey: 1 }).driver, { keepAlive: true, someAppKey: 1 });
-  assert.equal(parseConnectProps('mysql2', { enableKeepAlive: true, timezone: 'Z', flags: ['-FOUND_ROWS'] }).driver, { enableKeepAlive: true, timezone: 'Z', flags: ['-FOUND_ROWS'] });
+  assert.equal(parseConnectProps('mysql2', { enableKeepAlive: true, timezone: 'Z', flags: ['-FOUND_ROWS'] }).driver, {
+    enableKeepAlive: true,
+    timezone: 'Z',
+    flags: ['-FOUND_ROWS'],
+  });
 });
 
 test('monitoring prefixes: all five collected and stripped from the driver config', () => {
@@ -190,10 +288,19 @@ test('monitoring prefixes: all five collected and stripped from the driver confi
 
 test('monitoringConnectProps: defaults, then user overrides (converted), wrapper vs driver keys', () => {
   const props = parseConnectProps('mysql2', {
-    host: 'h', user: 'app', connectTimeout: 30000, socketTimeout: 60000,
-    'topology-monitoring-connect_timeout': 2, 'topology-monitoring-user': 'monitor', 'topology-monitoring-charset': 'utf8mb4',
+    host: 'h',
+    user: 'app',
+    connectTimeout: 30000,
+    socketTimeout: 60000,
+    'topology-monitoring-connect_timeout': 2,
+    'topology-monitoring-user': 'monitor',
+    'topology-monitoring-charset': 'utf8mb4',
   });
-  const mon = monitoringConnectProps('mysql2', props, 'topology-monitoring-', { connectTimeout: 5000, socketTimeout: 5000, user: 'ignored' });
+  const mon = monitoringConnectProps('mysql2', props, 'topology-monitoring-', {
+    connectTimeout: 5000,
+    socketTimeout: 5000,
+    user: 'ignored',
+  });
   assert.is(mon.options.connectTimeout, 2000, 'user override (seconds alias) wins over the default');
   assert.is(mon.options.socketTimeout, 5000, 'default applies where the user gave no override');
   assert.is(mon.driver.connectTimeout, 2000, 'mysql2 mirror follows');
@@ -204,7 +311,9 @@ test('monitoringConnectProps: defaults, then user overrides (converted), wrapper
   assert.is(props.driver.user, 'app');
   const efm = monitoringConnectProps('mysql2', props, 'monitoring-', { connect_timeout: 10 });
   assert.is(efm.options.connectTimeout, 10000);
-  const e = configError(() => monitoringConnectProps('pg', parseConnectProps('pg', { 'frt-socketTimeout': 'x' }), 'frt-'));
+  const e = configError(() =>
+    monitoringConnectProps('pg', parseConnectProps('pg', { 'frt-socketTimeout': 'x' }), 'frt-'),
+  );
   assert.is(e.key, 'frt-socketTimeout');
 });
 
@@ -213,7 +322,14 @@ test('pg connectionString: postgres:// and postgresql://, decoding, IPv6, wrappe
     const { driver, options } = parseConnectProps('pg', {
       connectionString: `${scheme}://us%40er:p%40ss%2Fw@db.example.com:6543/my%20db?application_name=app&plugins=failover_v2,efm&topologyRefreshMs=5000&socket_timeout=3&monitoring-connect_timeout=4`,
     });
-    assert.equal(driver, { host: 'db.example.com', port: 6543, user: 'us@er', password: 'p@ss/w', database: 'my db', application_name: 'app' });
+    assert.equal(driver, {
+      host: 'db.example.com',
+      port: 6543,
+      user: 'us@er',
+      password: 'p@ss/w',
+      database: 'my db',
+      application_name: 'app',
+    });
     assert.equal(options.plugins, ['failover_v2', 'efm']);
     assert.is(options.topologyRefreshMs, 5000);
     assert.is(options.socketTimeout, 3000);
@@ -229,9 +345,19 @@ test('pg connectionString: postgres:// and postgresql://, decoding, IPv6, wrappe
 test('pg connectionString: explicit keys override URL ones; connectionString not passed on', () => {
   const { driver, options } = parseConnectProps('pg', {
     connectionString: 'postgres://u:pw@urlhost:5432/db?topologyRefreshMs=5000&application_name=url',
-    host: 'explicit', application_name: 'explicit', topology_refresh_ms: 700, password: undefined,
+    host: 'explicit',
+    application_name: 'explicit',
+    topology_refresh_ms: 700,
+    password: undefined,
   });
-  assert.equal(driver, { host: 'explicit', port: 5432, user: 'u', password: 'pw', database: 'db', application_name: 'explicit' });
+  assert.equal(driver, {
+    host: 'explicit',
+    port: 5432,
+    user: 'u',
+    password: 'pw',
+    database: 'db',
+    application_name: 'explicit',
+  });
   assert.is(options.topologyRefreshMs, 700);
 });
 
@@ -259,15 +385,26 @@ test('mysql2 uri: parts, wrapper options from the query, driver query values as 
     uri: 'mysql://r%40ot:p%40ss@db.example.com:3307/shop?charset=utf8mb4&ssl={"rejectUnauthorized":false}&failover_timeout_unknown_to_driver=1&rollback_on_switch=false&connect_timeout=4&frt-connect_timeout=1',
   });
   assert.equal(driver, {
-    host: 'db.example.com', port: 3307, user: 'r@ot', password: 'p@ss', database: 'shop', charset: 'utf8mb4',
-    ssl: { rejectUnauthorized: false }, failover_timeout_unknown_to_driver: 1, connectTimeout: 4000,
+    host: 'db.example.com',
+    port: 3307,
+    user: 'r@ot',
+    password: 'p@ss',
+    database: 'shop',
+    charset: 'utf8mb4',
+    ssl: { rejectUnauthorized: false },
+    failover_timeout_unknown_to_driver: 1,
+    connectTimeout: 4000,
   });
   assert.is(options.rollbackOnSwitch, false);
   assert.is(options.connectTimeout, 4000);
   assert.equal(options.monitoringOverrides['frt-'], { connect_timeout: '1' });
   const v6 = parseConnectProps('mysql2', { uri: 'mysql://u@[::1]:3306/db', host: undefined });
   assert.is(v6.driver.host, '::1');
-  const explicit = parseConnectProps('mysql2', { uri: 'mysql://u@h/db?rollbackOnSwitch=false', rollbackOnSwitch: true, database: 'other' });
+  const explicit = parseConnectProps('mysql2', {
+    uri: 'mysql://u@h/db?rollbackOnSwitch=false',
+    rollbackOnSwitch: true,
+    database: 'other',
+  });
   assert.is(explicit.options.rollbackOnSwitch, true);
   assert.is(explicit.driver.database, 'other');
   assert.not.ok('uri' in explicit.driver);
@@ -286,11 +423,23 @@ test('mysql2 uri errors: multi-host, wrong scheme, unparsable; no password in me
 });
 
 test('hostAddressMap: object or string, host or host:port keys, validated', () => {
-  const fromString = parseConnectProps('pg', { host_address_map: 'db-1.cluster-x.us-east-1.rds.amazonaws.com=127.0.0.1:15432, inst-2:5432=127.0.0.2 ,[::1]:5432=[::1]:6000' }).options.hostAddressMap;
-  assert.equal(fromString, { 'db-1.cluster-x.us-east-1.rds.amazonaws.com': '127.0.0.1:15432', 'inst-2:5432': '127.0.0.2', '[::1]:5432': '[::1]:6000' });
-  const map = parseConnectProps('pg', { hostAddressMap: { 'inst-1': '127.0.0.1:15433', 'inst-1:6000': '127.0.0.9' } }).options.hostAddressMap;
+  const fromString = parseConnectProps('pg', {
+    host_address_map:
+      'db-1.cluster-x.us-east-1.rds.amazonaws.com=127.0.0.1:15432, inst-2:5432=127.0.0.2 ,[::1]:5432=[::1]:6000',
+  }).options.hostAddressMap;
+  assert.equal(fromString, {
+    'db-1.cluster-x.us-east-1.rds.amazonaws.com': '127.0.0.1:15432',
+    'inst-2:5432': '127.0.0.2',
+    '[::1]:5432': '[::1]:6000',
+  });
+  const map = parseConnectProps('pg', { hostAddressMap: { 'inst-1': '127.0.0.1:15433', 'inst-1:6000': '127.0.0.9' } })
+    .options.hostAddressMap;
   assert.equal(mapHostAddress(map, 'inst-1', 5432), { host: '127.0.0.1', port: 15433 });
-  assert.equal(mapHostAddress(map, 'INST-1', 6000), { host: '127.0.0.9', port: 6000 }, 'host:port entry wins; case-insensitive');
+  assert.equal(
+    mapHostAddress(map, 'INST-1', 6000),
+    { host: '127.0.0.9', port: 6000 },
+    'host:port entry wins; case-insensitive',
+  );
   assert.equal(mapHostAddress(map, 'inst-2', 5432), { host: 'inst-2', port: 5432 });
   assert.equal(mapHostAddress(undefined, 'x', 1), { host: 'x', port: 1 });
   assert.equal(mapHostAddress(fromString, '::1', 5432), { host: '::1', port: 6000 });
@@ -301,10 +450,18 @@ test('hostAddressMap: object or string, host or host:port keys, validated', () =
 });
 
 test('clusterInstanceHostPattern must contain ? and not be a proxy or custom endpoint', () => {
-  assert.is(parseConnectProps('pg', { clusterInstanceHostPattern: '?.example.com:5433' }).options.clusterInstanceHostPattern, '?.example.com:5433');
+  assert.is(
+    parseConnectProps('pg', { clusterInstanceHostPattern: '?.example.com:5433' }).options.clusterInstanceHostPattern,
+    '?.example.com:5433',
+  );
   let e = configError(() => parseConnectProps('pg', { cluster_instance_host_pattern: 'db.example.com' }));
-  assert.match(e.message, /^Option 'cluster_instance_host_pattern' expects a host pattern with '\?' in place of the instance name.*'\?' is missing/);
-  e = configError(() => parseConnectProps('pg', { clusterInstanceHostPattern: '?.proxy-xyz.us-east-1.rds.amazonaws.com' }));
+  assert.match(
+    e.message,
+    /^Option 'cluster_instance_host_pattern' expects a host pattern with '\?' in place of the instance name.*'\?' is missing/,
+  );
+  e = configError(() =>
+    parseConnectProps('pg', { clusterInstanceHostPattern: '?.proxy-xyz.us-east-1.rds.amazonaws.com' }),
+  );
   assert.match(e.message, /not an RDS Proxy name/);
 });
 
@@ -335,12 +492,19 @@ test('bad config shapes', () => {
 
 test('durations: the option table caps every duration (timer limit, native monitors at one day); the message names key and maximum', () => {
   let e = configError(() => parseConnectProps('pg', { socketTimeout: 1e12 }));
-  assert.is(e.message, "Option 'socketTimeout' expects a non-negative number of milliseconds up to 2147483647 (Node timers fire at once when asked to wait longer), got 1000000000000");
+  assert.is(
+    e.message,
+    "Option 'socketTimeout' expects a non-negative number of milliseconds up to 2147483647 (Node timers fire at once when asked to wait longer), got 1000000000000",
+  );
   e = configError(() => parseConnectProps('mysql2', { socket_timeout: 3e6 }));
   assert.match(e.message, /^Option 'socket_timeout' expects a non-negative number of seconds up to 2147483\.647 /);
   e = configError(() => parseConnectProps('pg', { failure_detection_time_ms: 86_400_001 }));
   assert.match(e.message, /up to 86400000 \(the native monitors' limit, one day\)/);
-  assert.is(parseConnectProps('pg', { failureDetectionTimeMs: 86_400_000, socketTimeout: 2 ** 31 - 1 }).options.failureDetectionTimeMs, 86_400_000);
+  assert.is(
+    parseConnectProps('pg', { failureDetectionTimeMs: 86_400_000, socketTimeout: 2 ** 31 - 1 }).options
+      .failureDetectionTimeMs,
+    86_400_000,
+  );
   // Monitoring overrides go through the same rows.
   e = configError(() => parseConnectProps('pg', { 'topology-monitoring-socketTimeout': 1e12 }));
   assert.is(e.key, 'topology-monitoring-socketTimeout');
@@ -357,7 +521,10 @@ test("NaN / Infinity / -Infinity are named in the message (JSON would say 'null'
 test('wrapperDriverDialect names the driver in use; connection URLs with an unencoded password are rejected, masked', () => {
   assert.is(parseConnectProps('pg', { wrapperDriverDialect: 'pg' }).options.wrapperDriverDialect, 'pg');
   assert.is(configError(() => parseConnectProps('pg', { wrapperDriverDialect: 'mysql2' })).key, 'wrapperDriverDialect');
-  assert.is(configError(() => parseConnectProps('mysql2', { connectionString: 'x', wrapperDriverDialect: 'pg' })).key, 'wrapperDriverDialect');
+  assert.is(
+    configError(() => parseConnectProps('mysql2', { connectionString: 'x', wrapperDriverDialect: 'pg' })).key,
+    'wrapperDriverDialect',
+  );
   const e = configError(() => parseConnectProps('pg', { connectionString: 'postgres://u:ab/cd@h/db' }));
   assert.match(e.message, /percent-encoded/);
   assert.not.match(e.message, /ab\/cd|cd@/);
@@ -374,24 +541,42 @@ test("docs: 'What is rejected and why' lists every duration with its maximum and
     assert.ok(line, `${row.name} missing`);
     assert.ok(line.includes(`above ${maxOf(row)}`), line);
   }
-  for (const name of ['clusterInstanceHostPattern', 'hostAddressMap', 'failoverMode', 'wrapperDriverDialect', 'failoverReaderHostSelectorStrategy']) {
+  for (const name of [
+    'clusterInstanceHostPattern',
+    'hostAddressMap',
+    'failoverMode',
+    'wrapperDriverDialect',
+    'failoverReaderHostSelectorStrategy',
+  ]) {
     assert.ok(section.includes(`\`${name}\``), name);
   }
 });
 
 test('docs/options.md is up to date (node --import tsx scripts/gen-options-doc.mjs)', () => {
   const current = readFileSync(path.join(__dirname, '..', 'docs', 'options.md'), 'utf8');
-  assert.ok(current === renderOptionsMarkdown(), 'docs/options.md is out of date: run node --import tsx scripts/gen-options-doc.mjs');
+  assert.ok(
+    current === renderOptionsMarkdown(),
+    'docs/options.md is out of date: run node --import tsx scripts/gen-options-doc.mjs',
+  );
   for (const row of OPTION_TABLE) assert.ok(current.includes(`\`${row.name}\``), row.name);
 });
 
 test('README.md options section is up to date (node --import tsx scripts/gen-options-doc.mjs)', () => {
   const current = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
-  assert.ok(current === renderReadmeOptions(current), 'README.md options section is out of date: run node --import tsx scripts/gen-options-doc.mjs');
+  assert.ok(
+    current === renderReadmeOptions(current),
+    'README.md options section is out of date: run node --import tsx scripts/gen-options-doc.mjs',
+  );
 });
 
 test('real pg accepts the driver config parsed from a connectionString with wrapper options', async () => {
-  const { TEST_PG_HOST: host, TEST_PG_PORT: port, TEST_PG_USER: user, TEST_PG_PASSWORD: password, TEST_PG_DATABASE: db } = process.env;
+  const {
+    TEST_PG_HOST: host,
+    TEST_PG_PORT: port,
+    TEST_PG_USER: user,
+    TEST_PG_PASSWORD: password,
+    TEST_PG_DATABASE: db,
+  } = process.env;
   assert.ok(host && port && user && db, 'TEST_PG_* env (run through test/run.mjs)');
   const url = `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password ?? '')}@${host}:${port}/${db}?application_name=opt-test&plugins=&socket_timeout=5&topology-monitoring-connect_timeout=1&frt-connect_timeout=1`;
   const props = parseConnectProps('pg', { connectionString: url });
@@ -409,7 +594,13 @@ test('real pg accepts the driver config parsed from a connectionString with wrap
 });
 
 test('real mysql2 accepts the driver config parsed from a uri (no invalid-option warning)', async () => {
-  const { TEST_MYSQL_HOST: host, TEST_MYSQL_PORT: port, TEST_MYSQL_USER: user, TEST_MYSQL_PASSWORD: password, TEST_MYSQL_DATABASE: db } = process.env;
+  const {
+    TEST_MYSQL_HOST: host,
+    TEST_MYSQL_PORT: port,
+    TEST_MYSQL_USER: user,
+    TEST_MYSQL_PASSWORD: password,
+    TEST_MYSQL_DATABASE: db,
+  } = process.env;
   assert.ok(host && port && user && db, 'TEST_MYSQL_* env (run through test/run.mjs)');
   const uri = `mysql://${encodeURIComponent(user)}:${encodeURIComponent(password ?? '')}@${host}:${port}/${db}?plugins=failover&connect_timeout=5&limitless-router-monitor-connect_timeout=1&blue-green-monitoring-connect_timeout=1`;
   const props = parseConnectProps('mysql2', { uri });
@@ -417,7 +608,9 @@ test('real mysql2 accepts the driver config parsed from a uri (no invalid-option
   assert.is(props.driver.connectTimeout, 5000);
   const warnings: unknown[] = [];
   const origError = console.error;
-  console.error = (...args: unknown[]) => { warnings.push(args); };
+  console.error = (...args: unknown[]) => {
+    warnings.push(args);
+  };
   let conn: mysql.Connection | undefined;
   try {
     conn = await mysql.createConnection(props.driver as mysql.ConnectionOptions);
@@ -434,7 +627,12 @@ test('real mysql2 accepts the driver config parsed from a uri (no invalid-option
 });
 
 test('mapHostAddress (used by every driver dialect) maps host and host:port keys, keeps unmapped hosts, parses IPv6', () => {
-  const map = { 'db.example': '127.0.0.1:6000', 'other.example:5433': '127.0.0.2', 'v6.example': '[::1]:7000', bare6: '::1' };
+  const map = {
+    'db.example': '127.0.0.1:6000',
+    'other.example:5433': '127.0.0.2',
+    'v6.example': '[::1]:7000',
+    bare6: '::1',
+  };
   assert.equal(mapHostAddress(map, 'db.example', 5432), { host: '127.0.0.1', port: 6000 });
   assert.equal(mapHostAddress(map, 'other.example', 5433), { host: '127.0.0.2', port: 5433 });
   assert.equal(mapHostAddress(map, 'other.example', 5432), { host: 'other.example', port: 5432 });

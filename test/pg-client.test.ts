@@ -35,7 +35,9 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 
 /** Waits until the backend `pid` is running a statement (so a cancel or kill lands on it). */
 async function untilActive(observer: pg.Client, pid: number): Promise<void> {
-  while ((await observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [pid])).rowCount === 0);
+  while (
+    (await observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [pid])).rowCount === 0
+  );
 }
 
 test('exported from the pg subpath and the package index', () => {
@@ -64,7 +66,10 @@ test('CRUD with text, text+values, QueryConfig, rowMode array; public fields', a
       { id: 1, name: 'uno' },
       { id: 2, name: 'two' },
     ]);
-    assert.equal(sel.fields.map((f) => f.name), ['id', 'name']);
+    assert.equal(
+      sel.fields.map((f) => f.name),
+      ['id', 'name'],
+    );
     const arr = await c.query({ text: 'SELECT id, name FROM items ORDER BY id', rowMode: 'array' });
     assert.equal(arr.rows, [
       [1, 'uno'],
@@ -73,7 +78,10 @@ test('CRUD with text, text+values, QueryConfig, rowMode array; public fields', a
     const del = await c.query('DELETE FROM items WHERE id = $1', [2]);
     assert.is(del.rowCount, 1);
     const multi = (await c.query('SELECT 1 AS a; SELECT 2 AS b')) as unknown as pg.QueryResult[];
-    assert.equal(multi.map((r) => r.rows[0]), [{ a: 1 }, { b: 2 }]);
+    assert.equal(
+      multi.map((r) => r.rows[0]),
+      [{ a: 1 }, { b: 2 }],
+    );
   } finally {
     await c.end();
   }
@@ -108,18 +116,26 @@ test('named prepared statements run twice; transactions tracked by getTransactio
 
 test('callbacks: connect(cb), query(text, cb), query(text, values, cb), query(config with callback), end(cb)', async () => {
   const c = client();
-  await new Promise<void>((resolve, reject) => c.connect((err, self) => (err ? reject(err) : (assert.is(self, c), resolve()))));
+  await new Promise<void>((resolve, reject) =>
+    c.connect((err, self) => (err ? reject(err) : (assert.is(self, c), resolve()))),
+  );
   const viaCallback = <T>(run: (cb: (err: Error | null, res?: T) => void) => void) =>
     new Promise<T>((resolve, reject) => run((err, res) => (err ? reject(err) : resolve(res as T))));
   const r1 = await viaCallback<pg.QueryResult>((cb) => c.query('SELECT 1 AS x', cb));
   assert.is(r1.rows[0].x, 1);
   const r2 = await viaCallback<pg.QueryResult>((cb) => c.query('SELECT $1::text AS x', ['hi'], cb));
   assert.is(r2.rows[0].x, 'hi');
-  const r3 = await viaCallback<pg.QueryResult>((cb) => void c.query({ text: 'SELECT 3 AS x', callback: cb } as pg.QueryConfig));
+  const r3 = await viaCallback<pg.QueryResult>(
+    (cb) => void c.query({ text: 'SELECT 3 AS x', callback: cb } as pg.QueryConfig),
+  );
   assert.is(r3.rows[0].x, 3);
   const bad = await rejection(viaCallback((cb) => c.query('SELEC 1', cb)));
   assert.instance(bad, pg.DatabaseError);
-  assert.is(c.query('SELECT 1', () => undefined), undefined, 'callback form returns nothing, like pg');
+  assert.is(
+    c.query('SELECT 1', () => undefined),
+    undefined,
+    'callback form returns nothing, like pg',
+  );
   await new Promise<void>((resolve, reject) => c.end((err) => (err ? reject(err) : resolve())));
 });
 
@@ -158,7 +174,10 @@ test("pg's pipeline mode still pipelines through the wrapper", async () => {
   await c.connect();
   try {
     const results = await Promise.all([1, 2, 3, 4].map((i) => c.query('SELECT $1::int AS v', [i])));
-    assert.equal(results.map((r) => r.rows[0].v), [1, 2, 3, 4]);
+    assert.equal(
+      results.map((r) => r.rows[0].v),
+      [1, 2, 3, 4],
+    );
   } finally {
     await c.end();
   }
@@ -181,8 +200,14 @@ test('pg-query-stream and pg-cursor work through the wrapper (Submittable return
     assert.is(sum, (250 * 251) / 2);
 
     const cursor = c.query(new Cursor('SELECT g AS n FROM generate_series(1, 10) g'));
-    assert.equal((await cursor.read(3)).map((r: { n: number }) => r.n), [1, 2, 3]);
-    assert.equal((await cursor.read(3)).map((r: { n: number }) => r.n), [4, 5, 6]);
+    assert.equal(
+      (await cursor.read(3)).map((r: { n: number }) => r.n),
+      [1, 2, 3],
+    );
+    assert.equal(
+      (await cursor.read(3)).map((r: { n: number }) => r.n),
+      [4, 5, 6],
+    );
     await cursor.close();
     assert.is((await c.query('SELECT 7 AS x')).rows[0].x, 7, 'the connection is free after the cursor closed');
 
@@ -195,8 +220,13 @@ test('pg-query-stream and pg-cursor work through the wrapper (Submittable return
 
     // pg.Query as a Submittable with a callback.
     // pg takes (submittable, callback) too; @types/pg (and so our overloads, which follow it) does not declare it.
-    const queryWithCallback = c.query.bind(c) as unknown as (q: pg.Query, cb: (e: Error | null, r?: unknown) => void) => void;
-    const res = await new Promise<pg.QueryResult>((resolve, reject) => queryWithCallback(new pg.Query('SELECT 9 AS x'), (e, r) => (e ? reject(e) : resolve(r as pg.QueryResult))));
+    const queryWithCallback = c.query.bind(c) as unknown as (
+      q: pg.Query,
+      cb: (e: Error | null, r?: unknown) => void,
+    ) => void;
+    const res = await new Promise<pg.QueryResult>((resolve, reject) =>
+      queryWithCallback(new pg.Query('SELECT 9 AS x'), (e, r) => (e ? reject(e) : resolve(r as pg.QueryResult))),
+    );
     assert.is(res.rows[0].x, 9);
   } finally {
     await c.end();
@@ -371,7 +401,10 @@ test('setTypeParser applies to the physical connection', async () => {
 });
 
 test('setReadOnly / isReadOnly / getCurrentHost; hostAddressMap keeps the logical host name', async () => {
-  const c = client({ host: 'writer.example.invalid', hostAddressMap: { 'writer.example.invalid': `${PG_HOST}:${PG_PORT}` } });
+  const c = client({
+    host: 'writer.example.invalid',
+    hostAddressMap: { 'writer.example.invalid': `${PG_HOST}:${PG_PORT}` },
+  });
   await c.connect();
   try {
     assert.is(c.getCurrentHost()?.host, 'writer.example.invalid');
@@ -404,7 +437,10 @@ test('after a connection switch: events follow the new connection, session state
     assert.is(c.targetClient, newConn);
     assert.is.not(c.processID, oldPid);
     assert.is(oldConn.listenerCount('notification'), 0, 'forwarding removed from the old connection');
-    assert.is((await c.query('SHOW default_transaction_isolation')).rows[0].default_transaction_isolation, 'serializable');
+    assert.is(
+      (await c.query('SHOW default_transaction_isolation')).rows[0].default_transaction_isolation,
+      'serializable',
+    );
     // LISTEN lives on the physical connection: re-issued after the switch, notifications arrive through the client.
     await c.query('LISTEN after_switch');
     const got = new Promise<pg.Notification>((resolve) => c.once('notification', resolve));

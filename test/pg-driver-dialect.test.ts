@@ -75,11 +75,15 @@ class HangableProxy {
 
 test('clientConfig: host/port from HostInfo, connectionString folded in, timeouts and keepalive mapped', () => {
   const d = new PgDriverDialect();
-  const c = d.clientConfig(new HostInfo({ host: 'db.example', port: 6543 }), { connectionString: 'postgres://u:pw@ignored:1/dbx?application_name=app', ssl: false }, {
-    connectTimeout: 1500,
-    tcpKeepaliveTime: 7000,
-    hostAddressMap: { 'db.example:6543': '127.0.0.1:7777' },
-  }) as Record<string, unknown>;
+  const c = d.clientConfig(
+    new HostInfo({ host: 'db.example', port: 6543 }),
+    { connectionString: 'postgres://u:pw@ignored:1/dbx?application_name=app', ssl: false },
+    {
+      connectTimeout: 1500,
+      tcpKeepaliveTime: 7000,
+      hostAddressMap: { 'db.example:6543': '127.0.0.1:7777' },
+    },
+  ) as Record<string, unknown>;
   assert.is(c.host, '127.0.0.1');
   assert.is(c.port, 7777);
   assert.is(c.user, 'u');
@@ -91,7 +95,11 @@ test('clientConfig: host/port from HostInfo, connectionString folded in, timeout
   assert.is(c.keepAliveInitialDelayMillis, 7000);
 
   // The user's own pg keys win; no port on the HostInfo keeps the configured one.
-  const own = d.clientConfig(new HostInfo({ host: 'h' }), { port: 6000, connectionTimeoutMillis: 100, keepAlive: false }, { connectTimeout: 5000, tcpKeepalive: true }) as Record<string, unknown>;
+  const own = d.clientConfig(
+    new HostInfo({ host: 'h' }),
+    { port: 6000, connectionTimeoutMillis: 100, keepAlive: false },
+    { connectTimeout: 5000, tcpKeepalive: true },
+  ) as Record<string, unknown>;
   assert.is(own.port, 6000);
   assert.is(own.connectionTimeoutMillis, 100);
   assert.is(own.keepAlive, false);
@@ -157,7 +165,9 @@ test('cancel() stops the running statement with 57014 and keeps the connection',
     const observer = rawClient();
     await observer.connect();
     const pid = (conn as unknown as { processID: number }).processID;
-    while ((await observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [pid])).rowCount === 0);
+    while (
+      (await observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [pid])).rowCount === 0
+    );
     await observer.end();
     await d.cancel(conn);
     const err = await running;
@@ -173,7 +183,9 @@ test('dead host: cancel unanswered → connection aborted with a network-class e
   const proxy = new HangableProxy();
   await proxy.start();
   const d = new PgDriverDialect();
-  const conn = await d.connect(new HostInfo({ host: '127.0.0.1', port: proxy.port }), driverConfig, { connectTimeout: 400 });
+  const conn = await d.connect(new HostInfo({ host: '127.0.0.1', port: proxy.port }), driverConfig, {
+    connectTimeout: 400,
+  });
   try {
     assert.equal(await d.queryRows(conn, 'SELECT 1', 2000), [[1]]);
     proxy.hang();
@@ -231,7 +243,9 @@ test('pg_terminate_backend during a statement: 57P01 is network; idle terminatio
     const conn = await d.connect(pgHost, driverConfig);
     const pid = (conn as unknown as { processID: number }).processID;
     const running = rejection(conn.query('SELECT pg_sleep(30)'));
-    while ((await killer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [pid])).rowCount === 0);
+    while (
+      (await killer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [pid])).rowCount === 0
+    );
     await killer.query('SELECT pg_terminate_backend($1)', [pid]);
     const err = await running;
     assert.instance(err, pg.DatabaseError);
@@ -258,7 +272,9 @@ test('connectTimeout against a black-hole listener fails within the bound, class
   const port = (blackHole.address() as net.AddressInfo).port;
   const d = new PgDriverDialect();
   const started = Date.now();
-  const err = await rejection(d.connect(new HostInfo({ host: '127.0.0.1', port }), driverConfig, { connectTimeout: 300 }));
+  const err = await rejection(
+    d.connect(new HostInfo({ host: '127.0.0.1', port }), driverConfig, { connectTimeout: 300 }),
+  );
   assert.ok(Date.now() - started < 3000, `failed after ${Date.now() - started} ms`);
   assert.is(d.classifyError(err), 'network');
   for (const s of held) s.destroy();
@@ -318,7 +334,8 @@ test('applySessionState: read-only, isolation level, search_path; autocommit off
 });
 
 test('classification table: SQLSTATE classes and exact codes, errno codes, wrapper errors', () => {
-  const dbError = (code: string) => Object.assign(new pg.DatabaseError('server error', 0, 'error'), { code, severity: 'ERROR' });
+  const dbError = (code: string) =>
+    Object.assign(new pg.DatabaseError('server error', 0, 'error'), { code, severity: 'ERROR' });
   const expect: Array<[string, string | undefined]> = [
     ['08000', 'network'],
     ['08001', 'network'],
@@ -346,7 +363,16 @@ test('classification table: SQLSTATE classes and exact codes, errno codes, wrapp
   for (const [code, kind] of expect) assert.is(classifyPgError(dbError(code)), kind, code);
 
   const errno = (code: string) => Object.assign(new Error('socket'), { code });
-  for (const code of ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ECONNABORTED']) {
+  for (const code of [
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'ETIMEDOUT',
+    'EPIPE',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'ENOTFOUND',
+    'ECONNABORTED',
+  ]) {
     assert.is(classifyPgError(errno(code)), 'network', code);
   }
   assert.is(classifyPgError(errno('EACCES')), undefined);

@@ -19,7 +19,13 @@ import {
   type PluginService,
 } from '../ts/plugin.js';
 import { boundedSqlPrefix, LazyExecuteContext, SQL_PREFIX_LENGTH, statementText } from '../ts/plugin-manager.js';
-import { BUILTIN_PLUGINS, DEFAULT_PLUGIN_CODES, PluginRegistry, pluginRegistry, sortByWeight } from '../ts/plugins/registry.js';
+import {
+  BUILTIN_PLUGINS,
+  DEFAULT_PLUGIN_CODES,
+  PluginRegistry,
+  pluginRegistry,
+  sortByWeight,
+} from '../ts/plugins/registry.js';
 import { topologyCache } from '../ts/host-list-providers/cluster-state.js';
 import { registerPlugin, registerProfile, releaseResources, unregisterPlugin, unregisterProfile } from '../ts/index.js';
 import { sharedServices, WrapperServices } from '../ts/services.js';
@@ -62,11 +68,22 @@ class RecordingPlugin implements ConnectionPlugin<pg.Client> {
   }
 }
 
-function recordingFactory(code: string, weight: number, journal: string[], subscribed: readonly string[] = [ALL_METHODS]): PluginFactory {
+function recordingFactory(
+  code: string,
+  weight: number,
+  journal: string[],
+  subscribed: readonly string[] = [ALL_METHODS],
+): PluginFactory {
   return {
     code,
     weight,
-    create: <C>(service: PluginService<C>) => new RecordingPlugin(code, journal, subscribed, service as unknown as PluginService<pg.Client>) as unknown as ConnectionPlugin<C>,
+    create: <C>(service: PluginService<C>) =>
+      new RecordingPlugin(
+        code,
+        journal,
+        subscribed,
+        service as unknown as PluginService<pg.Client>,
+      ) as unknown as ConnectionPlugin<C>,
   };
 }
 
@@ -78,7 +95,12 @@ const noopFactory = (code: string, weight: number, aliases?: string[]): PluginFa
 });
 
 function newCore(config: Record<string, unknown>, services = new WrapperServices()): ClientCore<pg.Client> {
-  return new ClientCore<pg.Client>({ driver: 'pg', driverDialect: new PgDriverDialect(), config: { ...pgConfig, ...config }, services });
+  return new ClientCore<pg.Client>({
+    driver: 'pg',
+    driverDialect: new PgDriverDialect(),
+    config: { ...pgConfig, ...config },
+    services,
+  });
 }
 
 // ---- registry: codes, aliases, errors --------------------------------------------------------------------------
@@ -86,10 +108,28 @@ function newCore(config: Record<string, unknown>, services = new WrapperServices
 test('every seed plugin code is known with its seed weight', () => {
   const weights = new Map(BUILTIN_PLUGINS.map((p) => [p.code, p.weight]));
   const expected: Record<string, number> = {
-    custom_endpoint: 40, initial_connection: 50, aurora_connection_tracker: 100, stale_dns: 200, read_write_splitting: 300,
-    srw: 310, gdb_rw: 320, failover: 400, failover_v2: 410, gdb_failover: 420, host_monitoring: 500, host_monitoring_v2: 510,
-    bg: 550, fastest_response_strategy: 600, iam: 700, aws_secrets_manager: 800, federated_auth: 900, limitless: 950, okta: 1000,
-    connect_time: RELATIVE_TO_PRIOR_PLUGIN, execute_time: RELATIVE_TO_PRIOR_PLUGIN, dev: RELATIVE_TO_PRIOR_PLUGIN,
+    custom_endpoint: 40,
+    initial_connection: 50,
+    aurora_connection_tracker: 100,
+    stale_dns: 200,
+    read_write_splitting: 300,
+    srw: 310,
+    gdb_rw: 320,
+    failover: 400,
+    failover_v2: 410,
+    gdb_failover: 420,
+    host_monitoring: 500,
+    host_monitoring_v2: 510,
+    bg: 550,
+    fastest_response_strategy: 600,
+    iam: 700,
+    aws_secrets_manager: 800,
+    federated_auth: 900,
+    limitless: 950,
+    okta: 1000,
+    connect_time: RELATIVE_TO_PRIOR_PLUGIN,
+    execute_time: RELATIVE_TO_PRIOR_PLUGIN,
+    dev: RELATIVE_TO_PRIOR_PLUGIN,
   };
   for (const [code, w] of Object.entries(expected)) assert.is(weights.get(code), w, code);
 });
@@ -97,9 +137,16 @@ test('every seed plugin code is known with its seed weight', () => {
 test('Node peer camelCase codes are aliases of the seed codes', () => {
   const r = new PluginRegistry();
   const aliases: Record<string, string> = {
-    failover2: 'failover_v2', efm: 'host_monitoring', efm2: 'host_monitoring_v2', secretsManager: 'aws_secrets_manager',
-    readWriteSplitting: 'read_write_splitting', auroraConnectionTracker: 'aurora_connection_tracker', staleDns: 'stale_dns',
-    initialConnection: 'initial_connection', fastestResponseStrategy: 'fastest_response_strategy', customEndpoint: 'custom_endpoint',
+    failover2: 'failover_v2',
+    efm: 'host_monitoring',
+    efm2: 'host_monitoring_v2',
+    secretsManager: 'aws_secrets_manager',
+    readWriteSplitting: 'read_write_splitting',
+    auroraConnectionTracker: 'aurora_connection_tracker',
+    staleDns: 'stale_dns',
+    initialConnection: 'initial_connection',
+    fastestResponseStrategy: 'fastest_response_strategy',
+    customEndpoint: 'custom_endpoint',
     federatedAuth: 'federated_auth',
   };
   for (const [alias, code] of Object.entries(aliases)) {
@@ -131,10 +178,22 @@ test('incompatible combinations and duplicates are rejected', () => {
   r.registerPlugin(noopFactory('failover_v2', 410, ['failover2']), { replace: true });
   r.registerPlugin(noopFactory('read_write_splitting', 300, ['readWriteSplitting']), { replace: true });
   r.registerPlugin(noopFactory('srw', 310), { replace: true });
-  assert.match(catchError(() => r.resolve({ plugins: ['failover', 'failover2'], autoSortWrapperPluginOrder: true })).message, "'failover' and 'failover_v2' cannot be used together");
-  assert.match(catchError(() => r.resolve({ plugins: ['srw', 'readWriteSplitting'], autoSortWrapperPluginOrder: true })).message, "'read_write_splitting' and 'srw' cannot be used together");
-  assert.match(catchError(() => r.resolve({ plugins: ['dev', 'dev'], autoSortWrapperPluginOrder: true })).message, "'dev' is listed more than once");
-  assert.equal(r.resolve({ plugins: ['failover2', 'srw'], autoSortWrapperPluginOrder: true }).map((f) => f.code), ['srw', 'failover_v2']);
+  assert.match(
+    catchError(() => r.resolve({ plugins: ['failover', 'failover2'], autoSortWrapperPluginOrder: true })).message,
+    "'failover' and 'failover_v2' cannot be used together",
+  );
+  assert.match(
+    catchError(() => r.resolve({ plugins: ['srw', 'readWriteSplitting'], autoSortWrapperPluginOrder: true })).message,
+    "'read_write_splitting' and 'srw' cannot be used together",
+  );
+  assert.match(
+    catchError(() => r.resolve({ plugins: ['dev', 'dev'], autoSortWrapperPluginOrder: true })).message,
+    "'dev' is listed more than once",
+  );
+  assert.equal(
+    r.resolve({ plugins: ['failover2', 'srw'], autoSortWrapperPluginOrder: true }).map((f) => f.code),
+    ['srw', 'failover_v2'],
+  );
 });
 
 // ---- ordering ---------------------------------------------------------------------------------------------------
@@ -146,24 +205,44 @@ test('sorting: ascending weight, stable, relative = previous in the user order +
   const rel2 = noopFactory('rel2', RELATIVE_TO_PRIOR_PLUGIN);
   const c = noopFactory('c', 100);
   // user order: a(400) rel1(401) b(100) rel2(101) c(100) -> b, c, rel2, a, rel1
-  assert.equal(sortByWeight([a, rel1, b, rel2, c]).map((f) => f.code), ['b', 'c', 'rel2', 'a', 'rel1']);
+  assert.equal(
+    sortByWeight([a, rel1, b, rel2, c]).map((f) => f.code),
+    ['b', 'c', 'rel2', 'a', 'rel1'],
+  );
   // a relative plugin first in the list gets weight 1
-  assert.equal(sortByWeight([rel1, b]).map((f) => f.code), ['rel1', 'b']);
+  assert.equal(
+    sortByWeight([rel1, b]).map((f) => f.code),
+    ['rel1', 'b'],
+  );
 });
 
 test('autoSortWrapperPluginOrder false keeps the user order', () => {
   const r = new PluginRegistry();
   r.registerPlugin(noopFactory('late', 900));
   r.registerPlugin(noopFactory('early', 10));
-  assert.equal(r.resolve({ plugins: ['late', 'dev', 'early'], autoSortWrapperPluginOrder: false }).map((f) => f.code), ['late', 'dev', 'early']);
-  assert.equal(r.resolve({ plugins: ['late', 'dev', 'early'], autoSortWrapperPluginOrder: true }).map((f) => f.code), ['early', 'late', 'dev']);
+  assert.equal(
+    r.resolve({ plugins: ['late', 'dev', 'early'], autoSortWrapperPluginOrder: false }).map((f) => f.code),
+    ['late', 'dev', 'early'],
+  );
+  assert.equal(
+    r.resolve({ plugins: ['late', 'dev', 'early'], autoSortWrapperPluginOrder: true }).map((f) => f.code),
+    ['early', 'late', 'dev'],
+  );
 });
 
 test('default list is the seed default filtered to implemented plugins; empty list means none', () => {
-  assert.equal(DEFAULT_PLUGIN_CODES, ['initial_connection', 'aurora_connection_tracker', 'failover_v2', 'host_monitoring_v2']);
+  assert.equal(DEFAULT_PLUGIN_CODES, [
+    'initial_connection',
+    'aurora_connection_tracker',
+    'failover_v2',
+    'host_monitoring_v2',
+  ]);
   const r = new PluginRegistry();
   const implemented = DEFAULT_PLUGIN_CODES.filter((c) => r.isAvailable(c));
-  assert.equal(r.resolve({ plugins: undefined, autoSortWrapperPluginOrder: true }).map((f) => f.code), implemented);
+  assert.equal(
+    r.resolve({ plugins: undefined, autoSortWrapperPluginOrder: true }).map((f) => f.code),
+    implemented,
+  );
   r.registerPlugin(noopFactory('failover_v2', 410, ['failover2']), { replace: true });
   assert.ok(r.resolve({ plugins: undefined, autoSortWrapperPluginOrder: true }).some((f) => f.code === 'failover_v2'));
   assert.equal(r.resolve({ plugins: [], autoSortWrapperPluginOrder: true }), []);
@@ -176,7 +255,10 @@ test('registerPlugin: validation, duplicates, replace, unregister', () => {
   assert.match(catchError(() => r.registerPlugin(noopFactory('dev', 5))).message, "'dev' is already registered");
   assert.match(catchError(() => r.registerPlugin(noopFactory('bad code', 5))).message, 'must be a word');
   assert.match(catchError(() => r.registerPlugin(noopFactory('w', -7))).message, 'weight must be');
-  assert.match(catchError(() => r.registerPlugin({ code: 'nocreate', weight: 1 } as unknown as PluginFactory)).message, 'no create()');
+  assert.match(
+    catchError(() => r.registerPlugin({ code: 'nocreate', weight: 1 } as unknown as PluginFactory)).message,
+    'no create()',
+  );
   r.registerPlugin(noopFactory('mine', 5, ['myAlias']));
   assert.is(r.getFactory('myAlias').code, 'mine');
   assert.ok(r.codes.includes('mine'));
@@ -208,7 +290,10 @@ test('profiles: plugins and config defaults; user config wins; unknown profile i
     config: { application_name: 'from-profile', statement_timeout: 1234 },
   });
   const core = newCore({ profileName: 'recorded', plugins: ['dev'], statement_timeout: 4321 }, services);
-  assert.equal(core.plugins.map((p) => p.code), ['prof', 'execute_time']);
+  assert.equal(
+    core.plugins.map((p) => p.code),
+    ['prof', 'execute_time'],
+  );
   assert.is(core.props.driver.application_name, 'from-profile');
   assert.is(core.props.driver.statement_timeout, 4321);
   await core.connect();
@@ -221,7 +306,10 @@ test('profiles: plugins and config defaults; user config wins; unknown profile i
   const err = catchError(() => newCore({ profileName: 'nope' }, services));
   assert.instance(err, ConfigurationError);
   assert.match(err.message, "Unknown configuration profile 'nope'; registered profiles: recorded");
-  assert.match(catchError(() => pluginRegistry(services).registerProfile('recorded', {})).message, 'already registered');
+  assert.match(
+    catchError(() => pluginRegistry(services).registerProfile('recorded', {})).message,
+    'already registered',
+  );
 });
 
 test('package-level registerPlugin / registerProfile target the shared services', async () => {
@@ -230,7 +318,11 @@ test('package-level registerPlugin / registerProfile target the shared services'
   registerProfile('sharedProfile', { plugins: ['sharedRecorder'] });
   try {
     assert.ok(pluginRegistry(sharedServices()).isAvailable('sharedRecorder'));
-    const core = new ClientCore<pg.Client>({ driver: 'pg', driverDialect: new PgDriverDialect(), config: { ...pgConfig, profileName: 'sharedProfile' } });
+    const core = new ClientCore<pg.Client>({
+      driver: 'pg',
+      driverDialect: new PgDriverDialect(),
+      config: { ...pgConfig, profileName: 'sharedProfile' },
+    });
     await core.connect();
     try {
       await core.execute('Client.query', ['select 1'], (c) => c.query('select 1'));
@@ -284,7 +376,7 @@ test('sqlPrefix is lazy: computed on first access only, once', () => {
   assert.not.ok(ctx.sqlPrefixComputed);
   assert.is(ctx.sqlPrefix, 'begin read only');
   assert.ok(ctx.sqlPrefixComputed);
-  (args[0]).text = 'changed';
+  args[0].text = 'changed';
   assert.is(ctx.sqlPrefix, 'begin read only', 'cached');
   assert.is(new LazyExecuteContext('Client.ping', []).sqlPrefix, undefined);
 });
@@ -358,11 +450,18 @@ test('connect pipeline with skipPlugin; forceConnect pipeline; switch notificati
   const services = new WrapperServices();
   const journal: string[] = [];
   pluginRegistry(services).registerPlugin(recordingFactory('a', 10, journal));
-  pluginRegistry(services).registerPlugin(recordingFactory('b', 20, journal, [PIPELINE.connect, PIPELINE.notifyConnectionChanged]));
+  pluginRegistry(services).registerPlugin(
+    recordingFactory('b', 20, journal, [PIPELINE.connect, PIPELINE.notifyConnectionChanged]),
+  );
   const core = newCore({ plugins: ['a', 'b'] }, services);
   await core.connect();
   try {
-    assert.equal(journal, ['a:connect:true', 'b:connect:true', 'a:changed:INITIAL_CONNECTION', 'b:changed:INITIAL_CONNECTION']);
+    assert.equal(journal, [
+      'a:connect:true',
+      'b:connect:true',
+      'a:changed:INITIAL_CONNECTION',
+      'b:changed:INITIAL_CONNECTION',
+    ]);
     journal.length = 0;
     const a = core.getPlugin<RecordingPlugin>('a')!;
     const host = core.currentHost!;
@@ -397,7 +496,10 @@ test('notifyConnectionChanged: PRESERVE wins over DISPOSE; old connection kept o
     a.action = OldConnectionSuggestedAction.DISPOSE;
     b.action = OldConnectionSuggestedAction.PRESERVE;
     const second = await a.service.connect(host, core.props);
-    assert.is(core.pluginManager.notifyConnectionChanged(new Set([ConnectionChange.HOSTNAME])), OldConnectionSuggestedAction.PRESERVE);
+    assert.is(
+      core.pluginManager.notifyConnectionChanged(new Set([ConnectionChange.HOSTNAME])),
+      OldConnectionSuggestedAction.PRESERVE,
+    );
     await a.service.setCurrentConnection(second, host);
     await settle(core);
     assert.not.ok(dd.isClosed(first), 'preserved');
@@ -408,7 +510,10 @@ test('notifyConnectionChanged: PRESERVE wins over DISPOSE; old connection kept o
     await a.service.setCurrentConnection(third, host);
     await settle(core);
     assert.ok(dd.isClosed(second), 'disposed');
-    assert.is(core.pluginManager.notifyConnectionChanged(new Set([ConnectionChange.HOSTNAME])), OldConnectionSuggestedAction.DISPOSE);
+    assert.is(
+      core.pluginManager.notifyConnectionChanged(new Set([ConnectionChange.HOSTNAME])),
+      OldConnectionSuggestedAction.DISPOSE,
+    );
     await first.end();
   } finally {
     await core.end();
@@ -430,7 +535,11 @@ test('getHostInfoByStrategy: first plugin answer wins, UnsupportedOperationError
       getHostInfoByStrategy: (_r: HostRole, s: string) => (s === 'mine' ? answer() : undefined),
     }),
   });
-  pluginRegistry(services).registerPlugin(mk('unsupported', 10, () => { throw new UnsupportedOperationError('no'); }));
+  pluginRegistry(services).registerPlugin(
+    mk('unsupported', 10, () => {
+      throw new UnsupportedOperationError('no');
+    }),
+  );
   pluginRegistry(services).registerPlugin(mk('answers', 20, () => special));
   const core = newCore({ plugins: ['unsupported', 'answers'] }, services);
   const svc = core.pluginService;
@@ -438,9 +547,15 @@ test('getHostInfoByStrategy: first plugin answer wins, UnsupportedOperationError
   assert.ok(svc.acceptsStrategy(HostRole.READER, 'round_robin'));
   assert.not.ok(svc.acceptsStrategy(HostRole.READER, 'least_connections'));
   assert.is(svc.getHostInfoByStrategy(HostRole.READER, 'mine'), special);
-  const hosts = [new HostInfo({ host: 'w', role: HostRole.WRITER }), new HostInfo({ host: 'r1', role: HostRole.READER })];
+  const hosts = [
+    new HostInfo({ host: 'w', role: HostRole.WRITER }),
+    new HostInfo({ host: 'r1', role: HostRole.READER }),
+  ];
   assert.is(svc.getHostInfoByStrategy(HostRole.READER, 'random', hosts).host, 'r1');
-  assert.throws(() => svc.getHostInfoByStrategy(HostRole.READER, 'nope', hosts), (e: Error) => e instanceof UnsupportedOperationError && /nope/.test(e.message));
+  assert.throws(
+    () => svc.getHostInfoByStrategy(HostRole.READER, 'nope', hosts),
+    (e: Error) => e instanceof UnsupportedOperationError && /nope/.test(e.message),
+  );
 });
 
 function settle(core: ClientCore<pg.Client>): Promise<void> {

@@ -5,7 +5,12 @@ import { ClientCore } from '../ts/client-core.js';
 import { PgDriverDialect } from '../ts/dialects/driver/pg.js';
 import { ConfigurationError } from '../ts/errors.js';
 import { HostAvailability, HostChange, HostInfo, HostRole } from '../ts/host-info.js';
-import { AVAILABILITY_ENTRY_TTL_MS, availabilityStrategyFromOptions, HostAvailabilityTracker, PASS_THROUGH } from '../ts/host-availability.js';
+import {
+  AVAILABILITY_ENTRY_TTL_MS,
+  availabilityStrategyFromOptions,
+  HostAvailabilityTracker,
+  PASS_THROUGH,
+} from '../ts/host-availability.js';
 import {
   OldConnectionSuggestedAction,
   PIPELINE,
@@ -56,13 +61,24 @@ class SettableHostListProvider implements HostListProvider<pg.Client> {
 /** Installs a SettableHostListProvider in initHostProvider and records notifications. */
 class ObserverPlugin implements ConnectionPlugin<pg.Client> {
   readonly code = 'observer';
-  readonly subscribedMethods = new Set<string>([PIPELINE.initHostProvider, PIPELINE.notifyHostListChanged, PIPELINE.notifyConnectionChanged]);
+  readonly subscribedMethods = new Set<string>([
+    PIPELINE.initHostProvider,
+    PIPELINE.notifyHostListChanged,
+    PIPELINE.notifyConnectionChanged,
+  ]);
   readonly hostListChanges: Map<string, Set<HostChange>>[] = [];
   readonly connectionChanges: ReadonlySet<ConnectionChange>[] = [];
   provider: SettableHostListProvider | undefined;
   action = OldConnectionSuggestedAction.NO_OPINION;
-  constructor(readonly service: PluginService<pg.Client>, private readonly installProvider: boolean) {}
-  async initHostProvider(_props: ConnectProps, hlps: HostListProviderService<pg.Client>, next: () => Promise<void>): Promise<void> {
+  constructor(
+    readonly service: PluginService<pg.Client>,
+    private readonly installProvider: boolean,
+  ) {}
+  async initHostProvider(
+    _props: ConnectProps,
+    hlps: HostListProviderService<pg.Client>,
+    next: () => Promise<void>,
+  ): Promise<void> {
     if (this.installProvider) {
       this.provider = new SettableHostListProvider(hlps.hostListProvider.initialHostInfo);
       hlps.hostListProvider = this.provider;
@@ -82,13 +98,24 @@ function observerFactory(installProvider = false): PluginFactory {
   return {
     code: 'observer',
     weight: 10,
-    create: <C>(service: PluginService<C>) => new ObserverPlugin(service as unknown as PluginService<pg.Client>, installProvider),
+    create: <C>(service: PluginService<C>) =>
+      new ObserverPlugin(service as unknown as PluginService<pg.Client>, installProvider),
   };
 }
 
-function newCore(config: Record<string, unknown> = {}, services = new WrapperServices(), installProvider = false): ClientCore<pg.Client> {
-  if (!pluginRegistry(services).isAvailable('observer')) pluginRegistry(services).registerPlugin(observerFactory(installProvider));
-  return new ClientCore<pg.Client>({ driver: 'pg', driverDialect: new PgDriverDialect(), config: { ...pgConfig, plugins: ['observer'], ...config }, services });
+function newCore(
+  config: Record<string, unknown> = {},
+  services = new WrapperServices(),
+  installProvider = false,
+): ClientCore<pg.Client> {
+  if (!pluginRegistry(services).isAvailable('observer'))
+    pluginRegistry(services).registerPlugin(observerFactory(installProvider));
+  return new ClientCore<pg.Client>({
+    driver: 'pg',
+    driverDialect: new PgDriverDialect(),
+    config: { ...pgConfig, plugins: ['observer'], ...config },
+    services,
+  });
 }
 
 async function one(conn: pg.Client, sql: string): Promise<unknown> {
@@ -97,7 +124,10 @@ async function one(conn: pg.Client, sql: string): Promise<unknown> {
 }
 
 /** Opens a second connection through the client's connect pipeline and switches the client to it. */
-async function switchConnection(core: ClientCore<pg.Client>, host = core.currentHost!): Promise<{ old: pg.Client; next: pg.Client }> {
+async function switchConnection(
+  core: ClientCore<pg.Client>,
+  host = core.currentHost!,
+): Promise<{ old: pg.Client; next: pg.Client }> {
   const old = core.connection;
   const next = await core.pluginService.connect(host, core.props);
   await core.pluginService.setCurrentConnection(next, host);
@@ -113,7 +143,11 @@ test('session state is applied, recorded and transferred to the new connection o
     await core.setReadOnly(true);
     await core.setSessionState({ schema: 'pg_catalog', isolationLevel: 'SERIALIZABLE' });
     assert.ok(core.isReadOnly());
-    assert.equal(core.pluginService.sessionState, { readOnly: true, schema: 'pg_catalog', isolationLevel: 'SERIALIZABLE' });
+    assert.equal(core.pluginService.sessionState, {
+      readOnly: true,
+      schema: 'pg_catalog',
+      isolationLevel: 'SERIALIZABLE',
+    });
     const { next } = await switchConnection(core);
     assert.is(await one(next, 'SHOW transaction_read_only'), 'on');
     assert.is(await one(next, 'SHOW search_path'), 'pg_catalog');
@@ -161,7 +195,9 @@ test('SessionStateTracker keeps pristine values and builds the reset patch', () 
 test('switch: connectionChanged(new, old) is emitted while the old connection is open; the old one is then closed', async () => {
   const core = newCore();
   const events: [pg.Client, pg.Client | undefined, boolean][] = [];
-  core.on('connectionChanged', (n: pg.Client, o: pg.Client | undefined) => events.push([n, o, o === undefined ? false : core.driverDialect.isClosed(o)]));
+  core.on('connectionChanged', (n: pg.Client, o: pg.Client | undefined) =>
+    events.push([n, o, o === undefined ? false : core.driverDialect.isClosed(o)]),
+  );
   await core.connect();
   try {
     assert.is(events.length, 1);
@@ -175,7 +211,10 @@ test('switch: connectionChanged(new, old) is emitted while the old connection is
     await core.pluginService.settleDisposals();
     assert.ok(core.driverDialect.isClosed(old));
     const observer = core.getPlugin<ObserverPlugin>('observer')!;
-    assert.equal(observer.connectionChanges.map((c) => [...c]), [['INITIAL_CONNECTION'], ['CONNECTION_OBJECT_CHANGED']]);
+    assert.equal(
+      observer.connectionChanges.map((c) => [...c]),
+      [['INITIAL_CONNECTION'], ['CONNECTION_OBJECT_CHANGED']],
+    );
   } finally {
     await core.end();
   }
@@ -225,7 +264,10 @@ test('host list changes are delivered to plugins as per-url diffs', async () => 
     observer.hostListChanges.length = 0;
     provider.hostList = [writer, r1, r2];
     await core.pluginService.refreshHostList();
-    assert.equal(core.pluginService.allHosts.map((h) => h.host), [writer.host, 'r1.example', 'r2.example']);
+    assert.equal(
+      core.pluginService.allHosts.map((h) => h.host),
+      [writer.host, 'r1.example', 'r2.example'],
+    );
     assert.is(observer.hostListChanges.length, 1);
     assert.equal([...observer.hostListChanges[0].keys()], ['r1.example:5432/', 'r2.example:5432/']);
     assert.equal([...observer.hostListChanges[0].get('r1.example:5432/')!], [HostChange.HOST_ADDED]);
@@ -261,15 +303,28 @@ test('availability is real: shared by clients, filters hosts, notifies plugins, 
     }
     pa.hostListChanges.length = 0;
     a.pluginService.setAvailability(['reader.example:5432'], HostAvailability.UNAVAILABLE);
-    assert.equal([...pa.hostListChanges[0].get('reader.example:5432/')!], [HostChange.WENT_DOWN, HostChange.HOST_CHANGED]);
+    assert.equal(
+      [...pa.hostListChanges[0].get('reader.example:5432/')!],
+      [HostChange.WENT_DOWN, HostChange.HOST_CHANGED],
+    );
     for (const c of [a, b]) {
-      assert.equal(c.pluginService.hosts.map((h) => h.host), [writer.host], 'down host filtered');
+      assert.equal(
+        c.pluginService.hosts.map((h) => h.host),
+        [writer.host],
+        'down host filtered',
+      );
       assert.is(c.pluginService.allHosts[1].availability, HostAvailability.UNAVAILABLE);
-      assert.throws(() => c.pluginService.getHostInfoByStrategy(HostRole.READER, 'random'), /No available host with role 'reader'/);
+      assert.throws(
+        () => c.pluginService.getHostInfoByStrategy(HostRole.READER, 'random'),
+        /No available host with role 'reader'/,
+      );
     }
     // Any alias of the host counts.
     a.pluginService.setAvailability(['reader.example:5432'], HostAvailability.AVAILABLE);
-    assert.equal([...pa.hostListChanges[1].get('reader.example:5432/')!], [HostChange.WENT_UP, HostChange.HOST_CHANGED]);
+    assert.equal(
+      [...pa.hostListChanges[1].get('reader.example:5432/')!],
+      [HostChange.WENT_UP, HostChange.HOST_CHANGED],
+    );
     assert.is(b.pluginService.getHostInfoByStrategy(HostRole.READER, 'random').host, 'reader.example');
 
     // A successful connect to a host marks it available again.
@@ -287,7 +342,11 @@ test('availability is real: shared by clients, filters hosts, notifies plugins, 
 test('exponential backoff: a down host is offered again after 2^failures × initial backoff, up to maxRetries', () => {
   let now = 1_000_000;
   const t = new HostAvailabilityTracker(() => now);
-  const strategy = availabilityStrategyFromOptions({ defaultHostAvailabilityStrategy: 'exponential_backoff', hostAvailabilityStrategyMaxRetries: 3, hostAvailabilityStrategyInitialBackoffTime: 10_000 });
+  const strategy = availabilityStrategyFromOptions({
+    defaultHostAvailabilityStrategy: 'exponential_backoff',
+    hostAvailabilityStrategyMaxRetries: 3,
+    hostAvailabilityStrategyInitialBackoffTime: 10_000,
+  });
   assert.equal(strategy, { kind: 'exponential_backoff', maxRetries: 3, initialBackoffMs: 10_000 });
   const h = ['h:1'];
   t.set(h, HostAvailability.UNAVAILABLE); // 1 failure: 20 s
@@ -316,9 +375,16 @@ test('exponential backoff: a down host is offered again after 2^failures × init
 
 test('availability strategy options are validated', () => {
   assert.is(availabilityStrategyFromOptions({}), PASS_THROUGH);
-  assert.throws(() => availabilityStrategyFromOptions({ defaultHostAvailabilityStrategy: 'sometimes' }), /defaultHostAvailabilityStrategy must be 'exponential_backoff'/);
   assert.throws(
-    () => availabilityStrategyFromOptions({ defaultHostAvailabilityStrategy: 'exponential_backoff', hostAvailabilityStrategyMaxRetries: 0 }),
+    () => availabilityStrategyFromOptions({ defaultHostAvailabilityStrategy: 'sometimes' }),
+    /defaultHostAvailabilityStrategy must be 'exponential_backoff'/,
+  );
+  assert.throws(
+    () =>
+      availabilityStrategyFromOptions({
+        defaultHostAvailabilityStrategy: 'exponential_backoff',
+        hostAvailabilityStrategyMaxRetries: 0,
+      }),
     /hostAvailabilityStrategyMaxRetries must be an integer ≥ 1/,
   );
 });
@@ -338,7 +404,9 @@ test('host role, aliases and error classification on a real server', async () =>
     assert.equal([...host.aliases].sort(), [`127.0.0.1:${pgConfig.port}`, `localhost:${pgConfig.port}`]);
 
     await core.execute('Client.query', [], (c) => c.query('BEGIN READ ONLY'));
-    const roErr = await core.execute('Client.query', [], (c) => c.query('CREATE TEMP TABLE ro_test (x int)')).catch((e: unknown) => e);
+    const roErr = await core
+      .execute('Client.query', [], (c) => c.query('CREATE TEMP TABLE ro_test (x int)'))
+      .catch((e: unknown) => e);
     assert.ok(svc.isReadOnlyError(roErr), 'read-only transaction error');
     assert.not.ok(svc.isNetworkError(roErr));
     await core.execute('Client.query', [], (c) => c.query('ROLLBACK'));

@@ -17,7 +17,12 @@ const pgConfig = {
 };
 
 function newCore(plugins: string[], services = new WrapperServices()): ClientCore<pg.Client> {
-  return new ClientCore<pg.Client>({ driver: 'pg', driverDialect: new PgDriverDialect(), config: { ...pgConfig, plugins }, services });
+  return new ClientCore<pg.Client>({
+    driver: 'pg',
+    driverDialect: new PgDriverDialect(),
+    config: { ...pgConfig, plugins },
+    services,
+  });
 }
 
 const query = (core: ClientCore<pg.Client>, sql: string) => core.execute('Client.query', [sql], (c) => c.query(sql));
@@ -69,10 +74,12 @@ test('dev: raise on the next call of a method, once, without reaching the driver
     core.devTools.raiseOnNextCall(injected, 'Client.query');
     assert.is(core.devTools.pending, 1);
     let reached = false;
-    const err = await core.execute('Client.query', ['select 1'], async (c) => {
-      reached = true;
-      return c.query('select 1');
-    }).catch((e: unknown) => e);
+    const err = await core
+      .execute('Client.query', ['select 1'], async (c) => {
+        reached = true;
+        return c.query('select 1');
+      })
+      .catch((e: unknown) => e);
     assert.is(err, injected);
     assert.not.ok(reached);
     assert.is(core.devTools.pending, 0);
@@ -113,7 +120,10 @@ test('dev: N times, any method, fresh errors from a function, callbacks, clear()
     core.devTools.clear();
     const after = await query(core, 'DELETE FROM nothing').catch((e: Error) => e);
     assert.match((after as Error).message, 'relation "nothing" does not exist', 'callback removed: the driver answers');
-    assert.throws(() => core.devTools.raiseOnNextCall(new Error('x'), '*', { times: 0 }), /times must be an integer ≥ 1/);
+    assert.throws(
+      () => core.devTools.raiseOnNextCall(new Error('x'), '*', { times: 0 }),
+      /times must be an integer ≥ 1/,
+    );
   } finally {
     await core.end();
   }
@@ -149,7 +159,10 @@ test('dev: raise on the next connect (initial and later connects through the pip
 
 test('devTools without the dev plugin is a clear error', () => {
   const core = newCore([]);
-  assert.throws(() => core.devTools, (e: Error) => e instanceof ConfigurationError && /add 'dev' to the plugins option/.test(e.message));
+  assert.throws(
+    () => core.devTools,
+    (e: Error) => e instanceof ConfigurationError && /add 'dev' to the plugins option/.test(e.message),
+  );
 });
 
 test.run();

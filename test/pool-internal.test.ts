@@ -35,7 +35,10 @@ test('reuse, limit, waiters served on release, waiter timeout', async () => {
   const b = await pools.acquire(key, host, dialect, open);
   assert.is(opened, 2);
   assert.is(pools.inUseCount(host), 2);
-  const timedOut = await pools.acquire(key, host, dialect, open).then(() => 'got one', (e: Error) => e.message);
+  const timedOut = await pools.acquire(key, host, dialect, open).then(
+    () => 'got one',
+    (e: Error) => e.message,
+  );
   assert.match(timedOut, /became free within 150 ms/);
   const waiting = pools.acquire(key, host, dialect, open);
   const aPid = await pid(a);
@@ -52,7 +55,13 @@ test('reuse, limit, waiters served on release, waiter timeout', async () => {
   assert.equal(pools.stats().hosts[host.hostAndPort].total, 1, 'discard frees the slot');
   await pools.end();
   assert.equal(pools.stats().hosts[host.hostAndPort].total, 0);
-  assert.match(await pools.acquire(key, host, dialect, open).then(() => '', (e: Error) => e.message), /ended/);
+  assert.match(
+    await pools.acquire(key, host, dialect, open).then(
+      () => '',
+      (e: Error) => e.message,
+    ),
+    /ended/,
+  );
 });
 
 test('a released connection is reset before another client gets it; an acquire waits for the reset', async () => {

@@ -49,12 +49,19 @@ test('query in every pg form; counters; events', async () => {
   assert.equal(events, ['connect', 'acquire', 'release']);
   assert.equal((await p.query({ text: 'SELECT 2 AS y' })).rows, [{ y: 2 }]);
   assert.equal((await p.query({ text: 'SELECT 3 AS z', rowMode: 'array' })).rows, [[3]]);
-  const viaCallback = await new Promise<unknown>((resolve, reject) => p.query('SELECT 4 AS w', (err, res) => (err ? reject(err) : resolve(res.rows))));
+  const viaCallback = await new Promise<unknown>((resolve, reject) =>
+    p.query('SELECT 4 AS w', (err, res) => (err ? reject(err) : resolve(res.rows))),
+  );
   assert.equal(viaCallback, [{ w: 4 }]);
-  const viaCallback2 = await new Promise<unknown>((resolve, reject) => p.query('SELECT $1::text AS v', ['a'], (err, res) => (err ? reject(err) : resolve(res.rows))));
+  const viaCallback2 = await new Promise<unknown>((resolve, reject) =>
+    p.query('SELECT $1::text AS v', ['a'], (err, res) => (err ? reject(err) : resolve(res.rows))),
+  );
   assert.equal(viaCallback2, [{ v: 'a' }]);
   const removed = new Promise((resolve) => p.once('remove', resolve));
-  const err = await p.query('SELECT * FROM no_such_table').then(() => undefined, (e: Error & { code?: string }) => e);
+  const err = await p.query('SELECT * FROM no_such_table').then(
+    () => undefined,
+    (e: Error & { code?: string }) => e,
+  );
   assert.is(err?.code, '42P01', 'the driver error, unchanged');
   assert.is(p.totalCount, 0, 'as in pg.Pool, pool.query ends a client whose statement failed');
   await p.end();
@@ -62,7 +69,10 @@ test('query in every pg form; counters; events', async () => {
   await removed; // as pg.Pool: 'remove' follows the client's end, which may come after the pool's
   assert.ok(events.includes('remove'));
   assert.is(p.ended, true);
-  const after = await p.query('SELECT 1').then(() => undefined, (e: Error) => e.message);
+  const after = await p.query('SELECT 1').then(
+    () => undefined,
+    (e: Error) => e.message,
+  );
   assert.match(String(after), /Cannot use a pool after calling end/);
 });
 
@@ -113,12 +123,18 @@ test('under concurrency the pool never exceeds max, queues the rest, and serves 
     }
   });
   const results = await Promise.all(runs);
-  assert.equal(results, Array.from({ length: 40 }, (_, i) => i));
+  assert.equal(
+    results,
+    Array.from({ length: 40 }, (_, i) => i),
+  );
   assert.ok(maxWaiting > 0, 'requests waited');
   assert.is(p.totalCount, 4);
   assert.is(await backends(observer, app), 4, 'four backends on the server');
   const qs = await Promise.all(Array.from({ length: 40 }, (_, i) => p.query('SELECT $1::int AS i', [i])));
-  assert.equal(qs.map((r) => r.rows[0].i), Array.from({ length: 40 }, (_, i) => i));
+  assert.equal(
+    qs.map((r) => r.rows[0].i),
+    Array.from({ length: 40 }, (_, i) => i),
+  );
   assert.is(p.totalCount, 4);
   await p.end();
 });
@@ -156,7 +172,10 @@ test('an idle client whose connection dies is removed and its error emitted on t
 test('connectionTimeoutMillis bounds the wait for a client; maxUses ends a client after N checkouts', async () => {
   const p = pool({ max: 1, connectionTimeoutMillis: 1500, maxUses: 3 });
   const held = await p.connect();
-  const err = await p.connect().then(() => undefined, (e: Error) => e.message);
+  const err = await p.connect().then(
+    () => undefined,
+    (e: Error) => e.message,
+  );
   assert.match(String(err), /timeout exceeded when trying to connect/);
   held.release();
   const pids = new Set<number>();
@@ -185,7 +204,13 @@ test('end() waits for checked-out clients; bad options are refused at constructi
   const p = pool({ max: 1 });
   const c = await p.connect();
   const ended = p.end();
-  assert.match(await p.connect().then(() => 'got one', (e: Error) => e.message), /Cannot use a pool after calling end/);
+  assert.match(
+    await p.connect().then(
+      () => 'got one',
+      (e: Error) => e.message,
+    ),
+    /Cannot use a pool after calling end/,
+  );
   let done = false;
   void ended.then(() => (done = true));
   await new Promise((r) => setImmediate(r));
@@ -193,8 +218,14 @@ test('end() waits for checked-out clients; bad options are refused at constructi
   c.release();
   await ended;
   assert.is(p.totalCount, 0);
-  assert.throws(() => pool({ max: -1 }), (e: Error) => e instanceof ConfigurationError && /'max'/.test(e.message));
-  assert.throws(() => pool({ topologyRefreshMS: 5 }), (e: Error) => e instanceof ConfigurationError && /topologyRefreshMs/.test(e.message));
+  assert.throws(
+    () => pool({ max: -1 }),
+    (e: Error) => e instanceof ConfigurationError && /'max'/.test(e.message),
+  );
+  assert.throws(
+    () => pool({ topologyRefreshMS: 5 }),
+    (e: Error) => e instanceof ConfigurationError && /topologyRefreshMs/.test(e.message),
+  );
 });
 
 test.run();

@@ -14,7 +14,15 @@ let cluster: LocalCluster;
 const dir = mkdtempSync(path.join(tmpdir(), 'pool-rw-'));
 
 function pool(extra: Record<string, unknown> = {}): AwsPGPool {
-  return new AwsPGPool({ ...cluster.clientConfig('writer'), plugins: 'read_write_splitting,failover_v2', failoverTimeoutMs: 30000, ...extra }, { services: new WrapperServices() });
+  return new AwsPGPool(
+    {
+      ...cluster.clientConfig('writer'),
+      plugins: 'read_write_splitting,failover_v2',
+      failoverTimeoutMs: 30000,
+      ...extra,
+    },
+    { services: new WrapperServices() },
+  );
 }
 
 interface Where {
@@ -24,7 +32,9 @@ interface Where {
 }
 
 async function where(c: AwsPGPoolClient): Promise<Where> {
-  const r = await c.query('SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro, pg_catalog.pg_backend_pid() AS pid');
+  const r = await c.query(
+    'SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro, pg_catalog.pg_backend_pid() AS pid',
+  );
   return r.rows[0] as Where;
 }
 
@@ -55,7 +65,11 @@ test('read/write splitting in a pool under concurrency: reader connections poole
     }
   };
   await Promise.all(Array.from({ length: 24 }, (_, i) => task(i)));
-  assert.equal([...readerPids.keys()].sort(), ['instance-2', 'instance-3'], 'least_connections spreads over both readers');
+  assert.equal(
+    [...readerPids.keys()].sort(),
+    ['instance-2', 'instance-3'],
+    'least_connections spreads over both readers',
+  );
   const physical = [...readerPids.values()].reduce((n, s) => n + s.size, 0);
   assert.ok(physical <= 4, `at most max physical reader connections (${physical}) for 24 read-only checkouts`);
   assert.ok(p.totalCount <= 4);
@@ -68,15 +82,28 @@ test('read/write splitting in a pool under concurrency: reader connections poole
   }
   for (const c of all) c.release();
   const stats = p.instancePools.stats().hosts;
-  assert.is(Object.values(stats).reduce((n, s) => n + s.inUse, 0), 0, 'every reader connection is back in the instance pools');
+  assert.is(
+    Object.values(stats).reduce((n, s) => n + s.inUse, 0),
+    0,
+    'every reader connection is back in the instance pools',
+  );
   await p.end();
-  assert.equal(Object.values(p.instancePools.stats().hosts).reduce((n, s) => n + s.total, 0), 0, 'end() closed the instance pools too');
+  assert.equal(
+    Object.values(p.instancePools.stats().hosts).reduce((n, s) => n + s.total, 0),
+    0,
+    'end() closed the instance pools too',
+  );
 });
 
 test('pool.query under concurrency matches the server answers', async () => {
   const p = pool({ max: 3 });
-  const results = await Promise.all(Array.from({ length: 30 }, (_, i) => p.query('SELECT $1::int AS i, pg_catalog.pg_is_in_recovery() AS ro', [i])));
-  assert.equal(results.map((r) => r.rows[0]), Array.from({ length: 30 }, (_, i) => ({ i, ro: false })));
+  const results = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => p.query('SELECT $1::int AS i, pg_catalog.pg_is_in_recovery() AS ro', [i])),
+  );
+  assert.equal(
+    results.map((r) => r.rows[0]),
+    Array.from({ length: 30 }, (_, i) => ({ i, ro: false })),
+  );
   assert.ok(p.totalCount <= 3);
   await p.end();
 });
@@ -88,7 +115,10 @@ test('a connection loss seen by one query ends the idle clients on the same host
   assert.equal([p.totalCount, p.idleCount], [3, 3]);
   await cluster.hang(cluster.writer.name);
   try {
-    const err = await p.query('SELECT 1').then(() => undefined, (e: Error & { code?: string }) => e);
+    const err = await p.query('SELECT 1').then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
     assert.is(err?.code, '08S01', 'the statement timed out and the host did not answer the cancel');
     assert.equal([p.totalCount, p.idleCount], [0, 0], 'the failed client and the idle clients on that host were ended');
   } finally {
@@ -108,10 +138,17 @@ test('failover: idle clients on the old writer are ended (their slots freed), a 
   const result = await cluster.failover();
   // The fenced writer ends the idle connections: the pool removes those clients as their errors arrive (no
   // 'error' listener on the pool, no crash). A client whose error has not arrived yet fails over on its query.
-  const first = await p.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+  const first = await p.query('SELECT 1').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (first !== undefined) assert.instance(first, FailoverSuccessError);
   assert.ok(p.idleCount <= 1, `idle clients on the failed writer were ended (idle ${p.idleCount})`);
-  const after = await Promise.all(Array.from({ length: 8 }, () => p.query('SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro')));
+  const after = await Promise.all(
+    Array.from({ length: 8 }, () =>
+      p.query('SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro'),
+    ),
+  );
   for (const r of after) assert.equal(r.rows[0], { id: result.newWriter, ro: false });
   assert.ok(p.totalCount <= 4);
   assert.ok(removed.length >= 3, `slots of the old writer released (${removed.length} removed)`);

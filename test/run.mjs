@@ -49,7 +49,8 @@ function runFile(file, env) {
       const passed = num('Passed');
       const skipped = num('Skipped') ?? 0;
       let failed;
-      if (total === undefined || passed === undefined) failed = 1; // crashed before uvu's summary
+      if (total === undefined || passed === undefined)
+        failed = 1; // crashed before uvu's summary
       else failed = total - passed - skipped;
       if (code !== 0 && failed === 0) failed = 1; // exited non-zero after a clean summary (e.g. a hang at exit)
       resolve({ file, out, passed: passed ?? 0, failed, skipped, code, signal, ms: Date.now() - started });
@@ -61,11 +62,16 @@ function runFile(file, env) {
 function runCargoTests() {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn('cargo', ['test', '--release', '-p', 'monitor-core'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('cargo', ['test', '--release', '-p', 'monitor-core'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    child.on('error', (err) => resolve({ file: 'cargo test -p monitor-core', out: String(err), passed: 0, failed: 1, skipped: 0, ms: 0 }));
+    child.on('error', (err) =>
+      resolve({ file: 'cargo test -p monitor-core', out: String(err), passed: 0, failed: 1, skipped: 0, ms: 0 }),
+    );
     child.on('close', (code) => {
       let passed = 0;
       let failed = 0;
@@ -83,7 +89,9 @@ function runCargoTests() {
 
 const filters = process.argv.slice(2);
 const files = findTests(here).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
-const gateSteps = Object.keys(GATE_STEPS).filter((name) => filters.length === 0 || filters.some((s) => `gate: ${name}`.includes(s)));
+const gateSteps = Object.keys(GATE_STEPS).filter(
+  (name) => filters.length === 0 || filters.some((s) => `gate: ${name}`.includes(s)),
+);
 
 let passed = 0;
 let failed = 0;
@@ -107,7 +115,9 @@ for (const run of runs) {
   skipped += r.skipped;
   const rel = path.isAbsolute(r.file) ? path.relative(root, r.file) : r.file;
   const status = r.failed ? 'FAIL' : 'ok  ';
-  console.log(`${status} ${rel}  (${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped, ${(r.ms / 1000).toFixed(1)} s)`);
+  console.log(
+    `${status} ${rel}  (${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped, ${(r.ms / 1000).toFixed(1)} s)`,
+  );
   if (r.failed || process.env.TEST_VERBOSE) console.log(r.out.replace(/^/gm, '    '));
 }
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

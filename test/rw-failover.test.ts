@@ -18,7 +18,12 @@ const open: AwsPGClient[] = [];
 
 async function client(extra: Record<string, unknown> = {}): Promise<AwsPGClient> {
   const c = new AwsPGClient(
-    { ...cluster.clientConfig('writer'), plugins: 'read_write_splitting,failover_v2', failoverTimeoutMs: 30000, ...extra },
+    {
+      ...cluster.clientConfig('writer'),
+      plugins: 'read_write_splitting,failover_v2',
+      failoverTimeoutMs: 30000,
+      ...extra,
+    },
     { services: new WrapperServices() },
   );
   c.on('error', () => {});
@@ -49,12 +54,19 @@ test('failover to the cached reader while on the writer: the promoted reader is 
 
   const result = await cluster.failover({ target: r.id });
   assert.is(result.newWriter, r.id);
-  const err = await c.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+  const err = await c.query('SELECT 1').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(err, FailoverSuccessError);
   const nw = await where(c);
   assert.equal([nw.id, nw.ro], [r.id, false], 'failover took the client to the new writer');
   assert.is(plugin(c).cachedConnections.writer?.host.hostId, r.id, 'the failover connection is the cached writer');
-  assert.is.not(plugin(c).cachedConnections.reader?.conn, cachedReader.conn, 'the reader connection to the promoted instance is dropped');
+  assert.is.not(
+    plugin(c).cachedConnections.reader?.conn,
+    cachedReader.conn,
+    'the reader connection to the promoted instance is dropped',
+  );
 
   await c.setReadOnly(true);
   const nr = await where(c);
@@ -94,7 +106,10 @@ test('the reader dies while the client is on it: failover, then the switches kee
   const r = await where(c);
   await cluster.kill(r.id);
   try {
-    const err = await c.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+    const err = await c.query('SELECT 1').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(err, FailoverSuccessError);
     const now = await where(c);
     assert.is.not(now.id, r.id);

@@ -40,10 +40,11 @@ function dns(name: string): string {
 /** Resolves once every host in `expect` has a measurement that satisfies its predicate. */
 function measured(monitors: ResponseTimeMonitors, expect: Record<string, (ms: number) => boolean>): Promise<void> {
   return new Promise((resolve) => {
-    const check = () => Object.entries(expect).every(([name, ok]) => {
-      const ms = monitors.responseTime(dns(name));
-      return ms !== undefined && ok(ms);
-    });
+    const check = () =>
+      Object.entries(expect).every(([name, ok]) => {
+        const ms = monitors.responseTime(dns(name));
+        return ms !== undefined && ok(ms);
+      });
     if (check()) return resolve();
     const off = monitors.onMeasurement(() => {
       if (!check()) return;
@@ -54,7 +55,9 @@ function measured(monitors: ResponseTimeMonitors, expect: Record<string, (ms: nu
 }
 
 async function readerId(c: AwsPGClient): Promise<string> {
-  const r = await c.query('SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro');
+  const r = await c.query(
+    'SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro',
+  );
   assert.is(r.rows[0].ro, true);
   return r.rows[0].id as string;
 }
@@ -127,8 +130,18 @@ test('a host that leaves the topology loses its monitor; services close stops th
 });
 
 test('fastest_response without the plugin is refused at connect', async () => {
-  const c = new AwsPGClient({ ...cluster.clientConfig('writer'), plugins: 'read_write_splitting', readerHostSelectorStrategy: 'fastest_response' }, { services: new WrapperServices() });
-  const err = await c.connect().then(() => undefined, (e: Error) => e.message);
+  const c = new AwsPGClient(
+    {
+      ...cluster.clientConfig('writer'),
+      plugins: 'read_write_splitting',
+      readerHostSelectorStrategy: 'fastest_response',
+    },
+    { services: new WrapperServices() },
+  );
+  const err = await c.connect().then(
+    () => undefined,
+    (e: Error) => e.message,
+  );
   assert.match(String(err), /fastest_response_strategy/);
 });
 

@@ -18,7 +18,7 @@ test('internalConnectionPool: clients that size the pools alike share them; othe
   const small = sharedInternalPools(serviceOf(services, { internalPoolMaxPerHost: 2 }));
   const quick = sharedInternalPools(serviceOf(services, { internalPoolAcquireTimeoutMs: 500 }));
   assert.is(b, a, 'the default sizing, spelled out, is the same sizing');
-  assert.is.not(small, a, 'a smaller pool is not the first client\'s pool');
+  assert.is.not(small, a, "a smaller pool is not the first client's pool");
   assert.is.not(quick, a);
   assert.is(sharedInternalPools(serviceOf(new WrapperServices(), {})) === a, false, 'per services');
   await services.close();

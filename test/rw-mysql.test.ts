@@ -21,7 +21,9 @@ interface Where {
 }
 
 async function where(c: { query: AwsMySQLClient['query'] }): Promise<Where> {
-  const [rows] = await c.query<RowDataPacket[]>('SELECT @@aurora_server_id AS id, @@innodb_read_only AS ro, CONNECTION_ID() AS conn');
+  const [rows] = await c.query<RowDataPacket[]>(
+    'SELECT @@aurora_server_id AS id, @@innodb_read_only AS ro, CONNECTION_ID() AS conn',
+  );
   return { ...rows[0] } as Where;
 }
 
@@ -35,7 +37,10 @@ test.after(async () => {
 });
 
 test('read_write_splitting: setReadOnly switches an AwsMySQLClient between writer and reader, state carried', async () => {
-  const c = new AwsMySQLClient({ ...cluster.clientConfig('writer'), plugins: 'read_write_splitting' }, { services: new WrapperServices() });
+  const c = new AwsMySQLClient(
+    { ...cluster.clientConfig('writer'), plugins: 'read_write_splitting' },
+    { services: new WrapperServices() },
+  );
   await c.connect();
   const w = await where(c);
   assert.equal([w.id, w.ro], ['instance-1', 0]);
@@ -74,7 +79,15 @@ test('srw: reader and writer endpoints with verification', async () => {
 });
 
 test('AwsMySQLPool with read/write splitting: reader connections pooled per instance and reused', async () => {
-  const p = new AwsMySQLPool({ ...cluster.clientConfig('writer'), plugins: 'read_write_splitting', connectionLimit: 2, readerHostSelectorStrategy: 'least_connections' }, { services: new WrapperServices() });
+  const p = new AwsMySQLPool(
+    {
+      ...cluster.clientConfig('writer'),
+      plugins: 'read_write_splitting',
+      connectionLimit: 2,
+      readerHostSelectorStrategy: 'least_connections',
+    },
+    { services: new WrapperServices() },
+  );
   const seen = new Set<number>();
   for (let i = 0; i < 6; i++) {
     const c = await p.getConnection();

@@ -20,7 +20,17 @@ const myDir = mkdtempSync(path.join(tmpdir(), 'rw-routing-my-'));
 const pools: Array<{ end(): Promise<void> }> = [];
 
 function pgPool(readerRouting: string, readerRoutingStickMs = 0, extra: Record<string, unknown> = {}): AwsPGPool {
-  const p = new AwsPGPool({ ...pgCluster.clientConfig('writer'), plugins: 'read_write_splitting', readerRouting, readerRoutingStickMs, max: 2, ...extra }, { services: new WrapperServices() });
+  const p = new AwsPGPool(
+    {
+      ...pgCluster.clientConfig('writer'),
+      plugins: 'read_write_splitting',
+      readerRouting,
+      readerRoutingStickMs,
+      max: 2,
+      ...extra,
+    },
+    { services: new WrapperServices() },
+  );
   pools.push(p);
   return p;
 }
@@ -97,7 +107,11 @@ test('pg, selects: plain SELECTs on a reader; writes, locks, side effects and wr
   assert.is(await pgOnReader(p, `SELECT ${RO} FROM t WHERE id = 1 FOR SHARE`), false, 'FOR SHARE');
   assert.is(await pgOnReader(p, `SELECT nextval('s') AS n, ${RO}`), false, 'nextval');
   assert.is(await pgOnReader(p, `SELECT pg_advisory_lock(7), pg_advisory_unlock(7), ${RO}`), false, 'advisory lock');
-  assert.is(await pgOnReader(p, `WITH n AS (INSERT INTO t (v) VALUES (2) RETURNING id) SELECT ${RO} FROM n`), false, 'writable CTE');
+  assert.is(
+    await pgOnReader(p, `WITH n AS (INSERT INTO t (v) VALUES (2) RETURNING id) SELECT ${RO} FROM n`),
+    false,
+    'writable CTE',
+  );
   assert.is(await pgOnReader(p, `UPDATE t SET v = v WHERE id = 1 RETURNING ${RO}`), false, 'UPDATE');
   const c = await p.connect();
   try {
@@ -130,7 +144,7 @@ test('pg: after a write, reads stay on the writer for readerRoutingStickMs, on e
   assert.is(await pgOnReader(other, `SELECT ${RO}`), true, 'another pool is not affected');
 });
 
-test('pg: the window is the pool\'s: a write on one checked-out client keeps a read on another on the writer (ORMs take a client per statement)', async () => {
+test("pg: the window is the pool's: a write on one checked-out client keeps a read on another on the writer (ORMs take a client per statement)", async () => {
   const p = pgPool('selects', 60_000);
   const writer = await p.connect();
   const reader = await p.connect();
@@ -146,7 +160,11 @@ test('pg: the window is the pool\'s: a write on one checked-out client keeps a r
 
 test('readerRouting without a splitting plugin or with a wrong value fails naming the option', async () => {
   const config = { ...pgCluster.clientConfig('writer'), plugins: 'failover', readerRouting: 'selects' };
-  assert.throws(() => new AwsPGClient(config, { services: new WrapperServices() }), (e: unknown) => e instanceof ConfigurationError && /readerRouting.*read_write_splitting or srw/.test((e as Error).message));
+  assert.throws(
+    () => new AwsPGClient(config, { services: new WrapperServices() }),
+    (e: unknown) =>
+      e instanceof ConfigurationError && /readerRouting.*read_write_splitting or srw/.test((e as Error).message),
+  );
   // AwsPGPool creates its clients on demand: the first query reports it.
   const p = new AwsPGPool(config, { services: new WrapperServices() });
   pools.push(p);
@@ -168,7 +186,16 @@ test('readerRouting without a splitting plugin or with a wrong value fails namin
 // ---- MySQL ------------------------------------------------------------------------------------------------------
 
 function myPool(readerRouting: string, readerRoutingStickMs = 0): AwsMySQLPool {
-  const p = new AwsMySQLPool({ ...myCluster.clientConfig('writer'), plugins: 'read_write_splitting', readerRouting, readerRoutingStickMs, connectionLimit: 2 }, { services: new WrapperServices() });
+  const p = new AwsMySQLPool(
+    {
+      ...myCluster.clientConfig('writer'),
+      plugins: 'read_write_splitting',
+      readerRouting,
+      readerRoutingStickMs,
+      connectionLimit: 2,
+    },
+    { services: new WrapperServices() },
+  );
   pools.push(p);
   return p;
 }
@@ -213,9 +240,17 @@ test('mysql: hinted, read-only transactions, SELECTs by mode; writes, locks, LAS
   const selects = myPool('selects');
   assert.is(await myOnReader(selects, `SELECT ${MY_RO}`), true, 'plain SELECT');
   assert.is(await myOnReader(selects, `SELECT ${MY_RO} FROM m WHERE id = 1 FOR UPDATE`), false, 'FOR UPDATE');
-  assert.is(await myOnReader(selects, `SELECT ${MY_RO} FROM m WHERE id = 1 LOCK IN SHARE MODE`), false, 'LOCK IN SHARE MODE');
+  assert.is(
+    await myOnReader(selects, `SELECT ${MY_RO} FROM m WHERE id = 1 LOCK IN SHARE MODE`),
+    false,
+    'LOCK IN SHARE MODE',
+  );
   assert.is(await myOnReader(selects, `SELECT LAST_INSERT_ID() AS i, ${MY_RO}`), false, 'LAST_INSERT_ID');
-  assert.is(await myOnReader(selects, `SELECT GET_LOCK('k', 1) AS l, RELEASE_LOCK('k') AS r, ${MY_RO}`), false, 'GET_LOCK');
+  assert.is(
+    await myOnReader(selects, `SELECT GET_LOCK('k', 1) AS l, RELEASE_LOCK('k') AS r, ${MY_RO}`),
+    false,
+    'GET_LOCK',
+  );
 
   const sticky = myPool('selects', 60_000);
   assert.is(await myOnReader(sticky, `SELECT ${MY_RO}`), true, 'no write yet');
@@ -227,7 +262,9 @@ test('mysql callback API: routed as well', async () => {
   const p = myPool('selects');
   const cb = p.pool;
   const ro = await new Promise<number>((resolve, reject) => {
-    cb.query(`SELECT ${MY_RO}`, (err: Error | null, rows: RowDataPacket[]) => (err ? reject(err) : resolve(Number(rows[0].ro))));
+    cb.query(`SELECT ${MY_RO}`, (err: Error | null, rows: RowDataPacket[]) =>
+      err ? reject(err) : resolve(Number(rows[0].ro)),
+    );
   });
   assert.is(ro, 1);
 });

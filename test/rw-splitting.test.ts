@@ -24,12 +24,20 @@ function addressMap(): Record<string, string> {
   const map = { ...cluster.hostAddressMap };
   const w = cluster.instances[0];
   const block = w.host.split('.').slice(0, 3).join('.');
-  for (let n = 1; n <= 9; n++) map[`instance-${n}.${cluster.clusterId}.us-east-1.rds.amazonaws.com`] = `${block}.${n}:${w.port}`;
+  for (let n = 1; n <= 9; n++)
+    map[`instance-${n}.${cluster.clusterId}.us-east-1.rds.amazonaws.com`] = `${block}.${n}:${w.port}`;
   return map;
 }
 
-async function client(extra: Record<string, unknown> = {}, services = new WrapperServices(), endpoint = 'writer'): Promise<AwsPGClient> {
-  const c = new AwsPGClient({ ...cluster.clientConfig(endpoint), hostAddressMap: addressMap(), plugins: 'read_write_splitting', ...extra }, { services });
+async function client(
+  extra: Record<string, unknown> = {},
+  services = new WrapperServices(),
+  endpoint = 'writer',
+): Promise<AwsPGClient> {
+  const c = new AwsPGClient(
+    { ...cluster.clientConfig(endpoint), hostAddressMap: addressMap(), plugins: 'read_write_splitting', ...extra },
+    { services },
+  );
   open.push(c);
   await c.connect();
   return c;
@@ -89,7 +97,9 @@ test('session state set through the wrapper is carried to the other connection',
   await c.setReadOnly(true);
   assert.is((await where(c)).ro, true);
   assert.equal((await c.query('SHOW search_path')).rows, [{ search_path: 'reporting' }]);
-  assert.equal((await c.query('SHOW default_transaction_isolation')).rows, [{ default_transaction_isolation: 'repeatable read' }]);
+  assert.equal((await c.query('SHOW default_transaction_isolation')).rows, [
+    { default_transaction_isolation: 'repeatable read' },
+  ]);
   await c.setSchema('sales');
   await c.setReadOnly(false);
   assert.equal((await c.query('SHOW search_path')).rows, [{ search_path: 'sales' }]);
@@ -109,7 +119,10 @@ test('no switch inside a transaction: setReadOnly(true) stays, setReadOnly(false
   const r = await where(c);
   assert.is(r.ro, true);
   await c.query('BEGIN');
-  const err = await c.setReadOnly(false).then(() => undefined, (e: unknown) => e);
+  const err = await c.setReadOnly(false).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(err, ReadWriteSplittingError);
   assert.match((err as Error).message, /inside a transaction/);
   assert.is((await where(c)).pid, r.pid, 'still on the reader, transaction intact');
@@ -153,14 +166,27 @@ test('round_robin with host weight pairs spreads the clients of one services obj
 });
 
 test('unsupported strategies are refused with the reason (at connect, or at construction for unknown names)', async () => {
-  for (const [strategy, reason] of [['least_connections', /internalConnectionPool/], ['fastest_response', /fastest_response_strategy/]] as const) {
-    const c = new AwsPGClient({ ...cluster.clientConfig('writer'), plugins: 'read_write_splitting', readerHostSelectorStrategy: strategy }, { services: new WrapperServices() });
-    const err = await c.connect().then(() => undefined, (e: Error) => e);
+  for (const [strategy, reason] of [
+    ['least_connections', /internalConnectionPool/],
+    ['fastest_response', /fastest_response_strategy/],
+  ] as const) {
+    const c = new AwsPGClient(
+      { ...cluster.clientConfig('writer'), plugins: 'read_write_splitting', readerHostSelectorStrategy: strategy },
+      { services: new WrapperServices() },
+    );
+    const err = await c.connect().then(
+      () => undefined,
+      (e: Error) => e,
+    );
     assert.ok(err instanceof Error && reason.test(err.message), `${strategy}: ${String(err)}`);
   }
   // A name nothing provides is refused when the client is created.
   assert.throws(
-    () => new AwsPGClient({ ...cluster.clientConfig('writer'), plugins: 'read_write_splitting', readerHostSelectorStrategy: 'nope' }, { services: new WrapperServices() }),
+    () =>
+      new AwsPGClient(
+        { ...cluster.clientConfig('writer'), plugins: 'read_write_splitting', readerHostSelectorStrategy: 'nope' },
+        { services: new WrapperServices() },
+      ),
     /readerHostSelectorStrategy' expects one of .*got 'nope'/,
   );
 });
@@ -254,7 +280,10 @@ test('a removed reader is dropped: closed at once when cached, left at the next 
 
   // The client whose current connection is on the removed reader: back to the writer, then a live reader.
   await currentClient.core.pluginService.forceRefreshHostList(false, 5000);
-  assert.ok(plugin(currentClient).cachedConnections.reader !== undefined, 'the current connection is not closed under the client');
+  assert.ok(
+    plugin(currentClient).cachedConnections.reader !== undefined,
+    'the current connection is not closed under the client',
+  );
   await currentClient.setReadOnly(false);
   assert.is((await where(currentClient)).ro, false);
   await currentClient.setReadOnly(true);

@@ -96,7 +96,7 @@ const CASES: ReadonlyArray<readonly [string, StatementRoute]> = [
   ['SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1', 'write'],
   ['SELECT @@session.autocommit', 'write'],
   ['SELECT @a := 1', 'write'],
-  ['SELECT lo_import(\'/tmp/x\')', 'write'],
+  ["SELECT lo_import('/tmp/x')", 'write'],
   // several statements
   ['SELECT 1; SELECT 2', 'write'],
   ['SELECT 1; DELETE FROM t', 'write'],
@@ -115,7 +115,10 @@ test('only a bounded prefix is read: a read longer than the prefix is inconclusi
   assert.is(classifyStatement(long), 'write');
   assert.is(classifyStatement(`SELECT ${'x'.repeat(ROUTE_PREFIX_CHARS - 20)} FROM t`), 'read');
   // a write beyond the prefix is never seen, which is why such statements are not routed
-  assert.is(classifyStatement(`WITH a AS (SELECT ${'1, '.repeat(3000)}1) , d AS (DELETE FROM t RETURNING 1) SELECT 1`), 'write');
+  assert.is(
+    classifyStatement(`WITH a AS (SELECT ${'1, '.repeat(3000)}1) , d AS (DELETE FROM t RETURNING 1) SELECT 1`),
+    'write',
+  );
   // a 10 MB statement: only the prefix is looked at
   assert.is(classifyStatement(`SELECT ${'x, '.repeat(3_500_000)} 1`), 'write');
 });

@@ -25,7 +25,10 @@ function endpoints(): { srwReadEndpoint: string; srwWriteEndpoint: string } {
 }
 
 async function client(extra: Record<string, unknown> = {}, endpoint = 'writer'): Promise<AwsPGClient> {
-  const c = new AwsPGClient({ ...cluster.clientConfig(endpoint), plugins: 'srw', ...endpoints(), ...extra }, { services: new WrapperServices() });
+  const c = new AwsPGClient(
+    { ...cluster.clientConfig(endpoint), plugins: 'srw', ...endpoints(), ...extra },
+    { services: new WrapperServices() },
+  );
   open.push(c);
   await c.connect();
   return c;
@@ -109,7 +112,11 @@ test('retry: a refused connection through the reader endpoint is retried and rea
 });
 
 test('initial connection: verified against srwVerifyInitialConnectionType, plain connection when it cannot be', async () => {
-  const opts = { srwVerifyInitialConnectionType: 'writer', srwConnectRetryTimeoutMs: 400, srwConnectRetryIntervalMs: 100 };
+  const opts = {
+    srwVerifyInitialConnectionType: 'writer',
+    srwConnectRetryTimeoutMs: 400,
+    srwConnectRetryIntervalMs: 100,
+  };
   const t0 = Date.now();
   const c = await client(opts, 'reader');
   assert.ok(Date.now() - t0 >= 300, 'kept trying for a writer behind the reader endpoint');
@@ -133,14 +140,20 @@ test('both endpoints are required and must be host[:port]', async () => {
     })();
     assert.ok(err instanceof ConfigurationError && err.key === key, String(err));
   }
-  assert.throws(() => new AwsPGClient({ ...base, srwReadEndpoint: 'r.example.com:notaport', srwWriteEndpoint: 'w' }), /srwReadEndpoint/);
+  assert.throws(
+    () => new AwsPGClient({ ...base, srwReadEndpoint: 'r.example.com:notaport', srwWriteEndpoint: 'w' }),
+    /srwReadEndpoint/,
+  );
 });
 
 test('setReadOnly(false) inside a transaction on the reader is refused', async () => {
   const c = await client();
   await c.setReadOnly(true);
   await c.query('BEGIN');
-  const err = await c.setReadOnly(false).then(() => undefined, (e: unknown) => e);
+  const err = await c.setReadOnly(false).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(err, ReadWriteSplittingError);
   await c.query('ROLLBACK');
   await c.setReadOnly(false);

@@ -11,7 +11,10 @@ test('shared(): one value per key, made on first use, disposed once in reverse o
     return { name };
   };
   const a = services.shared('a', make('a'), (v) => void disposed.push(v.name));
-  assert.is(services.shared('a', make('other'), () => void disposed.push('never')), a);
+  assert.is(
+    services.shared('a', make('other'), () => void disposed.push('never')),
+    a,
+  );
   const b = services.shared('b', make('b'), async (v) => void disposed.push(v.name));
   assert.is(made, 2);
   assert.is(services.peek('b'), b);
@@ -28,12 +31,20 @@ test('shared(): one value per key, made on first use, disposed once in reverse o
 test('shared(): a failing dispose does not stop the others', async () => {
   const services = new WrapperServices();
   let disposed = false;
-  services.shared('ok', () => 1, () => {
-    disposed = true;
-  });
-  services.shared('bad', () => 2, () => {
-    throw new Error('boom');
-  });
+  services.shared(
+    'ok',
+    () => 1,
+    () => {
+      disposed = true;
+    },
+  );
+  services.shared(
+    'bad',
+    () => 2,
+    () => {
+      throw new Error('boom');
+    },
+  );
   await services.close();
   assert.ok(disposed);
 });
@@ -41,9 +52,16 @@ test('shared(): a failing dispose does not stop the others', async () => {
 test('kept(): survives close (its close hook runs each time), not handed to a replacement', async () => {
   const services = new WrapperServices();
   const closed: number[] = [];
-  const facts = services.kept('facts', () => new Map<string, number>(), (m) => void closed.push(m.size));
+  const facts = services.kept(
+    'facts',
+    () => new Map<string, number>(),
+    (m) => void closed.push(m.size),
+  );
   facts.set('a', 1);
-  assert.is(services.kept('facts', () => new Map<string, number>()), facts);
+  assert.is(
+    services.kept('facts', () => new Map<string, number>()),
+    facts,
+  );
   await services.close();
   await services.close();
   assert.equal(closed, [1, 1]);
@@ -58,9 +76,15 @@ test('configuration(): kept on close and shared with the services resetSharedSer
   await resetSharedServices();
   const after = sharedServices();
   assert.is.not(after, before);
-  assert.is(after.configuration('test:registry', () => ({ names: [] })), registry);
+  assert.is(
+    after.configuration('test:registry', () => ({ names: [] })),
+    registry,
+  );
   assert.is(after.peek('test:state'), undefined);
-  assert.is.not(after.shared('test:state', () => ({})), state);
+  assert.is.not(
+    after.shared('test:state', () => ({})),
+    state,
+  );
 });
 
 test('one key space: a key names one slot of one kind', () => {

@@ -8,8 +8,11 @@ import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { WrapperServices } from '../ts/services.js';
 
 const PG = {
-  host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT), user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!, database: process.env.TEST_PG_DATABASE!,
+  host: process.env.TEST_PG_HOST!,
+  port: Number(process.env.TEST_PG_PORT),
+  user: process.env.TEST_PG_USER!,
+  password: process.env.TEST_PG_PASSWORD!,
+  database: process.env.TEST_PG_DATABASE!,
 };
 
 test.after(() => otel.shutdown());
@@ -34,12 +37,29 @@ test("instrumentation-pg: the driver's CLIENT span is a child of the wrapper's I
   const ours = otel.spans('SELECT');
   assert.is(ours.length, 1, 'one wrapper span');
   assert.is(ours[0].kind, 0 /* INTERNAL */);
-  const driver = otel.spans().filter((s) => s.kind === 2 /* CLIENT */ && s.instrumentationScope.name.includes('instrumentation-pg') && s.name.startsWith('pg.query'));
+  const driver = otel
+    .spans()
+    .filter(
+      (s) =>
+        s.kind === 2 /* CLIENT */ &&
+        s.instrumentationScope.name.includes('instrumentation-pg') &&
+        s.name.startsWith('pg.query'),
+    );
   const underOurs = driver.filter((s) => s.parentSpanContext?.spanId === ours[0].spanContext().spanId);
-  assert.is(underOurs.length, 1, `one driver span under the wrapper's span (driver spans: ${driver.map((s) => s.name).join(', ')})`);
-  assert.ok(driver.every((s) => s.parentSpanContext?.spanId === ours[0].spanContext().spanId), 'every driver span of the call is under the wrapper span');
+  assert.is(
+    underOurs.length,
+    1,
+    `one driver span under the wrapper's span (driver spans: ${driver.map((s) => s.name).join(', ')})`,
+  );
+  assert.ok(
+    driver.every((s) => s.parentSpanContext?.spanId === ours[0].spanContext().spanId),
+    'every driver span of the call is under the wrapper span',
+  );
   const names = (await otel.metrics()).map((p) => p.name);
-  assert.not.ok(names.some((n) => n.startsWith('db.client')), 'no db.client.* metric from the wrapper (that is the driver instrumentation\'s)');
+  assert.not.ok(
+    names.some((n) => n.startsWith('db.client')),
+    "no db.client.* metric from the wrapper (that is the driver instrumentation's)",
+  );
 });
 
 test.run();

@@ -43,12 +43,18 @@ writeFileSync(process.env.AWS_CONFIG_FILE, '');
 writeFileSync(process.env.AWS_SHARED_CREDENTIALS_FILE, '');
 
 const PG = {
-  host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT), user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!, database: process.env.TEST_PG_DATABASE!,
+  host: process.env.TEST_PG_HOST!,
+  port: Number(process.env.TEST_PG_PORT),
+  user: process.env.TEST_PG_USER!,
+  password: process.env.TEST_PG_PASSWORD!,
+  database: process.env.TEST_PG_DATABASE!,
 };
 const MY = {
-  host: process.env.TEST_MYSQL_HOST!, port: Number(process.env.TEST_MYSQL_PORT), user: process.env.TEST_MYSQL_USER!,
-  password: process.env.TEST_MYSQL_PASSWORD!, database: process.env.TEST_MYSQL_DATABASE!,
+  host: process.env.TEST_MYSQL_HOST!,
+  port: Number(process.env.TEST_MYSQL_PORT),
+  user: process.env.TEST_MYSQL_USER!,
+  password: process.env.TEST_MYSQL_PASSWORD!,
+  database: process.env.TEST_MYSQL_DATABASE!,
 };
 const INSTANCE = 'db-1.abcdefghijkl.eu-west-3.rds.amazonaws.com';
 const BOUND = 'bound-value-never-in-telemetry';
@@ -60,7 +66,11 @@ const collector = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    received.push({ path: req.url ?? '', contentType: String(req.headers['content-type']), body: Buffer.concat(chunks).toString('utf8') });
+    received.push({
+      path: req.url ?? '',
+      contentType: String(req.headers['content-type']),
+      body: Buffer.concat(chunks).toString('utf8'),
+    });
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
   });
 });
@@ -80,7 +90,9 @@ aws.accessKeys[KEY_ID] = SECRET;
 test.before(async () => {
   await aws.start();
   await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
-  otlpInner = new BatchSpanProcessor(new OTLPTraceExporter({ url: `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces` }));
+  otlpInner = new BatchSpanProcessor(
+    new OTLPTraceExporter({ url: `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces` }),
+  );
 });
 const tracer = trace.getTracer('app');
 
@@ -117,7 +129,11 @@ test.after(async () => {
 
 test('nothing of OpenTelemetry is loaded by a client with telemetry off; it is with enableTelemetry (own process)', () => {
   const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'support', 'telemetry-load-child.ts');
-  const out = execFileSync(process.execPath, ['--import', 'tsx', child], { env: process.env, encoding: 'utf8', timeout: 60_000 });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', child], {
+    env: process.env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   const r = JSON.parse(out.trim().split('\n').pop()!) as { off: string[]; on: number };
   assert.equal(r.off, [], 'telemetry off: no @opentelemetry module loaded');
   assert.ok(r.on > 0, 'telemetry on: @opentelemetry/api loaded (the check can see it)');
@@ -125,7 +141,11 @@ test('nothing of OpenTelemetry is loaded by a client with telemetry off; it is w
 
 test('enableTelemetry without @opentelemetry/api installed: connect fails with an error naming the package (own process)', () => {
   const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'support', 'telemetry-load-child.ts');
-  const out = execFileSync(process.execPath, ['--import', 'tsx', child], { env: { ...process.env, TELEMETRY_HIDE_API: '1' }, encoding: 'utf8', timeout: 60_000 });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', child], {
+    env: { ...process.env, TELEMETRY_HIDE_API: '1' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   const r = JSON.parse(out.trim().split('\n').pop()!) as { name?: string; code?: string; message?: string };
   assert.is(r.code, 'WRAPPER_MISSING_DEPENDENCY');
   assert.match(String(r.message), /npm install @opentelemetry\/api/);
@@ -161,15 +181,29 @@ test('query: an INTERNAL span named by the operation, child of the active span, 
     assert.is(await otel.total('aws_wrapper.operation.duration', { 'db.operation.name': 'SELECT' }), 2);
 
     // A failing call: error.type from the SQLSTATE, no message (it may quote values).
-    await inAppSpan(() => client.query(`SELECT 1/0 AS ${'x'}, $1::text`, [BOUND]).then(() => assert.unreachable(), () => undefined));
+    await inAppSpan(() =>
+      client.query(`SELECT 1/0 AS ${'x'}, $1::text`, [BOUND]).then(
+        () => assert.unreachable(),
+        () => undefined,
+      ),
+    );
     const failed = otel.spans('SELECT')[1];
     assert.is(failed.status.code, 2 /* ERROR */);
     assert.is(failed.attributes['error.type'], 'error (22012)');
 
     const texts = attributeTexts(otel.spans(), await otel.metrics());
-    assert.not.ok(texts.some((t) => t.includes(BOUND)), 'bound value nowhere');
-    assert.not.ok(texts.some((t) => t.includes('$1') || t.includes('1/0')), 'statement text nowhere');
-    assert.not.ok(texts.some((t) => t.includes(PG.password)), 'password nowhere');
+    assert.not.ok(
+      texts.some((t) => t.includes(BOUND)),
+      'bound value nowhere',
+    );
+    assert.not.ok(
+      texts.some((t) => t.includes('$1') || t.includes('1/0')),
+      'statement text nowhere',
+    );
+    assert.not.ok(
+      texts.some((t) => t.includes(PG.password)),
+      'password nowhere',
+    );
   } finally {
     await client.end();
     await services.close();
@@ -188,7 +222,10 @@ test('mysql2: the call span has db.system mysql and the operation; execute() and
     await client.connect();
     const appSpanId = await inAppSpan(async () => {
       await client.query('SELECT ? AS v', [BOUND]);
-      await client.execute('INSERT INTO no_such_table VALUES (?)', [BOUND]).then(() => assert.unreachable(), () => undefined);
+      await client.execute('INSERT INTO no_such_table VALUES (?)', [BOUND]).then(
+        () => assert.unreachable(),
+        () => undefined,
+      );
     });
     const [select] = otel.spans('SELECT');
     const [insert] = otel.spans('INSERT');
@@ -201,7 +238,10 @@ test('mysql2: the call span has db.system mysql and the operation; execute() and
     assert.is(insert.status.code, 2 /* ERROR */);
     assert.match(String(insert.attributes['error.type']), /ER_NO_SUCH_TABLE/);
     const texts = attributeTexts(otel.spans(), await otel.metrics());
-    assert.not.ok(texts.some((t) => t.includes(BOUND) || t.includes('no_such_table') || t.includes(MY.password)), 'no value, statement text or password');
+    assert.not.ok(
+      texts.some((t) => t.includes(BOUND) || t.includes('no_such_table') || t.includes(MY.password)),
+      'no value, statement text or password',
+    );
   } finally {
     await client.end();
     await services.close();
@@ -211,15 +251,25 @@ test('mysql2: the call span has db.system mysql and the operation; execute() and
 test('telemetrySubmitToplevel: a call outside any span starts its own trace; backends none: no spans, no metrics', async () => {
   otel.spanExporter.reset();
   const services = new WrapperServices();
-  const top = new AwsPGClient({ ...PG, plugins: '', enable_telemetry: true, telemetry_submit_toplevel: true }, { services });
-  const none = new AwsPGClient({ ...PG, plugins: '', enableTelemetry: true, telemetryTracesBackend: 'NONE', telemetryMetricsBackend: 'none' }, { services });
+  const top = new AwsPGClient(
+    { ...PG, plugins: '', enable_telemetry: true, telemetry_submit_toplevel: true },
+    { services },
+  );
+  const none = new AwsPGClient(
+    { ...PG, plugins: '', enableTelemetry: true, telemetryTracesBackend: 'NONE', telemetryMetricsBackend: 'none' },
+    { services },
+  );
   try {
     await top.connect();
     await none.connect();
     const before = await otel.total('aws_wrapper.operation.duration');
     await none.query('UPDATE pg_catalog.pg_class SET relname = relname WHERE false');
     await inAppSpan(async () => void (await none.query('SELECT 1')));
-    assert.is(otel.spans('UPDATE').length + otel.spans('SELECT').length, 0, 'no span from a client with both backends none');
+    assert.is(
+      otel.spans('UPDATE').length + otel.spans('SELECT').length,
+      0,
+      'no span from a client with both backends none',
+    );
     assert.is(await otel.total('aws_wrapper.operation.duration'), before, 'and no duration');
     await top.query('WITH x AS (SELECT 1) SELECT * FROM x');
     const [span] = otel.spans('WITH');
@@ -233,19 +283,41 @@ test('telemetrySubmitToplevel: a call outside any span starts its own trace; bac
 });
 
 test('options: telemetry backends are checked and name the key', () => {
-  assert.throws(() => new AwsPGClient({ ...PG, telemetryTracesBackend: 'zipkin' }), (e: unknown) => e instanceof ConfigurationError && /telemetryTracesBackend/.test((e as Error).message));
-  assert.throws(() => new AwsPGClient({ ...PG, telemetry_metrics_backend: 'xray' }), (e: unknown) => e instanceof ConfigurationError && /telemetry_metrics_backend/.test((e as Error).message));
+  assert.throws(
+    () => new AwsPGClient({ ...PG, telemetryTracesBackend: 'zipkin' }),
+    (e: unknown) => e instanceof ConfigurationError && /telemetryTracesBackend/.test((e as Error).message),
+  );
+  assert.throws(
+    () => new AwsPGClient({ ...PG, telemetry_metrics_backend: 'xray' }),
+    (e: unknown) => e instanceof ConfigurationError && /telemetry_metrics_backend/.test((e as Error).message),
+  );
 });
 
 test('iam: the token fetch is a span under the connect and an auth:fetch event and metric; the token is in none of them; a cached token is no fetch', async () => {
   otel.spanExporter.reset();
   const services = new WrapperServices();
-  const gate = new IamGate({ secrets: { [KEY_ID]: SECRET }, realPassword: PG.password, expectHost: INSTANCE, expectPort: PG.port, expectRegion: 'eu-west-3' });
+  const gate = new IamGate({
+    secrets: { [KEY_ID]: SECRET },
+    realPassword: PG.password,
+    expectHost: INSTANCE,
+    expectPort: PG.port,
+    expectRegion: 'eu-west-3',
+  });
   services.plugins.registerPlugin(gate.factory());
   const core = (): ClientCore<pg.Client> =>
     new ClientCore<pg.Client>({
-      driver: 'pg', driverDialect: new PgDriverDialect(), services,
-      config: { host: INSTANCE, port: PG.port, user: PG.user, database: PG.database, hostAddressMap: { [INSTANCE]: PG.host }, plugins: 'iam,test_iam_gate', enableTelemetry: true },
+      driver: 'pg',
+      driverDialect: new PgDriverDialect(),
+      services,
+      config: {
+        host: INSTANCE,
+        port: PG.port,
+        user: PG.user,
+        database: PG.database,
+        hostAddressMap: { [INSTANCE]: PG.host },
+        plugins: 'iam,test_iam_gate',
+        enableTelemetry: true,
+      },
     });
   const a = core();
   const b = core();
@@ -258,7 +330,10 @@ test('iam: the token fetch is a span under the connect and an auth:fetch event a
     assert.ok(gate.seen[0]?.accepted, 'the gate accepted the token');
     const token = gate.seen[0].raw;
     assert.is(events.length, 1, 'one fetch: the second connect used the cached token');
-    assert.equal({ ...events[0], durationMs: 0, at: 0 }, { plugin: 'iam', kind: 'iam-token', outcome: 'success', durationMs: 0, error: undefined, at: 0 });
+    assert.equal(
+      { ...events[0], durationMs: 0, at: 0 },
+      { plugin: 'iam', kind: 'iam-token', outcome: 'success', durationMs: 0, error: undefined, at: 0 },
+    );
     const [span, ...more] = otel.spans('fetch authentication token');
     assert.ok(span !== undefined && more.length === 0, 'one fetch span');
     const [connect] = otel.spans('Client.connect');
@@ -268,10 +343,21 @@ test('iam: the token fetch is a span under the connect and an auth:fetch event a
     assert.is(span.parentSpanContext?.spanId, connect.spanContext().spanId, 'the fetch is a child of the connect span');
     assert.is(span.attributes['aws_wrapper.plugin'], 'iam');
     assert.is(span.attributes['aws_wrapper.auth.kind'], 'iam-token');
-    assert.is(await otel.total('aws_wrapper.auth.fetch.count', { 'aws_wrapper.plugin': 'iam', 'aws_wrapper.auth.outcome': 'success' }), 1);
+    assert.is(
+      await otel.total('aws_wrapper.auth.fetch.count', {
+        'aws_wrapper.plugin': 'iam',
+        'aws_wrapper.auth.outcome': 'success',
+      }),
+      1,
+    );
     assert.is(await otel.total('aws_wrapper.auth.fetch.duration', { 'aws_wrapper.plugin': 'iam' }), 1);
     const texts = [...attributeTexts(otel.spans(), await otel.metrics()), JSON.stringify(events)];
-    assert.not.ok(texts.some((t) => t.includes(token) || t.includes(SECRET) || t.includes(PG.password) || t.includes('X-Amz-Signature')), 'no token, key or password');
+    assert.not.ok(
+      texts.some(
+        (t) => t.includes(token) || t.includes(SECRET) || t.includes(PG.password) || t.includes('X-Amz-Signature'),
+      ),
+      'no token, key or password',
+    );
   } finally {
     await a.end();
     await b.end();
@@ -286,26 +372,58 @@ test('secrets manager: fetched and failed fetches are events (error class only),
   const services = new WrapperServices();
   // The bridge is what a client with enableTelemetry starts; here the credential source is driven directly.
   const { startTelemetry, telemetrySettings } = await import('../ts/telemetry/otel.js');
-  await startTelemetry(services, telemetrySettings(parseConnectProps('pg', { enableTelemetry: true }).options)!, { system: 'postgresql', namespace: undefined });
+  await startTelemetry(services, telemetrySettings(parseConnectProps('pg', { enableTelemetry: true }).options)!, {
+    system: 'postgresql',
+    namespace: undefined,
+  });
   const source = new SecretsManagerCredentialSource({ services, driver: 'pg', defaultPort: () => 5432 });
-  const props = (id: string) => parseConnectProps('pg', { secretsManagerSecretId: id, secretsManagerRegion: 'us-east-1', secretsManagerEndpoint: aws.endpoint });
+  const props = (id: string) =>
+    parseConnectProps('pg', {
+      secretsManagerSecretId: id,
+      secretsManagerRegion: 'us-east-1',
+      secretsManagerEndpoint: aws.endpoint,
+    });
   const host = new HostInfo({ host: 'db', port: 5432 });
   const events = await published<AuthFetchMessage>(CHANNEL_NAMES.authFetch, async () => {
     const c = await source.resolve(host, props('orders-db'), false);
     assert.is(c.password, 'Orders-Pw-Telemetry-1');
     await source.resolve(host, props('orders-db'), false); // cached: no fetch
-    await source.resolve(host, props('not-json'), false).then(() => assert.unreachable(), () => undefined);
+    await source.resolve(host, props('not-json'), false).then(
+      () => assert.unreachable(),
+      () => undefined,
+    );
   });
   await services.close();
-  assert.equal(events.map((e) => [e.plugin, e.kind, e.outcome]), [['aws_secrets_manager', 'secret', 'success'], ['aws_secrets_manager', 'secret', 'failed']]);
+  assert.equal(
+    events.map((e) => [e.plugin, e.kind, e.outcome]),
+    [
+      ['aws_secrets_manager', 'secret', 'success'],
+      ['aws_secrets_manager', 'secret', 'failed'],
+    ],
+  );
   assert.is(events[0].error, undefined);
   assert.match(String(events[1].error), /^\w+/);
   const spans = otel.spans('fetch credentials');
   assert.is(spans.length, 2);
-  assert.equal(spans.map((x) => x.status.code), [0, 2]);
-  assert.is(await otel.total('aws_wrapper.auth.fetch.count', { 'aws_wrapper.plugin': 'aws_secrets_manager', 'aws_wrapper.auth.outcome': 'failed' }), 1);
+  assert.equal(
+    spans.map((x) => x.status.code),
+    [0, 2],
+  );
+  assert.is(
+    await otel.total('aws_wrapper.auth.fetch.count', {
+      'aws_wrapper.plugin': 'aws_secrets_manager',
+      'aws_wrapper.auth.outcome': 'failed',
+    }),
+    1,
+  );
   const texts = [...attributeTexts(otel.spans(), await otel.metrics()), JSON.stringify(events)];
-  assert.not.ok(texts.some((t) => t.includes('Orders-Pw') || t.includes('PlainSecretText') || t.includes('orders-db') || t.includes('not-json')), 'no secret, value or secret id');
+  assert.not.ok(
+    texts.some(
+      (t) =>
+        t.includes('Orders-Pw') || t.includes('PlainSecretText') || t.includes('orders-db') || t.includes('not-json'),
+    ),
+    'no secret, value or secret id',
+  );
 });
 
 test('channels: nothing is published without a subscriber; a subscriber added later sees the next event', async () => {

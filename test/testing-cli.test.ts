@@ -48,18 +48,31 @@ test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees 
   try {
     const up = await cli('up', '--flavour', 'pg', '--readers', '1', '--dir', dir, '--dns-lag-ms', '0', '--json');
     assert.is(up.code, 0, up.stderr);
-    const upOut = JSON.parse(up.stdout) as { result: { upMs: number }; state: { credentials: { password?: string } }; hostAddressMap: Record<string, string> };
+    const upOut = JSON.parse(up.stdout) as {
+      result: { upMs: number };
+      state: { credentials: { password?: string } };
+      hostAddressMap: Record<string, string>;
+    };
     assert.type(upOut.result.upMs, 'number');
     assert.is(upOut.state.credentials.password, undefined, 'the password is not printed');
     assert.is(Object.keys(upOut.hostAddressMap).length, 4);
 
     const cluster = await LocalCluster.attach(dir);
-    assert.equal(cluster.instances.map((i) => [i.name, i.role, i.running]), [['instance-1', 'writer', true], ['instance-2', 'reader', true]]);
+    assert.equal(
+      cluster.instances.map((i) => [i.name, i.role, i.running]),
+      [
+        ['instance-1', 'writer', true],
+        ['instance-2', 'reader', true],
+      ],
+    );
 
     const kill = await cli('kill', 'instance-2', '--dir', dir);
     assert.is(kill.code, 0, kill.stderr);
     assert.match(kill.stdout, /instance-2 +reader +running .*fault=kill/);
-    const refused = await new pg.Client(cluster.directConfig('instance-2')).connect().then(() => 'connected', (e: NodeJS.ErrnoException) => e.code);
+    const refused = await new pg.Client(cluster.directConfig('instance-2')).connect().then(
+      () => 'connected',
+      (e: NodeJS.ErrnoException) => e.code,
+    );
     assert.is(refused, 'ECONNREFUSED');
     assert.is((await cluster.status()).instances[1].fault, 'kill', 'the API sees the fault set from the shell');
     assert.is((await cli('heal', '--dir', dir)).code, 0);
@@ -67,9 +80,16 @@ test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees 
     assert.is((await cli('dns-lag', '300', '--dir', dir)).code, 0);
     const fo = await cli('failover', '--dir', dir, '--json');
     assert.is(fo.code, 0, fo.stderr);
-    const foOut = JSON.parse(fo.stdout) as { result: { newWriter: string; endpointsMoveAt: number }; state: { writerEndpoint: { targets: string[] } } };
+    const foOut = JSON.parse(fo.stdout) as {
+      result: { newWriter: string; endpointsMoveAt: number };
+      state: { writerEndpoint: { targets: string[] } };
+    };
     assert.is(foOut.result.newWriter, 'instance-2');
-    assert.equal(foOut.state.writerEndpoint.targets, ['instance-1'], 'inside the DNS lag the writer endpoint still leads to the old writer');
+    assert.equal(
+      foOut.state.writerEndpoint.targets,
+      ['instance-1'],
+      'inside the DNS lag the writer endpoint still leads to the old writer',
+    );
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, foOut.result.endpointsMoveAt - Date.now()) + 50));
     await cluster.status();
     assert.is(cluster.writer.name, 'instance-2');
@@ -80,9 +100,24 @@ test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees 
     await c.end();
 
     // Custom endpoints from the shell: the name leads to the members, the RDS API's secret is not printed.
-    const ce = await cli('custom-endpoint', 'create', 'reports', '--members', 'instance-2', '--type', 'any', '--dir', dir, '--json');
+    const ce = await cli(
+      'custom-endpoint',
+      'create',
+      'reports',
+      '--members',
+      'instance-2',
+      '--type',
+      'any',
+      '--dir',
+      dir,
+      '--json',
+    );
     assert.is(ce.code, 0, ce.stderr);
-    const ceOut = JSON.parse(ce.stdout) as { result: { dnsName: string; targets: string[] }; state: { rdsApi: { endpoint: string; secretAccessKey?: string } }; hostAddressMap: Record<string, string> };
+    const ceOut = JSON.parse(ce.stdout) as {
+      result: { dnsName: string; targets: string[] };
+      state: { rdsApi: { endpoint: string; secretAccessKey?: string } };
+      hostAddressMap: Record<string, string>;
+    };
     assert.is(ceOut.result.dnsName, `reports.cluster-custom-${cluster.clusterId}.us-east-1.rds.amazonaws.com`);
     assert.equal(ceOut.result.targets, ['instance-2']);
     assert.ok(ceOut.hostAddressMap[ceOut.result.dnsName], 'the custom endpoint is in the hostAddressMap');
@@ -91,17 +126,28 @@ test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees 
     await cluster.status();
     const viaEndpoint = new pg.Client(cluster.directConfig('reports'));
     await viaEndpoint.connect();
-    assert.equal((await viaEndpoint.query('SELECT pg_catalog.pg_is_in_recovery() AS r')).rows, [{ r: false }], 'the member, the writer since the failover');
+    assert.equal(
+      (await viaEndpoint.query('SELECT pg_catalog.pg_is_in_recovery() AS r')).rows,
+      [{ r: false }],
+      'the member, the writer since the failover',
+    );
     await viaEndpoint.end();
     const mod = await cli('custom-endpoint', 'modify', 'reports', '--type', 'READER', '--dir', dir);
     assert.is(mod.code, 0, mod.stderr);
-    assert.match(mod.stdout, /custom endpoint reports\.cluster-custom-\S+ -> \S+ \(READER, members instance-2; now: -\)/, 'a READER endpoint leaves the writer out');
+    assert.match(
+      mod.stdout,
+      /custom endpoint reports\.cluster-custom-\S+ -> \S+ \(READER, members instance-2; now: -\)/,
+      'a READER endpoint leaves the writer out',
+    );
     const bad = await cli('custom-endpoint', 'modify', 'reports', '--members', 'instance-9', '--dir', dir);
     assert.is(bad.code, 1);
     assert.match(bad.stderr, /no instance 'instance-9'/);
     assert.is((await cli('custom-endpoint', 'delete', 'reports', '--dir', dir)).code, 0);
 
-    const state = JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8')) as { supervisorPid: number; instances: { dataDir: string; running: boolean }[] };
+    const state = JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8')) as {
+      supervisorPid: number;
+      instances: { dataDir: string; running: boolean }[];
+    };
     const postmasters = state.instances
       .filter((i) => i.running)
       .map((i) => Number(readFileSync(path.join(i.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]));

@@ -13,12 +13,24 @@ test('block is added, replaced and removed; other lines stay', async () => {
   const original = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n';
   writeFileSync(file, original);
   try {
-    await writeHostsBlock('abc123def456', [['127.10.0.1', 'instance-1.abc123def456.us-east-1.rds.amazonaws.com']], file);
-    await writeHostsBlock('zzz999zzz999', [['127.20.0.1', 'instance-1.zzz999zzz999.us-east-1.rds.amazonaws.com']], file);
-    await writeHostsBlock('abc123def456', [
-      ['127.10.0.1', 'instance-1.abc123def456.us-east-1.rds.amazonaws.com'],
-      ['127.10.0.2', 'instance-2.abc123def456.us-east-1.rds.amazonaws.com'],
-    ], file);
+    await writeHostsBlock(
+      'abc123def456',
+      [['127.10.0.1', 'instance-1.abc123def456.us-east-1.rds.amazonaws.com']],
+      file,
+    );
+    await writeHostsBlock(
+      'zzz999zzz999',
+      [['127.20.0.1', 'instance-1.zzz999zzz999.us-east-1.rds.amazonaws.com']],
+      file,
+    );
+    await writeHostsBlock(
+      'abc123def456',
+      [
+        ['127.10.0.1', 'instance-1.abc123def456.us-east-1.rds.amazonaws.com'],
+        ['127.10.0.2', 'instance-2.abc123def456.us-east-1.rds.amazonaws.com'],
+      ],
+      file,
+    );
     const text = readFileSync(file, 'utf8');
     assert.ok(text.startsWith(original));
     assert.is(text.match(/# BEGIN aws-advanced-ts-wrapper lookalike cluster abc123def456/g)?.length, 1);

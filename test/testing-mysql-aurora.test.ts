@@ -36,7 +36,9 @@ async function topology(instance: InstanceSpec): Promise<Array<[string, number]>
   });
 }
 
-async function roles(instance: InstanceSpec): Promise<{ writerId: unknown[][]; hostId: unknown[][]; isReader: unknown[][] }> {
+async function roles(
+  instance: InstanceSpec,
+): Promise<{ writerId: unknown[][]; hostId: unknown[][]; isReader: unknown[][] }> {
   return withConn(instance, async (c) => ({
     writerId: await rows(c, SQL.auroraWriterId),
     hostId: await rows(c, SQL.auroraHostId),
@@ -57,7 +59,11 @@ test('create 3 instances and serve their fronts', async () => {
 test('every instance is detected as aurora-mysql and nothing else', async () => {
   for (const instance of cluster.instances) {
     const found = await withConn(instance, detect);
-    assert.equal(found, { mysql: false, rdsMysql: false, aurora: true, globalAurora: false, multiAz: false }, instance.name);
+    assert.equal(
+      found,
+      { mysql: false, rdsMysql: false, aurora: true, globalAurora: false, multiAz: false },
+      instance.name,
+    );
   }
   const [version] = await withConn(w, (c) => rows(c, SQL.auroraVersion));
   assert.equal(version, ['aurora_version', '3.08.0']);
@@ -65,7 +71,11 @@ test('every instance is detected as aurora-mysql and nothing else', async () => 
 
 test('topology, writer-id, host-id and is-reader before failover', async () => {
   for (const instance of cluster.instances) {
-    assert.equal(await topology(instance), [['instance-1', 1], ['instance-2', 0], ['instance-3', 0]]);
+    assert.equal(await topology(instance), [
+      ['instance-1', 1],
+      ['instance-2', 0],
+      ['instance-3', 0],
+    ]);
     const got = await roles(instance);
     assert.equal(got.hostId, [[instance.name, instance.name]]);
     assert.equal(got.writerId, instance === w ? [['instance-1']] : []);
@@ -76,7 +86,12 @@ test('topology, writer-id, host-id and is-reader before failover', async () => {
 });
 
 test('readers refuse writes the way RDS does', async () => {
-  const err = await withConn(r1, (c) => c.query('CREATE TABLE nope (id INT)').then(() => undefined, (e: Error & { errno?: number }) => e));
+  const err = await withConn(r1, (c) =>
+    c.query('CREATE TABLE nope (id INT)').then(
+      () => undefined,
+      (e: Error & { errno?: number }) => e,
+    ),
+  );
   assert.ok(err, 'write on a reader must fail');
   assert.is(err.errno, 1290);
   assert.match(err.message, 'running with the --read-only option so it cannot execute this statement');
@@ -107,14 +122,24 @@ test('a crash failover keeps every acknowledged commit', async () => {
   assert.ok(acked.length >= 100);
   const started = Date.now();
   await cluster.engine.promote(cluster.ctx, r1, { writer: r1, readers: [r2] });
-  console.log(`promotion (aurora-mysql): ${Date.now() - started} ms; ${acked.length} commits acknowledged before the crash`);
+  console.log(
+    `promotion (aurora-mysql): ${Date.now() - started} ms; ${acked.length} commits acknowledged before the crash`,
+  );
   await withConn(r1, async (c) => {
-    const [ids] = (await c.query({ sql: 'SELECT id FROM acked ORDER BY id', rowsAsArray: true })) as unknown as [number[][]];
+    const [ids] = (await c.query({ sql: 'SELECT id FROM acked ORDER BY id', rowsAsArray: true })) as unknown as [
+      number[][],
+    ];
     const present = new Set(ids.map((r) => r[0]));
-    assert.equal(acked.filter((id) => !present.has(id)), [], 'acknowledged commits missing on the new writer');
+    assert.equal(
+      acked.filter((id) => !present.has(id)),
+      [],
+      'acknowledged commits missing on the new writer',
+    );
   });
   await withConn(r2, async (c) => {
-    const [[count]] = (await c.query({ sql: 'SELECT COUNT(*) FROM acked', rowsAsArray: true })) as unknown as [[[number]]];
+    const [[count]] = (await c.query({ sql: 'SELECT COUNT(*) FROM acked', rowsAsArray: true })) as unknown as [
+      [[number]],
+    ];
     assert.ok(Number(count[0]) >= acked.length);
   });
 });
@@ -123,14 +148,20 @@ test('semi-synchronous replication acknowledged those commits', async () => {
   const [[yes]] = await withConn(r1, async (c) => {
     // The new writer's counters start at 0; one write with a connected replica must be acknowledged.
     await c.query('INSERT INTO acked VALUES (100000, ?)', ['after failover']);
-    return (await c.query({ sql: "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_yes_tx'", rowsAsArray: true })) as unknown as [[[string, string]]];
+    return (await c.query({
+      sql: "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_yes_tx'",
+      rowsAsArray: true,
+    })) as unknown as [[[string, string]]];
   });
   assert.ok(Number(yes[1]) >= 1, `Rpl_semi_sync_master_yes_tx = ${yes[1]}`);
 });
 
 test('after failover the metadata names the new writer everywhere', async () => {
   for (const instance of [r1, r2]) {
-    assert.equal(await topology(instance), [['instance-2', 1], ['instance-3', 0]]);
+    assert.equal(await topology(instance), [
+      ['instance-2', 1],
+      ['instance-3', 0],
+    ]);
     const got = await roles(instance);
     assert.equal(got.writerId, instance === r1 ? [['instance-2']] : []);
     assert.equal(got.isReader, [[instance === r1 ? 0 : 1]]);
@@ -152,7 +183,11 @@ test('the old writer rejoins as a reader of the new writer', async () => {
   const got = await roles(w);
   assert.equal(got.writerId, []);
   assert.equal(got.isReader, [[1]]);
-  assert.equal(await topology(w), [['instance-1', 0], ['instance-2', 1], ['instance-3', 0]]);
+  assert.equal(await topology(w), [
+    ['instance-1', 0],
+    ['instance-2', 1],
+    ['instance-3', 0],
+  ]);
   console.log(`engine log: ${cluster.logs.join(' | ')}`);
 });
 

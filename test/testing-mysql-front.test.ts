@@ -13,26 +13,37 @@ const aurora = createSqlRewriter(frontRules('aurora-mysql', 'instance-2'));
 
 test('aurora rules rewrite the dialect SQL', () => {
   assert.is(aurora(SQL.auroraVersion), "SELECT 'aurora_version' AS Variable_name, '3.08.0' AS Value");
-  assert.is(aurora(SQL.auroraHostId), "SELECT 'instance-2' AS `@@aurora_server_id`, 'instance-2' AS `@@aurora_server_id`");
+  assert.is(
+    aurora(SQL.auroraHostId),
+    "SELECT 'instance-2' AS `@@aurora_server_id`, 'instance-2' AS `@@aurora_server_id`",
+  );
   assert.is(aurora(SQL.auroraIsReader), 'SELECT @@global.read_only AS `@@innodb_read_only`');
-  assert.is(aurora(SQL.auroraWriterId),
-    "SELECT SERVER_ID FROM aurora_lookalike.replica_host_status WHERE SESSION_ID = 'MASTER_SESSION_ID' AND SERVER_ID = 'instance-2'");
+  assert.is(
+    aurora(SQL.auroraWriterId),
+    "SELECT SERVER_ID FROM aurora_lookalike.replica_host_status WHERE SESSION_ID = 'MASTER_SESSION_ID' AND SERVER_ID = 'instance-2'",
+  );
   assert.ok(aurora(SQL.auroraTopology)!.includes('FROM aurora_lookalike.replica_host_status WHERE time_to_sec('));
-  assert.is(aurora('select * from `INFORMATION_SCHEMA`.`REPLICA_HOST_STATUS`'), 'select * from aurora_lookalike.replica_host_status');
+  assert.is(
+    aurora('select * from `INFORMATION_SCHEMA`.`REPLICA_HOST_STATUS`'),
+    'select * from aurora_lookalike.replica_host_status',
+  );
   assert.is(aurora('SELECT aurora_version()'), "SELECT '3.08.0'");
   assert.is(aurora('SELECT CONCAT(@@aurora_server_id, 1)'), "SELECT CONCAT('instance-2', 1)");
   assert.is(aurora('SELECT @@aurora_server_id AS me'), "SELECT 'instance-2' AS me");
 });
 
 test('rules leave literals, comments and unrelated SQL alone', () => {
-  assert.is(aurora("SELECT '@@aurora_server_id', \"information_schema.replica_host_status\""), undefined);
+  assert.is(aurora('SELECT \'@@aurora_server_id\', "information_schema.replica_host_status"'), undefined);
   assert.is(aurora('SELECT 1 /* @@aurora_server_id */ -- @@innodb_read_only\n'), undefined);
   assert.is(aurora('SELECT @@server_id, @@read_only'), undefined);
   assert.is(aurora("SHOW VARIABLES LIKE 'aurora%'"), undefined);
   assert.is(aurora("SELECT 'it''s \\' @@aurora_server_id'"), undefined);
   const mysqlRules = createSqlRewriter(frontRules('mysql', 'instance-1'));
   assert.is(mysqlRules(SQL.auroraHostId), undefined);
-  assert.is(mysqlRules(SQL.versionComment), "SELECT 'version_comment' AS Variable_name, 'MySQL Community Server - GPL' AS Value");
+  assert.is(
+    mysqlRules(SQL.versionComment),
+    "SELECT 'version_comment' AS Variable_name, 'MySQL Community Server - GPL' AS Value",
+  );
 });
 
 function packet(seq: number, payload: Buffer): Buffer {
@@ -50,8 +61,17 @@ function feedBytewise(push: (b: Buffer) => Buffer[], data: Buffer): Buffer {
 
 test('greeting loses SSL, compression and query attributes, even when split', () => {
   const caps = 0xffffffff;
-  const payload = Buffer.concat([Buffer.from([10]), Buffer.from('5.5.5-10.11.0-MariaDB\0', 'latin1'), Buffer.alloc(4), Buffer.alloc(8), Buffer.alloc(1),
-    Buffer.from([caps & 0xff, (caps >> 8) & 0xff]), Buffer.from([33, 2, 0]), Buffer.from([0xff, 0xff]), Buffer.alloc(11)]);
+  const payload = Buffer.concat([
+    Buffer.from([10]),
+    Buffer.from('5.5.5-10.11.0-MariaDB\0', 'latin1'),
+    Buffer.alloc(4),
+    Buffer.alloc(8),
+    Buffer.alloc(1),
+    Buffer.from([caps & 0xff, (caps >> 8) & 0xff]),
+    Buffer.from([33, 2, 0]),
+    Buffer.from([0xff, 0xff]),
+    Buffer.alloc(11),
+  ]);
   const rest = Buffer.from('after the greeting');
   const g = new GreetingRewriter();
   const got = feedBytewise((b) => g.push(b), Buffer.concat([packet(0, payload), rest]));
@@ -73,7 +93,10 @@ test('client packets: rewritten when whole, streamed when continued, intact othe
   assert.equal(hs.subarray(8), handshake.subarray(8));
   const query = packet(0, Buffer.concat([Buffer.from([0x03]), Buffer.from(SQL.auroraHostId)]));
   const rewritten = feedBytewise((b) => r.push(b), query);
-  assert.is(rewritten.toString('latin1', 5), "SELECT 'instance-7' AS `@@aurora_server_id`, 'instance-7' AS `@@aurora_server_id`");
+  assert.is(
+    rewritten.toString('latin1', 5),
+    "SELECT 'instance-7' AS `@@aurora_server_id`, 'instance-7' AS `@@aurora_server_id`",
+  );
   assert.is(rewritten.readUIntLE(0, 3), rewritten.length - 4);
   const prepare = packet(0, Buffer.concat([Buffer.from([0x16]), Buffer.from(SQL.auroraIsReader)]));
   assert.is(Buffer.concat(r.push(prepare)).toString('latin1', 5), 'SELECT @@global.read_only AS `@@innodb_read_only`');
@@ -99,7 +122,13 @@ test('plain mysql cluster is detected as mysql only', async () => {
   cluster.fronts = await cluster.engine.serve(cluster.ctx, cluster.instances);
   const conn = await cluster.connect(cluster.instances[0]);
   try {
-    assert.equal(await detect(conn), { mysql: true, rdsMysql: false, aurora: false, globalAurora: false, multiAz: false });
+    assert.equal(await detect(conn), {
+      mysql: true,
+      rdsMysql: false,
+      aurora: false,
+      globalAurora: false,
+      multiAz: false,
+    });
     const [host] = await rows(conn, SQL.mysqlHostId);
     assert.ok(String(host[1]).endsWith(`:${String((await rows(conn, 'SELECT @@port'))[0][0])}`));
     assert.equal(await rows(conn, SQL.mysqlIsReader), [[0]]);
@@ -112,7 +141,9 @@ test('plain mysql cluster is detected as mysql only', async () => {
 
 test('the front offers neither TLS nor compression', async () => {
   const err = await cluster.connect(cluster.instances[0], { ssl: { rejectUnauthorized: false } }).then(
-    (c) => c.end().then(() => undefined), (e: Error) => e);
+    (c) => c.end().then(() => undefined),
+    (e: Error) => e,
+  );
   assert.ok(err instanceof Error);
   assert.match(err.message, /secure connection/i);
   const conn = await cluster.connect(cluster.instances[0], { compress: true });
@@ -139,7 +170,9 @@ test('prepared statements pass through (and prepare text is rewritten)', async (
 test('multi-statement results pass through', async () => {
   const conn = await cluster.connect(cluster.instances[0], { multipleStatements: true });
   try {
-    const [results] = await conn.query<RowDataPacket[][]>("SELECT 1 AS a; SELECT 'x' AS b, 2 AS c; SHOW VARIABLES LIKE 'version_comment'");
+    const [results] = await conn.query<RowDataPacket[][]>(
+      "SELECT 1 AS a; SELECT 'x' AS b, 2 AS c; SHOW VARIABLES LIKE 'version_comment'",
+    );
     assert.is(results.length, 3);
     assert.equal(results[0], [{ a: 1 }]);
     assert.equal(results[1], [{ b: 'x', c: 2 }]);
@@ -161,7 +194,9 @@ test('multi-megabyte and >16 MiB queries pass through untouched', async () => {
     // 17 MiB: split into two protocol packets, streamed through unparsed.
     const huge = 'b'.repeat(17 * 1024 * 1024);
     await conn.query(`INSERT INTO big VALUES (2, '${huge}')`);
-    const [got] = await conn.query<RowDataPacket[]>('SELECT id, LENGTH(v) AS len, RIGHT(v, 28) AS tail, MD5(v) AS md5 FROM big ORDER BY id');
+    const [got] = await conn.query<RowDataPacket[]>(
+      'SELECT id, LENGTH(v) AS len, RIGHT(v, 28) AS tail, MD5(v) AS md5 FROM big ORDER BY id',
+    );
     assert.is(Number(got[0].len), fiveMb.length + 'MySQL Community Server - GPL'.length);
     assert.is(got[0].tail, 'MySQL Community Server - GPL');
     assert.is(Number(got[1].len), huge.length);

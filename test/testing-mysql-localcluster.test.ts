@@ -47,8 +47,10 @@ test('aurora-mysql LocalCluster comes up with the Aurora metadata on public addr
     assert.equal(await query(r.name, SQL.auroraHostId), [[r.name, r.name]]);
     assert.equal(await query(r.name, SQL.auroraIsReader), [[1]]);
   }
-  assert.equal((await query('reader', SQL.auroraTopology)).map((r) => [r[0], Number(r[1])]).sort(),
-    cluster.instances.map((i) => [i.name, i.name === cluster.writer.name ? 1 : 0]).sort());
+  assert.equal(
+    (await query('reader', SQL.auroraTopology)).map((r) => [r[0], Number(r[1])]).sort(),
+    cluster.instances.map((i) => [i.name, i.name === cluster.writer.name ? 1 : 0]).sort(),
+  );
 });
 
 test('crash failover through the writer endpoint keeps committed rows; the old writer rejoins', async () => {
@@ -58,7 +60,9 @@ test('crash failover through the writer endpoint keeps committed rows; the old w
   for (let id = 1; id <= 30; id++) await conn.query('INSERT INTO orders VALUES (?)', [id]);
   await conn.end();
   const result = await cluster.failover({ mode: 'immediate' });
-  console.log(`failover: ${JSON.stringify({ fenceMs: result.fenceMs, promoteMs: result.promoteMs, totalMs: result.totalMs })}`);
+  console.log(
+    `failover: ${JSON.stringify({ fenceMs: result.fenceMs, promoteMs: result.promoteMs, totalMs: result.totalMs })}`,
+  );
   assert.is.not(result.newWriter, oldWriter);
   assert.equal(await query('writer', 'SELECT COUNT(*) FROM orders'), [[30]]);
   assert.equal(await query('writer', SQL.auroraWriterId), [[result.newWriter]]);
@@ -69,7 +73,9 @@ test('crash failover through the writer endpoint keeps committed rows; the old w
   await conn2.query('INSERT INTO orders VALUES (31)');
   const pos = String((await rows(conn2, 'SELECT @@gtid_binlog_pos'))[0][0]);
   await conn2.end();
-  assert.equal(await query(oldWriter, `SELECT MASTER_GTID_WAIT('${pos}', 30), (SELECT COUNT(*) FROM orders)`), [[0, 31]]);
+  assert.equal(await query(oldWriter, `SELECT MASTER_GTID_WAIT('${pos}', 30), (SELECT COUNT(*) FROM orders)`), [
+    [0, 31],
+  ]);
 });
 
 test('restart and add-reader keep the reader replicating', async () => {
@@ -81,7 +87,11 @@ test('restart and add-reader keep the reader replicating', async () => {
   const pos = String((await rows(conn, 'SELECT @@gtid_binlog_pos'))[0][0]);
   await conn.end();
   for (const name of [reader, added]) {
-    assert.equal(await query(name, `SELECT MASTER_GTID_WAIT('${pos}', 30), (SELECT COUNT(*) FROM orders)`), [[0, 32]], name);
+    assert.equal(
+      await query(name, `SELECT MASTER_GTID_WAIT('${pos}', 30), (SELECT COUNT(*) FROM orders)`),
+      [[0, 32]],
+      name,
+    );
     assert.equal(await query(name, SQL.auroraHostId), [[name, name]]);
   }
   assert.ok((await query('writer', SQL.auroraTopology)).some((r) => r[0] === added));

@@ -24,7 +24,11 @@ async function withConn<T>(instance: InstanceSpec, fn: (c: mysql.Connection) => 
 /** Waits (MASTER_GTID_WAIT, an event, not a sleep) until `reader` applied everything `writer` has. */
 async function caughtUp(writer: InstanceSpec, reader: InstanceSpec): Promise<void> {
   const pos = await withConn(writer, async (c) => String((await rows(c, 'SELECT @@gtid_binlog_pos'))[0][0]));
-  assert.equal(await withConn(reader, (c) => rows(c, `SELECT MASTER_GTID_WAIT('${pos}', 30)`)), [[0]], `${reader.name} caught up`);
+  assert.equal(
+    await withConn(reader, (c) => rows(c, `SELECT MASTER_GTID_WAIT('${pos}', 30)`)),
+    [[0]],
+    `${reader.name} caught up`,
+  );
 }
 
 async function replicaSource(instance: InstanceSpec): Promise<number | undefined> {
@@ -37,11 +41,22 @@ async function expectRoles(writer: InstanceSpec, readers: InstanceSpec[], listed
   const expected = listed.map((i) => [i.serverId, i.dnsName, 3306]).sort();
   for (const instance of [writer, ...readers]) {
     await withConn(instance, async (c) => {
-      assert.equal((await rows(c, SQL.multiAzTopology)).map((r) => [Number(r[0]), r[1], Number(r[2])]).sort(), expected, instance.name);
-      assert.equal((await rows(c, SQL.multiAzHostId)).map((r) => [Number(r[0]), r[1]]), [[instance.serverId, instance.name]]);
+      assert.equal(
+        (await rows(c, SQL.multiAzTopology)).map((r) => [Number(r[0]), r[1], Number(r[2])]).sort(),
+        expected,
+        instance.name,
+      );
+      assert.equal(
+        (await rows(c, SQL.multiAzHostId)).map((r) => [Number(r[0]), r[1]]),
+        [[instance.serverId, instance.name]],
+      );
       assert.equal(await rows(c, SQL.mysqlIsReader), [[instance === writer ? 0 : 1]]);
     });
-    assert.is(await replicaSource(instance), instance === writer ? undefined : writer.serverId, `${instance.name} replicates from`);
+    assert.is(
+      await replicaSource(instance),
+      instance === writer ? undefined : writer.serverId,
+      `${instance.name} replicates from`,
+    );
   }
 }
 
@@ -54,11 +69,17 @@ test('create 3 instances; detected as multi-az-mysql, not aurora', async () => {
   cluster.fronts = await cluster.engine.serve(cluster.ctx, cluster.instances);
   for (const instance of cluster.instances) {
     // rds-mysql also matches (as on RDS); the refinement order tries multi-az-mysql first.
-    assert.equal(await withConn(instance, detect), { mysql: false, rdsMysql: true, aurora: false, globalAurora: false, multiAz: true }, instance.name);
+    assert.equal(
+      await withConn(instance, detect),
+      { mysql: false, rdsMysql: true, aurora: false, globalAurora: false, multiAz: true },
+      instance.name,
+    );
     assert.equal(await withConn(instance, (c) => rows(c, SQL.reportHost)), [['report_host', instance.dnsName]]);
   }
   const [status] = await withConn(i2, (c) => c.query({ sql: SQL.multiAzWriter, rowsAsArray: false }));
-  console.log(`MariaDB SHOW REPLICA STATUS: Master_Server_Id at index ${Object.keys((status as RowDataPacket[])[0]).indexOf('Master_Server_Id')}`);
+  console.log(
+    `MariaDB SHOW REPLICA STATUS: Master_Server_Id at index ${Object.keys((status as RowDataPacket[])[0]).indexOf('Master_Server_Id')}`,
+  );
 });
 
 test('topology, host-id, writer and is-reader before failover', async () => {
@@ -72,7 +93,10 @@ test('clean-stop failover to instance-3 keeps committed rows', async () => {
   });
   const busy = await cluster.connect(i1);
   busy.on('error', () => undefined);
-  const sleeping = busy.query('SELECT SLEEP(60)').then(() => undefined, (e: Error & { errno?: number; code?: string }) => e);
+  const sleeping = busy.query('SELECT SLEEP(60)').then(
+    () => undefined,
+    (e: Error & { errno?: number; code?: string }) => e,
+  );
   await withConn(i1, async (c) => {
     // Wait until the SLEEP is running (an observable state, not a timed pause).
     for (;;) {
@@ -82,7 +106,9 @@ test('clean-stop failover to instance-3 keeps committed rows', async () => {
   });
   await cluster.engine.stop(cluster.ctx, i1, 'fast');
   const shutdownError = await sleeping;
-  console.log(`client of a clean shutdown sees: ${shutdownError?.code} ${shutdownError?.errno} ${shutdownError?.message}`);
+  console.log(
+    `client of a clean shutdown sees: ${shutdownError?.code} ${shutdownError?.errno} ${shutdownError?.message}`,
+  );
   // MariaDB closes connections at shutdown without an error packet (MySQL may send 1053 first); either way a
   // network-class failure, never a hang or a successful result.
   assert.ok(shutdownError?.code === 'PROTOCOL_CONNECTION_LOST' || shutdownError?.errno === 1053, String(shutdownError));
@@ -105,10 +131,15 @@ test('a former writer with unreplicated commits is re-cloned when it rejoins', a
   const topology: TopologySnapshot = { writer: i2, readers: [i1, i3] };
   await cluster.engine.rejoin(cluster.ctx, i3, topology);
   await cluster.engine.rejoin(cluster.ctx, i1, topology);
-  assert.ok(cluster.logs.some((l) => l.includes('instance-3 diverged')), cluster.logs.join('\n'));
+  assert.ok(
+    cluster.logs.some((l) => l.includes('instance-3 diverged')),
+    cluster.logs.join('\n'),
+  );
   for (const reader of [i1, i3]) {
     await caughtUp(i2, reader);
-    assert.equal(await withConn(reader, (c) => rows(c, 'SELECT id, v FROM t WHERE id >= 1000 ORDER BY id')), [[1001, 'new writer']]);
+    assert.equal(await withConn(reader, (c) => rows(c, 'SELECT id, v FROM t WHERE id >= 1000 ORDER BY id')), [
+      [1001, 'new writer'],
+    ]);
     assert.equal(await withConn(reader, (c) => rows(c, 'SELECT COUNT(*) FROM t WHERE id <= 20')), [[20]]);
   }
   await expectRoles(i2, [i1, i3], [i2, i1, i3]);

@@ -73,7 +73,10 @@ test('instance proxy: kill refuses new and resets open connections; heal restore
     const gone = closed(s);
     await proxy.kill();
     assert.is(await gone, 'ECONNRESET');
-    const err = await connect(port).then(() => 'connected', (e: NodeJS.ErrnoException) => e.code);
+    const err = await connect(port).then(
+      () => 'connected',
+      (e: NodeJS.ErrnoException) => e.code,
+    );
     assert.is(err, 'ECONNREFUSED');
     await proxy.heal();
     const s2 = await connect(port);
@@ -123,7 +126,10 @@ test('instance proxy: latency delays both directions; stopped server means refus
     assert.is(await ask(s, 'slow', 5000), 'c:slow');
     assert.ok(Date.now() - t0 >= 290, `round trip took ${Date.now() - t0} ms, expected >= 300 (150 each way)`);
     await proxy.setServerUp(false);
-    const err = await connect(port).then(() => 'connected', (e: NodeJS.ErrnoException) => e.code);
+    const err = await connect(port).then(
+      () => 'connected',
+      (e: NodeJS.ErrnoException) => e.code,
+    );
     assert.is(err, 'ECONNREFUSED');
     s.destroy();
   } finally {
@@ -142,10 +148,12 @@ test('endpoint proxy: round robin over targets, retarget after the lag, open con
     const s1 = await connect(port);
     assert.is(await ask(s1, '1'), 'A:1');
     let applied = false;
-    const moved = new Promise<void>((resolve) => ep.retarget([{ host: '127.0.0.1', port: b.port }], 200, () => {
-      applied = true;
-      resolve();
-    }));
+    const moved = new Promise<void>((resolve) =>
+      ep.retarget([{ host: '127.0.0.1', port: b.port }], 200, () => {
+        applied = true;
+        resolve();
+      }),
+    );
     const s2 = await connect(port);
     assert.is(await ask(s2, '2'), 'A:2', 'inside the DNS lag new connections still reach the old target');
     assert.not.ok(applied);
@@ -153,7 +161,13 @@ test('endpoint proxy: round robin over targets, retarget after the lag, open con
     const s3 = await connect(port);
     assert.is(await ask(s3, '3'), 'B:3');
     assert.is(await ask(s1, '4'), 'A:4', 'open connections do not move');
-    ep.retarget([{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }], 0);
+    ep.retarget(
+      [
+        { host: '127.0.0.1', port: a.port },
+        { host: '127.0.0.1', port: b.port },
+      ],
+      0,
+    );
     const replies = [];
     for (let i = 0; i < 2; i++) {
       const s = await connect(port);

@@ -7,7 +7,16 @@ import { WrapperServices } from '../ts/services.js';
 import { nativeThreadCount, releaseResources } from '../ts/native/index.js';
 import { nativeTopologyMonitorCount, type TopologyPublication } from '../ts/host-list-providers/topology-monitor.js';
 import { HostRole } from '../ts/host-info.js';
-import { instanceName, monitorOf, nextPanic, nextPublication, providerOf, rejectionOf, TopologyLab, type AnyClient } from './support/topology-monitor-lab.js';
+import {
+  instanceName,
+  monitorOf,
+  nextPanic,
+  nextPublication,
+  providerOf,
+  rejectionOf,
+  TopologyLab,
+  type AnyClient,
+} from './support/topology-monitor-lab.js';
 import { topologyCache, topologyMonitors } from '../ts/host-list-providers/cluster-state.js';
 
 let lab: TopologyLab;
@@ -49,7 +58,13 @@ test('two clients of the cluster (writer and reader endpoints) share one native 
   const hosts = topologyCache(services).get(monitor.clusterId)!.hosts;
   assert.is(instanceName(hosts[0].host), lab.cluster.writer.name);
   assert.is(hosts[0].role, HostRole.WRITER);
-  assert.equal(hosts.slice(1).map((h) => instanceName(h.host)).sort(), lab.cluster.readers.map((r) => r.name).sort());
+  assert.equal(
+    hosts
+      .slice(1)
+      .map((h) => instanceName(h.host))
+      .sort(),
+    lab.cluster.readers.map((r) => r.name).sort(),
+  );
   if (p) {
     // Native code reached the writer by its RDS name: only the params callback's hostAddressMap resolves it.
     assert.ok(p.writerHost?.includes('.rds.amazonaws.com'), `writer reached as ${p.writerHost}`);
@@ -89,10 +104,20 @@ test('forceRefresh waits for a topology published after the call (confirmed when
 test('a reader added, then removed, appears in and leaves the published topology', async () => {
   const monitor = monitorOf(services, clients[0]);
   const name = await lab.cluster.addReader();
-  const added = await nextPublication(monitor, (p) => p.hosts.some((h) => instanceName(h.host) === name), 20_000, `listing ${name}`);
+  const added = await nextPublication(
+    monitor,
+    (p) => p.hosts.some((h) => instanceName(h.host) === name),
+    20_000,
+    `listing ${name}`,
+  );
   assert.is(added.hosts.length, 4);
   await lab.cluster.removeReader(name);
-  const removed = await nextPublication(monitor, (p) => !p.hosts.some((h) => instanceName(h.host) === name), 20_000, `without ${name}`);
+  const removed = await nextPublication(
+    monitor,
+    (p) => !p.hosts.some((h) => instanceName(h.host) === name),
+    20_000,
+    `without ${name}`,
+  );
   assert.is(removed.hosts.length, 3);
 });
 
@@ -124,7 +149,12 @@ test('failover: the monitor alone finds and publishes the new writer', async () 
   const monitor = monitorOf(services, clients[0]);
   const oldWriter = lab.cluster.writer.name;
   const started = Date.now();
-  const published = nextPublication(monitor, (p) => p.confirmed && writerOf(p) !== oldWriter, 30_000, 'naming a new writer');
+  const published = nextPublication(
+    monitor,
+    (p) => p.confirmed && writerOf(p) !== oldWriter,
+    30_000,
+    'naming a new writer',
+  );
   const result = await lab.cluster.failover();
   const p = await published;
   assert.is(writerOf(p), result.newWriter);
@@ -139,7 +169,7 @@ test('failover: the monitor alone finds and publishes the new writer', async () 
   await lab.cluster.rejoin(result.oldWriter);
 });
 
-test('monitoring credentials come from the cluster clients\' monitoring props (per cluster, not process-wide)', async () => {
+test("monitoring credentials come from the cluster clients' monitoring props (per cluster, not process-wide)", async () => {
   const other = new WrapperServices();
   try {
     const c = await lab.client(other, 'writer', {

@@ -45,7 +45,10 @@ test('an idle client: one topology poll per topologyRefreshMs and at most one pi
   assert.ok(n.topology <= polls, `${n.topology} topology queries in ${WINDOW_MS} ms (at most ${polls} expected)`);
   assert.ok(n.writerId <= polls, `${n.writerId} writer-id queries (at most ${polls} expected)`);
   assert.ok(n.ping >= 1, 'the monitoring connection is pinged between polls');
-  assert.ok(n.ping <= Math.ceil(WINDOW_MS / 1000) + 1, `${n.ping} pings in ${WINDOW_MS} ms (at most one a second expected)`);
+  assert.ok(
+    n.ping <= Math.ceil(WINDOW_MS / 1000) + 1,
+    `${n.ping} pings in ${WINDOW_MS} ms (at most one a second expected)`,
+  );
   // The last client of the cluster: its monitor stops, the next test's monitor is the only one on the writer.
   await client.end();
 });

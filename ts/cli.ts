@@ -70,17 +70,22 @@ function findDir(given: string | undefined, forUp: boolean): string | undefined 
   if (forUp) return undefined;
   const base = path.resolve('.cluster');
   const running = existsSync(base)
-    ? readdirSync(base).map((d) => path.join(base, d)).filter((d) => {
-        try {
-          return readState(d).status === 'ready';
-        } catch {
-          return false;
-        }
-      })
+    ? readdirSync(base)
+        .map((d) => path.join(base, d))
+        .filter((d) => {
+          try {
+            return readState(d).status === 'ready';
+          } catch {
+            return false;
+          }
+        })
     : [];
   if (running.length === 1) return running[0];
-  if (running.length === 0) throw new Error(`no running cluster under ${base}; pass --dir or start one with 'cluster up'`);
-  throw new Error(`several running clusters under ${base} (${running.map((d) => path.basename(d)).join(', ')}); pass --dir`);
+  if (running.length === 0)
+    throw new Error(`no running cluster under ${base}; pass --dir or start one with 'cluster up'`);
+  throw new Error(
+    `several running clusters under ${base} (${running.map((d) => path.basename(d)).join(', ')}); pass --dir`,
+  );
 }
 
 function intOption(value: string | undefined, name: string): number | undefined {
@@ -105,25 +110,41 @@ function describe(state: ClusterState): string {
     `  dns lag ${state.dnsLagMs} ms`,
   ];
   for (const ce of state.customEndpoints ?? []) {
-    const members = ce.staticMembers.length ? `members ${ce.staticMembers.join(',')}` : ce.excludedMembers.length ? `excluded ${ce.excludedMembers.join(',')}` : 'all instances';
-    lines.push(`  custom endpoint ${ce.dnsName} -> ${ce.address} (${ce.type}, ${members}; now: ${ce.targets.join(', ') || '-'})`);
+    const members = ce.staticMembers.length
+      ? `members ${ce.staticMembers.join(',')}`
+      : ce.excludedMembers.length
+        ? `excluded ${ce.excludedMembers.join(',')}`
+        : 'all instances';
+    lines.push(
+      `  custom endpoint ${ce.dnsName} -> ${ce.address} (${ce.type}, ${members}; now: ${ce.targets.join(', ') || '-'})`,
+    );
   }
-  if (state.rdsApi) lines.push(`  RDS API ${state.rdsApi.endpoint} (region ${state.region}, access key ${state.rdsApi.accessKeyId}; secret in cluster.json)`);
+  if (state.rdsApi)
+    lines.push(
+      `  RDS API ${state.rdsApi.endpoint} (region ${state.region}, access key ${state.rdsApi.accessKeyId}; secret in cluster.json)`,
+    );
   const group = state.shardGroup;
   if (group) {
     lines.push(`  shard group ${group.dnsName} -> ${group.address}`);
     for (const r of group.routers) {
       const fault = r.fault !== 'none' ? ` fault=${r.fault}` : '';
-      lines.push(`  ${r.name.padEnd(12)} router load=${r.load} accepted=${r.accepted} ${r.address.padEnd(22)} ${r.dnsName}${fault}`);
+      lines.push(
+        `  ${r.name.padEnd(12)} router load=${r.load} accepted=${r.accepted} ${r.address.padEnd(22)} ${r.dnsName}${fault}`,
+      );
     }
   }
   for (const i of state.instances) {
     const fault = i.fault !== 'none' ? ` fault=${i.fault}` : '';
     const lat = i.latencyMs ? ` latency=${i.latencyMs}ms` : '';
-    lines.push(`  ${i.name.padEnd(12)} ${i.role.padEnd(6)} ${(i.running ? 'running' : 'stopped').padEnd(7)} ${i.address.padEnd(22)} ${i.dnsName}${fault}${lat}`);
+    lines.push(
+      `  ${i.name.padEnd(12)} ${i.role.padEnd(6)} ${(i.running ? 'running' : 'stopped').padEnd(7)} ${i.address.padEnd(22)} ${i.dnsName}${fault}${lat}`,
+    );
   }
   const bg = state.blueGreen;
-  if (bg) lines.push(`  blue/green ${bg.id} ${bg.status}: ${bg.renamed ? 'old blue' : 'green'} ${bg.other.map((i) => i.name).join(', ')} ('cluster blue-green status' for the rows)`);
+  if (bg)
+    lines.push(
+      `  blue/green ${bg.id} ${bg.status}: ${bg.renamed ? 'old blue' : 'green'} ${bg.other.map((i) => i.name).join(', ')} ('cluster blue-green status' for the rows)`,
+    );
   lines.push(`  logs: ${path.join(state.dir, 'logs')}`);
   return lines.join('\n');
 }
@@ -150,23 +171,44 @@ function findGlobalDir(given: string | undefined): string {
   if (given) return path.resolve(given);
   if (process.env[DIR_ENV]) return path.resolve(process.env[DIR_ENV]);
   const base = path.resolve('.cluster');
-  const found = existsSync(base) ? readdirSync(base).map((d) => path.join(base, d)).filter((d) => LocalGlobalDatabase.isGlobalDir(d)) : [];
+  const found = existsSync(base)
+    ? readdirSync(base)
+        .map((d) => path.join(base, d))
+        .filter((d) => LocalGlobalDatabase.isGlobalDir(d))
+    : [];
   if (found.length === 1) return found[0];
-  if (found.length === 0) throw new Error(`no global database under ${base}; pass --dir or start one with 'cluster global-up'`);
-  throw new Error(`several global databases under ${base} (${found.map((d) => path.basename(d)).join(', ')}); pass --dir`);
+  if (found.length === 0)
+    throw new Error(`no global database under ${base}; pass --dir or start one with 'cluster global-up'`);
+  throw new Error(
+    `several global databases under ${base} (${found.map((d) => path.basename(d)).join(', ')}); pass --dir`,
+  );
 }
 
-async function globalCommand(command: string, values: Record<string, string | boolean | undefined>, out: (s: string) => void): Promise<number> {
-  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k]) : undefined);
+async function globalCommand(
+  command: string,
+  values: Record<string, string | boolean | undefined>,
+  out: (s: string) => void,
+): Promise<number> {
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] : undefined);
   let db: LocalGlobalDatabase;
   let result: unknown;
   if (command === 'global-up') {
-    const regions = str('regions')?.split(',').map((r) => r.trim());
-    if (regions !== undefined && regions.length !== 2) throw new UsageError(`--regions takes two regions, e.g. us-east-1,us-west-2; got '${str('regions')}'`);
+    const regions = str('regions')
+      ?.split(',')
+      .map((r) => r.trim());
+    if (regions !== undefined && regions.length !== 2)
+      throw new UsageError(`--regions takes two regions, e.g. us-east-1,us-west-2; got '${str('regions')}'`);
     db = await LocalGlobalDatabase.start({
-      regions: regions as [string, string] | undefined, readers: intOption(str('readers'), 'readers'), dir: str('dir'), name: str('name'),
-      dnsLagMs: intOption(str('dns-lag-ms'), 'dns-lag-ms'), user: str('user'), password: str('password'), database: str('database'),
-      pgBinDir: str('pg-bin-dir'), keepAfterExit: true,
+      regions: regions as [string, string] | undefined,
+      readers: intOption(str('readers'), 'readers'),
+      dir: str('dir'),
+      name: str('name'),
+      dnsLagMs: intOption(str('dns-lag-ms'), 'dns-lag-ms'),
+      user: str('user'),
+      password: str('password'),
+      database: str('database'),
+      pgBinDir: str('pg-bin-dir'),
+      keepAfterExit: true,
     });
     result = `global database up in ${db.directory}`;
   } else {
@@ -183,12 +225,24 @@ async function globalCommand(command: string, values: Record<string, string | bo
   }
   for (const c of db.clusters) await c.status();
   const summary = {
-    directory: db.directory, primaryRegion: db.primaryRegion, globalEndpoint: db.globalEndpoint,
+    directory: db.directory,
+    primaryRegion: db.primaryRegion,
+    globalEndpoint: db.globalEndpoint,
     globalClusterInstanceHostPatterns: db.globalClusterInstanceHostPatterns,
   };
   if (values.json) {
-    const shown = db.clusters.map((c) => ({ ...c.lastState, control: undefined, credentials: { ...c.lastState.credentials, password: undefined } }));
-    out(JSON.stringify({ result: result ?? null, ...summary, regions: shown, hostAddressMap: db.hostAddressMap }, null, 2));
+    const shown = db.clusters.map((c) => ({
+      ...c.lastState,
+      control: undefined,
+      credentials: { ...c.lastState.credentials, password: undefined },
+    }));
+    out(
+      JSON.stringify(
+        { result: result ?? null, ...summary, regions: shown, hostAddressMap: db.hostAddressMap },
+        null,
+        2,
+      ),
+    );
   } else {
     if (result !== undefined) out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
     out(`global database — primary region ${summary.primaryRegion} — ${summary.directory}`);
@@ -252,9 +306,11 @@ function printer(json: boolean, out: (s: string) => void): Print {
       credentials: { ...state.credentials, password: undefined },
       rdsApi: state.rdsApi ? { ...state.rdsApi, secretAccessKey: undefined } : state.rdsApi,
     };
-    if (json) out(JSON.stringify({ result: result ?? null, state: shown, hostAddressMap: hostAddressMap(state) }, null, 2));
+    if (json)
+      out(JSON.stringify({ result: result ?? null, state: shown, hostAddressMap: hostAddressMap(state) }, null, 2));
     else {
-      if (result !== undefined && result !== null) out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
+      if (result !== undefined && result !== null)
+        out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
       out(describe(state));
     }
   };
@@ -292,15 +348,39 @@ async function down(dir: string, purge: boolean, out: (s: string) => void): Prom
   out(`cluster ${state.clusterId} is down${purge ? '' : `; logs kept in ${path.join(dir, 'logs')}`}`);
 }
 
-const ATTACHED_COMMANDS = ['status', 'failover', 'kill', 'hang', 'heal', 'latency', 'restart', 'rejoin', 'add-reader', 'remove-reader', 'dns-lag', 'router', 'custom-endpoint'];
+const ATTACHED_COMMANDS = [
+  'status',
+  'failover',
+  'kill',
+  'hang',
+  'heal',
+  'latency',
+  'restart',
+  'rejoin',
+  'add-reader',
+  'remove-reader',
+  'dns-lag',
+  'router',
+  'custom-endpoint',
+];
 
 /** Runs a command on a running cluster; resolves to what it returned (printed before the state), if anything. */
-async function runAttached(c: LocalCluster, command: string, rest: string[], values: ClusterValues, mode: RestartMode | undefined): Promise<unknown> {
+async function runAttached(
+  c: LocalCluster,
+  command: string,
+  rest: string[],
+  values: ClusterValues,
+  mode: RestartMode | undefined,
+): Promise<unknown> {
   switch (command) {
     case 'status':
       break;
     case 'failover':
-      return c.failover({ target: values.target, mode, rejoinAfterMs: intOption(values['rejoin-after-ms'], 'rejoin-after-ms') });
+      return c.failover({
+        target: values.target,
+        mode,
+        rejoinAfterMs: intOption(values['rejoin-after-ms'], 'rejoin-after-ms'),
+      });
     case 'kill':
       await c.kill(positional(rest, 0, 'instance name'));
       break;
@@ -334,7 +414,8 @@ async function runAttached(c: LocalCluster, command: string, rest: string[], val
       else if (action === 'load') {
         const text = positional(rest, 2, 'router load (0 to 1)');
         const load = Number(text);
-        if (text.trim() === '' || !Number.isFinite(load) || load < 0 || load > 1) throw new UsageError(`router load must be a number from 0 to 1, got '${text}'`);
+        if (text.trim() === '' || !Number.isFinite(load) || load < 0 || load > 1)
+          throw new UsageError(`router load must be a number from 0 to 1, got '${text}'`);
         await c.setRouterLoad(positional(rest, 1, 'router name'), load);
       } else throw new UsageError(`router action must be 'kill', 'hang', 'heal' or 'load', got '${action}'`);
       break;
@@ -345,9 +426,16 @@ async function runAttached(c: LocalCluster, command: string, rest: string[], val
     case 'custom-endpoint': {
       const sub = positional(rest, 0, "custom-endpoint command ('create', 'modify' or 'delete')");
       const name = positional(rest, 1, 'custom endpoint name');
-      const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+      const list = (v: string | undefined) =>
+        v === undefined
+          ? undefined
+          : v
+              .split(',')
+              .map((x) => x.trim())
+              .filter((x) => x !== '');
       const type = values.type?.toUpperCase();
-      if (type !== undefined && type !== 'READER' && type !== 'ANY') throw new UsageError(`--type must be READER or ANY, got '${values.type}'`);
+      if (type !== undefined && type !== 'READER' && type !== 'ANY')
+        throw new UsageError(`--type must be READER or ANY, got '${values.type}'`);
       const membership = { members: list(values.members), excluded: list(values.excluded), type: type };
       if (sub === 'create') return c.customEndpoints.create(name, membership);
       if (sub === 'modify') return c.customEndpoints.modify(name, membership);
@@ -362,40 +450,50 @@ async function runAttached(c: LocalCluster, command: string, rest: string[], val
 }
 
 /** `blue-green create|status|switchover`: prints the deployment rather than the cluster. */
-async function blueGreenCommand(c: LocalCluster, rest: string[], values: ClusterValues, print: Print, out: (s: string) => void): Promise<void> {
+async function blueGreenCommand(
+  c: LocalCluster,
+  rest: string[],
+  values: ClusterValues,
+  print: Print,
+  out: (s: string) => void,
+): Promise<void> {
   let result: unknown;
-    const sub = positional(rest, 0, "blue-green command (create, status or switchover)");
-    if (sub === 'create') {
-      const t0 = Date.now();
-      const bg = await c.blueGreen({ suffix: values.suffix });
-      result = values.json ? { id: bg.id, createMs: Date.now() - t0 } : `blue/green deployment ${bg.id} created in ${Date.now() - t0} ms`;
-    } else if (sub === 'switchover') {
-      const bg = c.blueGreenDeployment;
-      if (!bg) throw new Error(`cluster ${c.clusterId} has no Blue/Green deployment ('cluster blue-green create' first)`);
-      const all = intOption(values['phase-ms'], 'phase-ms');
-      const phaseMs: BlueGreenPhaseMs = {
-        initiated: intOption(values['initiated-ms'], 'initiated-ms') ?? all,
-        inProgress: intOption(values['in-progress-ms'], 'in-progress-ms') ?? all,
-        post: intOption(values['post-ms'], 'post-ms') ?? all,
-      };
-      const r = await bg.switchover({
-        phaseMs,
-        rollback: values.rollback,
-        dropConnections: !values['keep-connections'],
-        onPhase: (status) => {
-          if (!values.json) out(`${new Date().toISOString()} ${status}`);
-        },
-      });
-      result = values.json ? r : `${r.rollback ? 'rolled back' : 'switched over'} in ${r.totalMs} ms (${r.phases.map((p) => `${p.status} ${p.ms} ms`).join(', ')})`;
-    } else if (sub !== 'status') {
-      throw new UsageError(`unknown blue-green command '${sub}': expected create, status or switchover`);
-    }
-    const state = await c.status();
-    if (values.json) print(state, result);
-    else {
-      if (result !== undefined) out(String(result));
-      out(describeBlueGreen(state));
-    }
+  const sub = positional(rest, 0, 'blue-green command (create, status or switchover)');
+  if (sub === 'create') {
+    const t0 = Date.now();
+    const bg = await c.blueGreen({ suffix: values.suffix });
+    result = values.json
+      ? { id: bg.id, createMs: Date.now() - t0 }
+      : `blue/green deployment ${bg.id} created in ${Date.now() - t0} ms`;
+  } else if (sub === 'switchover') {
+    const bg = c.blueGreenDeployment;
+    if (!bg) throw new Error(`cluster ${c.clusterId} has no Blue/Green deployment ('cluster blue-green create' first)`);
+    const all = intOption(values['phase-ms'], 'phase-ms');
+    const phaseMs: BlueGreenPhaseMs = {
+      initiated: intOption(values['initiated-ms'], 'initiated-ms') ?? all,
+      inProgress: intOption(values['in-progress-ms'], 'in-progress-ms') ?? all,
+      post: intOption(values['post-ms'], 'post-ms') ?? all,
+    };
+    const r = await bg.switchover({
+      phaseMs,
+      rollback: values.rollback,
+      dropConnections: !values['keep-connections'],
+      onPhase: (status) => {
+        if (!values.json) out(`${new Date().toISOString()} ${status}`);
+      },
+    });
+    result = values.json
+      ? r
+      : `${r.rollback ? 'rolled back' : 'switched over'} in ${r.totalMs} ms (${r.phases.map((p) => `${p.status} ${p.ms} ms`).join(', ')})`;
+  } else if (sub !== 'status') {
+    throw new UsageError(`unknown blue-green command '${sub}': expected create, status or switchover`);
+  }
+  const state = await c.status();
+  if (values.json) print(state, result);
+  else {
+    if (result !== undefined) out(String(result));
+    out(describeBlueGreen(state));
+  }
 }
 
 async function cluster(argv: string[], out: (s: string) => void): Promise<number> {
@@ -407,14 +505,16 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
   }
   const print = printer(values.json, out);
   const mode = values.mode;
-  if (mode !== undefined && mode !== 'fast' && mode !== 'immediate') throw new UsageError(`--mode must be 'fast' or 'immediate', got '${mode}'`);
+  if (mode !== undefined && mode !== 'fast' && mode !== 'immediate')
+    throw new UsageError(`--mode must be 'fast' or 'immediate', got '${mode}'`);
 
   if (command.startsWith('global-')) return globalCommand(command, values, out);
   if (command === 'up') {
     await up(values, print);
     return 0;
   }
-  if (command !== 'down' && command !== 'blue-green' && !ATTACHED_COMMANDS.includes(command)) throw new UsageError(`unknown cluster command '${command}'`);
+  if (command !== 'down' && command !== 'blue-green' && !ATTACHED_COMMANDS.includes(command))
+    throw new UsageError(`unknown cluster command '${command}'`);
   const dir = findDir(values.dir, false)!;
   if (command === 'down') {
     await down(dir, values.purge, out);
@@ -431,7 +531,11 @@ async function cluster(argv: string[], out: (s: string) => void): Promise<number
 }
 
 /** Runs the CLI; resolves to the process exit code. */
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), err: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<number> {
+export async function main(
+  argv: string[],
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
+  err: (s: string) => void = (s) => process.stderr.write(`${s}\n`),
+): Promise<number> {
   const [area, ...rest] = argv;
   try {
     if (area === 'cluster') return await cluster(rest, out);

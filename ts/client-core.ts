@@ -11,7 +11,12 @@ import { parseConnectProps } from './options.js';
 import type { ClientMethod, ConnectionPlugin, ConnectProps } from './plugin.js';
 import { LazyExecuteContext, PluginManager } from './plugin-manager.js';
 import { PluginServiceImpl } from './plugin-service.js';
-import { checkSelectorStrategies, createPlugins, pluginRegistry, type ConfigurationProfile } from './plugins/registry.js';
+import {
+  checkSelectorStrategies,
+  createPlugins,
+  pluginRegistry,
+  type ConfigurationProfile,
+} from './plugins/registry.js';
 import type { DevTools } from './plugins/dev.js';
 import { validateSessionState } from './session-state.js';
 import { sharedServices, type WrapperServices } from './services.js';
@@ -115,14 +120,19 @@ export class ClientCore<C> extends EventEmitter {
   /** Fault injection of the `dev` plugin; a ConfigurationError when the client was created without it. */
   get devTools(): DevTools {
     const tools = this.pluginManager.plugins.find((p) => p.devTools !== undefined)?.devTools;
-    if (tools === undefined) throw new ConfigurationError("devTools needs the 'dev' plugin: add 'dev' to the plugins option", 'plugins');
+    if (tools === undefined)
+      throw new ConfigurationError("devTools needs the 'dev' plugin: add 'dev' to the plugins option", 'plugins');
     return tools;
   }
 
   /** Opens the initial connection through the connect pipeline. A client connects once. */
   async connect(): Promise<void> {
     if (this.state !== 'new') {
-      throw new AwsWrapperError(this.state === 'ended' ? 'Client was ended; create a new client' : 'Client is already connected or connecting; a client can connect once');
+      throw new AwsWrapperError(
+        this.state === 'ended'
+          ? 'Client was ended; create a new client'
+          : 'Client is already connected or connecting; a client can connect once',
+      );
     }
     this.state = 'connecting';
     this.services.acquire();
@@ -183,7 +193,12 @@ export class ClientCore<C> extends EventEmitter {
     });
     const untraced = ClientCore.prototype.execute;
     this.execute = <T>(method: ClientMethod, args: readonly unknown[], fn: (conn: C) => Promise<T>): Promise<T> =>
-      telemetry.trace(method, args, this.pluginService.currentHostInfo, () => untraced.call(this, method, args, fn) as Promise<T>);
+      telemetry.trace(
+        method,
+        args,
+        this.pluginService.currentHostInfo,
+        () => untraced.call(this, method, args, fn) as Promise<T>,
+      );
     return telemetry;
   }
 

@@ -36,21 +36,30 @@ export class FailoverError extends AwsWrapperError {}
 
 /** Failover succeeded outside a transaction: the connection is usable; re-run the statement and re-apply session state not tracked by the wrapper. */
 export class FailoverSuccessError extends FailoverError {
-  constructor(message = 'The active connection has changed due to a connection failure. Please re-configure session state if required.', options?: { cause?: unknown }) {
+  constructor(
+    message = 'The active connection has changed due to a connection failure. Please re-configure session state if required.',
+    options?: { cause?: unknown },
+  ) {
     super(message, { ...options, code: '08S02' });
   }
 }
 
 /** Failover succeeded while a transaction was open: the transaction's outcome is unknown; restart it. */
 export class TransactionResolutionUnknownError extends FailoverError {
-  constructor(message = 'Transaction resolution unknown. Please re-configure session state if required and try restarting the transaction.', options?: { cause?: unknown }) {
+  constructor(
+    message = 'Transaction resolution unknown. Please re-configure session state if required and try restarting the transaction.',
+    options?: { cause?: unknown },
+  ) {
     super(message, { ...options, code: '08007' });
   }
 }
 
 /** Failover could not reach a suitable instance within failoverTimeoutMs: the connection is unusable. */
 export class FailoverFailedError extends FailoverError {
-  constructor(message = 'Unable to establish a connection to a suitable instance within the failover timeout.', options?: { cause?: unknown }) {
+  constructor(
+    message = 'Unable to establish a connection to a suitable instance within the failover timeout.',
+    options?: { cause?: unknown },
+  ) {
     super(message, { ...options, code: '08001' });
   }
 }

@@ -55,7 +55,11 @@ function ownOutcome(value: object): FailoverOutcome | undefined {
 
 /** Whether `value`'s class is MikroORM's DriverException or extends it (by name: no import of an optional dependency). */
 function isMikroOrmDriverException(value: object): boolean {
-  for (let p: unknown = Object.getPrototypeOf(value); p !== null && p !== Error.prototype; p = Object.getPrototypeOf(p)) {
+  for (
+    let p: unknown = Object.getPrototypeOf(value);
+    p !== null && p !== Error.prototype;
+    p = Object.getPrototypeOf(p)
+  ) {
     if ((p as { constructor?: { name?: unknown } }).constructor?.name === 'DriverException') return true;
   }
   return false;
@@ -77,7 +81,8 @@ function links(value: object): unknown[] {
     const adapterError = (meta as { driverAdapterError?: unknown }).driverAdapterError;
     if (adapterError !== null && typeof adapterError === 'object') out.push(adapterError);
   }
-  if (value instanceof AggregateError) for (const e of value.errors) if (e !== null && typeof e === 'object') out.push(e);
+  if (value instanceof AggregateError)
+    for (const e of value.errors) if (e !== null && typeof e === 'object') out.push(e);
   return out;
 }
 
@@ -125,7 +130,10 @@ export interface FailoverRetryOptions {
  * write, or a whole transaction (begin to commit) — after 'transaction-unknown' the earlier run may have committed,
  * so a transaction that is not idempotent must check for its own effect first.
  */
-export async function withFailoverRetry<T>(fn: (attempt: number) => Promise<T> | T, options: FailoverRetryOptions = {}): Promise<T> {
+export async function withFailoverRetry<T>(
+  fn: (attempt: number) => Promise<T> | T,
+  options: FailoverRetryOptions = {},
+): Promise<T> {
   const attempts = options.attempts ?? 2;
   if (!Number.isInteger(attempts) || attempts < 1) {
     throw new TypeError(`withFailoverRetry: attempts must be an integer >= 1, got ${String(attempts)}`);

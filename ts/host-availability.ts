@@ -51,7 +51,8 @@ function positiveInt(options: Readonly<Record<string, unknown>>, key: string, df
   const raw = options[key];
   if (raw === undefined || raw === null || raw === '') return dflt;
   const n = typeof raw === 'number' ? raw : Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigurationError(`${key} must be an integer ≥ 1; got '${String(raw)}'`, key);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ConfigurationError(`${key} must be an integer ≥ 1; got '${String(raw)}'`, key);
   return n;
 }
 

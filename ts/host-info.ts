@@ -109,7 +109,10 @@ export enum HostChange {
 }
 
 /** Diffs two host lists by url, as the Python wrapper's plugin service does. */
-export function diffHostLists(oldHosts: readonly HostInfo[], newHosts: readonly HostInfo[]): Map<string, Set<HostChange>> {
+export function diffHostLists(
+  oldHosts: readonly HostInfo[],
+  newHosts: readonly HostInfo[],
+): Map<string, Set<HostChange>> {
   const changes = new Map<string, Set<HostChange>>();
   const add = (url: string, c: HostChange) => {
     let set = changes.get(url);
@@ -124,8 +127,10 @@ export function diffHostLists(oldHosts: readonly HostInfo[], newHosts: readonly 
       add(url, HostChange.HOST_DELETED);
       continue;
     }
-    if (o.role !== n.role) add(url, n.role === HostRole.WRITER ? HostChange.CONVERTED_TO_WRITER : HostChange.CONVERTED_TO_READER);
-    if (o.availability !== n.availability) add(url, n.availability === HostAvailability.AVAILABLE ? HostChange.WENT_UP : HostChange.WENT_DOWN);
+    if (o.role !== n.role)
+      add(url, n.role === HostRole.WRITER ? HostChange.CONVERTED_TO_WRITER : HostChange.CONVERTED_TO_READER);
+    if (o.availability !== n.availability)
+      add(url, n.availability === HostAvailability.AVAILABLE ? HostChange.WENT_UP : HostChange.WENT_DOWN);
     if (changes.has(url)) add(url, HostChange.HOST_CHANGED);
   }
   for (const url of newByUrl.keys()) if (!oldByUrl.has(url)) add(url, HostChange.HOST_ADDED);

@@ -73,7 +73,8 @@ export function parseHostWeightPairs(raw: unknown, key: string): Map<string, num
 export function parseDefaultWeight(raw: unknown, key: string): number {
   if (raw === undefined || raw === null || raw === '') return 1;
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(n) || n < 1) throw new ConfigurationError(`${key} must be an integer ≥ 1; got '${String(raw)}'`, key);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ConfigurationError(`${key} must be an integer ≥ 1; got '${String(raw)}'`, key);
   return n;
 }
 
@@ -146,7 +147,11 @@ export class HostSelectors {
    * response time (`responseMs` undefined = not measured yet); a random host when none has a measurement. Offered
    * by the fastest_response_strategy plugin, which owns the measurements.
    */
-  selectFastestResponse(hosts: readonly HostInfo[], role: HostRole, responseMs: (host: HostInfo) => number | undefined): HostInfo {
+  selectFastestResponse(
+    hosts: readonly HostInfo[],
+    role: HostRole,
+    responseMs: (host: HostInfo) => number | undefined,
+  ): HostInfo {
     const eligible = hosts.filter((h) => h.role === role && h.availability === HostAvailability.AVAILABLE);
     if (eligible.length === 0) throw new NoHostsMatchingRoleError(role, 'fastest_response');
     let best: HostInfo | undefined;

@@ -5,7 +5,13 @@
  * and loads only its own driver.
  */
 export * from './errors.js';
-export { isFailoverError, failoverOutcome, withFailoverRetry, type FailoverOutcome, type FailoverRetryOptions } from './failover-errors.js';
+export {
+  isFailoverError,
+  failoverOutcome,
+  withFailoverRetry,
+  type FailoverOutcome,
+  type FailoverRetryOptions,
+} from './failover-errors.js';
 export { HostInfo, HostRole, HostAvailability, HostChange, type AllowedAndBlockedHosts } from './host-info.js';
 export { WrapperServices, sharedServices, type MonitorErrorEvent } from './services.js';
 export { releaseResources } from './release.js';
@@ -15,7 +21,12 @@ export { MissingDependencyError } from './auth/sdk-loader.js';
 export { InternalConnectionPools, type InternalPoolOptions } from './pools/internal-pools.js';
 export { ReadWriteSplittingError } from './plugins/rw-common.js';
 export { CustomEndpointInfoTimeoutError, type CustomEndpointInfo } from './plugins/custom-endpoint.js';
-export { HostUnavailableError, HostMonitorRegistry, SharedHostMonitor, hostMonitorRegistry } from './plugins/host-monitoring-common.js';
+export {
+  HostUnavailableError,
+  HostMonitorRegistry,
+  SharedHostMonitor,
+  hostMonitorRegistry,
+} from './plugins/host-monitoring-common.js';
 export { topologyMonitors } from './host-list-providers/cluster-state.js';
 export type { EfmEvent, EfmMonitorStats } from './plugins/host-monitoring-efm.js';
 export {
@@ -46,7 +57,13 @@ export {
   type PluginService,
   type SwitchOptions,
 } from './plugin.js';
-export { DevTools, type FaultOptions, type InjectedError, type ConnectFaultCallback, type MethodFaultCallback } from './plugins/dev.js';
+export {
+  DevTools,
+  type FaultOptions,
+  type InjectedError,
+  type ConnectFaultCallback,
+  type MethodFaultCallback,
+} from './plugins/dev.js';
 export type { ConnectTimePlugin } from './plugins/connect-time.js';
 export type { ExecuteTimePlugin } from './plugins/execute-time.js';
 export { FailoverMode, type FailoverEvent } from './plugins/failover-common.js';

@@ -52,10 +52,19 @@ export interface LogSink {
 export const LOG_ENV_VAR = 'AWS_ADVANCED_TS_WRAPPER_LOG';
 const LINE_PREFIX = 'aws-advanced-ts-wrapper';
 
-const LEVEL_VALUE: Readonly<Record<LogLevel | 'silent', number>> = { debug: 10, info: 20, warn: 30, error: 40, silent: 1000 };
+const LEVEL_VALUE: Readonly<Record<LogLevel | 'silent', number>> = {
+  debug: 10,
+  info: 20,
+  warn: 30,
+  error: 40,
+  silent: 1000,
+};
 const OFF = LEVEL_VALUE.silent;
 
-interface Rule { readonly pattern: string; readonly threshold: number }
+interface Rule {
+  readonly pattern: string;
+  readonly threshold: number;
+}
 
 function parseSpec(spec: string | undefined): readonly Rule[] {
   if (!spec) return [];
@@ -65,7 +74,14 @@ function parseSpec(spec: string | undefined): readonly Rule[] {
     if (!entry) continue;
     const colon = entry.lastIndexOf(':');
     const pattern = (colon < 0 ? entry : entry.slice(0, colon)).trim();
-    const levelName = (colon < 0 ? 'info' : entry.slice(colon + 1).trim().toLowerCase()) as LogLevel | 'silent' | 'off';
+    const levelName = (
+      colon < 0
+        ? 'info'
+        : entry
+            .slice(colon + 1)
+            .trim()
+            .toLowerCase()
+    ) as LogLevel | 'silent' | 'off';
     const threshold = levelName === 'off' ? OFF : (LEVEL_VALUE[levelName] ?? LEVEL_VALUE.info);
     if (pattern) rules.push({ pattern, threshold });
   }
@@ -81,7 +97,10 @@ function thresholdFor(rules: readonly Rule[], namespace: string): number {
     else if (rule.pattern === '*') score = 0;
     else if (rule.pattern.endsWith('*') && namespace.startsWith(rule.pattern.slice(0, -1))) score = rule.pattern.length;
     else continue;
-    if (score >= bestScore) { best = rule; bestScore = score; }
+    if (score >= bestScore) {
+      best = rule;
+      bestScore = score;
+    }
   }
   return best ? best.threshold : OFF;
 }
@@ -191,7 +210,8 @@ export function getLogger(namespace: string): ModuleLogger {
 // Secrets.
 
 const SECRET_KEY = /passw(or)?d|passphrase|^pwd$|token|secret|saml|assertion|credential|api_?key|private_?key|^pfx$/i;
-const URL_PARAM_SECRET = /([?&;](?:[a-z_-]*(?:password|passwd|pwd|token|secret|assertion|saml|signature|credential)[a-z_-]*)=)[^&;#\s]*/gi;
+const URL_PARAM_SECRET =
+  /([?&;](?:[a-z_-]*(?:password|passwd|pwd|token|secret|assertion|saml|signature|credential)[a-z_-]*)=)[^&;#\s]*/gi;
 /** A URL up to the end of its non-blank run; its userinfo is masked by maskUserinfo. */
 const URL_TOKEN = /\b([a-z][a-z0-9+.-]*:\/\/)(\S*)/gi;
 const MASK = '***';
@@ -212,7 +232,9 @@ function maskUserinfo(scheme: string, rest: string): string {
 /** `postgres://user:pw@host/db?password=x` → `postgres://user:***@host/db?password=***`; other text unchanged. */
 export function redactUrl(text: string): string {
   if (!text.includes('://') && !text.includes('=')) return text;
-  return text.replace(URL_TOKEN, (_m, scheme: string, rest: string) => maskUserinfo(scheme, rest)).replace(URL_PARAM_SECRET, `$1${MASK}`);
+  return text
+    .replace(URL_TOKEN, (_m, scheme: string, rest: string) => maskUserinfo(scheme, rest))
+    .replace(URL_PARAM_SECRET, `$1${MASK}`);
 }
 
 function redactValue(value: unknown, depth: number, seen: WeakSet<object>): unknown {
@@ -224,12 +246,23 @@ function redactValue(value: unknown, depth: number, seen: WeakSet<object>): unkn
   if (depth > 4) return '[Object]';
   seen.add(value);
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1, seen));
-  if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, typeof k === 'string' && SECRET_KEY.test(k) ? MASK : redactValue(v, depth + 1, seen)]));
+  if (value instanceof Map)
+    return new Map(
+      [...value].map(([k, v]) => [
+        k,
+        typeof k === 'string' && SECRET_KEY.test(k) ? MASK : redactValue(v, depth + 1, seen),
+      ]),
+    );
   const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return `[${(value).constructor?.name ?? 'Object'}]`;
+  if (proto !== Object.prototype && proto !== null) return `[${value.constructor?.name ?? 'Object'}]`;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = SECRET_KEY.test(k) || (k === 'key' && depth > 0) ? (v === undefined || v === null ? v : MASK) : redactValue(v, depth + 1, seen);
+    out[k] =
+      SECRET_KEY.test(k) || (k === 'key' && depth > 0)
+        ? v === undefined || v === null
+          ? v
+          : MASK
+        : redactValue(v, depth + 1, seen);
   }
   return out;
 }

@@ -25,7 +25,13 @@ export {
   type AwsMySQLPoolInit,
 } from './pools/mysql-pool.js';
 export * from './errors.js';
-export { isFailoverError, failoverOutcome, withFailoverRetry, type FailoverOutcome, type FailoverRetryOptions } from './failover-errors.js';
+export {
+  isFailoverError,
+  failoverOutcome,
+  withFailoverRetry,
+  type FailoverOutcome,
+  type FailoverRetryOptions,
+} from './failover-errors.js';
 export { HostInfo, HostRole, HostAvailability } from './host-info.js';
 export { releaseResources } from './release.js';
 export * from './mysql-driver-exports.js';

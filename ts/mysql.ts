@@ -5,7 +5,11 @@
  */
 import { AwsMySQLClient, createConnection as createConnectionPromise } from './clients/mysql-client.js';
 import { AwsMySQLPool, createPool as createPoolPromise } from './pools/mysql-pool.js';
-import { AwsMySQLCallbackConnection, AwsMySQLCallbackPoolConnection, createConnection as callbackConnection } from './clients/mysql-callback.js';
+import {
+  AwsMySQLCallbackConnection,
+  AwsMySQLCallbackPoolConnection,
+  createConnection as callbackConnection,
+} from './clients/mysql-callback.js';
 import { AwsMySQLCallbackPool, createPool as callbackPool } from './pools/mysql-callback-pool.js';
 import * as driverExports from './mysql-driver-exports.js';
 import { AwsMySQLPoolCluster, createPoolCluster } from './pools/mysql-pool-cluster.js';
@@ -22,12 +26,28 @@ export {
   type MySQLCallback,
 } from './clients/mysql-callback.js';
 export { AwsMySQLCallbackPool, AwsMySQLCallbackPool as Pool, createPool } from './pools/mysql-callback-pool.js';
-export { AwsMySQLPoolCluster, AwsMySQLPoolCluster as PoolCluster, createPoolCluster } from './pools/mysql-pool-cluster.js';
+export {
+  AwsMySQLPoolCluster,
+  AwsMySQLPoolCluster as PoolCluster,
+  createPoolCluster,
+} from './pools/mysql-pool-cluster.js';
 export { Mysql2DriverDialect, classifyMysqlError } from './dialects/driver/mysql2.js';
 export * from './errors.js';
-export { isFailoverError, failoverOutcome, withFailoverRetry, type FailoverOutcome, type FailoverRetryOptions } from './failover-errors.js';
+export {
+  isFailoverError,
+  failoverOutcome,
+  withFailoverRetry,
+  type FailoverOutcome,
+  type FailoverRetryOptions,
+} from './failover-errors.js';
 export { HostInfo, HostRole, HostAvailability } from './host-info.js';
-export { AwsMySQLPool, AwsMySQLPoolConnection, type AwsMySQLPoolConfig, type AwsMySQLPoolOptions, type AwsMySQLPoolInit } from './pools/mysql-pool.js';
+export {
+  AwsMySQLPool,
+  AwsMySQLPoolConnection,
+  type AwsMySQLPoolConfig,
+  type AwsMySQLPoolOptions,
+  type AwsMySQLPoolInit,
+} from './pools/mysql-pool.js';
 export { releaseResources } from './release.js';
 export * from './mysql-driver-exports.js';
 

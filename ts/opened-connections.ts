@@ -73,7 +73,10 @@ export class OpenedConnectionTracker {
       const c = conn as never;
       if (t.driver.isClosed(c)) continue;
       try {
-        t.driver.abort(c, new AwsWrapperError(`The connection to ${hostAndPort} was closed: ${reason}`, { code: '08S01' }));
+        t.driver.abort(
+          c,
+          new AwsWrapperError(`The connection to ${hostAndPort} was closed: ${reason}`, { code: '08S01' }),
+        );
         n++;
       } catch (err) {
         log.debug(`aborting a connection to ${hostAndPort} failed: ${String(err)}`);
@@ -85,7 +88,10 @@ export class OpenedConnectionTracker {
 
   /** The writer of a cluster changed from `oldWriter`: its connections go. */
   writerChanged(oldWriter: HostInfo, newWriter: HostInfo): number {
-    return this.abortAll(oldWriter.hostAndPort, `${oldWriter.hostAndPort} is no longer the writer (new writer ${newWriter.hostAndPort})`);
+    return this.abortAll(
+      oldWriter.hostAndPort,
+      `${oldWriter.hostAndPort} is no longer the writer (new writer ${newWriter.hostAndPort})`,
+    );
   }
 
   clear(): void {

@@ -9,13 +9,28 @@
 import { parse as parsePgConnectionString } from 'pg-connection-string';
 import { ConfigurationError } from './errors.js';
 import {
-  OPTION_TABLE, MONITORING_PREFIXES, describeExpected, maxOf, maxWhyOf, parseHostPort,
-  type MonitoringPrefix, type OptionName, type OptionRow, type OptionUnit, type TableOptions,
+  OPTION_TABLE,
+  MONITORING_PREFIXES,
+  describeExpected,
+  maxOf,
+  maxWhyOf,
+  parseHostPort,
+  type MonitoringPrefix,
+  type OptionName,
+  type OptionRow,
+  type OptionUnit,
+  type TableOptions,
 } from './option-table.js';
 import type { ConnectProps } from './plugin.js';
 import { redact, redactUrl } from './logger.js';
 
-export { OPTION_TABLE, MONITORING_PREFIXES, type MonitoringPrefix, type OptionName, type OptionRow } from './option-table.js';
+export {
+  OPTION_TABLE,
+  MONITORING_PREFIXES,
+  type MonitoringPrefix,
+  type OptionName,
+  type OptionRow,
+} from './option-table.js';
 
 /**
  * Parsed wrapper options: one typed property per OPTION_TABLE row (camelCase name), plus the monitoring
@@ -32,7 +47,7 @@ export interface WrapperOptions extends TableOptions {
 }
 
 // Compile-time guard: the table must keep providing the contract fields other modules code against.
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
 interface WrapperOptionsContract {
   plugins: readonly string[] | undefined;
@@ -56,7 +71,9 @@ interface WrapperOptionsContract {
   tcpKeepaliveProbes: number | undefined;
   hostAddressMap: Readonly<Record<string, string>> | undefined;
 }
-export type TableKeepsContract = Assert<Equal<Pick<TableOptions, keyof WrapperOptionsContract>, WrapperOptionsContract>>;
+export type TableKeepsContract = Assert<
+  Equal<Pick<TableOptions, keyof WrapperOptionsContract>, WrapperOptionsContract>
+>;
 
 /** Typed read of an option by name (for code that holds the name in a variable). */
 export function getOption<K extends OptionName>(options: WrapperOptions, name: K): WrapperOptions[K] {
@@ -66,7 +83,10 @@ export function getOption<K extends OptionName>(options: WrapperOptions, name: K
 // ---------------------------------------------------------------------------------------------------------------
 // Lookup tables built once from OPTION_TABLE (immutable).
 
-interface KeyInfo { readonly row: OptionRow; readonly unit: OptionUnit | undefined }
+interface KeyInfo {
+  readonly row: OptionRow;
+  readonly unit: OptionUnit | undefined;
+}
 const ROWS: readonly OptionRow[] = OPTION_TABLE;
 const KEY_INFO: ReadonlyMap<string, KeyInfo> = (() => {
   const m = new Map<string, KeyInfo>();
@@ -80,7 +100,9 @@ const KEY_INFO: ReadonlyMap<string, KeyInfo> = (() => {
 })();
 
 /** Each option's default, in table order: parseConnectProps starts from a copy. */
-const DEFAULT_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze(Object.fromEntries(ROWS.map((row) => [row.name, row.default])));
+const DEFAULT_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze(
+  Object.fromEntries(ROWS.map((row) => [row.name, row.default])),
+);
 const ROW_INDEX: ReadonlyMap<OptionRow, number> = new Map(ROWS.map((row, i) => [row, i]));
 /** The options that are also a driver's own config key (mysql2's connectTimeout). */
 const DRIVER_KEY_ROWS: readonly OptionRow[] = ROWS.filter((row) => row.driverKey !== undefined);
@@ -92,21 +114,100 @@ const NO_MONITORING_OVERRIDES = Object.freeze(
 /** Known config keys of each driver, so a driver option close to a wrapper name is never taken for a typo. */
 const DRIVER_KEYS: Readonly<Record<'pg' | 'mysql2', ReadonlySet<string>>> = {
   pg: new Set([
-    'user', 'database', 'password', 'port', 'host', 'connectionString', 'keepAlive', 'keepAliveInitialDelayMillis', 'stream',
-    'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'query_timeout', 'ssl', 'types', 'options',
-    'application_name', 'fallback_application_name', 'connectionTimeoutMillis', 'client_encoding', 'binary', 'Promise',
-    'enableChannelBinding', 'replication', 'max', 'min', 'idleTimeoutMillis', 'maxUses', 'maxLifetimeSeconds',
-    'allowExitOnIdle', 'log', 'parseInputDatesAsUTC', 'sslmode', 'sslcert', 'sslkey', 'sslrootcert', 'keepalives',
+    'user',
+    'database',
+    'password',
+    'port',
+    'host',
+    'connectionString',
+    'keepAlive',
+    'keepAliveInitialDelayMillis',
+    'stream',
+    'statement_timeout',
+    'lock_timeout',
+    'idle_in_transaction_session_timeout',
+    'query_timeout',
+    'ssl',
+    'types',
+    'options',
+    'application_name',
+    'fallback_application_name',
+    'connectionTimeoutMillis',
+    'client_encoding',
+    'binary',
+    'Promise',
+    'enableChannelBinding',
+    'replication',
+    'max',
+    'min',
+    'idleTimeoutMillis',
+    'maxUses',
+    'maxLifetimeSeconds',
+    'allowExitOnIdle',
+    'log',
+    'parseInputDatesAsUTC',
+    'sslmode',
+    'sslcert',
+    'sslkey',
+    'sslrootcert',
+    'keepalives',
     'keepalives_idle',
   ]),
   mysql2: new Set([
-    'authPlugins', 'authSwitchHandler', 'bigNumberStrings', 'charset', 'charsetNumber', 'compress', 'connectAttributes',
-    'connectTimeout', 'database', 'dateStrings', 'debug', 'decimalNumbers', 'enableKeepAlive', 'flags', 'host',
-    'insecureAuth', 'infileStreamFactory', 'isServer', 'keepAliveInitialDelay', 'localAddress', 'maxPreparedStatements',
-    'multipleStatements', 'namedPlaceholders', 'nestTables', 'password', 'password1', 'password2', 'password3', 'passwordSha1',
-    'pool', 'port', 'queryFormat', 'rowsAsArray', 'socketPath', 'ssl', 'stream', 'stringifyObjects', 'supportBigNumbers',
-    'timezone', 'trace', 'typeCast', 'uri', 'user', 'disableEval', 'enableCleartextPlugin', 'connectionLimit', 'maxIdle',
-    'idleTimeout', 'Promise', 'queueLimit', 'resetOnRelease', 'waitForConnections', 'jsonStrings', 'gracefulEnd',
+    'authPlugins',
+    'authSwitchHandler',
+    'bigNumberStrings',
+    'charset',
+    'charsetNumber',
+    'compress',
+    'connectAttributes',
+    'connectTimeout',
+    'database',
+    'dateStrings',
+    'debug',
+    'decimalNumbers',
+    'enableKeepAlive',
+    'flags',
+    'host',
+    'insecureAuth',
+    'infileStreamFactory',
+    'isServer',
+    'keepAliveInitialDelay',
+    'localAddress',
+    'maxPreparedStatements',
+    'multipleStatements',
+    'namedPlaceholders',
+    'nestTables',
+    'password',
+    'password1',
+    'password2',
+    'password3',
+    'passwordSha1',
+    'pool',
+    'port',
+    'queryFormat',
+    'rowsAsArray',
+    'socketPath',
+    'ssl',
+    'stream',
+    'stringifyObjects',
+    'supportBigNumbers',
+    'timezone',
+    'trace',
+    'typeCast',
+    'uri',
+    'user',
+    'disableEval',
+    'enableCleartextPlugin',
+    'connectionLimit',
+    'maxIdle',
+    'idleTimeout',
+    'Promise',
+    'queueLimit',
+    'resetOnRelease',
+    'waitForConnections',
+    'jsonStrings',
+    'gracefulEnd',
   ]),
 };
 
@@ -126,11 +227,19 @@ function shown(row: OptionRow, value: unknown): string {
     const raw = JSON.stringify(redact(value));
     const json = raw === undefined ? undefined : redactUrl(raw);
     if (json !== undefined) return json.length > 80 ? `${json.slice(0, 80)}…` : json;
-  } catch { /* fall through: cyclic */ }
+  } catch {
+    /* fall through: cyclic */
+  }
   return typeof value;
 }
 
-function fail(key: string, row: OptionRow, unit: OptionUnit | undefined, value: unknown, expected = describeExpected(row, unit)): never {
+function fail(
+  key: string,
+  row: OptionRow,
+  unit: OptionUnit | undefined,
+  value: unknown,
+  expected = describeExpected(row, unit),
+): never {
   // The expectation may quote the value (a bad map entry): masked as a whole.
   throw new ConfigurationError(`Option '${key}' expects ${redactUrl(expected)}, got ${shown(row, value)}`, key);
 }
@@ -142,7 +251,8 @@ function toNumber(key: string, row: OptionRow, unit: OptionUnit | undefined, val
   if (typeof value === 'number') n = value;
   else if (typeof value === 'string' && NUMBER_TEXT.test(value.trim())) n = Number(value.trim());
   else return fail(key, row, unit, value);
-  if (!Number.isFinite(n) || n < (row.min ?? 0) || (row.type === 'int' && !Number.isInteger(n))) fail(key, row, unit, value);
+  if (!Number.isFinite(n) || n < (row.min ?? 0) || (row.type === 'int' && !Number.isInteger(n)))
+    fail(key, row, unit, value);
   // Seed aliases in seconds → the row's milliseconds.
   if (unit === 's' && row.unit === 'ms') n = Math.round(n * 1000);
   const max = maxOf(row);
@@ -165,7 +275,8 @@ function toBoolean(key: string, row: OptionRow, value: unknown): boolean {
 }
 
 function toStringList(key: string, row: OptionRow, value: unknown): readonly string[] {
-  const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : fail(key, row, undefined, value);
+  const items =
+    typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : fail(key, row, undefined, value);
   const out: string[] = [];
   for (const item of items) {
     if (typeof item !== 'string') fail(key, row, undefined, value);
@@ -204,16 +315,25 @@ function convert(key: string, info: KeyInfo, value: unknown): unknown {
       v = value;
       break;
     case 'enum': {
-      const found = typeof value === 'string' ? row.values?.find((x) => x.toLowerCase() === value.trim().toLowerCase()) : undefined;
+      const found =
+        typeof value === 'string' ? row.values?.find((x) => x.toLowerCase() === value.trim().toLowerCase()) : undefined;
       if (found === undefined) fail(key, row, unit, value);
       v = found;
       break;
     }
     case 'int':
-    case 'number': v = toNumber(key, row, unit, value); break;
-    case 'boolean': v = toBoolean(key, row, value); break;
-    case 'string-list': v = toStringList(key, row, value); break;
-    case 'map': v = toMap(key, row, value); break;
+    case 'number':
+      v = toNumber(key, row, unit, value);
+      break;
+    case 'boolean':
+      v = toBoolean(key, row, value);
+      break;
+    case 'string-list':
+      v = toStringList(key, row, value);
+      break;
+    case 'map':
+      v = toMap(key, row, value);
+      break;
   }
   if (row.check) {
     const expected = (row.check as (x: unknown) => string | undefined)(v);
@@ -262,7 +382,8 @@ function monitoringPrefixOf(key: string): MonitoringPrefix | undefined {
 // ---------------------------------------------------------------------------------------------------------------
 // URLs.
 
-const ENCODING_HINT = "; characters like '/', '#', '?', '@' and ':' in the user name or password must be percent-encoded (encodeURIComponent)";
+const ENCODING_HINT =
+  "; characters like '/', '#', '?', '@' and ':' in the user name or password must be percent-encoded (encodeURIComponent)";
 
 /** An `@` after the first `/`, `?` or `#` of the authority: probably a password with one of those unencoded. */
 function looksLikeUnencodedUserinfo(url: string): boolean {
@@ -280,7 +401,8 @@ function looksLikeUnencodedUserinfo(url: string): boolean {
  * rejected whatever the driver would make of it (an `@` meant for the path or query must be written `%40`).
  */
 function checkUserinfoEncoding(key: string, url: string): void {
-  if (looksLikeUnencodedUserinfo(url)) throw urlError(key, url, "has an '@' after the host part (write an '@' of the path or query as %40)", true);
+  if (looksLikeUnencodedUserinfo(url))
+    throw urlError(key, url, "has an '@' after the host part (write an '@' of the path or query as %40)", true);
 }
 
 function urlError(key: string, url: string, what: string, hint = looksLikeUnencodedUserinfo(url)): ConfigurationError {
@@ -289,7 +411,11 @@ function urlError(key: string, url: string, what: string, hint = looksLikeUnenco
 
 function checkSingleHost(key: string, url: string, host: unknown): void {
   if (typeof host === 'string' && host.includes(',')) {
-    throw urlError(key, url, 'names several hosts; give one host (the wrapper discovers the other cluster members itself)');
+    throw urlError(
+      key,
+      url,
+      'names several hosts; give one host (the wrapper discovers the other cluster members itself)',
+    );
   }
 }
 
@@ -311,10 +437,16 @@ function parsePgUrl(url: string): Record<string, unknown> {
   checkSingleHost(key, url, parsed.host);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(parsed)) {
-    if (v === undefined || v === null || (v === '' && (k === 'user' || k === 'password' || k === 'port' || k === 'host'))) continue;
+    if (
+      v === undefined ||
+      v === null ||
+      (v === '' && (k === 'user' || k === 'password' || k === 'port' || k === 'host'))
+    )
+      continue;
     if (k === 'port') {
       const port = Number(v);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw urlError(key, url, 'expects a port between 1 and 65535', true);
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        throw urlError(key, url, 'expects a port between 1 and 65535', true);
       out.port = port;
     } else {
       out[k] = v;
@@ -358,7 +490,10 @@ function mysqlQueryValue(text: string): unknown {
 // ---------------------------------------------------------------------------------------------------------------
 // The parser.
 
-interface Given { readonly key: string; readonly value: unknown }
+interface Given {
+  readonly key: string;
+  readonly value: unknown;
+}
 
 /**
  * Splits a user's config into the driver config (wrapper options, monitoring-prefixed keys, `connectionString`
@@ -368,24 +503,39 @@ interface Given { readonly key: string; readonly value: unknown }
  */
 export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Record<string, unknown>>): ConnectProps {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new ConfigurationError(`The ${driver} config must be an object, got ${config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config}`);
+    throw new ConfigurationError(
+      `The ${driver} config must be an object, got ${config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config}`,
+    );
   }
   const urlDriver: Record<string, unknown> = {};
   const explicitDriver: Record<string, unknown> = {};
   const urlGiven = new Map<OptionRow, Given>();
   const explicitGiven = new Map<OptionRow, Given>();
   const overrides: Record<MonitoringPrefix, Record<string, unknown>> = {
-    'topology-monitoring-': {}, 'monitoring-': {}, 'frt-': {}, 'blue-green-monitoring-': {}, 'limitless-router-monitor-': {},
+    'topology-monitoring-': {},
+    'monitoring-': {},
+    'frt-': {},
+    'blue-green-monitoring-': {},
+    'limitless-router-monitor-': {},
   };
   let anyOverride = false;
 
-  const take = (key: string, value: unknown, given: Map<OptionRow, Given>, driverOut: Record<string, unknown>, checkTypos: boolean): void => {
+  const take = (
+    key: string,
+    value: unknown,
+    given: Map<OptionRow, Given>,
+    driverOut: Record<string, unknown>,
+    checkTypos: boolean,
+  ): void => {
     const info = KEY_INFO.get(key);
     if (info) {
       if (value === undefined || value === null) return;
       const prev = given.get(info.row);
       if (prev && prev.key !== key) {
-        throw new ConfigurationError(`Option '${info.row.name}' is given twice, as '${prev.key}' and as '${key}'; give it once`, key);
+        throw new ConfigurationError(
+          `Option '${info.row.name}' is given twice, as '${prev.key}' and as '${key}'; give it once`,
+          key,
+        );
       }
       given.set(info.row, { key, value });
       return;
@@ -409,7 +559,10 @@ export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Reco
   const url = config[urlKey];
   if (url !== undefined && url !== null) {
     if (typeof url !== 'string') {
-      throw new ConfigurationError(`Option '${urlKey}' expects a ${driver === 'pg' ? 'postgres://' : 'mysql://'} URL string, got ${typeof url}`, urlKey);
+      throw new ConfigurationError(
+        `Option '${urlKey}' expects a ${driver === 'pg' ? 'postgres://' : 'mysql://'} URL string, got ${typeof url}`,
+        urlKey,
+      );
     }
     if (driver === 'pg') {
       for (const [k, v] of Object.entries(parsePgUrl(url))) take(k, v, urlGiven, urlDriver, true);
@@ -432,14 +585,17 @@ export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Reco
   // The defaults, then the given options converted in table order (so the first bad one in the table is reported).
   const options: Record<string, unknown> = { ...DEFAULT_OPTIONS };
   const givenRows = new Set([...explicitGiven.keys(), ...urlGiven.keys()]);
-  for (const row of givenRows.size > 1 ? [...givenRows].sort((a, b) => ROW_INDEX.get(a)! - ROW_INDEX.get(b)!) : givenRows) {
+  for (const row of givenRows.size > 1
+    ? [...givenRows].sort((a, b) => ROW_INDEX.get(a)! - ROW_INDEX.get(b)!)
+    : givenRows) {
     const given = (explicitGiven.get(row) ?? urlGiven.get(row))!;
     options[row.name] = convert(given.key, KEY_INFO.get(given.key)!, given.value);
   }
   // The driver dialect is the driver of the class in use; naming another one is a mistake, not a choice.
   const driverDialect = options.wrapperDriverDialect as string | undefined;
   if (driverDialect !== undefined && driverDialect.trim().toLowerCase() !== driver) {
-    const given = (explicitGiven.get(KEY_INFO.get('wrapperDriverDialect')!.row) ?? urlGiven.get(KEY_INFO.get('wrapperDriverDialect')!.row))!;
+    const given = (explicitGiven.get(KEY_INFO.get('wrapperDriverDialect')!.row) ??
+      urlGiven.get(KEY_INFO.get('wrapperDriverDialect')!.row))!;
     throw new ConfigurationError(
       `Option '${given.key}' expects '${driver}' (the driver of this ${driver === 'pg' ? 'AwsPGClient / AwsPGPool' : 'AwsMySQLClient / AwsMySQLPool'}; use the other package entry point for the other driver), got '${driverDialect}'`,
       given.key,
@@ -455,7 +611,10 @@ export function parseConnectProps(driver: 'pg' | 'mysql2', config: Readonly<Reco
   }
   options.monitoringOverrides = anyOverride
     ? Object.freeze(
-        Object.fromEntries(Object.entries(overrides).map(([p, o]) => [p, Object.freeze(o)])) as Record<MonitoringPrefix, Readonly<Record<string, unknown>>>,
+        Object.fromEntries(Object.entries(overrides).map(([p, o]) => [p, Object.freeze(o)])) as Record<
+          MonitoringPrefix,
+          Readonly<Record<string, unknown>>
+        >,
       )
     : NO_MONITORING_OVERRIDES;
 
@@ -491,7 +650,11 @@ export function monitoringConnectProps(
     const info = KEY_INFO.get(k);
     if (info) userRows.add(info.row);
   }
-  const apply = (entries: Readonly<Record<string, unknown>>, label: (k: string) => string, skipUserSet: boolean): void => {
+  const apply = (
+    entries: Readonly<Record<string, unknown>>,
+    label: (k: string) => string,
+    skipUserSet: boolean,
+  ): void => {
     for (const [k, v] of Object.entries(entries)) {
       const info = KEY_INFO.get(k);
       if (info) {
@@ -514,7 +677,11 @@ export function monitoringConnectProps(
  * Where to actually connect for a host: hostAddressMap entry for `host:port` first, then for `host` (case-insensitive
  * host names); the port of the mapped address, when given, replaces the port.
  */
-export function mapHostAddress(map: Readonly<Record<string, string>> | undefined, host: string, port: number): { host: string; port: number } {
+export function mapHostAddress(
+  map: Readonly<Record<string, string>> | undefined,
+  host: string,
+  port: number,
+): { host: string; port: number } {
   if (!map) return { host, port };
   const h = host.toLowerCase();
   let target: string | undefined;
@@ -522,12 +689,19 @@ export function mapHostAddress(map: Readonly<Record<string, string>> | undefined
   for (const [from, to] of Object.entries(map)) {
     const parsed = parseHostPort(from);
     if (!parsed || parsed.host.toLowerCase() !== h) continue;
-    if (parsed.port === port) { target = to; break; }
+    if (parsed.port === port) {
+      target = to;
+      break;
+    }
     if (parsed.port === undefined) fallback = to;
   }
   const chosen = target ?? fallback;
   if (chosen === undefined) return { host, port };
   const to = parseHostPort(chosen);
-  if (to === undefined) throw new ConfigurationError(`hostAddressMap['${host}'] = '${chosen}': expected 'address' or 'address:port' with a port between 1 and 65535`, 'hostAddressMap');
+  if (to === undefined)
+    throw new ConfigurationError(
+      `hostAddressMap['${host}'] = '${chosen}': expected 'address' or 'address:port' with a port between 1 and 65535`,
+      'hostAddressMap',
+    );
   return { host: to.host, port: to.port ?? port };
 }

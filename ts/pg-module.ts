@@ -28,9 +28,12 @@ export interface PgDriverModule {
  */
 export function withOptions(options: Partial<AwsPGClientConfig>, init: AwsPGClientInit = {}): PgDriverModule {
   if (options === null || typeof options !== 'object') {
-    throw new TypeError(`withOptions: options must be an object of wrapper options, got ${options === null ? 'null' : typeof options}`);
+    throw new TypeError(
+      `withOptions: options must be an object of wrapper options, got ${options === null ? 'null' : typeof options}`,
+    );
   }
-  const merge = <T>(config: T | string | undefined): T => (typeof config === 'string' ? { ...options, connectionString: config } : { ...options, ...config }) as T;
+  const merge = <T>(config: T | string | undefined): T =>
+    (typeof config === 'string' ? { ...options, connectionString: config } : { ...options, ...config }) as T;
   return {
     Client: class Client extends AwsPGClient {
       constructor(config?: AwsPGClientConfig | string) {

@@ -164,7 +164,10 @@ export class PluginManager<C> {
   }
 
   /** Tells the plugins about a connection switch; PRESERVE wins, then DISPOSE. */
-  notifyConnectionChanged(changes: ReadonlySet<ConnectionChange>, skipPlugin?: ConnectionPlugin<C>): OldConnectionSuggestedAction {
+  notifyConnectionChanged(
+    changes: ReadonlySet<ConnectionChange>,
+    skipPlugin?: ConnectionPlugin<C>,
+  ): OldConnectionSuggestedAction {
     let result = OldConnectionSuggestedAction.NO_OPINION;
     for (const p of this.pluginsFor(PIPELINE.notifyConnectionChanged, 'notifyConnectionChanged')) {
       if (p === skipPlugin) continue;
@@ -176,7 +179,8 @@ export class PluginManager<C> {
         continue;
       }
       if (action === OldConnectionSuggestedAction.PRESERVE) result = action;
-      else if (action === OldConnectionSuggestedAction.DISPOSE && result === OldConnectionSuggestedAction.NO_OPINION) result = action;
+      else if (action === OldConnectionSuggestedAction.DISPOSE && result === OldConnectionSuggestedAction.NO_OPINION)
+        result = action;
     }
     return result;
   }
@@ -251,7 +255,8 @@ export class PluginManager<C> {
     for (let i = plugins.length - 1; i >= 0; i--) {
       const p = plugins[i];
       const next: ConnectChain<C> = chain;
-      chain = (h, props, isInitial) => p[pipeline]!(h, props, isInitial, (override) => next(h, override ?? props, isInitial));
+      chain = (h, props, isInitial) =>
+        p[pipeline]!(h, props, isInitial, (override) => next(h, override ?? props, isInitial));
     }
     cache.set(skipPlugin, chain);
     return chain;

@@ -4,7 +4,14 @@
  * the session state, and supplies the terminal step of every pipeline (the seed's DefaultPlugin).
  */
 import { AwsWrapperError, QueryTimeoutError } from './errors.js';
-import { diffHostLists, HostAvailability, HostRole, isAllowed, type AllowedAndBlockedHosts, type HostInfo } from './host-info.js';
+import {
+  diffHostLists,
+  HostAvailability,
+  HostRole,
+  isAllowed,
+  type AllowedAndBlockedHosts,
+  type HostInfo,
+} from './host-info.js';
 import { availabilityStrategyFromOptions, hostAvailability, type AvailabilityStrategy } from './host-availability.js';
 import { hostSelectors, validateHostSelectorOptions } from './host-selectors.js';
 import { getLogger, type Logger } from './logger.js';
@@ -25,7 +32,12 @@ import { SessionStateTracker } from './session-state.js';
 import { publishConnectionSwitch } from './telemetry/channels.js';
 import type { DatabaseDialect, DriverDialect, ErrorKind, SessionState } from './dialects/types.js';
 import { DialectManager, isMissingObjectError } from './dialects/dialect-manager.js';
-import { ConnectionStringHostListProvider, fillAliases, hostFromDriverConfig, RdsHostListProvider } from './host-list-providers/index.js';
+import {
+  ConnectionStringHostListProvider,
+  fillAliases,
+  hostFromDriverConfig,
+  RdsHostListProvider,
+} from './host-list-providers/index.js';
 
 const log = getLogger('plugin-service');
 
@@ -62,7 +74,8 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   private conn: C | undefined;
   private host: HostInfo | undefined;
   private rawHosts: readonly HostInfo[] = [];
-  private derivedFor: { raw: readonly HostInfo[]; version: number; filter: AllowedAndBlockedHosts | undefined } | undefined;
+  private derivedFor:
+    { raw: readonly HostInfo[]; version: number; filter: AllowedAndBlockedHosts | undefined } | undefined;
   private hostFilter: AllowedAndBlockedHosts | undefined;
   private derivedAll: readonly HostInfo[] = [];
   private derivedAvailable: readonly HostInfo[] = [];
@@ -85,7 +98,8 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     connect: (host, props) => this.connectTerminal(host, props),
     forceConnect: (host, props) => this.connectTerminal(host, props),
     acceptsStrategy: (_role, strategy) => hostSelectors(this.services).accepts(strategy),
-    getHostInfoByStrategy: (role, strategy, hosts) => hostSelectors(this.services).select(strategy, hosts ?? this.allHosts, role, this.options),
+    getHostInfoByStrategy: (role, strategy, hosts) =>
+      hostSelectors(this.services).select(strategy, hosts ?? this.allHosts, role, this.options),
   };
 
   constructor(init: PluginServiceInit<C>) {
@@ -115,7 +129,8 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   }
 
   get pluginManager(): PluginManager<C> {
-    if (this.manager === undefined) throw new AwsWrapperError('PluginService used before its plugin manager was attached');
+    if (this.manager === undefined)
+      throw new AwsWrapperError('PluginService used before its plugin manager was attached');
     return this.manager;
   }
 
@@ -180,7 +195,12 @@ export class PluginServiceImpl<C> implements PluginService<C> {
 
   // ---- connection switching ---------------------------------------------------------------------------------
 
-  async setCurrentConnection(conn: C, host: HostInfo, skipPlugin?: ConnectionPlugin<C>, options?: SwitchOptions): Promise<ReadonlySet<ConnectionChange>> {
+  async setCurrentConnection(
+    conn: C,
+    host: HostInfo,
+    skipPlugin?: ConnectionPlugin<C>,
+    options?: SwitchOptions,
+  ): Promise<ReadonlySet<ConnectionChange>> {
     if (this.ended && conn !== this.conn) {
       // A failover or switch finishing after end(): the connection it opened never becomes current.
       await this.closeUnused(conn);
@@ -246,10 +266,13 @@ export class PluginServiceImpl<C> implements PluginService<C> {
 
   private startDisposal(conn: C, rollback: boolean): (close: boolean) => void {
     const dd = this.driverDialect;
-    const rolledBack = rollback && !dd.isClosed(conn) ? dd.queryRows(conn, 'ROLLBACK', this.auxiliaryQueryTimeoutMs).then(
-      () => undefined,
-      (err: unknown) => log.debug('Rollback of the previous connection failed: %s', errorText(err)),
-    ) : undefined;
+    const rolledBack =
+      rollback && !dd.isClosed(conn)
+        ? dd.queryRows(conn, 'ROLLBACK', this.auxiliaryQueryTimeoutMs).then(
+            () => undefined,
+            (err: unknown) => log.debug('Rollback of the previous connection failed: %s', errorText(err)),
+          )
+        : undefined;
     return (close: boolean) => {
       if (!close && rolledBack === undefined) return;
       const task = (async () => {
@@ -326,7 +349,8 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     // A closed connection would answer no probe, which would settle the guess for good; inside the application's
     // transaction a probe naming a missing function would abort it (PostgreSQL): detection waits for a later call.
     const dd = this.driverDialect;
-    if (!this.dialectManager.canUpdate || dd.isClosed(conn) || dd.isInTransaction(conn)) return Promise.resolve(this.currentDialect);
+    if (!this.dialectManager.canUpdate || dd.isClosed(conn) || dd.isInTransaction(conn))
+      return Promise.resolve(this.currentDialect);
     this.detecting ??= this.detectDialect(conn).finally(() => (this.detecting = undefined));
     return this.detecting.then(() => this.currentDialect);
   }
@@ -334,10 +358,14 @@ export class PluginServiceImpl<C> implements PluginService<C> {
   /** Probes once on `conn`; a dialect that needs another kind of host list provider gets a new one. */
   private async detectDialect(conn: C): Promise<void> {
     const initial = this.hostListProvider.initialHostInfo;
-    this.currentDialect = await this.dialectManager.refine(initial, (sql) => this.driverDialect.queryRows(conn, sql, this.auxiliaryQueryTimeoutMs), {
-      connectedHost: typeof conn === 'object' && conn !== null ? this.connectedHosts.get(conn) : undefined,
-      isNetworkError: (err) => this.isNetworkError(err),
-    });
+    this.currentDialect = await this.dialectManager.refine(
+      initial,
+      (sql) => this.driverDialect.queryRows(conn, sql, this.auxiliaryQueryTimeoutMs),
+      {
+        connectedHost: typeof conn === 'object' && conn !== null ? this.connectedHosts.get(conn) : undefined,
+        isNetworkError: (err) => this.isNetworkError(err),
+      },
+    );
     if (this.currentDialect !== this.providerDialect) {
       this.hostListProvider.release();
       this.hostListProvider = this.createHostListProvider(initial);
@@ -358,7 +386,9 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     } catch (err) {
       if (!this.dialectManager.fromCache || !isMissingObjectError(err)) throw err;
       const initial = this.hostListProvider.initialHostInfo;
-      log.info(`the cached ${this.currentDialect.code} dialect of ${initial.hostAndPort} does not fit the server (${errorText(err)}); detecting it again`);
+      log.info(
+        `the cached ${this.currentDialect.code} dialect of ${initial.hostAndPort} does not fit the server (${errorText(err)}); detecting it again`,
+      );
       const connected = typeof conn === 'object' && conn !== null ? this.connectedHosts.get(conn) : undefined;
       this.currentDialect = this.dialectManager.forget(initial, ...(connected ? [connected] : []));
       await this.ensureDialect(conn);
@@ -392,7 +422,10 @@ export class PluginServiceImpl<C> implements PluginService<C> {
 
   /** Connect props of topology probes: `topology-monitoring-` overrides over 5 s connect / query bounds. */
   private get topologyProbeProps(): ConnectProps {
-    return (this.probeProps ??= monitoringConnectProps(this.driverName, this.props, 'topology-monitoring-', { connectTimeout: 5000, socketTimeout: 5000 }));
+    return (this.probeProps ??= monitoringConnectProps(this.driverName, this.props, 'topology-monitoring-', {
+      connectTimeout: 5000,
+      socketTimeout: 5000,
+    }));
   }
 
   /** Panic-mode topology probes open their connections through the forceConnect pipeline (auth plugins apply). */
@@ -471,7 +504,14 @@ export class PluginServiceImpl<C> implements PluginService<C> {
     const tracker = hostAvailability(this.services);
     const d = this.derivedFor;
     const filter = this.hostFilter;
-    if (d !== undefined && d.raw === this.rawHosts && d.version === tracker.changeCount && tracker.size === 0 && d.filter === filter) return;
+    if (
+      d !== undefined &&
+      d.raw === this.rawHosts &&
+      d.version === tracker.changeCount &&
+      tracker.size === 0 &&
+      d.filter === filter
+    )
+      return;
     const raw = filter === undefined ? this.rawHosts : this.rawHosts.filter((h) => isAllowed(filter, h));
     const all = raw.map((h) => {
       const a = tracker.get(h.allAliases, this.availabilityStrategy);
@@ -569,7 +609,11 @@ export class PluginServiceImpl<C> implements PluginService<C> {
 }
 
 /** What changed between two connections / hosts (the notifyConnectionChanged pipeline's input). */
-export function connectionChanges(oldHost: HostInfo, newHost: HostInfo, connectionObjectChanged: boolean): Set<ConnectionChange> {
+export function connectionChanges(
+  oldHost: HostInfo,
+  newHost: HostInfo,
+  connectionObjectChanged: boolean,
+): Set<ConnectionChange> {
   const changes = new Set<ConnectionChange>();
   if (connectionObjectChanged) changes.add(ConnectionChange.CONNECTION_OBJECT_CHANGED);
   if (oldHost.hostAndPort !== newHost.hostAndPort) changes.add(ConnectionChange.HOSTNAME);
@@ -578,7 +622,9 @@ export function connectionChanges(oldHost: HostInfo, newHost: HostInfo, connecti
     else if (newHost.role === HostRole.READER) changes.add(ConnectionChange.PROMOTED_TO_READER);
   }
   if (oldHost.availability !== newHost.availability) {
-    changes.add(newHost.availability === HostAvailability.AVAILABLE ? ConnectionChange.WENT_UP : ConnectionChange.WENT_DOWN);
+    changes.add(
+      newHost.availability === HostAvailability.AVAILABLE ? ConnectionChange.WENT_UP : ConnectionChange.WENT_DOWN,
+    );
   }
   return changes;
 }
@@ -586,4 +632,3 @@ export function connectionChanges(oldHost: HostInfo, newHost: HostInfo, connecti
 function errorText(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
-

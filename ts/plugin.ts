@@ -120,7 +120,11 @@ export interface ConnectionPlugin<C = unknown> {
   connect?(host: HostInfo, props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C>;
   forceConnect?(host: HostInfo, props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C>;
   execute?<T>(ctx: ExecuteContext, next: () => Promise<T>): Promise<T>;
-  initHostProvider?(props: ConnectProps, hostListProviderService: HostListProviderService, next: () => Promise<void>): Promise<void>;
+  initHostProvider?(
+    props: ConnectProps,
+    hostListProviderService: HostListProviderService,
+    next: () => Promise<void>,
+  ): Promise<void>;
   notifyConnectionChanged?(changes: ReadonlySet<ConnectionChange>): OldConnectionSuggestedAction;
   notifyHostListChanged?(changes: ReadonlyMap<string, ReadonlySet<HostChange>>): void;
   acceptsStrategy?(role: HostRole, strategy: string): boolean;
@@ -219,7 +223,12 @@ export interface PluginService<C = unknown> extends HostListProviderService<C> {
   readonly endSignal?: AbortSignal;
 
   /** Switches the client to a new physical connection (session transfer, rollback, notifications, old conn closed). */
-  setCurrentConnection(conn: C, host: HostInfo, skipPlugin?: ConnectionPlugin<C>, options?: SwitchOptions): Promise<ReadonlySet<ConnectionChange>>;
+  setCurrentConnection(
+    conn: C,
+    host: HostInfo,
+    skipPlugin?: ConnectionPlugin<C>,
+    options?: SwitchOptions,
+  ): Promise<ReadonlySet<ConnectionChange>>;
   /** Opens a connection through the connect pipeline, skipping `skipPlugin` (so a plugin can call it without recursion). */
   connect(host: HostInfo, props: ConnectProps, skipPlugin?: ConnectionPlugin<C>): Promise<C>;
   forceConnect(host: HostInfo, props: ConnectProps, skipPlugin?: ConnectionPlugin<C>): Promise<C>;

@@ -32,7 +32,9 @@ export enum RdsUrlType {
 }
 
 /** Per-type flags of the Python wrapper's RdsUrlType: is an RDS name, is a cluster endpoint, carries a region. */
-export const RDS_URL_TYPE_TRAITS: Readonly<Record<RdsUrlType, { readonly isRds: boolean; readonly isRdsCluster: boolean; readonly hasRegion: boolean }>> = {
+export const RDS_URL_TYPE_TRAITS: Readonly<
+  Record<RdsUrlType, { readonly isRds: boolean; readonly isRdsCluster: boolean; readonly hasRegion: boolean }>
+> = {
   [RdsUrlType.IP_ADDRESS]: { isRds: false, isRdsCluster: false, hasRegion: false },
   [RdsUrlType.RDS_WRITER_CLUSTER]: { isRds: true, isRdsCluster: true, hasRegion: true },
   [RdsUrlType.RDS_READER_CLUSTER]: { isRds: true, isRdsCluster: true, hasRegion: true },
@@ -65,7 +67,10 @@ const RDS_HOST_PATTERNS: readonly RegExp[] = [
   // China, old form.
   new RegExp(`^(?<name>.+)\\.${PREFIX}(?<domain>[a-z0-9]+\\.(?<region>[a-z0-9-]+)\\.rds\\.amazonaws\\.com\\.cn)$`, 'i'),
   // GovCloud and isolated regions.
-  new RegExp(`^(?<name>.+)\\.${PREFIX}(?<domain>[a-z0-9]+\\.rds\\.(?<region>[a-z0-9-]+)\\.(?:amazonaws\\.com|c2s\\.ic\\.gov|sc2s\\.sgov\\.gov))$`, 'i'),
+  new RegExp(
+    `^(?<name>.+)\\.${PREFIX}(?<domain>[a-z0-9]+\\.rds\\.(?<region>[a-z0-9-]+)\\.(?:amazonaws\\.com|c2s\\.ic\\.gov|sc2s\\.sgov\\.gov))$`,
+    'i',
+  ),
 ];
 const ELB_PATTERN = /^(?<name>.+)\.elb\.(?<region>[a-z0-9-]+)\.amazonaws\.com$/i;
 const BG_GREEN_HOST_PATTERN = /-green-[0-9a-z]{6}\./i;
@@ -163,13 +168,20 @@ export function identifyRdsType(host: string): RdsUrlType {
   const parts = parseRdsHost(host);
   if (!parts) return RdsUrlType.OTHER; // ELB and custom DNS names included
   switch (parts.prefix) {
-    case 'global-': return RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER;
-    case 'cluster-': return RdsUrlType.RDS_WRITER_CLUSTER;
-    case 'cluster-ro-': return RdsUrlType.RDS_READER_CLUSTER;
-    case 'shardgrp-': return RdsUrlType.RDS_AURORA_LIMITLESS_DB_SHARD_GROUP;
-    case 'cluster-custom-': return RdsUrlType.RDS_CUSTOM_CLUSTER;
-    case 'proxy-': return RdsUrlType.RDS_PROXY;
-    case undefined: return RdsUrlType.RDS_INSTANCE;
+    case 'global-':
+      return RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER;
+    case 'cluster-':
+      return RdsUrlType.RDS_WRITER_CLUSTER;
+    case 'cluster-ro-':
+      return RdsUrlType.RDS_READER_CLUSTER;
+    case 'shardgrp-':
+      return RdsUrlType.RDS_AURORA_LIMITLESS_DB_SHARD_GROUP;
+    case 'cluster-custom-':
+      return RdsUrlType.RDS_CUSTOM_CLUSTER;
+    case 'proxy-':
+      return RdsUrlType.RDS_PROXY;
+    case undefined:
+      return RdsUrlType.RDS_INSTANCE;
   }
 }
 

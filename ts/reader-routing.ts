@@ -42,15 +42,26 @@ export class ReaderRouter {
   static create(core: ClientCore<unknown>, state: ReaderRoutingState | undefined): ReaderRouter | undefined {
     const mode = core.props.options.readerRouting;
     if (mode === 'off') return undefined;
-    const plugin = core.plugins.find((p): p is ConnectionPlugin<unknown> & Required<Pick<ConnectionPlugin<unknown>, 'isReaderConnection'>> => p.isReaderConnection !== undefined);
+    const plugin = core.plugins.find(
+      (p): p is ConnectionPlugin<unknown> & Required<Pick<ConnectionPlugin<unknown>, 'isReaderConnection'>> =>
+        p.isReaderConnection !== undefined,
+    );
     if (plugin === undefined) {
-      throw new ConfigurationError(`Option 'readerRouting' ('${mode}') needs the read_write_splitting or srw plugin in 'plugins'`, 'readerRouting');
+      throw new ConfigurationError(
+        `Option 'readerRouting' ('${mode}') needs the read_write_splitting or srw plugin in 'plugins'`,
+        'readerRouting',
+      );
     }
     const isReader = plugin.isReaderConnection.bind(plugin);
     return new ReaderRouter(core, isReader, mode, state ?? newReaderRoutingState());
   }
 
-  private constructor(core: ClientCore<unknown>, isReader: (conn: unknown) => boolean, mode: ReaderRoutingMode, state: ReaderRoutingState) {
+  private constructor(
+    core: ClientCore<unknown>,
+    isReader: (conn: unknown) => boolean,
+    mode: ReaderRoutingMode,
+    state: ReaderRoutingState,
+  ) {
     this.core = core;
     this.isReader = isReader;
     this.selects = mode === 'selects';
@@ -81,7 +92,8 @@ export class ReaderRouter {
     // `SET TRANSACTION READ ONLY` then `BEGIN` (MySQL): the transaction begins where the SET ran.
     if (route === 'begin' && nextReadOnly) return false;
     const setsNext = route === 'set-transaction-read-only' && this.mysql;
-    const routable = route === 'begin-read-only' || setsNext || route === 'hinted-read' || (route === 'read' && this.selects);
+    const routable =
+      route === 'begin-read-only' || setsNext || route === 'hinted-read' || (route === 'read' && this.selects);
     const toReader = routable && performance.now() - this.state.lastWriteAt >= this.stickMs;
     if (toReader !== this.onReader) {
       await core.execute('Client.setReadOnly', [toReader], () => Promise.resolve());

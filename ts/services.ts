@@ -130,10 +130,16 @@ export class WrapperServices extends EventEmitter {
     ]);
   }
 
-  private keptSlot<T>(key: string, create: () => T, onClose: ((value: T) => Promise<void> | void) | undefined, carried: boolean): T {
+  private keptSlot<T>(
+    key: string,
+    create: () => T,
+    onClose: ((value: T) => Promise<void> | void) | undefined,
+    carried: boolean,
+  ): T {
     const slot = this.keptSlots.get(key);
     if (slot !== undefined) {
-      if (slot.carried !== carried) throw new TypeError(`WrapperServices slot '${key}' is ${slot.carried ? 'configuration' : 'a kept slot'}`);
+      if (slot.carried !== carried)
+        throw new TypeError(`WrapperServices slot '${key}' is ${slot.carried ? 'configuration' : 'a kept slot'}`);
       return slot.value as T;
     }
     if (this.slots.has(key)) throw new TypeError(`WrapperServices slot '${key}' is a shared slot, not a kept one`);

@@ -11,7 +11,12 @@ export type SessionField = keyof SessionState;
 
 const FIELDS: readonly SessionField[] = ['autoCommit', 'readOnly', 'isolationLevel', 'catalog', 'schema'];
 
-const ISOLATION_LEVELS: readonly IsolationLevel[] = ['READ UNCOMMITTED', 'READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE'];
+const ISOLATION_LEVELS: readonly IsolationLevel[] = [
+  'READ UNCOMMITTED',
+  'READ COMMITTED',
+  'REPEATABLE READ',
+  'SERIALIZABLE',
+];
 
 /** What a freshly opened connection has, for the fields that have a driver-independent default. */
 const FRESH_CONNECTION: Readonly<SessionState> = { autoCommit: true, readOnly: false };
@@ -23,16 +28,21 @@ export function validateSessionState(patch: Readonly<Partial<SessionState>>): vo
     switch (key) {
       case 'autoCommit':
       case 'readOnly':
-        if (typeof value !== 'boolean') throw new ConfigurationError(`Session state '${key}' must be a boolean, got ${typeof value}`, key);
+        if (typeof value !== 'boolean')
+          throw new ConfigurationError(`Session state '${key}' must be a boolean, got ${typeof value}`, key);
         break;
       case 'isolationLevel':
         if (!ISOLATION_LEVELS.includes(value as IsolationLevel)) {
-          throw new ConfigurationError(`Session state 'isolationLevel' must be one of ${ISOLATION_LEVELS.join(', ')}; got '${String(value)}'`, key);
+          throw new ConfigurationError(
+            `Session state 'isolationLevel' must be one of ${ISOLATION_LEVELS.join(', ')}; got '${String(value)}'`,
+            key,
+          );
         }
         break;
       case 'catalog':
       case 'schema':
-        if (typeof value !== 'string' || value === '') throw new ConfigurationError(`Session state '${key}' must be a non-empty string`, key);
+        if (typeof value !== 'string' || value === '')
+          throw new ConfigurationError(`Session state '${key}' must be a non-empty string`, key);
         break;
       default:
         throw new ConfigurationError(`Unknown session state field '${key}'; expected one of ${FIELDS.join(', ')}`, key);

@@ -19,7 +19,8 @@ export const ROUTE_PREFIX_CHARS = 4096;
  * - `begin`: starts a transaction without saying its access mode (`BEGIN`, `START TRANSACTION`);
  * - `write`: everything else, including read-write transaction starts and inconclusive statements.
  */
-export type StatementRoute = 'read' | 'hinted-read' | 'begin-read-only' | 'set-transaction-read-only' | 'begin' | 'write';
+export type StatementRoute =
+  'read' | 'hinted-read' | 'begin-read-only' | 'set-transaction-read-only' | 'begin' | 'write';
 
 const HINT = /^\/\*\s*aws:reader\s*\*\//i;
 
@@ -95,7 +96,9 @@ export function classifyStatement(sql: string): StatementRoute {
     const body = s.slice(at);
     if (/\bread\s+write\b/.test(body)) return 'write';
     if (/\bread\s+only\b/.test(body)) return begin ? 'begin-read-only' : 'set-transaction-read-only';
-    return begin && /^(?:begin|start\s+transaction)(?:\s+(?:work|transaction))?\s*;?\s*$/.test(body) ? 'begin' : 'write';
+    return begin && /^(?:begin|start\s+transaction)(?:\s+(?:work|transaction))?\s*;?\s*$/.test(body)
+      ? 'begin'
+      : 'write';
   }
   if (!READ_START.test(head)) return 'write';
   if (truncated || NOT_A_READ.test(s) || hasSecondStatement(s)) return 'write';

@@ -14,7 +14,13 @@ import { sql as dsql, and, eq } from 'drizzle-orm';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { DataSource, EntitySchema, QueryFailedError } from 'typeorm';
 import { Sequelize, DataTypes, DatabaseError as SequelizeDatabaseError } from 'sequelize';
-import { MikroORM, EntitySchema as MikroEntitySchema, DriverException, MySqlKnexDialect, knex as mikroKnex } from '@mikro-orm/mysql';
+import {
+  MikroORM,
+  EntitySchema as MikroEntitySchema,
+  DriverException,
+  MySqlKnexDialect,
+  knex as mikroKnex,
+} from '@mikro-orm/mysql';
 import * as awsMysql from '../../ts/mysql.js';
 import { createPool, releaseResources } from '../../ts/mysql.js';
 import { Lab } from '../support/failover-lab.js';
@@ -36,7 +42,9 @@ const defineCase = ormSuite({
 
 test.before(async () => {
   lab = await Lab.start('aurora-mysql', 1);
-  await lab.direct('writer', (q) => q('CREATE TABLE orm_rows (orm varchar(20) NOT NULL, id int NOT NULL, v int, PRIMARY KEY (orm, id))'));
+  await lab.direct('writer', (q) =>
+    q('CREATE TABLE orm_rows (orm varchar(20) NOT NULL, id int NOT NULL, v int, PRIMARY KEY (orm, id))'),
+  );
 });
 
 test.after.each(async () => {
@@ -49,9 +57,26 @@ test.after(async () => {
 });
 
 /** Connection settings and the wrapper options (the lookalike's DNS names resolve through hostAddressMap). */
-function settings(options: Record<string, unknown>): { host: string; port: number; user: string; password: string; database: string; wrapperOptions: Record<string, unknown> } {
-  const { host, port, user, password, database, ...wrapperOptions } = { ...(lab.cluster.clientConfig('writer') as unknown as Record<string, unknown>), ...options };
-  return { host: String(host), port: Number(port), user: String(user), password: String(password), database: String(database), wrapperOptions };
+function settings(options: Record<string, unknown>): {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  wrapperOptions: Record<string, unknown>;
+} {
+  const { host, port, user, password, database, ...wrapperOptions } = {
+    ...(lab.cluster.clientConfig('writer') as unknown as Record<string, unknown>),
+    ...options,
+  };
+  return {
+    host: String(host),
+    port: Number(port),
+    user: String(user),
+    password: String(password),
+    database: String(database),
+    wrapperOptions,
+  };
 }
 
 /** The callback pool of aws-advanced-ts-wrapper/mysql, as Knex, Kysely and Drizzle take it. */
@@ -98,7 +123,11 @@ defineCase({
 const MikroRow = new MikroEntitySchema<{ orm: string; id: number; v?: number | null }>({
   name: 'MikroOrmRow',
   tableName: 'orm_rows',
-  properties: { orm: { type: 'string', primary: true }, id: { type: 'number', primary: true }, v: { type: 'number', nullable: true } },
+  properties: {
+    orm: { type: 'string', primary: true },
+    id: { type: 'number', primary: true },
+    v: { type: 'number', nullable: true },
+  },
 });
 
 defineCase({
@@ -141,22 +170,43 @@ defineCase({
     const db = new Kysely<KyselyDb>({ dialect: new MysqlDialect({ pool }) });
     return {
       raw: async (s) => firstV((await ksql.raw(s).execute(db)).rows),
-      insert: (id, v) => db.insertInto('orm_rows').values({ orm: 'kysely', id, v: v ?? null }).execute(),
-      read: async (id) => (await db.selectFrom('orm_rows').select('v').where('orm', '=', 'kysely').where('id', '=', id).executeTakeFirst())?.v,
-      update: (id, v) => db.updateTable('orm_rows').set({ v }).where('orm', '=', 'kysely').where('id', '=', id).execute(),
+      insert: (id, v) =>
+        db
+          .insertInto('orm_rows')
+          .values({ orm: 'kysely', id, v: v ?? null })
+          .execute(),
+      read: async (id) =>
+        (
+          await db
+            .selectFrom('orm_rows')
+            .select('v')
+            .where('orm', '=', 'kysely')
+            .where('id', '=', id)
+            .executeTakeFirst()
+        )?.v,
+      update: (id, v) =>
+        db.updateTable('orm_rows').set({ v }).where('orm', '=', 'kysely').where('id', '=', id).execute(),
       remove: (id) => db.deleteFrom('orm_rows').where('orm', '=', 'kysely').where('id', '=', id).execute(),
       tx: (ids, rollback) =>
         db.transaction().execute(async (trx) => {
           for (const id of ids) await trx.insertInto('orm_rows').values({ orm: 'kysely', id, v: null }).execute();
           if (rollback) throw new Rollback();
         }),
-      readOnlyTx: () => db.transaction().setAccessMode('read only').execute(async (trx) => firstV((await ksql.raw(ROUTED_WHO).execute(trx)).rows)),
+      readOnlyTx: () =>
+        db
+          .transaction()
+          .setAccessMode('read only')
+          .execute(async (trx) => firstV((await ksql.raw(ROUTED_WHO).execute(trx)).rows)),
       end: () => db.destroy(),
     };
   },
 });
 
-const drizzleRows = mysqlTable('orm_rows', { orm: varchar('orm', { length: 20 }).notNull(), id: int('id').notNull(), v: int('v') });
+const drizzleRows = mysqlTable('orm_rows', {
+  orm: varchar('orm', { length: 20 }).notNull(),
+  id: int('id').notNull(),
+  v: int('v'),
+});
 
 defineCase({
   name: 'drizzle',
@@ -179,7 +229,10 @@ defineCase({
           if (rollback) trx.rollback();
         }),
       // Drizzle's type requires isolationLevel, which would add a SET TRANSACTION: `start transaction read only` alone.
-      readOnlyTx: () => db.transaction(async (trx) => firstV((await trx.execute(dsql.raw(ROUTED_WHO)))[0]), { accessMode: 'read only' } as MySqlTransactionConfig),
+      readOnlyTx: () =>
+        db.transaction(async (trx) => firstV((await trx.execute(dsql.raw(ROUTED_WHO)))[0]), {
+          accessMode: 'read only',
+        } as MySqlTransactionConfig),
       end: () => endPool(pool),
     };
   },
@@ -188,7 +241,11 @@ defineCase({
 const TypeOrmRow = new EntitySchema<{ orm: string; id: number; v: number | null }>({
   name: 'OrmRow',
   tableName: 'orm_rows',
-  columns: { orm: { type: String, length: 20, primary: true }, id: { type: Number, primary: true }, v: { type: Number, nullable: true } },
+  columns: {
+    orm: { type: String, length: 20, primary: true },
+    id: { type: Number, primary: true },
+    v: { type: Number, nullable: true },
+  },
 });
 
 defineCase({
@@ -245,11 +302,20 @@ defineCase({
       pool: { max: 2 },
       logging: false,
     });
-    const Row = seq.define('OrmRow', { orm: { type: DataTypes.STRING(20), primaryKey: true }, id: { type: DataTypes.INTEGER, primaryKey: true }, v: DataTypes.INTEGER }, { tableName: 'orm_rows', timestamps: false });
+    const Row = seq.define(
+      'OrmRow',
+      {
+        orm: { type: DataTypes.STRING(20), primaryKey: true },
+        id: { type: DataTypes.INTEGER, primaryKey: true },
+        v: DataTypes.INTEGER,
+      },
+      { tableName: 'orm_rows', timestamps: false },
+    );
     return {
       raw: async (q) => ((await seq.query(q, { plain: true })) as { v?: unknown } | null)?.v,
       insert: (id, v) => Row.create({ orm: 'sequelize', id, v }),
-      read: async (id) => ((await Row.findOne({ where: { orm: 'sequelize', id }, raw: true })) as { v?: number } | null)?.v,
+      read: async (id) =>
+        ((await Row.findOne({ where: { orm: 'sequelize', id }, raw: true })) as { v?: number } | null)?.v,
       update: (id, v) => Row.update({ v }, { where: { orm: 'sequelize', id } }),
       remove: (id) => Row.destroy({ where: { orm: 'sequelize', id } }),
       tx: (ids, rollback) =>

@@ -19,7 +19,13 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { MikroORM, EntitySchema as MikroEntitySchema, DriverException, PostgreSqlKnexDialect, knex as mikroKnex } from '@mikro-orm/postgresql';
+import {
+  MikroORM,
+  EntitySchema as MikroEntitySchema,
+  DriverException,
+  PostgreSqlKnexDialect,
+  knex as mikroKnex,
+} from '@mikro-orm/postgresql';
 import * as awsPg from '../../ts/pg.js';
 import { AwsPGPool, releaseResources } from '../../ts/pg.js';
 import { Lab } from '../support/failover-lab.js';
@@ -34,12 +40,15 @@ const defineCase = ormSuite({
   sleep: SLEEP,
   who: WHO,
   routedWho: WHO,
-  runningSql: (prefix) => `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '${prefix}%'`,
+  runningSql: (prefix) =>
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '${prefix}%'`,
 });
 
 test.before(async () => {
   lab = await Lab.start('aurora-pg', 1);
-  await lab.direct('writer', (q) => q('CREATE TABLE orm_rows (orm text NOT NULL, id int NOT NULL, v int, PRIMARY KEY (orm, id))'));
+  await lab.direct('writer', (q) =>
+    q('CREATE TABLE orm_rows (orm text NOT NULL, id int NOT NULL, v int, PRIMARY KEY (orm, id))'),
+  );
 });
 
 test.after.each(async () => {
@@ -59,7 +68,7 @@ function awsPool(options: Record<string, unknown>): AwsPGPool {
   return new AwsPGPool({ ...wrapperConfig(options), max: 2 }, { services: lab.newServices() });
 }
 
-test('the pg module shape: Client / Pool are ours, types / defaults / DatabaseError are pg\'s; withOptions puts wrapper options under each config', async () => {
+test("the pg module shape: Client / Pool are ours, types / defaults / DatabaseError are pg's; withOptions puts wrapper options under each config", async () => {
   const pg = (await import('pg')).default;
   assert.is(awsPg.Client, awsPg.AwsPGClient);
   assert.is(awsPg.Pool, AwsPGPool);
@@ -70,10 +79,13 @@ test('the pg module shape: Client / Pool are ours, types / defaults / DatabaseEr
   const pool = new mod.Pool({ database: 'fromOrm', max: 1 });
   assert.instance(pool, AwsPGPool);
   assert.is(Reflect.get(pool.options, 'failoverTimeoutMs'), 1234);
-  assert.is(pool.options.database, 'fromOrm', 'the ORM\'s config wins');
+  assert.is(pool.options.database, 'fromOrm', "the ORM's config wins");
   await pool.end();
   assert.instance(new mod.Client({}), awsPg.AwsPGClient);
-  assert.throws(() => awsPg.withOptions(null as never), /withOptions: options must be an object of wrapper options, got null/);
+  assert.throws(
+    () => awsPg.withOptions(null as never),
+    /withOptions: options must be an object of wrapper options, got null/,
+  );
   assert.throws(() => new mod.Pool({ failoverTimeoutMs: 'soon' }), /failoverTimeoutMs/);
 });
 
@@ -108,7 +120,11 @@ defineCase({
 const MikroRow = new MikroEntitySchema<{ orm: string; id: number; v?: number | null }>({
   name: 'MikroOrmRow',
   tableName: 'orm_rows',
-  properties: { orm: { type: 'string', primary: true }, id: { type: 'number', primary: true }, v: { type: 'number', nullable: true } },
+  properties: {
+    orm: { type: 'string', primary: true },
+    id: { type: 'number', primary: true },
+    v: { type: 'number', nullable: true },
+  },
 });
 
 defineCase({
@@ -132,7 +148,8 @@ defineCase({
           for (const id of ids) await t.insert(MikroRow, { orm: 'mikro-orm', id });
           if (rollback) throw new Rollback();
         }),
-      readOnlyTx: () => em().transactional(async (t) => ((await t.execute(WHO)) as { v?: unknown }[])[0]?.v, { readOnly: true }),
+      readOnlyTx: () =>
+        em().transactional(async (t) => ((await t.execute(WHO)) as { v?: unknown }[])[0]?.v, { readOnly: true }),
       end: async () => {
         await orm.close();
         await pool.end();
@@ -153,9 +170,22 @@ defineCase({
     return {
       pool,
       raw: async (s) => ((await ksql.raw(s).execute(db)).rows[0] as { v?: unknown } | undefined)?.v,
-      insert: (id, v) => db.insertInto('orm_rows').values({ orm: 'kysely', id, v: v ?? null }).execute(),
-      read: async (id) => (await db.selectFrom('orm_rows').select('v').where('orm', '=', 'kysely').where('id', '=', id).executeTakeFirst())?.v,
-      update: (id, v) => db.updateTable('orm_rows').set({ v }).where('orm', '=', 'kysely').where('id', '=', id).execute(),
+      insert: (id, v) =>
+        db
+          .insertInto('orm_rows')
+          .values({ orm: 'kysely', id, v: v ?? null })
+          .execute(),
+      read: async (id) =>
+        (
+          await db
+            .selectFrom('orm_rows')
+            .select('v')
+            .where('orm', '=', 'kysely')
+            .where('id', '=', id)
+            .executeTakeFirst()
+        )?.v,
+      update: (id, v) =>
+        db.updateTable('orm_rows').set({ v }).where('orm', '=', 'kysely').where('id', '=', id).execute(),
       remove: (id) => db.deleteFrom('orm_rows').where('orm', '=', 'kysely').where('id', '=', id).execute(),
       tx: (ids, rollback) =>
         db.transaction().execute(async (trx) => {
@@ -163,7 +193,10 @@ defineCase({
           if (rollback) throw new Rollback();
         }),
       readOnlyTx: () =>
-        db.transaction().setAccessMode('read only').execute(async (trx) => ((await ksql.raw(WHO).execute(trx)).rows[0] as { v?: unknown }).v),
+        db
+          .transaction()
+          .setAccessMode('read only')
+          .execute(async (trx) => ((await ksql.raw(WHO).execute(trx)).rows[0] as { v?: unknown }).v),
       end: () => db.destroy(),
     };
   },
@@ -192,7 +225,8 @@ defineCase({
           for (const id of ids) await trx.insert(t).values({ orm: 'drizzle', id });
           if (rollback) trx.rollback();
         }),
-      readOnlyTx: () => db.transaction(async (trx) => (await trx.execute(dsql.raw(WHO))).rows[0]?.v, { accessMode: 'read only' }),
+      readOnlyTx: () =>
+        db.transaction(async (trx) => (await trx.execute(dsql.raw(WHO))).rows[0]?.v, { accessMode: 'read only' }),
       end: () => pool.end(),
     };
   },
@@ -201,7 +235,11 @@ defineCase({
 const TypeOrmRow = new EntitySchema<{ orm: string; id: number; v: number | null }>({
   name: 'OrmRow',
   tableName: 'orm_rows',
-  columns: { orm: { type: String, primary: true }, id: { type: Number, primary: true }, v: { type: Number, nullable: true } },
+  columns: {
+    orm: { type: String, primary: true },
+    id: { type: Number, primary: true },
+    v: { type: Number, nullable: true },
+  },
 });
 
 defineCase({
@@ -257,11 +295,20 @@ defineCase({
       pool: { max: 2 },
       logging: false,
     });
-    const Row = seq.define('OrmRow', { orm: { type: DataTypes.TEXT, primaryKey: true }, id: { type: DataTypes.INTEGER, primaryKey: true }, v: DataTypes.INTEGER }, { tableName: 'orm_rows', timestamps: false });
+    const Row = seq.define(
+      'OrmRow',
+      {
+        orm: { type: DataTypes.TEXT, primaryKey: true },
+        id: { type: DataTypes.INTEGER, primaryKey: true },
+        v: DataTypes.INTEGER,
+      },
+      { tableName: 'orm_rows', timestamps: false },
+    );
     return {
       raw: async (s) => ((await seq.query(s, { plain: true })) as { v?: unknown } | null)?.v,
       insert: (id, v) => Row.create({ orm: 'sequelize', id, v }),
-      read: async (id) => (await Row.findOne({ where: { orm: 'sequelize', id }, raw: true }) as { v?: number } | null)?.v,
+      read: async (id) =>
+        ((await Row.findOne({ where: { orm: 'sequelize', id }, raw: true })) as { v?: number } | null)?.v,
       update: (id, v) => Row.update({ v }, { where: { orm: 'sequelize', id } }),
       remove: (id) => Row.destroy({ where: { orm: 'sequelize', id } }),
       tx: (ids, rollback) =>
@@ -296,7 +343,12 @@ async function prismaClient(): Promise<new (options: { adapter: PrismaPg }) => P
   const schema = path.resolve('test/fixtures/prisma/schema.prisma');
   const cli = createRequire(path.resolve('package.json')).resolve('prisma/build/index.js');
   execFileSync(process.execPath, [cli, 'generate', '--schema', schema], {
-    env: { ...process.env, PRISMA_ENGINES_CHECKSUM_IGNORE_MISSING: '1', PRISMA_SCHEMA_ENGINE_BINARY: '/bin/true', PRISMA_HIDE_UPDATE_MESSAGE: '1' },
+    env: {
+      ...process.env,
+      PRISMA_ENGINES_CHECKSUM_IGNORE_MISSING: '1',
+      PRISMA_SCHEMA_ENGINE_BINARY: '/bin/true',
+      PRISMA_HIDE_UPDATE_MESSAGE: '1',
+    },
     stdio: 'pipe',
   });
   const generated = path.resolve('node_modules/.cache/orm-test-prisma/client.ts');

@@ -84,11 +84,14 @@ export class AwsApiServer {
   private handle(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
     if (this.failNext > 0) {
       this.failNext--;
-      res.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: 'InternalServiceError', message: 'test failure' }));
+      res
+        .writeHead(500, { 'content-type': 'application/x-amz-json-1.1' })
+        .end(JSON.stringify({ __type: 'InternalServiceError', message: 'test failure' }));
       return;
     }
     const target = req.headers['x-amz-target'];
-    if (typeof target === 'string' && target.startsWith('secretsmanager.')) return this.secretsManager(req, body, target.slice('secretsmanager.'.length), res);
+    if (typeof target === 'string' && target.startsWith('secretsmanager.'))
+      return this.secretsManager(req, body, target.slice('secretsmanager.'.length), res);
     const form = new URLSearchParams(body.toString('utf8'));
     if (form.get('Action') !== null) return this.sts(form, res);
     res.writeHead(400, { 'content-type': 'text/plain' }).end('unknown API');
@@ -106,14 +109,28 @@ export class AwsApiServer {
       );
     } catch (err) {
       this.requests.push({ api: 'secretsmanager', action, params: {} });
-      json(400, { __type: 'UnrecognizedClientException', message: `The security token included in the request is invalid (${(err as Error).message})` });
+      json(400, {
+        __type: 'UnrecognizedClientException',
+        message: `The security token included in the request is invalid (${(err as Error).message})`,
+      });
       return;
     }
     const params = JSON.parse(body.toString('utf8') || '{}') as Record<string, string>;
-    this.requests.push({ api: 'secretsmanager', action, accessKeyId: signer.accessKeyId, region: signer.region, params });
-    if (action !== 'GetSecretValue') return json(400, { __type: 'InvalidRequestException', message: `unsupported action ${action}` });
+    this.requests.push({
+      api: 'secretsmanager',
+      action,
+      accessKeyId: signer.accessKeyId,
+      region: signer.region,
+      params,
+    });
+    if (action !== 'GetSecretValue')
+      return json(400, { __type: 'InvalidRequestException', message: `unsupported action ${action}` });
     const value = this.secrets.get(params.SecretId ?? '');
-    if (value === undefined) return json(400, { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." });
+    if (value === undefined)
+      return json(400, {
+        __type: 'ResourceNotFoundException',
+        message: "Secrets Manager can't find the specified secret.",
+      });
     json(200, {
       ARN: `arn:aws:secretsmanager:${signer.region}:123456789012:secret:${params.SecretId}-AbCdEf`,
       Name: params.SecretId,
@@ -128,12 +145,18 @@ export class AwsApiServer {
     const action = form.get('Action')!;
     const params = Object.fromEntries(form) as Record<string, string>;
     this.requests.push({ api: 'sts', action, params });
-    const xml = (status: number, text: string): void => void res.writeHead(status, { 'content-type': 'text/xml' }).end(text);
+    const xml = (status: number, text: string): void =>
+      void res.writeHead(status, { 'content-type': 'text/xml' }).end(text);
     const error = (code: string, message: string) =>
-      xml(400, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`);
+      xml(
+        400,
+        `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`,
+      );
     if (action !== 'AssumeRoleWithSAML') return error('InvalidAction', `unsupported action ${action}`);
-    if (!params.RoleArn || !params.PrincipalArn) return error('ValidationError', 'RoleArn and PrincipalArn are required');
-    if (this.refuseAssertions || !this.validAssertions.has(params.SAMLAssertion ?? '')) return error('InvalidIdentityToken', 'Invalid SAML assertion.');
+    if (!params.RoleArn || !params.PrincipalArn)
+      return error('ValidationError', 'RoleArn and PrincipalArn are required');
+    if (this.refuseAssertions || !this.validAssertions.has(params.SAMLAssertion ?? ''))
+      return error('InvalidIdentityToken', 'Invalid SAML assertion.');
     const creds: IssuedCredentials = {
       accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`,
       secretAccessKey: randomBytes(20).toString('base64'),
@@ -143,7 +166,9 @@ export class AwsApiServer {
     this.issued.push(creds);
     this.accessKeys[creds.accessKeyId] = creds.secretAccessKey;
     this.sessionTokens[creds.accessKeyId] = creds.sessionToken;
-    xml(200, `<AssumeRoleWithSAMLResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+    xml(
+      200,
+      `<AssumeRoleWithSAMLResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithSAMLResult>
     <Credentials>
       <AccessKeyId>${creds.accessKeyId}</AccessKeyId>
@@ -156,6 +181,7 @@ export class AwsApiServer {
     <Audience>https://signin.aws.amazon.com/saml</Audience><NameQualifier>q</NameQualifier>
   </AssumeRoleWithSAMLResult>
   <ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata>
-</AssumeRoleWithSAMLResponse>`);
+</AssumeRoleWithSAMLResponse>`,
+    );
   }
 }

@@ -40,7 +40,13 @@ export class IamGate {
   /** Tokens refused from now on (as a revoked or expired token would be). */
   readonly revoked = new Set<string>();
   /** Every token seen, in order, with the verdict. */
-  readonly seen: { token: ParsedIamToken; raw: string; accepted: boolean; reason?: string; driver: Record<string, unknown> }[] = [];
+  readonly seen: {
+    token: ParsedIamToken;
+    raw: string;
+    accepted: boolean;
+    reason?: string;
+    driver: Record<string, unknown>;
+  }[] = [];
 
   constructor(private readonly expect: IamGateExpectation) {}
 
@@ -53,8 +59,10 @@ export class IamGate {
     if (session !== undefined && t.sessionToken !== session) return 'missing or wrong session token';
     if (this.expect.expectHost !== undefined && t.host !== this.expect.expectHost) return `token for host ${t.host}`;
     if (this.expect.expectPort !== undefined && t.port !== this.expect.expectPort) return `token for port ${t.port}`;
-    if (this.expect.expectRegion !== undefined && t.region !== this.expect.expectRegion) return `token for region ${t.region}`;
-    if (this.expect.maxTokenAgeMs !== undefined && Date.now() - signedAt(t.amzDate) > this.expect.maxTokenAgeMs) return 'token too old';
+    if (this.expect.expectRegion !== undefined && t.region !== this.expect.expectRegion)
+      return `token for region ${t.region}`;
+    if (this.expect.maxTokenAgeMs !== undefined && Date.now() - signedAt(t.amzDate) > this.expect.maxTokenAgeMs)
+      return 'token too old';
     return verifyIamToken(raw, secret);
   }
 
@@ -62,7 +70,8 @@ export class IamGate {
   verdict(raw: string, user: string): string | undefined {
     let reason: string | undefined;
     try {
-      reason = this.check(raw) ?? (parseIamToken(raw).user !== user ? `token for user ${parseIamToken(raw).user}` : undefined);
+      reason =
+        this.check(raw) ?? (parseIamToken(raw).user !== user ? `token for user ${parseIamToken(raw).user}` : undefined);
     } catch {
       reason = 'not a token';
     }
@@ -83,7 +92,13 @@ export class IamGate {
           const user = String(props.driver.user ?? '');
           const tokenUser = parseIamToken(raw).user;
           const verdict = reason ?? (tokenUser !== user ? `token for user ${tokenUser}` : undefined);
-          gate.seen.push({ token: parseIamToken(raw), raw, accepted: verdict === undefined, reason: verdict, driver: { ...props.driver } });
+          gate.seen.push({
+            token: parseIamToken(raw),
+            raw,
+            accepted: verdict === undefined,
+            reason: verdict,
+            driver: { ...props.driver },
+          });
           if (verdict !== undefined) return next(); // the real server refuses the token itself
           return next({ driver: { ...props.driver, password: gate.expect.realPassword }, options: props.options });
         };

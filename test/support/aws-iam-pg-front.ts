@@ -12,7 +12,9 @@ import { createRequire } from 'node:module';
 import type { IamGate } from './aws-iam-gate.js';
 
 const require = createRequire(import.meta.url);
-interface SaslSession { response: string }
+interface SaslSession {
+  response: string;
+}
 const sasl = require('pg/lib/crypto/sasl.js') as {
   startSession(mechanisms: string[], stream?: unknown): SaslSession;
   continueSession(session: SaslSession, password: string, serverData: string, stream?: unknown): Promise<void>;
@@ -95,7 +97,10 @@ function int32(n: number): Buffer {
 const cstr = (s: string) => Buffer.from(`${s}\0`, 'utf8');
 
 function errorResponse(code: string, message: string): Buffer {
-  return typed('E', Buffer.concat([cstr('SFATAL'), cstr('VFATAL'), cstr(`C${code}`), cstr(`M${message}`), Buffer.from([0])]));
+  return typed(
+    'E',
+    Buffer.concat([cstr('SFATAL'), cstr('VFATAL'), cstr(`C${code}`), cstr(`M${message}`), Buffer.from([0])]),
+  );
 }
 
 function startupParams(msg: Buffer): Record<string, string> {

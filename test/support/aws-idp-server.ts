@@ -22,7 +22,12 @@ export interface IdpUser {
 }
 
 function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\+/g, '&#43;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/"/g, '&quot;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\+/g, '&#43;');
 }
 
 export class IdpServer {
@@ -117,22 +122,33 @@ export class IdpServer {
     this.requests.push(`${req.method} ${url.pathname}`);
     const html = (status: number, text: string, headers: Record<string, string> = {}): void =>
       void res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...headers }).end(text);
-    const json = (status: number, value: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+    const json = (status: number, value: unknown): void =>
+      void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
 
     if (url.pathname === '/adfs/ls/IdpInitiatedSignOn.aspx') {
-      if (url.searchParams.get('loginToRp') !== 'urn:amazon:webservices') return html(400, '<p>MSIS7012: unknown relying party</p>');
+      if (url.searchParams.get('loginToRp') !== 'urn:amazon:webservices')
+        return html(400, '<p>MSIS7012: unknown relying party</p>');
       if (req.method === 'GET') {
         const session = randomBytes(12).toString('hex');
         this.sessions.add(session);
-        return html(200, this.adfsLoginPage(), { 'set-cookie': `MSISSamlRequest=${session}; path=/adfs; HttpOnly; Secure` });
+        return html(200, this.adfsLoginPage(), {
+          'set-cookie': `MSISSamlRequest=${session}; path=/adfs; HttpOnly; Secure`,
+        });
       }
       const cookie = /MSISSamlRequest=([0-9a-f]+)/.exec(String(req.headers.cookie ?? ''))?.[1];
-      if (cookie === undefined || !this.sessions.has(cookie)) return html(400, '<p>MSIS7042: the same client browser session has made too many requests (no session cookie)</p>');
+      if (cookie === undefined || !this.sessions.has(cookie))
+        return html(
+          400,
+          '<p>MSIS7042: the same client browser session has made too many requests (no session cookie)</p>',
+        );
       const form = new URLSearchParams(body);
       if (form.get('AuthMethod') !== 'FormsAuthentication') return html(400, '<p>bad AuthMethod</p>');
       const user = form.get('UserName') ?? '';
       if (this.users.get(user)?.password !== form.get('Password')) {
-        return html(200, this.adfsLoginPage('Incorrect user ID or password. Type the correct user ID and password, and try again.'));
+        return html(
+          200,
+          this.adfsLoginPage('Incorrect user ID or password. Type the correct user ID and password, and try again.'),
+        );
       }
       this.signIns++;
       return html(200, this.samlPostPage(this.issueAssertion(user)));
@@ -146,12 +162,23 @@ export class IdpServer {
         return json(400, { errorCode: 'E0000003', errorSummary: 'The request body was not well-formed.' });
       }
       const u = this.users.get(creds.username ?? '');
-      if (u === undefined || u.password !== creds.password) return json(401, { errorCode: 'E0000004', errorSummary: 'Authentication failed', errorLink: 'E0000004', errorId: 'oae1' });
-      if (u.mfa) return json(200, { status: 'MFA_REQUIRED', stateToken: randomBytes(8).toString('hex'), _embedded: {} });
+      if (u === undefined || u.password !== creds.password)
+        return json(401, {
+          errorCode: 'E0000004',
+          errorSummary: 'Authentication failed',
+          errorLink: 'E0000004',
+          errorId: 'oae1',
+        });
+      if (u.mfa)
+        return json(200, { status: 'MFA_REQUIRED', stateToken: randomBytes(8).toString('hex'), _embedded: {} });
       const token = randomBytes(16).toString('hex');
       this.oneTimeTokens.add(`${token}|${creds.username}`);
       this.signIns++;
-      return json(200, { status: 'SUCCESS', sessionToken: token, expiresAt: new Date(Date.now() + 300_000).toISOString() });
+      return json(200, {
+        status: 'SUCCESS',
+        sessionToken: token,
+        expiresAt: new Date(Date.now() + 300_000).toISOString(),
+      });
     }
 
     const app = /^\/app\/amazon_aws\/([^/]+)\/sso\/saml$/.exec(url.pathname);

@@ -13,17 +13,39 @@ async function main(): Promise<void> {
   const pluginConfig: Record<string, Record<string, unknown>> = {
     iam: {},
     aws_secrets_manager: { secretsManagerSecretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x' },
-    federated_auth: { dbUser: 'u', idpEndpoint: '127.0.0.1', iamRoleArn: 'r', iamIdpArn: 'p', idpUsername: 'a', idpPassword: 'b' },
-    okta: { dbUser: 'u', idpEndpoint: '127.0.0.1', iamRoleArn: 'r', iamIdpArn: 'p', idpUsername: 'a', idpPassword: 'b', appId: 'x' },
+    federated_auth: {
+      dbUser: 'u',
+      idpEndpoint: '127.0.0.1',
+      iamRoleArn: 'r',
+      iamIdpArn: 'p',
+      idpUsername: 'a',
+      idpPassword: 'b',
+    },
+    okta: {
+      dbUser: 'u',
+      idpEndpoint: '127.0.0.1',
+      iamRoleArn: 'r',
+      iamIdpArn: 'p',
+      idpUsername: 'a',
+      idpPassword: 'b',
+      appId: 'x',
+    },
     custom_endpoint: {
-      host: 'reporting.cluster-custom-abcdefghijkl.us-east-1.rds.amazonaws.com', customEndpointRdsEndpoint: 'http://127.0.0.1:1',
+      host: 'reporting.cluster-custom-abcdefghijkl.us-east-1.rds.amazonaws.com',
+      customEndpointRdsEndpoint: 'http://127.0.0.1:1',
       waitForCustomEndpointInfoTimeoutMs: 200,
     },
   };
   const errors: Record<string, { name: string; message: string; code?: string; packageName?: string }> = {};
   for (const [plugins, extra] of Object.entries(pluginConfig)) {
     const client = new pgEntry.AwsPGClient({
-      host: 'db-1.abcdefghijkl.us-east-1.rds.amazonaws.com', port: 1, user: 'u', database: 'd', plugins, connectTimeout: 1000, ...extra,
+      host: 'db-1.abcdefghijkl.us-east-1.rds.amazonaws.com',
+      port: 1,
+      user: 'u',
+      database: 'd',
+      plugins,
+      connectTimeout: 1000,
+      ...extra,
     });
     try {
       await client.connect();

@@ -5,7 +5,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { EMPTY_PAYLOAD_SHA256, sigV4Signature } from '../../ts/testing/sigv4.js';
 
-export { EMPTY_PAYLOAD_SHA256, canonicalRequest, sigV4Signature, uriEncode, verifySignedRequest, type SigV4Input } from '../../ts/testing/sigv4.js';
+export {
+  EMPTY_PAYLOAD_SHA256,
+  canonicalRequest,
+  sigV4Signature,
+  uriEncode,
+  verifySignedRequest,
+  type SigV4Input,
+} from '../../ts/testing/sigv4.js';
 
 export interface ParsedIamToken {
   readonly host: string;
@@ -59,8 +66,15 @@ export function verifyIamToken(token: string, secretAccessKey: string, now = Dat
   const given = t.params.get('X-Amz-Signature') ?? '';
   const query = [...t.params].filter(([k]) => k !== 'X-Amz-Signature');
   const expected = sigV4Signature({
-    method: 'GET', path: '/', query, headers: { host: `${t.host}:${t.port}` }, payloadSha256: EMPTY_PAYLOAD_SHA256,
-    amzDate: t.amzDate, region: t.region, service: t.service, secretAccessKey,
+    method: 'GET',
+    path: '/',
+    query,
+    headers: { host: `${t.host}:${t.port}` },
+    payloadSha256: EMPTY_PAYLOAD_SHA256,
+    amzDate: t.amzDate,
+    region: t.region,
+    service: t.service,
+    secretAccessKey,
   });
   const a = Buffer.from(given, 'utf8');
   const b = Buffer.from(expected, 'utf8');

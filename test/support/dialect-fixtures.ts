@@ -43,9 +43,13 @@ function withColumns(rows: unknown[][], columns: readonly string[]): RowsWithCol
 export async function pgRows(c: pg.Client, sql: string): Promise<RowsWithColumns> {
   try {
     const r = await c.query({ text: sql, rowMode: 'array' });
-    return withColumns(r.rows as unknown[][], r.fields.map((f) => f.name));
+    return withColumns(
+      r.rows as unknown[][],
+      r.fields.map((f) => f.name),
+    );
   } catch (err) {
-    if ((err as { code?: string }).code === '57014') throw new QueryTimeoutError(`query timed out: ${sql}`, { cause: err });
+    if ((err as { code?: string }).code === '57014')
+      throw new QueryTimeoutError(`query timed out: ${sql}`, { cause: err });
     throw err;
   }
 }
@@ -56,8 +60,14 @@ export async function mysqlRows(c: mysql.Connection, sql: string): Promise<RowsW
   return withColumns(Array.isArray(rows) ? (rows as unknown as unknown[][]) : [], names);
 }
 
-export const pgQuery = (c: pg.Client): QueryRows => (sql) => pgRows(c, sql);
-export const mysqlQuery = (c: mysql.Connection): QueryRows => (sql) => mysqlRows(c, sql);
+export const pgQuery =
+  (c: pg.Client): QueryRows =>
+  (sql) =>
+    pgRows(c, sql);
+export const mysqlQuery =
+  (c: mysql.Connection): QueryRows =>
+  (sql) =>
+    mysqlRows(c, sql);
 
 /** The one DriverDialect method the providers use, over raw pg clients (timeouts via statement_timeout). */
 export const pgQueryRowsDriver: Pick<DriverDialect<pg.Client>, 'queryRows'> = {

@@ -8,7 +8,12 @@ import { AwsPGClient } from '../../ts/clients/pg-client.js';
 import { FailoverSuccessError } from '../../ts/errors.js';
 import { HostAvailability, type HostInfo } from '../../ts/host-info.js';
 import { efmMonitorCount } from '../../ts/plugins/host-monitoring-efm.js';
-import { hostMonitorRegistry, HostUnavailableError, type HostMonitoringPlugin, type SharedHostMonitor } from '../../ts/plugins/host-monitoring-common.js';
+import {
+  hostMonitorRegistry,
+  HostUnavailableError,
+  type HostMonitoringPlugin,
+  type SharedHostMonitor,
+} from '../../ts/plugins/host-monitoring-common.js';
 import type { WrapperServices } from '../../ts/services.js';
 import { Lab, rejection, type Db } from './failover-lab.js';
 import { hostAvailability } from '../../ts/host-availability.js';
@@ -18,7 +23,11 @@ const GRACE_MS = 1000;
 const INTERVAL_MS = 250;
 const COUNT = 2;
 const WINDOW_MS = INTERVAL_MS * COUNT;
-const FAST = { failureDetectionTimeMs: GRACE_MS, failureDetectionIntervalMs: INTERVAL_MS, failureDetectionCount: COUNT };
+const FAST = {
+  failureDetectionTimeMs: GRACE_MS,
+  failureDetectionIntervalMs: INTERVAL_MS,
+  failureDetectionCount: COUNT,
+};
 /** Scheduling slack on a shared 2-core machine. The bound under test is grace + interval × count. */
 const SLACK_MS = 1500;
 
@@ -45,7 +54,11 @@ function availability(services: WrapperServices, host: HostInfo): HostAvailabili
  * Resolves with the next `kind` event of the services' host monitors; rejects after `timeoutMs`. (Monitor events never
  * keep the process alive by themselves: the timer does while the test waits.)
  */
-function nextMonitorEvent(services: WrapperServices, kind: 'dead' | 'alive' | 'disposed', timeoutMs = 15_000): Promise<SharedHostMonitor> {
+function nextMonitorEvent(
+  services: WrapperServices,
+  kind: 'dead' | 'alive' | 'disposed',
+  timeoutMs = 15_000,
+): Promise<SharedHostMonitor> {
   const registry = hostMonitorRegistry(services);
   return new Promise((resolve, reject) => {
     const listener = (m: SharedHostMonitor): void => {
@@ -78,7 +91,10 @@ export function efmSuite(flavour: Flavour): ReturnType<typeof suite> {
   });
 
   /** Starts a long query on `db` (connected to `instance`) and resolves once the server runs it. */
-  async function startLongQuery(db: Db, instance: string): Promise<{ call: Promise<Error & { code?: string; cause?: unknown }>; startedAt: number }> {
+  async function startLongQuery(
+    db: Db,
+    instance: string,
+  ): Promise<{ call: Promise<Error & { code?: string; cause?: unknown }>; startedAt: number }> {
     const sql = longQuery(db);
     const startedAt = Date.now();
     const call = rejection(db.query(sql));
@@ -86,54 +102,66 @@ export function efmSuite(flavour: Flavour): ReturnType<typeof suite> {
     return { call, startedAt };
   }
 
-  for (const [code, version] of [['host_monitoring_v2', 2], ['host_monitoring', 1]] as const) {
-    t(`${code}: a host black-holed during a long query is declared dead and the query aborted within grace + interval × count; host unavailable until it answers again`, async () => {
-      const services = lab.newServices();
-      const writer = lab.cluster.writer.name;
-      const db = await lab.client(writer, { plugins: code, ...FAST }, services);
-      const { call, startedAt } = await startLongQuery(db, writer);
-      const host = db.currentHost!;
-      const dead = nextMonitorEvent(services, 'dead');
-      await lab.cluster.hang(writer);
-      const hungAt = Date.now();
-      const err = await call;
-      const detectedAt = Date.now();
-      // The bound: the host's silence counts from the later of the outage and the end of the grace time.
-      const bound = Math.max(hungAt, startedAt + GRACE_MS) + WINDOW_MS;
-      assert.ok(detectedAt <= bound + SLACK_MS, `aborted ${detectedAt - bound} ms after the bound (${detectedAt - hungAt} ms after the outage)`);
-      assert.ok(isNetworkError(db, err), `a network error failover acts on: ${String(err)}`);
-      if (version === 1) {
-        assert.instance(err, HostUnavailableError);
-        assert.is(err.code, '08S01');
-        assert.ok(err.cause !== undefined, "the driver's error is the cause");
-      }
-      const monitor = await dead;
-      assert.is(monitor.host.host, host.host, 'the monitor watched the instance the connection is on');
-      assert.is(availability(services, host), HostAvailability.UNAVAILABLE, 'host marked unavailable');
-      const alive = nextMonitorEvent(services, 'alive');
-      await lab.cluster.heal(writer);
-      await alive;
-      assert.is(availability(services, host), HostAvailability.AVAILABLE, 'host available again once it answers');
-    });
+  for (const [code, version] of [
+    ['host_monitoring_v2', 2],
+    ['host_monitoring', 1],
+  ] as const) {
+    t(
+      `${code}: a host black-holed during a long query is declared dead and the query aborted within grace + interval × count; host unavailable until it answers again`,
+      async () => {
+        const services = lab.newServices();
+        const writer = lab.cluster.writer.name;
+        const db = await lab.client(writer, { plugins: code, ...FAST }, services);
+        const { call, startedAt } = await startLongQuery(db, writer);
+        const host = db.currentHost!;
+        const dead = nextMonitorEvent(services, 'dead');
+        await lab.cluster.hang(writer);
+        const hungAt = Date.now();
+        const err = await call;
+        const detectedAt = Date.now();
+        // The bound: the host's silence counts from the later of the outage and the end of the grace time.
+        const bound = Math.max(hungAt, startedAt + GRACE_MS) + WINDOW_MS;
+        assert.ok(
+          detectedAt <= bound + SLACK_MS,
+          `aborted ${detectedAt - bound} ms after the bound (${detectedAt - hungAt} ms after the outage)`,
+        );
+        assert.ok(isNetworkError(db, err), `a network error failover acts on: ${String(err)}`);
+        if (version === 1) {
+          assert.instance(err, HostUnavailableError);
+          assert.is(err.code, '08S01');
+          assert.ok(err.cause !== undefined, "the driver's error is the cause");
+        }
+        const monitor = await dead;
+        assert.is(monitor.host.host, host.host, 'the monitor watched the instance the connection is on');
+        assert.is(availability(services, host), HostAvailability.UNAVAILABLE, 'host marked unavailable');
+        const alive = nextMonitorEvent(services, 'alive');
+        await lab.cluster.heal(writer);
+        await alive;
+        assert.is(availability(services, host), HostAvailability.AVAILABLE, 'host available again once it answers');
+      },
+    );
   }
 
-  t('cold monitor: a host that is already dead when monitoring starts is declared dead within grace + interval × count', async () => {
-    for (const code of ['host_monitoring_v2', 'host_monitoring']) {
-      const services = lab.newServices();
-      const writer = lab.cluster.writer.name;
-      const db = await lab.client(writer, { plugins: code, ...FAST }, services);
-      await lab.cluster.hang(writer); // before any call: no monitor exists, its first probe will fail
-      assert.is(hostMonitorRegistry(services).size, 0, 'no monitor yet');
-      const startedAt = Date.now();
-      const err = await rejection(db.query(longQuery(db)));
-      const elapsed = Date.now() - startedAt;
-      assert.ok(elapsed <= GRACE_MS + WINDOW_MS + SLACK_MS, `${code}: aborted after ${elapsed} ms`);
-      assert.ok(isNetworkError(db, err), String(err));
-      const stats = hostMonitorRegistry(services).list()[0]?.stats();
-      assert.ok(stats && stats.probes === 0, `${code}: the probe connection never opened: ${JSON.stringify(stats)}`);
-      await lab.cluster.heal(writer);
-    }
-  });
+  t(
+    'cold monitor: a host that is already dead when monitoring starts is declared dead within grace + interval × count',
+    async () => {
+      for (const code of ['host_monitoring_v2', 'host_monitoring']) {
+        const services = lab.newServices();
+        const writer = lab.cluster.writer.name;
+        const db = await lab.client(writer, { plugins: code, ...FAST }, services);
+        await lab.cluster.hang(writer); // before any call: no monitor exists, its first probe will fail
+        assert.is(hostMonitorRegistry(services).size, 0, 'no monitor yet');
+        const startedAt = Date.now();
+        const err = await rejection(db.query(longQuery(db)));
+        const elapsed = Date.now() - startedAt;
+        assert.ok(elapsed <= GRACE_MS + WINDOW_MS + SLACK_MS, `${code}: aborted after ${elapsed} ms`);
+        assert.ok(isNetworkError(db, err), String(err));
+        const stats = hostMonitorRegistry(services).list()[0]?.stats();
+        assert.ok(stats && stats.probes === 0, `${code}: the probe connection never opened: ${JSON.stringify(stats)}`);
+        await lab.cluster.heal(writer);
+      }
+    },
+  );
 
   t('three outages in a row on the same host: each is detected by the same monitor', async () => {
     const services = lab.newServices();
@@ -188,7 +216,8 @@ export function efmSuite(flavour: Flavour): ReturnType<typeof suite> {
     const reader = lab.cluster.readers[0].name;
     const before = efmMonitorCount();
     const dbs: Db[] = [];
-    for (let i = 0; i < 12; i++) dbs.push(await lab.client(writer, { plugins: 'host_monitoring_v2', ...FAST }, services));
+    for (let i = 0; i < 12; i++)
+      dbs.push(await lab.client(writer, { plugins: 'host_monitoring_v2', ...FAST }, services));
     await Promise.all(dbs.map((db) => db.query('SELECT 1')));
     const registry = hostMonitorRegistry(services);
     assert.is(registry.size, 1);
@@ -198,7 +227,11 @@ export function efmSuite(flavour: Flavour): ReturnType<typeof suite> {
     assert.is(efmMonitorCount() - before, 1, 'one native monitor');
     const onReader = await lab.client(reader, { plugins: 'host_monitoring_v2', ...FAST }, services);
     await onReader.query('SELECT 1');
-    const otherParams = await lab.client(writer, { plugins: 'host_monitoring_v2', ...FAST, failureDetectionCount: 5 }, services);
+    const otherParams = await lab.client(
+      writer,
+      { plugins: 'host_monitoring_v2', ...FAST, failureDetectionCount: 5 },
+      services,
+    );
     await otherParams.query('SELECT 1');
     assert.is(registry.size, 3);
     await Promise.all(dbs.map((db) => db.end()));
@@ -227,25 +260,28 @@ export function efmSuite(flavour: Flavour): ReturnType<typeof suite> {
     assert.is(efmMonitorCount(), before);
   });
 
-  t('EFM with failover (default plugins): a query on a black-holed writer is aborted, failover ends on the new writer', async () => {
-    const services = lab.newServices();
-    const db = await lab.client('writer', FAST, services);
-    const old = lab.cluster.writer.name;
-    assert.is(db.currentName, old);
-    const { call, startedAt } = await startLongQuery(db, old);
-    await lab.cluster.hang(old);
-    const hungAt = Date.now();
-    const failover = lab.cluster.failover({ mode: 'immediate' });
-    const err = await call;
-    const result = await failover;
-    assert.instance(err, FailoverSuccessError);
-    assert.ok(isNetworkError(db, err.cause), `failover acted on a network error: ${String(err.cause)}`);
-    assert.ok(Date.now() - Math.max(hungAt, startedAt + GRACE_MS) < WINDOW_MS + 10_000, 'no wait on the black hole');
-    assert.is(db.currentName, result.newWriter, "wrapper's current host is the new writer");
-    const who = await db.whoami();
-    assert.is(who.name, result.newWriter);
-    assert.is(who.reader, false);
-  });
+  t(
+    'EFM with failover (default plugins): a query on a black-holed writer is aborted, failover ends on the new writer',
+    async () => {
+      const services = lab.newServices();
+      const db = await lab.client('writer', FAST, services);
+      const old = lab.cluster.writer.name;
+      assert.is(db.currentName, old);
+      const { call, startedAt } = await startLongQuery(db, old);
+      await lab.cluster.hang(old);
+      const hungAt = Date.now();
+      const failover = lab.cluster.failover({ mode: 'immediate' });
+      const err = await call;
+      const result = await failover;
+      assert.instance(err, FailoverSuccessError);
+      assert.ok(isNetworkError(db, err.cause), `failover acted on a network error: ${String(err.cause)}`);
+      assert.ok(Date.now() - Math.max(hungAt, startedAt + GRACE_MS) < WINDOW_MS + 10_000, 'no wait on the black hole');
+      assert.is(db.currentName, result.newWriter, "wrapper's current host is the new writer");
+      const who = await db.whoami();
+      assert.is(who.name, result.newWriter);
+      assert.is(who.reader, false);
+    },
+  );
 
   return t;
 }

@@ -20,13 +20,19 @@ export function engineOf(flavour: Flavour): Engine {
 
 /** SQL that tells, on the server, which instance a connection is on and whether it is read-only. */
 const WHO: Record<string, { name: string; reader: string }> = {
-  'aurora-pg': { name: 'SELECT pg_catalog.aurora_db_instance_identifier() AS v', reader: 'SELECT pg_catalog.pg_is_in_recovery() AS v' },
+  'aurora-pg': {
+    name: 'SELECT pg_catalog.aurora_db_instance_identifier() AS v',
+    reader: 'SELECT pg_catalog.pg_is_in_recovery() AS v',
+  },
   'multi-az-pg': {
     name: "SELECT SUBSTRING(endpoint FROM 0 FOR POSITION('.' IN endpoint)) AS v FROM rds_tools.show_topology() WHERE id = rds_tools.dbi_resource_id()",
     reader: 'SELECT pg_catalog.pg_is_in_recovery() AS v',
   },
   'aurora-mysql': { name: 'SELECT @@aurora_server_id AS v', reader: 'SELECT @@innodb_read_only AS v' },
-  'multi-az-mysql': { name: "SELECT SUBSTRING_INDEX(endpoint, '.', 1) AS v FROM mysql.rds_topology WHERE id = @@server_id", reader: 'SELECT @@read_only AS v' },
+  'multi-az-mysql': {
+    name: "SELECT SUBSTRING_INDEX(endpoint, '.', 1) AS v FROM mysql.rds_topology WHERE id = @@server_id",
+    reader: 'SELECT @@read_only AS v',
+  },
 };
 
 /** One client API for both drivers, as the failover tests need it. */
@@ -131,7 +137,11 @@ export class Lab {
   }
 
   /** A connected wrapper client on `endpoint` ('writer', 'reader' or an instance name). */
-  async client(endpoint: string, options: Record<string, unknown> = {}, services: WrapperServices = this.newServices()): Promise<Db> {
+  async client(
+    endpoint: string,
+    options: Record<string, unknown> = {},
+    services: WrapperServices = this.newServices(),
+  ): Promise<Db> {
     const cfg = { ...this.cluster.clientConfig(endpoint), ...options };
     const raw = this.engine === 'pg' ? new AwsPGClient(cfg, { services }) : new AwsMySQLClient(cfg, { services });
     const db = new Db(this.flavour, raw);
@@ -141,7 +151,10 @@ export class Lab {
   }
 
   /** A plain driver connection to an endpoint or instance (loopback address), for checks outside the wrapper. */
-  async direct<T>(endpoint: string, fn: (query: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
+  async direct<T>(
+    endpoint: string,
+    fn: (query: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<T>,
+  ): Promise<T> {
     const cfg = this.cluster.directConfig(endpoint);
     if (this.engine === 'pg') {
       const c = new pg.Client({ ...cfg, connectionTimeoutMillis: 5000 });

@@ -47,12 +47,18 @@ export interface OrmEngine {
   runningSql(prefix: string): string;
 }
 
-export const ROUTING = { plugins: 'read_write_splitting,failover_v2', readerRouting: 'selects', readerRoutingStickMs: 0 };
+export const ROUTING = {
+  plugins: 'read_write_splitting,failover_v2',
+  readerRouting: 'selects',
+  readerRoutingStickMs: 0,
+};
 
 /** Returns `defineCase`, which registers a case's two tests. */
 export function ormSuite(engine: OrmEngine): (c: OrmCase) => void {
   const ids = async (name: string): Promise<number[]> => {
-    const rows = await engine.lab().direct('writer', (q) => q(`SELECT id FROM orm_rows WHERE orm = '${name}' ORDER BY id`));
+    const rows = await engine
+      .lab()
+      .direct('writer', (q) => q(`SELECT id FROM orm_rows WHERE orm = '${name}' ORDER BY id`));
     return rows.map((r) => Number(r.id));
   };
 
@@ -120,7 +126,11 @@ export function ormSuite(engine: OrmEngine): (c: OrmCase) => void {
       if (c.errorCheck) assert.ok(c.errorCheck(err), `${c.name}: wrapped by the ORM: ${String(err)}`);
     }
     assert.is(String(await orm.raw(engine.who)), newWriter);
-    assert.equal((await ids(c.name)).filter((id) => id >= 100 && id < 200), [100, 101, 102, 110, 111, 112], `${c.name}: no row lost or duplicated`);
+    assert.equal(
+      (await ids(c.name)).filter((id) => id >= 100 && id < 200),
+      [100, 101, 102, 110, 111, 112],
+      `${c.name}: no row lost or duplicated`,
+    );
     await orm.end();
     if (orm.pool) assert.is(orm.pool.totalCount, 0, `${c.name}: the pool holds no connection after end()`);
   };
@@ -134,9 +144,14 @@ export function ormSuite(engine: OrmEngine): (c: OrmCase) => void {
       const writer = instances.find((i) => i.role === 'writer')!.name;
       const who = engine.routedWho;
       assert.ok(readers.includes(String(await orm.raw(who))), `${c.name}: a plain read on a reader`);
-      if (orm.readOnlyTx) assert.ok(readers.includes(String(await orm.readOnlyTx())), `${c.name}: a read-only transaction on a reader`);
+      if (orm.readOnlyTx)
+        assert.ok(readers.includes(String(await orm.readOnlyTx())), `${c.name}: a read-only transaction on a reader`);
       await orm.insert(200, 1); // the reader would refuse it: it ran on the writer
-      assert.is(String(await orm.raw(`${who} FROM orm_rows WHERE id = 200 FOR UPDATE`)), writer, `${c.name}: a locking read on the writer`);
+      assert.is(
+        String(await orm.raw(`${who} FROM orm_rows WHERE id = 200 FOR UPDATE`)),
+        writer,
+        `${c.name}: a locking read on the writer`,
+      );
       assert.ok(readers.includes(String(await orm.raw(who))), `${c.name}: back on a reader (no stick window)`);
     } finally {
       await orm.end();

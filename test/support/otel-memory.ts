@@ -2,8 +2,19 @@
 // context manager (as an application would register them), plus checks that no attribute carries a given text.
 import { context, metrics, trace, type Attributes } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 
 export interface MetricPoint {
   readonly name: string;
@@ -14,13 +25,18 @@ export interface MetricPoint {
 
 export class OtelMemory {
   readonly spanExporter = new InMemorySpanExporter();
-  private readonly reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 });
+  private readonly reader = new PeriodicExportingMetricReader({
+    exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+    exportIntervalMillis: 3_600_000,
+  });
   readonly tracerProvider: BasicTracerProvider;
   readonly meterProvider: MeterProvider;
 
   /** Registers the providers globally; `extra` span processors (an OTLP exporter) see every span too. */
   constructor(extra: SpanProcessor[] = []) {
-    this.tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(this.spanExporter), ...extra] });
+    this.tracerProvider = new BasicTracerProvider({
+      spanProcessors: [new SimpleSpanProcessor(this.spanExporter), ...extra],
+    });
     this.meterProvider = new MeterProvider({ readers: [this.reader] });
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     trace.setGlobalTracerProvider(this.tracerProvider);
@@ -41,7 +57,11 @@ export class OtelMemory {
       for (const m of scope.metrics) {
         for (const p of m.dataPoints as { attributes: Attributes; value: unknown }[]) {
           const v = p.value;
-          out.push({ name: m.descriptor.name, attributes: p.attributes, value: typeof v === 'number' ? v : (v as { count: number }).count });
+          out.push({
+            name: m.descriptor.name,
+            attributes: p.attributes,
+            value: typeof v === 'number' ? v : (v as { count: number }).count,
+          });
         }
       }
     }

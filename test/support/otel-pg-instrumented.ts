@@ -5,4 +5,8 @@ import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { OtelMemory } from './otel-memory.js';
 
 export const otel = new OtelMemory();
-registerInstrumentations({ instrumentations: [new PgInstrumentation()], tracerProvider: otel.tracerProvider, meterProvider: otel.meterProvider });
+registerInstrumentations({
+  instrumentations: [new PgInstrumentation()],
+  tracerProvider: otel.tracerProvider,
+  meterProvider: otel.meterProvider,
+});

@@ -11,7 +11,9 @@ export interface Where {
 
 /** The instance, read-only state and backend pid of the client's current connection (aurora-pg lookalike). */
 export async function where(c: AwsPGClient): Promise<Where> {
-  const r = await c.query('SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro, pg_catalog.pg_backend_pid() AS pid');
+  const r = await c.query(
+    'SELECT pg_catalog.aurora_db_instance_identifier() AS id, pg_catalog.pg_is_in_recovery() AS ro, pg_catalog.pg_backend_pid() AS pid',
+  );
   return r.rows[0] as Where;
 }
 

@@ -33,7 +33,10 @@ async function waitForPort(port, ms, what, logFile) {
   while (Date.now() < deadline) {
     const ok = await new Promise((resolve) => {
       const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -57,13 +60,40 @@ export async function startPostgres(root) {
   const pwFile = path.join(root, 'pgpw');
   writeFileSync(pwFile, PASSWORD);
   if (process.getuid && process.getuid() === 0) execFileSync('chown', ['-R', 'postgres:postgres', root]);
-  asPgUser(path.join(bin, 'initdb'), ['-D', dataDir, '-U', USER, '--pwfile', pwFile, '-A', 'scram-sha-256', '--no-sync', '-E', 'UTF8'], { stdio: 'ignore' });
+  asPgUser(
+    path.join(bin, 'initdb'),
+    ['-D', dataDir, '-U', USER, '--pwfile', pwFile, '-A', 'scram-sha-256', '--no-sync', '-E', 'UTF8'],
+    { stdio: 'ignore' },
+  );
   const port = await freePort();
-  asPgUser(path.join(bin, 'pg_ctl'), ['-D', dataDir, '-l', logFile, '-w', '-o', `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'], { stdio: 'ignore' });
+  asPgUser(
+    path.join(bin, 'pg_ctl'),
+    [
+      '-D',
+      dataDir,
+      '-l',
+      logFile,
+      '-w',
+      '-o',
+      `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      'start',
+    ],
+    { stdio: 'ignore' },
+  );
   await waitForPort(port, 20000, 'PostgreSQL', logFile);
   return {
-    env: { TEST_PG_HOST: '127.0.0.1', TEST_PG_PORT: String(port), TEST_PG_USER: USER, TEST_PG_PASSWORD: PASSWORD, TEST_PG_DATABASE: 'postgres' },
-    stop: () => { try { asPgUser(path.join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop'], { stdio: 'ignore' }); } catch {} },
+    env: {
+      TEST_PG_HOST: '127.0.0.1',
+      TEST_PG_PORT: String(port),
+      TEST_PG_USER: USER,
+      TEST_PG_PASSWORD: PASSWORD,
+      TEST_PG_DATABASE: 'postgres',
+    },
+    stop: () => {
+      try {
+        asPgUser(path.join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop'], { stdio: 'ignore' });
+      } catch {}
+    },
   };
 }
 
@@ -75,16 +105,53 @@ export async function startMariaDB(root) {
   const tmp = path.join(root, 'mysql-tmp');
   mkdirSync(tmp, { recursive: true });
   const userArgs = process.getuid && process.getuid() === 0 ? ['--user=root'] : [];
-  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${dataDir}`, `--tmpdir=${tmp}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...userArgs], { stdio: 'ignore' });
+  execFileSync(
+    'mariadb-install-db',
+    [
+      '--no-defaults',
+      `--datadir=${dataDir}`,
+      `--tmpdir=${tmp}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      ...userArgs,
+    ],
+    { stdio: 'ignore' },
+  );
   const port = await freePort();
-  const child = spawn('mariadbd', ['--no-defaults', `--datadir=${dataDir}`, `--tmpdir=${tmp}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${sock}`, `--log-error=${logFile}`, `--pid-file=${path.join(root, 'mysql.pid')}`, '--innodb-flush-log-at-trx-commit=0', '--skip-log-bin', ...userArgs], { stdio: 'ignore', detached: true });
+  const child = spawn(
+    'mariadbd',
+    [
+      '--no-defaults',
+      `--datadir=${dataDir}`,
+      `--tmpdir=${tmp}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${sock}`,
+      `--log-error=${logFile}`,
+      `--pid-file=${path.join(root, 'mysql.pid')}`,
+      '--innodb-flush-log-at-trx-commit=0',
+      '--skip-log-bin',
+      ...userArgs,
+    ],
+    { stdio: 'ignore', detached: true },
+  );
   child.unref();
   await waitForPort(port, 30000, 'MariaDB', logFile);
   const sql = `CREATE USER '${USER}'@'%' IDENTIFIED BY '${PASSWORD}'; GRANT ALL ON *.* TO '${USER}'@'%' WITH GRANT OPTION; CREATE DATABASE ${DATABASE}; FLUSH PRIVILEGES;`;
   execFileSync('mariadb', ['--no-defaults', '-uroot', `--socket=${sock}`, '-e', sql]);
   return {
-    env: { TEST_MYSQL_HOST: '127.0.0.1', TEST_MYSQL_PORT: String(port), TEST_MYSQL_USER: USER, TEST_MYSQL_PASSWORD: PASSWORD, TEST_MYSQL_DATABASE: DATABASE },
-    stop: () => { try { process.kill(/** @type {number} */ (child.pid), 'SIGKILL'); } catch {} },
+    env: {
+      TEST_MYSQL_HOST: '127.0.0.1',
+      TEST_MYSQL_PORT: String(port),
+      TEST_MYSQL_USER: USER,
+      TEST_MYSQL_PASSWORD: PASSWORD,
+      TEST_MYSQL_DATABASE: DATABASE,
+    },
+    stop: () => {
+      try {
+        process.kill(/** @type {number} */ (child.pid), 'SIGKILL');
+      } catch {}
+    },
   };
 }
 

@@ -26,7 +26,10 @@ const GSSENC_REQUEST = 80877104;
 const CANCEL_REQUEST = 80877102;
 
 /** Splits PostgreSQL frontend messages; `onStatement` gets Query text and Parse statement text. */
-function pgFrontend(onStartup: (params: Map<string, string>) => void, onStatement: (sql: string) => void): (chunk: Buffer) => void {
+function pgFrontend(
+  onStartup: (params: Map<string, string>) => void,
+  onStatement: (sql: string) => void,
+): (chunk: Buffer) => void {
   let buf: Buffer = Buffer.alloc(0);
   let started = false;
   return (chunk) => {
@@ -79,7 +82,10 @@ function mysqlFrontend(onStatement: (sql: string) => void): (chunk: Buffer) => v
 }
 
 /** Starts a proxy to `target` on 127.0.0.1 (a free port). */
-export function startStatementCounter(protocol: Protocol, target: { host: string; port: number }): Promise<StatementCounter> {
+export function startStatementCounter(
+  protocol: Protocol,
+  target: { host: string; port: number },
+): Promise<StatementCounter> {
   const statements: string[] = [];
   const monitorStatements: string[] = [];
   const sockets = new Set<net.Socket>();

@@ -4,9 +4,16 @@ import Module, { register } from 'node:module';
 import { AwsPGClient } from '../../ts/clients/pg-client.js';
 import { WrapperServices } from '../../ts/services.js';
 
-const loaded = (): string[] => Object.keys(require.cache).filter((k) => k.includes(`${'/node_modules/'}@opentelemetry/`));
+const loaded = (): string[] =>
+  Object.keys(require.cache).filter((k) => k.includes(`${'/node_modules/'}@opentelemetry/`));
 
-const PG = { host: process.env.TEST_PG_HOST!, port: Number(process.env.TEST_PG_PORT), user: process.env.TEST_PG_USER!, password: process.env.TEST_PG_PASSWORD!, database: process.env.TEST_PG_DATABASE! };
+const PG = {
+  host: process.env.TEST_PG_HOST!,
+  port: Number(process.env.TEST_PG_PORT),
+  user: process.env.TEST_PG_USER!,
+  password: process.env.TEST_PG_PASSWORD!,
+  database: process.env.TEST_PG_DATABASE!,
+};
 
 async function run(enableTelemetry: boolean): Promise<void> {
   const services = new WrapperServices();
@@ -25,7 +32,8 @@ async function missing(): Promise<void> {
   const M = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
   const original = M._resolveFilename;
   M._resolveFilename = function (request: string, ...rest: unknown[]): string {
-    if (request.startsWith('@opentelemetry/')) throw Object.assign(new Error(`Cannot find module '${request}'`), { code: 'MODULE_NOT_FOUND' });
+    if (request.startsWith('@opentelemetry/'))
+      throw Object.assign(new Error(`Cannot find module '${request}'`), { code: 'MODULE_NOT_FOUND' });
     return original.call(this, request, ...rest);
   };
   // import() resolves in the ESM hooks thread: fail there the same way.

@@ -37,7 +37,11 @@ export class TopologyLab {
    * A connected client (no plugins: the host list provider alone drives the monitor) with fast monitor bounds. A
    * client without plugins reads no topology by itself: one read on its connection attaches it to the monitor.
    */
-  async client(services: WrapperServices, endpoint = 'writer', extra: Record<string, unknown> = {}): Promise<AnyClient> {
+  async client(
+    services: WrapperServices,
+    endpoint = 'writer',
+    extra: Record<string, unknown> = {},
+  ): Promise<AnyClient> {
     const cfg = {
       ...this.cluster.clientConfig(endpoint),
       plugins: [],
@@ -86,7 +90,9 @@ export function nextPublication(
   return new Promise((resolve, reject) => {
     const seen: string[] = [];
     const onTopology = (p: TopologyPublication): void => {
-      seen.push(`#${p.seq} ${p.reason} ${p.confirmed ? 'confirmed' : 'unconfirmed'} [${p.hosts.map((h) => instanceName(h.host)).join(',')}]`);
+      seen.push(
+        `#${p.seq} ${p.reason} ${p.confirmed ? 'confirmed' : 'unconfirmed'} [${p.hosts.map((h) => instanceName(h.host)).join(',')}]`,
+      );
       if (!pred(p)) return;
       clearTimeout(timer);
       monitor.off('topology', onTopology);
@@ -159,14 +165,25 @@ export function registerFlavourSuite(
     assert.is(monitor.referenceCount, 2);
     const hosts = await providerOf(a).forceRefresh(true, 10_000);
     assert.is(instanceName(hosts[0].host), lab!.cluster.writer.name);
-    assert.equal(hosts.slice(1).map((h) => instanceName(h.host)).sort(), lab!.cluster.readers.map((r) => r.name).sort());
+    assert.equal(
+      hosts
+        .slice(1)
+        .map((h) => instanceName(h.host))
+        .sort(),
+      lab!.cluster.readers.map((r) => r.name).sort(),
+    );
   });
 
   suite(`${flavour}: failover is found and published by the monitor alone`, async () => {
     const monitor = monitorOf(services, clients[0]);
     const oldWriter = lab!.cluster.writer.name;
     const started = Date.now();
-    const published = nextPublication(monitor, (p) => p.confirmed && writerOf(p) !== oldWriter, 30_000, 'naming a new writer');
+    const published = nextPublication(
+      monitor,
+      (p) => p.confirmed && writerOf(p) !== oldWriter,
+      30_000,
+      'naming a new writer',
+    );
     const result = await lab!.cluster.failover();
     const p = await published;
     assert.is(writerOf(p), result.newWriter);

@@ -25,7 +25,11 @@ export interface AuthContext {
 
 /** The AuthContext of a client's plugin service. */
 export function authContextOf<C>(service: PluginService<C>): AuthContext {
-  return { services: service.services, driver: service.driverDialect.code, defaultPort: () => service.dialect.defaultPort };
+  return {
+    services: service.services,
+    driver: service.driverDialect.code,
+    defaultPort: () => service.dialect.defaultPort,
+  };
 }
 
 export interface ResolvedCredentials {
@@ -55,10 +59,17 @@ export function usesTls(driver: DriverName, config: Readonly<Record<string, unkn
 }
 
 /** The props the rest of the pipeline and the driver get: same options, driver config with these credentials. */
-export function withCredentials(props: ConnectProps, driver: DriverName, kind: CredentialSource['kind'], user: string, password: string): ConnectProps {
+export function withCredentials(
+  props: ConnectProps,
+  driver: DriverName,
+  kind: CredentialSource['kind'],
+  user: string,
+  password: string,
+): ConnectProps {
   const config: Record<string, unknown> = { ...props.driver, user, password };
   // RDS MySQL takes IAM tokens through the cleartext auth plugin, which mysql2 ≥ 3.22 only enables on request.
-  if (driver === 'mysql2' && kind === 'token' && config.enableCleartextPlugin === undefined) config.enableCleartextPlugin = true;
+  if (driver === 'mysql2' && kind === 'token' && config.enableCleartextPlugin === undefined)
+    config.enableCleartextPlugin = true;
   return { driver: config, options: props.options };
 }
 
@@ -70,7 +81,10 @@ export function withCredentials(props: ConnectProps, driver: DriverName, kind: C
 export function authFetchError(what: string, err: unknown): unknown {
   if (err instanceof AwsWrapperError) return err;
   const e = err as { name?: unknown; message?: unknown } | null;
-  const detail = e && typeof e.message === 'string' && e.message !== '' ? `${typeof e.name === 'string' ? `${e.name}: ` : ''}${e.message}` : String(err);
+  const detail =
+    e && typeof e.message === 'string' && e.message !== ''
+      ? `${typeof e.name === 'string' ? `${e.name}: ` : ''}${e.message}`
+      : String(err);
   return new AwsWrapperError(`${what}: ${detail}`, { cause: err });
 }
 
@@ -125,7 +139,11 @@ export class AuthPlugin<C> implements ConnectionPlugin<C> {
     } catch (err) {
       if (!this.isLoginError(err)) throw err;
       if (!first.fromCache) throw this.loginFailure(err, first);
-      log.debug('%s: login with cached credentials for %s was refused; fetching new ones and retrying once', this.code, first.describe);
+      log.debug(
+        '%s: login with cached credentials for %s was refused; fetching new ones and retrying once',
+        this.code,
+        first.describe,
+      );
     }
     const fresh = await this.source.resolve(host, props, true);
     try {

@@ -31,7 +31,8 @@ function sdkArg(a: unknown): string {
   if (a instanceof Error) return `${a.name}: ${a.message}`;
   if (a !== null && typeof a === 'object') {
     const o = a as { clientName?: unknown; commandName?: unknown };
-    if (typeof o.commandName === 'string') return `${typeof o.clientName === 'string' ? `${o.clientName}.` : ''}${o.commandName}`;
+    if (typeof o.commandName === 'string')
+      return `${typeof o.clientName === 'string' ? `${o.clientName}.` : ''}${o.commandName}`;
     return '[object]';
   }
   return String(a);
@@ -49,14 +50,20 @@ export const AWS_SDK_LOGGER = {
 };
 
 /** The credentials provider for `profile` (undefined = the default chain), created once per WrapperServices. */
-export async function awsCredentialsProvider(services: WrapperServices, profile: string | undefined, feature: string): Promise<AwsCredentialsProvider> {
+export async function awsCredentialsProvider(
+  services: WrapperServices,
+  profile: string | undefined,
+  feature: string,
+): Promise<AwsCredentialsProvider> {
   const key = profile ?? '';
   const known = authState(services).credentialProviders.get(key);
   if (known !== undefined) return known as AwsCredentialsProvider;
   const { fromNodeProviderChain } = await loadCredentialProviders(feature);
   const existing = authState(services).credentialProviders.get(key); // another caller may have finished first
   if (existing !== undefined) return existing as AwsCredentialsProvider;
-  const provider: AwsCredentialsProvider = fromNodeProviderChain(profile === undefined ? { logger: AWS_SDK_LOGGER } : { profile, logger: AWS_SDK_LOGGER });
+  const provider: AwsCredentialsProvider = fromNodeProviderChain(
+    profile === undefined ? { logger: AWS_SDK_LOGGER } : { profile, logger: AWS_SDK_LOGGER },
+  );
   authState(services).credentialProviders.set(key, provider);
   return provider;
 }

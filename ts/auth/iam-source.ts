@@ -22,7 +22,10 @@ const CODE = 'iam';
 function dbUserOf(props: ConnectProps): string {
   const user = props.driver.user;
   if (typeof user !== 'string' || user === '') {
-    throw new ConfigurationError(`${CODE}: the database user is required: set 'user' in the config (the IAM-enabled database user)`, 'user');
+    throw new ConfigurationError(
+      `${CODE}: the database user is required: set 'user' in the config (the IAM-enabled database user)`,
+      'user',
+    );
   }
   return user;
 }
@@ -35,7 +38,7 @@ export class IamCredentialSource implements CredentialSource {
 
   async resolve(host: HostInfo, props: ConnectProps, refresh: boolean): Promise<ResolvedCredentials> {
     const user = dbUserOf(props);
-    const hostname = (props.options.iamHost) ?? host.host;
+    const hostname = props.options.iamHost ?? host.host;
     if (props.options.iamRegion === undefined && isGlobalDbWriterClusterDns(hostname)) {
       // A global- endpoint names no region: the token is signed for the region of the global database's writer.
       const region = await globalWriterRegion(this.ctx.services, hostname, props, CODE, refresh);
@@ -61,7 +64,7 @@ export class IamCredentialSource implements CredentialSource {
         const t = await generateIamToken(target, user, credentials, CODE).catch((err: unknown) => {
           throw authFetchError(`${CODE}: could not generate an IAM token for ${describe}`, err);
         });
-        auth.tokens.set(key, t, tokenExpiresAt(signedAt, (props.options.iamExpirationSec) * 1000));
+        auth.tokens.set(key, t, tokenExpiresAt(signedAt, props.options.iamExpirationSec * 1000));
         log.debug('Generated an IAM token for %s', describe);
         return t;
       }),

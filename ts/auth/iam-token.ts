@@ -28,23 +28,36 @@ export interface IamTarget {
  * A host name without a region (IP address, custom domain, global endpoint) needs `iamRegion` — and, unless it is
  * the name RDS knows the instance by, `iamHost`.
  */
-export function resolveIamTarget(host: HostInfo, props: ConnectProps, defaultPort: number, pluginCode: string): IamTarget {
+export function resolveIamTarget(
+  host: HostInfo,
+  props: ConnectProps,
+  defaultPort: number,
+  pluginCode: string,
+): IamTarget {
   const o = props.options;
   const iamHost = o.iamHost;
   const hostname = iamHost ?? host.host;
   const configPort = Number(props.driver.port);
-  const port = (o.iamDefaultPort)
-    ?? (host.hasPort ? host.port : Number.isInteger(configPort) && configPort > 0 ? configPort : defaultPort);
-  const region = (o.iamRegion) ?? getRdsRegion(hostname);
+  const port =
+    o.iamDefaultPort ??
+    (host.hasPort ? host.port : Number.isInteger(configPort) && configPort > 0 ? configPort : defaultPort);
+  const region = o.iamRegion ?? getRdsRegion(hostname);
   if (region === undefined) {
     const type = identifyRdsType(hostname);
-    const what = type === RdsUrlType.IP_ADDRESS ? 'an IP address'
-      : type === RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER ? 'a global database endpoint, which names no region'
-      : 'not an RDS endpoint name';
-    const hint = iamHost === undefined && type !== RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER
-      ? "set 'iamHost' to the RDS instance or cluster endpoint name the token is for (its region is then taken from it), or set 'iamRegion'"
-      : "set 'iamRegion'";
-    throw new ConfigurationError(`${pluginCode}: cannot tell the AWS region of '${hostname}' (${what}); ${hint}`, iamHost === undefined ? 'iamHost' : 'iamRegion');
+    const what =
+      type === RdsUrlType.IP_ADDRESS
+        ? 'an IP address'
+        : type === RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER
+          ? 'a global database endpoint, which names no region'
+          : 'not an RDS endpoint name';
+    const hint =
+      iamHost === undefined && type !== RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER
+        ? "set 'iamHost' to the RDS instance or cluster endpoint name the token is for (its region is then taken from it), or set 'iamRegion'"
+        : "set 'iamRegion'";
+    throw new ConfigurationError(
+      `${pluginCode}: cannot tell the AWS region of '${hostname}' (${what}); ${hint}`,
+      iamHost === undefined ? 'iamHost' : 'iamRegion',
+    );
   }
   return { hostname, port, region };
 }
@@ -57,7 +70,13 @@ const GLOBAL_REGIONS = 'iam.global-writer-regions';
  * (GlobalClusterIdentifier = the endpoint's first label; the writer member's DBClusterArn names its region). Cached
  * per services; `refresh` asks again (after a refused token: a global failover may have moved the writer).
  */
-export async function globalWriterRegion(services: WrapperServices, hostname: string, props: ConnectProps, pluginCode: string, refresh: boolean): Promise<string> {
+export async function globalWriterRegion(
+  services: WrapperServices,
+  hostname: string,
+  props: ConnectProps,
+  pluginCode: string,
+  refresh: boolean,
+): Promise<string> {
   const o = props.options;
   const endpoint = o.iamRdsEndpoint;
   const profile = o.awsProfile;
@@ -70,13 +89,22 @@ export async function globalWriterRegion(services: WrapperServices, hostname: st
       const id = hostname.split('.')[0];
       const sdk = await loadRds(pluginCode);
       const credentials = await awsCredentialsProvider(services, profile, pluginCode);
-      const client = new sdk.RDSClient({ credentials, logger: AWS_SDK_LOGGER, ...(endpoint !== undefined ? { endpoint } : {}) });
+      const client = new sdk.RDSClient({
+        credentials,
+        logger: AWS_SDK_LOGGER,
+        ...(endpoint !== undefined ? { endpoint } : {}),
+      });
       try {
-        const out = await client.send(new sdk.DescribeGlobalClustersCommand({ GlobalClusterIdentifier: id }), { abortSignal: AbortSignal.timeout(10_000) });
+        const out = await client.send(new sdk.DescribeGlobalClustersCommand({ GlobalClusterIdentifier: id }), {
+          abortSignal: AbortSignal.timeout(10_000),
+        });
         const members = out.GlobalClusters?.[0]?.GlobalClusterMembers ?? [];
         const arn = members.find((m) => m.IsWriter === true)?.DBClusterArn;
         const region = arn?.split(':')[3];
-        if (!region) throw new AwsWrapperError(`global database '${id}' has no writer cluster in DescribeGlobalClusters (members: ${members.map((m) => m.DBClusterArn).join(', ') || 'none'})`);
+        if (!region)
+          throw new AwsWrapperError(
+            `global database '${id}' has no writer cluster in DescribeGlobalClusters (members: ${members.map((m) => m.DBClusterArn).join(', ') || 'none'})`,
+          );
         return region;
       } finally {
         client.destroy();
@@ -105,7 +133,13 @@ export async function generateIamToken(
   feature: string,
 ): Promise<string> {
   const { Signer } = await loadRdsSigner(feature);
-  const signer = new Signer({ hostname: target.hostname, port: target.port, region: target.region, username: user, credentials });
+  const signer = new Signer({
+    hostname: target.hostname,
+    port: target.port,
+    region: target.region,
+    username: user,
+    credentials,
+  });
   return signer.getAuthToken();
 }
 

@@ -56,11 +56,18 @@ export class IdpSession {
     }
   }
 
-  private async request(method: 'GET' | 'POST', url: URL, headers: Record<string, string>, body: string | undefined, redirects: number): Promise<IdpResponse> {
+  private async request(
+    method: 'GET' | 'POST',
+    url: URL,
+    headers: Record<string, string>,
+    body: string | undefined,
+    redirects: number,
+  ): Promise<IdpResponse> {
     const { timeoutMs, verifyTls, pluginCode } = this.options;
     // Only the origin goes into messages: query strings may carry one-time tokens.
     const where = `${method} ${url.origin}${url.pathname}`;
-    if (url.protocol !== 'https:') throw new AwsWrapperError(`${pluginCode}: identity provider URLs must be https, got ${url.origin}`);
+    if (url.protocol !== 'https:')
+      throw new AwsWrapperError(`${pluginCode}: identity provider URLs must be https, got ${url.origin}`);
     // Loaded on first use: most applications never talk to an identity provider, and node:https costs import time.
     const https = await import('node:https');
     return new Promise<IdpResponse>((resolve, reject) => {
@@ -75,10 +82,23 @@ export class IdpSession {
           ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}),
         },
       });
-      const timer = setTimeout(() => req.destroy(new AwsWrapperError(`${pluginCode}: ${where} took longer than ${timeoutMs} ms (httpRequestConnectTimeout)`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          req.destroy(
+            new AwsWrapperError(`${pluginCode}: ${where} took longer than ${timeoutMs} ms (httpRequestConnectTimeout)`),
+          ),
+        timeoutMs,
+      );
       req.on('error', (err: Error) => {
         clearTimeout(timer);
-        reject(err instanceof AwsWrapperError ? err : new AwsWrapperError(`${pluginCode}: ${where} failed: ${(err as { code?: string }).code ?? err.name}: ${err.message}`, { cause: err }));
+        reject(
+          err instanceof AwsWrapperError
+            ? err
+            : new AwsWrapperError(
+                `${pluginCode}: ${where} failed: ${(err as { code?: string }).code ?? err.name}: ${err.message}`,
+                { cause: err },
+              ),
+        );
       });
       req.on('response', (res) => {
         this.keepCookies(url, res.headers['set-cookie']);
@@ -93,9 +113,10 @@ export class IdpSession {
           }
           const next = new URL(location, url);
           // 307/308 repeat the request as is; other redirects continue with a GET.
-          const again = status === 307 || status === 308
-            ? this.request(method, next, headers, body, redirects + 1)
-            : this.request('GET', next, {}, undefined, redirects + 1);
+          const again =
+            status === 307 || status === 308
+              ? this.request(method, next, headers, body, redirects + 1)
+              : this.request('GET', next, {}, undefined, redirects + 1);
           again.then(resolve, reject);
           return;
         }
@@ -103,12 +124,18 @@ export class IdpSession {
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > MAX_BODY_BYTES) req.destroy(new AwsWrapperError(`${pluginCode}: ${where} answered more than ${MAX_BODY_BYTES} bytes`));
+          if (size > MAX_BODY_BYTES)
+            req.destroy(new AwsWrapperError(`${pluginCode}: ${where} answered more than ${MAX_BODY_BYTES} bytes`));
           else chunks.push(c);
         });
         res.on('end', () => {
           clearTimeout(timer);
-          resolve({ status, url, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString('utf8') });
+          resolve({
+            status,
+            url,
+            contentType: String(res.headers['content-type'] ?? ''),
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
         });
         res.on('error', () => undefined); // reported through req's 'error'
       });

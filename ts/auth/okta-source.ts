@@ -16,10 +16,19 @@ export class OktaTokenSource extends SamlTokenSource {
   protected fetchAssertion(common: SamlCommon, props: ConnectProps): Promise<string> {
     const appId = props.options.appId;
     if (appId === undefined || appId.trim() === '') {
-      throw new ConfigurationError(`${CODE}: 'appId' is required: the ID of the Amazon Web Services app in Okta`, 'appId');
+      throw new ConfigurationError(
+        `${CODE}: 'appId' is required: the ID of the Amazon Web Services app in Okta`,
+        'appId',
+      );
     }
     return oktaSamlAssertion(
-      { endpoint: common.idpEndpoint, appId, credentials: common.credentials, timeoutMs: common.timeoutMs, verifyTls: common.verifyTls },
+      {
+        endpoint: common.idpEndpoint,
+        appId,
+        credentials: common.credentials,
+        timeoutMs: common.timeoutMs,
+        verifyTls: common.verifyTls,
+      },
       CODE,
     );
   }

@@ -37,18 +37,28 @@ export interface SamlCommon {
 export function samlCommon(props: ConnectProps, pluginCode: string): SamlCommon {
   const o = props.options;
   const need = (value: string | undefined, name: string, what: string): string => {
-    if (value === undefined || value.trim() === '') throw new ConfigurationError(`${pluginCode}: '${name}' is required: ${what}`, name);
+    if (value === undefined || value.trim() === '')
+      throw new ConfigurationError(`${pluginCode}: '${name}' is required: ${what}`, name);
     return value;
   };
-  const driverString = (key: string): string | undefined => (typeof props.driver[key] === 'string' ? (props.driver[key]) : undefined);
+  const driverString = (key: string): string | undefined =>
+    typeof props.driver[key] === 'string' ? props.driver[key] : undefined;
   return {
     dbUser: need(o.dbUser, 'dbUser', 'the database user to log in as with the IAM token'),
     idpEndpoint: need(o.idpEndpoint, 'idpEndpoint', 'the host name of the identity provider'),
     roleArn: need(o.iamRoleArn, 'iamRoleArn', 'the ARN of the IAM role to assume'),
     idpArn: need(o.iamIdpArn, 'iamIdpArn', 'the ARN of the SAML identity provider in IAM'),
     credentials: {
-      username: need(o.idpUsername ?? driverString('user'), 'idpUsername', 'the user name at the identity provider (or set user)'),
-      password: need(o.idpPassword ?? driverString('password'), 'idpPassword', 'the password at the identity provider (or set password)'),
+      username: need(
+        o.idpUsername ?? driverString('user'),
+        'idpUsername',
+        'the user name at the identity provider (or set user)',
+      ),
+      password: need(
+        o.idpPassword ?? driverString('password'),
+        'idpPassword',
+        'the password at the identity provider (or set password)',
+      ),
     },
     timeoutMs: o.httpRequestConnectTimeout,
     verifyTls: o.sslSecure,
@@ -88,7 +98,9 @@ export abstract class SamlTokenSource implements CredentialSource {
     const token = await auth.dedupe(`fetch:${key}`, async () => {
       const role = await this.roleCredentials(roleKey, common, target.region, props);
       const signedAt = Date.now();
-      const t = await traceAuthFetch(this.code, 'iam-token', () => generateIamToken(target, user, role, this.code)).catch((err: unknown) => {
+      const t = await traceAuthFetch(this.code, 'iam-token', () =>
+        generateIamToken(target, user, role, this.code),
+      ).catch((err: unknown) => {
         throw authFetchError(`${this.code}: could not generate an IAM token for ${describe}`, err);
       });
       auth.tokens.set(key, t, tokenExpiresAt(signedAt, props.options.iamTokenExpirationSec * 1000));
@@ -98,14 +110,27 @@ export abstract class SamlTokenSource implements CredentialSource {
     return { user, password: token, fromCache: false, describe };
   }
 
-  private async roleCredentials(roleKey: string, common: SamlCommon, region: string, props: ConnectProps): Promise<RoleCredentials> {
+  private async roleCredentials(
+    roleKey: string,
+    common: SamlCommon,
+    region: string,
+    props: ConnectProps,
+  ): Promise<RoleCredentials> {
     const auth = authState(this.ctx.services);
     const cached = auth.roleCredentials.get(roleKey);
     if (cached !== undefined) return cached;
     return auth.dedupe(`role:${roleKey}`, async () => {
       const assertion = await traceAuthFetch(this.code, 'saml-token', () => this.fetchAssertion(common, props));
-      log.debug('%s: signed in idp user %s at %s; assuming role %s', this.code, common.credentials.username, this.idpName, common.roleArn);
-      const creds = await traceAuthFetch(this.code, 'role-credentials', () => assumeRoleWithSaml({ region, roleArn: common.roleArn, principalArn: common.idpArn, assertion }, this.code));
+      log.debug(
+        '%s: signed in idp user %s at %s; assuming role %s',
+        this.code,
+        common.credentials.username,
+        this.idpName,
+        common.roleArn,
+      );
+      const creds = await traceAuthFetch(this.code, 'role-credentials', () =>
+        assumeRoleWithSaml({ region, roleArn: common.roleArn, principalArn: common.idpArn, assertion }, this.code),
+      );
       auth.roleCredentials.set(roleKey, creds, roleCredentialsExpireAt(creds, Date.now()));
       return creds;
     });

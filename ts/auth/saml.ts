@@ -48,7 +48,11 @@ export async function parseHtmlPage(html: string, pluginCode: string): Promise<P
           form = { action: attribs.action, method: attribs.method, inputs: [] };
           forms.push(form);
         } else if (name === 'input' && attribs.name !== undefined) {
-          (form?.inputs ?? looseInputs).push({ name: attribs.name, value: attribs.value ?? '', type: (attribs.type ?? 'text').toLowerCase() });
+          (form?.inputs ?? looseInputs).push({
+            name: attribs.name,
+            value: attribs.value ?? '',
+            type: (attribs.type ?? 'text').toLowerCase(),
+          });
         }
       },
       ontext(text) {
@@ -77,7 +81,9 @@ export function samlResponseOf(page: ParsedPage): string | undefined {
 }
 
 function httpFailure(pluginCode: string, what: string, res: IdpResponse, detail?: string): AwsWrapperError {
-  return new AwsWrapperError(`${pluginCode}: ${what} answered HTTP ${res.status} (${res.url.origin}${res.url.pathname})${detail ? `: ${detail}` : ''}`);
+  return new AwsWrapperError(
+    `${pluginCode}: ${what} answered HTTP ${res.status} (${res.url.origin}${res.url.pathname})${detail ? `: ${detail}` : ''}`,
+  );
 }
 
 export interface IdpCredentials {
@@ -101,14 +107,19 @@ export interface AdfsSettings {
  */
 export async function adfsSamlAssertion(s: AdfsSettings, pluginCode: string): Promise<string> {
   const session = new IdpSession({ timeoutMs: s.timeoutMs, verifyTls: s.verifyTls, pluginCode });
-  const signOn = idpUrl(s.endpoint, `/adfs/ls/IdpInitiatedSignOn.aspx?loginToRp=${encodeURIComponent(s.relyingPartyId)}`, s.port);
+  const signOn = idpUrl(
+    s.endpoint,
+    `/adfs/ls/IdpInitiatedSignOn.aspx?loginToRp=${encodeURIComponent(s.relyingPartyId)}`,
+    s.port,
+  );
   const page = await session.get(signOn);
   if (page.status < 200 || page.status > 299) throw httpFailure(pluginCode, 'the ADFS sign-on page', page);
   const parsed = await parseHtmlPage(page.body, pluginCode);
   const already = samlResponseOf(parsed);
   if (already !== undefined) return already; // signed on already (integrated authentication)
   const form = parsed.forms.find((f) => f.action !== undefined && f.action !== '');
-  if (form === undefined) throw new AwsWrapperError(`${pluginCode}: the ADFS sign-on page at ${page.url.origin} has no sign-in form`);
+  if (form === undefined)
+    throw new AwsWrapperError(`${pluginCode}: the ADFS sign-on page at ${page.url.origin} has no sign-in form`);
   const fields = new URLSearchParams();
   for (const input of form.inputs) {
     const name = input.name.toLowerCase();
@@ -117,7 +128,12 @@ export async function adfsSamlAssertion(s: AdfsSettings, pluginCode: string): Pr
     else fields.append(input.name, input.value);
   }
   const action = new URL(form.action!, page.url);
-  log.debug('%s: posting the ADFS sign-in form for idp user %s to %s', pluginCode, s.credentials.username, `${action.origin}${action.pathname}`);
+  log.debug(
+    '%s: posting the ADFS sign-in form for idp user %s to %s',
+    pluginCode,
+    s.credentials.username,
+    `${action.origin}${action.pathname}`,
+  );
   const answer = await session.post(action, 'application/x-www-form-urlencoded', fields.toString());
   if (answer.status < 200 || answer.status > 299) throw httpFailure(pluginCode, 'the ADFS sign-in', answer);
   const result = await parseHtmlPage(answer.body, pluginCode);
@@ -145,7 +161,12 @@ export interface OktaSettings {
 export async function oktaSamlAssertion(s: OktaSettings, pluginCode: string): Promise<string> {
   const session = new IdpSession({ timeoutMs: s.timeoutMs, verifyTls: s.verifyTls, pluginCode });
   const authn = idpUrl(s.endpoint, '/api/v1/authn');
-  const res = await session.post(authn, 'application/json', JSON.stringify({ username: s.credentials.username, password: s.credentials.password }), { accept: 'application/json' });
+  const res = await session.post(
+    authn,
+    'application/json',
+    JSON.stringify({ username: s.credentials.username, password: s.credentials.password }),
+    { accept: 'application/json' },
+  );
   let json: { status?: unknown; sessionToken?: unknown; errorCode?: unknown; errorSummary?: unknown } | undefined;
   try {
     json = JSON.parse(res.body) as typeof json;
@@ -153,10 +174,14 @@ export async function oktaSamlAssertion(s: OktaSettings, pluginCode: string): Pr
     json = undefined;
   }
   if (res.status < 200 || res.status > 299) {
-    const detail = json && typeof json.errorSummary === 'string' ? `${String(json.errorCode ?? '')} ${json.errorSummary}`.trim() : undefined;
+    const detail =
+      json && typeof json.errorSummary === 'string'
+        ? `${String(json.errorCode ?? '')} ${json.errorSummary}`.trim()
+        : undefined;
     throw httpFailure(pluginCode, `Okta sign-in of idp user '${s.credentials.username}'`, res, detail);
   }
-  if (json === undefined || typeof json !== 'object') throw new AwsWrapperError(`${pluginCode}: Okta's authn answer at ${authn.origin} is not JSON`);
+  if (json === undefined || typeof json !== 'object')
+    throw new AwsWrapperError(`${pluginCode}: Okta's authn answer at ${authn.origin} is not JSON`);
   if (json.status !== 'SUCCESS' || typeof json.sessionToken !== 'string' || json.sessionToken === '') {
     throw new AwsWrapperError(
       `${pluginCode}: Okta answered status ${String(json.status)} for idp user '${s.credentials.username}'; only a plain username/password sign-in (no MFA step) is supported`,
@@ -167,6 +192,9 @@ export async function oktaSamlAssertion(s: OktaSettings, pluginCode: string): Pr
   const page = await session.get(saml);
   if (page.status < 200 || page.status > 299) throw httpFailure(pluginCode, `the Okta app '${s.appId}'`, page);
   const assertion = samlResponseOf(await parseHtmlPage(page.body, pluginCode));
-  if (assertion === undefined) throw new AwsWrapperError(`${pluginCode}: the Okta app '${s.appId}' at ${saml.origin} returned no SAML assertion: check appId`);
+  if (assertion === undefined)
+    throw new AwsWrapperError(
+      `${pluginCode}: the Okta app '${s.appId}' at ${saml.origin} returned no SAML assertion: check appId`,
+    );
   return assertion;
 }

@@ -23,10 +23,13 @@ export class MissingDependencyError extends AwsWrapperError {
   readonly packages: readonly string[];
   constructor(packageName: string, feature: string, options?: { cause?: unknown }) {
     const all = [...new Set([packageName, ...(PLUGIN_PACKAGES[feature] ?? [])])];
-    super(`The '${feature}' plugin needs the package '${packageName}', which is not installed: run 'npm install ${all.join(' ')}'`, {
-      ...options,
-      code: 'WRAPPER_MISSING_DEPENDENCY',
-    });
+    super(
+      `The '${feature}' plugin needs the package '${packageName}', which is not installed: run 'npm install ${all.join(' ')}'`,
+      {
+        ...options,
+        code: 'WRAPPER_MISSING_DEPENDENCY',
+      },
+    );
     this.packageName = packageName;
     this.packages = all;
   }
@@ -50,7 +53,8 @@ async function load<T>(packageName: string, feature: string, importer: () => Pro
   try {
     return await importer();
   } catch (err) {
-    if (isModuleNotFound(err)) throw new MissingDependencyError(missingPackage(err, packageName), feature, { cause: err });
+    if (isModuleNotFound(err))
+      throw new MissingDependencyError(missingPackage(err, packageName), feature, { cause: err });
     throw err;
   }
 }

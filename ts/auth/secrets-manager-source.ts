@@ -36,7 +36,10 @@ function locate(props: ConnectProps): SecretLocation {
   const o = props.options;
   const secretId = o.secretsManagerSecretId;
   if (secretId === undefined || secretId.trim() === '') {
-    throw new ConfigurationError(`${CODE}: 'secretsManagerSecretId' is required: the name or ARN of the secret holding the database credentials`, 'secretsManagerSecretId');
+    throw new ConfigurationError(
+      `${CODE}: 'secretsManagerSecretId' is required: the name or ARN of the secret holding the database credentials`,
+      'secretsManagerSecretId',
+    );
   }
   const region = o.secretsManagerRegion ?? regionFromSecretArn(secretId);
   if (region === undefined) {
@@ -54,34 +57,55 @@ function locate(props: ConnectProps): SecretLocation {
       url = undefined;
     }
     if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-      throw new ConfigurationError(`${CODE}: 'secretsManagerEndpoint' expects an http(s) URL like 'https://secretsmanager.${region}.amazonaws.com', got '${endpoint}'`, 'secretsManagerEndpoint');
+      throw new ConfigurationError(
+        `${CODE}: 'secretsManagerEndpoint' expects an http(s) URL like 'https://secretsmanager.${region}.amazonaws.com', got '${endpoint}'`,
+        'secretsManagerEndpoint',
+      );
     }
   }
-  return { secretId, region, endpoint, usernameKey: o.secretsManagerSecretUsernameKey, passwordKey: o.secretsManagerSecretPasswordKey };
+  return {
+    secretId,
+    region,
+    endpoint,
+    usernameKey: o.secretsManagerSecretUsernameKey,
+    passwordKey: o.secretsManagerSecretPasswordKey,
+  };
 }
 
 /** Reads user and password from the secret's JSON. Messages name keys, never values. */
 export function parseSecret(secretString: string | undefined, loc: SecretLocation): DbCredentials {
   const what = `${CODE}: secret '${loc.secretId}'`;
-  if (secretString === undefined) throw new AwsWrapperError(`${what} has no string value (binary secrets are not supported); store the credentials as JSON`);
+  if (secretString === undefined)
+    throw new AwsWrapperError(
+      `${what} has no string value (binary secrets are not supported); store the credentials as JSON`,
+    );
   let value: unknown;
   try {
     value = JSON.parse(secretString);
   } catch {
     // JSON.parse's message quotes the text: never passed on.
-    throw new AwsWrapperError(`${what} is not JSON; expected an object like {"${loc.usernameKey}": "...", "${loc.passwordKey}": "..."}`);
+    throw new AwsWrapperError(
+      `${what} is not JSON; expected an object like {"${loc.usernameKey}": "...", "${loc.passwordKey}": "..."}`,
+    );
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new AwsWrapperError(`${what} is not a JSON object; expected {"${loc.usernameKey}": "...", "${loc.passwordKey}": "..."}`);
+    throw new AwsWrapperError(
+      `${what} is not a JSON object; expected {"${loc.usernameKey}": "...", "${loc.passwordKey}": "..."}`,
+    );
   }
   const get = (key: string, option: string): string => {
     const v = (value as Record<string, unknown>)[key];
     if (typeof v !== 'string' || v === '') {
-      throw new AwsWrapperError(`${what} has no non-empty string under the key '${key}' (set '${option}' if the secret uses another key)`);
+      throw new AwsWrapperError(
+        `${what} has no non-empty string under the key '${key}' (set '${option}' if the secret uses another key)`,
+      );
     }
     return v;
   };
-  return { user: get(loc.usernameKey, 'secretsManagerSecretUsernameKey'), password: get(loc.passwordKey, 'secretsManagerSecretPasswordKey') };
+  return {
+    user: get(loc.usernameKey, 'secretsManagerSecretUsernameKey'),
+    password: get(loc.passwordKey, 'secretsManagerSecretPasswordKey'),
+  };
 }
 
 export class SecretsManagerCredentialSource implements CredentialSource {

@@ -19,14 +19,30 @@ export async function assumeRoleWithSaml(input: AssumeRoleWithSamlInput, pluginC
   const sdk = await loadSts(pluginCode);
   const client = new sdk.STSClient({ region: input.region, logger: AWS_SDK_LOGGER });
   try {
-    const out = await client.send(new sdk.AssumeRoleWithSAMLCommand({ RoleArn: input.roleArn, PrincipalArn: input.principalArn, SAMLAssertion: input.assertion }));
+    const out = await client.send(
+      new sdk.AssumeRoleWithSAMLCommand({
+        RoleArn: input.roleArn,
+        PrincipalArn: input.principalArn,
+        SAMLAssertion: input.assertion,
+      }),
+    );
     const c = out.Credentials;
     if (c?.AccessKeyId === undefined || c.SecretAccessKey === undefined) {
-      throw new AwsWrapperError(`${pluginCode}: STS AssumeRoleWithSAML for role ${input.roleArn} returned no credentials`);
+      throw new AwsWrapperError(
+        `${pluginCode}: STS AssumeRoleWithSAML for role ${input.roleArn} returned no credentials`,
+      );
     }
-    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      expiration: c.Expiration,
+    };
   } catch (err) {
-    throw authFetchError(`${pluginCode}: STS AssumeRoleWithSAML for role ${input.roleArn} (principal ${input.principalArn}, region ${input.region}) failed`, err);
+    throw authFetchError(
+      `${pluginCode}: STS AssumeRoleWithSAML for role ${input.roleArn} (principal ${input.principalArn}, region ${input.region}) failed`,
+      err,
+    );
   } finally {
     client.destroy();
   }

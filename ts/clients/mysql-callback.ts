@@ -11,11 +11,25 @@
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import mysql from 'mysql2';
-import type { FieldPacket, Prepare, PrepareStatementInfo, Query, QueryError, QueryOptions, ResultSetHeader } from 'mysql2';
+import type {
+  FieldPacket,
+  Prepare,
+  PrepareStatementInfo,
+  Query,
+  QueryError,
+  QueryOptions,
+  ResultSetHeader,
+} from 'mysql2';
 import type { ConnectionState, Connection as PromiseConnection } from 'mysql2/promise';
 import type { ClientMethod } from '../plugin.js';
 import type { AwsMySQLPoolConnection } from '../pools/mysql-pool.js';
-import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig, type AwsMySQLClientInit, type AwsPreparedStatementInfo } from './mysql-client.js';
+import {
+  AwsMySQLClient,
+  closedStateError,
+  type AwsMySQLClientConfig,
+  type AwsMySQLClientInit,
+  type AwsPreparedStatementInfo,
+} from './mysql-client.js';
 import { safeConfigView } from './config-view.js';
 import { EventRelay } from './inherit-events.js';
 
@@ -39,7 +53,11 @@ export interface DriverCommand extends EventEmitter {
 /** What the wrapper uses of mysql2's callback-style core connection (PromiseConnection keeps it as `.connection`). */
 export interface CallbackCore extends EventEmitter {
   query(cmd: DriverCommand): DriverCommand;
-  execute(sql: unknown, values: unknown, cb?: (err: Error | null, rows?: unknown, fields?: unknown) => void): DriverCommand;
+  execute(
+    sql: unknown,
+    values: unknown,
+    cb?: (err: Error | null, rows?: unknown, fields?: unknown) => void,
+  ): DriverCommand;
   _handshakePacket?: unknown;
   _closing?: boolean;
   _fatalError?: unknown;
@@ -51,22 +69,37 @@ export interface CallbackCore extends EventEmitter {
 
 /** mysql2's server-side protocol methods (mysql2.createServer) do not apply to a client connection. */
 function serverSideOnly(method: string): TypeError {
-  return new TypeError(`${method}() is part of mysql2's server-side protocol (mysql2.createServer) and is not available on a client connection`);
+  return new TypeError(
+    `${method}() is part of mysql2's server-side protocol (mysql2.createServer) and is not available on a client connection`,
+  );
 }
 
 function callbackCoreOf(conn: PromiseConnection): CallbackCore {
   return (conn as unknown as { connection: CallbackCore }).connection;
 }
 
-type CreateQuery = (sql: unknown, values: unknown, cb: unknown, config: Record<string, unknown>) => Query & DriverCommand;
+type CreateQuery = (
+  sql: unknown,
+  values: unknown,
+  cb: unknown,
+  config: Record<string, unknown>,
+) => Query & DriverCommand;
 const createDriverQuery = (mysql.Connection as unknown as { createQuery: CreateQuery }).createQuery;
 
 /** mysql2's Query command class: a Query given to `query()` is sent as it is (mysql2's PoolCluster does that). */
 const QueryCommand = createDriverQuery('', undefined, undefined, {}).constructor;
 
 /** Internal: mysql2's Query command for `query(sql, values, cb)`, in event mode until it is sent. */
-export function createQuery(sql: unknown, values: unknown, cb: unknown, config: Record<string, unknown>): Query & DriverCommand {
-  const cmd = (sql as object | null)?.constructor === QueryCommand ? (sql as Query & DriverCommand) : createDriverQuery(sql, values, cb, config);
+export function createQuery(
+  sql: unknown,
+  values: unknown,
+  cb: unknown,
+  config: Record<string, unknown>,
+): Query & DriverCommand {
+  const cmd =
+    (sql as object | null)?.constructor === QueryCommand
+      ? (sql as Query & DriverCommand)
+      : createDriverQuery(sql, values, cb, config);
   const named = cmd as { namedPlaceholders?: unknown };
   if (named.namedPlaceholders === undefined) named.namedPlaceholders = config.namedPlaceholders;
   // The command reports to the pipeline; the user's callback gets the pipeline's outcome.
@@ -75,7 +108,9 @@ export function createQuery(sql: unknown, values: unknown, cb: unknown, config: 
 }
 
 /** Internal: what sends a Query command created by createQuery on the physical connection. */
-export function sendQuery(cmd: Query & DriverCommand): (core: CallbackCore, done: DriverCommand['onResult'] | undefined) => DriverCommand {
+export function sendQuery(
+  cmd: Query & DriverCommand,
+): (core: CallbackCore, done: DriverCommand['onResult'] | undefined) => DriverCommand {
   return (core, done) => {
     cmd.onResult = done ?? null;
     return core.query(cmd);
@@ -96,11 +131,15 @@ export function invoke(fn: () => void): void {
 /** Internal: mysql2 `execute()`'s synchronous checks of the bind values. */
 export function checkExecuteValues(values: unknown): void {
   if (values === undefined || values === null || typeof values === 'function') return;
-  if (!Array.isArray(values)) throw new TypeError('Bind parameters must be array if namedPlaceholders parameter is not enabled');
+  if (!Array.isArray(values))
+    throw new TypeError('Bind parameters must be array if namedPlaceholders parameter is not enabled');
   for (const v of values) {
-    if (v === undefined) throw new TypeError('Bind parameters must not contain undefined. To pass SQL NULL specify JS null');
+    if (v === undefined)
+      throw new TypeError('Bind parameters must not contain undefined. To pass SQL NULL specify JS null');
     if (typeof v === 'function') {
-      throw new TypeError('Bind parameters must not contain function(s). To pass the body of a function as a string call .toString() first');
+      throw new TypeError(
+        'Bind parameters must not contain function(s). To pass the body of a function as a string call .toString() first',
+      );
     }
   }
 }
@@ -142,7 +181,10 @@ export class CommandRun {
     client: AwsMySQLClient,
     method: ClientMethod,
     args: readonly unknown[],
-    send: (core: CallbackCore, done: ((err: Error | null, rows?: unknown, fields?: unknown) => void) | undefined) => DriverCommand,
+    send: (
+      core: CallbackCore,
+      done: ((err: Error | null, rows?: unknown, fields?: unknown) => void) | undefined,
+    ) => DriverCommand,
   ): Promise<CommandOutcome> {
     const cb = this.cb;
     let sent = false;
@@ -177,7 +219,8 @@ export class CommandRun {
               return true;
             }
             // A statement's OK packet (event mode) tells the transaction state.
-            if (event === 'result' && (a[0] as object | null)?.constructor?.name === 'ResultSetHeader') lastHeader = a[0];
+            if (event === 'result' && (a[0] as object | null)?.constructor?.name === 'ResultSetHeader')
+              lastHeader = a[0];
             return this.toUser(event, ...a);
           };
         });
@@ -194,7 +237,12 @@ export class CommandRun {
     this.delivered = true;
     if (outcome.err === undefined) {
       if (this.ended) this.toUser('end');
-      if (cb !== undefined) invoke(() => (outcome.fields === undefined ? cb(null, outcome.rows) : cb(null, outcome.rows, outcome.fields as FieldPacket[])));
+      if (cb !== undefined)
+        invoke(() =>
+          outcome.fields === undefined
+            ? cb(null, outcome.rows)
+            : cb(null, outcome.rows, outcome.fields as FieldPacket[]),
+        );
       return;
     }
     const err = outcome.err;
@@ -217,8 +265,8 @@ function headerArgs(result: unknown): unknown[] {
  * `.promise()` returns the client.
  */
 export class AwsMySQLCallbackConnection extends EventEmitter {
-  private declare readonly client: AwsMySQLClient;
-  private declare readonly eventRelay: EventRelay;
+  declare private readonly client: AwsMySQLClient;
+  declare private readonly eventRelay: EventRelay;
   /** The connect this object started; commands wait for it (undefined: nothing to wait for). */
   private connecting: Promise<void> | undefined;
   private connectError: Error | undefined;
@@ -230,7 +278,10 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   constructor(client: AwsMySQLClient, connectNow = false) {
     super();
     Object.defineProperty(this, 'client', { value: client, enumerable: false });
-    Object.defineProperty(this, 'eventRelay', { value: new EventRelay(this, client, CONNECTION_EVENTS), enumerable: false });
+    Object.defineProperty(this, 'eventRelay', {
+      value: new EventRelay(this, client, CONNECTION_EVENTS),
+      enumerable: false,
+    });
     if (connectNow) void this.startConnect();
   }
 
@@ -320,7 +371,8 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   query(sql: string | QueryOptions | Query, values?: unknown, cb?: unknown): Query {
     const a = splitArgs(values, cb);
     // A ready Query command carries its own callback.
-    if ((sql as object).constructor === QueryCommand && a.cb === undefined) a.cb = ((sql as DriverCommand).onResult ?? undefined);
+    if ((sql as object).constructor === QueryCommand && a.cb === undefined)
+      a.cb = (sql as DriverCommand).onResult ?? undefined;
     const cmd = createQuery(sql, a.values, a.cb, (this.client.config ?? {}) as Record<string, unknown>);
     this.whenReady(
       () => {
@@ -360,11 +412,15 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     else checkExecuteValues(a.values);
     // mysql2 returns its Execute command, which its typings call a Query. This stand-in relays the command's events
     // and carries its `sql`; it has no `stream()` (use query() to stream rows).
-    const handle = Object.assign(new EventEmitter(), { sql: typeof sql === 'string' ? sql : sql.sql }) as unknown as Query & EventEmitter;
+    const handle = Object.assign(new EventEmitter(), {
+      sql: typeof sql === 'string' ? sql : sql.sql,
+    }) as unknown as Query & EventEmitter;
     this.whenReady(
       () => {
         const run = new CommandRun(handle, a.cb);
-        void run.send(this.client, 'Client.execute', [sql, a.values], (core, done) => core.execute(sql, a.values, done)).then((o) => run.deliver(o));
+        void run
+          .send(this.client, 'Client.execute', [sql, a.values], (core, done) => core.execute(sql, a.values, done))
+          .then((o) => run.deliver(o));
       },
       (err) => this.fail(handle, a.cb, err),
     );
@@ -377,7 +433,10 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
    * a callback. mysql2's typings call it a `Prepare` with `sql`, `start()`, `determinePacket()` and `stream()`; its
    * runtime command has none of them (nor does this one), hence the cast.
    */
-  prepare(options: string | QueryOptions, cb?: (err: QueryError | null, statement: AwsMySQLCallbackStatement) => void): Prepare {
+  prepare(
+    options: string | QueryOptions,
+    cb?: (err: QueryError | null, statement: AwsMySQLCallbackStatement) => void,
+  ): Prepare {
     const handle = new EventEmitter();
     const failed = (err: Error): void => {
       if (cb) invoke(() => (cb as Callback)(err as QueryError));
@@ -420,29 +479,53 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
 
   /** START TRANSACTION; `cb(null, resultSetHeader)` as mysql2. */
   beginTransaction(cb?: MySQLCallback<ResultSetHeader>): void {
-    this.command(() => this.client.transactionCommand('Client.beginTransaction', true, (c) => c.beginTransaction()), cb as Callback | undefined, headerArgs);
+    this.command(
+      () => this.client.transactionCommand('Client.beginTransaction', true, (c) => c.beginTransaction()),
+      cb as Callback | undefined,
+      headerArgs,
+    );
   }
 
   commit(cb?: MySQLCallback<ResultSetHeader>): void {
-    this.command(() => this.client.transactionCommand('Client.commit', false, (c) => c.commit()), cb as Callback | undefined, headerArgs);
+    this.command(
+      () => this.client.transactionCommand('Client.commit', false, (c) => c.commit()),
+      cb as Callback | undefined,
+      headerArgs,
+    );
   }
 
   rollback(cb?: MySQLCallback<ResultSetHeader>): void {
-    this.command(() => this.client.transactionCommand('Client.rollback', false, (c) => c.rollback()), cb as Callback | undefined, headerArgs);
+    this.command(
+      () => this.client.transactionCommand('Client.rollback', false, (c) => c.rollback()),
+      cb as Callback | undefined,
+      headerArgs,
+    );
   }
 
   /** COM_PING; `cb()` with no arguments on success, as mysql2 (whose typings say `cb(null)`). */
   ping(cb?: (err: QueryError | null) => void): void {
-    this.command(() => this.client.ping(), cb, () => []);
+    this.command(
+      () => this.client.ping(),
+      cb,
+      () => [],
+    );
   }
 
   /** COM_RESET_CONNECTION (mysql2 `reset(cb)`); `cb(null)` on success. */
   reset(cb?: (err: QueryError | null) => void): void {
-    this.command(() => this.client.reset(), cb, () => [null]);
+    this.command(
+      () => this.client.reset(),
+      cb,
+      () => [null],
+    );
   }
 
   changeUser(options: AwsMySQLClientConfig, cb?: (err: QueryError | null) => void): void {
-    this.command(() => this.client.changeUser(options), cb, () => [null]);
+    this.command(
+      () => this.client.changeUser(options),
+      cb,
+      () => [null],
+    );
   }
 
   /** Closes the connection after the commands already sent (COM_QUIT); commands given afterwards fail. */
@@ -455,18 +538,24 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
     }
     this.ended = true;
     const done = (): Promise<void> => this.client.end();
-    (this.connecting ?? Promise.resolve()).then(done, () => undefined).then(
-      // mysql2 calls back with no argument on success (its typings say `null`).
-      () => cb && invoke(() => (cb as () => void)()),
-      (err: QueryError) => (cb ? invoke(() => cb(err)) : this.emitError(err)),
-    );
+    (this.connecting ?? Promise.resolve())
+      .then(done, () => undefined)
+      .then(
+        // mysql2 calls back with no argument on success (its typings say `null`).
+        () => cb && invoke(() => (cb as () => void)()),
+        (err: QueryError) => (cb ? invoke(() => cb(err)) : this.emitError(err)),
+      );
   }
 
   /** Closes the socket now. */
   destroy(): void {
     this.ended = true;
     if (this.connecting === undefined) this.client.destroy();
-    else void this.connecting.then(() => this.client.destroy(), () => undefined);
+    else
+      void this.connecting.then(
+        () => this.client.destroy(),
+        () => undefined,
+      );
   }
 
   pause(): void {
@@ -518,7 +607,7 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   get _fatalError(): unknown {
-    return this.currentCore()?._fatalError ?? (this.connectError ?? null);
+    return this.currentCore()?._fatalError ?? this.connectError ?? null;
   }
 
   get _protocolError(): unknown {
@@ -553,12 +642,12 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   writeEof(warnings?: number, statusFlags?: number): never {
-    void warnings, statusFlags;
+    (void warnings, statusFlags);
     throw serverSideOnly('writeEof');
   }
 
   writeTextResult(rows?: unknown[], columns?: unknown[]): never {
-    void rows, columns;
+    (void rows, columns);
     throw serverSideOnly('writeTextResult');
   }
 
@@ -581,7 +670,11 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   toJSON(): Record<string, unknown> {
-    return { threadId: this.threadId, state: this.state, config: safeConfigView(this.client.config as Record<string, unknown>) };
+    return {
+      threadId: this.threadId,
+      state: this.state,
+      config: safeConfigView(this.client.config as Record<string, unknown>),
+    };
   }
 }
 
@@ -595,7 +688,8 @@ export class AwsMySQLCallbackStatement {
 
   /** mysql2's statement as prepared (the promise wrapper keeps it as `.statement`); a switch re-prepares it. */
   private get driverStatement(): { id: number; columns: unknown; parameters: unknown } {
-    return (this.statement.statement as unknown as { statement: { id: number; columns: unknown; parameters: unknown } }).statement;
+    return (this.statement.statement as unknown as { statement: { id: number; columns: unknown; parameters: unknown } })
+      .statement;
   }
 
   get id(): number {
@@ -630,7 +724,7 @@ export class AwsMySQLCallbackStatement {
 
 /** A connection checked out of an AwsMySQLCallbackPool (mysql2's `PoolConnection`); `.promise()` is the pool's. */
 export class AwsMySQLCallbackPoolConnection extends AwsMySQLCallbackConnection {
-  private declare readonly pooled: AwsMySQLPoolConnection;
+  declare private readonly pooled: AwsMySQLPoolConnection;
 
   /** Internal: `poolConnection.connection`, or a callback pool's getConnection(cb). */
   constructor(pooled: AwsMySQLPoolConnection) {
@@ -675,7 +769,10 @@ export class AwsMySQLCallbackPoolConnection extends AwsMySQLCallbackConnection {
 }
 
 /** mysql2's `createConnection(config)`: a connection that starts connecting now. */
-export function createConnection(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): AwsMySQLCallbackConnection {
+export function createConnection(
+  config: AwsMySQLClientConfig | string,
+  init?: AwsMySQLClientInit,
+): AwsMySQLCallbackConnection {
   const connection = new AwsMySQLClient(config, init).connection;
   connection.connect();
   return connection;

@@ -59,7 +59,10 @@ const FORWARDED_EVENTS = ['error', 'end'] as const;
 
 export class AwsMySQLClient extends EventEmitter {
   /** mysql2/promise users write `await mysql.createConnection(cfg)`; this is the same for the wrapper. */
-  static async createConnection(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): Promise<AwsMySQLClient> {
+  static async createConnection(
+    config: AwsMySQLClientConfig | string,
+    init?: AwsMySQLClientInit,
+  ): Promise<AwsMySQLClient> {
     const client = new AwsMySQLClient(config, init);
     await client.connect();
     client.openedByCreateConnection = true;
@@ -71,7 +74,7 @@ export class AwsMySQLClient extends EventEmitter {
   private readonly dialect: Mysql2DriverDialect;
   /** readerRouting (undefined when off: statements are not classified). */
   private readonly router: ReaderRouter | undefined;
-  private declare readonly userConfig: Readonly<Record<string, unknown>>;
+  declare private readonly userConfig: Readonly<Record<string, unknown>>;
   /** mysql2's `trace` (default true): failed promise calls carry the caller's frames. */
   private readonly trace: boolean;
   private readonly forwarders = new Map<string, (...args: unknown[]) => void>();
@@ -96,7 +99,9 @@ export class AwsMySQLClient extends EventEmitter {
     super();
     if (typeof config === 'string') config = { uri: config };
     if (config === null || typeof config !== 'object') {
-      throw new TypeError(`AwsMySQLClient config must be an object or a connection URI string, got ${config === null ? 'null' : typeof config}`);
+      throw new TypeError(
+        `AwsMySQLClient config must be an object or a connection URI string, got ${config === null ? 'null' : typeof config}`,
+      );
     }
     // Not enumerable: it holds the password.
     Object.defineProperty(this, 'userConfig', { value: config, enumerable: false });
@@ -161,7 +166,11 @@ export class AwsMySQLClient extends EventEmitter {
   }
 
   /** Runs one driver call through the pipeline, bounded by socketTimeout. */
-  private async run<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: Connection) => Promise<T>): Promise<T> {
+  private async run<T>(
+    method: ClientMethod,
+    args: readonly unknown[],
+    fn: (conn: Connection) => Promise<T>,
+  ): Promise<T> {
     if (this.closed) throw closedStateError();
     return this.core.execute(method, args, (conn) => this.dialect.runBounded(conn, () => fn(conn), this.socketTimeout));
   }
@@ -171,7 +180,13 @@ export class AwsMySQLClient extends EventEmitter {
    * takes `method`, no socketTimeout), so the command can go straight to mysql2; undefined otherwise.
    */
   directConnection(method: ClientMethod): Connection | undefined {
-    if (this.closed || this.router !== undefined || this.socketTimeout !== undefined || this.core.pluginManager.getExecuteChain(method) !== undefined) return undefined;
+    if (
+      this.closed ||
+      this.router !== undefined ||
+      this.socketTimeout !== undefined ||
+      this.core.pluginManager.getExecuteChain(method) !== undefined
+    )
+      return undefined;
     return this.core.connectionOrUndefined;
   }
 
@@ -194,20 +209,29 @@ export class AwsMySQLClient extends EventEmitter {
   query<T extends QueryResult>(options: QueryOptions, values?: QueryValues): Result<T>;
   query<T extends QueryResult>(sql: string | QueryOptions, values?: QueryValues): Result<T> {
     const stack = this.callerStack(AwsMySQLClient.prototype.query);
-    return withCallerStack(this.statement('Client.query', [sql, values], (conn) => conn.query<T>(sql as string, values)), stack);
+    return withCallerStack(
+      this.statement('Client.query', [sql, values], (conn) => conn.query<T>(sql as string, values)),
+      stack,
+    );
   }
 
   execute<T extends QueryResult>(sql: string, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(options: QueryOptions, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(sql: string | QueryOptions, values?: ExecuteValues): Result<T> {
     const stack = this.callerStack(AwsMySQLClient.prototype.execute);
-    return withCallerStack(this.statement('Client.execute', [sql, values], (conn) => conn.execute<T>(sql as string, values)), stack);
+    return withCallerStack(
+      this.statement('Client.execute', [sql, values], (conn) => conn.execute<T>(sql as string, values)),
+      stack,
+    );
   }
 
   /** Prepares on the current physical connection; the statement re-prepares itself if the connection changes. */
   async prepare(options: string | QueryOptions): Promise<AwsPreparedStatementInfo> {
     const stack = this.callerStack(AwsMySQLClient.prototype.prepare);
-    const [conn, statement] = await withCallerStack(this.run('Client.prepare', [options], async (c) => [c, await c.prepare(options)] as const), stack);
+    const [conn, statement] = await withCallerStack(
+      this.run('Client.prepare', [options], async (c) => [c, await c.prepare(options)] as const),
+      stack,
+    );
     return new AwsPreparedStatementInfo(this, options, conn, statement);
   }
 
@@ -222,21 +246,34 @@ export class AwsMySQLClient extends EventEmitter {
 
   async beginTransaction(): Promise<void> {
     const stack = this.callerStack(AwsMySQLClient.prototype.beginTransaction);
-    await withCallerStack(this.transactionCommand('Client.beginTransaction', true, (conn) => conn.beginTransaction()), stack);
+    await withCallerStack(
+      this.transactionCommand('Client.beginTransaction', true, (conn) => conn.beginTransaction()),
+      stack,
+    );
   }
 
   async commit(): Promise<void> {
     const stack = this.callerStack(AwsMySQLClient.prototype.commit);
-    await withCallerStack(this.transactionCommand('Client.commit', false, (conn) => conn.commit()), stack);
+    await withCallerStack(
+      this.transactionCommand('Client.commit', false, (conn) => conn.commit()),
+      stack,
+    );
   }
 
   async rollback(): Promise<void> {
     const stack = this.callerStack(AwsMySQLClient.prototype.rollback);
-    await withCallerStack(this.transactionCommand('Client.rollback', false, (conn) => conn.rollback()), stack);
+    await withCallerStack(
+      this.transactionCommand('Client.rollback', false, (conn) => conn.rollback()),
+      stack,
+    );
   }
 
   /** Internal (the callback API): BEGIN / COMMIT / ROLLBACK through the pipeline; resolves with mysql2's result. */
-  transactionCommand(method: ClientMethod, opens: boolean, fn: (conn: Connection) => Promise<unknown>): Promise<unknown> {
+  transactionCommand(
+    method: ClientMethod,
+    opens: boolean,
+    fn: (conn: Connection) => Promise<unknown>,
+  ): Promise<unknown> {
     const call = () =>
       this.run(method, [], async (conn) => {
         // mysql2 resolves these with [ResultSetHeader, undefined] although its typings say void.
@@ -252,7 +289,10 @@ export class AwsMySQLClient extends EventEmitter {
 
   async ping(): Promise<void> {
     const stack = this.callerStack(AwsMySQLClient.prototype.ping);
-    await withCallerStack(this.run('Client.ping', [], (conn) => conn.ping()), stack);
+    await withCallerStack(
+      this.run('Client.ping', [], (conn) => conn.ping()),
+      stack,
+    );
   }
 
   async changeUser(options: ConnectionOptions): Promise<void> {
@@ -331,7 +371,12 @@ export class AwsMySQLClient extends EventEmitter {
   format(sql: string, values?: unknown): string {
     const conn = this.core.connectionOrUndefined;
     if (conn !== undefined) return conn.format(sql, values);
-    return mysql.format(sql, values as never, Boolean(this.userConfig.stringifyObjects), this.userConfig.timezone as never);
+    return mysql.format(
+      sql,
+      values as never,
+      Boolean(this.userConfig.stringifyObjects),
+      this.userConfig.timezone as never,
+    );
   }
 
   /**
@@ -344,7 +389,7 @@ export class AwsMySQLClient extends EventEmitter {
 
   /** The current connection's mysql2 config, or the given config before connecting. */
   get config(): ConnectionOptions {
-    return this.core.connectionOrUndefined?.config ?? (this.userConfig);
+    return this.core.connectionOrUndefined?.config ?? this.userConfig;
   }
 
   /** mysql2's connection state ('authenticated', 'disconnected', 'error', …) of the current connection. */
@@ -372,7 +417,8 @@ export class AwsMySQLClient extends EventEmitter {
   }
 
   setReadOnly(readOnly: boolean): Promise<void> {
-    if (typeof readOnly !== 'boolean') return Promise.reject(new TypeError(`setReadOnly expects a boolean, got ${typeof readOnly}`));
+    if (typeof readOnly !== 'boolean')
+      return Promise.reject(new TypeError(`setReadOnly expects a boolean, got ${typeof readOnly}`));
     return this.core.setReadOnly(readOnly);
   }
 
@@ -381,7 +427,8 @@ export class AwsMySQLClient extends EventEmitter {
   }
 
   setAutoCommit(autoCommit: boolean): Promise<void> {
-    if (typeof autoCommit !== 'boolean') return Promise.reject(new TypeError(`setAutoCommit expects a boolean, got ${typeof autoCommit}`));
+    if (typeof autoCommit !== 'boolean')
+      return Promise.reject(new TypeError(`setAutoCommit expects a boolean, got ${typeof autoCommit}`));
     return this.core.setSessionState({ autoCommit });
   }
 
@@ -450,7 +497,10 @@ export function closedStateError(): Error & { fatal: true } {
 }
 
 /** Opens a connected AwsMySQLClient, as mysql2/promise's createConnection does for a Connection. */
-export function createConnection(config: AwsMySQLClientConfig | string, init?: AwsMySQLClientInit): Promise<AwsMySQLClient> {
+export function createConnection(
+  config: AwsMySQLClientConfig | string,
+  init?: AwsMySQLClientInit,
+): Promise<AwsMySQLClient> {
   return AwsMySQLClient.createConnection(config, init);
 }
 

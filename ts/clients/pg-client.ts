@@ -30,7 +30,17 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import ConnectionParameters from 'pg/lib/connection-parameters.js';
 import type { Readable, Writable } from 'node:stream';
-import type { ClientConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryConfigValues, QueryResult, QueryResultRow, Submittable, TransactionStatus } from 'pg';
+import type {
+  ClientConfig,
+  QueryArrayConfig,
+  QueryArrayResult,
+  QueryConfig,
+  QueryConfigValues,
+  QueryResult,
+  QueryResultRow,
+  Submittable,
+  TransactionStatus,
+} from 'pg';
 import { ClientCore } from '../client-core.js';
 import type { IsolationLevel } from '../dialects/types.js';
 import { PgDriverDialect } from '../dialects/driver/pg.js';
@@ -66,7 +76,20 @@ const CLOSED_ERROR_MESSAGE = 'Client was closed and is not queryable';
 const TERMINATED_ERROR_MESSAGE = 'Connection terminated';
 
 /** pg.Pool's own keys: pg.Pool hands its whole config to each client, and pg.Client ignores them. */
-const POOL_KEYS = ['max', 'min', 'poolSize', 'idleTimeoutMillis', 'maxUses', 'maxLifetimeSeconds', 'allowExitOnIdle', 'log', 'Client', 'verify', 'Promise', 'onConnect'];
+const POOL_KEYS = [
+  'max',
+  'min',
+  'poolSize',
+  'idleTimeoutMillis',
+  'maxUses',
+  'maxLifetimeSeconds',
+  'allowExitOnIdle',
+  'log',
+  'Client',
+  'verify',
+  'Promise',
+  'onConnect',
+];
 
 /**
  * The user's config as an own, enumerable copy: pg.Pool and Knex pass `password` as a non-enumerable property
@@ -76,7 +99,8 @@ export function copyConfig(config: string | AwsPGClientConfig | undefined | null
   if (typeof config === 'string') return { connectionString: config };
   const out: Record<string, unknown> = { ...(config ?? {}) };
   // Both may be hidden (non-enumerable) by pg.Pool, Knex or AwsPGPool.
-  for (const key of ['password', 'connectionString']) if (config && key in config) out[key] = (config as Record<string, unknown>)[key];
+  for (const key of ['password', 'connectionString'])
+    if (config && key in config) out[key] = (config as Record<string, unknown>)[key];
   for (const key of POOL_KEYS) delete out[key];
   return out;
 }
@@ -158,8 +182,12 @@ export class AwsPGClient extends EventEmitter {
       throw new TypeError(`AwsPGClient config must be a connection string or a config object, got ${typeof config}`);
     }
     const userConfig = copyConfig(config);
-    const promiseOption = typeof config === 'object' && config !== null ? (config as { Promise?: unknown }).Promise : undefined;
-    this.customPromise = typeof promiseOption === 'function' && promiseOption !== Promise ? (promiseOption as PromiseConstructor) : undefined;
+    const promiseOption =
+      typeof config === 'object' && config !== null ? (config as { Promise?: unknown }).Promise : undefined;
+    this.customPromise =
+      typeof promiseOption === 'function' && promiseOption !== Promise
+        ? (promiseOption as PromiseConstructor)
+        : undefined;
     Object.defineProperty(this, 'customPromise', { enumerable: false });
     // pg's own resolution; the wrapper then works with the host, port, user and database pg would use.
     try {
@@ -169,7 +197,10 @@ export class AwsPGClient extends EventEmitter {
       // wrong with the password masked, and anything it lets through is reported masked too.
       parseConnectProps('pg', userConfig);
       const url = typeof userConfig.connectionString === 'string' ? userConfig.connectionString : '';
-      throw new ConfigurationError(`Option 'connectionString' expects a valid postgres:// URL, got '${redactUrl(url)}'`, 'connectionString');
+      throw new ConfigurationError(
+        `Option 'connectionString' expects a valid postgres:// URL, got '${redactUrl(url)}'`,
+        'connectionString',
+      );
     }
     Object.defineProperty(this, 'params', { enumerable: false });
     // (A password from the connection string wins over an explicit one, as in pg; none leaves pg's pgpass lookup.)
@@ -181,14 +212,21 @@ export class AwsPGClient extends EventEmitter {
     this.typeOverrides = new pg.TypeOverrides(userConfig.types as ConstructorParameters<typeof pg.TypeOverrides>[0]);
     userConfig.types = this.typeOverrides;
     this.dialect = new PgDriverDialect();
-    this.core = new ClientCore<pg.Client>({ driver: 'pg', driverDialect: this.dialect, config: userConfig, services: init.services });
+    this.core = new ClientCore<pg.Client>({
+      driver: 'pg',
+      driverDialect: this.dialect,
+      config: userConfig,
+      services: init.services,
+    });
     this.pipelined = Boolean(this.core.props.driver.pipeline);
     this.binary = Boolean(this.core.props.driver.binary || pg.defaults.binary);
     // The engine holds the driver config (password included): keep it out of util.inspect / console.log output.
     Object.defineProperty(this, 'core', { enumerable: false });
     this.router = ReaderRouter.create(this.core as ClientCore<unknown>, init.readerRoutingState);
     Object.defineProperty(this, 'router', { enumerable: false });
-    this.core.on('connectionChanged', (newConn: pg.Client, oldConn: pg.Client | undefined) => this.moveForwarding(newConn, oldConn));
+    this.core.on('connectionChanged', (newConn: pg.Client, oldConn: pg.Client | undefined) =>
+      this.moveForwarding(newConn, oldConn),
+    );
     // `failover` ({ from, to, durationMs, error, outcome, mode }) after every failover, successful or not.
     this.core.on('failover', (event: unknown) => this.emit('failover', event));
   }
@@ -254,7 +292,7 @@ export class AwsPGClient extends EventEmitter {
     return this.unconnected as unknown as pg.Connection;
   }
 
-  private declare readonly unconnected: EventEmitter | undefined;
+  declare private readonly unconnected: EventEmitter | undefined;
 
   /** A lost connection's 'error' seen while statements were in flight, emitted once they have settled if no failover replaced it. */
   private deferredError: { error: unknown } | undefined = undefined;
@@ -331,7 +369,9 @@ export class AwsPGClient extends EventEmitter {
       (err: unknown) => {
         // As pg: queued queries fail with 'Connection terminated unexpectedly' (or 'Connection terminated' after
         // end()), and the client emits 'end' once the connection attempt is over.
-        const terminated = new Error(this.endPromise === undefined ? 'Connection terminated unexpectedly' : TERMINATED_ERROR_MESSAGE);
+        const terminated = new Error(
+          this.endPromise === undefined ? 'Connection terminated unexpectedly' : TERMINATED_ERROR_MESSAGE,
+        );
         process.nextTick(() => {
           this.emit('end');
           this.connected.fail(terminated);
@@ -386,12 +426,28 @@ export class AwsPGClient extends EventEmitter {
 
   // pg's own overloads (@types/pg), so an AwsPGClient is accepted wherever a pg.Client is expected.
   query<T extends Submittable>(queryStream: T): T;
-  query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: QueryArrayConfig<I>, values?: QueryConfigValues<I>): Promise<QueryArrayResult<R>>;
+  query<R extends unknown[] = unknown[], I = unknown[]>(
+    queryConfig: QueryArrayConfig<I>,
+    values?: QueryConfigValues<I>,
+  ): Promise<QueryArrayResult<R>>;
   query<R extends QueryResultRow = QueryResultRow, I = unknown>(queryConfig: QueryConfig<I>): Promise<QueryResult<R>>;
-  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryTextOrConfig: string | QueryConfig<I>, values?: QueryConfigValues<I>): Promise<QueryResult<R>>;
-  query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: QueryArrayConfig<I>, callback: (err: Error, result: QueryArrayResult<R>) => void): void;
-  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryTextOrConfig: string | QueryConfig<I>, callback: (err: Error, result: QueryResult<R>) => void): void;
-  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryText: string, values: QueryConfigValues<I>, callback: (err: Error, result: QueryResult<R>) => void): void;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(
+    queryTextOrConfig: string | QueryConfig<I>,
+    values?: QueryConfigValues<I>,
+  ): Promise<QueryResult<R>>;
+  query<R extends unknown[] = unknown[], I = unknown[]>(
+    queryConfig: QueryArrayConfig<I>,
+    callback: (err: Error, result: QueryArrayResult<R>) => void,
+  ): void;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(
+    queryTextOrConfig: string | QueryConfig<I>,
+    callback: (err: Error, result: QueryResult<R>) => void,
+  ): void;
+  query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(
+    queryText: string,
+    values: QueryConfigValues<I>,
+    callback: (err: Error, result: QueryResult<R>) => void,
+  ): void;
   query(config: unknown, values?: unknown, callback?: unknown): unknown {
     if (config === null || config === undefined) throw new TypeError('Client was passed a null or undefined query');
 
@@ -422,7 +478,9 @@ export class AwsPGClient extends EventEmitter {
     } else {
       this.pendingQueries++;
       const socketTimeout = this.core.props.options.socketTimeout;
-      run = this.inTurn('Client.query', [config, vals], (conn) => this.dialect.query(conn, config as string | QueryConfig<unknown[]>, vals, socketTimeout));
+      run = this.inTurn('Client.query', [config, vals], (conn) =>
+        this.dialect.query(conn, config as string | QueryConfig<unknown[]>, vals, socketTimeout),
+      );
     }
     if (cb === undefined) {
       // Settled, then 'drain' in the same tick, so a 'drain' listener runs before the caller's continuation (pg).
@@ -468,7 +526,8 @@ export class AwsPGClient extends EventEmitter {
       setImmediate(() => {
         const conn = this.core.connectionOrUndefined;
         const broken = conn === undefined || this.dialect.isClosed(conn);
-        if (broken && this.endPromise === undefined && this.listenerCount('error') > 0) this.emit('error', deferred.error);
+        if (broken && this.endPromise === undefined && this.listenerCount('error') > 0)
+          this.emit('error', deferred.error);
       });
     }
     if (this.terminating) return;
@@ -484,7 +543,10 @@ export class AwsPGClient extends EventEmitter {
     const run: Promise<void> = refused
       ? Promise.reject(new Error(CLOSED_ERROR_MESSAGE))
       : this.inTurn('Stream.query', [sub], (conn) => {
-          if (submitted) throw new Error('A Submittable (stream or cursor) can be submitted only once; it cannot be retried on another connection');
+          if (submitted)
+            throw new Error(
+              'A Submittable (stream or cursor) can be submitted only once; it cannot be retried on another connection',
+            );
           submitted = true;
           return this.dialect.submit(conn, sub);
         });
@@ -528,7 +590,12 @@ export class AwsPGClient extends EventEmitter {
     return this.serialized((release) => this.executeInTurn(method, args, fn, release));
   }
 
-  private executeInTurn<T>(method: ClientMethod, args: readonly unknown[], fn: (conn: pg.Client) => Promise<T>, release: () => void): Promise<T> {
+  private executeInTurn<T>(
+    method: ClientMethod,
+    args: readonly unknown[],
+    fn: (conn: pg.Client) => Promise<T>,
+    release: () => void,
+  ): Promise<T> {
     const hostBefore = this.core.currentHost;
     return this.core
       .execute(method, args, (conn) => {
@@ -577,7 +644,8 @@ export class AwsPGClient extends EventEmitter {
 
   /** Switches between writer and reader where a plugin supports it (read/write splitting), else sets the session read-only. */
   setReadOnly(readOnly: boolean): Promise<void> {
-    if (typeof readOnly !== 'boolean') return Promise.reject(new TypeError(`setReadOnly expects a boolean, got ${typeof readOnly}`));
+    if (typeof readOnly !== 'boolean')
+      return Promise.reject(new TypeError(`setReadOnly expects a boolean, got ${typeof readOnly}`));
     return this.serialized(() => this.core.setReadOnly(readOnly));
   }
 
@@ -623,7 +691,11 @@ export class AwsPGClient extends EventEmitter {
   setTypeParser(oid: number, format: 'binary', parseFn: (value: Buffer) => unknown): void;
   setTypeParser(oid: number, format: 'text' | 'binary', parseFn: (value: string) => unknown): void;
   setTypeParser(oid: number, format: unknown, parseFn?: unknown): void {
-    (this.typeOverrides as unknown as { setTypeParser(o: number, f: unknown, p?: unknown): void }).setTypeParser(oid, format, parseFn);
+    (this.typeOverrides as unknown as { setTypeParser(o: number, f: unknown, p?: unknown): void }).setTypeParser(
+      oid,
+      format,
+      parseFn,
+    );
   }
 
   getTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
@@ -648,12 +720,16 @@ export class AwsPGClient extends EventEmitter {
 
   /** Declared by @types/pg for pg-native only; pg.Client has no such method. COPY works through pg-copy-streams. */
   copyFrom(queryText: string): Writable {
-    throw new UnsupportedOperationError(`copyFrom is not a pg.Client method (pg-native only); run COPY through pg-copy-streams: client.query(copyFrom(${JSON.stringify(queryText)}))`);
+    throw new UnsupportedOperationError(
+      `copyFrom is not a pg.Client method (pg-native only); run COPY through pg-copy-streams: client.query(copyFrom(${JSON.stringify(queryText)}))`,
+    );
   }
 
   /** Declared by @types/pg for pg-native only; pg.Client has no such method. COPY works through pg-copy-streams. */
   copyTo(queryText: string): Readable {
-    throw new UnsupportedOperationError(`copyTo is not a pg.Client method (pg-native only); run COPY through pg-copy-streams: client.query(copyTo(${JSON.stringify(queryText)}))`);
+    throw new UnsupportedOperationError(
+      `copyTo is not a pg.Client method (pg-native only); run COPY through pg-copy-streams: client.query(copyTo(${JSON.stringify(queryText)}))`,
+    );
   }
 
   ref(): void {
@@ -679,7 +755,8 @@ export class AwsPGClient extends EventEmitter {
       event,
       (...args: unknown[]) => {
         // Without a listener an 'error' event would crash the process; the next query reports the failure instead.
-        if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError)) return;
+        if (event === 'error' && (this.listenerCount('error') === 0 || args[0] instanceof ConnectionAbortedError))
+          return;
         // With a statement in flight the event waits until the statements have settled: pg-pool's query and ORMs
         // (TypeORM, Sequelize) release or end the client on it, which mid-failover would hand the caller the lost
         // connection instead of the failover outcome (FailoverSuccessError).

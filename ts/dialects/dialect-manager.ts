@@ -90,10 +90,19 @@ export function resolveDialectCode(value: string): DialectCode {
 }
 
 /** The initial dialect guess (as the Python wrapper makes it) from the engine and the host's RDS URL type; `canUpdate` false = final. */
-export function guessDialect(engine: Engine | undefined, host: string): { dialect: DatabaseDialect; canUpdate: boolean } {
+export function guessDialect(
+  engine: Engine | undefined,
+  host: string,
+): { dialect: DatabaseDialect; canUpdate: boolean } {
   const type = identifyRdsType(host);
-  const isCluster = type === RdsUrlType.RDS_WRITER_CLUSTER || type === RdsUrlType.RDS_READER_CLUSTER || type === RdsUrlType.RDS_CUSTOM_CLUSTER;
-  const isOtherRds = type === RdsUrlType.RDS_INSTANCE || type === RdsUrlType.RDS_PROXY || type === RdsUrlType.RDS_AURORA_LIMITLESS_DB_SHARD_GROUP;
+  const isCluster =
+    type === RdsUrlType.RDS_WRITER_CLUSTER ||
+    type === RdsUrlType.RDS_READER_CLUSTER ||
+    type === RdsUrlType.RDS_CUSTOM_CLUSTER;
+  const isOtherRds =
+    type === RdsUrlType.RDS_INSTANCE ||
+    type === RdsUrlType.RDS_PROXY ||
+    type === RdsUrlType.RDS_AURORA_LIMITLESS_DB_SHARD_GROUP;
   const pick = (code: DialectCode, canUpdate: boolean) => ({ dialect: DATABASE_DIALECTS.get(code)!, canUpdate });
   if (engine === 'mysql') {
     if (type === RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER) return pick('global-aurora-mysql', false);
@@ -114,23 +123,28 @@ export function guessDialect(engine: Engine | undefined, host: string): { dialec
 /** Checks that a user-supplied dialect object has what the wrapper calls; ConfigurationError naming what is missing. */
 export function validateCustomDialect(d: unknown): DatabaseDialect {
   const obj = d as Record<string, unknown> | null;
-  if (typeof obj !== 'object' || obj === null) throw new ConfigurationError('customDialect: expected a DatabaseDialect object', 'customDialect');
+  if (typeof obj !== 'object' || obj === null)
+    throw new ConfigurationError('customDialect: expected a DatabaseDialect object', 'customDialect');
   const missing: string[] = [];
-  for (const key of ['hostIdQuery', 'isReaderQuery', 'serverVersionQuery']) if (typeof obj[key] !== 'string') missing.push(`${key} (string)`);
+  for (const key of ['hostIdQuery', 'isReaderQuery', 'serverVersionQuery'])
+    if (typeof obj[key] !== 'string') missing.push(`${key} (string)`);
   if (typeof obj.defaultPort !== 'number') missing.push('defaultPort (number)');
   if (!Array.isArray(obj.updateCandidates)) missing.push('updateCandidates (array)');
   if (typeof obj.isDialect !== 'function') missing.push('isDialect (function)');
-  if (obj.aliasQuery !== undefined && typeof obj.aliasQuery !== 'string') missing.push('aliasQuery (string or undefined)');
+  if (obj.aliasQuery !== undefined && typeof obj.aliasQuery !== 'string')
+    missing.push('aliasQuery (string or undefined)');
   const topology = obj.topology as Record<string, unknown> | undefined;
   if (topology !== undefined) {
     if (typeof topology !== 'object' || topology === null) missing.push('topology (object or undefined)');
     else {
-      if (!['aurora', 'global-aurora', 'multi-az'].includes(topology.kind as string)) missing.push("topology.kind ('aurora' | 'global-aurora' | 'multi-az')");
+      if (!['aurora', 'global-aurora', 'multi-az'].includes(topology.kind as string))
+        missing.push("topology.kind ('aurora' | 'global-aurora' | 'multi-az')");
       if (typeof topology.topologyQuery !== 'string') missing.push('topology.topologyQuery (string)');
       if (typeof topology.writerIdQuery !== 'string') missing.push('topology.writerIdQuery (string)');
     }
   }
-  if (missing.length) throw new ConfigurationError(`customDialect: missing or wrong ${missing.join(', ')}`, 'customDialect');
+  if (missing.length)
+    throw new ConfigurationError(`customDialect: missing or wrong ${missing.join(', ')}`, 'customDialect');
   return d as DatabaseDialect;
 }
 
@@ -170,7 +184,10 @@ export class DialectManager {
     this.custom = options.customDialect === undefined ? undefined : validateCustomDialect(options.customDialect);
     this.userCode = options.wrapperDialect ? resolveDialectCode(options.wrapperDialect) : undefined;
     if (this.userCode === 'custom' && !this.custom) {
-      throw new ConfigurationError("wrapperDialect: 'custom' needs a custom dialect object (customDialect / DialectManager.setCustomDialect)", 'wrapperDialect');
+      throw new ConfigurationError(
+        "wrapperDialect: 'custom' needs a custom dialect object (customDialect / DialectManager.setCustomDialect)",
+        'wrapperDialect',
+      );
     }
     const userDialect = this.userCode && this.userCode !== 'custom' ? DATABASE_DIALECTS.get(this.userCode) : undefined;
     if (userDialect?.engine && this.engine && userDialect.engine !== this.engine) {
@@ -217,7 +234,8 @@ export class DialectManager {
   /** The dialect to use before connecting to `host` (the initial host of the client). */
   getDialect(host: HostInfo): DatabaseDialect {
     if (this.custom) return this.choose(this.custom, false);
-    if (this.userCode) return this.choose(this.userCode === 'custom' ? this.custom! : DATABASE_DIALECTS.get(this.userCode)!, false);
+    if (this.userCode)
+      return this.choose(this.userCode === 'custom' ? this.custom! : DATABASE_DIALECTS.get(this.userCode)!, false);
     const cached = dialectCache(this.services).get(this.cacheKey(host));
     if (cached && Date.now() - cached.at < DIALECT_CACHE_TTL_MS) {
       const d = DATABASE_DIALECTS.get(cached.code);

@@ -21,5 +21,9 @@ export function topologyCache(services: WrapperServices): Map<string, CachedTopo
  * set); a services object made by releaseResources() has its own.
  */
 export function topologyMonitors(services: WrapperServices): TopologyMonitors {
-  return services.kept('topology:monitors', () => new TopologyMonitors(services), (m) => m.close());
+  return services.kept(
+    'topology:monitors',
+    () => new TopologyMonitors(services),
+    (m) => m.close(),
+  );
 }

@@ -13,10 +13,16 @@ export const STATIC_CLUSTER_ID = '<none>';
 /** The host and port of a driver config (`host`, `port`; pg and mysql2 both default to localhost). */
 export function hostFromDriverConfig(config: DriverConfig): HostInfo {
   const host = config.host === undefined || config.host === null || config.host === '' ? 'localhost' : config.host;
-  if (typeof host !== 'string') throw new ConfigurationError(`host: expected a host name string, got ${typeof host}`, 'host');
+  if (typeof host !== 'string')
+    throw new ConfigurationError(`host: expected a host name string, got ${typeof host}`, 'host');
   let port = -1;
   if (config.port !== undefined && config.port !== null && config.port !== '') {
-    port = typeof config.port === 'string' && /^\d+$/.test(config.port.trim()) ? Number(config.port) : typeof config.port === 'number' ? config.port : NaN;
+    port =
+      typeof config.port === 'string' && /^\d+$/.test(config.port.trim())
+        ? Number(config.port)
+        : typeof config.port === 'number'
+          ? config.port
+          : NaN;
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new ConfigurationError(`port: expected an integer in 1..65535, got ${JSON.stringify(config.port)}`, 'port');
     }
@@ -39,7 +45,8 @@ export class ConnectionStringHostListProvider<C = unknown> implements HostListPr
   private readonly hosts: readonly HostInfo[];
 
   constructor(private readonly init: ConnectionStringHostListProviderInit<C>) {
-    this.initialHostInfo = init.initialHost.role === HostRole.WRITER ? init.initialHost : init.initialHost.with({ role: HostRole.WRITER });
+    this.initialHostInfo =
+      init.initialHost.role === HostRole.WRITER ? init.initialHost : init.initialHost.with({ role: HostRole.WRITER });
     this.hosts = [this.initialHostInfo];
   }
 
@@ -49,13 +56,20 @@ export class ConnectionStringHostListProvider<C = unknown> implements HostListPr
 
   /** A static list has no writer to confirm (as Python's force_monitoring_refresh). */
   async forceRefresh(): Promise<readonly HostInfo[]> {
-    throw new UnsupportedOperationError(`The ${this.init.dialect?.code ?? 'static'} host list has no cluster topology to refresh; use a topology-aware dialect`);
+    throw new UnsupportedOperationError(
+      `The ${this.init.dialect?.code ?? 'static'} host list has no cluster topology to refresh; use a topology-aware dialect`,
+    );
   }
 
   async getHostRole(conn: C): Promise<HostRole> {
     const { dialect, driverDialect } = this.init;
-    if (!dialect || !driverDialect || !dialect.isReaderQuery) throw new UnsupportedOperationError('getHostRole needs a database dialect with an is-reader query');
-    const rows = await driverDialect.queryRows(conn, dialect.isReaderQuery, (this.init.auxiliaryQueryTimeoutSec ?? 5) * 1000);
+    if (!dialect || !driverDialect || !dialect.isReaderQuery)
+      throw new UnsupportedOperationError('getHostRole needs a database dialect with an is-reader query');
+    const rows = await driverDialect.queryRows(
+      conn,
+      dialect.isReaderQuery,
+      (this.init.auxiliaryQueryTimeoutSec ?? 5) * 1000,
+    );
     return roleFromIsReaderRows(rows, dialect.code);
   }
 

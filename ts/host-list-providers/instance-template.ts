@@ -23,9 +23,13 @@ export interface InstanceTemplate {
  * Validates a `host[:port]` instance pattern with the option parser's rule (hostPatternProblem): contains `?`, a
  * host name pattern, an optional port in 1..65535, not a proxy or custom-cluster name.
  */
-export function validateClusterInstanceHostPattern(pattern: string, key = 'clusterInstanceHostPattern'): { host: string; port: number | undefined } {
+export function validateClusterInstanceHostPattern(
+  pattern: string,
+  key = 'clusterInstanceHostPattern',
+): { host: string; port: number | undefined } {
   const problem = typeof pattern === 'string' ? hostPatternProblem(pattern) : 'a host pattern string';
-  if (problem !== undefined) throw new ConfigurationError(`Option '${key}' expects ${problem}, got '${String(pattern)}'`, key);
+  if (problem !== undefined)
+    throw new ConfigurationError(`Option '${key}' expects ${problem}, got '${String(pattern)}'`, key);
   const m = /^(.*?)(?::(\d+))?$/.exec(pattern.trim())!;
   return { host: m[1], port: m[2] === undefined ? undefined : Number(m[2]) };
 }
@@ -51,10 +55,14 @@ export function instanceTemplateFor(initial: HostInfo, pattern: string | undefin
 export function parseGlobalClusterInstanceHostPatterns(value: unknown, initial: HostInfo): Map<string, HostInfo> {
   const key = 'globalClusterInstanceHostPatterns';
   // The option parser gives a string list; a comma-separated string is accepted as well.
-  const items = Array.isArray(value) && value.every((v) => typeof v === 'string')
-    ? (value)
-    : typeof value === 'string' ? value.split(',') : undefined;
-  if (items === undefined || items.every((s) => s.trim() === '')) throw new ConfigurationError(`${key}: expected 'region:?.domain[:port],...'`, key);
+  const items =
+    Array.isArray(value) && value.every((v) => typeof v === 'string')
+      ? value
+      : typeof value === 'string'
+        ? value.split(',')
+        : undefined;
+  if (items === undefined || items.every((s) => s.trim() === ''))
+    throw new ConfigurationError(`${key}: expected 'region:?.domain[:port],...'`, key);
   const out = new Map<string, HostInfo>();
   for (const item of items.map((s) => s.trim()).filter(Boolean)) {
     const i = item.indexOf(':');
@@ -73,6 +81,7 @@ export function deriveClusterId(initial: HostInfo, option: string | undefined): 
   const clusterUrl = getRdsClusterHostUrl(initial.host);
   if (clusterUrl) return clusterUrl.toLowerCase();
   const type = identifyRdsType(initial.host);
-  if (type === RdsUrlType.RDS_CUSTOM_CLUSTER || type === RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER) return initial.host.toLowerCase();
+  if (type === RdsUrlType.RDS_CUSTOM_CLUSTER || type === RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER)
+    return initial.host.toLowerCase();
   return initial.hostAndPort.toLowerCase();
 }

@@ -56,11 +56,22 @@ export type ProbeVerdict = 'writer' | 'new-writer' | 'none';
  * the known one. The native monitor decides the same way (topology.rs `verdict`); both are tested against
  * test/fixtures/writer-detection.json.
  */
-export function probeVerdict(check: WriterCheck, hosts: readonly HostInfo[] | undefined, previousWriterId: string | undefined, isReader?: boolean): ProbeVerdict {
+export function probeVerdict(
+  check: WriterCheck,
+  hosts: readonly HostInfo[] | undefined,
+  previousWriterId: string | undefined,
+  isReader?: boolean,
+): ProbeVerdict {
   const writer = hosts?.[0];
   if (writer === undefined) return 'none';
-  if (check.isWriter) return isReader !== true && (check.ownId === undefined || check.ownId === writer.hostId) ? 'writer' : 'none';
-  if (writer.hostId !== undefined && writer.hostId !== previousWriterId && (check.writerId === undefined || check.writerId === writer.hostId)) return 'new-writer';
+  if (check.isWriter)
+    return isReader !== true && (check.ownId === undefined || check.ownId === writer.hostId) ? 'writer' : 'none';
+  if (
+    writer.hostId !== undefined &&
+    writer.hostId !== previousWriterId &&
+    (check.writerId === undefined || check.writerId === writer.hostId)
+  )
+    return 'new-writer';
   return 'none';
 }
 
@@ -94,12 +105,20 @@ export function probeForWriter<C>(input: PanicProbeInput<C>): Promise<HostInfo[]
       open.clear();
       for (const s of sleepers) s.wake?.();
       if (hosts) {
-        log.debug(`cluster ${input.clusterId}: writer ${hosts[0]?.hostId ?? '?'} confirmed by panic probe in ${Date.now() - started} ms`);
+        log.debug(
+          `cluster ${input.clusterId}: writer ${hosts[0]?.hostId ?? '?'} confirmed by panic probe in ${Date.now() - started} ms`,
+        );
         resolve(hosts);
       } else reject(err ?? new AwsWrapperError(`No writer of cluster ${input.clusterId} confirmed`));
     };
     const timer = setTimeout(
-      () => finish(undefined, new AwsWrapperError(`No writer of cluster ${input.clusterId} could be confirmed within ${input.timeoutMs} ms`)),
+      () =>
+        finish(
+          undefined,
+          new AwsWrapperError(
+            `No writer of cluster ${input.clusterId} could be confirmed within ${input.timeoutMs} ms`,
+          ),
+        ),
       Math.max(0, input.timeoutMs),
     );
 
@@ -136,7 +155,8 @@ export function probeForWriter<C>(input: PanicProbeInput<C>): Promise<HostInfo[]
             const rows = await query(queries.topologyQuery);
             if (done) break;
             const hosts = input.parse(rows, check.writerId);
-            if (hosts !== undefined && probeVerdict(check, hosts, input.previousWriterId) !== 'none') return finish(hosts);
+            if (hosts !== undefined && probeVerdict(check, hosts, input.previousWriterId) !== 'none')
+              return finish(hosts);
             // Hosts this reader knows of and nobody probes yet (a reader added during the outage).
             for (const h of hosts ?? []) start(h);
             await pause(input.pollMs);

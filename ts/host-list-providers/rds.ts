@@ -17,7 +17,12 @@ import type { WrapperServices } from '../services.js';
 import { checkWriter, readOwnHostId, type WriterCheck } from '../dialects/database/writer.js';
 import { asBoolean } from '../dialects/database/values.js';
 import { getLogger } from '../logger.js';
-import { deriveClusterId, instanceTemplateFor, parseGlobalClusterInstanceHostPatterns, type InstanceTemplate } from './instance-template.js';
+import {
+  deriveClusterId,
+  instanceTemplateFor,
+  parseGlobalClusterInstanceHostPatterns,
+  type InstanceTemplate,
+} from './instance-template.js';
 import { topologyRowsToHosts, type TopologyParseContext } from './topology.js';
 import { probeForWriter, type ProbeConnector } from './panic-probe.js';
 import type { TopologyMonitorHandle, TopologyMonitoring } from './topology-monitor.js';
@@ -106,7 +111,9 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
 
   constructor(init: RdsHostListProviderInit<C>) {
     if (!init.dialect.topology) {
-      throw new UnsupportedOperationError(`RdsHostListProvider needs a topology-aware dialect; '${init.dialect.code}' has no topology queries`);
+      throw new UnsupportedOperationError(
+        `RdsHostListProvider needs a topology-aware dialect; '${init.dialect.code}' has no topology queries`,
+      );
     }
     this.dialect = init.dialect;
     this.driverDialect = init.driverDialect;
@@ -149,8 +156,14 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
   get instanceTemplate(): InstanceTemplate {
     if (!this.template) {
       this.template = instanceTemplateFor(this.initialHostInfo, this.options.clusterInstanceHostPattern);
-      if (this.topologyQueries.kind === 'global-aurora' && this.options.globalClusterInstanceHostPatterns !== undefined) {
-        this.regionTemplates = parseGlobalClusterInstanceHostPatterns(this.options.globalClusterInstanceHostPatterns, this.initialHostInfo);
+      if (
+        this.topologyQueries.kind === 'global-aurora' &&
+        this.options.globalClusterInstanceHostPatterns !== undefined
+      ) {
+        this.regionTemplates = parseGlobalClusterInstanceHostPatterns(
+          this.options.globalClusterInstanceHostPatterns,
+          this.initialHostInfo,
+        );
       }
     }
     return this.template;
@@ -186,7 +199,11 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     publishTopologyChange(this.clusterId, previous, hosts);
     this.monitorHandle?.hostsChanged(hosts);
     const after = hosts[0];
-    if (before?.role === HostRole.WRITER && after?.role === HostRole.WRITER && before.hostAndPort !== after.hostAndPort) {
+    if (
+      before?.role === HostRole.WRITER &&
+      after?.role === HostRole.WRITER &&
+      before.hostAndPort !== after.hostAndPort
+    ) {
       openedConnections(this.services).writerChanged(before, after);
     }
   }
@@ -208,11 +225,17 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
    * Reads the topology on `conn` now and stores it when valid. Multi-AZ rows carry no roles, so the writer check
    * always runs for them; for the others it runs when `withWriterCheck`.
    */
-  private async readTopology(conn: C, withWriterCheck: boolean): Promise<{ hosts: HostInfo[] | undefined; check: WriterCheck | undefined }> {
+  private async readTopology(
+    conn: C,
+    withWriterCheck: boolean,
+  ): Promise<{ hosts: HostInfo[] | undefined; check: WriterCheck | undefined }> {
     void this.instanceTemplate; // configuration errors before any query
     const query = this.queryOn(conn);
     const rows = await query(this.topologyQueries.topologyQuery);
-    const check = withWriterCheck || this.topologyQueries.kind === 'multi-az' ? await checkWriter(this.topologyQueries, query) : undefined;
+    const check =
+      withWriterCheck || this.topologyQueries.kind === 'multi-az'
+        ? await checkWriter(this.topologyQueries, query)
+        : undefined;
     const hosts = this.parseTopology(rows, check?.writerId);
     if (hosts) this.storeTopology(hosts);
     return { hosts, check };
@@ -256,7 +279,10 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     }
     if (this.monitor) return this.monitor.forceRefresh(verifyWriter, timeoutMs);
     if (conn === undefined) {
-      if (verifyWriter) throw new AwsWrapperError(`Cannot confirm the writer of cluster ${this.clusterId}: no connection to read the topology on`);
+      if (verifyWriter)
+        throw new AwsWrapperError(
+          `Cannot confirm the writer of cluster ${this.clusterId}: no connection to read the topology on`,
+        );
       return this.cachedTopology() ?? [this.initialHostInfo];
     }
     if (!verifyWriter) return (await this.queryTopology(conn)) ?? this.cachedTopology() ?? [this.initialHostInfo];
@@ -275,7 +301,9 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
       const left = deadline - Date.now();
       if (left <= 0) {
         if (timeoutMs <= 0) return hosts ?? this.cachedTopology() ?? [this.initialHostInfo];
-        throw new AwsWrapperError(`Topology of cluster ${this.clusterId} did not show a confirmed writer within ${timeoutMs} ms`);
+        throw new AwsWrapperError(
+          `Topology of cluster ${this.clusterId} did not show a confirmed writer within ${timeoutMs} ms`,
+        );
       }
       await new Promise((r) => setTimeout(r, Math.min(left, this.options.clusterTopologyHighRefreshRateMs ?? 100)));
     }
@@ -316,7 +344,10 @@ export class RdsHostListProvider<C = unknown> implements HostListProvider<C> {
     const probe = shared;
     return new Promise<readonly HostInfo[]>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new AwsWrapperError(`No writer of cluster ${this.clusterId} could be confirmed within ${timeoutMs} ms`)),
+        () =>
+          reject(
+            new AwsWrapperError(`No writer of cluster ${this.clusterId} could be confirmed within ${timeoutMs} ms`),
+          ),
         timeoutMs,
       );
       probe.then(
@@ -360,7 +391,9 @@ export function roleFromIsReaderRows(rows: readonly unknown[][], dialectCode: st
   const v = rows[0]?.[0];
   const isReader = asBoolean(v);
   if (isReader === undefined) {
-    throw new AwsWrapperError(`The ${dialectCode} is-reader query returned ${rows.length === 0 ? 'no row' : `'${String(v)}'`}; expected one boolean`);
+    throw new AwsWrapperError(
+      `The ${dialectCode} is-reader query returned ${rows.length === 0 ? 'no row' : `'${String(v)}'`}; expected one boolean`,
+    );
   }
   return isReader ? HostRole.READER : HostRole.WRITER;
 }

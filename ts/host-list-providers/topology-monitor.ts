@@ -26,7 +26,13 @@ import type {
   NativeTopologyPublication,
   PublicationReason,
 } from '../native/binding.js';
-import { isNativeAvailable, nativeBinding, nativeGeneration, type NativeBinding, type SslMode } from '../native/index.js';
+import {
+  isNativeAvailable,
+  nativeBinding,
+  nativeGeneration,
+  type NativeBinding,
+  type SslMode,
+} from '../native/index.js';
 import type { InstanceTemplate } from './instance-template.js';
 import type { TopologyMonitorLink } from './rds.js';
 
@@ -141,7 +147,11 @@ function pemText(ca: unknown): string | undefined {
  * `rejectUnauthorized: false` → require. With verify-full, the certificate name is the host's RDS name when the
  * hostAddressMap sends the connection elsewhere.
  */
-export function monitorTlsParams(config: DriverConfig, host: string, connectHost: string): Pick<NativeParams, 'ssl' | 'ca' | 'serverName'> {
+export function monitorTlsParams(
+  config: DriverConfig,
+  host: string,
+  connectHost: string,
+): Pick<NativeParams, 'ssl' | 'ca' | 'serverName'> {
   const ssl = config.ssl;
   if (ssl === undefined || ssl === null || ssl === false) return { ssl: 'disable' };
   let mode: SslMode = 'verify-full';
@@ -357,7 +367,15 @@ export class ClusterTopologyMonitor extends EventEmitter {
     } else {
       log.debug('%s', message);
     }
-    const event: MonitorErrorEvent = { monitor: 'topology', reason: 'auth', host, port, clusterId: this.clusterId, message, at: Date.now() };
+    const event: MonitorErrorEvent = {
+      monitor: 'topology',
+      reason: 'auth',
+      host,
+      port,
+      clusterId: this.clusterId,
+      message,
+      at: Date.now(),
+    };
     try {
       this.emit('monitorError', event);
       this.services.emit('monitorError', event);
@@ -402,7 +420,14 @@ export class ClusterTopologyMonitor extends EventEmitter {
       writerHost: ev.writerHost ? `${ev.writerHost}:${ev.writerPort ?? ''}` : undefined,
       at: ev.at,
     };
-    log.debug('cluster %s: topology %d (%s): writer %s, %d hosts', this.clusterId, ev.seq, ev.reason, hosts[0]?.hostId ?? '?', hosts.length);
+    log.debug(
+      'cluster %s: topology %d (%s): writer %s, %d hosts',
+      this.clusterId,
+      ev.seq,
+      ev.reason,
+      hosts[0]?.hostId ?? '?',
+      hosts.length,
+    );
     this.emit('topology', publication);
     return hosts;
   }
@@ -456,9 +481,12 @@ export class ClusterTopologyMonitor extends EventEmitter {
             return resolve(this.lastHosts ?? this.owner.user.cachedTopology() ?? [this.owner.user.initialHostInfo]);
           }
           reject(
-            new AwsWrapperError(`Topology of cluster ${this.clusterId} was not refreshed: ${r.message ?? r.error ?? 'unknown error'}`, {
-              code: r.error === 'timeout' ? 'WRAPPER_TOPOLOGY_TIMEOUT' : 'WRAPPER_TOPOLOGY_STOPPED',
-            }),
+            new AwsWrapperError(
+              `Topology of cluster ${this.clusterId} was not refreshed: ${r.message ?? r.error ?? 'unknown error'}`,
+              {
+                code: r.error === 'timeout' ? 'WRAPPER_TOPOLOGY_TIMEOUT' : 'WRAPPER_TOPOLOGY_STOPPED',
+              },
+            ),
           );
         } catch (err) {
           reject(err);
@@ -513,7 +541,8 @@ export class ClusterTopologyMonitor extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.epoch++;
-    if (this.nativeId !== undefined && this.generation === nativeGeneration()) this.binding.stopTopologyMonitor(this.nativeId);
+    if (this.nativeId !== undefined && this.generation === nativeGeneration())
+      this.binding.stopTopologyMonitor(this.nativeId);
     log.debug('cluster %s: native topology monitor %s stopped', this.clusterId, String(this.nativeId));
     this.emit('stopped');
   }
@@ -560,7 +589,15 @@ export class TopologyMonitors {
       const message = `native topology monitor of cluster ${user.clusterId} not started (${(err as Error).message}); the topology is read on the clients' connections instead`;
       log.error('%s', message);
       const h = user.initialHostInfo;
-      const event: MonitorErrorEvent = { monitor: 'topology', reason: 'start', host: h.host, port: h.port, clusterId: user.clusterId, message, at: Date.now() };
+      const event: MonitorErrorEvent = {
+        monitor: 'topology',
+        reason: 'start',
+        host: h.host,
+        port: h.port,
+        clusterId: user.clusterId,
+        message,
+        at: Date.now(),
+      };
       this.services.emit('monitorError', event);
       return undefined;
     }

@@ -45,7 +45,13 @@ function show(row: unknown): string {
   return text === undefined ? String(row) : text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
-function rowError(ctx: TopologyParseContext, kind: TopologyKind, index: number, row: unknown, problem: string): TopologyRowError {
+function rowError(
+  ctx: TopologyParseContext,
+  kind: TopologyKind,
+  index: number,
+  row: unknown,
+  problem: string,
+): TopologyRowError {
   return new TopologyRowError(
     `Bad row ${index + 1} from the ${ctx.source ?? `${kind} topology query`}: ${problem}; expected ${SHAPES[kind]}, got ${show(row)}`,
   );
@@ -79,11 +85,19 @@ function timestamp(v: unknown, fail: (p: string) => Error): Date | undefined {
 
 function portOf(v: unknown, fail: (p: string) => Error): number {
   const n = asNumber(v);
-  if (n === undefined || !Number.isInteger(n) || n < 1 || n > 65535) throw fail('port (column 3) is not an integer in 1..65535');
+  if (n === undefined || !Number.isInteger(n) || n < 1 || n > 65535)
+    throw fail('port (column 3) is not an integer in 1..65535');
   return n;
 }
 
-function hostFromTemplate(template: HostInfo, name: string, port: number, role: HostRole, hostId: string, lastUpdateTime?: Date): HostInfo {
+function hostFromTemplate(
+  template: HostInfo,
+  name: string,
+  port: number,
+  role: HostRole,
+  hostId: string,
+  lastUpdateTime?: Date,
+): HostInfo {
   const host = new HostInfo({ host: template.host.replace('?', name), port, role, hostId, lastUpdateTime });
   host.aliases.add(hostId);
   return host;
@@ -96,15 +110,23 @@ function checkRow(row: unknown, width: number, fail: (p: string) => Error): unkn
 }
 
 /** Writer first, readers after; undefined when there is no writer (an invalid topology, to be ignored). */
-function assemble(kind: TopologyKind, writers: HostInfo[], readers: HostInfo[], ctx: TopologyParseContext): HostInfo[] | undefined {
+function assemble(
+  kind: TopologyKind,
+  writers: HostInfo[],
+  readers: HostInfo[],
+  ctx: TopologyParseContext,
+): HostInfo[] | undefined {
   if (writers.length === 0) {
-    log.warn(`invalid topology from the ${ctx.source ?? `${kind} topology query`}: no writer among ${readers.length} hosts; keeping the previous topology`);
+    log.warn(
+      `invalid topology from the ${ctx.source ?? `${kind} topology query`}: no writer among ${readers.length} hosts; keeping the previous topology`,
+    );
     return undefined;
   }
   let writer = writers[0];
   if (writers.length > 1) {
     // After a failover both the old and the new writer may be listed: the most recently updated one is current.
-    for (const w of writers) if ((w.lastUpdateTime?.getTime() ?? -Infinity) > (writer.lastUpdateTime?.getTime() ?? -Infinity)) writer = w;
+    for (const w of writers)
+      if ((w.lastUpdateTime?.getTime() ?? -Infinity) > (writer.lastUpdateTime?.getTime() ?? -Infinity)) writer = w;
     log.debug(`topology lists ${writers.length} writers; keeping ${writer.hostId}`);
   }
   return [writer, ...readers];
@@ -121,7 +143,14 @@ export function parseAuroraRows(rows: readonly unknown[], ctx: TopologyParseCont
     optionalNumber(row[2], 3, 'cpu', fail);
     optionalNumber(row[3], 4, 'lag', fail);
     const updated = timestamp(row[4], fail);
-    const host = hostFromTemplate(ctx.template, id, ctx.template.port, isWriter ? HostRole.WRITER : HostRole.READER, id, updated);
+    const host = hostFromTemplate(
+      ctx.template,
+      id,
+      ctx.template.port,
+      isWriter ? HostRole.WRITER : HostRole.READER,
+      id,
+      updated,
+    );
     (isWriter ? writers : readers).push(host);
   });
   return assemble('aurora', writers, readers, ctx);
@@ -174,7 +203,11 @@ export function parseMultiAzRows(rows: readonly unknown[], ctx: TopologyParseCon
 }
 
 /** Parses rows of a `kind` topology query; undefined = no writer (invalid, keep the previous topology). */
-export function topologyRowsToHosts(kind: TopologyKind, rows: readonly unknown[], ctx: TopologyParseContext): HostInfo[] | undefined {
+export function topologyRowsToHosts(
+  kind: TopologyKind,
+  rows: readonly unknown[],
+  ctx: TopologyParseContext,
+): HostInfo[] | undefined {
   switch (kind) {
     case 'aurora':
       return parseAuroraRows(rows, ctx);

@@ -11,7 +11,15 @@
  */
 import { HostChange, type HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
-import { PIPELINE, type ConnectFn, type ConnectionPlugin, type ConnectProps, type ExecuteContext, type PluginFactory, type PluginService } from '../plugin.js';
+import {
+  PIPELINE,
+  type ConnectFn,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type ExecuteContext,
+  type PluginFactory,
+  type PluginService,
+} from '../plugin.js';
 import { isRdsInstance } from '../rds-utils.js';
 import { openedConnections } from '../opened-connections.js';
 
@@ -19,7 +27,11 @@ const log = getLogger('connection-tracker');
 
 export class AuroraConnectionTrackerPlugin<C> implements ConnectionPlugin<C> {
   readonly code = 'aurora_connection_tracker';
-  readonly subscribedMethods: ReadonlySet<string> = new Set<string>([PIPELINE.connect, PIPELINE.notifyHostListChanged, 'Client.end']);
+  readonly subscribedMethods: ReadonlySet<string> = new Set<string>([
+    PIPELINE.connect,
+    PIPELINE.notifyHostListChanged,
+    'Client.end',
+  ]);
 
   constructor(private readonly service: PluginService<C>) {}
 

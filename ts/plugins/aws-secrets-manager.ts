@@ -10,5 +10,6 @@ export const awsSecretsManagerPluginFactory: PluginFactory = {
   code: 'aws_secrets_manager',
   weight: 800,
   aliases: CREDENTIAL_SOURCES.aws_secrets_manager.aliases,
-  create: <C>(service: PluginService<C>) => new AuthPlugin<C>(service, credentialSource('aws_secrets_manager', authContextOf(service))),
+  create: <C>(service: PluginService<C>) =>
+    new AuthPlugin<C>(service, credentialSource('aws_secrets_manager', authContextOf(service))),
 };

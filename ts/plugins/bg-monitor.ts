@@ -15,7 +15,14 @@ import { isNativeLoaded, nativeBinding, nativeGeneration } from '../native/index
 
 export type { BlueGreenPhase, BlueGreenRole } from '../native/binding.js';
 
-export const PHASE_ORDER: readonly BlueGreenPhase[] = ['NOT_CREATED', 'CREATED', 'PREPARATION', 'IN_PROGRESS', 'POST', 'COMPLETED'];
+export const PHASE_ORDER: readonly BlueGreenPhase[] = [
+  'NOT_CREATED',
+  'CREATED',
+  'PREPARATION',
+  'IN_PROGRESS',
+  'POST',
+  'COMPLETED',
+];
 
 /** What a status monitor polls: `statusQuery` returns `version, endpoint, port, role, status` rows. */
 export type BlueGreenMonitorConfig = Readonly<NativeBlueGreenConfig>;
@@ -43,9 +50,13 @@ export class BlueGreenStatusMonitor {
     if (this.stopped) return;
     if (this.id !== undefined && this.generation === nativeGeneration()) return;
     const epoch = ++this.epoch;
-    this.id = nativeBinding().startBlueGreenMonitor(this.config, (req) => this.params(req), (ev) => {
-      if (epoch === this.epoch && !this.stopped) this.onEvent(ev);
-    });
+    this.id = nativeBinding().startBlueGreenMonitor(
+      this.config,
+      (req) => this.params(req),
+      (ev) => {
+        if (epoch === this.epoch && !this.stopped) this.onEvent(ev);
+      },
+    );
     this.generation = nativeGeneration();
     if (this.phase !== 'NOT_CREATED') nativeBinding().setBlueGreenPhase(this.id, this.phase);
   }
@@ -53,7 +64,8 @@ export class BlueGreenStatusMonitor {
   /** The deployment's merged phase: the monitor polls at least at its rate. */
   setPhase(phase: BlueGreenPhase): void {
     this.phase = phase;
-    if (this.id !== undefined && this.generation === nativeGeneration()) nativeBinding().setBlueGreenPhase(this.id, phase);
+    if (this.id !== undefined && this.generation === nativeGeneration())
+      nativeBinding().setBlueGreenPhase(this.id, phase);
   }
 
   stop(): void {

@@ -127,9 +127,10 @@ export function correspondingHosts(blue: readonly string[], green: readonly stri
   }
   for (const [k, hosts] of unmatched) {
     const candidates = (greenByKind.get(k) ?? []).filter((g) => ![...out.values()].includes(g));
-    const pool = candidates.length > 0 ? candidates : greenByKind.get(k) ?? [];
+    const pool = candidates.length > 0 ? candidates : (greenByKind.get(k) ?? []);
     hosts.forEach((b, i) => {
-      const g = pool.length > 0 ? pool[i % pool.length] : k === 'instance' || k === 'cluster-ro' ? greenWriter : undefined;
+      const g =
+        pool.length > 0 ? pool[i % pool.length] : k === 'instance' || k === 'cluster-ro' ? greenWriter : undefined;
       if (g !== undefined) out.set(b, g);
     });
   }
@@ -205,7 +206,14 @@ export class BlueGreenStatusProvider extends EventEmitter {
   private onMonitorEvent(role: BlueGreenRole, ev: BlueGreenMonitorEvent): void {
     if (this.closed) return;
     if (ev.kind === 'error') {
-      log.debug('bg %s: %s status monitor: %s:%d: %s', this.options.bgId, role, ev.host, ev.port, ev.message ?? ev.errorClass);
+      log.debug(
+        'bg %s: %s status monitor: %s:%d: %s',
+        this.options.bgId,
+        role,
+        ev.host,
+        ev.port,
+        ev.message ?? ev.errorClass,
+      );
       return;
     }
     this.latest.set(role, ev);
@@ -231,7 +239,8 @@ export class BlueGreenStatusProvider extends EventEmitter {
       for (const r of ev.rows) {
         const role = ROW_ROLE[r.role];
         if (role === undefined) continue;
-        if (r.version !== '1.0' && r.version !== '') log.debug('bg %s: status version %s read as 1.0', this.options.bgId, r.version);
+        if (r.version !== '1.0' && r.version !== '')
+          log.debug('bg %s: status version %s read as 1.0', this.options.bgId, r.version);
         // Once the switchover is under way the names move (blue names show up as TARGET, old blue ones as
         // `-old1`): the roles seen before it stay authoritative until the deployment settles.
         if (!this.rolesFrozen || !this.roles.has(r.endpoint)) this.roles.set(r.endpoint, role);
@@ -253,14 +262,29 @@ export class BlueGreenStatusProvider extends EventEmitter {
       // A settled deployment is gone (or a new one was created): start over.
       this.rollback = false;
     }
-    if (phaseOrdinal(next) >= phaseOrdinal('PREPARATION') && phaseOrdinal(next) <= phaseOrdinal('POST') && this.rollback && ord > cur) {
+    if (
+      phaseOrdinal(next) >= phaseOrdinal('PREPARATION') &&
+      phaseOrdinal(next) <= phaseOrdinal('POST') &&
+      this.rollback &&
+      ord > cur
+    ) {
       // A new switchover after a rollback.
       this.rollback = false;
     }
-    if (phaseOrdinal(next) >= phaseOrdinal('POST') && phaseOrdinal(this.phase) < phaseOrdinal('POST') && !this.rollback && !this.timedOut) this.promotions++;
+    if (
+      phaseOrdinal(next) >= phaseOrdinal('POST') &&
+      phaseOrdinal(this.phase) < phaseOrdinal('POST') &&
+      !this.rollback &&
+      !this.timedOut
+    )
+      this.promotions++;
     this.phase = next;
-    this.rolesFrozen = phaseOrdinal(this.phase) >= phaseOrdinal('PREPARATION') && !(this.phase === 'COMPLETED' && this.blueDnsUpdated && this.greenDnsRemoved);
-    const frozen = phaseOrdinal(this.phase) >= phaseOrdinal('IN_PROGRESS') && !(this.phase === 'COMPLETED' && this.blueDnsUpdated && this.greenDnsRemoved);
+    this.rolesFrozen =
+      phaseOrdinal(this.phase) >= phaseOrdinal('PREPARATION') &&
+      !(this.phase === 'COMPLETED' && this.blueDnsUpdated && this.greenDnsRemoved);
+    const frozen =
+      phaseOrdinal(this.phase) >= phaseOrdinal('IN_PROGRESS') &&
+      !(this.phase === 'COMPLETED' && this.blueDnsUpdated && this.greenDnsRemoved);
     if (!frozen || this.startAddresses.size === 0) {
       for (const [host, port] of this.ports) {
         const a = this.currentAddress(host, port);
@@ -278,7 +302,9 @@ export class BlueGreenStatusProvider extends EventEmitter {
       };
       const blueWriter = blue.find((h) => endpointKind(h) === 'cluster') ?? blue[0];
       this.blueDnsUpdated ||= blueWriter !== undefined && changed(blueWriter);
-      this.greenDnsRemoved ||= green.length > 0 && green.every((h) => this.currentAddress(h, this.ports.get(h) ?? this.options.port) === undefined);
+      this.greenDnsRemoved ||=
+        green.length > 0 &&
+        green.every((h) => this.currentAddress(h, this.ports.get(h) ?? this.options.port) === undefined);
     } else {
       this.blueDnsUpdated = false;
       this.greenDnsRemoved = false;
@@ -292,12 +318,21 @@ export class BlueGreenStatusProvider extends EventEmitter {
   }
 
   private stateKey(): string {
-    return [this.phase, this.rollback, this.timedOut, this.blueDnsUpdated, this.greenDnsRemoved, this.roles.size, this.corresponding.size].join('|');
+    return [
+      this.phase,
+      this.rollback,
+      this.timedOut,
+      this.blueDnsUpdated,
+      this.greenDnsRemoved,
+      this.roles.size,
+      this.corresponding.size,
+    ].join('|');
   }
 
   /** The switchover timer runs from PREPARATION until the switchover completes or rolls back. */
   private armTimer(before: BlueGreenPhase): void {
-    const active = phaseOrdinal(this.phase) >= phaseOrdinal('PREPARATION') && phaseOrdinal(this.phase) <= phaseOrdinal('POST');
+    const active =
+      phaseOrdinal(this.phase) >= phaseOrdinal('PREPARATION') && phaseOrdinal(this.phase) <= phaseOrdinal('POST');
     if (active && this.timer === undefined && phaseOrdinal(before) < phaseOrdinal(this.phase)) {
       this.timer = setTimeout(() => this.switchoverTimedOut(), this.options.switchoverTimeoutMs);
       this.timer.unref();
@@ -311,7 +346,13 @@ export class BlueGreenStatusProvider extends EventEmitter {
     this.timer = undefined;
     if (this.closed) return;
     const to: BlueGreenPhase = this.rollback ? 'CREATED' : 'COMPLETED';
-    log.warn('bg %s: switchover still in phase %s after bgSwitchoverTimeoutMs (%d ms); taken as %s', this.options.bgId, this.phase, this.options.switchoverTimeoutMs, to);
+    log.warn(
+      'bg %s: switchover still in phase %s after bgSwitchoverTimeoutMs (%d ms); taken as %s',
+      this.options.bgId,
+      this.phase,
+      this.options.switchoverTimeoutMs,
+      to,
+    );
     this.timedOut = true;
     this.phase = to;
     for (const m of this.monitors) m.setPhase(to);
@@ -354,13 +395,17 @@ export class BlueGreenStatusProvider extends EventEmitter {
       case 'COMPLETED': {
         if (this.timedOut && this.rollback) return { kind: 'none' };
         if (role === 'TARGET') {
-          return this.greenDnsRemoved ? { kind: 'none' } : { kind: 'reject', why: `${h} is a green host name of a Blue/Green deployment after its switchover` };
+          return this.greenDnsRemoved
+            ? { kind: 'none' }
+            : { kind: 'reject', why: `${h} is a green host name of a Blue/Green deployment after its switchover` };
         }
         if (this.blueDnsUpdated && this.greenDnsRemoved) return { kind: 'none' };
         if (ip) return { kind: 'none' };
         const green = this.corresponding.get(h);
         if (green === undefined) {
-          return this.phase === 'COMPLETED' ? { kind: 'none' } : { kind: 'suspend', why: `no green host corresponds to ${h} yet` };
+          return this.phase === 'COMPLETED'
+            ? { kind: 'none' }
+            : { kind: 'suspend', why: `no green host corresponds to ${h} yet` };
         }
         return this.substitute(green, h, port, [green, h]);
       }

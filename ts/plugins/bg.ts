@@ -54,11 +54,17 @@ function addressText(a: Address): string {
 
 export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
   readonly code = 'bg';
-  readonly subscribedMethods: ReadonlySet<string> = new Set<string>([PIPELINE.connect, PIPELINE.forceConnect, ...NETWORK_METHODS]);
+  readonly subscribedMethods: ReadonlySet<string> = new Set<string>([
+    PIPELINE.connect,
+    PIPELINE.forceConnect,
+    ...NETWORK_METHODS,
+  ]);
   /** Status source and monitor kind, known once the first connection told the dialect. */
   /** The number of switchovers that had promoted green when each connection was opened. */
   private readonly openedAt = new WeakMap<object, number>();
-  private source: { readonly query: string; readonly kind: 'postgres' | 'mysql'; readonly host: string; readonly port: number } | undefined;
+  private source:
+    | { readonly query: string; readonly kind: 'postgres' | 'mysql'; readonly host: string; readonly port: number }
+    | undefined;
 
   constructor(
     private readonly service: PluginService<C>,
@@ -107,9 +113,14 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
       // Blue turns read-only as the switchover starts, up to one status poll before this client sees it. A
       // statement refused as read-only outside a transaction did nothing: run it again on green once promoted.
       if (inTransaction || !this.service.isReadOnlyError(err) || !provider.switchoverUnderway) throw err;
-      log.debug('bg %s: %s refused by read-only blue during the switchover; held until green is promoted', this.props.options.bgId, ctx.method);
+      log.debug(
+        'bg %s: %s refused by read-only blue during the switchover; held until green is promoted',
+        this.props.options.bgId,
+        ctx.method,
+      );
       const left = timeoutMs - (Date.now() - started);
-      const ok = left > 0 && (await provider.waitUntil(() => !provider.switchoverUnderway, left, this.service.endSignal));
+      const ok =
+        left > 0 && (await provider.waitUntil(() => !provider.switchoverUnderway, left, this.service.endSignal));
       if (!ok) throw err;
       await this.leaveOldBlue(provider);
       return next();
@@ -133,9 +144,18 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     try {
       const fresh = await this.service.connect(host, this.props);
       await this.service.setCurrentConnection(fresh, host);
-      log.info('bg %s: connection to %s moved off the old blue after the switchover', this.props.options.bgId, host.host);
+      log.info(
+        'bg %s: connection to %s moved off the old blue after the switchover',
+        this.props.options.bgId,
+        host.host,
+      );
     } catch (err) {
-      log.warn('bg %s: could not move the connection to %s off the old blue: %s', this.props.options.bgId, host.host, (err as Error).message);
+      log.warn(
+        'bg %s: could not move the connection to %s off the old blue: %s',
+        this.props.options.bgId,
+        host.host,
+        (err as Error).message,
+      );
     }
   }
 
@@ -143,7 +163,16 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
   private key(): string {
     const o = this.props.options;
     const kind = this.service.driverDialect.code === 'pg' ? 'postgres' : 'mysql';
-    return ['bg', o.bgId.trim().toLowerCase(), kind, o.bgIntervalBaselineMs, o.bgIntervalIncreasedMs, o.bgIntervalHighMs, o.bgConnectTimeoutMs, o.bgSwitchoverTimeoutMs].join('|');
+    return [
+      'bg',
+      o.bgId.trim().toLowerCase(),
+      kind,
+      o.bgIntervalBaselineMs,
+      o.bgIntervalIncreasedMs,
+      o.bgIntervalHighMs,
+      o.bgConnectTimeoutMs,
+      o.bgSwitchoverTimeoutMs,
+    ].join('|');
   }
 
   /**
@@ -154,7 +183,14 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
   private provider(): BlueGreenStatusProvider | undefined {
     const services = this.service.services;
     const src = this.source;
-    const provider = src === undefined ? services.peek<BlueGreenStatusProvider>(this.key()) : services.shared(this.key(), () => this.createProvider(src), (p) => p.close());
+    const provider =
+      src === undefined
+        ? services.peek<BlueGreenStatusProvider>(this.key())
+        : services.shared(
+            this.key(),
+            () => this.createProvider(src),
+            (p) => p.close(),
+          );
     provider?.ensureRunning();
     return provider;
   }
@@ -168,7 +204,15 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     const params = async (req: { host: string; port: number; refresh: boolean }): Promise<NativeParams> => {
       const to = mapHostAddress(mon.options.hostAddressMap, req.host, req.port);
       const { resolveMonitorCredentials } = await import('../auth/monitor-credentials.js');
-      const creds = await resolveMonitorCredentials({ services, props: mon, driver, host: req.host, port: req.port, defaultPort, refresh: req.refresh });
+      const creds = await resolveMonitorCredentials({
+        services,
+        props: mon,
+        driver,
+        host: req.host,
+        port: req.port,
+        defaultPort,
+        refresh: req.refresh,
+      });
       const out: NativeParams = { host: to.host, port: to.port, ...monitorTlsParams(mon.driver, req.host, to.host) };
       if (creds.user !== undefined) out.user = creds.user;
       if (creds.password !== undefined) out.password = creds.password;
@@ -210,23 +254,41 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     return this.routed(provider!, host, port, props, next);
   }
 
-  private async routed(provider: BlueGreenStatusProvider, host: HostInfo, port: number, props: ConnectProps, next: ConnectFn<C>): Promise<C> {
+  private async routed(
+    provider: BlueGreenStatusProvider,
+    host: HostInfo,
+    port: number,
+    props: ConnectProps,
+    next: ConnectFn<C>,
+  ): Promise<C> {
     const timeoutMs = props.options.bgConnectTimeoutMs;
     const started = Date.now();
     for (;;) {
-      const routing: ConnectRouting = provider.connectRouting(host.host, port, props.options.bgSuspendNewBlueConnections);
+      const routing: ConnectRouting = provider.connectRouting(
+        host.host,
+        port,
+        props.options.bgSuspendNewBlueConnections,
+      );
       switch (routing.kind) {
         case 'none':
           return next(props);
         case 'reject':
-          throw new BlueGreenRejectedError(`bg: ${routing.why}; the switchover is in progress. New connection can't be opened (connect to the blue host name).`);
+          throw new BlueGreenRejectedError(
+            `bg: ${routing.why}; the switchover is in progress. New connection can't be opened (connect to the blue host name).`,
+          );
         case 'substitute':
           return this.connectVia(routing.address, routing.names, host, port, props, next);
         case 'suspend': {
           log.debug('bg %s: connect to %s held: %s', props.options.bgId, host.host, routing.why);
           const p = provider;
           const left = timeoutMs - (Date.now() - started);
-          const ok = left > 0 && (await p.waitUntil(() => p.connectRouting(host.host, port, props.options.bgSuspendNewBlueConnections).kind !== 'suspend', left, this.service.endSignal));
+          const ok =
+            left > 0 &&
+            (await p.waitUntil(
+              () => p.connectRouting(host.host, port, props.options.bgSuspendNewBlueConnections).kind !== 'suspend',
+              left,
+              this.service.endSignal,
+            ));
           if (!ok) throw this.timeout(`connect to ${host.host}`, Date.now() - started);
           provider = this.provider() ?? provider;
         }
@@ -238,7 +300,14 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
    * Connects to `address` under the host name: the hostAddressMap entry moves only the socket. With IAM, tokens
    * are tried for each of `names` (the green name is the one RDS knows before its DNS renames, the blue name after).
    */
-  private async connectVia(address: Address, names: readonly string[], host: HostInfo, port: number, props: ConnectProps, next: ConnectFn<C>): Promise<C> {
+  private async connectVia(
+    address: Address,
+    names: readonly string[],
+    host: HostInfo,
+    port: number,
+    props: ConnectProps,
+    next: ConnectFn<C>,
+  ): Promise<C> {
     const hostAddressMap = { ...props.options.hostAddressMap, [`${host.host}:${port}`]: addressText(address) };
     const iam = (props.options.plugins ?? []).some((p) => p.trim() === 'iam') && props.options.iamHost === undefined;
     const tries = iam ? names : [host.host];

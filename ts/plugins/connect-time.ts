@@ -4,7 +4,14 @@
  */
 import { getLogger } from '../logger.js';
 import type { HostInfo } from '../host-info.js';
-import { PIPELINE, RELATIVE_TO_PRIOR_PLUGIN, type ConnectFn, type ConnectionPlugin, type ConnectProps, type PluginFactory } from '../plugin.js';
+import {
+  PIPELINE,
+  RELATIVE_TO_PRIOR_PLUGIN,
+  type ConnectFn,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type PluginFactory,
+} from '../plugin.js';
 import { TimedCalls } from './timing.js';
 
 const log = getLogger('connect-time');

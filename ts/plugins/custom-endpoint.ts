@@ -9,7 +9,14 @@
 import { AwsWrapperError, ConfigurationError } from '../errors.js';
 import type { AllowedAndBlockedHosts, HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
-import { PIPELINE, type ConnectFn, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
+import {
+  PIPELINE,
+  type ConnectFn,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type PluginFactory,
+  type PluginService,
+} from '../plugin.js';
 import { getRdsRegion, isCustomClusterDns } from '../rds-utils.js';
 import type { WrapperServices } from '../services.js';
 import { AWS_SDK_LOGGER, awsCredentialsProvider } from '../auth/aws-credentials.js';
@@ -45,7 +52,12 @@ export function allowedAndBlockedHostsOf(info: CustomEndpointInfo): AllowedAndBl
 
 function sameInfo(a: CustomEndpointInfo | undefined, b: CustomEndpointInfo): boolean {
   const same = (x: readonly string[], y: readonly string[]) => x.length === y.length && x.every((v, i) => v === y[i]);
-  return a !== undefined && a.customEndpointType === b.customEndpointType && same(a.staticMembers, b.staticMembers) && same(a.excludedMembers, b.excludedMembers);
+  return (
+    a !== undefined &&
+    a.customEndpointType === b.customEndpointType &&
+    same(a.staticMembers, b.staticMembers) &&
+    same(a.excludedMembers, b.excludedMembers)
+  );
 }
 
 interface MonitorSettings {
@@ -74,7 +86,11 @@ export class CustomEndpointMonitor {
   private closed = false;
   private idleSince: number | undefined;
 
-  constructor(readonly settings: MonitorSettings, private readonly services: WrapperServices, private readonly onIdle: () => void) {
+  constructor(
+    readonly settings: MonitorSettings,
+    private readonly services: WrapperServices,
+    private readonly onIdle: () => void,
+  ) {
     this.schedule(0);
   }
 
@@ -119,8 +135,16 @@ export class CustomEndpointMonitor {
   }
 
   private async tick(): Promise<void> {
-    if (this.listeners.size === 0 && this.idleSince !== undefined && Date.now() - this.idleSince >= this.settings.idleMs) {
-      log.debug('Custom endpoint monitor of %s had no client for %d ms; stopping it', this.settings.host, this.settings.idleMs);
+    if (
+      this.listeners.size === 0 &&
+      this.idleSince !== undefined &&
+      Date.now() - this.idleSince >= this.settings.idleMs
+    ) {
+      log.debug(
+        'Custom endpoint monitor of %s had no client for %d ms; stopping it',
+        this.settings.host,
+        this.settings.idleMs,
+      );
       this.onIdle();
       return;
     }
@@ -129,7 +153,8 @@ export class CustomEndpointMonitor {
       this.lastError = undefined;
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
-      if (this.lastError?.message !== e.message) log.warn('custom_endpoint: could not read custom endpoint %s: %s', this.settings.host, e.message);
+      if (this.lastError?.message !== e.message)
+        log.warn('custom_endpoint: could not read custom endpoint %s: %s', this.settings.host, e.message);
       this.lastError = e;
     } finally {
       for (const w of [...this.waiters]) w();
@@ -144,7 +169,10 @@ export class CustomEndpointMonitor {
       const credentials = await awsCredentialsProvider(this.services, s.profile, CODE);
       if (this.closed) throw new AwsWrapperError('custom_endpoint: the monitor stopped');
       this.client = new sdk.RDSClient({
-        region: s.region, credentials, logger: AWS_SDK_LOGGER, ...(s.rdsEndpoint !== undefined ? { endpoint: s.rdsEndpoint } : {}),
+        region: s.region,
+        credentials,
+        logger: AWS_SDK_LOGGER,
+        ...(s.rdsEndpoint !== undefined ? { endpoint: s.rdsEndpoint } : {}),
       });
     }
     const out = await this.client.send(
@@ -155,8 +183,10 @@ export class CustomEndpointMonitor {
       { abortSignal: AbortSignal.timeout(Math.max(5000, Math.min(s.refreshMs, 60_000))) },
     );
     const list = out.DBClusterEndpoints ?? [];
-    if (list.length === 0) throw new AwsWrapperError(`custom endpoint '${s.endpointId}' was not found in region ${s.region}`);
-    if (list.length > 1) log.warn('custom_endpoint: the RDS API returned %d endpoints for %s; using the first', list.length, s.endpointId);
+    if (list.length === 0)
+      throw new AwsWrapperError(`custom endpoint '${s.endpointId}' was not found in region ${s.region}`);
+    if (list.length > 1)
+      log.warn('custom_endpoint: the RDS API returned %d endpoints for %s; using the first', list.length, s.endpointId);
     const e = list[0];
     return {
       endpointIdentifier: e.DBClusterEndpointIdentifier ?? s.endpointId,
@@ -170,7 +200,13 @@ export class CustomEndpointMonitor {
 
   private apply(info: CustomEndpointInfo): void {
     if (sameInfo(this.info, info)) return;
-    log.debug('Custom endpoint %s (%s): static members [%s], excluded [%s]', this.settings.host, info.customEndpointType, info.staticMembers.join(', '), info.excludedMembers.join(', '));
+    log.debug(
+      'Custom endpoint %s (%s): static members [%s], excluded [%s]',
+      this.settings.host,
+      info.customEndpointType,
+      info.staticMembers.join(', '),
+      info.excludedMembers.join(', '),
+    );
     this.info = info;
     this.filter = allowedAndBlockedHostsOf(info);
     for (const l of [...this.listeners]) {
@@ -198,7 +234,14 @@ class CustomEndpointMonitors {
   constructor(private readonly services: WrapperServices) {}
 
   get(settings: MonitorSettings): CustomEndpointMonitor {
-    const key = [settings.host, settings.region, settings.rdsEndpoint ?? '', settings.profile ?? '', settings.refreshMs, settings.idleMs].join('|');
+    const key = [
+      settings.host,
+      settings.region,
+      settings.rdsEndpoint ?? '',
+      settings.profile ?? '',
+      settings.refreshMs,
+      settings.idleMs,
+    ].join('|');
     let m = this.monitors.get(key);
     if (m === undefined) {
       const created: CustomEndpointMonitor = new CustomEndpointMonitor(settings, this.services, () => {
@@ -231,7 +274,10 @@ function settingsOf(host: string, props: ConnectProps): MonitorSettings {
   const o = props.options;
   const region = o.customEndpointRegion ?? getRdsRegion(host);
   if (region === undefined) {
-    throw new ConfigurationError(`${CODE}: cannot tell the region of custom endpoint '${host}': set 'customEndpointRegion'`, 'customEndpointRegion');
+    throw new ConfigurationError(
+      `${CODE}: cannot tell the region of custom endpoint '${host}': set 'customEndpointRegion'`,
+      'customEndpointRegion',
+    );
   }
   return {
     host: host.toLowerCase(),
@@ -284,7 +330,13 @@ export class CustomEndpointPlugin<C> implements ConnectionPlugin<C> {
     // A missing SDK is a configuration error of this connect, not something to wait for.
     await ensurePluginPackages(CODE);
     const services = this.service.services;
-    const monitor = services.shared(MONITORS_KEY, () => new CustomEndpointMonitors(services), (m) => m.close()).get(settings);
+    const monitor = services
+      .shared(
+        MONITORS_KEY,
+        () => new CustomEndpointMonitors(services),
+        (m) => m.close(),
+      )
+      .get(settings);
     this.unsubscribe?.();
     this.monitor = monitor;
     this.unsubscribe = monitor.subscribe((filter) => this.service.setAllowedAndBlockedHosts?.(filter));

@@ -73,7 +73,11 @@ export class DevTools {
   }
 
   /** The next call of `method` (default: every method) rejects with `error` without reaching the driver. */
-  raiseOnNextCall(error: InjectedError, method: ClientMethod | typeof ALL_METHODS = ALL_METHODS, options?: FaultOptions): this {
+  raiseOnNextCall(
+    error: InjectedError,
+    method: ClientMethod | typeof ALL_METHODS = ALL_METHODS,
+    options?: FaultOptions,
+  ): this {
     this.methodFaults.push({ error, method, remaining: remainingFrom(options) });
     return this;
   }

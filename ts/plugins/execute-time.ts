@@ -3,7 +3,13 @@
  * it and the driver included) so benchmarks can subtract driver time. Totals are per client.
  */
 import { getLogger } from '../logger.js';
-import { ALL_METHODS, RELATIVE_TO_PRIOR_PLUGIN, type ConnectionPlugin, type ExecuteContext, type PluginFactory } from '../plugin.js';
+import {
+  ALL_METHODS,
+  RELATIVE_TO_PRIOR_PLUGIN,
+  type ConnectionPlugin,
+  type ExecuteContext,
+  type PluginFactory,
+} from '../plugin.js';
 import { TimedCalls } from './timing.js';
 
 const log = getLogger('execute-time');

@@ -53,9 +53,13 @@ export function failoverModeFrom(option: string | undefined, initialHost: HostIn
     const v = option.trim().toLowerCase().replace(/-/g, '_');
     const mode = Object.values(FailoverMode).find((m) => m.valueOf() === v);
     if (mode !== undefined) return mode;
-    throw new AwsWrapperError(`failoverMode must be one of strict_writer, strict_reader, reader_or_writer; got '${option}'`);
+    throw new AwsWrapperError(
+      `failoverMode must be one of strict_writer, strict_reader, reader_or_writer; got '${option}'`,
+    );
   }
-  return initialHost !== undefined && isReaderClusterDns(initialHost.host) ? FailoverMode.READER_OR_WRITER : FailoverMode.STRICT_WRITER;
+  return initialHost !== undefined && isReaderClusterDns(initialHost.host)
+    ? FailoverMode.READER_OR_WRITER
+    : FailoverMode.STRICT_WRITER;
 }
 
 /** Payload of the client's `failover` event. */
@@ -135,7 +139,10 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
 
   /** The mode, computed on first use from the initial host (endpoint type) unless configured. */
   get mode(): FailoverMode {
-    return (this.modeValue ??= failoverModeFrom(this.props.options.failoverMode, this.service.initialConnectionHostInfo ?? this.service.hostListProvider.initialHostInfo));
+    return (this.modeValue ??= failoverModeFrom(
+      this.props.options.failoverMode,
+      this.service.initialConnectionHostInfo ?? this.service.hostListProvider.initialHostInfo,
+    ));
   }
 
   /** The client is ending: no failover starts, one in progress stops. */
@@ -183,12 +190,19 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     const conn = await this.connectInternal(host, props, isInitial, next);
     if (isInitial && this.applicable) {
       // The topology is needed before the first failure (cheap: cached, else read once on this connection).
-      await this.service.refreshHostList(conn).catch((err: unknown) => log.debug(`topology refresh after connect failed: ${String(err)}`));
+      await this.service
+        .refreshHostList(conn)
+        .catch((err: unknown) => log.debug(`topology refresh after connect failed: ${String(err)}`));
     }
     return conn;
   }
 
-  protected connectInternal(_host: HostInfo, _props: ConnectProps, _isInitial: boolean, next: ConnectFn<C>): Promise<C> {
+  protected connectInternal(
+    _host: HostInfo,
+    _props: ConnectProps,
+    _isInitial: boolean,
+    next: ConnectFn<C>,
+  ): Promise<C> {
     return next();
   }
 
@@ -215,7 +229,11 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     const running = this.inflight;
     if (running !== undefined && running.conn === conn) {
       outcome = await running.done;
-    } else if (s.currentConnection !== conn && s.currentConnection !== undefined && !s.driverDialect.isClosed(s.currentConnection)) {
+    } else if (
+      s.currentConnection !== conn &&
+      s.currentConnection !== undefined &&
+      !s.driverDialect.isClosed(s.currentConnection)
+    ) {
       // Another call of this client already moved it to a new connection while this one was failing.
       if (running !== undefined) await running.done;
       outcome = { ok: true };
@@ -232,9 +250,14 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     if (this.ended) return cause;
     if (!outcome.ok) {
       const reason = outcome.error instanceof Error ? ` (${outcome.error.message})` : '';
-      return new FailoverFailedError(`Unable to establish a connection to a suitable instance within ${this.failoverTimeoutMs} ms${reason}.`, { cause });
+      return new FailoverFailedError(
+        `Unable to establish a connection to a suitable instance within ${this.failoverTimeoutMs} ms${reason}.`,
+        { cause },
+      );
     }
-    return inTransaction ? new TransactionResolutionUnknownError(undefined, { cause }) : new FailoverSuccessError(undefined, { cause });
+    return inTransaction
+      ? new TransactionResolutionUnknownError(undefined, { cause })
+      : new FailoverSuccessError(undefined, { cause });
   }
 
   private async runFailover(conn: C, cause: unknown): Promise<Outcome> {
@@ -247,11 +270,18 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     if (network) {
       // Never wait on the dead socket again: calls still queued on it fail now (and join this failover).
       if (!s.driverDialect.isClosed(conn)) {
-        s.driverDialect.abort(conn, new ConnectionAbortedError('The connection was closed because its host failed; failover in progress', { cause }));
+        s.driverDialect.abort(
+          conn,
+          new ConnectionAbortedError('The connection was closed because its host failed; failover in progress', {
+            cause,
+          }),
+        );
       }
       if (failed !== undefined) s.setAvailability(failed.allAliases, HostAvailability.UNAVAILABLE);
     }
-    log.info(`${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} (${this.mode}) after ${describe(cause)}`);
+    log.info(
+      `${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} (${this.mode}) after ${describe(cause)}`,
+    );
     publishFailoverStart(this.code, this.mode, from, cause);
     try {
       const target = await this.untilEnded(this.findTarget(failed, deadline));
@@ -263,10 +293,14 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
     } catch (err) {
       const durationMs = Date.now() - started;
       if (this.ended) {
-        log.debug(`${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} stopped after ${durationMs} ms: the client was ended`);
+        log.debug(
+          `${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} stopped after ${durationMs} ms: the client was ended`,
+        );
         return { ok: false, error: err };
       }
-      log.warn(`${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} failed after ${durationMs} ms: ${describe(err)}`);
+      log.warn(
+        `${this.code}: failover from ${from?.hostAndPort ?? 'unknown host'} failed after ${durationMs} ms: ${describe(err)}`,
+      );
       this.emitFailover({ from, to: undefined, durationMs, error: cause, outcome: 'failed', mode: this.mode });
       return { ok: false, error: err };
     }
@@ -329,7 +363,9 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
 
   /** The connection failover switches to: the writer in strict_writer mode, else a reader (gdb_failover: per region). */
   protected findTarget(failed: HostInfo | undefined, deadline: number): Promise<FailoverTarget<C>> {
-    return this.mode === FailoverMode.STRICT_WRITER ? this.writerFailover(failed, deadline) : this.readerFailover(failed, deadline);
+    return this.mode === FailoverMode.STRICT_WRITER
+      ? this.writerFailover(failed, deadline)
+      : this.readerFailover(failed, deadline);
   }
 
   /** Finds, connects to and verifies the new writer before `deadline`. */
@@ -352,7 +388,11 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
   }
 
   /** Connects to `host` and checks its role; resolves with the verified target or undefined (connection closed). */
-  protected async tryHost(host: HostInfo, boundMs: number, accept: (role: HostRole) => boolean): Promise<FailoverTarget<C> | undefined> {
+  protected async tryHost(
+    host: HostInfo,
+    boundMs: number,
+    accept: (role: HostRole) => boolean,
+  ): Promise<FailoverTarget<C> | undefined> {
     if (this.ended) return undefined;
     let conn: C;
     try {
@@ -377,7 +417,11 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
    * Writer failover through the topology: waits for a topology whose writer was verified (panic probe or monitor),
    * connects to that writer and verifies its role; retries until `deadline`.
    */
-  protected async writerThroughTopology(deadline: number, stop?: { readonly stopped: boolean }, failed?: HostInfo): Promise<FailoverTarget<C>> {
+  protected async writerThroughTopology(
+    deadline: number,
+    stop?: { readonly stopped: boolean },
+    failed?: HostInfo,
+  ): Promise<FailoverTarget<C>> {
     const s = this.service;
     let lastProblem = 'no writer in the topology';
     // A new writer published moments ago (another client's failover, the monitor): verify it directly, no probe.
@@ -401,7 +445,9 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
       const writer = s.allHosts.find((h) => h.role === HostRole.WRITER);
       // The refresh confirmed a writer: missing here, it is one the host restriction (custom endpoint) leaves out.
       if (writer === undefined && s.allowedAndBlockedHosts !== undefined) {
-        throw new AwsWrapperError('Writer failover failed: the new writer is not among the hosts allowed for this connection (not a member of the custom endpoint)');
+        throw new AwsWrapperError(
+          'Writer failover failed: the new writer is not among the hosts allowed for this connection (not a member of the custom endpoint)',
+        );
       }
       if (writer !== undefined) {
         const target = await this.tryHost(writer, deadline - Date.now(), (role) => role === HostRole.WRITER);
@@ -419,7 +465,11 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
    * bounded by failoverReaderConnectTimeoutMs and the time left; a reader that turns out to be the writer is accepted
    * only outside strict_reader. Rounds repeat until `deadline`.
    */
-  protected async readerFailover(failed: HostInfo | undefined, deadline: number, policy?: ReaderPolicy): Promise<FailoverTarget<C>> {
+  protected async readerFailover(
+    failed: HostInfo | undefined,
+    deadline: number,
+    policy?: ReaderPolicy,
+  ): Promise<FailoverTarget<C>> {
     const s = this.service;
     const strategy = this.props.options.failoverReaderHostSelectorStrategy;
     const strict = this.mode === FailoverMode.STRICT_READER;
@@ -432,13 +482,17 @@ export abstract class FailoverPluginBase<C> implements ConnectionPlugin<C> {
       const writerAllowed = policy === undefined ? !strict || readers.length === 0 : policy.writerAllowed;
       if (writer !== undefined && writerAllowed) candidates.push(writer);
       if (candidates.length === 0 && failed !== undefined && policy === undefined) candidates.push(failed);
-      const accept = policy === undefined
-        ? (role: HostRole) => role === HostRole.READER || !strict || readers.length === 0
-        : (role: HostRole) => role === HostRole.READER || policy.writerAllowed;
+      const accept =
+        policy === undefined
+          ? (role: HostRole) => role === HostRole.READER || !strict || readers.length === 0
+          : (role: HostRole) => role === HostRole.READER || policy.writerAllowed;
       for (let i = 0; i < candidates.length && Date.now() < deadline; i += 2) {
         const pair = candidates.slice(i, i + 2);
         const bound = Math.min(this.props.options.failoverReaderConnectTimeoutMs, deadline - Date.now());
-        const found = await firstAccepted(pair.map((h) => this.tryHost(h, bound, accept)), (t) => this.discard(t.conn));
+        const found = await firstAccepted(
+          pair.map((h) => this.tryHost(h, bound, accept)),
+          (t) => this.discard(t.conn),
+        );
         if (found !== undefined) return found;
       }
       if (Date.now() < deadline) await sleep(Math.min(RETRY_PAUSE_MS, deadline - Date.now()));
@@ -484,7 +538,10 @@ function orderByStrategy<C>(s: PluginService<C>, readers: readonly HostInfo[], s
 }
 
 /** The first attempt (in settle order) that yields a target; later successes are handed to `discard`. */
-function firstAccepted<T>(attempts: readonly Promise<T | undefined>[], discard: (t: T) => void): Promise<T | undefined> {
+function firstAccepted<T>(
+  attempts: readonly Promise<T | undefined>[],
+  discard: (t: T) => void,
+): Promise<T | undefined> {
   return new Promise((resolve) => {
     let left = attempts.length;
     let winner: T | undefined;

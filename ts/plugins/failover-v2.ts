@@ -31,8 +31,14 @@ export class FailoverV2Plugin<C> extends FailoverPluginBase<C> {
     return this.writerThroughTopology(deadline, undefined, failed);
   }
 
-  protected override async connectInternal(host: HostInfo, props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C> {
-    if (!this.props.options.enableConnectFailover || !isInitial) return this.staleDns.verifiedConnection(host, props, isInitial, next);
+  protected override async connectInternal(
+    host: HostInfo,
+    props: ConnectProps,
+    isInitial: boolean,
+    next: ConnectFn<C>,
+  ): Promise<C> {
+    if (!this.props.options.enableConnectFailover || !isInitial)
+      return this.staleDns.verifiedConnection(host, props, isInitial, next);
     try {
       return await this.staleDns.verifiedConnection(host, props, isInitial, next);
     } catch (err) {
@@ -46,11 +52,28 @@ export class FailoverV2Plugin<C> extends FailoverPluginBase<C> {
       try {
         target = await this.findTarget(undefined, deadline);
       } catch (failure) {
-        this.emitFailover({ from: host, to: undefined, durationMs: Date.now() - started, error: err, outcome: 'failed', mode: this.mode });
-        throw new FailoverFailedError(`The initial connection failed and no suitable instance was found within ${this.failoverTimeoutMs} ms (${describe(failure)})`, { cause: err });
+        this.emitFailover({
+          from: host,
+          to: undefined,
+          durationMs: Date.now() - started,
+          error: err,
+          outcome: 'failed',
+          mode: this.mode,
+        });
+        throw new FailoverFailedError(
+          `The initial connection failed and no suitable instance was found within ${this.failoverTimeoutMs} ms (${describe(failure)})`,
+          { cause: err },
+        );
       }
       s.initialConnectionHostInfo = target.host;
-      this.emitFailover({ from: host, to: target.host, durationMs: Date.now() - started, error: err, outcome: 'success', mode: this.mode });
+      this.emitFailover({
+        from: host,
+        to: target.host,
+        durationMs: Date.now() - started,
+        error: err,
+        outcome: 'success',
+        mode: this.mode,
+      });
       return target.conn;
     }
   }

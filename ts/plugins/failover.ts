@@ -51,10 +51,18 @@ export class FailoverV1Plugin<C> extends FailoverPluginBase<C> {
   }
 
   /** Task A: the old writer may come back (a transient loss): reconnect to it until it answers as the writer. */
-  private async reconnectOldWriter(failed: HostInfo, deadline: number, stop: { stopped: boolean }): Promise<FailoverTarget<C>> {
+  private async reconnectOldWriter(
+    failed: HostInfo,
+    deadline: number,
+    stop: { stopped: boolean },
+  ): Promise<FailoverTarget<C>> {
     const interval = this.props.options.failoverWriterReconnectIntervalMs;
     while (!stop.stopped && Date.now() < deadline && !this.ended) {
-      const target = await this.tryHost(failed, Math.min(interval, deadline - Date.now()), (role) => role === HostRole.WRITER);
+      const target = await this.tryHost(
+        failed,
+        Math.min(interval, deadline - Date.now()),
+        (role) => role === HostRole.WRITER,
+      );
       if (target !== undefined) return target;
       if (!stop.stopped && Date.now() < deadline) await sleep(Math.min(interval, deadline - Date.now()));
     }

@@ -14,9 +14,22 @@ import { HostRole, type HostChange, type HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import { hostSelectors } from '../host-selectors.js';
 import { mapHostAddress, monitoringConnectProps } from '../options.js';
-import { PIPELINE, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
+import {
+  PIPELINE,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type PluginFactory,
+  type PluginService,
+} from '../plugin.js';
 import type { WrapperServices } from '../services.js';
-import { isNativeAvailable, startProbeMonitor, type ConnectParams, type ProbeMonitor, type ProbeMonitorEvent, type ProbeTarget } from '../native/index.js';
+import {
+  isNativeAvailable,
+  startProbeMonitor,
+  type ConnectParams,
+  type ProbeMonitor,
+  type ProbeMonitorEvent,
+  type ProbeTarget,
+} from '../native/index.js';
 import { resolveMonitorCredentials } from '../auth/monitor-credentials.js';
 import { probeTls } from './host-monitoring-common.js';
 
@@ -54,11 +67,17 @@ export class ResponseTimeMonitor {
     this.target(refresh).then(
       (target) => {
         if (this.stopped) return;
-        this.native = startProbeMonitor(target, { intervalMs: this.intervalMs, timeoutMs: this.timeoutMs, keepConnection: true }, (e) => this.onEvent(e));
+        this.native = startProbeMonitor(
+          target,
+          { intervalMs: this.intervalMs, timeoutMs: this.timeoutMs, keepConnection: true },
+          (e) => this.onEvent(e),
+        );
       },
       (err: unknown) => {
         this.lastMs = Infinity;
-        log.warn(`Response-time monitor of ${this.hostAndPort} could not start: ${err instanceof Error ? err.message : String(err)}`);
+        log.warn(
+          `Response-time monitor of ${this.hostAndPort} could not start: ${err instanceof Error ? err.message : String(err)}`,
+        );
       },
     );
   }
@@ -123,7 +142,8 @@ export class ResponseTimeMonitors {
   responseTime(hostAndPort: string): number | undefined {
     let best: number | undefined;
     for (const m of this.monitors.values()) {
-      if (m.hostAndPort === hostAndPort && m.lastMs !== undefined && (best === undefined || m.lastMs < best)) best = m.lastMs;
+      if (m.hostAndPort === hostAndPort && m.lastMs !== undefined && (best === undefined || m.lastMs < best))
+        best = m.lastMs;
     }
     return best;
   }
@@ -143,12 +163,20 @@ export class ResponseTimeMonitors {
 
 /** The response-time monitors of `services`, created on first use and stopped when the services close. */
 export function responseTimeMonitors(services: WrapperServices): ResponseTimeMonitors {
-  return services.shared(RESPONSE_TIME_MONITORS, () => new ResponseTimeMonitors(), (r) => r.stopAll());
+  return services.shared(
+    RESPONSE_TIME_MONITORS,
+    () => new ResponseTimeMonitors(),
+    (r) => r.stopAll(),
+  );
 }
 
 export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
   readonly code = 'fastest_response_strategy';
-  readonly subscribedMethods: ReadonlySet<string> = new Set<string>([PIPELINE.acceptsStrategy, PIPELINE.getHostInfoByStrategy, PIPELINE.notifyHostListChanged]);
+  readonly subscribedMethods: ReadonlySet<string> = new Set<string>([
+    PIPELINE.acceptsStrategy,
+    PIPELINE.getHostInfoByStrategy,
+    PIPELINE.notifyHostListChanged,
+  ]);
   readonly intervalMs: number;
   private readonly service: PluginService<C>;
   private readonly props: ConnectProps;
@@ -164,7 +192,8 @@ export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
     this.props = props;
     this.intervalMs = props.options.responseMeasurementIntervalMs;
     this.native = isNativeAvailable();
-    if (!this.native) log.warn('fastest_response_strategy: the native addon is not available; fastest_response picks a random host');
+    if (!this.native)
+      log.warn('fastest_response_strategy: the native addon is not available; fastest_response picks a random host');
   }
 
   /** The shared monitors (measurements, listeners) of this client's services. */
@@ -180,7 +209,9 @@ export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
     if (strategy !== FASTEST_RESPONSE) return undefined;
     this.syncMonitors();
     const monitors = this.monitors;
-    return hostSelectors(this.service.services).selectFastestResponse(hosts ?? this.service.allHosts, role, (h) => monitors.responseTime(h.hostAndPort));
+    return hostSelectors(this.service.services).selectFastestResponse(hosts ?? this.service.allHosts, role, (h) =>
+      monitors.responseTime(h.hostAndPort),
+    );
   }
 
   notifyHostListChanged(_changes: ReadonlyMap<string, ReadonlySet<HostChange>>): void {
@@ -192,7 +223,8 @@ export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
     if (!this.native || this.released) return;
     const wanted = new Map<string, HostInfo>();
     for (const h of this.service.allHosts) {
-      if (h.hostId !== undefined && (h.role === HostRole.READER || h.role === HostRole.WRITER)) wanted.set(h.hostAndPort, h);
+      if (h.hostId !== undefined && (h.role === HostRole.READER || h.role === HostRole.WRITER))
+        wanted.set(h.hostAndPort, h);
     }
     const monitors = this.monitors;
     if (this.heldFrom !== monitors) {
@@ -216,7 +248,12 @@ export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
     const driver = this.service.driverDialect.code;
     const mon = monitoringConnectProps(driver, this.props, 'frt-', { connectTimeout: 10_000 });
     const configuredPort = Number(mon.driver.port);
-    const port = host.port > 0 ? host.port : Number.isInteger(configuredPort) && configuredPort > 0 ? configuredPort : DEFAULT_PORTS[driver];
+    const port =
+      host.port > 0
+        ? host.port
+        : Number.isInteger(configuredPort) && configuredPort > 0
+          ? configuredPort
+          : DEFAULT_PORTS[driver];
     const timeoutMs = Math.max(100, mon.options.connectTimeout ?? 10_000);
     const key = [driver, host.host.toLowerCase(), port, this.intervalMs].join('|');
     const services = this.service.services;
@@ -231,7 +268,10 @@ export class FastestResponseStrategyPlugin<C> implements ConnectionPlugin<C> {
       if (addr.host !== host.host && t.serverName === undefined && tls.ssl === 'verify-full') t.serverName = host.host;
       return t;
     };
-    return monitors.acquire(key, (onMeasured) => new ResponseTimeMonitor(key, host.hostAndPort, this.intervalMs, timeoutMs, target, onMeasured));
+    return monitors.acquire(
+      key,
+      (onMeasured) => new ResponseTimeMonitor(key, host.hostAndPort, this.intervalMs, timeoutMs, target, onMeasured),
+    );
   }
 
   release(): void {

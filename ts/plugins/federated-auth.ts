@@ -10,5 +10,6 @@ export const federatedAuthPluginFactory: PluginFactory = {
   code: 'federated_auth',
   weight: 900,
   aliases: CREDENTIAL_SOURCES.federated_auth.aliases,
-  create: <C>(service: PluginService<C>) => new AuthPlugin<C>(service, credentialSource('federated_auth', authContextOf(service))),
+  create: <C>(service: PluginService<C>) =>
+    new AuthPlugin<C>(service, credentialSource('federated_auth', authContextOf(service))),
 };

@@ -37,7 +37,9 @@ export function gdbFailoverModeFrom(option: string | undefined, key: string, ini
     if (MODES.includes(v)) return v as GdbFailoverMode;
     throw new ConfigurationError(`${key} must be one of ${MODES.join(', ')}; got '${option}'`, key);
   }
-  return isWriterClusterDns(initial.host) || isGlobalDbWriterClusterDns(initial.host) ? GdbFailoverMode.STRICT_WRITER : GdbFailoverMode.HOME_READER_OR_WRITER;
+  return isWriterClusterDns(initial.host) || isGlobalDbWriterClusterDns(initial.host)
+    ? GdbFailoverMode.STRICT_WRITER
+    : GdbFailoverMode.HOME_READER_OR_WRITER;
 }
 
 export class GdbFailoverPlugin<C> extends FailoverV2Plugin<C> {
@@ -57,7 +59,11 @@ export class GdbFailoverPlugin<C> extends FailoverV2Plugin<C> {
 
   /** The home region (failoverHomeRegion, else the initial host's region). */
   get homeRegion(): string {
-    return (this.home ??= homeRegionFrom(this.props.options.failoverHomeRegion, 'failoverHomeRegion', this.initialHost));
+    return (this.home ??= homeRegionFrom(
+      this.props.options.failoverHomeRegion,
+      'failoverHomeRegion',
+      this.initialHost,
+    ));
   }
 
   /** The mode that applies while the writer is in `region`. */
@@ -100,13 +106,17 @@ export class GdbFailoverPlugin<C> extends FailoverV2Plugin<C> {
     const s = this.service;
     let writer: HostInfo | undefined;
     while (writer === undefined && Date.now() < deadline && !this.ended) {
-      if (await s.forceRefreshHostList(true, deadline - Date.now())) writer = s.allHosts.find((h) => h.role === HostRole.WRITER);
+      if (await s.forceRefreshHostList(true, deadline - Date.now()))
+        writer = s.allHosts.find((h) => h.role === HostRole.WRITER);
       if (writer === undefined && Date.now() < deadline) await sleep(Math.min(RETRY_PAUSE_MS, deadline - Date.now()));
     }
-    if (writer === undefined) throw new AwsWrapperError('Global database failover: the topology did not confirm a writer');
+    if (writer === undefined)
+      throw new AwsWrapperError('Global database failover: the topology did not confirm a writer');
     const writerRegion = this.regionOf(writer);
     const mode = this.modeFor(writerRegion);
-    log.info(`${this.code}: writer ${writer.hostAndPort} in ${writerRegion ?? 'an unknown region'} (home ${this.homeRegion}): ${mode}`);
+    log.info(
+      `${this.code}: writer ${writer.hostAndPort} in ${writerRegion ?? 'an unknown region'} (home ${this.homeRegion}): ${mode}`,
+    );
     if (mode === GdbFailoverMode.STRICT_WRITER) {
       const target = await this.tryHost(writer, deadline - Date.now(), (role) => role === HostRole.WRITER);
       return target ?? this.writerThroughTopology(deadline, undefined, failed);
@@ -117,12 +127,18 @@ export class GdbFailoverPlugin<C> extends FailoverV2Plugin<C> {
   private policy(mode: GdbFailoverMode): ReaderPolicy {
     const inHome = (h: HostInfo): boolean => this.regionOf(h) === this.homeRegion;
     switch (mode) {
-      case GdbFailoverMode.STRICT_HOME_READER: return { allowReader: inHome, writerAllowed: false };
-      case GdbFailoverMode.STRICT_OUT_OF_HOME_READER: return { allowReader: (h) => !inHome(h), writerAllowed: false };
-      case GdbFailoverMode.STRICT_ANY_READER: return { allowReader: () => true, writerAllowed: false };
-      case GdbFailoverMode.HOME_READER_OR_WRITER: return { allowReader: inHome, writerAllowed: true };
-      case GdbFailoverMode.OUT_OF_HOME_READER_OR_WRITER: return { allowReader: (h) => !inHome(h), writerAllowed: true };
-      default: return { allowReader: () => true, writerAllowed: true };
+      case GdbFailoverMode.STRICT_HOME_READER:
+        return { allowReader: inHome, writerAllowed: false };
+      case GdbFailoverMode.STRICT_OUT_OF_HOME_READER:
+        return { allowReader: (h) => !inHome(h), writerAllowed: false };
+      case GdbFailoverMode.STRICT_ANY_READER:
+        return { allowReader: () => true, writerAllowed: false };
+      case GdbFailoverMode.HOME_READER_OR_WRITER:
+        return { allowReader: inHome, writerAllowed: true };
+      case GdbFailoverMode.OUT_OF_HOME_READER_OR_WRITER:
+        return { allowReader: (h) => !inHome(h), writerAllowed: true };
+      default:
+        return { allowReader: () => true, writerAllowed: true };
     }
   }
 }

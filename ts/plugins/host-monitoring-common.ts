@@ -20,13 +20,32 @@ import { hostAvailability } from '../host-availability.js';
 import { getLogger } from '../logger.js';
 import { getOption, mapHostAddress, monitoringConnectProps } from '../options.js';
 import { EventEmitter } from 'node:events';
-import { NETWORK_METHODS, type ConnectionPlugin, type ConnectProps, type ExecuteContext, type PluginService } from '../plugin.js';
+import {
+  NETWORK_METHODS,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type ExecuteContext,
+  type PluginService,
+} from '../plugin.js';
 import { isCustomClusterDns, isGlobalDbWriterClusterDns, isRdsClusterDns } from '../rds-utils.js';
 import type { MonitorErrorEvent, WrapperServices } from '../services.js';
 import { resolveMonitorCredentials } from '../auth/monitor-credentials.js';
 import { parse as parseConnectionString } from 'pg-connection-string';
-import { isNativeAvailable, nativeGeneration, type ConnectParams, type ParamsRequest, type ProbeKind, type SslMode } from '../native/index.js';
-import { startEfmMonitor, type EfmEvent, type EfmMonitor, type EfmMonitorSpec, type EfmWatch } from './host-monitoring-efm.js';
+import {
+  isNativeAvailable,
+  nativeGeneration,
+  type ConnectParams,
+  type ParamsRequest,
+  type ProbeKind,
+  type SslMode,
+} from '../native/index.js';
+import {
+  startEfmMonitor,
+  type EfmEvent,
+  type EfmMonitor,
+  type EfmMonitorSpec,
+  type EfmWatch,
+} from './host-monitoring-efm.js';
 import { publishEfmAbort, publishEfmVerdict } from '../telemetry/channels.js';
 
 const log = getLogger('host-monitoring');
@@ -37,7 +56,10 @@ type DriverName = 'pg' | 'mysql2';
 const DEFAULT_PORTS: Readonly<Record<DriverName, number>> = { pg: 5432, mysql2: 3306 };
 const PROBE_KINDS: Readonly<Record<DriverName, ProbeKind>> = { pg: 'postgres', mysql2: 'mysql' };
 /** Monitoring-connection defaults injected unless the user sets them: v1 connect timeout 10 s. */
-const MONITORING_DEFAULTS: Readonly<Record<EfmVersion, Readonly<Record<string, unknown>>>> = { 1: { connectTimeout: 10_000 }, 2: {} };
+const MONITORING_DEFAULTS: Readonly<Record<EfmVersion, Readonly<Record<string, unknown>>>> = {
+  1: { connectTimeout: 10_000 },
+  2: {},
+};
 
 /** The detection parameters of a client (its options). */
 export interface EfmSettings {
@@ -81,19 +103,29 @@ function pemText(ca: unknown): string | undefined {
 }
 
 /** The TLS settings of a driver config as the native probe's: `ssl: true` / objects verify unless told not to. */
-export function probeTls(driver: DriverName, config: Readonly<Record<string, unknown>>): Pick<ConnectParams, 'ssl' | 'ca' | 'serverName'> {
+export function probeTls(
+  driver: DriverName,
+  config: Readonly<Record<string, unknown>>,
+): Pick<ConnectParams, 'ssl' | 'ca' | 'serverName'> {
   const cfg = effectiveConfig(driver, config);
   const ssl = cfg.ssl;
   const sslmode = typeof cfg.sslmode === 'string' ? cfg.sslmode : undefined;
   if (ssl === undefined || ssl === null || ssl === false) {
     if (sslmode === 'disable' || sslmode === undefined) return { ssl: 'disable' };
-    const mode: SslMode = sslmode === 'verify-full' || sslmode === 'verify-ca' ? 'verify-full' : sslmode === 'require' ? 'require' : 'prefer';
+    const mode: SslMode =
+      sslmode === 'verify-full' || sslmode === 'verify-ca'
+        ? 'verify-full'
+        : sslmode === 'require'
+          ? 'require'
+          : 'prefer';
     return { ssl: mode };
   }
   if (ssl === true || typeof ssl === 'string') return { ssl: 'verify-full' };
   if (typeof ssl !== 'object') return { ssl: 'disable' };
   const o = ssl as { rejectUnauthorized?: unknown; ca?: unknown; servername?: unknown };
-  const out: Pick<ConnectParams, 'ssl' | 'ca' | 'serverName'> = { ssl: o.rejectUnauthorized === false ? 'require' : 'verify-full' };
+  const out: Pick<ConnectParams, 'ssl' | 'ca' | 'serverName'> = {
+    ssl: o.rejectUnauthorized === false ? 'require' : 'verify-full',
+  };
   const ca = pemText(o.ca);
   if (ca !== undefined) out.ca = ca;
   if (typeof o.servername === 'string') out.serverName = o.servername;
@@ -104,7 +136,10 @@ export function probeTls(driver: DriverName, config: Readonly<Record<string, unk
  * The driver config with a pg `connectionString` spread into keys (what pg itself does). Not the pg dialect's helper:
  * this module must not load `pg`, an optional peer a MySQL-only application does not install.
  */
-function effectiveConfig(driver: DriverName, config: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+function effectiveConfig(
+  driver: DriverName,
+  config: Readonly<Record<string, unknown>>,
+): Readonly<Record<string, unknown>> {
   const cs = config.connectionString;
   if (driver !== 'pg' || typeof cs !== 'string' || cs === '') return config;
   const merged: Record<string, unknown> = { ...config };
@@ -160,7 +195,15 @@ export class SharedHostMonitor {
 
   private start(): EfmMonitor {
     const native = startEfmMonitor(this.spec, (e) => this.onEvent(e), this.provider);
-    log.debug('monitor %d started for %s (v%d, grace %d ms, interval %d ms, count %d)', native.id, this.host.hostAndPort, this.spec.version, this.spec.graceMs, this.spec.intervalMs, this.spec.count);
+    log.debug(
+      'monitor %d started for %s (v%d, grace %d ms, interval %d ms, count %d)',
+      native.id,
+      this.host.hostAndPort,
+      this.spec.version,
+      this.spec.graceMs,
+      this.spec.intervalMs,
+      this.spec.count,
+    );
     this.native = native;
     this.generation = nativeGeneration();
     this.stopped = false;
@@ -228,7 +271,13 @@ export class SharedHostMonitor {
       return;
     }
     if (e.kind === 'dead') {
-      log.warn('%s declared dead: no answer for %d ms (%s); %d call(s) aborted', this.host.hostAndPort, Math.round(e.silentForMs), e.message ?? 'no reply', e.aborted.length);
+      log.warn(
+        '%s declared dead: no answer for %d ms (%s); %d call(s) aborted',
+        this.host.hostAndPort,
+        Math.round(e.silentForMs),
+        e.message ?? 'no reply',
+        e.aborted.length,
+      );
       availability.set(this.aliases, HostAvailability.UNAVAILABLE);
     }
     for (const id of e.aborted) this.records.get(id)?.onAbort(e);
@@ -281,7 +330,11 @@ export class HostMonitorRegistry extends EventEmitter {
 
 /** The registry of `services`, created on first use and stopped when the services close. */
 export function hostMonitorRegistry(services: WrapperServices): HostMonitorRegistry {
-  return services.shared('efm:monitors', () => new HostMonitorRegistry(services), (r) => r.stopAll());
+  return services.shared(
+    'efm:monitors',
+    () => new HostMonitorRegistry(services),
+    (r) => r.stopAll(),
+  );
 }
 
 // ---- the plugin ------------------------------------------------------------------------------------------------
@@ -292,7 +345,12 @@ export function hostMonitorRegistry(services: WrapperServices): HostMonitorRegis
  * (interval × count, at least 1 s, at most the native limit). A bound the native monitor cannot honour (over one
  * day) is a ConfigurationError naming the key, at construction — never a monitor that silently does not start.
  */
-function monitorTimeouts(driver: DriverName, props: ConnectProps, version: EfmVersion, st: EfmSettings): { mon: ConnectProps; connectTimeoutMs: number; queryTimeoutMs: number } {
+function monitorTimeouts(
+  driver: DriverName,
+  props: ConnectProps,
+  version: EfmVersion,
+  st: EfmSettings,
+): { mon: ConnectProps; connectTimeoutMs: number; queryTimeoutMs: number } {
   const mon = monitoringConnectProps(driver, props, 'monitoring-', MONITORING_DEFAULTS[version]);
   const fallback = Math.min(Math.max(st.intervalMs * st.count, 1000), NATIVE_MAX_MS);
   const bound = (name: 'connectTimeout' | 'socketTimeout'): number => {
@@ -395,7 +453,8 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
   private abortedCallError(reg: Registration<C>, err: unknown): unknown {
     const dialect = this.service.driverDialect;
     const message = `[${this.code}] Host '${reg.monitor.host.hostAndPort}' is unavailable.`;
-    if (!dialect.isClosed(reg.conn)) dialect.abort(reg.conn, new HostUnavailableError(message, reg.monitor.host.hostAndPort));
+    if (!dialect.isClosed(reg.conn))
+      dialect.abort(reg.conn, new HostUnavailableError(message, reg.monitor.host.hostAndPort));
     return this.version === 1 ? new HostUnavailableError(message, reg.monitor.host.hostAndPort, { cause: err }) : err;
   }
 
@@ -454,7 +513,14 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
       this.unmonitored.add(conn);
       const message = `${this.code}: cannot monitor the connection to ${host.hostAndPort}: ${err instanceof Error ? err.message : String(err)}`;
       log.error('%s', message);
-      const event: MonitorErrorEvent = { monitor: 'host-monitoring', reason: 'start', host: host.host, port: host.port, message, at: Date.now() };
+      const event: MonitorErrorEvent = {
+        monitor: 'host-monitoring',
+        reason: 'start',
+        host: host.host,
+        port: host.port,
+        message,
+        at: Date.now(),
+      };
       s.services.emit('monitorError', event);
       return undefined;
     }
@@ -474,7 +540,13 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
     const host = reg?.monitor.host.hostAndPort ?? `${e.host}:${e.port}`;
     publishEfmAbort(this.code, reg?.monitor.host.host ?? e.host, e.port, e.silentForMs);
     if (!dialect.isClosed(conn)) {
-      dialect.abort(conn, new HostUnavailableError(`[${this.code}] Host '${host}' is unavailable: no answer for ${Math.round(e.silentForMs)} ms.`, host));
+      dialect.abort(
+        conn,
+        new HostUnavailableError(
+          `[${this.code}] Host '${host}' is unavailable: no answer for ${Math.round(e.silentForMs)} ms.`,
+          host,
+        ),
+      );
     }
   }
 
@@ -485,7 +557,17 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
     const port = portOf(host, driver, props.driver);
     const st = this.settings;
     const { mon, connectTimeoutMs, queryTimeoutMs } = monitorTimeouts(driver, props, this.version, st);
-    const key = [this.version, driver, host.host.toLowerCase(), port, st.graceMs, st.intervalMs, st.count, connectTimeoutMs, queryTimeoutMs].join('|');
+    const key = [
+      this.version,
+      driver,
+      host.host.toLowerCase(),
+      port,
+      st.graceMs,
+      st.intervalMs,
+      st.count,
+      connectTimeoutMs,
+      queryTimeoutMs,
+    ].join('|');
     return hostMonitorRegistry(s.services).get(key, () => {
       const spec: EfmMonitorSpec = {
         target: { kind: PROBE_KINDS[driver], host: host.host, port },
@@ -507,7 +589,8 @@ export class HostMonitoringPlugin<C> implements ConnectionPlugin<C> {
         if (creds.password !== undefined) out.password = creds.password;
         if (typeof cfg.database === 'string') out.database = cfg.database;
         // Mapped to an address: verify the certificate against the host's name.
-        if (addr.host !== req.host && out.serverName === undefined && tls.ssl === 'verify-full') out.serverName = req.host;
+        if (addr.host !== req.host && out.serverName === undefined && tls.ssl === 'verify-full')
+          out.serverName = req.host;
         return out;
       };
       const registry = hostMonitorRegistry(services);

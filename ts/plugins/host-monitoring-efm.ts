@@ -155,12 +155,18 @@ class NativeEfmWatch implements EfmWatch {
  * uncaught exception); `provider` answers its requests for connection parameters (else the process-wide provider of
  * setParamsProvider). The monitor never keeps the process alive.
  */
-export function startEfmMonitor(spec: EfmMonitorSpec, onEvent: (event: EfmEvent) => void, provider?: ParamsProvider): EfmMonitor {
-  if (spec?.version !== 1 && spec?.version !== 2) throw new ConfigurationError(`version: expected 1 or 2, got ${String(spec?.version)}`, 'version');
+export function startEfmMonitor(
+  spec: EfmMonitorSpec,
+  onEvent: (event: EfmEvent) => void,
+  provider?: ParamsProvider,
+): EfmMonitor {
+  if (spec?.version !== 1 && spec?.version !== 2)
+    throw new ConfigurationError(`version: expected 1 or 2, got ${String(spec?.version)}`, 'version');
   const graceMs = checkNumber(spec.graceMs, 'graceMs', 0);
   const intervalMs = checkNumber(spec.intervalMs, 'intervalMs', 1);
   const count = spec.count;
-  if (!Number.isInteger(count) || count < 1) throw new ConfigurationError(`count: expected an integer >= 1, got ${String(count)}`, 'count');
+  if (!Number.isInteger(count) || count < 1)
+    throw new ConfigurationError(`count: expected an integer >= 1, got ${String(count)}`, 'count');
   const connectTimeoutMs = checkNumber(spec.connectTimeoutMs, 'connectTimeoutMs', 1);
   const queryTimeoutMs = checkNumber(spec.queryTimeoutMs, 'queryTimeoutMs', 1);
   const target = toNativeTarget(spec.target);

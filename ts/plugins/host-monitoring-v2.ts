@@ -12,5 +12,6 @@ export const hostMonitoringV2PluginFactory: PluginFactory = {
   code: 'host_monitoring_v2',
   weight: 510,
   aliases: ['efm2'],
-  create: <C>(service: PluginService<C>, props: ConnectProps) => new HostMonitoringPlugin<C>('host_monitoring_v2', 2, service, props),
+  create: <C>(service: PluginService<C>, props: ConnectProps) =>
+    new HostMonitoringPlugin<C>('host_monitoring_v2', 2, service, props),
 };

@@ -12,5 +12,6 @@ export const hostMonitoringPluginFactory: PluginFactory = {
   code: 'host_monitoring',
   weight: 500,
   aliases: ['efm'],
-  create: <C>(service: PluginService<C>, props: ConnectProps) => new HostMonitoringPlugin<C>('host_monitoring', 1, service, props),
+  create: <C>(service: PluginService<C>, props: ConnectProps) =>
+    new HostMonitoringPlugin<C>('host_monitoring', 1, service, props),
 };

@@ -13,7 +13,14 @@
 import { UnsupportedOperationError } from '../errors.js';
 import { HostAvailability, HostRole, type HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
-import { PIPELINE, type ConnectFn, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
+import {
+  PIPELINE,
+  type ConnectFn,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type PluginFactory,
+  type PluginService,
+} from '../plugin.js';
 import { isGlobalDbWriterClusterDns, isRdsClusterDns, isReaderClusterDns, isWriterClusterDns } from '../rds-utils.js';
 import { boundedConnectProps, describe, sleep } from './failover-common.js';
 
@@ -42,7 +49,9 @@ export class InitialConnectionPlugin<C> implements ConnectionPlugin<C> {
     if (readerEndpoint) {
       const strategy = this.props.options.readerInitialConnectionHostSelectorStrategy;
       if (!this.service.acceptsStrategy(HostRole.READER, strategy)) {
-        throw new UnsupportedOperationError(`readerInitialConnectionHostSelectorStrategy '${strategy}' is not supported by the host selectors or plugins in use`);
+        throw new UnsupportedOperationError(
+          `readerInitialConnectionHostSelectorStrategy '${strategy}' is not supported by the host selectors or plugins in use`,
+        );
       }
     }
     const conn = await this.verified(host, props, isInitial, next, writerEndpoint ? HostRole.WRITER : HostRole.READER);
@@ -50,12 +59,19 @@ export class InitialConnectionPlugin<C> implements ConnectionPlugin<C> {
   }
 
   /** A verified connection, or undefined when the retry time ran out (the caller then uses the endpoint). */
-  private async verified(endpoint: HostInfo, props: ConnectProps, isInitial: boolean, next: ConnectFn<C>, wanted: HostRole): Promise<C | undefined> {
+  private async verified(
+    endpoint: HostInfo,
+    props: ConnectProps,
+    isInitial: boolean,
+    next: ConnectFn<C>,
+    wanted: HostRole,
+  ): Promise<C | undefined> {
     const s = this.service;
     const o = this.props.options;
     const deadline = Date.now() + o.openConnectionRetryTimeoutMs;
     // Behind cluster-ro, the writer is accepted when the cluster has no reader at all.
-    const accept: Accept = (role, readersKnown) => role === wanted || (wanted === HostRole.READER && role === HostRole.WRITER && readersKnown === 0);
+    const accept: Accept = (role, readersKnown) =>
+      role === wanted || (wanted === HostRole.READER && role === HostRole.WRITER && readersKnown === 0);
     let lastError: unknown;
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) {
@@ -66,7 +82,10 @@ export class InitialConnectionPlugin<C> implements ConnectionPlugin<C> {
       let conn: C | undefined;
       let host: HostInfo = target ?? endpoint;
       try {
-        conn = target === undefined ? await next() : await s.connect(target, boundedConnectProps(props, Math.max(1, deadline - Date.now())), this);
+        conn =
+          target === undefined
+            ? await next()
+            : await s.connect(target, boundedConnectProps(props, Math.max(1, deadline - Date.now())), this);
         // Not a cluster the wrapper knows the topology of (e.g. the dialect has none): nothing to verify.
         if (s.isStaticHostListProvider) return conn;
         if (target === undefined) await s.refreshHostList(conn).catch(() => undefined);
@@ -90,11 +109,14 @@ export class InitialConnectionPlugin<C> implements ConnectionPlugin<C> {
         if (target !== undefined) {
           s.setAvailability(target.allAliases, HostAvailability.UNAVAILABLE);
           // The instance the topology named is gone: find out from the servers which one replaced it.
-          if (wanted === HostRole.WRITER) await s.forceRefreshHostList(true, Math.max(1, Math.min(deadline - Date.now(), 5000)));
+          if (wanted === HostRole.WRITER)
+            await s.forceRefreshHostList(true, Math.max(1, Math.min(deadline - Date.now(), 5000)));
         }
       }
     }
-    log.info(`no verified ${wanted} behind ${endpoint.host} within ${o.openConnectionRetryTimeoutMs} ms${lastError ? ` (last error: ${describe(lastError)})` : ''}; connecting through the endpoint`);
+    log.info(
+      `no verified ${wanted} behind ${endpoint.host} within ${o.openConnectionRetryTimeoutMs} ms${lastError ? ` (last error: ${describe(lastError)})` : ''}; connecting through the endpoint`,
+    );
     return undefined;
   }
 
@@ -104,12 +126,20 @@ export class InitialConnectionPlugin<C> implements ConnectionPlugin<C> {
     const all = s.allHosts;
     if (wanted === HostRole.WRITER) {
       const writer = all.find((h) => h.role === HostRole.WRITER);
-      return writer === undefined || isRdsClusterDns(writer.host) || all.length < 2 && writer === s.hostListProvider.initialHostInfo ? undefined : writer;
+      return writer === undefined ||
+        isRdsClusterDns(writer.host) ||
+        (all.length < 2 && writer === s.hostListProvider.initialHostInfo)
+        ? undefined
+        : writer;
     }
     const readers = all.filter((h) => h.role === HostRole.READER && h.availability === HostAvailability.AVAILABLE);
     if (readers.length === 0) return undefined;
     try {
-      return s.getHostInfoByStrategy(HostRole.READER, this.props.options.readerInitialConnectionHostSelectorStrategy, readers);
+      return s.getHostInfoByStrategy(
+        HostRole.READER,
+        this.props.options.readerInitialConnectionHostSelectorStrategy,
+        readers,
+      );
     } catch {
       return undefined;
     }

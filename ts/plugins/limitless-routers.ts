@@ -15,7 +15,12 @@ import { AURORA_PG_LIMITLESS_ROUTER_QUERY } from '../dialects/database/pg.js';
 import { AwsWrapperError } from '../errors.js';
 import { HostInfo, HostRole } from '../host-info.js';
 import { getLogger } from '../logger.js';
-import type { NativeParams, NativeRouterEvent, NativeRouterMonitorConfig, NativeRouterParamsRequest } from '../native/binding.js';
+import type {
+  NativeParams,
+  NativeRouterEvent,
+  NativeRouterMonitorConfig,
+  NativeRouterParamsRequest,
+} from '../native/binding.js';
 import { isNativeAvailable, nativeBinding, nativeGeneration, type NativeBinding } from '../native/index.js';
 import { monitorTlsParams } from '../host-list-providers/topology-monitor.js';
 import { mapHostAddress, monitoringConnectProps } from '../options.js';
@@ -56,13 +61,24 @@ export function parseRouterRows(rows: readonly (readonly unknown[])[], port: num
     const endpoint = row[0];
     if (typeof endpoint !== 'string' || endpoint.trim() === '') continue;
     const load = Number(row[1]);
-    out.push(new HostInfo({ host: endpoint.trim(), port, role: HostRole.WRITER, weight: routerWeight(Number.isFinite(load) ? load : 1), hostId: endpoint.trim() }));
+    out.push(
+      new HostInfo({
+        host: endpoint.trim(),
+        port,
+        role: HostRole.WRITER,
+        weight: routerWeight(Number.isFinite(load) ? load : 1),
+        hostId: endpoint.trim(),
+      }),
+    );
   }
   return out;
 }
 
 /** Picks a router with probability proportional to its weight; `random` returns [0, 1). */
-export function pickWeightedRouter(routers: readonly HostInfo[], random: () => number = Math.random): HostInfo | undefined {
+export function pickWeightedRouter(
+  routers: readonly HostInfo[],
+  random: () => number = Math.random,
+): HostInfo | undefined {
   let total = 0;
   for (const r of routers) total += Math.max(1, r.weight);
   if (total === 0) return undefined;
@@ -181,7 +197,15 @@ export class LimitlessRouterMonitor extends EventEmitter {
     if (req.refresh) this.loginRefused(req.host, req.port);
     const props = this.monitoring;
     const to = mapHostAddress(props.options.hostAddressMap, req.host, req.port);
-    const creds = await resolveMonitorCredentials({ services: this.services, props, driver: 'pg', host: req.host, port: req.port, defaultPort: 5432, refresh: req.refresh });
+    const creds = await resolveMonitorCredentials({
+      services: this.services,
+      props,
+      driver: 'pg',
+      host: req.host,
+      port: req.port,
+      defaultPort: 5432,
+      refresh: req.refresh,
+    });
     const out: NativeParams = { host: to.host, port: to.port, ...monitorTlsParams(props.driver, req.host, to.host) };
     if (creds.user !== undefined) out.user = creds.user;
     if (creds.password !== undefined) out.password = creds.password;
@@ -196,7 +220,15 @@ export class LimitlessRouterMonitor extends EventEmitter {
     if (this.warnedLogin) return;
     this.warnedLogin = true;
     log.warn('%s', message);
-    const event: MonitorErrorEvent = { monitor: 'limitless', reason: 'auth', host, port, clusterId: this.settings.host, message, at: Date.now() };
+    const event: MonitorErrorEvent = {
+      monitor: 'limitless',
+      reason: 'auth',
+      host,
+      port,
+      clusterId: this.settings.host,
+      message,
+      at: Date.now(),
+    };
     this.emit('monitorError', event);
     this.services.emit('monitorError', event);
   }
@@ -209,7 +241,12 @@ export class LimitlessRouterMonitor extends EventEmitter {
       this.lastFailure = undefined;
       this.warnedLogin = false;
       poll = { ok: true, routers, at: ev.at };
-      log.debug('shard group %s: %d router(s): %s', this.settings.host, routers.length, routers.map((r) => `${r.host}(w${r.weight})`).join(', '));
+      log.debug(
+        'shard group %s: %d router(s): %s',
+        this.settings.host,
+        routers.length,
+        routers.map((r) => `${r.host}(w${r.weight})`).join(', '),
+      );
     } else {
       poll = { ok: false, errorClass: ev.errorClass ?? 'other', message: ev.message ?? 'unknown error', at: ev.at };
       this.lastFailure = poll;
@@ -227,7 +264,9 @@ export class LimitlessRouterMonitor extends EventEmitter {
 
   /** Why the last poll failed (undefined after a successful one). */
   get lastError(): string | undefined {
-    return this.lastFailure && !this.lastFailure.ok ? `${this.lastFailure.message} (${this.lastFailure.errorClass})` : undefined;
+    return this.lastFailure && !this.lastFailure.ok
+      ? `${this.lastFailure.message} (${this.lastFailure.errorClass})`
+      : undefined;
   }
 
   /** Polls at once and resolves with that poll (or undefined when none arrived within `timeoutMs`). */
@@ -270,7 +309,8 @@ export class LimitlessRouterMonitor extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.epoch++;
-    if (this.nativeId !== undefined && this.generation === nativeGeneration()) this.binding.stopRouterMonitor(this.nativeId);
+    if (this.nativeId !== undefined && this.generation === nativeGeneration())
+      this.binding.stopRouterMonitor(this.nativeId);
     this.removeAllListeners('poll');
     log.debug('shard group %s: router monitor %s stopped', this.settings.host, String(this.nativeId));
   }
@@ -284,11 +324,20 @@ function positiveMs(v: unknown, fallback: number): number {
  * The router monitor of a shard group in `services`, started on first use and stopped when the services close.
  * Undefined when the addon (or its router monitor) is not available.
  */
-export function routerMonitorFor(services: WrapperServices, settings: RouterMonitorSettings, props: ConnectProps): LimitlessRouterMonitor | undefined {
+export function routerMonitorFor(
+  services: WrapperServices,
+  settings: RouterMonitorSettings,
+  props: ConnectProps,
+): LimitlessRouterMonitor | undefined {
   const binding = routerBinding();
   if (!binding) return undefined;
   const key = `limitless-routers:${settings.host.toLowerCase()}:${settings.port}:${settings.intervalMs}:${settings.maxAgeMs}`;
   const create = (): LimitlessRouterMonitor =>
-    new LimitlessRouterMonitor(services, binding, settings, monitoringConnectProps('pg', props, 'limitless-router-monitor-', ROUTER_MONITORING_DEFAULTS));
+    new LimitlessRouterMonitor(
+      services,
+      binding,
+      settings,
+      monitoringConnectProps('pg', props, 'limitless-router-monitor-', ROUTER_MONITORING_DEFAULTS),
+    );
   return services.shared(key, create, (m) => m.stop());
 }

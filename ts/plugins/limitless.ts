@@ -11,9 +11,21 @@
  */
 import { ConfigurationError, LimitlessRoutersError } from '../errors.js';
 import type { HostInfo } from '../host-info.js';
-import { pickHighestWeightRouter, pickWeightedRouter, routerMonitorFor, type LimitlessRouterMonitor } from './limitless-routers.js';
+import {
+  pickHighestWeightRouter,
+  pickWeightedRouter,
+  routerMonitorFor,
+  type LimitlessRouterMonitor,
+} from './limitless-routers.js';
 import { getLogger } from '../logger.js';
-import { PIPELINE, type ConnectFn, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
+import {
+  PIPELINE,
+  type ConnectFn,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type PluginFactory,
+  type PluginService,
+} from '../plugin.js';
 import { boundedConnectProps } from './failover-common.js';
 
 const log = getLogger('limitless');
@@ -38,7 +50,10 @@ export class LimitlessPlugin<C> implements ConnectionPlugin<C> {
 
   constructor(service: PluginService<C>, props: ConnectProps, random: () => number = Math.random) {
     if (service.driverDialect.code !== 'pg') {
-      throw new ConfigurationError("Plugin 'limitless' needs the pg driver (AwsPGClient / AwsPGPool): Aurora Limitless is Aurora PostgreSQL only", 'plugins');
+      throw new ConfigurationError(
+        "Plugin 'limitless' needs the pg driver (AwsPGClient / AwsPGPool): Aurora Limitless is Aurora PostgreSQL only",
+        'plugins',
+      );
     }
     this.service = service;
     this.props = props;
@@ -53,7 +68,11 @@ export class LimitlessPlugin<C> implements ConnectionPlugin<C> {
   private monitor(host: HostInfo): LimitlessRouterMonitor | undefined {
     const o = this.props.options;
     const port = host.port > 0 ? host.port : Number(this.props.driver.port) > 0 ? Number(this.props.driver.port) : 5432;
-    return routerMonitorFor(this.service.services, { host: host.host, port, intervalMs: o.limitlessMonitorIntervalMs, maxAgeMs: o.limitlessMonitorDisposalTimeMs }, this.props);
+    return routerMonitorFor(
+      this.service.services,
+      { host: host.host, port, intervalMs: o.limitlessMonitorIntervalMs, maxAgeMs: o.limitlessMonitorDisposalTimeMs },
+      this.props,
+    );
   }
 
   async connect(host: HostInfo, props: ConnectProps, isInitial: boolean, next: ConnectFn<C>): Promise<C> {
@@ -61,14 +80,18 @@ export class LimitlessPlugin<C> implements ConnectionPlugin<C> {
     if (monitor === undefined) {
       if (!this.warnedNoNative) {
         this.warnedNoNative = true;
-        log.warn('limitless: the native addon (router monitor) is not available; connections go to %s, balanced by its DNS only', host.host);
+        log.warn(
+          'limitless: the native addon (router monitor) is not available; connections go to %s, balanced by its DNS only',
+          host.host,
+        );
       }
       return next(props);
     }
     let routers = monitor.routers();
     const key = host.hostAndPort.toLowerCase();
     // Asked for a router itself (e.g. by another plugin): no balancing.
-    if (routers?.some((r) => r.hostAndPort.toLowerCase() === key || r.host.toLowerCase() === host.host.toLowerCase())) return next(props);
+    if (routers?.some((r) => r.hostAndPort.toLowerCase() === key || r.host.toLowerCase() === host.host.toLowerCase()))
+      return next(props);
     if (routers === undefined || routers.length === 0) {
       if (!props.options.limitlessWaitForRouterInfo) return next(props);
       routers = await this.waitForRouters(monitor, host);
@@ -90,7 +113,12 @@ export class LimitlessPlugin<C> implements ConnectionPlugin<C> {
       if (known && known.length > 0) return known;
       const poll = await monitor.pollNow(pollBound);
       if (poll?.ok && poll.routers.length > 0) return poll.routers;
-      why = poll === undefined ? `no answer within ${pollBound} ms` : poll.ok ? 'the shard group reported no router' : `${poll.message} (${poll.errorClass})`;
+      why =
+        poll === undefined
+          ? `no answer within ${pollBound} ms`
+          : poll.ok
+            ? 'the shard group reported no router'
+            : `${poll.message} (${poll.errorClass})`;
     }
     throw new LimitlessRoutersError(
       `limitless: no transaction router of shard group ${host.hostAndPort} is known after ${o.limitlessGetRouterMaxRetries + 1} poll(s) of ${s.host}: ${why}. ` +
@@ -100,7 +128,12 @@ export class LimitlessPlugin<C> implements ConnectionPlugin<C> {
   }
 
   /** Weighted random first, then the remaining routers by highest weight, limitlessMaxRetries more at most. */
-  private async connectToRouter(routers: readonly HostInfo[], monitor: LimitlessRouterMonitor, props: ConnectProps, isInitial: boolean): Promise<C> {
+  private async connectToRouter(
+    routers: readonly HostInfo[],
+    monitor: LimitlessRouterMonitor,
+    props: ConnectProps,
+    isInitial: boolean,
+  ): Promise<C> {
     const s = this.service;
     const own = props.options.connectTimeout;
     const attemptProps = boundedConnectProps(props, own !== undefined && own > 0 ? own : ROUTER_CONNECT_TIMEOUT_MS);
@@ -111,7 +144,8 @@ export class LimitlessPlugin<C> implements ConnectionPlugin<C> {
     const tried: string[] = [];
     let lastError: unknown;
     for (let attempt = 0; attempt <= props.options.limitlessMaxRetries && candidates.length > 0; attempt++) {
-      const router = attempt === 0 ? pickWeightedRouter(candidates, this.random)! : pickHighestWeightRouter(candidates)!;
+      const router =
+        attempt === 0 ? pickWeightedRouter(candidates, this.random)! : pickHighestWeightRouter(candidates)!;
       candidates = candidates.filter((r) => r !== router);
       tried.push(router.host);
       try {
@@ -123,7 +157,12 @@ export class LimitlessPlugin<C> implements ConnectionPlugin<C> {
         if (!s.isNetworkError(err) || s.endSignal?.aborted) throw err;
         lastError = err;
         monitor.markUnavailable(router);
-        log.debug('limitless: router %s failed (%s); %s', router.hostAndPort, describe(err), candidates.length > 0 ? 'trying another' : 'none left');
+        log.debug(
+          'limitless: router %s failed (%s); %s',
+          router.hostAndPort,
+          describe(err),
+          candidates.length > 0 ? 'trying another' : 'none left',
+        );
       }
     }
     throw new LimitlessRoutersError(

@@ -10,5 +10,6 @@ export const oktaPluginFactory: PluginFactory = {
   code: 'okta',
   weight: 1000,
   aliases: CREDENTIAL_SOURCES.okta.aliases,
-  create: <C>(service: PluginService<C>) => new AuthPlugin<C>(service, credentialSource('okta', authContextOf(service))),
+  create: <C>(service: PluginService<C>) =>
+    new AuthPlugin<C>(service, credentialSource('okta', authContextOf(service))),
 };

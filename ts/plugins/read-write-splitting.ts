@@ -12,7 +12,14 @@ import { HostAvailability, HostRole, type HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import { hostSelectors } from '../host-selectors.js';
 import { PIPELINE, type ConnectFn, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
-import { ReadWriteSplittingBase, ReadWriteSplittingError, RW_SUBSCRIBED_METHODS, errorText, sharedInternalPools, type CachedConnection } from './rw-common.js';
+import {
+  ReadWriteSplittingBase,
+  ReadWriteSplittingError,
+  RW_SUBSCRIBED_METHODS,
+  errorText,
+  sharedInternalPools,
+  type CachedConnection,
+} from './rw-common.js';
 
 const log = getLogger('read-write-splitting');
 
@@ -50,8 +57,12 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
         return Promise.reject(
           new ConfigurationError(
             `read_write_splitting: unsupported readerHostSelectorStrategy '${this.strategy}'` +
-              (this.strategy === LEAST_CONNECTIONS ? ' (least_connections needs internalConnectionPool or AwsPGPool / AwsMySQLPool)' : '') +
-              (this.strategy === 'fastest_response' ? " (fastest_response needs the 'fastest_response_strategy' plugin)" : ''),
+              (this.strategy === LEAST_CONNECTIONS
+                ? ' (least_connections needs internalConnectionPool or AwsPGPool / AwsMySQLPool)'
+                : '') +
+              (this.strategy === 'fastest_response'
+                ? " (fastest_response needs the 'fastest_response_strategy' plugin)"
+                : ''),
             'readerHostSelectorStrategy',
           ),
         );
@@ -67,7 +78,9 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
   getHostInfoByStrategy(role: HostRole, strategy: string, hosts?: readonly HostInfo[]): HostInfo | undefined {
     const pools = this.pools;
     if (strategy !== LEAST_CONNECTIONS || pools === undefined) return undefined;
-    return hostSelectors(this.service.services).selectLeastConnections(hosts ?? this.service.allHosts, role, (h) => pools.inUseCount(h));
+    return hostSelectors(this.service.services).selectLeastConnections(hosts ?? this.service.allHosts, role, (h) =>
+      pools.inUseCount(h),
+    );
   }
 
   protected roleOf(host: HostInfo): HostRole {
@@ -94,18 +107,21 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
     const service = this.service;
     const conn = service.currentConnection;
     const host = service.currentHostInfo;
-    if (conn === undefined || host === undefined || host.hostId !== undefined || service.isStaticHostListProvider) return;
+    if (conn === undefined || host === undefined || host.hostId !== undefined || service.isStaticHostListProvider)
+      return;
     await service.refreshHostList();
     const found = await service.identifyConnection(conn);
     if (found !== undefined) {
       if (service.currentConnection === conn) await service.setCurrentConnection(conn, found);
     } else {
       const role = await service.getHostRole(conn);
-      if (role !== host.role && service.currentConnection === conn) await service.setCurrentConnection(conn, host.with({ role }));
+      if (role !== host.role && service.currentConnection === conn)
+        await service.setCurrentConnection(conn, host.with({ role }));
     }
     const initial = service.initialConnectionHostInfo;
     const now = service.currentHostInfo;
-    if (initial !== undefined && now !== undefined && initial.role !== now.role) service.initialConnectionHostInfo = initial.with({ role: now.role });
+    if (initial !== undefined && now !== undefined && initial.role !== now.role)
+      service.initialConnectionHostInfo = initial.with({ role: now.role });
   }
 
   /**
@@ -118,11 +134,15 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
     let lastError: unknown;
     const attempts = 2 * Math.max(1, service.allHosts.length);
     for (let i = 0; i < attempts; i++) {
-      let candidates = service.hosts.filter((h) => h.role === HostRole.READER && !failed.has(h.url) && this.readerAllowed(h));
+      let candidates = service.hosts.filter(
+        (h) => h.role === HostRole.READER && !failed.has(h.url) && this.readerAllowed(h),
+      );
       if (candidates.length === 0) {
         candidates = service.allHosts
           .filter((h) => h.role === HostRole.READER && !failed.has(h.url) && this.readerAllowed(h))
-          .map((h) => (h.availability === HostAvailability.AVAILABLE ? h : h.with({ availability: HostAvailability.AVAILABLE })));
+          .map((h) =>
+            h.availability === HostAvailability.AVAILABLE ? h : h.with({ availability: HostAvailability.AVAILABLE }),
+          );
       }
       if (candidates.length === 0) break;
       const host = service.getHostInfoByStrategy(HostRole.READER, this.strategy, candidates);

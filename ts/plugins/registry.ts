@@ -5,7 +5,13 @@
  * BUILTIN_PLUGINS lists every code of the seed wrapper with its factory.
  */
 import { AwsWrapperError, ConfigurationError } from '../errors.js';
-import { RELATIVE_TO_PRIOR_PLUGIN, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
+import {
+  RELATIVE_TO_PRIOR_PLUGIN,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type PluginFactory,
+  type PluginService,
+} from '../plugin.js';
 import { HOST_SELECTOR_STRATEGIES, isHostSelectorStrategy } from '../host-selectors.js';
 import { HostRole } from '../host-info.js';
 import { sharedServices, type WrapperServices } from '../services.js';
@@ -62,7 +68,12 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
  * The seed's effective default plugin list (same for pg and mysql2). Codes not implemented yet are dropped when
  * the default is resolved, so this constant stays as is while plugins land.
  */
-export const DEFAULT_PLUGIN_CODES: readonly string[] = ['initial_connection', 'aurora_connection_tracker', 'failover_v2', 'host_monitoring_v2'];
+export const DEFAULT_PLUGIN_CODES: readonly string[] = [
+  'initial_connection',
+  'aurora_connection_tracker',
+  'failover_v2',
+  'host_monitoring_v2',
+];
 
 /** Codes that must not be combined: each group holds alternatives of the same feature. */
 export const INCOMPATIBLE_PLUGIN_GROUPS: readonly (readonly string[])[] = [
@@ -123,7 +134,11 @@ export class PluginRegistry {
     const names = [factory.code, ...(factory.aliases ?? [])];
     if (!options?.replace) {
       for (const n of names) {
-        if (this.byName.has(n)) throw new ConfigurationError(`Plugin code '${n}' is already registered; pass { replace: true } to replace it`, 'plugins');
+        if (this.byName.has(n))
+          throw new ConfigurationError(
+            `Plugin code '${n}' is already registered; pass { replace: true } to replace it`,
+            'plugins',
+          );
       }
     } else {
       for (const n of names) {
@@ -145,12 +160,20 @@ export class PluginRegistry {
   }
 
   registerProfile(name: string, profile: ConfigurationProfile, options?: { readonly replace?: boolean }): void {
-    if (typeof name !== 'string' || name.trim() === '') throw new ConfigurationError('Profile name must be a non-empty string', 'profileName');
+    if (typeof name !== 'string' || name.trim() === '')
+      throw new ConfigurationError('Profile name must be a non-empty string', 'profileName');
     if (this.profiles.has(name) && !options?.replace) {
-      throw new ConfigurationError(`Configuration profile '${name}' is already registered; pass { replace: true } to replace it`, 'profileName');
+      throw new ConfigurationError(
+        `Configuration profile '${name}' is already registered; pass { replace: true } to replace it`,
+        'profileName',
+      );
     }
     if (profile.plugins !== undefined) {
-      if (!Array.isArray(profile.plugins)) throw new ConfigurationError(`Profile '${name}': plugins must be an array of codes or factories`, 'profileName');
+      if (!Array.isArray(profile.plugins))
+        throw new ConfigurationError(
+          `Profile '${name}': plugins must be an array of codes or factories`,
+          'profileName',
+        );
       for (const p of profile.plugins as unknown[]) if (typeof p !== 'string') validateFactory(p as PluginFactory); // checked there
     }
     this.profiles.set(name, Object.freeze({ ...profile }));
@@ -202,7 +225,10 @@ export class PluginRegistry {
     } else if (input.plugins === undefined) {
       factories = this.defaultFactories();
     } else {
-      factories = input.plugins.map((c) => c.trim()).filter((c) => c !== '').map((c) => this.getFactory(c));
+      factories = input.plugins
+        .map((c) => c.trim())
+        .filter((c) => c !== '')
+        .map((c) => this.getFactory(c));
     }
     checkCombination(factories);
     return input.autoSortWrapperPluginOrder ? sortByWeight(factories) : factories;
@@ -238,7 +264,11 @@ export class PluginRegistry {
  * Creates the plugins of one client. A factory whose create() throws fails the client's construction with the
  * plugin's code in the message (the wrapper errors of built-in plugins, which name their option, pass as they are).
  */
-export function createPlugins<C>(factories: readonly PluginFactory[], service: PluginService<C>, props: ConnectProps): ConnectionPlugin<C>[] {
+export function createPlugins<C>(
+  factories: readonly PluginFactory[],
+  service: PluginService<C>,
+  props: ConnectProps,
+): ConnectionPlugin<C>[] {
   return factories.map((f) => {
     try {
       return f.create<C>(service, props);
@@ -257,7 +287,11 @@ const PLUGIN_STRATEGIES: Readonly<Record<string, string>> = {
 };
 
 /** Strategy options and the plugin codes that use them. */
-const STRATEGY_OPTIONS: readonly { readonly option: 'failoverReaderHostSelectorStrategy' | 'readerHostSelectorStrategy' | 'readerInitialConnectionHostSelectorStrategy'; readonly codes: readonly string[] }[] = [
+const STRATEGY_OPTIONS: readonly {
+  readonly option:
+    'failoverReaderHostSelectorStrategy' | 'readerHostSelectorStrategy' | 'readerInitialConnectionHostSelectorStrategy';
+  readonly codes: readonly string[];
+}[] = [
   { option: 'failoverReaderHostSelectorStrategy', codes: ['failover', 'failover_v2'] },
   { option: 'readerHostSelectorStrategy', codes: ['read_write_splitting'] },
   { option: 'readerInitialConnectionHostSelectorStrategy', codes: ['initial_connection'] },
@@ -268,7 +302,11 @@ const STRATEGY_OPTIONS: readonly { readonly option: 'failoverReaderHostSelectorS
  * a built-in one, a plugin-provided one (least_connections, fastest_response) or one a loaded plugin accepts.
  * Whether a plugin-provided strategy is usable with this configuration is checked where it is used.
  */
-export function checkSelectorStrategies<C>(service: PluginService<C>, props: ConnectProps, plugins: readonly ConnectionPlugin<C>[]): void {
+export function checkSelectorStrategies<C>(
+  service: PluginService<C>,
+  props: ConnectProps,
+  plugins: readonly ConnectionPlugin<C>[],
+): void {
   const loaded = new Set(plugins.map((p) => p.code));
   for (const { option, codes } of STRATEGY_OPTIONS) {
     if (!codes.some((c) => loaded.has(c))) continue;
@@ -276,7 +314,10 @@ export function checkSelectorStrategies<C>(service: PluginService<C>, props: Con
     if (typeof strategy !== 'string') continue;
     if (isHostSelectorStrategy(strategy) || strategy in PLUGIN_STRATEGIES) continue;
     if (service.acceptsStrategy(HostRole.READER, strategy)) continue;
-    const valid = [...HOST_SELECTOR_STRATEGIES, ...Object.entries(PLUGIN_STRATEGIES).map(([s, needs]) => `${s} (with ${needs})`)];
+    const valid = [
+      ...HOST_SELECTOR_STRATEGIES,
+      ...Object.entries(PLUGIN_STRATEGIES).map(([s, needs]) => `${s} (with ${needs})`),
+    ];
     throw new ConfigurationError(
       `Option '${option}' expects one of ${valid.join(', ')}, or a strategy of a loaded plugin; got '${strategy}'`,
       option,
@@ -285,16 +326,28 @@ export function checkSelectorStrategies<C>(service: PluginService<C>, props: Con
 }
 
 function validateFactory(f: PluginFactory): void {
-  if (f === null || typeof f !== 'object' && typeof f !== 'function') throw new ConfigurationError('A plugin factory must be an object with code, weight and create()', 'plugins');
+  if (f === null || (typeof f !== 'object' && typeof f !== 'function'))
+    throw new ConfigurationError('A plugin factory must be an object with code, weight and create()', 'plugins');
   if (typeof f.code !== 'string' || !CODE_PATTERN.test(f.code)) {
-    throw new ConfigurationError(`Plugin factory code must be a word (letters, digits, '_' or '-'); got '${String(f.code)}'`, 'plugins');
+    throw new ConfigurationError(
+      `Plugin factory code must be a word (letters, digits, '_' or '-'); got '${String(f.code)}'`,
+      'plugins',
+    );
   }
-  if (typeof f.weight !== 'number' || !(Number.isInteger(f.weight) && (f.weight >= 0 || f.weight === RELATIVE_TO_PRIOR_PLUGIN))) {
-    throw new ConfigurationError(`Plugin '${f.code}': weight must be an integer ≥ 0 or RELATIVE_TO_PRIOR_PLUGIN; got ${String(f.weight)}`, 'plugins');
+  if (
+    typeof f.weight !== 'number' ||
+    !(Number.isInteger(f.weight) && (f.weight >= 0 || f.weight === RELATIVE_TO_PRIOR_PLUGIN))
+  ) {
+    throw new ConfigurationError(
+      `Plugin '${f.code}': weight must be an integer ≥ 0 or RELATIVE_TO_PRIOR_PLUGIN; got ${String(f.weight)}`,
+      'plugins',
+    );
   }
-  if (typeof f.create !== 'function') throw new ConfigurationError(`Plugin '${f.code}': factory has no create() function`, 'plugins');
+  if (typeof f.create !== 'function')
+    throw new ConfigurationError(`Plugin '${f.code}': factory has no create() function`, 'plugins');
   for (const a of f.aliases ?? []) {
-    if (typeof a !== 'string' || !CODE_PATTERN.test(a)) throw new ConfigurationError(`Plugin '${f.code}': invalid alias '${String(a)}'`, 'plugins');
+    if (typeof a !== 'string' || !CODE_PATTERN.test(a))
+      throw new ConfigurationError(`Plugin '${f.code}': invalid alias '${String(a)}'`, 'plugins');
   }
 }
 
@@ -307,7 +360,10 @@ function checkCombination(factories: readonly PluginFactory[]): void {
   for (const group of INCOMPATIBLE_PLUGIN_GROUPS) {
     const present = group.filter((c) => seen.has(c));
     if (present.length > 1) {
-      throw new ConfigurationError(`Plugins ${present.map((c) => `'${c}'`).join(' and ')} cannot be used together; choose one`, 'plugins');
+      throw new ConfigurationError(
+        `Plugins ${present.map((c) => `'${c}'`).join(' and ')} cannot be used together; choose one`,
+        'plugins',
+      );
     }
   }
 }
@@ -367,7 +423,11 @@ export function unregisterPlugin(code: string): boolean {
 }
 
 /** Registers a configuration profile (selected with the `profileName` option) on the shared services. */
-export function registerProfile(name: string, profile: ConfigurationProfile, options?: { readonly replace?: boolean }): void {
+export function registerProfile(
+  name: string,
+  profile: ConfigurationProfile,
+  options?: { readonly replace?: boolean },
+): void {
   pluginRegistry(sharedServices()).registerProfile(name, profile, options);
 }
 

@@ -59,7 +59,10 @@ const SESSION_FIELDS = ['autoCommit', 'isolationLevel', 'catalog', 'schema'] as 
  * What must be applied to a connection that has `applied` so it has `tracked`, read-only excluded: the driver call
  * of setReadOnly sets that one right after the switch.
  */
-export function sessionStateToApply(tracked: Readonly<SessionState>, applied: Readonly<SessionState> | undefined): SessionState {
+export function sessionStateToApply(
+  tracked: Readonly<SessionState>,
+  applied: Readonly<SessionState> | undefined,
+): SessionState {
   const patch: Record<string, unknown> = {};
   for (const f of SESSION_FIELDS) {
     const v = tracked[f];
@@ -72,13 +75,18 @@ export function sessionStateToApply(tracked: Readonly<SessionState>, applied: Re
 export function readOnlyArgument(args: readonly unknown[]): boolean | undefined {
   const a = args[0];
   if (typeof a === 'boolean') return a;
-  if (typeof a === 'object' && a !== null && typeof (a as SessionState).readOnly === 'boolean') return (a as SessionState).readOnly;
+  if (typeof a === 'object' && a !== null && typeof (a as SessionState).readOnly === 'boolean')
+    return (a as SessionState).readOnly;
   return undefined;
 }
 
 /** The sizing of the shared internal pools of clients with these options. */
 export function internalPoolOptions(o: WrapperOptions): InternalPoolOptions {
-  return { maxPerHost: o.internalPoolMaxPerHost, idleTimeoutMs: o.internalPoolIdleTimeoutMs, acquireTimeoutMs: o.internalPoolAcquireTimeoutMs };
+  return {
+    maxPerHost: o.internalPoolMaxPerHost,
+    idleTimeoutMs: o.internalPoolIdleTimeoutMs,
+    acquireTimeoutMs: o.internalPoolAcquireTimeoutMs,
+  };
 }
 
 /** The services slot of the shared internal pools sized by `sizing`: clients that size them alike share them. */
@@ -92,7 +100,11 @@ export function internalPoolsKey(sizing: InternalPoolOptions): string {
  */
 export function sharedInternalPools(service: PluginService<unknown>): InternalConnectionPools {
   const sizing = internalPoolOptions(service.options);
-  return service.services.shared(internalPoolsKey(sizing), () => new InternalConnectionPools(sizing), (pools) => pools.end());
+  return service.services.shared(
+    internalPoolsKey(sizing),
+    () => new InternalConnectionPools(sizing),
+    (pools) => pools.end(),
+  );
 }
 
 export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
@@ -131,7 +143,10 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
   }
 
   /** The connections the plugin keeps, for diagnostics and tests. */
-  get cachedConnections(): { readonly writer: CachedConnection<C> | undefined; readonly reader: CachedConnection<C> | undefined } {
+  get cachedConnections(): {
+    readonly writer: CachedConnection<C> | undefined;
+    readonly reader: CachedConnection<C> | undefined;
+  } {
     return { writer: this.writer, reader: this.reader };
   }
 
@@ -177,7 +192,10 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
     const host = this.service.currentHostInfo;
     const old = this.lastCurrent;
     this.lastCurrent = current;
-    if (this.switching) return old !== undefined && this.entryOf(old) !== undefined ? OldConnectionSuggestedAction.PRESERVE : OldConnectionSuggestedAction.NO_OPINION;
+    if (this.switching)
+      return old !== undefined && this.entryOf(old) !== undefined
+        ? OldConnectionSuggestedAction.PRESERVE
+        : OldConnectionSuggestedAction.NO_OPINION;
     if (current === undefined || host === undefined) return OldConnectionSuggestedAction.NO_OPINION;
 
     if (changes.has(ConnectionChange.INITIAL_CONNECTION) || current === old) {
@@ -218,17 +236,27 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
       for (const entry of [this.writer, this.reader]) {
         if (entry === undefined || entry.host.url !== url) continue;
         const role = entry === this.writer ? HostRole.WRITER : HostRole.READER;
-        const converted = set.has(role === HostRole.WRITER ? HostChange.CONVERTED_TO_READER : HostChange.CONVERTED_TO_WRITER);
+        const converted = set.has(
+          role === HostRole.WRITER ? HostChange.CONVERTED_TO_READER : HostChange.CONVERTED_TO_WRITER,
+        );
         if ((gone || converted) && entry.conn !== this.service.currentConnection) {
-          log.debug(`Closing the cached ${role} connection to ${entry.host.hostAndPort}: the host ${gone ? 'left or went down' : 'changed role'}`);
+          log.debug(
+            `Closing the cached ${role} connection to ${entry.host.hostAndPort}: the host ${gone ? 'left or went down' : 'changed role'}`,
+          );
           this.dropEntry(entry, true);
         }
       }
-      if (this.pools !== undefined && (gone || set.has(HostChange.CONVERTED_TO_READER) || set.has(HostChange.CONVERTED_TO_WRITER))) {
+      if (
+        this.pools !== undefined &&
+        (gone || set.has(HostChange.CONVERTED_TO_READER) || set.has(HostChange.CONVERTED_TO_WRITER))
+      ) {
         // Host urls are `host:port/`.
         this.pools.evictHost(url.endsWith('/') ? url.slice(0, -1) : url);
       }
-      if (set.has(HostChange.HOST_ADDED) && this.service.allHosts.some((h) => h.url === url && h.role === HostRole.READER)) {
+      if (
+        set.has(HostChange.HOST_ADDED) &&
+        this.service.allHosts.some((h) => h.url === url && h.role === HostRole.READER)
+      ) {
         this.rebalanceReader = true;
       }
     }
@@ -258,8 +286,10 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
   private async switchIfRequired(readOnly: boolean): Promise<void> {
     const service = this.service;
     const conn = service.currentConnection;
-    if (service.endSignal?.aborted === true) throw new ReadWriteSplittingError(`setReadOnly(${readOnly}) on a client that was ended`);
-    if (conn === undefined) throw new ReadWriteSplittingError(`setReadOnly(${readOnly}) on a client that is not connected`);
+    if (service.endSignal?.aborted === true)
+      throw new ReadWriteSplittingError(`setReadOnly(${readOnly}) on a client that was ended`);
+    if (conn === undefined)
+      throw new ReadWriteSplittingError(`setReadOnly(${readOnly}) on a client that is not connected`);
     // A current connection that died (its instance left the cluster, …) is switched away from whatever the mode.
     const currentClosed = service.driverDialect.isClosed(conn);
     await (this.prepared ??= this.prepareInitialConnection().catch((err: unknown) => {
@@ -282,13 +312,17 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
         if (current === undefined || service.driverDialect.isClosed(current)) {
           throw new ReadWriteSplittingError(`Could not switch to a reader: ${errorText(err)}`, { cause: err });
         }
-        log.warn(`Could not switch to a reader (${errorText(err)}); staying on the current connection to ${host.hostAndPort}`);
+        log.warn(
+          `Could not switch to a reader (${errorText(err)}); staying on the current connection to ${host.hostAndPort}`,
+        );
       }
     } else {
       if (role === HostRole.WRITER) return;
       if (role === HostRole.READER && this.keepsReaderForWrites()) return;
       if (!currentClosed && service.isInTransaction) {
-        throw new ReadWriteSplittingError('setReadOnly(false) is not allowed inside a transaction on a reader: commit or roll back first');
+        throw new ReadWriteSplittingError(
+          'setReadOnly(false) is not allowed inside a transaction on a reader: commit or roll back first',
+        );
       }
       try {
         await this.switchToWriter();
@@ -301,7 +335,10 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
   private async switchToReader(): Promise<void> {
     const dd = this.service.driverDialect;
     let reader = this.reader;
-    if (reader !== undefined && (this.rebalanceReader || dd.isClosed(reader.conn) || !this.isStillValid(reader.host, HostRole.READER))) {
+    if (
+      reader !== undefined &&
+      (this.rebalanceReader || dd.isClosed(reader.conn) || !this.isStillValid(reader.host, HostRole.READER))
+    ) {
       this.dropEntry(reader, true);
       reader = undefined;
     }
@@ -374,7 +411,12 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
     if (this.poolsShared && this.pools?.isEnded === true) this.pools = sharedInternalPools(service);
     const pools = poolable ? this.pools : undefined;
     if (pools === undefined) return { conn: await open(), host, pooled: false };
-    const key = poolKey({ driver: service.driverDialect.code, host, user: this.props.driver.user, database: this.props.driver.database });
+    const key = poolKey({
+      driver: service.driverDialect.code,
+      host,
+      user: this.props.driver.user,
+      database: this.props.driver.database,
+    });
     const conn = await pools.acquire(key, host, service.driverDialect, open);
     return { conn, host, pooled: true };
   }
@@ -413,7 +455,9 @@ export abstract class ReadWriteSplittingBase<C> implements ConnectionPlugin<C> {
     }
     const dd = this.service.driverDialect;
     if (dd.isClosed(entry.conn)) return;
-    const task = dd.end(entry.conn, this.auxTimeoutMs).catch((err: unknown) => log.debug('Closing a cached connection failed: %s', errorText(err)));
+    const task = dd
+      .end(entry.conn, this.auxTimeoutMs)
+      .catch((err: unknown) => log.debug('Closing a cached connection failed: %s', errorText(err)));
     this.closing.add(task);
     void task.finally(() => this.closing.delete(task));
   }

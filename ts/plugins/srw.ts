@@ -18,12 +18,20 @@ import { ReadWriteSplittingBase, ReadWriteSplittingError, errorText, type Cached
 
 const log = getLogger('srw');
 
-function endpointHost(value: string | undefined, key: 'srwReadEndpoint' | 'srwWriteEndpoint', role: HostRole): HostInfo {
+function endpointHost(
+  value: string | undefined,
+  key: 'srwReadEndpoint' | 'srwWriteEndpoint',
+  role: HostRole,
+): HostInfo {
   if (value === undefined || value.trim() === '') {
-    throw new ConfigurationError(`The srw plugin needs '${key}' ('host[:port]' of the ${role === HostRole.READER ? 'read' : 'write'} endpoint)`, key);
+    throw new ConfigurationError(
+      `The srw plugin needs '${key}' ('host[:port]' of the ${role === HostRole.READER ? 'read' : 'write'} endpoint)`,
+      key,
+    );
   }
   const parsed = parseHostPort(value);
-  if (parsed === undefined) throw new ConfigurationError(`Option '${key}' expects 'host' or 'host:port', got '${value}'`, key);
+  if (parsed === undefined)
+    throw new ConfigurationError(`Option '${key}' expects 'host' or 'host:port', got '${value}'`, key);
   // Without a port the connection's own port applies (the driver dialect uses the configured port for -1).
   return new HostInfo({ host: parsed.host, port: parsed.port ?? -1, role });
 }
@@ -49,7 +57,12 @@ export class SimpleReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C>
     this.readEndpoint = endpointHost(o.srwReadEndpoint, 'srwReadEndpoint', HostRole.READER);
     this.writeEndpoint = endpointHost(o.srwWriteEndpoint, 'srwWriteEndpoint', HostRole.WRITER);
     this.verify = o.srwVerifyNewConnections;
-    this.verifyInitialAs = o.srwVerifyInitialConnectionType === undefined ? undefined : o.srwVerifyInitialConnectionType === 'reader' ? HostRole.READER : HostRole.WRITER;
+    this.verifyInitialAs =
+      o.srwVerifyInitialConnectionType === undefined
+        ? undefined
+        : o.srwVerifyInitialConnectionType === 'reader'
+          ? HostRole.READER
+          : HostRole.WRITER;
     this.retryTimeoutMs = o.srwConnectRetryTimeoutMs;
     this.retryIntervalMs = o.srwConnectRetryIntervalMs;
   }
@@ -58,13 +71,19 @@ export class SimpleReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C>
     if (!isInitial) return next();
     const expected =
       this.verifyInitialAs ??
-      (isWriterClusterDns(host.host) || isGlobalDbWriterClusterDns(host.host) ? HostRole.WRITER : isReaderClusterDns(host.host) ? HostRole.READER : undefined);
+      (isWriterClusterDns(host.host) || isGlobalDbWriterClusterDns(host.host)
+        ? HostRole.WRITER
+        : isReaderClusterDns(host.host)
+          ? HostRole.READER
+          : undefined);
     if (expected === undefined || !this.verify) return next();
     try {
       return await this.verified(next, expected, host);
     } catch (err) {
       if (this.service.isLoginError(err)) throw err;
-      log.warn(`srw: could not verify the initial connection to ${host.hostAndPort} as a ${expected} (${errorText(err)}); using a plain connection`);
+      log.warn(
+        `srw: could not verify the initial connection to ${host.hostAndPort} as a ${expected} (${errorText(err)}); using a plain connection`,
+      );
       return next();
     }
   }
@@ -128,7 +147,10 @@ export class SimpleReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C>
       if (conn !== undefined) await service.driverDialect.end(conn, this.auxTimeoutMs).catch(() => undefined);
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new ReadWriteSplittingError(`No ${role} connection through ${target.hostAndPort} within ${this.retryTimeoutMs} ms: ${errorText(last)}`, { cause: last });
+        throw new ReadWriteSplittingError(
+          `No ${role} connection through ${target.hostAndPort} within ${this.retryTimeoutMs} ms: ${errorText(last)}`,
+          { cause: last },
+        );
       }
       log.debug(`srw: ${errorText(last)}; retrying in ${Math.min(left, this.retryIntervalMs)} ms`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(left, this.retryIntervalMs)));

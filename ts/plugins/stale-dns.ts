@@ -12,7 +12,14 @@
 import { AwsWrapperError } from '../errors.js';
 import { HostRole, type HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
-import { PIPELINE, type ConnectFn, type ConnectionPlugin, type ConnectProps, type PluginFactory, type PluginService } from '../plugin.js';
+import {
+  PIPELINE,
+  type ConnectFn,
+  type ConnectionPlugin,
+  type ConnectProps,
+  type PluginFactory,
+  type PluginService,
+} from '../plugin.js';
 import { isGlobalDbWriterClusterDns, isRdsClusterDns, isWriterClusterDns } from '../rds-utils.js';
 
 const log = getLogger('stale-dns');
@@ -42,11 +49,16 @@ export class StaleDnsHelper<C> {
     if (role === HostRole.WRITER) return conn;
 
     log.info(`stale DNS: ${host.host} leads to a reader; connecting to the verified writer instead`);
-    const confirmed = await s.forceRefreshHostList(true, Math.max(WRITER_CONFIRM_TIMEOUT_MS, s.options.auxiliaryQueryTimeoutSec * 1000));
+    const confirmed = await s.forceRefreshHostList(
+      true,
+      Math.max(WRITER_CONFIRM_TIMEOUT_MS, s.options.auxiliaryQueryTimeoutSec * 1000),
+    );
     const writer = confirmed ? s.allHosts.find((h) => h.role === HostRole.WRITER) : undefined;
     if (writer === undefined || isRdsClusterDns(writer.host)) {
       s.driverDialect.end(conn, 1000).catch(() => undefined);
-      throw new AwsWrapperError(`The writer endpoint ${host.host} leads to a reader and no writer could be confirmed`, { code: '08001' });
+      throw new AwsWrapperError(`The writer endpoint ${host.host} leads to a reader and no writer could be confirmed`, {
+        code: '08001',
+      });
     }
     s.driverDialect.end(conn, 1000).catch(() => undefined);
     const writerConn = await s.connect(writer, props, this.owner);
@@ -59,7 +71,9 @@ export class StaleDnsHelper<C> {
     }
     if (writerRole !== HostRole.WRITER) {
       s.driverDialect.end(writerConn, 1000).catch(() => undefined);
-      throw new AwsWrapperError(`${writer.hostAndPort} is no longer the writer; retry the connection`, { code: '08001' });
+      throw new AwsWrapperError(`${writer.hostAndPort} is no longer the writer; retry the connection`, {
+        code: '08001',
+      });
     }
     if (isInitial) s.initialConnectionHostInfo = writer;
     return writerConn;

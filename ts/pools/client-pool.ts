@@ -209,7 +209,13 @@ export class ClientPool<T extends object> {
     if (state === undefined) return;
     state.uses++;
     this.hooks.released?.(client, destroy);
-    if (destroy || this.endPromise !== undefined || state.expired || state.uses >= this.options.maxUses || this.hooks.isBroken(client)) {
+    if (
+      destroy ||
+      this.endPromise !== undefined ||
+      state.expired ||
+      state.uses >= this.options.maxUses ||
+      this.hooks.isBroken(client)
+    ) {
       this.remove(client);
       this.pulse();
       return;

@@ -61,7 +61,10 @@ class HostPool {
   inUse = 0;
   /** Released connections whose session reset is still running (they come back to the pool shortly). */
   resetting = 0;
-  constructor(readonly key: string, readonly hostAndPort: string) {}
+  constructor(
+    readonly key: string,
+    readonly hostAndPort: string,
+  ) {}
 }
 
 interface Checkout {
@@ -141,7 +144,11 @@ export class InternalConnectionPools {
       waiter.timer = setTimeout(() => {
         const i = pool.waiters.indexOf(waiter);
         if (i >= 0) pool.waiters.splice(i, 1);
-        reject(new AwsWrapperError(`No connection to ${host.hostAndPort} became free within ${this.acquireTimeoutMs} ms (internal pool of ${this.maxPerHost} full)`));
+        reject(
+          new AwsWrapperError(
+            `No connection to ${host.hostAndPort} became free within ${this.acquireTimeoutMs} ms (internal pool of ${this.maxPerHost} full)`,
+          ),
+        );
       }, this.acquireTimeoutMs);
       waiter.timer.unref();
       pool.waiters.push(waiter);
@@ -195,7 +202,10 @@ export class InternalConnectionPools {
       },
       (err: unknown) => {
         pool.resetting--;
-        log.debug('Resetting a pooled connection failed; closing it: %s', err instanceof Error ? err.message : String(err));
+        log.debug(
+          'Resetting a pooled connection failed; closing it: %s',
+          err instanceof Error ? err.message : String(err),
+        );
         this.discardIdle(conn);
       },
     );
@@ -283,7 +293,11 @@ export class InternalConnectionPools {
 
   private close(dialect: AnyDialect, conn: unknown): void {
     if (dialect.isClosed(conn)) return;
-    this.track(dialect.end(conn, this.closeTimeoutMs).catch((err: unknown) => log.debug('Closing a pooled connection failed: %s', String(err))));
+    this.track(
+      dialect
+        .end(conn, this.closeTimeoutMs)
+        .catch((err: unknown) => log.debug('Closing a pooled connection failed: %s', String(err))),
+    );
   }
 
   private track(task: Promise<void>): void {
@@ -313,7 +327,8 @@ export class InternalConnectionPools {
 
 function positive(value: number | undefined, dflt: number, name: string): number {
   if (value === undefined) return dflt;
-  if (!Number.isFinite(value) || value <= 0) throw new AwsWrapperError(`Internal pool option '${name}' must be a positive number; got ${String(value)}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new AwsWrapperError(`Internal pool option '${name}' must be a positive number; got ${String(value)}`);
   return value;
 }
 

@@ -20,15 +20,20 @@ import {
   type MySQLCallback,
 } from '../clients/mysql-callback.js';
 import { EventRelay } from '../clients/inherit-events.js';
-import { AwsMySQLPool, type AwsMySQLPoolConfig, type AwsMySQLPoolConnection, type AwsMySQLPoolInit } from './mysql-pool.js';
+import {
+  AwsMySQLPool,
+  type AwsMySQLPoolConfig,
+  type AwsMySQLPoolConnection,
+  type AwsMySQLPoolInit,
+} from './mysql-pool.js';
 
 /** The events mysql2's promise pool forwards from its callback pool. */
 const POOL_EVENTS = ['acquire', 'connection', 'enqueue', 'release'];
 export type PoolEvent = 'acquire' | 'connection' | 'enqueue' | 'release';
 
 export class AwsMySQLCallbackPool extends EventEmitter {
-  private declare readonly promisePool: AwsMySQLPool;
-  private declare readonly eventRelay: EventRelay;
+  declare private readonly promisePool: AwsMySQLPool;
+  declare private readonly eventRelay: EventRelay;
 
   /** The callback face of an AwsMySQLPool; `createPool(config)` makes one, and `awsMySQLPool.pool` is its own. */
   constructor(pool: AwsMySQLPool) {
@@ -119,11 +124,18 @@ export class AwsMySQLCallbackPool extends EventEmitter {
       return;
     }
     const run = new CommandRun(handle, a.cb);
-    this.runCommand(run, handle, a.cb, (c) => run.send(c, 'Client.execute', [sql, a.values], (core, done) => core.execute(sql, a.values, done)));
+    this.runCommand(run, handle, a.cb, (c) =>
+      run.send(c, 'Client.execute', [sql, a.values], (core, done) => core.execute(sql, a.values, done)),
+    );
   }
 
   /** Runs a command on a connection of the pool; the caller hears of it once the connection is back (or destroyed). */
-  private runCommand(run: CommandRun, handle: EventEmitter, cb: Callback | undefined, send: (c: AwsMySQLPoolConnection) => Promise<CommandOutcome>): void {
+  private runCommand(
+    run: CommandRun,
+    handle: EventEmitter,
+    cb: Callback | undefined,
+    send: (c: AwsMySQLPoolConnection) => Promise<CommandOutcome>,
+  ): void {
     let reached = false;
     this.promisePool
       .run(async (c) => {
@@ -168,7 +180,9 @@ export class AwsMySQLCallbackPool extends EventEmitter {
    */
   unprepare(sql: string): never {
     void sql;
-    throw new TypeError('pool.unprepare() is not supported (as in mysql2): prepared statements belong to a connection, call unprepare() on one from pool.getConnection()');
+    throw new TypeError(
+      'pool.unprepare() is not supported (as in mysql2): prepared statements belong to a connection, call unprepare() on one from pool.getConnection()',
+    );
   }
 
   escape(value: unknown): string {

@@ -18,10 +18,11 @@ interface DriverPoolCluster extends EventEmitter {
   _clearFindCaches(): void;
 }
 
-const DriverPoolCluster = (mysql as unknown as { PoolCluster: new (config?: PoolClusterOptions) => DriverPoolCluster }).PoolCluster;
+const DriverPoolCluster = (mysql as unknown as { PoolCluster: new (config?: PoolClusterOptions) => DriverPoolCluster })
+  .PoolCluster;
 
 export class AwsMySQLPoolCluster extends DriverPoolCluster {
-  private declare readonly init: AwsMySQLPoolInit | undefined;
+  declare private readonly init: AwsMySQLPoolInit | undefined;
 
   constructor(config?: PoolClusterOptions, init?: AwsMySQLPoolInit) {
     super(config);

@@ -12,7 +12,17 @@
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
-import type { Connection as PromiseConnection, ConnectionOptions, ConnectionState, ExecuteValues, FieldPacket, PreparedStatementInfo, QueryOptions, QueryResult, QueryValues } from 'mysql2/promise';
+import type {
+  Connection as PromiseConnection,
+  ConnectionOptions,
+  ConnectionState,
+  ExecuteValues,
+  FieldPacket,
+  PreparedStatementInfo,
+  QueryOptions,
+  QueryResult,
+  QueryValues,
+} from 'mysql2/promise';
 import { AwsMySQLClient, closedStateError, type AwsMySQLClientConfig } from '../clients/mysql-client.js';
 import { AwsMySQLCallbackPoolConnection } from '../clients/mysql-callback.js';
 import { captureCallerStack, withCallerStack, type CallerStack } from '../clients/caller-stack.js';
@@ -25,7 +35,13 @@ import { newReaderRoutingState } from '../reader-routing.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
 import { AwsMySQLCallbackPool, type PoolEvent } from './mysql-callback-pool.js';
 import { InternalConnectionPools } from './internal-pools.js';
-import { afterQueryError, attachInternalPools, isClientBroken, resetPooledClient, splitPoolConfig } from './pool-support.js';
+import {
+  afterQueryError,
+  attachInternalPools,
+  isClientBroken,
+  resetPooledClient,
+  splitPoolConfig,
+} from './pool-support.js';
 
 /** mysql2's pool settings. */
 export interface AwsMySQLPoolOptions {
@@ -49,11 +65,20 @@ export interface AwsMySQLPoolInit {
   readonly services?: WrapperServices;
 }
 
-const POOL_KEYS = ['connectionLimit', 'waitForConnections', 'queueLimit', 'maxIdle', 'idleTimeout', 'resetOnRelease'] as const;
+const POOL_KEYS = [
+  'connectionLimit',
+  'waitForConnections',
+  'queueLimit',
+  'maxIdle',
+  'idleTimeout',
+  'resetOnRelease',
+] as const;
 
 /** mysql2's own errors for a refused checkout (plain Errors with these messages). */
 function refusal(reason: 'ended' | 'full' | 'queueLimit'): Error {
-  return new Error(reason === 'ended' ? 'Pool is closed.' : reason === 'full' ? 'No connections available.' : 'Queue limit reached.');
+  return new Error(
+    reason === 'ended' ? 'Pool is closed.' : reason === 'full' ? 'No connections available.' : 'Queue limit reached.',
+  );
 }
 
 /** Errors after which mysql2's pool destroys the connection instead of reusing it (read-only server or session). */
@@ -95,14 +120,17 @@ function readNumber(options: Record<string, unknown>, key: string, dflt: number,
   if (v === undefined || v === null) return dflt;
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isFinite(n) || n < min) {
-    throw new ConfigurationError(`AwsMySQLPool option '${key}' expects a number ≥ ${min}, got ${JSON.stringify(v)}`, key);
+    throw new ConfigurationError(
+      `AwsMySQLPool option '${key}' expects a number ≥ ${min}, got ${JSON.stringify(v)}`,
+      key,
+    );
   }
   return n;
 }
 
 export class AwsMySQLPool extends EventEmitter {
   readonly config: Readonly<Record<string, unknown>>;
-  private declare readonly clientConfig: Record<string, unknown>;
+  declare private readonly clientConfig: Record<string, unknown>;
   private readonly trace: boolean;
   private readonly services: WrapperServices | undefined;
   private readonly clientPool: ClientPool<AwsMySQLPoolConnection>;
@@ -143,7 +171,10 @@ export class AwsMySQLPool extends EventEmitter {
       allowExitOnIdle: false,
       waitForClients: all.waitForConnections !== false,
     };
-    this.internal = new InternalConnectionPools({ maxPerHost: max, idleTimeoutMs: poolOptions.idleTimeoutMs > 0 ? poolOptions.idleTimeoutMs : undefined });
+    this.internal = new InternalConnectionPools({
+      maxPerHost: max,
+      idleTimeoutMs: poolOptions.idleTimeoutMs > 0 ? poolOptions.idleTimeoutMs : undefined,
+    });
     this.clientPool = new ClientPool<AwsMySQLPoolConnection>(poolOptions, {
       create: () => this.newConnection(),
       destroy: (c) => c.end().catch(() => undefined),
@@ -196,7 +227,10 @@ export class AwsMySQLPool extends EventEmitter {
   }
 
   private async newConnection(): Promise<AwsMySQLPoolConnection> {
-    const conn = new AwsMySQLPoolConnection(this.clientConfig, { ...(this.services === undefined ? {} : { services: this.services }), readerRoutingState: this.readerRoutingState });
+    const conn = new AwsMySQLPoolConnection(this.clientConfig, {
+      ...(this.services === undefined ? {} : { services: this.services }),
+      readerRoutingState: this.readerRoutingState,
+    });
     attachInternalPools(coreOf(conn), this.internal);
     // A lost idle connection must not crash the process (mysql2 emits 'error' on its connection).
     conn.on('error', () => undefined);
@@ -239,14 +273,20 @@ export class AwsMySQLPool extends EventEmitter {
   query<T extends QueryResult>(options: QueryOptions, values?: QueryValues): Result<T>;
   query<T extends QueryResult>(sql: string | QueryOptions, values?: QueryValues): Result<T> {
     const stack = this.callerStack(AwsMySQLPool.prototype.query);
-    return withCallerStack(this.run((c) => c.query<T>(sql as string, values)), stack);
+    return withCallerStack(
+      this.run((c) => c.query<T>(sql as string, values)),
+      stack,
+    );
   }
 
   execute<T extends QueryResult>(sql: string, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(options: QueryOptions, values?: ExecuteValues): Result<T>;
   execute<T extends QueryResult>(sql: string | QueryOptions, values?: ExecuteValues): Result<T> {
     const stack = this.callerStack(AwsMySQLPool.prototype.execute);
-    return withCallerStack(this.run((c) => c.execute<T>(sql as string, values)), stack);
+    return withCallerStack(
+      this.run((c) => c.execute<T>(sql as string, values)),
+      stack,
+    );
   }
 
   /** Internal (also the callback API): runs `fn` on a connection of the pool and releases it (or destroys it after a fatal error). */
@@ -301,11 +341,20 @@ export class AwsMySQLPool extends EventEmitter {
   }
 
   toJSON(): Record<string, unknown> {
-    return { config: safeConfigView(this.clientConfig), totalCount: this.totalCount, idleCount: this.idleCount, waitingCount: this.waitingCount };
+    return {
+      config: safeConfigView(this.clientConfig),
+      totalCount: this.totalCount,
+      idleCount: this.idleCount,
+      waitingCount: this.waitingCount,
+    };
   }
 
   escape(value: unknown): string {
-    return mysql.escape(value as never, Boolean(this.clientConfig.stringifyObjects), this.clientConfig.timezone as never);
+    return mysql.escape(
+      value as never,
+      Boolean(this.clientConfig.stringifyObjects),
+      this.clientConfig.timezone as never,
+    );
   }
 
   // mysql2's typings make its promise Pool a promise Connection (Drizzle's `drizzle(pool)` asks for one); mysql2's
@@ -378,7 +427,12 @@ export class AwsMySQLPool extends EventEmitter {
   }
 
   format(sql: string, values?: unknown): string {
-    return mysql.format(sql, values as never, Boolean(this.clientConfig.stringifyObjects), this.clientConfig.timezone as never);
+    return mysql.format(
+      sql,
+      values as never,
+      Boolean(this.clientConfig.stringifyObjects),
+      this.clientConfig.timezone as never,
+    );
   }
 }
 

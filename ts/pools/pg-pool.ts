@@ -20,7 +20,15 @@
  *   the password.
  */
 import pg from 'pg';
-import type { QueryArrayConfig, QueryArrayResult, QueryConfig, QueryConfigValues, QueryResult, QueryResultRow, Submittable } from 'pg';
+import type {
+  QueryArrayConfig,
+  QueryArrayResult,
+  QueryConfig,
+  QueryConfigValues,
+  QueryResult,
+  QueryResultRow,
+  Submittable,
+} from 'pg';
 import { AwsPGClient, copyConfig, type AwsPGClientConfig, type AwsPGClientInit } from '../clients/pg-client.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError, FailoverError } from '../errors.js';
@@ -93,7 +101,8 @@ export class AwsPGPoolClient extends AwsPGClient {
     super(config, init);
     if (init.instancePools !== undefined) attachInternalPools(coreOf(this), init.instancePools);
     this.releaseFn = (err?: Error | boolean) => this.releaseToPool(err);
-    for (const key of ['poolRelease', 'checkedOut', 'releaseFn'] as const) Object.defineProperty(this, key, { enumerable: false });
+    for (const key of ['poolRelease', 'checkedOut', 'releaseFn'] as const)
+      Object.defineProperty(this, key, { enumerable: false });
   }
 
   /**
@@ -117,8 +126,11 @@ export class AwsPGPoolClient extends AwsPGClient {
     const core = coreOf(this);
     const service = core.pluginService;
     // Nothing changed through the wrapper (always, for pg code): released at once, as pg.Pool does.
-    const needsReset = !err && !this._ending && !service.sessionStateTracker.isEmpty && service.options.resetSessionStateOnClose;
-    const reset = needsReset ? this.serialized(() => resetPooledClient(core, (ro) => core.setReadOnly(ro)) ?? Promise.resolve()) : undefined;
+    const needsReset =
+      !err && !this._ending && !service.sessionStateTracker.isEmpty && service.options.resetSessionStateOnClose;
+    const reset = needsReset
+      ? this.serialized(() => resetPooledClient(core, (ro) => core.setReadOnly(ro)) ?? Promise.resolve())
+      : undefined;
     if (reset === undefined) {
       poolRelease(err);
       return;
@@ -126,7 +138,10 @@ export class AwsPGPoolClient extends AwsPGClient {
     reset.then(
       () => poolRelease(),
       (resetErr: unknown) => {
-        log.debug('Session reset of a released client failed; the client is ended: %s', resetErr instanceof Error ? resetErr.message : String(resetErr));
+        log.debug(
+          'Session reset of a released client failed; the client is ended: %s',
+          resetErr instanceof Error ? resetErr.message : String(resetErr),
+        );
         poolRelease(resetErr instanceof Error ? resetErr : true);
       },
     );
@@ -135,7 +150,15 @@ export class AwsPGPoolClient extends AwsPGClient {
 
 /** pg-pool takes any value; the wrapper refuses what cannot be a count or a duration, naming the key. */
 function checkNumbers(config: Readonly<Record<string, unknown>>): void {
-  for (const key of ['max', 'poolSize', 'min', 'idleTimeoutMillis', 'connectionTimeoutMillis', 'maxUses', 'maxLifetimeSeconds']) {
+  for (const key of [
+    'max',
+    'poolSize',
+    'min',
+    'idleTimeoutMillis',
+    'connectionTimeoutMillis',
+    'maxUses',
+    'maxLifetimeSeconds',
+  ]) {
     const v = config[key];
     if (v === undefined || v === null) continue;
     // Numeric strings (from the environment) work with pg-pool, so they are accepted.
@@ -153,7 +176,9 @@ export class AwsPGPool extends pg.Pool {
 
   constructor(config: AwsPGPoolConfig | string = {}, init: AwsPGPoolInit = {}) {
     if (config === null || (typeof config !== 'object' && typeof config !== 'string')) {
-      throw new TypeError(`AwsPGPool config must be a config object or a connection string, got ${config === null ? 'null' : typeof config}`);
+      throw new TypeError(
+        `AwsPGPool config must be a config object or a connection string, got ${config === null ? 'null' : typeof config}`,
+      );
     }
     const options = (typeof config === 'string' ? { connectionString: config } : config) as Record<string, unknown>;
     checkNumbers(options);
@@ -162,7 +187,12 @@ export class AwsPGPool extends pg.Pool {
     super(options);
     if (typeof this.options.connectionString === 'string') {
       // Like the password, so logging the pool does not show the credentials in the URL.
-      Object.defineProperty(this.options, 'connectionString', { enumerable: false, writable: true, configurable: true, value: this.options.connectionString });
+      Object.defineProperty(this.options, 'connectionString', {
+        enumerable: false,
+        writable: true,
+        configurable: true,
+        value: this.options.connectionString,
+      });
     }
     const max = this.options.max;
     const idle = this.options.idleTimeoutMillis;
@@ -185,7 +215,8 @@ export class AwsPGPool extends pg.Pool {
 
         protected override callFailed(err: unknown, hostBefore: HostInfo | undefined): void {
           // A failover or a lost connection means that instance is gone (or no longer the writer) for every client.
-          if (err instanceof FailoverError || coreOf(this).pluginService.isNetworkError(err)) onFailure(this, hostBefore);
+          if (err instanceof FailoverError || coreOf(this).pluginService.isNetworkError(err))
+            onFailure(this, hostBefore);
         }
       };
     }
@@ -200,7 +231,10 @@ export class AwsPGPool extends pg.Pool {
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'error' && this.listenerCount('error') === 0) {
       const err = args[0];
-      log.debug('An idle pooled client lost its connection and was removed: %s', err instanceof Error ? err.message : String(err));
+      log.debug(
+        'An idle pooled client lost its connection and was removed: %s',
+        err instanceof Error ? err.message : String(err),
+      );
       return false;
     }
     return super.emit(event, ...args);
@@ -223,18 +257,46 @@ export class AwsPGPool extends pg.Pool {
   }
 
   override connect(): Promise<AwsPGPoolClient>;
-  override connect(callback: (err: Error | undefined, client: AwsPGPoolClient | undefined, done: (release?: Error | boolean) => void) => void): void;
-  override connect(callback?: (err: Error | undefined, client: AwsPGPoolClient | undefined, done: (release?: Error | boolean) => void) => void): Promise<AwsPGPoolClient> | void {
+  override connect(
+    callback: (
+      err: Error | undefined,
+      client: AwsPGPoolClient | undefined,
+      done: (release?: Error | boolean) => void,
+    ) => void,
+  ): void;
+  override connect(
+    callback?: (
+      err: Error | undefined,
+      client: AwsPGPoolClient | undefined,
+      done: (release?: Error | boolean) => void,
+    ) => void,
+  ): Promise<AwsPGPoolClient> | void {
     return (super.connect as (cb?: unknown) => Promise<AwsPGPoolClient> | void)(callback);
   }
 
   // pg.Pool's overloads (rowMode: 'array' included), with `unknown` where @types/pg says `any`.
   override query<T extends Submittable>(queryStream: T): T;
-  override query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: QueryArrayConfig<I>, values?: QueryConfigValues<I>): Promise<QueryArrayResult<R>>;
-  override query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryTextOrConfig: string | QueryConfig<I>, values?: QueryConfigValues<I>): Promise<QueryResult<R>>;
-  override query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: QueryArrayConfig<I>, callback: (err: Error | undefined, result: QueryArrayResult<R>) => void): void;
-  override query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryTextOrConfig: string | QueryConfig<I>, callback: (err: Error | undefined, result: QueryResult<R>) => void): void;
-  override query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(queryText: string, values: QueryConfigValues<I>, callback: (err: Error | undefined, result: QueryResult<R>) => void): void;
+  override query<R extends unknown[] = unknown[], I = unknown[]>(
+    queryConfig: QueryArrayConfig<I>,
+    values?: QueryConfigValues<I>,
+  ): Promise<QueryArrayResult<R>>;
+  override query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(
+    queryTextOrConfig: string | QueryConfig<I>,
+    values?: QueryConfigValues<I>,
+  ): Promise<QueryResult<R>>;
+  override query<R extends unknown[] = unknown[], I = unknown[]>(
+    queryConfig: QueryArrayConfig<I>,
+    callback: (err: Error | undefined, result: QueryArrayResult<R>) => void,
+  ): void;
+  override query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(
+    queryTextOrConfig: string | QueryConfig<I>,
+    callback: (err: Error | undefined, result: QueryResult<R>) => void,
+  ): void;
+  override query<R extends QueryResultRow = QueryResultRow, I = unknown[]>(
+    queryText: string,
+    values: QueryConfigValues<I>,
+    callback: (err: Error | undefined, result: QueryResult<R>) => void,
+  ): void;
   override query(text: unknown, values?: unknown, callback?: unknown): unknown {
     return (super.query as (t: unknown, v?: unknown, c?: unknown) => unknown)(text, values, callback);
   }
@@ -244,7 +306,7 @@ export class AwsPGPool extends pg.Pool {
   override end(callback: (err?: Error) => void): void;
   override end(callback?: (err?: Error) => void): Promise<void> | void {
     if (this.ending) return (super.end as (cb?: unknown) => Promise<void> | void)(callback);
-    const ended = (super.end)().then(() => this.internal.end());
+    const ended = super.end().then(() => this.internal.end());
     if (callback === undefined) return ended;
     ended.then(
       () => callback(),

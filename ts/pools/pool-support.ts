@@ -25,14 +25,23 @@ export function isClientBroken(core: ClientCore<unknown>): boolean {
  * when read/write splitting moved it to a reader, and the session state changed through the wrapper reset.
  * Undefined (nothing to wait for) when nothing was changed: the common case costs nothing.
  */
-export function resetPooledClient(core: ClientCore<unknown>, setReadOnly: (readOnly: boolean) => Promise<void>): Promise<void> | undefined {
+export function resetPooledClient(
+  core: ClientCore<unknown>,
+  setReadOnly: (readOnly: boolean) => Promise<void>,
+): Promise<void> | undefined {
   const service = core.pluginService;
   const tracker = service.sessionStateTracker;
   if (tracker.isEmpty || !service.options.resetSessionStateOnClose) return undefined;
   return (async () => {
     const changed = { ...tracker.current };
     if (changed.readOnly === true) await setReadOnly(false);
-    await resetSession(core.driverDialect, core.connection, changed, core.props.driver.database, service.auxiliaryQueryTimeoutMs);
+    await resetSession(
+      core.driverDialect,
+      core.connection,
+      changed,
+      core.props.driver.database,
+      service.auxiliaryQueryTimeoutMs,
+    );
     tracker.reset();
   })();
 }
@@ -43,7 +52,13 @@ export function resetPooledClient(core: ClientCore<unknown>, setReadOnly: (readO
  * itself goes back unless it is unusable (failover failed, connection lost without failover, broken transaction).
  * Returns whether the client must be destroyed.
  */
-export function afterQueryError<T extends object>(pool: ClientPool<T>, core: ClientCore<unknown>, hostBefore: string | undefined, err: unknown, coreOf: (client: T) => ClientCore<unknown>): boolean {
+export function afterQueryError<T extends object>(
+  pool: ClientPool<T>,
+  core: ClientCore<unknown>,
+  hostBefore: string | undefined,
+  err: unknown,
+  coreOf: (client: T) => ClientCore<unknown>,
+): boolean {
   const failover = err instanceof FailoverError;
   const network = !failover && core.pluginService.isNetworkError(err);
   if (failover || network) {
@@ -68,13 +83,21 @@ export function splitPoolConfig(
   poolKeys: Iterable<string>,
 ): { all: Record<string, unknown>; clientConfig: Record<string, unknown>; shown: Record<string, unknown> } {
   if (config === null || (typeof config !== 'object' && typeof config !== 'string')) {
-    throw new TypeError(`${what} config must be a config object or a connection URL, got ${config === null ? 'null' : typeof config}`);
+    throw new TypeError(
+      `${what} config must be a config object or a connection URL, got ${config === null ? 'null' : typeof config}`,
+    );
   }
-  const all: Record<string, unknown> = typeof config === 'string' ? { [urlKey]: config } : { ...(config as Record<string, unknown>) };
+  const all: Record<string, unknown> =
+    typeof config === 'string' ? { [urlKey]: config } : { ...(config as Record<string, unknown>) };
   const clientConfig: Record<string, unknown> = { ...all };
   for (const k of poolKeys) delete clientConfig[k];
   parseConnectProps(driver, clientConfig);
   const shown: Record<string, unknown> = { ...all };
-  Object.defineProperty(shown, 'password', { enumerable: false, value: all.password, writable: true, configurable: true });
+  Object.defineProperty(shown, 'password', {
+    enumerable: false,
+    value: all.password,
+    writable: true,
+    configurable: true,
+  });
   return { all, clientConfig, shown };
 }

@@ -6,7 +6,13 @@ import type { DriverDialect, SessionState } from '../dialects/types.js';
  * wrapper). PostgreSQL: `RESET ALL` (every setting back to its session default, prepared statements untouched).
  * MySQL: read-write, autocommit on, the server's default isolation, the configured database.
  */
-export async function resetSession<C>(dialect: DriverDialect<C>, conn: C, changed: Readonly<SessionState>, database: unknown, timeoutMs: number): Promise<void> {
+export async function resetSession<C>(
+  dialect: DriverDialect<C>,
+  conn: C,
+  changed: Readonly<SessionState>,
+  database: unknown,
+  timeoutMs: number,
+): Promise<void> {
   if (Object.keys(changed).length === 0) return;
   if (dialect.code === 'pg') {
     await dialect.queryRows(conn, 'RESET ALL', timeoutMs);

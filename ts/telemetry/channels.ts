@@ -129,12 +129,25 @@ export function errorKind(err: unknown): string {
 
 export function publishFailoverStart(plugin: string, mode: string, from: HostInfo | undefined, cause: unknown): void {
   if (!failoverStart.hasSubscribers) return;
-  failoverStart.publish({ plugin, mode, from: hostRef(from), trigger: errorKind(cause), at: Date.now() } satisfies FailoverStartMessage);
+  failoverStart.publish({
+    plugin,
+    mode,
+    from: hostRef(from),
+    trigger: errorKind(cause),
+    at: Date.now(),
+  } satisfies FailoverStartMessage);
 }
 
 export function publishFailoverEnd(
   plugin: string,
-  e: { readonly from: HostInfo | undefined; readonly to: HostInfo | undefined; readonly durationMs: number; readonly error: unknown; readonly outcome: 'success' | 'failed'; readonly mode: string },
+  e: {
+    readonly from: HostInfo | undefined;
+    readonly to: HostInfo | undefined;
+    readonly durationMs: number;
+    readonly error: unknown;
+    readonly outcome: 'success' | 'failed';
+    readonly mode: string;
+  },
 ): void {
   if (!failoverEnd.hasSubscribers) return;
   const msg: FailoverEndMessage = {
@@ -151,9 +164,25 @@ export function publishFailoverEnd(
 }
 
 /** `host`: the monitored host as configured (the event's own address may be the resolved one). */
-export function publishEfmVerdict(host: HostInfo, e: { readonly kind: EfmVerdictMessage['verdict']; readonly port: number; readonly silentForMs: number; readonly aborted: readonly number[]; readonly at: number }): void {
+export function publishEfmVerdict(
+  host: HostInfo,
+  e: {
+    readonly kind: EfmVerdictMessage['verdict'];
+    readonly port: number;
+    readonly silentForMs: number;
+    readonly aborted: readonly number[];
+    readonly at: number;
+  },
+): void {
   if (!efmVerdict.hasSubscribers) return;
-  efmVerdict.publish({ verdict: e.kind, host: host.host, port: e.port, silentForMs: e.silentForMs, abortedCalls: e.aborted.length, at: e.at } satisfies EfmVerdictMessage);
+  efmVerdict.publish({
+    verdict: e.kind,
+    host: host.host,
+    port: e.port,
+    silentForMs: e.silentForMs,
+    abortedCalls: e.aborted.length,
+    at: e.at,
+  } satisfies EfmVerdictMessage);
 }
 
 export function publishEfmAbort(plugin: string, host: string, port: number, silentForMs: number): void {
@@ -163,15 +192,26 @@ export function publishEfmAbort(plugin: string, host: string, port: number, sile
 
 export function publishConnectionSwitch(driver: string, from: HostInfo | undefined, to: HostInfo): void {
   if (!connectionSwitch.hasSubscribers) return;
-  connectionSwitch.publish({ from: hostRef(from), to: { host: to.host, port: to.port, role: to.role }, driver, at: Date.now() } satisfies ConnectionSwitchMessage);
+  connectionSwitch.publish({
+    from: hostRef(from),
+    to: { host: to.host, port: to.port, role: to.role },
+    driver,
+    at: Date.now(),
+  } satisfies ConnectionSwitchMessage);
 }
 
 /** Publishes when `after` differs from `before` in its hosts, roles or writer (a refresh that changed nothing is silent). */
-export function publishTopologyChange(clusterId: string, before: readonly HostInfo[] | undefined, after: readonly HostInfo[]): void {
+export function publishTopologyChange(
+  clusterId: string,
+  before: readonly HostInfo[] | undefined,
+  after: readonly HostInfo[],
+): void {
   if (!topologyChange.hasSubscribers) return;
-  const key = (hosts: readonly HostInfo[] | undefined): string => (hosts ?? []).map((h) => `${h.hostAndPort}/${h.role}`).join(',');
+  const key = (hosts: readonly HostInfo[] | undefined): string =>
+    (hosts ?? []).map((h) => `${h.hostAndPort}/${h.role}`).join(',');
   if (key(before) === key(after)) return;
-  const writerOf = (hosts: readonly HostInfo[] | undefined): string | undefined => hosts?.find((h) => h.role === 'writer')?.hostAndPort;
+  const writerOf = (hosts: readonly HostInfo[] | undefined): string | undefined =>
+    hosts?.find((h) => h.role === 'writer')?.hostAndPort;
   topologyChange.publish({
     clusterId,
     previousWriter: writerOf(before),
@@ -191,7 +231,14 @@ export function traceAuthFetch<T>(plugin: string, kind: AuthFetchMessage['kind']
   const publish = (err: unknown): void => {
     if (!authFetch.hasSubscribers) return;
     const failed = err !== undefined;
-    authFetch.publish({ plugin, kind, outcome: failed ? 'failed' : 'success', durationMs: Date.now() - started, error: failed ? errorKind(err) : undefined, at: Date.now() } satisfies AuthFetchMessage);
+    authFetch.publish({
+      plugin,
+      kind,
+      outcome: failed ? 'failed' : 'success',
+      durationMs: Date.now() - started,
+      error: failed ? errorKind(err) : undefined,
+      at: Date.now(),
+    } satisfies AuthFetchMessage);
   };
   return fetch().then(
     (value) => {

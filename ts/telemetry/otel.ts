@@ -50,7 +50,12 @@ export function telemetrySettings(options: WrapperOptions): TelemetrySettings | 
   const traces = options.telemetryTracesBackend !== 'none';
   const metrics = options.telemetryMetricsBackend !== 'none';
   if (!traces && !metrics) return undefined;
-  return { traces, metrics, submitTopLevel: options.telemetrySubmitToplevel, failoverTopTrace: options.telemetryFailoverAdditionalTopTrace };
+  return {
+    traces,
+    metrics,
+    submitTopLevel: options.telemetrySubmitToplevel,
+    failoverTopTrace: options.telemetryFailoverAdditionalTopTrace,
+  };
 }
 
 function isModuleNotFound(err: unknown): boolean {
@@ -64,10 +69,13 @@ export async function loadOtelApi(): Promise<Api> {
     return await import('@opentelemetry/api');
   } catch (err) {
     if (isModuleNotFound(err)) {
-      throw new AwsWrapperError("enableTelemetry needs the package '@opentelemetry/api', which is not installed: run 'npm install @opentelemetry/api' (and an OpenTelemetry SDK)", {
-        cause: err,
-        code: 'WRAPPER_MISSING_DEPENDENCY',
-      });
+      throw new AwsWrapperError(
+        "enableTelemetry needs the package '@opentelemetry/api', which is not installed: run 'npm install @opentelemetry/api' (and an OpenTelemetry SDK)",
+        {
+          cause: err,
+          code: 'WRAPPER_MISSING_DEPENDENCY',
+        },
+      );
     }
     throw err;
   }
@@ -109,18 +117,43 @@ export class TelemetryBridge {
   ) {
     this.tracer = api.trace.getTracer(INSTRUMENTATION_NAME);
     const meter = api.metrics.getMeter(INSTRUMENTATION_NAME);
-    this.operationDuration = meter.createHistogram('aws_wrapper.operation.duration', { unit: 's', description: 'Duration of a client call through the wrapper (plugins included; failover time counts)' });
-    this.failoverCount = meter.createCounter('aws_wrapper.failover.count', { description: 'Failovers, by mode and outcome' });
-    this.failoverDuration = meter.createHistogram('aws_wrapper.failover.duration', { unit: 's', description: 'Time from the failed call to the new connection (or giving up)' });
-    this.efmVerdicts = meter.createCounter('aws_wrapper.efm.verdict.count', { description: 'Host monitor verdicts: dead, aborted (more calls aborted while dead), alive' });
-    this.efmAbortedCalls = meter.createCounter('aws_wrapper.efm.aborted_calls', { description: 'Client calls aborted because their host was declared dead' });
-    this.switches = meter.createCounter('aws_wrapper.connection.switch.count', { description: 'Physical connections made current (initial connects, failovers, read/write switches)' });
-    this.topologyChanges = meter.createCounter('aws_wrapper.topology.change.count', { description: 'Changes of a cluster topology (hosts, roles or writer)' });
-    this.authFetches = meter.createCounter('aws_wrapper.auth.fetch.count', { description: 'Authentication tokens, secrets and role credentials fetched (not served from the cache)' });
-    this.authFetchDuration = meter.createHistogram('aws_wrapper.auth.fetch.duration', { unit: 's', description: 'Time of an authentication fetch' });
+    this.operationDuration = meter.createHistogram('aws_wrapper.operation.duration', {
+      unit: 's',
+      description: 'Duration of a client call through the wrapper (plugins included; failover time counts)',
+    });
+    this.failoverCount = meter.createCounter('aws_wrapper.failover.count', {
+      description: 'Failovers, by mode and outcome',
+    });
+    this.failoverDuration = meter.createHistogram('aws_wrapper.failover.duration', {
+      unit: 's',
+      description: 'Time from the failed call to the new connection (or giving up)',
+    });
+    this.efmVerdicts = meter.createCounter('aws_wrapper.efm.verdict.count', {
+      description: 'Host monitor verdicts: dead, aborted (more calls aborted while dead), alive',
+    });
+    this.efmAbortedCalls = meter.createCounter('aws_wrapper.efm.aborted_calls', {
+      description: 'Client calls aborted because their host was declared dead',
+    });
+    this.switches = meter.createCounter('aws_wrapper.connection.switch.count', {
+      description: 'Physical connections made current (initial connects, failovers, read/write switches)',
+    });
+    this.topologyChanges = meter.createCounter('aws_wrapper.topology.change.count', {
+      description: 'Changes of a cluster topology (hosts, roles or writer)',
+    });
+    this.authFetches = meter.createCounter('aws_wrapper.auth.fetch.count', {
+      description: 'Authentication tokens, secrets and role credentials fetched (not served from the cache)',
+    });
+    this.authFetchDuration = meter.createHistogram('aws_wrapper.auth.fetch.duration', {
+      unit: 's',
+      description: 'Time of an authentication fetch',
+    });
     // Gauges of the services' background monitors, read when the SDK collects.
-    const efmMonitors = meter.createObservableGauge('aws_wrapper.efm.monitor.count', { description: 'Host monitors (enhanced failure monitoring) running' });
-    const topologyMonitors = meter.createObservableGauge('aws_wrapper.topology.monitor.count', { description: 'Cluster topology monitors running' });
+    const efmMonitors = meter.createObservableGauge('aws_wrapper.efm.monitor.count', {
+      description: 'Host monitors (enhanced failure monitoring) running',
+    });
+    const topologyMonitors = meter.createObservableGauge('aws_wrapper.topology.monitor.count', {
+      description: 'Cluster topology monitors running',
+    });
     const observe = (r: OtelApi.BatchObservableResult): void => {
       if (!this.metrics) return;
       r.observe(efmMonitors, hostMonitorRegistry(services).list().length);
@@ -143,7 +176,6 @@ export class TelemetryBridge {
     this.failoverTopTrace ||= s.failoverTopTrace;
   }
 
-
   dispose(): void {
     for (const off of this.unsubscribers.splice(0)) off();
   }
@@ -161,30 +193,61 @@ export class TelemetryBridge {
   }
 
   /** A span that ended now and lasted `durationMs`, child of the active span unless `root`. */
-  private pastSpan(name: string, durationMs: number, attributes: OtelApi.Attributes, failed: string | undefined, root = false, links?: OtelApi.Link[]): void {
+  private pastSpan(
+    name: string,
+    durationMs: number,
+    attributes: OtelApi.Attributes,
+    failed: string | undefined,
+    root = false,
+    links?: OtelApi.Link[],
+  ): void {
     const api = this.api;
     const end = Date.now();
-    const span = this.tracer.startSpan(name, { kind: api.SpanKind.INTERNAL, startTime: end - durationMs, attributes, root, links }, api.context.active());
+    const span = this.tracer.startSpan(
+      name,
+      { kind: api.SpanKind.INTERNAL, startTime: end - durationMs, attributes, root, links },
+      api.context.active(),
+    );
     if (failed !== undefined) span.setStatus({ code: api.SpanStatusCode.ERROR, message: failed });
     span.end(end);
   }
 
   private onFailover(m: FailoverEndMessage): void {
-    const attrs: OtelApi.Attributes = { 'aws_wrapper.plugin': m.plugin, 'aws_wrapper.failover.mode': m.mode, 'aws_wrapper.failover.outcome': m.outcome, 'aws_wrapper.failover.trigger': m.trigger };
+    const attrs: OtelApi.Attributes = {
+      'aws_wrapper.plugin': m.plugin,
+      'aws_wrapper.failover.mode': m.mode,
+      'aws_wrapper.failover.outcome': m.outcome,
+      'aws_wrapper.failover.trigger': m.trigger,
+    };
     if (this.metrics) {
       this.failoverCount.add(1, attrs);
-      this.failoverDuration.record(seconds(m.durationMs), { 'aws_wrapper.failover.mode': m.mode, 'aws_wrapper.failover.outcome': m.outcome });
+      this.failoverDuration.record(seconds(m.durationMs), {
+        'aws_wrapper.failover.mode': m.mode,
+        'aws_wrapper.failover.outcome': m.outcome,
+      });
     }
     if (!this.traces) return;
     const spanAttrs: OtelApi.Attributes = { ...attrs };
     if (m.from !== undefined) Object.assign(spanAttrs, { 'server.address': m.from.host, 'server.port': m.from.port });
-    if (m.to !== undefined) Object.assign(spanAttrs, { 'aws_wrapper.failover.to.address': m.to.host, 'aws_wrapper.failover.to.port': m.to.port, 'aws_wrapper.failover.to.role': m.to.role });
+    if (m.to !== undefined)
+      Object.assign(spanAttrs, {
+        'aws_wrapper.failover.to.address': m.to.host,
+        'aws_wrapper.failover.to.port': m.to.port,
+        'aws_wrapper.failover.to.role': m.to.role,
+      });
     const name = m.mode === 'strict_writer' ? 'failover to writer host' : 'failover to replica';
     const failed = m.outcome === 'failed' ? 'failover failed' : undefined;
     this.pastSpan(name, m.durationMs, spanAttrs, failed);
     if (this.failoverTopTrace) {
       const parent = this.api.trace.getSpan(this.api.context.active())?.spanContext();
-      this.pastSpan(name, m.durationMs, spanAttrs, failed, true, parent === undefined ? undefined : [{ context: parent }]);
+      this.pastSpan(
+        name,
+        m.durationMs,
+        spanAttrs,
+        failed,
+        true,
+        parent === undefined ? undefined : [{ context: parent }],
+      );
     }
   }
 
@@ -193,7 +256,13 @@ export class TelemetryBridge {
     if (this.metrics) this.efmVerdicts.add(1, attrs);
     // The monitor works for every client: a verdict that a host is dead is a trace of its own.
     if (this.traces && m.verdict === 'dead') {
-      this.pastSpan('connection status check', m.silentForMs, { ...attrs, 'server.address': m.host, 'server.port': m.port, 'aws_wrapper.efm.aborted_calls': m.abortedCalls }, 'host declared dead', true);
+      this.pastSpan(
+        'connection status check',
+        m.silentForMs,
+        { ...attrs, 'server.address': m.host, 'server.port': m.port, 'aws_wrapper.efm.aborted_calls': m.abortedCalls },
+        'host declared dead',
+        true,
+      );
     }
   }
 
@@ -202,22 +271,32 @@ export class TelemetryBridge {
   }
 
   private onSwitch(m: ConnectionSwitchMessage): void {
-    if (this.metrics) this.switches.add(1, { 'aws_wrapper.connection.initial': m.from === undefined, 'aws_wrapper.connection.role': m.to.role });
+    if (this.metrics)
+      this.switches.add(1, {
+        'aws_wrapper.connection.initial': m.from === undefined,
+        'aws_wrapper.connection.role': m.to.role,
+      });
   }
 
   private onTopology(m: TopologyChangeMessage): void {
-    if (this.metrics) this.topologyChanges.add(1, { 'aws_wrapper.topology.writer_changed': m.previousWriter !== m.writer });
+    if (this.metrics)
+      this.topologyChanges.add(1, { 'aws_wrapper.topology.writer_changed': m.previousWriter !== m.writer });
   }
 
   private onAuthFetch(m: AuthFetchMessage): void {
-    const attrs: OtelApi.Attributes = { 'aws_wrapper.plugin': m.plugin, 'aws_wrapper.auth.kind': m.kind, 'aws_wrapper.auth.outcome': m.outcome };
+    const attrs: OtelApi.Attributes = {
+      'aws_wrapper.plugin': m.plugin,
+      'aws_wrapper.auth.kind': m.kind,
+      'aws_wrapper.auth.outcome': m.outcome,
+    };
     if (m.error !== undefined) attrs['error.type'] = m.error;
     if (this.metrics) {
       this.authFetches.add(1, attrs);
       this.authFetchDuration.record(seconds(m.durationMs), attrs);
     }
     if (this.traces) {
-      const name = m.kind === 'secret' || m.kind === 'role-credentials' ? 'fetch credentials' : 'fetch authentication token';
+      const name =
+        m.kind === 'secret' || m.kind === 'role-credentials' ? 'fetch credentials' : 'fetch authentication token';
       this.pastSpan(name, m.durationMs, attrs, m.error);
     }
   }
@@ -249,7 +328,11 @@ export class ClientTelemetry {
   trace<T>(method: string, args: readonly unknown[], host: HostInfo | undefined, run: () => Promise<T>): Promise<T> {
     const api = this.api;
     const op = operationName(args);
-    const attributes: OtelApi.Attributes = { 'db.system': this.attrs.system, 'db.system.name': this.attrs.system, 'aws_wrapper.client.method': method };
+    const attributes: OtelApi.Attributes = {
+      'db.system': this.attrs.system,
+      'db.system.name': this.attrs.system,
+      'aws_wrapper.client.method': method,
+    };
     if (op !== undefined) attributes['db.operation.name'] = op;
     if (this.attrs.namespace !== undefined) attributes['db.namespace'] = this.attrs.namespace;
     if (host !== undefined) {
@@ -259,11 +342,16 @@ export class ClientTelemetry {
     const parent = api.context.active();
     const traced = this.settings.traces && (this.settings.submitTopLevel || api.trace.getSpan(parent) !== undefined);
     const started = performance.now();
-    const span = traced ? this.tracer.startSpan(op ?? method, { kind: api.SpanKind.INTERNAL, attributes }, parent) : undefined;
+    const span = traced
+      ? this.tracer.startSpan(op ?? method, { kind: api.SpanKind.INTERNAL, attributes }, parent)
+      : undefined;
     const finish = (err: unknown): void => {
       const errorType = err === undefined ? undefined : errorKind(err);
       if (this.duration !== undefined) {
-        const metricAttrs: OtelApi.Attributes = { 'db.system.name': this.attrs.system, 'db.operation.name': op ?? method };
+        const metricAttrs: OtelApi.Attributes = {
+          'db.system.name': this.attrs.system,
+          'db.operation.name': op ?? method,
+        };
         if (errorType !== undefined) metricAttrs['error.type'] = errorType;
         this.duration.record((performance.now() - started) / 1000, metricAttrs);
       }
@@ -295,9 +383,17 @@ export class ClientTelemetry {
 }
 
 /** The services' bridge (made on first use, unsubscribed when the services close) and a ClientTelemetry for one client. */
-export async function startTelemetry(services: WrapperServices, settings: TelemetrySettings, attrs: ClientAttributes): Promise<ClientTelemetry> {
+export async function startTelemetry(
+  services: WrapperServices,
+  settings: TelemetrySettings,
+  attrs: ClientAttributes,
+): Promise<ClientTelemetry> {
   const api = await loadOtelApi();
-  const bridge = services.shared('telemetry:otel', () => new TelemetryBridge(api, services), (b) => b.dispose());
+  const bridge = services.shared(
+    'telemetry:otel',
+    () => new TelemetryBridge(api, services),
+    (b) => b.dispose(),
+  );
   bridge.enable(settings);
   return new ClientTelemetry(api, bridge.operationDuration, settings, attrs);
 }

@@ -14,7 +14,11 @@ export const BLUE_GREEN_VERSION = '1.0';
 
 /** The order a switchover walks, and what a rollback walks back. */
 export const SWITCHOVER_STATUSES: readonly BlueGreenStatus[] = [
-  'AVAILABLE', 'SWITCHOVER_INITIATED', 'SWITCHOVER_IN_PROGRESS', 'SWITCHOVER_IN_POST_PROCESSING', 'SWITCHOVER_COMPLETED',
+  'AVAILABLE',
+  'SWITCHOVER_INITIATED',
+  'SWITCHOVER_IN_PROGRESS',
+  'SWITCHOVER_IN_POST_PROCESSING',
+  'SWITCHOVER_COMPLETED',
 ];
 
 /** One step forward, or back from INITIATED / IN_PROGRESS (a rollback: nothing was promoted yet). */
@@ -53,7 +57,14 @@ export function blueGreenRows(state: ClusterState): BlueGreenRow[] {
       });
     }
     for (const i of [...view.instances].sort((a, b) => a.serverId - b.serverId)) {
-      rows.push({ id: pg ? i.resourceId : i.serverId, endpoint: i.dnsName, port: i.port, role, status: bg.status, version: BLUE_GREEN_VERSION });
+      rows.push({
+        id: pg ? i.resourceId : i.serverId,
+        endpoint: i.dnsName,
+        port: i.port,
+        role,
+        status: bg.status,
+        version: BLUE_GREEN_VERSION,
+      });
     }
   };
   side(blue, 'BLUE_GREEN_DEPLOYMENT_SOURCE', 1);

@@ -4,7 +4,14 @@
  * configured time and for as long as the caller's `onPhase` callback runs — so a test acts inside a phase
  * without sleeping. The work of each step (read-only blue, promotion, renames) is done by the supervisor.
  */
-import type { BlueGreenRow, BlueGreenState, BlueGreenStatus, ClusterState, EndpointState, InstanceState } from './state.js';
+import type {
+  BlueGreenRow,
+  BlueGreenState,
+  BlueGreenStatus,
+  ClusterState,
+  EndpointState,
+  InstanceState,
+} from './state.js';
 
 export type { BlueGreenRow, BlueGreenStatus } from './state.js';
 
@@ -55,7 +62,8 @@ function phaseMsOf(options: SwitchoverOptions, status: BlueGreenStatus): number 
   const given = options.phaseMs;
   const pick = (n: number | undefined): number => {
     const v = n ?? DEFAULT_PHASE_MS;
-    if (!Number.isFinite(v) || v < 0) throw new Error(`phaseMs must be a non-negative number of milliseconds, got ${String(v)}`);
+    if (!Number.isFinite(v) || v < 0)
+      throw new Error(`phaseMs must be a non-negative number of milliseconds, got ${String(v)}`);
     return v;
   };
   if (typeof given === 'number' || given === undefined) return pick(given);
@@ -127,8 +135,10 @@ export class BlueGreenDeployment {
    * IN_PROGRESS → SWITCHOVER_INITIATED → AVAILABLE (blue writable again, green still a copy).
    */
   async switchover(options: SwitchoverOptions = {}): Promise<SwitchoverResult> {
-    if (this.status !== 'AVAILABLE') throw new Error(`Blue/Green deployment ${this.id} is ${this.status}: a switchover starts from AVAILABLE`);
-    for (const s of ['SWITCHOVER_INITIATED', 'SWITCHOVER_IN_PROGRESS', 'SWITCHOVER_IN_POST_PROCESSING'] as const) phaseMsOf(options, s);
+    if (this.status !== 'AVAILABLE')
+      throw new Error(`Blue/Green deployment ${this.id} is ${this.status}: a switchover starts from AVAILABLE`);
+    for (const s of ['SWITCHOVER_INITIATED', 'SWITCHOVER_IN_PROGRESS', 'SWITCHOVER_IN_POST_PROCESSING'] as const)
+      phaseMsOf(options, s);
     const rollback = options.rollback ?? false;
     const path: BlueGreenStatus[] = rollback
       ? ['SWITCHOVER_INITIATED', 'SWITCHOVER_IN_PROGRESS', 'SWITCHOVER_INITIATED', 'AVAILABLE']

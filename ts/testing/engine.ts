@@ -87,14 +87,24 @@ export interface Engine {
    * from the green writer, and every green instance refuses the application's writes (as RDS green databases
    * do). `ctx` is the green side's own context (its own directory).
    */
-  createCopy?(ctx: EngineContext, instances: readonly InstanceSpec[], source: InstanceSpec, sourceCtx: EngineContext): Promise<void>;
+  createCopy?(
+    ctx: EngineContext,
+    instances: readonly InstanceSpec[],
+    source: InstanceSpec,
+    sourceCtx: EngineContext,
+  ): Promise<void>;
   /** Blue/Green: the writer refuses (true) or accepts (false) the application's writes. */
   setReadOnly?(ctx: EngineContext, writer: InstanceSpec, readOnly: boolean): Promise<void>;
   /**
    * Blue/Green switchover: waits until the green `writer` applied everything `source` wrote, stops it replicating
    * from `source` and makes it a writer that accepts writes (its replicas keep following it).
    */
-  promoteCopy?(ctx: EngineContext, writer: InstanceSpec, source: InstanceSpec, topology: TopologySnapshot): Promise<void>;
+  promoteCopy?(
+    ctx: EngineContext,
+    writer: InstanceSpec,
+    source: InstanceSpec,
+    topology: TopologySnapshot,
+  ): Promise<void>;
   /**
    * Blue/Green switchover: the instances took new names (`renamed` maps the old name to the new spec; the
    * data directory and ports stay): the metadata reports the new names from now on.

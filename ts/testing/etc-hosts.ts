@@ -27,7 +27,11 @@ function without(text: string, clusterId: string): string {
 }
 
 /** Replaces the cluster's block with `entries` ([address, name] pairs). */
-export async function writeHostsBlock(clusterId: string, entries: readonly (readonly [string, string])[], file = HOSTS_FILE): Promise<void> {
+export async function writeHostsBlock(
+  clusterId: string,
+  entries: readonly (readonly [string, string])[],
+  file = HOSTS_FILE,
+): Promise<void> {
   const [begin, end] = markers(clusterId);
   const current = await fs.readFile(file, 'utf8');
   let base = without(current, clusterId);

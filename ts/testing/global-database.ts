@@ -86,13 +86,17 @@ export class LocalGlobalDatabase {
   /** Starts both regions (primary first, then the secondary cloned from it) and publishes the global view. */
   static async start(options: LocalGlobalDatabaseOptions = {}): Promise<LocalGlobalDatabase> {
     const regions = options.regions ?? ['us-east-1', 'us-west-2'];
-    if (regions.length !== 2 || regions[0] === regions[1]) throw new Error(`regions: two different region names expected, got ${JSON.stringify(regions)}`);
-    for (const r of regions) if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(r)) throw new Error(`region '${r}' does not look like an AWS region (e.g. us-east-1)`);
+    if (regions.length !== 2 || regions[0] === regions[1])
+      throw new Error(`regions: two different region names expected, got ${JSON.stringify(regions)}`);
+    for (const r of regions)
+      if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(r))
+        throw new Error(`region '${r}' does not look like an AWS region (e.g. us-east-1)`);
     const name = options.name ?? 'lookalike';
     assertClusterName(name);
     const globalId = newClusterId();
     const dir = path.resolve(options.dir ?? path.join(process.cwd(), '.cluster', `global-${globalId}`));
-    if (existsSync(path.join(dir, GLOBAL_STATE_FILE))) throw new Error(`a lookalike global database already exists in '${dir}'; attach to it or take it down first`);
+    if (existsSync(path.join(dir, GLOBAL_STATE_FILE)))
+      throw new Error(`a lookalike global database already exists in '${dir}'; attach to it or take it down first`);
     mkdirSync(dir, { recursive: true });
     const dnsName = globalEndpointDnsName(name, globalId);
     const common = {
@@ -105,13 +109,21 @@ export class LocalGlobalDatabase {
       timeoutMs: options.timeoutMs,
     };
     const primary = await LocalCluster.start({
-      ...common, region: regions[0], dir: path.join(dir, regions[0]), user: options.user, password: options.password, database: options.database,
+      ...common,
+      region: regions[0],
+      dir: path.join(dir, regions[0]),
+      user: options.user,
+      password: options.password,
+      database: options.database,
       globalMember: { firstServerId: 1, globalEndpoint: dnsName },
     });
     let secondary: LocalCluster;
     try {
       secondary = await LocalCluster.start({
-        ...common, region: regions[1], dir: path.join(dir, regions[1]), ...primary.credentials,
+        ...common,
+        region: regions[1],
+        dir: path.join(dir, regions[1]),
+        ...primary.credentials,
         globalMember: { firstServerId: SECOND_REGION_FIRST_ID, replicaOf: primary.writerSpec },
       });
     } catch (err) {
@@ -119,8 +131,15 @@ export class LocalGlobalDatabase {
       throw err;
     }
     const state: GlobalState = {
-      version: 1, name, globalId, dnsName, primaryRegion: regions[0],
-      regions: [{ region: regions[0], dir: primary.dir }, { region: regions[1], dir: secondary.dir }],
+      version: 1,
+      name,
+      globalId,
+      dnsName,
+      primaryRegion: regions[0],
+      regions: [
+        { region: regions[0], dir: primary.dir },
+        { region: regions[1], dir: secondary.dir },
+      ],
     };
     const db = new LocalGlobalDatabase(state, dir, [primary, secondary]);
     try {
@@ -140,7 +159,9 @@ export class LocalGlobalDatabase {
     try {
       state = JSON.parse(readFileSync(path.join(abs, GLOBAL_STATE_FILE), 'utf8')) as GlobalState;
     } catch {
-      throw new Error(`no lookalike global database in '${dir}': ${GLOBAL_STATE_FILE} not found (start one with 'cluster global-up --dir ${dir}')`);
+      throw new Error(
+        `no lookalike global database in '${dir}': ${GLOBAL_STATE_FILE} not found (start one with 'cluster global-up --dir ${dir}')`,
+      );
     }
     if (state.version !== 1) throw new Error(`${GLOBAL_STATE_FILE}: unsupported version ${String(state.version)}`);
     const clusters = await Promise.all(state.regions.map((r) => LocalCluster.attach(r.dir)));
@@ -199,14 +220,24 @@ export class LocalGlobalDatabase {
    * primary region, an instance name, a DNS name), with `globalClusterInstanceHostPatterns`.
    */
   clientConfig(endpoint = 'global'): ClusterClientConfig & { readonly globalClusterInstanceHostPatterns: string } {
-    const owner = endpoint === 'global' || endpoint === this.state.dnsName
-      ? this.clusters[0]
-      : endpoint === 'writer' || endpoint === 'reader'
-        ? this.primary
-        : this.clusters.find((c) => c.instances.some((i) => i.name === endpoint || i.dnsName === endpoint) || c.writerEndpoint.dnsName === endpoint || c.readerEndpoint.dnsName === endpoint);
+    const owner =
+      endpoint === 'global' || endpoint === this.state.dnsName
+        ? this.clusters[0]
+        : endpoint === 'writer' || endpoint === 'reader'
+          ? this.primary
+          : this.clusters.find(
+              (c) =>
+                c.instances.some((i) => i.name === endpoint || i.dnsName === endpoint) ||
+                c.writerEndpoint.dnsName === endpoint ||
+                c.readerEndpoint.dnsName === endpoint,
+            );
     if (!owner) throw new Error(`no endpoint or instance '${endpoint}' in global database ${this.state.globalId}`);
     const base = owner.clientConfig(endpoint);
-    return { ...base, hostAddressMap: this.hostAddressMap, globalClusterInstanceHostPatterns: this.globalClusterInstanceHostPatterns };
+    return {
+      ...base,
+      hostAddressMap: this.hostAddressMap,
+      globalClusterInstanceHostPatterns: this.globalClusterInstanceHostPatterns,
+    };
   }
 
   // ---- operations -----------------------------------------------------------------------------------------
@@ -240,7 +271,16 @@ export class LocalGlobalDatabase {
     await from.follow(to.writerSpec);
     await this.publish();
     const rebuildMs = Date.now() - t2;
-    return { oldPrimaryRegion: from.region, newPrimaryRegion: to.region, oldWriter, newWriter: to.writer.name, fenceMs, promoteMs, rebuildMs, totalMs: Date.now() - t0 };
+    return {
+      oldPrimaryRegion: from.region,
+      newPrimaryRegion: to.region,
+      oldWriter,
+      newWriter: to.writer.name,
+      fenceMs,
+      promoteMs,
+      rebuildMs,
+      totalMs: Date.now() - t0,
+    };
   }
 
   /** Takes both regions down (the secondary first). */
@@ -257,10 +297,18 @@ export class LocalGlobalDatabase {
       c.instances.map((i) => {
         const key = `${c.region}/${i.name}`;
         if (!this.sessions.has(key)) this.sessions.set(key, sessionId());
-        return { server_id: i.name, aws_region: c.region, writer: c.region === this.state.primaryRegion && i.role === 'writer', session_id: this.sessions.get(key)! };
+        return {
+          server_id: i.name,
+          aws_region: c.region,
+          writer: c.region === this.state.primaryRegion && i.role === 'writer',
+          session_id: this.sessions.get(key)!,
+        };
       }),
     );
-    const regions = this.clusters.map((c) => ({ aws_region: c.region, primary: c.region === this.state.primaryRegion }));
+    const regions = this.clusters.map((c) => ({
+      aws_region: c.region,
+      primary: c.region === this.state.primaryRegion,
+    }));
     // What DescribeGlobalClusters answers (the identifier is the global- endpoint's first label, as on AWS).
     const global_cluster = {
       identifier: this.state.name,
@@ -269,7 +317,9 @@ export class LocalGlobalDatabase {
       members: this.clusters.map((c) => ({
         dbClusterArn: `arn:aws:rds:${c.region}:123456789012:cluster:${this.state.name}-${c.region}`,
         isWriter: c.region === this.state.primaryRegion,
-        readers: this.clusters.filter((o) => o !== c && c.region === this.state.primaryRegion).map((o) => `arn:aws:rds:${o.region}:123456789012:cluster:${this.state.name}-${o.region}`),
+        readers: this.clusters
+          .filter((o) => o !== c && c.region === this.state.primaryRegion)
+          .map((o) => `arn:aws:rds:${o.region}:123456789012:cluster:${this.state.name}-${o.region}`),
       })),
     };
     await Promise.all(this.clusters.map((c) => c.publishGlobal({ instances, regions, global_cluster })));

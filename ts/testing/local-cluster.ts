@@ -14,8 +14,22 @@ import { resolveFromWrapper, thisModuleFile } from './module-path.js';
 import { instanceHostPattern, newClusterId } from './names.js';
 import type { RouterState } from './shard-group.js';
 import { BlueGreenDeployment } from './blue-green.js';
-import { nameTable, readState, type ClusterCredentials, type ClusterState, type CustomEndpointState, type InstanceRole } from './state.js';
-import { FLAVOURS, loadEngine, type CustomEndpointSpec, type FailoverOptions, type FailoverResult, type SupervisorOptions } from './supervisor.js';
+import {
+  nameTable,
+  readState,
+  type ClusterCredentials,
+  type ClusterState,
+  type CustomEndpointState,
+  type InstanceRole,
+} from './state.js';
+import {
+  FLAVOURS,
+  loadEngine,
+  type CustomEndpointSpec,
+  type FailoverOptions,
+  type FailoverResult,
+  type SupervisorOptions,
+} from './supervisor.js';
 
 export type { CustomEndpointSpec, FailoverOptions, FailoverResult } from './supervisor.js';
 
@@ -172,8 +186,15 @@ async function waitForExit(pid: number, ms: number): Promise<void> {
 
 function customInfo(ce: CustomEndpointState): CustomEndpointInfo {
   return {
-    name: ce.name, dnsName: ce.dnsName, address: ce.address, host: ce.host, port: ce.port, targets: [...ce.targets],
-    type: ce.type, staticMembers: [...ce.staticMembers], excludedMembers: [...ce.excludedMembers],
+    name: ce.name,
+    dnsName: ce.dnsName,
+    address: ce.address,
+    host: ce.host,
+    port: ce.port,
+    targets: [...ce.targets],
+    type: ce.type,
+    staticMembers: [...ce.staticMembers],
+    excludedMembers: [...ce.excludedMembers],
   };
 }
 
@@ -186,10 +207,20 @@ export class LocalCluster {
    */
   readonly customEndpoints = {
     create: async (name: string, membership: CustomEndpointMembership = {}): Promise<CustomEndpointInfo> =>
-      customInfo(await this.call<CustomEndpointState>('custom-endpoint-create', { ...membership, name } satisfies CustomEndpointSpec)),
+      customInfo(
+        await this.call<CustomEndpointState>('custom-endpoint-create', {
+          ...membership,
+          name,
+        } satisfies CustomEndpointSpec),
+      ),
     /** Changes type or members; giving one member list (non-empty) clears the other, as RDS does. */
     modify: async (name: string, membership: CustomEndpointMembership): Promise<CustomEndpointInfo> =>
-      customInfo(await this.call<CustomEndpointState>('custom-endpoint-modify', { ...membership, name } satisfies CustomEndpointSpec)),
+      customInfo(
+        await this.call<CustomEndpointState>('custom-endpoint-modify', {
+          ...membership,
+          name,
+        } satisfies CustomEndpointSpec),
+      ),
     delete: (name: string): Promise<void> => this.call('custom-endpoint-delete', { name }),
     /** The last known custom endpoints (call status() to refresh). */
     list: (): CustomEndpointInfo[] => (this.state.customEndpoints ?? []).map(customInfo),
@@ -204,13 +235,18 @@ export class LocalCluster {
   get rdsApi(): RdsApiInfo {
     const api = this.state.rdsApi;
     if (!api) throw new Error(`the RDS API of lookalike cluster ${this.state.clusterId} is not running`);
-    return { endpoint: api.endpoint, region: this.state.region, credentials: { accessKeyId: api.accessKeyId, secretAccessKey: api.secretAccessKey } };
+    return {
+      endpoint: api.endpoint,
+      region: this.state.region,
+      credentials: { accessKeyId: api.accessKeyId, secretAccessKey: api.secretAccessKey },
+    };
   }
 
   /** Starts a new cluster (its supervisor runs detached) and resolves once every instance serves. */
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
     const flavour = options.flavour ?? 'aurora-pg';
-    if (!FLAVOURS.includes(flavour)) throw new Error(`unknown flavour '${String(flavour)}': expected one of ${FLAVOURS.join(', ')}`);
+    if (!FLAVOURS.includes(flavour))
+      throw new Error(`unknown flavour '${String(flavour)}': expected one of ${FLAVOURS.join(', ')}`);
     const clusterId = options.clusterId ?? newClusterId();
     const dir = path.resolve(options.dir ?? path.join(process.cwd(), '.cluster', clusterId));
     if (existsSync(path.join(dir, 'cluster.json'))) {
@@ -220,7 +256,10 @@ export class LocalCluster {
       } catch {
         // unreadable: treat as stale
       }
-      if (status === 'ready' || status === 'starting') throw new Error(`a lookalike cluster already runs in '${dir}' (status ${status}); attach to it or take it down first`);
+      if (status === 'ready' || status === 'starting')
+        throw new Error(
+          `a lookalike cluster already runs in '${dir}' (status ${status}); attach to it or take it down first`,
+        );
     }
     mkdirSync(path.join(dir, 'logs'), { recursive: true });
     const supOptions: SupervisorOptions = {
@@ -262,11 +301,20 @@ export class LocalCluster {
       child.on('message', (msg: { type: string; state?: ClusterState; message?: string }) => {
         clearTimeout(timer);
         if (msg.type === 'ready' && msg.state) resolve(msg.state);
-        else reject(new Error(`lookalike cluster failed to start: ${msg.message ?? 'unknown error'} (logs in ${path.join(dir, 'logs')})`));
+        else
+          reject(
+            new Error(
+              `lookalike cluster failed to start: ${msg.message ?? 'unknown error'} (logs in ${path.join(dir, 'logs')})`,
+            ),
+          );
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`lookalike cluster supervisor exited (${signal ?? `code ${code}`}) before it was ready; see ${path.join(dir, 'logs')}`));
+        reject(
+          new Error(
+            `lookalike cluster supervisor exited (${signal ?? `code ${code}`}) before it was ready; see ${path.join(dir, 'logs')}`,
+          ),
+        );
       });
       child.send({ type: 'start', options: supOptions });
     });
@@ -280,7 +328,8 @@ export class LocalCluster {
   /** Attaches to a running cluster by its state directory. */
   static async attach(dir: string): Promise<LocalCluster> {
     const state = readState(path.resolve(dir));
-    if (state.status !== 'ready' || !state.control) throw new Error(`the lookalike cluster in '${dir}' is not running (status ${state.status})`);
+    if (state.status !== 'ready' || !state.control)
+      throw new Error(`the lookalike cluster in '${dir}' is not running (status ${state.status})`);
     const cluster = new LocalCluster(state);
     await cluster.status();
     return cluster;
@@ -299,7 +348,11 @@ export class LocalCluster {
           port: control.port,
           method: 'POST',
           path: `/${op}`,
-          headers: { authorization: `Bearer ${control.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: {
+            authorization: `Bearer ${control.token}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
         },
         (res) => {
           let text = '';
@@ -319,7 +372,13 @@ export class LocalCluster {
           });
         },
       );
-      req.on('error', (err) => reject(new Error(`cannot reach the supervisor of lookalike cluster ${this.state.clusterId} (${err.message}); is it running?`)));
+      req.on('error', (err) =>
+        reject(
+          new Error(
+            `cannot reach the supervisor of lookalike cluster ${this.state.clusterId} (${err.message}); is it running?`,
+          ),
+        ),
+      );
       req.end(body);
     });
   }
@@ -424,7 +483,16 @@ export class LocalCluster {
   get writerSpec(): InstanceSpec {
     const w = this.state.instances.find((i) => i.role === 'writer');
     if (!w) throw new Error('the cluster has no writer');
-    return { name: w.name, serverId: w.serverId, dataDir: w.dataDir, logFile: w.logFile, port: w.internalPort, dnsName: w.dnsName, resourceId: w.resourceId, publicPort: w.port };
+    return {
+      name: w.name,
+      serverId: w.serverId,
+      dataDir: w.dataDir,
+      logFile: w.logFile,
+      port: w.internalPort,
+      dnsName: w.dnsName,
+      resourceId: w.resourceId,
+      publicPort: w.port,
+    };
   }
 
   get region(): string {
@@ -470,14 +538,27 @@ export class LocalCluster {
     try {
       const engine = await loadEngine(state.flavour, {});
       const ctx = {
-        flavour: state.flavour, clusterId: state.clusterId, dir: state.dir, user: state.credentials.user,
-        password: state.credentials.password, database: state.credentials.database, publicPort: state.publicPort,
+        flavour: state.flavour,
+        clusterId: state.clusterId,
+        dir: state.dir,
+        user: state.credentials.user,
+        password: state.credentials.password,
+        database: state.credentials.database,
+        publicPort: state.publicPort,
         log: () => {},
       };
-      const spec = (i: ClusterState['instances'][number]) => ({ name: i.name, serverId: i.serverId, dataDir: i.dataDir, logFile: i.logFile, port: i.internalPort, dnsName: i.dnsName });
+      const spec = (i: ClusterState['instances'][number]) => ({
+        name: i.name,
+        serverId: i.serverId,
+        dataDir: i.dataDir,
+        logFile: i.logFile,
+        port: i.internalPort,
+        dnsName: i.dnsName,
+      });
       const bg = state.blueGreen;
       await engine.destroy(bg ? { ...ctx, dir: bg.engineDir } : ctx, state.instances.map(spec));
-      if (bg) await (await loadEngine(state.flavour, {})).destroy({ ...ctx, dir: bg.otherEngineDir }, bg.other.map(spec));
+      if (bg)
+        await (await loadEngine(state.flavour, {})).destroy({ ...ctx, dir: bg.otherEngineDir }, bg.other.map(spec));
     } catch (err) {
       if (cause) (err as Error).message += ` (after: ${cause.message})`;
       throw err;
@@ -486,7 +567,8 @@ export class LocalCluster {
       await fs.rm(path.join(state.dir, 'data'), { recursive: true, force: true });
       await fs.rm(path.join(state.dir, 'pgpass'), { force: true });
       const bg = state.blueGreen;
-      for (const d of bg ? [bg.engineDir, bg.otherEngineDir] : []) if (path.resolve(d) !== path.resolve(state.dir)) await fs.rm(d, { recursive: true, force: true });
+      for (const d of bg ? [bg.engineDir, bg.otherEngineDir] : [])
+        if (path.resolve(d) !== path.resolve(state.dir)) await fs.rm(d, { recursive: true, force: true });
       if (!keepLogs) await fs.rm(state.dir, { recursive: true, force: true });
     }
   }
@@ -529,8 +611,17 @@ export class LocalCluster {
 
   get instances(): readonly InstanceInfo[] {
     return this.state.instances.map((i) => ({
-      name: i.name, dnsName: i.dnsName, role: i.role, address: i.address, host: i.host, port: i.port, running: i.running,
-      fault: i.fault, latencyMs: i.latencyMs, resourceId: i.resourceId, serverId: i.serverId,
+      name: i.name,
+      dnsName: i.dnsName,
+      role: i.role,
+      address: i.address,
+      host: i.host,
+      port: i.port,
+      running: i.running,
+      fault: i.fault,
+      latencyMs: i.latencyMs,
+      resourceId: i.resourceId,
+      serverId: i.serverId,
     }));
   }
 
@@ -553,7 +644,13 @@ export class LocalCluster {
   get shardGroupEndpoint(): EndpointInfo {
     const g = this.state.shardGroup;
     if (!g) throw new Error(`cluster ${this.state.clusterId} has no Limitless shard group (start it with routers)`);
-    return { dnsName: g.dnsName, address: g.address, host: g.host, port: g.port, targets: g.routers.filter((r) => r.fault !== 'kill').map((r) => r.name) };
+    return {
+      dnsName: g.dnsName,
+      address: g.address,
+      host: g.host,
+      port: g.port,
+      targets: g.routers.filter((r) => r.fault !== 'kill').map((r) => r.name),
+    };
   }
 
   /** The wrapper's `clusterInstanceHostPattern`, e.g. `?.abc123xyz456.us-east-1.rds.amazonaws.com`. */
@@ -583,8 +680,13 @@ export class LocalCluster {
     if (group && (endpoint === 'shard-group' || endpoint === group.dnsName)) return group;
     const router = group?.routers.find((r) => r.name === endpoint || r.dnsName === endpoint);
     if (router) return router;
-    const inst = [...this.state.instances, ...(bg?.other ?? [])].find((i) => i.name === endpoint || i.dnsName === endpoint);
-    if (!inst) throw new Error(`no endpoint or instance '${endpoint}': expected 'writer', 'reader', 'shard-group', an instance or router name or a DNS name of cluster ${this.state.clusterId}`);
+    const inst = [...this.state.instances, ...(bg?.other ?? [])].find(
+      (i) => i.name === endpoint || i.dnsName === endpoint,
+    );
+    if (!inst)
+      throw new Error(
+        `no endpoint or instance '${endpoint}': expected 'writer', 'reader', 'shard-group', an instance or router name or a DNS name of cluster ${this.state.clusterId}`,
+      );
     return inst;
   }
 
@@ -610,7 +712,13 @@ export class LocalCluster {
   }
 
   /** Plain-driver config (loopback host) for an endpoint or instance. */
-  directConfig(endpoint: string = 'writer'): { host: string; port: number; user: string; password: string; database: string } {
+  directConfig(endpoint: string = 'writer'): {
+    host: string;
+    port: number;
+    user: string;
+    password: string;
+    database: string;
+  } {
     return { ...this.addressOf(endpoint), ...this.state.credentials };
   }
 }

@@ -85,7 +85,11 @@ export function frontRules(flavour: MysqlFlavour, instanceName: string, options:
 }
 
 /** Creates the flavour's metadata objects (on the writer; DDL replicates). */
-export async function createMetadata(conn: mysql.Connection, flavour: MysqlFlavour, schema = AURORA_SCHEMA): Promise<void> {
+export async function createMetadata(
+  conn: mysql.Connection,
+  flavour: MysqlFlavour,
+  schema = AURORA_SCHEMA,
+): Promise<void> {
   if (flavour === 'multi-az-mysql') {
     await conn.query(RDS_TOPOLOGY_DDL);
   } else if (flavour === 'aurora-mysql') {
@@ -102,19 +106,27 @@ export async function createMetadata(conn: mysql.Connection, flavour: MysqlFlavo
 }
 
 /** Rewrites the topology rows (on the writer, in one transaction; replicates to the readers). */
-export async function writeTopology(conn: mysql.Connection, flavour: MysqlFlavour, topology: TopologySnapshot,
-  publicPort: number, schema = AURORA_SCHEMA): Promise<void> {
+export async function writeTopology(
+  conn: mysql.Connection,
+  flavour: MysqlFlavour,
+  topology: TopologySnapshot,
+  publicPort: number,
+  schema = AURORA_SCHEMA,
+): Promise<void> {
   if (flavour === 'mysql') return;
   const instances = [topology.writer, ...topology.readers];
   await conn.query('START TRANSACTION');
   try {
     if (flavour === 'multi-az-mysql') {
       await conn.query('DELETE FROM mysql.rds_topology WHERE role IS NULL');
-      await conn.query('INSERT INTO mysql.rds_topology (id, endpoint, port) VALUES ?',
-        [instances.map((i) => [i.serverId, i.dnsName, i.publicPort ?? publicPort])]);
+      await conn.query('INSERT INTO mysql.rds_topology (id, endpoint, port) VALUES ?', [
+        instances.map((i) => [i.serverId, i.dnsName, i.publicPort ?? publicPort]),
+      ]);
     } else {
       await conn.query(`DELETE FROM ${schema}.replica_host_status_data`);
-      const rows = instances.map((i, n) => `(${conn.escape(i.name)}, ${n === 0 ? "'MASTER_SESSION_ID'" : 'UUID()'}, 0, 0)`);
+      const rows = instances.map(
+        (i, n) => `(${conn.escape(i.name)}, ${n === 0 ? "'MASTER_SESSION_ID'" : 'UUID()'}, 0, 0)`,
+      );
       await conn.query(`INSERT INTO ${schema}.replica_host_status_data
         (SERVER_ID, SESSION_ID, CPU, REPLICA_LAG_IN_MILLISECONDS) VALUES ${rows.join(', ')}`);
     }
@@ -140,8 +152,9 @@ export async function writeBlueGreenRows(conn: mysql.Connection, rows: readonly 
   try {
     await conn.query('DELETE FROM mysql.rds_topology WHERE role IS NOT NULL');
     if (rows.length > 0) {
-      await conn.query('INSERT INTO mysql.rds_topology (id, endpoint, port, role, status, version) VALUES ?',
-        [rows.map((r) => [r.id, r.endpoint, r.port, r.role, r.status, r.version])]);
+      await conn.query('INSERT INTO mysql.rds_topology (id, endpoint, port, role, status, version) VALUES ?', [
+        rows.map((r) => [r.id, r.endpoint, r.port, r.role, r.status, r.version]),
+      ]);
     }
     await conn.query('COMMIT');
   } catch (err) {

@@ -9,7 +9,18 @@
  *   mariadbd.pid     pid file
  */
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -43,7 +54,10 @@ export function instanceFiles(spec: InstanceSpec): InstanceFiles {
   let socket = path.join(dataDir, 'mariadbd.sock');
   // Unix socket paths are limited to ~107 bytes.
   if (Buffer.byteLength(socket) > 100) {
-    socket = path.join(tmpdir(), `lookalike-mariadbd-${createHash('sha1').update(dataDir).digest('hex').slice(0, 16)}.sock`);
+    socket = path.join(
+      tmpdir(),
+      `lookalike-mariadbd-${createHash('sha1').update(dataDir).digest('hex').slice(0, 16)}.sock`,
+    );
   }
   return {
     dataDir,
@@ -107,9 +121,14 @@ export async function initDataDir(spec: InstanceSpec, templateDir: string): Prom
  */
 export async function templateDirFor(): Promise<string> {
   const version = await new Promise<string>((resolve, reject) => {
-    execFile('mariadbd', ['--version'], (err, stdout) => (err ? reject(new Error(`mariadbd --version failed: ${err.message}`)) : resolve(stdout)));
+    execFile('mariadbd', ['--version'], (err, stdout) =>
+      err ? reject(new Error(`mariadbd --version failed: ${err.message}`)) : resolve(stdout),
+    );
   });
-  const key = createHash('sha1').update([version.trim(), ...STORAGE_OPTIONS, String(runningAsRoot())].join('\n')).digest('hex').slice(0, 16);
+  const key = createHash('sha1')
+    .update([version.trim(), ...STORAGE_OPTIONS, String(runningAsRoot())].join('\n'))
+    .digest('hex')
+    .slice(0, 16);
   return path.join(tmpdir(), 'aws-ts-wrapper-lookalike', `mariadb-template-${key}`);
 }
 
@@ -125,8 +144,15 @@ async function installTemplate(templateDir: string, spec: InstanceSpec): Promise
   rmSync(building, { recursive: true, force: true });
   mkdirSync(building, { recursive: true });
   mkdirSync(tmp, { recursive: true });
-  const args = ['--no-defaults', `--datadir=${building}`, `--tmpdir=${tmp}`, '--auth-root-authentication-method=normal',
-    '--skip-test-db', ...STORAGE_OPTIONS, ...(runningAsRoot() ? ['--user=root'] : [])];
+  const args = [
+    '--no-defaults',
+    `--datadir=${building}`,
+    `--tmpdir=${tmp}`,
+    '--auth-root-authentication-method=normal',
+    '--skip-test-db',
+    ...STORAGE_OPTIONS,
+    ...(runningAsRoot() ? ['--user=root'] : []),
+  ];
   const fd = openSync(spec.logFile, 'a');
   try {
     writeSync(fd, `${new Date().toISOString()} [lookalike] mariadb-install-db into ${templateDir}\n`);
@@ -157,20 +183,41 @@ export async function startServer(spec: InstanceSpec, options: MariaDbStartOptio
   const port = await internalPort(spec);
   mkdirSync(files.tmpdir, { recursive: true });
   const args = [
-    '--no-defaults', `--datadir=${files.datadir}`, `--tmpdir=${files.tmpdir}`, `--port=${port}`, '--bind-address=127.0.0.1',
-    `--socket=${files.socket}`, `--pid-file=${files.pidFile}`, `--server-id=${spec.serverId}`,
-    '--log-bin=mariadb-bin', '--relay-log=relay-bin', '--binlog-format=ROW', '--gtid-domain-id=0', '--gtid-strict-mode',
-    '--log-slave-updates', '--skip-slave-start', '--skip-name-resolve', `--read-only=${options.readOnly ? 1 : 0}`,
-    '--slave-net-timeout=10', '--max-allowed-packet=64M', '--max-connections=500',
+    '--no-defaults',
+    `--datadir=${files.datadir}`,
+    `--tmpdir=${files.tmpdir}`,
+    `--port=${port}`,
+    '--bind-address=127.0.0.1',
+    `--socket=${files.socket}`,
+    `--pid-file=${files.pidFile}`,
+    `--server-id=${spec.serverId}`,
+    '--log-bin=mariadb-bin',
+    '--relay-log=relay-bin',
+    '--binlog-format=ROW',
+    '--gtid-domain-id=0',
+    '--gtid-strict-mode',
+    '--log-slave-updates',
+    '--skip-slave-start',
+    '--skip-name-resolve',
+    `--read-only=${options.readOnly ? 1 : 0}`,
+    '--slave-net-timeout=10',
+    '--max-allowed-packet=64M',
+    '--max-connections=500',
     // Durability across a process crash only needs the OS page cache (SIGKILL does not lose it).
-    '--innodb-flush-log-at-trx-commit=2', '--sync-binlog=0', '--innodb-doublewrite=0',
+    '--innodb-flush-log-at-trx-commit=2',
+    '--sync-binlog=0',
+    '--innodb-doublewrite=0',
     ...STORAGE_OPTIONS,
     ...(options.reportHost ? [`--report-host=${options.reportHost}`] : []),
     ...(options.semiSync
-      ? ['--rpl-semi-sync-master-enabled=ON', '--rpl-semi-sync-slave-enabled=ON',
-        '--rpl-semi-sync-master-wait-point=AFTER_SYNC', '--rpl-semi-sync-master-timeout=2000',
-        // With no replica connected the writer commits at once instead of stalling for the timeout.
-        '--rpl-semi-sync-master-wait-no-slave=OFF']
+      ? [
+          '--rpl-semi-sync-master-enabled=ON',
+          '--rpl-semi-sync-slave-enabled=ON',
+          '--rpl-semi-sync-master-wait-point=AFTER_SYNC',
+          '--rpl-semi-sync-master-timeout=2000',
+          // With no replica connected the writer commits at once instead of stalling for the timeout.
+          '--rpl-semi-sync-master-wait-no-slave=OFF',
+        ]
       : []),
     ...(runningAsRoot() ? ['--user=root'] : []),
   ];
@@ -189,13 +236,17 @@ export async function startServer(spec: InstanceSpec, options: MariaDbStartOptio
   child.unref();
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
-    if (exited) throw new Error(`mariadbd for ${spec.name} exited during startup (${exited.code ?? exited.signal}); see ${spec.logFile}`);
+    if (exited)
+      throw new Error(
+        `mariadbd for ${spec.name} exited during startup (${exited.code ?? exited.signal}); see ${spec.logFile}`,
+      );
     try {
       const conn = await adminConnect(port, 2000);
       await conn.end();
       return;
     } catch {
-      if (Date.now() > deadline) throw new Error(`mariadbd for ${spec.name} not ready within ${READY_TIMEOUT_MS} ms; see ${spec.logFile}`);
+      if (Date.now() > deadline)
+        throw new Error(`mariadbd for ${spec.name} not ready within ${READY_TIMEOUT_MS} ms; see ${spec.logFile}`);
       await delay(100);
     }
   }
@@ -255,7 +306,14 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 
 /** A root connection to the real server on its internal port (no password; loopback only). */
 export async function adminConnect(port: number, connectTimeout = 5000): Promise<mysql.Connection> {
-  return mysql.createConnection({ host: '127.0.0.1', port, user: 'root', connectTimeout, multipleStatements: true, supportBigNumbers: true });
+  return mysql.createConnection({
+    host: '127.0.0.1',
+    port,
+    user: 'root',
+    connectTimeout,
+    multipleStatements: true,
+    supportBigNumbers: true,
+  });
 }
 
 /** Runs `fn` with a root connection to `spec`'s server. */

@@ -18,7 +18,10 @@ const CATCH_UP_TIMEOUT_S = 60;
 /** `d-s-n,...` → Map("d-s" → n). */
 export function parseGtidState(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)-(\d+)-(\d+)$/.exec(part);
     if (!m) throw new Error(`unexpected GTID '${part}' in '${text}'`);
     out.set(`${m[1]}-${m[2]}`, Number(m[3]));
@@ -64,7 +67,10 @@ export async function querySecret(conn: mysql.Connection, sql: string, values: u
     await conn.query(sql, values);
   } catch (err) {
     const e = err as Error & { code?: string; errno?: number };
-    throw Object.assign(new Error(`${sql.split(/\s+/).slice(0, 3).join(' ')} failed: ${e.message}`), { code: e.code, errno: e.errno });
+    throw Object.assign(new Error(`${sql.split(/\s+/).slice(0, 3).join(' ')} failed: ${e.message}`), {
+      code: e.code,
+      errno: e.errno,
+    });
   }
 }
 
@@ -79,8 +85,12 @@ export async function replicateFrom(conn: mysql.Connection, sourcePort: number, 
   await conn.query('STOP SLAVE');
   await conn.query('SET GLOBAL read_only = 1');
   await conn.query('SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_current_pos');
-  await querySecret(conn, `CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?,
-    MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1`, [sourcePort, REPLICATION_USER, password]);
+  await querySecret(
+    conn,
+    `CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?,
+    MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1`,
+    [sourcePort, REPLICATION_USER, password],
+  );
   await conn.query('START SLAVE');
 }
 
@@ -90,7 +100,9 @@ export async function waitApplied(conn: mysql.Connection, gtidPos: string, what:
   const [rows] = await conn.query<RowDataPacket[]>('SELECT MASTER_GTID_WAIT(?, ?) AS r', [gtidPos, CATCH_UP_TIMEOUT_S]);
   if (Number(rows[0]?.r) !== 0) {
     const st = await replicaStatus(conn);
-    const detail = st ? `IO: ${String(st.Last_IO_Error ?? '')} SQL: ${String(st.Last_SQL_Error ?? '')}` : 'no replication configured';
+    const detail = st
+      ? `IO: ${String(st.Last_IO_Error ?? '')} SQL: ${String(st.Last_SQL_Error ?? '')}`
+      : 'no replication configured';
     throw new Error(`${what} did not reach GTID ${gtidPos} within ${CATCH_UP_TIMEOUT_S} s (${detail})`);
   }
 }
@@ -116,12 +128,13 @@ export async function waitSemiSyncActive(spec: InstanceSpec, timeoutMs = 15_000)
   return withAdmin(spec, async (conn) => {
     for (;;) {
       const [rows] = await conn.query<RowDataPacket[]>(
-        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients')");
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients')",
+      );
       const status = new Map(rows.map((r) => [String(r.Variable_name), String(r.Value)]));
-      if (status.get('Rpl_semi_sync_master_status') === 'ON' && Number(status.get('Rpl_semi_sync_master_clients')) > 0) return true;
+      if (status.get('Rpl_semi_sync_master_status') === 'ON' && Number(status.get('Rpl_semi_sync_master_clients')) > 0)
+        return true;
       if (Date.now() > deadline) return false;
       await delay(50);
     }
   });
 }
-

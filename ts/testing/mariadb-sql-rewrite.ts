@@ -38,8 +38,12 @@ export function sqlString(value: string): string {
  * touch any rule (the caller then forwards the original bytes).
  */
 export function createSqlRewriter(rules: SqlRewriteRules): (sql: string) => string | undefined {
-  const names = [...rules.variables.keys(), ...rules.showVariables.keys(), ...rules.functions.keys(),
-    ...[...rules.tables.keys()].map((t) => t.split('.')[1] ?? t)];
+  const names = [
+    ...rules.variables.keys(),
+    ...rules.showVariables.keys(),
+    ...rules.functions.keys(),
+    ...[...rules.tables.keys()].map((t) => t.split('.')[1] ?? t),
+  ];
   if (names.length === 0) return () => undefined;
   const prefilter = new RegExp(names.map(escapeRegExp).join('|'), 'i');
   return (sql) => {
@@ -65,8 +69,25 @@ function rewriteShowVariables(sql: string, rules: SqlRewriteRules): string | und
 }
 
 /** Clause keywords that decide whether a select-list item may get an alias. */
-const CLAUSES = new Set(['SELECT', 'FROM', 'WHERE', 'GROUP', 'ORDER', 'HAVING', 'LIMIT', 'SET', 'VALUES', 'ON',
-  'INTO', 'UNION', 'WINDOW', 'RETURNING', 'UPDATE', 'CALL', 'DO']);
+const CLAUSES = new Set([
+  'SELECT',
+  'FROM',
+  'WHERE',
+  'GROUP',
+  'ORDER',
+  'HAVING',
+  'LIMIT',
+  'SET',
+  'VALUES',
+  'ON',
+  'INTO',
+  'UNION',
+  'WINDOW',
+  'RETURNING',
+  'UPDATE',
+  'CALL',
+  'DO',
+]);
 const ITEM_START = new Set(['SELECT', ',', 'DISTINCT', 'ALL']);
 const ITEM_END = new Set([',', ';', 'FROM', 'UNION', 'INTO', 'WHERE', 'GROUP', 'ORDER', 'HAVING', 'LIMIT']);
 
@@ -87,7 +108,10 @@ function rewriteTokens(tokens: Token[], rules: SqlRewriteRules): string {
     if (tok.kind === 'punct') {
       if (tok.text === '(') depth++;
       else if (tok.text === ')') depth = Math.max(0, depth - 1);
-      else if (tok.text === ';') { depth = 0; clause = ''; }
+      else if (tok.text === ';') {
+        depth = 0;
+        clause = '';
+      }
       out.push(tok.text);
       continue;
     }
@@ -99,8 +123,12 @@ function rewriteTokens(tokens: Token[], rules: SqlRewriteRules): string {
         const before = sigBefore(i);
         const afterIdx = sigAfter(i);
         const after = afterIdx < 0 ? undefined : tokens[afterIdx];
-        const isItem = depth === 0 && clause === 'SELECT' && before !== undefined &&
-          ITEM_START.has(before.text.toUpperCase()) && (after === undefined || ITEM_END.has(after.text.toUpperCase()));
+        const isItem =
+          depth === 0 &&
+          clause === 'SELECT' &&
+          before !== undefined &&
+          ITEM_START.has(before.text.toUpperCase()) &&
+          (after === undefined || ITEM_END.has(after.text.toUpperCase()));
         // Keep the column name clients see for `SELECT @@x`, as the real server would name it.
         out.push(isItem ? `${expr} AS \`${tok.text.replace(/`/g, '``')}\`` : expr);
         continue;
@@ -186,9 +214,15 @@ function skipQuoted(sql: string, start: number, quote: string, backslash: boolea
   let i = start + 1;
   while (i < sql.length) {
     const c = sql[i];
-    if (backslash && c === '\\') { i += 2; continue; }
+    if (backslash && c === '\\') {
+      i += 2;
+      continue;
+    }
     if (c === quote) {
-      if (sql[i + 1] === quote) { i += 2; continue; }
+      if (sql[i + 1] === quote) {
+        i += 2;
+        continue;
+      }
       return i + 1;
     }
     i++;

@@ -17,10 +17,44 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Engine, EngineContext, InstanceSpec, TopologySnapshot } from './engine.js';
 import { MysqlFront } from './aurora-mysql-front.js';
-import { AURORA_SCHEMA, createMetadata, frontRules, isMysqlFlavour, RDS_TOPOLOGY_DDL, reportHost, usesSemiSync, writeBlueGreenRows, writeTopology, type MysqlFlavour } from './mariadb-metadata.js';
+import {
+  AURORA_SCHEMA,
+  createMetadata,
+  frontRules,
+  isMysqlFlavour,
+  RDS_TOPOLOGY_DDL,
+  reportHost,
+  usesSemiSync,
+  writeBlueGreenRows,
+  writeTopology,
+  type MysqlFlavour,
+} from './mariadb-metadata.js';
 import type { BlueGreenRow } from './state.js';
-import { delay, initDataDir, templateDirFor, instanceFiles, internalPort, isServerRunning, startServer, stopServer, withAdmin, type MariaDbStartOptions } from './mariadb-process.js';
-import { binlogState, createReplicationUser, querySecret, currentPos, replicaStatus, drainRelayLog, gtidSeq, hasDiverged, replicateFrom, waitApplied, waitSemiSyncActive } from './mariadb-replication.js';
+import {
+  delay,
+  initDataDir,
+  templateDirFor,
+  instanceFiles,
+  internalPort,
+  isServerRunning,
+  startServer,
+  stopServer,
+  withAdmin,
+  type MariaDbStartOptions,
+} from './mariadb-process.js';
+import {
+  binlogState,
+  createReplicationUser,
+  querySecret,
+  currentPos,
+  replicaStatus,
+  drainRelayLog,
+  gtidSeq,
+  hasDiverged,
+  replicateFrom,
+  waitApplied,
+  waitSemiSyncActive,
+} from './mariadb-replication.js';
 import { createSqlRewriter } from './mariadb-sql-rewrite.js';
 
 const STATE_FILE = 'mariadb-cluster.json';
@@ -59,7 +93,8 @@ class MariaDbEngine implements Engine {
   async create(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void> {
     const flavour = checkContext(ctx);
     checkInstances(instances);
-    if (existsSync(statePath(ctx))) throw new Error(`MariaDB cluster ${ctx.clusterId} already exists (${statePath(ctx)})`);
+    if (existsSync(statePath(ctx)))
+      throw new Error(`MariaDB cluster ${ctx.clusterId} already exists (${statePath(ctx)})`);
     const [writer, ...readers] = instances as [InstanceSpec, ...InstanceSpec[]];
     const state: ClusterState = {
       flavour,
@@ -104,7 +139,8 @@ class MariaDbEngine implements Engine {
     if (isServerRunning(instance)) return;
     const isWriter = state.writer === instance.name;
     if (!existsSync(path.join(instanceFiles(instance).datadir, 'mysql'))) {
-      if (isWriter) throw new Error(`writer ${instance.name} has no data directory (${instanceFiles(instance).datadir})`);
+      if (isWriter)
+        throw new Error(`writer ${instance.name} has no data directory (${instanceFiles(instance).datadir})`);
       await initDataDir(instance, await templateDirFor());
     }
     await startServer(instance, startOptions(state.flavour, instance, !isWriter));
@@ -113,7 +149,8 @@ class MariaDbEngine implements Engine {
   }
 
   async stop(ctx: EngineContext, instance: InstanceSpec, mode: 'fast' | 'immediate'): Promise<void> {
-    if (mode !== 'fast' && mode !== 'immediate') throw new Error(`stop mode: expected 'fast' or 'immediate', got ${String(mode)}`);
+    if (mode !== 'fast' && mode !== 'immediate')
+      throw new Error(`stop mode: expected 'fast' or 'immediate', got ${String(mode)}`);
     ctx.log(`mariadb: stopping ${instance.name} (${mode})`);
     await stopServer(instance, mode);
   }
@@ -122,17 +159,21 @@ class MariaDbEngine implements Engine {
     const state = loadState(ctx);
     checkKnown(state, newWriter);
     if (!isServerRunning(newWriter)) throw new Error(`cannot promote ${newWriter.name}: its server is not running`);
-    const oldWriter = state.writer === newWriter.name ? undefined : state.instances.find((i) => i.name === state.writer);
+    const oldWriter =
+      state.writer === newWriter.name ? undefined : state.instances.find((i) => i.name === state.writer);
     if (oldWriter && isServerRunning(oldWriter)) {
       // Fenced by the framework already; also refuse writes at the database in case something still reaches it.
       await withAdmin(oldWriter, (conn) => conn.query('SET GLOBAL read_only = 1')).catch(() => undefined);
     }
-    const replicas = uniqueByName([newWriter, ...topology.readers])
-      .filter((i) => i.name !== oldWriter?.name && isServerRunning(i));
+    const replicas = uniqueByName([newWriter, ...topology.readers]).filter(
+      (i) => i.name !== oldWriter?.name && isServerRunning(i),
+    );
     // Apply everything each replica received, then let the new writer catch up from the most advanced one.
     const positions = await Promise.all(replicas.map((r) => withAdmin(r, (conn) => drainRelayLog(conn, r.name))));
     let best = 0;
-    positions.forEach((pos, i) => { if (gtidSeq(pos) > gtidSeq(positions[best])) best = i; });
+    positions.forEach((pos, i) => {
+      if (gtidSeq(pos) > gtidSeq(positions[best])) best = i;
+    });
     const source = replicas[best];
     if (source.name !== newWriter.name && gtidSeq(positions[best]) > gtidSeq(positions[0])) {
       ctx.log(`mariadb: ${newWriter.name} catching up from ${source.name} before promotion`);
@@ -151,7 +192,8 @@ class MariaDbEngine implements Engine {
     state.instances = uniqueByName([...state.instances, newWriter, ...topology.readers].map(plainSpec));
     saveState(ctx, state);
     const others = replicas.filter((r) => r.name !== newWriter.name);
-    if (oldWriter && isServerRunning(oldWriter) && topology.readers.some((r) => r.name === oldWriter.name)) others.push(oldWriter);
+    if (oldWriter && isServerRunning(oldWriter) && topology.readers.some((r) => r.name === oldWriter.name))
+      others.push(oldWriter);
     await Promise.all(others.map((r) => this.attach(ctx, state, r, newWriter, true)));
     if (usesSemiSync(state.flavour) && others.length > 0) await waitSemiSyncActive(newWriter);
     await withAdmin(newWriter, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)));
@@ -161,12 +203,18 @@ class MariaDbEngine implements Engine {
   /** The candidate that received the most of the writer's history (so promoting it loses nothing). */
   async pickPromotionTarget(ctx: EngineContext, candidates: readonly InstanceSpec[]): Promise<InstanceSpec> {
     if (candidates.length === 0) throw new Error('pickPromotionTarget: no candidates');
-    const received = await Promise.all(candidates.map((c) => withAdmin(c, async (conn) => {
-      const status = await replicaStatus(conn);
-      return Math.max(gtidSeq(String(status?.Gtid_IO_Pos ?? '')), gtidSeq(await currentPos(conn)));
-    }).catch(() => -1)));
+    const received = await Promise.all(
+      candidates.map((c) =>
+        withAdmin(c, async (conn) => {
+          const status = await replicaStatus(conn);
+          return Math.max(gtidSeq(String(status?.Gtid_IO_Pos ?? '')), gtidSeq(await currentPos(conn)));
+        }).catch(() => -1),
+      ),
+    );
     let best = 0;
-    received.forEach((seq, i) => { if (seq > received[best]) best = i; });
+    received.forEach((seq, i) => {
+      if (seq > received[best]) best = i;
+    });
     ctx.log(`mariadb: promotion target ${candidates[best].name} (received up to seq ${received[best]})`);
     return candidates[best];
   }
@@ -184,7 +232,8 @@ class MariaDbEngine implements Engine {
   async addReader(ctx: EngineContext, instance: InstanceSpec, topology: TopologySnapshot): Promise<void> {
     checkSpec(instance);
     const state = loadState(ctx);
-    if (state.instances.some((i) => i.name === instance.name)) throw new Error(`instance ${instance.name} already exists`);
+    if (state.instances.some((i) => i.name === instance.name))
+      throw new Error(`instance ${instance.name} already exists`);
     state.instances.push(plainSpec(instance));
     saveState(ctx, state);
     const writer = specOf(state, state.writer);
@@ -213,7 +262,9 @@ class MariaDbEngine implements Engine {
     if (topology.writer.name !== state.writer) {
       throw new Error(`publishTopology: ${topology.writer.name} is not the writer (${state.writer}); promote it first`);
     }
-    await withAdmin(topology.writer, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)));
+    await withAdmin(topology.writer, (conn) =>
+      writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)),
+    );
   }
 
   async serve(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<MariaDbFronts> {
@@ -258,7 +309,8 @@ class MariaDbEngine implements Engine {
     };
     await refresh();
     const watcher: FSWatcher = watch(ctx.dir, (_event, filename) => {
-      if (filename === STATE_FILE) refresh().catch((err: Error) => ctx.log(`mariadb: front refresh failed: ${err.message}`));
+      if (filename === STATE_FILE)
+        refresh().catch((err: Error) => ctx.log(`mariadb: front refresh failed: ${err.message}`));
     });
     writeFileSync(path.join(ctx.dir, SERVE_MARKER), JSON.stringify({ pid: process.pid }));
     return {
@@ -287,14 +339,23 @@ class MariaDbEngine implements Engine {
   }
 
   /** On this side's writer, unless it still replicates from blue (then the rows arrive by replication). */
-  async publishBlueGreen(_ctx: EngineContext, topology: TopologySnapshot, rows: readonly BlueGreenRow[]): Promise<void> {
+  async publishBlueGreen(
+    _ctx: EngineContext,
+    topology: TopologySnapshot,
+    rows: readonly BlueGreenRow[],
+  ): Promise<void> {
     await withAdmin(topology.writer, async (conn) => {
       if (await replicaStatus(conn)) return;
       await writeBlueGreenRows(conn, rows);
     });
   }
 
-  async createCopy(ctx: EngineContext, instances: readonly InstanceSpec[], source: InstanceSpec, sourceCtx: EngineContext): Promise<void> {
+  async createCopy(
+    ctx: EngineContext,
+    instances: readonly InstanceSpec[],
+    source: InstanceSpec,
+    sourceCtx: EngineContext,
+  ): Promise<void> {
     const flavour = checkContext(ctx);
     checkInstances(instances);
     const sourceState = loadState(sourceCtx);
@@ -321,7 +382,9 @@ class MariaDbEngine implements Engine {
       await withAdmin(writer, (conn) => replicateFrom(conn, sourcePort, state.replicationPassword));
       await this.waitCaughtUp(source, [writer]);
       const writerPort = await internalPort(writer);
-      await Promise.all(readers.map((r) => withAdmin(r, (conn) => replicateFrom(conn, writerPort, state.replicationPassword))));
+      await Promise.all(
+        readers.map((r) => withAdmin(r, (conn) => replicateFrom(conn, writerPort, state.replicationPassword))),
+      );
       await this.waitCaughtUp(writer, readers);
       if (flavour === 'aurora-mysql') {
         // Green's own topology, in its own schema and GTID domain (blue's binlog never carries it).
@@ -336,14 +399,21 @@ class MariaDbEngine implements Engine {
       await Promise.allSettled(instances.map((spec) => stopServer(spec, 'immediate')));
       throw err;
     }
-    ctx.log(`mariadb: blue-green copy ${instances.map((i) => i.name).join(', ')} of ${source.name} in ${Date.now() - t0} ms`);
+    ctx.log(
+      `mariadb: blue-green copy ${instances.map((i) => i.name).join(', ')} of ${source.name} in ${Date.now() - t0} ms`,
+    );
   }
 
   async setReadOnly(_ctx: EngineContext, writer: InstanceSpec, readOnly: boolean): Promise<void> {
     await withAdmin(writer, (conn) => conn.query(`SET GLOBAL read_only = ${readOnly ? 1 : 0}`));
   }
 
-  async promoteCopy(ctx: EngineContext, writer: InstanceSpec, source: InstanceSpec, topology: TopologySnapshot): Promise<void> {
+  async promoteCopy(
+    ctx: EngineContext,
+    writer: InstanceSpec,
+    source: InstanceSpec,
+    topology: TopologySnapshot,
+  ): Promise<void> {
     const state = loadState(ctx);
     const t0 = Date.now();
     const pos = await withAdmin(source, currentPos);
@@ -357,7 +427,11 @@ class MariaDbEngine implements Engine {
     ctx.log(`mariadb: blue-green ${writer.name} caught up with ${source.name} and promoted in ${Date.now() - t0} ms`);
   }
 
-  async rename(ctx: EngineContext, renamed: ReadonlyMap<string, InstanceSpec>, topology: TopologySnapshot): Promise<void> {
+  async rename(
+    ctx: EngineContext,
+    renamed: ReadonlyMap<string, InstanceSpec>,
+    topology: TopologySnapshot,
+  ): Promise<void> {
     const state = loadState(ctx);
     state.instances = state.instances.map((i) => {
       const next = renamed.get(i.name);
@@ -365,7 +439,9 @@ class MariaDbEngine implements Engine {
     });
     state.writer = renamed.get(state.writer)?.name ?? state.writer;
     saveState(ctx, state);
-    await withAdmin(topology.writer, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)));
+    await withAdmin(topology.writer, (conn) =>
+      writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)),
+    );
   }
 
   async destroy(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void> {
@@ -379,8 +455,13 @@ class MariaDbEngine implements Engine {
   }
 
   /** Makes `instance` (running) replicate from `writer`; re-clones it first if its history diverged. */
-  private async attach(ctx: EngineContext, state: ClusterState, instance: InstanceSpec, writer: InstanceSpec,
-    checkDivergence: boolean): Promise<void> {
+  private async attach(
+    ctx: EngineContext,
+    state: ClusterState,
+    instance: InstanceSpec,
+    writer: InstanceSpec,
+    checkDivergence: boolean,
+  ): Promise<void> {
     let diverged = false;
     if (checkDivergence && isServerRunning(writer)) {
       const writerState = await withAdmin(writer, binlogState);
@@ -462,7 +543,8 @@ function uniqueByName(specs: readonly InstanceSpec[]): InstanceSpec[] {
 }
 
 function checkContext(ctx: EngineContext): MysqlFlavour {
-  if (!isMysqlFlavour(ctx.flavour)) throw new Error(`MariaDB engine: flavour must be aurora-mysql, multi-az-mysql or mysql, got '${ctx.flavour}'`);
+  if (!isMysqlFlavour(ctx.flavour))
+    throw new Error(`MariaDB engine: flavour must be aurora-mysql, multi-az-mysql or mysql, got '${ctx.flavour}'`);
   if (!ctx.user) throw new Error('MariaDB engine: ctx.user must be a non-empty user name');
   if (!ctx.database) throw new Error('MariaDB engine: ctx.database must be a non-empty database name');
   if (!Number.isInteger(ctx.publicPort) || ctx.publicPort <= 0 || ctx.publicPort > 65535) {
@@ -474,7 +556,9 @@ function checkContext(ctx: EngineContext): MysqlFlavour {
 function checkSpec(spec: InstanceSpec): void {
   if (!spec.name) throw new Error('instance: name must be non-empty');
   if (!Number.isInteger(spec.serverId) || spec.serverId <= 0 || spec.serverId > 0xffffffff) {
-    throw new Error(`instance ${spec.name}: serverId must be an integer in 1..4294967295, got ${String(spec.serverId)}`);
+    throw new Error(
+      `instance ${spec.name}: serverId must be an integer in 1..4294967295, got ${String(spec.serverId)}`,
+    );
   }
   if (!Number.isInteger(spec.port) || spec.port <= 0 || spec.port > 65535) {
     throw new Error(`instance ${spec.name}: port must be a TCP port, got ${String(spec.port)}`);
@@ -486,7 +570,8 @@ function checkInstances(instances: readonly InstanceSpec[]): void {
   if (instances.length === 0) throw new Error('MariaDB engine: create needs at least one instance (the writer)');
   instances.forEach(checkSpec);
   for (const key of ['name', 'serverId', 'port', 'dataDir'] as const) {
-    if (new Set(instances.map((i) => i[key])).size !== instances.length) throw new Error(`MariaDB engine: instance ${key}s must be unique`);
+    if (new Set(instances.map((i) => i[key])).size !== instances.length)
+      throw new Error(`MariaDB engine: instance ${key}s must be unique`);
   }
 }
 
@@ -504,7 +589,10 @@ async function waitForFront(ctx: EngineContext, instance: InstanceSpec): Promise
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(instance.port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;

@@ -19,13 +19,17 @@ export function newClusterId(): string {
 
 export function assertClusterId(id: string): void {
   if (!/^[a-z][a-z0-9]{2,62}$/.test(id)) {
-    throw new Error(`clusterId '${id}' is invalid: expected a lower-case letter followed by 2-62 lower-case letters or digits`);
+    throw new Error(
+      `clusterId '${id}' is invalid: expected a lower-case letter followed by 2-62 lower-case letters or digits`,
+    );
   }
 }
 
 export function assertClusterName(name: string): void {
   if (!/^[a-z][a-z0-9-]{0,62}$/.test(name)) {
-    throw new Error(`cluster name '${name}' is invalid: expected a lower-case letter followed by lower-case letters, digits or '-'`);
+    throw new Error(
+      `cluster name '${name}' is invalid: expected a lower-case letter followed by lower-case letters, digits or '-'`,
+    );
   }
 }
 
@@ -48,7 +52,9 @@ export function customEndpointDnsName(endpointName: string, clusterId: string, r
 /** RDS endpoint identifiers: a letter, then letters, digits and single hyphens, at most 63, no trailing hyphen. */
 export function assertEndpointName(name: string): void {
   if (!/^[a-z][a-z0-9-]{0,62}$/.test(name) || name.includes('--') || name.endsWith('-')) {
-    throw new Error(`custom endpoint name '${name}' is invalid: expected a lower-case letter followed by up to 62 lower-case letters, digits or single hyphens, not ending with a hyphen`);
+    throw new Error(
+      `custom endpoint name '${name}' is invalid: expected a lower-case letter followed by up to 62 lower-case letters, digits or single hyphens, not ending with a hyphen`,
+    );
   }
 }
 
@@ -172,7 +178,8 @@ export function newGreenSuffix(): string {
 }
 
 export function assertGreenSuffix(suffix: string): void {
-  if (!/^[a-z0-9]{6}$/.test(suffix)) throw new Error(`Blue/Green suffix '${suffix}' is invalid: expected 6 lower-case letters or digits`);
+  if (!/^[a-z0-9]{6}$/.test(suffix))
+    throw new Error(`Blue/Green suffix '${suffix}' is invalid: expected 6 lower-case letters or digits`);
 }
 
 /** `instance-1` → `instance-1-green-abc123`; the same for a cluster name. */

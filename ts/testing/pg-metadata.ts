@@ -26,7 +26,12 @@ export const GLOBAL_FILE = 'lookalike-global.json';
 
 /** What the global status functions report: every instance of both regions and the regions themselves. */
 export interface GlobalDocument {
-  readonly instances: readonly { readonly server_id: string; readonly aws_region: string; readonly writer: boolean; readonly session_id: string }[];
+  readonly instances: readonly {
+    readonly server_id: string;
+    readonly aws_region: string;
+    readonly writer: boolean;
+    readonly session_id: string;
+  }[];
   readonly regions: readonly { readonly aws_region: string; readonly primary: boolean }[];
 }
 /** File in each data directory with the Blue/Green status rows (JSON array of BlueGreenRow). */
@@ -47,14 +52,48 @@ export interface TopologyRow {
 }
 
 const AURORA_EXTENSIONS = [
-  'address_standardizer', 'amcheck', 'aurora_stat_utils', 'aws_commons', 'aws_lambda', 'aws_s3', 'bloom',
-  'btree_gin', 'btree_gist', 'citext', 'cube', 'dblink', 'dict_int', 'fuzzystrmatch', 'hll', 'hstore',
-  'intarray', 'isn', 'log_fdw', 'ltree', 'orafce', 'pg_buffercache', 'pg_hint_plan', 'pg_partman',
-  'pg_stat_statements', 'pg_trgm', 'pgcrypto', 'pglogical', 'pgvector', 'plpgsql', 'postgis', 'postgres_fdw',
-  'rds_tools', 'tablefunc', 'tds_fdw', 'unaccent', 'uuid-ossp',
+  'address_standardizer',
+  'amcheck',
+  'aurora_stat_utils',
+  'aws_commons',
+  'aws_lambda',
+  'aws_s3',
+  'bloom',
+  'btree_gin',
+  'btree_gist',
+  'citext',
+  'cube',
+  'dblink',
+  'dict_int',
+  'fuzzystrmatch',
+  'hll',
+  'hstore',
+  'intarray',
+  'isn',
+  'log_fdw',
+  'ltree',
+  'orafce',
+  'pg_buffercache',
+  'pg_hint_plan',
+  'pg_partman',
+  'pg_stat_statements',
+  'pg_trgm',
+  'pgcrypto',
+  'pglogical',
+  'pgvector',
+  'plpgsql',
+  'postgis',
+  'postgres_fdw',
+  'rds_tools',
+  'tablefunc',
+  'tds_fdw',
+  'unaccent',
+  'uuid-ossp',
 ].join(', ');
 
-const RDS_EXTENSIONS = AURORA_EXTENSIONS.split(', ').filter((e) => e !== 'aurora_stat_utils').join(', ');
+const RDS_EXTENSIONS = AURORA_EXTENSIONS.split(', ')
+  .filter((e) => e !== 'aurora_stat_utils')
+  .join(', ');
 
 export function hasMetadata(flavour: Flavour): boolean {
   return flavour === 'aurora-pg' || flavour === 'multi-az-pg';
@@ -66,9 +105,13 @@ function literal(s: string): string {
 
 /** The pg_settings view, plus a row for `rds.extensions` (a placeholder GUC never shows in pg_settings). */
 function settingsViewSql(extensions: string): string {
-  const cols = 'name, setting, unit, category, short_desc, extra_desc, context, vartype, source, min_val, max_val, enumvals, boot_val, reset_val, sourcefile, sourceline, pending_restart';
+  const cols =
+    'name, setting, unit, category, short_desc, extra_desc, context, vartype, source, min_val, max_val, enumvals, boot_val, reset_val, sourcefile, sourceline, pending_restart';
   return `CREATE OR REPLACE VIEW pg_catalog.pg_settings AS
-  SELECT ${cols.split(', ').map((c) => `a.${c}`).join(', ')}
+  SELECT ${cols
+    .split(', ')
+    .map((c) => `a.${c}`)
+    .join(', ')}
     FROM pg_catalog.pg_show_all_settings() a
   UNION ALL
   SELECT 'rds.extensions', ${literal(extensions)}, NULL, 'Customized Options', 'List of installed extensions',
@@ -76,7 +119,8 @@ function settingsViewSql(extensions: string): string {
          ${literal(extensions)}, NULL, NULL, false`;
 }
 
-const TOPOLOGY_COLUMNS = 'name text, server_id integer, resource_id text, dns_name text, port integer, role text, running boolean, session_id text, updated_at timestamptz';
+const TOPOLOGY_COLUMNS =
+  'name text, server_id integer, resource_id text, dns_name text, port integer, role text, running boolean, session_id text, updated_at timestamptz';
 
 const BLUE_GREEN_COLUMNS = 'id text, endpoint text, port integer, role text, status text, version text';
 
@@ -242,7 +286,8 @@ const MULTI_AZ_SQL = [
 export function installSql(flavour: Flavour): string[] {
   if (!hasMetadata(flavour)) return [];
   const head = ['SET allow_system_table_mods = on', ...COMMON_SQL];
-  if (flavour === 'aurora-pg') return [...head, settingsViewSql(AURORA_EXTENSIONS), ...AURORA_SQL, ...GLOBAL_SQL, ...AURORA_BLUE_GREEN_SQL];
+  if (flavour === 'aurora-pg')
+    return [...head, settingsViewSql(AURORA_EXTENSIONS), ...AURORA_SQL, ...GLOBAL_SQL, ...AURORA_BLUE_GREEN_SQL];
   return [...head, settingsViewSql(RDS_EXTENSIONS), ...MULTI_AZ_SQL];
 }
 

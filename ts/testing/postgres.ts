@@ -14,7 +14,18 @@ import pg from 'pg';
 import { resolveFromWrapper } from './module-path.js';
 import type { Engine, EngineContext, Flavour, InstanceSpec, TopologySnapshot } from './engine.js';
 import { randomUUID } from 'node:crypto';
-import { BLUE_GREEN_FILE, GLOBAL_FILE, hasMetadata, installSql, INSTANCE_NAME_GUC, RESOURCE_ID_GUC, rdsPgSql, TOPOLOGY_FILE, type GlobalDocument, type TopologyRow } from './pg-metadata.js';
+import {
+  BLUE_GREEN_FILE,
+  GLOBAL_FILE,
+  hasMetadata,
+  installSql,
+  INSTANCE_NAME_GUC,
+  RESOURCE_ID_GUC,
+  rdsPgSql,
+  TOPOLOGY_FILE,
+  type GlobalDocument,
+  type TopologyRow,
+} from './pg-metadata.js';
 import type { BlueGreenRow } from './state.js';
 
 const execFileAsync = promisify(execFile);
@@ -28,8 +39,29 @@ const PG_FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg'];
 const INSTANCE_CONF = 'lookalike-instance.conf';
 const SYNC_STANDBYS = "'ANY 1 (*)'";
 /** Files and directories whose contents a copy of a data directory leaves out (as pg_basebackup does). */
-const SKIP_FILES = new Set(['postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'backup_label', 'backup_label.old', 'tablespace_map', INSTANCE_CONF, TOPOLOGY_FILE, BLUE_GREEN_FILE, GLOBAL_FILE, 'pg_internal.init']);
-const EMPTY_DIRS = new Set(['pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_stat_tmp', 'pg_subtrans']);
+const SKIP_FILES = new Set([
+  'postmaster.pid',
+  'postmaster.opts',
+  'standby.signal',
+  'recovery.signal',
+  'backup_label',
+  'backup_label.old',
+  'tablespace_map',
+  INSTANCE_CONF,
+  TOPOLOGY_FILE,
+  BLUE_GREEN_FILE,
+  GLOBAL_FILE,
+  'pg_internal.init',
+]);
+const EMPTY_DIRS = new Set([
+  'pg_replslot',
+  'pg_dynshmem',
+  'pg_notify',
+  'pg_serial',
+  'pg_snapshots',
+  'pg_stat_tmp',
+  'pg_subtrans',
+]);
 
 export async function resolvePgBinDir(binDir?: string): Promise<string> {
   const dir = binDir ?? process.env.PG_BIN_DIR;
@@ -65,7 +97,9 @@ async function assertReachableByPostgres(dir: string): Promise<void> {
   for (let d = path.dirname(dir); ; d = path.dirname(d)) {
     const st = await fs.stat(d);
     if ((st.mode & 0o001) === 0) {
-      throw new Error(`PostgreSQL runs as the 'postgres' user and cannot enter '${d}' (mode ${(st.mode & 0o777).toString(8)}): use a state directory under a searchable path, or chmod o+x '${d}'`);
+      throw new Error(
+        `PostgreSQL runs as the 'postgres' user and cannot enter '${d}' (mode ${(st.mode & 0o777).toString(8)}): use a state directory under a searchable path, or chmod o+x '${d}'`,
+      );
     }
     if (d === path.dirname(d)) return;
   }
@@ -120,9 +154,13 @@ class PostgresEngine implements Engine {
       const e = err as Error & { stderr?: string; stdout?: string };
       const detail = `${e.stdout ?? ''}\n${e.stderr ?? ''}`.trim().split('\n').filter(Boolean).slice(-4).join(' | ');
       if (isRoot() && /setpriv/.test(e.message) && /user|uid/i.test(detail)) {
-        throw new Error(`${program} must run as the 'postgres' system user when root: create it (scripts/setup.sh does) — ${detail}`);
+        throw new Error(
+          `${program} must run as the 'postgres' system user when root: create it (scripts/setup.sh does) — ${detail}`,
+        );
       }
-      throw new Error(`${program} ${args.filter((a) => !a.startsWith('--pwfile')).join(' ')} failed: ${detail || e.message}`);
+      throw new Error(
+        `${program} ${args.filter((a) => !a.startsWith('--pwfile')).join(' ')} failed: ${detail || e.message}`,
+      );
     }
   }
 
@@ -143,7 +181,12 @@ class PostgresEngine implements Engine {
     });
   }
 
-  private async withClient<T>(ctx: EngineContext, instance: InstanceSpec, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  private async withClient<T>(
+    ctx: EngineContext,
+    instance: InstanceSpec,
+    fn: (c: pg.Client) => Promise<T>,
+    database?: string,
+  ): Promise<T> {
     const c = this.client(ctx, instance, database);
     c.on('error', () => {});
     await c.connect();
@@ -177,7 +220,9 @@ class PostgresEngine implements Engine {
       `${RESOURCE_ID_GUC} = ${confString(instance.resourceId ?? '')}`,
     ];
     // The writer of a secondary region keeps replicating from the primary region whatever else changes here.
-    const primary = role.primary ?? (this.upstream !== undefined && instance.name === this.topology?.writer.name ? this.upstream : undefined);
+    const primary =
+      role.primary ??
+      (this.upstream !== undefined && instance.name === this.topology?.writer.name ? this.upstream : undefined);
     if (primary) {
       const conninfo = `host=127.0.0.1 port=${primary.port} user=${ctx.user} passfile=${this.passFile(ctx)} application_name=${instance.name}`;
       lines.push(`primary_conninfo = ${confString(conninfo)}`);
@@ -216,7 +261,20 @@ class PostgresEngine implements Engine {
     await fs.writeFile(pwFile, ctx.password, { mode: 0o600 });
     await this.giveToPostgres(pwFile);
     try {
-      await this.run(ctx, 'initdb', ['-D', instance.dataDir, '-U', ctx.user, `--pwfile=${pwFile}`, '-A', 'scram-sha-256', '--no-sync', '-E', 'UTF8', '--locale=C', '--wal-segsize=1']);
+      await this.run(ctx, 'initdb', [
+        '-D',
+        instance.dataDir,
+        '-U',
+        ctx.user,
+        `--pwfile=${pwFile}`,
+        '-A',
+        'scram-sha-256',
+        '--no-sync',
+        '-E',
+        'UTF8',
+        '--locale=C',
+        '--wal-segsize=1',
+      ]);
     } finally {
       await fs.rm(pwFile, { force: true });
     }
@@ -311,13 +369,16 @@ class PostgresEngine implements Engine {
       await this.copyDataDir(from, to, true); // no usable cp: portable, slower
       return;
     }
-    for (const f of [INSTANCE_CONF, TOPOLOGY_FILE, BLUE_GREEN_FILE, GLOBAL_FILE, 'postmaster.opts']) await fs.rm(path.join(to, f), { force: true });
+    for (const f of [INSTANCE_CONF, TOPOLOGY_FILE, BLUE_GREEN_FILE, GLOBAL_FILE, 'postmaster.opts'])
+      await fs.rm(path.join(to, f), { force: true });
   }
 
   /** Makes `instance` a fresh replica of the running `writer` with the low-level backup API. */
   private async cloneOnline(ctx: EngineContext, writer: InstanceSpec, instance: InstanceSpec): Promise<void> {
     await this.withClient(ctx, writer, async (c) => {
-      await c.query('SELECT pg_catalog.pg_backup_start($1, true)', [`lookalike clone of ${writer.name} for ${instance.name}`]);
+      await c.query('SELECT pg_catalog.pg_backup_start($1, true)', [
+        `lookalike clone of ${writer.name} for ${instance.name}`,
+      ]);
       let label: { labelfile: string; spcmapfile: string | null };
       try {
         await this.copyDataDir(writer.dataDir, instance.dataDir, false);
@@ -343,12 +404,19 @@ class PostgresEngine implements Engine {
   }
 
   /** Waits until `names` stream from `writer` (bounded); returns those that do not. */
-  private async waitStreaming(ctx: EngineContext, writer: InstanceSpec, names: readonly string[], ms: number): Promise<string[]> {
+  private async waitStreaming(
+    ctx: EngineContext,
+    writer: InstanceSpec,
+    names: readonly string[],
+    ms: number,
+  ): Promise<string[]> {
     if (names.length === 0) return [];
     const deadline = Date.now() + ms;
     return this.withClient(ctx, writer, async (c) => {
       for (;;) {
-        const r = await c.query("SELECT application_name FROM pg_catalog.pg_stat_replication WHERE state = 'streaming'");
+        const r = await c.query(
+          "SELECT application_name FROM pg_catalog.pg_stat_replication WHERE state = 'streaming'",
+        );
         const streaming = new Set(r.rows.map((row: { application_name: string }) => row.application_name));
         const missing = names.filter((n) => !streaming.has(n));
         if (missing.length === 0 || Date.now() > deadline) return missing;
@@ -358,15 +426,26 @@ class PostgresEngine implements Engine {
   }
 
   /** Turns synchronous replication on where the flavour wants it and a reader can acknowledge commits. */
-  private async setSynchronous(ctx: EngineContext, writer: InstanceSpec, readers: readonly InstanceSpec[]): Promise<void> {
+  private async setSynchronous(
+    ctx: EngineContext,
+    writer: InstanceSpec,
+    readers: readonly InstanceSpec[],
+  ): Promise<void> {
     if (!this.synchronous(ctx)) return;
     const running: InstanceSpec[] = [];
     for (const r of readers) if (await this.isRunning(r)) running.push(r);
     let on = running.length > 0;
     if (on) {
-      const missing = await this.waitStreaming(ctx, writer, running.map((r) => r.name), 15_000);
+      const missing = await this.waitStreaming(
+        ctx,
+        writer,
+        running.map((r) => r.name),
+        15_000,
+      );
       if (missing.length === running.length) {
-        ctx.log(`no reader of ${writer.name} streams (${missing.join(', ')}); commits stay asynchronous until one does`);
+        ctx.log(
+          `no reader of ${writer.name} streams (${missing.join(', ')}); commits stay asynchronous until one does`,
+        );
         on = false;
       }
     }
@@ -375,7 +454,8 @@ class PostgresEngine implements Engine {
   }
 
   async create(ctx: EngineContext, instances: readonly InstanceSpec[], upstream?: InstanceSpec): Promise<void> {
-    if (!PG_FLAVOURS.includes(ctx.flavour)) throw new Error(`the PostgreSQL engine does not serve flavour '${ctx.flavour}'`);
+    if (!PG_FLAVOURS.includes(ctx.flavour))
+      throw new Error(`the PostgreSQL engine does not serve flavour '${ctx.flavour}'`);
     if (isRoot()) await assertReachableByPostgres(ctx.dir);
     const [writer, ...readers] = instances;
     if (!writer) throw new Error('a cluster needs at least one instance');
@@ -410,14 +490,24 @@ class PostgresEngine implements Engine {
     phase(`start ${writer.name}`);
     // Metadata goes into template1 too, so the application database and any later one have it.
     for (const database of ['template1', 'postgres']) {
-      await this.withClient(ctx, writer, async (c) => {
-        await c.query('BEGIN');
-        for (const sql of installSql(ctx.flavour)) await c.query(sql);
-        await c.query('COMMIT');
-      }, database);
+      await this.withClient(
+        ctx,
+        writer,
+        async (c) => {
+          await c.query('BEGIN');
+          for (const sql of installSql(ctx.flavour)) await c.query(sql);
+          await c.query('COMMIT');
+        },
+        database,
+      );
     }
     if (ctx.database !== 'postgres' && ctx.database !== 'template1') {
-      await this.withClient(ctx, writer, (c) => c.query(`CREATE DATABASE ${pg.escapeIdentifier(ctx.database)}`), 'postgres');
+      await this.withClient(
+        ctx,
+        writer,
+        (c) => c.query(`CREATE DATABASE ${pg.escapeIdentifier(ctx.database)}`),
+        'postgres',
+      );
     }
     await this.publishTopology(ctx, { writer, readers }, new Set(instances.map((i) => i.name)));
     phase('metadata');
@@ -442,7 +532,9 @@ class PostgresEngine implements Engine {
     let best: { spec: InstanceSpec; lsn: bigint } | undefined;
     for (const spec of candidates) {
       const lsn = await this.withClient(ctx, spec, async (c) => {
-        const r = await c.query('SELECT pg_catalog.pg_last_wal_receive_lsn()::text AS received, pg_catalog.pg_last_wal_replay_lsn()::text AS replayed');
+        const r = await c.query(
+          'SELECT pg_catalog.pg_last_wal_receive_lsn()::text AS received, pg_catalog.pg_last_wal_replay_lsn()::text AS replayed',
+        );
         const row = r.rows[0] as { received: string | null; replayed: string | null };
         const a = lsnValue(row.received);
         const b = lsnValue(row.replayed);
@@ -471,8 +563,14 @@ class PostgresEngine implements Engine {
     await this.publishTopology(ctx, topology);
     if (this.synchronous(ctx)) await this.setSynchronous(ctx, newWriter, running);
     else {
-      const missing = await this.waitStreaming(ctx, newWriter, running.map((r) => r.name), 10_000);
-      if (missing.length) ctx.log(`readers not streaming from ${newWriter.name} after promotion: ${missing.join(', ')}`);
+      const missing = await this.waitStreaming(
+        ctx,
+        newWriter,
+        running.map((r) => r.name),
+        10_000,
+      );
+      if (missing.length)
+        ctx.log(`readers not streaming from ${newWriter.name} after promotion: ${missing.join(', ')}`);
     }
   }
 
@@ -495,7 +593,11 @@ class PostgresEngine implements Engine {
     await this.stop(ctx, instance, 'immediate');
     await fs.rm(instance.dataDir, { recursive: true, force: true });
     // Drop synchronous commit first if this was the last reader, or the next commit would wait forever.
-    await this.setSynchronous(ctx, topology.writer, topology.readers.filter((r) => r.name !== instance.name));
+    await this.setSynchronous(
+      ctx,
+      topology.writer,
+      topology.readers.filter((r) => r.name !== instance.name),
+    );
     await this.publishTopology(ctx, topology);
   }
 
@@ -526,7 +628,8 @@ class PostgresEngine implements Engine {
   /** Global database: the view the global status functions report, written next to the topology file. */
   async publishGlobal(_ctx: EngineContext, doc: GlobalDocument): Promise<void> {
     this.global = doc;
-    if (this.topology) await Promise.all([this.topology.writer, ...this.topology.readers].map((i) => this.writeTopologyFile(i)));
+    if (this.topology)
+      await Promise.all([this.topology.writer, ...this.topology.readers].map((i) => this.writeTopologyFile(i)));
   }
 
   /** Publications run one at a time, so the files always end with the latest view. */
@@ -536,10 +639,17 @@ class PostgresEngine implements Engine {
     return next;
   }
 
-  private async publishNow(ctx: EngineContext, topology: TopologySnapshot, assumeRunning?: ReadonlySet<string>): Promise<void> {
+  private async publishNow(
+    ctx: EngineContext,
+    topology: TopologySnapshot,
+    assumeRunning?: ReadonlySet<string>,
+  ): Promise<void> {
     this.topology = topology;
     if (!hasMetadata(ctx.flavour)) return;
-    const members: [InstanceSpec, 'writer' | 'reader'][] = [[topology.writer, 'writer'], ...topology.readers.map((r): [InstanceSpec, 'reader'] => [r, 'reader'])];
+    const members: [InstanceSpec, 'writer' | 'reader'][] = [
+      [topology.writer, 'writer'],
+      ...topology.readers.map((r): [InstanceSpec, 'reader'] => [r, 'reader']),
+    ];
     const rows: TopologyRow[] = [];
     for (const [spec, role] of members) {
       const running = assumeRunning?.has(spec.name) ?? (await this.isRunning(spec));
@@ -589,39 +699,60 @@ class PostgresEngine implements Engine {
 
   async prepareBlueGreen(ctx: EngineContext, writer: InstanceSpec): Promise<void> {
     if (ctx.flavour !== 'pg') return; // aurora-pg has its status function from the start
-    const databases = await this.withClient(ctx, writer, async (c) => {
-      const r = await c.query('SELECT datname FROM pg_catalog.pg_database WHERE datallowconn ORDER BY datname');
-      return r.rows.map((row: { datname: string }) => row.datname);
-    }, 'postgres');
+    const databases = await this.withClient(
+      ctx,
+      writer,
+      async (c) => {
+        const r = await c.query('SELECT datname FROM pg_catalog.pg_database WHERE datallowconn ORDER BY datname');
+        return r.rows.map((row: { datname: string }) => row.datname);
+      },
+      'postgres',
+    );
     for (const database of databases) {
-      await this.withClient(ctx, writer, async (c) => {
-        const has = await c.query("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'rds_tools'");
-        if (has.rows.length > 0) return;
-        await c.query('BEGIN');
-        for (const sql of rdsPgSql()) await c.query(sql);
-        await c.query('COMMIT');
-      }, database);
+      await this.withClient(
+        ctx,
+        writer,
+        async (c) => {
+          const has = await c.query("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'rds_tools'");
+          if (has.rows.length > 0) return;
+          await c.query('BEGIN');
+          for (const sql of rdsPgSql()) await c.query(sql);
+          await c.query('COMMIT');
+        },
+        database,
+      );
     }
     ctx.log(`blue-green: ${writer.name} answers as RDS for PostgreSQL (rds_tools) in ${databases.join(', ')}`);
   }
 
   /** The rows go into a file in every data directory of this side (not replicated: both sides see them at once). */
-  async publishBlueGreen(_ctx: EngineContext, topology: TopologySnapshot, rows: readonly BlueGreenRow[]): Promise<void> {
+  async publishBlueGreen(
+    _ctx: EngineContext,
+    topology: TopologySnapshot,
+    rows: readonly BlueGreenRow[],
+  ): Promise<void> {
     const text = JSON.stringify(rows.map((r) => ({ ...r, id: String(r.id) })));
-    await Promise.all([topology.writer, ...topology.readers].map(async (spec) => {
-      try {
-        await fs.access(spec.dataDir);
-      } catch {
-        return;
-      }
-      const file = path.join(spec.dataDir, BLUE_GREEN_FILE);
-      const tmp = `${file}.${randomUUID()}.tmp`;
-      await fs.writeFile(tmp, text, { mode: 0o644 });
-      await fs.rename(tmp, file);
-    }));
+    await Promise.all(
+      [topology.writer, ...topology.readers].map(async (spec) => {
+        try {
+          await fs.access(spec.dataDir);
+        } catch {
+          return;
+        }
+        const file = path.join(spec.dataDir, BLUE_GREEN_FILE);
+        const tmp = `${file}.${randomUUID()}.tmp`;
+        await fs.writeFile(tmp, text, { mode: 0o644 });
+        await fs.rename(tmp, file);
+      }),
+    );
   }
 
-  async createCopy(ctx: EngineContext, instances: readonly InstanceSpec[], source: InstanceSpec, sourceCtx: EngineContext): Promise<void> {
+  async createCopy(
+    ctx: EngineContext,
+    instances: readonly InstanceSpec[],
+    source: InstanceSpec,
+    sourceCtx: EngineContext,
+  ): Promise<void> {
     if (isRoot()) await assertReachableByPostgres(ctx.dir);
     const [writer, ...readers] = instances;
     if (!writer) throw new Error('a Blue/Green copy needs at least one instance');
@@ -644,40 +775,81 @@ class PostgresEngine implements Engine {
     await this.publishTopology(ctx, { writer, readers }, new Set(instances.map((i) => i.name)));
     const missing = await this.waitStreaming(sourceCtx, source, [writer.name], 15_000);
     if (missing.length) throw new Error(`green writer ${writer.name} does not stream from ${source.name}`);
-    const missingReaders = await this.waitStreaming(ctx, writer, readers.map((r) => r.name), 15_000);
-    if (missingReaders.length) throw new Error(`green readers ${missingReaders.join(', ')} do not stream from ${writer.name}`);
-    ctx.log(`blue-green: ${instances.map((i) => i.name).join(', ')} copied from ${source.name} in ${Date.now() - t0} ms`);
+    const missingReaders = await this.waitStreaming(
+      ctx,
+      writer,
+      readers.map((r) => r.name),
+      15_000,
+    );
+    if (missingReaders.length)
+      throw new Error(`green readers ${missingReaders.join(', ')} do not stream from ${writer.name}`);
+    ctx.log(
+      `blue-green: ${instances.map((i) => i.name).join(', ')} copied from ${source.name} in ${Date.now() - t0} ms`,
+    );
   }
 
   async setReadOnly(ctx: EngineContext, writer: InstanceSpec, readOnly: boolean): Promise<void> {
-    await this.withClient(ctx, writer, async (c) => {
-      await c.query(readOnly ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
-      await c.query('SELECT pg_catalog.pg_reload_conf()');
-    }, 'postgres');
+    await this.withClient(
+      ctx,
+      writer,
+      async (c) => {
+        await c.query(
+          readOnly
+            ? 'ALTER SYSTEM SET default_transaction_read_only = on'
+            : 'ALTER SYSTEM RESET default_transaction_read_only',
+        );
+        await c.query('SELECT pg_catalog.pg_reload_conf()');
+      },
+      'postgres',
+    );
   }
 
-  async promoteCopy(ctx: EngineContext, writer: InstanceSpec, source: InstanceSpec, topology: TopologySnapshot): Promise<void> {
+  async promoteCopy(
+    ctx: EngineContext,
+    writer: InstanceSpec,
+    source: InstanceSpec,
+    topology: TopologySnapshot,
+  ): Promise<void> {
     const t0 = Date.now();
-    const target = await this.withClient(ctx, source, async (c) => (await c.query('SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string, 'postgres');
-    await this.withClient(ctx, writer, async (c) => {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const r = await c.query('SELECT pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [target]);
-        if (r.rows[0].done === true) return;
-        if (Date.now() > deadline) throw new Error(`green writer ${writer.name} did not replay ${source.name}'s WAL up to ${target} within 30 s`);
-        await new Promise((res) => setTimeout(res, 10));
-      }
-    }, 'postgres');
+    const target = await this.withClient(
+      ctx,
+      source,
+      async (c) => (await c.query('SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string,
+      'postgres',
+    );
+    await this.withClient(
+      ctx,
+      writer,
+      async (c) => {
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const r = await c.query('SELECT pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [target]);
+          if (r.rows[0].done === true) return;
+          if (Date.now() > deadline)
+            throw new Error(
+              `green writer ${writer.name} did not replay ${source.name}'s WAL up to ${target} within 30 s`,
+            );
+          await new Promise((res) => setTimeout(res, 10));
+        }
+      },
+      'postgres',
+    );
     const caughtUp = Date.now() - t0;
     await this.run(ctx, 'pg_ctl', ['-D', writer.dataDir, '-w', '-t', '120', 'promote']);
     await this.writeInstanceConf(ctx, writer, {});
     await this.reload(ctx, writer);
     await this.publishTopology(ctx, topology);
     if (this.synchronous(ctx)) await this.setSynchronous(ctx, writer, topology.readers);
-    ctx.log(`blue-green: ${writer.name} caught up with ${source.name} in ${caughtUp} ms, promoted in ${Date.now() - t0 - caughtUp} ms`);
+    ctx.log(
+      `blue-green: ${writer.name} caught up with ${source.name} in ${caughtUp} ms, promoted in ${Date.now() - t0 - caughtUp} ms`,
+    );
   }
 
-  async rename(ctx: EngineContext, _renamed: ReadonlyMap<string, InstanceSpec>, topology: TopologySnapshot): Promise<void> {
+  async rename(
+    ctx: EngineContext,
+    _renamed: ReadonlyMap<string, InstanceSpec>,
+    topology: TopologySnapshot,
+  ): Promise<void> {
     const running: InstanceSpec[] = [];
     for (const r of topology.readers) {
       await this.writeInstanceConf(ctx, r, { primary: topology.writer });
@@ -690,6 +862,10 @@ class PostgresEngine implements Engine {
   }
 
   async destroy(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void> {
-    await Promise.all(instances.map((i) => this.stop(ctx, i, 'immediate').catch((err: Error) => ctx.log(`stopping ${i.name}: ${err.message}`))));
+    await Promise.all(
+      instances.map((i) =>
+        this.stop(ctx, i, 'immediate').catch((err: Error) => ctx.log(`stopping ${i.name}: ${err.message}`)),
+      ),
+    );
   }
 }

@@ -192,7 +192,9 @@ abstract class ProxyBase {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => {
         this.server = undefined;
-        reject(new Error(`proxy ${this.name} cannot listen on ${this.address.host}:${this.address.port}: ${err.message}`));
+        reject(
+          new Error(`proxy ${this.name} cannot listen on ${this.address.host}:${this.address.port}: ${err.message}`),
+        );
       });
       server.listen({ host: this.address.host, port: this.address.port, exclusive: true }, () => resolve());
     });

@@ -29,7 +29,12 @@ export type RdsActionHandler = (request: RdsApiRequest) => string | Promise<stri
 
 /** An error answered in AWS's XML error shape (`<ErrorResponse><Error><Code>…`). */
 export class RdsApiError extends Error {
-  constructor(readonly code: string, message: string, readonly status = 400, readonly type: 'Sender' | 'Receiver' = 'Sender') {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+    readonly type: 'Sender' | 'Receiver' = 'Sender',
+  ) {
     super(message);
   }
 }
@@ -61,7 +66,8 @@ export function queryFilters(params: URLSearchParams): Map<string, string[]> {
   const filters = new Map<string, string[]>();
   for (let n = 1; params.has(`Filters.Filter.${n}.Name`); n++) {
     const values: string[] = [];
-    for (let m = 1; params.has(`Filters.Filter.${n}.Values.Value.${m}`); m++) values.push(params.get(`Filters.Filter.${n}.Values.Value.${m}`)!);
+    for (let m = 1; params.has(`Filters.Filter.${n}.Values.Value.${m}`); m++)
+      values.push(params.get(`Filters.Filter.${n}.Values.Value.${m}`)!);
     filters.set(params.get(`Filters.Filter.${n}.Name`)!, values);
   }
   return filters;
@@ -125,35 +131,69 @@ export class RdsApiServer {
     const action = form.get('Action') ?? '';
     const send = (status: number, xml: string, errorCode?: string): void => {
       this.record({ action, status, errorCode, at: Date.now() });
-      res.writeHead(status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }).end(`<?xml version="1.0"?>\n${xml}\n`);
+      res
+        .writeHead(status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId })
+        .end(`<?xml version="1.0"?>\n${xml}\n`);
     };
     const fail = (e: RdsApiError): void =>
-      send(e.status, `<ErrorResponse xmlns="${XMLNS}"><Error><Type>${e.type}</Type><Code>${xmlEscape(e.code)}</Code><Message>${xmlEscape(e.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`, e.code);
+      send(
+        e.status,
+        `<ErrorResponse xmlns="${XMLNS}"><Error><Type>${e.type}</Type><Code>${xmlEscape(e.code)}</Code><Message>${xmlEscape(e.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+        e.code,
+      );
     try {
       let signer: { accessKeyId: string; region: string; service: string };
       try {
         signer = verifySignedRequest(
-          { method: req.method ?? 'POST', path: url.pathname, query: [...url.searchParams], headers: req.headers, body },
+          {
+            method: req.method ?? 'POST',
+            path: url.pathname,
+            query: [...url.searchParams],
+            headers: req.headers,
+            body,
+          },
           (id) => this.accessKeys.get(id),
         );
       } catch (err) {
-        if (err instanceof SigV4Error) throw new RdsApiError(err.code, err.message, err.code === 'MissingAuthenticationToken' || err.code === 'IncompleteSignature' ? 400 : 403);
+        if (err instanceof SigV4Error)
+          throw new RdsApiError(
+            err.code,
+            err.message,
+            err.code === 'MissingAuthenticationToken' || err.code === 'IncompleteSignature' ? 400 : 403,
+          );
         throw err;
       }
-      if (signer.service !== 'rds') throw new RdsApiError('SignatureDoesNotMatch', `Credential should be scoped to correct service: 'rds'.`, 403);
-      if (signer.region !== this.region) throw new RdsApiError('SignatureDoesNotMatch', `Credential should be scoped to a valid region, not '${signer.region}'.`, 403);
+      if (signer.service !== 'rds')
+        throw new RdsApiError('SignatureDoesNotMatch', `Credential should be scoped to correct service: 'rds'.`, 403);
+      if (signer.region !== this.region)
+        throw new RdsApiError(
+          'SignatureDoesNotMatch',
+          `Credential should be scoped to a valid region, not '${signer.region}'.`,
+          403,
+        );
       const signedAt = amzDateMs(String(req.headers['x-amz-date'] ?? ''));
       if (signedAt === undefined || Math.abs(Date.now() - signedAt) > MAX_CLOCK_SKEW_MS) {
         throw new RdsApiError('RequestExpired', 'Request has expired or is signed too far from the server time.', 400);
       }
-      if (req.method !== 'POST' && req.method !== 'GET') throw new RdsApiError('InvalidAction', `HTTP method ${String(req.method)} is not supported`);
-      if (form.get('Version') !== RDS_API_VERSION) throw new RdsApiError('InvalidParameterValue', `Version '${form.get('Version') ?? ''}' is not supported: expected ${RDS_API_VERSION}`);
+      if (req.method !== 'POST' && req.method !== 'GET')
+        throw new RdsApiError('InvalidAction', `HTTP method ${String(req.method)} is not supported`);
+      if (form.get('Version') !== RDS_API_VERSION)
+        throw new RdsApiError(
+          'InvalidParameterValue',
+          `Version '${form.get('Version') ?? ''}' is not supported: expected ${RDS_API_VERSION}`,
+        );
       const handler = this.actions.get(action);
-      if (handler === undefined) throw new RdsApiError('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
+      if (handler === undefined)
+        throw new RdsApiError('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
       const inner = await handler({ action, params: form, accessKeyId: signer.accessKeyId, region: signer.region });
-      send(200, `<${action}Response xmlns="${XMLNS}"><${action}Result>${inner}</${action}Result><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`);
+      send(
+        200,
+        `<${action}Response xmlns="${XMLNS}"><${action}Result>${inner}</${action}Result><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`,
+      );
     } catch (err) {
-      fail(err instanceof RdsApiError ? err : new RdsApiError('InternalFailure', (err as Error).message, 500, 'Receiver'));
+      fail(
+        err instanceof RdsApiError ? err : new RdsApiError('InternalFailure', (err as Error).message, 500, 'Receiver'),
+      );
     }
   }
 }
@@ -175,7 +215,12 @@ export interface ClusterEndpointRecord {
   readonly arn?: string;
 }
 
-const ENDPOINT_FILTERS = ['db-cluster-endpoint-type', 'db-cluster-endpoint-custom-type', 'db-cluster-endpoint-status', 'db-cluster-identifier'];
+const ENDPOINT_FILTERS = [
+  'db-cluster-endpoint-type',
+  'db-cluster-endpoint-custom-type',
+  'db-cluster-endpoint-status',
+  'db-cluster-identifier',
+];
 
 function endpointXml(e: ClusterEndpointRecord): string {
   const members = (name: string, list: readonly string[] | undefined) =>
@@ -204,7 +249,11 @@ export function describeDbClusterEndpoints(endpoints: () => readonly ClusterEndp
     const endpointId = params.get('DBClusterEndpointIdentifier');
     const filters = queryFilters(params);
     for (const name of filters.keys()) {
-      if (!ENDPOINT_FILTERS.includes(name)) throw new RdsApiError('InvalidParameterValue', `Unrecognized filter name: ${name}. Valid: ${ENDPOINT_FILTERS.join(', ')}`);
+      if (!ENDPOINT_FILTERS.includes(name))
+        throw new RdsApiError(
+          'InvalidParameterValue',
+          `Unrecognized filter name: ${name}. Valid: ${ENDPOINT_FILTERS.join(', ')}`,
+        );
     }
     const all = endpoints();
     if (clusterId !== null && !all.some((e) => e.clusterIdentifier === clusterId)) {
@@ -212,16 +261,30 @@ export function describeDbClusterEndpoints(endpoints: () => readonly ClusterEndp
     }
     const matches = (name: string, value: string | undefined) => {
       const wanted = filters.get(name);
-      return wanted === undefined || (value !== undefined && wanted.some((w) => w.toLowerCase() === value.toLowerCase()));
+      return (
+        wanted === undefined || (value !== undefined && wanted.some((w) => w.toLowerCase() === value.toLowerCase()))
+      );
     };
     const maxRecords = Number(params.get('MaxRecords') ?? 100);
     if (!Number.isInteger(maxRecords) || maxRecords < 20 || maxRecords > 100) {
-      throw new RdsApiError('InvalidParameterValue', `MaxRecords must be an integer from 20 to 100, got ${params.get('MaxRecords')}`);
+      throw new RdsApiError(
+        'InvalidParameterValue',
+        `MaxRecords must be an integer from 20 to 100, got ${params.get('MaxRecords')}`,
+      );
     }
     const found = all
-      .filter((e) => (clusterId === null || e.clusterIdentifier === clusterId) && (endpointId === null || e.identifier === endpointId))
-      .filter((e) => matches('db-cluster-endpoint-type', e.endpointType) && matches('db-cluster-endpoint-custom-type', e.customEndpointType)
-        && matches('db-cluster-endpoint-status', 'available') && matches('db-cluster-identifier', e.clusterIdentifier))
+      .filter(
+        (e) =>
+          (clusterId === null || e.clusterIdentifier === clusterId) &&
+          (endpointId === null || e.identifier === endpointId),
+      )
+      .filter(
+        (e) =>
+          matches('db-cluster-endpoint-type', e.endpointType) &&
+          matches('db-cluster-endpoint-custom-type', e.customEndpointType) &&
+          matches('db-cluster-endpoint-status', 'available') &&
+          matches('db-cluster-identifier', e.clusterIdentifier),
+      )
       .slice(0, maxRecords);
     return xmlList('DBClusterEndpoints', 'DBClusterEndpointList', found.map(endpointXml));
   };
@@ -235,19 +298,30 @@ export interface GlobalClusterRecord {
   /** The `global-` writer endpoint. */
   readonly endpoint: string;
   readonly engine: string;
-  readonly members: readonly { readonly dbClusterArn: string; readonly isWriter: boolean; readonly readers: readonly string[] }[];
+  readonly members: readonly {
+    readonly dbClusterArn: string;
+    readonly isWriter: boolean;
+    readonly readers: readonly string[];
+  }[];
 }
 
 /** The DescribeGlobalClusters handler over `clusters()` (read per request): GlobalClusterIdentifier; no paging. */
 export function describeGlobalClusters(clusters: () => readonly GlobalClusterRecord[]): RdsActionHandler {
   return ({ params }) => {
     const id = params.get('GlobalClusterIdentifier');
-    if (queryFilters(params).size > 0) throw new RdsApiError('InvalidParameterValue', 'DescribeGlobalClusters: filters are not supported by the lookalike');
+    if (queryFilters(params).size > 0)
+      throw new RdsApiError(
+        'InvalidParameterValue',
+        'DescribeGlobalClusters: filters are not supported by the lookalike',
+      );
     const all = clusters();
     const found = all.filter((g) => id === null || g.identifier === id);
-    if (id !== null && found.length === 0) throw new RdsApiError('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
+    if (id !== null && found.length === 0)
+      throw new RdsApiError('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
     const memberXml = (m: GlobalClusterRecord['members'][number]): string =>
-      xmlElement('DBClusterArn', m.dbClusterArn) + xmlList('Readers', 'member', m.readers.map(xmlEscape)) + xmlElement('IsWriter', m.isWriter) +
+      xmlElement('DBClusterArn', m.dbClusterArn) +
+      xmlList('Readers', 'member', m.readers.map(xmlEscape)) +
+      xmlElement('IsWriter', m.isWriter) +
       xmlElement('GlobalWriteForwardingStatus', 'disabled');
     const clusterXml = (g: GlobalClusterRecord): string =>
       xmlElement('GlobalClusterIdentifier', g.identifier) +

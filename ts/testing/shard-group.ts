@@ -8,7 +8,15 @@
  * load, a router that dies or hangs), not sharding.
  */
 import pg from 'pg';
-import { formatAddress, freeLoopbackPort, routerDnsName, ROUTER_OCTET_BASE, SHARD_GROUP_OCTET, shardGroupDnsName, type Address } from './names.js';
+import {
+  formatAddress,
+  freeLoopbackPort,
+  routerDnsName,
+  ROUTER_OCTET_BASE,
+  SHARD_GROUP_OCTET,
+  shardGroupDnsName,
+  type Address,
+} from './names.js';
 import { EndpointProxy, InstanceProxy, type Fault } from './proxy.js';
 
 /** Most routers a shard group gets (their addresses must stay below the next cluster's block). */
@@ -85,15 +93,32 @@ export class ShardGroup {
       throw new Error(`routers must be an integer from 1 to ${MAX_ROUTERS}, got ${String(setup.routers)}`);
     }
     const at = async (octet: number): Promise<Address> =>
-      setup.addressBlock ? { host: `${setup.addressBlock}.${octet}`, port: setup.publicPort } : { host: '127.0.0.1', port: await freeLoopbackPort() };
+      setup.addressBlock
+        ? { host: `${setup.addressBlock}.${octet}`, port: setup.publicPort }
+        : { host: '127.0.0.1', port: await freeLoopbackPort() };
     const routers: RouterState[] = [];
     for (let i = 1; i <= setup.routers; i++) {
       const a = await at(ROUTER_OCTET_BASE + i);
       const name = `router-${i}`;
-      routers.push({ name, dnsName: routerDnsName(name, setup.clusterId, setup.region), address: formatAddress(a), host: a.host, port: a.port, load: 0, fault: 'none', accepted: 0 });
+      routers.push({
+        name,
+        dnsName: routerDnsName(name, setup.clusterId, setup.region),
+        address: formatAddress(a),
+        host: a.host,
+        port: a.port,
+        load: 0,
+        fault: 'none',
+        accepted: 0,
+      });
     }
     const e = await at(SHARD_GROUP_OCTET);
-    return { dnsName: shardGroupDnsName(setup.clusterName, setup.clusterId, setup.region), address: formatAddress(e), host: e.host, port: e.port, routers };
+    return {
+      dnsName: shardGroupDnsName(setup.clusterName, setup.clusterId, setup.region),
+      address: formatAddress(e),
+      host: e.host,
+      port: e.port,
+      routers,
+    };
   }
 
   /** Installs the router function on the writer and starts the routers and the shard group endpoint. */
@@ -102,7 +127,8 @@ export class ShardGroup {
     await group.sql(async (c) => {
       for (const sql of INSTALL_SQL) await c.query(sql);
       await c.query('DELETE FROM aws_lookalike.limitless_routers');
-      for (const r of state.routers) await c.query('INSERT INTO aws_lookalike.limitless_routers VALUES ($1, $2)', [r.dnsName, r.load]);
+      for (const r of state.routers)
+        await c.query('INSERT INTO aws_lookalike.limitless_routers VALUES ($1, $2)', [r.dnsName, r.load]);
     });
     const upstream = { host: '127.0.0.1', port: writer.port };
     for (const r of state.routers) {
@@ -117,7 +143,12 @@ export class ShardGroup {
   }
 
   private async sql(fn: (c: pg.Client) => Promise<void>): Promise<void> {
-    const c = new pg.Client({ host: '127.0.0.1', ...this.writer, application_name: 'lookalike-supervisor', connectionTimeoutMillis: 10_000 });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      ...this.writer,
+      application_name: 'lookalike-supervisor',
+      connectionTimeoutMillis: 10_000,
+    });
     c.on('error', () => {});
     await c.connect();
     try {
@@ -129,14 +160,20 @@ export class ShardGroup {
 
   router(name: unknown): RouterState {
     const r = this.state.routers.find((x) => x.name === name || x.dnsName === name);
-    if (!r) throw new RangeError(`no router '${String(name)}' in the shard group (routers: ${this.state.routers.map((x) => x.name).join(', ')})`);
+    if (!r)
+      throw new RangeError(
+        `no router '${String(name)}' in the shard group (routers: ${this.state.routers.map((x) => x.name).join(', ')})`,
+      );
     return r;
   }
 
   /** The shard group endpoint, like its DNS, leads only to routers that accept connections. */
   private retarget(): void {
     const up = this.state.routers.filter((r) => r.fault !== 'kill');
-    this.endpoint.retarget(up.map((r) => ({ host: r.host, port: r.port })), 0);
+    this.endpoint.retarget(
+      up.map((r) => ({ host: r.host, port: r.port })),
+      0,
+    );
   }
 
   /** Connections accepted so far are copied into the state (for status). */
@@ -175,7 +212,10 @@ export class ShardGroup {
     const r = this.router(name);
     const value = checkLoad(load);
     await this.sql(async (c) => {
-      await c.query('UPDATE aws_lookalike.limitless_routers SET load = $2 WHERE router_endpoint = $1', [r.dnsName, value]);
+      await c.query('UPDATE aws_lookalike.limitless_routers SET load = $2 WHERE router_endpoint = $1', [
+        r.dnsName,
+        value,
+      ]);
     });
     r.load = value;
     return r;

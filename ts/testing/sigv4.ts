@@ -46,14 +46,23 @@ function hmac(key: Buffer | string, data: string): Buffer {
 export function sigV4Signature(i: SigV4Input): string {
   const day = i.amzDate.slice(0, 8);
   const scope = `${day}/${i.region}/${i.service}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', i.amzDate, scope, createHash('sha256').update(canonicalRequest(i), 'utf8').digest('hex')].join('\n');
+  const stringToSign = [
+    'AWS4-HMAC-SHA256',
+    i.amzDate,
+    scope,
+    createHash('sha256').update(canonicalRequest(i), 'utf8').digest('hex'),
+  ].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${i.secretAccessKey}`, day), i.region), i.service), 'aws4_request');
   return createHmac('sha256', key).update(stringToSign, 'utf8').digest('hex');
 }
 
 /** Why a signed request was refused, with the error code AWS answers it with. */
 export class SigV4Error extends Error {
-  constructor(readonly code: 'MissingAuthenticationToken' | 'IncompleteSignature' | 'InvalidClientTokenId' | 'SignatureDoesNotMatch', message: string) {
+  constructor(
+    readonly code:
+      'MissingAuthenticationToken' | 'IncompleteSignature' | 'InvalidClientTokenId' | 'SignatureDoesNotMatch',
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -63,16 +72,29 @@ export class SigV4Error extends Error {
  * Returns the access key id when valid, else throws a SigV4Error with the reason.
  */
 export function verifySignedRequest(
-  req: { method: string; path: string; query: ReadonlyArray<readonly [string, string]>; headers: Readonly<Record<string, string | string[] | undefined>>; body: Buffer },
+  req: {
+    method: string;
+    path: string;
+    query: ReadonlyArray<readonly [string, string]>;
+    headers: Readonly<Record<string, string | string[] | undefined>>;
+    body: Buffer;
+  },
   secretFor: (accessKeyId: string) => string | undefined,
 ): { accessKeyId: string; region: string; service: string; sessionToken: string | undefined } {
   const auth = String(req.headers.authorization ?? '');
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+  const m =
+    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
+      auth,
+    );
   if (auth === '') throw new SigV4Error('MissingAuthenticationToken', 'Request is missing Authentication Token');
   if (!m) throw new SigV4Error('IncompleteSignature', 'malformed Authorization header');
   const [, accessKeyId, , region, service, signedHeaders, signature] = m as unknown as string[];
   const secret = secretFor(accessKeyId);
-  if (secret === undefined) throw new SigV4Error('InvalidClientTokenId', `The security token included in the request is invalid (unknown access key ${accessKeyId})`);
+  if (secret === undefined)
+    throw new SigV4Error(
+      'InvalidClientTokenId',
+      `The security token included in the request is invalid (unknown access key ${accessKeyId})`,
+    );
   const headers: Record<string, string> = {};
   for (const name of signedHeaders.split(';')) {
     const v = req.headers[name];
@@ -84,12 +106,27 @@ export function verifySignedRequest(
     throw new SigV4Error('SignatureDoesNotMatch', 'the x-amz-content-sha256 header does not match the body');
   }
   const expected = sigV4Signature({
-    method: req.method, path: req.path, query: req.query, headers, payloadSha256: typeof claimed === 'string' ? claimed : payload,
-    amzDate: String(req.headers['x-amz-date'] ?? ''), region: region, service: service, secretAccessKey: secret,
+    method: req.method,
+    path: req.path,
+    query: req.query,
+    headers,
+    payloadSha256: typeof claimed === 'string' ? claimed : payload,
+    amzDate: String(req.headers['x-amz-date'] ?? ''),
+    region: region,
+    service: service,
+    secretAccessKey: secret,
   });
   if (!timingSafeEqual(Buffer.from(expected), Buffer.from(signature))) {
-    throw new SigV4Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.');
+    throw new SigV4Error(
+      'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+    );
   }
   const token = req.headers['x-amz-security-token'];
-  return { accessKeyId: accessKeyId, region: region, service: service, sessionToken: typeof token === 'string' ? token : undefined };
+  return {
+    accessKeyId: accessKeyId,
+    region: region,
+    service: service,
+    sessionToken: typeof token === 'string' ? token : undefined,
+  };
 }

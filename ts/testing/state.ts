@@ -103,7 +103,12 @@ export interface ClusterState {
 }
 
 /** The `status` column of the Blue/Green status rows, in the order a switchover walks them. */
-export type BlueGreenStatus = 'AVAILABLE' | 'SWITCHOVER_INITIATED' | 'SWITCHOVER_IN_PROGRESS' | 'SWITCHOVER_IN_POST_PROCESSING' | 'SWITCHOVER_COMPLETED';
+export type BlueGreenStatus =
+  | 'AVAILABLE'
+  | 'SWITCHOVER_INITIATED'
+  | 'SWITCHOVER_IN_PROGRESS'
+  | 'SWITCHOVER_IN_POST_PROCESSING'
+  | 'SWITCHOVER_COMPLETED';
 
 /** One row of the Blue/Green status source, as the dialects' status SQL reads it. */
 export interface BlueGreenRow {
@@ -176,7 +181,9 @@ export function readState(dir: string): ClusterState {
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    throw new Error(`no lookalike cluster in '${dir}': ${STATE_FILE} not found (start one with 'cluster up --dir ${dir}')`);
+    throw new Error(
+      `no lookalike cluster in '${dir}': ${STATE_FILE} not found (start one with 'cluster up --dir ${dir}')`,
+    );
   }
   const state = JSON.parse(text) as ClusterState;
   if (state.version !== 1) throw new Error(`${file}: unsupported state version ${String(state.version)}`);

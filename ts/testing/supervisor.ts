@@ -12,20 +12,60 @@ import type { Engine, EngineContext, Flavour, InstanceSpec, TopologySnapshot } f
 import { removeHostsBlock, writeHostsBlock } from './etc-hosts.js';
 import { blueGreenRows, BLUE_GREEN_FLAVOURS, nextStatusAllowed } from './blue-green-rows.js';
 import {
-  assertClusterId, assertClusterName, assertEndpointName, assertGreenSuffix, customEndpointDnsName, DEFAULT_REGION,
-  FIRST_CUSTOM_ENDPOINT_OCTET, formatAddress, GLOBAL_ENDPOINT_OCTET, freeLoopbackPort, GREEN_INSTANCE_OCTET, GREEN_READER_ENDPOINT_OCTET,
-  GREEN_WRITER_ENDPOINT_OCTET, greenName, instanceDnsName, newClusterId, newGreenSuffix, oldName, pickAddressBlock,
-  READER_ENDPOINT_OCTET, readerEndpointDnsName, resourceIdFor, WRITER_ENDPOINT_OCTET, writerEndpointDnsName, type Address,
+  assertClusterId,
+  assertClusterName,
+  assertEndpointName,
+  assertGreenSuffix,
+  customEndpointDnsName,
+  DEFAULT_REGION,
+  FIRST_CUSTOM_ENDPOINT_OCTET,
+  formatAddress,
+  GLOBAL_ENDPOINT_OCTET,
+  freeLoopbackPort,
+  GREEN_INSTANCE_OCTET,
+  GREEN_READER_ENDPOINT_OCTET,
+  GREEN_WRITER_ENDPOINT_OCTET,
+  greenName,
+  instanceDnsName,
+  newClusterId,
+  newGreenSuffix,
+  oldName,
+  pickAddressBlock,
+  READER_ENDPOINT_OCTET,
+  readerEndpointDnsName,
+  resourceIdFor,
+  WRITER_ENDPOINT_OCTET,
+  writerEndpointDnsName,
+  type Address,
 } from './names.js';
 import { EndpointProxy, InstanceProxy } from './proxy.js';
-import { describeDbClusterEndpoints, describeGlobalClusters, RdsApiServer, type ClusterEndpointRecord, type GlobalClusterRecord } from './rds-api.js';
 import {
-  nameTable, writeState, type BlueGreenState, type BlueGreenStatus, type ClusterState, type CustomEndpointState, type EndpointState,
+  describeDbClusterEndpoints,
+  describeGlobalClusters,
+  RdsApiServer,
+  type ClusterEndpointRecord,
+  type GlobalClusterRecord,
+} from './rds-api.js';
+import {
+  nameTable,
+  writeState,
+  type BlueGreenState,
+  type BlueGreenStatus,
+  type ClusterState,
+  type CustomEndpointState,
+  type EndpointState,
   type InstanceState,
 } from './state.js';
 import { ShardGroup } from './shard-group.js';
 
-export const FLAVOURS: readonly Flavour[] = ['aurora-pg', 'multi-az-pg', 'pg', 'aurora-mysql', 'multi-az-mysql', 'mysql'];
+export const FLAVOURS: readonly Flavour[] = [
+  'aurora-pg',
+  'multi-az-pg',
+  'pg',
+  'aurora-mysql',
+  'multi-az-mysql',
+  'mysql',
+];
 
 /** Options of `cluster up` / `LocalCluster.start`, as the supervisor receives them. */
 export interface SupervisorOptions {
@@ -90,9 +130,12 @@ export async function loadEngine(flavour: Flavour, options: { pgBinDir?: string 
   try {
     mod = (await import(specifier)) as { createMariaDbEngine?: () => Engine };
   } catch (err) {
-    throw new Error(`flavour '${flavour}' needs the MariaDB engine (ts/testing/mariadb.ts), which is not available in this build: ${(err as Error).message}`);
+    throw new Error(
+      `flavour '${flavour}' needs the MariaDB engine (ts/testing/mariadb.ts), which is not available in this build: ${(err as Error).message}`,
+    );
   }
-  if (typeof mod.createMariaDbEngine !== 'function') throw new Error(`ts/testing/mariadb.ts does not export createMariaDbEngine()`);
+  if (typeof mod.createMariaDbEngine !== 'function')
+    throw new Error(`ts/testing/mariadb.ts does not export createMariaDbEngine()`);
   return mod.createMariaDbEngine();
 }
 
@@ -171,8 +214,10 @@ export class Supervisor {
     }
     const flavour = options.flavour;
     const first = options.firstServerId ?? 1;
-    if (!Number.isInteger(first) || first < 1 || first > 180) throw new Error(`firstServerId must be an integer from 1 to 180, got ${String(first)}`);
-    if (options.replicaOf !== undefined && flavour !== 'aurora-pg') throw new Error(`a global database's secondary region needs flavour 'aurora-pg', got '${flavour}'`);
+    if (!Number.isInteger(first) || first < 1 || first > 180)
+      throw new Error(`firstServerId must be an integer from 1 to 180, got ${String(first)}`);
+    if (options.replicaOf !== undefined && flavour !== 'aurora-pg')
+      throw new Error(`a global database's secondary region needs flavour 'aurora-pg', got '${flavour}'`);
     this.pgBinDir = options.pgBinDir;
     if (!Number.isInteger(options.readers) || options.readers < 0 || options.readers > 15) {
       throw new Error(`readers must be an integer from 0 to 15, got ${String(options.readers)}`);
@@ -181,7 +226,9 @@ export class Supervisor {
       throw new Error(`flavour '${flavour}' has exactly one writer and two readers (got readers=${options.readers})`);
     }
     if (options.routers !== undefined && options.routers !== 0 && flavour !== 'aurora-pg') {
-      throw new Error(`routers (an Aurora Limitless shard group) need flavour 'aurora-pg': Limitless is Aurora PostgreSQL only (got '${flavour}')`);
+      throw new Error(
+        `routers (an Aurora Limitless shard group) need flavour 'aurora-pg': Limitless is Aurora PostgreSQL only (got '${flavour}')`,
+      );
     }
     const clusterId = options.clusterId ?? newClusterId();
     assertClusterId(clusterId);
@@ -198,12 +245,19 @@ export class Supervisor {
     }
     const publicPort = options.publicPort ?? defaultPort(flavour);
     const addressBlock = await pickAddressBlock(publicPort);
-    this.log(`starting ${flavour} cluster ${clusterId} with ${options.readers} reader(s) in ${dir}; addresses ${addressBlock ? `${addressBlock}.0/24 port ${publicPort}` : '127.0.0.1 with one port per instance'}`);
+    this.log(
+      `starting ${flavour} cluster ${clusterId} with ${options.readers} reader(s) in ${dir}; addresses ${addressBlock ? `${addressBlock}.0/24 port ${publicPort}` : '127.0.0.1 with one port per instance'}`,
+    );
 
     const instances: InstanceState[] = [];
-    for (let i = first; i <= first + options.readers; i++) instances.push(await this.newInstance(i, clusterId, region, dir, addressBlock, publicPort, i === first ? 'writer' : 'reader'));
+    for (let i = first; i <= first + options.readers; i++)
+      instances.push(
+        await this.newInstance(i, clusterId, region, dir, addressBlock, publicPort, i === first ? 'writer' : 'reader'),
+      );
     const endpointAddress = async (octet: number): Promise<Address> =>
-      addressBlock ? { host: `${addressBlock}.${octet}`, port: publicPort } : { host: '127.0.0.1', port: await freeLoopbackPort() };
+      addressBlock
+        ? { host: `${addressBlock}.${octet}`, port: publicPort }
+        : { host: '127.0.0.1', port: await freeLoopbackPort() };
     const wAddr = await endpointAddress(WRITER_ENDPOINT_OCTET);
     const rAddr = await endpointAddress(READER_ENDPOINT_OCTET);
     const credentials = {
@@ -227,22 +281,49 @@ export class Supervisor {
       dnsLagMs: options.dnsLagMs ?? 0,
       etcHosts: options.etcHosts ?? false,
       instances,
-      writerEndpoint: { dnsName: writerEndpointDnsName(clusterName, clusterId, region), address: formatAddress(wAddr), host: wAddr.host, port: wAddr.port, targets: [] },
-      readerEndpoint: { dnsName: readerEndpointDnsName(clusterName, clusterId, region), address: formatAddress(rAddr), host: rAddr.host, port: rAddr.port, targets: [] },
+      writerEndpoint: {
+        dnsName: writerEndpointDnsName(clusterName, clusterId, region),
+        address: formatAddress(wAddr),
+        host: wAddr.host,
+        port: wAddr.port,
+        targets: [],
+      },
+      readerEndpoint: {
+        dnsName: readerEndpointDnsName(clusterName, clusterId, region),
+        address: formatAddress(rAddr),
+        host: rAddr.host,
+        port: rAddr.port,
+        targets: [],
+      },
       customEndpoints: [],
       rdsApi: null,
       startedAt: new Date().toISOString(),
     };
     if (options.globalEndpoint !== undefined) {
       const gAddr = await endpointAddress(GLOBAL_ENDPOINT_OCTET);
-      this.state.globalEndpoint = { dnsName: options.globalEndpoint, address: formatAddress(gAddr), host: gAddr.host, port: gAddr.port, targets: [] };
+      this.state.globalEndpoint = {
+        dnsName: options.globalEndpoint,
+        address: formatAddress(gAddr),
+        host: gAddr.host,
+        port: gAddr.port,
+        targets: [],
+      };
     }
-    if (options.replicaOf !== undefined || options.globalEndpoint !== undefined) this.state.globalRole = options.replicaOf ? 'secondary' : 'primary';
+    if (options.replicaOf !== undefined || options.globalEndpoint !== undefined)
+      this.state.globalRole = options.replicaOf ? 'secondary' : 'primary';
     if (options.routers) {
-      this.state.shardGroup = await ShardGroup.plan({ routers: options.routers, clusterName, clusterId, region, addressBlock, publicPort });
+      this.state.shardGroup = await ShardGroup.plan({
+        routers: options.routers,
+        clusterName,
+        clusterId,
+        region,
+        addressBlock,
+        publicPort,
+      });
     }
     if (this.state.etcHosts && process.getuid?.() !== 0) throw new Error('etcHosts needs root (it edits /etc/hosts)');
-    if (this.state.etcHosts && !addressBlock) throw new Error('etcHosts needs one loopback address per instance, which this machine does not allow');
+    if (this.state.etcHosts && !addressBlock)
+      throw new Error('etcHosts needs one loopback address per instance, which this machine does not allow');
     await this.save();
 
     this.ctx = {
@@ -257,7 +338,15 @@ export class Supervisor {
     };
     this.engine = await loadEngine(flavour, { pgBinDir: options.pgBinDir });
     try {
-      for (const inst of instances) this.proxies.set(inst.name, new InstanceProxy(inst.name, { host: inst.host, port: inst.port }, { host: '127.0.0.1', port: inst.internalPort }));
+      for (const inst of instances)
+        this.proxies.set(
+          inst.name,
+          new InstanceProxy(
+            inst.name,
+            { host: inst.host, port: inst.port },
+            { host: '127.0.0.1', port: inst.internalPort },
+          ),
+        );
       this.writerEndpoint = new EndpointProxy('writer-endpoint', wAddr);
       this.readerEndpoint = new EndpointProxy('reader-endpoint', rAddr);
       await this.writerEndpoint.start([]);
@@ -268,19 +357,30 @@ export class Supervisor {
         await this.globalEndpoint.start([]);
       }
       const t0 = Date.now();
-      await this.engine.create(this.ctx, instances.map((i) => this.spec(i)), options.replicaOf);
+      await this.engine.create(
+        this.ctx,
+        instances.map((i) => this.spec(i)),
+        options.replicaOf,
+      );
       this.log(`engine created ${instances.length} instance(s) in ${Date.now() - t0} ms`);
       for (const inst of instances) {
         inst.running = true;
         await this.proxies.get(inst.name)!.setServerUp(true);
       }
-      if (this.engine.serve) this.served = await this.engine.serve(this.ctx, instances.map((i) => this.spec(i)));
+      if (this.engine.serve)
+        this.served = await this.engine.serve(
+          this.ctx,
+          instances.map((i) => this.spec(i)),
+        );
       this.retargetEndpoints(0);
-      if (g) this.retargetGlobalEndpoint([this.addressOf(this.writer())], [`${this.state.region}/${this.writer().name}`]);
+      if (g)
+        this.retargetGlobalEndpoint([this.addressOf(this.writer())], [`${this.state.region}/${this.writer().name}`]);
       if (this.state.shardGroup) {
         const writer = this.writer();
         this.shardGroup = await ShardGroup.start(this.state.shardGroup, { port: writer.internalPort, ...credentials });
-        this.log(`shard group ${this.state.shardGroup.dnsName} at ${this.state.shardGroup.address}: ${this.state.shardGroup.routers.length} router(s) in front of ${writer.name}`);
+        this.log(
+          `shard group ${this.state.shardGroup.dnsName} at ${this.state.shardGroup.address}: ${this.state.shardGroup.routers.length} router(s) in front of ${writer.name}`,
+        );
       }
       if (this.state.etcHosts) await this.writeHosts();
       await this.startControl();
@@ -300,7 +400,13 @@ export class Supervisor {
   }
 
   private async newInstance(
-    index: number, clusterId: string, region: string, dir: string, block: string | null, publicPort: number, role: 'writer' | 'reader',
+    index: number,
+    clusterId: string,
+    region: string,
+    dir: string,
+    block: string | null,
+    publicPort: number,
+    role: 'writer' | 'reader',
   ): Promise<InstanceState> {
     const name = `instance-${index}`;
     const host = block ? `${block}.${index}` : '127.0.0.1';
@@ -341,7 +447,10 @@ export class Supervisor {
     if (typeof name !== 'string') throw new OperationError(`instance name expected, got ${String(name)}`);
     const pool = anySide ? [...this.state.instances, ...(this.state.blueGreen?.other ?? [])] : this.state.instances;
     const inst = pool.find((i) => i.name === name || i.dnsName === name);
-    if (!inst) throw new OperationError(`no instance '${name}' in cluster ${this.state.clusterId} (instances: ${pool.map((i) => i.name).join(', ')})`);
+    if (!inst)
+      throw new OperationError(
+        `no instance '${name}' in cluster ${this.state.clusterId} (instances: ${pool.map((i) => i.name).join(', ')})`,
+      );
     return inst;
   }
 
@@ -359,7 +468,10 @@ export class Supervisor {
 
   private topology(): TopologySnapshot {
     const writer = this.writer();
-    return { writer: this.spec(writer), readers: this.state.instances.filter((i) => i !== writer).map((i) => this.spec(i)) };
+    return {
+      writer: this.spec(writer),
+      readers: this.state.instances.filter((i) => i !== writer).map((i) => this.spec(i)),
+    };
   }
 
   private addressOf(i: InstanceState): Address {
@@ -377,17 +489,32 @@ export class Supervisor {
       void this.save().catch(() => {});
     };
     this.writerEndpoint.retarget([this.addressOf(writer)], lagMs, apply(this.state.writerEndpoint, [writer.name]));
-    this.readerEndpoint.retarget(readerTargets.map((i) => this.addressOf(i)), lagMs, apply(this.state.readerEndpoint, readerTargets.map((i) => i.name)));
+    this.readerEndpoint.retarget(
+      readerTargets.map((i) => this.addressOf(i)),
+      lagMs,
+      apply(
+        this.state.readerEndpoint,
+        readerTargets.map((i) => i.name),
+      ),
+    );
     for (const ce of this.state.customEndpoints) {
       const members = this.customMembers(ce);
-      this.customProxies.get(ce.name)!.retarget(members.map((i) => this.addressOf(i)), lagMs, apply(ce, members.map((i) => i.name)));
+      this.customProxies.get(ce.name)!.retarget(
+        members.map((i) => this.addressOf(i)),
+        lagMs,
+        apply(
+          ce,
+          members.map((i) => i.name),
+        ),
+      );
     }
     return Date.now() + Math.max(0, lagMs);
   }
 
   private retargetGlobalEndpoint(addresses: Address[], names: string[]): void {
     const ep = this.state.globalEndpoint;
-    if (!this.globalEndpoint || !ep) throw new OperationError(`cluster ${this.state.clusterId} does not serve the global writer endpoint`);
+    if (!this.globalEndpoint || !ep)
+      throw new OperationError(`cluster ${this.state.clusterId} does not serve the global writer endpoint`);
     this.globalEndpoint.retarget(addresses, this.state.dnsLagMs, () => {
       ep.targets = names;
       void this.save().catch(() => {});
@@ -396,15 +523,19 @@ export class Supervisor {
 
   /** The running instances a custom endpoint leads to: its members, only the readers among them for READER. */
   private customMembers(ce: CustomEndpointState): InstanceState[] {
-    const members = ce.staticMembers.length > 0
-      ? this.state.instances.filter((i) => ce.staticMembers.includes(i.name))
-      : this.state.instances.filter((i) => !ce.excludedMembers.includes(i.name));
+    const members =
+      ce.staticMembers.length > 0
+        ? this.state.instances.filter((i) => ce.staticMembers.includes(i.name))
+        : this.state.instances.filter((i) => !ce.excludedMembers.includes(i.name));
     return members.filter((i) => i.running && (ce.type === 'ANY' || i.role === 'reader'));
   }
 
   private async writeHosts(): Promise<void> {
     const hostOf = (address: string): string => address.replace(/^\[(.*)\]:\d+$/, '$1').replace(/:\d+$/, '');
-    const entries = Object.entries(nameTable(this.state)).map(([name, address]): [string, string] => [hostOf(address), name]);
+    const entries = Object.entries(nameTable(this.state)).map(([name, address]): [string, string] => [
+      hostOf(address),
+      name,
+    ]);
     await writeHostsBlock(this.state.clusterId, entries);
   }
 
@@ -442,7 +573,8 @@ export class Supervisor {
 
   async latency(name: unknown, ms: unknown): Promise<void> {
     const inst = this.instance(name, true);
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > 600_000) throw new OperationError(`latency must be 0 to 600000 ms, got ${String(ms)}`);
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > 600_000)
+      throw new OperationError(`latency must be 0 to 600000 ms, got ${String(ms)}`);
     await this.proxies.get(inst.name)!.setLatency(ms);
     inst.latencyMs = ms;
     this.log(`latency ${inst.name}: ${ms} ms`);
@@ -450,7 +582,10 @@ export class Supervisor {
   }
 
   async heal(name?: unknown): Promise<void> {
-    const targets = name === undefined || name === null ? [...this.state.instances, ...(this.state.blueGreen?.other ?? [])] : [this.instance(name, true)];
+    const targets =
+      name === undefined || name === null
+        ? [...this.state.instances, ...(this.state.blueGreen?.other ?? [])]
+        : [this.instance(name, true)];
     for (const inst of targets) {
       await this.proxies.get(inst.name)!.heal();
       inst.fault = 'none';
@@ -461,7 +596,8 @@ export class Supervisor {
   }
 
   private routers(): ShardGroup {
-    if (!this.shardGroup) throw new OperationError(`cluster ${this.state.clusterId} has no Limitless shard group (start it with routers)`);
+    if (!this.shardGroup)
+      throw new OperationError(`cluster ${this.state.clusterId} has no Limitless shard group (start it with routers)`);
     return this.shardGroup;
   }
 
@@ -470,22 +606,34 @@ export class Supervisor {
     const group = this.routers();
     try {
       switch (action) {
-        case 'kill': await group.kill(name); break;
-        case 'hang': await group.hang(name); break;
-        case 'heal': await group.heal(name); break;
-        case 'load': await group.setLoad(name, load); break;
-        default: throw new OperationError(`router action must be 'kill', 'hang', 'heal' or 'load', got '${String(action)}'`);
+        case 'kill':
+          await group.kill(name);
+          break;
+        case 'hang':
+          await group.hang(name);
+          break;
+        case 'heal':
+          await group.heal(name);
+          break;
+        case 'load':
+          await group.setLoad(name, load);
+          break;
+        default:
+          throw new OperationError(`router action must be 'kill', 'hang', 'heal' or 'load', got '${String(action)}'`);
       }
     } catch (err) {
       if (err instanceof RangeError) throw new OperationError(err.message);
       throw err;
     }
-    this.log(`router ${String(action)} ${name === undefined ? 'all' : String(name)}${action === 'load' ? ` ${String(load)}` : ''}`);
+    this.log(
+      `router ${String(action)} ${name === undefined ? 'all' : String(name)}${action === 'load' ? ` ${String(load)}` : ''}`,
+    );
     await this.save();
   }
 
   setDnsLag(ms: unknown): Promise<void> {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new OperationError(`dnsLagMs must be a non-negative number, got ${String(ms)}`);
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
+      throw new OperationError(`dnsLagMs must be a non-negative number, got ${String(ms)}`);
     this.state.dnsLagMs = ms;
     return this.save();
   }
@@ -495,12 +643,14 @@ export class Supervisor {
       const t0 = Date.now();
       const old = this.writer();
       const mode = opts.mode ?? 'fast';
-      if (mode !== 'fast' && mode !== 'immediate') throw new OperationError(`failover mode must be 'fast' or 'immediate', got '${String(mode)}'`);
+      if (mode !== 'fast' && mode !== 'immediate')
+        throw new OperationError(`failover mode must be 'fast' or 'immediate', got '${String(mode)}'`);
       const candidates = this.state.instances.filter((i) => i.role === 'reader' && i.running);
       let target: InstanceState | undefined;
       if (opts.target !== undefined) {
         target = this.instance(opts.target);
-        if (!candidates.includes(target)) throw new OperationError(`cannot promote '${target.name}': it is not a running reader`);
+        if (!candidates.includes(target))
+          throw new OperationError(`cannot promote '${target.name}': it is not a running reader`);
       }
       if (candidates.length === 0) throw new OperationError('cannot fail over: the cluster has no running reader');
       // Fence: refuse new connections at once, then stop the server so it can take no more writes.
@@ -510,7 +660,14 @@ export class Supervisor {
       const fenceMs = Date.now() - t0;
       if (!target) {
         target = this.engine.pickPromotionTarget
-          ? this.instance((await this.engine.pickPromotionTarget(this.ctx, candidates.map((c) => this.spec(c)))).name)
+          ? this.instance(
+              (
+                await this.engine.pickPromotionTarget(
+                  this.ctx,
+                  candidates.map((c) => this.spec(c)),
+                )
+              ).name,
+            )
           : candidates[0];
       }
       const t1 = Date.now();
@@ -520,13 +677,27 @@ export class Supervisor {
       const promoteMs = Date.now() - t1;
       const endpointsMoveAt = this.retargetEndpoints(this.state.dnsLagMs);
       await this.save();
-      const result: FailoverResult = { oldWriter: old.name, newWriter: target.name, fenceMs, promoteMs, totalMs: Date.now() - t0, endpointsMoveAt };
-      this.log(`failover ${old.name} -> ${target.name}: fence ${fenceMs} ms, promote ${promoteMs} ms, total ${result.totalMs} ms; endpoints move in ${this.state.dnsLagMs} ms`);
+      const result: FailoverResult = {
+        oldWriter: old.name,
+        newWriter: target.name,
+        fenceMs,
+        promoteMs,
+        totalMs: Date.now() - t0,
+        endpointsMoveAt,
+      };
+      this.log(
+        `failover ${old.name} -> ${target.name}: fence ${fenceMs} ms, promote ${promoteMs} ms, total ${result.totalMs} ms; endpoints move in ${this.state.dnsLagMs} ms`,
+      );
       if (opts.rejoinAfterMs !== undefined) {
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
-          this.rejoin(old.name).catch((err: Error) => this.log(`automatic rejoin of ${old.name} failed: ${err.message}`));
-        }, Math.max(0, opts.rejoinAfterMs));
+        const timer = setTimeout(
+          () => {
+            this.timers.delete(timer);
+            this.rejoin(old.name).catch((err: Error) =>
+              this.log(`automatic rejoin of ${old.name} failed: ${err.message}`),
+            );
+          },
+          Math.max(0, opts.rejoinAfterMs),
+        );
         this.timers.add(timer);
       }
       return result;
@@ -538,7 +709,8 @@ export class Supervisor {
   /** Fences this region's writer: its proxy refuses connections and its server stops (it takes no more writes). */
   fenceWriter(mode: unknown = 'immediate'): Promise<void> {
     return this.enqueue(async () => {
-      if (mode !== 'fast' && mode !== 'immediate') throw new OperationError(`fence mode must be 'fast' or 'immediate', got '${String(mode)}'`);
+      if (mode !== 'fast' && mode !== 'immediate')
+        throw new OperationError(`fence mode must be 'fast' or 'immediate', got '${String(mode)}'`);
       const w = this.writer();
       await this.proxies.get(w.name)!.setServerUp(false);
       await this.engine.stop(this.ctx, this.spec(w), mode);
@@ -553,7 +725,10 @@ export class Supervisor {
     return this.enqueue(async () => {
       if (!this.engine.follow) throw new OperationError(`flavour '${this.state.flavour}' has no global database`);
       const up = upstream === undefined || upstream === null ? undefined : (upstream as InstanceSpec);
-      if (up !== undefined && (typeof up.port !== 'number' || typeof up.dataDir !== 'string' || typeof up.name !== 'string')) {
+      if (
+        up !== undefined &&
+        (typeof up.port !== 'number' || typeof up.dataDir !== 'string' || typeof up.name !== 'string')
+      ) {
         throw new OperationError('follow: upstream must be an instance spec (name, port, dataDir)');
       }
       const t0 = Date.now();
@@ -573,24 +748,34 @@ export class Supervisor {
       this.state.globalRole = up === undefined ? 'primary' : 'secondary';
       this.retargetEndpoints(this.state.dnsLagMs);
       await this.save();
-      this.log(up === undefined ? `${w.name} promoted: primary region` : `secondary region replicating from ${up.name} in ${Date.now() - t0} ms`);
+      this.log(
+        up === undefined
+          ? `${w.name} promoted: primary region`
+          : `secondary region replicating from ${up.name} in ${Date.now() - t0} ms`,
+      );
     });
   }
 
   /** Publishes the global view (what aurora_global_db_instance_status() / aurora_global_db_status() answer). */
   async publishGlobal(doc: unknown): Promise<void> {
     if (!this.engine.publishGlobal) throw new OperationError(`flavour '${this.state.flavour}' has no global database`);
-    if (typeof doc !== 'object' || doc === null) throw new OperationError('publish-global: a document object is expected');
+    if (typeof doc !== 'object' || doc === null)
+      throw new OperationError('publish-global: a document object is expected');
     await this.engine.publishGlobal(this.ctx, doc);
     // The RDS API of every region answers DescribeGlobalClusters from the same view.
     const record = (doc as { global_cluster?: GlobalClusterRecord }).global_cluster;
-    if (record !== undefined && this.rdsApiServer) this.rdsApiServer.actions.set('DescribeGlobalClusters', describeGlobalClusters(() => [record]));
+    if (record !== undefined && this.rdsApiServer)
+      this.rdsApiServer.actions.set(
+        'DescribeGlobalClusters',
+        describeGlobalClusters(() => [record]),
+      );
   }
 
   /** Points the global writer endpoint at `address` (the primary region's writer), after the DNS lag. */
   async setGlobalEndpoint(address: unknown, name: unknown): Promise<void> {
     const a = address as Address | undefined;
-    if (typeof a?.host !== 'string' || typeof a.port !== 'number') throw new OperationError('global-endpoint: address {host, port} expected');
+    if (typeof a?.host !== 'string' || typeof a.port !== 'number')
+      throw new OperationError('global-endpoint: address {host, port} expected');
     this.retargetGlobalEndpoint([{ host: a.host, port: a.port }], [String(name)]);
     await this.save();
   }
@@ -618,7 +803,8 @@ export class Supervisor {
   restart(name: unknown, mode: unknown = 'fast'): Promise<void> {
     return this.enqueue(async () => {
       const inst = this.instance(name, true);
-      if (mode !== 'fast' && mode !== 'immediate') throw new OperationError(`restart mode must be 'fast' or 'immediate', got '${String(mode)}'`);
+      if (mode !== 'fast' && mode !== 'immediate')
+        throw new OperationError(`restart mode must be 'fast' or 'immediate', got '${String(mode)}'`);
       const { engine, ctx } = this.sideOf(inst);
       await this.proxies.get(inst.name)!.setServerUp(false);
       await engine.stop(ctx, this.spec(inst), mode);
@@ -635,7 +821,15 @@ export class Supervisor {
     return this.enqueue(async () => {
       const index = Math.max(...this.state.instances.map((i) => i.serverId)) + 1;
       if (this.state.addressBlock && index >= WRITER_ENDPOINT_OCTET) throw new OperationError('too many instances');
-      const inst = await this.newInstance(index, this.state.clusterId, this.state.region, this.state.dir, this.state.addressBlock, this.state.publicPort, 'reader');
+      const inst = await this.newInstance(
+        index,
+        this.state.clusterId,
+        this.state.region,
+        this.state.dir,
+        this.state.addressBlock,
+        this.state.publicPort,
+        'reader',
+      );
       const proxy = new InstanceProxy(inst.name, this.addressOf(inst), { host: '127.0.0.1', port: inst.internalPort });
       this.state.instances.push(inst);
       this.proxies.set(inst.name, proxy);
@@ -659,7 +853,8 @@ export class Supervisor {
   removeReader(name: unknown): Promise<void> {
     return this.enqueue(async () => {
       const inst = this.instance(name);
-      if (inst.role === 'writer') throw new OperationError(`cannot remove '${inst.name}': it is the writer (fail over first)`);
+      if (inst.role === 'writer')
+        throw new OperationError(`cannot remove '${inst.name}': it is the writer (fail over first)`);
       this.proxies.get(inst.name)!.close();
       this.proxies.delete(inst.name);
       this.state.instances = this.state.instances.filter((i) => i !== inst);
@@ -680,21 +875,31 @@ export class Supervisor {
 
   private customEndpoint(name: unknown): CustomEndpointState {
     const ce = this.state.customEndpoints.find((e) => e.name === name || e.dnsName === name);
-    if (!ce) throw new OperationError(`no custom endpoint '${String(name)}' in cluster ${this.state.clusterId} (custom endpoints: ${this.state.customEndpoints.map((e) => e.name).join(', ') || 'none'})`);
+    if (!ce)
+      throw new OperationError(
+        `no custom endpoint '${String(name)}' in cluster ${this.state.clusterId} (custom endpoints: ${this.state.customEndpoints.map((e) => e.name).join(', ') || 'none'})`,
+      );
     return ce;
   }
 
   /** Checks members / excluded / type; returns the lists to store (undefined = keep). */
-  private membership(spec: CustomEndpointSpec): { type?: 'READER' | 'ANY'; staticMembers?: string[]; excludedMembers?: string[] } {
+  private membership(spec: CustomEndpointSpec): {
+    type?: 'READER' | 'ANY';
+    staticMembers?: string[];
+    excludedMembers?: string[];
+  } {
     const names = (list: unknown, what: string): string[] | undefined => {
       if (list === undefined || list === null) return undefined;
-      if (!Array.isArray(list) || list.some((n) => typeof n !== 'string')) throw new OperationError(`${what} must be a list of instance names`);
+      if (!Array.isArray(list) || list.some((n) => typeof n !== 'string'))
+        throw new OperationError(`${what} must be a list of instance names`);
       return [...new Set((list as string[]).map((n) => this.instance(n).name))];
     };
     const staticMembers = names(spec.members, 'members');
     const excludedMembers = names(spec.excluded, 'excluded');
-    if (staticMembers?.length && excludedMembers?.length) throw new OperationError('give either static members or excluded members, not both (as RDS)');
-    if (spec.type !== undefined && spec.type !== 'READER' && spec.type !== 'ANY') throw new OperationError(`custom endpoint type must be 'READER' or 'ANY', got '${String(spec.type)}'`);
+    if (staticMembers?.length && excludedMembers?.length)
+      throw new OperationError('give either static members or excluded members, not both (as RDS)');
+    if (spec.type !== undefined && spec.type !== 'READER' && spec.type !== 'ANY')
+      throw new OperationError(`custom endpoint type must be 'READER' or 'ANY', got '${String(spec.type)}'`);
     return { type: spec.type, staticMembers, excludedMembers };
   }
 
@@ -707,7 +912,8 @@ export class Supervisor {
       } catch (err) {
         throw new OperationError((err as Error).message);
       }
-      if (this.state.customEndpoints.some((e) => e.name === spec.name)) throw new OperationError(`custom endpoint '${spec.name}' already exists (DBClusterEndpointAlreadyExistsFault)`);
+      if (this.state.customEndpoints.some((e) => e.name === spec.name))
+        throw new OperationError(`custom endpoint '${spec.name}' already exists (DBClusterEndpointAlreadyExistsFault)`);
       const m = this.membership(spec);
       let address: Address;
       if (this.state.addressBlock) {
@@ -737,7 +943,9 @@ export class Supervisor {
       this.retargetEndpoints(0);
       if (this.state.etcHosts) await this.writeHosts();
       await this.save();
-      this.log(`custom-endpoint create ${ce.name} (${ce.type}) at ${ce.address}: ${ce.targets.join(', ') || 'no instance'}`);
+      this.log(
+        `custom-endpoint create ${ce.name} (${ce.type}) at ${ce.address}: ${ce.targets.join(', ') || 'no instance'}`,
+      );
       return ce;
     });
   }
@@ -758,7 +966,9 @@ export class Supervisor {
       }
       this.retargetEndpoints(0);
       await this.save();
-      this.log(`custom-endpoint modify ${ce.name} (${ce.type}): static [${ce.staticMembers.join(', ')}], excluded [${ce.excludedMembers.join(', ')}]; leads to ${ce.targets.join(', ') || 'no instance'}`);
+      this.log(
+        `custom-endpoint modify ${ce.name} (${ce.type}): static [${ce.staticMembers.join(', ')}], excluded [${ce.excludedMembers.join(', ')}]; leads to ${ce.targets.join(', ') || 'no instance'}`,
+      );
       return ce;
     });
   }
@@ -804,7 +1014,10 @@ export class Supervisor {
     const accessKeyId = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
     const secretAccessKey = randomBytes(30).toString('base64');
     server.accessKeys.set(accessKeyId, secretAccessKey);
-    server.actions.set('DescribeDBClusterEndpoints', describeDbClusterEndpoints(() => this.endpointRecords()));
+    server.actions.set(
+      'DescribeDBClusterEndpoints',
+      describeDbClusterEndpoints(() => this.endpointRecords()),
+    );
     await server.start('127.0.0.1', 0);
     this.rdsApiServer = server;
     this.state.rdsApi = { endpoint: server.endpoint, accessKeyId, secretAccessKey };
@@ -818,10 +1031,16 @@ export class Supervisor {
       const t0 = Date.now();
       const flavour = this.state.flavour;
       if (!BLUE_GREEN_FLAVOURS.includes(flavour)) {
-        throw new OperationError(`Blue/Green deployments need flavour ${BLUE_GREEN_FLAVOURS.join(', ')}; RDS has none for '${flavour}'`);
+        throw new OperationError(
+          `Blue/Green deployments need flavour ${BLUE_GREEN_FLAVOURS.join(', ')}; RDS has none for '${flavour}'`,
+        );
       }
-      if (this.state.blueGreen) throw new OperationError(`cluster ${this.state.clusterId} already has Blue/Green deployment ${this.state.blueGreen.id} (${this.state.blueGreen.status})`);
-      if (suffixArg !== undefined && typeof suffixArg !== 'string') throw new OperationError(`suffix must be a string, got ${String(suffixArg)}`);
+      if (this.state.blueGreen)
+        throw new OperationError(
+          `cluster ${this.state.clusterId} already has Blue/Green deployment ${this.state.blueGreen.id} (${this.state.blueGreen.status})`,
+        );
+      if (suffixArg !== undefined && typeof suffixArg !== 'string')
+        throw new OperationError(`suffix must be a string, got ${String(suffixArg)}`);
       const suffix = suffixArg ?? newGreenSuffix();
       try {
         assertGreenSuffix(suffix);
@@ -830,8 +1049,12 @@ export class Supervisor {
       }
       const blueWriter = this.writer();
       const { clusterId, region, addressBlock, publicPort, dir } = this.state;
-      if (this.state.instances.some((i) => !i.running)) throw new OperationError('every instance must run to make a Blue/Green copy (rejoin or restart the stopped ones)');
-      if (addressBlock && this.state.instances.some((i) => i.serverId >= WRITER_ENDPOINT_OCTET - GREEN_INSTANCE_OCTET)) throw new OperationError('too many instances for a Blue/Green copy');
+      if (this.state.instances.some((i) => !i.running))
+        throw new OperationError(
+          'every instance must run to make a Blue/Green copy (rejoin or restart the stopped ones)',
+        );
+      if (addressBlock && this.state.instances.some((i) => i.serverId >= WRITER_ENDPOINT_OCTET - GREEN_INSTANCE_OCTET))
+        throw new OperationError('too many instances for a Blue/Green copy');
       await this.engine.prepareBlueGreen?.(this.ctx, this.spec(blueWriter));
 
       // The green writer first (the copy of blue's writer), then the copies of the readers.
@@ -859,7 +1082,9 @@ export class Supervisor {
         });
       }
       const endpointAddress = async (octet: number): Promise<Address> =>
-        addressBlock ? { host: `${addressBlock}.${octet}`, port: publicPort } : { host: '127.0.0.1', port: await freeLoopbackPort() };
+        addressBlock
+          ? { host: `${addressBlock}.${octet}`, port: publicPort }
+          : { host: '127.0.0.1', port: await freeLoopbackPort() };
       const wAddr = await endpointAddress(GREEN_WRITER_ENDPOINT_OCTET);
       const rAddr = await endpointAddress(GREEN_READER_ENDPOINT_OCTET);
       const greenCluster = greenName(this.state.clusterName, suffix);
@@ -871,16 +1096,29 @@ export class Supervisor {
         readerEndpoint: new EndpointProxy('green-reader-endpoint', rAddr),
       };
       if (!side.engine.createCopy) throw new OperationError(`the ${flavour} engine cannot make Blue/Green copies`);
-      for (const g of green) this.proxies.set(g.name, new InstanceProxy(g.name, this.addressOf(g), { host: '127.0.0.1', port: g.internalPort }));
+      for (const g of green)
+        this.proxies.set(
+          g.name,
+          new InstanceProxy(g.name, this.addressOf(g), { host: '127.0.0.1', port: g.internalPort }),
+        );
       try {
         await side.writerEndpoint.start([]);
         await side.readerEndpoint.start([]);
-        await side.engine.createCopy(side.ctx, green.map((g) => this.spec(g)), this.spec(blueWriter), this.ctx);
+        await side.engine.createCopy(
+          side.ctx,
+          green.map((g) => this.spec(g)),
+          this.spec(blueWriter),
+          this.ctx,
+        );
         for (const g of green) {
           g.running = true;
           await this.proxies.get(g.name)!.setServerUp(true);
         }
-        if (side.engine.serve) side.served = await side.engine.serve(side.ctx, green.map((g) => this.spec(g)));
+        if (side.engine.serve)
+          side.served = await side.engine.serve(
+            side.ctx,
+            green.map((g) => this.spec(g)),
+          );
       } catch (err) {
         for (const g of green) {
           this.proxies.get(g.name)?.close();
@@ -889,7 +1127,12 @@ export class Supervisor {
         side.writerEndpoint.close();
         side.readerEndpoint.close();
         await side.served?.close().catch(() => {});
-        await side.engine.destroy(side.ctx, green.map((g) => this.spec(g))).catch(() => {});
+        await side.engine
+          .destroy(
+            side.ctx,
+            green.map((g) => this.spec(g)),
+          )
+          .catch(() => {});
         throw err;
       }
       this.other = side;
@@ -903,15 +1146,29 @@ export class Supervisor {
         engineDir: this.ctx.dir,
         otherEngineDir: side.ctx.dir,
         other: green,
-        otherWriterEndpoint: { dnsName: writerEndpointDnsName(greenCluster, clusterId, region), address: formatAddress(wAddr), host: wAddr.host, port: wAddr.port, targets: [] },
-        otherReaderEndpoint: { dnsName: readerEndpointDnsName(greenCluster, clusterId, region), address: formatAddress(rAddr), host: rAddr.host, port: rAddr.port, targets: [] },
+        otherWriterEndpoint: {
+          dnsName: writerEndpointDnsName(greenCluster, clusterId, region),
+          address: formatAddress(wAddr),
+          host: wAddr.host,
+          port: wAddr.port,
+          targets: [],
+        },
+        otherReaderEndpoint: {
+          dnsName: readerEndpointDnsName(greenCluster, clusterId, region),
+          address: formatAddress(rAddr),
+          host: rAddr.host,
+          port: rAddr.port,
+          targets: [],
+        },
         rows: [],
       };
       this.retargetOther(0);
       await this.publishBlueGreen();
       if (this.state.etcHosts) await this.writeHosts();
       await this.save();
-      this.log(`blue-green create ${this.state.blueGreen.id}: ${green.map((g) => g.name).join(', ')} copied from ${blueWriter.name} in ${Date.now() - t0} ms`);
+      this.log(
+        `blue-green create ${this.state.blueGreen.id}: ${green.map((g) => g.name).join(', ')} copied from ${blueWriter.name} in ${Date.now() - t0} ms`,
+      );
       return this.state.blueGreen;
     });
   }
@@ -928,7 +1185,14 @@ export class Supervisor {
       void this.save().catch(() => {});
     };
     this.other.writerEndpoint.retarget([this.addressOf(writer)], lagMs, apply(bg.otherWriterEndpoint, [writer.name]));
-    this.other.readerEndpoint.retarget(readerTargets.map((i) => this.addressOf(i)), lagMs, apply(bg.otherReaderEndpoint, readerTargets.map((i) => i.name)));
+    this.other.readerEndpoint.retarget(
+      readerTargets.map((i) => this.addressOf(i)),
+      lagMs,
+      apply(
+        bg.otherReaderEndpoint,
+        readerTargets.map((i) => i.name),
+      ),
+    );
   }
 
   private sideTopology(instances: readonly InstanceState[]): TopologySnapshot {
@@ -953,10 +1217,14 @@ export class Supervisor {
   blueGreenStep(toArg: unknown, dropConnections = true): Promise<BlueGreenState> {
     return this.enqueue(async () => {
       const bg = this.state.blueGreen;
-      if (!bg || !this.other) throw new OperationError(`cluster ${this.state.clusterId} has no Blue/Green deployment ('blue-green create' first)`);
+      if (!bg || !this.other)
+        throw new OperationError(
+          `cluster ${this.state.clusterId} has no Blue/Green deployment ('blue-green create' first)`,
+        );
       const from = bg.status;
       const to = toArg as BlueGreenStatus;
-      if (!nextStatusAllowed(from, to)) throw new OperationError(`Blue/Green deployment ${bg.id} cannot go from ${from} to ${String(toArg)}`);
+      if (!nextStatusAllowed(from, to))
+        throw new OperationError(`Blue/Green deployment ${bg.id} cannot go from ${from} to ${String(toArg)}`);
       const t0 = Date.now();
       if (to === 'SWITCHOVER_IN_PROGRESS') {
         bg.status = to;
@@ -978,9 +1246,12 @@ export class Supervisor {
           await this.swapNames();
         } finally {
           // The instances keep their proxies through the renames.
-          if (dropConnections) for (const i of [...this.state.instances, ...bg.other]) if (i.running) await this.proxies.get(i.name)!.setServerUp(true);
+          if (dropConnections)
+            for (const i of [...this.state.instances, ...bg.other])
+              if (i.running) await this.proxies.get(i.name)!.setServerUp(true);
         }
-        if (dropConnections) this.log(`blue-green ${bg.id}: connections to both sides dropped and refused for ${Date.now() - t0} ms`);
+        if (dropConnections)
+          this.log(`blue-green ${bg.id}: connections to both sides dropped and refused for ${Date.now() - t0} ms`);
         bg.status = to;
         await this.publishBlueGreen();
       } else if (from === 'SWITCHOVER_IN_PROGRESS' && to === 'SWITCHOVER_INITIATED') {
@@ -1006,14 +1277,23 @@ export class Supervisor {
     const other = this.other!;
     const { clusterId, region, clusterName } = this.state;
     const greenSuffix = `-green-${bg.suffix}`;
-    const renamedTo = (i: InstanceState, name: string): InstanceState => ({ ...i, name, dnsName: instanceDnsName(name, clusterId, region) });
-    const newGreen = bg.other.map((i) => renamedTo(i, i.name.endsWith(greenSuffix) ? i.name.slice(0, -greenSuffix.length) : i.name));
+    const renamedTo = (i: InstanceState, name: string): InstanceState => ({
+      ...i,
+      name,
+      dnsName: instanceDnsName(name, clusterId, region),
+    });
+    const newGreen = bg.other.map((i) =>
+      renamedTo(i, i.name.endsWith(greenSuffix) ? i.name.slice(0, -greenSuffix.length) : i.name),
+    );
     const newBlue = this.state.instances.map((i) => renamedTo(i, oldName(i.name)));
     const renames = (before: readonly InstanceState[], after: readonly InstanceState[]): Map<string, InstanceSpec> =>
       new Map(before.map((b, n) => [b.name, this.spec(after[n])]));
     await this.engine.rename?.(this.ctx, renames(this.state.instances, newBlue), this.sideTopology(newBlue));
     await other.engine.rename?.(other.ctx, renames(bg.other, newGreen), this.sideTopology(newGreen));
-    for (const [before, after] of [[this.state.instances, newBlue], [bg.other, newGreen]] as const) {
+    for (const [before, after] of [
+      [this.state.instances, newBlue],
+      [bg.other, newGreen],
+    ] as const) {
       before.forEach((b, n) => {
         const proxy = this.proxies.get(b.name)!;
         this.proxies.delete(b.name);
@@ -1021,8 +1301,16 @@ export class Supervisor {
       });
     }
     const oldCluster = oldName(clusterName);
-    const blueWriterEp: EndpointState = { ...this.state.writerEndpoint, dnsName: writerEndpointDnsName(oldCluster, clusterId, region), targets: newBlue.filter((i) => i.role === 'writer').map((i) => i.name) };
-    const blueReaderEp: EndpointState = { ...this.state.readerEndpoint, dnsName: readerEndpointDnsName(oldCluster, clusterId, region), targets: [] };
+    const blueWriterEp: EndpointState = {
+      ...this.state.writerEndpoint,
+      dnsName: writerEndpointDnsName(oldCluster, clusterId, region),
+      targets: newBlue.filter((i) => i.role === 'writer').map((i) => i.name),
+    };
+    const blueReaderEp: EndpointState = {
+      ...this.state.readerEndpoint,
+      dnsName: readerEndpointDnsName(oldCluster, clusterId, region),
+      targets: [],
+    };
     const greenWriterEp: EndpointState = { ...bg.otherWriterEndpoint, dnsName: this.state.writerEndpoint.dnsName };
     const greenReaderEp: EndpointState = { ...bg.otherReaderEndpoint, dnsName: this.state.readerEndpoint.dnsName };
     this.state.instances = newGreen;
@@ -1034,7 +1322,13 @@ export class Supervisor {
     bg.engineDir = other.ctx.dir;
     bg.otherEngineDir = this.ctx.dir;
     bg.renamed = true;
-    const blueSide: Side = { engine: this.engine, ctx: this.ctx, served: this.served, writerEndpoint: this.writerEndpoint, readerEndpoint: this.readerEndpoint };
+    const blueSide: Side = {
+      engine: this.engine,
+      ctx: this.ctx,
+      served: this.served,
+      writerEndpoint: this.writerEndpoint,
+      readerEndpoint: this.readerEndpoint,
+    };
     this.engine = other.engine;
     this.ctx = other.ctx;
     this.served = other.served;
@@ -1046,7 +1340,9 @@ export class Supervisor {
     this.retargetEndpoints(0);
     this.retargetOther(0);
     if (this.state.etcHosts) await this.writeHosts();
-    this.log(`blue-green ${bg.id}: ${newGreen.map((i) => i.name).join(', ')} now serve the blue names; old blue is ${newBlue.map((i) => i.name).join(', ')}`);
+    this.log(
+      `blue-green ${bg.id}: ${newGreen.map((i) => i.name).join(', ')} now serve the blue names; old blue is ${newBlue.map((i) => i.name).join(', ')}`,
+    );
   }
 
   /** `down`: stops everything and removes data; keeps logs unless told otherwise. */
@@ -1072,21 +1368,34 @@ export class Supervisor {
     await this.rdsApiServer?.close();
     this.shardGroup?.close();
     await this.served?.close().catch((err: Error) => this.log(`engine services: ${err.message}`));
-    if (this.engine && this.state) await this.engine.destroy(this.ctx, this.state.instances.map((i) => this.spec(i))).catch((err: Error) => this.log(`destroy: ${err.message}`));
+    if (this.engine && this.state)
+      await this.engine
+        .destroy(
+          this.ctx,
+          this.state.instances.map((i) => this.spec(i)),
+        )
+        .catch((err: Error) => this.log(`destroy: ${err.message}`));
     if (this.other && this.state?.blueGreen) {
       const other = this.other;
       other.writerEndpoint.close();
       other.readerEndpoint.close();
       await other.served?.close().catch((err: Error) => this.log(`blue-green engine services: ${err.message}`));
-      await other.engine.destroy(other.ctx, this.state.blueGreen.other.map((i) => this.spec(i))).catch((err: Error) => this.log(`blue-green destroy: ${err.message}`));
+      await other.engine
+        .destroy(
+          other.ctx,
+          this.state.blueGreen.other.map((i) => this.spec(i)),
+        )
+        .catch((err: Error) => this.log(`blue-green destroy: ${err.message}`));
       for (const i of this.state.blueGreen.other) i.running = false;
     }
-    if (this.state?.etcHosts) await removeHostsBlock(this.state.clusterId).catch((err: Error) => this.log(`/etc/hosts: ${err.message}`));
+    if (this.state?.etcHosts)
+      await removeHostsBlock(this.state.clusterId).catch((err: Error) => this.log(`/etc/hosts: ${err.message}`));
     if (this.state) {
       await fs.rm(path.join(this.state.dir, 'data'), { recursive: true, force: true });
       await fs.rm(path.join(this.state.dir, 'pgpass'), { force: true });
       const bg = this.state.blueGreen;
-      for (const d of bg ? [bg.engineDir, bg.otherEngineDir] : []) if (path.resolve(d) !== path.resolve(this.state.dir)) await fs.rm(d, { recursive: true, force: true });
+      for (const d of bg ? [bg.engineDir, bg.otherEngineDir] : [])
+        if (path.resolve(d) !== path.resolve(this.state.dir)) await fs.rm(d, { recursive: true, force: true });
       for (const i of this.state.instances) i.running = false;
       if (this.state.status !== 'failed') this.state.status = 'down';
       this.state.control = null;
@@ -1145,33 +1454,75 @@ export class Supervisor {
     try {
       let result: unknown = null;
       switch (op) {
-        case 'status': break;
-        case 'kill': await this.kill(args.name); break;
-        case 'hang': await this.hang(args.name); break;
-        case 'heal': await this.heal(args.name); break;
-        case 'latency': await this.latency(args.name, args.ms); break;
-        case 'dns-lag': await this.setDnsLag(args.ms); break;
-        case 'router': await this.router(args.action, args.name, args.load); break;
-        case 'failover': result = await this.failover(args); break;
-        case 'rejoin': await this.rejoin(args.name); break;
-        case 'restart': await this.restart(args.name, args.mode ?? 'fast'); break;
-        case 'add-reader': result = await this.addReader(); break;
-        case 'remove-reader': await this.removeReader(args.name); break;
-        case 'fence-writer': await this.fenceWriter(args.mode ?? 'immediate'); break;
-        case 'follow': await this.follow(args.upstream); break;
-        case 'publish-global': await this.publishGlobal(args.doc); break;
-        case 'global-endpoint': await this.setGlobalEndpoint(args.address, args.name); break;
-        case 'custom-endpoint-create': result = await this.createCustomEndpoint(args as unknown as CustomEndpointSpec); break;
-        case 'custom-endpoint-modify': result = await this.modifyCustomEndpoint(args as unknown as CustomEndpointSpec); break;
-        case 'custom-endpoint-delete': await this.deleteCustomEndpoint(args.name); break;
-        case 'blue-green-create': result = await this.blueGreenCreate(args.suffix); break;
-        case 'blue-green-step': result = await this.blueGreenStep(args.to, args.dropConnections !== false); break;
+        case 'status':
+          break;
+        case 'kill':
+          await this.kill(args.name);
+          break;
+        case 'hang':
+          await this.hang(args.name);
+          break;
+        case 'heal':
+          await this.heal(args.name);
+          break;
+        case 'latency':
+          await this.latency(args.name, args.ms);
+          break;
+        case 'dns-lag':
+          await this.setDnsLag(args.ms);
+          break;
+        case 'router':
+          await this.router(args.action, args.name, args.load);
+          break;
+        case 'failover':
+          result = await this.failover(args);
+          break;
+        case 'rejoin':
+          await this.rejoin(args.name);
+          break;
+        case 'restart':
+          await this.restart(args.name, args.mode ?? 'fast');
+          break;
+        case 'add-reader':
+          result = await this.addReader();
+          break;
+        case 'remove-reader':
+          await this.removeReader(args.name);
+          break;
+        case 'fence-writer':
+          await this.fenceWriter(args.mode ?? 'immediate');
+          break;
+        case 'follow':
+          await this.follow(args.upstream);
+          break;
+        case 'publish-global':
+          await this.publishGlobal(args.doc);
+          break;
+        case 'global-endpoint':
+          await this.setGlobalEndpoint(args.address, args.name);
+          break;
+        case 'custom-endpoint-create':
+          result = await this.createCustomEndpoint(args as unknown as CustomEndpointSpec);
+          break;
+        case 'custom-endpoint-modify':
+          result = await this.modifyCustomEndpoint(args as unknown as CustomEndpointSpec);
+          break;
+        case 'custom-endpoint-delete':
+          await this.deleteCustomEndpoint(args.name);
+          break;
+        case 'blue-green-create':
+          result = await this.blueGreenCreate(args.suffix);
+          break;
+        case 'blue-green-step':
+          result = await this.blueGreenStep(args.to, args.dropConnections !== false);
+          break;
         case 'down': {
           await this.down(args.keepLogs !== false);
           res.on('finish', () => process.exit(0));
           return reply(200, { ok: true, result: null, state: this.state });
         }
-        default: return reply(404, { ok: false, error: `unknown operation '${op}'` });
+        default:
+          return reply(404, { ok: false, error: `unknown operation '${op}'` });
       }
       this.shardGroup?.refreshCounts();
       reply(200, { ok: true, result, state: this.state });

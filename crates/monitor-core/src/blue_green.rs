@@ -119,7 +119,12 @@ pub struct BlueGreenSnapshot {
 pub enum BlueGreenEvent {
     Status(BlueGreenSnapshot),
     /// The monitor cannot connect or read the status source (reported once per distinct message).
-    Error { class: ErrorClass, message: String, host: TopologyHost, at_ms: f64 },
+    Error {
+        class: ErrorClass,
+        message: String,
+        host: TopologyHost,
+        at_ms: f64,
+    },
 }
 
 pub trait BlueGreenSink: Send + Sync + 'static {
@@ -266,7 +271,13 @@ pub fn parse_rows(rows: Vec<Vec<Option<String>>>, default_port: u16) -> Vec<Stat
                 return None;
             }
             let port = cell(2).trim().parse::<u16>().ok().filter(|p| *p != 0).unwrap_or(default_port);
-            Some(StatusRow { version: cell(0), endpoint, port, role: cell(3).trim().to_ascii_uppercase(), status: cell(4).trim().to_ascii_uppercase() })
+            Some(StatusRow {
+                version: cell(0),
+                endpoint,
+                port,
+                role: cell(3).trim().to_ascii_uppercase(),
+                status: cell(4).trim().to_ascii_uppercase(),
+            })
         })
         .collect()
 }
@@ -288,7 +299,12 @@ async fn bounded<T>(d: Duration, what: &str, work: impl std::future::Future<Outp
     }
 }
 
-async fn open(config: &BlueGreenConfig, params: &dyn TopologyParams, host: &TopologyHost, refresh: bool) -> Result<(ProbeSession, ConnectParams), ProbeError> {
+async fn open(
+    config: &BlueGreenConfig,
+    params: &dyn TopologyParams,
+    host: &TopologyHost,
+    refresh: bool,
+) -> Result<(ProbeSession, ConnectParams), ProbeError> {
     let base = ProbeTarget { kind: config.kind, params: ConnectParams { host: host.host.clone(), port: host.port, ..Default::default() } };
     bounded(config.connect_timeout, "connect", async {
         let target = params.resolve(&base, refresh).await?;

@@ -645,7 +645,13 @@ impl Detector {
 
     /// Takes a finished probe's outcome; keeps its session when it succeeded. Returns how long the host had been
     /// dead when this answer brought it back (None: it was not dead, or still does not answer).
-    fn probe_done(&mut self, done: ProbeDone, session: &mut Option<(ProbeSession, ProbeTarget)>, next_probe_at: &mut Instant, shared: &Shared) -> Option<Duration> {
+    fn probe_done(
+        &mut self,
+        done: ProbeDone,
+        session: &mut Option<(ProbeSession, ProbeTarget)>,
+        next_probe_at: &mut Instant,
+        shared: &Shared,
+    ) -> Option<Duration> {
         let ended = Instant::now();
         // The host answered unless the probe failed for want of an answer: an authentication or TLS refusal is an
         // answer (the host is up; only the monitor's own settings are wrong, which must not abort the

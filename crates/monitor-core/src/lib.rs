@@ -21,8 +21,7 @@ pub mod tls;
 pub mod topology;
 
 pub use monitor::{
-    probe_with_params, BoxFuture, GivenParams, MonitorEvent, MonitorRegistry, MonitorSink, MonitorSpec, ParamsPurpose,
-    ParamsSource,
+    probe_with_params, BoxFuture, GivenParams, MonitorEvent, MonitorRegistry, MonitorSink, MonitorSpec, ParamsPurpose, ParamsSource,
 };
 pub use probe::{probe, ErrorClass, ProbeError, ProbeOutcome, ProbeSession};
 pub use runtime::{NativeRuntime, RuntimeContext};

@@ -188,10 +188,7 @@ struct Session {
 }
 
 async fn open(c: &RouterMonitorConfig, params: &dyn TopologyParams, refresh: bool) -> Result<Session, ProbeError> {
-    let base = ProbeTarget {
-        kind: c.kind,
-        params: ConnectParams { host: c.host.clone(), port: c.port, ..ConnectParams::default() },
-    };
+    let base = ProbeTarget { kind: c.kind, params: ConnectParams { host: c.host.clone(), port: c.port, ..ConnectParams::default() } };
     let work = async {
         let target = params.resolve(&base, refresh).await?;
         let session = ProbeSession::connect(&target).await?;
@@ -209,7 +206,9 @@ async fn open(c: &RouterMonitorConfig, params: &dyn TopologyParams, refresh: boo
 async fn poll(s: &mut Session, c: &RouterMonitorConfig) -> Result<TextRows, ProbeError> {
     match tokio::time::timeout(c.query_timeout, s.session.query_text(&c.query)).await {
         Ok(r) => r.map_err(|e| ProbeError { class: e.class, message: s.params.scrub(e.message) }),
-        Err(_) => Err(ProbeError::new(ErrorClass::Timeout, format!("the router query took longer than {} ms", c.query_timeout.as_millis()))),
+        Err(_) => {
+            Err(ProbeError::new(ErrorClass::Timeout, format!("the router query took longer than {} ms", c.query_timeout.as_millis())))
+        }
     }
 }
 

@@ -271,11 +271,7 @@ fn abort_sockets(abort: &Mutex<AbortPlan>, failures_in_row: u32) -> u32 {
 }
 
 /// One probe with parameters resolved through `params`, all within `deadline`.
-pub async fn probe_with_params(
-    base: &ProbeTarget,
-    params: &dyn ParamsSource,
-    deadline: Duration,
-) -> ProbeOutcome {
+pub async fn probe_with_params(base: &ProbeTarget, params: &dyn ParamsSource, deadline: Duration) -> ProbeOutcome {
     let started = Instant::now();
     let steps = StepTracker::default();
     let work = async {

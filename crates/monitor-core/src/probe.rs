@@ -137,9 +137,7 @@ impl ProbeSession {
     pub async fn ping(&mut self, params: &ConnectParams) -> Result<(), ProbeError> {
         let res = match self {
             ProbeSession::Tcp => Ok(()),
-            ProbeSession::Postgres { client, .. } => {
-                client.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| classify_pg(&e))
-            }
+            ProbeSession::Postgres { client, .. } => client.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| classify_pg(&e)),
             ProbeSession::Mysql { conn } => {
                 use mysql_async::prelude::Queryable;
                 conn.query_drop("SELECT 1").await.map_err(|e| classify_mysql(&e))
@@ -167,10 +165,7 @@ impl ProbeSession {
             ProbeSession::Mysql { conn } => {
                 use mysql_async::prelude::Queryable;
                 let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| classify_mysql(&e))?;
-                Ok(rows
-                    .into_iter()
-                    .map(|row| row.unwrap().into_iter().map(mysql_value_text).collect())
-                    .collect())
+                Ok(rows.into_iter().map(|row| row.unwrap().into_iter().map(mysql_value_text).collect()).collect())
             }
         }
     }
@@ -310,9 +305,7 @@ fn classify_mysql(e: &mysql_async::Error) -> ProbeError {
 
 async fn connect_pg(p: &ConnectParams) -> Result<ProbeSession, ProbeError> {
     let mut cfg = tokio_postgres::Config::new();
-    cfg.port(p.port)
-        .user(p.user.as_deref().unwrap_or("postgres"))
-        .application_name("aws-advanced-ts-wrapper-monitor");
+    cfg.port(p.port).user(p.user.as_deref().unwrap_or("postgres")).application_name("aws-advanced-ts-wrapper-monitor");
     // With a separate TLS name, connect to the address and verify the certificate against the name.
     match (p.server_name.as_deref(), p.host.parse::<IpAddr>()) {
         (Some(name), Ok(ip)) if name != p.host => {
@@ -333,7 +326,12 @@ async fn connect_pg(p: &ConnectParams) -> Result<ProbeSession, ProbeError> {
         None => {
             cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
             let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(|e| classify_pg(&e))?;
-            (client, tokio::spawn(async move { let _ = conn.await; }))
+            (
+                client,
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                }),
+            )
         }
         Some(config) => {
             cfg.ssl_mode(if p.ssl == SslMode::Prefer {
@@ -343,7 +341,12 @@ async fn connect_pg(p: &ConnectParams) -> Result<ProbeSession, ProbeError> {
             });
             let connector = tokio_postgres_rustls::MakeRustlsConnect::new(config);
             let (client, conn) = cfg.connect(connector).await.map_err(|e| classify_pg(&e))?;
-            (client, tokio::spawn(async move { let _ = conn.await; }))
+            (
+                client,
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                }),
+            )
         }
     };
     Ok(ProbeSession::Postgres { client, driver })
@@ -385,9 +388,7 @@ async fn connect_mysql(p: &ConnectParams) -> Result<ProbeSession, ProbeError> {
     match mysql_async::Conn::new(mysql_opts(p, tls)?).await {
         Ok(conn) => Ok(ProbeSession::Mysql { conn }),
         // `prefer`: the server has no TLS, so use a plain connection.
-        Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer))
-            if p.ssl == SslMode::Prefer =>
-        {
+        Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)) if p.ssl == SslMode::Prefer => {
             let conn = mysql_async::Conn::new(mysql_opts(p, false)?).await.map_err(|e| classify_mysql(&e))?;
             Ok(ProbeSession::Mysql { conn })
         }

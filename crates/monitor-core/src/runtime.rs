@@ -39,11 +39,7 @@ pub struct RuntimeContext {
 impl NativeRuntime {
     /// `thread_name` is the prefix of the runtime's thread names (Linux shows at most 15 bytes).
     pub fn new(thread_name: impl Into<String>) -> Self {
-        NativeRuntime {
-            thread_name: thread_name.into(),
-            active: Mutex::new(None),
-            threads: Arc::new(AtomicUsize::new(0)),
-        }
+        NativeRuntime { thread_name: thread_name.into(), active: Mutex::new(None), threads: Arc::new(AtomicUsize::new(0)) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Active>> {

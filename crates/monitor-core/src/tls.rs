@@ -26,16 +26,13 @@ pub fn parse_pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, String
 
 /// The client configuration for `params.ssl`; `None` for `disable`.
 pub fn client_config(params: &ConnectParams) -> Result<Option<ClientConfig>, String> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("tls: {e}"))?;
+    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().map_err(|e| format!("tls: {e}"))?;
     let config = match params.ssl {
         SslMode::Disable => return Ok(None),
         // Like libpq: `prefer` and `require` encrypt but do not authenticate the server.
-        SslMode::Prefer | SslMode::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider())))
-            .with_no_client_auth(),
+        SslMode::Prefer | SslMode::Require => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider()))).with_no_client_auth()
+        }
         SslMode::VerifyFull => {
             let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
             if let Some(pem) = params.ca_pem.as_deref() {

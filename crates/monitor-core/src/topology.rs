@@ -168,7 +168,10 @@ pub enum PublicationReason {
 pub enum TopologyEvent {
     Published(Arc<Publication>),
     /// Panic mode entered (also at start); `reason` says why.
-    Panic { reason: String, at_ms: f64 },
+    Panic {
+        reason: String,
+        at_ms: f64,
+    },
 }
 
 /// Receives events on a runtime thread: must not block. False = receiver gone for good; the monitor stops.
@@ -482,15 +485,19 @@ async fn query(session: &mut ProbeSession, sql: &str) -> Result<QueryResult, Pro
         }
         ProbeSession::Mysql { conn } => {
             use mysql_async::prelude::Queryable;
-            let rows: Vec<mysql_async::Row> =
-                conn.query(sql).await.map_err(|e| ProbeError::new(ErrorClass::Other, e.to_string()))?;
+            let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| ProbeError::new(ErrorClass::Other, e.to_string()))?;
             let columns = rows.first().map(|r| r.columns_ref().iter().map(|c| c.name_str().into_owned()).collect()).unwrap_or_default();
             Ok(QueryResult { columns, rows: rows.into_iter().map(|r| r.unwrap().into_iter().map(mysql_text).collect()).collect() })
         }
     }
 }
 
-async fn bounded_query(session: &mut ProbeSession, sql: &str, timeout: Duration, params: &ConnectParams) -> Result<QueryResult, ProbeError> {
+async fn bounded_query(
+    session: &mut ProbeSession,
+    sql: &str,
+    timeout: Duration,
+    params: &ConnectParams,
+) -> Result<QueryResult, ProbeError> {
     match tokio::time::timeout(timeout, query(session, sql)).await {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(ProbeError::new(e.class, params.scrub(e.message))),
@@ -547,7 +554,11 @@ pub fn writer_check(meaning: &WriterIdMeaning, columns: &[String], writer_rows: 
             None => WriterCheck { is_writer: true, writer_id: own_id.clone(), own_id },
             Some(row) => {
                 // By name when the server named its columns; the position only when it did not.
-                let at = if columns.is_empty() { *index } else { names.iter().find_map(|n| columns.iter().position(|c| c.eq_ignore_ascii_case(n))) };
+                let at = if columns.is_empty() {
+                    *index
+                } else {
+                    names.iter().find_map(|n| columns.iter().position(|c| c.eq_ignore_ascii_case(n)))
+                };
                 WriterCheck { is_writer: false, writer_id: at.and_then(|i| non_empty(row.get(i))), own_id: None }
             }
         },
@@ -668,9 +679,10 @@ async fn observe(session: &mut ProbeSession, params: &ConnectParams, config: &To
     };
     let check = writer_check(&sql.writer_id_meaning, &w.columns, &w.rows, own);
     let is_reader = if check.is_writer {
-        Some(truthy(first_text(&bounded_query(session, &sql.is_reader, t, params).await?).as_deref()).ok_or_else(|| {
-            ProbeError::new(ErrorClass::Other, "the is-reader query did not return a boolean")
-        })?)
+        Some(
+            truthy(first_text(&bounded_query(session, &sql.is_reader, t, params).await?).as_deref())
+                .ok_or_else(|| ProbeError::new(ErrorClass::Other, "the is-reader query did not return a boolean"))?,
+        )
     } else {
         None
     };
@@ -1000,15 +1012,20 @@ impl Runner {
                 return Err(why);
             }
             // Metrics (CPU, lag, update time) differ on every poll: only membership, roles or the writer count.
-            let changed = self.last_rows.as_ref().is_none_or(|r| !same_membership(config.shape, r, &obs.rows))
-                || self.last_writer != obs.rows_writer;
+            let changed =
+                self.last_rows.as_ref().is_none_or(|r| !same_membership(config.shape, r, &obs.rows)) || self.last_writer != obs.rows_writer;
             let waiting = s.waiters.load(Ordering::SeqCst) > 0;
             if requested || waiting || changed || !self.in_high_rate() {
                 if changed {
                     self.high_rate_until = Some(Instant::now() + config.high_rate_window);
                 }
                 let host = conn.host.clone();
-                self.publish(&obs, Some(&host), true, if requested || waiting { PublicationReason::Refresh } else { PublicationReason::Poll });
+                self.publish(
+                    &obs,
+                    Some(&host),
+                    true,
+                    if requested || waiting { PublicationReason::Refresh } else { PublicationReason::Poll },
+                );
             }
             let interval = if self.in_high_rate() { config.high_rate } else { config.refresh };
             let until = Instant::now() + interval;
@@ -1195,9 +1212,7 @@ mod tests {
         let (_l2, p2) = black_hole();
         let sink = Arc::new(Collect(Mutex::new(Vec::new())));
         let params = Arc::new(CountingParams(AtomicU32::new(0)));
-        let m = registry
-            .start(&rt, "c1".into(), config(vec![host(p1), host(p2)]), params.clone(), sink.clone())
-            .unwrap();
+        let m = registry.start(&rt, "c1".into(), config(vec![host(p1), host(p2)]), params.clone(), sink.clone()).unwrap();
         let ctx = rt.context().unwrap();
         let started = Instant::now();
         let res = ctx.handle.block_on(m.force_refresh(true, Duration::from_millis(800)));

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monitor_core::{
-    probe, probe_with_params, BoxFuture, ConnectParams, ErrorClass, GivenParams, MonitorEvent, MonitorRegistry,
-    MonitorSink, MonitorSpec, NativeRuntime, ParamsPurpose, ParamsSource, ProbeError, ProbeKind, ProbeTarget,
+    probe, probe_with_params, BoxFuture, ConnectParams, ErrorClass, GivenParams, MonitorEvent, MonitorRegistry, MonitorSink, MonitorSpec,
+    NativeRuntime, ParamsPurpose, ParamsSource, ProbeError, ProbeKind, ProbeTarget,
 };
 
 /// A listener that completes TCP handshakes (kernel backlog) but never accepts or answers: a hung host.
@@ -47,9 +47,7 @@ fn runtime_starts_lazily_and_shutdown_joins_every_thread() {
     ctx.handle.block_on(async { tokio::time::sleep(Duration::from_millis(5)).await });
     assert!(rt.is_running());
     assert!(rt.thread_count() >= 2, "two named workers, got {}", rt.thread_count());
-    let names = ctx.handle.block_on(async {
-        tokio::spawn(async { std::thread::current().name().map(str::to_owned) }).await.unwrap()
-    });
+    let names = ctx.handle.block_on(async { tokio::spawn(async { std::thread::current().name().map(str::to_owned) }).await.unwrap() });
     assert!(names.unwrap().starts_with("core-test-"));
 
     let started = Instant::now();

@@ -1,7 +1,9 @@
 //! Writer detection against the table the TypeScript path is tested with too (test/fixtures/writer-detection.json):
 //! the native monitor and the TypeScript panic probe read the same answers the same way.
 
-use monitor_core::topology::{needs_own_id, rows_writer, verdict, writer_check, TextRows, TopologyShape, Verdict, WriterCheck, WriterIdMeaning};
+use monitor_core::topology::{
+    needs_own_id, rows_writer, verdict, writer_check, TextRows, TopologyShape, Verdict, WriterCheck, WriterIdMeaning,
+};
 use serde_json::Value;
 
 fn fixtures() -> Value {

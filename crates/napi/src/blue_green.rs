@@ -173,7 +173,13 @@ impl BlueGreenSink for JsSink {
                 rows: s
                     .rows
                     .into_iter()
-                    .map(|r| NativeBlueGreenStatusRow { version: r.version, endpoint: r.endpoint, port: u32::from(r.port), role: r.role, status: r.status })
+                    .map(|r| NativeBlueGreenStatusRow {
+                        version: r.version,
+                        endpoint: r.endpoint,
+                        port: u32::from(r.port),
+                        role: r.role,
+                        status: r.status,
+                    })
                     .collect(),
                 addresses: s.addresses.into_iter().map(|(host, ips)| NativeBlueGreenAddresses { host, ips }).collect(),
                 phase: phase_out(s.phase),
@@ -204,7 +210,12 @@ impl BlueGreenSink for JsSink {
 /// Starts a Blue/Green status monitor; `params` is asked for connection parameters before each connection and
 /// `onEvent` receives status snapshots (when rows or addresses change) and connection errors. Returns its id.
 #[napi(catch_unwind)]
-pub fn start_blue_green_monitor(env: Env, config: NativeBlueGreenConfig, params: BlueGreenParamsCallback, on_event: BlueGreenEventCallback) -> Result<u32> {
+pub fn start_blue_green_monitor(
+    env: Env,
+    config: NativeBlueGreenConfig,
+    params: BlueGreenParamsCallback,
+    on_event: BlueGreenEventCallback,
+) -> Result<u32> {
     let kind: ProbeKind = config.kind.into();
     if config.host.is_empty() {
         return Err(invalid("blue/green monitor: host must be a non-empty string".into()));

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use monitor_core::{
-    probe_with_params, BoxFuture, ConnectParams, ErrorClass, MonitorEvent, MonitorRegistry, MonitorSink, MonitorSpec,
-    NativeRuntime, ParamsSource, ProbeError, ProbeOutcome, ProbeTarget,
+    probe_with_params, BoxFuture, ConnectParams, ErrorClass, MonitorEvent, MonitorRegistry, MonitorSink, MonitorSpec, NativeRuntime,
+    ParamsSource, ProbeError, ProbeOutcome, ProbeTarget,
 };
 use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -191,8 +191,7 @@ pub type EventCallback = ThreadsafeFunction<NativeMonitorEvent, (), NativeMonito
 /// Answers requests for connection parameters. Weak as well: a provider that is never answered (loop gone) only
 /// makes the probe time out.
 #[napi]
-pub type ParamsCallback =
-    ThreadsafeFunction<NativeParamsRequest, Promise<NativeParams>, NativeParamsRequest, Status, false, true>;
+pub type ParamsCallback = ThreadsafeFunction<NativeParamsRequest, Promise<NativeParams>, NativeParamsRequest, Status, false, true>;
 
 /// Everything the addon owns in one env.
 struct EnvState {
@@ -296,12 +295,7 @@ fn millis(ms: f64, what: &str) -> Result<Duration> {
 }
 
 fn outcome_fields(o: &ProbeOutcome) -> (bool, Option<ProbeErrorClass>, Option<String>, f64) {
-    (
-        o.is_ok(),
-        o.error.as_ref().map(|e| e.class.into()),
-        o.error.as_ref().map(|e| e.message.clone()),
-        o.elapsed.as_secs_f64() * 1000.0,
-    )
+    (o.is_ok(), o.error.as_ref().map(|e| e.class.into()), o.error.as_ref().map(|e| e.message.clone()), o.elapsed.as_secs_f64() * 1000.0)
 }
 
 /// Asks JS for connection parameters through a weak TSFN. The caller's deadline bounds the wait.
@@ -327,9 +321,8 @@ impl ParamsSource for JsParams {
         let callback = self.callback.clone();
         let base = base.clone();
         Box::pin(async move {
-            let provider_failed = |e: Error| {
-                ProbeError::new(ErrorClass::Other, format!("connection parameters provider failed: {}", e.reason))
-            };
+            let provider_failed =
+                |e: Error| ProbeError::new(ErrorClass::Other, format!("connection parameters provider failed: {}", e.reason));
             let promise = callback.call_async_catch(request).await.map_err(provider_failed)?;
             let answer = promise.await.map_err(provider_failed)?;
             merge_params(base, answer)
@@ -492,7 +485,8 @@ pub fn monitor_count(env: Env) -> Result<u32> {
 #[napi(catch_unwind)]
 pub fn set_params_provider(env: Env, provider: Option<ParamsCallback>) -> Result<()> {
     let state = state(&env)?;
-    *state.provider.lock().unwrap_or_else(|e| e.into_inner()) = provider.map(|callback| Arc::new(JsParams { callback: Arc::new(callback) }));
+    *state.provider.lock().unwrap_or_else(|e| e.into_inner()) =
+        provider.map(|callback| Arc::new(JsParams { callback: Arc::new(callback) }));
     Ok(())
 }
 

@@ -148,7 +148,12 @@ pub fn start_router_monitor(
     let state = state(&env)?;
     let monitor = state
         .limitless
-        .start(&state.runtime, config, Arc::new(JsRouterParams { callback: Arc::new(params) }), Arc::new(JsRouterSink { callback: on_event }))
+        .start(
+            &state.runtime,
+            config,
+            Arc::new(JsRouterParams { callback: Arc::new(params) }),
+            Arc::new(JsRouterSink { callback: on_event }),
+        )
         .map_err(invalid)?;
     u32::try_from(monitor.id()).map_err(|_| Error::from_reason("router monitor ids exhausted"))
 }

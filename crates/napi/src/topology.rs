@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use monitor_core::topology::{
-    self, HostTemplate, Publication, TopologyConfig, TopologyError, TopologyEvent, TopologyHost, TopologyParams,
-    TopologySink, TopologySql,
+    self, HostTemplate, Publication, TopologyConfig, TopologyError, TopologyEvent, TopologyHost, TopologyParams, TopologySink, TopologySql,
 };
 use monitor_core::{BoxFuture, ErrorClass, ProbeError, ProbeTarget};
 use napi::bindgen_prelude::Promise;
@@ -293,11 +292,9 @@ impl TopologySink for JsTopologySink {
     fn report(&self, monitor_id: u64, event: TopologyEvent) -> bool {
         let ev = match event {
             TopologyEvent::Published(p) => NativeTopologyEvent::Topology { publication: publication(monitor_id, &p) },
-            TopologyEvent::Panic { reason, at_ms } => NativeTopologyEvent::Panic {
-                monitor_id: u32::try_from(monitor_id).unwrap_or(u32::MAX),
-                reason,
-                at: at_ms,
-            },
+            TopologyEvent::Panic { reason, at_ms } => {
+                NativeTopologyEvent::Panic { monitor_id: u32::try_from(monitor_id).unwrap_or(u32::MAX), reason, at: at_ms }
+            }
         };
         // QueueFull drops this event; Closing means the env is going away: stop the monitor.
         self.callback.call(ev, ThreadsafeFunctionCallMode::NonBlocking) != Status::Closing

@@ -14,7 +14,9 @@ export const DATABASE_DIALECTS: ReadonlyMap<DialectCode, DatabaseDialect> = new 
 );
 
 /** Codes the `wrapperDialect` option accepts (built-in codes and `custom`). */
-export const WRAPPER_DIALECT_CODES: readonly string[] = [...MYSQL_DIALECTS, ...PG_DIALECTS].map((d) => d.code).concat('custom');
+export const WRAPPER_DIALECT_CODES: readonly string[] = [...MYSQL_DIALECTS, ...PG_DIALECTS]
+  .map((d) => d.code)
+  .concat('custom');
 
 /** Codes written in the Python wrapper's docs that differ from the codes its code accepts. */
 export const DIALECT_CODE_ALIASES: Readonly<Record<string, DialectCode>> = {

@@ -23,7 +23,8 @@ async function hasNonEmptyReportHost(query: QueryRows): Promise<boolean> {
 
 const MYSQL_HOST_ID = "SELECT @@hostname AS host, CONCAT(@@hostname, ':', @@port) AS host_id";
 const MYSQL_ALIAS = "SELECT CONCAT(@@hostname, ':', @@port)";
-const RDS_TOPOLOGY_HOST_ID = "SELECT id, SUBSTRING_INDEX(endpoint, '.', 1) FROM mysql.rds_topology WHERE id = @@server_id";
+const RDS_TOPOLOGY_HOST_ID =
+  "SELECT id, SUBSTRING_INDEX(endpoint, '.', 1) FROM mysql.rds_topology WHERE id = @@server_id";
 
 export const mysqlDialect: DatabaseDialect = {
   code: 'mysql',

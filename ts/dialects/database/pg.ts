@@ -16,7 +16,8 @@ const MULTI_AZ_WRITER_ID =
   'SELECT multi_az_db_cluster_source_dbi_resource_id FROM rds_tools.multi_az_db_cluster_source_dbi_resource_id()';
 
 /** Aurora Limitless: router endpoints and their load (used by the limitless plugin). */
-export const AURORA_PG_LIMITLESS_ROUTER_QUERY = 'SELECT router_endpoint, load FROM pg_catalog.aurora_limitless_router_endpoints()';
+export const AURORA_PG_LIMITLESS_ROUTER_QUERY =
+  'SELECT router_endpoint, load FROM pg_catalog.aurora_limitless_router_endpoints()';
 
 async function isPg(query: QueryRows): Promise<boolean> {
   return (await query('SELECT 1 FROM pg_catalog.pg_proc LIMIT 1')).length > 0;
@@ -120,4 +121,10 @@ export const multiAzPgDialect: DatabaseDialect = {
   },
 };
 
-export const PG_DIALECTS: readonly DatabaseDialect[] = [pgDialect, rdsPgDialect, auroraPgDialect, globalAuroraPgDialect, multiAzPgDialect];
+export const PG_DIALECTS: readonly DatabaseDialect[] = [
+  pgDialect,
+  rdsPgDialect,
+  auroraPgDialect,
+  globalAuroraPgDialect,
+  multiAzPgDialect,
+];

@@ -7,7 +7,16 @@ import type { DatabaseDialect } from '../types.js';
 export const unknownDialect: DatabaseDialect = {
   code: 'unknown',
   defaultPort: -1,
-  updateCandidates: ['mysql', 'pg', 'rds-mysql', 'rds-pg', 'aurora-mysql', 'aurora-pg', 'multi-az-mysql', 'multi-az-pg'],
+  updateCandidates: [
+    'mysql',
+    'pg',
+    'rds-mysql',
+    'rds-pg',
+    'aurora-mysql',
+    'aurora-pg',
+    'multi-az-mysql',
+    'multi-az-pg',
+  ],
   hostIdQuery: '',
   isReaderQuery: '',
   aliasQuery: undefined,

@@ -52,7 +52,11 @@ export function firstValue(rows: readonly unknown[][]): unknown {
 }
 
 /** Column `name` (case-insensitive) of row 0 when the driver reported column names, else column `fallbackIndex`. */
-export function valueByColumnName(rows: RowsWithColumns, names: readonly string[], fallbackIndex: number | undefined): unknown {
+export function valueByColumnName(
+  rows: RowsWithColumns,
+  names: readonly string[],
+  fallbackIndex: number | undefined,
+): unknown {
   const row = rows[0];
   if (!row) return undefined;
   if (rows.columns) {

@@ -47,7 +47,9 @@ export async function checkWriter(topology: TopologyQueries, query: QueryRows): 
     }
     case 'returns-writer-id': {
       if (!topology.ownIdQuery) {
-        throw new AwsWrapperError(`Topology queries with writerIdMeaning 'returns-writer-id' need an ownIdQuery to compare the writer id with.`);
+        throw new AwsWrapperError(
+          `Topology queries with writerIdMeaning 'returns-writer-id' need an ownIdQuery to compare the writer id with.`,
+        );
       }
       const writerId = idOf(firstValue(rows));
       const ownId = await readOwnId(topology, query);

@@ -20,7 +20,14 @@ import { AwsWrapperError, FailoverError, QueryTimeoutError, UnsupportedOperation
 import { getLogger } from '../../logger.js';
 import { mapHostAddress, type WrapperOptions } from '../../options.js';
 import { SOCKET_ERROR_CODES } from './socket-errors.js';
-import type { DriverConfig, DriverDialect, ErrorKind, IsolationLevel, RowsWithColumns, SessionState } from '../types.js';
+import type {
+  DriverConfig,
+  DriverDialect,
+  ErrorKind,
+  IsolationLevel,
+  RowsWithColumns,
+  SessionState,
+} from '../types.js';
 
 const log = getLogger('mysql2');
 
@@ -56,7 +63,13 @@ export function coreOf(conn: Connection): Mysql2CoreConnection {
 /** Wrapper options the mysql2 dialect reads. */
 export type Mysql2WrapperOptions = Pick<
   Partial<WrapperOptions>,
-  'connectTimeout' | 'socketTimeout' | 'tcpKeepalive' | 'tcpKeepaliveTime' | 'tcpKeepaliveInterval' | 'tcpKeepaliveProbes' | 'hostAddressMap'
+  | 'connectTimeout'
+  | 'socketTimeout'
+  | 'tcpKeepalive'
+  | 'tcpKeepaliveTime'
+  | 'tcpKeepaliveInterval'
+  | 'tcpKeepaliveProbes'
+  | 'hostAddressMap'
 >;
 
 /** What the dialect remembers about each connection it opened. */
@@ -70,7 +83,15 @@ interface ConnState {
 
 const NETWORK_ERRNOS = new Set([
   // client-side CR_* codes (used by other connectors and by proxies that relay them)
-  2001, 2002, 2003, 2004, 2006, 2012, 2013, 2026, 2055,
+  2001,
+  2002,
+  2003,
+  2004,
+  2006,
+  2012,
+  2013,
+  2026,
+  2055,
   1040, // ER_CON_COUNT_ERROR (too many connections)
   1053, // ER_SERVER_SHUTDOWN
   1927, // ER_CONNECTION_KILLED (MariaDB)
@@ -125,7 +146,8 @@ export function classifyMysqlError(err: unknown): ErrorKind | undefined {
   if (sqlState === '28000' || (errno !== undefined && LOGIN_ERRNOS.has(errno))) return 'login';
   if (errno !== undefined && READ_ONLY_ERRNOS.has(errno)) return 'read-only';
   if (sqlState === '25006') return 'read-only';
-  if (errno === ER_OPTION_PREVENTS_STATEMENT && typeof e.sqlMessage === 'string' && READ_ONLY_OPTION.test(e.sqlMessage)) return 'read-only';
+  if (errno === ER_OPTION_PREVENTS_STATEMENT && typeof e.sqlMessage === 'string' && READ_ONLY_OPTION.test(e.sqlMessage))
+    return 'read-only';
   if (errno !== undefined && NETWORK_ERRNOS.has(errno)) return 'network';
   if (sqlState !== undefined && sqlState.startsWith('08')) return 'network';
   if (code !== undefined && NETWORK_CODES.has(code)) return 'network';
@@ -134,7 +156,12 @@ export function classifyMysqlError(err: unknown): ErrorKind | undefined {
   return undefined;
 }
 
-const ISOLATION_LEVELS: ReadonlySet<IsolationLevel> = new Set(['READ UNCOMMITTED', 'READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE']);
+const ISOLATION_LEVELS: ReadonlySet<IsolationLevel> = new Set([
+  'READ UNCOMMITTED',
+  'READ COMMITTED',
+  'REPEATABLE READ',
+  'SERIALIZABLE',
+]);
 
 /** Result of mysql2's query/execute: a ResultSetHeader (OK packet), rows, or an array of those (multi-statement). */
 function lastServerStatus(result: unknown): number | undefined {
@@ -163,7 +190,10 @@ function openPromiseConnection(cfg: ConnectionOptions): Promise<Connection> {
   });
 }
 
-function settleWithin<T>(p: Promise<T>, ms: number): Promise<{ ok: true; value: T } | { ok: false; error: unknown } | undefined> {
+function settleWithin<T>(
+  p: Promise<T>,
+  ms: number,
+): Promise<{ ok: true; value: T } | { ok: false; error: unknown } | undefined> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(undefined), ms);
     p.then(
@@ -209,7 +239,10 @@ function sideConnectionOptions(core: Mysql2CoreConnection, connectTimeoutMs: num
   }
   // A stream factory can open another stream; a single stream instance cannot be reused.
   if (typeof c.stream === 'function') opts.stream = c.stream;
-  else if (c.stream !== undefined) throw new UnsupportedOperationError('Cannot open a side connection: the connection was opened on a caller-provided stream');
+  else if (c.stream !== undefined)
+    throw new UnsupportedOperationError(
+      'Cannot open a side connection: the connection was opened on a caller-provided stream',
+    );
   return opts;
 }
 
@@ -227,9 +260,15 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
     const port = host.hasPort ? host.port : configPort !== undefined && configPort > 0 ? configPort : DEFAULT_PORT;
     const target = mapHostAddress(options?.hostAddressMap, host.host, port);
     const cfg: Record<string, unknown> = { ...config, host: target.host, port: target.port };
-    if (cfg.connectTimeout === undefined && options?.connectTimeout !== undefined) cfg.connectTimeout = options.connectTimeout;
-    if (cfg.enableKeepAlive === undefined && options?.tcpKeepalive !== undefined) cfg.enableKeepAlive = options.tcpKeepalive;
-    if (cfg.keepAliveInitialDelay === undefined && options?.tcpKeepaliveTime !== undefined && options.tcpKeepalive !== false) {
+    if (cfg.connectTimeout === undefined && options?.connectTimeout !== undefined)
+      cfg.connectTimeout = options.connectTimeout;
+    if (cfg.enableKeepAlive === undefined && options?.tcpKeepalive !== undefined)
+      cfg.enableKeepAlive = options.tcpKeepalive;
+    if (
+      cfg.keepAliveInitialDelay === undefined &&
+      options?.tcpKeepaliveTime !== undefined &&
+      options.tcpKeepalive !== false
+    ) {
       cfg.enableKeepAlive ??= true;
       cfg.keepAliveInitialDelay = options.tcpKeepaliveTime;
     }
@@ -334,11 +373,16 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
     }
     const after = await settleWithin(pending, bound);
     if (after === undefined) {
-      const err = new QueryTimeoutError(`The statement exceeded socketTimeout (${timeoutMs} ms) and did not stop after KILL QUERY; the connection was aborted`);
+      const err = new QueryTimeoutError(
+        `The statement exceeded socketTimeout (${timeoutMs} ms) and did not stop after KILL QUERY; the connection was aborted`,
+      );
       this.abort(conn, err);
       throw err;
     }
-    throw new QueryTimeoutError(`The statement exceeded socketTimeout (${timeoutMs} ms) and was cancelled`, after.ok ? undefined : { cause: after.error });
+    throw new QueryTimeoutError(
+      `The statement exceeded socketTimeout (${timeoutMs} ms) and was cancelled`,
+      after.ok ? undefined : { cause: after.error },
+    );
   }
 
   async end(conn: Connection, timeoutMs: number): Promise<void> {
@@ -348,7 +392,8 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
       return;
     }
     const done = await settleWithin(conn.end(), timeoutMs);
-    if (done === undefined) log.debug(`end() of connection ${String(core.threadId)} took over ${timeoutMs} ms; destroying its socket`);
+    if (done === undefined)
+      log.debug(`end() of connection ${String(core.threadId)} took over ${timeoutMs} ms; destroying its socket`);
     core.stream.destroy();
   }
 
@@ -360,7 +405,8 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
   async cancel(conn: Connection): Promise<void> {
     const core = coreOf(conn);
     const threadId = core.threadId;
-    if (threadId === null || threadId === undefined) throw new UnsupportedOperationError('Cannot cancel: the connection has no thread id (not connected)');
+    if (threadId === null || threadId === undefined)
+      throw new UnsupportedOperationError('Cannot cancel: the connection has no thread id (not connected)');
     const bound = this.stateOf(conn).cancelTimeoutMs;
     const side = createCoreConnection(sideConnectionOptions(core, bound));
     side.on('error', () => {}); // reported through the query callback or ignored after the fact
@@ -376,7 +422,9 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
     if (r === undefined || !r.ok) {
       sideStream.destroy();
       if (r !== undefined) throw r.error;
-      const e = new Error(`The server did not answer a KILL QUERY side connection within ${bound} ms`) as Error & { code: string };
+      const e = new Error(`The server did not answer a KILL QUERY side connection within ${bound} ms`) as Error & {
+        code: string;
+      };
       e.code = 'ETIMEDOUT';
       throw e;
     }
@@ -402,24 +450,30 @@ export class Mysql2DriverDialect implements DriverDialect<Connection> {
   }
 
   async applySessionState(conn: Connection, state: SessionState): Promise<void> {
-    if (state.schema !== undefined) throw new UnsupportedOperationError('MySQL has no schema separate from the database; use catalog');
+    if (state.schema !== undefined)
+      throw new UnsupportedOperationError('MySQL has no schema separate from the database; use catalog');
     const statements: string[] = [];
     if (state.autoCommit !== undefined) {
-      if (typeof state.autoCommit !== 'boolean') throw new TypeError(`autoCommit must be a boolean, got ${typeof state.autoCommit}`);
+      if (typeof state.autoCommit !== 'boolean')
+        throw new TypeError(`autoCommit must be a boolean, got ${typeof state.autoCommit}`);
       statements.push(`SET autocommit=${state.autoCommit ? 1 : 0}`);
     }
     if (state.readOnly !== undefined) {
-      if (typeof state.readOnly !== 'boolean') throw new TypeError(`readOnly must be a boolean, got ${typeof state.readOnly}`);
+      if (typeof state.readOnly !== 'boolean')
+        throw new TypeError(`readOnly must be a boolean, got ${typeof state.readOnly}`);
       statements.push(`SET SESSION TRANSACTION ${state.readOnly ? 'READ ONLY' : 'READ WRITE'}`);
     }
     if (state.isolationLevel !== undefined) {
       if (!ISOLATION_LEVELS.has(state.isolationLevel)) {
-        throw new TypeError(`isolationLevel must be one of ${[...ISOLATION_LEVELS].join(', ')}; got '${String(state.isolationLevel)}'`);
+        throw new TypeError(
+          `isolationLevel must be one of ${[...ISOLATION_LEVELS].join(', ')}; got '${String(state.isolationLevel)}'`,
+        );
       }
       statements.push(`SET SESSION TRANSACTION ISOLATION LEVEL ${state.isolationLevel}`);
     }
     if (state.catalog !== undefined) {
-      if (typeof state.catalog !== 'string' || state.catalog === '') throw new TypeError('catalog must be a non-empty string');
+      if (typeof state.catalog !== 'string' || state.catalog === '')
+        throw new TypeError('catalog must be a non-empty string');
       statements.push(`USE ${mysql.escapeId(state.catalog)}`);
     }
     for (const sql of statements) {

@@ -20,11 +20,24 @@ import pg from 'pg';
 import type { QueryArrayResult, QueryConfig, QueryResult, Submittable } from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import type { HostInfo } from '../../host-info.js';
-import { AwsWrapperError, ConfigurationError, FailoverError, QueryTimeoutError, UnsupportedOperationError } from '../../errors.js';
+import {
+  AwsWrapperError,
+  ConfigurationError,
+  FailoverError,
+  QueryTimeoutError,
+  UnsupportedOperationError,
+} from '../../errors.js';
 import { getLogger } from '../../logger.js';
 import { mapHostAddress, type WrapperOptions } from '../../options.js';
 import { SOCKET_ERROR_CODES } from './socket-errors.js';
-import type { DriverConfig, DriverDialect, ErrorKind, IsolationLevel, RowsWithColumns, SessionState } from '../types.js';
+import type {
+  DriverConfig,
+  DriverDialect,
+  ErrorKind,
+  IsolationLevel,
+  RowsWithColumns,
+  SessionState,
+} from '../types.js';
 
 const log = getLogger('pg');
 
@@ -37,7 +50,13 @@ const QUERY_CANCELED = '57014';
 /** Wrapper options the pg dialect reads. */
 export type PgWrapperOptions = Pick<
   Partial<WrapperOptions>,
-  'connectTimeout' | 'socketTimeout' | 'tcpKeepalive' | 'tcpKeepaliveTime' | 'tcpKeepaliveInterval' | 'tcpKeepaliveProbes' | 'hostAddressMap'
+  | 'connectTimeout'
+  | 'socketTimeout'
+  | 'tcpKeepalive'
+  | 'tcpKeepaliveTime'
+  | 'tcpKeepaliveInterval'
+  | 'tcpKeepaliveProbes'
+  | 'hostAddressMap'
 >;
 
 /** The parts of pg.Client the dialect uses that @types/pg does not declare. */
@@ -153,12 +172,18 @@ export function classifyPgError(err: unknown, connectionLosses?: WeakSet<object>
   if (typeof code === 'string' && NETWORK_ERRNO_CODES.has(code)) return 'network';
   // net.connect with several addresses (autoSelectFamily) fails with an AggregateError of the attempts.
   if (err instanceof AggregateError) {
-    for (const inner of err.errors) if (classifyPgError(inner, connectionLosses, depth + 1) === 'network') return 'network';
+    for (const inner of err.errors)
+      if (classifyPgError(inner, connectionLosses, depth + 1) === 'network') return 'network';
   }
   return undefined;
 }
 
-const ISOLATION_LEVELS: ReadonlySet<IsolationLevel> = new Set(['READ UNCOMMITTED', 'READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE']);
+const ISOLATION_LEVELS: ReadonlySet<IsolationLevel> = new Set([
+  'READ UNCOMMITTED',
+  'READ COMMITTED',
+  'REPEATABLE READ',
+  'SERIALIZABLE',
+]);
 
 function errnoError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
@@ -180,12 +205,17 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
   /** The pg.Client config for a connection to `host`: address mapping, connect timeout and keepalive applied. */
   clientConfig(host: HostInfo, config: DriverConfig, options: PgWrapperOptions = {}): pg.ClientConfig {
     const base = effectivePgConfig(config);
-    const configuredPort = base.port === undefined || base.port === null || base.port === '' ? DEFAULT_PORT : Number(base.port);
+    const configuredPort =
+      base.port === undefined || base.port === null || base.port === '' ? DEFAULT_PORT : Number(base.port);
     const port = host.port > 0 ? host.port : configuredPort;
     const target = mapHostAddress(options.hostAddressMap, host.host, port);
     const out: Record<string, unknown> = { ...base, host: target.host, port: target.port };
 
-    if (options.connectTimeout !== undefined && options.connectTimeout > 0 && base.connectionTimeoutMillis === undefined) {
+    if (
+      options.connectTimeout !== undefined &&
+      options.connectTimeout > 0 &&
+      base.connectionTimeoutMillis === undefined
+    ) {
       out.connectionTimeoutMillis = options.connectTimeout;
     }
     // tcpKeepaliveTime alone implies keepalive on; the user's own pg keys win.
@@ -196,7 +226,9 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
     }
     if (options.tcpKeepaliveInterval !== undefined || options.tcpKeepaliveProbes !== undefined) {
       // Node's net API sets only SO_KEEPALIVE and the idle time; interval and probe count keep the OS defaults.
-      log.debug('tcpKeepaliveInterval/tcpKeepaliveProbes are not applied to pg sockets (not settable through Node net)');
+      log.debug(
+        'tcpKeepaliveInterval/tcpKeepaliveProbes are not applied to pg sockets (not settable through Node net)',
+      );
     }
     return out;
   }
@@ -205,7 +237,10 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
     const client = new pg.Client(this.clientConfig(host, config, options));
     const state: ConnState = {
       closed: false,
-      cancelTimeoutMs: options?.connectTimeout !== undefined && options.connectTimeout > 0 ? options.connectTimeout : DEFAULT_CANCEL_TIMEOUT_MS,
+      cancelTimeoutMs:
+        options?.connectTimeout !== undefined && options.connectTimeout > 0
+          ? options.connectTimeout
+          : DEFAULT_CANCEL_TIMEOUT_MS,
       socketTimeoutMs: options?.socketTimeout,
     };
     this.states.set(client, state);
@@ -214,7 +249,9 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
     client.on('error', (err: Error) => {
       state.closed = true;
       this.noteError(client, err);
-      log.debug(`connection to ${host.hostAndPort} reported an error: ${err.name} ${(err as { code?: unknown }).code ?? ''}`);
+      log.debug(
+        `connection to ${host.hostAndPort} reported an error: ${err.name} ${(err as { code?: unknown }).code ?? ''}`,
+      );
     });
     client.connection.on('end', () => {
       state.closed = true;
@@ -261,11 +298,17 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
    * network-class AwsWrapperError (code 08S01); if it answers but the statement still does not stop, the connection
    * is aborted with QueryTimeoutError.
    */
-  query<R = QueryResult>(conn: pg.Client, config: string | QueryConfig<unknown[]>, values: unknown, timeoutMs: number | undefined): Promise<R> {
+  query<R = QueryResult>(
+    conn: pg.Client,
+    config: string | QueryConfig<unknown[]>,
+    values: unknown,
+    timeoutMs: number | undefined,
+  ): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       // Same construction as pg.Client#query (pg copies the config), but with a Query object we can bound.
       const query = new pg.Query(config as QueryConfig, values as unknown[] | undefined) as PgQuery;
-      if (typeof config === 'object' && 'query_timeout' in config) query.query_timeout = (config as { query_timeout?: unknown }).query_timeout;
+      if (typeof config === 'object' && 'query_timeout' in config)
+        query.query_timeout = (config as { query_timeout?: unknown }).query_timeout;
       let settled = false;
       let cancelled = false;
       let timer: NodeJS.Timeout | undefined;
@@ -279,13 +322,18 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
         if (err) this.noteError(conn, err);
         const deliver = () => {
           if (err && cancelled && isDatabaseError(err) && err.code === QUERY_CANCELED) {
-            reject(new QueryTimeoutError(`The statement exceeded the timeout of ${timeoutMs} ms and was cancelled`, { cause: err }));
+            reject(
+              new QueryTimeoutError(`The statement exceeded the timeout of ${timeoutMs} ms and was cancelled`, {
+                cause: err,
+              }),
+            );
           } else if (err) reject(err);
           else resolve(res as R);
         };
         // A statement that ended on its own while our cancel was in flight: settle only once the server has taken
         // the cancel, so it cannot land on the caller's next statement (an idle backend ignores a cancel).
-        if (cancelling !== undefined && !(err && isDatabaseError(err) && err.code === QUERY_CANCELED)) cancelling.then(deliver, deliver);
+        if (cancelling !== undefined && !(err && isDatabaseError(err) && err.code === QUERY_CANCELED))
+          cancelling.then(deliver, deliver);
         else deliver();
       };
       if (timeoutMs !== undefined && timeoutMs > 0) {
@@ -299,7 +347,12 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
               if (settled) return;
               graceTimer = setTimeout(() => {
                 if (settled) return;
-                this.abort(conn, new QueryTimeoutError(`The statement exceeded the timeout of ${timeoutMs} ms and did not stop within ${bound} ms after a cancel request; the connection was aborted`));
+                this.abort(
+                  conn,
+                  new QueryTimeoutError(
+                    `The statement exceeded the timeout of ${timeoutMs} ms and did not stop within ${bound} ms after a cancel request; the connection was aborted`,
+                  ),
+                );
               }, bound);
             },
             (cancelErr: unknown) => {
@@ -360,7 +413,12 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
   }
 
   async queryRows(conn: pg.Client, sql: string, timeoutMs: number): Promise<RowsWithColumns> {
-    const result = await this.query<QueryArrayResult | QueryArrayResult[]>(conn, { text: sql, rowMode: 'array' } as QueryConfig<unknown[]>, undefined, timeoutMs);
+    const result = await this.query<QueryArrayResult | QueryArrayResult[]>(
+      conn,
+      { text: sql, rowMode: 'array' } as QueryConfig<unknown[]>,
+      undefined,
+      timeoutMs,
+    );
     // A multi-statement text yields one result per statement; auxiliary queries want the last one.
     const last = Array.isArray(result) ? result[result.length - 1] : result;
     if (last === undefined) return [];
@@ -406,7 +464,9 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
   cancel(conn: pg.Client, timeoutMs?: number): Promise<void> {
     const { processID, secretKey, host, port } = internals(conn);
     if (processID === null || processID === undefined || secretKey === null || secretKey === undefined) {
-      return Promise.reject(new UnsupportedOperationError('Cannot cancel: the connection has no backend key (not connected)'));
+      return Promise.reject(
+        new UnsupportedOperationError('Cannot cancel: the connection has no backend key (not connected)'),
+      );
     }
     const bound = timeoutMs ?? this.states.get(conn)?.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS;
     return new Promise<void>((resolve, reject) => {
@@ -420,7 +480,10 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
         if (err) reject(err);
         else resolve();
       };
-      const timer = setTimeout(() => finish(errnoError(`The server did not answer a cancel request within ${bound} ms`, 'ETIMEDOUT')), bound);
+      const timer = setTimeout(
+        () => finish(errnoError(`The server did not answer a cancel request within ${bound} ms`, 'ETIMEDOUT')),
+        bound,
+      );
       con.on('connect', () => con.cancel(processID, secretKey));
       con.on('error', (err: Error) => finish(err));
       con.on('end', () => finish());
@@ -450,10 +513,14 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
    */
   async applySessionState(conn: pg.Client, state: SessionState): Promise<void> {
     if (state.autoCommit === false) {
-      throw new UnsupportedOperationError('pg has no autocommit mode to turn off: every statement outside BEGIN … COMMIT commits; use BEGIN to start a transaction');
+      throw new UnsupportedOperationError(
+        'pg has no autocommit mode to turn off: every statement outside BEGIN … COMMIT commits; use BEGIN to start a transaction',
+      );
     }
     if (state.catalog !== undefined) {
-      throw new UnsupportedOperationError('pg cannot switch the database (catalog) of an open connection; connect to the other database instead');
+      throw new UnsupportedOperationError(
+        'pg cannot switch the database (catalog) of an open connection; connect to the other database instead',
+      );
     }
     const statements: string[] = [];
     if (state.readOnly !== undefined) {
@@ -461,12 +528,16 @@ export class PgDriverDialect implements DriverDialect<pg.Client> {
     }
     if (state.isolationLevel !== undefined) {
       if (!ISOLATION_LEVELS.has(state.isolationLevel)) {
-        throw new ConfigurationError(`isolationLevel must be one of ${[...ISOLATION_LEVELS].join(', ')}; got '${String(state.isolationLevel)}'`, 'isolationLevel');
+        throw new ConfigurationError(
+          `isolationLevel must be one of ${[...ISOLATION_LEVELS].join(', ')}; got '${String(state.isolationLevel)}'`,
+          'isolationLevel',
+        );
       }
       statements.push(`SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL ${state.isolationLevel}`);
     }
     if (state.schema !== undefined) {
-      if (typeof state.schema !== 'string' || state.schema === '') throw new ConfigurationError('schema must be a non-empty string', 'schema');
+      if (typeof state.schema !== 'string' || state.schema === '')
+        throw new ConfigurationError('schema must be a non-empty string', 'schema');
       statements.push(`SET search_path TO ${pg.escapeIdentifier(state.schema)}`);
     }
     if (statements.length === 0) return;
