@@ -79,7 +79,7 @@ function makeClient(variant, cluster, blueName) {
 }
 
 async function worker(kind, factory, ids, state) {
-  const stats = { kind, maxPauseMs: 0, errors: 0, acked: [], kinds: new Set() };
+  const stats = { kind, maxPauseMs: 0, errors: 0, acked: /** @type {number[]} */ ([]), kinds: new Set() };
   let client;
   let lastOk = performance.now();
   while (!state.stop) {
@@ -145,7 +145,7 @@ async function runVariant(variant) {
       variant,
       inProgressMs: Math.round(inProgress),
       pauseP50Ms: Math.round(pauses[Math.floor(pauses.length / 2)]),
-      pauseMaxMs: Math.round(pauses.at(-1)),
+      pauseMaxMs: Math.round(pauses[pauses.length - 1]),
       errors: stats.reduce((n, s) => n + s.errors, 0),
       writes: acked.length,
       lost: acked.filter((id) => !onGreen.has(id)).length,

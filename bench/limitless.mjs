@@ -71,8 +71,12 @@ try {
   for (;;) {
     const c = new AwsPGClient(wrapperConfig, { services });
     await c.connect();
-    const plugin = c.core.getPlugin('limitless');
-    const routers = plugin.routerMonitor().routers() ?? [];
+    const plugin = /** @type {import('../ts/plugins/limitless.ts').LimitlessPlugin<pg.Client> | undefined} */ (
+      c.core.getPlugin('limitless')
+    );
+    const monitor = plugin?.routerMonitor();
+    if (!monitor) throw new Error('no limitless router monitor: is the native addon built?');
+    const routers = monitor.routers() ?? [];
     await c.end();
     if (routers.length === 3 && routers.every((r) => r.weight === weight(LOADS[r.host.split('.')[0]]))) break;
     await new Promise((r) => setTimeout(r, 200));
@@ -94,11 +98,17 @@ try {
       return c;
     },
   };
-  const results = Object.fromEntries(Object.keys(variants).map((k) => [k, { lat: [], spread: {} }]));
+  const results = Object.fromEntries(
+    Object.keys(variants).map((k) => [
+      k,
+      { lat: /** @type {number[]} */ ([]), spread: /** @type {Record<string, number>} */ ({}) },
+    ]),
+  );
   for (let round = 0; round < ROUNDS; round++) {
-    const order = Object.keys(variants);
+    const names = Object.keys(variants);
     // Rotate the order each round: the variant after another pays for its garbage.
-    for (let i = 0; i < round % order.length; i++) order.push(order.shift());
+    const k = round % names.length;
+    const order = [...names.slice(k), ...names.slice(0, k)];
     for (const name of order) {
       const r = await measure(cluster, variants[name]);
       results[name].lat.push(...r.lat);

@@ -102,7 +102,7 @@ function newClient(
 
 function newServices(): WrapperServices {
   const s = new WrapperServices();
-  s.plugins.registerPlugin(recorder);
+  pluginRegistry(s).registerPlugin(recorder);
   return s;
 }
 

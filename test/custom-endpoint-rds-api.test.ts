@@ -2,7 +2,12 @@
 // bad requests (signature, tampered body, unknown action / filter / cluster), and a handler added to its action map.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DescribeDBClusterEndpointsCommand, DescribeGlobalClustersCommand, RDSClient } from '@aws-sdk/client-rds';
+import {
+  DescribeDBClusterEndpointsCommand,
+  DescribeGlobalClustersCommand,
+  RDSClient,
+  type DescribeDBClusterEndpointsCommandInput,
+} from '@aws-sdk/client-rds';
 import {
   describeDbClusterEndpoints,
   RdsApiError,
@@ -65,7 +70,7 @@ test.after(async () => {
 });
 
 test('DescribeDBClusterEndpoints: identifiers and filters as RDS documents them, values XML-escaped', async () => {
-  const ids = async (input: ConstructorParameters<typeof DescribeDBClusterEndpointsCommand>[0]) =>
+  const ids = async (input: DescribeDBClusterEndpointsCommandInput) =>
     (await rds.send(new DescribeDBClusterEndpointsCommand(input))).DBClusterEndpoints?.map(
       (e) => e.DBClusterEndpointIdentifier ?? e.EndpointType,
     );

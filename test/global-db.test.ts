@@ -14,7 +14,7 @@ import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { WrapperServices } from '../ts/services.js';
 import { ConfigurationError, FailoverSuccessError } from '../ts/errors.js';
 import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
-import { IamCredentialSource } from '../ts/plugins/iam.js';
+import { IamCredentialSource } from '../ts/auth/iam-source.js';
 import { HostInfo } from '../ts/host-info.js';
 import { parseConnectProps } from '../ts/options.js';
 
@@ -370,7 +370,7 @@ test('planned switchover back through the global- endpoint: strict-writer by def
   assert.instance(await running, FailoverSuccessError);
   assert.equal(await whoami(c), { name: 'instance-1', reader: false, region: A });
   await c.query("INSERT INTO gt VALUES (3, 'us-east-1')");
-  const rows = (await c.query('SELECT id FROM gt ORDER BY id')).rows.map((r: { id: number }) => r.id);
+  const rows = (await c.query<{ id: number }>('SELECT id FROM gt ORDER BY id')).rows.map((r) => r.id);
   assert.ok(rows.includes(1) && rows.includes(3), `rows ${JSON.stringify(rows)}`);
   const fresh = await connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A });
   assert.is((await whoami(fresh)).name, 'instance-1');

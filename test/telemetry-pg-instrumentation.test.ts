@@ -3,7 +3,7 @@
 import { otel } from './support/otel-pg-instrumented.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { trace } from '@opentelemetry/api';
+import { SpanKind, trace } from '@opentelemetry/api';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { WrapperServices } from '../ts/services.js';
 
@@ -36,12 +36,12 @@ test("instrumentation-pg: the driver's CLIENT span is a child of the wrapper's I
   }
   const ours = otel.spans('SELECT');
   assert.is(ours.length, 1, 'one wrapper span');
-  assert.is(ours[0].kind, 0 /* INTERNAL */);
+  assert.is(ours[0].kind, SpanKind.INTERNAL);
   const driver = otel
     .spans()
     .filter(
       (s) =>
-        s.kind === 2 /* CLIENT */ &&
+        s.kind === SpanKind.CLIENT &&
         s.instrumentationScope.name.includes('instrumentation-pg') &&
         s.name.startsWith('pg.query'),
     );

@@ -26,7 +26,8 @@ import { IamGate } from './support/aws-iam-gate.js';
 import { AwsApiServer } from './support/aws-api-server.js';
 import { HostInfo } from '../ts/host-info.js';
 import { parseConnectProps } from '../ts/options.js';
-import { SecretsManagerCredentialSource } from '../ts/plugins/aws-secrets-manager.js';
+import { SecretsManagerCredentialSource } from '../ts/auth/secrets-manager-source.js';
+import { pluginRegistry } from '../ts/plugins/registry.js';
 import { attributeTexts, OtelMemory } from './support/otel-memory.js';
 
 // Test credentials of the default provider chain (environment). Nothing here talks to AWS.
@@ -97,7 +98,7 @@ test.before(async () => {
 const tracer = trace.getTracer('app');
 
 /** Messages published on `name` while `fn` runs. */
-async function published<M>(name: string, fn: () => Promise<void>): Promise<M[]> {
+async function published<M>(name: string, fn: () => Promise<unknown>): Promise<M[]> {
   const out: M[] = [];
   const listener = (m: unknown): void => void out.push(m as M);
   diagnosticsChannel.subscribe(name, listener);
@@ -303,7 +304,7 @@ test('iam: the token fetch is a span under the connect and an auth:fetch event a
     expectPort: PG.port,
     expectRegion: 'eu-west-3',
   });
-  services.plugins.registerPlugin(gate.factory());
+  pluginRegistry(services).registerPlugin(gate.factory());
   const core = (): ClientCore<pg.Client> =>
     new ClientCore<pg.Client>({
       driver: 'pg',

@@ -313,12 +313,6 @@ interface Engine {
   count: string;
 }
 
-const PG: Omit<Engine, 'statusSql' | 'availableSql' | 'ownNameSql' | 'ownName'> = {
-  query: pgQuery,
-  readOnlyError: (e) => e.code === '25006',
-  createTable: 'CREATE TABLE orders (id int PRIMARY KEY)',
-  count: 'SELECT count(*)::int AS n FROM orders',
-};
 const MYSQL: Omit<Engine, 'ownNameSql' | 'ownName'> = {
   query: myQuery,
   statusSql: STATUS_SQL.mysql,

@@ -436,7 +436,11 @@ async function runAttached(
       const type = values.type?.toUpperCase();
       if (type !== undefined && type !== 'READER' && type !== 'ANY')
         throw new UsageError(`--type must be READER or ANY, got '${values.type}'`);
-      const membership = { members: list(values.members), excluded: list(values.excluded), type: type };
+      const membership: Parameters<typeof c.customEndpoints.create>[1] = {
+        members: list(values.members),
+        excluded: list(values.excluded),
+        type,
+      };
       if (sub === 'create') return c.customEndpoints.create(name, membership);
       if (sub === 'modify') return c.customEndpoints.modify(name, membership);
       if (sub === 'delete') await c.customEndpoints.delete(name);

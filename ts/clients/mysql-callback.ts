@@ -642,12 +642,14 @@ export class AwsMySQLCallbackConnection extends EventEmitter {
   }
 
   writeEof(warnings?: number, statusFlags?: number): never {
-    (void warnings, statusFlags);
+    void warnings;
+    void statusFlags;
     throw serverSideOnly('writeEof');
   }
 
   writeTextResult(rows?: unknown[], columns?: unknown[]): never {
-    (void rows, columns);
+    void rows;
+    void columns;
     throw serverSideOnly('writeTextResult');
   }
 

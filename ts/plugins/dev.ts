@@ -53,6 +53,7 @@ function errorOf(e: InjectedError): Error {
 }
 
 declare module '../plugin.js' {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- an augmentation repeats the interface's type parameters
   interface ConnectionPlugin<C> {
     /** Fault-injection controls the client exposes as `client.devTools` (the `dev` plugin has them). */
     readonly devTools?: DevTools;

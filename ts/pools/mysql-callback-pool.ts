@@ -157,7 +157,10 @@ export class AwsMySQLCallbackPool extends EventEmitter {
   }
 
   /** Closes every connection (checked-out ones too); `cb(err)` when one failed to close. */
-  end(cb?: (err: QueryError | null) => void): void {
+  end(cb?: (err: QueryError | null) => void): void;
+  /** The same, typed as Knex's `connectionPool` expects a mysql2 pool's `end` (Knex's typings refuse mysql2's own). */
+  end(cb?: (err?: Error) => void): void;
+  end(cb?: (err: QueryError) => void): void {
     this.promisePool.end().then(
       // mysql2 calls back with no argument on success (its typings say `null`).
       () => cb && invoke(() => (cb as () => void)()),

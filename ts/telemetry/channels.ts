@@ -9,7 +9,7 @@
  *   diagnostics_channel.subscribe('aws-advanced-ts-wrapper:failover:end', (msg) => …)
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { HostInfo } from '../host-info.js';
+import { HostRole, type HostInfo } from '../host-info.js';
 
 export const CHANNEL_NAMES = {
   /** A failover starts (FailoverStartMessage). */
@@ -211,7 +211,7 @@ export function publishTopologyChange(
     (hosts ?? []).map((h) => `${h.hostAndPort}/${h.role}`).join(',');
   if (key(before) === key(after)) return;
   const writerOf = (hosts: readonly HostInfo[] | undefined): string | undefined =>
-    hosts?.find((h) => h.role === 'writer')?.hostAndPort;
+    hosts?.find((h) => h.role === HostRole.WRITER)?.hostAndPort;
   topologyChange.publish({
     clusterId,
     previousWriter: writerOf(before),

@@ -814,7 +814,7 @@ class PostgresEngine implements Engine {
     const target = await this.withClient(
       ctx,
       source,
-      async (c) => (await c.query('SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string,
+      async (c) => (await c.query<{ lsn: string }>('SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn')).rows[0].lsn,
       'postgres',
     );
     await this.withClient(
@@ -823,7 +823,10 @@ class PostgresEngine implements Engine {
       async (c) => {
         const deadline = Date.now() + 30_000;
         for (;;) {
-          const r = await c.query('SELECT pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [target]);
+          const r = await c.query<{ done: boolean | null }>(
+            'SELECT pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_lsn AS done',
+            [target],
+          );
           if (r.rows[0].done === true) return;
           if (Date.now() > deadline)
             throw new Error(
