@@ -1,7 +1,8 @@
 /**
  * bg plugin end to end on the lookalike's Blue/Green deployment (`pg` as RDS for PostgreSQL): a running client and
  * clients created while the switchover is in progress go through a real switchover (blue read-only, green
- * promoted, names moved) with no error; green names are refused after it; a rollback leaves routing alone.
+ * promoted, names moved) with no error; green names are refused after it; a rollback leaves routing alone; with
+ * IAM, tokens follow the renames (signed for the green name while the socket goes to green's address).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,19 @@ import { LocalCluster, type Flavour } from '../ts/testing/index.js';
 import type mysql from 'mysql2/promise';
 import { ClientCore } from '../ts/client-core.js';
 import { Mysql2DriverDialect } from '../ts/dialects/driver/mysql2.js';
+import { PgDriverDialect } from '../ts/dialects/driver/pg.js';
+import type { ConnectionPlugin, PluginFactory } from '../ts/plugin.js';
+import { pluginRegistry } from '../ts/plugins/registry.js';
+import { WrapperServices } from '../ts/services.js';
+import { IamGate } from './support/aws-iam-gate.js';
+
+// Test credentials for IAM token signing (environment provider chain); nothing talks to AWS.
+const KEY_ID = 'AKIATESTBLUEGREENLKA';
+const SECRET = 'blueGreenLookalike/Secret+Tests00000000';
+process.env.AWS_ACCESS_KEY_ID = KEY_ID;
+process.env.AWS_SECRET_ACCESS_KEY = SECRET;
+delete process.env.AWS_SESSION_TOKEN;
+delete process.env.AWS_PROFILE;
 
 function statusOf(client: AwsPGClient): BlueGreenStatusProvider {
   const p = client.core.getPlugin<BlueGreenPlugin<pg.Client>>('bg')!.status;
@@ -169,6 +183,163 @@ test('MySQL (RDS for MySQL lookalike): a running client pauses through the switc
       await app.end();
     }
   }, 'mysql');
+});
+
+test('rollback: a call held during IN_PROGRESS runs on blue once the switchover rolls back; nothing is rerouted or refused after', async () => {
+  await withCluster(async (cluster) => {
+    const bg = await cluster.blueGreen();
+    const greenName = bg.green[0].dnsName;
+    const config = { ...cluster.clientConfig(cluster.writer.name), ...TUNING };
+    const app = new AwsPGClient(config);
+    await app.connect();
+    const green = new AwsPGClient({ ...config, host: greenName });
+    const later = new AwsPGClient(config);
+    try {
+      await app.query('CREATE TABLE orders (id int PRIMARY KEY)');
+      const status = statusOf(app);
+      await reach(status, 'CREATED');
+      let held: Promise<unknown> | undefined;
+      let releasedBy: { phase: BlueGreenPhase; rollback: boolean } | undefined;
+      const result = await bg.switchover({
+        rollback: true,
+        phaseMs: { initiated: 100, inProgress: 300 },
+        onPhase: async (s) => {
+          if (s !== 'SWITCHOVER_IN_PROGRESS') return;
+          await reach(status, 'IN_PROGRESS');
+          // Blue is read-only now: the write is held, and runs when the phase moves on.
+          held = app.query('INSERT INTO orders VALUES (1)').then(() => {
+            releasedBy = { phase: status.currentPhase, rollback: status.snapshot().rollback };
+          });
+        },
+      });
+      await held;
+      assert.ok(releasedBy?.rollback, `the held write ran after the rollback (${JSON.stringify(releasedBy)})`);
+      assert.is(result.rollback, true);
+      assert.equal(
+        result.phases.map((p) => p.status),
+        ['SWITCHOVER_INITIATED', 'SWITCHOVER_IN_PROGRESS', 'SWITCHOVER_INITIATED', 'AVAILABLE'],
+      );
+      assert.is(bg.renamed, false, 'nothing moved');
+      await reach(status, 'CREATED');
+      assert.is(status.snapshot().rollback, true);
+
+      // Blue is writable again and keeps the names; green is still a read-only copy, reachable by its name.
+      await app.query('INSERT INTO orders VALUES (2)');
+      await later.connect();
+      await later.query('INSERT INTO orders VALUES (3)');
+      await green.connect();
+      assert.is((await green.query('SELECT pg_is_in_recovery() AS r')).rows[0].r, true, 'green is still a copy');
+      const direct = new pg.Client(cluster.directConfig(cluster.writer.name));
+      await direct.connect();
+      try {
+        assert.is((await direct.query('SELECT count(*)::int AS n FROM orders')).rows[0].n, 3, 'every row on blue');
+      } finally {
+        await direct.end();
+      }
+    } finally {
+      await green.end().catch(() => undefined);
+      await later.end().catch(() => undefined);
+      await app.end();
+    }
+  });
+});
+
+test('IAM through the renames: in POST a new client and the moved running connection sign for the green name, the socket goes to the green address', async () => {
+  await withCluster(async (cluster) => {
+    const bg = await cluster.blueGreen();
+    const blueName = cluster.writer.dnsName;
+    const greenName = bg.green[0].dnsName;
+    const base = cluster.clientConfig(cluster.writer.name);
+    const greenAddress = base.hostAddressMap[greenName];
+    assert.ok(greenAddress, 'the green name is in the map');
+    const services = new WrapperServices();
+    const gate = new IamGate({ secrets: { [KEY_ID]: SECRET }, realPassword: base.password });
+    // Where the innermost plugins sent each connection: the socket's address and the name the token is for.
+    const sent: { host: string; to: string | undefined; iamHost?: string }[] = [];
+    const recorder: PluginFactory = {
+      code: 'bg_test_recorder',
+      weight: 900,
+      create: <C>(): ConnectionPlugin<C> => ({
+        code: 'bg_test_recorder',
+        subscribedMethods: new Set(['connect', 'forceConnect']),
+        connect: async (host, props, _initial, next) => {
+          const iamHost = props.options.iamHost;
+          sent.push({
+            host: host.host,
+            to: props.options.hostAddressMap?.[`${host.host}:${host.port}`],
+            ...(iamHost !== undefined ? { iamHost } : {}),
+          });
+          return next(props);
+        },
+      }),
+    };
+    pluginRegistry(services).registerPlugin(gate.factory());
+    pluginRegistry(services).registerPlugin(recorder);
+    const iamClient = () =>
+      new ClientCore<pg.Client>({
+        driver: 'pg',
+        driverDialect: new PgDriverDialect(),
+        services,
+        config: {
+          ...base,
+          ...TUNING,
+          password: undefined,
+          plugins: ['bg', 'iam', 'test_iam_gate', 'bg_test_recorder'],
+          // The status monitors log in with the real password: the lookalike cannot check tokens.
+          'blue-green-monitoring-plugins': '',
+          'blue-green-monitoring-password': base.password,
+        },
+      });
+    const run = (c: ClientCore<pg.Client>, sql: string) => c.execute('Client.query', [sql], (conn) => conn.query(sql));
+    const app = iamClient();
+    await app.connect();
+    const newcomer = iamClient();
+    try {
+      assert.is(gate.seen.at(-1)!.token.host, blueName);
+      assert.ok(gate.seen.at(-1)!.accepted);
+      await run(app, 'CREATE TABLE orders (id int PRIMARY KEY)');
+      const status = app.getPlugin<BlueGreenPlugin<pg.Client>>('bg')!.status!;
+      await reach(status, 'CREATED');
+      let tokensBefore = 0;
+      await bg.switchover({
+        phaseMs: { initiated: 100, inProgress: 300, post: 200 },
+        onPhase: async (s) => {
+          if (s !== 'SWITCHOVER_IN_POST_PROCESSING') return;
+          await reach(status, 'POST');
+          sent.length = 0;
+          tokensBefore = gate.seen.length;
+          await newcomer.connect();
+        },
+      });
+      assert.equal(sent, [{ host: blueName, to: greenAddress, iamHost: greenName }]);
+      const newToken = gate.seen[tokensBefore];
+      assert.is(newToken.token.host, greenName, 'token for the green name RDS knows before its renames');
+      assert.ok(newToken.accepted, newToken.reason);
+      await run(newcomer, 'INSERT INTO orders VALUES (1)');
+
+      // The running client's connection was on blue: it moves to green at its next call, with a green-name token.
+      sent.length = 0;
+      const seen = gate.seen.length;
+      await run(app, 'INSERT INTO orders VALUES (2)');
+      assert.equal(sent, [{ host: blueName, to: greenAddress, iamHost: greenName }]);
+      assert.is(gate.seen[seen].token.host, greenName);
+      assert.ok(gate.seen[seen].accepted, gate.seen[seen].reason);
+      const direct = new pg.Client(cluster.directConfig(cluster.writer.name));
+      await direct.connect();
+      try {
+        assert.is(
+          (await direct.query('SELECT count(*)::int AS n FROM orders')).rows[0].n,
+          2,
+          'both rows on the renamed (former green) writer',
+        );
+      } finally {
+        await direct.end();
+      }
+    } finally {
+      await newcomer.end().catch(() => undefined);
+      await app.end();
+    }
+  });
 });
 
 test.run();
