@@ -22,7 +22,7 @@ import type {
   NativeTopologyConfig,
   NativeTopologyEvent,
   NativeTopologyHost,
-  NativeTopologyParamsRequest,
+  NativeMonitorParamsRequest,
   NativeTopologyPublication,
   PublicationReason,
 } from '../native/binding.js';
@@ -324,7 +324,7 @@ export class ClusterTopologyMonitor extends EventEmitter {
   }
 
   /** Connection parameters for one native connection, from the owner's monitoring props. */
-  private async params(req: NativeTopologyParamsRequest): Promise<NativeParams> {
+  private async params(req: NativeMonitorParamsRequest): Promise<NativeParams> {
     const { user, monitoring } = this.owner;
     // Native code asks again with `refresh` only after the server refused the last login to this host.
     if (req.refresh) this.loginRefused(req.host, req.port);

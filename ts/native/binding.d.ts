@@ -10,9 +10,6 @@ export type BlueGreenEventKind = 'status' | 'error'
 /** Blue/Green monitors running in this env. */
 export declare function blueGreenMonitorCount(): number
 
-/** Answers the status monitors' requests for connection parameters (weak, as the other providers). */
-export type BlueGreenParamsCallback = ((arg: NativeBlueGreenParamsRequest) => Promise<NativeParams>)
-
 export type BlueGreenPhase = 'NOT_CREATED' | 'CREATED' | 'PREPARATION' | 'IN_PROGRESS' | 'POST' | 'COMPLETED'
 
 export type BlueGreenRole = 'SOURCE' | 'TARGET'
@@ -63,6 +60,12 @@ export type EventCallback = ((arg: NativeMonitorEvent) => void)
 /** Number of monitors running in this env. */
 export declare function monitorCount(): number
 
+/**
+ * Answers a monitor's requests for connection parameters. Weak, as the other providers: a callback never
+ * keeps the process alive.
+ */
+export type MonitorParamsCallback = ((arg: NativeMonitorParamsRequest) => Promise<NativeParams>)
+
 export interface NativeBlueGreenAddresses {
   host: string
   ips: Array<string>
@@ -98,14 +101,6 @@ export interface NativeBlueGreenEvent {
   message?: string
   /** ms since the Unix epoch. */
   at: number
-}
-
-export interface NativeBlueGreenParamsRequest {
-  kind: ProbeKind
-  host: string
-  port: number
-  /** The last login was refused: fetch new credentials rather than cached ones. */
-  refresh: boolean
 }
 
 export interface NativeBlueGreenStatusRow {
@@ -170,6 +165,15 @@ export interface NativeMonitorEvent {
   abortedSockets: number
 }
 
+/** What a monitor's parameters callback is asked before each connection. */
+export interface NativeMonitorParamsRequest {
+  kind: ProbeKind
+  host: string
+  port: number
+  /** The last login to this host was refused: fetch new credentials rather than cached ones. */
+  refresh: boolean
+}
+
 /** What the parameters provider answers; absent fields keep the target's values. */
 export interface NativeParams {
   host?: string
@@ -224,15 +228,6 @@ export interface NativeRouterMonitorConfig {
   intervalMs: number
   connectTimeoutMs: number
   queryTimeoutMs: number
-}
-
-/** What the monitor's parameters callback is asked before each connection. */
-export interface NativeRouterParamsRequest {
-  kind: ProbeKind
-  host: string
-  port: number
-  /** The last login was refused: fetch new credentials rather than cached ones. */
-  refresh: boolean
 }
 
 /** A host to probe, with optional inline connection parameters (a parameters provider may replace them). */
@@ -299,15 +294,6 @@ export interface NativeTopologyHost {
   id?: string
 }
 
-/** What the monitor's parameters callback is asked before each connection. */
-export interface NativeTopologyParamsRequest {
-  kind: ProbeKind
-  host: string
-  port: number
-  /** The last login to this host was refused: fetch new credentials rather than cached ones. */
-  refresh: boolean
-}
-
 /** A topology the monitor published. */
 export interface NativeTopologyPublication {
   monitorId: number
@@ -371,9 +357,6 @@ export type RouterEventCallback = ((arg: NativeRouterEvent) => void)
 /** Router monitors running in this env. */
 export declare function routerMonitorCount(): number
 
-/** Answers the router monitors' requests for connection parameters (weak, as the other providers). */
-export type RouterParamsCallback = ((arg: NativeRouterParamsRequest) => Promise<NativeParams>)
-
 /**
  * Tells monitor `id` the deployment's merged phase (it polls at least at that phase's rate). False when it is
  * not running.
@@ -414,7 +397,7 @@ export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-full'
  * Starts a Blue/Green status monitor; `params` is asked for connection parameters before each connection and
  * `onEvent` receives status snapshots (when rows or addresses change) and connection errors. Returns its id.
  */
-export declare function startBlueGreenMonitor(config: NativeBlueGreenConfig, params: BlueGreenParamsCallback, onEvent: BlueGreenEventCallback): number
+export declare function startBlueGreenMonitor(config: NativeBlueGreenConfig, params: MonitorParamsCallback, onEvent: BlueGreenEventCallback): number
 
 /** Starts a periodic probe monitor; events go to `onEvent` (never keeps the process alive). Returns its id. */
 export declare function startMonitor(target: NativeTarget, intervalMs: number, timeoutMs: number, keepConnection: boolean, onEvent: EventCallback): number
@@ -423,13 +406,13 @@ export declare function startMonitor(target: NativeTarget, intervalMs: number, t
  * Starts a router monitor; `params` is asked for connection parameters before each connection, `onEvent`
  * receives every poll's rows or failure. Returns the monitor's id.
  */
-export declare function startRouterMonitor(config: NativeRouterMonitorConfig, params: RouterParamsCallback, onEvent: RouterEventCallback): number
+export declare function startRouterMonitor(config: NativeRouterMonitorConfig, params: MonitorParamsCallback, onEvent: RouterEventCallback): number
 
 /**
  * Starts a topology monitor of `cluster`; `params` is asked for connection parameters before each connection,
  * `onEvent` receives publications and panic-mode starts. Returns the monitor's id.
  */
-export declare function startTopologyMonitor(cluster: string, config: NativeTopologyConfig, params: TopologyParamsCallback, onEvent: TopologyEventCallback): number
+export declare function startTopologyMonitor(cluster: string, config: NativeTopologyConfig, params: MonitorParamsCallback, onEvent: TopologyEventCallback): number
 
 /** Stops Blue/Green monitor `id`; false when it is not running. */
 export declare function stopBlueGreenMonitor(id: number): boolean
@@ -460,9 +443,6 @@ export declare function topologyMonitorCount(): number
 
 /** Whether monitor `id` is in panic mode (null when it is not running). */
 export declare function topologyMonitorPanicking(id: number): boolean | null
-
-/** Answers a topology monitor's requests for connection parameters (weak). */
-export type TopologyParamsCallback = ((arg: NativeTopologyParamsRequest) => Promise<NativeParams>)
 
 /** Why a forced refresh returned no new topology. */
 export type TopologyRefreshError = 'timeout' | 'stopped' | 'none' | 'cancelled'

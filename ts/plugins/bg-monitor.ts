@@ -7,7 +7,7 @@ import type {
   BlueGreenPhase,
   NativeBlueGreenConfig,
   NativeBlueGreenEvent,
-  NativeBlueGreenParamsRequest,
+  NativeMonitorParamsRequest,
   NativeBlueGreenStatusRow,
   NativeParams,
 } from '../native/binding.js';
@@ -30,7 +30,7 @@ export type BlueGreenMonitorConfig = Readonly<NativeBlueGreenConfig>;
 export type BlueGreenStatusRow = Readonly<NativeBlueGreenStatusRow>;
 /** A snapshot (rows and the addresses their endpoints resolved to) or a connection error. */
 export type BlueGreenMonitorEvent = Readonly<NativeBlueGreenEvent>;
-export type BlueGreenParamsRequest = Readonly<NativeBlueGreenParamsRequest>;
+export type BlueGreenParamsRequest = Readonly<NativeMonitorParamsRequest>;
 
 /** One native status monitor; restarted by `ensureRunning()` after releaseResources() stopped the addon. */
 export class BlueGreenStatusMonitor {

@@ -19,7 +19,7 @@ import type {
   NativeParams,
   NativeRouterEvent,
   NativeRouterMonitorConfig,
-  NativeRouterParamsRequest,
+  NativeMonitorParamsRequest,
 } from '../native/binding.js';
 import { isNativeAvailable, nativeBinding, nativeGeneration, type NativeBinding } from '../native/index.js';
 import { monitorTlsParams } from '../host-list-providers/topology-monitor.js';
@@ -193,7 +193,7 @@ export class LimitlessRouterMonitor extends EventEmitter {
     return this.nativeId!;
   }
 
-  private async params(req: NativeRouterParamsRequest): Promise<NativeParams> {
+  private async params(req: NativeMonitorParamsRequest): Promise<NativeParams> {
     if (req.refresh) this.loginRefused(req.host, req.port);
     const props = this.monitoring;
     const to = mapHostAddress(props.options.hostAddressMap, req.host, req.port);

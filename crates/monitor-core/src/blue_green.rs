@@ -10,14 +10,15 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::probe::{ErrorClass, ProbeError, ProbeSession};
+use crate::registry::{Registry, Stoppable};
 use crate::runtime::NativeRuntime;
 use crate::target::{ConnectParams, ProbeKind, ProbeTarget};
 use crate::topology::{TopologyHost, TopologyParams};
@@ -169,28 +170,15 @@ impl BlueGreenMonitor {
 }
 
 /// Running Blue/Green monitors of one runtime, by id.
-#[derive(Default)]
-pub struct BlueGreenRegistry {
-    next_id: AtomicU64,
-    running: Mutex<HashMap<u64, BlueGreenMonitor>>,
-}
+pub type BlueGreenRegistry = Registry<BlueGreenMonitor>;
 
-struct Unregister {
-    registry: Arc<BlueGreenRegistry>,
-    id: u64,
-}
-
-impl Drop for Unregister {
-    fn drop(&mut self) {
-        self.registry.lock().remove(&self.id);
+impl Stoppable for BlueGreenMonitor {
+    fn stop(&self) {
+        BlueGreenMonitor::stop(self);
     }
 }
 
-impl BlueGreenRegistry {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, BlueGreenMonitor>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
+impl Registry<BlueGreenMonitor> {
     pub fn start(
         self: &Arc<Self>,
         runtime: &NativeRuntime,
@@ -208,44 +196,10 @@ impl BlueGreenRegistry {
             return Err("blue/green monitor: a host and a non-zero port are required".into());
         }
         let ctx = runtime.context().map_err(|e| format!("cannot start the native runtime: {e}"))?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = self.next_id();
         let shared = Arc::new(Shared { id, config, hint: AtomicU8::new(0), wake: Notify::new(), stop: ctx.cancel.child_token() });
         let monitor = BlueGreenMonitor { shared: Arc::clone(&shared) };
-        self.lock().insert(id, monitor.clone());
-        let registry = Arc::clone(self);
-        ctx.handle.spawn(async move {
-            let _unregister = Unregister { registry, id };
-            run(shared, params, sink).await;
-        });
-        Ok(monitor)
-    }
-
-    pub fn get(&self, id: u64) -> Option<BlueGreenMonitor> {
-        self.lock().get(&id).cloned()
-    }
-
-    pub fn stop(&self, id: u64) -> bool {
-        match self.lock().remove(&id) {
-            Some(m) => {
-                m.stop();
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn stop_all(&self) {
-        for (_, m) in self.lock().drain() {
-            m.stop();
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        Ok(self.spawn(&ctx.handle, id, monitor, run(shared, params, sink)))
     }
 }
 

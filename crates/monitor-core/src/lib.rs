@@ -14,6 +14,7 @@ pub mod efm;
 pub mod limitless;
 pub mod monitor;
 pub mod probe;
+pub mod registry;
 pub mod runtime;
 pub mod sockets;
 pub mod target;

@@ -7,15 +7,14 @@
 //! Every connect and query is bounded (`connect_timeout`, `query_timeout`), every pause is interrupted by stop, and
 //! stop (or the runtime's shutdown) ends the monitor's task.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::probe::{ErrorClass, ProbeError, ProbeSession};
+use crate::registry::{Registry, Stoppable};
 use crate::runtime::NativeRuntime;
 use crate::target::{ConnectParams, ProbeKind, ProbeTarget};
 use crate::topology::{TextRows, TopologyParams};
@@ -81,20 +80,11 @@ impl RouterMonitor {
 }
 
 /// Running router monitors of one runtime, by id.
-#[derive(Default)]
-pub struct RouterMonitorRegistry {
-    next_id: AtomicU64,
-    running: Mutex<HashMap<u64, RouterMonitor>>,
-}
+pub type RouterMonitorRegistry = Registry<RouterMonitor>;
 
-struct Unregister {
-    registry: Arc<RouterMonitorRegistry>,
-    id: u64,
-}
-
-impl Drop for Unregister {
-    fn drop(&mut self) {
-        self.registry.lock().remove(&self.id);
+impl Stoppable for RouterMonitor {
+    fn stop(&self) {
+        RouterMonitor::stop(self);
     }
 }
 
@@ -120,15 +110,7 @@ fn validate(c: &RouterMonitorConfig) -> Result<(), String> {
     Ok(())
 }
 
-impl RouterMonitorRegistry {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, RouterMonitor>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
+impl Registry<RouterMonitor> {
     /// Validates `config` and starts a monitor on `runtime` (starting the runtime if needed).
     pub fn start(
         self: &Arc<Self>,
@@ -139,45 +121,10 @@ impl RouterMonitorRegistry {
     ) -> Result<RouterMonitor, String> {
         validate(&config)?;
         let ctx = runtime.context().map_err(|e| format!("cannot start the native runtime: {e}"))?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = self.next_id();
         let shared = Arc::new(Shared { id, config, wake: Notify::new(), stop: ctx.cancel.child_token() });
         let monitor = RouterMonitor { shared: Arc::clone(&shared) };
-        self.lock().insert(id, monitor.clone());
-        let registry = Arc::clone(self);
-        ctx.handle.spawn(async move {
-            let _unregister = Unregister { registry, id };
-            run(shared, params, sink).await;
-        });
-        Ok(monitor)
-    }
-
-    pub fn get(&self, id: u64) -> Option<RouterMonitor> {
-        self.lock().get(&id).cloned()
-    }
-
-    /// Stops a monitor; false when no such monitor runs.
-    pub fn stop(&self, id: u64) -> bool {
-        match self.lock().remove(&id) {
-            Some(m) => {
-                m.stop();
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn stop_all(&self) {
-        for (_, m) in self.lock().drain() {
-            m.stop();
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        Ok(self.spawn(&ctx.handle, id, monitor, run(shared, params, sink)))
     }
 }
 
@@ -262,6 +209,7 @@ async fn run(shared: Arc<Shared>, params: Arc<dyn TopologyParams>, sink: Arc<dyn
 mod tests {
     use super::*;
     use crate::monitor::GivenParams;
+    use std::sync::Mutex;
 
     struct Collect(Mutex<Vec<RouterEvent>>, Notify);
 

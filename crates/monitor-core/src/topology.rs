@@ -18,9 +18,9 @@
 //! Every connect and query is bounded (`connect_timeout`, `query_timeout`), every pause is interrupted by stop,
 //! and stop (or the runtime's shutdown) ends every task of the monitor.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::monitor::{BoxFuture, GivenParams, ParamsPurpose, ParamsSource};
 use crate::probe::{ErrorClass, ProbeError, ProbeSession};
+use crate::registry::{Registry, Stoppable};
 use crate::runtime::NativeRuntime;
 use crate::target::{ConnectParams, ProbeKind, ProbeTarget};
 
@@ -312,32 +313,15 @@ impl TopologyMonitor {
 }
 
 /// Running topology monitors of one runtime, by id.
-#[derive(Default)]
-pub struct TopologyRegistry {
-    next_id: AtomicU64,
-    running: Mutex<HashMap<u64, TopologyMonitor>>,
-}
+pub type TopologyRegistry = Registry<TopologyMonitor>;
 
-struct Unregister {
-    registry: Arc<TopologyRegistry>,
-    id: u64,
-}
-
-impl Drop for Unregister {
-    fn drop(&mut self) {
-        self.registry.lock().remove(&self.id);
+impl Stoppable for TopologyMonitor {
+    fn stop(&self) {
+        TopologyMonitor::stop(self);
     }
 }
 
-impl TopologyRegistry {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, TopologyMonitor>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
+impl Registry<TopologyMonitor> {
     /// Validates `config` and starts a monitor of `cluster` on `runtime` (starting the runtime if needed).
     pub fn start(
         self: &Arc<Self>,
@@ -349,7 +333,7 @@ impl TopologyRegistry {
     ) -> Result<TopologyMonitor, String> {
         validate(&config)?;
         let ctx = runtime.context().map_err(|e| format!("cannot start the native runtime: {e}"))?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = self.next_id();
         let (latest, _) = watch::channel(None);
         let shared = Arc::new(Shared {
             id,
@@ -365,42 +349,7 @@ impl TopologyRegistry {
             panicking: AtomicBool::new(true),
         });
         let monitor = TopologyMonitor { shared: Arc::clone(&shared) };
-        self.lock().insert(id, monitor.clone());
-        let registry = Arc::clone(self);
-        ctx.handle.spawn(async move {
-            let _unregister = Unregister { registry, id };
-            Runner::new(shared, params, sink).run().await;
-        });
-        Ok(monitor)
-    }
-
-    pub fn get(&self, id: u64) -> Option<TopologyMonitor> {
-        self.lock().get(&id).cloned()
-    }
-
-    /// Stops a monitor; false when no such monitor runs.
-    pub fn stop(&self, id: u64) -> bool {
-        match self.lock().remove(&id) {
-            Some(m) => {
-                m.stop();
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn stop_all(&self) {
-        for (_, m) in self.lock().drain() {
-            m.stop();
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        Ok(self.spawn(&ctx.handle, id, monitor, Runner::new(shared, params, sink).run()))
     }
 }
 

@@ -5,17 +5,16 @@
 //! through the auth plugins, hostAddressMap, TLS) and a weak event callback: a monitor never keeps the process alive.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use monitor_core::blue_green::{BlueGreenConfig, BlueGreenEvent, BlueGreenPhase as CorePhase, BlueGreenRole as CoreRole, BlueGreenSink};
-use monitor_core::topology::{TopologyHost, TopologyParams};
-use monitor_core::{BoxFuture, ErrorClass, ProbeError, ProbeKind, ProbeTarget};
-use napi::bindgen_prelude::Promise;
+use monitor_core::topology::TopologyHost;
+use monitor_core::ProbeKind;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
-use crate::{existing_state, invalid, merge_params, port, state, NativeParams};
+use crate::monitor_params::{JsMonitorParams, MonitorParamsCallback};
+use crate::{existing_state, invalid, millis, port, state};
 
 #[napi(string_enum = "UPPER_SNAKE")]
 pub enum BlueGreenRole {
@@ -88,19 +87,6 @@ pub struct NativeBlueGreenEvent {
     pub at: f64,
 }
 
-#[napi(object)]
-pub struct NativeBlueGreenParamsRequest {
-    pub kind: crate::ProbeKind,
-    pub host: String,
-    pub port: u32,
-    /// The last login was refused: fetch new credentials rather than cached ones.
-    pub refresh: bool,
-}
-
-/// Answers the status monitors' requests for connection parameters (weak, as the other providers).
-#[napi]
-pub type BlueGreenParamsCallback =
-    ThreadsafeFunction<NativeBlueGreenParamsRequest, Promise<NativeParams>, NativeBlueGreenParamsRequest, Status, false, true>;
 /// Weak, bounded queue; snapshots are whole, so a dropped one is replaced by the next change.
 #[napi]
 pub type BlueGreenEventCallback = ThreadsafeFunction<NativeBlueGreenEvent, (), NativeBlueGreenEvent, Status, false, true, 256>;
@@ -124,37 +110,6 @@ fn phase_in(p: BlueGreenPhase) -> CorePhase {
         BlueGreenPhase::InProgress => CorePhase::InProgress,
         BlueGreenPhase::Post => CorePhase::Post,
         BlueGreenPhase::Completed => CorePhase::Completed,
-    }
-}
-
-fn millis(ms: f64, what: &str) -> Result<Duration> {
-    if ms.is_finite() && ms > 0.0 && ms <= 86_400_000.0 {
-        Ok(Duration::from_secs_f64(ms / 1000.0))
-    } else {
-        Err(invalid(format!("{what}: expected a number of milliseconds in (0, 86400000], got {ms}")))
-    }
-}
-
-struct JsParams {
-    callback: Arc<BlueGreenParamsCallback>,
-}
-
-impl TopologyParams for JsParams {
-    fn resolve(&self, base: &ProbeTarget, refresh: bool) -> BoxFuture<std::result::Result<ProbeTarget, ProbeError>> {
-        let request = NativeBlueGreenParamsRequest {
-            kind: base.kind.into(),
-            host: base.params.host.clone(),
-            port: u32::from(base.params.port),
-            refresh,
-        };
-        let callback = Arc::clone(&self.callback);
-        let base = base.clone();
-        Box::pin(async move {
-            let failed = |e: Error| ProbeError::new(ErrorClass::Other, format!("connection parameters provider failed: {}", e.reason));
-            let promise = callback.call_async_catch(request).await.map_err(failed)?;
-            let answer = promise.await.map_err(failed)?;
-            merge_params(base, answer)
-        })
     }
 }
 
@@ -213,7 +168,7 @@ impl BlueGreenSink for JsSink {
 pub fn start_blue_green_monitor(
     env: Env,
     config: NativeBlueGreenConfig,
-    params: BlueGreenParamsCallback,
+    params: MonitorParamsCallback,
     on_event: BlueGreenEventCallback,
 ) -> Result<u32> {
     let kind: ProbeKind = config.kind.into();
@@ -237,7 +192,7 @@ pub fn start_blue_green_monitor(
     let state = state(&env)?;
     let monitor = state
         .blue_green
-        .start(&state.runtime, core, Arc::new(JsParams { callback: Arc::new(params) }), Arc::new(JsSink { callback: on_event }))
+        .start(&state.runtime, core, Arc::new(JsMonitorParams::new(params)), Arc::new(JsSink { callback: on_event }))
         .map_err(invalid)?;
     u32::try_from(monitor.id()).map_err(|_| Error::from_reason("blue/green monitor ids exhausted"))
 }

@@ -24,6 +24,7 @@ use napi_derive::napi;
 mod blue_green;
 mod efm;
 mod limitless;
+mod monitor_params;
 mod topology;
 
 /// Bound of the shutdown run by the env cleanup hook (natural exit, worker exit).

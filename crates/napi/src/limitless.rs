@@ -5,17 +5,15 @@
 //! event callback; both are weak, so a monitor never keeps the process alive.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use monitor_core::limitless::{RouterEvent, RouterMonitorConfig, RouterSink};
-use monitor_core::topology::TopologyParams;
-use monitor_core::{BoxFuture, ErrorClass, ProbeError, ProbeKind, ProbeTarget};
-use napi::bindgen_prelude::Promise;
+use monitor_core::ProbeKind;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
-use crate::{existing_state, invalid, merge_params, port, state, NativeParams};
+use crate::monitor_params::{JsMonitorParams, MonitorParamsCallback};
+use crate::{existing_state, invalid, millis, port, state};
 
 #[napi(object)]
 pub struct NativeRouterMonitorConfig {
@@ -28,16 +26,6 @@ pub struct NativeRouterMonitorConfig {
     pub interval_ms: f64,
     pub connect_timeout_ms: f64,
     pub query_timeout_ms: f64,
-}
-
-/// What the monitor's parameters callback is asked before each connection.
-#[napi(object)]
-pub struct NativeRouterParamsRequest {
-    pub kind: crate::ProbeKind,
-    pub host: String,
-    pub port: u32,
-    /// The last login was refused: fetch new credentials rather than cached ones.
-    pub refresh: bool,
 }
 
 #[napi(object)]
@@ -54,21 +42,9 @@ pub struct NativeRouterEvent {
     pub at: f64,
 }
 
-/// Answers the router monitors' requests for connection parameters (weak, as the other providers).
-#[napi]
-pub type RouterParamsCallback =
-    ThreadsafeFunction<NativeRouterParamsRequest, Promise<NativeParams>, NativeRouterParamsRequest, Status, false, true>;
 /// Weak, bounded queue: a stalled loop drops events (the next poll catches up).
 #[napi]
 pub type RouterEventCallback = ThreadsafeFunction<NativeRouterEvent, (), NativeRouterEvent, Status, false, true, 64>;
-
-fn millis(ms: f64, what: &str) -> Result<Duration> {
-    if ms.is_finite() && ms > 0.0 && ms <= 86_400_000.0 {
-        Ok(Duration::from_secs_f64(ms / 1000.0))
-    } else {
-        Err(invalid(format!("{what}: expected a number of milliseconds in (0, 86400000], got {ms}")))
-    }
-}
 
 fn to_config(c: NativeRouterMonitorConfig) -> Result<RouterMonitorConfig> {
     let kind: ProbeKind = c.kind.into();
@@ -84,29 +60,6 @@ fn to_config(c: NativeRouterMonitorConfig) -> Result<RouterMonitorConfig> {
         connect_timeout: millis(c.connect_timeout_ms, "connectTimeoutMs")?,
         query_timeout: millis(c.query_timeout_ms, "queryTimeoutMs")?,
     })
-}
-
-struct JsRouterParams {
-    callback: Arc<RouterParamsCallback>,
-}
-
-impl TopologyParams for JsRouterParams {
-    fn resolve(&self, base: &ProbeTarget, refresh: bool) -> BoxFuture<std::result::Result<ProbeTarget, ProbeError>> {
-        let request = NativeRouterParamsRequest {
-            kind: base.kind.into(),
-            host: base.params.host.clone(),
-            port: u32::from(base.params.port),
-            refresh,
-        };
-        let callback = Arc::clone(&self.callback);
-        let base = base.clone();
-        Box::pin(async move {
-            let failed = |e: Error| ProbeError::new(ErrorClass::Other, format!("connection parameters provider failed: {}", e.reason));
-            let promise = callback.call_async_catch(request).await.map_err(failed)?;
-            let answer = promise.await.map_err(failed)?;
-            merge_params(base, answer)
-        })
-    }
 }
 
 struct JsRouterSink {
@@ -141,19 +94,14 @@ impl RouterSink for JsRouterSink {
 pub fn start_router_monitor(
     env: Env,
     config: NativeRouterMonitorConfig,
-    params: RouterParamsCallback,
+    params: MonitorParamsCallback,
     on_event: RouterEventCallback,
 ) -> Result<u32> {
     let config = to_config(config)?;
     let state = state(&env)?;
     let monitor = state
         .limitless
-        .start(
-            &state.runtime,
-            config,
-            Arc::new(JsRouterParams { callback: Arc::new(params) }),
-            Arc::new(JsRouterSink { callback: on_event }),
-        )
+        .start(&state.runtime, config, Arc::new(JsMonitorParams::new(params)), Arc::new(JsRouterSink { callback: on_event }))
         .map_err(invalid)?;
     u32::try_from(monitor.id()).map_err(|_| Error::from_reason("router monitor ids exhausted"))
 }

@@ -9,15 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use monitor_core::topology::{
-    self, HostTemplate, Publication, TopologyConfig, TopologyError, TopologyEvent, TopologyHost, TopologyParams, TopologySink, TopologySql,
+    self, HostTemplate, Publication, TopologyConfig, TopologyError, TopologyEvent, TopologyHost, TopologySink, TopologySql,
 };
-use monitor_core::{BoxFuture, ErrorClass, ProbeError, ProbeTarget};
-use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
-use crate::{existing_state, invalid, merge_params, port, state, NativeParams, ProbeKind};
+use crate::monitor_params::{JsMonitorParams, MonitorParamsCallback};
+use crate::{existing_state, invalid, port, state, ProbeKind};
 
 /// The shape of topology rows.
 #[napi(string_enum = "kebab-case")]
@@ -131,16 +130,6 @@ pub struct NativeTopologyConfig {
     pub query_timeout_ms: f64,
 }
 
-/// What the monitor's parameters callback is asked before each connection.
-#[napi(object)]
-pub struct NativeTopologyParamsRequest {
-    pub kind: ProbeKind,
-    pub host: String,
-    pub port: u32,
-    /// The last login to this host was refused: fetch new credentials rather than cached ones.
-    pub refresh: bool,
-}
-
 /// A topology the monitor published.
 #[napi(object)]
 pub struct NativeTopologyPublication {
@@ -178,10 +167,6 @@ pub struct NativeTopologyRefresh {
     pub message: Option<String>,
 }
 
-/// Answers a topology monitor's requests for connection parameters (weak).
-#[napi]
-pub type TopologyParamsCallback =
-    ThreadsafeFunction<NativeTopologyParamsRequest, Promise<NativeParams>, NativeTopologyParamsRequest, Status, false, true>;
 /// Receives a topology monitor's events. Weak, bounded queue: a stalled loop drops events (the next publication or a
 /// forced refresh catches up).
 #[napi]
@@ -246,29 +231,6 @@ fn to_config(c: NativeTopologyConfig) -> Result<TopologyConfig> {
     })
 }
 
-struct JsTopologyParams {
-    callback: Arc<TopologyParamsCallback>,
-}
-
-impl TopologyParams for JsTopologyParams {
-    fn resolve(&self, base: &ProbeTarget, refresh: bool) -> BoxFuture<std::result::Result<ProbeTarget, ProbeError>> {
-        let request = NativeTopologyParamsRequest {
-            kind: base.kind.into(),
-            host: base.params.host.clone(),
-            port: u32::from(base.params.port),
-            refresh,
-        };
-        let callback = Arc::clone(&self.callback);
-        let base = base.clone();
-        Box::pin(async move {
-            let failed = |e: Error| ProbeError::new(ErrorClass::Other, format!("connection parameters provider failed: {}", e.reason));
-            let promise = callback.call_async_catch(request).await.map_err(failed)?;
-            let answer = promise.await.map_err(failed)?;
-            merge_params(base, answer)
-        })
-    }
-}
-
 fn publication(monitor_id: u64, p: &Publication) -> NativeTopologyPublication {
     NativeTopologyPublication {
         monitor_id: u32::try_from(monitor_id).unwrap_or(u32::MAX),
@@ -308,20 +270,14 @@ pub fn start_topology_monitor(
     env: Env,
     cluster: String,
     config: NativeTopologyConfig,
-    params: TopologyParamsCallback,
+    params: MonitorParamsCallback,
     on_event: TopologyEventCallback,
 ) -> Result<u32> {
     let config = to_config(config)?;
     let state = state(&env)?;
     let monitor = state
         .topology
-        .start(
-            &state.runtime,
-            cluster,
-            config,
-            Arc::new(JsTopologyParams { callback: Arc::new(params) }),
-            Arc::new(JsTopologySink { callback: on_event }),
-        )
+        .start(&state.runtime, cluster, config, Arc::new(JsMonitorParams::new(params)), Arc::new(JsTopologySink { callback: on_event }))
         .map_err(invalid)?;
     u32::try_from(monitor.id()).map_err(|_| Error::from_reason("topology monitor ids exhausted"))
 }
