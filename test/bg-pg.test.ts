@@ -23,6 +23,9 @@ import { pgConnect } from './support/dialect-fixtures.js';
 import { IamGate } from './support/aws-iam-gate.js';
 import { format } from 'node:util';
 import { setLogger } from '../ts/logger.js';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { CHANNEL_NAMES, type BlueGreenPhaseMessage } from '../ts/telemetry/channels.js';
+import { OtelMemory } from './support/otel-memory.js';
 
 // Test credentials for IAM token signing (environment provider chain); nothing talks to AWS.
 const KEY_ID = 'AKIATESTBLUEGREEN000';
@@ -411,6 +414,43 @@ test('releaseResources() stops the status monitors; the next call of an open cli
     await app.end();
   }
   assert.is(blueGreenMonitorCount(), 0);
+});
+
+test('phase changes are published on aws-advanced-ts-wrapper:bg:phase (rollback flagged) and counted by the telemetry bridge', async () => {
+  const otel = new OtelMemory();
+  const seen: BlueGreenPhaseMessage[] = [];
+  const listener = (m: unknown): void => void seen.push(m as BlueGreenPhaseMessage);
+  diagnosticsChannel.subscribe(CHANNEL_NAMES.bgPhase, listener);
+  const services = newServices();
+  const app = newClient(services, BLUE, { bgId: 'phase-events', enableTelemetry: true });
+  try {
+    await app.connect();
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await setStatus('SWITCHOVER_INITIATED');
+    await reach(p, 'PREPARATION');
+    await setStatus('AVAILABLE');
+    await reach(p, 'CREATED');
+    assert.equal(
+      seen.map((m) => [m.bgId, m.previousPhase, m.phase, m.rollback, m.timedOut]),
+      [
+        ['phase-events', 'NOT_CREATED', 'CREATED', false, false],
+        ['phase-events', 'CREATED', 'PREPARATION', false, false],
+        ['phase-events', 'PREPARATION', 'CREATED', true, false],
+      ],
+    );
+    assert.equal(Object.keys(seen[0]).sort(), ['at', 'bgId', 'phase', 'previousPhase', 'rollback', 'timedOut']);
+    assert.ok(seen.every((m) => typeof m.at === 'number' && m.at <= Date.now()));
+    const count = (where: Record<string, string | boolean>) =>
+      otel.total('aws_wrapper.bg.phase.change.count', { 'aws_wrapper.bg.id': 'phase-events', ...where });
+    assert.is(await count({}), 3);
+    assert.is(await count({ 'aws_wrapper.bg.phase': 'CREATED', 'aws_wrapper.bg.rollback': true }), 1);
+  } finally {
+    diagnosticsChannel.unsubscribe(CHANNEL_NAMES.bgPhase, listener);
+    await app.end();
+    await services.close();
+    await otel.shutdown();
+  }
 });
 
 test('a dialect without a Blue/Green status source is refused clearly', async () => {

@@ -28,7 +28,9 @@ import { HostInfo } from '../ts/host-info.js';
 import { parseConnectProps } from '../ts/options.js';
 import { SecretsManagerCredentialSource } from '../ts/auth/secrets-manager-source.js';
 import { pluginRegistry } from '../ts/plugins/registry.js';
-import { attributeTexts, OtelMemory } from './support/otel-memory.js';
+import { attributeTexts, OtelMemory, type MetricPoint } from './support/otel-memory.js';
+import { AwsPGPool } from '../ts/pools/pg-pool.js';
+import { AwsMySQLPool } from '../ts/pools/mysql-pool.js';
 
 // Test credentials of the default provider chain (environment). Nothing here talks to AWS.
 const KEY_ID = 'AKIATESTTELEMETRY000';
@@ -437,6 +439,74 @@ test('channels: nothing is published without a subscriber; a subscriber added la
     assert.is(seen.length, 1);
   } finally {
     await client.end();
+    await services.close();
+  }
+});
+
+test('pools: db.client.connection.count (idle / used), .max and .pending_requests per pool name; a pool without telemetry is not counted, an ended pool is not observed', async () => {
+  const services = new WrapperServices();
+  const pgName = `${PG.host}:${PG.port}/${PG.database}`;
+  const myName = `${MY.host}:${MY.port}/${MY.database}`;
+  const pgPool = new AwsPGPool({ ...PG, plugins: '', enableTelemetry: true, max: 2 }, { services });
+  // Same name, telemetry off: were it observed, its connection would add to the counts.
+  const offPool = new AwsPGPool({ ...PG, plugins: '' }, { services });
+  const myPool = new AwsMySQLPool({ ...MY, plugins: '', enableTelemetry: true, connectionLimit: 4 }, { services });
+  let next: AwsPGPool | undefined;
+  // Checked-out clients, released in `finally` should an assertion fail (pg-pool's end() waits for them).
+  const held = new Set<pg.PoolClient>();
+  const take = async (): Promise<pg.PoolClient> => {
+    const c = await pgPool.connect();
+    held.add(c);
+    return c;
+  };
+  const release = (c: pg.PoolClient): void => {
+    held.delete(c);
+    c.release();
+  };
+  const sizes = async (name: string): Promise<Record<string, number>> => {
+    const out: Record<string, number> = {};
+    const pointsOf = (points: MetricPoint[]) =>
+      points.filter((p) => p.attributes['db.client.connection.pool.name'] === name);
+    for (const p of pointsOf(await otel.metrics())) {
+      const state = p.attributes['db.client.connection.state'];
+      out[p.name.replace('db.client.connection.', '') + (state === undefined ? '' : `.${String(state)}`)] = p.value;
+    }
+    return out;
+  };
+  try {
+    await offPool.query('SELECT 1');
+    const c1 = await take();
+    const c2 = await take();
+    const third = take();
+    await myPool.query('SELECT 1');
+    assert.equal(await sizes(pgName), { 'count.idle': 0, 'count.used': 2, max: 2, pending_requests: 1 });
+    assert.equal(await sizes(myName), { 'count.idle': 1, 'count.used': 0, max: 4, pending_requests: 0 });
+    release(c1);
+    release(await third);
+    release(c2);
+    assert.equal(await sizes(pgName), { 'count.idle': 2, 'count.used': 0, max: 2, pending_requests: 0 });
+    await pgPool.end();
+    await myPool.end();
+    const gone = { 'count.idle': 0, 'count.used': 0, max: 0, pending_requests: 0 };
+    assert.equal(
+      await sizes(pgName),
+      gone,
+      'an ended pool is reported once with zeros (cumulative SDKs keep the last value)',
+    );
+    assert.equal(await sizes(myName), gone);
+    next = new AwsPGPool({ ...PG, plugins: '', enableTelemetry: true }, { services });
+    await next.query('SELECT 1');
+    assert.equal(
+      await sizes(pgName),
+      { 'count.idle': 1, 'count.used': 0, max: 10, pending_requests: 0 },
+      'a new pool of the same name counts alone: the ended one is not observed',
+    );
+  } finally {
+    for (const c of held) c.release();
+    await next?.end();
+    if (!pgPool.ending) await pgPool.end();
+    if (!myPool.closed) await myPool.end();
+    await offPool.end();
     await services.close();
   }
 });

@@ -71,6 +71,7 @@ export { BlueGreenTimeoutError, BlueGreenRejectedError } from './plugins/bg.js';
 export {
   CHANNEL_NAMES,
   type AuthFetchMessage,
+  type BlueGreenPhaseMessage,
   type ChannelName,
   type ConnectionSwitchMessage,
   type EfmAbortMessage,

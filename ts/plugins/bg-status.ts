@@ -19,6 +19,7 @@ import {
   type BlueGreenRole,
 } from './bg-monitor.js';
 import { getLogger } from '../logger.js';
+import { publishBlueGreenPhase } from '../telemetry/channels.js';
 
 const log = getLogger('bg');
 
@@ -313,6 +314,10 @@ export class BlueGreenStatusProvider extends EventEmitter {
     if (this.phase !== before) {
       log.info('bg %s: phase %s → %s', this.options.bgId, before, this.phase);
       for (const m of this.monitors) m.setPhase(this.phase);
+      publishBlueGreenPhase(this.options.bgId, before, this.phase, {
+        rollback: this.rollback,
+        timedOut: this.timedOut,
+      });
     }
     if (this.stateKey() !== beforeKey) this.changed();
   }
@@ -354,8 +359,11 @@ export class BlueGreenStatusProvider extends EventEmitter {
       to,
     );
     this.timedOut = true;
+    const before = this.phase;
     this.phase = to;
     for (const m of this.monitors) m.setPhase(to);
+    if (to !== before)
+      publishBlueGreenPhase(this.options.bgId, before, to, { rollback: this.rollback, timedOut: true });
     this.changed();
   }
 

@@ -30,7 +30,9 @@ import { safeConfigView } from '../clients/config-view.js';
 import type { ClientCore } from '../client-core.js';
 import { ConfigurationError } from '../errors.js';
 import { checkDuration } from '../option-table.js';
-import type { WrapperServices } from '../services.js';
+import { sharedServices, type WrapperServices } from '../services.js';
+import { parseConnectProps } from '../options.js';
+import { defaultPoolName, observePool } from '../telemetry/pool-metrics.js';
 import { newReaderRoutingState } from '../reader-routing.js';
 import { ClientPool, type ClientPoolOptions } from './client-pool.js';
 import { AwsMySQLCallbackPool, type PoolEvent } from './mysql-callback-pool.js';
@@ -138,6 +140,8 @@ export class AwsMySQLPool extends EventEmitter {
   /** How many connections the pool had when end() was first called. */
   private connectionsAtEnd: number | undefined;
   private readonly internal: InternalConnectionPools;
+  /** Removes the pool from the telemetry pool metrics (enableTelemetry only). */
+  private readonly unobserve: (() => void) | undefined;
   /** readerRouting's read-your-writes window covers every connection of the pool. */
   private readonly readerRoutingState = newReaderRoutingState();
 
@@ -190,6 +194,16 @@ export class AwsMySQLPool extends EventEmitter {
       enqueued: () => this.emitToBoth('enqueue'),
       refusal,
     });
+    const props = parseConnectProps('mysql2', clientConfig);
+    const d = props.driver;
+    this.unobserve = observePool(
+      init.services ?? sharedServices(),
+      props.options,
+      defaultPoolName(d.host ?? 'localhost', d.port ?? 3306, d.database),
+      limit === 0 ? undefined : limit,
+      this,
+    );
+    Object.defineProperty(this, 'unobserve', { enumerable: false });
   }
 
   /** Delivers a pool event to this pool's listeners, then to its callback face's (which does not forward it back). */
@@ -323,6 +337,7 @@ export class AwsMySQLPool extends EventEmitter {
       return;
     }
     this.connectionsAtEnd = this.totalCount;
+    this.unobserve?.();
     await this.clientPool.end(true);
     await this.internal.end();
   }

@@ -36,7 +36,8 @@ import { checkDuration } from '../option-table.js';
 import type { HostInfo } from '../host-info.js';
 import { getLogger } from '../logger.js';
 import { parseConnectProps } from '../options.js';
-import type { WrapperServices } from '../services.js';
+import { sharedServices, type WrapperServices } from '../services.js';
+import { defaultPoolName, observePool } from '../telemetry/pool-metrics.js';
 import { InternalConnectionPools } from './internal-pools.js';
 import { newReaderRoutingState } from '../reader-routing.js';
 import { attachInternalPools, isClientBroken, resetPooledClient } from './pool-support.js';
@@ -173,6 +174,8 @@ function checkNumbers(config: Readonly<Record<string, unknown>>): void {
 
 export class AwsPGPool extends pg.Pool {
   private readonly internal!: InternalConnectionPools;
+  /** Removes the pool from the telemetry pool metrics (enableTelemetry only). */
+  private readonly unobserve: (() => void) | undefined;
 
   constructor(config: AwsPGPoolConfig | string = {}, init: AwsPGPoolInit = {}) {
     if (config === null || (typeof config !== 'object' && typeof config !== 'string')) {
@@ -183,7 +186,7 @@ export class AwsPGPool extends pg.Pool {
     const options = (typeof config === 'string' ? { connectionString: config } : config) as Record<string, unknown>;
     checkNumbers(options);
     // Wrapper options are checked now, as a client would check them, so a typo fails here and not on first use.
-    parseConnectProps('pg', copyConfig(options));
+    const props = parseConnectProps('pg', copyConfig(options));
     super(options);
     if (typeof this.options.connectionString === 'string') {
       // Like the password, so logging the pool does not show the credentials in the URL.
@@ -202,6 +205,15 @@ export class AwsPGPool extends pg.Pool {
       acquireTimeoutMs: this.options.connectionTimeoutMillis ? this.options.connectionTimeoutMillis : undefined,
     });
     Object.defineProperty(this, 'internal', { enumerable: false, value: internal });
+    const d = props.driver;
+    const unobserve = observePool(
+      init.services ?? sharedServices(),
+      props.options,
+      defaultPoolName(d.host ?? pg.defaults.host, d.port ?? pg.defaults.port, d.database ?? pg.defaults.database),
+      max,
+      this,
+    );
+    Object.defineProperty(this, 'unobserve', { enumerable: false, value: unobserve });
     const internals = this as unknown as PgPoolInternals;
     if (options.Client === undefined) {
       const services = init.services;
@@ -306,6 +318,7 @@ export class AwsPGPool extends pg.Pool {
   override end(callback: (err?: Error) => void): void;
   override end(callback?: (err?: Error) => void): Promise<void> | void {
     if (this.ending) return (super.end as (cb?: unknown) => Promise<void> | void)(callback);
+    this.unobserve?.();
     const ended = super.end().then(() => this.internal.end());
     if (callback === undefined) return ended;
     ended.then(

@@ -1,6 +1,6 @@
 /**
  * The wrapper's `node:diagnostics_channel` events: failover, enhanced failure monitoring, connection switches,
- * topology changes and authentication fetches. Like undici and Node's own modules, nothing is built or published
+ * topology changes, authentication fetches and Blue/Green switchover phases. Like undici and Node's own modules, nothing is built or published
  * while a channel has no subscriber: each `publish…` helper checks `hasSubscribers` first, so the call sites cost a
  * property read. Messages carry host names, ports, roles, durations and error class names — never statements,
  * bound values, tokens, passwords or error messages (a driver message may quote a value).
@@ -26,6 +26,8 @@ export const CHANNEL_NAMES = {
   topologyChange: 'aws-advanced-ts-wrapper:topology:change',
   /** An authentication token, secret or role credentials were fetched, or the fetch failed (AuthFetchMessage). */
   authFetch: 'aws-advanced-ts-wrapper:auth:fetch',
+  /** A Blue/Green deployment's phase (merged from its blue and green status) changed (BlueGreenPhaseMessage). */
+  bgPhase: 'aws-advanced-ts-wrapper:bg:phase',
 } as const;
 
 export type ChannelName = (typeof CHANNEL_NAMES)[keyof typeof CHANNEL_NAMES];
@@ -108,6 +110,19 @@ export interface AuthFetchMessage {
   readonly at: number;
 }
 
+export interface BlueGreenPhaseMessage {
+  /** The deployment's `bgId` option (the cluster endpoint when not set). */
+  readonly bgId: string;
+  /** NOT_CREATED, CREATED, PREPARATION, IN_PROGRESS, POST or COMPLETED. */
+  readonly phase: string;
+  readonly previousPhase: string;
+  /** The switchover went back to a lower phase (rolled back). */
+  readonly rollback: boolean;
+  /** bgSwitchoverTimeoutMs expired and forced the phase. */
+  readonly timedOut: boolean;
+  readonly at: number;
+}
+
 const failoverStart = diagnosticsChannel.channel(CHANNEL_NAMES.failoverStart);
 const failoverEnd = diagnosticsChannel.channel(CHANNEL_NAMES.failoverEnd);
 const efmVerdict = diagnosticsChannel.channel(CHANNEL_NAMES.efmVerdict);
@@ -115,6 +130,7 @@ const efmAbort = diagnosticsChannel.channel(CHANNEL_NAMES.efmAbort);
 const connectionSwitch = diagnosticsChannel.channel(CHANNEL_NAMES.connectionSwitch);
 const topologyChange = diagnosticsChannel.channel(CHANNEL_NAMES.topologyChange);
 const authFetch = diagnosticsChannel.channel(CHANNEL_NAMES.authFetch);
+const bgPhase = diagnosticsChannel.channel(CHANNEL_NAMES.bgPhase);
 
 export function hostRef(h: HostInfo | undefined): HostRef | undefined {
   return h === undefined ? undefined : { host: h.host, port: h.port, role: h.role };
@@ -219,6 +235,23 @@ export function publishTopologyChange(
     hosts: after.map((h) => ({ host: h.host, port: h.port, role: h.role })),
     at: Date.now(),
   } satisfies TopologyChangeMessage);
+}
+
+export function publishBlueGreenPhase(
+  bgId: string,
+  previousPhase: string,
+  phase: string,
+  flags: { readonly rollback: boolean; readonly timedOut: boolean },
+): void {
+  if (!bgPhase.hasSubscribers) return;
+  bgPhase.publish({
+    bgId,
+    phase,
+    previousPhase,
+    rollback: flags.rollback,
+    timedOut: flags.timedOut,
+    at: Date.now(),
+  } satisfies BlueGreenPhaseMessage);
 }
 
 /**

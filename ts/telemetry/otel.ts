@@ -9,8 +9,9 @@
  *    spans of @opentelemetry/instrumentation-pg / -mysql2 become its children (those remain the CLIENT spans; ours
  *    are INTERNAL, so nothing is counted twice as a database call).
  *  - TelemetryBridge (one per WrapperServices, in `services.shared`): subscribes to the diagnostics channels
- *    (channels.ts) and turns failover, EFM, connection switch, topology and auth events into spans and metrics.
- *    A failover or auth span is a child of whatever span is active where it happened (the call's span).
+ *    (channels.ts) and turns failover, EFM, connection switch, topology, auth and Blue/Green phase events into spans
+ *    and metrics. A failover or auth span is a child of whatever span is active where it happened (the call's span).
+ *    It also reports the sizes of the pools made with enableTelemetry (pool-metrics.ts) when the SDK collects.
  */
 import type * as OtelApi from '@opentelemetry/api';
 import diagnosticsChannel from 'node:diagnostics_channel';
@@ -21,10 +22,12 @@ import { boundedSqlPrefix, statementText } from '../plugin-manager.js';
 import type { WrapperServices } from '../services.js';
 import { hostMonitorRegistry } from '../plugins/host-monitoring-common.js';
 import { topologyMonitors as topologyMonitorsOf } from '../host-list-providers/cluster-state.js';
+import { observedPools, type PoolSizes } from './pool-metrics.js';
 import {
   CHANNEL_NAMES,
   errorKind,
   type AuthFetchMessage,
+  type BlueGreenPhaseMessage,
   type ConnectionSwitchMessage,
   type EfmAbortMessage,
   type EfmVerdictMessage,
@@ -89,6 +92,8 @@ export function operationName(args: readonly unknown[]): string | undefined {
   return m === null ? undefined : m[0].toUpperCase();
 }
 
+const NO_POOL: PoolSizes = { idle: 0, used: 0, pending: 0, max: 0 };
+
 function seconds(ms: number): number {
   return ms / 1000;
 }
@@ -110,6 +115,9 @@ export class TelemetryBridge {
   private readonly topologyChanges: OtelApi.Counter;
   private readonly authFetches: OtelApi.Counter;
   private readonly authFetchDuration: OtelApi.Histogram;
+  private readonly bgPhaseChanges: OtelApi.Counter;
+  /** Pool names observed at the last collection. */
+  private readonly poolNames = new Set<string>();
 
   constructor(
     private readonly api: Api,
@@ -147,26 +155,57 @@ export class TelemetryBridge {
       unit: 's',
       description: 'Time of an authentication fetch',
     });
-    // Gauges of the services' background monitors, read when the SDK collects.
+    this.bgPhaseChanges = meter.createCounter('aws_wrapper.bg.phase.change.count', {
+      description: 'Phase changes of Blue/Green deployments (switchover progress, rollbacks, timeouts)',
+    });
+    // Gauges of the services' background monitors and of the pools, read when the SDK collects.
     const efmMonitors = meter.createObservableGauge('aws_wrapper.efm.monitor.count', {
       description: 'Host monitors (enhanced failure monitoring) running',
     });
     const topologyMonitors = meter.createObservableGauge('aws_wrapper.topology.monitor.count', {
       description: 'Cluster topology monitors running',
     });
+    // The OpenTelemetry database client conventions' pool metrics (UpDownCounters there: observed here).
+    const poolConnections = meter.createObservableUpDownCounter('db.client.connection.count', {
+      unit: '{connection}',
+      description: 'Connections of a pool that are idle or used',
+    });
+    const poolMax = meter.createObservableUpDownCounter('db.client.connection.max', {
+      unit: '{connection}',
+      description: 'Most connections a pool opens',
+    });
+    const poolPending = meter.createObservableUpDownCounter('db.client.connection.pending_requests', {
+      unit: '{request}',
+      description: 'Checkouts waiting for a connection of a pool',
+    });
+    const observables = [efmMonitors, topologyMonitors, poolConnections, poolMax, poolPending];
     const observe = (r: OtelApi.BatchObservableResult): void => {
       if (!this.metrics) return;
       r.observe(efmMonitors, hostMonitorRegistry(services).list().length);
       r.observe(topologyMonitors, topologyMonitorsOf(services).size);
+      const sizes = observedPools(services).sizes();
+      // A pool that ended (or was collected) is reported once with zeros: an SDK with cumulative temporality
+      // otherwise exports its last sizes for ever.
+      for (const name of this.poolNames) if (!sizes.has(name)) sizes.set(name, NO_POOL);
+      this.poolNames.clear();
+      for (const [name, size] of sizes) {
+        if (size !== NO_POOL) this.poolNames.add(name);
+        const pool = { 'db.client.connection.pool.name': name };
+        r.observe(poolConnections, size.idle, { ...pool, 'db.client.connection.state': 'idle' });
+        r.observe(poolConnections, size.used, { ...pool, 'db.client.connection.state': 'used' });
+        r.observe(poolPending, size.pending, pool);
+        if (size.max !== undefined) r.observe(poolMax, size.max, pool);
+      }
     };
-    meter.addBatchObservableCallback(observe, [efmMonitors, topologyMonitors]);
-    this.unsubscribers.push(() => meter.removeBatchObservableCallback(observe, [efmMonitors, topologyMonitors]));
+    meter.addBatchObservableCallback(observe, observables);
+    this.unsubscribers.push(() => meter.removeBatchObservableCallback(observe, observables));
     this.on(CHANNEL_NAMES.failoverEnd, (m: FailoverEndMessage) => this.onFailover(m));
     this.on(CHANNEL_NAMES.efmVerdict, (m: EfmVerdictMessage) => this.onEfmVerdict(m));
     this.on(CHANNEL_NAMES.efmAbort, (m: EfmAbortMessage) => this.onEfmAbort(m));
     this.on(CHANNEL_NAMES.connectionSwitch, (m: ConnectionSwitchMessage) => this.onSwitch(m));
     this.on(CHANNEL_NAMES.topologyChange, (m: TopologyChangeMessage) => this.onTopology(m));
     this.on(CHANNEL_NAMES.authFetch, (m: AuthFetchMessage) => this.onAuthFetch(m));
+    this.on(CHANNEL_NAMES.bgPhase, (m: BlueGreenPhaseMessage) => this.onBlueGreenPhase(m));
   }
 
   /** Turns on what a client's settings ask for (settings only add: another client's spans stay on). */
@@ -299,6 +338,17 @@ export class TelemetryBridge {
         m.kind === 'secret' || m.kind === 'role-credentials' ? 'fetch credentials' : 'fetch authentication token';
       this.pastSpan(name, m.durationMs, attrs, m.error);
     }
+  }
+
+  private onBlueGreenPhase(m: BlueGreenPhaseMessage): void {
+    if (this.metrics)
+      this.bgPhaseChanges.add(1, {
+        'aws_wrapper.bg.id': m.bgId,
+        'aws_wrapper.bg.phase': m.phase,
+        'aws_wrapper.bg.previous_phase': m.previousPhase,
+        'aws_wrapper.bg.rollback': m.rollback,
+        'aws_wrapper.bg.timed_out': m.timedOut,
+      });
   }
 }
 
