@@ -19,8 +19,8 @@ import type mysql from 'mysql2/promise';
 import { ClientCore } from '../ts/client-core.js';
 import { Mysql2DriverDialect } from '../ts/dialects/driver/mysql2.js';
 import { PgDriverDialect } from '../ts/dialects/driver/pg.js';
-import type { ConnectionPlugin, PluginFactory } from '../ts/plugin.js';
 import { pluginRegistry } from '../ts/plugins/registry.js';
+import { connectRecorder, type SentConnection } from './support/connect-recorder.js';
 import { WrapperServices } from '../ts/services.js';
 import { IamGate } from './support/aws-iam-gate.js';
 
@@ -255,24 +255,8 @@ test('IAM through the renames: in POST a new client and the moved running connec
     const services = new WrapperServices();
     const gate = new IamGate({ secrets: { [KEY_ID]: SECRET }, realPassword: base.password });
     // Where the innermost plugins sent each connection: the socket's address and the name the token is for.
-    const sent: { host: string; to: string | undefined; iamHost?: string }[] = [];
-    const recorder: PluginFactory = {
-      code: 'bg_test_recorder',
-      weight: 900,
-      create: <C>(): ConnectionPlugin<C> => ({
-        code: 'bg_test_recorder',
-        subscribedMethods: new Set(['connect', 'forceConnect']),
-        connect: async (host, props, _initial, next) => {
-          const iamHost = props.options.iamHost;
-          sent.push({
-            host: host.host,
-            to: props.options.hostAddressMap?.[`${host.host}:${host.port}`],
-            ...(iamHost !== undefined ? { iamHost } : {}),
-          });
-          return next(props);
-        },
-      }),
-    };
+    const sent: SentConnection[] = [];
+    const recorder = connectRecorder(sent);
     pluginRegistry(services).registerPlugin(gate.factory());
     pluginRegistry(services).registerPlugin(recorder);
     const iamClient = () =>

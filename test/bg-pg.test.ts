@@ -11,13 +11,13 @@ import type pg from 'pg';
 import { ClientCore } from '../ts/client-core.js';
 import { PgDriverDialect } from '../ts/dialects/driver/pg.js';
 import { UnsupportedOperationError } from '../ts/errors.js';
-import type { ConnectionPlugin, PluginFactory } from '../ts/plugin.js';
 import { BlueGreenRejectedError, BlueGreenTimeoutError, type BlueGreenPlugin } from '../ts/plugins/bg.js';
 import type { BlueGreenStatusProvider } from '../ts/plugins/bg-status.js';
 import type { BlueGreenPhase } from '../ts/plugins/bg-monitor.js';
 import { blueGreenMonitorCount } from '../ts/plugins/bg-monitor.js';
 import { WrapperServices } from '../ts/services.js';
 import { pluginRegistry } from '../ts/plugins/registry.js';
+import { connectRecorder, type SentConnection } from './support/connect-recorder.js';
 import { releaseResources } from '../ts/release.js';
 import { pgConnect } from './support/dialect-fixtures.js';
 import { IamGate } from './support/aws-iam-gate.js';
@@ -53,24 +53,8 @@ async function setStatus(s: string): Promise<void> {
 }
 
 /** The connect props each client's innermost plugin saw: where the socket was sent for which name. */
-const sent: { host: string; to: string | undefined; iamHost?: string }[] = [];
-const recorder: PluginFactory = {
-  code: 'bg_test_recorder',
-  weight: 900,
-  create: <C>(): ConnectionPlugin<C> => ({
-    code: 'bg_test_recorder',
-    subscribedMethods: new Set(['connect', 'forceConnect']),
-    connect: async (host, props, _initial, next) => {
-      const iamHost = props.options.iamHost;
-      sent.push({
-        host: host.host,
-        to: props.options.hostAddressMap?.[`${host.host}:${host.port}`],
-        ...(iamHost !== undefined ? { iamHost } : {}),
-      });
-      return next(props);
-    },
-  }),
-};
+const sent: SentConnection[] = [];
+const recorder = connectRecorder(sent);
 
 function newClient(
   services: WrapperServices,
