@@ -103,21 +103,26 @@ test('forceRefresh waits for a topology published after the call (confirmed when
 
 test('a reader added, then removed, appears in and leaves the published topology', async () => {
   const monitor = monitorOf(services, clients[0]);
-  const name = await lab.cluster.addReader();
-  const added = await nextPublication(
+  // Each wait starts before the change: the monitor may publish before the lookalike's call returns.
+  const before = new Set(lab.cluster.instances.map((i) => i.name));
+  const added = nextPublication(
     monitor,
-    (p) => p.hosts.some((h) => instanceName(h.host) === name),
+    (p) => p.hosts.some((h) => !before.has(instanceName(h.host))),
     20_000,
-    `listing ${name}`,
+    'listing the new reader',
   );
-  assert.is(added.hosts.length, 4);
-  await lab.cluster.removeReader(name);
-  const removed = await nextPublication(
+  const name = await lab.cluster.addReader();
+  const addedTopology = await added;
+  assert.ok(addedTopology.hosts.some((h) => instanceName(h.host) === name));
+  assert.is(addedTopology.hosts.length, 4);
+  const removedWait = nextPublication(
     monitor,
     (p) => !p.hosts.some((h) => instanceName(h.host) === name),
     20_000,
     `without ${name}`,
   );
+  await lab.cluster.removeReader(name);
+  const removed = await removedWait;
   assert.is(removed.hosts.length, 3);
 });
 
