@@ -51,8 +51,9 @@ Commands:
   router kill|hang|heal NAME         fault of a Limitless transaction router (heal without NAME: all)
   router load NAME LOAD              load (0 idle .. 1 saturated) aurora_limitless_router_endpoints() reports
 
-Global database (two aurora-pg regions, a global- writer endpoint; --dir is the global directory):
-  global-up [--regions R1,R2] [--readers N] [--name NAME] [--dns-lag-ms N] [--user U] [--password P] [--database DB]
+Global database (two aurora-pg or aurora-mysql regions, a global- writer endpoint; --dir is the global directory):
+  global-up [--flavour aurora-pg|aurora-mysql] [--regions R1,R2] [--readers N] [--name NAME] [--dns-lag-ms N]
+            [--user U] [--password P] [--database DB]
   global-status [--json]             regions, roles, the global- endpoint and globalClusterInstanceHostPatterns
   global-failover [--target-region R]    unplanned: the primary's writer crashes, the other region is promoted
   global-switchover [--target-region R]  planned: clean shutdown first, nothing lost
@@ -198,7 +199,11 @@ async function globalCommand(
       .map((r) => r.trim());
     if (regions !== undefined && regions.length !== 2)
       throw new UsageError(`--regions takes two regions, e.g. us-east-1,us-west-2; got '${str('regions')}'`);
+    const flavour = str('flavour') ?? str('flavor') ?? 'aurora-pg';
+    if (flavour !== 'aurora-pg' && flavour !== 'aurora-mysql')
+      throw new UsageError(`--flavour: global databases are aurora-pg or aurora-mysql; got '${flavour}'`);
     db = await LocalGlobalDatabase.start({
+      flavour,
       regions: regions as [string, string] | undefined,
       readers: intOption(str('readers'), 'readers'),
       dir: str('dir'),
@@ -226,6 +231,7 @@ async function globalCommand(
   for (const c of db.clusters) await c.status();
   const summary = {
     directory: db.directory,
+    flavour: db.flavour,
     primaryRegion: db.primaryRegion,
     globalEndpoint: db.globalEndpoint,
     globalClusterInstanceHostPatterns: db.globalClusterInstanceHostPatterns,
@@ -245,7 +251,7 @@ async function globalCommand(
     );
   } else {
     if (result !== undefined) out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
-    out(`global database — primary region ${summary.primaryRegion} — ${summary.directory}`);
+    out(`global database (${db.flavour}) — primary region ${summary.primaryRegion} — ${summary.directory}`);
     out(`  global writer endpoint ${summary.globalEndpoint} -> ${db.hostAddressMap[summary.globalEndpoint]}`);
     out(`  globalClusterInstanceHostPatterns ${summary.globalClusterInstanceHostPatterns}`);
     for (const c of db.clusters) out(describe(c.lastState).replace(/^cluster /, `region ${c.region}: cluster `));

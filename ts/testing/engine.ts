@@ -40,6 +40,20 @@ export interface EngineContext {
   log(message: string): void;
 }
 
+/**
+ * Global database: what the global status functions / tables report on every instance of every region (the
+ * instances with their region, the primary region's writer marked, and the regions).
+ */
+export interface GlobalDocument {
+  readonly instances: readonly {
+    readonly server_id: string;
+    readonly aws_region: string;
+    readonly writer: boolean;
+    readonly session_id: string;
+  }[];
+  readonly regions: readonly { readonly aws_region: string; readonly primary: boolean }[];
+}
+
 /** Metadata the engine must publish in every instance so the wrapper's dialect SQL sees the real shape. */
 export interface TopologySnapshot {
   readonly writer: InstanceSpec;
@@ -76,7 +90,7 @@ export interface Engine {
    */
   follow?(ctx: EngineContext, upstream: InstanceSpec | undefined, topology: TopologySnapshot): Promise<void>;
   /** Global database: publishes the global view (the global status functions' answer) in every instance. */
-  publishGlobal?(ctx: EngineContext, doc: unknown): Promise<void>;
+  publishGlobal?(ctx: EngineContext, doc: GlobalDocument): Promise<void>;
   /** Blue/Green: installs the status source where the flavour lacks it (run on blue's writer before the copy). */
   prepareBlueGreen?(ctx: EngineContext, writer: InstanceSpec): Promise<void>;
   /** Blue/Green: publishes the status rows on this side's instances (what the dialects' status SQL returns). */

@@ -1,8 +1,9 @@
 /**
- * LocalGlobalDatabase: an Aurora PostgreSQL Global Database lookalike made of two LocalClusters in two "regions".
- * The secondary region's writer is a streaming replica of the primary region's writer (its readers replicate from
- * it), every instance answers `aurora_global_db_instance_status()` / `aurora_global_db_status()` from a global view
- * this object publishes, and the first region's supervisor serves the `global-` writer endpoint, which follows the
+ * LocalGlobalDatabase: an Aurora Global Database lookalike (Aurora PostgreSQL or Aurora MySQL) made of two
+ * LocalClusters in two "regions". The secondary region's writer replicates the primary region's writer (PostgreSQL
+ * streaming, MariaDB GTID replication; its readers replicate from it), every instance answers the global status
+ * functions (`aurora_global_db_instance_status()` / `aurora_global_db_status()`, or on MySQL the
+ * `information_schema` tables of those names) from a global view this object publishes, and the first region's supervisor serves the `global-` writer endpoint, which follows the
  * primary region. A global failover (unplanned: the old writer crashes) or switchover (planned: clean shutdown, no
  * data lost) promotes the other region's writer, then turns the old primary region into a secondary one (its
  * instances are cloned again from the new primary, as Aurora rebuilds them). The state lives in `global.json` in
@@ -18,7 +19,11 @@ export const GLOBAL_STATE_FILE = 'global.json';
 /** First server id of the second region: instance names stay distinct across regions (instance-1, instance-101). */
 const SECOND_REGION_FIRST_ID = 101;
 
+export type GlobalFlavour = 'aurora-pg' | 'aurora-mysql';
+
 export interface LocalGlobalDatabaseOptions {
+  /** Engine of both regions (default 'aurora-pg'). */
+  readonly flavour?: GlobalFlavour;
   /** The two regions; the first starts as the primary (default ['us-east-1', 'us-west-2']). */
   readonly regions?: readonly [string, string];
   /** Readers per region (default 1). */
@@ -58,6 +63,8 @@ export interface GlobalFailoverResult {
 
 interface GlobalState {
   readonly version: 1;
+  /** Absent in state files written before Aurora MySQL was supported: aurora-pg. */
+  readonly flavour?: GlobalFlavour;
   readonly name: string;
   readonly globalId: string;
   readonly dnsName: string;
@@ -91,6 +98,9 @@ export class LocalGlobalDatabase {
     for (const r of regions)
       if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(r))
         throw new Error(`region '${r}' does not look like an AWS region (e.g. us-east-1)`);
+    const flavour = options.flavour ?? 'aurora-pg';
+    if (flavour !== 'aurora-pg' && flavour !== 'aurora-mysql')
+      throw new Error(`flavour: 'aurora-pg' or 'aurora-mysql' expected (Aurora global databases), got '${String(flavour)}'`);
     const name = options.name ?? 'lookalike';
     assertClusterName(name);
     const globalId = newClusterId();
@@ -100,7 +110,7 @@ export class LocalGlobalDatabase {
     mkdirSync(dir, { recursive: true });
     const dnsName = globalEndpointDnsName(name, globalId);
     const common = {
-      flavour: 'aurora-pg' as const,
+      flavour,
       readers: options.readers ?? 1,
       clusterName: name,
       dnsLagMs: options.dnsLagMs,
@@ -132,6 +142,7 @@ export class LocalGlobalDatabase {
     }
     const state: GlobalState = {
       version: 1,
+      flavour,
       name,
       globalId,
       dnsName,
@@ -184,6 +195,10 @@ export class LocalGlobalDatabase {
 
   get primaryRegion(): string {
     return this.state.primaryRegion;
+  }
+
+  get flavour(): GlobalFlavour {
+    return this.state.flavour ?? 'aurora-pg';
   }
 
   /** The `global-` writer endpoint, e.g. `lookalike.global-abc123xyz456.global.rds.amazonaws.com`. */
@@ -313,7 +328,7 @@ export class LocalGlobalDatabase {
     const global_cluster = {
       identifier: this.state.name,
       endpoint: this.state.dnsName,
-      engine: 'aurora-postgresql',
+      engine: this.flavour === 'aurora-mysql' ? 'aurora-mysql' : 'aurora-postgresql',
       members: this.clusters.map((c) => ({
         dbClusterArn: `arn:aws:rds:${c.region}:123456789012:cluster:${this.state.name}-${c.region}`,
         isWriter: c.region === this.state.primaryRegion,

@@ -60,6 +60,7 @@ export {
   LocalGlobalDatabase,
   globalEndpointDnsName,
   type LocalGlobalDatabaseOptions,
+  type GlobalFlavour,
   type GlobalFailoverOptions,
   type GlobalFailoverResult,
 } from './global-database.js';

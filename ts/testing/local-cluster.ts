@@ -65,7 +65,7 @@ export interface LocalClusterOptions {
   readonly keepAfterExit?: boolean;
   /** Milliseconds to wait for the cluster to come up (default 120000). */
   readonly timeoutMs?: number;
-  /** Set by LocalGlobalDatabase for the regions of a global database (aurora-pg only). */
+  /** Set by LocalGlobalDatabase for the regions of a global database (aurora-pg, aurora-mysql). */
   readonly globalMember?: {
     /** Server id and name suffix of the first instance (regions use distinct ones). */
     readonly firstServerId: number;

@@ -16,9 +16,15 @@
  *    writer (green receives blue's rows by replication until it is promoted). A green copy keeps its Aurora
  *    metadata in its own schema (`aurora_lookalike_<suffix>`), written in its own GTID domain, so what blue
  *    replicates to it never overwrites green's own topology.
+ *  - Global database (aurora-mysql): each region keeps its `replica_host_status` in its own schema (the secondary
+ *    region's writer replicates the primary's, whose metadata must not overwrite its own), written in the region's
+ *    own GTID domain while it is a secondary. A secondary region's writer is reported without MASTER_SESSION_ID (it
+ *    replicates, it does not take writes). `information_schema.aurora_global_db_instance_status` /
+ *    `aurora_global_db_status` are answered by each instance's front from the global view (no rows outside a
+ *    global database), and `information_schema.tables` lists both, as on Aurora MySQL 3.04+.
  */
 import type mysql from 'mysql2/promise';
-import type { Flavour, TopologySnapshot } from './engine.js';
+import type { Flavour, GlobalDocument, TopologySnapshot } from './engine.js';
 import { sqlString, type SqlRewriteRules } from './mariadb-sql-rewrite.js';
 import type { BlueGreenRow } from './state.js';
 
@@ -49,7 +55,54 @@ export interface FrontOptions {
   readonly schema?: string;
   /** `mysql` flavour playing RDS for MySQL (version_comment "Source distribution"). */
   readonly rds?: boolean;
+  /** Global database: the view the global status tables report. */
+  readonly global?: GlobalDocument;
 }
+
+const GLOBAL_INSTANCE_STATUS = 'information_schema.aurora_global_db_instance_status';
+const GLOBAL_STATUS = 'information_schema.aurora_global_db_status';
+
+/**
+ * `aurora_global_db_instance_status` as a derived table. As on Aurora, the writer is live: an instance that takes
+ * writes (read_only off) reports itself as MASTER_SESSION_ID, every other one the global view's writer.
+ */
+function globalInstanceStatusSql(instanceName: string, view: GlobalDocument | undefined): string {
+  const rows = view?.instances ?? [];
+  const viewWriter = rows.find((r) => r.writer)?.server_id;
+  const writer = `IF(@@global.read_only, ${viewWriter === undefined ? 'NULL' : sqlString(viewWriter)}, ${sqlString(instanceName)})`;
+  const source =
+    rows.length === 0
+      ? 'SELECT NULL AS SERVER_ID, NULL AS SESSION_ID, NULL AS AWS_REGION FROM DUAL WHERE FALSE'
+      : rows
+          .map(
+            (r) =>
+              `SELECT ${sqlString(r.server_id)} AS SERVER_ID, ${sqlString(r.session_id)} AS SESSION_ID, ${sqlString(r.aws_region)} AS AWS_REGION`,
+          )
+          .join(' UNION ALL ');
+  return `(SELECT g.SERVER_ID, IF(g.SERVER_ID = ${writer}, 'MASTER_SESSION_ID', g.SESSION_ID) AS SESSION_ID, g.AWS_REGION,
+    CAST(0 AS UNSIGNED) AS DURABLE_LSN, CAST(0 AS UNSIGNED) AS HIGHEST_LSN_RCVD, CAST(0 AS UNSIGNED) AS OLDEST_READ_VIEW_TRX_ID,
+    CAST(0 AS UNSIGNED) AS OLDEST_READ_VIEW_LSN, IF(g.SERVER_ID = ${writer}, NULL, 0) AS VISIBILITY_LAG_IN_MSEC
+    FROM (${source}) AS g)`;
+}
+
+/** `aurora_global_db_status` as a derived table: one row per region (lags -1 for the primary region, as on Aurora). */
+function globalStatusSql(view: GlobalDocument | undefined): string {
+  const rows = view?.regions ?? [];
+  const source =
+    rows.length === 0
+      ? 'SELECT NULL AS AWS_REGION, FALSE AS IS_PRIMARY FROM DUAL WHERE FALSE'
+      : rows
+          .map((r) => `SELECT ${sqlString(r.aws_region)} AS AWS_REGION, ${r.primary ? 'TRUE' : 'FALSE'} AS IS_PRIMARY`)
+          .join(' UNION ALL ');
+  return `(SELECT r.AWS_REGION, CAST(0 AS UNSIGNED) AS HIGHEST_LSN_WRITTEN,
+    IF(r.IS_PRIMARY, -1, 0) AS DURABILITY_LAG_IN_MILLISECONDS, IF(r.IS_PRIMARY, -1, 0) AS RPO_LAG_IN_MILLISECONDS,
+    NOW(6) AS LAST_LAG_CALCULATION_TIME, CAST(0 AS UNSIGNED) AS OLDEST_READ_VIEW_TRX_ID FROM (${source}) AS r)`;
+}
+
+/** `information_schema.tables` with Aurora's own tables added (only read by statements that ask about them). */
+const AURORA_CATALOG_TABLES = `(SELECT TABLE_CATALOG, TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.tables
+    UNION ALL SELECT 'def', 'information_schema', 'AURORA_GLOBAL_DB_INSTANCE_STATUS', 'SYSTEM VIEW'
+    UNION ALL SELECT 'def', 'information_schema', 'AURORA_GLOBAL_DB_STATUS', 'SYSTEM VIEW')`;
 
 /** The front's rewrite rules for one instance. */
 export function frontRules(flavour: MysqlFlavour, instanceName: string, options: FrontOptions = {}): SqlRewriteRules {
@@ -79,8 +132,16 @@ export function frontRules(flavour: MysqlFlavour, instanceName: string, options:
       ['innodb_read_only', "IF(@@global.read_only, 'ON', 'OFF')"],
       ['version_comment', comment],
     ]),
-    tables: new Map([['information_schema.replica_host_status', `${schema}.replica_host_status`]]),
+    tables: new Map([
+      ['information_schema.replica_host_status', `${schema}.replica_host_status`],
+      [GLOBAL_INSTANCE_STATUS, globalInstanceStatusSql(instanceName, options.global)],
+      [GLOBAL_STATUS, globalStatusSql(options.global)],
+    ]),
     functions: new Map([['aurora_version', version]]),
+    catalog: {
+      names: ['aurora_global_db_instance_status', 'aurora_global_db_status'],
+      tables: AURORA_CATALOG_TABLES,
+    },
   };
 }
 
@@ -105,16 +166,28 @@ export async function createMetadata(
   }
 }
 
+/** Where and how a cluster writes its Aurora topology rows. */
+export interface TopologyTarget {
+  /** Default AURORA_SCHEMA. */
+  readonly schema?: string;
+  /** A global database's secondary region: its writer replicates and is reported as a reader. */
+  readonly secondary?: boolean;
+  /** GTID domain of the writes (a secondary region's writer replicates domain 0 from the primary region). */
+  readonly gtidDomain?: number;
+}
+
 /** Rewrites the topology rows (on the writer, in one transaction; replicates to the readers). */
 export async function writeTopology(
   conn: mysql.Connection,
   flavour: MysqlFlavour,
   topology: TopologySnapshot,
   publicPort: number,
-  schema = AURORA_SCHEMA,
+  target: TopologyTarget = {},
 ): Promise<void> {
   if (flavour === 'mysql') return;
+  const schema = target.schema ?? AURORA_SCHEMA;
   const instances = [topology.writer, ...topology.readers];
+  if (target.gtidDomain !== undefined) await conn.query(`SET SESSION gtid_domain_id = ${Number(target.gtidDomain)}`);
   await conn.query('START TRANSACTION');
   try {
     if (flavour === 'multi-az-mysql') {
@@ -125,7 +198,7 @@ export async function writeTopology(
     } else {
       await conn.query(`DELETE FROM ${schema}.replica_host_status_data`);
       const rows = instances.map(
-        (i, n) => `(${conn.escape(i.name)}, ${n === 0 ? "'MASTER_SESSION_ID'" : 'UUID()'}, 0, 0)`,
+        (i, n) => `(${conn.escape(i.name)}, ${n === 0 && !target.secondary ? "'MASTER_SESSION_ID'" : 'UUID()'}, 0, 0)`,
       );
       await conn.query(`INSERT INTO ${schema}.replica_host_status_data
         (SERVER_ID, SESSION_ID, CPU, REPLICA_LAG_IN_MILLISECONDS) VALUES ${rows.join(', ')}`);

@@ -15,10 +15,19 @@ export interface SqlRewriteRules {
   readonly variables: ReadonlyMap<string, string>;
   /** `SHOW [GLOBAL|SESSION] VARIABLES LIKE 'name'` → SQL expression for the Value column, keyed by lower-case name. */
   readonly showVariables: ReadonlyMap<string, string>;
-  /** `schema.table` (lower-case, unquoted) → replacement `schema.table`. */
+  /**
+   * `schema.table` (lower-case, unquoted) → replacement `schema.table`, or a parenthesised derived table (given
+   * the table's name as alias unless the statement names one).
+   */
   readonly tables: ReadonlyMap<string, string>;
   /** Zero-argument function `name()` (lower-case) → SQL expression. */
   readonly functions: ReadonlyMap<string, string>;
+  /**
+   * Tables the server lacks but `information_schema.tables` must list: a statement that reads
+   * `information_schema.tables` and names one of `names` (case-insensitive) reads the derived table `tables`
+   * instead. Other statements on `information_schema.tables` are left alone.
+   */
+  readonly catalog?: { readonly names: readonly string[]; readonly tables: string };
 }
 
 type TokenKind = 'space' | 'comment' | 'string' | 'quoted' | 'word' | 'sysvar' | 'punct';
@@ -46,11 +55,17 @@ export function createSqlRewriter(rules: SqlRewriteRules): (sql: string) => stri
   ];
   if (names.length === 0) return () => undefined;
   const prefilter = new RegExp(names.map(escapeRegExp).join('|'), 'i');
+  const catalog = rules.catalog;
+  const catalogNames = catalog && new RegExp(catalog.names.map(escapeRegExp).join('|'), 'i');
+  const withCatalog: SqlRewriteRules | undefined = catalog && {
+    ...rules,
+    tables: new Map([...rules.tables, ['information_schema.tables', catalog.tables]]),
+  };
   return (sql) => {
     if (!prefilter.test(sql)) return undefined;
     const shown = rewriteShowVariables(sql, rules);
     if (shown !== undefined) return shown;
-    const out = rewriteTokens(tokenize(sql), rules);
+    const out = rewriteTokens(tokenize(sql), withCatalog && catalogNames!.test(sql) ? withCatalog : rules);
     return out === sql ? undefined : out;
   };
 }
@@ -87,6 +102,32 @@ const CLAUSES = new Set([
   'UPDATE',
   'CALL',
   'DO',
+]);
+/** Words that may follow a table reference without being its alias. */
+const NOT_ALIAS = new Set([
+  'WHERE',
+  'GROUP',
+  'ORDER',
+  'HAVING',
+  'LIMIT',
+  'UNION',
+  'JOIN',
+  'INNER',
+  'LEFT',
+  'RIGHT',
+  'CROSS',
+  'NATURAL',
+  'STRAIGHT_JOIN',
+  'ON',
+  'USING',
+  'FOR',
+  'LOCK',
+  'INTO',
+  'WINDOW',
+  'PROCEDURE',
+  'EXCEPT',
+  'INTERSECT',
+  'RETURNING',
 ]);
 const ITEM_START = new Set(['SELECT', ',', 'DISTINCT', 'ALL']);
 const ITEM_END = new Set([',', ';', 'FROM', 'UNION', 'INTO', 'WHERE', 'GROUP', 'ORDER', 'HAVING', 'LIMIT']);
@@ -142,6 +183,15 @@ function rewriteTokens(tokens: Token[], rules: SqlRewriteRules): string {
         const table = rules.tables.get(key);
         if (table !== undefined) {
           out.push(table);
+          if (table.startsWith('(')) {
+            // A derived table needs an alias: the table's own name, unless the statement gives one.
+            const next = sigAfter(second);
+            const named =
+              next >= 0 &&
+              (tokens[next].kind === 'quoted' ||
+                (tokens[next].kind === 'word' && !NOT_ALIAS.has(tokens[next].text.toUpperCase())));
+            if (!named) out.push(` AS \`${identName(tokens[second]).replace(/`/g, '``')}\``);
+          }
           i = second;
           continue;
         }

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { Engine, EngineContext, InstanceSpec, TopologySnapshot } from './engine.js';
+import type { Engine, EngineContext, GlobalDocument, InstanceSpec, TopologySnapshot } from './engine.js';
 import { MysqlFront } from './aurora-mysql-front.js';
 import {
   AURORA_SCHEMA,
@@ -28,6 +28,7 @@ import {
   writeBlueGreenRows,
   writeTopology,
   type MysqlFlavour,
+  type TopologyTarget,
 } from './mariadb-metadata.js';
 import type { BlueGreenRow } from './state.js';
 import {
@@ -69,6 +70,13 @@ interface ClusterState {
   metadataSchema?: string;
   /** `mysql` playing RDS for MySQL (set when a Blue/Green deployment is made). */
   rds?: boolean;
+  /**
+   * A region of a global database: whether it is a secondary one (its writer replicates from the primary
+   * region's) and the GTID domain of its own metadata writes while it is.
+   */
+  globalRegion?: { secondary: boolean; gtidDomain: number };
+  /** Global database: the view the fronts answer the global status tables from. */
+  globalView?: GlobalDocument;
 }
 
 /** The services `serve()` runs: one front per instance of the cluster. */
@@ -90,11 +98,15 @@ export function createMariaDbEngine(): MariaDbServingEngine {
 }
 
 class MariaDbEngine implements Engine {
-  async create(ctx: EngineContext, instances: readonly InstanceSpec[]): Promise<void> {
+  /** The fronts this engine serves (in the supervisor), refreshed at once when the global view changes. */
+  private fronts: MariaDbFronts | undefined;
+
+  async create(ctx: EngineContext, instances: readonly InstanceSpec[], upstream?: InstanceSpec): Promise<void> {
     const flavour = checkContext(ctx);
     checkInstances(instances);
     if (existsSync(statePath(ctx)))
       throw new Error(`MariaDB cluster ${ctx.clusterId} already exists (${statePath(ctx)})`);
+    if (upstream !== undefined) return this.createSecondary(ctx, flavour, instances, upstream);
     const [writer, ...readers] = instances as [InstanceSpec, ...InstanceSpec[]];
     const state: ClusterState = {
       flavour,
@@ -152,6 +164,12 @@ class MariaDbEngine implements Engine {
     if (mode !== 'fast' && mode !== 'immediate')
       throw new Error(`stop mode: expected 'fast' or 'immediate', got ${String(mode)}`);
     ctx.log(`mariadb: stopping ${instance.name} (${mode})`);
+    const state = existsSync(statePath(ctx)) ? loadState(ctx) : undefined;
+    if (mode === 'fast' && state?.globalRegion && state.writer === instance.name && isServerRunning(instance)) {
+      // A planned global switchover loses nothing: the writer stops once every replica (the other region's
+      // writer too) has received its whole binlog.
+      await withAdmin(instance, (conn) => conn.query('SHUTDOWN WAIT FOR ALL SLAVES')).catch(() => undefined);
+    }
     await stopServer(instance, mode);
   }
 
@@ -196,7 +214,7 @@ class MariaDbEngine implements Engine {
       others.push(oldWriter);
     await Promise.all(others.map((r) => this.attach(ctx, state, r, newWriter, true)));
     if (usesSemiSync(state.flavour) && others.length > 0) await waitSemiSyncActive(newWriter);
-    await withAdmin(newWriter, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)));
+    await withAdmin(newWriter, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, topologyTarget(state)));
     ctx.log(`mariadb: promoted ${newWriter.name}`);
   }
 
@@ -263,7 +281,7 @@ class MariaDbEngine implements Engine {
       throw new Error(`publishTopology: ${topology.writer.name} is not the writer (${state.writer}); promote it first`);
     }
     await withAdmin(topology.writer, (conn) =>
-      writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)),
+      writeTopology(conn, state.flavour, topology, ctx.publicPort, topologyTarget(state)),
     );
   }
 
@@ -278,7 +296,11 @@ class MariaDbEngine implements Engine {
       if (closed) return;
       const state = existsSync(statePath(ctx)) ? loadState(ctx) : undefined;
       const specs = state ? state.instances : [...instances];
-      const options = { schema: state ? schemaOf(state) : AURORA_SCHEMA, rds: state?.rds ?? false };
+      const options = {
+        schema: state ? schemaOf(state) : AURORA_SCHEMA,
+        rds: state?.rds ?? false,
+        global: state?.globalView,
+      };
       for (const spec of specs) {
         const rewrite = createSqlRewriter(frontRules(flavour, spec.name, options));
         const known = fronts.get(spec.port);
@@ -313,10 +335,11 @@ class MariaDbEngine implements Engine {
         refresh().catch((err: Error) => ctx.log(`mariadb: front refresh failed: ${err.message}`));
     });
     writeFileSync(path.join(ctx.dir, SERVE_MARKER), JSON.stringify({ pid: process.pid }));
-    return {
+    const served: MariaDbFronts = {
       refresh,
       listening: () => new Map([...fronts.values()].map((e) => [e.name, e.front.port])),
       close: async () => {
+        if (this.fronts === served) this.fronts = undefined;
         closed = true;
         watcher.close();
         await chain.catch(() => undefined);
@@ -325,6 +348,99 @@ class MariaDbEngine implements Engine {
         rmSync(path.join(ctx.dir, SERVE_MARKER), { force: true });
       },
     };
+    this.fronts = served;
+    return served;
+  }
+
+  // ---- global database -------------------------------------------------------------------------------------
+
+  /**
+   * A global database's secondary region: fresh instances, the writer replicating the primary region's writer
+   * (`upstream`, another cluster of this machine: same replication account), the readers replicating the writer.
+   */
+  private async createSecondary(
+    ctx: EngineContext,
+    flavour: MysqlFlavour,
+    instances: readonly InstanceSpec[],
+    upstream: InstanceSpec,
+  ): Promise<void> {
+    if (flavour !== 'aurora-mysql')
+      throw new Error(`MariaDB engine: only aurora-mysql has global databases, got '${flavour}'`);
+    const [writer] = instances as [InstanceSpec, ...InstanceSpec[]];
+    const state: ClusterState = {
+      flavour,
+      writer: writer.name,
+      replicationPassword: loadStateIn(clusterDirOf(upstream)).replicationPassword,
+      instances: instances.map(plainSpec),
+      metadataSchema: `${AURORA_SCHEMA}_${writer.serverId}`,
+      globalRegion: { secondary: true, gtidDomain: writer.serverId },
+    };
+    saveState(ctx, state);
+    for (const spec of instances) await internalPort(spec);
+    try {
+      await this.cloneRegion(ctx, state, instances, upstream);
+    } catch (err) {
+      await Promise.allSettled(instances.map((spec) => stopServer(spec, 'immediate')));
+      throw err;
+    }
+    ctx.log(`mariadb: secondary region up, ${writer.name} replicating from ${upstream.name}`);
+  }
+
+  /**
+   * Global database: with `upstream`, this region becomes a secondary one (every instance rebuilt from the new
+   * primary region's binlog, as Aurora rebuilds the old primary region); without, its writer stops replicating
+   * and takes writes (the primary region).
+   */
+  async follow(ctx: EngineContext, upstream: InstanceSpec | undefined, topology: TopologySnapshot): Promise<void> {
+    const state = loadState(ctx);
+    if (topology.writer.name !== state.writer)
+      throw new Error(`follow: ${topology.writer.name} is not the writer of this region (${state.writer})`);
+    const gtidDomain = state.globalRegion?.gtidDomain ?? Math.min(...state.instances.map((i) => i.serverId));
+    state.globalRegion = { secondary: upstream !== undefined, gtidDomain };
+    saveState(ctx, state);
+    if (upstream === undefined) {
+      await this.promote(ctx, topology.writer, topology);
+      return;
+    }
+    const instances = [topology.writer, ...topology.readers];
+    await Promise.all(state.instances.map((spec) => stopServer(spec, 'immediate')));
+    await this.cloneRegion(ctx, state, instances, upstream);
+    ctx.log(`mariadb: rebuilt as a secondary region of ${upstream.name}`);
+  }
+
+  /** Fresh instances replay `upstream`'s whole binlog (never purged); then the region writes its own topology. */
+  private async cloneRegion(
+    ctx: EngineContext,
+    state: ClusterState,
+    instances: readonly InstanceSpec[],
+    upstream: InstanceSpec,
+  ): Promise<void> {
+    const [writer, ...readers] = instances as [InstanceSpec, ...InstanceSpec[]];
+    const template = await templateDirFor();
+    await settleAll(instances.map((spec) => initDataDir(spec, template)));
+    await settleAll(instances.map((spec) => startServer(spec, startOptions(state.flavour, spec, true))));
+    const upstreamPort = await internalPort(upstream);
+    await withAdmin(writer, (conn) => replicateFrom(conn, upstreamPort, state.replicationPassword));
+    await this.waitCaughtUp(upstream, [writer]);
+    const writerPort = await internalPort(writer);
+    await Promise.all(
+      readers.map((r) => withAdmin(r, (conn) => replicateFrom(conn, writerPort, state.replicationPassword))),
+    );
+    await withAdmin(writer, async (conn) => {
+      await conn.query(`SET SESSION gtid_domain_id = ${state.globalRegion!.gtidDomain}`);
+      await createMetadata(conn, state.flavour, schemaOf(state));
+      await writeTopology(conn, state.flavour, { writer, readers }, ctx.publicPort, topologyTarget(state));
+    });
+    await this.waitCaughtUp(writer, readers);
+  }
+
+  /** The global view, answered by every front of this cluster from now on. */
+  async publishGlobal(ctx: EngineContext, doc: GlobalDocument): Promise<void> {
+    const state = loadState(ctx);
+    state.globalView = doc;
+    state.globalRegion ??= { secondary: false, gtidDomain: Math.min(...state.instances.map((i) => i.serverId)) };
+    saveState(ctx, state);
+    await this.fronts?.refresh();
   }
 
   // ---- Blue/Green ------------------------------------------------------------------------------------------
@@ -391,7 +507,7 @@ class MariaDbEngine implements Engine {
         await withAdmin(writer, async (conn) => {
           await conn.query(`SET SESSION gtid_domain_id = ${greenDomain(suffix)}`);
           await createMetadata(conn, flavour, schemaOf(state));
-          await writeTopology(conn, flavour, { writer, readers }, ctx.publicPort, schemaOf(state));
+          await writeTopology(conn, flavour, { writer, readers }, ctx.publicPort, topologyTarget(state));
         });
         await this.waitCaughtUp(writer, readers);
       }
@@ -423,7 +539,7 @@ class MariaDbEngine implements Engine {
       await conn.query('RESET SLAVE ALL');
       await conn.query('SET GLOBAL read_only = 0');
     });
-    await withAdmin(writer, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)));
+    await withAdmin(writer, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, topologyTarget(state)));
     ctx.log(`mariadb: blue-green ${writer.name} caught up with ${source.name} and promoted in ${Date.now() - t0} ms`);
   }
 
@@ -440,7 +556,7 @@ class MariaDbEngine implements Engine {
     state.writer = renamed.get(state.writer)?.name ?? state.writer;
     saveState(ctx, state);
     await withAdmin(topology.writer, (conn) =>
-      writeTopology(conn, state.flavour, topology, ctx.publicPort, schemaOf(state)),
+      writeTopology(conn, state.flavour, topology, ctx.publicPort, topologyTarget(state)),
     );
   }
 
@@ -499,6 +615,20 @@ function schemaOf(state: ClusterState): string {
   return state.metadataSchema ?? AURORA_SCHEMA;
 }
 
+function topologyTarget(state: ClusterState): TopologyTarget {
+  const secondary = state.globalRegion?.secondary === true;
+  return {
+    schema: schemaOf(state),
+    secondary,
+    gtidDomain: secondary ? state.globalRegion!.gtidDomain : undefined,
+  };
+}
+
+/** The state directory of the cluster an instance belongs to (instances live in `<cluster dir>/data/<name>`). */
+function clusterDirOf(spec: InstanceSpec): string {
+  return path.dirname(path.dirname(path.resolve(spec.dataDir)));
+}
+
 /** GTID domain of a green copy's own metadata writes (blue's transactions are in domain 0). */
 function greenDomain(suffix: string): number {
   return 1 + (parseInt(suffix, 36) % 4_000_000);
@@ -509,8 +639,12 @@ function statePath(ctx: EngineContext): string {
 }
 
 function loadState(ctx: EngineContext): ClusterState {
-  const file = statePath(ctx);
-  if (!existsSync(file)) throw new Error(`no MariaDB cluster in ${ctx.dir} (missing ${STATE_FILE}); create it first`);
+  return loadStateIn(ctx.dir);
+}
+
+function loadStateIn(dir: string): ClusterState {
+  const file = path.join(dir, STATE_FILE);
+  if (!existsSync(file)) throw new Error(`no MariaDB cluster in ${dir} (missing ${STATE_FILE}); create it first`);
   return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
 }
 

@@ -24,16 +24,7 @@ export const TOPOLOGY_FILE = 'lookalike-topology.json';
  */
 export const GLOBAL_FILE = 'lookalike-global.json';
 
-/** What the global status functions report: every instance of both regions and the regions themselves. */
-export interface GlobalDocument {
-  readonly instances: readonly {
-    readonly server_id: string;
-    readonly aws_region: string;
-    readonly writer: boolean;
-    readonly session_id: string;
-  }[];
-  readonly regions: readonly { readonly aws_region: string; readonly primary: boolean }[];
-}
+export type { GlobalDocument } from './engine.js';
 /** File in each data directory with the Blue/Green status rows (JSON array of BlueGreenRow). */
 export const BLUE_GREEN_FILE = 'lookalike-blue-green.json';
 

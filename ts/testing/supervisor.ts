@@ -8,7 +8,7 @@ import { appendFileSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { Engine, EngineContext, Flavour, InstanceSpec, TopologySnapshot } from './engine.js';
+import type { Engine, EngineContext, Flavour, GlobalDocument, InstanceSpec, TopologySnapshot } from './engine.js';
 import { removeHostsBlock, writeHostsBlock } from './etc-hosts.js';
 import { blueGreenRows, BLUE_GREEN_FLAVOURS, nextStatusAllowed } from './blue-green-rows.js';
 import {
@@ -216,8 +216,10 @@ export class Supervisor {
     const first = options.firstServerId ?? 1;
     if (!Number.isInteger(first) || first < 1 || first > 180)
       throw new Error(`firstServerId must be an integer from 1 to 180, got ${String(first)}`);
-    if (options.replicaOf !== undefined && flavour !== 'aurora-pg')
-      throw new Error(`a global database's secondary region needs flavour 'aurora-pg', got '${flavour}'`);
+    if (options.replicaOf !== undefined && flavour !== 'aurora-pg' && flavour !== 'aurora-mysql')
+      throw new Error(
+        `a global database's secondary region needs flavour 'aurora-pg' or 'aurora-mysql', got '${flavour}'`,
+      );
     this.pgBinDir = options.pgBinDir;
     if (!Number.isInteger(options.readers) || options.readers < 0 || options.readers > 15) {
       throw new Error(`readers must be an integer from 0 to 15, got ${String(options.readers)}`);
@@ -761,7 +763,7 @@ export class Supervisor {
     if (!this.engine.publishGlobal) throw new OperationError(`flavour '${this.state.flavour}' has no global database`);
     if (typeof doc !== 'object' || doc === null)
       throw new OperationError('publish-global: a document object is expected');
-    await this.engine.publishGlobal(this.ctx, doc);
+    await this.engine.publishGlobal(this.ctx, doc as GlobalDocument);
     // The RDS API of every region answers DescribeGlobalClusters from the same view.
     const record = (doc as { global_cluster?: GlobalClusterRecord }).global_cluster;
     if (record !== undefined && this.rdsApiServer)
