@@ -8,6 +8,8 @@
  * Differences from the Python wrapper, on purpose:
  * - The cache key includes the engine (`pg/host:port`, `mysql/host:port`), so a PG and a MySQL server behind one
  *   host name never see each other's dialect (the Node peer's "Unknown dialect code" defect).
+ * - A candidate that matches is refined by its own candidates, so an instance name (guessed rds-*) of an Aurora
+ *   global database ends as global-aurora-*, not aurora-*.
  * - A guessed aurora-* / rds-* dialect is verified when no candidate matched: if its own detection definitively
  *   answers "no" (the server replied and lacks the Aurora/RDS functions), the client falls back to rds-* and then
  *   to the plain engine dialect, instead of staying on a dialect whose topology and host-id queries fail. A probe
@@ -301,12 +303,23 @@ export class DialectManager {
       }
     };
 
+    // A match is refined in turn (rds-pg → aurora-pg → global-aurora-pg): an instance name of a global database
+    // is then detected as global too, where the Python wrapper stops at aurora.
     let chosen: DatabaseDialect | undefined;
-    for (const code of start.updateCandidates) {
-      if ((await probe(code)) === 'yes') {
-        chosen = DATABASE_DIALECTS.get(code);
-        break;
+    const probed = new Set<DialectCode>();
+    for (let candidates = start.updateCandidates; candidates.length > 0; ) {
+      let next: DatabaseDialect | undefined;
+      for (const code of candidates) {
+        if (probed.has(code)) continue;
+        probed.add(code);
+        if ((await probe(code)) === 'yes') {
+          next = DATABASE_DIALECTS.get(code);
+          break;
+        }
       }
+      if (next === undefined) break;
+      chosen = next;
+      candidates = next.updateCandidates;
     }
     if (!chosen && start.code === 'unknown') {
       throw new AwsWrapperError(
