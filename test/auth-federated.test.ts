@@ -15,6 +15,7 @@ import { IdpServer } from './support/aws-idp-server.js';
 import { IamGate } from './support/aws-iam-gate.js';
 import { parseIamToken } from './support/aws-sigv4.js';
 import { pluginRegistry } from '../ts/plugins/registry.js';
+import { describeGlobalClusters, RdsApiServer, type GlobalClusterRecord } from '../ts/testing/rds-api.js';
 
 // No ambient AWS credentials: the tokens must be signed with the role credentials STS hands out.
 for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'])
@@ -266,6 +267,93 @@ test('STS refusal is reported with the role and the STS error code, never the as
     assert.not.ok(err!.message.includes(idp.assertions.at(-1)!.slice(0, 40)));
   } finally {
     aws.refuseAssertions = false;
+  }
+});
+
+const GLOBAL = 'orders.global-abcdefghijkl.global.rds.amazonaws.com';
+
+function globalCluster(writerRegion: string): GlobalClusterRecord {
+  const arn = (region: string) => `arn:aws:rds:${region}:123456789012:cluster:orders-${region}`;
+  return {
+    identifier: 'orders',
+    endpoint: GLOBAL,
+    engine: 'aurora-mysql',
+    members: ['us-east-1', 'us-west-2'].map((region) => ({
+      dbClusterArn: arn(region),
+      isWriter: region === writerRegion,
+      readers: region === writerRegion ? [arn(region === 'us-east-1' ? 'us-west-2' : 'us-east-1')] : [],
+    })),
+  };
+}
+
+test("global- endpoint: the role credentials ask DescribeGlobalClusters for the writer's region and the token is signed for it (ADFS and Okta)", async () => {
+  // The local RDS API checks SigV4 against the keys STS handed out; the lookup goes to the region of AWS_REGION.
+  const rds = await new RdsApiServer('eu-central-1').start();
+  rds.accessKeys.get = (id: string) => aws.accessKeys[id];
+  let writerRegion = 'us-east-1';
+  const lookups: { id: string | null; accessKeyId: string }[] = [];
+  const answer = describeGlobalClusters(() => [globalCluster(writerRegion)]);
+  rds.actions.set('DescribeGlobalClusters', (req) => {
+    lookups.push({ id: req.params.get('GlobalClusterIdentifier'), accessKeyId: req.accessKeyId });
+    return answer(req);
+  });
+  const savedRegion = process.env.AWS_REGION;
+  process.env.AWS_REGION = 'eu-central-1';
+  const globalHost = new HostInfo({ host: GLOBAL, port: 3306 });
+  const gate = (region: string) =>
+    new IamGate({
+      secrets: aws.accessKeys,
+      sessionTokens: aws.sessionTokens,
+      realPassword: '',
+      expectHost: GLOBAL,
+      expectPort: 3306,
+      expectRegion: region,
+    });
+  try {
+    const sources = [
+      { source: (s: WrapperServices) => new AdfsTokenSource(ctx(s)), props: adfsProps },
+      { source: (s: WrapperServices) => new OktaTokenSource(ctx(s)), props: oktaProps },
+    ];
+    for (const { source, props } of sources) {
+      writerRegion = 'us-east-1';
+      const src = source(new WrapperServices());
+      const extra = { iamRdsEndpoint: rds.endpoint };
+      const signIns = idp.signIns;
+      const first = await src.resolve(globalHost, props(extra), false);
+      assert.is(gate('us-east-1').check(first.password), undefined);
+      assert.is(idp.signIns, signIns + 1, 'one IdP sign-in for the lookup and the token');
+      const token = parseIamToken(first.password);
+      assert.equal(lookups.at(-1), { id: 'orders', accessKeyId: token.accessKeyId }, 'signed with the role');
+      const asked = lookups.length;
+      assert.ok((await src.resolve(globalHost, props(extra), false)).fromCache);
+      // A global failover moved the writer: the refused token (refresh) asks again and signs for the new region.
+      writerRegion = 'us-west-2';
+      const moved = await src.resolve(globalHost, props(extra), true);
+      assert.is(gate('us-west-2').check(moved.password), undefined);
+      assert.is(lookups.length, asked + 1);
+      // iamRegion wins, without a lookup.
+      const fixed = await src.resolve(globalHost, props({ ...extra, iamRegion: 'ap-south-1' }), false);
+      assert.is(gate('ap-south-1').check(fixed.password), undefined);
+      assert.is(lookups.length, asked + 1);
+    }
+    // A lookup the RDS API refuses names iamRegion, the way out.
+    rds.accessKeys.get = () => undefined;
+    const err = await failure(
+      new AdfsTokenSource(ctx(new WrapperServices())).resolve(
+        globalHost,
+        adfsProps({ iamRdsEndpoint: rds.endpoint }),
+        false,
+      ),
+    );
+    assert.instance(err, AwsWrapperError);
+    assert.match(
+      err!.message,
+      /^federated_auth: cannot find the region of global database endpoint 'orders\.global-.*' with DescribeGlobalClusters .*set 'iamRegion'/,
+    );
+  } finally {
+    if (savedRegion === undefined) delete process.env.AWS_REGION;
+    else process.env.AWS_REGION = savedRegion;
+    await rds.close();
   }
 });
 

@@ -195,10 +195,10 @@ test('gdb_rw: readers of the home region only; a writer outside it refused, or k
     await home.setReadOnly(false);
     assert.equal(await whoami(home), { name: 'instance-1', reader: false, region: A });
   }
-  // Home = the secondary region: its reader, and no writer at home.
-  // An instance name is detected as aurora-pg (as the seed does): name the global dialect.
-  const away = await connected('instance-101', { plugins: 'gdb_rw', wrapperDialect: 'global-aurora-pg' });
+  // Home = the secondary region: its reader, and no writer at home. The instance name is detected as global.
+  const away = await connected('instance-101', { plugins: 'gdb_rw' });
   await away.setReadOnly(true);
+  assert.is(internals(away).dialect.code, 'global-aurora-pg', 'rds-pg → aurora-pg → global-aurora-pg');
   const r = await whoami(away);
   assert.is(r.region, B);
   assert.ok(r.reader);

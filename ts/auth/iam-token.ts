@@ -65,10 +65,17 @@ export function resolveIamTarget(
 /** Services slot: global- endpoint (+ profile, API endpoint) → the region of its global database's writer. */
 const GLOBAL_REGIONS = 'iam.global-writer-regions';
 
+/** Who calls DescribeGlobalClusters: the part of the cache key naming them, and their credentials (asked lazily). */
+export interface GlobalLookupSigner {
+  readonly key: string;
+  readonly credentials: AwsCredentialsProvider;
+}
+
 /**
  * The region of the writer of the global database behind a `global-` endpoint, from RDS DescribeGlobalClusters
- * (GlobalClusterIdentifier = the endpoint's first label; the writer member's DBClusterArn names its region). Cached
- * per services; `refresh` asks again (after a refused token: a global failover may have moved the writer).
+ * (GlobalClusterIdentifier = the endpoint's first label; the writer member's DBClusterArn names its region), signed
+ * with `signer`'s credentials (default: the provider chain of `awsProfile`). Cached per services and signer;
+ * `refresh` asks again (after a refused token: a global failover may have moved the writer).
  */
 export async function globalWriterRegion(
   services: WrapperServices,
@@ -76,19 +83,20 @@ export async function globalWriterRegion(
   props: ConnectProps,
   pluginCode: string,
   refresh: boolean,
+  signer?: GlobalLookupSigner,
 ): Promise<string> {
   const o = props.options;
   const endpoint = o.iamRdsEndpoint;
   const profile = o.awsProfile;
   const cache = services.shared(GLOBAL_REGIONS, () => new Map<string, Promise<string>>());
-  const key = `${hostname.toLowerCase()}|${profile ?? ''}|${endpoint ?? ''}`;
+  const key = `${hostname.toLowerCase()}|${signer?.key ?? `profile:${profile ?? ''}`}|${endpoint ?? ''}`;
   if (refresh) cache.delete(key);
   let pending = cache.get(key);
   if (pending === undefined) {
     pending = (async () => {
       const id = hostname.split('.')[0];
       const sdk = await loadRds(pluginCode);
-      const credentials = await awsCredentialsProvider(services, profile, pluginCode);
+      const credentials = signer?.credentials ?? (await awsCredentialsProvider(services, profile, pluginCode));
       const client = new sdk.RDSClient({
         credentials,
         logger: AWS_SDK_LOGGER,

@@ -3,6 +3,10 @@
  * STS AssumeRoleWithSAML → temporary credentials → IAM token for the database user `dbUser`. Tokens are cached
  * like the iam plugin's (for `iamTokenExpirationSec`); the temporary role credentials are cached until shortly
  * before they expire, so tokens for other hosts (failover, monitors) need no new sign-in at the IdP.
+ *
+ * A `global-` endpoint names no region: with `iamRegion` unset, the role credentials (from STS in the SDK's default
+ * region: AWS_REGION or the profile's) ask RDS DescribeGlobalClusters for the writer's region, as the iam plugin
+ * does with its own credentials, and the token is signed for that region.
  */
 import { ConfigurationError } from '../errors.js';
 import type { HostInfo } from '../host-info.js';
@@ -10,7 +14,8 @@ import { getLogger } from '../logger.js';
 import type { ConnectProps } from '../plugin.js';
 import { authFetchError, type AuthContext, type CredentialSource, type ResolvedCredentials } from './auth-plugin.js';
 import { authState, type RoleCredentials } from './auth-state.js';
-import { generateIamToken, resolveIamTarget, tokenCacheKey, tokenExpiresAt } from './iam-token.js';
+import { generateIamToken, globalWriterRegion, resolveIamTarget, tokenCacheKey, tokenExpiresAt } from './iam-token.js';
+import { isGlobalDbWriterClusterDns } from '../rds-utils.js';
 import type { IdpCredentials } from './saml.js';
 import { assumeRoleWithSaml } from './sts.js';
 import { traceAuthFetch } from '../telemetry/channels.js';
@@ -78,12 +83,28 @@ export abstract class SamlTokenSource implements CredentialSource {
 
   async resolve(host: HostInfo, props: ConnectProps, refresh: boolean): Promise<ResolvedCredentials> {
     const common = samlCommon(props, this.code);
+    const identity = `${this.code}|${common.idpEndpoint}|${common.credentials.username}|${common.roleArn}|${common.idpArn}`;
+    const auth = authState(this.ctx.services);
+    const hostname = props.options.iamHost ?? host.host;
+    // Behind a global- endpoint the role credentials come before any region is known: from STS in the SDK's
+    // default region, and they sign both the lookup and the token (one IdP sign-in).
+    const global = props.options.iamRegion === undefined && isGlobalDbWriterClusterDns(hostname);
+    if (global) {
+      const roleKey = `${identity}|`;
+      // A refused token may mean the role's credentials were revoked: start again from the IdP.
+      if (refresh) auth.roleCredentials.delete(roleKey);
+      const region = await globalWriterRegion(this.ctx.services, hostname, props, this.code, refresh, {
+        key: `role:${identity}`,
+        credentials: () => this.roleCredentials(roleKey, common, undefined, props),
+      });
+      props = { ...props, options: { ...props.options, iamRegion: region } };
+    }
     const target = resolveIamTarget(host, props, this.ctx.defaultPort(), this.code);
+    const stsRegion = global ? undefined : target.region;
     const user = common.dbUser;
     const key = tokenCacheKey(this.code, target, user);
-    const roleKey = `${this.code}|${common.idpEndpoint}|${common.credentials.username}|${common.roleArn}|${common.idpArn}|${target.region}`;
+    const roleKey = `${identity}|${stsRegion ?? ''}`;
     const describe = `user '${user}' at ${target.hostname}:${target.port} (region ${target.region}, role ${common.roleArn})`;
-    const auth = authState(this.ctx.services);
     if (!refresh) {
       const cached = auth.tokens.get(key);
       if (cached !== undefined) {
@@ -91,12 +112,11 @@ export abstract class SamlTokenSource implements CredentialSource {
         return { user, password: cached, fromCache: true, describe };
       }
     } else {
-      // A refused token may mean the role's credentials were revoked: start again from the IdP.
       auth.tokens.delete(key);
-      auth.roleCredentials.delete(roleKey);
+      if (!global) auth.roleCredentials.delete(roleKey);
     }
     const token = await auth.dedupe(`fetch:${key}`, async () => {
-      const role = await this.roleCredentials(roleKey, common, target.region, props);
+      const role = await this.roleCredentials(roleKey, common, stsRegion, props);
       const signedAt = Date.now();
       const t = await traceAuthFetch(this.code, 'iam-token', () =>
         generateIamToken(target, user, role, this.code),
@@ -110,10 +130,11 @@ export abstract class SamlTokenSource implements CredentialSource {
     return { user, password: token, fromCache: false, describe };
   }
 
+  /** `region`: where STS is called; undefined = the SDK's default region (AWS_REGION or the profile's). */
   private async roleCredentials(
     roleKey: string,
     common: SamlCommon,
-    region: string,
+    region: string | undefined,
     props: ConnectProps,
   ): Promise<RoleCredentials> {
     const auth = authState(this.ctx.services);

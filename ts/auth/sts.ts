@@ -5,7 +5,8 @@ import { authFetchError } from './auth-plugin.js';
 import { loadSts } from './sdk-loader.js';
 
 export interface AssumeRoleWithSamlInput {
-  readonly region: string;
+  /** Undefined: the SDK's default region (AWS_REGION or the profile's). */
+  readonly region: string | undefined;
   readonly roleArn: string;
   readonly principalArn: string;
   readonly assertion: string;
@@ -17,7 +18,7 @@ export interface AssumeRoleWithSamlInput {
  */
 export async function assumeRoleWithSaml(input: AssumeRoleWithSamlInput, pluginCode: string): Promise<AwsCredentials> {
   const sdk = await loadSts(pluginCode);
-  const client = new sdk.STSClient({ region: input.region, logger: AWS_SDK_LOGGER });
+  const client = new sdk.STSClient({ ...(input.region ? { region: input.region } : {}), logger: AWS_SDK_LOGGER });
   try {
     const out = await client.send(
       new sdk.AssumeRoleWithSAMLCommand({
@@ -40,7 +41,7 @@ export async function assumeRoleWithSaml(input: AssumeRoleWithSamlInput, pluginC
     };
   } catch (err) {
     throw authFetchError(
-      `${pluginCode}: STS AssumeRoleWithSAML for role ${input.roleArn} (principal ${input.principalArn}, region ${input.region}) failed`,
+      `${pluginCode}: STS AssumeRoleWithSAML for role ${input.roleArn} (principal ${input.principalArn}, region ${input.region ?? 'from AWS_REGION or the profile'}) failed`,
       err,
     );
   } finally {
