@@ -1,24 +1,29 @@
 #!/usr/bin/env node
 // bench/global-failover: time from the loss of the primary region's writer to the first write acknowledged in the
-// new primary region, p50 / max over N runs, on the lookalike global database (two aurora-pg regions, one reader
-// each), for an unplanned global failover (the writer crashes) and a planned switchover (clean shutdown), with
-//   - gdb_failover: AwsPGClient, plugins 'gdb_failover' (home region = the first region, default strict-writer),
-//     through the global- writer endpoint;
-//   - failover_v2:  AwsPGClient, plugins 'failover_v2', through the same endpoint (the global dialect's topology);
-//   - plain:        pg.Client reconnecting through the global- endpoint after every error.
+// new primary region, p50 / max over N runs, on the lookalike global database (two aurora-pg regions, or with
+// `--flavour aurora-mysql` two aurora-mysql regions; one reader each), for an unplanned global failover (the writer
+// crashes) and a planned switchover (clean shutdown), with
+//   - gdb_failover: AwsPGClient / AwsMySQLClient, plugins 'gdb_failover' (home region = the first region, default
+//     strict-writer), through the global- writer endpoint;
+//   - failover_v2:  the same client, plugins 'failover_v2', through the same endpoint (the global dialect's topology);
+//   - plain:        pg.Client / a mysql2 connection reconnecting through the global- endpoint after every error.
 // The peer (aws-advanced-nodejs-wrapper, the version in node_modules) has no Global Database support (its 3.0.0 is
 // unreleased), so it is not measured.
-// Every variant writes in a loop (`INSERT … RETURNING` the instance id), retrying at once after any error. A run's
+// Every variant writes in a loop (an INSERT, then the instance id on the same connection), retrying at once after
+// any error. A run's
 // result is (first commit acknowledged by an instance of the new primary region) − (start of the fault); the
 // lookalike's own fence + promotion time of that run is shown beside it (the floor no client can beat). Variants
 // take turns run by run; each run moves the primary to the other region.
 // Usage: node --import tsx bench/global-failover.mjs [--runs 5] [--scenarios failover,switchover] [--cap-ms 60000]
+//        [--flavour aurora-pg|aurora-mysql]
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import mysql from 'mysql2/promise';
 import { LocalGlobalDatabase } from '../ts/testing/index.ts';
 import { AwsPGClient } from '../ts/clients/pg-client.ts';
+import { AwsMySQLClient } from '../ts/clients/mysql-client.ts';
 import { WrapperServices } from '../ts/services.ts';
 
 function arg(name, dflt) {
@@ -30,50 +35,73 @@ const SCENARIOS = arg('scenarios', 'failover,switchover').split(',');
 const CAP_MS = Number(arg('cap-ms', 60_000));
 const VARIANTS = ['gdb_failover', 'failover_v2', 'plain'];
 const REGIONS = /** @type {const} */ (['us-east-1', 'us-west-2']);
+const FLAVOUR = /** @type {'aurora-pg' | 'aurora-mysql'} */ (arg('flavour', 'aurora-pg'));
+if (FLAVOUR !== 'aurora-pg' && FLAVOUR !== 'aurora-mysql') throw new Error(`--flavour: aurora-pg or aurora-mysql`);
+const MYSQL = FLAVOUR === 'aurora-mysql';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-global-'));
 chmodSync(dir, 0o755);
-const gdb = await LocalGlobalDatabase.start({ dir: path.join(dir, 'gdb'), regions: REGIONS, readers: 1 });
+const gdb = await LocalGlobalDatabase.start({ flavour: FLAVOUR, dir: path.join(dir, 'gdb'), regions: REGIONS, readers: 1 });
 const regionOf = (instance) => (/^instance-1\d\d$/.test(instance) ? REGIONS[1] : REGIONS[0]);
 
-const setup = new pg.Client(gdb.primary.directConfig('writer'));
-await setup.connect();
-await setup.query('CREATE TABLE bench_gf (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())');
-await setup.end();
-const INSERT = 'INSERT INTO bench_gf DEFAULT VALUES RETURNING pg_catalog.aurora_db_instance_identifier() AS instance';
+if (MYSQL) {
+  const setup = await mysql.createConnection(gdb.primary.directConfig('writer'));
+  await setup.query('CREATE TABLE bench_gf (id bigint AUTO_INCREMENT PRIMARY KEY, at timestamp(6) DEFAULT now(6))');
+  await setup.end();
+} else {
+  const setup = new pg.Client(gdb.primary.directConfig('writer'));
+  await setup.connect();
+  await setup.query('CREATE TABLE bench_gf (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())');
+  await setup.end();
+}
+const PG_INSERT = 'INSERT INTO bench_gf DEFAULT VALUES RETURNING pg_catalog.aurora_db_instance_identifier() AS instance';
+
+/** One write, then the instance that took it (same connection). */
+async function mysqlWrite(c) {
+  await c.query('INSERT INTO bench_gf () VALUES ()');
+  const [rows] = await c.query('SELECT @@aurora_server_id AS instance');
+  return rows[0].instance;
+}
 
 async function openVariant(variant) {
   if (variant === 'plain') {
     const [host, port] = gdb.hostAddressMap[gdb.globalEndpoint].split(':');
     let c;
     const connect = async () => {
-      c = new pg.Client({ ...gdb.primary.credentials, host, port: Number(port), connectionTimeoutMillis: 2000 });
+      if (MYSQL) {
+        c = await mysql.createConnection({ ...gdb.primary.credentials, host, port: Number(port), connectTimeout: 2000 });
+      } else {
+        c = new pg.Client({ ...gdb.primary.credentials, host, port: Number(port), connectionTimeoutMillis: 2000 });
+        await c.connect();
+      }
       c.on('error', () => {});
-      await c.connect();
     };
     await connect();
     return {
       async write() {
         try {
-          return (await c.query(INSERT)).rows[0].instance;
+          return MYSQL ? await mysqlWrite(c) : (await c.query(PG_INSERT)).rows[0].instance;
         } catch (err) {
           c.end().catch(() => {});
           await connect().catch(() => {});
           throw err;
         }
       },
-      end: () => c.end().catch(() => {}),
+      end: () => c?.end().catch(() => {}),
     };
   }
   const services = new WrapperServices();
-  const c = new AwsPGClient(
-    { ...gdb.clientConfig('global'), plugins: variant, failoverHomeRegion: REGIONS[0], failoverTimeoutMs: CAP_MS },
-    { services },
-  );
+  const config = {
+    ...gdb.clientConfig('global'),
+    plugins: variant,
+    failoverHomeRegion: REGIONS[0],
+    failoverTimeoutMs: CAP_MS,
+  };
+  const c = MYSQL ? new AwsMySQLClient(config, { services }) : new AwsPGClient(config, { services });
   c.on('error', () => {});
   await c.connect();
   return {
-    write: async () => (await c.query(INSERT)).rows[0].instance,
+    write: async () => (MYSQL ? mysqlWrite(c) : (await c.query(PG_INSERT)).rows[0].instance),
     end: async () => {
       await c.end().catch(() => {});
       await services.close();
@@ -125,7 +153,7 @@ function pct(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 console.log(
-  "\nfault -> first write in the new primary region (ms); floor = the lookalike's fence + promotion + publication of the global view and endpoint",
+  `\n${FLAVOUR}: fault -> first write in the new primary region (ms); floor = the lookalike's fence + promotion + publication of the global view and endpoint`,
 );
 console.log('| scenario | variant | p50 | max | floor p50 | recovered |');
 console.log('|---|---|---|---|---|---|');

@@ -524,7 +524,7 @@ export const OPTION_TABLE = [
     type: 'string',
     default: undefined,
     group: 'iam',
-    doc: "iam with a global- endpoint and no iamRegion: the RDS API endpoint URL of the DescribeGlobalClusters call that finds the writer's region (a VPC endpoint, or a local RDS API in tests). Unset: the SDK's endpoint for the region of AWS_REGION or the profile.",
+    doc: "iam, federated_auth and okta with a global- endpoint and no iamRegion: the RDS API endpoint URL of the DescribeGlobalClusters call that finds the writer's region (a VPC endpoint, or a local RDS API in tests). Unset: the SDK's endpoint for the region of AWS_REGION or the profile.",
   },
   // ---- aws_secrets_manager ----
   {
