@@ -32,6 +32,36 @@ test('aurora rules rewrite the dialect SQL', () => {
   assert.is(aurora('SELECT @@aurora_server_id AS me'), "SELECT 'instance-2' AS me");
 });
 
+test('global status tables: derived tables from the global view, aliased unless the statement names one; information_schema.tables lists them only for statements that ask', () => {
+  const view = {
+    instances: [
+      { server_id: 'instance-1', aws_region: 'us-east-1', writer: true, session_id: 's1' },
+      { server_id: 'instance-101', aws_region: 'us-west-2', writer: false, session_id: 's2' },
+    ],
+    regions: [
+      { aws_region: 'us-east-1', primary: true },
+      { aws_region: 'us-west-2', primary: false },
+    ],
+  };
+  const global = createSqlRewriter(frontRules('aurora-mysql', 'instance-101', { global: view }));
+  const topology = global(
+    'SELECT SERVER_ID, AWS_REGION FROM information_schema.aurora_global_db_instance_status WHERE SERVER_ID = 1',
+  )!;
+  assert.match(topology, /^SELECT SERVER_ID, AWS_REGION FROM \(SELECT g\.SERVER_ID, /);
+  assert.match(topology, /SELECT 'instance-101' AS SERVER_ID, 's2' AS SESSION_ID, 'us-west-2' AS AWS_REGION/);
+  assert.match(topology, /IF\(@@global\.read_only, 'instance-1', 'instance-101'\)/, 'the live writer');
+  assert.match(topology, /\) AS `aurora_global_db_instance_status` WHERE SERVER_ID = 1$/);
+  assert.match(global('SELECT count(1) FROM information_schema.AURORA_GLOBAL_DB_STATUS s')!, /\) s$/);
+  assert.match(global('SELECT 1 FROM information_schema.aurora_global_db_status AS s')!, /\) AS s$/);
+  const catalog = global(
+    "SELECT 1 AS tmp FROM information_schema.tables WHERE upper(table_name) = 'AURORA_GLOBAL_DB_STATUS'",
+  )!;
+  assert.match(catalog, /'AURORA_GLOBAL_DB_STATUS', 'SYSTEM VIEW'\) AS `tables` WHERE/);
+  assert.is(global("SELECT table_name FROM information_schema.tables WHERE table_schema = 'app'"), undefined);
+  // Outside a global database: the tables exist and are empty.
+  assert.match(aurora('SELECT count(1) FROM information_schema.aurora_global_db_status')!, /WHERE FALSE\) AS r\)/);
+});
+
 test('rules leave literals, comments and unrelated SQL alone', () => {
   assert.is(aurora('SELECT \'@@aurora_server_id\', "information_schema.replica_host_status"'), undefined);
   assert.is(aurora('SELECT 1 /* @@aurora_server_id */ -- @@innodb_read_only\n'), undefined);
