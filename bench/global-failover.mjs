@@ -41,7 +41,12 @@ const MYSQL = FLAVOUR === 'aurora-mysql';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-global-'));
 chmodSync(dir, 0o755);
-const gdb = await LocalGlobalDatabase.start({ flavour: FLAVOUR, dir: path.join(dir, 'gdb'), regions: REGIONS, readers: 1 });
+const gdb = await LocalGlobalDatabase.start({
+  flavour: FLAVOUR,
+  dir: path.join(dir, 'gdb'),
+  regions: REGIONS,
+  readers: 1,
+});
 const regionOf = (instance) => (/^instance-1\d\d$/.test(instance) ? REGIONS[1] : REGIONS[0]);
 
 if (MYSQL) {
@@ -54,7 +59,8 @@ if (MYSQL) {
   await setup.query('CREATE TABLE bench_gf (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())');
   await setup.end();
 }
-const PG_INSERT = 'INSERT INTO bench_gf DEFAULT VALUES RETURNING pg_catalog.aurora_db_instance_identifier() AS instance';
+const PG_INSERT =
+  'INSERT INTO bench_gf DEFAULT VALUES RETURNING pg_catalog.aurora_db_instance_identifier() AS instance';
 
 /** One write, then the instance that took it (same connection). */
 async function mysqlWrite(c) {
@@ -63,32 +69,48 @@ async function mysqlWrite(c) {
   return rows[0].instance;
 }
 
+/** A client that reconnects after every failed write (`end` may run on a broken connection). */
+async function reconnecting(connect, write, end) {
+  await connect();
+  return {
+    async write() {
+      try {
+        return await write();
+      } catch (err) {
+        end().catch(() => {});
+        await connect().catch(() => {});
+        throw err;
+      }
+    },
+    end: () => end().catch(() => {}),
+  };
+}
+
 async function openVariant(variant) {
   if (variant === 'plain') {
     const [host, port] = gdb.hostAddressMap[gdb.globalEndpoint].split(':');
+    const target = { ...gdb.primary.credentials, host, port: Number(port) };
+    if (MYSQL) {
+      let c;
+      return reconnecting(
+        async () => {
+          c = await mysql.createConnection({ ...target, connectTimeout: 2000 });
+          c.on('error', () => {});
+        },
+        () => mysqlWrite(c),
+        async () => c?.end(),
+      );
+    }
     let c;
-    const connect = async () => {
-      if (MYSQL) {
-        c = await mysql.createConnection({ ...gdb.primary.credentials, host, port: Number(port), connectTimeout: 2000 });
-      } else {
-        c = new pg.Client({ ...gdb.primary.credentials, host, port: Number(port), connectionTimeoutMillis: 2000 });
+    return reconnecting(
+      async () => {
+        c = new pg.Client({ ...target, connectionTimeoutMillis: 2000 });
+        c.on('error', () => {});
         await c.connect();
-      }
-      c.on('error', () => {});
-    };
-    await connect();
-    return {
-      async write() {
-        try {
-          return MYSQL ? await mysqlWrite(c) : (await c.query(PG_INSERT)).rows[0].instance;
-        } catch (err) {
-          c.end().catch(() => {});
-          await connect().catch(() => {});
-          throw err;
-        }
       },
-      end: () => c?.end().catch(() => {}),
-    };
+      async () => (await c.query(PG_INSERT)).rows[0].instance,
+      async () => c?.end(),
+    );
   }
   const services = new WrapperServices();
   const config = {
@@ -97,16 +119,20 @@ async function openVariant(variant) {
     failoverHomeRegion: REGIONS[0],
     failoverTimeoutMs: CAP_MS,
   };
-  const c = MYSQL ? new AwsMySQLClient(config, { services }) : new AwsPGClient(config, { services });
+  const end = async (c) => {
+    await c.end().catch(() => {});
+    await services.close();
+  };
+  if (MYSQL) {
+    const c = new AwsMySQLClient(config, { services });
+    c.on('error', () => {});
+    await c.connect();
+    return { write: () => mysqlWrite(c), end: () => end(c) };
+  }
+  const c = new AwsPGClient(config, { services });
   c.on('error', () => {});
   await c.connect();
-  return {
-    write: async () => (MYSQL ? mysqlWrite(c) : (await c.query(PG_INSERT)).rows[0].instance),
-    end: async () => {
-      await c.end().catch(() => {});
-      await services.close();
-    },
-  };
+  return { write: async () => (await c.query(PG_INSERT)).rows[0].instance, end: () => end(c) };
 }
 
 /** Writes in a loop until an instance of `region` acknowledges a commit; resolves to that moment (epoch ms). */

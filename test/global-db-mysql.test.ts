@@ -84,10 +84,7 @@ function internals(c: AwsMySQLClient): {
   dialect: { code: string };
   allHosts: readonly { host: string; role: string }[];
 } {
-  return c.core.pluginService as unknown as {
-    dialect: { code: string };
-    allHosts: readonly { host: string; role: string }[];
-  };
+  return c.core.pluginService;
 }
 
 async function endAll(): Promise<void> {

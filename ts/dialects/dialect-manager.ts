@@ -307,7 +307,7 @@ export class DialectManager {
     // is then detected as global too, where the Python wrapper stops at aurora.
     let chosen: DatabaseDialect | undefined;
     const probed = new Set<DialectCode>();
-    for (let candidates = start.updateCandidates; candidates.length > 0; ) {
+    for (let candidates = start.updateCandidates; candidates.length > 0;) {
       let next: DatabaseDialect | undefined;
       for (const code of candidates) {
         if (probed.has(code)) continue;

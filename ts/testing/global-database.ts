@@ -100,7 +100,9 @@ export class LocalGlobalDatabase {
         throw new Error(`region '${r}' does not look like an AWS region (e.g. us-east-1)`);
     const flavour = options.flavour ?? 'aurora-pg';
     if (flavour !== 'aurora-pg' && flavour !== 'aurora-mysql')
-      throw new Error(`flavour: 'aurora-pg' or 'aurora-mysql' expected (Aurora global databases), got '${String(flavour)}'`);
+      throw new Error(
+        `flavour: 'aurora-pg' or 'aurora-mysql' expected (Aurora global databases), got '${String(flavour)}'`,
+      );
     const name = options.name ?? 'lookalike';
     assertClusterName(name);
     const globalId = newClusterId();

@@ -214,7 +214,9 @@ class MariaDbEngine implements Engine {
       others.push(oldWriter);
     await Promise.all(others.map((r) => this.attach(ctx, state, r, newWriter, true)));
     if (usesSemiSync(state.flavour) && others.length > 0) await waitSemiSyncActive(newWriter);
-    await withAdmin(newWriter, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, topologyTarget(state)));
+    await withAdmin(newWriter, (conn) =>
+      writeTopology(conn, state.flavour, topology, ctx.publicPort, topologyTarget(state)),
+    );
     ctx.log(`mariadb: promoted ${newWriter.name}`);
   }
 
@@ -539,7 +541,9 @@ class MariaDbEngine implements Engine {
       await conn.query('RESET SLAVE ALL');
       await conn.query('SET GLOBAL read_only = 0');
     });
-    await withAdmin(writer, (conn) => writeTopology(conn, state.flavour, topology, ctx.publicPort, topologyTarget(state)));
+    await withAdmin(writer, (conn) =>
+      writeTopology(conn, state.flavour, topology, ctx.publicPort, topologyTarget(state)),
+    );
     ctx.log(`mariadb: blue-green ${writer.name} caught up with ${source.name} and promoted in ${Date.now() - t0} ms`);
   }
 
