@@ -2,9 +2,11 @@
 // and detected on an instance name), gdb_rw's home-region rules, gdb_failover in every mode with the home region
 // active and inactive across an unplanned global failover, and a planned switchover back through the global-
 // endpoint. One global database (1 writer + 1 reader per region) for the whole file.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,6 +16,7 @@ import { WrapperServices } from '../ts/services.js';
 import { FailoverSuccessError } from '../ts/errors.js';
 import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
 
+const run = promisify(execFile);
 const A = 'us-east-1';
 const B = 'us-west-2';
 let gdb: LocalGlobalDatabase;
@@ -132,6 +135,24 @@ test('the global- endpoint: global-aurora-mysql, both regions in the topology; a
   const byName = await connected('instance-102', { plugins: 'gdb_failover' });
   assert.is(internals(byName).dialect.code, 'global-aurora-mysql');
   assert.is(internals(byName).allHosts.length, 4);
+});
+
+test('CLI: global-status shows the flavour; global-up refuses a flavour without global databases', async () => {
+  const cli = path.resolve('bin/aws-advanced-ts-wrapper.js');
+  const { stdout } = await run(process.execPath, [cli, 'cluster', 'global-status', '--dir', gdb.directory, '--json'], {
+    timeout: 60_000,
+  });
+  const status = JSON.parse(stdout) as { flavour: string; primaryRegion: string; globalEndpoint: string };
+  assert.equal([status.flavour, status.primaryRegion, status.globalEndpoint], ['aurora-mysql', A, gdb.globalEndpoint]);
+  const refused = await rejection(
+    run(process.execPath, [cli, 'cluster', 'global-up', '--flavour', 'mysql', '--dir', path.join(dir, 'other')], {
+      timeout: 60_000,
+    }),
+  );
+  assert.match(
+    String((refused as Error & { stderr?: string }).stderr),
+    /--flavour: global databases are aurora-pg or aurora-mysql; got 'mysql'/,
+  );
 });
 
 test('the secondary region replicates the primary one, and keeps its own topology (its writer reads as a reader)', async () => {
