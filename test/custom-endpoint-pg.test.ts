@@ -38,9 +38,9 @@ async function client(
   return c;
 }
 
-/** Toggles read-only until the reader is `id` (the monitor's next refresh), within 5 s. */
+/** Toggles read-only until the reader is `id` (the monitor's next refresh), within 15 s (loaded machine). */
 async function readerBecomes(c: AwsPGClient, id: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 15_000;
   let seen = '';
   while (Date.now() < deadline) {
     await c.setReadOnly(false);
@@ -259,7 +259,7 @@ test('a monitor without clients stops after customEndpointIdleMonitorExpirationM
     while (Date.now() - endedAt < 400) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.is(customEndpointMonitors(services).size, 1, 'in use');
     await b.end();
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 15_000;
     while (customEndpointMonitors(services).size > 0 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 20));
     assert.is(customEndpointMonitors(services).size, 0, 'stopped once idle');
