@@ -107,7 +107,7 @@ test('a reader added, then removed, appears in and leaves the published topology
   const before = new Set(lab.cluster.instances.map((i) => i.name));
   const added = nextPublication(
     monitor,
-    (p) => p.hosts.some((h) => !before.has(instanceName(h.host))),
+    (p) => p.hosts.some((h) => !before.has(instanceName(h.host) ?? '')),
     20_000,
     'listing the new reader',
   );
