@@ -184,7 +184,8 @@ test('no members within waitForCustomEndpointInfoTimeoutMs: the connect fails na
       host: name,
       plugins: 'custom_endpoint',
       customEndpointRdsEndpoint: cluster.rdsApi.endpoint,
-      waitForCustomEndpointInfoTimeoutMs: 300,
+      // Long enough for the first DescribeDBClusterEndpoints answer (the reason) on a loaded machine.
+      waitForCustomEndpointInfoTimeoutMs: 3000,
     },
     { services: new WrapperServices() },
   );
@@ -195,7 +196,7 @@ test('no members within waitForCustomEndpointInfoTimeoutMs: the connect fails na
   assert.instance(err, CustomEndpointInfoTimeoutError);
   assert.match(
     (err as Error).message,
-    `the members of custom endpoint '${name}' were not known within 300 ms (waitForCustomEndpointInfoTimeoutMs): custom endpoint 'missing' was not found in region us-east-1`,
+    `the members of custom endpoint '${name}' were not known within 3000 ms (waitForCustomEndpointInfoTimeoutMs): custom endpoint 'missing' was not found in region us-east-1`,
   );
   await c.end().catch(() => {});
 });
@@ -210,7 +211,7 @@ test('requests the RDS API refuses (bad signature) end in the same error, with t
         ...cluster.clientConfig('signed'),
         plugins: 'custom_endpoint',
         customEndpointRdsEndpoint: cluster.rdsApi.endpoint,
-        waitForCustomEndpointInfoTimeoutMs: 1500,
+        waitForCustomEndpointInfoTimeoutMs: 3000, // room for the refused request's answer on a loaded machine
       },
       { services: new WrapperServices() },
     );
