@@ -285,7 +285,8 @@ test('rollback: a lower phase after PREPARATION is a rollback and routing stops'
 
 test('the switchover timer releases calls held by a switchover that never ends', async () => {
   const services = newServices();
-  const app = newClient(services, BLUE, { bgId: 'timer', bgSwitchoverTimeoutMs: 400, bgConnectTimeoutMs: 20_000 });
+  // 1.5 s: the test must see IN_PROGRESS before the timer ends it, even when a loaded machine stalls this process.
+  const app = newClient(services, BLUE, { bgId: 'timer', bgSwitchoverTimeoutMs: 1500, bgConnectTimeoutMs: 20_000 });
   await app.connect();
   try {
     const p = provider(app);

@@ -41,6 +41,26 @@ function random(seed: number): () => number {
   };
 }
 
+/** Called after every acknowledged write (the waits below re-check their condition there). */
+const onAck = new Set<() => void>();
+
+/** Resolves once `done()` holds, checked now and after each acknowledged write; or after `timeoutMs` (a bound). */
+function whenAcked(done: () => boolean, timeoutMs: number): Promise<void> {
+  if (done()) return Promise.resolve();
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      clearTimeout(timer);
+      onAck.delete(check);
+      resolve();
+    };
+    const check = (): void => {
+      if (done()) finish();
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    onAck.add(check);
+  });
+}
+
 interface Stats {
   acked: number[];
   failoverErrors: number;
@@ -65,6 +85,7 @@ async function writerLoop(client: AwsPGClient, id: number, stop: { done: boolean
       }
       stats.acked.push(seq);
       stats.lastAckAt = Date.now();
+      for (const check of onAck) check();
     } catch (err) {
       if (
         err instanceof FailoverSuccessError ||
@@ -110,15 +131,15 @@ test(`chaos for ${CHAOS_MS} ms under ${WRITERS} writers: no acked write lost, no
     const loops = clients.map((c, i) => writerLoop(c, i, stop, stats[i]));
     const ackedNow = (): number => stats.reduce((a, s) => a + s.acked.length, 0);
     /** Waits (bounded) until the writers committed `n` more rows: faults hit a cluster that is doing work. */
-    const progress = async (n: number, timeoutMs: number): Promise<void> => {
+    const progress = (n: number, timeoutMs: number): Promise<void> => {
       const target = ackedNow() + n;
-      const until = Date.now() + timeoutMs;
-      while (ackedNow() < target && Date.now() < until) await sleep(20);
+      return whenAcked(() => ackedNow() >= target, timeoutMs);
     };
 
     console.log(`chaos seed ${SEED} (CHAOS_SEED=${SEED} replays it)`);
     const endAt = Date.now() + CHAOS_MS;
-    while (Date.now() < endAt) {
+    // At least three faults however long a loaded machine takes over each.
+    while (Date.now() < endAt || injected.length < 3) {
       await progress(WRITERS, 10_000);
       const fault: Fault = pick(FAULTS);
       const writer = lab.cluster.writer.name;
@@ -142,7 +163,8 @@ test(`chaos for ${CHAOS_MS} ms under ${WRITERS} writers: no acked write lost, no
       injected.push(`${fault} (${Date.now() - t0} ms)`);
     }
     const lastFaultAt = Date.now();
-    await progress(2 * WRITERS, FAILOVER_TIMEOUT_MS + SOCKET_TIMEOUT_MS);
+    // Every writer commits again (one may still be inside its failover while the others commit many rows).
+    await whenAcked(() => stats.every((s) => s.lastAckAt > lastFaultAt), CALL_BOUND_MS + FAILOVER_TIMEOUT_MS);
     stop.done = true;
     await Promise.all(loops);
 

@@ -38,9 +38,9 @@ async function client(
   return c;
 }
 
-/** Toggles read-only until the reader is `id` (the monitor's next refresh), within 5 s. */
+/** Toggles read-only until the reader is `id` (the monitor's next refresh), within 15 s (loaded machine). */
 async function readerBecomes(c: AwsPGClient, id: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 15_000;
   let seen = '';
   while (Date.now() < deadline) {
     await c.setReadOnly(false);
@@ -184,7 +184,8 @@ test('no members within waitForCustomEndpointInfoTimeoutMs: the connect fails na
       host: name,
       plugins: 'custom_endpoint',
       customEndpointRdsEndpoint: cluster.rdsApi.endpoint,
-      waitForCustomEndpointInfoTimeoutMs: 300,
+      // Long enough for the first DescribeDBClusterEndpoints answer (the reason) on a loaded machine.
+      waitForCustomEndpointInfoTimeoutMs: 3000,
     },
     { services: new WrapperServices() },
   );
@@ -195,7 +196,7 @@ test('no members within waitForCustomEndpointInfoTimeoutMs: the connect fails na
   assert.instance(err, CustomEndpointInfoTimeoutError);
   assert.match(
     (err as Error).message,
-    `the members of custom endpoint '${name}' were not known within 300 ms (waitForCustomEndpointInfoTimeoutMs): custom endpoint 'missing' was not found in region us-east-1`,
+    `the members of custom endpoint '${name}' were not known within 3000 ms (waitForCustomEndpointInfoTimeoutMs): custom endpoint 'missing' was not found in region us-east-1`,
   );
   await c.end().catch(() => {});
 });
@@ -210,7 +211,7 @@ test('requests the RDS API refuses (bad signature) end in the same error, with t
         ...cluster.clientConfig('signed'),
         plugins: 'custom_endpoint',
         customEndpointRdsEndpoint: cluster.rdsApi.endpoint,
-        waitForCustomEndpointInfoTimeoutMs: 1500,
+        waitForCustomEndpointInfoTimeoutMs: 3000, // room for the refused request's answer on a loaded machine
       },
       { services: new WrapperServices() },
     );
@@ -259,7 +260,7 @@ test('a monitor without clients stops after customEndpointIdleMonitorExpirationM
     while (Date.now() - endedAt < 400) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.is(customEndpointMonitors(services).size, 1, 'in use');
     await b.end();
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 15_000;
     while (customEndpointMonitors(services).size > 0 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 20));
     assert.is(customEndpointMonitors(services).size, 0, 'stopped once idle');

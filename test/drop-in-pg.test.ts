@@ -240,13 +240,18 @@ for (const [variant, extra] of VARIANTS) {
     await same(extra, async (make) => {
       const c = make();
       const events: string[] = [];
-      c.on('end', () => events.push('end'));
+      const endSeen = new Promise<void>((resolve) =>
+        c.on('end', () => {
+          events.push('end');
+          resolve();
+        }),
+      );
       c.connect().catch(() => undefined);
       const q = settle(c.query('SELECT 1'));
       const ended = c.end();
       const result = await q;
       await ended;
-      while (events.length === 0) await new Promise((r) => setImmediate(r));
+      await endSeen;
       return { result, events: [...events] };
     });
   });

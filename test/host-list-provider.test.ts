@@ -91,7 +91,7 @@ test('aurora-pg: refresh reads, parses and caches the topology; identify and rol
     await setAuroraRows(c, `('instance-1', 'MASTER_SESSION_ID', 5, 0, now()), ('instance-2', 's2', 1, 20, now())`);
     assert.is(await p.refresh(c), hosts);
     assert.equal(
-      (await p.forceRefresh(false, 1000, c)).map((h) => h.hostId),
+      (await p.forceRefresh(false, 5000, c)).map((h) => h.hostId),
       ['instance-1', 'instance-2'],
     );
 
@@ -126,7 +126,7 @@ test('aurora-pg: bad rows and writer-less topologies keep the previous topology'
     const good = await p.refresh(c);
     await setAuroraRows(c, `('instance-1', 'MASTER_SESSION_ID', 5, 0, now()), ('', 's2', 1, 20, now())`);
     try {
-      await p.forceRefresh(false, 1000, c);
+      await p.forceRefresh(false, 5000, c);
       assert.unreachable();
     } catch (err) {
       assert.instance(err, TopologyRowError);
@@ -149,12 +149,12 @@ test('aurora-pg: forceRefresh(verifyWriter) confirms the writer on the writer, a
     await setAuroraRows(c, `('instance-1', 'MASTER_SESSION_ID', 5, 0, now()), ('instance-2', 's2', 1, 20, now())`);
     const p = auroraProvider(new WrapperServices(), { clusterTopologyHighRefreshRateMs: 20 });
     assert.equal(
-      (await p.forceRefresh(true, 1000, c)).map((h) => h.hostId),
+      (await p.forceRefresh(true, 5000, c)).map((h) => h.hostId),
       ['instance-1', 'instance-2'],
     );
     // A reader's view also confirms the writer it lists (aurora readers see the writer's MASTER_SESSION_ID row).
     await c.query("SET emul.instance = 'instance-2'");
-    assert.is((await p.forceRefresh(true, 1000, c))[0].hostId, 'instance-1');
+    assert.is((await p.forceRefresh(true, 5000, c))[0].hostId, 'instance-1');
     await setAuroraRows(c, `('instance-2', 's2', 1, 20, now())`);
     const started = Date.now();
     try {
@@ -203,7 +203,7 @@ test('multi-az-pg: roles come from the writer id, identify matches by resource i
     );
     assert.is((await p.identifyConnection(c))?.host, `node-c.${D}`);
     // From a reader, the reader's view of the writer confirms it.
-    assert.is((await p.forceRefresh(true, 500, c))[0].hostId, 'db-BBB');
+    assert.is((await p.forceRefresh(true, 5000, c))[0].hostId, 'db-BBB');
   } finally {
     await c.end();
   }
@@ -236,7 +236,7 @@ test('multi-az-mysql: topology from mysql.rds_topology, writer = the node withou
   );
   assert.is((await p.identifyConnection(my))?.host, `node-w.${D}`);
   assert.is(await p.getHostRole(my), HostRole.WRITER);
-  assert.is((await p.forceRefresh(true, 500, my))[0].host, `node-w.${D}`);
+  assert.is((await p.forceRefresh(true, 5000, my))[0].host, `node-w.${D}`);
 });
 
 test('fillAliases: host:port, the alias query rows, and the identified topology host', async () => {

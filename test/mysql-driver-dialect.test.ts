@@ -36,6 +36,26 @@ async function rejection(p: Promise<unknown>): Promise<Error & Record<string, un
   });
 }
 
+/** Resolves once the server runs a statement on connection `threadId` (polls its process list). */
+async function statementRunning(threadId: number, timeoutMs = 10_000): Promise<void> {
+  const admin = await raw();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [rows] = await admin.query(
+        'SELECT COUNT(*) AS n FROM information_schema.processlist WHERE id = ? AND info IS NOT NULL',
+        [threadId],
+      );
+      if (Number((rows as { n: number }[])[0].n) > 0) return;
+      if (Date.now() > deadline)
+        throw new Error(`no statement running on connection ${threadId} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
 /** A TCP proxy in front of MariaDB that can freeze: traffic stops both ways and new connections get no answer. */
 async function startProxy(): Promise<{ port: number; freeze(): void; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
@@ -154,7 +174,7 @@ test('cancel() interrupts the running statement with 1317', async () => {
   const conn = await dialect.connect(host, cfg);
   try {
     const pending = rejection(conn.query('SELECT SLEEP(10)'));
-    await new Promise((r) => setTimeout(r, 100)); // let the statement reach the server
+    await statementRunning(coreOf(conn).threadId!); // a KILL QUERY before it starts would cancel nothing
     await dialect.cancel(conn);
     const err = await pending;
     assert.is(err.errno, 1317);
@@ -167,13 +187,13 @@ test('cancel() interrupts the running statement with 1317', async () => {
 test('abort during SLEEP(30) rejects at once with the given error, without crashing', async () => {
   const conn = await dialect.connect(host, cfg);
   const pending = rejection(conn.query('SELECT SLEEP(30)'));
-  await new Promise((r) => setTimeout(r, 100));
+  await statementRunning(coreOf(conn).threadId!);
   const given = new FailoverSuccessError();
   const started = Date.now();
   dialect.abort(conn, given);
   const err = await pending;
   assert.is(err, given);
-  assert.ok(Date.now() - started < 2000);
+  assert.ok(Date.now() - started < 5000, 'long before SLEEP(30) ends');
   assert.is(dialect.isClosed(conn), true);
   await dialect.end(conn, 500);
 });
@@ -272,7 +292,7 @@ test('classification: killed connection is network (idle and during a statement)
     assert.is(classifyMysqlError(idleErr), 'network', `idle: ${String(idleErr.code)}`);
 
     const pending = rejection(busy.query('SELECT SLEEP(10)'));
-    await new Promise((r) => setTimeout(r, 100));
+    await statementRunning(coreOf(busy).threadId!);
     await admin.query(`KILL ${coreOf(busy).threadId}`);
     const busyErr = await pending;
     assert.is(classifyMysqlError(busyErr), 'network', `busy: ${String(busyErr.code)}`);

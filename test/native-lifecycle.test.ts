@@ -92,7 +92,7 @@ test('releaseResources() stops running monitors and joins every native thread, t
   assert.is(released.threadsAfter, 0, describe(r));
   if (process.platform === 'linux')
     assert.is(released.osThreadsAfter, 0, `threads still alive per /proc: ${describe(r)}`);
-  assert.ok((released.ms as number) < 2000, `release took ${released.ms} ms`);
+  assert.ok((released.ms as number) < 5000, `release took ${released.ms} ms`);
   assert.equal(r.lines[2], { eventsAfterRelease: 0 });
 });
 
@@ -198,7 +198,7 @@ test('a params provider that never answers makes the probe time out instead of h
     if (r.ok) return;
     assert.is(r.errorClass, 'timeout');
     assert.ok(r.message.includes('connection parameters'), r.message);
-    assert.ok(ms >= 290 && ms < 1300, `took ${ms} ms`);
+    assert.ok(ms >= 290 && ms < 5000, `took ${ms} ms (bound 300 ms; room for a loaded machine)`);
   } finally {
     up.close();
     setParamsProvider(null);
@@ -235,7 +235,7 @@ test('releaseResources() rejects a probe still in flight with NativeProbeCancell
       (e: unknown) => e,
     );
     assert.instance(err, NativeProbeCancelledError);
-    assert.ok(Date.now() - started < 2000);
+    assert.ok(Date.now() - started < 5000, 'cancelled, not left to its 10 s bound');
     assert.is(nativeThreadCount(), 0);
     // Native work after a release starts a fresh runtime.
     const again = await probeHost({ kind: 'tcp', host: '127.0.0.1', port: hole.port }, 2000);

@@ -133,7 +133,7 @@ for (const [kind, target] of databases) {
       const r = failure(await probeHost({ ...target(), port: hole.port }, 400));
       const ms = Date.now() - started;
       assert.is(r.errorClass, 'timeout', r.message);
-      assert.ok(ms >= 390 && ms < 400 + 600, `took ${ms} ms`);
+      assert.ok(ms >= 390 && ms < 400 + 4000, `took ${ms} ms (deadline 400 ms; room for a loaded machine)`);
     } finally {
       hole.close();
     }

@@ -136,6 +136,16 @@ t(
   async () => {
     otel.spanExporter.reset();
     const rec = record(CHANNEL_NAMES.efmVerdict, CHANNEL_NAMES.efmAbort);
+    // Armed before the call starts: on a loaded machine the monitor may start probing (grace over) before the hang,
+    // and a slow first probe connect can bring the verdict before any later subscription.
+    const deadSeen = new Promise<void>((resolve) => {
+      const fn = (m: unknown): void => {
+        if ((m as EfmVerdictMessage).verdict !== 'dead') return;
+        diagnosticsChannel.unsubscribe(CHANNEL_NAMES.efmVerdict, fn);
+        resolve();
+      };
+      diagnosticsChannel.subscribe(CHANNEL_NAMES.efmVerdict, fn);
+    });
     const writer = lab.cluster.writer.name;
     try {
       const db = await lab.client(writer, {
@@ -148,14 +158,6 @@ t(
       const sql = db.sleepSql(61);
       const call = rejection(db.query(sql));
       await lab.waitRunning(writer, sql);
-      const deadSeen = new Promise<void>((resolve) => {
-        const fn = (m: unknown): void => {
-          if ((m as EfmVerdictMessage).verdict !== 'dead') return;
-          diagnosticsChannel.unsubscribe(CHANNEL_NAMES.efmVerdict, fn);
-          resolve();
-        };
-        diagnosticsChannel.subscribe(CHANNEL_NAMES.efmVerdict, fn);
-      });
       await lab.cluster.hang(writer);
       await call;
       await deadSeen; // the call may be aborted natively before the verdict reaches JS

@@ -54,7 +54,9 @@ test('two clients of the cluster (writer and reader endpoints) share one native 
   assert.is(monitor.settings.queryTimeoutMs, 1000);
   assert.is(monitor.settings.refreshMs, 500);
 
-  const p = monitor.publications > 0 ? undefined : await first;
+  let p: TopologyPublication | undefined;
+  if (monitor.publications === 0) p = await first;
+  else void first.catch(() => {}); // published already: this wait is not needed, and must not fail the file later
   const hosts = topologyCache(services).get(monitor.clusterId)!.hosts;
   assert.is(instanceName(hosts[0].host), lab.cluster.writer.name);
   assert.is(hosts[0].role, HostRole.WRITER);
@@ -107,7 +109,7 @@ test('a reader added, then removed, appears in and leaves the published topology
   const before = new Set(lab.cluster.instances.map((i) => i.name));
   const added = nextPublication(
     monitor,
-    (p) => p.hosts.some((h) => !before.has(instanceName(h.host))),
+    (p) => p.hosts.some((h) => !before.has(instanceName(h.host) ?? '')),
     20_000,
     'listing the new reader',
   );
@@ -141,7 +143,8 @@ test('black-holed writer: panic mode within the query bound, forceRefresh(verify
   const err = await rejectionOf(provider.forceRefresh(true, 1500));
   const waited = Date.now() - started;
   assert.is(err.code, 'WRAPPER_TOPOLOGY_TIMEOUT');
-  assert.ok(waited >= 1400 && waited < 4000, `forceRefresh(true, 1500) gave up after ${waited} ms`);
+  // Not before its bound, and not much after (room for a loaded machine): a wait that ignored it would hang.
+  assert.ok(waited >= 1400 && waited < 6000, `forceRefresh(true, 1500) gave up after ${waited} ms`);
 
   const back = nextPublication(monitor, (p) => p.confirmed && writerOf(p) === writer, 15_000, `confirming ${writer}`);
   await lab.cluster.heal(writer);

@@ -36,19 +36,19 @@ test('an idle client: one topology poll per topologyRefreshMs and at most one pi
   const monitor = monitorOf(services, client);
   if (monitor.publications === 0) await nextPublication(monitor, (p) => p.confirmed, 10_000, 'confirmed');
   log.mark();
-  // The measurement is a span of wall-clock time: what the writer saw from an idle process in it.
+  const markedAt = Date.now();
+  // The measurement is a span of wall-clock time: what the writer saw from an idle process in it. The limits count
+  // the span as it really lasted (a loaded machine oversleeps), so only a monitor faster than its rates fails them.
   await sleep(WINDOW_MS);
   const n = log.count();
-  console.log(`idle client, ${WINDOW_MS} ms, topologyRefreshMs ${REFRESH_MS}: ${JSON.stringify(n)}`);
-  const polls = Math.ceil(WINDOW_MS / REFRESH_MS) + 1;
+  const span = Date.now() - markedAt;
+  console.log(`idle client, ${span} ms, topologyRefreshMs ${REFRESH_MS}: ${JSON.stringify(n)}`);
+  const polls = Math.ceil(span / REFRESH_MS) + 1;
   assert.ok(n.topology >= 1, 'the monitor still polls the topology');
-  assert.ok(n.topology <= polls, `${n.topology} topology queries in ${WINDOW_MS} ms (at most ${polls} expected)`);
+  assert.ok(n.topology <= polls, `${n.topology} topology queries in ${span} ms (at most ${polls} expected)`);
   assert.ok(n.writerId <= polls, `${n.writerId} writer-id queries (at most ${polls} expected)`);
   assert.ok(n.ping >= 1, 'the monitoring connection is pinged between polls');
-  assert.ok(
-    n.ping <= Math.ceil(WINDOW_MS / 1000) + 1,
-    `${n.ping} pings in ${WINDOW_MS} ms (at most one a second expected)`,
-  );
+  assert.ok(n.ping <= Math.ceil(span / 1000) + 1, `${n.ping} pings in ${span} ms (at most one a second expected)`);
   // The last client of the cluster: its monitor stops, the next test's monitor is the only one on the writer.
   await client.end();
 });
@@ -70,14 +70,18 @@ test('the liveness ping sends the monitor into panic mode on a black-holed write
     const panic = nextPanic(monitor, 10_000);
     const hungAt = Date.now();
     await lab.cluster.hang(writer);
+    let back: Promise<unknown> | undefined;
     try {
       const reason = await panic;
       console.log(`black-holed writer: panic mode after ${Date.now() - hungAt} ms (${reason})`);
       assert.match(reason, /stopped answering/);
+      // Armed before the heal: the panicking monitor may confirm the writer before the heal call returns, and
+      // the next regular poll is 30 s away.
+      back = nextPublication(monitor, (p) => p.confirmed, 15_000, 'writer confirmed again after heal');
     } finally {
       await lab.cluster.heal(writer);
     }
-    await nextPublication(monitor, (p) => p.confirmed, 15_000, 'writer confirmed again after heal');
+    await back;
   } finally {
     await slow.end().catch(() => {});
     await other.close();

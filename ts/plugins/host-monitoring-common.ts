@@ -169,7 +169,12 @@ export class SharedHostMonitor {
   private stopped = false;
   private refs = 0;
   private disposeTimer: NodeJS.Timeout | undefined;
-  private readonly records = new Map<number, WatchRecord>();
+  private readonly records = new Map<number, { readonly record: WatchRecord; reported: boolean }>();
+  /**
+   * Records of connections that left after their call was aborted natively but before the abort's event reached JS
+   * (the socket's close can be handled first): the event still reaches them, then they go.
+   */
+  private readonly abortsInFlight = new Map<number, WatchRecord>();
   /** Every name the host is known by (availability is recorded under each). */
   readonly aliases = new Set<string>();
 
@@ -224,7 +229,7 @@ export class SharedHostMonitor {
     // The native monitor is gone (releaseResources stopped the addon): start a fresh one.
     if (w === undefined) w = this.start().watch(socket);
     if (w === undefined) throw new Error(`cannot register a connection with the monitor of ${this.host.hostAndPort}`);
-    this.records.set(w.id, record);
+    this.records.set(w.id, { record, reported: false });
     this.refs++;
     if (this.disposeTimer !== undefined) {
       clearTimeout(this.disposeTimer);
@@ -234,7 +239,10 @@ export class SharedHostMonitor {
   }
 
   unwatch(w: EfmWatch): void {
-    if (!this.records.delete(w.id)) return;
+    const entry = this.records.get(w.id);
+    if (entry === undefined) return;
+    this.records.delete(w.id);
+    if (w.aborted && !entry.reported) this.abortsInFlight.set(w.id, entry.record);
     w.unwatch();
     if (--this.refs > 0) return;
     // Unused: stop after the disposal time (the timer never keeps the process alive).
@@ -254,6 +262,7 @@ export class SharedHostMonitor {
     this.stopped = true;
     if (this.disposeTimer !== undefined) clearTimeout(this.disposeTimer);
     this.disposeTimer = undefined;
+    this.abortsInFlight.clear();
     if (this.native !== undefined) {
       this.native.stop();
       log.debug('monitor %d of %s stopped', this.native.id, this.host.hostAndPort);
@@ -280,7 +289,13 @@ export class SharedHostMonitor {
       );
       availability.set(this.aliases, HostAvailability.UNAVAILABLE);
     }
-    for (const id of e.aborted) this.records.get(id)?.onAbort(e);
+    for (const id of e.aborted) {
+      const entry = this.records.get(id);
+      if (entry !== undefined) entry.reported = true;
+      const record = entry?.record ?? this.abortsInFlight.get(id);
+      this.abortsInFlight.delete(id);
+      record?.onAbort(e);
+    }
     this.registry.emit(e.kind, this, e);
   }
 }

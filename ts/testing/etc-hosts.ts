@@ -13,6 +13,24 @@ function markers(clusterId: string): [string, string] {
   ];
 }
 
+/**
+ * Rewrites `file` in place (not by rename: /etc/hosts is often a bind mount in containers) without the empty moment
+ * of a truncating write, when every name lookup on the machine would fail: the new text goes over the old in one
+ * write, padded with blank lines to the old length, then the file is cut to the new length.
+ */
+async function rewrite(file: string, text: string): Promise<void> {
+  const h = await fs.open(file, 'r+');
+  try {
+    const { size } = await h.stat();
+    const data = Buffer.from(text, 'utf8');
+    const padded = data.length < size ? Buffer.concat([data, Buffer.alloc(size - data.length, '\n')]) : data;
+    await h.write(padded, 0, padded.length, 0);
+    await h.truncate(data.length);
+  } finally {
+    await h.close();
+  }
+}
+
 function without(text: string, clusterId: string): string {
   const [begin, end] = markers(clusterId);
   const lines = text.split('\n');
@@ -37,8 +55,7 @@ export async function writeHostsBlock(
   let base = without(current, clusterId);
   if (!base.endsWith('\n')) base += '\n';
   const block = [begin, ...entries.map(([addr, name]) => `${addr}\t${name}`), end].join('\n');
-  // Rewrite in place (not rename): /etc/hosts is often a bind mount in containers.
-  await fs.writeFile(file, `${base}${block}\n`);
+  await rewrite(file, `${base}${block}\n`);
 }
 
 export async function removeHostsBlock(clusterId: string, file = HOSTS_FILE): Promise<void> {
@@ -49,5 +66,5 @@ export async function removeHostsBlock(clusterId: string, file = HOSTS_FILE): Pr
     return;
   }
   const next = without(current, clusterId);
-  if (next !== current) await fs.writeFile(file, next.endsWith('\n') ? next : `${next}\n`);
+  if (next !== current) await rewrite(file, next.endsWith('\n') ? next : `${next}\n`);
 }

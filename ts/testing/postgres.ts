@@ -228,9 +228,14 @@ class PostgresEngine implements Engine {
       lines.push(`primary_conninfo = ${confString(conninfo)}`);
     }
     lines.push(`synchronous_standby_names = ${role.synchronous ? SYNC_STANDBYS : "''"}`);
+    // Replaced by a rename, never rewritten in place: a server process that reloads its configuration while the
+    // file is half written resets what is missing to the defaults (an instance name of '', no synchronous standbys)
+    // until the next reload.
     const file = path.join(instance.dataDir, INSTANCE_CONF);
-    await fs.writeFile(file, `${lines.join('\n')}\n`);
-    await this.giveToPostgres(file);
+    const tmp = `${file}.${randomUUID()}.tmp`;
+    await fs.writeFile(tmp, `${lines.join('\n')}\n`, { mode: 0o644 });
+    await this.giveToPostgres(tmp);
+    await fs.rename(tmp, file);
   }
 
   private synchronous(ctx: EngineContext): boolean {
