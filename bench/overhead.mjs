@@ -114,7 +114,7 @@ async function loadPeer() {
 
 /**
  * Connect latency: each sample is construct + connect() of a new client, ended before the next (end() is not
- * timed). Variants run in interleaved rounds. With `beside`, one client of each wrapper variant stays connected
+ * timed). Variants take turns, one connect each, in rounds. With `beside`, one client of each wrapper variant stays connected
  * meanwhile, as in an application with a pool (the wrappers' shared state stays alive); without it every client is
  * alone, as in a script or a test suite that connects and ends. Ratios are to the first variant (the raw driver):
  * over all samples, and per round (p50 of the variant's round / p50 of the raw driver's same round) as min–max, the
@@ -128,19 +128,20 @@ async function compareConnect(label, variants, n, { beside = false } = {}) {
   const cpuUs = Object.fromEntries(variants.map((v) => [v.name, 0]));
   const perRound = Math.ceil(n / ROUNDS);
   for (let r = 0; r < ROUNDS; r++) {
-    for (const v of variants) {
-      const samples = [];
-      const cpu0 = process.cpuUsage();
-      for (let i = 0; i < perRound; i++) {
+    const samples = Object.fromEntries(variants.map((v) => [v.name, []]));
+    // Variants take turns connect by connect: a burst of load from elsewhere hits each of them alike.
+    for (let i = 0; i < perRound; i++) {
+      for (const v of variants) {
+        const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         const c = await v.open();
-        samples.push(performance.now() - t0);
+        samples[v.name].push(performance.now() - t0);
         await v.close(c);
+        const cpu = process.cpuUsage(cpu0);
+        cpuUs[v.name] += (cpu.user + cpu.system) / (perRound * ROUNDS);
       }
-      const cpu = process.cpuUsage(cpu0);
-      cpuUs[v.name] += (cpu.user + cpu.system) / (perRound * ROUNDS);
-      rounds[v.name].push(samples);
     }
+    for (const v of variants) rounds[v.name].push(samples[v.name]);
   }
   await Promise.all(held.map((c) => c.end()));
   const base = variants[0].name;
