@@ -208,6 +208,35 @@ function mysqlVariants(rawCfg, ourCfg, peer) {
   return vs;
 }
 
+/**
+ * The floor of what the default plugins do through a writer endpoint beside a connected client: the raw driver
+ * connects to the writer instance the topology names and checks its role (initial_connection's statement, which the
+ * Python wrapper sends too).
+ */
+function roleCheckFloor(flavour, writerCfg) {
+  const name = ' → instance + role check';
+  if (flavour === 'aurora-pg')
+    return {
+      name: `pg.Client (raw)${name}`,
+      open: async () => {
+        const c = new pg.Client(writerCfg);
+        await c.connect();
+        await c.query('SELECT pg_catalog.pg_is_in_recovery()');
+        return c;
+      },
+      close: (c) => c.end(),
+    };
+  return {
+    name: `mysql2/promise (raw)${name}`,
+    open: async () => {
+      const c = await mysql.createConnection(writerCfg);
+      await c.query('SELECT @@innodb_read_only');
+      return c;
+    },
+    close: (c) => c.end(),
+  };
+}
+
 async function connects(pgCfg, myCfg) {
   const peer = await loadPeer();
   if (CONNECT_TARGETS.includes('pg') && CONNECT_MODES.includes('alone'))
@@ -231,7 +260,8 @@ async function connects(pgCfg, myCfg) {
     try {
       const raw = cluster.directConfig('writer');
       const ours = cluster.clientConfig('writer');
-      const variants = flavour === 'aurora-pg' ? pgVariants(raw, ours) : mysqlVariants(raw, ours);
+      const [first, ...rest] = flavour === 'aurora-pg' ? pgVariants(raw, ours) : mysqlVariants(raw, ours);
+      const variants = [first, roleCheckFloor(flavour, cluster.directConfig(cluster.writer.name)), ...rest];
       const label = `Connect — lookalike ${flavour} cluster (1 writer, 1 reader), writer endpoint`;
       if (CONNECT_MODES.includes('alone')) await compareConnect(`${label}, each client alone`, variants, CONNECTS);
       if (CONNECT_MODES.includes('beside'))
