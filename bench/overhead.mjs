@@ -7,6 +7,7 @@
 // Goals (issue 10): connect ≤ 1.2× raw with `plugins: ''`; the default plugins detect the dialect once per host.
 // Usage: npm run build && node bench/overhead.mjs [--iterations N] [--connects N] [--sections queries,connect,import]
 //        [--baseline DIR]   (DIR: another checkout with dist/ built, e.g. the main branch: its clients get rows too)
+//        [--rounds N] [--connect-targets pg,mysql,aurora-pg,aurora-mysql] [--connect-modes alone,beside]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +28,11 @@ const N = Number(arg('iterations', 5000));
 const CONNECTS = Number(arg('connects', 200));
 const SECTIONS = arg('sections', 'queries,connect,import').split(',');
 const BASELINE = arg('baseline', undefined);
-const ROUNDS = 5; // interleaved rounds so drift on a shared 2-core machine hits every variant alike
+// Interleaved rounds so drift on a shared 2-core machine hits every variant alike; connect tables also print the
+// spread of the per-round ratios (min–max), the honest error bar of a connect figure.
+const ROUNDS = Number(arg('rounds', 5));
+const CONNECT_TARGETS = arg('connect-targets', 'pg,mysql,aurora-pg,aurora-mysql').split(',');
+const CONNECT_MODES = arg('connect-modes', 'alone,beside').split(',');
 const BIG = `SELECT 1 AS one /* ${'x'.repeat(1024 * 1024)} */`;
 
 function stats(samples) {
@@ -109,35 +114,49 @@ async function loadPeer() {
 
 /**
  * Connect latency: each sample is construct + connect() of a new client, ended before the next (end() is not
- * timed). Variants run in interleaved rounds. With `beside`, one client of each wrapper variant stays connected
+ * timed). Variants take turns, one connect each, in rounds. With `beside`, one client of each wrapper variant stays connected
  * meanwhile, as in an application with a pool (the wrappers' shared state stays alive); without it every client is
- * alone, as in a script or a test suite that connects and ends.
+ * alone, as in a script or a test suite that connects and ends. Ratios are to the first variant (the raw driver):
+ * over all samples, and per round (p50 of the variant's round / p50 of the raw driver's same round) as min–max, the
+ * spread to read a figure against. CPU is this process's (user + system) per connect, end() included.
  */
 async function compareConnect(label, variants, n, { beside = false } = {}) {
   const held = [];
   if (beside) for (const v of variants.slice(1)) held.push(await v.open());
   for (const v of variants) for (let i = 0; i < 5; i++) await v.close(await v.open()); // warm-up
-  const samples = Object.fromEntries(variants.map((v) => [v.name, []]));
+  const rounds = Object.fromEntries(variants.map((v) => [v.name, []]));
+  const cpuUs = Object.fromEntries(variants.map((v) => [v.name, 0]));
+  const perRound = Math.ceil(n / ROUNDS);
   for (let r = 0; r < ROUNDS; r++) {
-    for (const v of variants) {
-      for (let i = 0; i < Math.ceil(n / ROUNDS); i++) {
+    const samples = Object.fromEntries(variants.map((v) => [v.name, []]));
+    // Variants take turns connect by connect: a burst of load from elsewhere hits each of them alike.
+    for (let i = 0; i < perRound; i++) {
+      for (const v of variants) {
+        const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         const c = await v.open();
         samples[v.name].push(performance.now() - t0);
         await v.close(c);
+        const cpu = process.cpuUsage(cpu0);
+        cpuUs[v.name] += (cpu.user + cpu.system) / (perRound * ROUNDS);
       }
     }
+    for (const v of variants) rounds[v.name].push(samples[v.name]);
   }
   await Promise.all(held.map((c) => c.end()));
-  const base = stats(samples[variants[0].name]);
+  const base = variants[0].name;
+  const all = (name) => stats(rounds[name].flat());
+  const roundRatios = (name) => rounds[name].map((s, r) => stats(s).p50 / stats(rounds[base][r]).p50);
   console.log(`\n${label}`);
   console.log(
-    `  ${'variant'.padEnd(48)} ${'p50 ms'.padStart(8)} ${'mean ms'.padStart(8)} ${'p50×'.padStart(7)} ${'mean×'.padStart(7)}`,
+    `  ${'variant'.padEnd(48)} ${'p50 ms'.padStart(8)} ${'mean ms'.padStart(8)} ${'p50×'.padStart(6)} ${'mean×'.padStart(6)} ${'p50× per round'.padStart(15)} ${'CPU µs'.padStart(7)}`,
   );
   for (const v of variants) {
-    const s = stats(samples[v.name]);
+    const s = all(v.name);
+    const rr = roundRatios(v.name);
+    const spread = `${Math.min(...rr).toFixed(2)}–${Math.max(...rr).toFixed(2)}`;
     console.log(
-      `  ${v.name.padEnd(48)} ${s.p50.toFixed(3).padStart(8)} ${s.mean.toFixed(3).padStart(8)} ${(s.p50 / base.p50).toFixed(2).padStart(7)} ${(s.mean / base.mean).toFixed(2).padStart(7)}`,
+      `  ${v.name.padEnd(48)} ${s.p50.toFixed(3).padStart(8)} ${s.mean.toFixed(3).padStart(8)} ${(s.p50 / all(base).p50).toFixed(2).padStart(6)} ${(s.mean / all(base).mean).toFixed(2).padStart(6)} ${spread.padStart(15)} ${cpuUs[v.name].toFixed(0).padStart(7)}`,
     );
   }
 }
@@ -189,30 +208,64 @@ function mysqlVariants(rawCfg, ourCfg, peer) {
   return vs;
 }
 
+/**
+ * The floor of what the default plugins do through a writer endpoint beside a connected client: the raw driver
+ * connects to the writer instance the topology names and checks its role (initial_connection's statement, which the
+ * Python wrapper sends too).
+ */
+function roleCheckFloor(flavour, writerCfg) {
+  const name = ' → instance + role check';
+  if (flavour === 'aurora-pg')
+    return {
+      name: `pg.Client (raw)${name}`,
+      open: async () => {
+        const c = new pg.Client(writerCfg);
+        await c.connect();
+        await c.query('SELECT pg_catalog.pg_is_in_recovery()');
+        return c;
+      },
+      close: (c) => c.end(),
+    };
+  return {
+    name: `mysql2/promise (raw)${name}`,
+    open: async () => {
+      const c = await mysql.createConnection(writerCfg);
+      await c.query('SELECT @@innodb_read_only');
+      return c;
+    },
+    close: (c) => c.end(),
+  };
+}
+
 async function connects(pgCfg, myCfg) {
   const peer = await loadPeer();
-  await compareConnect(
-    'Connect — PostgreSQL, plain server, each client alone',
-    pgVariants(pgCfg, pgCfg, peer),
-    CONNECTS,
-  );
-  await compareConnect(
-    'Connect — MySQL (MariaDB), plain server, each client alone',
-    mysqlVariants(myCfg, myCfg, peer),
-    CONNECTS,
-  );
+  if (CONNECT_TARGETS.includes('pg') && CONNECT_MODES.includes('alone'))
+    await compareConnect(
+      'Connect — PostgreSQL, plain server, each client alone',
+      pgVariants(pgCfg, pgCfg, peer),
+      CONNECTS,
+    );
+  if (CONNECT_TARGETS.includes('mysql') && CONNECT_MODES.includes('alone'))
+    await compareConnect(
+      'Connect — MySQL (MariaDB), plain server, each client alone',
+      mysqlVariants(myCfg, myCfg, peer),
+      CONNECTS,
+    );
   // Lookalike clusters: the raw driver connects to the writer endpoint's address; the wrappers to its RDS name
   // (hostAddressMap). The peer needs /etc/hosts entries for the names and is left out here.
   for (const flavour of /** @type {const} */ (['aurora-pg', 'aurora-mysql'])) {
+    if (!CONNECT_TARGETS.includes(flavour)) continue;
     const dir = mkdtempSync(path.join(tmpdir(), 'bench-connect-'));
     const cluster = await LocalCluster.start({ flavour, readers: 1, dir });
     try {
       const raw = cluster.directConfig('writer');
       const ours = cluster.clientConfig('writer');
-      const variants = flavour === 'aurora-pg' ? pgVariants(raw, ours) : mysqlVariants(raw, ours);
+      const [first, ...rest] = flavour === 'aurora-pg' ? pgVariants(raw, ours) : mysqlVariants(raw, ours);
+      const variants = [first, roleCheckFloor(flavour, cluster.directConfig(cluster.writer.name)), ...rest];
       const label = `Connect — lookalike ${flavour} cluster (1 writer, 1 reader), writer endpoint`;
-      await compareConnect(`${label}, each client alone`, variants, CONNECTS);
-      await compareConnect(`${label}, beside a connected client`, variants, CONNECTS, { beside: true });
+      if (CONNECT_MODES.includes('alone')) await compareConnect(`${label}, each client alone`, variants, CONNECTS);
+      if (CONNECT_MODES.includes('beside'))
+        await compareConnect(`${label}, beside a connected client`, variants, CONNECTS, { beside: true });
     } finally {
       await cluster.stop({ keepLogs: false });
       rmSync(dir, { recursive: true, force: true });

@@ -11,6 +11,7 @@ import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { AwsMySQLClient } from '../ts/clients/mysql-client.js';
 import { dialectCache, DialectManager } from '../ts/dialects/dialect-manager.js';
 import { auroraPgDialect, globalAuroraPgDialect, multiAzPgDialect, rdsPgDialect } from '../ts/dialects/database/pg.js';
+import { auroraMysqlDialect } from '../ts/dialects/database/mysql.js';
 import { HostInfo, HostRole } from '../ts/host-info.js';
 import { WrapperServices } from '../ts/services.js';
 import { LocalCluster } from '../ts/testing/index.js';
@@ -220,6 +221,7 @@ test('lookalike aurora-pg, default plugins: Aurora dialect and topology found; a
       hostAddressMap[name] = `${counter.host}:${counter.port}`;
     }
     const take = () => counters.flatMap((c) => c.take());
+    const opened = () => counters.reduce((n, c) => n + c.connections, 0);
     const detection = await pgDetectionStatements();
     const cfg = { ...cluster.clientConfig('writer'), hostAddressMap };
 
@@ -252,9 +254,11 @@ test('lookalike aurora-pg, default plugins: Aurora dialect and topology found; a
       `the first client detects: ${sent.join(' | ')}`,
     );
 
+    const before = opened();
     const second = new AwsPGClient(cfg, { services });
     await second.connect();
     const again = take();
+    assert.is(opened() - before, 1, 'one connection: straight to the writer instance the topology names');
     assert.equal(
       again.filter((sql) => detection.has(sql)),
       [],
@@ -286,8 +290,8 @@ test('lookalike aurora-mysql, default plugins: Aurora dialect and topology found
       counters.push(counter);
       hostAddressMap[name] = `${counter.host}:${counter.port}`;
     }
-    // MySQL has no application_name: the monitor's statements are counted too, but it sends no detection statement.
     const take = () => counters.flatMap((c) => c.take());
+    const opened = () => counters.reduce((n, c) => n + c.connections, 0);
     const detection = new Set(
       MYSQL_DETECTION.concat(
         "SELECT 1 AS tmp FROM information_schema.tables WHERE upper(table_schema) = 'INFORMATION_SCHEMA' AND upper(table_name) = 'AURORA_GLOBAL_DB_INSTANCE_STATUS'",
@@ -321,9 +325,11 @@ test('lookalike aurora-mysql, default plugins: Aurora dialect and topology found
       `the first client detects: ${sent.join(' | ')}`,
     );
 
+    const before = opened();
     const second = new AwsMySQLClient(cfg, { services });
     await second.connect();
     const again = take();
+    assert.is(opened() - before, 1, 'one connection: straight to the writer instance the topology names');
     assert.equal(
       again.filter((sql) => detection.has(sql)),
       [],
@@ -331,6 +337,9 @@ test('lookalike aurora-mysql, default plugins: Aurora dialect and topology found
     );
     assert.is(second.core.pluginService.dialect.code, 'aurora-mysql');
     assert.is(second.core.pluginService.currentHostInfo?.hostId, cluster.writer.name);
+    // As on PostgreSQL, the only statement: initial_connection verifies the instance's role (no topology read, no
+    // session-state query, no SET).
+    assert.equal(again, [auroraMysqlDialect.isReaderQuery]);
     await Promise.all([first.end(), second.end()]);
   } finally {
     await services.close();

@@ -1,7 +1,8 @@
 // A loopback TCP proxy that records the statements clients send through it: PostgreSQL Query ('Q') and Parse ('P')
 // frontend messages, MySQL COM_QUERY and COM_STMT_PREPARE packets. Tests point a client at it to see exactly what
-// reaches the server. Connections of the native monitors (application_name aws-advanced-ts-wrapper-monitor) are
-// recorded apart, so background monitoring does not blur what a connect sends.
+// reaches the server. Connections of the native monitors (PostgreSQL application_name / MySQL connect attribute
+// program_name aws-advanced-ts-wrapper-monitor) are recorded apart, so background monitoring does not blur what a
+// connect sends.
 import net from 'node:net';
 
 export type Protocol = 'pg' | 'mysql';
@@ -65,9 +66,16 @@ function pgFrontend(
   };
 }
 
-/** Splits MySQL client packets; commands are the packets with sequence id 0 after the handshake response. */
-function mysqlFrontend(onStatement: (sql: string) => void): (chunk: Buffer) => void {
+/**
+ * Splits MySQL client packets; commands are the packets with sequence id 0 after the handshake response, which
+ * `onHandshake` gets whole (its connect attributes name the program).
+ */
+function mysqlFrontend(
+  onHandshake: (packet: Buffer) => void,
+  onStatement: (sql: string) => void,
+): (chunk: Buffer) => void {
   let buf: Buffer = Buffer.alloc(0);
+  let greeted = false;
   return (chunk) => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     while (buf.length >= 4) {
@@ -75,6 +83,10 @@ function mysqlFrontend(onStatement: (sql: string) => void): (chunk: Buffer) => v
       if (buf.length < 4 + len) return;
       const seq = buf[3];
       const command = buf[4];
+      if (!greeted) {
+        greeted = true;
+        onHandshake(buf.subarray(4, 4 + len));
+      }
       if (seq === 0 && (command === 0x03 || command === 0x16)) onStatement(buf.toString('utf8', 5, 4 + len));
       buf = buf.subarray(4 + len);
     }
@@ -95,18 +107,25 @@ export function startStatementCounter(
     sockets.add(client).add(upstream);
     let sink = statements;
     connections++;
+    const monitor = () => {
+      sink = monitorStatements;
+      connections--;
+    };
     const parse =
       protocol === 'pg'
         ? pgFrontend(
             (params) => {
-              if (params.get('application_name') === MONITOR_APPLICATION_NAME) {
-                sink = monitorStatements;
-                connections--;
-              }
+              if (params.get('application_name') === MONITOR_APPLICATION_NAME) monitor();
             },
             (sql) => sink.push(sql),
           )
-        : mysqlFrontend((sql) => sink.push(sql));
+        : mysqlFrontend(
+            // The attribute's value is length-prefixed among the others; its bytes are distinctive enough.
+            (packet) => {
+              if (packet.includes(MONITOR_APPLICATION_NAME)) monitor();
+            },
+            (sql) => sink.push(sql),
+          );
     client.on('data', (d: Buffer) => {
       parse(d);
       upstream.write(d);

@@ -303,9 +303,12 @@ fn classify_mysql(e: &mysql_async::Error) -> ProbeError {
     ProbeError::new(class, with_causes(e))
 }
 
+/// How monitor connections name themselves to the server (PostgreSQL application_name, MySQL program_name).
+const MONITOR_PROGRAM_NAME: &str = "aws-advanced-ts-wrapper-monitor";
+
 async fn connect_pg(p: &ConnectParams) -> Result<ProbeSession, ProbeError> {
     let mut cfg = tokio_postgres::Config::new();
-    cfg.port(p.port).user(p.user.as_deref().unwrap_or("postgres")).application_name("aws-advanced-ts-wrapper-monitor");
+    cfg.port(p.port).user(p.user.as_deref().unwrap_or("postgres")).application_name(MONITOR_PROGRAM_NAME);
     // With a separate TLS name, connect to the address and verify the certificate against the name.
     match (p.server_name.as_deref(), p.host.parse::<IpAddr>()) {
         (Some(name), Ok(ip)) if name != p.host => {
@@ -354,6 +357,8 @@ async fn connect_pg(p: &ConnectParams) -> Result<ProbeSession, ProbeError> {
 
 fn mysql_opts(p: &ConnectParams, tls: bool) -> Result<mysql_async::Opts, ProbeError> {
     let mut b = mysql_async::OptsBuilder::default()
+        // Shown in performance_schema.session_connect_attrs, as application_name is in pg_stat_activity.
+        .connect_attribute("program_name", MONITOR_PROGRAM_NAME)
         .ip_or_hostname(p.host.clone())
         .tcp_port(p.port)
         .user(p.user.clone())
