@@ -217,6 +217,7 @@ export class BlueGreenStatusProvider extends EventEmitter {
       );
       return;
     }
+    log.debug('bg %s: %s monitor: %s (seq %d, read %d ms ago)', this.options.bgId, role, ev.phase, ev.seq, Date.now() - ev.at);
     this.latest.set(role, ev);
     this.recompute();
   }
@@ -424,6 +425,23 @@ export class BlueGreenStatusProvider extends EventEmitter {
     const a = this.startAddresses.get(endpoint) ?? this.currentAddress(endpoint, this.ports.get(endpoint) ?? port);
     if (a === undefined) return { kind: 'none' };
     return { kind: 'substitute', address: a, names };
+  }
+
+  /**
+   * Blue refused a write as read-only while this provider still sees no switchover: it may have started since the
+   * last status read (slow in CREATED). Has the monitors read the status now, and resolves whether a switchover
+   * started (or already promoted green), waiting at most two high-rate polls for their answer.
+   */
+  async switchoverStarted(signal?: AbortSignal): Promise<boolean> {
+    if (this.switchoverUnderway) return true;
+    if (this.phase !== 'CREATED' || this.closed) return false;
+    for (const m of this.monitors) m.setPhase('PREPARATION');
+    try {
+      const seen = await this.waitUntil(() => this.phase !== 'CREATED', 2 * this.options.highMs, signal);
+      return seen && phaseOrdinal(this.phase) >= phaseOrdinal('PREPARATION');
+    } finally {
+      if (!this.closed) for (const m of this.monitors) m.setPhase(this.phase);
+    }
   }
 
   /** Between the start of a switchover and green's promotion (PREPARATION, IN_PROGRESS). */

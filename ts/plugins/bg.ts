@@ -104,6 +104,7 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
       log.debug('bg %s: %s held: switchover in progress', this.props.options.bgId, ctx.method);
       const ok = await provider.waitUntil(() => !provider.suspendsCalls, timeoutMs, this.service.endSignal);
       if (!ok) throw this.timeout(`${ctx.method}`, Date.now() - started);
+      log.debug('bg %s: %s released after %d ms', this.props.options.bgId, ctx.method, Date.now() - started);
     }
     await this.leaveOldBlue(provider);
     const inTransaction = this.service.isInTransaction;
@@ -112,7 +113,10 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     } catch (err) {
       // Blue turns read-only as the switchover starts, up to one status poll before this client sees it. A
       // statement refused as read-only outside a transaction did nothing: run it again on green once promoted.
-      if (inTransaction || !this.service.isReadOnlyError(err) || !provider.switchoverUnderway) throw err;
+      if (inTransaction || !this.service.isReadOnlyError(err)) throw err;
+      const host = this.service.currentHostInfo;
+      if (!provider.switchoverUnderway && (host === undefined || provider.roleOf(host.host) !== 'SOURCE')) throw err;
+      if (!(await provider.switchoverStarted(this.service.endSignal))) throw err;
       log.debug(
         'bg %s: %s refused by read-only blue during the switchover; held until green is promoted',
         this.props.options.bgId,
@@ -122,6 +126,7 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
       const ok =
         left > 0 && (await provider.waitUntil(() => !provider.switchoverUnderway, left, this.service.endSignal));
       if (!ok) throw err;
+      log.debug('bg %s: %s re-run after %d ms', this.props.options.bgId, ctx.method, Date.now() - started);
       await this.leaveOldBlue(provider);
       return next();
     }
@@ -142,7 +147,9 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     // Mark first: one attempt per connection and switchover, also when it fails.
     this.openedAt.set(conn as object, promotions);
     try {
+      const t0 = Date.now();
       const fresh = await this.service.connect(host, this.props);
+      log.debug('bg %s: new connection to %s in %d ms', this.props.options.bgId, host.host, Date.now() - t0);
       await this.service.setCurrentConnection(fresh, host);
       log.info(
         'bg %s: connection to %s moved off the old blue after the switchover',
