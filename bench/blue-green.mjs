@@ -122,7 +122,8 @@ async function worker(kind, factory, ids, state) {
       lastOk = now;
     } catch (err) {
       stats.errors++;
-      if (TIMELINE) events.push([Date.now(), `${kind} error: ${err.code ?? err.name}: ${String(err.message).slice(0, 60)}`]);
+      if (TIMELINE)
+        events.push([Date.now(), `${kind} error: ${err.code ?? err.name}: ${String(err.message).slice(0, 60)}`]);
       stats.kinds.add(`${err.code ?? err.name}: ${String(err.message).slice(0, 80)}`);
       await client?.end().catch(() => {});
       client = undefined;
@@ -200,7 +201,8 @@ function printTimeline(variant, dir, result, stats) {
   lines.sort((a, b) => a[0] - b[0]);
   console.log(`--- timeline ${variant} (ms from the end of the IN_PROGRESS step) ---`);
   const end = result.phases[result.phases.length - 1].at;
-  for (const [t, what] of lines) if (t >= t0 - 1000 && t <= end + 500) console.log(`${String(t - t0).padStart(6)}  ${what}`);
+  for (const [t, what] of lines)
+    if (t >= t0 - 1000 && t <= end + 500) console.log(`${String(t - t0).padStart(6)}  ${what}`);
 }
 
 const rows = [];
