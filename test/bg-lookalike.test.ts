@@ -120,6 +120,17 @@ test('switchover: a running client pauses and goes on, a client created during I
       } finally {
         await direct.end();
       }
+      const oldBlue = new pg.Client({ ...cluster.directConfig(bg.blue[0].name) });
+      await oldBlue.connect();
+      try {
+        assert.is(
+          (await oldBlue.query('SELECT count(*)::int AS n FROM orders')).rows[0].n,
+          0,
+          'no write landed on blue after green was promoted',
+        );
+      } finally {
+        await oldBlue.end();
+      }
 
       const green = new AwsPGClient({ ...config, host: greenName });
       late.push(green);

@@ -487,6 +487,39 @@ test('a write refused by read-only blue as the switchover starts runs again on g
   }
 });
 
+test('a write refused by read-only blue before the monitors saw the switchover has them read the status at once; without a switchover the error is the application’s', async () => {
+  const services = newServices();
+  // At this increased rate the monitors would not read the status again during the test unless asked.
+  const app = newClient(services, BLUE, { bgId: 'unseen', bgIntervalIncreasedMs: 600_000 });
+  const refused = logged(/refused by read-only blue/);
+  await app.connect();
+  try {
+    await query(app, 'CREATE TABLE IF NOT EXISTS bg_unseen (id int)');
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await query(app, 'SET default_transaction_read_only = on');
+    // No switchover: the read-only error is the application's.
+    const err = await query(app, 'INSERT INTO bg_unseen VALUES (0)').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.is((err as { code?: string }).code, '25006', String(err));
+    assert.is(p.currentPhase, 'CREATED');
+
+    await setStatus('SWITCHOVER_IN_PROGRESS');
+    const write = query(app, 'INSERT INTO bg_unseen VALUES (1)');
+    await refused.seen;
+    assert.is(p.currentPhase, 'IN_PROGRESS', 'the refused write had the monitors read the status');
+    await setStatus('SWITCHOVER_IN_POST_PROCESSING');
+    await write;
+    assert.is(remotePort(app), greenPort, 'run again on green');
+    assert.is((await query(app, 'SELECT count(*)::int AS n FROM bg_unseen')).rows[0].n, 1, 'written once');
+  } finally {
+    refused.stop();
+    await app.end();
+  }
+});
+
 test('releaseResources() stops the status monitors; the next call of an open client starts them again', async () => {
   const services = newServices();
   const app = newClient(services, BLUE, { bgId: 'release' });
