@@ -53,7 +53,7 @@ const greenSockets = new Map<net.Socket, string>();
 /** Resolves once every socket of `sockets` is closed. */
 function closed(sockets: readonly net.Socket[]): Promise<unknown> {
   return Promise.all(
-    sockets.map((s) => (s.destroyed ? undefined : new Promise((resolve) => s.once('close', resolve)))),
+    sockets.map((s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())))),
   );
 }
 

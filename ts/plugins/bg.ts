@@ -76,10 +76,11 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     PIPELINE.forceConnect,
     ...NETWORK_METHODS,
   ]);
-  /** Status source and monitor kind, known once the first connection told the dialect. */
   /** The number of switchovers that had promoted green when each connection was opened. */
   private readonly openedAt = new WeakMap<object, number>();
+  /** The connection to green being prepared while this client's calls are held. */
   private spare: GreenSpare<C> | undefined;
+  /** Status source and monitor kind, known once the first connection told the dialect. */
   private source:
     | { readonly query: string; readonly kind: 'postgres' | 'mysql'; readonly host: string; readonly port: number }
     | undefined;
