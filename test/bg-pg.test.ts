@@ -49,6 +49,8 @@ let greenPort = 0;
 let greenConnections = 0;
 /** Client sockets the green forwarder holds open, with the application_name of their startup message. */
 const greenSockets = new Map<net.Socket, string>();
+/** Connections the green forwarder accepted, per application_name (the status monitors send none). */
+const greenOpenedBy = new Map<string, number>();
 
 /** Resolves once every socket of `sockets` is closed. */
 function closed(sockets: readonly net.Socket[]): Promise<unknown> {
@@ -138,7 +140,9 @@ test.before(async () => {
     greenSockets.set(socket, '');
     socket.once('data', (startup: Buffer) => {
       const app = /application_name\0([^\0]*)\0/.exec(startup.toString('latin1'));
-      if (app && greenSockets.has(socket)) greenSockets.set(socket, app[1]);
+      if (!app) return;
+      greenOpenedBy.set(app[1], (greenOpenedBy.get(app[1]) ?? 0) + 1);
+      if (greenSockets.has(socket)) greenSockets.set(socket, app[1]);
     });
     socket.once('close', () => greenSockets.delete(socket));
     const upstream = net.connect(PORT, '127.0.0.1');
@@ -272,7 +276,7 @@ test('a switchover end to end: blue address in PREPARATION, calls and green conn
 
 test('a call held in IN_PROGRESS resumes on the connection to green prepared while it waited: no connect after the release', async () => {
   const services = newServices();
-  const app = newClient(services, BLUE, { bgId: 'prepared' });
+  const app = newClient(services, BLUE, { bgId: 'prepared', application_name: 'prepared' });
   const prepared = logged(/connection to green prepared/);
   await app.connect();
   try {
@@ -285,11 +289,10 @@ test('a call held in IN_PROGRESS resumes on the connection to green prepared whi
     await prepared.seen;
     assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${greenPort}` }], 'prepared through the green address');
     assert.is(remotePort(app), PORT, 'the call is still held: the client is on blue');
-    const opened = greenConnections;
     await setStatus('SWITCHOVER_IN_POST_PROCESSING');
     assert.is((await held).rows[0].one, 1);
     assert.is(remotePort(app), greenPort, 'the call ran on green');
-    assert.is(greenConnections, opened, 'on the prepared connection: none opened after the release');
+    assert.is(greenOpenedBy.get('prepared'), 1, 'on the prepared connection: none opened after the release');
     assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${greenPort}` }]);
   } finally {
     prepared.stop();
