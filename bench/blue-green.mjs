@@ -9,13 +9,18 @@
 // Reported per variant: the lookalike's IN_PROGRESS window, the longest pause of each client (p50 / max over the
 // 12 clients; a pause = time between two successful calls), errors the application saw, acknowledged writes
 // missing on the final writer (must be 0), rows that blue accepted and green lacks (must be 0).
-// Usage: node --import tsx bench/blue-green.mjs [--variants ours,peer,plain] [--in-progress-ms 2000] [--steady-ms 1500]
-import { mkdtempSync, rmSync } from 'node:fs';
+// --timeline prints, per variant, what happened when (ms from the IN_PROGRESS publication): the lookalike's steps
+// (its supervisor log), the wrapper's bg log (monitor reads, phase changes, held calls released, new connections)
+// and each client's pause (last success before, first success after).
+// Usage: node --import tsx bench/blue-green.mjs [--variants ours,peer,plain] [--in-progress-ms 2000] [--steady-ms 1500] [--timeline]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { format } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { LocalCluster } from '../ts/testing/index.ts';
 import { AwsPGClient } from '../ts/pg.ts';
+import { setLogger } from '../ts/index.ts';
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,6 +32,14 @@ const VARIANTS = arg('variants', 'ours,peer,plain')
   .filter((v) => v !== 'peer' || isRoot);
 const IN_PROGRESS_MS = Number(arg('in-progress-ms', 2000));
 const STEADY_MS = Number(arg('steady-ms', 1500));
+const TIMELINE = process.argv.includes('--timeline');
+/** @type {[number, string][]} */
+const events = [];
+if (TIMELINE) {
+  const record = (/** @type {string} */ line, /** @type {unknown[]} */ ...args) =>
+    events.push([Date.now(), format(line, ...args)]);
+  setLogger({ debug: record, info: record, warn: record, error: record }, { levels: 'bg:debug' });
+}
 const WRITERS = 8;
 const READERS = 4;
 
@@ -79,9 +92,17 @@ function makeClient(variant, cluster, blueName) {
 }
 
 async function worker(kind, factory, ids, state) {
-  const stats = { kind, maxPauseMs: 0, errors: 0, acked: /** @type {number[]} */ ([]), kinds: new Set() };
+  const stats = {
+    kind,
+    maxPauseMs: 0,
+    pauseFrom: 0,
+    pauseTo: 0,
+    errors: 0,
+    acked: /** @type {number[]} */ ([]),
+    kinds: new Set(),
+  };
   let client;
-  let lastOk = performance.now();
+  let lastOk = Date.now();
   while (!state.stop) {
     try {
       client ??= await factory.open();
@@ -92,11 +113,17 @@ async function worker(kind, factory, ids, state) {
       } else {
         await client.query('SELECT count(*) FROM bench');
       }
-      const now = performance.now();
-      stats.maxPauseMs = Math.max(stats.maxPauseMs, now - lastOk);
+      const now = Date.now();
+      if (now - lastOk > stats.maxPauseMs) {
+        stats.maxPauseMs = now - lastOk;
+        stats.pauseFrom = lastOk;
+        stats.pauseTo = now;
+      }
       lastOk = now;
     } catch (err) {
       stats.errors++;
+      if (TIMELINE)
+        events.push([Date.now(), `${kind} error: ${err.code ?? err.name}: ${String(err.message).slice(0, 60)}`]);
       stats.kinds.add(`${err.code ?? err.name}: ${String(err.message).slice(0, 80)}`);
       await client?.end().catch(() => {});
       client = undefined;
@@ -141,6 +168,7 @@ async function runVariant(variant) {
     const acked = stats.flatMap((s) => s.acked);
     const pauses = stats.map((s) => s.maxPauseMs).sort((a, b) => a - b);
     const inProgress = result.phases.find((p) => p.status === 'SWITCHOVER_IN_PROGRESS')?.ms ?? NaN;
+    if (TIMELINE) printTimeline(variant, dir, result, stats);
     return {
       variant,
       inProgressMs: Math.round(inProgress),
@@ -156,6 +184,25 @@ async function runVariant(variant) {
     await cluster.stop({ keepLogs: false });
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function printTimeline(variant, dir, result, stats) {
+  const t0 = result.phases.find((p) => p.status === 'SWITCHOVER_IN_PROGRESS').at;
+  const lines = [...events.splice(0)];
+  for (const p of result.phases) lines.push([p.at, `lookalike: step ${p.status} returned (phase held ${p.ms} ms)`]);
+  for (const l of readFileSync(path.join(dir, 'logs', 'supervisor.log'), 'utf8').split('\n')) {
+    const m = /^(\S+) (blue-green .*)$/.exec(l);
+    if (m) lines.push([Date.parse(m[1]), `supervisor: ${m[2].slice(0, 110)}`]);
+  }
+  stats.forEach((s, n) => {
+    lines.push([s.pauseFrom, `client ${n} (${s.kind}): last success before its longest pause`]);
+    lines.push([s.pauseTo, `client ${n} (${s.kind}): first success after it (${s.maxPauseMs} ms)`]);
+  });
+  lines.sort((a, b) => a[0] - b[0]);
+  console.log(`--- timeline ${variant} (ms from the end of the IN_PROGRESS step) ---`);
+  const end = result.phases[result.phases.length - 1].at;
+  for (const [t, what] of lines)
+    if (t >= t0 - 1000 && t <= end + 500) console.log(`${String(t - t0).padStart(6)}  ${what}`);
 }
 
 const rows = [];

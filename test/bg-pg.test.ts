@@ -47,6 +47,34 @@ let status: pg.Client;
 let forwarder: net.Server;
 let greenPort = 0;
 let greenConnections = 0;
+/** Client sockets the green forwarder holds open, with the application_name of their startup message. */
+const greenSockets = new Map<net.Socket, string>();
+/** Connections the green forwarder accepted, per application_name (the status monitors send none). */
+const greenOpenedBy = new Map<string, number>();
+
+/** Resolves once every socket of `sockets` is closed. */
+function closed(sockets: readonly net.Socket[]): Promise<unknown> {
+  return Promise.all(
+    sockets.map((s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())))),
+  );
+}
+
+/** Resolves on the first bg log line matching `pattern` (bg debug logging on until `stop()`). */
+function logged(pattern: RegExp): { seen: Promise<void>; stop: () => void } {
+  let seen: () => void = () => {};
+  const promise = new Promise<void>((resolve) => (seen = resolve));
+  const line = (...args: unknown[]) => {
+    if (pattern.test(format(...args))) seen();
+  };
+  setLogger({ debug: line, info: line, warn: () => {}, error: () => {} }, { levels: 'bg:debug' });
+  return { seen: promise, stop: () => setLogger(undefined) };
+}
+
+/** The port the client's current connection goes to (PORT: blue, greenPort: green). */
+function remotePort(core: ClientCore<pg.Client>): number | undefined {
+  return (core.pluginService.currentConnection as unknown as { connection: { stream: net.Socket } }).connection.stream
+    .remotePort;
+}
 
 async function setStatus(s: string): Promise<void> {
   await status.query('UPDATE rds_tools.bg_status SET status = $1', [s]);
@@ -109,6 +137,14 @@ async function reach(p: BlueGreenStatusProvider, phase: BlueGreenPhase): Promise
 test.before(async () => {
   forwarder = net.createServer((socket) => {
     greenConnections++;
+    greenSockets.set(socket, '');
+    socket.once('data', (startup: Buffer) => {
+      const app = /application_name\0([^\0]*)\0/.exec(startup.toString('latin1'));
+      if (!app) return;
+      greenOpenedBy.set(app[1], (greenOpenedBy.get(app[1]) ?? 0) + 1);
+      if (greenSockets.has(socket)) greenSockets.set(socket, app[1]);
+    });
+    socket.once('close', () => greenSockets.delete(socket));
     const upstream = net.connect(PORT, '127.0.0.1');
     socket.pipe(upstream).pipe(socket);
     const close = () => {
@@ -204,7 +240,11 @@ test('a switchover end to end: blue address in PREPARATION, calls and green conn
     const blueDuring = newClient(services, BLUE_INSTANCE);
     others.push(blueDuring);
     await blueDuring.connect();
-    assert.equal(sent, [{ host: BLUE_INSTANCE, to: `127.0.0.1:${PORT}` }]);
+    // (The held call's client prepares its connection to green meanwhile.)
+    assert.equal(
+      sent.filter((c) => c.host === BLUE_INSTANCE),
+      [{ host: BLUE_INSTANCE, to: `127.0.0.1:${PORT}` }],
+    );
     assert.equal(order, [], 'the call and the green connect are held');
 
     order.push('post');
@@ -232,6 +272,76 @@ test('a switchover end to end: blue address in PREPARATION, calls and green conn
     await app.end();
   }
   assert.is(blueGreenMonitorCount(), 0, 'the monitors stop with the last client');
+});
+
+test('a call held in IN_PROGRESS resumes on the connection to green prepared while it waited: no connect after the release', async () => {
+  const services = newServices();
+  const app = newClient(services, BLUE, { bgId: 'prepared', application_name: 'prepared' });
+  const prepared = logged(/connection to green prepared/);
+  await app.connect();
+  try {
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await setStatus('SWITCHOVER_IN_PROGRESS');
+    await reach(p, 'IN_PROGRESS');
+    sent.length = 0;
+    const held = query(app, 'select 1 as one');
+    await prepared.seen;
+    assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${greenPort}` }], 'prepared through the green address');
+    assert.is(remotePort(app), PORT, 'the call is still held: the client is on blue');
+    await setStatus('SWITCHOVER_IN_POST_PROCESSING');
+    assert.is((await held).rows[0].one, 1);
+    assert.is(remotePort(app), greenPort, 'the call ran on green');
+    assert.is(greenOpenedBy.get('prepared'), 1, 'on the prepared connection: none opened after the release');
+    assert.equal(sent, [{ host: BLUE, to: `127.0.0.1:${greenPort}` }]);
+  } finally {
+    prepared.stop();
+    await app.end();
+  }
+});
+
+test('a prepared green connection is closed when the switchover rolls back, when the held call times out, and at releaseResources()', async () => {
+  const services = newServices();
+  for (const end of ['rollback', 'timeout', 'releaseResources'] as const) {
+    await setStatus('AVAILABLE');
+    const app = newClient(services, BLUE, {
+      bgId: `spare-${end}`,
+      bgConnectTimeoutMs: end === 'timeout' ? 3000 : 20_000,
+      application_name: `spare-${end}`,
+    });
+    const prepared = logged(/connection to green prepared/);
+    await app.connect();
+    try {
+      const p = provider(app);
+      await reach(p, 'CREATED');
+      await setStatus('SWITCHOVER_IN_PROGRESS');
+      await reach(p, 'IN_PROGRESS');
+      const held = query(app, 'select 1 as one').then(
+        (r) => r.rows[0].one as number,
+        (e: unknown) => e,
+      );
+      await prepared.seen;
+      // (The status monitors' connections to green carry no application_name.)
+      const spare = [...greenSockets].filter(([, name]) => name === `spare-${end}`).map(([socket]) => socket);
+      assert.ok(spare.length > 0, `${end}: a connection to green was prepared`);
+      if (end === 'rollback') await setStatus('SWITCHOVER_INITIATED');
+      if (end === 'releaseResources') {
+        // The held call's monitors start again at once; it resumes when the switchover ends.
+        await releaseResources();
+        await setStatus('SWITCHOVER_INITIATED');
+      }
+      const outcome = await held;
+      if (end === 'timeout') assert.instance(outcome, BlueGreenTimeoutError, `${end}: ${String(outcome)}`);
+      else {
+        assert.is(outcome, 1, `${end}: the held call ran`);
+        assert.is(remotePort(app), PORT, `${end}: on blue`);
+      }
+      await closed(spare);
+    } finally {
+      prepared.stop();
+      await app.end();
+    }
+  }
 });
 
 test('bgConnectTimeoutMs bounds a held call and a held connect with BlueGreenTimeoutError', async () => {
@@ -377,6 +487,39 @@ test('a write refused by read-only blue as the switchover starts runs again on g
     assert.is((await query(app, 'SELECT count(*)::int AS n FROM bg_read_only')).rows[0].n, 1, 'written once');
   } finally {
     setLogger(undefined);
+    await app.end();
+  }
+});
+
+test('a write refused by read-only blue before the monitors saw the switchover has them read the status at once; without a switchover the error is the application’s', async () => {
+  const services = newServices();
+  // At this increased rate the monitors would not read the status again during the test unless asked.
+  const app = newClient(services, BLUE, { bgId: 'unseen', bgIntervalIncreasedMs: 600_000 });
+  const refused = logged(/refused by read-only blue/);
+  await app.connect();
+  try {
+    await query(app, 'CREATE TABLE IF NOT EXISTS bg_unseen (id int)');
+    const p = provider(app);
+    await reach(p, 'CREATED');
+    await query(app, 'SET default_transaction_read_only = on');
+    // No switchover: the read-only error is the application's.
+    const err = await query(app, 'INSERT INTO bg_unseen VALUES (0)').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.is((err as { code?: string }).code, '25006', String(err));
+    assert.is(p.currentPhase, 'CREATED');
+
+    await setStatus('SWITCHOVER_IN_PROGRESS');
+    const write = query(app, 'INSERT INTO bg_unseen VALUES (1)');
+    await refused.seen;
+    assert.is(p.currentPhase, 'IN_PROGRESS', 'the refused write had the monitors read the status');
+    await setStatus('SWITCHOVER_IN_POST_PROCESSING');
+    await write;
+    assert.is(remotePort(app), greenPort, 'run again on green');
+    assert.is((await query(app, 'SELECT count(*)::int AS n FROM bg_unseen')).rows[0].n, 1, 'written once');
+  } finally {
+    refused.stop();
     await app.end();
   }
 });

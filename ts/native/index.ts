@@ -383,7 +383,19 @@ export function releaseResourcesSync(timeoutMs: number = DEFAULT_RELEASE_TIMEOUT
   generation++;
   const joined = binding.shutdown(timeoutMs);
   if (!joined) log.warn('native threads did not all end within %d ms', timeoutMs);
+  for (const listener of releaseListeners) queueMicrotask(listener);
   return joined;
+}
+
+const releaseListeners = new Set<() => void>();
+
+/**
+ * Calls `listener` (in a microtask) after each release of the native runtime: for work that is waiting on a
+ * monitor right now and must start it again rather than wait for the next call. Returns the unsubscribe function.
+ */
+export function onNativeRelease(listener: () => void): () => void {
+  releaseListeners.add(listener);
+  return () => releaseListeners.delete(listener);
 }
 
 /** Promise form of releaseResourcesSync(); resolves once every native thread has been joined (or the bound passed). */

@@ -19,6 +19,7 @@ import {
   type BlueGreenRole,
 } from './bg-monitor.js';
 import { getLogger } from '../logger.js';
+import { onNativeRelease } from '../native/index.js';
 import { publishBlueGreenPhase } from '../telemetry/channels.js';
 
 const log = getLogger('bg');
@@ -157,6 +158,7 @@ export class BlueGreenStatusProvider extends EventEmitter {
   private readonly waiters = new Set<() => void>();
   private readonly monitors: BlueGreenStatusMonitor[];
   private closed = false;
+  private readonly unsubscribe: () => void;
 
   constructor(readonly options: BlueGreenStatusOptions) {
     super();
@@ -174,6 +176,10 @@ export class BlueGreenStatusProvider extends EventEmitter {
     this.monitors = (['SOURCE', 'TARGET'] as const).map(
       (role) => new BlueGreenStatusMonitor({ ...base, role }, options.params, (ev) => this.onMonitorEvent(role, ev)),
     );
+    // Calls held for a switchover wait on the monitors: releaseResources() must not leave them without any.
+    this.unsubscribe = onNativeRelease(() => {
+      if (this.waiters.size > 0) this.ensureRunning();
+    });
   }
 
   /** Starts the monitors, or starts them again after releaseResources() stopped the addon. */
@@ -217,6 +223,14 @@ export class BlueGreenStatusProvider extends EventEmitter {
       );
       return;
     }
+    log.debug(
+      'bg %s: %s monitor: %s (seq %d, read %d ms ago)',
+      this.options.bgId,
+      role,
+      ev.phase,
+      ev.seq,
+      Date.now() - ev.at,
+    );
     this.latest.set(role, ev);
     this.recompute();
   }
@@ -420,10 +434,40 @@ export class BlueGreenStatusProvider extends EventEmitter {
     }
   }
 
+  /**
+   * Where a new connection to blue host `host` goes once green is promoted (the POST routing), asked while the
+   * switchover is still in progress: undefined for other hosts, or when no green address is known.
+   */
+  greenRouting(host: string, port: number): Extract<ConnectRouting, { kind: 'substitute' }> | undefined {
+    const h = host.toLowerCase();
+    if (this.roleOf(h) !== 'SOURCE' || isIP(h) !== 0) return undefined;
+    const green = this.corresponding.get(h);
+    if (green === undefined) return undefined;
+    const r = this.substitute(green, h, port, [green, h]);
+    return r.kind === 'substitute' ? r : undefined;
+  }
+
   private substitute(endpoint: string, name: string, port: number, names: readonly string[] = [name]): ConnectRouting {
     const a = this.startAddresses.get(endpoint) ?? this.currentAddress(endpoint, this.ports.get(endpoint) ?? port);
     if (a === undefined) return { kind: 'none' };
     return { kind: 'substitute', address: a, names };
+  }
+
+  /**
+   * Blue refused a write as read-only while this provider still sees no switchover: it may have started since the
+   * last status read (slow in CREATED). Has the monitors read the status now, and resolves whether a switchover
+   * started (or already promoted green), waiting at most two high-rate polls for their answer.
+   */
+  async switchoverStarted(signal?: AbortSignal): Promise<boolean> {
+    if (this.switchoverUnderway) return true;
+    if (this.phase !== 'CREATED' || this.closed) return false;
+    for (const m of this.monitors) m.setPhase('PREPARATION');
+    try {
+      const seen = await this.waitUntil(() => this.phase !== 'CREATED', 2 * this.options.highMs, signal);
+      return seen && phaseOrdinal(this.phase) >= phaseOrdinal('PREPARATION');
+    } finally {
+      if (!this.closed) for (const m of this.monitors) m.setPhase(this.phase);
+    }
   }
 
   /** Between the start of a switchover and green's promotion (PREPARATION, IN_PROGRESS). */
@@ -462,6 +506,7 @@ export class BlueGreenStatusProvider extends EventEmitter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.unsubscribe();
     if (this.timer !== undefined) clearTimeout(this.timer);
     for (const m of this.monitors) m.stop();
     for (const wake of [...this.waiters]) wake();

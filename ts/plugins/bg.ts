@@ -52,6 +52,23 @@ function addressText(a: Address): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
+/** A connection to green prepared for one client while its calls are held (see prepareGreen). */
+interface GreenSpare<C> {
+  /** The client's connection (on blue) it stands in for. */
+  readonly from: object;
+  /** Held calls sharing it. */
+  users: number;
+  conn: C | undefined;
+  opening: Promise<C> | undefined;
+  taken?: C;
+  /** No longer wanted (taken, or every held call is done). */
+  done: boolean;
+  /** A released call is taking it. */
+  taking?: boolean;
+  /** Ends the wait on an open spare. */
+  wake?: () => void;
+}
+
 export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
   readonly code = 'bg';
   readonly subscribedMethods: ReadonlySet<string> = new Set<string>([
@@ -59,9 +76,11 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     PIPELINE.forceConnect,
     ...NETWORK_METHODS,
   ]);
-  /** Status source and monitor kind, known once the first connection told the dialect. */
   /** The number of switchovers that had promoted green when each connection was opened. */
   private readonly openedAt = new WeakMap<object, number>();
+  /** The connection to green being prepared while this client's calls are held. */
+  private spare: GreenSpare<C> | undefined;
+  /** Status source and monitor kind, known once the first connection told the dialect. */
   private source:
     | { readonly query: string; readonly kind: 'postgres' | 'mysql'; readonly host: string; readonly port: number }
     | undefined;
@@ -102,8 +121,15 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     const started = Date.now();
     if (provider.suspendsCalls) {
       log.debug('bg %s: %s held: switchover in progress', this.props.options.bgId, ctx.method);
-      const ok = await provider.waitUntil(() => !provider.suspendsCalls, timeoutMs, this.service.endSignal);
-      if (!ok) throw this.timeout(`${ctx.method}`, Date.now() - started);
+      const spare = this.prepareGreen(provider);
+      try {
+        const ok = await provider.waitUntil(() => !provider.suspendsCalls, timeoutMs, this.service.endSignal);
+        if (!ok) throw this.timeout(`${ctx.method}`, Date.now() - started);
+        log.debug('bg %s: %s released after %d ms', this.props.options.bgId, ctx.method, Date.now() - started);
+        await this.leaveOldBlue(provider);
+      } finally {
+        this.dropSpare(spare);
+      }
     }
     await this.leaveOldBlue(provider);
     const inTransaction = this.service.isInTransaction;
@@ -112,17 +138,26 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     } catch (err) {
       // Blue turns read-only as the switchover starts, up to one status poll before this client sees it. A
       // statement refused as read-only outside a transaction did nothing: run it again on green once promoted.
-      if (inTransaction || !this.service.isReadOnlyError(err) || !provider.switchoverUnderway) throw err;
+      if (inTransaction || !this.service.isReadOnlyError(err)) throw err;
+      const host = this.service.currentHostInfo;
+      if (!provider.switchoverUnderway && (host === undefined || provider.roleOf(host.host) !== 'SOURCE')) throw err;
+      if (!(await provider.switchoverStarted(this.service.endSignal))) throw err;
       log.debug(
         'bg %s: %s refused by read-only blue during the switchover; held until green is promoted',
         this.props.options.bgId,
         ctx.method,
       );
       const left = timeoutMs - (Date.now() - started);
-      const ok =
-        left > 0 && (await provider.waitUntil(() => !provider.switchoverUnderway, left, this.service.endSignal));
-      if (!ok) throw err;
-      await this.leaveOldBlue(provider);
+      const spare = this.prepareGreen(provider);
+      try {
+        const ok =
+          left > 0 && (await provider.waitUntil(() => !provider.switchoverUnderway, left, this.service.endSignal));
+        if (!ok) throw err;
+        log.debug('bg %s: %s re-run after %d ms', this.props.options.bgId, ctx.method, Date.now() - started);
+        await this.leaveOldBlue(provider);
+      } finally {
+        this.dropSpare(spare);
+      }
       return next();
     }
   }
@@ -142,7 +177,17 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     // Mark first: one attempt per connection and switchover, also when it fails.
     this.openedAt.set(conn as object, promotions);
     try {
-      const fresh = await this.service.connect(host, this.props);
+      const t0 = Date.now();
+      const spare = this.spare !== undefined && this.spare.from === conn ? await this.takeSpare(this.spare) : undefined;
+      const fresh = spare ?? (await this.service.connect(host, this.props));
+      this.openedAt.set(fresh as object, promotions);
+      log.debug(
+        'bg %s: %s connection to %s in %d ms',
+        this.props.options.bgId,
+        spare === undefined ? 'new' : 'prepared',
+        host.host,
+        Date.now() - t0,
+      );
       await this.service.setCurrentConnection(fresh, host);
       log.info(
         'bg %s: connection to %s moved off the old blue after the switchover',
@@ -157,6 +202,114 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
         (err as Error).message,
       );
     }
+  }
+
+  /**
+   * While calls are held in IN_PROGRESS, opens the connection the client will need once green is promoted: to the
+   * green address of the blue host it is on, authenticated, idle. A released call then costs one round trip
+   * instead of a connect. Nothing is sent on it before the promotion is seen (the released call takes it in
+   * leaveOldBlue); RDS drops every connection while it renames, so one that closes is opened again, retried at
+   * the monitors' pace while green refuses. One per client, shared by its held calls.
+   */
+  private prepareGreen(provider: BlueGreenStatusProvider): GreenSpare<C> | undefined {
+    const conn = this.service.currentConnection;
+    const host = this.service.currentHostInfo;
+    if (conn === undefined || host === undefined || this.service.isInTransaction) return undefined;
+    if (this.spare !== undefined) {
+      this.spare.users++;
+      return this.spare;
+    }
+    const port = host.port > 0 ? host.port : this.service.dialect.defaultPort;
+    if (provider.greenRouting(host.host, port) === undefined) return undefined;
+    const spare: GreenSpare<C> = { from: conn as object, users: 1, conn: undefined, opening: undefined, done: false };
+    this.spare = spare;
+    void this.keepSpareOpen(spare, provider, host, port);
+    return spare;
+  }
+
+  private async keepSpareOpen(
+    spare: GreenSpare<C>,
+    provider: BlueGreenStatusProvider,
+    host: HostInfo,
+    port: number,
+  ): Promise<void> {
+    const o = this.props.options;
+    // Green refuses connections while RDS renames: retried at the monitors' in-progress rate, so the connection is
+    // ready about when green accepts again, before the status says POST.
+    const retryMs = Math.min(o.bgIntervalHighMs, Math.max(10, Math.floor(o.bgIntervalHighMs / 5)));
+    const live = (): boolean => !spare.done && provider.switchoverUnderway && !this.service.endSignal?.aborted;
+    while (live()) {
+      const routing = provider.greenRouting(host.host, port);
+      if (routing === undefined) break;
+      const open = (p?: ConnectProps) => this.service.connect(host, p ?? this.props, this);
+      spare.opening = this.connectVia(routing.address, routing.names, host, port, this.props, open);
+      let conn: C | undefined;
+      try {
+        conn = await spare.opening;
+      } catch (err) {
+        log.debug('bg %s: green not ready for %s yet: %s', o.bgId, host.host, (err as Error).message);
+      } finally {
+        spare.opening = undefined;
+      }
+      if (conn === undefined) {
+        await provider.waitUntil(() => !live(), retryMs, this.service.endSignal);
+        continue;
+      }
+      if (!live()) {
+        // Opened as the wait ended: the released call may be waiting for it (takeSpare), else it is not needed.
+        if (spare.taking) spare.conn = conn;
+        else this.closeSpareConnection(conn);
+        return;
+      }
+      log.debug('bg %s: connection to green prepared for %s', o.bgId, host.host);
+      spare.conn = conn;
+      // Kept until taken, or until green closes it (then opened again).
+      const socket = this.service.driverDialect.socket(conn);
+      await new Promise<void>((resolve) => {
+        const closed = (): void => {
+          spare.wake = undefined;
+          resolve();
+        };
+        spare.wake = () => {
+          socket?.off('close', closed);
+          resolve();
+        };
+        if (socket === undefined || socket.destroyed) closed();
+        else socket.once('close', closed);
+      });
+      if (spare.conn === conn) {
+        spare.conn = undefined;
+        if (spare.taken !== conn) this.closeSpareConnection(conn);
+      }
+    }
+  }
+
+  /** The prepared connection if it is open (waiting for one being opened), else undefined. */
+  private async takeSpare(spare: GreenSpare<C>): Promise<C | undefined> {
+    spare.done = true;
+    spare.taking = true;
+    const pending = spare.conn ?? (await spare.opening?.catch(() => undefined));
+    const conn = spare.conn ?? pending;
+    spare.wake?.();
+    spare.conn = undefined;
+    if (conn === undefined || this.service.driverDialect.isClosed(conn)) return undefined;
+    spare.taken = conn;
+    return conn;
+  }
+
+  /** A held call is done with the spare; the last one closes it unless it was taken. */
+  private dropSpare(spare: GreenSpare<C> | undefined): void {
+    if (spare === undefined || --spare.users > 0) return;
+    if (this.spare === spare) this.spare = undefined;
+    spare.done = true;
+    const conn = spare.conn;
+    spare.conn = undefined;
+    spare.wake?.();
+    if (conn !== undefined && spare.taken !== conn) this.closeSpareConnection(conn);
+  }
+
+  private closeSpareConnection(conn: C): void {
+    this.service.driverDialect.end(conn, 1000).catch(() => undefined);
   }
 
   /** Every option that changes the shared status provider. */

@@ -38,7 +38,7 @@ export interface SwitchoverOptions {
 
 export interface SwitchoverPhase {
   readonly status: BlueGreenStatus;
-  /** Epoch ms when the status was published. */
+  /** Epoch ms when the status was published (on both sides). */
   readonly at: number;
   /** How long the status was published before the next one (0 for the last). */
   readonly ms: number;
@@ -126,7 +126,16 @@ export class BlueGreenDeployment {
 
   /** One step of the switchover (for scripts that drive the phases themselves). */
   async step(to: BlueGreenStatus, options: { dropConnections?: boolean } = {}): Promise<void> {
-    await this.host.call('blue-green-step', { to, dropConnections: options.dropConnections ?? true });
+    await this.publish(to, options);
+  }
+
+  /** One step; resolves to the epoch ms its status was published (a step does more work before or after). */
+  private async publish(to: BlueGreenStatus, options: { dropConnections?: boolean }): Promise<number> {
+    const bg = await this.host.call<BlueGreenState>('blue-green-step', {
+      to,
+      dropConnections: options.dropConnections ?? true,
+    });
+    return bg.statusAt ?? Date.now();
   }
 
   /**
@@ -147,8 +156,8 @@ export class BlueGreenDeployment {
     const phases: { status: BlueGreenStatus; at: number; ms: number }[] = [];
     for (let n = 0; n < path.length; n++) {
       const status = path[n];
-      await this.step(status, { dropConnections: options.dropConnections });
-      const at = Date.now();
+      // A phase runs from its status's publication (IN_PROGRESS: blue turns read-only after it, as on RDS).
+      const at = await this.publish(status, { dropConnections: options.dropConnections });
       const previous = phases[phases.length - 1];
       if (previous) previous.ms = at - previous.at;
       phases.push({ status, at, ms: 0 });

@@ -126,6 +126,8 @@ export interface BlueGreenState {
   /** The 6 characters of the green names (`-green-<suffix>`). */
   readonly suffix: string;
   status: BlueGreenStatus;
+  /** Epoch ms when `status` was published on both sides (what the status functions answer from then on). */
+  statusAt?: number;
   /** Set once the green writer was promoted (it no longer replicates from blue). */
   greenPromoted: boolean;
   /** Set once the names moved: blue names resolve to green addresses, old blue names end in `-old1`. */

@@ -1208,6 +1208,7 @@ export class Supervisor {
     bg.rows = blueGreenRows(this.state);
     await this.engine.publishBlueGreen?.(this.ctx, this.sideTopology(this.state.instances), bg.rows);
     if (this.other) await this.other.engine.publishBlueGreen?.(this.other.ctx, this.sideTopology(bg.other), bg.rows);
+    bg.statusAt = Date.now();
   }
 
   /**
@@ -1231,7 +1232,9 @@ export class Supervisor {
       if (to === 'SWITCHOVER_IN_PROGRESS') {
         bg.status = to;
         await this.publishBlueGreen();
+        this.log(`blue-green ${bg.id}: ${to} published`);
         await this.engine.setReadOnly?.(this.ctx, this.spec(this.writer()), true);
+        this.log(`blue-green ${bg.id}: blue read-only`);
       } else if (to === 'SWITCHOVER_IN_POST_PROCESSING') {
         const green = this.sideTopology(bg.other);
         const all = [...this.state.instances, ...bg.other];
@@ -1241,10 +1244,12 @@ export class Supervisor {
             await proxy.setServerUp(false);
             proxy.resetConnections();
           }
+          this.log(`blue-green ${bg.id}: connections dropped and refused`);
         }
         try {
           await this.other.engine.promoteCopy?.(this.other.ctx, green.writer, this.spec(this.writer()), green);
           bg.greenPromoted = true;
+          this.log(`blue-green ${bg.id}: green promoted`);
           await this.swapNames();
         } finally {
           // The instances keep their proxies through the renames.
@@ -1256,6 +1261,7 @@ export class Supervisor {
           this.log(`blue-green ${bg.id}: connections to both sides dropped and refused for ${Date.now() - t0} ms`);
         bg.status = to;
         await this.publishBlueGreen();
+        this.log(`blue-green ${bg.id}: ${to} published`);
       } else if (from === 'SWITCHOVER_IN_PROGRESS' && to === 'SWITCHOVER_INITIATED') {
         await this.engine.setReadOnly?.(this.ctx, this.spec(this.writer()), false);
         bg.status = to;

@@ -203,10 +203,13 @@ impl Registry<BlueGreenMonitor> {
     }
 }
 
+/// How often the status is read in `phase`. While the switchover is in progress, five times the high rate (at
+/// least every 10 ms): calls are held until its end is seen, so each poll saved is the application's pause.
 fn interval(c: &BlueGreenConfig, phase: BlueGreenPhase) -> Duration {
     match phase {
         BlueGreenPhase::NotCreated | BlueGreenPhase::Completed => c.baseline,
         BlueGreenPhase::Created => c.increased,
+        BlueGreenPhase::InProgress => (c.high / 5).max(Duration::from_millis(10)).min(c.high),
         _ => c.high,
     }
 }
@@ -337,9 +340,12 @@ async fn run(shared: Arc<Shared>, params: Arc<dyn TopologyParams>, sink: Arc<dyn
     let mut last_error: Option<String> = None;
     let mut last_hash: Option<u64> = None;
     let mut seq = 0u64;
+    // The phase of the last read: a monitor that lost its connection retries at the high rate, faster in progress.
+    let mut last_phase = BlueGreenPhase::NotCreated;
     let book = AddressBook::default();
     while !shared.stop.is_cancelled() {
         let hint = BlueGreenPhase::from_ordinal(shared.hint.load(Ordering::Relaxed));
+        let retry = interval(c, last_phase).min(interval(c, hint)).min(c.high);
         if session.is_none() {
             // The role's endpoint first; the first host as a fallback (the role's name may be gone after a switchover).
             let mut tried = vec![preferred.clone()];
@@ -369,7 +375,7 @@ async fn run(shared: Arc<Shared>, params: Arc<dyn TopologyParams>, sink: Arc<dyn
                         }
                     }
                 }
-                pause(c.high, &shared).await;
+                pause(retry, &shared).await;
                 continue;
             }
         }
@@ -389,7 +395,7 @@ async fn run(shared: Arc<Shared>, params: Arc<dyn TopologyParams>, sink: Arc<dyn
                         return;
                     }
                 }
-                pause(c.high, &shared).await;
+                pause(retry, &shared).await;
                 continue;
             }
         };
@@ -408,7 +414,9 @@ async fn run(shared: Arc<Shared>, params: Arc<dyn TopologyParams>, sink: Arc<dyn
             }
         }
         // Addresses are collected once a deployment exists.
-        let addresses = addresses_of(&book, &rows, interval(c, phase).min(interval(c, hint)), &shared);
+        // Names are looked up at most at the high rate, also while the status is read faster.
+        let every = interval(c, phase).min(interval(c, hint)).max(c.high.min(c.increased));
+        let addresses = addresses_of(&book, &rows, every, &shared);
         let mut h = DefaultHasher::new();
         rows.hash(&mut h);
         addresses.hash(&mut h);
@@ -422,6 +430,7 @@ async fn run(shared: Arc<Shared>, params: Arc<dyn TopologyParams>, sink: Arc<dyn
                 return;
             }
         }
+        last_phase = phase;
         let wait = if session.is_none() { Duration::ZERO } else { interval(c, phase).min(interval(c, hint)) };
         pause(wait, &shared).await;
     }
@@ -436,6 +445,29 @@ mod tests {
 
     fn row(endpoint: &str, role: &str, status: &str) -> Vec<Option<String>> {
         vec![Some("1.0".into()), Some(endpoint.into()), Some("5432".into()), Some(role.into()), Some(status.into())]
+    }
+
+    #[test]
+    fn in_progress_is_read_faster_than_the_high_rate() {
+        let c = BlueGreenConfig {
+            kind: ProbeKind::Postgres,
+            role: BlueGreenRole::Source,
+            status_query: "SELECT 1".into(),
+            host: TopologyHost { host: "h".into(), port: 5432, id: None },
+            baseline: Duration::from_secs(60),
+            increased: Duration::from_secs(1),
+            high: Duration::from_millis(100),
+            connect_timeout: Duration::from_secs(1),
+            query_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(interval(&c, BlueGreenPhase::Created), Duration::from_secs(1));
+        assert_eq!(interval(&c, BlueGreenPhase::Preparation), Duration::from_millis(100));
+        assert_eq!(interval(&c, BlueGreenPhase::InProgress), Duration::from_millis(20));
+        assert_eq!(interval(&c, BlueGreenPhase::Post), Duration::from_millis(100));
+        let slow = BlueGreenConfig { high: Duration::from_millis(30), ..c.clone() };
+        assert_eq!(interval(&slow, BlueGreenPhase::InProgress), Duration::from_millis(10));
+        let fast = BlueGreenConfig { high: Duration::from_millis(5), ..c };
+        assert_eq!(interval(&fast, BlueGreenPhase::InProgress), Duration::from_millis(5));
     }
 
     #[test]

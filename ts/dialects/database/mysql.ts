@@ -21,6 +21,8 @@ async function hasNonEmptyReportHost(query: QueryRows): Promise<boolean> {
   return (await variableValues(query, REPORT_HOST)).some((v) => v !== '');
 }
 
+/** MySQL's "Unknown column" error number. */
+const ER_BAD_FIELD_ERROR = 1054;
 const MYSQL_HOST_ID = "SELECT @@hostname AS host, CONCAT(@@hostname, ':', @@port) AS host_id";
 const MYSQL_ALIAS = "SELECT CONCAT(@@hostname, ':', @@port)";
 const RDS_TOPOLOGY_HOST_ID =
@@ -116,10 +118,28 @@ export const multiAzMysqlDialect: DatabaseDialect = {
     hostIdColumn: 0,
   },
   async isDialect(query) {
-    if ((await query('SELECT id, endpoint, port FROM mysql.rds_topology')).length === 0) return false;
+    if (!(await hasMultiAzTopologyRows(query))) return false;
     return hasNonEmptyReportHost(query);
   },
 };
+
+/**
+ * Whether `mysql.rds_topology` lists a Multi-AZ DB cluster's instances. An RDS for MySQL instance with a Blue/Green
+ * deployment lists the deployment there too, in rows with a `BLUE_GREEN_DEPLOYMENT_…` role: those do not count.
+ * A table without the role column (before Blue/Green existed) holds Multi-AZ rows only.
+ */
+async function hasMultiAzTopologyRows(query: QueryRows): Promise<boolean> {
+  let rows: unknown[][];
+  try {
+    rows = await query(
+      "SELECT count(*) FROM mysql.rds_topology WHERE role IS NULL OR role NOT LIKE 'BLUE\\_GREEN\\_DEPLOYMENT\\_%'",
+    );
+  } catch (err) {
+    if ((err as { errno?: unknown }).errno !== ER_BAD_FIELD_ERROR) throw err;
+    return (await query('SELECT id, endpoint, port FROM mysql.rds_topology')).length > 0;
+  }
+  return (asNumber(rows[0]?.[0]) ?? 0) > 0;
+}
 
 export const MYSQL_DIALECTS: readonly DatabaseDialect[] = [
   mysqlDialect,
