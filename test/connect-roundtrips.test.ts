@@ -39,7 +39,7 @@ const PG_DETECTION = [
 const MYSQL_DETECTION = [
   "SHOW VARIABLES LIKE 'aurora_version'",
   "SELECT 1 AS tmp FROM information_schema.tables WHERE upper(table_schema) = 'INFORMATION_SCHEMA' AND upper(table_name) = 'AURORA_GLOBAL_DB_STATUS'",
-  'SELECT id, endpoint, port FROM mysql.rds_topology',
+  "SELECT count(*) FROM mysql.rds_topology WHERE role IS NULL OR role NOT LIKE 'BLUE\\_GREEN\\_DEPLOYMENT\\_%'",
   "SHOW VARIABLES LIKE 'version_comment'",
 ];
 
