@@ -87,11 +87,11 @@ export function loadRds(feature: string): Promise<RdsModule> {
   return load('@aws-sdk/client-rds', feature, () => import('@aws-sdk/client-rds'));
 }
 
-export function loadHtmlParser(feature: string) {
+export type HtmlParserModule = typeof import('htmlparser2');
+
+export function loadHtmlParser(feature: string): Promise<HtmlParserModule> {
   return load('htmlparser2', feature, () => import('htmlparser2'));
 }
-
-export type HtmlParserModule = Awaited<ReturnType<typeof loadHtmlParser>>;
 
 const LOADERS: Readonly<Record<string, (feature: string) => Promise<unknown>>> = {
   '@aws-sdk/rds-signer': loadRdsSigner,
