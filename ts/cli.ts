@@ -59,11 +59,19 @@ Global database (two aurora-pg or aurora-mysql regions, a global- writer endpoin
   global-switchover [--target-region R]  planned: clean shutdown first, nothing lost
   global-down [--purge]
 
-Every command takes --dir D (the state directory; default: $${DIR_ENV}, else the only cluster under
-./.cluster for all commands but 'up', which creates ./.cluster/<clusterId>; global-* commands: the only
+Every command takes --dir D (the state directory; default: $${DIR_ENV}, else the only running cluster
+under ./.cluster for all commands but 'up', which creates ./.cluster/<clusterId>; global-* commands: the only running
 global database under ./.cluster, 'global-up' creates ./.cluster/global-<id>) and --json.`;
 
 class UsageError extends Error {}
+
+function isRunning(dir: string): boolean {
+  try {
+    return readState(dir).status === 'ready';
+  } catch {
+    return false;
+  }
+}
 
 function findDir(given: string | undefined, forUp: boolean): string | undefined {
   if (given) return path.resolve(given);
@@ -73,13 +81,7 @@ function findDir(given: string | undefined, forUp: boolean): string | undefined 
   const running = existsSync(base)
     ? readdirSync(base)
         .map((d) => path.join(base, d))
-        .filter((d) => {
-          try {
-            return readState(d).status === 'ready';
-          } catch {
-            return false;
-          }
-        })
+        .filter(isRunning)
     : [];
   if (running.length === 1) return running[0];
   if (running.length === 0)
@@ -172,16 +174,17 @@ function findGlobalDir(given: string | undefined): string {
   if (given) return path.resolve(given);
   if (process.env[DIR_ENV]) return path.resolve(process.env[DIR_ENV]);
   const base = path.resolve('.cluster');
+  // Stopped ones keep their directory (and logs): only running ones count, as for clusters.
   const found = existsSync(base)
     ? readdirSync(base)
         .map((d) => path.join(base, d))
-        .filter((d) => LocalGlobalDatabase.isGlobalDir(d))
+        .filter((d) => LocalGlobalDatabase.isGlobalDir(d) && readdirSync(d).some((r) => isRunning(path.join(d, r))))
     : [];
   if (found.length === 1) return found[0];
   if (found.length === 0)
-    throw new Error(`no global database under ${base}; pass --dir or start one with 'cluster global-up'`);
+    throw new Error(`no running global database under ${base}; pass --dir or start one with 'cluster global-up'`);
   throw new Error(
-    `several global databases under ${base} (${found.map((d) => path.basename(d)).join(', ')}); pass --dir`,
+    `several running global databases under ${base} (${found.map((d) => path.basename(d)).join(', ')}); pass --dir`,
   );
 }
 
