@@ -87,7 +87,20 @@ export function loadRds(feature: string): Promise<RdsModule> {
   return load('@aws-sdk/client-rds', feature, () => import('@aws-sdk/client-rds'));
 }
 
-export type HtmlParserModule = typeof import('htmlparser2');
+/**
+ * The part of htmlparser2 the SAML page parser uses. Spelled out: the package's own types differ between its CommonJS
+ * and ES module builds, and name its dependencies (domhandler …), which a user's type check cannot resolve.
+ */
+export interface HtmlParserModule {
+  Parser: new (
+    handler: {
+      onopentag?(name: string, attribs: Record<string, string>): void;
+      ontext?(text: string): void;
+      onclosetag?(name: string): void;
+    },
+    options?: { decodeEntities?: boolean; lowerCaseTags?: boolean; lowerCaseAttributeNames?: boolean },
+  ) => { write(chunk: string): void; end(): void };
+}
 
 export function loadHtmlParser(feature: string): Promise<HtmlParserModule> {
   return load('htmlparser2', feature, () => import('htmlparser2'));
