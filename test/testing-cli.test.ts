@@ -2,7 +2,8 @@
 // no process and no directory behind.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -39,6 +40,16 @@ test('bad input gets a clear error and exit code 2', async () => {
   const u = await cli('frobnicate');
   assert.is(u.code, 2);
   assert.match(u.stderr, /unknown cluster command 'frobnicate'/);
+});
+
+test('output into a closed pipe (`cluster --help | head -0`) is no crash: exit 0, nothing on stderr', async () => {
+  const child = spawn(process.execPath, [BIN, 'cluster', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // the reader is gone before the CLI writes
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'close')) as [number | null];
+  assert.is(stderr, '');
+  assert.is(code, 0);
 });
 
 test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees the same cluster; down --purge cleans up', async () => {
