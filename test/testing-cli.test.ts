@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { inspect, promisify } from 'node:util';
 import pg from 'pg';
 import { LocalCluster } from '../ts/testing/index.js';
 
@@ -76,6 +76,17 @@ test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees 
         ['instance-2', 'reader', true],
       ],
     );
+    // console.log(cluster) in a CI log shows where things are, never the password, the RDS API's secret key or
+    // the supervisor's control token.
+    const secrets = [
+      cluster.credentials.password,
+      cluster.rdsApi.credentials.secretAccessKey,
+      String(cluster.lastState.control?.token),
+    ];
+    for (const shown of [inspect(cluster, { depth: Infinity }), JSON.stringify(cluster)]) {
+      assert.ok(shown.includes(cluster.writerEndpoint.dnsName) && shown.includes(cluster.rdsApi.endpoint), shown);
+      for (const secret of secrets) assert.not.ok(shown.includes(secret), `a secret is shown: ${shown}`);
+    }
 
     const kill = await cli('kill', 'instance-2', '--dir', dir);
     assert.is(kill.code, 0, kill.stderr);
