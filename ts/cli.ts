@@ -53,7 +53,7 @@ Commands:
 
 Global database (two aurora-pg or aurora-mysql regions, a global- writer endpoint; --dir is the global directory):
   global-up [--flavour aurora-pg|aurora-mysql] [--regions R1,R2] [--readers N] [--name NAME] [--dns-lag-ms N]
-            [--user U] [--password P] [--database DB]
+            [--user U] [--password P] [--database DB] [--pg-bin-dir DIR]
   global-status [--json]             regions, roles, the global- endpoint and globalClusterInstanceHostPatterns
   global-failover [--target-region R]    unplanned: the primary's writer crashes, the other region is promoted
   global-switchover [--target-region R]  planned: clean shutdown first, nothing lost
