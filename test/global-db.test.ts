@@ -168,6 +168,8 @@ test('CLI: global-status attaches to the global database by its directory', asyn
   assert.is(status.globalClusterInstanceHostPatterns, gdb.globalClusterInstanceHostPatterns);
   assert.equal(status.hostAddressMap, gdb.hostAddressMap);
   assert.not.match(stdout, gdb.primary.credentials.password, 'the password is not printed');
+  for (const c of gdb.clusters)
+    assert.not.ok(stdout.includes(c.rdsApi.credentials.secretAccessKey), "the RDS API's secret key is not printed");
 });
 
 test('CLI: without --dir, global-* commands pick the only running global database; stopped ones are skipped', async () => {

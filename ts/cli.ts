@@ -244,6 +244,7 @@ async function globalCommand(
       ...c.lastState,
       control: undefined,
       credentials: { ...c.lastState.credentials, password: undefined },
+      rdsApi: c.lastState.rdsApi ? { ...c.lastState.rdsApi, secretAccessKey: undefined } : c.lastState.rdsApi,
     }));
     out(
       JSON.stringify(
