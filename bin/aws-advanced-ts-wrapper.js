@@ -24,6 +24,11 @@ function load() {
   return require(compiled);
 }
 
+// `cluster status | head`: a reader that stops reading is no error (and the command still runs to its end).
+process.stdout.on('error', (err) => {
+  if (err.code !== 'EPIPE') throw err;
+});
+
 load()
   .main(process.argv.slice(2))
   .then((code) => {

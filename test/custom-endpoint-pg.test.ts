@@ -11,6 +11,7 @@ import { DescribeDBClusterEndpointsCommand, RDSClient } from '@aws-sdk/client-rd
 import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { FailoverFailedError, FailoverSuccessError } from '../ts/errors.js';
 import { CustomEndpointInfoTimeoutError, customEndpointMonitors } from '../ts/plugins/custom-endpoint.js';
+import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
 import { WrapperServices } from '../ts/services.js';
 import { LocalCluster } from '../ts/testing/index.js';
 import { where } from './support/rw-lab.js';
@@ -147,6 +148,21 @@ test('read/write splitting picks readers among the members only; a membership ch
   // Excluded members: every instance but those.
   await cluster.customEndpoints.modify('mixed', { excluded: ['instance-2', 'instance-4'] });
   await readerBecomes(c, 'instance-3');
+});
+
+test('setReadOnly(false) behind a READER custom endpoint: the error says the writer is not a member', async () => {
+  await cluster.customEndpoints.create('readers', { members: ['instance-2', 'instance-3'], type: 'READER' });
+  const c = await client('readers', { plugins: 'custom_endpoint,read_write_splitting' });
+  await c.setReadOnly(true);
+  assert.match((await where(c)).id, /^instance-[23]$/);
+  const err = await c.setReadOnly(false).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.instance(err, ReadWriteSplittingError);
+  assert.match(String(err?.message), /the members instance-2, instance-3, from custom_endpoint/);
+  assert.match(String(err?.message), /writer is not a member of the custom endpoint/);
+  await cluster.customEndpoints.delete('readers');
 });
 
 test('failover chooses only members of the custom endpoint, even when a non-member answers first', async () => {

@@ -1,7 +1,16 @@
 // Global Database on the lookalike (two aurora-pg regions): the global dialect and topology, gdb_rw's home-region
 // rules, gdb_failover in every mode with the home region active and inactive across an unplanned global failover,
 // and a planned switchover back through the global- endpoint. One global database for the whole file.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
@@ -159,6 +168,29 @@ test('CLI: global-status attaches to the global database by its directory', asyn
   assert.is(status.globalClusterInstanceHostPatterns, gdb.globalClusterInstanceHostPatterns);
   assert.equal(status.hostAddressMap, gdb.hostAddressMap);
   assert.not.match(stdout, gdb.primary.credentials.password, 'the password is not printed');
+  for (const c of gdb.clusters)
+    assert.not.ok(stdout.includes(c.rdsApi.credentials.secretAccessKey), "the RDS API's secret key is not printed");
+});
+
+test('CLI: without --dir, global-* commands pick the only running global database; stopped ones are skipped', async () => {
+  // ./.cluster as a user has it after a test run: a stopped global database (its directory and logs kept) next to
+  // the running one.
+  const base = path.join(dir, '.cluster');
+  const stopped = path.join(base, 'global-stopped');
+  mkdirSync(path.join(stopped, A), { recursive: true });
+  copyFileSync(path.join(gdb.directory, 'global.json'), path.join(stopped, 'global.json'));
+  const region = JSON.parse(readFileSync(path.join(gdb.primary.dir, 'cluster.json'), 'utf8')) as object;
+  writeFileSync(path.join(stopped, A, 'cluster.json'), JSON.stringify({ ...region, status: 'down' }));
+  symlinkSync(gdb.directory, path.join(base, 'global-running'));
+  const env = { ...process.env };
+  delete env.AWS_TS_WRAPPER_CLUSTER_DIR;
+  const { stdout } = await run(
+    process.execPath,
+    [path.resolve('bin/aws-advanced-ts-wrapper.js'), 'cluster', 'global-status', '--json'],
+    { cwd: dir, env, timeout: 60_000 },
+  );
+  assert.is((JSON.parse(stdout) as { globalEndpoint: string }).globalEndpoint, gdb.globalEndpoint);
+  rmSync(base, { recursive: true });
 });
 
 test('configuration errors name the key: no home region behind a global- endpoint, a bad mode, gdb_rw without a home region, two failover plugins', async () => {

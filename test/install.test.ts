@@ -245,6 +245,41 @@ test('npm install aws-advanced-ts-wrapper pg: the prebuilt addon, no Rust toolch
   assert.not.match(out.stderr, /aws-advanced-ts-wrapper\]/, 'the install script had something to say');
 });
 
+test('TypeScript, skipLibCheck off: the declarations need none of the optional packages (AWS SDK, OpenTelemetry, htmlparser2, mysql2)', async () => {
+  // The app has pg only. @types/pg is the user's (mapped from this checkout); nothing else is.
+  writeFileSync(
+    path.join(app, 'check.ts'),
+    `import { AwsPGClient, AwsPGPool } from 'aws-advanced-ts-wrapper/pg';
+import { LocalCluster, LocalGlobalDatabase } from 'aws-advanced-ts-wrapper/testing';
+import { CHANNEL_NAMES, MissingDependencyError, type FailoverEndMessage } from 'aws-advanced-ts-wrapper';
+export const used = [AwsPGClient, AwsPGPool, LocalCluster, LocalGlobalDatabase, CHANNEL_NAMES, MissingDependencyError];
+export type Used = FailoverEndMessage;
+`,
+  );
+  const types = path.join(root, 'node_modules', '@types');
+  writeFileSync(
+    path.join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'nodenext',
+        target: 'es2022',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        typeRoots: [types],
+        types: ['node'],
+        paths: { pg: [path.join(types, 'pg')] },
+      },
+      files: ['check.ts'],
+    }),
+  );
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const result = await execFile(process.execPath, [tsc, '-p', app], { cwd: app, env: userEnv() }).catch(
+    (e: { stdout: string }) => e,
+  );
+  assert.is(result.stdout.trim(), '', 'tsc reported errors');
+});
+
 test('an ES module with source maps on: lookalike Aurora, default plugins with native monitors, failover', async () => {
   const script = path.join(app, 'failover.mjs');
   writeFileSync(

@@ -2,11 +2,12 @@
 // no process and no directory behind.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { inspect, promisify } from 'node:util';
 import pg from 'pg';
 import { LocalCluster } from '../ts/testing/index.js';
 
@@ -41,6 +42,16 @@ test('bad input gets a clear error and exit code 2', async () => {
   assert.match(u.stderr, /unknown cluster command 'frobnicate'/);
 });
 
+test('output into a closed pipe (`cluster --help | head -0`) is no crash: exit 0, nothing on stderr', async () => {
+  const child = spawn(process.execPath, [BIN, 'cluster', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // the reader is gone before the CLI writes
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'close')) as [number | null];
+  assert.is(stderr, '');
+  assert.is(code, 0);
+});
+
 test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees the same cluster; down --purge cleans up', async () => {
   const parent = mkdtempSync(path.join(tmpdir(), 'lookalike-cli-'));
   chmodSync(parent, 0o755); // as root the servers run as 'postgres', which must enter it
@@ -65,6 +76,17 @@ test('up, status, kill, heal, failover from the shell; LocalCluster.attach sees 
         ['instance-2', 'reader', true],
       ],
     );
+    // console.log(cluster) in a CI log shows where things are, never the password, the RDS API's secret key or
+    // the supervisor's control token.
+    const secrets = [
+      cluster.credentials.password,
+      cluster.rdsApi.credentials.secretAccessKey,
+      String(cluster.lastState.control?.token),
+    ];
+    for (const shown of [inspect(cluster, { depth: Infinity }), JSON.stringify(cluster)]) {
+      assert.ok(shown.includes(cluster.writerEndpoint.dnsName) && shown.includes(cluster.rdsApi.endpoint), shown);
+      for (const secret of secrets) assert.not.ok(shown.includes(secret), `a secret is shown: ${shown}`);
+    }
 
     const kill = await cli('kill', 'instance-2', '--dir', dir);
     assert.is(kill.code, 0, kill.stderr);

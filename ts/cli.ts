@@ -53,17 +53,25 @@ Commands:
 
 Global database (two aurora-pg or aurora-mysql regions, a global- writer endpoint; --dir is the global directory):
   global-up [--flavour aurora-pg|aurora-mysql] [--regions R1,R2] [--readers N] [--name NAME] [--dns-lag-ms N]
-            [--user U] [--password P] [--database DB]
+            [--user U] [--password P] [--database DB] [--pg-bin-dir DIR]
   global-status [--json]             regions, roles, the global- endpoint and globalClusterInstanceHostPatterns
   global-failover [--target-region R]    unplanned: the primary's writer crashes, the other region is promoted
   global-switchover [--target-region R]  planned: clean shutdown first, nothing lost
   global-down [--purge]
 
-Every command takes --dir D (the state directory; default: $${DIR_ENV}, else the only cluster under
-./.cluster for all commands but 'up', which creates ./.cluster/<clusterId>; global-* commands: the only
+Every command takes --dir D (the state directory; default: $${DIR_ENV}, else the only running cluster
+under ./.cluster for all commands but 'up', which creates ./.cluster/<clusterId>; global-* commands: the only running
 global database under ./.cluster, 'global-up' creates ./.cluster/global-<id>) and --json.`;
 
 class UsageError extends Error {}
+
+function isRunning(dir: string): boolean {
+  try {
+    return readState(dir).status === 'ready';
+  } catch {
+    return false;
+  }
+}
 
 function findDir(given: string | undefined, forUp: boolean): string | undefined {
   if (given) return path.resolve(given);
@@ -73,13 +81,7 @@ function findDir(given: string | undefined, forUp: boolean): string | undefined 
   const running = existsSync(base)
     ? readdirSync(base)
         .map((d) => path.join(base, d))
-        .filter((d) => {
-          try {
-            return readState(d).status === 'ready';
-          } catch {
-            return false;
-          }
-        })
+        .filter(isRunning)
     : [];
   if (running.length === 1) return running[0];
   if (running.length === 0)
@@ -172,16 +174,17 @@ function findGlobalDir(given: string | undefined): string {
   if (given) return path.resolve(given);
   if (process.env[DIR_ENV]) return path.resolve(process.env[DIR_ENV]);
   const base = path.resolve('.cluster');
+  // Stopped ones keep their directory (and logs): only running ones count, as for clusters.
   const found = existsSync(base)
     ? readdirSync(base)
         .map((d) => path.join(base, d))
-        .filter((d) => LocalGlobalDatabase.isGlobalDir(d))
+        .filter((d) => LocalGlobalDatabase.isGlobalDir(d) && readdirSync(d).some((r) => isRunning(path.join(d, r))))
     : [];
   if (found.length === 1) return found[0];
   if (found.length === 0)
-    throw new Error(`no global database under ${base}; pass --dir or start one with 'cluster global-up'`);
+    throw new Error(`no running global database under ${base}; pass --dir or start one with 'cluster global-up'`);
   throw new Error(
-    `several global databases under ${base} (${found.map((d) => path.basename(d)).join(', ')}); pass --dir`,
+    `several running global databases under ${base} (${found.map((d) => path.basename(d)).join(', ')}); pass --dir`,
   );
 }
 
@@ -241,6 +244,7 @@ async function globalCommand(
       ...c.lastState,
       control: undefined,
       credentials: { ...c.lastState.credentials, password: undefined },
+      rdsApi: c.lastState.rdsApi ? { ...c.lastState.rdsApi, secretAccessKey: undefined } : c.lastState.rdsApi,
     }));
     out(
       JSON.stringify(

@@ -17,7 +17,7 @@ export { WrapperServices, sharedServices, type MonitorErrorEvent } from './servi
 export { releaseResources } from './release.js';
 export { setLogger, setLogLevels, type LogSink } from './logger.js';
 export { NativeAddonUnavailableError } from './native/index.js';
-export { MissingDependencyError } from './auth/sdk-loader.js';
+export { MissingDependencyError } from './auth/missing-dependency.js';
 export { InternalConnectionPools, type InternalPoolOptions } from './pools/internal-pools.js';
 export { ReadWriteSplittingError } from './plugins/rw-common.js';
 export { CustomEndpointInfoTimeoutError, type CustomEndpointInfo } from './plugins/custom-endpoint.js';

@@ -4,36 +4,7 @@
  * whose package is not installed fails with an error that says which package to install. Only the plugins call
  * these loaders.
  */
-import { AwsWrapperError } from '../errors.js';
-
-/** The optional packages each plugin needs (@aws-sdk/rds-signer itself requires credential-providers). */
-export const PLUGIN_PACKAGES: Readonly<Record<string, readonly string[]>> = {
-  iam: ['@aws-sdk/rds-signer', '@aws-sdk/credential-providers'],
-  aws_secrets_manager: ['@aws-sdk/client-secrets-manager', '@aws-sdk/credential-providers'],
-  federated_auth: ['@aws-sdk/rds-signer', '@aws-sdk/credential-providers', '@aws-sdk/client-sts', 'htmlparser2'],
-  okta: ['@aws-sdk/rds-signer', '@aws-sdk/credential-providers', '@aws-sdk/client-sts', 'htmlparser2'],
-  custom_endpoint: ['@aws-sdk/client-rds', '@aws-sdk/credential-providers'],
-};
-
-/** An optional package a feature needs is not installed. */
-export class MissingDependencyError extends AwsWrapperError {
-  /** The npm package that could not be loaded. */
-  readonly packageName: string;
-  /** Every package the feature needs (the install command names them all). */
-  readonly packages: readonly string[];
-  constructor(packageName: string, feature: string, options?: { cause?: unknown }) {
-    const all = [...new Set([packageName, ...(PLUGIN_PACKAGES[feature] ?? [])])];
-    super(
-      `The '${feature}' plugin needs the package '${packageName}', which is not installed: run 'npm install ${all.join(' ')}'`,
-      {
-        ...options,
-        code: 'WRAPPER_MISSING_DEPENDENCY',
-      },
-    );
-    this.packageName = packageName;
-    this.packages = all;
-  }
-}
+import { MissingDependencyError, PLUGIN_PACKAGES } from './missing-dependency.js';
 
 function isModuleNotFound(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
@@ -87,11 +58,24 @@ export function loadRds(feature: string): Promise<RdsModule> {
   return load('@aws-sdk/client-rds', feature, () => import('@aws-sdk/client-rds'));
 }
 
-export function loadHtmlParser(feature: string) {
-  return load('htmlparser2', feature, () => import('htmlparser2'));
+/**
+ * The part of htmlparser2 the SAML page parser uses. Spelled out: the package's own types differ between its CommonJS
+ * and ES module builds, and name its dependencies (domhandler …), which a user's type check cannot resolve.
+ */
+export interface HtmlParserModule {
+  Parser: new (
+    handler: {
+      onopentag?(name: string, attribs: Record<string, string>): void;
+      ontext?(text: string): void;
+      onclosetag?(name: string): void;
+    },
+    options?: { decodeEntities?: boolean; lowerCaseTags?: boolean; lowerCaseAttributeNames?: boolean },
+  ) => { write(chunk: string): void; end(): void };
 }
 
-export type HtmlParserModule = Awaited<ReturnType<typeof loadHtmlParser>>;
+export function loadHtmlParser(feature: string): Promise<HtmlParserModule> {
+  return load('htmlparser2', feature, () => import('htmlparser2'));
+}
 
 const LOADERS: Readonly<Record<string, (feature: string) => Promise<unknown>>> = {
   '@aws-sdk/rds-signer': loadRdsSigner,

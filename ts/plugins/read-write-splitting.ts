@@ -183,8 +183,18 @@ export class ReadWriteSplittingPlugin<C> extends ReadWriteSplittingBase<C> {
 
   private topologyWriter(): HostInfo {
     const writer = this.service.allHosts.find((h) => h.role === HostRole.WRITER);
-    if (writer === undefined) throw new ReadWriteSplittingError('No writer in the cluster topology');
-    return writer;
+    if (writer !== undefined) return writer;
+    const filter = this.service.allowedAndBlockedHosts;
+    if (filter === undefined) throw new ReadWriteSplittingError('No writer in the cluster topology');
+    // The writer is there but left out (custom_endpoint): say so, a READER endpoint never reaches it.
+    const restriction =
+      filter.allowed !== undefined
+        ? `the members ${[...filter.allowed].join(', ')}`
+        : `every instance but ${[...(filter.blocked ?? [])].join(', ')}`;
+    throw new ReadWriteSplittingError(
+      `No writer among the hosts this client may use (${restriction}, from custom_endpoint): the cluster's writer is ` +
+        'not a member of the custom endpoint',
+    );
   }
 }
 

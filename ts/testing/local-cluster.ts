@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { inspect, type InspectOptions } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import type { Flavour, InstanceSpec } from './engine.js';
 import { removeHostsBlock } from './etc-hosts.js';
@@ -595,6 +596,23 @@ export class LocalCluster {
   /** The last known state (call status() to refresh). */
   get lastState(): ClusterState {
     return this.state;
+  }
+
+  /**
+   * What console.log shows: the cluster's last known state without its secrets (the password, the RDS API's secret
+   * key and the supervisor's control token), which `credentials`, `rdsApi` and `lastState` still give.
+   */
+  [inspect.custom](_depth: number, options: InspectOptions): string {
+    return `LocalCluster ${inspect(this.toJSON(), options)}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    const { control: _control, credentials, rdsApi, ...rest } = this.state;
+    return {
+      ...rest,
+      credentials: { user: credentials.user, database: credentials.database },
+      ...(rdsApi && { rdsApi: { endpoint: rdsApi.endpoint, accessKeyId: rdsApi.accessKeyId } }),
+    };
   }
 
   get credentials(): ClusterCredentials {
