@@ -8,12 +8,15 @@
 //            live name table: DNS as it is at that moment).
 // Reported per variant: the lookalike's IN_PROGRESS window, the longest pause of each client (p50 / max over the
 // 12 clients; a pause = time between two successful calls), errors the application saw, acknowledged writes
-// missing on the final writer (must be 0), rows that blue accepted and green lacks (must be 0).
+// missing on the final writer (must be 0), rows that blue accepted and green lacks (must be 0), and the
+// connection attempts the clients made to green's addresses while the switchover ran (connected or refused;
+// counted at net.Socket#connect, so the wrapper's native status monitors are not in it).
 // --timeline prints, per variant, what happened when (ms from the IN_PROGRESS publication): the lookalike's steps
 // (its supervisor log), the wrapper's bg log (monitor reads, phase changes, held calls released, new connections)
 // and each client's pause (last success before, first success after).
 // Usage: node --import tsx bench/blue-green.mjs [--variants ours,peer,plain] [--in-progress-ms 2000] [--steady-ms 1500] [--timeline]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { format } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -42,6 +45,25 @@ if (TIMELINE) {
 }
 const WRITERS = 8;
 const READERS = 4;
+
+/** While set: `host:port` addresses whose connection attempts are counted in `attempts`. */
+const greenCount = { addresses: /** @type {Set<string> | undefined} */ (undefined), attempts: 0 };
+const socketConnect = net.Socket.prototype.connect;
+net.Socket.prototype.connect = function (...args) {
+  const addresses = greenCount.addresses;
+  if (addresses !== undefined) {
+    let counted = false;
+    const count = (/** @type {string | undefined} */ host, /** @type {number | undefined} */ port) => {
+      if (!counted && addresses.has(`${host}:${port}`)) greenCount.attempts++;
+      counted = true;
+    };
+    this.once('connect', () => count(this.remoteAddress, this.remotePort));
+    this.once('error', (/** @type {NodeJS.ErrnoException & { address?: string, port?: number }} */ err) =>
+      count(err.address, err.port),
+    );
+  }
+  return Reflect.apply(socketConnect, this, args);
+};
 
 function liveAddress(cluster, name) {
   const a = cluster.hostAddressMap[name];
@@ -153,7 +175,12 @@ async function runVariant(variant) {
       ...Array.from({ length: READERS }, () => worker('reader', factory, ids, state)),
     ];
     await new Promise((r) => setTimeout(r, STEADY_MS));
+    greenCount.attempts = 0;
+    greenCount.addresses = new Set(
+      [...bg.green, bg.greenWriterEndpoint, bg.greenReaderEndpoint].map((g) => `${g.host}:${g.port}`),
+    );
     const result = await bg.switchover({ phaseMs: { initiated: 500, inProgress: IN_PROGRESS_MS, post: 500 } });
+    greenCount.addresses = undefined;
     await new Promise((r) => setTimeout(r, STEADY_MS));
     state.stop = true;
     const stats = await Promise.all(loops);
@@ -174,6 +201,7 @@ async function runVariant(variant) {
       inProgressMs: Math.round(inProgress),
       pauseP50Ms: Math.round(pauses[Math.floor(pauses.length / 2)]),
       pauseMaxMs: Math.round(pauses[pauses.length - 1]),
+      greenConnects: greenCount.attempts,
       errors: stats.reduce((n, s) => n + s.errors, 0),
       writes: acked.length,
       lost: acked.filter((id) => !onGreen.has(id)).length,

@@ -44,6 +44,7 @@ const GREEN_INSTANCE = 'db-1-green-abc123.c2bbbbbbbbbb.us-east-1.rds.amazonaws.c
 
 let admin: pg.Client;
 let status: pg.Client;
+let reads: pg.Client;
 let forwarder: net.Server;
 let greenPort = 0;
 let greenConnections = 0;
@@ -51,6 +52,47 @@ let greenConnections = 0;
 const greenSockets = new Map<net.Socket, string>();
 /** Connections the green forwarder accepted, per application_name (the status monitors send none). */
 const greenOpenedBy = new Map<string, number>();
+/** While set, the green forwarder resets connections whose application_name matches once it has counted them. */
+let greenRefuses: RegExp | undefined;
+/** Called on every connection the green forwarder counted. */
+const greenOpenedListeners = new Set<() => void>();
+
+/** Connections to green opened by clients whose application_name matches `pattern`. */
+function greenOpenedMatching(pattern: RegExp): number {
+  let n = 0;
+  for (const [name, count] of greenOpenedBy) if (pattern.test(name)) n += count;
+  return n;
+}
+
+/** Resolves once `done()` holds, checked on every connection the green forwarder counts. */
+function whenGreenOpened(done: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (!done()) return;
+      greenOpenedListeners.delete(check);
+      resolve();
+    };
+    greenOpenedListeners.add(check);
+    check();
+  });
+}
+
+/** Status reads of the status monitors, as the status function announces them (NOTIFY bg_status_read). */
+let statusReads = 0;
+const statusReadListeners = new Set<() => void>();
+
+/** Resolves after `n` more status reads: a clock that runs at the monitors' pace. */
+function afterStatusReads(n: number): Promise<void> {
+  const until = statusReads + n;
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (statusReads < until) return;
+      statusReadListeners.delete(check);
+      resolve();
+    };
+    statusReadListeners.add(check);
+  });
+}
 
 /** Resolves once every socket of `sockets` is closed. */
 function closed(sockets: readonly net.Socket[]): Promise<unknown> {
@@ -143,6 +185,8 @@ test.before(async () => {
       if (!app) return;
       greenOpenedBy.set(app[1], (greenOpenedBy.get(app[1]) ?? 0) + 1);
       if (greenSockets.has(socket)) greenSockets.set(socket, app[1]);
+      if (greenRefuses?.test(app[1])) socket.resetAndDestroy();
+      for (const l of [...greenOpenedListeners]) l();
     });
     socket.once('close', () => greenSockets.delete(socket));
     const upstream = net.connect(PORT, '127.0.0.1');
@@ -166,8 +210,18 @@ test.before(async () => {
     CREATE TABLE rds_tools.bg_status (version text, endpoint text, port int, role text, status text);
     CREATE FUNCTION rds_tools.show_topology(client text)
       RETURNS TABLE (version text, endpoint text, port int, role text, status text)
-      LANGUAGE sql AS $$ SELECT version, endpoint, port, role, status FROM rds_tools.bg_status $$;
+      LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM pg_notify('bg_status_read', '');
+          RETURN QUERY SELECT s.version, s.endpoint, s.port, s.role, s.status FROM rds_tools.bg_status s;
+        END $$;
   `);
+  reads = await pgConnect(DB);
+  reads.on('notification', () => {
+    statusReads++;
+    for (const l of [...statusReadListeners]) l();
+  });
+  await reads.query('LISTEN bg_status_read');
   await status.query(
     `INSERT INTO rds_tools.bg_status VALUES
       ('1.0', $1, $5, 'BLUE_GREEN_DEPLOYMENT_SOURCE', 'AVAILABLE'),
@@ -179,6 +233,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
+  await reads?.end();
   await status?.end();
   await admin?.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await admin?.end();
@@ -321,7 +376,7 @@ test('a prepared green connection is closed when the switchover rolls back, when
         (e: unknown) => e,
       );
       await prepared.seen;
-      // (The status monitors' connections to green carry no application_name.)
+      // (The status monitors' connections to green carry their own application_name.)
       const spare = [...greenSockets].filter(([, name]) => name === `spare-${end}`).map(([socket]) => socket);
       assert.ok(spare.length > 0, `${end}: a connection to green was prepared`);
       if (end === 'rollback') await setStatus('SWITCHOVER_INITIATED');
@@ -341,6 +396,95 @@ test('a prepared green connection is closed when the switchover rolls back, when
       prepared.stop();
       await app.end();
     }
+  }
+});
+
+test('green refusing connections: held clients retry their prepared connection on the green monitor’s signal, not each on its own timer', async () => {
+  const N = 6;
+  const services = newServices();
+  const apps = Array.from({ length: N }, (_, i) =>
+    newClient(services, BLUE, { bgId: 'gate', application_name: `gate-${i}` }),
+  );
+  const mine = /^gate-/;
+  // The green status monitor's connection (the native monitors name themselves).
+  const dropGreenMonitor = (): void => {
+    for (const [socket, name] of greenSockets) if (name === 'aws-advanced-ts-wrapper-monitor') socket.resetAndDestroy();
+  };
+  let prepared = 0;
+  const preparedListeners = new Set<() => void>();
+  const whenPrepared = (n: number): Promise<void> =>
+    new Promise((resolve) => {
+      const check = (): void => {
+        if (prepared < n) return;
+        preparedListeners.delete(check);
+        resolve();
+      };
+      preparedListeners.add(check);
+      check();
+    });
+  const line = (...args: unknown[]): void => {
+    if (!/connection to green prepared/.test(format(...args))) return;
+    prepared++;
+    for (const l of [...preparedListeners]) l();
+  };
+  setLogger({ debug: line, info: () => {}, warn: () => {}, error: () => {} }, { levels: 'bg:debug' });
+  try {
+    for (const app of apps) await app.connect();
+    const p = provider(apps[0]);
+    await reach(p, 'CREATED');
+    await setStatus('SWITCHOVER_IN_PROGRESS');
+    await reach(p, 'IN_PROGRESS');
+    const allPrepared = whenPrepared(N);
+    const held = apps.map((app) =>
+      query(app, 'select 1 as one').then(
+        (r) => r.rows[0].one as number,
+        (e: unknown) => e,
+      ),
+    );
+    await allPrepared;
+    assert.is(greenOpenedMatching(mine), N, 'one prepared connection per held client');
+
+    // Green drops every client connection and refuses new ones (the green monitor's connection stays).
+    greenRefuses = mine;
+    const refusedFrom = greenOpenedMatching(mine);
+    const spares = [...greenSockets].filter(([, name]) => mine.test(name)).map(([socket]) => socket);
+    for (const socket of spares) socket.resetAndDestroy();
+    // No signal: each client retries on its backoff (250 ms, doubling). 100 status reads at 20 ms by two monitors
+    // last about 1 s, in which a client retrying every 20 ms would try about 50 times.
+    await afterStatusReads(100);
+    const withoutSignal = greenOpenedMatching(mine) - refusedFrom;
+    assert.ok(withoutSignal <= N * 7, `${withoutSignal} attempts by ${N} held clients over 100 status reads`);
+
+    // Each time the green monitor reads from green again after losing its connection, every held client tries once.
+    const signalsFrom = p.greenAcceptSignals;
+    const signalled = greenOpenedMatching(mine);
+    const SIGNALS = 3;
+    for (let k = 1; k <= SIGNALS; k++) {
+      const tried = whenGreenOpened(() => greenOpenedMatching(mine) >= signalled + k * N);
+      const signal = p.waitUntil(() => p.greenAcceptSignals >= signalsFrom + k, 10_000);
+      dropGreenMonitor();
+      assert.ok(await signal, `signal ${k}`);
+      await tried;
+    }
+    const perSignal = greenOpenedMatching(mine) - signalled;
+    assert.ok(perSignal <= N * (SIGNALS + 1), `${perSignal} attempts by ${N} held clients on ${SIGNALS} signals`);
+
+    // Green accepts again: the next signal reopens every prepared connection, and the released calls use them.
+    greenRefuses = undefined;
+    const reopened = whenPrepared(2 * N);
+    const signal = p.waitUntil(() => p.greenAcceptSignals > signalsFrom + SIGNALS, 10_000);
+    dropGreenMonitor();
+    assert.ok(await signal, 'green accepts');
+    await reopened;
+    const opened = greenOpenedMatching(mine);
+    await setStatus('SWITCHOVER_IN_POST_PROCESSING');
+    for (const r of await Promise.all(held)) assert.is(r, 1, String(r));
+    for (const app of apps) assert.is(remotePort(app), greenPort, 'the released call ran on green');
+    assert.is(greenOpenedMatching(mine), opened, 'on the prepared connections: none opened after the release');
+  } finally {
+    greenRefuses = undefined;
+    setLogger(undefined);
+    for (const app of apps) await app.end().catch(() => undefined);
   }
 });
 

@@ -156,6 +156,10 @@ export class BlueGreenStatusProvider extends EventEmitter {
   private greenDnsRemoved = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<() => void>();
+  /** The green status monitor failed to connect or read since its last read from green. */
+  private greenDown = false;
+  /** Times the green status monitor read from green again after failing (see greenAcceptSignals). */
+  private greenUp = 0;
   private readonly monitors: BlueGreenStatusMonitor[];
   private closed = false;
   private readonly unsubscribe: () => void;
@@ -213,6 +217,7 @@ export class BlueGreenStatusProvider extends EventEmitter {
   private onMonitorEvent(role: BlueGreenRole, ev: BlueGreenMonitorEvent): void {
     if (this.closed) return;
     if (ev.kind === 'error') {
+      if (role === 'TARGET') this.greenDown = true;
       log.debug(
         'bg %s: %s status monitor: %s:%d: %s',
         this.options.bgId,
@@ -233,6 +238,42 @@ export class BlueGreenStatusProvider extends EventEmitter {
     );
     this.latest.set(role, ev);
     this.recompute();
+    if (role === 'TARGET' && this.greenDown && this.isGreen(ev.host, ev.port)) {
+      // The monitor reports its first read after errors even when nothing changed: green accepts again.
+      this.greenDown = false;
+      this.greenUp++;
+      log.debug('bg %s: green accepts connections again (%s:%d)', this.options.bgId, ev.host, ev.port);
+      this.wake();
+    }
+  }
+
+  /**
+   * Whether `host:port` leads to green: a green endpoint, or a name whose address is one of green's (after the
+   * renames the monitor may read through a blue name that now leads to green).
+   */
+  private isGreen(host: string, port: number): boolean {
+    if (this.roleOf(host) === 'TARGET') return true;
+    const a = this.currentAddress(host.toLowerCase(), port);
+    if (a === undefined) return false;
+    for (const [name, role] of this.roles) {
+      const g = role === 'TARGET' ? this.startAddresses.get(name) : undefined;
+      if (g !== undefined && g.host === a.host && g.port === a.port) return true;
+    }
+    return false;
+  }
+
+  /**
+   * One signal for the whole deployment that green accepts connections: counts the green status monitor's reads
+   * from green that followed connection errors (RDS refuses connections while it renames). Held clients reopen
+   * their prepared green connection on it instead of each retrying on its own timer.
+   */
+  get greenAcceptSignals(): number {
+    return this.greenUp;
+  }
+
+  /** The green status monitor cannot reach green right now (its last attempt failed). */
+  get greenRefusing(): boolean {
+    return this.greenDown;
   }
 
   /** The address `host:port` leads to now: hostAddressMap, else DNS as the monitors last resolved it. */
@@ -382,8 +423,12 @@ export class BlueGreenStatusProvider extends EventEmitter {
   }
 
   private changed(): void {
-    for (const wake of [...this.waiters]) wake();
+    this.wake();
     this.emit('change', this.snapshot());
+  }
+
+  private wake(): void {
+    for (const wake of [...this.waiters]) wake();
   }
 
   /** Role of a host name, or of an address seen for a deployment endpoint. */

@@ -48,6 +48,10 @@ export class BlueGreenRejectedError extends AwsWrapperError {
   }
 }
 
+/** A held client's retry of its prepared green connection when no signal says green accepts (doubling). */
+const SPARE_RETRY_MS = 250;
+const SPARE_RETRY_MAX_MS = 2000;
+
 function addressText(a: Address): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
@@ -208,8 +212,9 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
    * While calls are held in IN_PROGRESS, opens the connection the client will need once green is promoted: to the
    * green address of the blue host it is on, authenticated, idle. A released call then costs one round trip
    * instead of a connect. Nothing is sent on it before the promotion is seen (the released call takes it in
-   * leaveOldBlue); RDS drops every connection while it renames, so one that closes is opened again, retried at
-   * the monitors' pace while green refuses. One per client, shared by its held calls.
+   * leaveOldBlue); RDS drops every connection while it renames, so one that closes is opened again when the
+   * deployment's green status monitor reads from green again (keepSpareOpen). One per client, shared by its held
+   * calls.
    */
   private prepareGreen(provider: BlueGreenStatusProvider): GreenSpare<C> | undefined {
     const conn = this.service.currentConnection;
@@ -234,13 +239,28 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     port: number,
   ): Promise<void> {
     const o = this.props.options;
-    // Green refuses connections while RDS renames: retried at the monitors' in-progress rate, so the connection is
-    // ready about when green accepts again, before the status says POST.
-    const retryMs = Math.min(o.bgIntervalHighMs, Math.max(10, Math.floor(o.bgIntervalHighMs / 5)));
     const live = (): boolean => !spare.done && provider.switchoverUnderway && !this.service.endSignal?.aborted;
+    // Green refuses connections while RDS renames. One probe per deployment (the green status monitor, on the
+    // addon) says when it accepts again; every held client of the deployment reopens on that signal, not on its
+    // own timer. Without a signal a client tries again after SPARE_RETRY_MS, doubling up to SPARE_RETRY_MAX_MS
+    // until it has a connection again.
+    let backoff = SPARE_RETRY_MS;
+    let waitForSignal = provider.greenRefusing;
+    let seen = provider.greenAcceptSignals;
     while (live()) {
+      if (waitForSignal) {
+        const signalled = await provider.waitUntil(
+          () => !live() || provider.greenAcceptSignals > seen,
+          backoff,
+          this.service.endSignal,
+        );
+        if (!live()) break;
+        if (!signalled) backoff = Math.min(2 * backoff, SPARE_RETRY_MAX_MS);
+      }
       const routing = provider.greenRouting(host.host, port);
       if (routing === undefined) break;
+      // A signal that comes while this attempt runs is for the next one.
+      seen = provider.greenAcceptSignals;
       const open = (p?: ConnectProps) => this.service.connect(host, p ?? this.props, this);
       spare.opening = this.connectVia(routing.address, routing.names, host, port, this.props, open);
       let conn: C | undefined;
@@ -252,7 +272,7 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
         spare.opening = undefined;
       }
       if (conn === undefined) {
-        await provider.waitUntil(() => !live(), retryMs, this.service.endSignal);
+        waitForSignal = provider.greenAcceptSignals === seen;
         continue;
       }
       if (!live()) {
@@ -263,7 +283,8 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
       }
       log.debug('bg %s: connection to green prepared for %s', o.bgId, host.host);
       spare.conn = conn;
-      // Kept until taken, or until green closes it (then opened again).
+      backoff = SPARE_RETRY_MS;
+      // Kept until taken, or until green closes it (then opened again once green accepts).
       const socket = this.service.driverDialect.socket(conn);
       await new Promise<void>((resolve) => {
         const closed = (): void => {
@@ -281,6 +302,10 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
         spare.conn = undefined;
         if (spare.taken !== conn) this.closeSpareConnection(conn);
       }
+      // Green closing it means RDS is dropping connections: the green monitor's next read from green says when
+      // it accepts again.
+      seen = provider.greenAcceptSignals;
+      waitForSignal = true;
     }
   }
 

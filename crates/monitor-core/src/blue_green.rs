@@ -3,6 +3,9 @@
 //! and switchover status), resolves the endpoints' addresses, and reports a snapshot whenever rows or addresses
 //! change. Merging the two views into a phase and routings is the caller's job (TypeScript).
 //!
+//! A read that follows connection errors is always reported: the caller takes it as "this side accepts
+//! connections again".
+//!
 //! The poll rate follows the phase: baseline before a deployment exists, increased once it does, high from the
 //! start of a switchover until it completes, and high while the monitor has no connection. The caller may raise
 //! it with [`BlueGreenMonitor::set_phase_hint`] (the merged phase of both monitors).
@@ -399,7 +402,9 @@ async fn run(shared: Arc<Shared>, params: Arc<dyn TopologyParams>, sink: Arc<dyn
                 continue;
             }
         };
-        last_error = None;
+        // A read after errors is reported even when nothing changed: it says this side accepts connections
+        // again (the bg plugin's held clients wait for it instead of each retrying on its own).
+        let recovered = last_error.take().is_some();
         let current_host = host.clone();
         let mut phase = BlueGreenPhase::NotCreated;
         if let Some(row) = role_row(&rows, c.role) {
@@ -422,7 +427,7 @@ async fn run(shared: Arc<Shared>, params: Arc<dyn TopologyParams>, sink: Arc<dyn
         addresses.hash(&mut h);
         current_host.host.hash(&mut h);
         let hash = h.finish();
-        if last_hash != Some(hash) {
+        if recovered || last_hash != Some(hash) {
             last_hash = Some(hash);
             seq += 1;
             let snapshot = BlueGreenSnapshot { seq, rows, addresses, phase, host: current_host, at_ms: now_ms() };
