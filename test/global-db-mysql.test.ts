@@ -15,6 +15,7 @@ import { AwsMySQLClient } from '../ts/clients/mysql-client.js';
 import { WrapperServices } from '../ts/services.js';
 import { FailoverSuccessError } from '../ts/errors.js';
 import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
+import { MODES, allowed, type Mode } from './support/gdb-modes.js';
 
 const run = promisify(execFile);
 const A = 'us-east-1';
@@ -213,40 +214,6 @@ test('gdb_rw: readers of the home region only; a writer outside it refused, or k
   await unrestricted.setReadOnly(false);
   assert.equal(await whoami(unrestricted), { name: 'instance-1', reader: false, region: A }, 'the writer elsewhere');
 });
-
-const MODES = [
-  'strict-writer',
-  'strict-home-reader',
-  'strict-out-of-home-reader',
-  'strict-any-reader',
-  'home-reader-or-writer',
-  'out-of-home-reader-or-writer',
-  'any-reader-or-writer',
-] as const;
-type Mode = (typeof MODES)[number];
-
-/** Where a client may end after a failover in `mode` (new writer: instance-101 in B). */
-function allowed(mode: Mode, home: string, who: { reader: boolean; region: string; name: string }): boolean {
-  const homeReader = who.reader && who.region === home;
-  const awayReader = who.reader && who.region !== home;
-  const writer = !who.reader && who.name === 'instance-101';
-  switch (mode) {
-    case 'strict-writer':
-      return writer;
-    case 'strict-home-reader':
-      return homeReader;
-    case 'strict-out-of-home-reader':
-      return awayReader;
-    case 'strict-any-reader':
-      return who.reader;
-    case 'home-reader-or-writer':
-      return homeReader || writer;
-    case 'out-of-home-reader-or-writer':
-      return awayReader || writer;
-    case 'any-reader-or-writer':
-      return who.reader || writer;
-  }
-}
 
 test('unplanned global failover: every gdb_failover mode, home region active (writer moved in) and inactive (writer moved out)', async () => {
   const shared = newServices();

@@ -26,6 +26,7 @@ import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
 import { IamCredentialSource } from '../ts/auth/iam-source.js';
 import { HostInfo } from '../ts/host-info.js';
 import { parseConnectProps } from '../ts/options.js';
+import { MODES, allowed, type Mode } from './support/gdb-modes.js';
 
 const run = promisify(execFile);
 const A = 'us-east-1';
@@ -302,40 +303,6 @@ test("iam: a global- endpoint names no region; the token is signed for the write
     process.env.AWS_SECRET_ACCESS_KEY = saved;
   }
 });
-
-const MODES = [
-  'strict-writer',
-  'strict-home-reader',
-  'strict-out-of-home-reader',
-  'strict-any-reader',
-  'home-reader-or-writer',
-  'out-of-home-reader-or-writer',
-  'any-reader-or-writer',
-] as const;
-type Mode = (typeof MODES)[number];
-
-/** Where a client may end after a failover in `mode` (new writer: instance-101 in B). */
-function allowed(mode: Mode, home: string, who: { reader: boolean; region: string; name: string }): boolean {
-  const homeReader = who.reader && who.region === home;
-  const awayReader = who.reader && who.region !== home;
-  const writer = !who.reader && who.name === 'instance-101';
-  switch (mode) {
-    case 'strict-writer':
-      return writer;
-    case 'strict-home-reader':
-      return homeReader;
-    case 'strict-out-of-home-reader':
-      return awayReader;
-    case 'strict-any-reader':
-      return who.reader;
-    case 'home-reader-or-writer':
-      return homeReader || writer;
-    case 'out-of-home-reader-or-writer':
-      return awayReader || writer;
-    case 'any-reader-or-writer':
-      return who.reader || writer;
-  }
-}
 
 test('unplanned global failover: every gdb_failover mode, home region active (writer moved in) and inactive (writer moved out)', async () => {
   const shared = newServices();
