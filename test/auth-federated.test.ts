@@ -16,6 +16,7 @@ import { IamGate } from './support/aws-iam-gate.js';
 import { parseIamToken } from './support/aws-sigv4.js';
 import { pluginRegistry } from '../ts/plugins/registry.js';
 import { describeGlobalClusters, RdsApiServer, type GlobalClusterRecord } from '../ts/testing/rds-api.js';
+import { PG } from './support/test-servers.js';
 
 // No ambient AWS credentials: the tokens must be signed with the role credentials STS hands out.
 for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'])
@@ -23,13 +24,6 @@ for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKE
 process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/credentials';
 process.env.AWS_CONFIG_FILE = '/nonexistent/config';
 
-const PG = {
-  host: process.env.TEST_PG_HOST!,
-  port: Number(process.env.TEST_PG_PORT),
-  user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!,
-  database: process.env.TEST_PG_DATABASE!,
-};
 const INSTANCE = 'orders-1.abcdefghijkl.us-west-2.rds.amazonaws.com';
 const ROLE = 'arn:aws:iam::123456789012:role/db-access';
 const IDP = 'arn:aws:iam::123456789012:saml-provider/corp';

@@ -20,6 +20,7 @@ import { sigV4Signature, verifyIamToken, parseIamToken, EMPTY_PAYLOAD_SHA256 } f
 import { IamGate } from './support/aws-iam-gate.js';
 import { pluginRegistry } from '../ts/plugins/registry.js';
 import { authState } from '../ts/auth/auth-state.js';
+import { PG, MY } from './support/test-servers.js';
 
 // Test credentials of the default provider chain (environment). Nothing here talks to AWS.
 const KEY_ID = 'AKIATESTDEFAULTCHAIN';
@@ -39,20 +40,6 @@ const logLines: string[] = [];
 const capture = (...args: unknown[]) => void logLines.push(format(...args));
 setLogger({ debug: capture, info: capture, warn: capture, error: capture }, { levels: '*:debug' });
 
-const PG = {
-  host: process.env.TEST_PG_HOST!,
-  port: Number(process.env.TEST_PG_PORT),
-  user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!,
-  database: process.env.TEST_PG_DATABASE!,
-};
-const MY = {
-  host: process.env.TEST_MYSQL_HOST!,
-  port: Number(process.env.TEST_MYSQL_PORT),
-  user: process.env.TEST_MYSQL_USER!,
-  password: process.env.TEST_MYSQL_PASSWORD!,
-  database: process.env.TEST_MYSQL_DATABASE!,
-};
 const INSTANCE = 'db-1.abcdefghijkl.eu-west-3.rds.amazonaws.com';
 
 // ---- the verifier against the AWS SigV4 test suite -------------------------------------------------------------

@@ -12,6 +12,7 @@ import { releaseResources, setParamsProvider, startProbeMonitor, type ProbeMonit
 import { AwsApiServer } from './support/aws-api-server.js';
 import { IamGate } from './support/aws-iam-gate.js';
 import { IamPgFront } from './support/aws-iam-pg-front.js';
+import { PG } from './support/test-servers.js';
 
 const KEY_ID = 'AKIATESTMONITORCREDS';
 const SECRET = 'monitorCredentialsTestSecret/00000000000';
@@ -21,13 +22,6 @@ for (const k of ['AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k];
 process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/credentials';
 process.env.AWS_CONFIG_FILE = '/nonexistent/config';
 
-const PG = {
-  host: process.env.TEST_PG_HOST!,
-  port: Number(process.env.TEST_PG_PORT),
-  user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!,
-  database: process.env.TEST_PG_DATABASE!,
-};
 const INSTANCE = 'db-mon-1.abcdefghijkl.eu-north-1.rds.amazonaws.com';
 /** Tokens older than this are refused by the front: a short stand-in for the 15-minute lifetime. */
 const TOKEN_MAX_AGE_MS = 2500;

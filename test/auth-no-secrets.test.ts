@@ -15,6 +15,7 @@ import { AwsApiServer } from './support/aws-api-server.js';
 import { IdpServer } from './support/aws-idp-server.js';
 import { IamGate } from './support/aws-iam-gate.js';
 import { IamPgFront } from './support/aws-iam-pg-front.js';
+import { PG } from './support/test-servers.js';
 
 const KEY_ID = 'AKIATESTNOSECRETSLOG';
 /** Secrets start with random hex so that a truncated quote of one (JSON.parse quotes 10 characters) is found too. */
@@ -26,13 +27,6 @@ for (const k of ['AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k];
 process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/credentials';
 process.env.AWS_CONFIG_FILE = '/nonexistent/config';
 
-const PG = {
-  host: process.env.TEST_PG_HOST!,
-  port: Number(process.env.TEST_PG_PORT),
-  user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!,
-  database: process.env.TEST_PG_DATABASE!,
-};
 const INSTANCE = 'db-1.abcdefghijkl.us-east-2.rds.amazonaws.com';
 const IDP_PASSWORD = `${rnd()}-idp-pw`;
 const WRONG_IDP_PASSWORD = `${rnd()}-wrong-idp`;

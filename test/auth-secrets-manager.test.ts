@@ -12,6 +12,7 @@ import { parseConnectProps } from '../ts/options.js';
 import { regionFromSecretArn, SecretsManagerCredentialSource } from '../ts/auth/secrets-manager-source.js';
 import { WrapperServices } from '../ts/services.js';
 import { AwsApiServer } from './support/aws-api-server.js';
+import { PG, MY } from './support/test-servers.js';
 
 const KEY_ID = 'AKIATESTSECRETSMGR01';
 const SECRET_KEY = 'secretsManagerTestKey/000000000000000000';
@@ -21,21 +22,6 @@ delete process.env.AWS_SESSION_TOKEN;
 delete process.env.AWS_PROFILE;
 process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/credentials';
 process.env.AWS_CONFIG_FILE = '/nonexistent/config';
-
-const PG = {
-  host: process.env.TEST_PG_HOST!,
-  port: Number(process.env.TEST_PG_PORT),
-  user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!,
-  database: process.env.TEST_PG_DATABASE!,
-};
-const MY = {
-  host: process.env.TEST_MYSQL_HOST!,
-  port: Number(process.env.TEST_MYSQL_PORT),
-  user: process.env.TEST_MYSQL_USER!,
-  password: process.env.TEST_MYSQL_PASSWORD!,
-  database: process.env.TEST_MYSQL_DATABASE!,
-};
 
 const aws = new AwsApiServer();
 aws.accessKeys[KEY_ID] = SECRET_KEY;

@@ -12,14 +12,7 @@ import mysql2p from 'mysql2/promise';
 import * as ours from '../ts/mysql.js';
 import * as oursPromise from '../ts/mysql-promise.js';
 import { WrapperServices } from '../ts/services.js';
-
-const cfg = {
-  host: process.env.TEST_MYSQL_HOST!,
-  port: Number(process.env.TEST_MYSQL_PORT),
-  user: process.env.TEST_MYSQL_USER!,
-  password: process.env.TEST_MYSQL_PASSWORD!,
-  database: process.env.TEST_MYSQL_DATABASE!,
-};
+import { MY as cfg } from './support/test-servers.js';
 
 type Cb = (err: Err | null, result?: unknown, fields?: unknown) => void;
 type Err = Error & { code?: string; errno?: number; sqlState?: string; sqlMessage?: string; fatal?: boolean };

@@ -10,14 +10,7 @@ import pg from 'pg';
 import { AwsPGClient, AwsPGPool, AwsPGPoolClient } from '../ts/pg.js';
 import { WrapperServices } from '../ts/services.js';
 import { message, sameScenario, settle } from './support/same-scenario.js';
-
-const config = {
-  host: process.env.TEST_PG_HOST!,
-  port: Number(process.env.TEST_PG_PORT),
-  user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!,
-  database: process.env.TEST_PG_DATABASE!,
-};
+import { PG as config } from './support/test-servers.js';
 
 type MakePool = (options?: Record<string, unknown>) => pg.Pool;
 

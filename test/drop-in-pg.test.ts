@@ -10,14 +10,7 @@ import { AwsPGClient } from '../ts/pg.js';
 import { WrapperServices } from '../ts/services.js';
 import { sameScenario, settle } from './support/same-scenario.js';
 import { isRdsClusterDns } from '../ts/rds-utils.js';
-
-const config = {
-  host: process.env.TEST_PG_HOST!,
-  port: Number(process.env.TEST_PG_PORT),
-  user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!,
-  database: process.env.TEST_PG_DATABASE!,
-};
+import { PG as config } from './support/test-servers.js';
 
 /** What a scenario needs of a client: the pg.Client surface both classes share. */
 type AnyClient = pg.Client;

@@ -8,21 +8,8 @@ import { AwsMySQLClient } from '../ts/clients/mysql-client.js';
 import { WrapperServices } from '../ts/services.js';
 import { releaseResources } from '../ts/native/index.js';
 import { hostMonitorRegistry, probeTls, type HostMonitoringPlugin } from '../ts/plugins/host-monitoring-common.js';
+import { PG, MY } from './support/test-servers.js';
 
-const PG = {
-  host: process.env.TEST_PG_HOST!,
-  port: Number(process.env.TEST_PG_PORT),
-  user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!,
-  database: process.env.TEST_PG_DATABASE!,
-};
-const MY = {
-  host: process.env.TEST_MYSQL_HOST!,
-  port: Number(process.env.TEST_MYSQL_PORT),
-  user: process.env.TEST_MYSQL_USER!,
-  password: process.env.TEST_MYSQL_PASSWORD!,
-  database: process.env.TEST_MYSQL_DATABASE!,
-};
 /** Monitored almost at once, probed every 500 ms, dead after 2 s of silence (room for a debug build's slow SCRAM login on a loaded machine). */
 const FAST = { failureDetectionTimeMs: 100, failureDetectionIntervalMs: 500, failureDetectionCount: 4 };
 

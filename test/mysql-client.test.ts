@@ -8,14 +8,8 @@ import { AwsMySQLClient as FromEntry } from '../ts/mysql.js';
 import net from 'node:net';
 import { AwsWrapperError, QueryTimeoutError } from '../ts/errors.js';
 import { WrapperServices } from '../ts/services.js';
+import { MY as cfg } from './support/test-servers.js';
 
-const cfg = {
-  host: process.env.TEST_MYSQL_HOST!,
-  port: Number(process.env.TEST_MYSQL_PORT),
-  user: process.env.TEST_MYSQL_USER!,
-  password: process.env.TEST_MYSQL_PASSWORD!,
-  database: process.env.TEST_MYSQL_DATABASE!,
-};
 const services = new WrapperServices();
 
 function client(extra: Record<string, unknown> = {}): Promise<AwsMySQLClient> {

@@ -8,14 +8,7 @@ import { AwsMySQLPool, AwsMySQLPoolConnection } from '../ts/mysql.js';
 import { createPool } from '../ts/mysql-promise.js';
 import { AwsMySQLClient } from '../ts/clients/mysql-client.js';
 import { WrapperServices } from '../ts/services.js';
-
-const config = {
-  host: process.env.TEST_MYSQL_HOST!,
-  port: Number(process.env.TEST_MYSQL_PORT),
-  user: process.env.TEST_MYSQL_USER!,
-  password: process.env.TEST_MYSQL_PASSWORD!,
-  database: process.env.TEST_MYSQL_DATABASE!,
-};
+import { MY as config } from './support/test-servers.js';
 
 function pool(extra: Record<string, unknown> = {}): AwsMySQLPool {
   return createPool({ ...config, plugins: '', ...extra }, { services: new WrapperServices() });

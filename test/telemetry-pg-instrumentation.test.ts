@@ -6,14 +6,7 @@ import * as assert from 'uvu/assert';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { AwsPGClient } from '../ts/clients/pg-client.js';
 import { WrapperServices } from '../ts/services.js';
-
-const PG = {
-  host: process.env.TEST_PG_HOST!,
-  port: Number(process.env.TEST_PG_PORT),
-  user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!,
-  database: process.env.TEST_PG_DATABASE!,
-};
+import { PG } from './support/test-servers.js';
 
 test.after(() => otel.shutdown());
 

@@ -31,6 +31,7 @@ import { pluginRegistry } from '../ts/plugins/registry.js';
 import { attributeTexts, OtelMemory, type MetricPoint } from './support/otel-memory.js';
 import { AwsPGPool } from '../ts/pools/pg-pool.js';
 import { AwsMySQLPool } from '../ts/pools/mysql-pool.js';
+import { PG, MY } from './support/test-servers.js';
 
 // Test credentials of the default provider chain (environment). Nothing here talks to AWS.
 const KEY_ID = 'AKIATESTTELEMETRY000';
@@ -45,20 +46,6 @@ process.env.AWS_CONFIG_FILE = path.join(awsDir, 'config');
 writeFileSync(process.env.AWS_CONFIG_FILE, '');
 writeFileSync(process.env.AWS_SHARED_CREDENTIALS_FILE, '');
 
-const PG = {
-  host: process.env.TEST_PG_HOST!,
-  port: Number(process.env.TEST_PG_PORT),
-  user: process.env.TEST_PG_USER!,
-  password: process.env.TEST_PG_PASSWORD!,
-  database: process.env.TEST_PG_DATABASE!,
-};
-const MY = {
-  host: process.env.TEST_MYSQL_HOST!,
-  port: Number(process.env.TEST_MYSQL_PORT),
-  user: process.env.TEST_MYSQL_USER!,
-  password: process.env.TEST_MYSQL_PASSWORD!,
-  database: process.env.TEST_MYSQL_DATABASE!,
-};
 const INSTANCE = 'db-1.abcdefghijkl.eu-west-3.rds.amazonaws.com';
 const BOUND = 'bound-value-never-in-telemetry';
 
