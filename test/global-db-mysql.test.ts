@@ -12,55 +12,22 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LocalGlobalDatabase } from '../ts/testing/index.js';
 import { AwsMySQLClient } from '../ts/clients/mysql-client.js';
-import { WrapperServices } from '../ts/services.js';
 import { FailoverSuccessError } from '../ts/errors.js';
 import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
-import { MODES, allowed, type Mode } from './support/gdb-modes.js';
+import { A, B, GlobalDbClients, MODES, allowed, regionOf, rejection, type Mode } from './support/gdb-lab.js';
 
 const run = promisify(execFile);
-const A = 'us-east-1';
-const B = 'us-west-2';
 let gdb: LocalGlobalDatabase;
 let dir: string;
-const clients: AwsMySQLClient[] = [];
-const services: WrapperServices[] = [];
-
-function newServices(): WrapperServices {
-  const s = new WrapperServices();
-  services.push(s);
-  return s;
-}
-
-function client(endpoint: string, options: Record<string, unknown>, s = newServices()): AwsMySQLClient {
-  const c = new AwsMySQLClient({ ...gdb.clientConfig(endpoint), connectTimeout: 3000, ...options }, { services: s });
-  clients.push(c);
-  return c;
-}
-
-async function connected(
-  endpoint: string,
-  options: Record<string, unknown>,
-  s?: WrapperServices,
-): Promise<AwsMySQLClient> {
-  const c = client(endpoint, options, s);
-  await c.connect();
-  return c;
-}
+const lab = new GlobalDbClients(
+  (endpoint, options, services) => new AwsMySQLClient({ ...gdb.clientConfig(endpoint), ...options }, { services }),
+);
 
 /** Instance name and role as the server reports them; the region follows from the name (instance-1xx: second region). */
 async function whoami(c: AwsMySQLClient): Promise<{ name: string; reader: boolean; region: string }> {
   const [rows] = await c.query<RowDataPacket[]>('SELECT @@aurora_server_id AS name, @@innodb_read_only AS reader');
   const name = String(rows[0].name);
-  return { name, reader: Number(rows[0].reader) === 1, region: /^instance-1\d\d$/.test(name) ? B : A };
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a rejection');
+  return { name, reader: Number(rows[0].reader) === 1, region: regionOf(name) };
 }
 
 const SLEEP = 'SELECT SLEEP(60)';
@@ -91,11 +58,6 @@ function internals(c: AwsMySQLClient): {
   return c.core.pluginService;
 }
 
-async function endAll(): Promise<void> {
-  await Promise.all(clients.splice(0).map((c) => c.end().catch(() => {})));
-  for (const s of services.splice(0)) await s.close();
-}
-
 test.before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'global-db-mysql-'));
   gdb = await LocalGlobalDatabase.start({
@@ -111,16 +73,16 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  await endAll();
+  await lab.endAll();
   await gdb?.stop({ keepLogs: false }).catch(() => {});
   rmSync(dir, { recursive: true, force: true });
 });
 
-test.after.each(endAll);
+test.after.each(() => lab.endAll());
 
 test('the global- endpoint: global-aurora-mysql, both regions in the topology; an instance name is detected as global too', async () => {
   assert.is(gdb.flavour, 'aurora-mysql');
-  const c = await connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A });
+  const c = await lab.connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A });
   assert.equal(await whoami(c), { name: 'instance-1', reader: false, region: A });
   assert.is(internals(c).dialect.code, 'global-aurora-mysql');
   const hosts = internals(c)
@@ -133,7 +95,7 @@ test('the global- endpoint: global-aurora-mysql, both regions in the topology; a
     'instance-2/us-east-1/reader',
   ]);
   // An instance name starts as rds-mysql, is refined to aurora-mysql, then to global-aurora-mysql.
-  const byName = await connected('instance-102', { plugins: 'gdb_failover' });
+  const byName = await lab.connected('instance-102', { plugins: 'gdb_failover' });
   assert.is(internals(byName).dialect.code, 'global-aurora-mysql');
   assert.is(internals(byName).allHosts.length, 4);
 });
@@ -185,14 +147,14 @@ test('the secondary region replicates the primary one, and keeps its own topolog
 });
 
 test('gdb_rw: readers of the home region only; a writer outside it refused, or kept on the reader with write forwarding', async () => {
-  const home = await connected('global', { plugins: 'gdb_rw', gdbRwHomeRegion: A });
+  const home = await lab.connected('global', { plugins: 'gdb_rw', gdbRwHomeRegion: A });
   for (let i = 0; i < 2; i++) {
     await home.setReadOnly(true);
     assert.equal(await whoami(home), { name: 'instance-2', reader: true, region: A });
     await home.setReadOnly(false);
     assert.equal(await whoami(home), { name: 'instance-1', reader: false, region: A });
   }
-  const away = await connected('instance-101', { plugins: 'gdb_rw' });
+  const away = await lab.connected('instance-101', { plugins: 'gdb_rw' });
   await away.setReadOnly(true);
   const r = await whoami(away);
   assert.is(r.region, B);
@@ -202,7 +164,7 @@ test('gdb_rw: readers of the home region only; a writer outside it refused, or k
   assert.match(refused.message, /outside the home region us-west-2 \(gdbRwRestrictWriterToHomeRegion\)/);
   assert.is((await whoami(away)).region, B, 'still on the home-region reader');
 
-  const forwarding = await connected('instance-102', { plugins: 'gdb_rw', gdbEnableGlobalWriteForwarding: true });
+  const forwarding = await lab.connected('instance-102', { plugins: 'gdb_rw', gdbEnableGlobalWriteForwarding: true });
   await forwarding.setReadOnly(true);
   await forwarding.setReadOnly(false);
   assert.equal(
@@ -210,19 +172,22 @@ test('gdb_rw: readers of the home region only; a writer outside it refused, or k
     { name: 'instance-102', reader: true, region: B },
     'write forwarding keeps the reader',
   );
-  const unrestricted = await connected('instance-102', { plugins: 'gdb_rw', gdbRwRestrictWriterToHomeRegion: false });
+  const unrestricted = await lab.connected('instance-102', {
+    plugins: 'gdb_rw',
+    gdbRwRestrictWriterToHomeRegion: false,
+  });
   await unrestricted.setReadOnly(false);
   assert.equal(await whoami(unrestricted), { name: 'instance-1', reader: false, region: A }, 'the writer elsewhere');
 });
 
 test('unplanned global failover: every gdb_failover mode, home region active (writer moved in) and inactive (writer moved out)', async () => {
-  const shared = newServices();
+  const shared = lab.newServices();
   const cases: { mode: Mode; home: string; c: AwsMySQLClient }[] = [];
   for (const mode of MODES) {
     // The mode that must NOT apply is set to one whose outcome differs, so picking the wrong one fails the case.
     const other = mode === 'strict-writer' ? 'strict-out-of-home-reader' : 'strict-writer';
     for (const home of [A, B]) {
-      const c = await connected(
+      const c = await lab.connected(
         'writer',
         {
           plugins: 'gdb_failover',
@@ -261,7 +226,11 @@ test('unplanned global failover: every gdb_failover mode, home region active (wr
 
 test('planned switchover back through the global- endpoint: strict-writer by default, writes land in the new primary region, nothing lost', async () => {
   assert.is(gdb.primaryRegion, B);
-  const c = await connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A, failoverTimeoutMs: 60_000 });
+  const c = await lab.connected('global', {
+    plugins: 'gdb_failover',
+    failoverHomeRegion: A,
+    failoverTimeoutMs: 60_000,
+  });
   assert.equal(
     await whoami(c),
     { name: 'instance-101', reader: false, region: B },
@@ -280,7 +249,7 @@ test('planned switchover back through the global- endpoint: strict-writer by def
     [1, 2, 3, 100],
     'every row written in either region is in the new primary region',
   );
-  const fresh = await connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A });
+  const fresh = await lab.connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A });
   assert.is((await whoami(fresh)).name, 'instance-1');
 });
 

@@ -26,37 +26,14 @@ import { ReadWriteSplittingError } from '../ts/plugins/rw-common.js';
 import { IamCredentialSource } from '../ts/auth/iam-source.js';
 import { HostInfo } from '../ts/host-info.js';
 import { parseConnectProps } from '../ts/options.js';
-import { MODES, allowed, type Mode } from './support/gdb-modes.js';
+import { A, B, GlobalDbClients, MODES, allowed, regionOf, rejection, type Mode } from './support/gdb-lab.js';
 
 const run = promisify(execFile);
-const A = 'us-east-1';
-const B = 'us-west-2';
 let gdb: LocalGlobalDatabase;
 let dir: string;
-const clients: AwsPGClient[] = [];
-const services: WrapperServices[] = [];
-
-function newServices(): WrapperServices {
-  const s = new WrapperServices();
-  services.push(s);
-  return s;
-}
-
-function client(endpoint: string, options: Record<string, unknown>, s = newServices()): AwsPGClient {
-  const c = new AwsPGClient({ ...gdb.clientConfig(endpoint), connectTimeout: 3000, ...options }, { services: s });
-  clients.push(c);
-  return c;
-}
-
-async function connected(
-  endpoint: string,
-  options: Record<string, unknown>,
-  s?: WrapperServices,
-): Promise<AwsPGClient> {
-  const c = client(endpoint, options, s);
-  await c.connect();
-  return c;
-}
+const lab = new GlobalDbClients(
+  (endpoint, options, services) => new AwsPGClient({ ...gdb.clientConfig(endpoint), ...options }, { services }),
+);
 
 /** Instance name and role as the server reports them; the region follows from the name (instance-1xx: second region). */
 async function whoami(c: AwsPGClient): Promise<{ name: string; reader: boolean; region: string }> {
@@ -64,16 +41,7 @@ async function whoami(c: AwsPGClient): Promise<{ name: string; reader: boolean; 
     'SELECT pg_catalog.aurora_db_instance_identifier() AS name, pg_catalog.pg_is_in_recovery() AS reader',
   );
   const row = r.rows[0] as { name: string; reader: boolean };
-  return { ...row, region: /^instance-1\d\d$/.test(row.name) ? B : A };
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a rejection');
+  return { ...row, region: regionOf(row.name) };
 }
 
 const SLEEP = 'SELECT pg_catalog.pg_sleep(60)';
@@ -105,11 +73,6 @@ function internals(c: AwsPGClient): { dialect: { code: string }; allHosts: reado
   ).core.pluginService;
 }
 
-async function endAll(): Promise<void> {
-  await Promise.all(clients.splice(0).map((c) => c.end().catch(() => {})));
-  for (const s of services.splice(0)) await s.close();
-}
-
 test.before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'global-db-'));
   chmodSync(dir, 0o755); // the servers run as 'postgres' when the tests run as root
@@ -129,15 +92,15 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  await endAll();
+  await lab.endAll();
   await gdb?.stop({ keepLogs: false }).catch(() => {});
   rmSync(dir, { recursive: true, force: true });
 });
 
-test.after.each(endAll);
+test.after.each(() => lab.endAll());
 
 test('the global- endpoint: global-aurora-pg dialect, both regions in the topology, the writer in the primary region', async () => {
-  const c = await connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A });
+  const c = await lab.connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A });
   assert.equal(await whoami(c), { name: 'instance-1', reader: false, region: A });
   assert.is(internals(c).dialect.code, 'global-aurora-pg');
   const hosts = internals(c)
@@ -195,29 +158,29 @@ test('CLI: without --dir, global-* commands pick the only running global databas
 });
 
 test('configuration errors name the key: no home region behind a global- endpoint, a bad mode, gdb_rw without a home region, two failover plugins', async () => {
-  const noHome = await rejection(client('global', { plugins: 'gdb_failover' }).connect());
+  const noHome = await rejection(lab.client('global', { plugins: 'gdb_failover' }).connect());
   assert.instance(noHome, ConfigurationError);
   assert.match(
     noHome.message,
     /failoverHomeRegion: required when connecting to '.*global-.*' \(a global database endpoint, which names no region\)/,
   );
   assert.throws(
-    () => client('instance-1', { plugins: 'gdb_failover', activeHomeFailoverMode: 'strict-reader' }),
+    () => lab.client('instance-1', { plugins: 'gdb_failover', activeHomeFailoverMode: 'strict-reader' }),
     (e: Error) => e instanceof ConfigurationError && /activeHomeFailoverMode/.test(e.message),
   );
   assert.throws(
-    () => client('instance-1', { plugins: 'gdb_failover', failoverHomeRegion: 'home' }),
+    () => lab.client('instance-1', { plugins: 'gdb_failover', failoverHomeRegion: 'home' }),
     /failoverHomeRegion.*AWS region name/,
   );
-  const rwNoHome = await rejection(client('global', { plugins: 'gdb_rw' }).connect());
+  const rwNoHome = await rejection(lab.client('global', { plugins: 'gdb_rw' }).connect());
   assert.instance(rwNoHome, ConfigurationError);
   assert.match(rwNoHome.message, /gdbRwHomeRegion: required/);
-  assert.throws(() => client('instance-1', { plugins: 'gdb_failover,failover_v2' }), /gdb_failover/);
+  assert.throws(() => lab.client('instance-1', { plugins: 'gdb_failover,failover_v2' }), /gdb_failover/);
 });
 
 test('gdb_rw: readers of the home region only; a writer outside it refused, or kept on the reader with write forwarding', async () => {
   // Home = the primary region: reader and writer both at home.
-  const home = await connected('global', { plugins: 'gdb_rw', gdbRwHomeRegion: A });
+  const home = await lab.connected('global', { plugins: 'gdb_rw', gdbRwHomeRegion: A });
   for (let i = 0; i < 3; i++) {
     await home.setReadOnly(true);
     assert.equal(
@@ -229,7 +192,7 @@ test('gdb_rw: readers of the home region only; a writer outside it refused, or k
     assert.equal(await whoami(home), { name: 'instance-1', reader: false, region: A });
   }
   // Home = the secondary region: its reader, and no writer at home. The instance name is detected as global.
-  const away = await connected('instance-101', { plugins: 'gdb_rw' });
+  const away = await lab.connected('instance-101', { plugins: 'gdb_rw' });
   await away.setReadOnly(true);
   assert.is(internals(away).dialect.code, 'global-aurora-pg', 'rds-pg → aurora-pg → global-aurora-pg');
   const r = await whoami(away);
@@ -240,7 +203,7 @@ test('gdb_rw: readers of the home region only; a writer outside it refused, or k
   assert.match(refused.message, /outside the home region us-west-2 \(gdbRwRestrictWriterToHomeRegion\)/);
   assert.is((await whoami(away)).region, B, 'still on the home-region reader');
 
-  const forwarding = await connected('instance-102', {
+  const forwarding = await lab.connected('instance-102', {
     plugins: 'gdb_rw',
     wrapperDialect: 'global-aurora-pg',
     gdbEnableGlobalWriteForwarding: true,
@@ -253,7 +216,7 @@ test('gdb_rw: readers of the home region only; a writer outside it refused, or k
     'write forwarding keeps the reader',
   );
 
-  const unrestricted = await connected('instance-102', {
+  const unrestricted = await lab.connected('instance-102', {
     plugins: 'gdb_rw',
     wrapperDialect: 'global-aurora-pg',
     gdbRwRestrictWriterToHomeRegion: false,
@@ -286,14 +249,14 @@ async function iamTokenRegion(
 }
 
 test("iam: a global- endpoint names no region; the token is signed for the writer's region, found with DescribeGlobalClusters (SigV4-checked RDS API)", async () => {
-  const s = newServices();
+  const s = lab.newServices();
   assert.is(await iamTokenRegion(s, false), A);
   // iamRegion wins without a lookup; a refused lookup says what to set.
-  assert.is(await iamTokenRegion(newServices(), false, { iamRegion: 'eu-west-1' }), 'eu-west-1');
+  assert.is(await iamTokenRegion(lab.newServices(), false, { iamRegion: 'eu-west-1' }), 'eu-west-1');
   const saved = process.env.AWS_SECRET_ACCESS_KEY;
   process.env.AWS_SECRET_ACCESS_KEY = 'wrong-secret-wrong-secret-wrong-secret00';
   try {
-    const err = await rejection(iamTokenRegion(newServices(), false));
+    const err = await rejection(iamTokenRegion(lab.newServices(), false));
     assert.match(
       err.message,
       /cannot find the region of global database endpoint '.*global-.*' with DescribeGlobalClusters .*SignatureDoesNotMatch|cannot find the region.*signature/i,
@@ -305,7 +268,7 @@ test("iam: a global- endpoint names no region; the token is signed for the write
 });
 
 test('unplanned global failover: every gdb_failover mode, home region active (writer moved in) and inactive (writer moved out)', async () => {
-  const shared = newServices();
+  const shared = lab.newServices();
   const cases: { mode: Mode; home: string; c: AwsPGClient }[] = [];
   for (const mode of MODES) {
     // The mode that must NOT apply is set to one whose outcome differs, so picking the wrong one fails the case.
@@ -313,7 +276,7 @@ test('unplanned global failover: every gdb_failover mode, home region active (wr
     for (const home of [A, B]) {
       const active = home === B ? mode : other; // the writer ends in B: active for home B, inactive for home A
       const inactive = home === B ? other : mode;
-      const c = await connected(
+      const c = await lab.connected(
         'writer',
         {
           plugins: 'gdb_failover',
@@ -330,7 +293,7 @@ test('unplanned global failover: every gdb_failover mode, home region active (wr
   // Every client is inside a statement on the old writer when it is lost.
   const running = cases.map(({ c }) => rejection(c.query(SLEEP)));
   await waitRunning(cases.length);
-  const iam = newServices();
+  const iam = lab.newServices();
   assert.is(await iamTokenRegion(iam, false), A);
   const result = await gdb.failover();
   const errors = await Promise.all(running);
@@ -357,7 +320,11 @@ test('unplanned global failover: every gdb_failover mode, home region active (wr
 
 test('planned switchover back through the global- endpoint: strict-writer by default, writes land in the new primary region, nothing lost', async () => {
   assert.is(gdb.primaryRegion, B);
-  const c = await connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A, failoverTimeoutMs: 60_000 });
+  const c = await lab.connected('global', {
+    plugins: 'gdb_failover',
+    failoverHomeRegion: A,
+    failoverTimeoutMs: 60_000,
+  });
   assert.equal(
     await whoami(c),
     { name: 'instance-101', reader: false, region: B },
@@ -371,18 +338,18 @@ test('planned switchover back through the global- endpoint: strict-writer by def
   await c.query("INSERT INTO gt VALUES (3, 'us-east-1')");
   const rows = (await c.query<{ id: number }>('SELECT id FROM gt ORDER BY id')).rows.map((r) => r.id);
   assert.ok(rows.includes(1) && rows.includes(3), `rows ${JSON.stringify(rows)}`);
-  const fresh = await connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A });
+  const fresh = await lab.connected('global', { plugins: 'gdb_failover', failoverHomeRegion: A });
   assert.is((await whoami(fresh)).name, 'instance-1');
 });
 
 test("enableConnectFailover: an initial connection to a lost instance fails over by the home region's mode; the failover event", async () => {
   assert.is(gdb.primaryRegion, A);
-  const shared = newServices();
+  const shared = lab.newServices();
   // The topology of both regions, cached in `shared` under a cluster id both clients name.
-  await connected('writer', { plugins: 'gdb_failover', clusterId: 'gdb' }, shared);
+  await lab.connected('writer', { plugins: 'gdb_failover', clusterId: 'gdb' }, shared);
   await gdb.primary.kill('instance-2');
   try {
-    const c = client(
+    const c = lab.client(
       'instance-2',
       {
         plugins: 'gdb_failover',
