@@ -1,5 +1,7 @@
 // Shared by the PG and MySQL Global Database tests: the two regions, the clients a test opens (ended with their
 // services after each test), the gdb_failover modes and where each lets a client end after a global failover.
+import * as assert from 'uvu/assert';
+import { FailoverSuccessError } from '../../ts/errors.js';
 import { WrapperServices } from '../../ts/services.js';
 
 export const A = 'us-east-1';
@@ -67,7 +69,7 @@ export const MODES = [
 export type Mode = (typeof MODES)[number];
 
 /** Where a client may end after a failover in `mode` (new writer: instance-101). */
-export function allowed(mode: Mode, home: string, who: { reader: boolean; region: string; name: string }): boolean {
+export function allowed(mode: Mode, home: string, who: Who): boolean {
   const homeReader = who.reader && who.region === home;
   const awayReader = who.reader && who.region !== home;
   const writer = !who.reader && who.name === 'instance-101';
@@ -86,5 +88,34 @@ export function allowed(mode: Mode, home: string, who: { reader: boolean; region
       return awayReader || writer;
     case 'any-reader-or-writer':
       return who.reader || writer;
+  }
+}
+
+export interface Who {
+  name: string;
+  reader: boolean;
+  region: string;
+}
+
+/**
+ * After a global failover to instance-101: every client was told FailoverSuccessError and ended where its mode
+ * allows. A client that found an instance of the old primary region before that region was rebuilt loses it again
+ * (as on Aurora, whose old primary region restarts): it fails over once more, by the same rules.
+ */
+export async function assertFailoverOutcomes<C>(
+  cases: readonly { mode: Mode; home: string; c: C }[],
+  errors: readonly unknown[],
+  whoami: (c: C) => Promise<Who>,
+): Promise<void> {
+  for (const [i, { mode, home, c }] of cases.entries()) {
+    assert.instance(errors[i], FailoverSuccessError, `${mode} / home ${home}: ${String(errors[i])}`);
+    const who = await whoami(c).catch(async (err: unknown) => {
+      assert.instance(err, FailoverSuccessError);
+      return whoami(c);
+    });
+    assert.ok(
+      allowed(mode, home, who),
+      `${mode} with home ${home} (${home === B ? 'active' : 'inactive'}) ended on ${who.name} (${who.region}, ${who.reader ? 'reader' : 'writer'})`,
+    );
   }
 }
