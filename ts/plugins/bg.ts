@@ -135,7 +135,8 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
         this.dropSpare(spare);
       }
     }
-    await this.leaveOldBlue(provider);
+    // Checked synchronously first: this runs on every call, and almost every call has nothing to leave.
+    if (this.onOldBlue(provider)) await this.leaveOldBlue(provider);
     const inTransaction = this.service.isInTransaction;
     try {
       return await next();
@@ -166,6 +167,15 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
     }
   }
 
+  /** Whether the current connection, outside a transaction, was opened to blue before the latest promotion. */
+  private onOldBlue(provider: BlueGreenStatusProvider): boolean {
+    const conn = this.service.currentConnection;
+    const host = this.service.currentHostInfo;
+    if (conn === undefined || host === undefined || this.service.isInTransaction) return false;
+    const openedAt = this.openedAt.get(conn as object) ?? 0;
+    return openedAt < provider.promotionCount && provider.roleOf(host.host) === 'SOURCE';
+  }
+
   /**
    * A connection opened to a blue host before green was promoted is on the old blue (read-only, about to be
    * closed by RDS): between transactions, replace it with a connection through the same name, which now leads
@@ -174,10 +184,8 @@ export class BlueGreenPlugin<C> implements ConnectionPlugin<C> {
   private async leaveOldBlue(provider: BlueGreenStatusProvider): Promise<void> {
     const conn = this.service.currentConnection;
     const host = this.service.currentHostInfo;
-    if (conn === undefined || host === undefined || this.service.isInTransaction) return;
+    if (conn === undefined || host === undefined || !this.onOldBlue(provider)) return;
     const promotions = provider.promotionCount;
-    const openedAt = this.openedAt.get(conn as object) ?? 0;
-    if (openedAt >= promotions || provider.roleOf(host.host) !== 'SOURCE') return;
     // Mark first: one attempt per connection and switchover, also when it fails.
     this.openedAt.set(conn as object, promotions);
     try {
