@@ -599,7 +599,7 @@ export class LocalCluster {
   }
 
   /**
-   * What console.log shows: the cluster's last known state without its secrets (the password, the RDS API's secret
+   * What util.inspect shows: the cluster's last known state without its secrets (the password, the RDS API's secret
    * key and the supervisor's control token), which `credentials`, `rdsApi` and `lastState` still give.
    */
   [inspect.custom](_depth: number, options: InspectOptions): string {
